@@ -1,0 +1,1 @@
+"""Publisher side: content, subscribers, campaigns, enqueueing and the CLI."""

@@ -1,0 +1,281 @@
+"""The ``newsletter`` command.
+
+Exit codes: 0 success; 1 an operation did not finish (``status --wait`` timed
+out); 2 bad input (recap, CSV file, unknown list or campaign, bad option);
+3 a service or setting is missing (Redis unreachable, provider credentials).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from publisher.errors import BrokerUnavailableError, ConfigurationError, NewsletterError
+from publisher.settings import Settings
+
+if TYPE_CHECKING:
+    from publisher.status import CampaignProgress
+
+EXIT_FAILED = 1
+EXIT_INPUT = 2
+EXIT_UNAVAILABLE = 3
+WAIT_POLL = 0.5
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Event recaps in, newsletters out.")
+subscribers_app = typer.Typer(no_args_is_help=True, help="Manage subscribers.")
+redis_app = typer.Typer(no_args_is_help=True, help="Control the embedded Redis (used when NEWSLETTER_REDIS_URL is unset).")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(redis_app, name="redis")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn the project's errors into a message and the documented exit code."""
+    try:
+        yield
+    except (BrokerUnavailableError, ConfigurationError) as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+    except NewsletterError as exc:
+        fail(str(exc), EXIT_INPUT)
+
+
+def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    from publisher.settings import load_settings
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"NEWSLETTER_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        fail(f"invalid configuration: {problems}", EXIT_UNAVAILABLE)
+
+
+@app.command()
+def publish(
+    recap: Annotated[Path, typer.Argument(help="Recap Markdown file with YAML front matter.")],
+    list_name: Annotated[str | None, typer.Option("--list", help="List to send to.")] = None,
+    send_at: Annotated[str | None, typer.Option(help="ISO 8601 time to send at (no offset means UTC).")] = None,
+    provider: Annotated[str | None, typer.Option(help="Provider for this campaign (default: NEWSLETTER_PROVIDER).")] = None,
+    test_to: Annotated[str | None, typer.Option(help="Send one copy, marked as a test, to this address only.")] = None,
+) -> None:
+    """Create a campaign from RECAP, freeze its audience and enqueue its delivery."""
+    from publisher.publish import PublishOptions, run_publish
+
+    settings = _settings()
+    if list_name is None and test_to is None:
+        fail("--list NAME is required (or --test-to EMAIL for a test send)", EXIT_INPUT)
+    with reported_errors():
+        options = PublishOptions(
+            recap=recap,
+            list_name=list_name,
+            send_at=_parse_time(send_at) if send_at else None,
+            provider=provider or settings.provider,
+            test_to=_address(test_to) if test_to else None,
+        )
+        result = run_publish(settings, options, report=lambda line: err.print(line, soft_wrap=True))
+    sys.stderr.flush()
+    print(f"campaign {result.id}", flush=True)
+
+
+def _parse_time(value: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--send-at {value!r} is not an ISO 8601 time (e.g. 2026-12-01T09:00:00+00:00)", EXIT_INPUT)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _address(value: str) -> str:
+    from publisher.subscribers import normalise_email
+
+    try:
+        return normalise_email(value)
+    except ValueError as exc:
+        fail(f"{value!r} is not a valid email address: {exc}", EXIT_INPUT)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(ctx: typer.Context) -> None:
+    """Run a Celery worker in the foreground on every queue (extra options go to Celery)."""
+    from publisher.broker import check_reachable, redis_url
+    from publisher.db.engine import open_database
+    from workers.celery_app import QUEUES, configure
+    from workers.context import check_worker_configuration
+
+    settings = _settings()
+    with reported_errors():
+        check_worker_configuration(settings)
+        url = redis_url(settings)
+        check_reachable(url)
+        open_database(settings.resolved_database_url).dispose()  # migrate before the pool forks
+    celery = configure(settings, url)
+    import workers.sweeper  # noqa: F401  (registers the sweeper on worker start)
+
+    # Mingle and gossip sync revokes between workers; the ledger makes them
+    # unnecessary and they add a second to every start.
+    defaults = ["--loglevel=INFO", f"--queues={','.join(QUEUES)}", "--without-mingle", "--without-gossip"]
+    celery.worker_main(["worker", *defaults, *ctx.args])
+
+
+@app.command()
+def status(
+    campaign_id: Annotated[int | None, typer.Argument(help="One campaign; all recent ones when omitted.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    wait: Annotated[bool, typer.Option(help="Block until no delivery is pending or sending.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait may block before exiting 1.")] = 300.0,
+) -> None:
+    """Show delivery counts by state for campaigns, and the Redis queue depth."""
+    from publisher.db.engine import open_database
+    from publisher.status import campaign_progress
+
+    settings = _settings()
+    if wait and campaign_id is None:
+        fail("--wait needs a CAMPAIGN_ID", EXIT_INPUT)
+    with reported_errors():
+        db = open_database(settings.resolved_database_url)
+        progress = campaign_progress(db, campaign_id)
+        deadline = time.monotonic() + timeout
+        while wait and not progress[0].finished:
+            if time.monotonic() >= deadline:
+                _print_status(progress, None, as_json)
+                fail(f"campaign {campaign_id} still has {progress[0].open} deliveries open after {timeout:g}s", EXIT_FAILED)
+            time.sleep(WAIT_POLL)
+            progress = campaign_progress(db, campaign_id)
+        _print_status(progress, _queue_depth(settings), as_json)
+
+
+def _queue_depth(settings: Settings) -> dict[str, int] | None:
+    import redis
+
+    from publisher.broker import EmbeddedRedis, connect
+    from publisher.status import queue_depth
+    from workers.celery_app import QUEUES
+
+    url = settings.redis_url or EmbeddedRedis(settings.data_dir).url
+    try:
+        return queue_depth(connect(url), QUEUES)
+    except (redis.RedisError, OSError):
+        return None
+
+
+def _print_status(progress: list[CampaignProgress], depth: dict[str, int] | None, as_json: bool) -> None:
+    from publisher.db.models import DeliveryState
+
+    if as_json:
+        print(json.dumps({"campaigns": [p.as_dict() for p in progress], "queues": depth}, indent=2))
+        return
+    table = Table(title="Campaigns")
+    for column in ("id", "title", "list", "status", *[s.value for s in DeliveryState], "total"):
+        table.add_column(column, overflow="fold")
+    for p in progress:
+        label = p.title if len(p.title) <= 40 else p.title[:39] + "…"
+        list_label = (p.list_name or "-") + (" (test)" if p.is_test else "")
+        table.add_row(str(p.id), label, list_label, p.status, *[str(p.counts[s.value]) for s in DeliveryState], str(p.total))
+    out.print(table)
+    if depth is None:
+        out.print("queues: Redis not reachable")
+    else:
+        out.print("queues: " + ", ".join(f"{name} {count}" for name, count in depth.items()))
+
+
+@app.command()
+def preview(
+    recap: Annotated[Path, typer.Argument(help="Recap Markdown file.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the HTML.")],
+    subscriber: Annotated[str | None, typer.Option(help="Address to render for (sample subscriber by default).")] = None,
+    list_name: Annotated[str, typer.Option("--list", help="List name shown in the footer.")] = "subscribers",
+) -> None:
+    """Write the exact HTML a subscriber would get; needs no Redis and no database."""
+    from publisher.content import load_recap
+    from publisher.preview import SampleSubscriber
+    from publisher.preview import preview as render_preview
+
+    settings = _settings()
+    with reported_errors():
+        loaded = load_recap(recap)
+        sample = SampleSubscriber(email=_address(subscriber), first_name="", last_name="") if subscriber else SampleSubscriber()
+        html, _text = render_preview(settings, loaded, sample, list_name)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(html, encoding="utf-8")
+    err.print(f"wrote {output} ({len(html.encode()) / 1024:.1f} KB)")
+
+
+@subscribers_app.command("import")
+def subscribers_import(
+    csv_file: Annotated[Path, typer.Argument(help="CSV with columns email, first_name, last_name, …")],
+    list_name: Annotated[str, typer.Option("--list", help="List to add them to (created if new).")],
+) -> None:
+    """Import subscribers (confirmed) from a UTF-8 CSV file; invalid rows are reported and skipped."""
+    from publisher.db.engine import open_database
+    from publisher.subscribers import import_subscribers
+
+    settings = _settings()
+    with reported_errors():
+        report = import_subscribers(open_database(settings.resolved_database_url), csv_file, list_name)
+    for problem in report.problems:
+        err.print(f"{csv_file}:{problem.line}: skipped: {problem.reason}", soft_wrap=True)
+    summary = f"list '{list_name}': {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
+    if report.kept_unsubscribed:
+        summary += f", {report.kept_unsubscribed} kept unsubscribed"
+    out.print(summary + f", {len(report.problems)} skipped")
+
+
+@redis_app.command("start")
+def redis_start() -> None:
+    """Start the embedded Redis (it keeps running until `newsletter redis stop`)."""
+    _embedded(lambda embedded: "started" if embedded.start() else "already running")
+
+
+@redis_app.command("stop")
+def redis_stop() -> None:
+    """Stop the embedded Redis."""
+    _embedded(lambda embedded: "stopped" if embedded.stop() else "not running")
+
+
+@redis_app.command("status")
+def redis_status() -> None:
+    """Say whether the embedded Redis is running."""
+    _embedded(lambda embedded: "running" if embedded.is_running() else "not running")
+
+
+def _embedded(action: Callable[..., str]) -> None:
+    from publisher.broker import EmbeddedRedis
+
+    settings = _settings()
+    embedded = EmbeddedRedis(settings.data_dir)
+    with reported_errors():
+        out.print(f"embedded Redis at {embedded.url}: {action(embedded)}")
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option(help="Where the demo keeps its state (wiped first).")] = Path("var/demo"),
+) -> None:
+    """Import the example subscribers, publish the Modu recap and deliver it to the outbox."""
+    from publisher.demo import run_demo
+
+    with reported_errors():
+        run_demo(directory, report=lambda line: out.print(line, soft_wrap=True))
+
+
+def main() -> None:
+    app()

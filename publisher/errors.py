@@ -1,0 +1,54 @@
+"""The project's exception tree.
+
+Callers branch on what they do next: content and CSV problems are shown to the
+user (exit code 2), delivery errors are retried or recorded. Configuration
+errors deliberately sit outside ``NewsletterError`` so that retry code that
+catches delivery failures can never swallow a missing credential.
+"""
+
+from __future__ import annotations
+
+
+class NewsletterError(Exception):
+    """Root of every error the service raises on purpose."""
+
+
+class ContentError(NewsletterError):
+    """A recap file cannot be turned into an issue."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(f"{source}: {problem}")
+        self.source = source
+        self.problem = problem
+
+
+class RenderError(NewsletterError):
+    """An issue could not be rendered into an email."""
+
+
+class ImportFileError(NewsletterError):
+    """A subscriber file cannot be read at all (missing column, not UTF-8)."""
+
+
+class NotFoundError(NewsletterError):
+    """A campaign, list or subscriber named by the user does not exist."""
+
+
+class BrokerUnavailableError(NewsletterError):
+    """Redis cannot be reached, so nothing may be written or enqueued."""
+
+
+class DeliveryError(NewsletterError):
+    """A provider call failed as a whole."""
+
+
+class TransientDeliveryError(DeliveryError):
+    """Worth retrying later (timeouts, 429, 5xx)."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying cannot help (rejected payload, bad address)."""
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or wrong; the message names the variable to set."""

@@ -1,0 +1,61 @@
+"""The publish sequence: validate everything, then write, then enqueue.
+
+Order matters for "nothing half-written": the recap, the provider's settings
+and Redis are all checked before the database is touched, and the campaign is
+written in one transaction before any task is enqueued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from publisher.broker import check_reachable, redis_url
+from publisher.campaigns import CampaignPlan, CreatedCampaign, create_campaign
+from publisher.content import load_recap
+from publisher.db.engine import open_database
+from publisher.dispatch import QueuedBatch, enqueue, mark_enqueued
+from publisher.settings import Settings
+from workers.providers import provider_class
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    recap: Path
+    list_name: str | None
+    provider: str
+    send_at: dt.datetime | None = None
+    test_to: str | None = None
+
+
+def run_publish(settings: Settings, options: PublishOptions, report: Callable[[str], None]) -> CreatedCampaign:
+    recap = load_recap(options.recap)
+    provider = provider_class(options.provider)
+    provider.check_configuration(settings)
+    url = redis_url(settings)
+    check_reachable(url)
+    db = open_database(settings.resolved_database_url)
+    try:
+        plan = CampaignPlan(
+            recap=recap,
+            list_name=options.list_name,
+            provider=options.provider,
+            batch_size=min(settings.batch_size, provider.max_batch_size),
+            send_at=options.send_at,
+            test_to=options.test_to,
+        )
+        created = create_campaign(settings, db, plan)
+        kind = "test send" if created.is_test else "campaign"
+        report(f"{kind} {created.id}: {created.recipients} recipient(s) in {len(created.batch_ids)} batch(es) via {options.provider}")
+        if created.scheduled:
+            assert options.send_at is not None
+            report(f"scheduled for {options.send_at.isoformat()}; a running worker releases it then")
+            return created
+        enqueue(settings, url, [QueuedBatch(batch_id, created.is_test) for batch_id in created.batch_ids])
+        mark_enqueued(db, created.batch_ids)
+        report(f"enqueued {len(created.batch_ids)} batch(es); run `newsletter worker` to deliver")
+        return created
+    finally:
+        db.dispose()

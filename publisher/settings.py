@@ -1,0 +1,112 @@
+"""One typed settings object, read from the environment (and ``.env``) once.
+
+Every variable is ``NEWSLETTER_<FIELD>``; the defaults below are the documented
+ones (README, "Configuration"). Tasks and commands receive a ``Settings``; they
+never read ``os.environ`` themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from publisher.errors import ConfigurationError
+
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
+
+
+class Settings(BaseSettings):
+    """Configuration of every process: publisher, worker and web."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSLETTER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    data_dir: Path = Field(Path("var"), description="Where local state lives: SQLite file, outbox, embedded Redis, generated secret key.")
+    redis_url: str | None = Field(None, description="External Redis; unset starts the embedded redis-server under data_dir.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; unset means sqlite:///<data_dir>/newsletter.db.")
+    provider: str = Field("outbox", description="Provider used when a campaign names none.")
+    outbox_dir: Path | None = Field(None, description="Where the outbox provider writes .eml files; unset means <data_dir>/outbox.")
+    from_address: str = Field(
+        "Newsletter <newsletter@example.com>",
+        alias="NEWSLETTER_FROM",
+        description="From header of every issue.",
+    )
+    reply_to: str | None = Field(None, description="Optional Reply-To header.")
+    public_url: str = Field("http://localhost:8000", description="Base of unsubscribe and view-in-browser links.")
+    secret_key: SecretStr | None = Field(None, description="Signs public links; unset generates one under data_dir.")
+    postal_address: str = Field("", description="Sender postal address shown in every footer.")
+    batch_size: int = Field(100, ge=1, le=1000, description="Recipients per delivery task (capped by the provider's batch limit).")
+    http_timeout: float = Field(10.0, gt=0, description="Seconds before a provider HTTP call is abandoned.")
+    max_attempts: int = Field(5, ge=1, description="Provider attempts per recipient before it is marked failed.")
+    sweep_interval: float = Field(15.0, gt=0, description="Seconds between the workers' sweeps for due scheduled campaigns.")
+
+    postmark_api_key: SecretStr | None = Field(None, description="Postmark server token.")
+    postmark_base_url: str = Field("https://api.postmarkapp.com", description="Postmark API base URL.")
+    postmark_message_stream: str = Field("broadcast", description="Postmark message stream for newsletters.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'newsletter.db').resolve()}"
+
+    @property
+    def resolved_outbox_dir(self) -> Path:
+        return self.outbox_dir if self.outbox_dir is not None else self.data_dir / "outbox"
+
+    @cached_property
+    def secret(self) -> str:
+        """Return the signing key, creating and keeping one under data_dir when unset."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return _load_or_create_secret(self.data_dir / SECRET_KEY_FILE)
+
+    def credential(self, field: str) -> str:
+        """Return a provider credential or name the variable that must be set."""
+        value = getattr(self, field)
+        if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()):
+            raise ConfigurationError(f"set NEWSLETTER_{field.upper()}: the {field.split('_')[0]} provider needs it")
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+def _load_or_create_secret(path: Path) -> str:
+    # The key is written to a private temporary file and hard-linked into
+    # place: link() fails if the name exists, so the first process wins a race
+    # and every other one reads a complete key, never a half-written file.
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(48) + "\n")
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    key = path.read_text(encoding="ascii").strip()
+    if not key:
+        raise ConfigurationError(f"{path} is empty: delete it or set NEWSLETTER_SECRET_KEY")
+    return key
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment, with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

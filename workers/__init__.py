@@ -1,0 +1,1 @@
+"""Worker side: the Celery app and tasks, email rendering and the providers."""

@@ -1,0 +1,200 @@
+"""Ledger transitions for one batch: claim before the provider call, record after.
+
+Each is one transaction for the whole batch (not one per recipient). A claim
+moves pending records (and sending records whose lease has run out) to
+``sending`` with a lease longer than any provider call, so a redelivered batch
+never picks up records another worker is sending right now, and records
+already sent are never claimed again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from publisher.db.engine import Database
+from publisher.db.models import (
+    Batch,
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryState,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    utcnow,
+)
+from workers.providers.base import Outcome, SendResult
+
+
+@dataclass(frozen=True)
+class CampaignSnapshot:
+    id: int
+    list_id: int | None
+    provider: str
+    is_test: bool
+    subject: str
+    html_template: str
+    text_template: str
+    nonce: str
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: int
+    email: str
+    message_id: str
+    subscriber_id: int | None
+    first_name: str
+    last_name: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    campaign: CampaignSnapshot
+    deliveries: list[ClaimedDelivery]
+    #: Seconds until a record leased by another worker may be taken over.
+    busy_for: float | None
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    sent: int
+    failed: int
+    retrying: int
+    #: Longest Retry-After a provider asked for among the retrying records.
+    retry_after: float | None
+    max_attempts_seen: int
+
+
+def claim_batch(db: Database, batch_id: int, lease: dt.timedelta) -> Claim | None:
+    """Claim the batch's open records; None when the batch is gone or not released yet."""
+    now = utcnow()
+    with db.transaction() as session:
+        campaign = session.scalar(select(Campaign).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id))
+        if campaign is None or campaign.status == CampaignStatus.SCHEDULED:
+            return None
+        _suppress_unsubscribed(session, batch_id, campaign)
+        claimable = or_(
+            Delivery.state == DeliveryState.PENDING,
+            and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now),
+        )
+        rows = session.execute(
+            select(Delivery, Subscriber.first_name, Subscriber.last_name)
+            .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.batch_id == batch_id, claimable)
+            .order_by(Delivery.id)
+            .with_for_update(of=Delivery)
+        ).all()
+        claimed = []
+        for delivery, first_name, last_name in rows:
+            delivery.state = DeliveryState.SENDING
+            delivery.attempts += 1
+            delivery.lease_until = now + lease
+            delivery.provider = campaign.provider
+            claimed.append(
+                ClaimedDelivery(
+                    id=delivery.id,
+                    email=delivery.email,
+                    message_id=delivery.message_id,
+                    subscriber_id=delivery.subscriber_id,
+                    first_name=first_name or "",
+                    last_name=last_name or "",
+                    attempts=delivery.attempts,
+                )
+            )
+        busy_until = session.scalar(
+            select(func.min(Delivery.lease_until)).where(
+                Delivery.batch_id == batch_id, Delivery.state == DeliveryState.SENDING, Delivery.lease_until >= now
+            )
+        )
+        busy_for = None if claimed or busy_until is None else max(1.0, (_aware(busy_until) - now).total_seconds())
+        return Claim(campaign=_snapshot(campaign), deliveries=claimed, busy_for=busy_for)
+
+
+def _suppress_unsubscribed(session: Session, batch_id: int, campaign: Campaign) -> None:
+    # Someone who unsubscribed after the audience was frozen is skipped from
+    # the next batch on.
+    if campaign.list_id is None:
+        return
+    left = (
+        select(Subscription.subscriber_id)
+        .where(Subscription.list_id == campaign.list_id, Subscription.status == SubscriptionStatus.UNSUBSCRIBED)
+        .scalar_subquery()
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.batch_id == batch_id, Delivery.state == DeliveryState.PENDING, Delivery.subscriber_id.in_(left))
+        .values(state=DeliveryState.SUPPRESSED, last_error="unsubscribed before sending", updated_at=utcnow())
+    )
+
+
+def record_results(db: Database, campaign_id: int, results: list[SendResult], max_attempts: int) -> RecordSummary:
+    """Write every result of one provider call in one transaction."""
+    now = utcnow()
+    sent = failed = retrying = 0
+    retry_after: float | None = None
+    max_seen = 0
+    with db.transaction() as session:
+        by_id = {d.id: d for d in session.scalars(select(Delivery).where(Delivery.id.in_([r.delivery_id for r in results])))}
+        for result in results:
+            delivery = by_id[result.delivery_id]
+            max_seen = max(max_seen, delivery.attempts)
+            delivery.lease_until = None
+            if result.outcome == Outcome.ACCEPTED:
+                delivery.state = DeliveryState.SENT
+                delivery.provider_message_id = result.provider_message_id
+                delivery.sent_at = now
+                delivery.last_error = None
+                sent += 1
+            elif result.outcome == Outcome.PERMANENT or delivery.attempts >= max_attempts:
+                delivery.state = DeliveryState.FAILED
+                suffix = "" if result.outcome == Outcome.PERMANENT else f" (gave up after {delivery.attempts} attempts)"
+                delivery.last_error = (result.error or "failed") + suffix
+                failed += 1
+            else:
+                delivery.state = DeliveryState.PENDING
+                delivery.last_error = result.error
+                retrying += 1
+                if result.retry_after is not None:
+                    retry_after = max(retry_after or 0.0, result.retry_after)
+        mark_complete_if_done(session, campaign_id)
+    return RecordSummary(sent=sent, failed=failed, retrying=retrying, retry_after=retry_after, max_attempts_seen=max_seen)
+
+
+def mark_complete_if_done(session: Session, campaign_id: int) -> bool:
+    """Mark the campaign complete when no record is pending or sending."""
+    open_count = session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.campaign_id == campaign_id, Delivery.state.in_([DeliveryState.PENDING, DeliveryState.SENDING]))
+    )
+    if open_count:
+        return False
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
+        .values(status=CampaignStatus.COMPLETE, completed_at=utcnow())
+    )
+    return True
+
+
+def _snapshot(campaign: Campaign) -> CampaignSnapshot:
+    return CampaignSnapshot(
+        id=campaign.id,
+        list_id=campaign.list_id,
+        provider=campaign.provider,
+        is_test=campaign.is_test,
+        subject=campaign.subject,
+        html_template=campaign.html_template,
+        text_template=campaign.text_template,
+        nonce=campaign.placeholder_nonce,
+    )
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

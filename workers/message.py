@@ -1,0 +1,67 @@
+"""One outgoing email, independent of the provider that carries it.
+
+HTTP providers take its parts as JSON fields; the outbox and SMTP take it as a
+MIME message. Python's email package refuses CR/LF in header values, which is
+what stops header injection through a subject or a subscriber's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+
+from publisher.db.models import utcnow
+
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    delivery_id: int
+    campaign_id: int
+    message_id: str
+    sender: str
+    to_address: str
+    to_name: str
+    subject: str
+    html: str
+    text: str
+    unsubscribe_url: str
+    reply_to: str | None = None
+    is_test: bool = False
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def recipient(self) -> str:
+        return formataddr((self.to_name, self.to_address)) if self.to_name else self.to_address
+
+    def headers(self) -> dict[str, str]:
+        """Headers every provider must send besides From, To and Subject."""
+        headers = {
+            "Message-ID": f"<{self.message_id}>",
+            "List-Unsubscribe": f"<{self.unsubscribe_url}>",
+            "List-Unsubscribe-Post": ONE_CLICK,
+            "X-Newsletter-Campaign": str(self.campaign_id),
+        }
+        if self.is_test:
+            headers["X-Newsletter-Test"] = "yes"
+        headers.update(self.extra_headers)
+        return headers
+
+    def to_mime(self) -> EmailMessage:
+        """Build multipart/alternative with the text part first, as RFC 2046 orders them."""
+        message = EmailMessage(policy=SMTP)
+        message["From"] = self.sender
+        message["To"] = Address(display_name=self.to_name, addr_spec=self.to_address)
+        message["Subject"] = self.subject
+        message["Date"] = format_datetime(utcnow())
+        if self.reply_to:
+            message["Reply-To"] = self.reply_to
+        for name, value in self.headers().items():
+            message[name] = value
+        message.set_content(self.text, subtype="plain", charset="utf-8")
+        message.add_alternative(self.html, subtype="html", charset="utf-8")
+        return message

@@ -1,0 +1,86 @@
+"""Postmark over its batch API (POST /email/batch, up to 500 messages per call).
+
+Newsletters must go out on a Broadcast message stream. Postmark answers 200
+for a batch even when single messages fail, so every item's ErrorCode is read.
+Postmark has no idempotency key: a batch retried after a lost answer can be
+delivered twice; the delivery engine, not this adapter, guards against that.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import requests
+
+from publisher.errors import PermanentDeliveryError
+from publisher.settings import Settings
+from workers.message import OutgoingEmail
+from workers.providers import http
+from workers.providers.base import Provider, SendResult
+
+#: Per-message error codes that are worth retrying (100: maintenance).
+TRANSIENT_CODES = {100}
+
+
+class PostmarkProvider(Provider):
+    name: ClassVar[str] = "postmark"
+    max_batch_size: ClassVar[int] = 500
+    required_settings: ClassVar[tuple[str, ...]] = ("postmark_api_key",)
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.token = settings.credential("postmark_api_key")
+        self.url = settings.postmark_base_url.rstrip("/") + "/email/batch"
+
+    def prepare(self, emails: list[OutgoingEmail]) -> list[dict[str, Any]]:
+        return [self._message(email) for email in emails]
+
+    def _message(self, email: OutgoingEmail) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "From": email.sender,
+            "To": email.recipient,
+            "Subject": email.subject,
+            "HtmlBody": email.html,
+            "TextBody": email.text,
+            "MessageStream": self.settings.postmark_message_stream,
+            "Tag": f"campaign-{email.campaign_id}",
+            "Metadata": {"delivery_id": str(email.delivery_id), "message_id": email.message_id},
+            "Headers": [{"Name": name, "Value": value} for name, value in email.headers().items()],
+        }
+        if email.reply_to:
+            message["ReplyTo"] = email.reply_to
+        return message
+
+    def transmit(self, payload: list[dict[str, Any]]) -> requests.Response:
+        response = http.post(
+            self.url,
+            json=payload,
+            headers={"Accept": "application/json", "X-Postmark-Server-Token": self.token},
+            timeout=self.settings.http_timeout,
+        )
+        if response.status_code == 429 or response.status_code >= 500:
+            raise http.RetryableError(http.describe(response), http.retry_after(response))
+        if response.status_code != 200:
+            raise PermanentDeliveryError(http.describe(response))
+        return response
+
+    def interpret(self, emails: list[OutgoingEmail], response: requests.Response) -> list[SendResult]:
+        try:
+            items = response.json()
+        except ValueError:
+            items = None
+        if not isinstance(items, list) or len(items) != len(emails):
+            error = f"unreadable batch answer: {http.describe(response)}"
+            return [SendResult.transient(email, error) for email in emails]
+        return [self._result(email, item) for email, item in zip(emails, items, strict=True)]
+
+    def _result(self, email: OutgoingEmail, item: Any) -> SendResult:
+        if not isinstance(item, dict) or "ErrorCode" not in item:
+            return SendResult.transient(email, f"unreadable item in batch answer: {item!r}")
+        code = item["ErrorCode"]
+        if code == 0:
+            return SendResult.accepted(email, str(item.get("MessageID", "")))
+        error = f"Postmark ErrorCode {code}: {item.get('Message', '')}"
+        if code in TRANSIENT_CODES:
+            return SendResult.transient(email, error)
+        return SendResult.permanent(email, error)

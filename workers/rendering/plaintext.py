@@ -1,0 +1,156 @@
+"""The plain-text part, rendered from the same Markdown tokens as the HTML.
+
+Not a tag-stripped dump: headings are underlined, lists keep their markers and
+nesting, links read ``text (url)``, block quotes are prefixed with ``> `` and
+paragraphs are wrapped at 78 columns.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+
+import nh3
+from markdown_it.token import Token
+
+from workers.rendering.markdown import parse, shift_headings
+
+WIDTH = 78
+UNDERLINES = {"h2": "-", "h3": "~"}
+
+
+@dataclass
+class _ListState:
+    ordered: bool
+    counter: int = 1
+
+
+@dataclass
+class _Writer:
+    #: Rendered blocks with the top-level list they belong to, if any: items
+    #: of one list are separated by a newline, other blocks by a blank line.
+    blocks: list[tuple[str, int | None]] = field(default_factory=list)
+    list_group: int = 0
+    lists: list[_ListState] = field(default_factory=list)
+    quote_depth: int = 0
+    pending_marker: str | None = None
+
+    def add(self, text: str, *, wrap: bool = True) -> None:
+        indent = "   " * max(0, len(self.lists) - 1) if self.lists else ""
+        marker = self.pending_marker or ""
+        self.pending_marker = None
+        prefix = "> " * self.quote_depth
+        first = prefix + indent + marker
+        rest = prefix + indent + " " * len(marker)
+        if wrap:
+            lines = textwrap.wrap(
+                text, WIDTH, initial_indent=first, subsequent_indent=rest, break_long_words=False, break_on_hyphens=False
+            ) or [first.rstrip()]
+        else:
+            lines = [(first if i == 0 else rest) + line for i, line in enumerate(text.splitlines())]
+        self.blocks.append(("\n".join(lines), self.list_group if self.lists else None))
+
+    def text(self) -> str:
+        out: list[str] = []
+        previous: int | None = None
+        for block, group in self.blocks:
+            if out:
+                out.append("\n" if group is not None and group == previous else "\n\n")
+            out.append(block)
+            previous = group
+        return "".join(out).strip() + "\n"
+
+
+def inline_text(token: Token) -> str:
+    """Flatten an inline token: links become ``text (url)``, images their alt text."""
+    parts: list[str] = []
+    href_stack: list[str | None] = []
+    for child in token.children or []:
+        if child.type == "text" or child.type == "code_inline":
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.type == "link_open":
+            href = child.attrGet("href")
+            href_stack.append(str(href) if href else None)
+            parts.append("")
+        elif child.type == "link_close":
+            href = href_stack.pop() if href_stack else None
+            label = parts.pop() if parts and parts[-1] == "" else None
+            if label is None and href and not _label_is_url(parts, href):
+                parts.append(f" ({href})")
+        elif child.type == "image":
+            alt = child.content or ""
+            if alt:
+                parts.append(f"[{alt}]")
+        elif child.type == "html_inline":
+            parts.append(nh3.clean(child.content, tags=set()))
+    return _squash("".join(parts))
+
+
+def _label_is_url(parts: list[str], href: str) -> bool:
+    return bool(parts) and parts[-1].endswith(href)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def to_text(body: str) -> str:
+    """Render recap Markdown as wrapped plain text."""
+    tokens = parse(body)
+    shift_headings(tokens)
+    writer = _Writer()
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        kind = token.type
+        if kind == "heading_open":
+            title = inline_text(tokens[i + 1])
+            underline = UNDERLINES.get(token.tag)
+            writer.add(title + ("\n" + underline * min(len(title), WIDTH) if underline else ""), wrap=False)
+            i += 3
+            continue
+        if kind == "inline":
+            writer.add(inline_text(token))
+        elif kind in ("bullet_list_open", "ordered_list_open"):
+            if not writer.lists:
+                writer.list_group += 1
+            ordered = kind == "ordered_list_open"
+            writer.lists.append(_ListState(ordered=ordered, counter=int(token.attrGet("start") or 1)))
+        elif kind in ("bullet_list_close", "ordered_list_close"):
+            writer.lists.pop()
+        elif kind == "list_item_open":
+            state = writer.lists[-1]
+            writer.pending_marker = f"{state.counter}. " if state.ordered else "- "
+            state.counter += 1
+        elif kind == "blockquote_open":
+            writer.quote_depth += 1
+        elif kind == "blockquote_close":
+            writer.quote_depth -= 1
+        elif kind in ("fence", "code_block"):
+            writer.add(textwrap.indent(token.content.rstrip("\n"), "    "), wrap=False)
+        elif kind == "hr":
+            writer.add("-" * 20, wrap=False)
+        elif kind == "html_block":
+            cleaned = nh3.clean(token.content, tags=set()).strip()
+            if cleaned:
+                writer.add(cleaned)
+        elif kind == "table_open":
+            i = _table(tokens, i, writer)
+            continue
+        i += 1
+    return writer.text()
+
+
+def _table(tokens: list[Token], start: int, writer: _Writer) -> int:
+    rows: list[list[str]] = []
+    i = start
+    while tokens[i].type != "table_close":
+        if tokens[i].type == "tr_open":
+            rows.append([])
+        elif tokens[i].type == "inline":
+            rows[-1].append(inline_text(tokens[i]))
+        i += 1
+    writer.add("\n".join(" | ".join(row) for row in rows), wrap=False)
+    return i + 1

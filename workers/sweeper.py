@@ -1,0 +1,77 @@
+"""The workers' own periodic sweep, so no separate beat process is needed.
+
+Each worker's main process runs one sweeper thread. A Redis lock makes sure
+only one sweep runs at a time across all workers and hosts; the sweep releases
+scheduled campaigns that are due and enqueues any batch not on the queue yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any
+
+import redis
+from celery import signals
+
+from publisher.broker import connect
+from publisher.db.engine import open_database
+from publisher.dispatch import dispatch_due
+from publisher.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "newsletter:sweep-lock"
+
+
+class Sweeper(threading.Thread):
+    def __init__(self, settings: Settings, url: str) -> None:
+        super().__init__(name="newsletter-sweeper", daemon=True)
+        self.settings = settings
+        self.url = url
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.sweep_once()
+            except Exception:  # keep sweeping: one failed sweep must not stop the next
+                log.exception("sweep failed")
+            self.stopping.wait(self.settings.sweep_interval)
+
+    def sweep_once(self) -> int:
+        client = connect(self.url)
+        lock = client.lock(LOCK_NAME, timeout=max(60.0, self.settings.sweep_interval * 4), blocking=False)
+        if not lock.acquire():
+            return 0
+        db = open_database(self.settings.resolved_database_url)
+        try:
+            released = dispatch_due(self.settings, db, self.url)
+            if released:
+                log.info("sweep enqueued %s batch(es)", released)
+            return released
+        finally:
+            # The prefork pool may fork again later: hold no connections.
+            db.dispose()
+            with contextlib.suppress(redis.exceptions.LockError):
+                lock.release()
+
+
+_sweeper: Sweeper | None = None
+
+
+@signals.worker_ready.connect
+def _start_sweeper(**_: Any) -> None:
+    global _sweeper
+    from workers.celery_app import app, current_settings
+
+    url = app.conf.broker_url.replace("redis+socket://", "unix://", 1)
+    _sweeper = Sweeper(current_settings(), url)
+    _sweeper.start()
+
+
+@signals.worker_shutdown.connect
+def _stop_sweeper(**_: Any) -> None:
+    if _sweeper is not None:
+        _sweeper.stopping.set()
