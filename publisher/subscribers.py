@@ -114,8 +114,11 @@ def _parse_row(line: int, columns: list[str], values: list[str]) -> Row | RowPro
     except ValueError as exc:
         return RowProblem(line, f"'{raw}' is not a valid email address: {exc}")
     for column in ("first_name", "last_name"):
-        if len(record.get(column, "")) > MAX_FIELD:
+        value = record.get(column, "")
+        if len(value) > MAX_FIELD:
             return RowProblem(line, f"{column} is longer than {MAX_FIELD} characters")
+        if any(char in value for char in "\r\n\x00"):
+            return RowProblem(line, f"{column} contains a line break")
     attributes = {key: value for key, value in record.items() if key not in NAME_COLUMNS and value}
     return Row(line, email, record.get("first_name", ""), record.get("last_name", ""), attributes)
 

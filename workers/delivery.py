@@ -72,6 +72,10 @@ def backoff(attempt: int, retry_after: float | None, cap: float) -> float:
     return min(delay, cap)
 
 
+def _has_line_break(value: str) -> bool:
+    return any(char in value for char in "\r\n\x00")
+
+
 def compose(ctx: WorkerContext, campaign: CampaignSnapshot, delivery: ClaimedDelivery) -> OutgoingEmail:
     """Stage 2 for one recipient: fill the personal fields and build the email."""
     target = LinkTarget(delivery.subscriber_id, campaign.list_id, campaign.id)
@@ -82,6 +86,8 @@ def compose(ctx: WorkerContext, campaign: CampaignSnapshot, delivery: ClaimedDel
         unsubscribe_url=ctx.signer.url(UNSUBSCRIBE, target),
         view_url=ctx.signer.url(VIEW, target),
     )
+    if _has_line_break(recipient.full_name):
+        raise RenderError(f"the name of delivery {delivery.id} contains a line break; refusing to put it in a header")
     issue = RenderedIssue(html=campaign.html_template, text=campaign.text_template, nonce=campaign.nonce)
     html, text = issue.personalise(recipient)
     return OutgoingEmail(

@@ -1,0 +1,172 @@
+"""Fixtures: real Redis, real databases (SQLite and PostgreSQL), a real worker, a fake Postmark over HTTP.
+
+Redis is the embedded redis-server the product itself uses (or the server at
+NEWSLETTER_TEST_REDIS_URL); it is flushed before and after every test.
+PostgreSQL tests use a fresh database per test on the server at
+NEWSLETTER_TEST_POSTGRES_URL (default: the local one) and are skipped, with
+the reason shown, only when no server can be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from sqlalchemy import make_url
+
+from publisher.broker import EmbeddedRedis
+from publisher.db.engine import Database, open_database
+from publisher.settings import Settings
+from tests.fakes.postmark import TOKEN, FakePostmark, start_fake_postmark
+from tests.helpers import WorkerProcess
+
+PROJECT = Path(__file__).resolve().parent.parent
+EXAMPLES = PROJECT / "examples"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No NEWSLETTER_* variable or .env file of the machine leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("NEWSLETTER_") and not name.startswith("NEWSLETTER_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("NEWSLETTER_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    embedded = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    embedded.start()
+    yield embedded.url
+    embedded.stop()
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+def _postgres_admin_url() -> str:
+    return os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    admin = make_url(_postgres_admin_url())
+    plain = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        connection = psycopg.connect(plain, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server reachable at {admin.render_as_string()}: {exc}")
+    name = f"newsletter_test_{uuid.uuid4().hex[:12]}"
+    connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(database=name).render_as_string(hide_password=False)
+    finally:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'var' / 'newsletter.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = open_database(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "var",
+        redis_url=redis_url,
+        database_url=database_url,
+        secret_key="test-secret",
+        postal_address="1 Test Street, London",
+        NEWSLETTER_FROM="Modu Events <events@modu.example>",
+    )
+
+
+def environment_for(settings: Settings, **extra: str) -> dict[str, str]:
+    """Process environment that gives a subprocess the same settings."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("NEWSLETTER_")}
+    env.update(
+        {
+            "NEWSLETTER_DATA_DIR": str(settings.data_dir),
+            "NEWSLETTER_REDIS_URL": settings.redis_url or "",
+            "NEWSLETTER_DATABASE_URL": settings.resolved_database_url,
+            "NEWSLETTER_SECRET_KEY": settings.secret,
+            "NEWSLETTER_POSTAL_ADDRESS": settings.postal_address,
+            "NEWSLETTER_FROM": settings.from_address,
+            "PYTHONPATH": str(PROJECT) + os.pathsep + env.get("PYTHONPATH", ""),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def env(settings: Settings, redis_client: redis.Redis) -> dict[str, str]:
+    return environment_for(settings)
+
+
+@pytest.fixture
+def fake_postmark() -> Iterator[FakePostmark]:
+    fake = start_fake_postmark()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+@pytest.fixture
+def postmark_env(env: dict[str, str], fake_postmark: FakePostmark) -> dict[str, str]:
+    return {
+        **env,
+        "NEWSLETTER_PROVIDER": "postmark",
+        "NEWSLETTER_POSTMARK_API_KEY": TOKEN,
+        "NEWSLETTER_POSTMARK_BASE_URL": fake_postmark.base_url,
+    }
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[object]:
+    """Start real `newsletter worker` processes; all are stopped after the test."""
+    workers: list[WorkerProcess] = []
+
+    def start(env: dict[str, str], *extra: str) -> WorkerProcess:
+        worker = WorkerProcess(env, tmp_path / f"worker-{len(workers)}.log", *extra)
+        workers.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def pytest_report_header() -> list[str]:
+    return [f"python {sys.version.split()[0]}; postgres tests use {make_url(_postgres_admin_url()).render_as_string()}"]

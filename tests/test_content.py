@@ -1,0 +1,92 @@
+"""Recap loading: every example is valid; every kind of bad content is refused with file and problem named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publisher.content import load_recap, parse_recap
+from publisher.errors import ContentError
+from tests.conftest import EXAMPLES, FIXTURES
+
+EXAMPLE_RECAPS = sorted((EXAMPLES / "recaps").glob("*.md"))
+
+
+def test_there_are_example_recaps() -> None:
+    assert EXAMPLE_RECAPS, "examples/recaps/ holds no recap"
+
+
+@pytest.mark.parametrize("path", EXAMPLE_RECAPS, ids=lambda p: p.name)
+def test_example_recaps_are_valid(path: Path) -> None:
+    recap = load_recap(path)
+    assert recap.meta.title
+    assert recap.meta.email_subject
+    assert recap.body.strip()
+
+
+def test_modu_recap_keeps_every_section_of_the_seed() -> None:
+    recap = load_recap(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
+    for heading in (
+        "Not a War, But a Marriage",
+        "Rebranding and the DNA of Product Management",
+        "Insights into US vs UK Cultures",
+        "Building Great Product and Tech Teams",
+        "Remote Work and the Challenges of Collaboration",
+        "Amazon's Approach to Product Management",
+        "Final Takeaways",
+    ):
+        assert f"## {heading}" in recap.body
+    assert [r.title for r in recap.meta.resources] == ["The Geek Way", "Dealing with Darwin"]
+    assert recap.meta.event is not None and recap.meta.event.venue == "Holborn, London"
+    assert recap.meta.cta is not None
+
+
+@pytest.mark.parametrize(
+    ("fixture", "problem"),
+    [
+        ("missing-title.md", "'title' is required"),
+        ("invalid-yaml.md", "front matter is not valid YAML"),
+        ("unknown-key.md", "unknown key 'sponsor'"),
+        ("empty-body.md", "the body is empty"),
+        ("no-front-matter.md", "line 1 must be '---'"),
+    ],
+)
+def test_bad_recaps_name_the_file_and_the_problem(fixture: str, problem: str) -> None:
+    path = FIXTURES / "recaps" / fixture
+    with pytest.raises(ContentError) as caught:
+        load_recap(path)
+    assert str(path) in str(caught.value)
+    assert problem in str(caught.value)
+
+
+def test_yaml_error_points_at_the_line_in_the_file() -> None:
+    with pytest.raises(ContentError, match=r"line \d+"):
+        load_recap(FIXTURES / "recaps" / "invalid-yaml.md")
+
+
+def test_unclosed_front_matter_is_refused() -> None:
+    with pytest.raises(ContentError, match="never closed"):
+        parse_recap("---\ntitle: x\nbody without closing fence\n", "open.md")
+
+
+def test_subject_with_a_line_break_is_refused() -> None:
+    with pytest.raises(ContentError, match="single line"):
+        parse_recap('---\ntitle: ok\nsubject: "one\\r\\nBcc: victim@example.com"\n---\nbody\n', "inject.md")
+
+
+def test_non_utf8_recap_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.md"
+    path.write_bytes("---\ntitle: Café\n---\nbody\n".encode("latin-1"))
+    with pytest.raises(ContentError, match="not UTF-8"):
+        load_recap(path)
+
+
+def test_missing_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(ContentError, match="cannot read file"):
+        load_recap(tmp_path / "nope.md")
+
+
+def test_cta_url_must_be_a_url() -> None:
+    with pytest.raises(ContentError, match=r"cta\.url"):
+        parse_recap("---\ntitle: t\ncta: {text: Go, url: not a url}\n---\nbody\n", "cta.md")

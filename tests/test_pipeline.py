@@ -1,0 +1,206 @@
+"""End to end: publish → Redis → a real Celery worker process → provider, with the ledger checked at each step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+from sqlalchemy import func, select
+
+from publisher.db.engine import open_database
+from publisher.db.models import Campaign, Delivery
+from tests.conftest import EXAMPLES, FIXTURES
+from tests.fakes.postmark import CannedAnswer, FakePostmark
+from tests.helpers import CliResult, WorkerProcess, run_cli
+from workers.celery_app import QUEUE_PRIORITY, QUEUE_SEND
+
+RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
+CSV = str(EXAMPLES / "subscribers.csv")
+StartWorker = Callable[..., WorkerProcess]
+
+
+def campaign_id(result: CliResult) -> int:
+    assert result.returncode == 0, result.output
+    word, number = result.last_line.split()
+    assert word == "campaign"
+    return int(number)
+
+
+def status(env: dict[str, str], cid: int) -> dict[str, object]:
+    result = run_cli(env, "status", str(cid), "--json")
+    assert result.returncode == 0, result.output
+    campaigns = json.loads(result.output)["campaigns"]
+    assert isinstance(campaigns, list)
+    return dict(campaigns[0])
+
+
+def wait_done(env: dict[str, str], cid: int) -> dict[str, int]:
+    result = run_cli(env, "status", str(cid), "--wait", "--timeout", "60")
+    assert result.returncode == 0, result.output
+    counts = status(env, cid)["deliveries"]
+    assert isinstance(counts, dict)
+    return counts
+
+
+def test_publish_deliver_through_postmark_end_to_end(
+    postmark_env: dict[str, str], fake_postmark: FakePostmark, redis_client: redis.Redis, start_worker: StartWorker
+) -> None:
+    env = {**postmark_env, "NEWSLETTER_BATCH_SIZE": "10"}
+    assert run_cli(env, "subscribers", "import", CSV, "--list", "attendees").returncode == 0
+    published = run_cli(env, "publish", RECAP, "--list", "attendees")
+    cid = campaign_id(published)
+    assert redis_client.llen(QUEUE_SEND) == 3  # 25 recipients in batches of 10: one task per batch
+    assert status(env, cid)["deliveries"] == {
+        "pending": 25, "sending": 0, "sent": 0, "failed": 0, "suppressed": 0, "in_doubt": 0, "cancelled": 0,
+    }  # fmt: skip
+
+    start_worker(env)
+    counts = wait_done(env, cid)
+    assert counts["sent"] == 25
+    recipients = fake_postmark.recipients()
+    assert len(recipients) == len(set(recipients)) == 25
+    zoe = next(m for m in fake_postmark.messages if "zoe.obrien@example.com" in m["To"])
+    assert "Hi Zoë," in zoe["HtmlBody"] and "Hi Zoë," in zoe["TextBody"]
+    headers = {h["Name"]: h["Value"] for h in zoe["Headers"]}
+    assert headers["List-Unsubscribe"].startswith("<http://localhost:8000/unsubscribe/")
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert redis_client.llen(QUEUE_SEND) == 0
+
+
+def test_audience_is_frozen_when_publishing(
+    postmark_env: dict[str, str], fake_postmark: FakePostmark, tmp_path: Path, start_worker: StartWorker
+) -> None:
+    run_cli(postmark_env, "subscribers", "import", CSV, "--list", "attendees")
+    cid = campaign_id(run_cli(postmark_env, "publish", RECAP, "--list", "attendees"))
+    late = tmp_path / "late.csv"
+    late.write_text("email,first_name,last_name\nlate.comer@example.com,Late,Comer\n", encoding="utf-8")
+    assert run_cli(postmark_env, "subscribers", "import", str(late), "--list", "attendees").returncode == 0
+    start_worker(postmark_env)
+    assert wait_done(postmark_env, cid)["sent"] == 25
+    assert not any("late.comer" in to for to in fake_postmark.recipients())
+
+
+def test_same_recap_twice_is_two_campaigns(postmark_env: dict[str, str], redis_client: redis.Redis) -> None:
+    run_cli(postmark_env, "subscribers", "import", CSV, "--list", "attendees")
+    first = campaign_id(run_cli(postmark_env, "publish", RECAP, "--list", "attendees"))
+    second = campaign_id(run_cli(postmark_env, "publish", RECAP, "--list", "attendees"))
+    assert second == first + 1
+    assert status(postmark_env, second)["total"] == 25
+
+
+def test_test_send_goes_to_one_address_marked_as_test(
+    postmark_env: dict[str, str], fake_postmark: FakePostmark, redis_client: redis.Redis, start_worker: StartWorker
+) -> None:
+    run_cli(postmark_env, "subscribers", "import", CSV, "--list", "attendees")
+    cid = campaign_id(run_cli(postmark_env, "publish", RECAP, "--list", "attendees", "--test-to", "editor@modu.example"))
+    assert redis_client.llen(QUEUE_PRIORITY) == 1
+    start_worker(postmark_env)
+    assert wait_done(postmark_env, cid)["sent"] == 1
+    assert fake_postmark.recipients() == ["editor@modu.example"]
+    assert fake_postmark.messages[0]["Subject"].startswith("[TEST] ")
+    assert status(postmark_env, cid)["test"] is True
+
+
+def test_scheduled_send_waits_in_the_database_and_the_workers_release_it(
+    postmark_env: dict[str, str], fake_postmark: FakePostmark, redis_client: redis.Redis, start_worker: StartWorker
+) -> None:
+    env = {**postmark_env, "NEWSLETTER_SWEEP_INTERVAL": "0.5"}
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)).isoformat()
+    cid = campaign_id(run_cli(env, "publish", RECAP, "--list", "attendees", "--send-at", later))
+    assert redis_client.llen(QUEUE_SEND) == 0
+    assert status(env, cid)["status"] == "scheduled"
+    start_worker(env)
+    assert wait_done(env, cid)["sent"] == 25
+    assert len(fake_postmark.recipients()) == 25
+
+
+def test_permanent_failures_are_recorded_and_the_campaign_still_completes(
+    postmark_env: dict[str, str], fake_postmark: FakePostmark, start_worker: StartWorker
+) -> None:
+    fake_postmark.failing["raj.patel@example.org"] = (406, "Recipient marked as inactive.")
+    run_cli(postmark_env, "subscribers", "import", CSV, "--list", "attendees")
+    cid = campaign_id(run_cli(postmark_env, "publish", RECAP, "--list", "attendees"))
+    start_worker(postmark_env)
+    counts = wait_done(postmark_env, cid)
+    assert (counts["sent"], counts["failed"]) == (24, 1)
+    database = open_database(postmark_env["NEWSLETTER_DATABASE_URL"])
+    with database.transaction() as session:
+        error = session.scalar(select(Delivery.last_error).where(Delivery.email == "raj.patel@example.org"))
+    database.dispose()
+    assert error is not None and "406" in error
+
+
+def test_transient_failures_are_retried_without_duplicates(
+    postmark_env: dict[str, str], fake_postmark: FakePostmark, start_worker: StartWorker
+) -> None:
+    fake_postmark.canned.append(CannedAnswer(503, "Service Unavailable", {"Retry-After": "1"}))
+    run_cli(postmark_env, "subscribers", "import", CSV, "--list", "attendees")
+    cid = campaign_id(run_cli(postmark_env, "publish", RECAP, "--list", "attendees"))
+    start_worker(postmark_env)
+    assert wait_done(postmark_env, cid)["sent"] == 25
+    recipients = fake_postmark.recipients()
+    assert len(recipients) == len(set(recipients)) == 25
+    assert len(fake_postmark.calls) == 2
+
+
+def test_unreachable_redis_fails_clearly_and_writes_nothing(env: dict[str, str]) -> None:
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    broken = {**env, "NEWSLETTER_REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"}
+    result = run_cli(broken, "publish", RECAP, "--list", "attendees")
+    assert result.returncode == 3
+    assert "cannot reach Redis at redis://:***@127.0.0.1:1/0" in result.output
+    assert "hunter2" not in result.output
+    database = open_database(env["NEWSLETTER_DATABASE_URL"])
+    with database.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Campaign)) == 0
+    database.dispose()
+
+
+def test_bad_recap_is_refused_with_exit_2_and_nothing_enqueued(env: dict[str, str], redis_client: redis.Redis) -> None:
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    bad = FIXTURES / "recaps" / "unknown-key.md"
+    result = run_cli(env, "publish", str(bad), "--list", "attendees")
+    assert result.returncode == 2
+    assert str(bad) in result.output and "unknown key 'sponsor'" in result.output
+    assert redis_client.llen(QUEUE_SEND) == 0
+    assert json.loads(run_cli(env, "status", "--json").output)["campaigns"] == []
+
+
+def test_unknown_list_is_refused_with_exit_2(env: dict[str, str], redis_client: redis.Redis) -> None:
+    result = run_cli(env, "publish", RECAP, "--list", "nobody")
+    assert result.returncode == 2
+    assert "no list named 'nobody'" in result.output
+    assert redis_client.llen(QUEUE_SEND) == 0
+
+
+def test_status_of_an_unknown_campaign_exits_2(env: dict[str, str]) -> None:
+    result = run_cli(env, "status", "999", "--wait", "--timeout", "1")
+    assert result.returncode == 2
+    assert "no campaign with id 999" in result.output
+
+
+def test_status_wait_times_out_with_exit_1_when_nobody_delivers(env: dict[str, str]) -> None:
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    cid = campaign_id(run_cli(env, "publish", RECAP, "--list", "attendees"))
+    result = run_cli(env, "status", str(cid), "--wait", "--timeout", "1")
+    assert result.returncode == 1
+    assert "25 deliveries open" in result.output
+
+
+def test_worker_refuses_to_start_without_provider_credentials(env: dict[str, str]) -> None:
+    result = run_cli({**env, "NEWSLETTER_PROVIDER": "postmark"}, "worker", timeout=60)
+    assert result.returncode == 3
+    assert "NEWSLETTER_POSTMARK_API_KEY" in result.output
+
+
+def test_status_shows_counts_and_queue_depth(env: dict[str, str], redis_client: redis.Redis) -> None:
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    cid = campaign_id(run_cli(env, "publish", RECAP, "--list", "attendees"))
+    shown = run_cli(env, "status")
+    assert shown.returncode == 0
+    assert f"│ {cid}" in shown.output or f"┃ {cid}" in shown.output
+    assert f"{QUEUE_SEND} 1" in shown.output

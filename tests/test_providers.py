@@ -1,0 +1,132 @@
+"""Providers: the outbox writes files atomically; Postmark is spoken to over real HTTP (a local stand-in)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+
+from publisher.errors import ConfigurationError
+from publisher.settings import Settings
+from tests.fakes.postmark import TOKEN, CannedAnswer, FakePostmark
+from workers.message import OutgoingEmail
+from workers.providers import available, provider_class
+from workers.providers.base import Outcome
+from workers.providers.outbox import OutboxProvider
+from workers.providers.postmark import PostmarkProvider
+
+
+def emails(count: int) -> list[OutgoingEmail]:
+    return [
+        OutgoingEmail(
+            delivery_id=index + 1,
+            campaign_id=9,
+            message_id=f"m{index}@modu.example",
+            sender="Modu Events <events@modu.example>",
+            to_address=f"person{index}@example.com",
+            to_name=f"Person {index}",
+            subject="Subject",
+            html="<p>Hello</p>",
+            text="Hello\n",
+            unsubscribe_url=f"https://news.example/unsubscribe/t{index}",
+        )
+        for index in range(count)
+    ]
+
+
+def postmark(fake: FakePostmark, **overrides: object) -> PostmarkProvider:
+    values: dict[str, object] = {"postmark_api_key": TOKEN, "postmark_base_url": fake.base_url, "http_timeout": 2.0}
+    values.update(overrides)
+    return PostmarkProvider(Settings(**values))  # type: ignore[arg-type]
+
+
+def test_registry_finds_each_provider_module() -> None:
+    assert {"outbox", "postmark"} <= set(available())
+    assert provider_class("postmark") is PostmarkProvider
+    with pytest.raises(ConfigurationError, match="unknown provider 'pigeon'"):
+        provider_class("pigeon")
+
+
+def test_outbox_writes_one_eml_per_recipient_and_rewrites_on_retry(tmp_path: Path) -> None:
+    provider = OutboxProvider(Settings(outbox_dir=tmp_path / "out"))
+    batch = emails(3)
+    first = provider.send(batch)
+    second = provider.send(batch)
+    assert [r.outcome for r in first + second] == [Outcome.ACCEPTED] * 6
+    files = sorted((tmp_path / "out").iterdir())
+    assert [f.name for f in files] == ["9-1.eml", "9-2.eml", "9-3.eml"]
+    message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert message["To"] == "Person 0 <person0@example.com>"
+
+
+def test_outbox_that_cannot_write_reports_a_transient_failure(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    results = OutboxProvider(Settings(outbox_dir=blocker / "out")).send(emails(2))
+    assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
+    assert "cannot write to outbox" in (results[0].error or "")
+
+
+def test_postmark_sends_one_batch_call_on_the_broadcast_stream(fake_postmark: FakePostmark) -> None:
+    results = postmark(fake_postmark).send(emails(3))
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
+    assert all(r.provider_message_id for r in results)
+    assert len(fake_postmark.calls) == 1
+    _, headers, payload = fake_postmark.calls[0]
+    assert headers["x-postmark-server-token"] == TOKEN
+    assert [m["MessageStream"] for m in payload] == ["broadcast"] * 3
+    names = {h["Name"]: h["Value"] for h in payload[0]["Headers"]}
+    assert names["List-Unsubscribe"] == "<https://news.example/unsubscribe/t0>"
+    assert names["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert payload[0]["Metadata"]["delivery_id"] == "1"
+
+
+def test_postmark_per_item_errors_inside_a_200_answer(fake_postmark: FakePostmark) -> None:
+    fake_postmark.failing["person1@example.com"] = (406, "You tried to send to recipient(s) that have been marked as inactive.")
+    fake_postmark.failing["person2@example.com"] = (100, "Maintenance")
+    results = postmark(fake_postmark).send(emails(3))
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.PERMANENT, Outcome.TRANSIENT]
+    assert "406" in (results[1].error or "")
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        (CannedAnswer(500, '{"ErrorCode": 1, "Message": "boom"}'), Outcome.TRANSIENT),
+        (CannedAnswer(503, "Service Unavailable"), Outcome.TRANSIENT),
+        (CannedAnswer(422, '{"ErrorCode": 300, "Message": "Invalid email request"}'), Outcome.PERMANENT),
+        (CannedAnswer(200, "<html>garbage</html>"), Outcome.TRANSIENT),
+        (CannedAnswer(200, "[]"), Outcome.TRANSIENT),
+    ],
+)
+def test_postmark_whole_call_answers(fake_postmark: FakePostmark, answer: CannedAnswer, outcome: Outcome) -> None:
+    fake_postmark.canned.append(answer)
+    results = postmark(fake_postmark).send(emails(2))
+    assert [r.outcome for r in results] == [outcome, outcome]
+    assert results[0].error
+
+
+def test_postmark_429_carries_retry_after(fake_postmark: FakePostmark) -> None:
+    fake_postmark.canned.append(CannedAnswer(429, '{"ErrorCode": 429, "Message": "slow down"}', {"Retry-After": "17"}))
+    results = postmark(fake_postmark).send(emails(1))
+    assert results[0].outcome == Outcome.TRANSIENT
+    assert results[0].retry_after == 17
+
+
+def test_postmark_unreachable_is_transient() -> None:
+    provider = PostmarkProvider(Settings(postmark_api_key=TOKEN, postmark_base_url="http://127.0.0.1:9", http_timeout=1.0))
+    results = provider.send(emails(2))
+    assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
+    assert "cannot connect" in (results[0].error or "")
+
+
+def test_postmark_without_a_token_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="NEWSLETTER_POSTMARK_API_KEY"):
+        PostmarkProvider.check_configuration(Settings())
+
+
+def test_batch_larger_than_the_provider_takes_is_refused(fake_postmark: FakePostmark) -> None:
+    with pytest.raises(ValueError, match="at most 500"):
+        postmark(fake_postmark).send(emails(501))

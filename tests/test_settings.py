@@ -1,0 +1,52 @@
+"""Settings: one typed object from the environment and .env, with documented defaults."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from publisher.errors import ConfigurationError
+from publisher.settings import Settings, load_settings
+
+
+def test_defaults_are_embedded(tmp_path: Path) -> None:
+    settings = load_settings()
+    assert settings.redis_url is None
+    assert settings.provider == "outbox"
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'var' / 'newsletter.db'}"
+    assert settings.resolved_outbox_dir == Path("var") / "outbox"
+
+
+def test_environment_and_dotenv_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("NEWSLETTER_PROVIDER=postmark\nNEWSLETTER_FROM=Modu <events@modu.example>\n", encoding="utf-8")
+    monkeypatch.setenv("NEWSLETTER_PUBLIC_URL", "https://news.modu.example/")
+    settings = load_settings()
+    assert settings.provider == "postmark"
+    assert settings.from_address == "Modu <events@modu.example>"
+    assert settings.public_url == "https://news.modu.example"
+
+
+def test_generated_secret_key_is_kept_and_shared(tmp_path: Path) -> None:
+    first = Settings(data_dir=tmp_path / "var").secret
+    second = Settings(data_dir=tmp_path / "var").secret
+    assert first == second and len(first) >= 40
+    key_file = tmp_path / "var" / "secret_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_configured_secret_key_wins(tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path / "var", secret_key="configured").secret == "configured"
+    assert not (tmp_path / "var" / "secret_key").exists()
+
+
+def test_missing_credential_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="set NEWSLETTER_POSTMARK_API_KEY"):
+        Settings().credential("postmark_api_key")
+
+
+def test_secrets_do_not_show_in_the_settings_repr() -> None:
+    settings = Settings(secret_key="s3cr3t-value", postmark_api_key="pm-token-value")
+    assert "s3cr3t-value" not in repr(settings)
+    assert "pm-token-value" not in repr(settings)

@@ -1,0 +1,125 @@
+"""Subscriber import: valid rows upserted by normalised address, bad rows reported by line and skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from publisher.db.engine import Database
+from publisher.db.models import Subscriber, Subscription, SubscriptionStatus
+from publisher.errors import ImportFileError
+from publisher.subscribers import import_subscribers, normalise_email, read_rows
+from tests.conftest import EXAMPLES, FIXTURES
+from tests.helpers import run_cli
+
+EXAMPLE_CSV = EXAMPLES / "subscribers.csv"
+
+
+def _count(db: Database, model: type) -> int:
+    with db.transaction() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_example_file_holds_about_25_distinct_valid_people() -> None:
+    rows, problems = read_rows(EXAMPLE_CSV)
+    assert problems == []
+    assert 20 <= len(rows) <= 30
+    assert len({row.email for row in rows}) == len(rows)
+
+
+def test_import_keeps_names_and_extra_columns(db: Database) -> None:
+    report = import_subscribers(db, EXAMPLE_CSV, "attendees")
+    assert report.added == 25
+    with db.transaction() as session:
+        zoe = session.scalar(select(Subscriber).where(Subscriber.email == "zoe.obrien@example.com"))
+        assert zoe is not None
+        assert (zoe.first_name, zoe.last_name) == ("Zoë", "O'Brien")
+        assert zoe.attributes == {"company": "Domestic & General", "role": "Product Manager"}
+        statuses = set(session.scalars(select(Subscription.status)))
+    assert statuses == {SubscriptionStatus.CONFIRMED}
+
+
+def test_reimport_is_idempotent(db: Database) -> None:
+    import_subscribers(db, EXAMPLE_CSV, "attendees")
+    again = import_subscribers(db, EXAMPLE_CSV, "attendees")
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 25)
+    assert _count(db, Subscriber) == 25
+    assert _count(db, Subscription) == 25
+
+
+def test_bad_rows_are_reported_with_line_numbers_and_skipped(db: Database) -> None:
+    report = import_subscribers(db, FIXTURES / "subscribers-bad-rows.csv", "attendees")
+    problems = {problem.line: problem.reason for problem in report.problems}
+    assert set(problems) == {3, 4, 6, 8, 9}
+    assert "not-an-address" in problems[3]
+    assert "empty" in problems[4]
+    assert "bob@@example.com" in problems[6]
+    assert "line 2" in problems[8]  # ADA@EXAMPLE.COM is ada@example.com again
+    assert "fields" in problems[9]
+    with db.transaction() as session:
+        emails = set(session.scalars(select(Subscriber.email)))
+        grace = session.scalar(select(Subscriber).where(Subscriber.email == "grace@example.com"))
+        assert grace is not None and grace.last_name == "Hopper, Rear Admiral"
+    assert emails == {"ada@example.com", "zoe.obrien@example.com", "grace@example.com"}
+
+
+def test_reimport_updates_changed_names_and_keeps_one_row(db: Database, tmp_path: Path) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text("email,first_name,last_name\nAda@Example.com,Ada,Lovelace\n", encoding="utf-8")
+    second = tmp_path / "second.csv"
+    second.write_text("email,first_name,last_name\nada@example.com,Augusta Ada,King\n", encoding="utf-8")
+    import_subscribers(db, first, "attendees")
+    report = import_subscribers(db, second, "attendees")
+    assert (report.added, report.updated) == (0, 1)
+    with db.transaction() as session:
+        people = session.scalars(select(Subscriber)).all()
+    assert [(p.email, p.first_name, p.last_name) for p in people] == [("ada@example.com", "Augusta Ada", "King")]
+
+
+def test_import_never_resubscribes_someone_who_left(db: Database) -> None:
+    import_subscribers(db, EXAMPLE_CSV, "attendees")
+    with db.transaction() as session:
+        membership = session.scalars(select(Subscription)).first()
+        assert membership is not None
+        membership.status = SubscriptionStatus.UNSUBSCRIBED
+    report = import_subscribers(db, EXAMPLE_CSV, "attendees")
+    assert report.kept_unsubscribed == 1
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).where(Subscription.status == SubscriptionStatus.UNSUBSCRIBED)) == 1
+
+
+@pytest.mark.parametrize(
+    ("fixture", "message"),
+    [("subscribers-latin1.csv", "line 3 is not UTF-8"), ("subscribers-no-email-column.csv", "no 'email' column")],
+)
+def test_unusable_files_are_refused_whole(db: Database, fixture: str, message: str) -> None:
+    with pytest.raises(ImportFileError, match=message):
+        import_subscribers(db, FIXTURES / fixture, "attendees")
+    assert _count(db, Subscriber) == 0
+
+
+@pytest.mark.parametrize("address", ["a@b", "x\r\n@example.com", "two@@example.com", "spaces in@example.com"])
+def test_invalid_addresses_are_rejected(address: str) -> None:
+    with pytest.raises(ValueError, match=r".+"):
+        normalise_email(address)
+
+
+def test_addresses_are_normalised_for_identity() -> None:
+    assert normalise_email("Ada@Example.COM") == "ada@example.com"
+    assert normalise_email("josé@bücher.example") == "josé@bücher.example"
+
+
+def test_cli_import_reports_bad_lines_and_exits_zero(env: dict[str, str]) -> None:
+    result = run_cli(env, "subscribers", "import", str(FIXTURES / "subscribers-bad-rows.csv"), "--list", "attendees")
+    assert result.returncode == 0, result.output
+    for line in (3, 4, 6, 8, 9):
+        assert f"subscribers-bad-rows.csv:{line}: skipped" in result.output
+    assert "3 added" in result.output
+
+
+def test_cli_refuses_a_file_without_email_column_with_exit_2(env: dict[str, str]) -> None:
+    result = run_cli(env, "subscribers", "import", str(FIXTURES / "subscribers-no-email-column.csv"), "--list", "attendees")
+    assert result.returncode == 2
+    assert "no 'email' column" in result.output
