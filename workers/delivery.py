@@ -46,11 +46,13 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
     if not claim.deliveries:
         return BatchOutcome(retry_in=min(claim.busy_for, max_countdown) if claim.busy_for else None)
     provider = ctx.provider(claim.campaign.provider)
+    campaign = claim.campaign
+    issue = RenderedIssue(html=campaign.html_template, text=campaign.text_template, nonce=campaign.nonce)
     results: list[SendResult] = []
     emails: list[OutgoingEmail] = []
     for delivery in claim.deliveries:
         try:
-            emails.append(compose(ctx, claim.campaign, delivery))
+            emails.append(compose(ctx, campaign, issue, delivery))
         except RenderError as exc:
             results.append(SendResult(delivery.id, outcome=Outcome.PERMANENT, error=f"render failed: {exc}"))
     for start in range(0, len(emails), provider.max_batch_size):
@@ -76,7 +78,7 @@ def _has_line_break(value: str) -> bool:
     return any(char in value for char in "\r\n\x00")
 
 
-def compose(ctx: WorkerContext, campaign: CampaignSnapshot, delivery: ClaimedDelivery) -> OutgoingEmail:
+def compose(ctx: WorkerContext, campaign: CampaignSnapshot, issue: RenderedIssue, delivery: ClaimedDelivery) -> OutgoingEmail:
     """Stage 2 for one recipient: fill the personal fields and build the email."""
     target = LinkTarget(delivery.subscriber_id, campaign.list_id, campaign.id)
     recipient = Recipient(
@@ -85,10 +87,10 @@ def compose(ctx: WorkerContext, campaign: CampaignSnapshot, delivery: ClaimedDel
         last_name=delivery.last_name,
         unsubscribe_url=ctx.signer.url(UNSUBSCRIBE, target),
         view_url=ctx.signer.url(VIEW, target),
+        attributes=delivery.attributes,
     )
     if _has_line_break(recipient.full_name):
         raise RenderError(f"the name of delivery {delivery.id} contains a line break; refusing to put it in a header")
-    issue = RenderedIssue(html=campaign.html_template, text=campaign.text_template, nonce=campaign.nonce)
     html, text = issue.personalise(recipient)
     return OutgoingEmail(
         delivery_id=delivery.id,

@@ -50,6 +50,7 @@ class ClaimedDelivery:
     subscriber_id: int | None
     first_name: str
     last_name: str
+    attributes: dict[str, str]
     attempts: int
 
 
@@ -84,14 +85,14 @@ def claim_batch(db: Database, batch_id: int, lease: dt.timedelta) -> Claim | Non
             and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now),
         )
         rows = session.execute(
-            select(Delivery, Subscriber.first_name, Subscriber.last_name)
+            select(Delivery, Subscriber.first_name, Subscriber.last_name, Subscriber.attributes)
             .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
             .where(Delivery.batch_id == batch_id, claimable)
             .order_by(Delivery.id)
             .with_for_update(of=Delivery)
         ).all()
         claimed = []
-        for delivery, first_name, last_name in rows:
+        for delivery, first_name, last_name, attributes in rows:
             delivery.state = DeliveryState.SENDING
             delivery.attempts += 1
             delivery.lease_until = now + lease
@@ -104,6 +105,7 @@ def claim_batch(db: Database, batch_id: int, lease: dt.timedelta) -> Claim | Non
                     subscriber_id=delivery.subscriber_id,
                     first_name=first_name or "",
                     last_name=last_name or "",
+                    attributes=dict(attributes or {}),
                     attempts=delivery.attempts,
                 )
             )

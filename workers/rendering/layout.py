@@ -1,7 +1,7 @@
 """Stage 1 of the render: the layout and CSS inlining, once per issue.
 
 premailer costs tens of milliseconds per call, so it runs once per issue on the
-layout rendered with placeholders; stage 2 (``personalize.fill``) then costs
+layout rendered with placeholders; stage 2 (``RenderedIssue.personalise``) then costs
 microseconds per recipient. Its defaults are wrong for responsive email and are
 overridden below, each for a reason.
 """
@@ -9,9 +9,8 @@ overridden below, each for a reason.
 from __future__ import annotations
 
 import logging
-import textwrap
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -19,9 +18,9 @@ from premailer import Premailer
 
 from publisher.content import Recap
 from templates import TEMPLATES_DIR
-from workers.rendering.markdown import to_html
-from workers.rendering.personalize import PlaceholderFields, Recipient, ValueFields, fill, new_nonce
-from workers.rendering.plaintext import to_text
+from workers.rendering.markdown import insert_placeholders, to_html
+from workers.rendering.personalize import CompiledTemplate, PlaceholderFields, Recipient, ValueFields, new_nonce
+from workers.rendering.plaintext import PLACEHOLDER, to_text, wrap_text
 
 HTML_TEMPLATE = "recap.html.j2"
 TEXT_TEMPLATE = "recap.txt.j2"
@@ -44,12 +43,20 @@ class RenderedIssue:
     text: str
     nonce: str
 
+    @cached_property
+    def _compiled(self) -> tuple[CompiledTemplate, CompiledTemplate]:
+        return CompiledTemplate.compile(self.html, self.nonce), CompiledTemplate.compile(self.text, self.nonce)
+
+    @property
+    def fields(self) -> set[str]:
+        """Every personal field the issue uses (subscriber attributes included)."""
+        html, text = self._compiled
+        return html.fields | text.fields
+
     def personalise(self, recipient: Recipient) -> tuple[str, str]:
-        """Return (html, text) for one recipient."""
-        return (
-            fill(self.html, self.nonce, recipient, escape=True),
-            fill(self.text, self.nonce, recipient, escape=False),
-        )
+        """Return (html, text) for one recipient: stage 2, a join over pre-split chunks."""
+        html, text = self._compiled
+        return html.render(recipient, html=True), text.render(recipient, html=False)
 
 
 @cache
@@ -68,18 +75,27 @@ def render_issue(recap: Recap, frame: IssueFrame) -> RenderedIssue:
     """Render stage 1: everything shared, CSS inlined, personal fields as placeholders."""
     nonce = new_nonce()
     fields = PlaceholderFields(nonce)
-    html = inline_css(_render_html(recap, frame, fields))
-    text = _render_text(recap, frame, fields)
-    return RenderedIssue(html=html, text=text, nonce=nonce)
+    body = insert_placeholders(recap.body, nonce)
+    html = inline_css(_render_html(recap, body, frame, fields))
+    text = _render_text(recap, body, frame, fields)
+    issue = RenderedIssue(html=html, text=text, nonce=nonce)
+    issue.fields  # noqa: B018 (compiles now: an unknown field fails at publish, not at send)
+    return issue
 
 
 def render_single(recap: Recap, frame: IssueFrame, recipient: Recipient) -> tuple[str, str]:
-    """Render one recipient's email in one pass (template with values, then premailer).
+    """Render one recipient's email in one pass: template with the values, then premailer.
 
-    Slow by design: it is the reference the two-stage render is checked against.
+    Slow by design (premailer per recipient): it is the reference the
+    two-stage render is checked against. Merge tags in the body are filled
+    before CSS inlining here, after it in the two-stage render.
     """
+    nonce = new_nonce()
     fields = ValueFields(recipient)
-    return inline_css(_render_html(recap, frame, fields)), _render_text(recap, frame, fields)
+    body = insert_placeholders(recap.body, nonce)
+    html = CompiledTemplate.compile(_render_html(recap, body, frame, fields), nonce).render(recipient, html=True)
+    text = CompiledTemplate.compile(_render_text(recap, body, frame, fields), nonce).render(recipient, html=False)
+    return inline_css(html), text
 
 
 def _context(recap: Recap, frame: IssueFrame, fields: object) -> dict[str, object]:
@@ -95,25 +111,27 @@ def _context(recap: Recap, frame: IssueFrame, fields: object) -> dict[str, objec
     }
 
 
-def _render_html(recap: Recap, frame: IssueFrame, fields: object) -> str:
+def _render_html(recap: Recap, body: str, frame: IssueFrame, fields: object) -> str:
     context = _context(recap, frame, fields)
-    context["content"] = Markup(to_html(recap.body))  # noqa: S704 (to_html sanitises with nh3)
+    context["content"] = Markup(to_html(body))  # noqa: S704 (to_html sanitises with nh3)
     return environment().get_template(HTML_TEMPLATE).render(context)
 
 
-def _render_text(recap: Recap, frame: IssueFrame, fields: object) -> str:
+def _render_text(recap: Recap, body: str, frame: IssueFrame, fields: object) -> str:
     context = _context(recap, frame, fields)
-    context["content"] = to_text(recap.body)
+    context["content"] = to_text(body)
     text = environment().get_template(TEXT_TEMPLATE).render(context)
     return "\n".join(_wrap(line) for line in text.splitlines()) + "\n"
 
 
 def _wrap(line: str) -> str:
     # Body paragraphs are wrapped already; this catches long template lines
-    # (event line, footer) without breaking URLs.
-    if len(line) <= 78:
+    # (event line, resources, footer). Lines with a link or a personal field
+    # stay whole: the unsubscribe URL must appear unbroken, and a line must
+    # wrap the same whatever the recipient's values are.
+    if len(line) <= 78 or "://" in line or PLACEHOLDER.search(line):
         return line
-    return textwrap.fill(line, 78, break_long_words=False, break_on_hyphens=False)
+    return "\n".join(wrap_text(line, subsequent_indent="  " if line.startswith("- ") else ""))
 
 
 def event_line(recap: Recap) -> str:

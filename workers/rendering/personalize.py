@@ -4,26 +4,55 @@ Stage 1 leaves a placeholder wherever a personal field goes. Placeholders are
 made only of letters and digits, so premailer's serializer (which
 percent-encodes ``{{ … }}`` inside href) leaves them intact, and they carry a
 nonce chosen per render, so recap content cannot forge one.
+
+A placeholder also records its context, because the same value needs
+different treatment in different places:
+
+- ``X`` element text: HTML-escaped (``& < >``), exactly as lxml serialises text;
+- ``A`` attribute value: also ``"`` escaped (our own URLs, link titles);
+- ``U`` part of a URL (a merge tag inside a link): percent-encoded.
+
+The stage-1 output is split once into literal chunks and slots, so stage 2 is
+a join, not a search over the whole document per recipient.
 """
 
 from __future__ import annotations
 
-import html
 import re
 import secrets
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from markupsafe import Markup
 
 from publisher.errors import RenderError
 
-#: Fields stage 2 fills per recipient. URL fields are built by us from signed
-#: tokens; the others are subscriber data and are HTML-escaped in the HTML part.
-PERSONAL_FIELDS = ("first_name", "last_name", "full_name", "greeting_name", "email", "unsubscribe_url", "view_url")
+TEXT, ATTRIBUTE, URL_PART = "X", "A", "U"
+#: Fields every recipient has. Our own URL fields are complete URLs and only
+#: ever go into attributes; the others are subscriber data.
+NAME_FIELDS = ("first_name", "last_name", "full_name", "greeting_name", "email")
+URL_FIELDS = ("unsubscribe_url", "view_url")
+PERSONAL_FIELDS = NAME_FIELDS + URL_FIELDS
+ATTRIBUTE_PREFIX = "attr_"
+FIELD_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def new_nonce() -> str:
     return secrets.token_hex(8)
+
+
+def placeholder(nonce: str, name: str, kind: str = TEXT) -> str:
+    return f"NL{nonce}{kind}{name}X"
+
+
+def _clean(value: str) -> str:
+    # Control characters cannot survive an HTML parser unchanged (and have no
+    # business in a name): drop them, keeping tab.
+    if value.isprintable():
+        return value
+    return "".join(char for char in value if char == "\t" or unicodedata.category(char) != "Cc")
 
 
 @dataclass(frozen=True)
@@ -35,6 +64,7 @@ class Recipient:
     last_name: str
     unsubscribe_url: str
     view_url: str
+    attributes: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
@@ -45,13 +75,36 @@ class Recipient:
         return self.first_name or "there"
 
     def field(self, name: str) -> str:
+        if name.startswith(ATTRIBUTE_PREFIX):
+            return _clean(str(self.attributes.get(name.removeprefix(ATTRIBUTE_PREFIX), "")))
         if name not in PERSONAL_FIELDS:
             raise RenderError(f"unknown personal field {name!r}")
-        return str(getattr(self, name))
+        return _clean(str(getattr(self, name)))
+
+
+def escape_text(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_attribute(value: str) -> str:
+    return escape_text(value).replace('"', "&quot;")
+
+
+def encode(value: str, kind: str, *, html: bool) -> str:
+    """Encode a value for its context; in the plain-text part only URL parts change."""
+    if kind == URL_PART:
+        return quote(value, safe="")
+    if not html:
+        return value
+    return escape_attribute(value) if kind == ATTRIBUTE else escape_text(value)
 
 
 class PlaceholderFields:
-    """What the layout sees as ``personal``: each field renders as its placeholder."""
+    """What the layout sees as ``personal``: each field renders as its placeholder.
+
+    Name fields are text placeholders and may only stand in element text; URL
+    fields are attribute placeholders for href.
+    """
 
     def __init__(self, nonce: str) -> None:
         self._nonce = nonce
@@ -59,7 +112,8 @@ class PlaceholderFields:
     def __getattr__(self, name: str) -> Markup:
         if name.startswith("_") or name not in PERSONAL_FIELDS:
             raise AttributeError(f"no personal field {name!r}; known: {', '.join(PERSONAL_FIELDS)}")
-        return Markup(placeholder(self._nonce, name))  # noqa: S704 (letters and digits only)
+        kind = ATTRIBUTE if name in URL_FIELDS else TEXT
+        return Markup(placeholder(self._nonce, name, kind))  # noqa: S704 (letters and digits only)
 
 
 class ValueFields:
@@ -69,27 +123,40 @@ class ValueFields:
         self._recipient = recipient
 
     def __getattr__(self, name: str) -> str:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self._recipient.field(name)
-        except RenderError as exc:
-            raise AttributeError(str(exc)) from None
+        if name.startswith("_") or name not in PERSONAL_FIELDS:
+            raise AttributeError(f"no personal field {name!r}")
+        return self._recipient.field(name)
 
 
-def placeholder(nonce: str, name: str) -> str:
-    return f"NL{nonce}X{name}X"
+def pattern(nonce: str) -> re.Pattern[str]:
+    return re.compile(f"NL{re.escape(nonce)}([XAU])([a-z][a-z0-9_]*?)X")
 
 
-def _pattern(nonce: str) -> re.Pattern[str]:
-    return re.compile(f"NL{re.escape(nonce)}X([a-z_]+)X")
+@dataclass(frozen=True)
+class CompiledTemplate:
+    """Stage-1 output split into literal chunks and (field, kind) slots."""
 
+    literals: tuple[str, ...]
+    slots: tuple[tuple[str, str], ...]
 
-def fill(template: str, nonce: str, recipient: Recipient, *, escape: bool) -> str:
-    """Replace every placeholder in ``template``; HTML-escape values when ``escape``."""
+    @classmethod
+    def compile(cls, template: str, nonce: str) -> CompiledTemplate:
+        parts = pattern(nonce).split(template)
+        # split() alternates literal, kind, name, literal, kind, name, …, literal
+        literals = tuple(parts[0::3])
+        slots = tuple((name, kind) for kind, name in zip(parts[1::3], parts[2::3], strict=True))
+        for name, _kind in slots:
+            if not name.startswith(ATTRIBUTE_PREFIX) and name not in PERSONAL_FIELDS:
+                raise RenderError(f"unknown personal field {name!r}")
+        return cls(literals=literals, slots=slots)
 
-    def value(match: re.Match[str]) -> str:
-        text = recipient.field(match.group(1))
-        return html.escape(text, quote=True) if escape else text
+    @property
+    def fields(self) -> set[str]:
+        return {name for name, _ in self.slots}
 
-    return _pattern(nonce).sub(value, template)
+    def render(self, recipient: Recipient, *, html: bool) -> str:
+        out = [self.literals[0]]
+        for (name, kind), literal in zip(self.slots, self.literals[1:], strict=True):
+            out.append(encode(recipient.field(name), kind, html=html))
+            out.append(literal)
+        return "".join(out)

@@ -7,13 +7,16 @@ paragraphs are wrapped at 78 columns.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import nh3
 from markdown_it.token import Token
 
-from workers.rendering.markdown import parse, shift_headings
+from workers.rendering.markdown import URL_SCHEMES, in_context, parse, shift_headings
+from workers.rendering.personalize import URL_PART
 
 WIDTH = 78
 UNDERLINES = {"h2": "-", "h3": "~"}
@@ -43,9 +46,7 @@ class _Writer:
         first = prefix + indent + marker
         rest = prefix + indent + " " * len(marker)
         if wrap:
-            lines = textwrap.wrap(
-                text, WIDTH, initial_indent=first, subsequent_indent=rest, break_long_words=False, break_on_hyphens=False
-            ) or [first.rstrip()]
+            lines = wrap_text(text, initial_indent=first, subsequent_indent=rest) or [first.rstrip()]
         else:
             lines = [(first if i == 0 else rest) + line for i, line in enumerate(text.splitlines())]
         self.blocks.append(("\n".join(lines), self.list_group if self.lists else None))
@@ -61,35 +62,61 @@ class _Writer:
         return "".join(out).strip() + "\n"
 
 
+PLACEHOLDER = re.compile(r"NL[0-9a-f]{16}[XAU][a-z][a-z0-9_]*X")
+#: What a placeholder counts as while wrapping: about the length of a name.
+_STAND_IN = "\ue000{:05d}"
+_RESTORE = re.compile("\ue000(\\d{5})")
+
+
+def wrap_text(text: str, initial_indent: str = "", subsequent_indent: str = "") -> list[str]:
+    """Wrap at 78 columns, counting each placeholder as a short word, never breaking URLs."""
+    found: list[str] = []
+
+    def stand_in(match: re.Match[str]) -> str:
+        found.append(match.group(0))
+        return _STAND_IN.format(len(found) - 1)
+
+    lines = textwrap.wrap(
+        PLACEHOLDER.sub(stand_in, text),
+        WIDTH,
+        initial_indent=initial_indent,
+        subsequent_indent=subsequent_indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    if not found:
+        return lines
+    return [_RESTORE.sub(lambda m: found[int(m.group(1))], line) for line in lines]
+
+
 def inline_text(token: Token) -> str:
     """Flatten an inline token: links become ``text (url)``, images their alt text."""
     parts: list[str] = []
-    href_stack: list[str | None] = []
+    links: list[tuple[str | None, int]] = []
     for child in token.children or []:
-        if child.type == "text" or child.type == "code_inline":
+        if child.type in ("text", "code_inline"):
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
         elif child.type == "link_open":
-            href = child.attrGet("href")
-            href_stack.append(str(href) if href else None)
-            parts.append("")
-        elif child.type == "link_close":
-            href = href_stack.pop() if href_stack else None
-            label = parts.pop() if parts and parts[-1] == "" else None
-            if label is None and href and not _label_is_url(parts, href):
+            links.append((_safe_href(child.attrGet("href")), len(parts)))
+        elif child.type == "link_close" and links:
+            href, start = links.pop()
+            label = "".join(parts[start:]).strip()
+            if href and label not in (href, href.removeprefix("mailto:")):
                 parts.append(f" ({href})")
-        elif child.type == "image":
-            alt = child.content or ""
-            if alt:
-                parts.append(f"[{alt}]")
+        elif child.type == "image" and child.content:
+            parts.append(f"[{child.content}]")
         elif child.type == "html_inline":
             parts.append(nh3.clean(child.content, tags=set()))
     return _squash("".join(parts))
 
 
-def _label_is_url(parts: list[str], href: str) -> bool:
-    return bool(parts) and parts[-1].endswith(href)
+def _safe_href(href: object) -> str | None:
+    # The same rule as the HTML part: only http, https and mailto survive.
+    if not isinstance(href, str) or urlsplit(href).scheme.lower() not in URL_SCHEMES:
+        return None
+    return in_context(href, URL_PART)
 
 
 def _squash(text: str) -> str:
