@@ -23,7 +23,8 @@ from sqlalchemy import make_url
 from publisher.broker import EmbeddedRedis
 from publisher.db.engine import Database, open_database
 from publisher.settings import Settings
-from tests.fakes.postmark import TOKEN, FakePostmark, start_fake_postmark
+from tests.fakes.postmark import TOKEN
+from tests.fakes.server import FakeProviders, all_handlers, start_fake_providers
 from tests.helpers import WorkerProcess
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -135,15 +136,21 @@ def env(settings: Settings, redis_client: redis.Redis) -> dict[str, str]:
 
 
 @pytest.fixture
-def fake_postmark() -> Iterator[FakePostmark]:
-    fake = start_fake_postmark()
+def fake_provider() -> Iterator[FakeProviders]:
+    """The fake email provider (every provider's shapes) on a loopback port."""
+    fake = start_fake_providers(*all_handlers())
     yield fake
     fake.server.shutdown()
     fake.server.server_close()
 
 
 @pytest.fixture
-def postmark_env(env: dict[str, str], fake_postmark: FakePostmark) -> dict[str, str]:
+def fake_postmark(fake_provider: FakeProviders) -> FakeProviders:
+    return fake_provider
+
+
+@pytest.fixture
+def postmark_env(env: dict[str, str], fake_postmark: FakeProviders) -> dict[str, str]:
     return {
         **env,
         "NEWSLETTER_PROVIDER": "postmark",

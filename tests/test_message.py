@@ -68,3 +68,24 @@ def test_header_injection_is_refused(field: dict[str, str]) -> None:
 def test_test_sends_are_marked() -> None:
     message = parse(outgoing(is_test=True).to_mime().as_bytes())
     assert message["X-Newsletter-Test"] == "yes"
+
+
+def test_non_ascii_subject_and_names_are_encoded_per_rfc_2047() -> None:
+    raw = outgoing(subject="Café notes — Zoë's pick", to_name="Zoë O'Brien").to_mime().as_bytes()
+    headers = raw.split(b"\r\n\r\n", 1)[0]
+    assert headers.isascii()
+    assert b"Subject: =?utf-8?" in headers
+    assert b"To: =?utf-8?" in headers
+    message = parse(raw)
+    assert message["Subject"] == "Café notes — Zoë's pick"
+
+
+def test_message_id_is_on_the_sending_domain() -> None:
+    assert parse(outgoing().to_mime().as_bytes())["Message-ID"].endswith("@modu.example>")
+
+
+def test_unsubscribe_url_appears_unbroken_in_the_text_part() -> None:
+    url = "https://news.example/unsubscribe/" + "x" * 120
+    message = parse(outgoing(unsubscribe_url=url, text=f"Hi\n\nUnsubscribe: {url}\n").to_mime().as_bytes())
+    text = next(message.iter_parts()).get_content()
+    assert url in text

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from publisher.db.engine import open_database
 from publisher.db.models import Campaign, Delivery
 from tests.conftest import EXAMPLES, FIXTURES
-from tests.fakes.postmark import CannedAnswer, FakePostmark
+from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.helpers import CliResult, WorkerProcess, run_cli
 from workers.celery_app import QUEUE_PRIORITY, QUEUE_SEND
 
@@ -46,7 +46,7 @@ def wait_done(env: dict[str, str], cid: int) -> dict[str, int]:
 
 
 def test_publish_deliver_through_postmark_end_to_end(
-    postmark_env: dict[str, str], fake_postmark: FakePostmark, redis_client: redis.Redis, start_worker: StartWorker
+    postmark_env: dict[str, str], fake_postmark: FakeProviders, redis_client: redis.Redis, start_worker: StartWorker
 ) -> None:
     env = {**postmark_env, "NEWSLETTER_BATCH_SIZE": "10"}
     assert run_cli(env, "subscribers", "import", CSV, "--list", "attendees").returncode == 0
@@ -62,7 +62,7 @@ def test_publish_deliver_through_postmark_end_to_end(
     assert counts["sent"] == 25
     recipients = fake_postmark.recipients()
     assert len(recipients) == len(set(recipients)) == 25
-    zoe = next(m for m in fake_postmark.messages if "zoe.obrien@example.com" in m["To"])
+    zoe = next(a.raw for a in fake_postmark.accepted if a.to == "zoe.obrien@example.com")
     assert "Hi Zoë," in zoe["HtmlBody"] and "Hi Zoë," in zoe["TextBody"]
     headers = {h["Name"]: h["Value"] for h in zoe["Headers"]}
     assert headers["List-Unsubscribe"].startswith("<http://localhost:8000/unsubscribe/")
@@ -71,7 +71,7 @@ def test_publish_deliver_through_postmark_end_to_end(
 
 
 def test_audience_is_frozen_when_publishing(
-    postmark_env: dict[str, str], fake_postmark: FakePostmark, tmp_path: Path, start_worker: StartWorker
+    postmark_env: dict[str, str], fake_postmark: FakeProviders, tmp_path: Path, start_worker: StartWorker
 ) -> None:
     run_cli(postmark_env, "subscribers", "import", CSV, "--list", "attendees")
     cid = campaign_id(run_cli(postmark_env, "publish", RECAP, "--list", "attendees"))
@@ -92,7 +92,7 @@ def test_same_recap_twice_is_two_campaigns(postmark_env: dict[str, str], redis_c
 
 
 def test_test_send_goes_to_one_address_marked_as_test(
-    postmark_env: dict[str, str], fake_postmark: FakePostmark, redis_client: redis.Redis, start_worker: StartWorker
+    postmark_env: dict[str, str], fake_postmark: FakeProviders, redis_client: redis.Redis, start_worker: StartWorker
 ) -> None:
     run_cli(postmark_env, "subscribers", "import", CSV, "--list", "attendees")
     cid = campaign_id(run_cli(postmark_env, "publish", RECAP, "--list", "attendees", "--test-to", "editor@modu.example"))
@@ -100,12 +100,12 @@ def test_test_send_goes_to_one_address_marked_as_test(
     start_worker(postmark_env)
     assert wait_done(postmark_env, cid)["sent"] == 1
     assert fake_postmark.recipients() == ["editor@modu.example"]
-    assert fake_postmark.messages[0]["Subject"].startswith("[TEST] ")
+    assert fake_postmark.accepted[0].subject.startswith("[TEST] ")
     assert status(postmark_env, cid)["test"] is True
 
 
 def test_scheduled_send_waits_in_the_database_and_the_workers_release_it(
-    postmark_env: dict[str, str], fake_postmark: FakePostmark, redis_client: redis.Redis, start_worker: StartWorker
+    postmark_env: dict[str, str], fake_postmark: FakeProviders, redis_client: redis.Redis, start_worker: StartWorker
 ) -> None:
     env = {**postmark_env, "NEWSLETTER_SWEEP_INTERVAL": "0.5"}
     run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
@@ -119,9 +119,9 @@ def test_scheduled_send_waits_in_the_database_and_the_workers_release_it(
 
 
 def test_permanent_failures_are_recorded_and_the_campaign_still_completes(
-    postmark_env: dict[str, str], fake_postmark: FakePostmark, start_worker: StartWorker
+    postmark_env: dict[str, str], fake_postmark: FakeProviders, start_worker: StartWorker
 ) -> None:
-    fake_postmark.failing["raj.patel@example.org"] = (406, "Recipient marked as inactive.")
+    fake_postmark.faults.reject["raj.patel@example.org"] = (406, "Recipient marked as inactive.")
     run_cli(postmark_env, "subscribers", "import", CSV, "--list", "attendees")
     cid = campaign_id(run_cli(postmark_env, "publish", RECAP, "--list", "attendees"))
     start_worker(postmark_env)
@@ -135,16 +135,16 @@ def test_permanent_failures_are_recorded_and_the_campaign_still_completes(
 
 
 def test_transient_failures_are_retried_without_duplicates(
-    postmark_env: dict[str, str], fake_postmark: FakePostmark, start_worker: StartWorker
+    postmark_env: dict[str, str], fake_postmark: FakeProviders, start_worker: StartWorker
 ) -> None:
-    fake_postmark.canned.append(CannedAnswer(503, "Service Unavailable", {"Retry-After": "1"}))
+    fake_postmark.faults.canned.append(CannedAnswer(503, "Service Unavailable", {"Retry-After": "1"}))
     run_cli(postmark_env, "subscribers", "import", CSV, "--list", "attendees")
     cid = campaign_id(run_cli(postmark_env, "publish", RECAP, "--list", "attendees"))
     start_worker(postmark_env)
     assert wait_done(postmark_env, cid)["sent"] == 25
     recipients = fake_postmark.recipients()
     assert len(recipients) == len(set(recipients)) == 25
-    assert len(fake_postmark.calls) == 2
+    assert len(fake_postmark.calls_to("postmark")) == 2
 
 
 def test_unreachable_redis_fails_clearly_and_writes_nothing(env: dict[str, str]) -> None:

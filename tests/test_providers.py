@@ -10,7 +10,8 @@ import pytest
 
 from publisher.errors import ConfigurationError
 from publisher.settings import Settings
-from tests.fakes.postmark import TOKEN, CannedAnswer, FakePostmark
+from tests.fakes.postmark import TOKEN
+from tests.fakes.server import CannedAnswer, FakeProviders
 from workers.message import OutgoingEmail
 from workers.providers import available, provider_class
 from workers.providers.base import Outcome
@@ -36,7 +37,7 @@ def emails(count: int) -> list[OutgoingEmail]:
     ]
 
 
-def postmark(fake: FakePostmark, **overrides: object) -> PostmarkProvider:
+def postmark(fake: FakeProviders, **overrides: object) -> PostmarkProvider:
     values: dict[str, object] = {"postmark_api_key": TOKEN, "postmark_base_url": fake.base_url, "http_timeout": 2.0}
     values.update(overrides)
     return PostmarkProvider(Settings(**values))  # type: ignore[arg-type]
@@ -69,12 +70,13 @@ def test_outbox_that_cannot_write_reports_a_transient_failure(tmp_path: Path) ->
     assert "cannot write to outbox" in (results[0].error or "")
 
 
-def test_postmark_sends_one_batch_call_on_the_broadcast_stream(fake_postmark: FakePostmark) -> None:
+def test_postmark_sends_one_batch_call_on_the_broadcast_stream(fake_postmark: FakeProviders) -> None:
     results = postmark(fake_postmark).send(emails(3))
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
     assert all(r.provider_message_id for r in results)
-    assert len(fake_postmark.calls) == 1
-    _, headers, payload = fake_postmark.calls[0]
+    calls = fake_postmark.calls_to("postmark")
+    assert len(calls) == 1
+    headers, payload = calls[0].headers, calls[0].json()
     assert headers["x-postmark-server-token"] == TOKEN
     assert [m["MessageStream"] for m in payload] == ["broadcast"] * 3
     names = {h["Name"]: h["Value"] for h in payload[0]["Headers"]}
@@ -83,9 +85,9 @@ def test_postmark_sends_one_batch_call_on_the_broadcast_stream(fake_postmark: Fa
     assert payload[0]["Metadata"]["delivery_id"] == "1"
 
 
-def test_postmark_per_item_errors_inside_a_200_answer(fake_postmark: FakePostmark) -> None:
-    fake_postmark.failing["person1@example.com"] = (406, "You tried to send to recipient(s) that have been marked as inactive.")
-    fake_postmark.failing["person2@example.com"] = (100, "Maintenance")
+def test_postmark_per_item_errors_inside_a_200_answer(fake_postmark: FakeProviders) -> None:
+    fake_postmark.faults.reject["person1@example.com"] = (406, "You tried to send to recipient(s) that have been marked as inactive.")
+    fake_postmark.faults.reject["person2@example.com"] = (100, "Maintenance")
     results = postmark(fake_postmark).send(emails(3))
     assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.PERMANENT, Outcome.TRANSIENT]
     assert "406" in (results[1].error or "")
@@ -101,15 +103,15 @@ def test_postmark_per_item_errors_inside_a_200_answer(fake_postmark: FakePostmar
         (CannedAnswer(200, "[]"), Outcome.TRANSIENT),
     ],
 )
-def test_postmark_whole_call_answers(fake_postmark: FakePostmark, answer: CannedAnswer, outcome: Outcome) -> None:
-    fake_postmark.canned.append(answer)
+def test_postmark_whole_call_answers(fake_postmark: FakeProviders, answer: CannedAnswer, outcome: Outcome) -> None:
+    fake_postmark.faults.canned.append(answer)
     results = postmark(fake_postmark).send(emails(2))
     assert [r.outcome for r in results] == [outcome, outcome]
     assert results[0].error
 
 
-def test_postmark_429_carries_retry_after(fake_postmark: FakePostmark) -> None:
-    fake_postmark.canned.append(CannedAnswer(429, '{"ErrorCode": 429, "Message": "slow down"}', {"Retry-After": "17"}))
+def test_postmark_429_carries_retry_after(fake_postmark: FakeProviders) -> None:
+    fake_postmark.faults.canned.append(CannedAnswer(429, '{"ErrorCode": 429, "Message": "slow down"}', {"Retry-After": "17"}))
     results = postmark(fake_postmark).send(emails(1))
     assert results[0].outcome == Outcome.TRANSIENT
     assert results[0].retry_after == 17
@@ -127,6 +129,6 @@ def test_postmark_without_a_token_names_the_variable() -> None:
         PostmarkProvider.check_configuration(Settings())
 
 
-def test_batch_larger_than_the_provider_takes_is_refused(fake_postmark: FakePostmark) -> None:
+def test_batch_larger_than_the_provider_takes_is_refused(fake_postmark: FakeProviders) -> None:
     with pytest.raises(ValueError, match="at most 500"):
         postmark(fake_postmark).send(emails(501))
