@@ -76,6 +76,7 @@ def publish(
     send_at: Annotated[str | None, typer.Option(help="ISO 8601 time to send at (no offset means UTC).")] = None,
     provider: Annotated[str | None, typer.Option(help="Provider for this campaign (default: NEWSLETTER_PROVIDER).")] = None,
     test_to: Annotated[str | None, typer.Option(help="Send one copy, marked as a test, to this address only.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Publish even when lint finds errors.")] = False,
 ) -> None:
     """Create a campaign from RECAP, freeze its audience and enqueue its delivery."""
     from publisher.publish import PublishOptions, run_publish
@@ -90,8 +91,9 @@ def publish(
             send_at=_parse_time(send_at) if send_at else None,
             provider=provider or settings.provider,
             test_to=_address(test_to) if test_to else None,
+            force=force,
         )
-        result = run_publish(settings, options, report=lambda line: err.print(line, soft_wrap=True))
+        result = run_publish(settings, options, report=lambda line: err.print(line, soft_wrap=True, markup=False))
     sys.stderr.flush()
     print(f"campaign {result.id}", flush=True)
 
@@ -217,6 +219,23 @@ def preview(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")
     err.print(f"wrote {output} ({len(html.encode()) / 1024:.1f} KB)")
+    from publisher.lint import lint_recap
+
+    findings = lint_recap(settings, loaded)
+    for finding in findings.errors + findings.warnings:
+        err.print(f"lint {finding.severity.value}: {finding.check}: {finding.message}", soft_wrap=True, markup=False)
+    err.print(f"lint: {len(findings.errors)} error(s), {len(findings.warnings)} warning(s)")
+
+
+@app.command()
+def lint(
+    recap: Annotated[Path, typer.Argument(help="Recap Markdown file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Render RECAP as a subscriber gets it and check it; exit 1 on errors (warnings pass), 2 on bad content."""
+    from publisher.lint.command import lint as run_lint
+
+    raise typer.Exit(run_lint(recap, as_json, settings=_settings()))
 
 
 @subscribers_app.command("import")

@@ -14,9 +14,11 @@ from pathlib import Path
 
 from publisher.broker import check_reachable, redis_url
 from publisher.campaigns import CampaignPlan, CreatedCampaign, create_campaign
-from publisher.content import load_recap
+from publisher.content import Recap, load_recap
 from publisher.db.engine import open_database
 from publisher.dispatch import QueuedBatch, enqueue, mark_enqueued
+from publisher.errors import ContentError
+from publisher.lint import lint_recap
 from publisher.settings import Settings
 from workers.providers import provider_class
 
@@ -28,10 +30,24 @@ class PublishOptions:
     provider: str
     send_at: dt.datetime | None = None
     test_to: str | None = None
+    #: Publish even when lint finds errors.
+    force: bool = False
+
+
+def check_lint(settings: Settings, recap: Recap, *, force: bool, report: Callable[[str], None]) -> None:
+    """Run the lint checks; refuse on errors unless forced, report warnings either way."""
+    findings = lint_recap(settings, recap)
+    for finding in findings.errors + findings.warnings:
+        report(f"lint {finding.severity.value}: {finding.check}: {finding.message}")
+    if findings.errors and not force:
+        count = len(findings.errors)
+        problem = f"lint found {count} error(s); see `newsletter lint {recap.source}`, fix them or publish with --force"
+        raise ContentError(recap.source, problem)
 
 
 def run_publish(settings: Settings, options: PublishOptions, report: Callable[[str], None]) -> CreatedCampaign:
     recap = load_recap(options.recap)
+    check_lint(settings, recap, force=options.force, report=report)
     provider = provider_class(options.provider)
     provider.check_configuration(settings)
     url = redis_url(settings)

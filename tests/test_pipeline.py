@@ -204,3 +204,16 @@ def test_status_shows_counts_and_queue_depth(env: dict[str, str], redis_client: 
     assert shown.returncode == 0
     assert f"│ {cid}" in shown.output or f"┃ {cid}" in shown.output
     assert f"{QUEUE_SEND} 1" in shown.output
+
+
+def test_publish_refuses_a_recap_with_lint_errors_unless_forced(env: dict[str, str], redis_client: redis.Redis, tmp_path: Path) -> None:
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    recap = tmp_path / "http-image.md"
+    recap.write_text("---\ntitle: Insecure image\n---\n![A photo](http://images.example/p.jpg){width=600 height=400}\n", encoding="utf-8")
+    refused = run_cli(env, "publish", str(recap), "--list", "attendees")
+    assert refused.returncode == 2
+    assert "lint found" in refused.output and "--force" in refused.output
+    assert redis_client.llen(QUEUE_SEND) == 0
+    forced = run_cli(env, "publish", str(recap), "--list", "attendees", "--force")
+    assert campaign_id(forced) >= 1
+    assert redis_client.llen(QUEUE_SEND) == 1

@@ -50,3 +50,13 @@ def test_preview_of_bad_content_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "the body is empty" in result.output
     assert not output.exists()
+
+
+def test_preview_reports_lint_findings_without_refusing(tmp_path: Path) -> None:
+    recap = tmp_path / "http-image.md"
+    recap.write_text("---\ntitle: Insecure image\n---\n![A photo](http://images.example/p.jpg){width=600 height=400}\n", encoding="utf-8")
+    output = tmp_path / "insecure.html"
+    result = run_cli(preview_env(tmp_path), "preview", str(recap), "-o", str(output))
+    assert result.returncode == 0, result.output
+    assert output.exists()
+    assert "lint error: images" in result.output

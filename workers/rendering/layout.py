@@ -138,7 +138,7 @@ def event_line(recap: Recap) -> str:
     event = recap.meta.event
     if event is None:
         return ""
-    parts = [f"{event.date:%-d %B %Y}" if event.date else "", event.venue or ""]
+    parts = [event.name, f"{event.date:%-d %B %Y}" if event.date else "", event.venue or ""]
     return " · ".join(part for part in parts if part)
 
 
