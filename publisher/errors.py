@@ -8,6 +8,11 @@ catches delivery failures can never swallow a missing credential.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workers.providers.signals import Halt, RateLimit
+
 
 class NewsletterError(Exception):
     """Root of every error the service raises on purpose."""
@@ -39,7 +44,24 @@ class BrokerUnavailableError(NewsletterError):
 
 
 class DeliveryError(NewsletterError):
-    """A provider call failed as a whole."""
+    """A provider call failed as a whole.
+
+    ``retry_after`` (seconds), ``halt`` and ``rate_limit`` carry what the
+    provider said about when and whether to call it again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        halt: Halt | None = None,
+        rate_limit: RateLimit | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.halt = halt
+        self.rate_limit = rate_limit
 
 
 class TransientDeliveryError(DeliveryError):

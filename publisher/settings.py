@@ -12,6 +12,7 @@ import secrets
 import tempfile
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,9 +53,47 @@ class Settings(BaseSettings):
     max_attempts: int = Field(5, ge=1, description="Provider attempts per recipient before it is marked failed.")
     sweep_interval: float = Field(15.0, gt=0, description="Seconds between the workers' sweeps for due scheduled campaigns.")
 
+    fallback_provider: str | None = Field(None, description="Provider that takes over while the primary's circuit is open.")
+    failover_after: int = Field(5, ge=1, description="Consecutive failed calls that open a provider's circuit.")
+    failover_cooldown: float = Field(300.0, gt=0, description="Seconds a provider's circuit stays open.")
+
     postmark_api_key: SecretStr | None = Field(None, description="Postmark server token.")
     postmark_base_url: str = Field("https://api.postmarkapp.com", description="Postmark API base URL.")
     postmark_message_stream: str = Field("broadcast", description="Postmark message stream for newsletters.")
+    postmark_requests_per_second: float | None = Field(None, gt=0, description="Postmark call rate limit (none documented).")
+
+    sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key.")
+    sendgrid_base_url: str = Field("https://api.sendgrid.com", description="SendGrid API base URL (EU: https://api.eu.sendgrid.com).")
+    sendgrid_asm_group_id: int | None = Field(None, description="SendGrid unsubscribe group for newsletters.")
+    sendgrid_requests_per_second: float | None = Field(None, gt=0, description="SendGrid call rate limit (none documented).")
+
+    mailgun_api_key: SecretStr | None = Field(None, description="Mailgun API key.")
+    mailgun_domain: str | None = Field(None, description="Mailgun sending domain.")
+    mailgun_base_url: str = Field("https://api.mailgun.net", description="Mailgun API base URL (EU: https://api.eu.mailgun.net).")
+    mailgun_requests_per_second: float | None = Field(None, gt=0, description="Mailgun call rate limit (none documented).")
+
+    resend_api_key: SecretStr | None = Field(None, description="Resend API key (re_…).")
+    resend_base_url: str = Field("https://api.resend.com", description="Resend API base URL.")
+    resend_requests_per_second: float | None = Field(None, gt=0, description="Resend call rate limit (documented default: 2/s).")
+
+    ses_access_key_id: SecretStr | None = Field(None, description="AWS access key id for SES.")
+    ses_secret_access_key: SecretStr | None = Field(None, description="AWS secret access key for SES.")
+    ses_region: str = Field("eu-west-1", description="SES region.")
+    ses_base_url: str | None = Field(None, description="SES endpoint; unset means https://email.<region>.amazonaws.com.")
+    ses_configuration_set: str | None = Field(None, description="SES configuration set (for event publishing).")
+    ses_requests_per_second: float | None = Field(None, gt=0, description="SES call rate limit (your account's sending rate).")
+
+    smtp_host: str | None = Field(None, description="SMTP relay host.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str | None = Field(None, description="SMTP user name (unset: no AUTH).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_security: Literal["starttls", "ssl", "none"] = Field("starttls", description="starttls, ssl (implicit TLS) or none.")
+    smtp_requests_per_second: float | None = Field(None, gt=0, description="SMTP message rate limit.")
+
+    def requests_per_second(self, provider: str, default: float | None) -> float | None:
+        """The configured call rate for a provider, else its documented default (None: unlimited)."""
+        configured = getattr(self, f"{provider}_requests_per_second", None)
+        return float(configured) if configured is not None else default
 
     @field_validator("public_url")
     @classmethod

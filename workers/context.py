@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from publisher.broker import connect, redis_url
 from publisher.db.engine import Database, open_database
 from publisher.links import LinkSigner
 from publisher.settings import Settings
+from workers.provider_state import ProviderState
 from workers.providers import provider_class
 from workers.providers.base import Provider
 
@@ -21,6 +23,7 @@ class WorkerContext:
     settings: Settings
     db: Database
     signer: LinkSigner
+    state: ProviderState
     pid: int = field(default_factory=os.getpid)
     _providers: dict[str, Provider] = field(default_factory=dict)
 
@@ -43,6 +46,7 @@ def build_context(settings: Settings) -> WorkerContext:
         settings=settings,
         db=open_database(settings.resolved_database_url),
         signer=LinkSigner(settings.secret, settings.public_url),
+        state=ProviderState(connect(redis_url(settings, start=False)), settings),
     )
 
 
@@ -57,5 +61,7 @@ def worker_context() -> WorkerContext:
 
 
 def check_worker_configuration(settings: Settings) -> None:
-    """Refuse to start a worker whose configured provider lacks credentials."""
+    """Refuse to start a worker whose configured provider (or fallback) lacks credentials."""
     provider_class(settings.provider).check_configuration(settings)
+    if settings.fallback_provider:
+        provider_class(settings.fallback_provider).check_configuration(settings)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from publisher.errors import RenderError
 from publisher.links import UNSUBSCRIBE, VIEW, LinkTarget
 from workers.context import WorkerContext
-from workers.ledger import CampaignSnapshot, ClaimedDelivery, claim_batch, record_results
+from workers.ledger import CampaignSnapshot, ClaimedDelivery, batch_provider, claim_batch, pause_campaign, record_results
 from workers.message import OutgoingEmail
 from workers.providers.base import Outcome, SendResult
+from workers.providers.signals import Halt
 from workers.rendering.layout import RenderedIssue
 from workers.rendering.personalize import Recipient
 
@@ -40,12 +41,19 @@ def lease_for(ctx: WorkerContext) -> dt.timedelta:
 
 
 def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) -> BatchOutcome:
-    claim = claim_batch(ctx.db, batch_id, lease_for(ctx))
+    primary = batch_provider(ctx.db, batch_id)
+    if primary is None:
+        return BatchOutcome()
+    name = ctx.state.choose(primary)
+    paused = ctx.state.paused_for(name)
+    if paused:
+        return BatchOutcome(retry_in=min(max(paused, 1.0), max_countdown))
+    claim = claim_batch(ctx.db, batch_id, lease_for(ctx), name)
     if claim is None:
         return BatchOutcome()
     if not claim.deliveries:
         return BatchOutcome(retry_in=min(claim.busy_for, max_countdown) if claim.busy_for else None)
-    provider = ctx.provider(claim.campaign.provider)
+    provider = ctx.provider(name)
     campaign = claim.campaign
     issue = RenderedIssue(html=campaign.html_template, text=campaign.text_template, nonce=campaign.nonce)
     results: list[SendResult] = []
@@ -56,12 +64,20 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
         except RenderError as exc:
             results.append(SendResult(delivery.id, outcome=Outcome.PERMANENT, error=f"render failed: {exc}"))
     for start in range(0, len(emails), provider.max_batch_size):
-        results.extend(provider.send(emails[start : start + provider.max_batch_size]))
-    summary = record_results(ctx.db, claim.campaign.id, results, ctx.settings.max_attempts)
-    log.info("batch %s: %s sent, %s failed, %s to retry", batch_id, summary.sent, summary.failed, summary.retrying)
+        chunk = emails[start : start + provider.max_batch_size]
+        results.extend(provider.send(chunk, batch_key=f"newsletter-{campaign.id}-{batch_id}-{start}"))
+    ctx.state.observe(name, results)
+    summary = record_results(ctx.db, campaign.id, results, ctx.settings.max_attempts)
+    log.info("batch %s via %s: %s sent, %s failed, %s to retry", batch_id, name, summary.sent, summary.failed, summary.retrying)
+    halted = next((r for r in results if r.halt == Halt.CREDENTIALS), None)
+    if halted is not None:
+        pause_campaign(ctx.db, campaign.id, f"{name} rejected the credentials; fix them, then resume: {halted.error}")
+        log.error("campaign %s paused: %s rejected the credentials", campaign.id, name)
+        return BatchOutcome(sent=summary.sent, failed=summary.failed, retrying=summary.retrying)
     retry_in = None
     if summary.retrying:
-        retry_in = backoff(summary.max_attempts_seen, summary.retry_after, max_countdown)
+        wait = max(summary.retry_after or 0.0, ctx.state.paused_for(name)) or None
+        retry_in = backoff(summary.max_attempts_seen, wait, max_countdown)
     return BatchOutcome(sent=summary.sent, failed=summary.failed, retrying=summary.retrying, retry_in=retry_in)
 
 

@@ -72,12 +72,18 @@ class RecordSummary:
     max_attempts_seen: int
 
 
-def claim_batch(db: Database, batch_id: int, lease: dt.timedelta) -> Claim | None:
-    """Claim the batch's open records; None when the batch is gone or not released yet."""
+def batch_provider(db: Database, batch_id: int) -> str | None:
+    """The provider the batch's campaign sends through; None when the batch is gone."""
+    with db.transaction() as session:
+        return session.scalar(select(Campaign.provider).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id))
+
+
+def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str) -> Claim | None:
+    """Claim the batch's open records for ``provider``; None when the campaign is not sending."""
     now = utcnow()
     with db.transaction() as session:
         campaign = session.scalar(select(Campaign).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id))
-        if campaign is None or campaign.status == CampaignStatus.SCHEDULED:
+        if campaign is None or campaign.status != CampaignStatus.SENDING:
             return None
         _suppress_unsubscribed(session, batch_id, campaign)
         claimable = or_(
@@ -96,7 +102,7 @@ def claim_batch(db: Database, batch_id: int, lease: dt.timedelta) -> Claim | Non
             delivery.state = DeliveryState.SENDING
             delivery.attempts += 1
             delivery.lease_until = now + lease
-            delivery.provider = campaign.provider
+            delivery.provider = provider
             claimed.append(
                 ClaimedDelivery(
                     id=delivery.id,
@@ -147,7 +153,14 @@ def record_results(db: Database, campaign_id: int, results: list[SendResult], ma
             delivery = by_id[result.delivery_id]
             max_seen = max(max_seen, delivery.attempts)
             delivery.lease_until = None
-            if result.outcome == Outcome.ACCEPTED:
+            if result.halt is not None:
+                # Not the recipient's doing (quota, rejected credentials):
+                # the attempt does not count and the record waits.
+                delivery.state = DeliveryState.PENDING
+                delivery.attempts = max(0, delivery.attempts - 1)
+                delivery.last_error = result.error
+                retrying += 1
+            elif result.outcome == Outcome.ACCEPTED:
                 delivery.state = DeliveryState.SENT
                 delivery.provider_message_id = result.provider_message_id
                 delivery.sent_at = now
@@ -166,6 +179,16 @@ def record_results(db: Database, campaign_id: int, results: list[SendResult], ma
                     retry_after = max(retry_after or 0.0, result.retry_after)
         mark_complete_if_done(session, campaign_id)
     return RecordSummary(sent=sent, failed=failed, retrying=retrying, retry_after=retry_after, max_attempts_seen=max_seen)
+
+
+def pause_campaign(db: Database, campaign_id: int, reason: str) -> None:
+    """Stop a campaign for an operator; its open records stay pending."""
+    with db.transaction() as session:
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
+            .values(status=CampaignStatus.PAUSED, pause_reason=reason[:500])
+        )
 
 
 def mark_complete_if_done(session: Session, campaign_id: int) -> bool:

@@ -57,6 +57,8 @@ class SubscriptionStatus(enum.StrEnum):
 class CampaignStatus(enum.StrEnum):
     SCHEDULED = "scheduled"
     SENDING = "sending"
+    #: Stopped until an operator resumes it; ``pause_reason`` says why.
+    PAUSED = "paused"
     COMPLETE = "complete"
 
 
@@ -135,6 +137,7 @@ class Campaign(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     released_at: Mapped[dt.datetime | None] = mapped_column()
     completed_at: Mapped[dt.datetime | None] = mapped_column()
+    pause_reason: Mapped[str | None] = mapped_column(String(500))
 
     mailing_list: Mapped[MailingList | None] = relationship()
 

@@ -1,21 +1,25 @@
 """The provider base class: it owns the send sequence, subclasses fill in hooks.
 
-``send`` runs prepare → transmit → interpret for one batch and always returns
-one ``SendResult`` per email, in order. A failure of the call as a whole
-(timeout, refused connection, 5xx) becomes a result for every email of the
-batch, so the delivery engine deals only with per-recipient outcomes.
+``send`` refuses oversized messages, then runs prepare → transmit → interpret
+for the rest of the batch and always returns one ``SendResult`` per email, in
+order. A failure of the call as a whole (timeout, refused connection, 5xx,
+401) becomes a result for every email of the batch, so the delivery engine
+deals only with per-recipient outcomes (plus the halt and rate-limit signals).
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import enum
+import hashlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from publisher.errors import PermanentDeliveryError, TransientDeliveryError
 from publisher.settings import Settings
 from workers.message import OutgoingEmail
+from workers.providers.signals import Halt, RateLimit
 
 #: Longest provider error text kept in the ledger, so an operator can read why.
 ERROR_TEXT_LIMIT = 500
@@ -34,14 +38,16 @@ class SendResult:
     provider_message_id: str | None = None
     error: str | None = None
     retry_after: float | None = None
+    halt: Halt | None = None
+    rate_limit: RateLimit | None = None
 
     @classmethod
     def accepted(cls, email: OutgoingEmail, provider_message_id: str) -> SendResult:
         return cls(email.delivery_id, Outcome.ACCEPTED, provider_message_id=provider_message_id)
 
     @classmethod
-    def transient(cls, email: OutgoingEmail, error: str, retry_after: float | None = None) -> SendResult:
-        return cls(email.delivery_id, Outcome.TRANSIENT, error=trim(error), retry_after=retry_after)
+    def transient(cls, email: OutgoingEmail, error: str, retry_after: float | None = None, halt: Halt | None = None) -> SendResult:
+        return cls(email.delivery_id, Outcome.TRANSIENT, error=trim(error), retry_after=retry_after, halt=halt)
 
     @classmethod
     def permanent(cls, email: OutgoingEmail, error: str) -> SendResult:
@@ -53,6 +59,17 @@ def trim(text: str) -> str:
     return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 1] + "…"
 
 
+def idempotency_key(batch_key: str, emails: list[OutgoingEmail]) -> str:
+    """A key that is the same for every retry of the same recipients of a batch.
+
+    The recipient ids are part of it: should the open part of a batch ever
+    shrink (someone unsubscribed between two attempts), the smaller call gets
+    a new key instead of being refused as a different request under an old one.
+    """
+    members = ",".join(str(email.delivery_id) for email in emails)
+    return f"{batch_key}-{hashlib.sha256(members.encode()).hexdigest()[:16]}"
+
+
 class Provider(abc.ABC):
     """One email provider. Subclasses live in ``workers/providers/<name>.py``."""
 
@@ -60,6 +77,10 @@ class Provider(abc.ABC):
     name: ClassVar[str]
     #: Most emails one call may carry.
     max_batch_size: ClassVar[int]
+    #: Largest message (HTML + text + headers, in bytes) the provider accepts; None: no documented limit.
+    max_message_bytes: ClassVar[int | None] = None
+    #: Documented default call rate (requests per second); None: none documented, unlimited until configured.
+    default_requests_per_second: ClassVar[float | None] = None
     #: Settings fields that must be set before a worker may use this provider.
     required_settings: ClassVar[tuple[str, ...]] = ()
 
@@ -72,35 +93,90 @@ class Provider(abc.ABC):
         for field in cls.required_settings:
             settings.credential(field)
 
-    def send(self, emails: list[OutgoingEmail]) -> list[SendResult]:
+    @property
+    def requests_per_second(self) -> float | None:
+        return self.settings.requests_per_second(self.name, self.default_requests_per_second)
+
+    def send(self, emails: list[OutgoingEmail], batch_key: str = "adhoc") -> list[SendResult]:
         """Send one batch and return one result per email, in order."""
-        if not emails:
-            return []
         if len(emails) > self.max_batch_size:
             raise ValueError(f"{self.name} takes at most {self.max_batch_size} emails per call, got {len(emails)}")
+        results: dict[int, SendResult] = {}
+        sendable = []
+        for email in emails:
+            too_big = self._oversized(email)
+            if too_big:
+                results[email.delivery_id] = SendResult.permanent(email, too_big)
+            else:
+                sendable.append(email)
+        for result in self._call(sendable, batch_key):
+            results[result.delivery_id] = result
+        return [results[email.delivery_id] for email in emails]
+
+    def _call(self, emails: list[OutgoingEmail], batch_key: str) -> list[SendResult]:
+        if not emails:
+            return []
         payload = self.prepare(emails)
         try:
-            response = self.transmit(payload)
+            response = self.transmit(payload, idempotency_key=idempotency_key(batch_key, emails))
         except TransientDeliveryError as exc:
-            return [SendResult.transient(email, str(exc), getattr(exc, "retry_after", None)) for email in emails]
+            return [_from_error(email, Outcome.TRANSIENT, exc) for email in emails]
         except PermanentDeliveryError as exc:
-            return [SendResult.permanent(email, str(exc)) for email in emails]
+            # Rejected credentials are nobody's fault but ours: the records
+            # stay open (transient) while the halt stops the campaign.
+            outcome = Outcome.TRANSIENT if exc.halt == Halt.CREDENTIALS else Outcome.PERMANENT
+            return [_from_error(email, outcome, exc) for email in emails]
         results = self.interpret(emails, response)
         if [result.delivery_id for result in results] != [email.delivery_id for email in emails]:
             raise RuntimeError(f"{self.name} returned results that do not match the batch")
-        return results
+        limit = self.rate_limit(response)
+        return [dataclasses.replace(result, rate_limit=limit) for result in results] if limit else results
+
+    def _oversized(self, email: OutgoingEmail) -> str | None:
+        if self.max_message_bytes is None:
+            return None
+        size = len(email.html.encode()) + len(email.text.encode()) + sum(len(k) + len(v) + 4 for k, v in email.headers().items())
+        if size <= self.max_message_bytes:
+            return None
+        return f"message is {size / 1024:.0f} KB; {self.name} accepts at most {self.max_message_bytes / 1024:.0f} KB"
 
     @abc.abstractmethod
     def prepare(self, emails: list[OutgoingEmail]) -> Any:
         """Build the provider's request payload for a batch."""
 
     @abc.abstractmethod
-    def transmit(self, payload: Any) -> Any:
-        """Make the call; raise Transient/PermanentDeliveryError when it fails as a whole."""
+    def transmit(self, payload: Any, *, idempotency_key: str) -> Any:
+        """Make the call; raise Transient/PermanentDeliveryError when it fails as a whole.
+
+        ``idempotency_key`` is stable across retries of the same batch; send it
+        where the provider supports one.
+        """
 
     @abc.abstractmethod
     def interpret(self, emails: list[OutgoingEmail], response: Any) -> list[SendResult]:
         """Turn the provider's answer into one result per email."""
 
+    def rate_limit(self, response: Any) -> RateLimit | None:
+        """The rate-limit signal in a successful answer, if the provider sends one."""
+        return None
+
+    def check(self) -> str:
+        """Verify credentials and reachability without sending; return what was checked.
+
+        Raise a DeliveryError (or ConfigurationError) saying what is wrong.
+        """
+        return "nothing to check"
+
     def close(self) -> None:  # noqa: B027 (optional hook: most providers hold nothing)
         """Release connections; called when the worker process stops."""
+
+
+def _from_error(email: OutgoingEmail, outcome: Outcome, exc: TransientDeliveryError | PermanentDeliveryError) -> SendResult:
+    return SendResult(
+        email.delivery_id,
+        outcome,
+        error=trim(str(exc)),
+        retry_after=exc.retry_after,
+        halt=exc.halt,
+        rate_limit=exc.rate_limit,
+    )

@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from publisher.errors import TransientDeliveryError
+from publisher.errors import PermanentDeliveryError, TransientDeliveryError
 from workers.providers.base import trim
+from workers.providers.signals import Halt, RateLimit
 
 _local = threading.local()
 
@@ -26,20 +27,24 @@ def session() -> requests.Session:
     return current
 
 
-class RetryableError(TransientDeliveryError):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 def post(url: str, *, timeout: float, **kwargs: Any) -> requests.Response:
     """POST and translate network failures into TransientDeliveryError."""
     try:
         return session().post(url, timeout=timeout, **kwargs)
     except requests.Timeout as exc:
-        raise RetryableError(f"timed out after {timeout:g}s calling {_host(url)}") from exc
+        raise TransientDeliveryError(f"timed out after {timeout:g}s calling {_host(url)}") from exc
     except requests.ConnectionError as exc:
-        raise RetryableError(f"cannot connect to {_host(url)}: {type(exc).__name__}") from exc
+        raise TransientDeliveryError(f"cannot connect to {_host(url)}: {type(exc).__name__}") from exc
+
+
+def get(url: str, *, timeout: float, **kwargs: Any) -> requests.Response:
+    """GET (for credential checks), translating network failures like ``post``."""
+    try:
+        return session().get(url, timeout=timeout, **kwargs)
+    except requests.Timeout as exc:
+        raise TransientDeliveryError(f"timed out after {timeout:g}s calling {_host(url)}") from exc
+    except requests.ConnectionError as exc:
+        raise TransientDeliveryError(f"cannot connect to {_host(url)}: {type(exc).__name__}") from exc
 
 
 def _host(url: str) -> str:
@@ -66,3 +71,40 @@ def retry_after(response: requests.Response) -> float | None:
 def describe(response: requests.Response) -> str:
     """Status and a trimmed body, for the ledger's last_error."""
     return trim(f"HTTP {response.status_code}: {response.text}")
+
+
+def rate_limit(response: requests.Response) -> RateLimit | None:
+    """Parse X-RateLimit-* (SendGrid: reset is an epoch time) or ratelimit-* (Resend: reset in seconds)."""
+    headers = response.headers
+    for prefix in ("x-ratelimit-", "ratelimit-"):
+        limit, remaining, reset = (headers.get(prefix + name) for name in ("limit", "remaining", "reset"))
+        if limit is None and remaining is None and reset is None:
+            continue
+        return RateLimit(limit=_int(limit), remaining=_int(remaining), reset_after=_reset_after(reset))
+    return None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _reset_after(value: str | None) -> float | None:
+    number = _int(value)
+    if number is None:
+        return None
+    # A value this large is an epoch timestamp, not a number of seconds.
+    if number > 1_000_000_000:
+        return max(0.0, number - dt.datetime.now(dt.UTC).timestamp())
+    return float(number)
+
+
+def failure(response: requests.Response) -> TransientDeliveryError | PermanentDeliveryError:
+    """The error for a non-success answer: 401/403 halt, 429 and 5xx retry, other 4xx are permanent."""
+    if response.status_code in (401, 403):
+        return PermanentDeliveryError(f"credentials rejected: {describe(response)}", halt=Halt.CREDENTIALS)
+    if response.status_code == 429 or response.status_code >= 500:
+        return TransientDeliveryError(describe(response), retry_after=retry_after(response), rate_limit=rate_limit(response))
+    return PermanentDeliveryError(describe(response))

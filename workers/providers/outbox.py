@@ -29,7 +29,7 @@ class OutboxProvider(Provider):
     def prepare(self, emails: list[OutgoingEmail]) -> list[tuple[Path, bytes]]:
         return [(self.directory / f"{email.campaign_id}-{email.delivery_id}.eml", email.to_mime().as_bytes()) for email in emails]
 
-    def transmit(self, payload: list[tuple[Path, bytes]]) -> list[Path]:
+    def transmit(self, payload: list[tuple[Path, bytes]], *, idempotency_key: str) -> list[Path]:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             for path, data in payload:
@@ -37,6 +37,16 @@ class OutboxProvider(Provider):
         except OSError as exc:
             raise TransientDeliveryError(f"cannot write to outbox {self.directory}: {exc.strerror}") from exc
         return [path for path, _ in payload]
+
+    def check(self) -> str:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            probe = self.directory / ".write-check"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise TransientDeliveryError(f"cannot write to {self.directory}: {exc.strerror}") from exc
+        return f"{self.directory} is writable"
 
     def interpret(self, emails: list[OutgoingEmail], response: list[Path]) -> list[SendResult]:
         return [SendResult.accepted(email, path.name) for email, path in zip(emails, response, strict=True)]

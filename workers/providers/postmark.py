@@ -4,6 +4,8 @@ Newsletters must go out on a Broadcast message stream. Postmark answers 200
 for a batch even when single messages fail, so every item's ErrorCode is read.
 Postmark has no idempotency key: a batch retried after a lost answer can be
 delivered twice; the delivery engine, not this adapter, guards against that.
+No rate limit is documented: unlimited until NEWSLETTER_POSTMARK_REQUESTS_PER_SECOND
+is set. Messages (with attachments) may be up to 10 MB.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from typing import Any, ClassVar
 
 import requests
 
-from publisher.errors import PermanentDeliveryError
 from publisher.settings import Settings
 from workers.message import OutgoingEmail
 from workers.providers import http
@@ -25,12 +26,14 @@ TRANSIENT_CODES = {100}
 class PostmarkProvider(Provider):
     name: ClassVar[str] = "postmark"
     max_batch_size: ClassVar[int] = 500
+    max_message_bytes: ClassVar[int | None] = 10 * 1024 * 1024
     required_settings: ClassVar[tuple[str, ...]] = ("postmark_api_key",)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.token = settings.credential("postmark_api_key")
-        self.url = settings.postmark_base_url.rstrip("/") + "/email/batch"
+        self.base_url = settings.postmark_base_url.rstrip("/")
+        self.url = self.base_url + "/email/batch"
 
     def prepare(self, emails: list[OutgoingEmail]) -> list[dict[str, Any]]:
         return [self._message(email) for email in emails]
@@ -51,18 +54,20 @@ class PostmarkProvider(Provider):
             message["ReplyTo"] = email.reply_to
         return message
 
-    def transmit(self, payload: list[dict[str, Any]]) -> requests.Response:
-        response = http.post(
-            self.url,
-            json=payload,
-            headers={"Accept": "application/json", "X-Postmark-Server-Token": self.token},
-            timeout=self.settings.http_timeout,
-        )
-        if response.status_code == 429 or response.status_code >= 500:
-            raise http.RetryableError(http.describe(response), http.retry_after(response))
+    def transmit(self, payload: list[dict[str, Any]], *, idempotency_key: str) -> requests.Response:
+        response = http.post(self.url, json=payload, headers=self._headers(), timeout=self.settings.http_timeout)
         if response.status_code != 200:
-            raise PermanentDeliveryError(http.describe(response))
+            raise http.failure(response)
         return response
+
+    def _headers(self) -> dict[str, str]:
+        return {"Accept": "application/json", "X-Postmark-Server-Token": self.token}
+
+    def check(self) -> str:
+        response = http.get(self.base_url + "/server", headers=self._headers(), timeout=self.settings.http_timeout)
+        if response.status_code != 200:
+            raise http.failure(response)
+        return f"server token accepted by {self.base_url}"
 
     def interpret(self, emails: list[OutgoingEmail], response: requests.Response) -> list[SendResult]:
         try:
