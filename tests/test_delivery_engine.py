@@ -1,0 +1,132 @@
+"""The delivery engine in-process (no Celery): real database, real Redis, the fake provider over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import select
+
+from publisher.campaigns import CampaignPlan, CreatedCampaign, create_campaign
+from publisher.content import load_recap
+from publisher.db.engine import Database
+from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState
+from publisher.settings import Settings
+from publisher.subscribers import import_subscribers
+from tests.conftest import EXAMPLES
+from tests.fakes.postmark import TOKEN
+from tests.fakes.server import CannedAnswer, FakeProviders
+from workers.context import WorkerContext, build_context
+from workers.delivery import deliver_batch
+from workers.provider_state import ProviderState
+from workers.providers.base import Outcome, SendResult
+from workers.providers.signals import Halt
+
+RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
+
+
+@pytest.fixture
+def engine_settings(settings: Settings, fake_provider: FakeProviders, redis_client: redis.Redis, tmp_path: Path) -> Settings:
+    return settings.model_copy(
+        update={
+            "provider": "postmark",
+            "postmark_api_key": TOKEN,
+            "postmark_base_url": fake_provider.base_url,
+            "outbox_dir": tmp_path / "outbox",
+            "batch_size": 10,
+            "http_timeout": 2.0,
+        }
+    )
+
+
+@pytest.fixture
+def ctx(engine_settings: Settings) -> Iterator[WorkerContext]:
+    context = build_context(engine_settings)
+    yield context
+    context.close()
+
+
+def publish(ctx: WorkerContext) -> CreatedCampaign:
+    import_subscribers(ctx.db, EXAMPLES / "subscribers.csv", "attendees")
+    plan = CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="postmark", batch_size=10)
+    return create_campaign(ctx.settings, ctx.db, plan)
+
+
+def states(db: Database, campaign_id: int) -> list[tuple[DeliveryState, int, str | None]]:
+    with db.transaction() as session:
+        rows = session.execute(
+            select(Delivery.state, Delivery.attempts, Delivery.provider).where(Delivery.campaign_id == campaign_id).order_by(Delivery.id)
+        ).all()
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+def test_a_batch_is_sent_and_recorded_in_one_provider_call(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
+    campaign = publish(ctx)
+    outcome = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=300)
+    assert (outcome.sent, outcome.failed, outcome.retry_in) == (10, 0, None)
+    assert len(fake_provider.calls_to("postmark")) == 1
+    assert [s for s, _, _ in states(ctx.db, campaign.id)].count(DeliveryState.SENT) == 10
+
+
+def test_rejected_credentials_pause_the_campaign_instead_of_burning_the_list(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
+    campaign = publish(ctx)
+    fake_provider.faults.canned.append(CannedAnswer(401, '{"ErrorCode": 10, "Message": "Bad or missing Server API token."}'))
+    outcome = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=300)
+    assert outcome.retry_in is None
+    with ctx.db.transaction() as session:
+        stored = session.get(Campaign, campaign.id)
+        assert stored is not None
+        assert stored.status == CampaignStatus.PAUSED
+        assert "rejected the credentials" in (stored.pause_reason or "")
+    assert {(state, attempts) for state, attempts, _ in states(ctx.db, campaign.id)} == {(DeliveryState.PENDING, 0)}
+    # The next batch of the paused campaign is not even tried.
+    assert deliver_batch(ctx, campaign.batch_ids[1], max_countdown=300).sent == 0
+    assert len(fake_provider.calls_to("postmark")) == 1
+
+
+def test_retry_after_pauses_the_provider_for_every_worker(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
+    campaign = publish(ctx)
+    fake_provider.faults.throttle = 1
+    fake_provider.faults.retry_after = "30"
+    first = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=300)
+    assert first.retrying == 10 and first.retry_in is not None and first.retry_in >= 29
+    other_worker = ProviderState(redis.Redis.from_url(str(ctx.settings.redis_url)), ctx.settings)
+    assert 25 < other_worker.paused_for("postmark") <= 30
+    second = deliver_batch(ctx, campaign.batch_ids[1], max_countdown=300)
+    assert second.retry_in is not None and second.retry_in >= 25
+    assert len(fake_provider.calls_to("postmark")) == 1  # the paused provider was not called again
+
+
+def test_failing_primary_fails_over_to_the_fallback(ctx: WorkerContext, fake_provider: FakeProviders, tmp_path: Path) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"fallback_provider": "outbox", "failover_after": 2})
+    ctx.state = ProviderState(ctx.state.client, ctx.settings)
+    campaign = publish(ctx)
+    fake_provider.faults.error_rate = 1.0
+    for batch_id in campaign.batch_ids[:2]:
+        assert deliver_batch(ctx, batch_id, max_countdown=300).retrying == 10
+    assert ctx.state.circuit_open("postmark")
+    third = deliver_batch(ctx, campaign.batch_ids[2], max_countdown=300)
+    assert third.sent == 5
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 5
+    providers = {provider for state, _, provider in states(ctx.db, campaign.id) if state == DeliveryState.SENT}
+    assert providers == {"outbox"}
+
+
+def test_quota_halt_pauses_the_provider_until_the_time_given(engine_settings: Settings, redis_client: redis.Redis) -> None:
+    state = ProviderState(redis_client, engine_settings)
+    halted = SendResult(1, Outcome.TRANSIENT, error="daily_quota_exceeded", halt=Halt.QUOTA)
+    state.observe("resend", [halted])
+    assert state.paused_for("resend") > 60  # until the next UTC midnight
+    state.observe("postmark", [SendResult(2, Outcome.TRANSIENT, error="quota", retry_after=120, halt=Halt.QUOTA)])
+    assert 115 < state.paused_for("postmark") <= 120
+
+
+def test_a_success_closes_the_failure_count(engine_settings: Settings, redis_client: redis.Redis) -> None:
+    settings = engine_settings.model_copy(update={"failover_after": 2})
+    state = ProviderState(redis_client, settings)
+    state.observe("postmark", [SendResult(1, Outcome.TRANSIENT, error="503")])
+    state.observe("postmark", [SendResult(1, Outcome.ACCEPTED, provider_message_id="x")])
+    state.observe("postmark", [SendResult(1, Outcome.TRANSIENT, error="503")])
+    assert not state.circuit_open("postmark")
