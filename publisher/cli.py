@@ -298,3 +298,8 @@ def demo(
 
 def main() -> None:
     app()
+
+
+# Registers the campaign control commands on `app`; imported last because it
+# uses the helpers above.
+import publisher.cli_control  # noqa: E402, F401

@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, CampaignStatus, utcnow
+from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState, utcnow
 from publisher.settings import Settings
 
 
@@ -44,12 +44,28 @@ def mark_enqueued(db: Database, batch_ids: list[int]) -> None:
     if not batch_ids:
         return
     with db.transaction() as session:
-        session.execute(update(Batch).where(Batch.id.in_(batch_ids)).values(enqueued_at=utcnow()))
+        session.execute(update(Batch).where(Batch.id.in_(batch_ids)).values(enqueued_at=utcnow(), not_before=None))
 
 
-def release_due(db: Database, now: dt.datetime | None = None) -> list[QueuedBatch]:
-    """Release scheduled campaigns that are due; return every batch not yet enqueued."""
+def defer_batch(db: Database, batch_id: int, seconds: float) -> None:
+    """Keep a long retry wait in the ledger; the sweep enqueues the batch when it is due."""
+    with db.transaction() as session:
+        session.execute(update(Batch).where(Batch.id == batch_id).values(not_before=utcnow() + dt.timedelta(seconds=seconds)))
+
+
+def release_due(db: Database, lease: dt.timedelta, now: dt.datetime | None = None) -> list[QueuedBatch]:
+    """Release due scheduled campaigns; return the batches of sending campaigns that need a task.
+
+    That is a batch never enqueued, one whose deferred retry is due, or one
+    holding a record whose lease ran out (its worker died) and that was not
+    enqueued again within a lease: the next claim resolves such records.
+    """
     now = now or utcnow()
+    expired_lease = (
+        select(Delivery.id)
+        .where(Delivery.batch_id == Batch.id, Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
+        .exists()
+    )
     with db.transaction() as session:
         session.execute(
             update(Campaign)
@@ -59,7 +75,14 @@ def release_due(db: Database, now: dt.datetime | None = None) -> list[QueuedBatc
         rows = session.execute(
             select(Batch.id, Campaign.is_test)
             .join(Campaign, Campaign.id == Batch.campaign_id)
-            .where(Campaign.status == CampaignStatus.SENDING, Batch.enqueued_at.is_(None))
+            .where(
+                Campaign.status == CampaignStatus.SENDING,
+                or_(
+                    Batch.enqueued_at.is_(None),
+                    Batch.not_before <= now,
+                    and_(Batch.enqueued_at < now - lease, expired_lease),
+                ),
+            )
             .order_by(Batch.id)
         ).all()
     return [QueuedBatch(batch_id=row[0], priority=bool(row[1])) for row in rows]
@@ -67,7 +90,7 @@ def release_due(db: Database, now: dt.datetime | None = None) -> list[QueuedBatc
 
 def dispatch_due(settings: Settings, db: Database, url: str) -> int:
     """Enqueue every batch that is due and not on the queue yet; return how many."""
-    due = release_due(db)
+    due = release_due(db, dt.timedelta(seconds=settings.lease_seconds))
     if due:
         enqueue(settings, url, due)
         mark_enqueued(db, [batch.batch_id for batch in due])

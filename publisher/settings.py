@@ -51,7 +51,12 @@ class Settings(BaseSettings):
     batch_size: int = Field(100, ge=1, le=1000, description="Recipients per delivery task (capped by the provider's batch limit).")
     http_timeout: float = Field(10.0, gt=0, description="Seconds before a provider HTTP call is abandoned.")
     max_attempts: int = Field(5, ge=1, description="Provider attempts per recipient before it is marked failed.")
-    sweep_interval: float = Field(15.0, gt=0, description="Seconds between the workers' sweeps for due scheduled campaigns.")
+    sweep_interval: float = Field(15.0, gt=0, description="Seconds between the workers' sweeps (scheduled sends, retries, leases).")
+    lease_seconds: float = Field(60.0, gt=0, description="How long a claimed record is reserved for the worker sending it.")
+    visibility_timeout: float = Field(120.0, gt=0, description="Seconds before Redis hands an unacknowledged task to another worker.")
+    max_countdown: float = Field(60.0, gt=0, description="Longest retry wait kept on the queue; longer waits are kept in the database.")
+    error_pause_rate: float = Field(0.25, gt=0, le=1, description="Failed share of finished records that pauses a campaign by itself.")
+    error_pause_minimum: int = Field(50, ge=1, description="Finished records needed before the error rate can pause a campaign.")
 
     fallback_provider: str | None = Field(None, description="Provider that takes over while the primary's circuit is open.")
     failover_after: int = Field(5, ge=1, description="Consecutive failed calls that open a provider's circuit.")

@@ -4,9 +4,13 @@
   only when it has finished; a worker child killed mid-task puts it back.
 - ``worker_prefetch_multiplier=1``: a worker holds one waiting message per
   process, so a dead host strands as little work as possible.
-- ``visibility_timeout`` (30 min) is longer than the task time limit (10 min)
-  plus the longest retry countdown (5 min): a message is never redelivered
-  while its first delivery still runs or waits.
+- ``visibility_timeout`` (NEWSLETTER_VISIBILITY_TIMEOUT, 120 s) decides how
+  soon messages held by a dead host come back; kombu checks for them every
+  ``unacked_restore_interval`` (a quarter of it). Every retry countdown
+  (NEWSLETTER_MAX_COUNTDOWN, 60 s) stays below it; longer waits are kept in
+  the database and released by the sweep. A task running longer than the
+  visibility timeout may be delivered twice: harmless, because records are
+  claimed in the ledger with a lease before anything is sent.
 - Results are not stored: the ledger in the database is the truth.
 """
 
@@ -27,14 +31,16 @@ QUEUES = (QUEUE_PRIORITY, QUEUE_SEND)
 
 TASK_TIME_LIMIT = 600
 TASK_SOFT_TIME_LIMIT = 540
-MAX_COUNTDOWN = 300
-VISIBILITY_TIMEOUT = 1800
 
-TRANSPORT_OPTIONS = {
-    "visibility_timeout": VISIBILITY_TIMEOUT,
-    # Put messages of dead workers back every minute (kombu default: 100 s).
-    "unacked_restore_interval": 60,
-}
+
+def transport_options(settings: Settings) -> dict[str, float]:
+    """Broker options; every worker and publisher must use the same visibility timeout."""
+    return {
+        "visibility_timeout": settings.visibility_timeout,
+        # kombu's default is to look for unacked messages every 100 s.
+        "unacked_restore_interval": max(1.0, settings.visibility_timeout / 4),
+    }
+
 
 app = Celery("newsletter", include=["workers.tasks"])
 app.conf.update(
@@ -42,7 +48,6 @@ app.conf.update(
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
-    broker_transport_options=TRANSPORT_OPTIONS,
     task_ignore_result=True,
     task_serializer="json",
     accept_content=["json"],
@@ -64,6 +69,7 @@ def configure(settings: Settings, url: str | None = None) -> Celery:
     global _settings
     _settings = settings
     app.conf.broker_url = celery_broker_url(url or redis_url(settings))
+    app.conf.broker_transport_options = transport_options(settings)
     return app
 
 

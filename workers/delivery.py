@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from publisher.errors import RenderError
 from publisher.links import UNSUBSCRIBE, VIEW, LinkTarget
 from workers.context import WorkerContext
-from workers.ledger import CampaignSnapshot, ClaimedDelivery, batch_provider, claim_batch, pause_campaign, record_results
+from workers.ledger import (
+    CampaignSnapshot,
+    ClaimedDelivery,
+    batch_provider,
+    claim_batch,
+    error_rate,
+    pause_campaign,
+    record_results,
+)
 from workers.message import OutgoingEmail
 from workers.providers.base import Outcome, SendResult
 from workers.providers.signals import Halt
@@ -37,7 +45,7 @@ class BatchOutcome:
 
 def lease_for(ctx: WorkerContext) -> dt.timedelta:
     """Longer than the slowest provider call, so a live sender is never overtaken."""
-    return dt.timedelta(seconds=max(120.0, ctx.settings.http_timeout * 6))
+    return dt.timedelta(seconds=max(ctx.settings.lease_seconds, ctx.settings.http_timeout * 6))
 
 
 def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) -> BatchOutcome:
@@ -47,13 +55,13 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
     name = ctx.state.choose(primary)
     paused = ctx.state.paused_for(name)
     if paused:
-        return BatchOutcome(retry_in=min(max(paused, 1.0), max_countdown))
-    claim = claim_batch(ctx.db, batch_id, lease_for(ctx), name)
+        return BatchOutcome(retry_in=max(paused, 1.0))
+    provider = ctx.provider(name)
+    claim = claim_batch(ctx.db, batch_id, lease_for(ctx), name, idempotent=provider.idempotent)
     if claim is None:
         return BatchOutcome()
     if not claim.deliveries:
-        return BatchOutcome(retry_in=min(claim.busy_for, max_countdown) if claim.busy_for else None)
-    provider = ctx.provider(name)
+        return BatchOutcome(retry_in=claim.busy_for)
     campaign = claim.campaign
     issue = RenderedIssue(html=campaign.html_template, text=campaign.text_template, nonce=campaign.nonce)
     results: list[SendResult] = []
@@ -74,6 +82,7 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
         pause_campaign(ctx.db, campaign.id, f"{name} rejected the credentials; fix them, then resume: {halted.error}")
         log.error("campaign %s paused: %s rejected the credentials", campaign.id, name)
         return BatchOutcome(sent=summary.sent, failed=summary.failed, retrying=summary.retrying)
+    _pause_on_error_rate(ctx, campaign.id)
     retry_in = None
     if summary.retrying:
         wait = max(summary.retry_after or 0.0, ctx.state.paused_for(name)) or None
@@ -82,12 +91,25 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
 
 
 def backoff(attempt: int, retry_after: float | None, cap: float) -> float:
-    """Exponential backoff with full jitter, never shorter than Retry-After, never above ``cap``."""
+    """Exponential backoff with full jitter (at most ``cap``), never shorter than Retry-After.
+
+    A Retry-After beyond ``cap`` is returned as it is: the task then leaves
+    the wait to the ledger instead of keeping a long ETA message in Redis.
+    """
     ceiling = min(cap, BACKOFF_BASE * 2 ** max(0, attempt - 1))
     delay = random.uniform(1.0, max(1.0, ceiling))  # noqa: S311 (jitter, not cryptography)
     if retry_after is not None:
         delay = max(delay, retry_after)
-    return min(delay, cap)
+    return delay
+
+
+def _pause_on_error_rate(ctx: WorkerContext, campaign_id: int) -> None:
+    rate, finished = error_rate(ctx.db, campaign_id)
+    if finished >= ctx.settings.error_pause_minimum and rate >= ctx.settings.error_pause_rate:
+        threshold = ctx.settings.error_pause_rate
+        reason = f"{rate:.0%} of {finished} finished records failed (threshold {threshold:.0%}); check `newsletter status`"
+        pause_campaign(ctx.db, campaign_id, reason)
+        log.error("campaign %s paused itself: %s", campaign_id, reason)
 
 
 def _has_line_break(value: str) -> bool:

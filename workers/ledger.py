@@ -78,18 +78,32 @@ def batch_provider(db: Database, batch_id: int) -> str | None:
         return session.scalar(select(Campaign.provider).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id))
 
 
-def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str) -> Claim | None:
-    """Claim the batch's open records for ``provider``; None when the campaign is not sending."""
+IN_DOUBT_REASON = "the worker was lost during the provider call: it may have been sent; see `newsletter reconcile`"
+
+
+def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str, *, idempotent: bool) -> Claim | None:
+    """Claim the batch's open records for ``provider``; None when the campaign is not sending.
+
+    A record still ``sending`` after its lease belonged to a worker that died
+    mid-call: the provider may or may not have accepted it. With an
+    idempotent provider it is claimed again (the same idempotency key makes
+    the provider answer without sending twice); otherwise it becomes
+    ``in_doubt`` for the operator, never silently re-sent or dropped.
+    """
     now = utcnow()
     with db.transaction() as session:
         campaign = session.scalar(select(Campaign).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id))
         if campaign is None or campaign.status != CampaignStatus.SENDING:
             return None
         _suppress_unsubscribed(session, batch_id, campaign)
-        claimable = or_(
-            Delivery.state == DeliveryState.PENDING,
-            and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now),
-        )
+        expired = and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
+        if not idempotent:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.batch_id == batch_id, expired)
+                .values(state=DeliveryState.IN_DOUBT, last_error=IN_DOUBT_REASON, lease_until=None, updated_at=now)
+            )
+        claimable = or_(Delivery.state == DeliveryState.PENDING, expired)
         rows = session.execute(
             select(Delivery, Subscriber.first_name, Subscriber.last_name, Subscriber.attributes)
             .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
@@ -115,6 +129,8 @@ def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str)
                     attempts=delivery.attempts,
                 )
             )
+        if not claimed:
+            mark_complete_if_done(session, campaign.id)
         busy_until = session.scalar(
             select(func.min(Delivery.lease_until)).where(
                 Delivery.batch_id == batch_id, Delivery.state == DeliveryState.SENDING, Delivery.lease_until >= now
@@ -166,10 +182,14 @@ def record_results(db: Database, campaign_id: int, results: list[SendResult], ma
                 delivery.sent_at = now
                 delivery.last_error = None
                 sent += 1
-            elif result.outcome == Outcome.PERMANENT or delivery.attempts >= max_attempts:
+            elif result.outcome == Outcome.PERMANENT:
                 delivery.state = DeliveryState.FAILED
-                suffix = "" if result.outcome == Outcome.PERMANENT else f" (gave up after {delivery.attempts} attempts)"
-                delivery.last_error = (result.error or "failed") + suffix
+                delivery.last_error = result.error or "failed"
+                failed += 1
+            elif delivery.attempts >= max_attempts:
+                delivery.state = DeliveryState.FAILED
+                delivery.last_error = f"{result.error or 'failed'} (gave up after {delivery.attempts} attempts)"
+                delivery.dead_lettered_at = now
                 failed += 1
             else:
                 delivery.state = DeliveryState.PENDING
@@ -179,6 +199,21 @@ def record_results(db: Database, campaign_id: int, results: list[SendResult], ma
                     retry_after = max(retry_after or 0.0, result.retry_after)
         mark_complete_if_done(session, campaign_id)
     return RecordSummary(sent=sent, failed=failed, retrying=retrying, retry_after=retry_after, max_attempts_seen=max_seen)
+
+
+def error_rate(db: Database, campaign_id: int) -> tuple[float, int]:
+    """Failed share of the campaign's finished (sent or failed) records, and how many finished."""
+    with db.transaction() as session:
+        rows = dict(
+            session.execute(
+                select(Delivery.state, func.count())
+                .where(Delivery.campaign_id == campaign_id, Delivery.state.in_([DeliveryState.SENT, DeliveryState.FAILED]))
+                .group_by(Delivery.state)
+            ).all()
+        )
+    failed, sent = rows.get(DeliveryState.FAILED, 0), rows.get(DeliveryState.SENT, 0)
+    finished = failed + sent
+    return (failed / finished if finished else 0.0), finished
 
 
 def pause_campaign(db: Database, campaign_id: int, reason: str) -> None:

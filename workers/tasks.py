@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from celery import Task
 
-from workers.celery_app import MAX_COUNTDOWN, app
+from publisher.dispatch import defer_batch
+from workers.celery_app import app
 from workers.context import worker_context
 from workers.delivery import deliver_batch
 
@@ -12,8 +13,14 @@ from workers.delivery import deliver_batch
 @app.task(bind=True, name="newsletter.send_batch", max_retries=None)
 def send_batch(self: Task, batch_id: int) -> None:
     """Deliver the open records of one batch; schedule a retry when some must wait."""
-    outcome = deliver_batch(worker_context(), batch_id, max_countdown=MAX_COUNTDOWN)
-    if outcome.retry_in is not None:
-        # A short countdown only (below the visibility timeout); the ledger,
-        # not this message, is what guarantees the records get sent.
-        raise self.retry(countdown=outcome.retry_in)
+    ctx = worker_context()
+    outcome = deliver_batch(ctx, batch_id, max_countdown=ctx.settings.max_countdown)
+    if outcome.retry_in is None:
+        return
+    if outcome.retry_in > ctx.settings.max_countdown:
+        # A long wait never sits in Redis as an ETA message (it would outlive
+        # the visibility timeout and be redelivered): the ledger keeps it and
+        # the sweep enqueues the batch again when it is due.
+        defer_batch(ctx.db, batch_id, outcome.retry_in)
+        return
+    raise self.retry(countdown=outcome.retry_in)

@@ -60,6 +60,8 @@ class CampaignStatus(enum.StrEnum):
     #: Stopped until an operator resumes it; ``pause_reason`` says why.
     PAUSED = "paused"
     COMPLETE = "complete"
+    #: Stopped for good by an operator; records not yet sent are cancelled.
+    CANCELLED = "cancelled"
 
 
 class DeliveryState(enum.StrEnum):
@@ -152,6 +154,8 @@ class Batch(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     seq: Mapped[int] = mapped_column(Integer)
     enqueued_at: Mapped[dt.datetime | None] = mapped_column()
+    #: A retry wait too long for the queue: the sweep enqueues the batch again then.
+    not_before: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -180,3 +184,5 @@ class Delivery(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column()
+    #: Set when the record failed after exhausting its retries (the dead-letter list).
+    dead_lettered_at: Mapped[dt.datetime | None] = mapped_column()

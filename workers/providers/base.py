@@ -83,6 +83,8 @@ class Provider(abc.ABC):
     default_requests_per_second: ClassVar[float | None] = None
     #: Settings fields that must be set before a worker may use this provider.
     required_settings: ClassVar[tuple[str, ...]] = ()
+    #: Whether a retried call with the same idempotency key is never delivered twice.
+    idempotent: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

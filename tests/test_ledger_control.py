@@ -1,0 +1,167 @@
+"""Ledger recovery and operator control, in-process: in-doubt records, deferred retries, sweeps, pause/resume/cancel, dead letters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import select, update
+
+from publisher import control
+from publisher.campaigns import CampaignPlan, CreatedCampaign, create_campaign
+from publisher.content import load_recap
+from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState
+from publisher.dispatch import defer_batch, mark_enqueued, release_due
+from publisher.settings import Settings
+from publisher.subscribers import import_subscribers
+from tests.conftest import EXAMPLES
+from tests.fakes.postmark import TOKEN
+from tests.fakes.server import FakeProviders
+from workers.context import WorkerContext, build_context
+from workers.delivery import deliver_batch, lease_for
+from workers.ledger import claim_batch
+
+RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
+LEASE = dt.timedelta(seconds=0.3)
+
+
+@pytest.fixture
+def ctx(settings: Settings, fake_provider: FakeProviders, redis_client: redis.Redis, tmp_path: Path) -> Iterator[WorkerContext]:
+    configured = settings.model_copy(
+        update={
+            "provider": "postmark",
+            "postmark_api_key": TOKEN,
+            "postmark_base_url": fake_provider.base_url,
+            "batch_size": 10,
+            "http_timeout": 0.05,
+            "lease_seconds": 0.3,
+        }
+    )
+    context = build_context(configured)
+    yield context
+    context.close()
+
+
+def publish(ctx: WorkerContext) -> CreatedCampaign:
+    import_subscribers(ctx.db, EXAMPLES / "subscribers.csv", "attendees")
+    plan = CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="postmark", batch_size=10)
+    created = create_campaign(ctx.settings, ctx.db, plan)
+    mark_enqueued(ctx.db, created.batch_ids)
+    return created
+
+
+def counts(ctx: WorkerContext, campaign_id: int) -> dict[DeliveryState, int]:
+    with ctx.db.transaction() as session:
+        states = session.scalars(select(Delivery.state).where(Delivery.campaign_id == campaign_id)).all()
+    return {state: states.count(state) for state in set(states)}
+
+
+def campaign_status(ctx: WorkerContext, campaign_id: int) -> Campaign:
+    with ctx.db.transaction() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        return campaign
+
+
+def test_lease_is_longer_than_a_provider_call(ctx: WorkerContext) -> None:
+    assert lease_for(ctx) >= dt.timedelta(seconds=6 * ctx.settings.http_timeout)
+
+
+def test_a_worker_lost_mid_call_leaves_records_in_doubt_not_resent(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
+    campaign = publish(ctx)
+    batch = campaign.batch_ids[0]
+    claim = claim_batch(ctx.db, batch, LEASE, "postmark", idempotent=False)
+    assert claim is not None and len(claim.deliveries) == 10  # ...and then the worker died
+    time.sleep(0.4)
+    assert deliver_batch(ctx, batch, max_countdown=60).sent == 0
+    assert counts(ctx, campaign.id)[DeliveryState.IN_DOUBT] == 10
+    assert fake_provider.calls_to("postmark") == []
+    assert control.reconcile(ctx.db, campaign.id, resend=True) == 10
+    assert deliver_batch(ctx, batch, max_countdown=60).sent == 10
+
+
+def test_in_doubt_records_can_be_accepted_as_sent(ctx: WorkerContext) -> None:
+    campaign = publish(ctx)
+    claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
+    time.sleep(0.4)
+    deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
+    assert control.reconcile(ctx.db, campaign.id, resend=False) == 10
+    assert counts(ctx, campaign.id)[DeliveryState.SENT] == 10
+
+
+def test_an_idempotent_provider_takes_expired_records_again(ctx: WorkerContext) -> None:
+    campaign = publish(ctx)
+    claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=True)
+    time.sleep(0.4)
+    again = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=True)
+    assert again is not None and len(again.deliveries) == 10
+    assert all(delivery.attempts == 2 for delivery in again.deliveries)
+
+
+def test_the_sweep_finds_batches_of_dead_workers_deferred_retries_and_never_enqueued(ctx: WorkerContext) -> None:
+    campaign = publish(ctx)
+    first, second, third = campaign.batch_ids[:3]
+    assert release_due(ctx.db, LEASE) == []
+    claim_batch(ctx.db, first, LEASE, "postmark", idempotent=False)
+    defer_batch(ctx.db, second, 0.2)
+    with ctx.db.transaction() as session:
+        session.execute(update(Batch).where(Batch.id == third).values(enqueued_at=None))
+    assert [b.batch_id for b in release_due(ctx.db, LEASE)] == [third]
+    time.sleep(0.7)
+    assert [b.batch_id for b in release_due(ctx.db, LEASE)] == [first, second, third]
+
+
+def test_pause_stops_claims_and_resume_requeues_without_duplicates(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
+    campaign = publish(ctx)
+    deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
+    control.pause(ctx.db, campaign.id)
+    assert deliver_batch(ctx, campaign.batch_ids[1], max_countdown=60).sent == 0
+    assert campaign_status(ctx, campaign.id).pause_reason == control.OPERATOR_PAUSE
+    control.resume(ctx.db, campaign.id)
+    due = [b.batch_id for b in release_due(ctx.db, LEASE)]
+    assert due == campaign.batch_ids[1:]
+    for batch in due + campaign.batch_ids:  # every batch twice over: duplicates on the queue are harmless
+        deliver_batch(ctx, batch, max_countdown=60)
+    recipients = fake_provider.recipients()
+    assert len(recipients) == len(set(recipients)) == 25
+    assert campaign_status(ctx, campaign.id).status == CampaignStatus.COMPLETE
+
+
+def test_cancel_marks_the_rest_cancelled(ctx: WorkerContext) -> None:
+    campaign = publish(ctx)
+    deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
+    assert control.cancel(ctx.db, campaign.id) == 15
+    assert deliver_batch(ctx, campaign.batch_ids[1], max_countdown=60).sent == 0
+    assert counts(ctx, campaign.id) == {DeliveryState.SENT: 10, DeliveryState.CANCELLED: 15}
+    with pytest.raises(control.ControlError, match="already cancelled"):
+        control.cancel(ctx.db, campaign.id)
+
+
+def test_exhausted_retries_go_to_the_dead_letter_list_and_replay(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"max_attempts": 1})
+    campaign = publish(ctx)
+    fake_provider.faults.error_rate = 1.0
+    assert deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60).failed == 10
+    letters, total = control.dead_letters(ctx.db, campaign.id)
+    assert total == 10 and "gave up after 1 attempts" in (letters[0].last_error or "")
+    fake_provider.faults.error_rate = 0.0
+    assert control.replay(ctx.db, campaign.id) == 10
+    assert deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60).sent == 10
+    assert control.dead_letters(ctx.db, campaign.id)[1] == 0
+
+
+def test_a_campaign_pauses_itself_when_too_many_records_fail(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"error_pause_minimum": 10, "error_pause_rate": 0.3})
+    campaign = publish(ctx)
+    with ctx.db.transaction() as session:
+        first_batch = session.scalars(select(Delivery.email).where(Delivery.batch_id == campaign.batch_ids[0])).all()
+    for address in first_batch[:4]:
+        fake_provider.faults.reject[address] = (406, "Inactive recipient")
+    deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
+    stored = campaign_status(ctx, campaign.id)
+    assert stored.status == CampaignStatus.PAUSED
+    assert "40% of 10 finished records failed" in (stored.pause_reason or "")
