@@ -66,20 +66,24 @@ class Settings(BaseSettings):
     postmark_base_url: str = Field("https://api.postmarkapp.com", description="Postmark API base URL.")
     postmark_message_stream: str = Field("broadcast", description="Postmark message stream for newsletters.")
     postmark_requests_per_second: float | None = Field(None, gt=0, description="Postmark call rate limit (none documented).")
+    postmark_messages_per_second: float | None = Field(None, gt=0, description="Postmark message rate limit (unset: unlimited).")
 
     sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key.")
     sendgrid_base_url: str = Field("https://api.sendgrid.com", description="SendGrid API base URL (EU: https://api.eu.sendgrid.com).")
     sendgrid_asm_group_id: int | None = Field(None, description="SendGrid unsubscribe group for newsletters.")
     sendgrid_requests_per_second: float | None = Field(None, gt=0, description="SendGrid call rate limit (none documented).")
+    sendgrid_messages_per_second: float | None = Field(None, gt=0, description="Sendgrid message rate limit (unset: unlimited).")
 
     mailgun_api_key: SecretStr | None = Field(None, description="Mailgun API key.")
     mailgun_domain: str | None = Field(None, description="Mailgun sending domain.")
     mailgun_base_url: str = Field("https://api.mailgun.net", description="Mailgun API base URL (EU: https://api.eu.mailgun.net).")
     mailgun_requests_per_second: float | None = Field(None, gt=0, description="Mailgun call rate limit (none documented).")
+    mailgun_messages_per_second: float | None = Field(None, gt=0, description="Mailgun message rate limit (unset: unlimited).")
 
     resend_api_key: SecretStr | None = Field(None, description="Resend API key (re_…).")
     resend_base_url: str = Field("https://api.resend.com", description="Resend API base URL.")
     resend_requests_per_second: float | None = Field(None, gt=0, description="Resend call rate limit (documented default: 2/s).")
+    resend_messages_per_second: float | None = Field(None, gt=0, description="Resend message rate limit (unset: unlimited).")
 
     ses_access_key_id: SecretStr | None = Field(None, description="AWS access key id for SES.")
     ses_secret_access_key: SecretStr | None = Field(None, description="AWS secret access key for SES.")
@@ -87,6 +91,7 @@ class Settings(BaseSettings):
     ses_base_url: str | None = Field(None, description="SES endpoint; unset means https://email.<region>.amazonaws.com.")
     ses_configuration_set: str | None = Field(None, description="SES configuration set (for event publishing).")
     ses_requests_per_second: float | None = Field(None, gt=0, description="SES call rate limit (your account's sending rate).")
+    ses_messages_per_second: float | None = Field(None, gt=0, description="SES message rate limit (unset: unlimited).")
 
     smtp_host: str | None = Field(None, description="SMTP relay host.")
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
@@ -94,6 +99,12 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     smtp_security: Literal["starttls", "ssl", "none"] = Field("starttls", description="starttls, ssl (implicit TLS) or none.")
     smtp_requests_per_second: float | None = Field(None, gt=0, description="SMTP message rate limit.")
+    smtp_messages_per_second: float | None = Field(None, gt=0, description="SMTP message rate limit (unset: unlimited).")
+
+    def messages_per_second(self, provider: str) -> float | None:
+        """The configured message rate for a provider (None: unlimited)."""
+        configured = getattr(self, f"{provider}_messages_per_second", None)
+        return float(configured) if configured is not None else None
 
     def requests_per_second(self, provider: str, default: float | None) -> float | None:
         """The configured call rate for a provider, else its documented default (None: unlimited)."""

@@ -130,3 +130,44 @@ def test_a_success_closes_the_failure_count(engine_settings: Settings, redis_cli
     state.observe("postmark", [SendResult(1, Outcome.ACCEPTED, provider_message_id="x")])
     state.observe("postmark", [SendResult(1, Outcome.TRANSIENT, error="503")])
     assert not state.circuit_open("postmark")
+
+
+def test_the_rate_limit_holds_across_workers(engine_settings: Settings, fake_provider: FakeProviders) -> None:
+    import threading
+    import time
+
+    settings = engine_settings.model_copy(update={"postmark_requests_per_second": 10.0})
+    workers = [build_context(settings) for _ in range(3)]
+    campaign = publish(workers[0])
+    batches = list(campaign.batch_ids)
+    started = time.monotonic()
+
+    def work(ctx: WorkerContext, mine: list[int]) -> None:
+        for batch_id in mine:
+            deliver_batch(ctx, batch_id, max_countdown=60)
+
+    threads = [threading.Thread(target=work, args=(ctx, batches[i::3])) for i, ctx in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    calls = fake_provider.calls_to("postmark")
+    assert len(calls) == 3
+    assert time.monotonic() - started >= 0.2  # three calls at 10/s need at least two intervals
+    for ctx in workers:
+        ctx.close()
+
+
+def test_rate_limiter_spaces_reservations(redis_client: redis.Redis) -> None:
+    from workers.rate_limit import RateLimiter
+
+    limiter = RateLimiter(redis_client)
+    waits = [limiter.reserve("p", requests_per_second=5, messages_per_second=None, messages=1, max_wait=5).wait for _ in range(5)]
+    assert waits[0] == 0
+    assert all(w is not None for w in waits)
+    assert [round(w or 0, 1) for w in waits] == [0.0, 0.2, 0.4, 0.6, 0.8]
+    assert limiter.reserve("p", requests_per_second=5, messages_per_second=None, messages=1, max_wait=0.5).wait is None
+    message_waits = [
+        limiter.reserve("m", requests_per_second=None, messages_per_second=100, messages=50, max_wait=5).wait for _ in range(3)
+    ]
+    assert [round(w or 0, 1) for w in message_waits] == [0.0, 0.5, 1.0]

@@ -16,6 +16,7 @@ from publisher.settings import Settings
 from workers.provider_state import ProviderState
 from workers.providers import provider_class
 from workers.providers.base import Provider
+from workers.rate_limit import RateLimiter
 
 
 @dataclass
@@ -24,6 +25,7 @@ class WorkerContext:
     db: Database
     signer: LinkSigner
     state: ProviderState
+    limiter: RateLimiter
     pid: int = field(default_factory=os.getpid)
     _providers: dict[str, Provider] = field(default_factory=dict)
 
@@ -42,11 +44,13 @@ _context: WorkerContext | None = None
 
 
 def build_context(settings: Settings) -> WorkerContext:
+    client = connect(redis_url(settings, start=False))
     return WorkerContext(
         settings=settings,
         db=open_database(settings.resolved_database_url),
         signer=LinkSigner(settings.secret, settings.public_url),
-        state=ProviderState(connect(redis_url(settings, start=False)), settings),
+        state=ProviderState(client, settings),
+        limiter=RateLimiter(client),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
 from dataclasses import dataclass
 
 from publisher.errors import RenderError
@@ -22,9 +23,10 @@ from workers.ledger import (
     error_rate,
     pause_campaign,
     record_results,
+    release_claim,
 )
 from workers.message import OutgoingEmail
-from workers.providers.base import Outcome, SendResult
+from workers.providers.base import Outcome, Provider, SendResult
 from workers.providers.signals import Halt
 from workers.rendering.layout import RenderedIssue
 from workers.rendering.personalize import Recipient
@@ -71,9 +73,8 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
             emails.append(compose(ctx, campaign, issue, delivery))
         except RenderError as exc:
             results.append(SendResult(delivery.id, outcome=Outcome.PERMANENT, error=f"render failed: {exc}"))
-    for start in range(0, len(emails), provider.max_batch_size):
-        chunk = emails[start : start + provider.max_batch_size]
-        results.extend(provider.send(chunk, batch_key=f"newsletter-{campaign.id}-{batch_id}-{start}"))
+    sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails)
+    results.extend(sent_results)
     ctx.state.observe(name, results)
     summary = record_results(ctx.db, campaign.id, results, ctx.settings.max_attempts)
     log.info("batch %s via %s: %s sent, %s failed, %s to retry", batch_id, name, summary.sent, summary.failed, summary.retrying)
@@ -87,6 +88,8 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
     if summary.retrying:
         wait = max(summary.retry_after or 0.0, ctx.state.paused_for(name)) or None
         retry_in = backoff(summary.max_attempts_seen, wait, max_countdown)
+    if released:
+        retry_in = min(retry_in or max_countdown, max_countdown)
     return BatchOutcome(sent=summary.sent, failed=summary.failed, retrying=summary.retrying, retry_in=retry_in)
 
 
@@ -101,6 +104,38 @@ def backoff(attempt: int, retry_after: float | None, cap: float) -> float:
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+def _send_chunks(ctx: WorkerContext, provider: Provider, batch_key: str, emails: list[OutgoingEmail]) -> tuple[list[SendResult], int]:
+    """Send in provider-sized calls within the shared rate limit; return the results and how many were given back."""
+    results: list[SendResult] = []
+    for start in range(0, len(emails), provider.max_batch_size):
+        chunk = emails[start : start + provider.max_batch_size]
+        if not _wait_for_rate_limit(ctx, provider, len(chunk)):
+            # The limit is booked further ahead than a task should wait: give
+            # the rest back and let the retry (or the sweep) take it later.
+            rest = emails[start:]
+            release_claim(ctx.db, [email.delivery_id for email in rest])
+            return results, len(rest)
+        results.extend(provider.send(chunk, batch_key=f"{batch_key}-{start}"))
+    return results, 0
+
+
+def _wait_for_rate_limit(ctx: WorkerContext, provider: Provider, messages: int) -> bool:
+    """Sleep until the provider's shared rate limit allows this call; False when that is too far off."""
+    reservation = ctx.limiter.reserve(
+        provider.name,
+        requests_per_second=provider.requests_per_second,
+        messages_per_second=ctx.settings.messages_per_second(provider.name),
+        messages=messages,
+        # Waiting eats into the records' lease: never more than half of it.
+        max_wait=min(ctx.settings.max_countdown, lease_for(ctx).total_seconds() / 2),
+    )
+    if reservation.wait is None:
+        return False
+    if reservation.wait > 0:
+        time.sleep(reservation.wait)
+    return True
 
 
 def _pause_on_error_rate(ctx: WorkerContext, campaign_id: int) -> None:

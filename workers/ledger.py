@@ -201,6 +201,16 @@ def record_results(db: Database, campaign_id: int, results: list[SendResult], ma
     return RecordSummary(sent=sent, failed=failed, retrying=retrying, retry_after=retry_after, max_attempts_seen=max_seen)
 
 
+def release_claim(db: Database, delivery_ids: list[int]) -> None:
+    """Give claimed records back untouched (the call was never made); the attempt does not count."""
+    with db.transaction() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.SENDING)
+            .values(state=DeliveryState.PENDING, attempts=Delivery.attempts - 1, lease_until=None, updated_at=utcnow())
+        )
+
+
 def error_rate(db: Database, campaign_id: int) -> tuple[float, int]:
     """Failed share of the campaign's finished (sent or failed) records, and how many finished."""
     with db.transaction() as session:
