@@ -8,7 +8,6 @@ out); 2 bad input (recap, CSV file, unknown list or campaign, bad option);
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -18,13 +17,14 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from publisher.errors import BrokerUnavailableError, ConfigurationError, NewsletterError
 from publisher.settings import Settings
 
 if TYPE_CHECKING:
+    from publisher.db.engine import Database
     from publisher.status import CampaignProgress
+    from publisher.status_view import StatusReport
 
 EXIT_FAILED = 1
 EXIT_INPUT = 2
@@ -148,6 +148,7 @@ def status(
     """Show delivery counts by state for campaigns, and the Redis queue depth."""
     from publisher.db.engine import open_database
     from publisher.status import campaign_progress
+    from publisher.status_view import StatusReport, show
 
     settings = _settings()
     if wait and campaign_id is None:
@@ -158,45 +159,35 @@ def status(
         deadline = time.monotonic() + timeout
         while wait and not progress[0].finished:
             if time.monotonic() >= deadline:
-                _print_status(progress, None, as_json)
+                show(out, StatusReport(campaigns=progress), as_json=as_json)
                 fail(f"campaign {campaign_id} still has {progress[0].open} deliveries open after {timeout:g}s", EXIT_FAILED)
             time.sleep(WAIT_POLL)
             progress = campaign_progress(db, campaign_id)
-        _print_status(progress, _queue_depth(settings), as_json)
+        show(out, _status_report(settings, db, progress, campaign_id), as_json=as_json)
 
 
-def _queue_depth(settings: Settings) -> dict[str, int] | None:
+def _status_report(settings: Settings, db: Database, progress: list[CampaignProgress], campaign_id: int | None) -> StatusReport:
     import redis
 
     from publisher.broker import EmbeddedRedis, connect
-    from publisher.status import queue_depth
+    from publisher.status import in_doubt, provider_health, queue_depth
+    from publisher.status_view import StatusReport
     from workers.celery_app import QUEUES
 
+    report = StatusReport(campaigns=progress)
+    if campaign_id is not None:
+        report.in_doubt = in_doubt(db, campaign_id)
     url = settings.redis_url or EmbeddedRedis(settings.data_dir).url
     try:
-        return queue_depth(connect(url), QUEUES)
+        client = connect(url)
+        report.queues = queue_depth(client, QUEUES)
+        providers = {settings.provider, *(c.provider for c in progress if c.provider)}
+        if settings.fallback_provider:
+            providers.add(settings.fallback_provider)
+        report.providers = provider_health(client, settings, providers)
     except (redis.RedisError, OSError):
-        return None
-
-
-def _print_status(progress: list[CampaignProgress], depth: dict[str, int] | None, as_json: bool) -> None:
-    from publisher.db.models import DeliveryState
-
-    if as_json:
-        print(json.dumps({"campaigns": [p.as_dict() for p in progress], "queues": depth}, indent=2))
-        return
-    table = Table(title="Campaigns")
-    for column in ("id", "title", "list", "status", *[s.value for s in DeliveryState], "total"):
-        table.add_column(column, overflow="fold")
-    for p in progress:
-        label = p.title if len(p.title) <= 40 else p.title[:39] + "…"
-        list_label = (p.list_name or "-") + (" (test)" if p.is_test else "")
-        table.add_row(str(p.id), label, list_label, p.status, *[str(p.counts[s.value]) for s in DeliveryState], str(p.total))
-    out.print(table)
-    if depth is None:
-        out.print("queues: Redis not reachable")
-    else:
-        out.print("queues: " + ", ".join(f"{name} {count}" for name, count in depth.items()))
+        report.queues = None
+    return report
 
 
 @app.command()
@@ -294,6 +285,24 @@ def demo(
 
     with reported_errors():
         run_demo(directory, report=lambda line: out.print(line, soft_wrap=True))
+
+
+providers_app = typer.Typer(no_args_is_help=True, help="Check the email providers' settings and credentials.")
+app.add_typer(providers_app, name="providers")
+
+
+@providers_app.command("check")
+def providers_check(
+    name: Annotated[str | None, typer.Argument(help="Provider to check (default: NEWSLETTER_PROVIDER and the fallback).")] = None,
+) -> None:
+    """Check settings and credentials without sending anything; exit 3 when a check fails."""
+    from publisher.providers_check import check_providers
+
+    results = check_providers(_settings(), name)
+    for result in results:
+        out.print(result.line(), soft_wrap=True, markup=False)
+    if not all(result.ok for result in results):
+        raise typer.Exit(EXIT_UNAVAILABLE)
 
 
 def main() -> None:

@@ -9,8 +9,12 @@ import redis
 from sqlalchemy import func, select
 
 from publisher.db.engine import Database
-from publisher.db.models import OPEN_STATES, Campaign, Delivery, DeliveryState, MailingList
+from publisher.db.models import OPEN_STATES, Campaign, Delivery, DeliveryState, MailingList, utcnow
 from publisher.errors import NotFoundError
+from publisher.settings import Settings
+
+#: Seconds over which the sending rate is measured.
+RATE_WINDOW = 60
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,15 @@ class CampaignProgress:
     created_at: dt.datetime
     send_at: dt.datetime | None
     counts: dict[str, int]
+    provider: str = ""
+    pause_reason: str | None = None
+    #: Records sent in the last minute, per second.
+    rate: float = 0.0
+    dead_letters: int = 0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        return self.open / self.rate if self.rate and self.open else None
 
     @property
     def total(self) -> int:
@@ -49,6 +62,11 @@ class CampaignProgress:
             "total": self.total,
             "finished": self.finished,
             "deliveries": self.counts,
+            "provider": self.provider,
+            "pause_reason": self.pause_reason,
+            "rate_per_second": round(self.rate, 2),
+            "eta_seconds": round(self.eta_seconds) if self.eta_seconds else None,
+            "dead_letters": self.dead_letters,
         }
 
 
@@ -69,6 +87,21 @@ def campaign_progress(db: Database, campaign_id: int | None = None, limit: int =
         ).all()
         for cid, state, count in rows:
             counts[cid][DeliveryState(state).value] = count
+        since = utcnow() - dt.timedelta(seconds=RATE_WINDOW)
+        recent = dict(
+            session.execute(
+                select(Delivery.campaign_id, func.count())
+                .where(Delivery.campaign_id.in_(ids), Delivery.sent_at >= since)
+                .group_by(Delivery.campaign_id)
+            ).all()
+        )
+        dead = dict(
+            session.execute(
+                select(Delivery.campaign_id, func.count())
+                .where(Delivery.campaign_id.in_(ids), Delivery.dead_lettered_at.is_not(None))
+                .group_by(Delivery.campaign_id)
+            ).all()
+        )
         return [
             CampaignProgress(
                 id=campaign.id,
@@ -79,9 +112,42 @@ def campaign_progress(db: Database, campaign_id: int | None = None, limit: int =
                 created_at=campaign.created_at,
                 send_at=campaign.send_at,
                 counts=counts[campaign.id],
+                provider=campaign.provider,
+                pause_reason=campaign.pause_reason,
+                rate=recent.get(campaign.id, 0) / RATE_WINDOW,
+                dead_letters=dead.get(campaign.id, 0),
             )
             for campaign, list_name in campaigns
         ]
+
+
+def in_doubt(db: Database, campaign_id: int, limit: int = 20) -> list[str]:
+    """Addresses of the campaign's in-doubt records (the first ``limit``)."""
+    with db.transaction() as session:
+        return list(
+            session.scalars(
+                select(Delivery.email)
+                .where(Delivery.campaign_id == campaign_id, Delivery.state == DeliveryState.IN_DOUBT)
+                .order_by(Delivery.id)
+                .limit(limit)
+            )
+        )
+
+
+def provider_health(client: redis.Redis, settings: Settings, providers: set[str]) -> dict[str, dict[str, object]]:
+    """Pause, circuit and rate-limit state of each provider, as every worker sees it."""
+    from workers.provider_state import ProviderState
+    from workers.rate_limit import RateLimiter
+
+    state, limiter = ProviderState(client, settings), RateLimiter(client)
+    return {
+        name: {
+            "paused_for": round(state.paused_for(name), 1),
+            "circuit_open": state.circuit_open(name),
+            "rate_limit_busy_for": limiter.state(name),
+        }
+        for name in sorted(providers)
+    }
 
 
 def queue_depth(client: redis.Redis, queues: tuple[str, ...]) -> dict[str, int]:

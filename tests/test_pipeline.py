@@ -217,3 +217,31 @@ def test_publish_refuses_a_recap_with_lint_errors_unless_forced(env: dict[str, s
     forced = run_cli(env, "publish", str(recap), "--list", "attendees", "--force")
     assert campaign_id(forced) >= 1
     assert redis_client.llen(QUEUE_SEND) == 1
+
+
+def test_pause_and_resume_from_the_command_line_send_everyone_once(
+    postmark_env: dict[str, str], fake_postmark: FakeProviders, start_worker: StartWorker
+) -> None:
+    env = {**postmark_env, "NEWSLETTER_BATCH_SIZE": "5", "NEWSLETTER_SWEEP_INTERVAL": "0.5"}
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    cid = campaign_id(run_cli(env, "publish", RECAP, "--list", "attendees"))
+    assert run_cli(env, "pause", str(cid)).returncode == 0
+    shown = run_cli(env, "status", str(cid))
+    assert "paused by an operator" in shown.output
+    start_worker(env)
+    assert run_cli(env, "status", str(cid), "--wait", "--timeout", "2").returncode == 1
+    assert fake_postmark.recipients() == []
+    resumed = run_cli(env, "resume", str(cid))
+    assert resumed.returncode == 0, resumed.output
+    assert wait_done(env, cid)["sent"] == 25
+    recipients = fake_postmark.recipients()
+    assert len(recipients) == len(set(recipients)) == 25
+
+
+def test_cancel_from_the_command_line(env: dict[str, str]) -> None:
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    cid = campaign_id(run_cli(env, "publish", RECAP, "--list", "attendees"))
+    result = run_cli(env, "cancel", str(cid))
+    assert result.returncode == 0 and "25 record(s) will not be sent" in result.output
+    assert status(env, cid)["deliveries"]["cancelled"] == 25  # type: ignore[index]
+    assert run_cli(env, "cancel", str(cid)).returncode == 2

@@ -128,6 +128,7 @@ def _wait_for_rate_limit(ctx: WorkerContext, provider: Provider, messages: int) 
         requests_per_second=provider.requests_per_second,
         messages_per_second=ctx.settings.messages_per_second(provider.name),
         messages=messages,
+        requests=messages if provider.one_request_per_message else 1,
         # Waiting eats into the records' lease: never more than half of it.
         max_wait=min(ctx.settings.max_countdown, lease_for(ctx).total_seconds() / 2),
     )

@@ -46,11 +46,18 @@ class RateLimiter:
         self._script = client.register_script(_RESERVE)
 
     def reserve(
-        self, provider: str, *, requests_per_second: float | None, messages_per_second: float | None, messages: int, max_wait: float
+        self,
+        provider: str,
+        *,
+        requests_per_second: float | None,
+        messages_per_second: float | None,
+        messages: int,
+        requests: int = 1,
+        max_wait: float,
     ) -> Reservation:
-        """Reserve one call carrying ``messages`` messages; both limits must allow it."""
+        """Reserve ``requests`` calls carrying ``messages`` messages; both limits must allow it."""
         waits: list[float] = []
-        for unit, rate, cost in (("requests", requests_per_second, 1), ("messages", messages_per_second, messages)):
+        for unit, rate, cost in (("requests", requests_per_second, requests), ("messages", messages_per_second, messages)):
             if not rate:
                 continue
             occupied_ms = max(1, round(1000 * cost / rate))

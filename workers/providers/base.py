@@ -85,6 +85,8 @@ class Provider(abc.ABC):
     required_settings: ClassVar[tuple[str, ...]] = ()
     #: Whether a retried call with the same idempotency key is never delivered twice.
     idempotent: ClassVar[bool] = False
+    #: Whether the API takes one request per message (SES, SMTP) rather than one per batch.
+    one_request_per_message: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

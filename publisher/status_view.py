@@ -1,0 +1,68 @@
+"""How ``newsletter status`` shows things: a table, progress bars with rate and ETA, queues and providers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+
+from publisher.db.models import DeliveryState
+from publisher.status import CampaignProgress
+
+
+@dataclass
+class StatusReport:
+    campaigns: list[CampaignProgress]
+    queues: dict[str, int] | None = None
+    providers: dict[str, dict[str, object]] = field(default_factory=dict)
+    in_doubt: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "campaigns": [c.as_dict() for c in self.campaigns],
+            "queues": self.queues,
+            "providers": self.providers,
+            "in_doubt": self.in_doubt,
+        }
+
+
+def show(console: Console, report: StatusReport, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return
+    console.print(_campaign_table(report.campaigns))
+    for campaign in report.campaigns:
+        if campaign.pause_reason:
+            console.print(f"campaign {campaign.id} is paused: {campaign.pause_reason}", markup=False)
+    if report.in_doubt:
+        console.print("in doubt (may or may not have been sent; `newsletter reconcile` settles them): " + ", ".join(report.in_doubt))
+    if report.queues is None:
+        console.print("queues: Redis not reachable")
+    else:
+        console.print("queues: " + ", ".join(f"{name} {count}" for name, count in report.queues.items()))
+    for name, health in report.providers.items():
+        console.print(f"provider {name}: " + ", ".join(f"{key} {value}" for key, value in health.items()), markup=False)
+
+
+def _campaign_table(campaigns: list[CampaignProgress]) -> Table:
+    table = Table(title="Campaigns")
+    for column in ("id", "title", "list", "status", *[s.value for s in DeliveryState], "total", "progress"):
+        table.add_column(column, overflow="fold")
+    for c in campaigns:
+        label = c.title if len(c.title) <= 32 else c.title[:31] + "…"
+        list_label = (c.list_name or "-") + (" (test)" if c.is_test else "")
+        done = c.total - c.open
+        progress = Table.grid(padding=(0, 1))
+        progress.add_row(ProgressBar(total=max(1, c.total), completed=done, width=16), _rate(c))
+        table.add_row(str(c.id), label, list_label, c.status, *[str(c.counts[s.value]) for s in DeliveryState], str(c.total), progress)
+    return table
+
+
+def _rate(campaign: CampaignProgress) -> str:
+    if not campaign.rate:
+        return ""
+    eta = campaign.eta_seconds
+    return f"{campaign.rate:.1f}/s" + (f", ETA {eta:.0f}s" if eta else "")
