@@ -110,6 +110,8 @@ class FakeProviders:
     accepted: list[Accepted] = field(default_factory=list)
     #: Every call: (provider name, request).
     calls: list[tuple[str, Request]] = field(default_factory=list)
+    #: When each call arrived: (provider name, time.monotonic()).
+    arrivals: list[tuple[str, float]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -125,6 +127,10 @@ class FakeProviders:
         with self.lock:
             self.accepted.append(message)
 
+    def call_times(self, provider: str) -> list[float]:
+        with self.lock:
+            return [at for name, at in self.arrivals if name == provider]
+
     def calls_to(self, provider: str) -> list[Request]:
         with self.lock:
             return [request for name, request in self.calls if name == provider]
@@ -135,6 +141,7 @@ class FakeProviders:
             return Reply(404, {"message": f"no fake endpoint for {request.method} {request.path}"})
         with self.lock:
             self.calls.append((handler.name, request))
+            self.arrivals.append((handler.name, time.monotonic()))
             canned = self.faults.canned.pop(0) if self.faults.canned else None
             throttled = self.faults.throttle > 0
             self.faults.throttle -= 1 if throttled else 0
@@ -184,7 +191,13 @@ def start_fake_providers(*handlers: Handler) -> FakeProviders:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HTTPHandler)
+    class QuietServer(ThreadingHTTPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            # A client that hung up (a killed worker, a timeout) is part of
+            # the tests, not an error worth a traceback.
+            pass
+
+    server = QuietServer(("127.0.0.1", 0), HTTPHandler)
     server.daemon_threads = True
     fake = FakeProviders(server=server, handlers=list(handlers))
     threading.Thread(target=server.serve_forever, daemon=True).start()

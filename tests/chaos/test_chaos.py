@@ -1,0 +1,188 @@
+"""Chaos tests with real processes: a real Redis, two real worker processes, the fake provider.
+
+Small timeouts (visibility 5 s, lease 3 s, sweep 1 s) make recovery quick
+enough to test; the mechanisms are the ones that run with the defaults.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import random
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from publisher.broker import EmbeddedRedis
+from tests.fakes import resend
+from tests.fakes.postmark import TOKEN as POSTMARK_TOKEN
+from tests.fakes.server import FakeProviders
+from tests.helpers import WorkerProcess, run_cli
+
+RECAP = Path(__file__).resolve().parents[2] / "examples" / "recaps" / "modu-product-vs-tech.md"
+RECIPIENTS = 5000
+StartWorker = Callable[..., WorkerProcess]
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def chaos_env(env: dict[str, str], fake: FakeProviders, provider: str) -> dict[str, str]:
+    env = {
+        **env,
+        "NEWSLETTER_PROVIDER": provider,
+        "NEWSLETTER_BATCH_SIZE": "20",
+        "NEWSLETTER_VISIBILITY_TIMEOUT": "5",
+        "NEWSLETTER_LEASE_SECONDS": "3",
+        "NEWSLETTER_SWEEP_INTERVAL": "1",
+        "NEWSLETTER_MAX_COUNTDOWN": "2",
+        "NEWSLETTER_HTTP_TIMEOUT": "0.5",
+    }
+    if provider == "resend":
+        env.update(
+            {
+                "NEWSLETTER_RESEND_API_KEY": resend.TOKEN,
+                "NEWSLETTER_RESEND_BASE_URL": fake.base_url,
+                "NEWSLETTER_RESEND_REQUESTS_PER_SECOND": "100",
+            }
+        )
+    else:
+        env.update({"NEWSLETTER_POSTMARK_API_KEY": POSTMARK_TOKEN, "NEWSLETTER_POSTMARK_BASE_URL": fake.base_url})
+    return env
+
+
+def audience(tmp_path: Path, env: dict[str, str]) -> None:
+    csv = tmp_path / "many.csv"
+    csv.write_text("email,first_name,last_name\n" + "".join(f"p{i}@example.com,P{i},Q\n" for i in range(RECIPIENTS)), encoding="utf-8")
+    assert run_cli(env, "subscribers", "import", str(csv), "--list", "big").returncode == 0
+
+
+def publish(env: dict[str, str]) -> int:
+    result = run_cli(env, "publish", str(RECAP), "--list", "big")
+    assert result.returncode == 0, result.output
+    return int(result.last_line.split()[1])
+
+
+def counts(env: dict[str, str], cid: int) -> dict[str, int]:
+    result = run_cli(env, "status", str(cid), "--json")
+    return dict(json.loads(result.output)["campaigns"][0]["deliveries"])
+
+
+def kill_hard(worker: WorkerProcess) -> None:
+    os.killpg(worker.process.pid, signal.SIGKILL)
+    worker.process.wait()
+
+
+def kill_repeatedly(env: dict[str, str], tmp_path: Path, cid: int, kills: int) -> list[WorkerProcess]:
+    """Keep one worker running steadily; SIGKILL and restart the other several times mid-campaign."""
+    steady = WorkerProcess(env, tmp_path / "steady.log")
+    victims = [WorkerProcess(env, tmp_path / "victim-0.log")]
+    steady.wait_ready()
+    victims[0].wait_ready()
+    for round_ in range(kills):
+        time.sleep(random.uniform(0.5, 1.5))
+        if counts(env, cid)["pending"] == 0:
+            break
+        kill_hard(victims[-1])
+        victims.append(WorkerProcess(env, tmp_path / f"victim-{round_ + 1}.log"))
+        victims[-1].wait_ready()
+    return [steady, *victims]
+
+
+def wait_finished(env: dict[str, str], cid: int) -> dict[str, int]:
+    result = run_cli(env, "status", str(cid), "--wait", "--timeout", "150", timeout=200)
+    assert result.returncode == 0, result.output
+    return counts(env, cid)
+
+
+def test_sigkilled_workers_with_an_idempotent_provider_deliver_everyone_exactly_once(
+    env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path
+) -> None:
+    env = chaos_env(env, fake_provider, "resend")
+    fake_provider.faults.delay = 0.1
+    audience(tmp_path, env)
+    cid = publish(env)
+    workers = kill_repeatedly(env, tmp_path, cid, kills=4)
+    assert len(workers) >= 3, "no worker was killed before the campaign finished"
+    try:
+        final = wait_finished(env, cid)
+    finally:
+        for worker in workers:
+            worker.stop()
+    accepted = collections.Counter(fake_provider.recipients("resend"))
+    assert final["sent"] == RECIPIENTS and final["in_doubt"] == 0
+    assert len(accepted) == RECIPIENTS
+    assert max(accepted.values()) == 1
+
+
+def test_sigkilled_workers_with_a_plain_provider_lose_nobody_and_account_for_duplicates(
+    env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path
+) -> None:
+    env = chaos_env(env, fake_provider, "postmark")
+    fake_provider.faults.delay = 0.1
+    audience(tmp_path, env)
+    cid = publish(env)
+    workers = kill_repeatedly(env, tmp_path, cid, kills=4)
+    assert len(workers) >= 3, "no worker was killed before the campaign finished"
+    try:
+        final = wait_finished(env, cid)
+    finally:
+        for worker in workers:
+            worker.stop()
+    accepted = collections.Counter(fake_provider.recipients("postmark"))
+    print(f"chaos (postmark): {len(workers) - 2} kill(s), final {final}, {sum(accepted.values())} accepted")
+    assert final["sent"] + final["in_doubt"] == RECIPIENTS  # nobody lost
+    duplicates = sum(count - 1 for count in accepted.values())
+    assert duplicates <= final["in_doubt"]  # every duplicate is accounted for as in doubt
+    assert len(accepted) >= final["sent"]  # every record marked sent reached the provider
+
+
+def test_redis_restart_mid_campaign_loses_nobody(env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path) -> None:
+    embedded = EmbeddedRedis(tmp_path / "chaos-redis")
+    embedded.start()
+    env = chaos_env({**env, "NEWSLETTER_REDIS_URL": embedded.url}, fake_provider, "resend")
+    fake_provider.faults.delay = 0.1
+    audience(tmp_path, env)
+    cid = publish(env)
+    workers = [WorkerProcess(env, tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        for worker in workers:
+            worker.wait_ready()
+        time.sleep(1.5)
+        embedded.stop()  # AOF is flushed on shutdown; queued work survives the restart
+        time.sleep(1)
+        embedded.start()
+        final = wait_finished(env, cid)
+    finally:
+        for worker in workers:
+            worker.stop()
+        embedded.stop()
+    assert final["sent"] == RECIPIENTS
+    assert max(collections.Counter(fake_provider.recipients("resend")).values()) == 1
+
+
+def test_faulty_throttling_provider_gets_no_more_than_the_rate_limit(
+    env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path
+) -> None:
+    env = {**chaos_env(env, fake_provider, "resend"), "NEWSLETTER_RESEND_REQUESTS_PER_SECOND": "10", "NEWSLETTER_MAX_ATTEMPTS": "50"}
+    fake_provider.faults.error_rate = 0.2
+    fake_provider.faults.throttle = 3
+    audience(tmp_path, env)
+    cid = publish(env)
+    workers = [WorkerProcess(env, tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        for worker in workers:
+            worker.wait_ready()
+        final = wait_finished(env, cid)
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert final["sent"] == RECIPIENTS
+    accepted = collections.Counter(fake_provider.recipients("resend"))
+    assert len(accepted) == RECIPIENTS and max(accepted.values()) == 1
+    times = sorted(fake_provider.call_times("resend"))
+    worst = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert worst <= 11  # 10 requests per second, +10%
