@@ -24,7 +24,7 @@ COPY examples/ examples/
 
 # var/outbox exists in the image, owned by the user, so a fresh named volume
 # mounted there inherits that ownership and stays writable.
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir ".[ops]" \
  && rm -rf build ./*.egg-info \
  && mkdir -p var/outbox \
  && chown -R newsletter:newsletter var

@@ -118,12 +118,14 @@ def _address(value: str) -> str:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def worker(ctx: typer.Context) -> None:
     """Run a Celery worker in the foreground on every queue (extra options go to Celery)."""
+    settings = _settings()
+    if settings.metrics_port:
+        _prepare_metrics(settings)
     from publisher.broker import check_reachable, redis_url
     from publisher.db.engine import open_database
     from workers.celery_app import QUEUES, configure
     from workers.context import check_worker_configuration
 
-    settings = _settings()
     with reported_errors():
         check_worker_configuration(settings)
         url = redis_url(settings)
@@ -132,10 +134,26 @@ def worker(ctx: typer.Context) -> None:
     celery = configure(settings, url)
     import workers.sweeper  # noqa: F401  (registers the sweeper on worker start)
 
+    if settings.metrics_port:
+        from workers import metrics
+
+        metrics.serve(settings.metrics_port)
     # Mingle and gossip sync revokes between workers; the ledger makes them
-    # unnecessary and they add a second to every start.
-    defaults = ["--loglevel=INFO", f"--queues={','.join(QUEUES)}", "--without-mingle", "--without-gossip"]
+    # unnecessary and they add a second to every start. Task events feed Flower.
+    defaults = ["--loglevel=INFO", f"--queues={','.join(QUEUES)}", "--without-mingle", "--without-gossip", "--task-events"]
     celery.worker_main(["worker", *defaults, *ctx.args])
+
+
+def _prepare_metrics(settings: Settings) -> None:
+    # prometheus_client picks its multiprocess mode when first imported: the
+    # directory is set here, before anything of the workers is imported.
+    import os
+    import shutil
+
+    directory = (settings.data_dir / "metrics" / str(os.getpid())).resolve()
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 @app.command()
@@ -311,4 +329,5 @@ def main() -> None:
 
 # Registers the campaign control commands on `app`; imported last because it
 # uses the helpers above.
-import publisher.cli_control  # noqa: E402, F401
+import publisher.cli_control  # noqa: E402
+import publisher.cli_services  # noqa: E402, F401

@@ -245,3 +245,21 @@ def test_cancel_from_the_command_line(env: dict[str, str]) -> None:
     assert result.returncode == 0 and "25 record(s) will not be sent" in result.output
     assert status(env, cid)["deliveries"]["cancelled"] == 25  # type: ignore[index]
     assert run_cli(env, "cancel", str(cid)).returncode == 2
+
+
+def test_workers_export_prometheus_metrics(env: dict[str, str], start_worker: StartWorker, tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**env, "NEWSLETTER_METRICS_PORT": str(port), "NEWSLETTER_OUTBOX_DIR": str(tmp_path / "outbox")}
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    cid = campaign_id(run_cli(env, "publish", RECAP, "--list", "attendees"))
+    start_worker(env)
+    assert wait_done(env, cid)["sent"] == 25
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        exposed = response.read().decode()
+    assert 'newsletter_messages_total{outcome="sent",provider="outbox"} 25.0' in exposed
+    assert 'newsletter_provider_call_seconds_count{provider="outbox"}' in exposed

@@ -56,8 +56,9 @@ app.conf.update(
     task_time_limit=TASK_TIME_LIMIT,
     task_soft_time_limit=TASK_SOFT_TIME_LIMIT,
     worker_hijack_root_logger=False,
-    worker_send_task_events=False,
-    task_send_sent_event=False,
+    # Task events feed Flower (docker-compose.yml) and its Prometheus /metrics.
+    worker_send_task_events=True,
+    task_send_sent_event=True,
     enable_utc=True,
 )
 
@@ -70,7 +71,19 @@ def configure(settings: Settings, url: str | None = None) -> Celery:
     _settings = settings
     app.conf.broker_url = celery_broker_url(url or redis_url(settings))
     app.conf.broker_transport_options = transport_options(settings)
+    app.conf.beat_schedule = {
+        "newsletter-sweep": {
+            "task": "newsletter.sweep",
+            "schedule": settings.sweep_interval,
+            "options": {"queue": QUEUE_PRIORITY, "expires": settings.sweep_interval},
+        }
+    }
     return app
+
+
+def redis_url_of_broker() -> str:
+    """The broker URL as redis-py spells it."""
+    return str(app.conf.broker_url).replace("redis+socket://", "unix://", 1)
 
 
 def current_settings() -> Settings:

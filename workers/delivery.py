@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from publisher.errors import RenderError
 from publisher.links import UNSUBSCRIBE, VIEW, LinkTarget
+from workers import metrics
 from workers.context import WorkerContext
 from workers.ledger import (
     CampaignSnapshot,
@@ -78,6 +79,7 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
     ctx.state.observe(name, results)
     summary = record_results(ctx.db, campaign.id, results, ctx.settings.max_attempts)
     log.info("batch %s via %s: %s sent, %s failed, %s to retry", batch_id, name, summary.sent, summary.failed, summary.retrying)
+    metrics.record(name, sent=summary.sent, failed=summary.failed, retried=summary.retrying)
     halted = next((r for r in results if r.halt == Halt.CREDENTIALS), None)
     if halted is not None:
         pause_campaign(ctx.db, campaign.id, f"{name} rejected the credentials; fix them, then resume: {halted.error}")
@@ -117,7 +119,8 @@ def _send_chunks(ctx: WorkerContext, provider: Provider, batch_key: str, emails:
             rest = emails[start:]
             release_claim(ctx.db, [email.delivery_id for email in rest])
             return results, len(rest)
-        results.extend(provider.send(chunk, batch_key=f"{batch_key}-{start}"))
+        with metrics.PROVIDER_CALL_SECONDS.labels(provider.name).time():
+            results.extend(provider.send(chunk, batch_key=f"{batch_key}-{start}"))
     return results, 0
 
 

@@ -64,10 +64,9 @@ _sweeper: Sweeper | None = None
 @signals.worker_ready.connect
 def _start_sweeper(**_: Any) -> None:
     global _sweeper
-    from workers.celery_app import app, current_settings
+    from workers.celery_app import current_settings, redis_url_of_broker
 
-    url = app.conf.broker_url.replace("redis+socket://", "unix://", 1)
-    _sweeper = Sweeper(current_settings(), url)
+    _sweeper = Sweeper(current_settings(), redis_url_of_broker())
     _sweeper.start()
 
 

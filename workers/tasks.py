@@ -24,3 +24,12 @@ def send_batch(self: Task, batch_id: int) -> None:
         defer_batch(ctx.db, batch_id, outcome.retry_in)
         return
     raise self.retry(countdown=outcome.retry_in)
+
+
+@app.task(name="newsletter.sweep", ignore_result=True)
+def sweep() -> int:
+    """The periodic sweep, for deployments that run celery beat (workers also sweep by themselves)."""
+    from workers.celery_app import current_settings, redis_url_of_broker
+    from workers.sweeper import Sweeper
+
+    return Sweeper(current_settings(), redis_url_of_broker()).sweep_once()

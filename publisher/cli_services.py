@@ -1,0 +1,41 @@
+"""Long-running companions of the workers: celery beat and Flower (registered on the main CLI)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from publisher.cli import _settings, app, reported_errors
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from publisher.settings import Settings
+
+
+def _configured_app() -> tuple[Settings, Celery]:
+    from publisher.broker import check_reachable, redis_url
+    from workers.celery_app import configure
+
+    settings = _settings()
+    with reported_errors():
+        url = redis_url(settings)
+        check_reachable(url)
+    return settings, configure(settings, url)
+
+
+@app.command()
+def beat() -> None:
+    """Run celery beat: the periodic sweep as a task (optional: every worker also sweeps by itself)."""
+    settings, celery = _configured_app()
+    schedule = settings.data_dir / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    celery.start(["beat", "--loglevel=INFO", f"--schedule={schedule}"])
+
+
+@app.command()
+def flower(port: Annotated[int, typer.Option(help="Port of the dashboard and its Prometheus /metrics.")] = 5555) -> None:
+    """Run Flower, the Celery dashboard, on the project's broker (needs the `ops` extra)."""
+    _, celery = _configured_app()
+    celery.start(["flower", f"--port={port}"])
