@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(None, description="SMTP user name (unset: no AUTH).")
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     smtp_security: Literal["starttls", "ssl", "none"] = Field("starttls", description="starttls, ssl (implicit TLS) or none.")
-    smtp_requests_per_second: float | None = Field(None, gt=0, description="SMTP message rate limit.")
+    smtp_requests_per_second: float | None = Field(None, gt=0, description="SMTP rate limit (one request per message).")
     smtp_messages_per_second: float | None = Field(None, gt=0, description="SMTP message rate limit (unset: unlimited).")
 
     def messages_per_second(self, provider: str) -> float | None:

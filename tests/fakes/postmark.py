@@ -1,4 +1,4 @@
-"""Postmark's batch API in the fake provider (POST /email/batch).
+"""Postmark's batch API in the fake provider (POST /email/batch, and GET /server for credential checks).
 
 Checks the server token, required fields and the 500-message limit, and
 answers 200 for a batch in which single messages failed, with a per-item
@@ -21,7 +21,7 @@ class PostmarkHandler(Handler):
     name = "postmark"
 
     def route(self, method: str, path: str) -> bool:
-        return method == "POST" and path == "/email/batch"
+        return (method, path) in {("POST", "/email/batch"), ("GET", "/server")}
 
     def error(self, status: int, message: str, headers: dict[str, str] | None = None) -> Reply:
         return Reply(status, {"ErrorCode": status, "Message": message}, headers or {})
@@ -29,6 +29,8 @@ class PostmarkHandler(Handler):
     def handle(self, request: Request, fake: FakeProviders) -> Reply:
         if request.headers.get("x-postmark-server-token") != TOKEN:
             return Reply(401, {"ErrorCode": 10, "Message": "The Server Token you provided was invalid."})
+        if request.method == "GET":  # GET /server: what `newsletter providers check` calls
+            return Reply(200, {"ID": 1, "Name": "fake", "DeliveryType": "Live"})
         try:
             payload = request.json()
         except ValueError:

@@ -11,11 +11,14 @@ import pkgutil
 from publisher.errors import ConfigurationError
 from workers.providers.base import Provider
 
+#: Modules of this package that are shared plumbing, not providers.
+SUPPORT_MODULES = {"base", "http", "signals"}
+
 
 def available() -> list[str]:
     """Names of every provider module shipped with the service."""
     return sorted(
-        module.name for module in pkgutil.iter_modules(__path__) if not module.name.startswith("_") and module.name not in {"base", "http"}
+        module.name for module in pkgutil.iter_modules(__path__) if not module.name.startswith("_") and module.name not in SUPPORT_MODULES
     )
 
 
