@@ -37,6 +37,9 @@ def show(console: Console, report: StatusReport, *, as_json: bool) -> None:
     for campaign in report.campaigns:
         if campaign.pause_reason:
             console.print(f"campaign {campaign.id} is paused: {campaign.pause_reason}", markup=False)
+    dead = sum(c.dead_letters for c in report.campaigns)
+    if dead:
+        console.print(f"dead letters: {dead} (`newsletter dlq list`)")
     if report.in_doubt:
         console.print("in doubt (may or may not have been sent; `newsletter reconcile` settles them): " + ", ".join(report.in_doubt))
     if report.queues is None:

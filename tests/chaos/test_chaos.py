@@ -186,3 +186,29 @@ def test_faulty_throttling_provider_gets_no_more_than_the_rate_limit(
     times = sorted(fake_provider.call_times("resend"))
     worst = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
     assert worst <= 11  # 10 requests per second, +10%
+
+
+def test_pause_and_resume_mid_campaign_send_nobody_twice(env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path) -> None:
+    env = chaos_env(env, fake_provider, "postmark")
+    fake_provider.faults.delay = 0.1
+    audience(tmp_path, env)
+    cid = publish(env)
+    workers = [WorkerProcess(env, tmp_path / f"w{i}.log") for i in range(2)]
+    try:
+        for worker in workers:
+            worker.wait_ready()
+        time.sleep(1.5)
+        assert run_cli(env, "pause", str(cid)).returncode == 0
+        time.sleep(2)  # calls in flight finish within a provider call or two
+        calls_when_paused = len(fake_provider.calls_to("postmark"))
+        time.sleep(2)
+        assert len(fake_provider.calls_to("postmark")) == calls_when_paused  # nothing new while paused
+        assert counts(env, cid)["pending"] > 0
+        assert run_cli(env, "resume", str(cid)).returncode == 0
+        final = wait_finished(env, cid)
+    finally:
+        for worker in workers:
+            worker.stop()
+    accepted = collections.Counter(fake_provider.recipients("postmark"))
+    assert final["sent"] == RECIPIENTS and final["in_doubt"] == 0
+    assert len(accepted) == RECIPIENTS and max(accepted.values()) == 1
