@@ -3,16 +3,22 @@
 Everything is written in one transaction, so a failure leaves no campaign
 behind. The audience is the list's confirmed subscribers at this moment:
 people who join later are not included.
+
+The audience is streamed, never loaded whole: the subscribers are read in id
+order one batch at a time (``yield_per``, a server-side cursor on PostgreSQL)
+and each batch is written before the next is read, so publishing a million
+recipients takes as much memory as publishing a hundred.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
 from publisher.content import Recap
@@ -30,6 +36,7 @@ from publisher.db.models import (
 )
 from publisher.errors import ConfigurationError, NotFoundError
 from publisher.settings import Settings
+from publisher.suppressions import suppressed_addresses
 from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue
 
 
@@ -56,8 +63,7 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
     """Store the campaign, its rendered issue, its batches and one ledger record per recipient."""
     with db.transaction() as session:
         mailing_list = _find_list(session, plan.list_name) if plan.list_name else None
-        audience = _test_audience(session, plan.test_to) if plan.test_to else _audience(session, mailing_list)
-        if not audience:
+        if not plan.test_to and not _has_audience(session, mailing_list):
             name = mailing_list.name if mailing_list else plan.list_name
             raise NotFoundError(f"list '{name}' has no confirmed subscribers: nothing to send")
         issue = render_issue(plan.recap, IssueFrame(list_name=_list_label(mailing_list), postal_address=settings.postal_address))
@@ -65,10 +71,15 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
         campaign = _new_campaign(plan, mailing_list, issue, scheduled)
         session.add(campaign)
         session.flush()
-        batch_ids = _write_batches(session, campaign.id, audience, plan.batch_size, _message_domain(settings))
+        if plan.test_to:
+            audience: Iterable[Sequence[tuple[int | None, str]]] = [_test_audience(session, plan.test_to)]
+        else:
+            assert mailing_list is not None  # _has_audience is False without a list
+            audience = _audience(session, mailing_list, plan.batch_size)
+        batch_ids, recipients = _write_batches(session, campaign.id, audience, _message_domain(settings))
         return CreatedCampaign(
             id=campaign.id,
-            recipients=len(audience),
+            recipients=recipients,
             batch_ids=batch_ids,
             scheduled=scheduled,
             is_test=campaign.is_test,
@@ -83,16 +94,26 @@ def _find_list(session: Session, name: str) -> MailingList:
     return mailing_list
 
 
-def _audience(session: Session, mailing_list: MailingList | None) -> list[tuple[int | None, str]]:
-    if mailing_list is None:
-        return []
-    rows = session.execute(
-        select(Subscriber.id, Subscriber.email)
-        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+def _confirmed(mailing_list: MailingList) -> Select[int, str]:
+    """The list's confirmed, not suppressed subscribers in id order (the (list_id, subscriber_id) index serves both)."""
+    return (
+        select(Subscription.subscriber_id, Subscriber.email)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
         .where(Subscription.list_id == mailing_list.id, Subscription.status == SubscriptionStatus.CONFIRMED)
-        .order_by(Subscriber.id)
-    ).all()
-    return [(row[0], row[1]) for row in rows]
+        .where(Subscriber.email.not_in(suppressed_addresses(mailing_list.id)))
+        .order_by(Subscription.subscriber_id)
+    )
+
+
+def _has_audience(session: Session, mailing_list: MailingList | None) -> bool:
+    return mailing_list is not None and session.scalar(_confirmed(mailing_list).limit(1)) is not None
+
+
+def _audience(session: Session, mailing_list: MailingList, size: int) -> Iterator[Sequence[tuple[int | None, str]]]:
+    """Yield the audience ``size`` recipients at a time, without ever holding all of it."""
+    result = session.execute(_confirmed(mailing_list).execution_options(yield_per=size))
+    for rows in result.partitions(size):
+        yield [(row[0], row[1]) for row in rows]
 
 
 def _test_audience(session: Session, address: str) -> list[tuple[int | None, str]]:
@@ -123,27 +144,38 @@ def _new_campaign(plan: CampaignPlan, mailing_list: MailingList | None, issue: R
     )
 
 
-def _write_batches(session: Session, campaign_id: int, audience: list[tuple[int | None, str]], size: int, domain: str) -> list[int]:
+def _write_batches(
+    session: Session, campaign_id: int, audience: Iterable[Sequence[tuple[int | None, str]]], domain: str
+) -> tuple[list[int], int]:
+    """Write one batch row and its ledger records per chunk of the audience; return the batch ids and the recipient count."""
+    # Core inserts on the session's connection (same transaction): the ORM's
+    # bulk path costs more than the database does at a million rows.
+    connection = session.connection()
+    now = utcnow()
     batch_ids: list[int] = []
-    for seq, start in enumerate(range(0, len(audience), size)):
-        batch = Batch(campaign_id=campaign_id, seq=seq)
-        session.add(batch)
-        session.flush()
-        batch_ids.append(batch.id)
-        session.execute(
-            insert(Delivery),
+    recipients = 0
+    for seq, members in enumerate(audience):
+        batch_id = connection.execute(
+            insert(Batch.__table__).returning(Batch.__table__.c.id), {"campaign_id": campaign_id, "seq": seq, "created_at": now}
+        ).scalar_one()
+        batch_ids.append(batch_id)
+        connection.execute(
+            insert(Delivery.__table__),
             [
                 {
                     "campaign_id": campaign_id,
-                    "batch_id": batch.id,
+                    "batch_id": batch_id,
                     "subscriber_id": subscriber_id,
                     "email": email,
-                    "message_id": f"{uuid.uuid4().hex}@{domain}",
+                    "message_id": f"{secrets.token_hex(16)}@{domain}",
+                    "created_at": now,
+                    "updated_at": now,
                 }
-                for subscriber_id, email in audience[start : start + size]
+                for subscriber_id, email in members
             ],
         )
-    return batch_ids
+        recipients += len(members)
+    return batch_ids, recipients
 
 
 def _message_domain(settings: Settings) -> str:

@@ -165,3 +165,24 @@ def test_a_campaign_pauses_itself_when_too_many_records_fail(ctx: WorkerContext,
     stored = campaign_status(ctx, campaign.id)
     assert stored.status == CampaignStatus.PAUSED
     assert "40% of 10 finished records failed" in (stored.pause_reason or "")
+
+
+def test_an_inactive_recipient_is_suppressed_and_never_mailed_again(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
+    from publisher.db.models import Suppression
+
+    campaign = publish(ctx)
+    with ctx.db.transaction() as session:
+        first = session.scalars(select(Delivery.email).where(Delivery.batch_id == campaign.batch_ids[0]).order_by(Delivery.id)).first()
+    assert first is not None
+    fake_provider.faults.reject[first] = (406, "You tried to send to a recipient that has been marked as inactive.")
+    deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
+    with ctx.db.transaction() as session:
+        suppressed = session.scalars(select(Suppression)).all()
+        assert [(s.email, s.list_id, s.source) for s in suppressed] == [(first, None, "provider:postmark")]
+    fake_provider.faults.reject.clear()
+    second = create_campaign(
+        ctx.settings, ctx.db, CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="postmark", batch_size=10)
+    )
+    assert second.recipients == 24  # left out of the next audience
+    with ctx.db.transaction() as session:
+        assert session.scalar(select(Delivery.id).where(Delivery.campaign_id == second.id, Delivery.email == first)) is None

@@ -27,6 +27,7 @@ from publisher.db.models import (
     SubscriptionStatus,
     utcnow,
 )
+from publisher.suppressions import suppress_address, suppressed_addresses
 from workers.providers.base import Outcome, SendResult
 
 
@@ -141,8 +142,14 @@ def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str,
 
 
 def _suppress_unsubscribed(session: Session, batch_id: int, campaign: Campaign) -> None:
-    # Someone who unsubscribed after the audience was frozen is skipped from
-    # the next batch on.
+    # Someone who unsubscribed, or whose address was suppressed, after the
+    # audience was frozen is skipped from the next batch on.
+    pending = (Delivery.batch_id == batch_id, Delivery.state == DeliveryState.PENDING)
+    session.execute(
+        update(Delivery)
+        .where(*pending, Delivery.email.in_(suppressed_addresses(campaign.list_id)))
+        .values(state=DeliveryState.SUPPRESSED, last_error="on the suppression list", updated_at=utcnow())
+    )
     if campaign.list_id is None:
         return
     left = (
@@ -152,7 +159,7 @@ def _suppress_unsubscribed(session: Session, batch_id: int, campaign: Campaign) 
     )
     session.execute(
         update(Delivery)
-        .where(Delivery.batch_id == batch_id, Delivery.state == DeliveryState.PENDING, Delivery.subscriber_id.in_(left))
+        .where(*pending, Delivery.subscriber_id.in_(left))
         .values(state=DeliveryState.SUPPRESSED, last_error="unsubscribed before sending", updated_at=utcnow())
     )
 
@@ -186,6 +193,8 @@ def record_results(db: Database, campaign_id: int, results: list[SendResult], ma
                 delivery.state = DeliveryState.FAILED
                 delivery.last_error = result.error or "failed"
                 failed += 1
+                if result.suppress:
+                    suppress_address(session, delivery.email, f"provider: {delivery.last_error}", f"provider:{delivery.provider}")
             elif delivery.attempts >= max_attempts:
                 delivery.state = DeliveryState.FAILED
                 delivery.last_error = f"{result.error or 'failed'} (gave up after {delivery.attempts} attempts)"

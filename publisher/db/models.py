@@ -186,3 +186,17 @@ class Delivery(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column()
     #: Set when the record failed after exhausting its retries (the dead-letter list).
     dead_lettered_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class Suppression(Base):
+    """An address that must not be mailed again: everywhere (no list) or on one list."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(500))
+    #: Who added it: "provider:postmark", "import", "operator", …
+    source: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -40,6 +40,8 @@ class SendResult:
     retry_after: float | None = None
     halt: Halt | None = None
     rate_limit: RateLimit | None = None
+    #: The provider says the address is dead (hard bounce, inactive recipient): suppress it everywhere.
+    suppress: bool = False
 
     @classmethod
     def accepted(cls, email: OutgoingEmail, provider_message_id: str) -> SendResult:
@@ -50,8 +52,8 @@ class SendResult:
         return cls(email.delivery_id, Outcome.TRANSIENT, error=trim(error), retry_after=retry_after, halt=halt)
 
     @classmethod
-    def permanent(cls, email: OutgoingEmail, error: str) -> SendResult:
-        return cls(email.delivery_id, Outcome.PERMANENT, error=trim(error))
+    def permanent(cls, email: OutgoingEmail, error: str, *, suppress: bool = False) -> SendResult:
+        return cls(email.delivery_id, Outcome.PERMANENT, error=trim(error), suppress=suppress)
 
 
 def trim(text: str) -> str:

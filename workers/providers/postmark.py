@@ -21,6 +21,8 @@ from workers.providers.base import Provider, SendResult
 
 #: Per-message error codes that are worth retrying (100: maintenance).
 TRANSIENT_CODES = {100}
+#: 406: the recipient is inactive (hard bounced, complained or unsubscribed at Postmark).
+INACTIVE_RECIPIENT = 406
 
 
 class PostmarkProvider(Provider):
@@ -88,4 +90,4 @@ class PostmarkProvider(Provider):
         error = f"Postmark ErrorCode {code}: {item.get('Message', '')}"
         if code in TRANSIENT_CODES:
             return SendResult.transient(email, error)
-        return SendResult.permanent(email, error)
+        return SendResult.permanent(email, error, suppress=code == INACTIVE_RECIPIENT)

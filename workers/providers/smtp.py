@@ -16,6 +16,7 @@ against that. The provider message id is our own Message-ID.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -48,6 +49,10 @@ class Answer:
 
     outcome: Outcome
     detail: str
+
+
+#: Enhanced status 5.1.x: the destination mailbox does not exist (RFC 3463) — a hard bounce.
+HARD_BOUNCE = re.compile(r"\b5\.1\.\d\b")
 
 
 class SmtpProvider(Provider):
@@ -96,7 +101,7 @@ class SmtpProvider(Provider):
             if answer.outcome == Outcome.ACCEPTED:
                 results.append(SendResult.accepted(email, email.message_id))
             elif answer.outcome == Outcome.PERMANENT:
-                results.append(SendResult.permanent(email, answer.detail))
+                results.append(SendResult.permanent(email, answer.detail, suppress=bool(HARD_BOUNCE.search(answer.detail))))
             else:
                 results.append(SendResult.transient(email, answer.detail))
         return results
