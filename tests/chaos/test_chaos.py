@@ -12,7 +12,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,6 +71,15 @@ def counts(env: dict[str, str], cid: int) -> dict[str, int]:
     return dict(json.loads(result.output)["campaigns"][0]["deliveries"])
 
 
+@pytest.fixture
+def pool() -> Iterator[list[WorkerProcess]]:
+    """Every worker a test starts; all are stopped afterwards, whatever happened."""
+    workers: list[WorkerProcess] = []
+    yield workers
+    for worker in workers:
+        worker.stop()
+
+
 def kill_hard(worker: WorkerProcess) -> None:
     os.killpg(worker.process.pid, signal.SIGKILL)
     worker.process.wait()
@@ -99,19 +108,15 @@ def wait_finished(env: dict[str, str], cid: int) -> dict[str, int]:
 
 
 def test_sigkilled_workers_with_an_idempotent_provider_deliver_everyone_exactly_once(
-    env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path
+    env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path, pool: list[WorkerProcess]
 ) -> None:
     env = chaos_env(env, fake_provider, "resend")
     fake_provider.faults.delay = 0.1
     audience(tmp_path, env)
     cid = publish(env)
-    workers = kill_repeatedly(env, tmp_path, cid, kills=4)
-    assert len(workers) >= 3, "no worker was killed before the campaign finished"
-    try:
-        final = wait_finished(env, cid)
-    finally:
-        for worker in workers:
-            worker.stop()
+    kills = kill_repeatedly(env, tmp_path, cid, 4, pool)
+    assert kills >= 1, "no worker was killed before the campaign finished"
+    final = wait_finished(env, cid)
     accepted = collections.Counter(fake_provider.recipients("resend"))
     assert final["sent"] == RECIPIENTS and final["in_doubt"] == 0
     assert len(accepted) == RECIPIENTS
@@ -119,37 +124,35 @@ def test_sigkilled_workers_with_an_idempotent_provider_deliver_everyone_exactly_
 
 
 def test_sigkilled_workers_with_a_plain_provider_lose_nobody_and_account_for_duplicates(
-    env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path
+    env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path, pool: list[WorkerProcess]
 ) -> None:
     env = chaos_env(env, fake_provider, "postmark")
     fake_provider.faults.delay = 0.1
     audience(tmp_path, env)
     cid = publish(env)
-    workers = kill_repeatedly(env, tmp_path, cid, kills=4)
-    assert len(workers) >= 3, "no worker was killed before the campaign finished"
-    try:
-        final = wait_finished(env, cid)
-    finally:
-        for worker in workers:
-            worker.stop()
+    kills = kill_repeatedly(env, tmp_path, cid, 4, pool)
+    assert kills >= 1, "no worker was killed before the campaign finished"
+    final = wait_finished(env, cid)
     accepted = collections.Counter(fake_provider.recipients("postmark"))
-    print(f"chaos (postmark): {len(workers) - 2} kill(s), final {final}, {sum(accepted.values())} accepted")
+    print(f"chaos (postmark): {kills} kill(s), final {final}, {sum(accepted.values())} accepted")
     assert final["sent"] + final["in_doubt"] == RECIPIENTS  # nobody lost
     duplicates = sum(count - 1 for count in accepted.values())
     assert duplicates <= final["in_doubt"]  # every duplicate is accounted for as in doubt
     assert len(accepted) >= final["sent"]  # every record marked sent reached the provider
 
 
-def test_redis_restart_mid_campaign_loses_nobody(env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path) -> None:
+def test_redis_restart_mid_campaign_loses_nobody(
+    env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path, pool: list[WorkerProcess]
+) -> None:
     embedded = EmbeddedRedis(tmp_path / "chaos-redis")
     embedded.start()
     env = chaos_env({**env, "NEWSLETTER_REDIS_URL": embedded.url}, fake_provider, "resend")
     fake_provider.faults.delay = 0.1
     audience(tmp_path, env)
     cid = publish(env)
-    workers = [WorkerProcess(env, tmp_path / f"w{i}.log") for i in range(2)]
+    pool.extend(WorkerProcess(env, tmp_path / f"w{i}.log") for i in range(2))
     try:
-        for worker in workers:
+        for worker in pool:
             worker.wait_ready()
         time.sleep(1.5)
         embedded.stop()  # AOF is flushed on shutdown; queued work survives the restart
@@ -157,7 +160,7 @@ def test_redis_restart_mid_campaign_loses_nobody(env: dict[str, str], fake_provi
         embedded.start()
         final = wait_finished(env, cid)
     finally:
-        for worker in workers:
+        for worker in pool:
             worker.stop()
         embedded.stop()
     assert final["sent"] == RECIPIENTS
@@ -165,20 +168,20 @@ def test_redis_restart_mid_campaign_loses_nobody(env: dict[str, str], fake_provi
 
 
 def test_faulty_throttling_provider_gets_no_more_than_the_rate_limit(
-    env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path
+    env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path, pool: list[WorkerProcess]
 ) -> None:
     env = {**chaos_env(env, fake_provider, "resend"), "NEWSLETTER_RESEND_REQUESTS_PER_SECOND": "10", "NEWSLETTER_MAX_ATTEMPTS": "50"}
     fake_provider.faults.error_rate = 0.2
     fake_provider.faults.throttle = 3
     audience(tmp_path, env)
     cid = publish(env)
-    workers = [WorkerProcess(env, tmp_path / f"w{i}.log") for i in range(2)]
+    pool.extend(WorkerProcess(env, tmp_path / f"w{i}.log") for i in range(2))
     try:
-        for worker in workers:
+        for worker in pool:
             worker.wait_ready()
         final = wait_finished(env, cid)
     finally:
-        for worker in workers:
+        for worker in pool:
             worker.stop()
     assert final["sent"] == RECIPIENTS
     accepted = collections.Counter(fake_provider.recipients("resend"))
@@ -188,14 +191,16 @@ def test_faulty_throttling_provider_gets_no_more_than_the_rate_limit(
     assert worst <= 11  # 10 requests per second, +10%
 
 
-def test_pause_and_resume_mid_campaign_send_nobody_twice(env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path) -> None:
+def test_pause_and_resume_mid_campaign_send_nobody_twice(
+    env: dict[str, str], fake_provider: FakeProviders, tmp_path: Path, pool: list[WorkerProcess]
+) -> None:
     env = chaos_env(env, fake_provider, "postmark")
     fake_provider.faults.delay = 0.1
     audience(tmp_path, env)
     cid = publish(env)
-    workers = [WorkerProcess(env, tmp_path / f"w{i}.log") for i in range(2)]
+    pool.extend(WorkerProcess(env, tmp_path / f"w{i}.log") for i in range(2))
     try:
-        for worker in workers:
+        for worker in pool:
             worker.wait_ready()
         time.sleep(1.5)
         assert run_cli(env, "pause", str(cid)).returncode == 0
@@ -207,7 +212,7 @@ def test_pause_and_resume_mid_campaign_send_nobody_twice(env: dict[str, str], fa
         assert run_cli(env, "resume", str(cid)).returncode == 0
         final = wait_finished(env, cid)
     finally:
-        for worker in workers:
+        for worker in pool:
             worker.stop()
     accepted = collections.Counter(fake_provider.recipients("postmark"))
     assert final["sent"] == RECIPIENTS and final["in_doubt"] == 0
