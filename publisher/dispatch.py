@@ -10,19 +10,38 @@ a send a week away never sits in Redis as an ETA task.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
+import redis
 from sqlalchemy import and_, or_, select, update
 
+from publisher.broker import connect
 from publisher.db.engine import Database
 from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState, utcnow
 from publisher.settings import Settings
+
+#: Redis hash of the batches with a message on the queue (batch id → when it was put there).
+QUEUED_KEY = "newsletter:queued"
 
 
 @dataclass(frozen=True)
 class QueuedBatch:
     batch_id: int
     priority: bool
+    #: Only due if no message for it is on the queue (its open records may simply be waiting their turn).
+    unless_queued: bool = False
+
+
+def mark_queued(client: redis.Redis, batch_ids: list[int]) -> None:
+    """Note that a message for each batch is on the queue (the task unmarks it when it starts)."""
+    if batch_ids:
+        now = str(time.time())
+        client.hset(QUEUED_KEY, mapping=dict.fromkeys(map(str, batch_ids), now))
+
+
+def unmark_queued(client: redis.Redis, batch_id: int) -> None:
+    client.hdel(QUEUED_KEY, str(batch_id))
 
 
 def enqueue(settings: Settings, url: str, batches: list[QueuedBatch]) -> None:
@@ -31,6 +50,7 @@ def enqueue(settings: Settings, url: str, batches: list[QueuedBatch]) -> None:
     from workers.tasks import send_batch
 
     app = configure(settings, url)
+    mark_queued(connect(url), [batch.batch_id for batch in batches])
     with app.producer_or_acquire() as producer:
         for batch in batches:
             send_batch.apply_async(
@@ -56,9 +76,12 @@ def defer_batch(db: Database, batch_id: int, seconds: float) -> None:
 def release_due(db: Database, lease: dt.timedelta, now: dt.datetime | None = None) -> list[QueuedBatch]:
     """Release due scheduled campaigns; return the batches of sending campaigns that need a task.
 
-    That is a batch never enqueued, one whose deferred retry is due, or one
+    That is a batch never enqueued, one whose deferred retry is due, one
     holding a record whose lease ran out (its worker died) and that was not
-    enqueued again within a lease: the next claim resolves such records.
+    enqueued again within a lease (the next claim resolves such records), or
+    one with pending records enqueued more than a lease ago whose message is
+    gone (a task that failed, a message lost with Redis): the caller drops
+    those that still have a message on the queue.
     """
     now = now or utcnow()
     expired_lease = (
@@ -66,6 +89,8 @@ def release_due(db: Database, lease: dt.timedelta, now: dt.datetime | None = Non
         .where(Delivery.batch_id == Batch.id, Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
         .exists()
     )
+    waiting = select(Delivery.id).where(Delivery.batch_id == Batch.id, Delivery.state == DeliveryState.PENDING).exists()
+    certain = or_(Batch.enqueued_at.is_(None), Batch.not_before <= now, and_(Batch.enqueued_at < now - lease, expired_lease))
     with db.transaction() as session:
         session.execute(
             update(Campaign)
@@ -73,24 +98,25 @@ def release_due(db: Database, lease: dt.timedelta, now: dt.datetime | None = Non
             .values(status=CampaignStatus.SENDING, released_at=now)
         )
         rows = session.execute(
-            select(Batch.id, Campaign.is_test)
+            select(Batch.id, Campaign.is_test, certain)
             .join(Campaign, Campaign.id == Batch.campaign_id)
             .where(
                 Campaign.status == CampaignStatus.SENDING,
-                or_(
-                    Batch.enqueued_at.is_(None),
-                    Batch.not_before <= now,
-                    and_(Batch.enqueued_at < now - lease, expired_lease),
-                ),
+                or_(certain, and_(Batch.enqueued_at < now - lease, Batch.not_before.is_(None), waiting)),
             )
             .order_by(Batch.id)
         ).all()
-    return [QueuedBatch(batch_id=row[0], priority=bool(row[1])) for row in rows]
+    return [QueuedBatch(batch_id=row[0], priority=bool(row[1]), unless_queued=not row[2]) for row in rows]
 
 
 def dispatch_due(settings: Settings, db: Database, url: str) -> int:
     """Enqueue every batch that is due and not on the queue yet; return how many."""
     due = release_due(db, dt.timedelta(seconds=settings.lease_seconds))
+    maybe = [batch for batch in due if batch.unless_queued]
+    if maybe:
+        on_queue = connect(url).hmget(QUEUED_KEY, [str(batch.batch_id) for batch in maybe])
+        queued = {batch.batch_id for batch, mark in zip(maybe, on_queue, strict=True) if mark is not None}
+        due = [batch for batch in due if batch.batch_id not in queued]
     if due:
         enqueue(settings, url, due)
         mark_enqueued(db, [batch.batch_id for batch in due])

@@ -186,3 +186,18 @@ def test_an_inactive_recipient_is_suppressed_and_never_mailed_again(ctx: WorkerC
     assert second.recipients == 24  # left out of the next audience
     with ctx.db.transaction() as session:
         assert session.scalar(select(Delivery.id).where(Delivery.campaign_id == second.id, Delivery.email == first)) is None
+
+
+def test_the_sweep_enqueues_pending_batches_whose_message_is_gone(ctx: WorkerContext, redis_client: redis.Redis) -> None:
+    from publisher.dispatch import dispatch_due, mark_queued
+
+    campaign = publish(ctx)
+    time.sleep(0.4)
+    stale = release_due(ctx.db, LEASE)
+    assert [b.batch_id for b in stale] == campaign.batch_ids
+    assert all(b.unless_queued for b in stale)
+    mark_queued(redis_client, campaign.batch_ids[:2])  # these two still have a message on the queue
+    url = str(ctx.settings.redis_url)
+    assert dispatch_due(ctx.settings, ctx.db, url) == len(campaign.batch_ids) - 2
+    # The others were just enqueued again; the two with a message stay candidates only.
+    assert [b.batch_id for b in release_due(ctx.db, LEASE)] == campaign.batch_ids[:2]

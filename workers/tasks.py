@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Task
 
-from publisher.dispatch import defer_batch
+from publisher.dispatch import defer_batch, mark_queued, unmark_queued
 from workers.celery_app import app
 from workers.context import worker_context
 from workers.delivery import deliver_batch
@@ -14,6 +14,9 @@ from workers.delivery import deliver_batch
 def send_batch(self: Task, batch_id: int) -> None:
     """Deliver the open records of one batch; schedule a retry when some must wait."""
     ctx = worker_context()
+    # From here the ledger, not a queued message, stands for this batch; if
+    # the task fails, the sweep finds its pending records and enqueues it again.
+    unmark_queued(ctx.state.client, batch_id)
     outcome = deliver_batch(ctx, batch_id, max_countdown=ctx.settings.max_countdown)
     if outcome.retry_in is None:
         return
@@ -23,6 +26,7 @@ def send_batch(self: Task, batch_id: int) -> None:
         # the sweep enqueues the batch again when it is due.
         defer_batch(ctx.db, batch_id, outcome.retry_in)
         return
+    mark_queued(ctx.state.client, [batch_id])
     raise self.retry(countdown=outcome.retry_in)
 
 

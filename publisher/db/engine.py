@@ -25,6 +25,9 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Alembic announces its dialect at INFO whenever a revision is read: every
+# command and every sweep would log it.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 BUSY_TIMEOUT_MS = 30_000
 #: Arbitrary constant naming this project's migration lock in PostgreSQL.
 PG_MIGRATION_LOCK = 72_634_011
@@ -96,8 +99,6 @@ def migrate(engine: Engine) -> None:
         if MigrationContext.configure(connection).get_current_revision() == head:
             return
         config.attributes["connection"] = connection
-        # Alembic announces its dialect at INFO on every run; keep it quiet.
-        logging.getLogger("alembic").setLevel(logging.WARNING)
         command.upgrade(config, "head")
 
 

@@ -85,20 +85,22 @@ def kill_hard(worker: WorkerProcess) -> None:
     worker.process.wait()
 
 
-def kill_repeatedly(env: dict[str, str], tmp_path: Path, cid: int, kills: int) -> list[WorkerProcess]:
-    """Keep one worker running steadily; SIGKILL and restart the other several times mid-campaign."""
-    steady = WorkerProcess(env, tmp_path / "steady.log")
-    victims = [WorkerProcess(env, tmp_path / "victim-0.log")]
-    steady.wait_ready()
-    victims[0].wait_ready()
+def kill_repeatedly(env: dict[str, str], tmp_path: Path, cid: int, kills: int, pool: list[WorkerProcess]) -> int:
+    """Keep one worker running steadily; SIGKILL and restart the other several times mid-campaign; return the kills."""
+    pool.append(WorkerProcess(env, tmp_path / "steady.log"))
+    pool.append(WorkerProcess(env, tmp_path / "victim-0.log"))
+    for worker in pool:
+        worker.wait_ready()
+    done = 0
     for round_ in range(kills):
         time.sleep(random.uniform(0.5, 1.5))
         if counts(env, cid)["pending"] == 0:
             break
-        kill_hard(victims[-1])
-        victims.append(WorkerProcess(env, tmp_path / f"victim-{round_ + 1}.log"))
-        victims[-1].wait_ready()
-    return [steady, *victims]
+        kill_hard(pool[-1])
+        done += 1
+        pool.append(WorkerProcess(env, tmp_path / f"victim-{round_ + 1}.log"))
+        pool[-1].wait_ready()
+    return done
 
 
 def wait_finished(env: dict[str, str], cid: int) -> dict[str, int]:
