@@ -39,6 +39,9 @@ from publisher.settings import Settings
 from publisher.suppressions import suppressed_addresses
 from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue
 
+BATCHES = Batch.metadata.tables[Batch.__tablename__]
+DELIVERIES = Delivery.metadata.tables[Delivery.__tablename__]
+
 
 @dataclass(frozen=True)
 class CampaignPlan:
@@ -156,11 +159,11 @@ def _write_batches(
     recipients = 0
     for seq, members in enumerate(audience):
         batch_id = connection.execute(
-            insert(Batch.__table__).returning(Batch.__table__.c.id), {"campaign_id": campaign_id, "seq": seq, "created_at": now}
+            insert(BATCHES).returning(BATCHES.c.id), {"campaign_id": campaign_id, "seq": seq, "created_at": now}
         ).scalar_one()
         batch_ids.append(batch_id)
         connection.execute(
-            insert(Delivery.__table__),
+            insert(DELIVERIES),
             [
                 {
                     "campaign_id": campaign_id,
