@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from publisher.db.engine import Database
 from publisher.db.models import OPEN_STATES, Batch, Campaign, CampaignStatus, Delivery, DeliveryState, utcnow
 from publisher.errors import NewsletterError, NotFoundError
+from workers.ledger import mark_complete_if_done
 
 OPERATOR_PAUSE = "paused by an operator"
 
@@ -59,6 +60,8 @@ def resume(db: Database, campaign_id: int) -> None:
         campaign.status = CampaignStatus.SCHEDULED if due_later else CampaignStatus.SENDING
         campaign.pause_reason = None
         _requeue_open_batches(session, campaign_id)
+        # Its last batches may have finished while it was paused.
+        mark_complete_if_done(session, campaign_id)
 
 
 def cancel(db: Database, campaign_id: int) -> int:
@@ -87,9 +90,12 @@ def reconcile(db: Database, campaign_id: int, *, resend: bool) -> int:
         else:
             values = {"state": DeliveryState.SENT, "last_error": "in doubt: marked sent by an operator", "sent_at": utcnow()}
         count = int(getattr(session.execute(update(Delivery).where(*in_doubt).values(**values, updated_at=utcnow())), "rowcount", 0) or 0)
+        if campaign.status == CampaignStatus.CANCELLED and resend:
+            raise ControlError(f"campaign {campaign_id} is cancelled: mark its in-doubt records sent, or leave them")
         if resend and count:
             _reopen(campaign)
             _requeue_open_batches(session, campaign_id)
+        mark_complete_if_done(session, campaign_id)
         return count
 
 
@@ -118,7 +124,10 @@ def replay(db: Database, campaign_id: int | None = None) -> int:
             record.dead_lettered_at = None
             record.last_error = f"replayed from the dead-letter list after: {record.last_error}"[:1000]
         for cid in campaign_ids:
-            _reopen(_campaign(session, cid))
+            campaign = _campaign(session, cid)
+            if campaign.status == CampaignStatus.CANCELLED:
+                raise ControlError(f"campaign {cid} is cancelled: its dead letters cannot be replayed")
+            _reopen(campaign)
             _requeue_open_batches(session, cid)
         return len(records)
 

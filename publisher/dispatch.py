@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select, update
 
 from publisher.broker import connect
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState, utcnow
+from publisher.db.models import OPEN_STATES, Batch, Campaign, CampaignStatus, Delivery, DeliveryState, utcnow
 from publisher.settings import Settings
 
 #: Redis hash of the batches with a message on the queue (batch id → when it was put there).
@@ -91,11 +91,18 @@ def release_due(db: Database, lease: dt.timedelta, now: dt.datetime | None = Non
     )
     waiting = select(Delivery.id).where(Delivery.batch_id == Batch.id, Delivery.state == DeliveryState.PENDING).exists()
     certain = or_(Batch.enqueued_at.is_(None), Batch.not_before <= now, and_(Batch.enqueued_at < now - lease, expired_lease))
+    still_open = select(Delivery.id).where(Delivery.campaign_id == Campaign.id, Delivery.state.in_(OPEN_STATES)).exists()
     with db.transaction() as session:
         session.execute(
             update(Campaign)
             .where(Campaign.status == CampaignStatus.SCHEDULED, Campaign.send_at <= now)
             .values(status=CampaignStatus.SENDING, released_at=now)
+        )
+        # Backstop: a sending campaign with nothing open is complete.
+        session.execute(
+            update(Campaign)
+            .where(Campaign.status == CampaignStatus.SENDING, ~still_open)
+            .values(status=CampaignStatus.COMPLETE, completed_at=now)
         )
         rows = session.execute(
             select(Batch.id, Campaign.is_test, certain)
@@ -115,7 +122,9 @@ def dispatch_due(settings: Settings, db: Database, url: str) -> int:
     maybe = [batch for batch in due if batch.unless_queued]
     if maybe:
         on_queue = connect(url).hmget(QUEUED_KEY, [str(batch.batch_id) for batch in maybe])
-        queued = {batch.batch_id for batch, mark in zip(maybe, on_queue, strict=True) if mark is not None}
+        # A marker older than any message can wait (countdown + redelivery) outlived its message.
+        fresh_after = time.time() - (settings.max_countdown + settings.visibility_timeout) * 2
+        queued = {batch.batch_id for batch, mark in zip(maybe, on_queue, strict=True) if mark is not None and float(mark) > fresh_after}
         due = [batch for batch in due if batch.batch_id not in queued]
     if due:
         enqueue(settings, url, due)

@@ -57,11 +57,14 @@ class DeliveryError(NewsletterError):
         retry_after: float | None = None,
         halt: Halt | None = None,
         rate_limit: RateLimit | None = None,
+        maybe_sent: bool = False,
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.halt = halt
         self.rate_limit = rate_limit
+        #: The request went out and no answer came back: the provider may have accepted it.
+        self.maybe_sent = maybe_sent
 
 
 class TransientDeliveryError(DeliveryError):

@@ -21,7 +21,8 @@ def suppressed_addresses(list_id: int | None) -> Select[str]:
 
 def suppress_address(session: Session, email: str, reason: str, source: str, list_id: int | None = None) -> bool:
     """Add ``email`` unless it is suppressed in that scope already; return whether it was added."""
-    exists = session.scalar(select(Suppression.id).where(Suppression.email == email, Suppression.list_id.is_(list_id)).limit(1))
+    scope = Suppression.list_id.is_(None) if list_id is None else Suppression.list_id == list_id
+    exists = session.scalar(select(Suppression.id).where(Suppression.email == email, scope).limit(1))
     if exists is not None:
         return False
     session.add(Suppression(email=email, list_id=list_id, reason=reason[:500], source=source))

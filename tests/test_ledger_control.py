@@ -201,3 +201,44 @@ def test_the_sweep_enqueues_pending_batches_whose_message_is_gone(ctx: WorkerCon
     assert dispatch_due(ctx.settings, ctx.db, url) == len(campaign.batch_ids) - 2
     # The others were just enqueued again; the two with a message stay candidates only.
     assert [b.batch_id for b in release_due(ctx.db, LEASE)] == campaign.batch_ids[:2]
+
+
+def test_a_lost_answer_puts_records_in_doubt_instead_of_resending(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
+    campaign = publish(ctx)
+    fake_provider.faults.hang = 1
+    fake_provider.faults.hang_seconds = 0.3  # longer than the 0.05 s HTTP timeout: the request went out, the answer did not come
+    outcome = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
+    assert outcome.sent == 0
+    assert counts(ctx, campaign.id)[DeliveryState.IN_DOUBT] == 10
+
+
+def test_resume_completes_a_campaign_that_finished_while_paused(ctx: WorkerContext) -> None:
+    campaign = publish(ctx)
+    for batch in campaign.batch_ids:
+        deliver_batch(ctx, batch, max_countdown=60)
+    with ctx.db.transaction() as session:
+        session.execute(update(Campaign).where(Campaign.id == campaign.id).values(status=CampaignStatus.PAUSED))
+    control.resume(ctx.db, campaign.id)
+    assert campaign_status(ctx, campaign.id).status == CampaignStatus.COMPLETE
+
+
+def test_results_arriving_after_cancel_do_not_reopen_records(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
+    campaign = publish(ctx)
+    claim = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
+    assert claim is not None
+    control.cancel(ctx.db, campaign.id)
+    from workers.ledger import record_results
+    from workers.providers.base import Outcome, SendResult
+
+    record_results(ctx.db, campaign.id, [SendResult(d.id, Outcome.TRANSIENT, error="503") for d in claim.deliveries], 5)
+    assert counts(ctx, campaign.id) == {DeliveryState.CANCELLED: 25}
+
+
+def test_a_campaign_for_a_provider_the_workers_cannot_use_is_paused_with_the_reason(ctx: WorkerContext) -> None:
+    import_subscribers(ctx.db, EXAMPLES / "subscribers.csv", "attendees")
+    plan = CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="sendgrid", batch_size=10)
+    campaign = create_campaign(ctx.settings, ctx.db, plan)
+    deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
+    stored = campaign_status(ctx, campaign.id)
+    assert stored.status == CampaignStatus.PAUSED
+    assert "NEWSLETTER_SENDGRID_API_KEY" in (stored.pause_reason or "")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from publisher.db.engine import open_database
 from publisher.db.models import Campaign, Delivery
@@ -40,7 +41,9 @@ def status(env: dict[str, str], cid: int) -> dict[str, object]:
 def wait_done(env: dict[str, str], cid: int) -> dict[str, int]:
     result = run_cli(env, "status", str(cid), "--wait", "--timeout", "60")
     assert result.returncode == 0, result.output
-    counts = status(env, cid)["deliveries"]
+    shown = status(env, cid)
+    assert shown["status"] == "complete"
+    counts = shown["deliveries"]
     assert isinstance(counts, dict)
     return counts
 
@@ -109,12 +112,20 @@ def test_scheduled_send_waits_in_the_database_and_the_workers_release_it(
 ) -> None:
     env = {**postmark_env, "NEWSLETTER_SWEEP_INTERVAL": "0.5"}
     run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
-    later = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)).isoformat()
-    cid = campaign_id(run_cli(env, "publish", RECAP, "--list", "attendees", "--send-at", later))
-    assert redis_client.llen(QUEUE_SEND) == 0
+    next_week = (dt.datetime.now(dt.UTC) + dt.timedelta(days=7)).isoformat()
+    cid = campaign_id(run_cli(env, "publish", RECAP, "--list", "attendees", "--send-at", next_week))
+    assert redis_client.llen(QUEUE_SEND) == 0  # nothing waits in Redis as an ETA task
     assert status(env, cid)["status"] == "scheduled"
     start_worker(env)
+    time.sleep(1.5)  # a few sweeps: none may release it early
+    assert fake_postmark.recipients() == []
+    # A week passes.
+    database = open_database(env["NEWSLETTER_DATABASE_URL"])
+    with database.transaction() as session:
+        session.execute(update(Campaign).where(Campaign.id == cid).values(send_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    database.dispose()
     assert wait_done(env, cid)["sent"] == 25
+    assert status(env, cid)["status"] == "complete"
     assert len(fake_postmark.recipients()) == 25
 
 

@@ -12,7 +12,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from publisher.errors import RenderError
+from publisher.errors import ConfigurationError, RenderError
 from publisher.links import UNSUBSCRIBE, VIEW, LinkTarget
 from workers import metrics
 from workers.context import WorkerContext
@@ -22,9 +22,11 @@ from workers.ledger import (
     batch_provider,
     claim_batch,
     error_rate,
+    pause_batch_campaign,
     pause_campaign,
     record_results,
     release_claim,
+    renew_lease,
 )
 from workers.message import OutgoingEmail
 from workers.providers.base import Outcome, Provider, SendResult
@@ -59,7 +61,13 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
     paused = ctx.state.paused_for(name)
     if paused:
         return BatchOutcome(retry_in=max(paused, 1.0))
-    provider = ctx.provider(name)
+    try:
+        provider = ctx.provider(name)
+    except ConfigurationError as exc:
+        # Published with a provider this worker has no settings for: say so
+        # in `status` instead of retrying for ever.
+        pause_batch_campaign(ctx.db, batch_id, f"workers cannot use {name}: {exc}")
+        return BatchOutcome()
     claim = claim_batch(ctx.db, batch_id, lease_for(ctx), name, idempotent=provider.idempotent)
     if claim is None:
         return BatchOutcome()
@@ -77,7 +85,7 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
     sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails)
     results.extend(sent_results)
     ctx.state.observe(name, results)
-    summary = record_results(ctx.db, campaign.id, results, ctx.settings.max_attempts)
+    summary = record_results(ctx.db, campaign.id, results, ctx.settings.max_attempts, idempotent=provider.idempotent)
     log.info("batch %s via %s: %s sent, %s failed, %s to retry", batch_id, name, summary.sent, summary.failed, summary.retrying)
     metrics.record(name, sent=summary.sent, failed=summary.failed, retried=summary.retrying)
     halted = next((r for r in results if r.halt == Halt.CREDENTIALS), None)
@@ -119,6 +127,8 @@ def _send_chunks(ctx: WorkerContext, provider: Provider, batch_key: str, emails:
             rest = emails[start:]
             release_claim(ctx.db, [email.delivery_id for email in rest])
             return results, len(rest)
+        # Waiting and earlier calls ate into the lease: renew it for the records still to go.
+        renew_lease(ctx.db, [email.delivery_id for email in emails[start:]], lease_for(ctx))
         with metrics.PROVIDER_CALL_SECONDS.labels(provider.name).time():
             results.extend(provider.send(chunk, batch_key=f"{batch_key}-{start}"))
     return results, 0

@@ -104,6 +104,15 @@ def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str,
                 .where(Delivery.batch_id == batch_id, expired)
                 .values(state=DeliveryState.IN_DOUBT, last_error=IN_DOUBT_REASON, lease_until=None, updated_at=now)
             )
+        if idempotent:
+            # Only the provider that held the claim can answer a repeated key
+            # without sending twice: an expired claim of another provider
+            # (say, before a failover) is in doubt.
+            session.execute(
+                update(Delivery)
+                .where(Delivery.batch_id == batch_id, expired, Delivery.provider != provider)
+                .values(state=DeliveryState.IN_DOUBT, last_error=IN_DOUBT_REASON, lease_until=None, updated_at=now)
+            )
         claimable = or_(Delivery.state == DeliveryState.PENDING, expired)
         rows = session.execute(
             select(Delivery, Subscriber.first_name, Subscriber.last_name, Subscriber.attributes)
@@ -164,19 +173,38 @@ def _suppress_unsubscribed(session: Session, batch_id: int, campaign: Campaign) 
     )
 
 
-def record_results(db: Database, campaign_id: int, results: list[SendResult], max_attempts: int) -> RecordSummary:
+def record_results(
+    db: Database, campaign_id: int, results: list[SendResult], max_attempts: int, *, idempotent: bool = False
+) -> RecordSummary:
     """Write every result of one provider call in one transaction."""
     now = utcnow()
     sent = failed = retrying = 0
     retry_after: float | None = None
     max_seen = 0
     with db.transaction() as session:
-        by_id = {d.id: d for d in session.scalars(select(Delivery).where(Delivery.id.in_([r.delivery_id for r in results])))}
+        cancelled = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)) == CampaignStatus.CANCELLED
+        # Only records still ``sending`` take a result: one whose lease ran out
+        # meanwhile was taken over (or put in doubt) and is no longer ours.
+        by_id = {
+            d.id: d
+            for d in session.scalars(
+                select(Delivery).where(Delivery.id.in_([r.delivery_id for r in results]), Delivery.state == DeliveryState.SENDING)
+            )
+        }
         for result in results:
-            delivery = by_id[result.delivery_id]
+            delivery = by_id.get(result.delivery_id)
+            if delivery is None:
+                continue
             max_seen = max(max_seen, delivery.attempts)
             delivery.lease_until = None
-            if result.halt is not None:
+            if cancelled and result.outcome != Outcome.ACCEPTED:
+                delivery.state = DeliveryState.CANCELLED
+                delivery.last_error = f"campaign cancelled; last answer: {result.error}"
+            elif result.maybe_sent and not idempotent:
+                # Retrying could send it twice: the operator decides (newsletter reconcile).
+                delivery.state = DeliveryState.IN_DOUBT
+                delivery.last_error = f"{result.error}; it may have been sent: see `newsletter reconcile`"
+            elif result.halt is not None:
                 # Not the recipient's doing (quota, rejected credentials):
                 # the attempt does not count and the record waits.
                 delivery.state = DeliveryState.PENDING
@@ -208,6 +236,16 @@ def record_results(db: Database, campaign_id: int, results: list[SendResult], ma
                     retry_after = max(retry_after or 0.0, result.retry_after)
         mark_complete_if_done(session, campaign_id)
     return RecordSummary(sent=sent, failed=failed, retrying=retrying, retry_after=retry_after, max_attempts_seen=max_seen)
+
+
+def renew_lease(db: Database, delivery_ids: list[int], lease: dt.timedelta) -> None:
+    """Push the lease of records still being sent forward, before each provider call."""
+    with db.transaction() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.SENDING)
+            .values(lease_until=utcnow() + lease)
+        )
 
 
 def release_claim(db: Database, delivery_ids: list[int]) -> None:
@@ -245,8 +283,22 @@ def pause_campaign(db: Database, campaign_id: int, reason: str) -> None:
         )
 
 
+def pause_batch_campaign(db: Database, batch_id: int, reason: str) -> None:
+    """Pause the campaign a batch belongs to."""
+    with db.transaction() as session:
+        campaign_id = session.scalar(select(Batch.campaign_id).where(Batch.id == batch_id))
+    if campaign_id is not None:
+        pause_campaign(db, campaign_id, reason)
+
+
 def mark_complete_if_done(session: Session, campaign_id: int) -> bool:
-    """Mark the campaign complete when no record is pending or sending."""
+    """Mark the campaign complete when no record is pending or sending.
+
+    The campaign row is locked first: two workers finishing the last two
+    batches at once would otherwise each see the other's records still open
+    (PostgreSQL, read committed) and neither would complete the campaign.
+    """
+    session.execute(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
     open_count = session.scalar(
         select(func.count())
         .select_from(Delivery)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from celery import Task
 
+from publisher.broker import connect
 from publisher.dispatch import defer_batch, mark_queued, unmark_queued
-from workers.celery_app import app
+from workers.celery_app import app, redis_url_of_broker
 from workers.context import worker_context
 from workers.delivery import deliver_batch
 
@@ -13,10 +14,10 @@ from workers.delivery import deliver_batch
 @app.task(bind=True, name="newsletter.send_batch", max_retries=None)
 def send_batch(self: Task, batch_id: int) -> None:
     """Deliver the open records of one batch; schedule a retry when some must wait."""
-    ctx = worker_context()
     # From here the ledger, not a queued message, stands for this batch; if
     # the task fails, the sweep finds its pending records and enqueues it again.
-    unmark_queued(ctx.state.client, batch_id)
+    unmark_queued(connect(redis_url_of_broker()), batch_id)
+    ctx = worker_context()
     outcome = deliver_batch(ctx, batch_id, max_countdown=ctx.settings.max_countdown)
     if outcome.retry_in is None:
         return
@@ -33,7 +34,7 @@ def send_batch(self: Task, batch_id: int) -> None:
 @app.task(name="newsletter.sweep", ignore_result=True)
 def sweep() -> int:
     """The periodic sweep, for deployments that run celery beat (workers also sweep by themselves)."""
-    from workers.celery_app import current_settings, redis_url_of_broker
+    from workers.celery_app import current_settings
     from workers.sweeper import Sweeper
 
     return Sweeper(current_settings(), redis_url_of_broker()).sweep_once()

@@ -42,6 +42,8 @@ class SendResult:
     rate_limit: RateLimit | None = None
     #: The provider says the address is dead (hard bounce, inactive recipient): suppress it everywhere.
     suppress: bool = False
+    #: The call went out but its answer was lost (read timeout): it may have been sent.
+    maybe_sent: bool = False
 
     @classmethod
     def accepted(cls, email: OutgoingEmail, provider_message_id: str) -> SendResult:
@@ -185,4 +187,5 @@ def _from_error(email: OutgoingEmail, outcome: Outcome, exc: TransientDeliveryEr
         retry_after=exc.retry_after,
         halt=exc.halt,
         rate_limit=exc.rate_limit,
+        maybe_sent=exc.maybe_sent,
     )

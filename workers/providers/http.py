@@ -31,6 +31,9 @@ def post(url: str, *, timeout: float, **kwargs: Any) -> requests.Response:
     """POST and translate network failures into TransientDeliveryError."""
     try:
         return session().post(url, timeout=timeout, **kwargs)
+    except requests.ReadTimeout as exc:
+        # The request was sent; only the answer is missing.
+        raise TransientDeliveryError(f"no answer within {timeout:g}s from {_host(url)}", maybe_sent=True) from exc
     except requests.Timeout as exc:
         raise TransientDeliveryError(f"timed out after {timeout:g}s calling {_host(url)}") from exc
     except requests.ConnectionError as exc:
