@@ -29,21 +29,20 @@ def session() -> requests.Session:
 
 def post(url: str, *, timeout: float, **kwargs: Any) -> requests.Response:
     """POST and translate network failures into TransientDeliveryError."""
-    try:
-        return session().post(url, timeout=timeout, **kwargs)
-    except requests.ReadTimeout as exc:
-        # The request was sent; only the answer is missing.
-        raise TransientDeliveryError(f"no answer within {timeout:g}s from {_host(url)}", maybe_sent=True) from exc
-    except requests.Timeout as exc:
-        raise TransientDeliveryError(f"timed out after {timeout:g}s calling {_host(url)}") from exc
-    except requests.ConnectionError as exc:
-        raise TransientDeliveryError(f"cannot connect to {_host(url)}: {type(exc).__name__}") from exc
+    return _request("POST", url, timeout=timeout, **kwargs)
 
 
 def get(url: str, *, timeout: float, **kwargs: Any) -> requests.Response:
     """GET (for credential checks), translating network failures like ``post``."""
+    return _request("GET", url, timeout=timeout, **kwargs)
+
+
+def _request(method: str, url: str, *, timeout: float, **kwargs: Any) -> requests.Response:
     try:
-        return session().get(url, timeout=timeout, **kwargs)
+        return session().request(method, url, timeout=timeout, **kwargs)
+    except requests.ReadTimeout as exc:
+        # The request was sent; only the answer is missing.
+        raise TransientDeliveryError(f"timed out after {timeout:g}s waiting for {_host(url)} to answer", maybe_sent=True) from exc
     except requests.Timeout as exc:
         raise TransientDeliveryError(f"timed out after {timeout:g}s calling {_host(url)}") from exc
     except requests.ConnectionError as exc:
