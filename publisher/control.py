@@ -59,6 +59,9 @@ def resume(db: Database, campaign_id: int) -> None:
         due_later = campaign.send_at is not None and campaign.released_at is None and campaign.send_at > utcnow()
         campaign.status = CampaignStatus.SCHEDULED if due_later else CampaignStatus.SENDING
         campaign.pause_reason = None
+        if not due_later:
+            # The error-rate pause counts from here (workers.ledger.error_rate).
+            campaign.released_at = utcnow()
         _requeue_open_batches(session, campaign_id)
         # Its last batches may have finished while it was paused.
         mark_complete_if_done(session, campaign_id)

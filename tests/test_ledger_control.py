@@ -242,3 +242,17 @@ def test_a_campaign_for_a_provider_the_workers_cannot_use_is_paused_with_the_rea
     stored = campaign_status(ctx, campaign.id)
     assert stored.status == CampaignStatus.PAUSED
     assert "NEWSLETTER_SENDGRID_API_KEY" in (stored.pause_reason or "")
+
+
+def test_a_resumed_campaign_is_judged_on_what_happens_after_the_resume(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
+    ctx.settings = ctx.settings.model_copy(update={"error_pause_minimum": 10, "error_pause_rate": 0.15})
+    campaign = publish(ctx)
+    with ctx.db.transaction() as session:
+        first_batch = session.scalars(select(Delivery.email).where(Delivery.batch_id == campaign.batch_ids[0])).all()
+    for address in first_batch[:4]:
+        fake_provider.faults.reject[address] = (300, "Invalid email request")
+    deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
+    assert campaign_status(ctx, campaign.id).status == CampaignStatus.PAUSED
+    control.resume(ctx.db, campaign.id)
+    deliver_batch(ctx, campaign.batch_ids[1], max_countdown=60)  # a clean batch after the fix
+    assert campaign_status(ctx, campaign.id).status == CampaignStatus.SENDING

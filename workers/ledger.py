@@ -161,14 +161,20 @@ def _suppress_unsubscribed(session: Session, batch_id: int, campaign: Campaign) 
     )
     if campaign.list_id is None:
         return
+    # Correlated, so each of the batch's records is one index lookup, not a
+    # scan of every subscription of the list per batch.
     left = (
-        select(Subscription.subscriber_id)
-        .where(Subscription.list_id == campaign.list_id, Subscription.status == SubscriptionStatus.UNSUBSCRIBED)
-        .scalar_subquery()
+        select(Subscription.id)
+        .where(
+            Subscription.list_id == campaign.list_id,
+            Subscription.subscriber_id == Delivery.subscriber_id,
+            Subscription.status == SubscriptionStatus.UNSUBSCRIBED,
+        )
+        .exists()
     )
     session.execute(
         update(Delivery)
-        .where(*pending, Delivery.subscriber_id.in_(left))
+        .where(*pending, left)
         .values(state=DeliveryState.SUPPRESSED, last_error="unsubscribed before sending", updated_at=utcnow())
     )
 
@@ -259,15 +265,22 @@ def release_claim(db: Database, delivery_ids: list[int]) -> None:
 
 
 def error_rate(db: Database, campaign_id: int) -> tuple[float, int]:
-    """Failed share of the campaign's finished (sent or failed) records, and how many finished."""
+    """Failed share of the records finished (sent or failed) since the campaign was released or resumed.
+
+    Counting from the last release means a resumed campaign is judged on
+    what happens after the operator's fix, not paused again at once for the
+    failures that paused it.
+    """
     with db.transaction() as session:
-        rows = dict(
-            session.execute(
-                select(Delivery.state, func.count())
-                .where(Delivery.campaign_id == campaign_id, Delivery.state.in_([DeliveryState.SENT, DeliveryState.FAILED]))
-                .group_by(Delivery.state)
-            ).all()
+        since = session.scalar(select(Campaign.released_at).where(Campaign.id == campaign_id))
+        query = (
+            select(Delivery.state, func.count())
+            .where(Delivery.campaign_id == campaign_id, Delivery.state.in_([DeliveryState.SENT, DeliveryState.FAILED]))
+            .group_by(Delivery.state)
         )
+        if since is not None:
+            query = query.where(Delivery.updated_at >= since)
+        rows = dict(session.execute(query).all())
     failed, sent = rows.get(DeliveryState.FAILED, 0), rows.get(DeliveryState.SENT, 0)
     finished = failed + sent
     return (failed / finished if finished else 0.0), finished
@@ -299,12 +312,14 @@ def mark_complete_if_done(session: Session, campaign_id: int) -> bool:
     (PostgreSQL, read committed) and neither would complete the campaign.
     """
     session.execute(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
-    open_count = session.scalar(
-        select(func.count())
-        .select_from(Delivery)
+    # One open record is enough to answer: counting them all would scan the
+    # campaign's open records after every batch while holding the write lock.
+    still_open = session.scalar(
+        select(Delivery.id)
         .where(Delivery.campaign_id == campaign_id, Delivery.state.in_([DeliveryState.PENDING, DeliveryState.SENDING]))
+        .limit(1)
     )
-    if open_count:
+    if still_open is not None:
         return False
     session.execute(
         update(Campaign)
