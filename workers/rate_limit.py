@@ -15,6 +15,10 @@ from dataclasses import dataclass
 import redis
 
 PREFIX = "newsletter:rate"
+#: Bookings are spaced this much wider than the rate alone asks: a worker
+#: delayed a little past its slot (a busy CPU, a GC pause) then still cannot
+#: push a one-second window over the configured rate.
+HEADROOM = 1.05
 
 #: KEYS[1]: the schedule key; ARGV[1]: milliseconds the reservation occupies;
 #: ARGV[2]: the longest wait to accept, in milliseconds. Returns the wait in
@@ -60,7 +64,7 @@ class RateLimiter:
         for unit, rate, cost in (("requests", requests_per_second, requests), ("messages", messages_per_second, messages)):
             if not rate:
                 continue
-            occupied_ms = max(1, round(1000 * cost / rate))
+            occupied_ms = max(1, round(1000 * cost * HEADROOM / rate))
             wait_ms = int(self._script(keys=[f"{PREFIX}:{provider}:{unit}"], args=[occupied_ms, int(max_wait * 1000)]))
             if wait_ms < 0:
                 return Reservation(wait=None)
