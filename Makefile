@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench-render clean
+.PHONY: demo test lint typecheck pytest bench-render bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -36,6 +36,9 @@ test: lint typecheck pytest
 
 bench-render: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.bench.bench_render
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.bench.bench_send
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -114,6 +114,9 @@ def _has_audience(session: Session, mailing_list: MailingList | None) -> bool:
 
 def _audience(session: Session, mailing_list: MailingList, size: int) -> Iterator[Sequence[tuple[int | None, str]]]:
     """Yield the audience ``size`` recipients at a time, without ever holding all of it."""
+    # One streamed statement rather than keyset pages: under PostgreSQL's read
+    # committed every statement takes its own snapshot, so pages could let in
+    # someone who subscribed while the campaign was being written.
     result = session.execute(_confirmed(mailing_list).execution_options(yield_per=size))
     for rows in result.partitions(size):
         yield [(row[0], row[1]) for row in rows]

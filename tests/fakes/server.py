@@ -165,6 +165,9 @@ def start_fake_providers(*handlers: Handler) -> FakeProviders:
 
     class HTTPHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle on, every answer
+        # waits ~40 ms for the client's delayed ACK, which no provider does.
+        disable_nagle_algorithm = True
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
