@@ -39,3 +39,23 @@ def flower(port: Annotated[int, typer.Option(help="Port of the dashboard and its
     """Run Flower, the Celery dashboard, on the project's broker (needs the `ops` extra)."""
     _, celery = _configured_app()
     celery.start(["flower", f"--port={port}"])
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    proxy_headers: Annotated[bool, typer.Option(help="Trust X-Forwarded-Proto/For from NEWSLETTER_TRUSTED_PROXIES.")] = True,
+) -> None:
+    """Run the web app: subscriber links, sign-up, archive, provider webhooks, /docs."""
+    import uvicorn
+
+    from publisher.broker import check_reachable, redis_url
+    from publisher.web.app import create_app
+
+    settings = _settings()
+    with reported_errors():
+        check_reachable(redis_url(settings))
+        web = create_app(settings)
+    proxies = [ip.strip() for ip in settings.trusted_proxies.split(",") if ip.strip()] or None
+    uvicorn.run(web, host=host, port=port, proxy_headers=proxy_headers and proxies is not None, forwarded_allow_ips=proxies)

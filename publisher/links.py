@@ -1,19 +1,27 @@
-"""Signed public links: unsubscribe and view-in-browser.
+"""Signed public links: unsubscribe, preferences, view in browser, confirm.
 
 A link carries subscriber, list and campaign inside a token signed with
 NEWSLETTER_SECRET_KEY, so no id in a public URL can be guessed or changed.
 Each purpose has its own salt: a view token cannot be replayed as an
-unsubscribe token.
+unsubscribe token. Tokens signed with a retired key
+(NEWSLETTER_OLD_SECRET_KEYS) still verify, so rotating the key does not
+break the links in issues already sent.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from publisher.settings import Settings
+
 UNSUBSCRIBE = "unsubscribe"
+PREFERENCES = "preferences"
 VIEW = "view"
+CONFIRM = "confirm"
+PURPOSES = (UNSUBSCRIBE, PREFERENCES, VIEW, CONFIRM)
 
 
 @dataclass(frozen=True)
@@ -26,18 +34,31 @@ class LinkTarget:
 class LinkSigner:
     """Build and check the signed links of one deployment."""
 
-    def __init__(self, secret: str, public_url: str) -> None:
+    def __init__(self, secret: str, public_url: str, old_secrets: Sequence[str] = ()) -> None:
         self._public_url = public_url.rstrip("/")
-        self._serializers = {purpose: URLSafeSerializer(secret, salt=f"newsletter.{purpose}") for purpose in (UNSUBSCRIBE, VIEW)}
+        # itsdangerous signs with the last key of the list and accepts any.
+        keys = [*old_secrets, secret]
+        self._serializers = {purpose: URLSafeSerializer(keys, salt=f"newsletter.{purpose}") for purpose in PURPOSES}
+
+    def token(self, purpose: str, target: LinkTarget) -> str:
+        return self._serializers[purpose].dumps([target.subscriber_id, target.list_id, target.campaign_id])
 
     def url(self, purpose: str, target: LinkTarget) -> str:
-        token = self._serializers[purpose].dumps([target.subscriber_id, target.list_id, target.campaign_id])
-        return f"{self._public_url}/{purpose}/{token}"
+        return f"{self._public_url}/{purpose}/{self.token(purpose, target)}"
 
     def verify(self, purpose: str, token: str) -> LinkTarget:
         """Return what a token points at; raise ``BadSignature`` for a forged or altered one."""
         payload = self._serializers[purpose].loads(token)
-        if not (isinstance(payload, list) and len(payload) == 3):
+        if not (isinstance(payload, list) and len(payload) == 3 and all(part is None or _is_id(part) for part in payload)):
             raise BadSignature("unexpected token payload")
         subscriber_id, list_id, campaign_id = payload
         return LinkTarget(subscriber_id, list_id, campaign_id)
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def signer_for(settings: Settings) -> LinkSigner:
+    """The signer of a deployment's settings (current key plus retired ones)."""
+    return LinkSigner(settings.secret, settings.public_url, settings.old_secrets)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from publisher.content import Recap
-from publisher.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
+from publisher.links import UNSUBSCRIBE, VIEW, LinkTarget, signer_for
 from publisher.settings import Settings
 from workers.rendering.layout import IssueFrame, render_issue
 from workers.rendering.personalize import Recipient
@@ -23,7 +23,7 @@ class SampleSubscriber:
 def preview(settings: Settings, recap: Recap, subscriber: SampleSubscriber, list_name: str) -> tuple[str, str]:
     """Return (html, text) exactly as the two-stage render produces them for ``subscriber``."""
     issue = render_issue(recap, IssueFrame(list_name=list_name, postal_address=settings.postal_address))
-    signer = LinkSigner(settings.secret, settings.public_url)
+    signer = signer_for(settings)
     target = LinkTarget(subscriber_id=None, list_id=None, campaign_id=None)
     recipient = Recipient(
         email=subscriber.email,

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     reply_to: str | None = Field(None, description="Optional Reply-To header.")
     public_url: str = Field("http://localhost:8000", description="Base of unsubscribe and view-in-browser links.")
     secret_key: SecretStr | None = Field(None, description="Signs public links; unset generates one under data_dir.")
+    old_secret_keys: SecretStr | None = Field(
+        None, description="Retired signing keys, comma-separated: links they signed still verify after a key rotation."
+    )
     postal_address: str = Field("", description="Sender postal address shown in every footer.")
     batch_size: int = Field(100, ge=1, le=1000, description="Recipients per delivery task (capped by the provider's batch limit).")
     http_timeout: float = Field(10.0, gt=0, description="Seconds before a provider HTTP call is abandoned.")
@@ -58,6 +61,23 @@ class Settings(BaseSettings):
     max_countdown: float = Field(60.0, gt=0, description="Longest retry wait kept on the queue; longer waits are kept in the database.")
     error_pause_rate: float = Field(0.25, gt=0, le=1, description="Failed share of finished records that pauses a campaign by itself.")
     error_pause_minimum: int = Field(50, ge=1, description="Finished records needed before the error rate can pause a campaign.")
+
+    soft_bounce_limit: int = Field(3, ge=1, description="Soft bounces of an address before it is suppressed everywhere.")
+    subscribe_ip_limit: int = Field(10, ge=1, description="Subscribe requests allowed per client IP per hour.")
+    subscribe_address_limit: int = Field(3, ge=1, description="Subscribe requests allowed per address per hour (confirmation emails sent).")
+    max_request_bytes: int = Field(1_048_576, ge=1024, description="Largest request body the web app accepts (413 above it).")
+    trusted_proxies: str = Field("", description="Comma-separated proxy IPs whose X-Forwarded-For is believed.")
+
+    postmark_webhook_username: str | None = Field(None, description="Basic-auth user name Postmark's webhooks must send.")
+    postmark_webhook_password: SecretStr | None = Field(None, description="Basic-auth password Postmark's webhooks must send.")
+    sendgrid_webhook_public_key: str | None = Field(None, description="SendGrid event webhook verification key (base64 ECDSA P-256).")
+    mailgun_webhook_signing_key: SecretStr | None = Field(None, description="Mailgun HTTP webhook signing key.")
+    resend_webhook_secret: SecretStr | None = Field(None, description="Resend (Svix) webhook signing secret, whsec_….")
+    ses_sns_topic_arns: str = Field("", description="Comma-separated SNS topic ARNs whose notifications are accepted (empty: any).")
+    sns_certificate_url_pattern: str = Field(
+        r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^?#]*\.pem$",
+        description="Regular expression an SNS SigningCertURL must match before it is fetched (scheme, host and path).",
+    )
 
     fallback_provider: str | None = Field(None, description="Provider that takes over while the primary's circuit is open.")
     failover_after: int = Field(5, ge=1, description="Consecutive failed calls that open a provider's circuit.")
@@ -111,6 +131,12 @@ class Settings(BaseSettings):
         """The configured call rate for a provider, else its documented default (None: unlimited)."""
         configured = getattr(self, f"{provider}_requests_per_second", None)
         return float(configured) if configured is not None else default
+
+    @property
+    def old_secrets(self) -> list[str]:
+        if self.old_secret_keys is None:
+            return []
+        return [key.strip() for key in self.old_secret_keys.get_secret_value().split(",") if key.strip()]
 
     @field_validator("public_url")
     @classmethod

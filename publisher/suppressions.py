@@ -2,28 +2,52 @@
 
 The publisher leaves them out when it freezes an audience; the workers skip
 them when a running campaign reaches their batch, and add an address when a
-provider reports it dead (hard bounce, inactive recipient).
+provider reports it dead (hard bounce, complaint, inactive recipient).
+
+Every entry keeps the SHA-256 of the address. An erased person's entry keeps
+only that hash, so the address can be recognised (and refused) when it comes
+back through an import or a form, without being stored.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Select, or_, select
+import hashlib
+
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.orm import Session
 
 from publisher.db.models import Suppression
 
 
-def suppressed_addresses(list_id: int | None) -> Select[str]:
-    """Addresses suppressed everywhere, or on ``list_id``."""
-    scope = Suppression.list_id.is_(None) if list_id is None else or_(Suppression.list_id.is_(None), Suppression.list_id == list_id)
-    return select(Suppression.email).where(scope)
+def email_hash(email: str) -> str:
+    """The stored fingerprint of a normalised address."""
+    return hashlib.sha256(email.encode()).hexdigest()
+
+
+def _scope(list_id: int | None, *, include_global: bool = True) -> ColumnElement[bool]:
+    if list_id is None:
+        return Suppression.list_id.is_(None)
+    if not include_global:
+        return Suppression.list_id == list_id
+    return or_(Suppression.list_id.is_(None), Suppression.list_id == list_id)
+
+
+def suppressed_addresses(list_id: int | None) -> Select[str | None]:
+    """Addresses suppressed everywhere, or on ``list_id`` (erased entries hold no address)."""
+    return select(Suppression.email).where(_scope(list_id), Suppression.email.is_not(None))
+
+
+def is_suppressed(session: Session, email: str, list_id: int | None = None) -> bool:
+    """Whether ``email`` may not be mailed everywhere, or on ``list_id``; erased addresses count."""
+    query = select(Suppression.id).where(_scope(list_id), Suppression.email_hash == email_hash(email)).limit(1)
+    return session.scalar(query) is not None
 
 
 def suppress_address(session: Session, email: str, reason: str, source: str, list_id: int | None = None) -> bool:
     """Add ``email`` unless it is suppressed in that scope already; return whether it was added."""
-    scope = Suppression.list_id.is_(None) if list_id is None else Suppression.list_id == list_id
-    exists = session.scalar(select(Suppression.id).where(Suppression.email == email, scope).limit(1))
+    scope = _scope(list_id, include_global=False)
+    exists = session.scalar(select(Suppression.id).where(Suppression.email_hash == email_hash(email), scope).limit(1))
     if exists is not None:
         return False
-    session.add(Suppression(email=email, list_id=list_id, reason=reason[:500], source=source))
+    session.add(Suppression(email=email, email_hash=email_hash(email), list_id=list_id, reason=reason[:500], source=source))
     return True

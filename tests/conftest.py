@@ -9,10 +9,11 @@ the reason shown, only when no server can be reached.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -26,6 +27,7 @@ from publisher.settings import Settings
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders, all_handlers, start_fake_providers
 from tests.helpers import WorkerProcess
+from tests.webserver import serving
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLES = PROJECT / "examples"
@@ -173,6 +175,25 @@ def start_worker(tmp_path: Path) -> Iterator[object]:
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def serve_web() -> Iterator[Callable[[Settings], str]]:
+    """Start the real web app for given settings on a loopback port; return its base URL."""
+    from publisher.web.app import create_app
+
+    with contextlib.ExitStack() as stack:
+
+        def start(settings: Settings) -> str:
+            return stack.enter_context(serving(create_app(settings)))
+
+        yield start
+
+
+@pytest.fixture
+def web_url(settings: Settings, redis_client: redis.Redis, serve_web: Callable[[Settings], str]) -> str:
+    """The web app on the default test settings."""
+    return serve_web(settings)
 
 
 def pytest_report_header() -> list[str]:

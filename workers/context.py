@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from publisher.broker import connect, redis_url
 from publisher.db.engine import Database, open_database
-from publisher.links import LinkSigner
+from publisher.links import LinkSigner, signer_for
 from publisher.settings import Settings
 from workers.provider_state import ProviderState
 from workers.providers import provider_class
@@ -48,7 +48,7 @@ def build_context(settings: Settings) -> WorkerContext:
     return WorkerContext(
         settings=settings,
         db=open_database(settings.resolved_database_url),
-        signer=LinkSigner(settings.secret, settings.public_url),
+        signer=signer_for(settings),
         state=ProviderState(client, settings),
         limiter=RateLimiter(client),
     )

@@ -54,6 +54,13 @@ class SubscriptionStatus(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"
 
 
+class CampaignKind(enum.StrEnum):
+    #: A newsletter issue sent to a list (or a test copy of one).
+    ISSUE = "issue"
+    #: A double opt-in confirmation request to one pending subscriber.
+    CONFIRMATION = "confirmation"
+
+
 class CampaignStatus(enum.StrEnum):
     SCHEDULED = "scheduled"
     SENDING = "sending"
@@ -85,6 +92,9 @@ class MailingList(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    #: Public lists have their issues in the web archive and its RSS feed.
+    public: Mapped[bool] = mapped_column(default=False)
+    description: Mapped[str] = mapped_column(String(1000), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -111,8 +121,14 @@ class Subscription(Base):
     list_id: Mapped[int] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
     status: Mapped[SubscriptionStatus] = mapped_column(_enum(SubscriptionStatus, "subscription_status"))
+    #: Where the consent came from: "import:<file>", "form", "api".
     source: Mapped[str] = mapped_column(String(300))
     consented_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: The request that gave consent, where there was one (form or API).
+    consent_ip: Mapped[str | None] = mapped_column(String(45))
+    consent_user_agent: Mapped[str | None] = mapped_column(String(500))
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column()
+    unsubscribed_at: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     subscriber: Mapped[Subscriber] = relationship()
@@ -124,6 +140,7 @@ class Campaign(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     list_id: Mapped[int | None] = mapped_column(ForeignKey("mailing_lists.id"))
     status: Mapped[CampaignStatus] = mapped_column(_enum(CampaignStatus, "campaign_status"))
+    kind: Mapped[CampaignKind] = mapped_column(_enum(CampaignKind, "campaign_kind"), default=CampaignKind.ISSUE)
     provider: Mapped[str] = mapped_column(String(40))
     is_test: Mapped[bool] = mapped_column(default=False)
     title: Mapped[str] = mapped_column(String(500))
@@ -189,14 +206,50 @@ class Delivery(Base):
 
 
 class Suppression(Base):
-    """An address that must not be mailed again: everywhere (no list) or on one list."""
+    """An address that must not be mailed again: everywhere (no list) or on one list.
+
+    ``email_hash`` is always set; ``email`` is cleared when the person asks to
+    be erased, so the entry still stops the address without storing it.
+    """
 
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), index=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    email_hash: Mapped[str] = mapped_column(String(64), index=True)
     list_id: Mapped[int | None] = mapped_column(ForeignKey("mailing_lists.id", ondelete="CASCADE"))
     reason: Mapped[str] = mapped_column(String(500))
     #: Who added it: "provider:postmark", "import", "operator", …
     source: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class EventType(enum.StrEnum):
+    """Provider events, normalised: every webhook is mapped onto these."""
+
+    DELIVERED = "delivered"
+    BOUNCED_HARD = "bounced_hard"
+    BOUNCED_SOFT = "bounced_soft"
+    COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    DEFERRED = "deferred"
+
+
+class DeliveryEvent(Base):
+    """What a provider reported about one delivery, after the send."""
+
+    __tablename__ = "delivery_events"
+    __table_args__ = (UniqueConstraint("provider", "dedupe_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(40))
+    type: Mapped[EventType] = mapped_column(_enum(EventType, "event_type"))
+    #: The provider's event id, or a digest of the event: a webhook delivered
+    #: twice is stored once.
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    occurred_at: Mapped[dt.datetime] = mapped_column()
+    detail: Mapped[str] = mapped_column(String(1000), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

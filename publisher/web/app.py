@@ -1,0 +1,90 @@
+"""The web application: ``newsletter serve`` runs it under uvicorn.
+
+Subscriber-facing routes answer with small HTML pages; the API and the
+webhooks answer with JSON. Every error is a 4xx with a message that says what
+is wrong, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException
+
+from publisher.settings import Settings
+from publisher.web import pages, subscribe, webhooks
+from publisher.web.context import WebContext
+from publisher.web.limits import BodySizeLimit
+from publisher.web.render import message_page
+
+log = logging.getLogger(__name__)
+
+#: Routes whose callers are people with a browser, not programs.
+HTML_PREFIXES = ("/unsubscribe", "/preferences", "/view", "/confirm", "/archive")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    context = WebContext.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        context.close()
+
+    app = FastAPI(
+        title="Newsletter",
+        summary="Subscriber links, sign-up, the public archive and provider webhooks.",
+        version="1.0",
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.include_router(pages.router)
+    app.include_router(subscribe.router)
+    app.include_router(webhooks.router)
+
+    @app.get("/healthz", response_class=PlainTextResponse, summary="Liveness check")
+    def healthz() -> str:
+        return "ok"
+
+    return app
+
+
+def _wants_html(request: Request) -> bool:
+    return request.url.path.startswith(HTML_PREFIXES)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if _wants_html(request):
+        return message_page(_title(exc.status_code), str(exc.detail), exc.status_code)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = [f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()]
+    if _wants_html(request):
+        return message_page("That did not work", "; ".join(problems), 400)
+    return JSONResponse({"detail": problems}, status_code=422)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    if _wants_html(request):
+        return message_page("Something went wrong", "Please try again in a few minutes.", 500)
+    return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+
+
+def _title(status_code: int) -> str:
+    return {400: "This link is not valid", 404: "Not found", 413: "Too large", 429: "Too many requests"}.get(
+        status_code, "That did not work"
+    )
