@@ -124,7 +124,7 @@ def test_dockerfile_copies_only_files_that_exist() -> None:
 
 
 #: What each long-running service logs once it is up.
-READY = {"worker": " ready.", "beat": "beat: Starting...", "flower": "Visit me at"}
+READY = {"worker": " ready.", "beat": "beat: Starting...", "flower": "Visit me at", "web": "Uvicorn running on"}
 
 
 def test_every_long_running_service_has_a_readiness_check() -> None:
