@@ -108,6 +108,7 @@ class Settings(BaseSettings):
 
     ses_access_key_id: SecretStr | None = Field(None, description="AWS access key id for SES.")
     ses_secret_access_key: SecretStr | None = Field(None, description="AWS secret access key for SES.")
+    ses_session_token: SecretStr | None = Field(None, description="AWS session token, for temporary credentials.")
     ses_region: str = Field("eu-west-1", description="SES region.")
     ses_base_url: str | None = Field(None, description="SES endpoint; unset means https://email.<region>.amazonaws.com.")
     ses_configuration_set: str | None = Field(None, description="SES configuration set (for event publishing).")

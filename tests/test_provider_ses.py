@@ -63,6 +63,16 @@ def test_each_email_is_one_signed_sendemail_call(fake_provider: FakeProviders) -
     assert body["ConfigurationSetName"] == "newsletter-events"
 
 
+def test_temporary_credentials_send_their_session_token(fake_provider: FakeProviders) -> None:
+    assert ses(fake_provider).send(emails(1))[0].outcome == Outcome.ACCEPTED
+    assert "x-amz-security-token" not in fake_provider.calls_to("ses")[0].headers
+    assert ses(fake_provider, ses_session_token="session-token-1").send(emails(1))[0].outcome == Outcome.ACCEPTED
+    call = fake_provider.calls_to("ses")[1]
+    assert call.headers["x-amz-security-token"] == "session-token-1"
+    # The token is part of what was signed, so it cannot be swapped in transit.
+    assert "x-amz-security-token" in call.headers["authorization"]
+
+
 def test_non_ascii_names_are_encoded_words(fake_provider: FakeProviders) -> None:
     email = dataclasses.replace(emails(1)[0], sender="Événements Modu <events@modu.example>", to_name="Zoë")
     assert ses(fake_provider).send([email])[0].outcome == Outcome.ACCEPTED

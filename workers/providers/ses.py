@@ -70,7 +70,10 @@ class SesProvider(Provider):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.credentials = Credentials(settings.credential("ses_access_key_id"), settings.credential("ses_secret_access_key"))
+        # Temporary credentials (an assumed role, instance or task credentials) carry a session token.
+        token = settings.ses_session_token.get_secret_value() if settings.ses_session_token else ""
+        key_id, secret = settings.credential("ses_access_key_id"), settings.credential("ses_secret_access_key")
+        self.credentials = Credentials(key_id, secret, token or None)
         self.region = settings.ses_region
         self.endpoint = (settings.ses_base_url or f"https://email.{self.region}.amazonaws.com").rstrip("/")
 
