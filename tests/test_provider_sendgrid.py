@@ -23,7 +23,8 @@ from tests.fakes.server import CannedAnswer, FakeProviders
 from workers.message import OutgoingEmail
 from workers.providers import provider_class
 from workers.providers.base import Outcome
-from workers.providers.sendgrid import SendGridProvider, factor
+from workers.providers.factoring import factor
+from workers.providers.sendgrid import SendGridProvider
 from workers.providers.signals import Halt
 from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue
 from workers.rendering.personalize import Recipient

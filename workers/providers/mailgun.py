@@ -43,7 +43,7 @@ from publisher.settings import Settings
 from workers.message import OutgoingEmail
 from workers.providers import http
 from workers.providers.base import Provider, SendResult
-from workers.providers.sendgrid import factor, send_grouped
+from workers.providers.factoring import factor, send_grouped
 from workers.providers.signals import Halt
 
 #: Mailgun's cap on the o:, h:, v: and t: fields of a call, together.
