@@ -55,16 +55,26 @@ JSON = "application/json"
 class WebhookRejected(Exception):
     """The call is refused with ``status`` and ``message``; nothing is stored."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        #: Extra response headers, e.g. WWW-Authenticate on a 401.
+        self.headers = dict(headers or {})
 
 
 class WebhookHandler(Protocol):
     """Verify, then parse one webhook call into normalised events."""
 
     def __call__(self, headers: Mapping[str, str], raw_body: bytes, ctx: WebContext) -> list[ProviderEvent]: ...
+
+
+class WebhookUndo(Protocol):
+    """Undo what a handler did outside the database (e.g. a replay token it
+    claimed in Redis) when the call is not recorded after all: nothing matched,
+    or the database failed. Called with the same arguments as the handler."""
+
+    def __call__(self, headers: Mapping[str, str], raw_body: bytes, ctx: WebContext) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -74,19 +84,23 @@ class WebhookProvider:
     #: Media types the route accepts for this provider (415 otherwise), compared
     #: without parameters such as ``charset``. SNS, for one, posts text/plain.
     content_types: tuple[str, ...] = (JSON,)
+    #: Optional: called when the verified call ends up not recorded.
+    on_failure: WebhookUndo | None = None
 
 
 #: Provider name -> its registered webhook.
 HANDLERS: dict[str, WebhookProvider] = {}
 
 
-def register(name: str, *, content_types: tuple[str, ...] = (JSON,)) -> Callable[[WebhookHandler], WebhookHandler]:
+def register(
+    name: str, *, content_types: tuple[str, ...] = (JSON,), on_failure: WebhookUndo | None = None
+) -> Callable[[WebhookHandler], WebhookHandler]:
     """Decorator: make ``handle`` the webhook of provider ``name``."""
 
     def decorate(handle: WebhookHandler) -> WebhookHandler:
         if name in HANDLERS and HANDLERS[name].handle is not handle:
             raise RuntimeError(f"a webhook handler for {name!r} is already registered")
-        HANDLERS[name] = WebhookProvider(name=name, handle=handle, content_types=content_types)
+        HANDLERS[name] = WebhookProvider(name=name, handle=handle, content_types=content_types, on_failure=on_failure)
         return handle
 
     return decorate
@@ -95,8 +109,8 @@ def register(name: str, *, content_types: tuple[str, ...] = (JSON,)) -> Callable
 # --- helpers -----------------------------------------------------------------
 
 
-def unauthorized(message: str) -> WebhookRejected:
-    return WebhookRejected(401, message)
+def unauthorized(message: str, headers: Mapping[str, str] | None = None) -> WebhookRejected:
+    return WebhookRejected(401, message, headers)
 
 
 def malformed(message: str) -> WebhookRejected:
