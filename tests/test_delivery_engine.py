@@ -171,3 +171,24 @@ def test_rate_limiter_spaces_reservations(redis_client: redis.Redis) -> None:
         limiter.reserve("m", requests_per_second=None, messages_per_second=100, messages=50, max_wait=5).wait for _ in range(3)
     ]
     assert [round(w or 0, 3) for w in message_waits] == [0.0, 0.525, 1.05]
+
+
+def test_refused_reservation_books_neither_limit(redis_client: redis.Redis) -> None:
+    """With both limits set, a booking one limit refuses must not take a slot of the other."""
+    from workers.rate_limit import RateLimiter
+
+    limiter = RateLimiter(redis_client)
+
+    def book(max_wait: float) -> float | None:
+        return limiter.reserve("both", requests_per_second=1000, messages_per_second=10, messages=10, max_wait=max_wait).wait
+
+    assert book(5) == 0.0
+    # The message limit is booked ~1.05 s ahead: a caller that will not wait is refused...
+    assert book(0.1) is None
+    assert book(0.1) is None
+    # ...and the refusals left the request schedule as it was: the next call
+    # waits only for the messages, both units booked from the same moment.
+    assert 0.9 < (book(5) or 0) <= 1.05
+    request_free_at = int(redis_client.get("newsletter:rate:both:requests") or 0)
+    message_free_at = int(redis_client.get("newsletter:rate:both:messages") or 0)
+    assert message_free_at - request_free_at == 1050 - 1  # 10 messages at 10/s vs 1 request at 1000/s, +5 %

@@ -20,20 +20,27 @@ PREFIX = "newsletter:rate"
 #: push a one-second window over the configured rate.
 HEADROOM = 1.05
 
-#: KEYS[1]: the schedule key; ARGV[1]: milliseconds the reservation occupies;
-#: ARGV[2]: the longest wait to accept, in milliseconds. Returns the wait in
-#: milliseconds, or -1 (nothing reserved) when it would be longer.
+#: KEYS: one schedule key per limited unit (requests, messages); ARGV[1]: the
+#: longest wait to accept, in milliseconds; ARGV[1 + i]: milliseconds the
+#: reservation occupies on KEYS[i]. The call goes out when every unit is free,
+#: so every unit is booked from that same moment; when the wait would be
+#: longer than accepted, nothing is booked on any unit. Returns the wait in
+#: milliseconds, or -1.
 _RESERVE = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local next_free = tonumber(redis.call('GET', KEYS[1]) or '0')
-local start = math.max(next_free, now)
+local start = now
+for i, key in ipairs(KEYS) do
+  start = math.max(start, tonumber(redis.call('GET', key) or '0'))
+end
 local wait = start - now
-if wait > tonumber(ARGV[2]) then
+if wait > tonumber(ARGV[1]) then
   return -1
 end
-local after = start + tonumber(ARGV[1])
-redis.call('SET', KEYS[1], after, 'PX', after - now + 1000)
+for i, key in ipairs(KEYS) do
+  local after = start + tonumber(ARGV[i + 1])
+  redis.call('SET', key, after, 'PX', after - now + 1000)
+end
 return wait
 """
 
@@ -59,17 +66,17 @@ class RateLimiter:
         requests: int = 1,
         max_wait: float,
     ) -> Reservation:
-        """Reserve ``requests`` calls carrying ``messages`` messages; both limits must allow it."""
-        waits: list[float] = []
+        """Reserve ``requests`` calls carrying ``messages`` messages; both limits must allow it, or nothing is booked."""
+        keys: list[str] = []
+        occupied: list[int] = []
         for unit, rate, cost in (("requests", requests_per_second, requests), ("messages", messages_per_second, messages)):
-            if not rate:
-                continue
-            occupied_ms = max(1, round(1000 * cost * HEADROOM / rate))
-            wait_ms = int(self._script(keys=[f"{PREFIX}:{provider}:{unit}"], args=[occupied_ms, int(max_wait * 1000)]))
-            if wait_ms < 0:
-                return Reservation(wait=None)
-            waits.append(wait_ms / 1000)
-        return Reservation(wait=max(waits, default=0.0))
+            if rate:
+                keys.append(f"{PREFIX}:{provider}:{unit}")
+                occupied.append(max(1, round(1000 * cost * HEADROOM / rate)))
+        if not keys:
+            return Reservation(wait=0.0)
+        wait_ms = int(self._script(keys=keys, args=[int(max_wait * 1000), *occupied]))
+        return Reservation(wait=None if wait_ms < 0 else wait_ms / 1000)
 
     def state(self, provider: str) -> dict[str, float]:
         """Seconds until each limited unit of ``provider`` is free again (for status)."""
