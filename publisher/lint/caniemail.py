@@ -18,6 +18,10 @@ from typing import Any
 
 import yaml
 
+#: libyaml's safe loader when PyYAML was built with it (the wheels are): it
+#: parses the 307 feature files about seven times faster than the pure-Python one.
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 DATA_PACKAGE = "publisher.lint"
 DATA_FOLDER = "caniemail"
 
@@ -101,7 +105,7 @@ def parse_feature(slug: str, text: str) -> Feature:
         raise ValueError(f"{slug}: no YAML front matter")
     # Half of the files indent with tabs, which YAML forbids; they are only
     # ever indentation there, so spaces mean the same thing.
-    data = yaml.safe_load(match.group(1).replace("\t", "    "))
+    data = yaml.load(match.group(1).replace("\t", "    "), Loader=SAFE_LOADER)  # noqa: S506 (a safe loader)
     if not isinstance(data, dict) or not isinstance(data.get("stats"), dict):
         raise ValueError(f"{slug}: front matter has no 'stats' mapping")
     notes = {str(key): str(value) for key, value in (data.get("notes_by_num") or {}).items()}
@@ -144,5 +148,5 @@ def features() -> Mapping[str, Feature]:
 def nice_names() -> NiceNames:
     """Load the display names of families and platforms."""
     text = files(DATA_PACKAGE).joinpath(DATA_FOLDER, "_data", "nicenames.yml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 (a safe loader)
     return NiceNames(families=dict(data.get("family", {})), platforms=dict(data.get("platform", {})))
