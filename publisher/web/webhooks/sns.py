@@ -1,0 +1,228 @@
+"""Amazon SNS envelopes over HTTP: check the signature, then confirm subscriptions.
+
+SNS posts one JSON document per call (``Content-Type: text/plain``). Its
+``Signature`` is an RSA signature (PKCS#1 v1.5; SHA-1 for ``SignatureVersion``
+1, SHA-256 for 2) over a canonical string built from some of the document's
+fields, made with the key of the X.509 certificate at ``SigningCertURL``.
+
+The order of the checks matters, because the certificate URL comes from the
+caller: the URL must fully match NEWSLETTER_SNS_CERTIFICATE_URL_PATTERN (by
+default only ``https://sns.<region>.amazonaws.com/….pem``) before it is
+fetched, so a forged message cannot make us fetch from anywhere else. The
+topic must be one of NEWSLETTER_SES_SNS_TOPIC_ARNS when that is set. Nothing
+in ``Message`` is read until the signature has been verified.
+
+Timestamps are not checked: SNS retries for up to an hour by default (longer
+with a custom delivery policy), and a replayed notification is harmless
+because events are stored once per SNS ``MessageId``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from publisher.settings import Settings
+from publisher.web.webhooks.base import WebhookRejected, malformed, now, parse_json, parse_time, unauthorized
+
+log = logging.getLogger(__name__)
+
+NOTIFICATION = "Notification"
+SUBSCRIPTION_CONFIRMATION = "SubscriptionConfirmation"
+UNSUBSCRIBE_CONFIRMATION = "UnsubscribeConfirmation"
+
+#: The signed fields of each message type, in the order of the string to sign.
+#: ``Subject`` is signed only when the notification has one.
+SIGNED_FIELDS = {
+    NOTIFICATION: ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
+    SUBSCRIPTION_CONFIRMATION: ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
+    UNSUBSCRIBE_CONFIRMATION: ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
+}
+OPTIONAL_FIELDS = {"Subject"}
+SIGNATURE_HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
+
+#: An SNS signing certificate is about 2 KB; anything much larger is not one.
+MAX_CERTIFICATE_BYTES = 64 * 1024
+#: Certificates kept in memory (SNS uses one per region at a time, rotated rarely).
+CACHE_SIZE = 32
+
+_certificates: dict[str, RSAPublicKey] = {}
+_certificates_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """An SNS message whose signature (and topic) checked out."""
+
+    type: str
+    message_id: str
+    topic_arn: str
+    message: str
+    timestamp: str
+    signing_cert_url: str
+    subscribe_url: str | None = None
+
+
+def verified_envelope(raw_body: bytes, settings: Settings) -> Envelope:
+    """The SNS envelope in ``raw_body`` once its certificate URL, topic and signature are checked."""
+    document = parse_json(raw_body)
+    if not isinstance(document, dict):
+        raise malformed("an SNS message is a JSON object")
+    kind = document.get("Type")
+    if kind not in SIGNED_FIELDS:
+        raise malformed(f"not an SNS message: Type {str(kind)[:40]!r} is none of {', '.join(SIGNED_FIELDS)}")
+    signature, cert_url, version = (_text(document, name) for name in ("Signature", "SigningCertURL", "SignatureVersion"))
+    if not (signature and cert_url and version):
+        raise unauthorized("unsigned SNS message: Signature, SignatureVersion and SigningCertURL are required")
+    if version not in SIGNATURE_HASHES:
+        raise unauthorized(f"unsupported SNS SignatureVersion {version[:10]!r} (1 and 2 are known)")
+    check_certificate_url(cert_url, settings)
+    check_topic(_text(document, "TopicArn"), settings)
+    payload = string_to_sign(document)
+    key = signing_key(cert_url, settings)
+    try:
+        key.verify(_signature_bytes(signature), payload, padding.PKCS1v15(), SIGNATURE_HASHES[version]())
+    except InvalidSignature as exc:
+        raise unauthorized("SNS signature does not match the message") from exc
+    return Envelope(
+        type=kind,
+        message_id=document["MessageId"],
+        topic_arn=document["TopicArn"],
+        message=document["Message"],
+        timestamp=document["Timestamp"],
+        signing_cert_url=cert_url,
+        subscribe_url=_text(document, "SubscribeURL"),
+    )
+
+
+def string_to_sign(document: dict[str, Any]) -> bytes:
+    """The canonical ``name\\nvalue\\n`` string SNS signed for this message type."""
+    lines: list[str] = []
+    for name in SIGNED_FIELDS[document["Type"]]:
+        value = document.get(name)
+        if value is None and name in OPTIONAL_FIELDS:
+            continue
+        if not isinstance(value, str):
+            raise unauthorized(f"SNS message lacks the signed field {name}")
+        lines += [name, value]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def check_certificate_url(url: str, settings: Settings) -> None:
+    """401 unless the certificate URL fully matches the configured pattern (checked before any fetch)."""
+    try:
+        pattern = re.compile(settings.sns_certificate_url_pattern)
+    except re.error as exc:
+        log.error("NEWSLETTER_SNS_CERTIFICATE_URL_PATTERN is not a valid regular expression: %s", exc)
+        raise unauthorized("SNS messages cannot be verified: NEWSLETTER_SNS_CERTIFICATE_URL_PATTERN is not a valid expression") from exc
+    # A user name or password in the URL could make the host the pattern saw differ from the one connected to.
+    if pattern.fullmatch(url) is None or "@" in urlsplit(url).netloc:
+        raise unauthorized(f"SigningCertURL {url[:200]!r} is not an SNS certificate URL (NEWSLETTER_SNS_CERTIFICATE_URL_PATTERN)")
+
+
+def check_topic(topic_arn: str | None, settings: Settings) -> None:
+    """403 when topics are configured and this message's topic is not one of them."""
+    allowed = {arn.strip() for arn in settings.ses_sns_topic_arns.split(",") if arn.strip()}
+    if not topic_arn:
+        raise unauthorized("SNS message lacks the signed field TopicArn")
+    if allowed and topic_arn not in allowed:
+        raise WebhookRejected(403, f"SNS topic {topic_arn[:200]!r} is not in NEWSLETTER_SES_SNS_TOPIC_ARNS")
+
+
+def signing_key(url: str, settings: Settings) -> RSAPublicKey:
+    """The RSA key of the certificate at ``url``, fetched once per process."""
+    with _certificates_lock:
+        cached = _certificates.get(url)
+    if cached is not None:
+        return cached
+    key = _load_key(_fetch(url, settings.http_timeout), url)
+    with _certificates_lock:
+        if len(_certificates) >= CACHE_SIZE:
+            _certificates.clear()
+        _certificates[url] = key
+    return key
+
+
+def _fetch(url: str, timeout: float) -> bytes:
+    try:
+        with requests.get(url, timeout=timeout, allow_redirects=False, stream=True) as response:
+            if response.status_code != 200:
+                status = 503 if response.status_code >= 500 else 401
+                raise WebhookRejected(status, f"SNS signing certificate not available: HTTP {response.status_code} from {_origin(url)}")
+            body: bytes = response.raw.read(MAX_CERTIFICATE_BYTES + 1, decode_content=True)
+    except requests.RequestException as exc:
+        raise WebhookRejected(503, f"cannot fetch the SNS signing certificate from {_origin(url)}: {type(exc).__name__}") from exc
+    if len(body) > MAX_CERTIFICATE_BYTES:
+        raise unauthorized(f"SNS signing certificate from {_origin(url)} is larger than {MAX_CERTIFICATE_BYTES} bytes")
+    return body
+
+
+def _load_key(pem: bytes, url: str) -> RSAPublicKey:
+    try:
+        certificate = x509.load_pem_x509_certificate(pem)
+    except ValueError as exc:
+        raise unauthorized(f"{_origin(url)} did not serve a PEM certificate") from exc
+    moment = now()
+    if not certificate.not_valid_before_utc <= moment <= certificate.not_valid_after_utc:
+        raise unauthorized(f"SNS signing certificate from {_origin(url)} is not valid at {moment:%Y-%m-%d %H:%M} UTC")
+    key = certificate.public_key()
+    if not isinstance(key, RSAPublicKey):
+        raise unauthorized("SNS signing certificate does not hold an RSA key")
+    return key
+
+
+def _signature_bytes(signature: str) -> bytes:
+    try:
+        return base64.b64decode(signature, validate=True)
+    except binascii.Error as exc:
+        raise unauthorized("SNS Signature is not base64") from exc
+
+
+def confirm_subscription(envelope: Envelope, settings: Settings) -> None:
+    """Visit the SubscribeURL of a verified SubscriptionConfirmation.
+
+    The URL must have the scheme and host of the certificate URL the pattern
+    accepted (SNS serves both from ``sns.<region>.amazonaws.com``): a signed
+    message is from SNS, but the check keeps us from visiting anything that
+    is not SNS even if that ever changed.
+    """
+    url = envelope.subscribe_url or ""
+    if _origin(url) != _origin(envelope.signing_cert_url) or "@" in urlsplit(url).netloc:
+        raise malformed(f"SubscribeURL is not on {_origin(envelope.signing_cert_url)}, where the certificate came from")
+    try:
+        response = requests.get(url, timeout=settings.http_timeout, allow_redirects=False)
+    except requests.RequestException as exc:
+        raise WebhookRejected(503, f"cannot reach {_origin(url)} to confirm the subscription: {type(exc).__name__}") from exc
+    if response.status_code != 200:
+        raise WebhookRejected(503, f"{_origin(url)} answered HTTP {response.status_code} to the subscription confirmation")
+    # The URL holds the confirmation token: log the topic only.
+    log.info("confirmed the SNS subscription to %s", envelope.topic_arn)
+
+
+def envelope_time(envelope: Envelope) -> dt.datetime | None:
+    """When SNS published the message (its signed ``Timestamp``)."""
+    return parse_time(envelope.timestamp)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _text(document: dict[str, Any], name: str) -> str | None:
+    value = document.get(name)
+    return value if isinstance(value, str) and value else None

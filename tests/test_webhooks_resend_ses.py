@@ -1,0 +1,619 @@
+"""Resend (Svix-signed) and Amazon SES (over SNS) webhooks, over HTTP against the real app.
+
+Resend calls are signed with a real ``whsec_`` secret. SES calls are real SNS
+envelopes signed with a throwaway RSA key whose self-signed certificate is
+served by a loopback "AWS" server; that server also records every request, so
+the tests see which certificates were fetched and which SubscribeURLs visited.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import redis
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+from pydantic import SecretStr
+from sqlalchemy import select
+from svix.webhooks import Webhook
+
+from publisher.db.engine import Database
+from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryEvent, DeliveryState, MailingList, Subscriber
+from publisher.settings import Settings
+from publisher.suppressions import is_suppressed
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+RESEND_SECRET = "whsec_" + base64.b64encode(b"resend-test-signing-key-0123").decode()
+OTHER_SECRET = "whsec_" + base64.b64encode(b"somebody-elses-signing-key-9").decode()
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:newsletter-events"
+SOFT_BOUNCE_LIMIT = 2
+
+
+# --- the ledger ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A delivery we sent, as the ledger has it."""
+
+    delivery_id: int
+    email: str
+    provider_message_id: str
+
+
+def send_record(db: Database, provider: str, email: str = "ada@example.com") -> Sent:
+    """Put one sent delivery in the ledger, as the workers leave it."""
+    provider_message_id = f"{provider}-{uuid.uuid4()}"
+    with db.transaction() as session:
+        mailing_list = MailingList(name=f"list-{uuid.uuid4().hex[:8]}")
+        subscriber = Subscriber(email=email)
+        session.add_all([mailing_list, subscriber])
+        session.flush()
+        campaign = Campaign(
+            list_id=mailing_list.id,
+            status=CampaignStatus.COMPLETE,
+            provider=provider,
+            title="Issue 1",
+            subject="Issue 1",
+            source="issue-1.md",
+            content_digest="0" * 64,
+            html_template="<p>hi</p>",
+            text_template="hi",
+            placeholder_nonce="nonce",
+        )
+        session.add(campaign)
+        session.flush()
+        batch = Batch(campaign_id=campaign.id, seq=0)
+        session.add(batch)
+        session.flush()
+        delivery = Delivery(
+            campaign_id=campaign.id,
+            batch_id=batch.id,
+            subscriber_id=subscriber.id,
+            email=email,
+            state=DeliveryState.SENT,
+            provider=provider,
+            message_id=f"{uuid.uuid4()}@modu.example",
+            provider_message_id=provider_message_id,
+            sent_at=dt.datetime.now(dt.UTC),
+        )
+        session.add(delivery)
+        session.flush()
+        return Sent(delivery.id, email, provider_message_id)
+
+
+def stored_events(db: Database) -> list[tuple[str, str]]:
+    with db.transaction() as session:
+        rows = session.execute(select(DeliveryEvent.type, DeliveryEvent.detail).order_by(DeliveryEvent.id)).all()
+    return [(str(kind), detail) for kind, detail in rows]
+
+
+def suppressed(db: Database, email: str) -> bool:
+    with db.transaction() as session:
+        return is_suppressed(session, email)
+
+
+# --- Resend --------------------------------------------------------------------
+
+
+@pytest.fixture
+def resend_url(settings: Settings, redis_client: redis.Redis, serve_web: Callable[[Settings], str]) -> str:
+    return serve_web(
+        settings.model_copy(update={"resend_webhook_secret": SecretStr(RESEND_SECRET), "soft_bounce_limit": SOFT_BOUNCE_LIMIT})
+    )
+
+
+def resend_event(kind: str, sent: Sent, *, tags: Any = None, **extra: Any) -> dict[str, Any]:
+    if tags is None:
+        tags = [{"name": "delivery_id", "value": str(sent.delivery_id)}, {"name": "campaign_id", "value": "1"}]
+    data = {
+        "email_id": sent.provider_message_id,
+        "from": "Modu Events <events@modu.example>",
+        "to": [sent.email],
+        "subject": "Issue 1",
+        "created_at": "2026-11-30T10:00:00.000Z",
+        "tags": tags,
+        **extra,
+    }
+    return {"type": kind, "created_at": "2026-11-30T10:05:00.000Z", "data": data}
+
+
+def post_resend(
+    url: str,
+    payload: dict[str, Any] | bytes,
+    *,
+    secret: str = RESEND_SECRET,
+    svix_id: str | None = None,
+    at: dt.datetime | None = None,
+    tamper: Callable[[bytes], bytes] | None = None,
+) -> requests.Response:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    svix_id = svix_id or f"msg_{uuid.uuid4().hex}"
+    at = at or dt.datetime.now(dt.UTC)
+    headers = {
+        "Content-Type": "application/json",
+        "svix-id": svix_id,
+        "svix-timestamp": str(int(at.timestamp())),
+        "svix-signature": Webhook(secret).sign(svix_id, at, body.decode()),
+    }
+    return requests.post(f"{url}/webhooks/resend", data=tamper(body) if tamper else body, headers=headers, timeout=10)
+
+
+def test_resend_delivery_open_click_and_delay_are_recorded_normalised(resend_url: str, db: Database) -> None:
+    sent = send_record(db, "resend")
+    calls = [
+        resend_event("email.delivered", sent),
+        resend_event("email.opened", sent),
+        resend_event("email.clicked", sent, click={"link": "https://modu.example/talks", "ipAddress": "192.0.2.1"}),
+        resend_event("email.delivery_delayed", sent),
+    ]
+    for payload in calls:
+        response = post_resend(resend_url, payload)
+        assert response.status_code == 200, response.text
+        assert response.json()["recorded"] == 1
+    assert stored_events(db) == [("delivered", ""), ("opened", ""), ("clicked", "https://modu.example/talks"), ("deferred", "")]
+    assert not suppressed(db, sent.email)
+
+
+def test_resend_permanent_bounce_suppresses_at_once(resend_url: str, db: Database) -> None:
+    sent = send_record(db, "resend")
+    # Tags as a {name: value} object, the other shape Resend documents.
+    bounce = {"type": "Permanent", "subType": "General", "message": "550 5.1.1 user unknown"}
+    payload = resend_event("email.bounced", sent, tags={"delivery_id": str(sent.delivery_id)}, bounce=bounce)
+    response = post_resend(resend_url, payload)
+    assert response.status_code == 200, response.text
+    assert response.json()["suppressed"] == 1
+    assert stored_events(db) == [("bounced_hard", "Permanent/General: 550 5.1.1 user unknown")]
+    assert suppressed(db, sent.email)
+
+
+def test_resend_transient_bounce_suppresses_only_at_the_limit(resend_url: str, db: Database) -> None:
+    sent = send_record(db, "resend")
+    payload = resend_event("email.bounced", sent, bounce={"type": "Transient", "subType": "MailboxFull", "message": "mailbox full"})
+    assert post_resend(resend_url, payload).status_code == 200
+    assert not suppressed(db, sent.email)
+    second = post_resend(resend_url, payload)
+    assert second.json()["suppressed"] == 1
+    assert [kind for kind, _ in stored_events(db)] == ["bounced_soft"] * SOFT_BOUNCE_LIMIT
+    assert suppressed(db, sent.email)
+
+
+def test_resend_complaint_suppresses_at_once(resend_url: str, db: Database) -> None:
+    sent = send_record(db, "resend")
+    response = post_resend(resend_url, resend_event("email.complained", sent))
+    assert response.status_code == 200, response.text
+    assert stored_events(db) == [("complained", "")]
+    assert suppressed(db, sent.email)
+
+
+def test_resend_retried_call_is_stored_once(resend_url: str, db: Database) -> None:
+    sent = send_record(db, "resend")
+    payload = resend_event("email.delivered", sent)
+    first = post_resend(resend_url, payload, svix_id="msg_retried")
+    again = post_resend(resend_url, payload, svix_id="msg_retried")
+    assert (first.json()["recorded"], again.json()["recorded"], again.json()["duplicates"]) == (1, 0, 1)
+    assert stored_events(db) == [("delivered", "")]
+
+
+def test_resend_sent_event_is_ignored(resend_url: str, db: Database) -> None:
+    sent = send_record(db, "resend")
+    response = post_resend(resend_url, resend_event("email.sent", sent))
+    assert response.status_code == 200, response.text
+    assert response.json()["recorded"] == 0
+    assert stored_events(db) == []
+
+
+def test_resend_unsigned_call_is_401(resend_url: str, db: Database) -> None:
+    sent = send_record(db, "resend")
+    body = json.dumps(resend_event("email.complained", sent))
+    response = requests.post(f"{resend_url}/webhooks/resend", data=body, headers={"Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 401
+    assert "svix-signature" in response.json()["detail"]
+    assert stored_events(db) == []
+    assert not suppressed(db, sent.email)
+
+
+def test_resend_wrong_signature_is_401_and_changes_nothing(resend_url: str, db: Database) -> None:
+    sent = send_record(db, "resend")
+    response = post_resend(resend_url, resend_event("email.complained", sent), secret=OTHER_SECRET)
+    assert response.status_code == 401
+    assert "signature" in response.json()["detail"].lower()
+    assert stored_events(db) == []
+    assert not suppressed(db, sent.email)
+
+
+def test_resend_tampered_body_is_401(resend_url: str, db: Database) -> None:
+    sent = send_record(db, "resend")
+    payload = resend_event("email.bounced", sent, bounce={"type": "Transient", "subType": "General", "message": "try later"})
+    response = post_resend(resend_url, payload, tamper=lambda body: body.replace(b'"Transient"', b'"Permanent"'))
+    assert response.status_code == 401
+    assert stored_events(db) == []
+    assert not suppressed(db, sent.email)
+
+
+def test_resend_stale_timestamp_is_401(resend_url: str, db: Database) -> None:
+    sent = send_record(db, "resend")
+    stale = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)
+    response = post_resend(resend_url, resend_event("email.complained", sent), at=stale)
+    assert response.status_code == 401
+    assert "too old" in response.json()["detail"]
+    assert stored_events(db) == []
+
+
+def test_resend_without_a_secret_setting_is_401_naming_it(web_url: str, db: Database) -> None:
+    sent = send_record(db, "resend")
+    response = post_resend(web_url, resend_event("email.complained", sent))
+    assert response.status_code == 401
+    assert "NEWSLETTER_RESEND_WEBHOOK_SECRET" in response.json()["detail"]
+    assert stored_events(db) == []
+
+
+def test_resend_email_we_never_sent_is_404(resend_url: str, db: Database) -> None:
+    stranger = Sent(delivery_id=999_999, email="stranger@example.com", provider_message_id="not-ours")
+    response = post_resend(resend_url, resend_event("email.complained", stranger, tags=[]))
+    assert response.status_code == 404
+    assert stored_events(db) == []
+
+
+def test_resend_email_id_contradicting_the_delivery_tag_is_404(resend_url: str, db: Database) -> None:
+    sent = send_record(db, "resend")
+    # Our delivery id, but another email's Resend id: the event is not about our delivery.
+    payload = resend_event("email.complained", sent)
+    payload["data"]["email_id"] = "someone-elses-email"
+    response = post_resend(resend_url, payload)
+    assert response.status_code == 404
+    assert not suppressed(db, sent.email)
+
+
+def test_resend_signed_body_that_is_not_an_event_is_400(resend_url: str, db: Database) -> None:
+    response = post_resend(resend_url, b'["not", "an", "event"]')
+    assert response.status_code == 400
+    assert stored_events(db) == []
+
+
+# --- Amazon SES over SNS -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    key: rsa.RSAPrivateKey
+    pem: bytes
+
+
+def make_identity() -> SigningIdentity:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.eu-west-1.amazonaws.com")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return SigningIdentity(key, certificate.public_bytes(serialization.Encoding.PEM))
+
+
+@pytest.fixture(scope="module")
+def sns_identity() -> SigningIdentity:
+    return make_identity()
+
+
+@pytest.fixture(scope="module")
+def impostor() -> SigningIdentity:
+    return make_identity()
+
+
+@dataclass
+class FakeAws:
+    """Loopback stand-in for SNS: serves the signing certificate, answers SubscribeURLs, records requests."""
+
+    identity: SigningIdentity
+    port: int = 0
+    requests: list[str] = field(default_factory=list)
+    #: A fresh certificate name per server: the app caches certificates by URL for the whole process.
+    cert_name: str = field(default_factory=lambda: f"SimpleNotificationService-{uuid.uuid4().hex}.pem")
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def cert_url(self) -> str:
+        return f"{self.origin}/{self.cert_name}"
+
+    def fetched(self, prefix: str) -> list[str]:
+        return [path for path in self.requests if path.startswith(prefix)]
+
+
+@pytest.fixture
+def aws(sns_identity: SigningIdentity) -> Iterator[FakeAws]:
+    fake = FakeAws(sns_identity)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fake.requests.append(self.path)
+            if self.path.endswith(".pem"):
+                self._answer(200, fake.identity.pem)
+            elif self.path.startswith("/?Action=ConfirmSubscription"):
+                self._answer(200, b"<ConfirmSubscriptionResponse/>")
+            else:
+                self._answer(404, b"not found")
+
+        def _answer(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    fake.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def ses_url(settings: Settings, aws: FakeAws, redis_client: redis.Redis, serve_web: Callable[[Settings], str]) -> str:
+    update = {
+        "sns_certificate_url_pattern": rf"http://127\.0\.0\.1:{aws.port}/[A-Za-z0-9-]+\.pem",
+        "ses_sns_topic_arns": f"arn:aws:sns:eu-west-1:123456789012:other, {TOPIC}",
+        "soft_bounce_limit": SOFT_BOUNCE_LIMIT,
+    }
+    return serve_web(settings.model_copy(update=update))
+
+
+def string_to_sign(envelope: dict[str, Any]) -> bytes:
+    """The canonical string of the AWS documentation, written out independently of the app."""
+    if envelope["Type"] == "Notification":
+        names = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
+    else:
+        names = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
+    return "".join(f"{name}\n{envelope[name]}\n" for name in names if name in envelope).encode()
+
+
+def sns_envelope(
+    aws: FakeAws,
+    message: dict[str, Any] | str,
+    *,
+    kind: str = "Notification",
+    version: str = "2",
+    signer: SigningIdentity | None = None,
+    topic: str = TOPIC,
+    message_id: str | None = None,
+    cert_url: str | None = None,
+    subject: str | None = None,
+    subscribe_url: str | None = None,
+) -> dict[str, Any]:
+    envelope: dict[str, Any] = {
+        "Type": kind,
+        "MessageId": message_id or str(uuid.uuid4()),
+        "TopicArn": topic,
+        "Message": message if isinstance(message, str) else json.dumps(message),
+        "Timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "SignatureVersion": version,
+        "SigningCertURL": cert_url or aws.cert_url,
+    }
+    if subject is not None:
+        envelope["Subject"] = subject
+    if kind != "Notification":
+        envelope["Token"] = "2336412f37fb687f5d51e6e2425c464de"
+        envelope["SubscribeURL"] = subscribe_url or f"{aws.origin}/?Action=ConfirmSubscription&TopicArn={topic}&Token=2336412f37fb"
+    digest = hashes.SHA1() if version == "1" else hashes.SHA256()  # noqa: S303 (SNS SignatureVersion 1 is SHA1withRSA)
+    key = (signer or aws.identity).key
+    envelope["Signature"] = base64.b64encode(key.sign(string_to_sign(envelope), padding.PKCS1v15(), digest)).decode()
+    return envelope
+
+
+def post_sns(url: str, envelope: dict[str, Any] | str) -> requests.Response:
+    body = envelope if isinstance(envelope, str) else json.dumps(envelope)
+    headers = {"Content-Type": "text/plain; charset=UTF-8"}
+    if isinstance(envelope, dict):
+        headers["x-amz-sns-message-type"] = str(envelope.get("Type"))
+    return requests.post(f"{url}/webhooks/ses", data=body.encode(), headers=headers, timeout=10)
+
+
+def ses_record(event_type: str, sent: Sent, *, tagged: bool = True, **sections: Any) -> dict[str, Any]:
+    mail: dict[str, Any] = {
+        "timestamp": "2026-11-30T10:00:00.000Z",
+        "source": "events@modu.example",
+        "messageId": sent.provider_message_id,
+        "destination": [sent.email],
+    }
+    if tagged:
+        mail["tags"] = {"ses:configuration-set": ["newsletter"], "delivery_id": [str(sent.delivery_id)], "campaign_id": ["1"]}
+    return {"eventType": event_type, "mail": mail, **sections}
+
+
+def bounce(sent: Sent, bounce_type: str, sub_type: str, code: str) -> dict[str, Any]:
+    recipient = {"emailAddress": sent.email, "action": "failed", "status": "5.1.1", "diagnosticCode": code}
+    return {"bounceType": bounce_type, "bounceSubType": sub_type, "bouncedRecipients": [recipient], "timestamp": "2026-11-30T10:01:00.000Z"}
+
+
+def test_ses_permanent_bounce_signed_v2_suppresses_at_once(ses_url: str, aws: FakeAws, db: Database) -> None:
+    sent = send_record(db, "ses")
+    record = ses_record("Bounce", sent, bounce=bounce(sent, "Permanent", "General", "smtp; 550 5.1.1 user unknown"))
+    response = post_sns(ses_url, sns_envelope(aws, record, version="2"))
+    assert response.status_code == 200, response.text
+    assert response.json()["suppressed"] == 1
+    assert stored_events(db) == [("bounced_hard", "Permanent/General: smtp; 550 5.1.1 user unknown")]
+    assert suppressed(db, sent.email)
+
+
+def test_ses_transient_bounce_signed_v1_suppresses_only_at_the_limit(ses_url: str, aws: FakeAws, db: Database) -> None:
+    sent = send_record(db, "ses")
+    record = ses_record("Bounce", sent, bounce=bounce(sent, "Transient", "MailboxFull", "smtp; 452 4.2.2 mailbox full"))
+    assert post_sns(ses_url, sns_envelope(aws, record, version="1", subject="Amazon SES Email Event Notification")).status_code == 200
+    assert not suppressed(db, sent.email)
+    assert post_sns(ses_url, sns_envelope(aws, record, version="1")).status_code == 200
+    assert [kind for kind, _ in stored_events(db)] == ["bounced_soft"] * SOFT_BOUNCE_LIMIT
+    assert suppressed(db, sent.email)
+
+
+def test_ses_identity_complaint_without_tags_is_matched_by_message_id(ses_url: str, aws: FakeAws, db: Database) -> None:
+    sent = send_record(db, "ses")
+    record = ses_record("Complaint", sent, tagged=False)
+    record["notificationType"] = record.pop("eventType")
+    record["complaint"] = {"complainedRecipients": [{"emailAddress": sent.email}], "complaintFeedbackType": "abuse"}
+    response = post_sns(ses_url, sns_envelope(aws, record))
+    assert response.status_code == 200, response.text
+    assert stored_events(db) == [("complained", "abuse")]
+    assert suppressed(db, sent.email)
+
+
+def test_ses_delivery_open_click_and_delay_are_recorded_normalised(ses_url: str, aws: FakeAws, db: Database) -> None:
+    sent = send_record(db, "ses")
+    records = [
+        ses_record("Delivery", sent, delivery={"timestamp": "2026-11-30T10:00:02Z", "recipients": [sent.email], "smtpResponse": "250 ok"}),
+        ses_record("Open", sent, open={"timestamp": "2026-11-30T11:00:00Z", "ipAddress": "192.0.2.1"}),
+        ses_record("Click", sent, click={"timestamp": "2026-11-30T11:01:00Z", "link": "https://modu.example/talks"}),
+        ses_record(
+            "DeliveryDelay",
+            sent,
+            deliveryDelay={"delayType": "MailboxFull", "delayedRecipients": [{"emailAddress": sent.email, "status": "4.2.2"}]},
+        ),
+    ]
+    for record in records:
+        response = post_sns(ses_url, sns_envelope(aws, record))
+        assert response.status_code == 200, response.text
+    assert stored_events(db) == [
+        ("delivered", "250 ok"),
+        ("opened", ""),
+        ("clicked", "https://modu.example/talks"),
+        ("deferred", "MailboxFull: 4.2.2"),
+    ]
+    assert not suppressed(db, sent.email)
+
+
+def test_ses_retried_notification_is_stored_once_and_the_certificate_fetched_once(ses_url: str, aws: FakeAws, db: Database) -> None:
+    sent = send_record(db, "ses")
+    envelope = sns_envelope(aws, ses_record("Delivery", sent, delivery={"timestamp": "2026-11-30T10:00:02Z"}))
+    first, again = post_sns(ses_url, envelope), post_sns(ses_url, envelope)
+    assert (first.json()["recorded"], again.json()["recorded"], again.json()["duplicates"]) == (1, 0, 1)
+    assert stored_events(db) == [("delivered", "")]
+    assert len(aws.fetched("/SimpleNotificationService")) == 1
+
+
+def test_ses_send_event_is_ignored(ses_url: str, aws: FakeAws, db: Database) -> None:
+    sent = send_record(db, "ses")
+    response = post_sns(ses_url, sns_envelope(aws, ses_record("Send", sent, send={})))
+    assert response.status_code == 200, response.text
+    assert response.json()["recorded"] == 0
+    assert stored_events(db) == []
+
+
+def test_ses_unsigned_message_is_401(ses_url: str, aws: FakeAws, db: Database) -> None:
+    sent = send_record(db, "ses")
+    envelope = sns_envelope(aws, ses_record("Complaint", sent, complaint={}))
+    del envelope["Signature"]
+    response = post_sns(ses_url, envelope)
+    assert response.status_code == 401
+    assert "unsigned" in response.json()["detail"]
+    assert stored_events(db) == []
+    assert not suppressed(db, sent.email)
+
+
+def test_ses_wrong_signature_is_401_and_changes_nothing(ses_url: str, aws: FakeAws, impostor: SigningIdentity, db: Database) -> None:
+    sent = send_record(db, "ses")
+    record = ses_record("Bounce", sent, bounce=bounce(sent, "Permanent", "General", "550"))
+    response = post_sns(ses_url, sns_envelope(aws, record, signer=impostor))
+    assert response.status_code == 401
+    assert "signature does not match" in response.json()["detail"]
+    assert stored_events(db) == []
+    assert not suppressed(db, sent.email)
+
+
+def test_ses_tampered_message_is_401(ses_url: str, aws: FakeAws, db: Database) -> None:
+    sent = send_record(db, "ses")
+    envelope = sns_envelope(aws, ses_record("Bounce", sent, bounce=bounce(sent, "Transient", "General", "451")))
+    envelope["Message"] = envelope["Message"].replace('"Transient"', '"Permanent"')
+    response = post_sns(ses_url, envelope)
+    assert response.status_code == 401
+    assert stored_events(db) == []
+    assert not suppressed(db, sent.email)
+
+
+@pytest.mark.parametrize(
+    "cert_url", ["http://localhost:{port}/{name}", "http://127.0.0.1:{port}/{name}.txt", "http://127.0.0.1:{port}/{name}?x.pem"]
+)
+def test_ses_certificate_url_outside_the_pattern_is_401_and_never_fetched(ses_url: str, aws: FakeAws, db: Database, cert_url: str) -> None:
+    sent = send_record(db, "ses")
+    record = ses_record("Bounce", sent, bounce=bounce(sent, "Permanent", "General", "550"))
+    response = post_sns(ses_url, sns_envelope(aws, record, cert_url=cert_url.format(port=aws.port, name=aws.cert_name)))
+    assert response.status_code == 401
+    assert "NEWSLETTER_SNS_CERTIFICATE_URL_PATTERN" in response.json()["detail"]
+    assert aws.requests == []
+    assert stored_events(db) == []
+
+
+def test_ses_topic_not_configured_is_403(ses_url: str, aws: FakeAws, db: Database) -> None:
+    sent = send_record(db, "ses")
+    record = ses_record("Bounce", sent, bounce=bounce(sent, "Permanent", "General", "550"))
+    response = post_sns(ses_url, sns_envelope(aws, record, topic="arn:aws:sns:eu-west-1:999999999999:someone-else"))
+    assert response.status_code == 403
+    assert "NEWSLETTER_SES_SNS_TOPIC_ARNS" in response.json()["detail"]
+    assert stored_events(db) == []
+    assert not suppressed(db, sent.email)
+
+
+def test_ses_subscription_confirmation_visits_the_subscribe_url(ses_url: str, aws: FakeAws, db: Database) -> None:
+    envelope = sns_envelope(aws, f"You have chosen to subscribe to the topic {TOPIC}.", kind="SubscriptionConfirmation")
+    response = post_sns(ses_url, envelope)
+    assert response.status_code == 200, response.text
+    assert aws.fetched("/?Action=ConfirmSubscription") == [envelope["SubscribeURL"].removeprefix(aws.origin)]
+    assert stored_events(db) == []
+
+
+def test_ses_forged_subscription_confirmation_is_not_visited(ses_url: str, aws: FakeAws, impostor: SigningIdentity) -> None:
+    envelope = sns_envelope(aws, "Subscribe me", kind="SubscriptionConfirmation", signer=impostor)
+    assert post_sns(ses_url, envelope).status_code == 401
+    assert aws.fetched("/?Action") == []
+
+
+def test_ses_subscribe_url_on_another_host_is_not_visited(ses_url: str, aws: FakeAws) -> None:
+    elsewhere = f"http://localhost:{aws.port}/?Action=ConfirmSubscription&Token=1"
+    response = post_sns(ses_url, sns_envelope(aws, "Subscribe me", kind="SubscriptionConfirmation", subscribe_url=elsewhere))
+    assert response.status_code == 400
+    assert "SubscribeURL" in response.json()["detail"]
+    assert aws.fetched("/?Action") == []
+
+
+def test_ses_unsubscribe_confirmation_is_accepted_without_visiting(ses_url: str, aws: FakeAws) -> None:
+    response = post_sns(ses_url, sns_envelope(aws, "You have unsubscribed", kind="UnsubscribeConfirmation"))
+    assert response.status_code == 200, response.text
+    assert aws.fetched("/?Action") == []
+
+
+def test_ses_message_we_never_sent_is_404(ses_url: str, aws: FakeAws, db: Database) -> None:
+    stranger = Sent(delivery_id=999_999, email="stranger@example.com", provider_message_id="not-ours")
+    record = ses_record("Bounce", stranger, tagged=False, bounce=bounce(stranger, "Permanent", "General", "550"))
+    response = post_sns(ses_url, sns_envelope(aws, record))
+    assert response.status_code == 404
+    assert stored_events(db) == []
+
+
+def test_ses_body_that_is_not_an_sns_message_is_400(ses_url: str, aws: FakeAws) -> None:
+    response = post_sns(ses_url, json.dumps({"Type": "Bounce", "hello": "world"}))
+    assert response.status_code == 400
+    assert aws.requests == []
