@@ -18,9 +18,9 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -45,6 +45,10 @@ def load_providers() -> list[str]:
     return sorted(HANDLERS)
 
 
+# Before the route is declared, so that its document lists the providers.
+load_providers()
+
+
 class _NothingMatched(Exception):
     """Raised inside the transaction so that it is rolled back."""
 
@@ -63,8 +67,19 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/webhooks/{provider}", summary="Receive a provider's event webhook", responses=_RESPONSES)
-async def receive_webhook(provider: str, request: Request) -> JSONResponse:
+#: The body is read raw (signatures cover its exact bytes); the document still says what is posted.
+_BODY = {"required": True, "content": {"application/json": {"schema": {"description": "The provider's event payload, as it posts it."}}}}
+Provider = Annotated[str, Path(description="The provider's name.", json_schema_extra={"enum": sorted(HANDLERS)})]
+
+
+@router.post(
+    "/webhooks/{provider}",
+    summary="Receive a provider's event webhook",
+    description="Verified (signature or credentials) before anything is parsed; see docs/webhooks.md.",
+    responses=_RESPONSES,
+    openapi_extra={"requestBody": _BODY},
+)
+async def receive_webhook(provider: Provider, request: Request) -> JSONResponse:
     webhook = HANDLERS.get(provider)
     if webhook is None:
         known = sorted(HANDLERS)
@@ -105,6 +120,3 @@ def _handle(webhook: WebhookProvider, headers: Headers, raw_body: bytes, context
                 log.exception("%s webhook: undo after a failed call failed", webhook.name)
         raise
     return report
-
-
-load_providers()

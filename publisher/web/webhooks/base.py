@@ -177,13 +177,21 @@ def parse_time(value: object) -> dt.datetime | None:
     return None
 
 
+#: Largest id a database integer column holds; a larger "delivery id" names nothing.
+MAX_ID = 2**31 - 1
+
+
 def as_delivery_id(value: object) -> int | None:
     """A delivery id from metadata (sent as a string or a number), or None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
-        return number if number > 0 else None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and 0 < value <= MAX_ID:
+        return value
     return None
+
+
+def text(value: object) -> str:
+    """A string field of a payload, stripped; "" for anything else. NULs are dropped (PostgreSQL refuses them)."""
+    return value.replace("\x00", "").strip() if isinstance(value, str) else ""

@@ -27,7 +27,7 @@ from typing import Any
 from publisher.db.models import EventType
 from publisher.events import ProviderEvent
 from publisher.web.context import WebContext
-from publisher.web.webhooks.base import as_delivery_id, check_timestamp, malformed, parse_json, parse_time, register, unauthorized
+from publisher.web.webhooks.base import as_delivery_id, check_timestamp, malformed, parse_json, parse_time, register, text, unauthorized
 
 NAME = "mailgun"
 TOKEN_PREFIX = "newsletter:webhook:mailgun:token:"  # noqa: S105 (a Redis key prefix)
@@ -118,14 +118,14 @@ def parse_event(data: dict[str, Any]) -> list[ProviderEvent]:
     status = data.get("delivery-status")
     status = status if isinstance(status, dict) else {}
     status_text = " ".join(
-        str(part) for part in (status.get("code"), _text(status.get("description")) or _text(status.get("message"))) if part
+        str(part) for part in (status.get("code"), text(status.get("description")) or text(status.get("message"))) if part
     )
-    reason = _text(data.get("reason"))
+    reason = text(data.get("reason"))
     if name in SIMPLE_EVENTS:
         event_type = SIMPLE_EVENTS[name]
-        detail = _text(data.get("url")) if name == "clicked" else (status_text if name == "delivered" else "")
+        detail = text(data.get("url")) if name == "clicked" else (status_text if name == "delivered" else "")
     elif name == "failed":
-        severity = _text(data.get("severity"))
+        severity = text(data.get("severity"))
         # Mailgun retries temporary failures and reports each attempt; if it
         # gives up, a permanent failure (reason "old") follows.
         permanent = severity == "permanent"
@@ -138,7 +138,7 @@ def parse_event(data: dict[str, Any]) -> list[ProviderEvent]:
         raise malformed(f"event-data ({name}) has no readable timestamp")
     variables = data.get("user-variables")
     variables = variables if isinstance(variables, dict) else {}
-    message_id = _text(variables.get("message_id")) or None
+    message_id = text(variables.get("message_id")) or None
     delivery_id = as_delivery_id(variables.get("delivery_id"))
     provider_message_id = _provider_message_id(data)
     if message_id is None and provider_message_id:
@@ -146,7 +146,7 @@ def parse_event(data: dict[str, Any]) -> list[ProviderEvent]:
         message_id = provider_message_id.strip("<>")
     if not (message_id or delivery_id or provider_message_id):
         raise malformed(f"event-data ({name}) names no message: no user-variables.message_id or delivery_id, no message.headers.message-id")
-    event_id = _text(data.get("id"))
+    event_id = text(data.get("id"))
     return [
         ProviderEvent(
             provider=NAME,
@@ -167,11 +167,7 @@ def _provider_message_id(data: dict[str, Any]) -> str | None:
     """message.headers.message-id in the form the send stored it (Mailgun's API answers "<id>")."""
     message = data.get("message")
     headers = message.get("headers") if isinstance(message, dict) else None
-    value = _text(headers.get("message-id")) if isinstance(headers, dict) else ""
+    value = text(headers.get("message-id")) if isinstance(headers, dict) else ""
     if not value:
         return None
     return f"<{value.strip('<>')}>"
-
-
-def _text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""

@@ -24,7 +24,7 @@ from typing import Any
 from publisher.db.models import EventType
 from publisher.events import ProviderEvent
 from publisher.web.context import WebContext
-from publisher.web.webhooks.base import as_delivery_id, malformed, parse_json, parse_time, register, same_secret, unauthorized
+from publisher.web.webhooks.base import as_delivery_id, malformed, parse_json, parse_time, register, same_secret, text, unauthorized
 
 NAME = "postmark"
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="newsletter webhooks", charset="UTF-8"'}
@@ -93,7 +93,7 @@ def parse_record(record: dict[str, Any]) -> ProviderEvent | None:
     if not isinstance(kind, str) or not kind:
         raise malformed("missing RecordType")
     if kind == "Bounce":
-        bounce_type = _text(record.get("Type")) or "Unknown"
+        bounce_type = text(record.get("Type")) or "Unknown"
         if bounce_type in NOT_BOUNCES:
             return None
         if bounce_type in HARD_BOUNCES:
@@ -106,23 +106,23 @@ def parse_record(record: dict[str, Any]) -> ProviderEvent | None:
             event_type = EventType.UNSUBSCRIBED
         else:
             event_type = EventType.BOUNCED_SOFT
-        reason = _text(record.get("Description")) or _text(record.get("Details"))
+        reason = text(record.get("Description")) or text(record.get("Details"))
         return _event(record, event_type, "BouncedAt", f"{bounce_type}: {reason}" if reason else bounce_type, event_id=_bounce_id(record))
     if kind == "SpamComplaint":
-        return _event(record, EventType.COMPLAINED, "BouncedAt", _text(record.get("Details")), event_id=_bounce_id(record))
+        return _event(record, EventType.COMPLAINED, "BouncedAt", text(record.get("Details")), event_id=_bounce_id(record))
     if kind == "Delivery":
-        return _event(record, EventType.DELIVERED, "DeliveredAt", _text(record.get("Details")))
+        return _event(record, EventType.DELIVERED, "DeliveredAt", text(record.get("Details")))
     if kind == "Open":
         return _event(record, EventType.OPENED, "ReceivedAt", "first open" if record.get("FirstOpen") else "")
     if kind == "Click":
-        return _event(record, EventType.CLICKED, "ReceivedAt", _text(record.get("OriginalLink")))
+        return _event(record, EventType.CLICKED, "ReceivedAt", text(record.get("OriginalLink")))
     if kind == "SubscriptionChange":
         # A reactivation (SuppressSending false) never re-subscribes anyone;
         # a manual suppression names no message and cannot be matched.
         if record.get("SuppressSending") is not True or not _has_ids(record):
             return None
-        reason = _text(record.get("SuppressionReason"))
-        origin = _text(record.get("Origin"))
+        reason = text(record.get("SuppressionReason"))
+        origin = text(record.get("Origin"))
         detail = f"suppressed by Postmark: {reason or 'no reason'}" + (f" ({origin})" if origin else "")
         return _event(record, EventType.UNSUBSCRIBED, "ChangedAt", detail)
     return None
@@ -131,9 +131,9 @@ def parse_record(record: dict[str, Any]) -> ProviderEvent | None:
 def _event(record: dict[str, Any], event_type: EventType, time_field: str, detail: str, event_id: str | None = None) -> ProviderEvent:
     metadata = record.get("Metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
-    message_id = _text(metadata.get("message_id")) or None
+    message_id = text(metadata.get("message_id")) or None
     delivery_id = as_delivery_id(metadata.get("delivery_id"))
-    provider_message_id = _text(record.get("MessageID")) or None
+    provider_message_id = text(record.get("MessageID")) or None
     if not (message_id or delivery_id or provider_message_id):
         raise malformed(f"{record['RecordType']} record names no message: no Metadata.message_id, Metadata.delivery_id or MessageID")
     return ProviderEvent(
@@ -168,7 +168,3 @@ def _time(record: dict[str, Any], field: str) -> dt.datetime:
     if moment is None:
         raise malformed(f"{record['RecordType']} record has no readable {field}")
     return moment
-
-
-def _text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""

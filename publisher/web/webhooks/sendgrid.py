@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key, lo
 from publisher.db.models import EventType
 from publisher.events import ProviderEvent
 from publisher.web.context import WebContext
-from publisher.web.webhooks.base import as_delivery_id, check_timestamp, malformed, parse_json, parse_time, register, unauthorized
+from publisher.web.webhooks.base import as_delivery_id, check_timestamp, malformed, parse_json, parse_time, register, text, unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +131,13 @@ def parse_event(index: int, item: dict[str, Any]) -> ProviderEvent | None:
     name = item.get("event")
     if not isinstance(name, str) or not name:
         raise malformed(f"event {index} has no 'event' name")
-    reason = _text(item.get("reason"))
+    reason = text(item.get("reason"))
     if name in SIMPLE_EVENTS:
         event_type = SIMPLE_EVENTS[name]
         if name == "click":
-            detail = _text(item.get("url"))
+            detail = text(item.get("url"))
         elif name in ("delivered", "deferred"):
-            detail = _text(item.get("response")) or reason
+            detail = text(item.get("response")) or reason
         elif name == "group_unsubscribe":
             detail = f"unsubscribe group {item.get('asm_group_id')}"
         else:
@@ -145,9 +145,9 @@ def parse_event(index: int, item: dict[str, Any]) -> ProviderEvent | None:
     elif name == "bounce":
         # "blocked" is a temporary refusal by the receiver; "bounce" (and the
         # older events without a type) is a permanent one.
-        kind = _text(item.get("type")) or "bounce"
+        kind = text(item.get("type")) or "bounce"
         event_type = EventType.BOUNCED_SOFT if kind == "blocked" else EventType.BOUNCED_HARD
-        status = _text(item.get("status"))
+        status = text(item.get("status"))
         detail = " ".join(part for part in (kind + ":", status, reason) if part)
     elif name == "dropped":
         mapped = DROPPED_REASONS.get(reason.lower())
@@ -159,9 +159,9 @@ def parse_event(index: int, item: dict[str, Any]) -> ProviderEvent | None:
     occurred_at = parse_time(item.get("timestamp"))
     if occurred_at is None:
         raise malformed(f"event {index} ({name}) has no readable timestamp")
-    message_id = _text(item.get("message_id")) or None
+    message_id = text(item.get("message_id")) or None
     delivery_id = as_delivery_id(item.get("delivery_id"))
-    provider_message_id = _text(item.get("sg_message_id")).split(".", 1)[0] or None
+    provider_message_id = text(item.get("sg_message_id")).split(".", 1)[0] or None
     if not (message_id or delivery_id or provider_message_id):
         raise malformed(f"event {index} ({name}) names no message: no message_id, delivery_id or sg_message_id")
     return ProviderEvent(
@@ -171,10 +171,6 @@ def parse_event(index: int, item: dict[str, Any]) -> ProviderEvent | None:
         message_id=message_id,
         delivery_id=delivery_id,
         provider_message_id=provider_message_id,
-        event_id=_text(item.get("sg_event_id")) or None,
+        event_id=text(item.get("sg_event_id")) or None,
         detail=detail,
     )
-
-
-def _text(value: object) -> str:
-    return value.strip() if isinstance(value, str) else ""
