@@ -331,3 +331,4 @@ def main() -> None:
 # uses the helpers above.
 import publisher.cli_control  # noqa: E402
 import publisher.cli_services  # noqa: E402, F401
+from publisher import cli_lists  # noqa: E402, F401

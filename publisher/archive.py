@@ -1,0 +1,63 @@
+"""Which issues are public: the web archive and its RSS feed show exactly these.
+
+An issue is archived when its list is public, it is a real issue (not a test
+send, not a confirmation request) and it has gone out: released, and sending
+or complete. Paused, cancelled and scheduled campaigns stay out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy.orm import Session
+
+from publisher.db.models import Campaign, CampaignKind, CampaignStatus, MailingList
+
+ARCHIVED_STATUSES = (CampaignStatus.SENDING, CampaignStatus.COMPLETE)
+#: Largest id a route looks up: anything above is not a row (and would overflow PostgreSQL's integer).
+MAX_ID = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class ArchivedIssue:
+    id: int
+    title: str
+    subject: str
+    list_name: str
+    published_at: dt.datetime
+
+
+def _archived() -> ColumnElement[bool]:
+    return and_(
+        MailingList.public.is_(True),
+        Campaign.kind == CampaignKind.ISSUE,
+        Campaign.is_test.is_(False),
+        Campaign.released_at.is_not(None),
+        Campaign.status.in_(ARCHIVED_STATUSES),
+    )
+
+
+def archived_issues(session: Session, limit: int | None = None) -> list[ArchivedIssue]:
+    """The archived issues, newest first (only the columns a listing needs, not the HTML)."""
+    query = (
+        select(Campaign.id, Campaign.title, Campaign.subject, MailingList.name, Campaign.released_at)
+        .join(MailingList, MailingList.id == Campaign.list_id)
+        .where(_archived())
+        .order_by(Campaign.released_at.desc(), Campaign.id.desc())
+        .limit(limit)
+    )
+    issues = []
+    for campaign_id, title, subject, list_name, released_at in session.execute(query):
+        assert released_at is not None  # _archived() requires it
+        issues.append(ArchivedIssue(campaign_id, title, subject, list_name, released_at))
+    return issues
+
+
+def archived_campaign(session: Session, campaign_id: int) -> Campaign | None:
+    """The campaign if it is in the archive, else None (whether it does not exist or is not public)."""
+    if not 0 < campaign_id <= MAX_ID:
+        return None
+    query = select(Campaign).join(MailingList, MailingList.id == Campaign.list_id).where(Campaign.id == campaign_id, _archived())
+    return session.scalar(query)

@@ -1,0 +1,75 @@
+"""Lists as the operator sees them: subscriber counts, and whether the issues are public."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from publisher.db.engine import Database
+from publisher.db.models import MailingList, Subscription, SubscriptionStatus
+from publisher.errors import NotFoundError
+
+#: Longest description the schema stores.
+MAX_DESCRIPTION = 1000
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    name: str
+    public: bool
+    description: str
+    #: Subscriptions by status; every status is present, zero when none.
+    counts: dict[SubscriptionStatus, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ListChange:
+    """What ``newsletter lists set`` changes; None leaves a value as it is."""
+
+    public: bool | None = None
+    description: str | None = None
+
+
+def list_summaries(db: Database) -> list[ListSummary]:
+    """Every list in name order, with its subscriptions counted by status."""
+    with db.transaction() as session:
+        counted = session.execute(
+            select(Subscription.list_id, Subscription.status, func.count()).group_by(Subscription.list_id, Subscription.status)
+        ).all()
+        counts: dict[int, dict[SubscriptionStatus, int]] = {}
+        for list_id, status, count in counted:
+            counts.setdefault(list_id, {})[SubscriptionStatus(status)] = count
+        lists = session.scalars(select(MailingList).order_by(MailingList.name))
+        return [_summary(mailing_list, counts.get(mailing_list.id, {})) for mailing_list in lists]
+
+
+def update_list(db: Database, name: str, change: ListChange) -> ListSummary:
+    """Apply ``change`` to the list called ``name``; NotFoundError names the lists there are."""
+    with db.transaction() as session:
+        mailing_list = session.scalar(select(MailingList).where(MailingList.name == name))
+        if mailing_list is None:
+            known = ", ".join(list_names(session)) or "none yet"
+            raise NotFoundError(f"no list named '{name}' (lists: {known})")
+        if change.public is not None:
+            mailing_list.public = change.public
+        if change.description is not None:
+            mailing_list.description = change.description
+        counted = session.execute(
+            select(Subscription.status, func.count()).where(Subscription.list_id == mailing_list.id).group_by(Subscription.status)
+        ).all()
+        return _summary(mailing_list, {SubscriptionStatus(status): count for status, count in counted})
+
+
+def list_names(session: Session) -> list[str]:
+    return list(session.scalars(select(MailingList.name).order_by(MailingList.name)))
+
+
+def _summary(mailing_list: MailingList, counts: dict[SubscriptionStatus, int]) -> ListSummary:
+    return ListSummary(
+        name=mailing_list.name,
+        public=mailing_list.public,
+        description=mailing_list.description,
+        counts={status: counts.get(status, 0) for status in SubscriptionStatus},
+    )

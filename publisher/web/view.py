@@ -1,0 +1,43 @@
+"""View in browser: the issue as it was sent to the subscriber the signed link belongs to."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse
+from starlette.exceptions import HTTPException
+
+from publisher.archive import MAX_ID
+from publisher.db.models import Campaign, CampaignKind, Subscriber
+from publisher.links import UNSUBSCRIBE, VIEW
+from publisher.web.context import WebContext, web_context
+from publisher.web.issue import issue_response, neutral_copy, render_html, subscriber_copy
+from publisher.web.tokens import verified
+
+router = APIRouter(tags=["subscriber links"])
+Context = Annotated[WebContext, Depends(web_context)]
+
+NO_ISSUE = "This issue is no longer available."
+
+
+@router.get("/view/{token}", response_class=HTMLResponse, summary="The issue as sent to one subscriber (signed link)")
+def view_issue(token: str, ctx: Context) -> HTMLResponse:
+    target = verified(ctx.signer, VIEW, token)
+    if target.campaign_id is None or target.campaign_id > MAX_ID:
+        raise HTTPException(404, NO_ISSUE)
+    with ctx.db.transaction() as session:
+        campaign = session.get(Campaign, target.campaign_id)
+        # Confirmation requests carry a personal confirm link: never a page.
+        if campaign is None or campaign.kind != CampaignKind.ISSUE:
+            raise HTTPException(404, NO_ISSUE)
+        subscriber = session.get(Subscriber, target.subscriber_id) if target.subscriber_id and target.subscriber_id <= MAX_ID else None
+        # The same links the worker put in this subscriber's email.
+        urls = {"unsubscribe_url": ctx.signer.url(UNSUBSCRIBE, target), "view_url": ctx.signer.url(VIEW, target)}
+        # A test send to an address that is not a subscriber, or a subscriber
+        # erased since, gets the neutral copy: there are no values to fill in.
+        recipient = subscriber_copy(subscriber, **urls) if subscriber is not None else neutral_copy(**urls)
+        html = render_html(campaign, recipient)
+    response = issue_response(html, cache_control="private, no-store")
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response

@@ -1,0 +1,157 @@
+"""The public archive and its RSS feed; `newsletter lists` marks which lists are public."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+import requests
+from sqlalchemy import select, update
+
+from publisher.db.engine import Database
+from publisher.db.models import Campaign, CampaignKind, CampaignStatus, MailingList
+from publisher.settings import Settings
+from tests.helpers import run_cli
+from tests.web_helpers import CSV, WORKSHOP, people, publish
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+ServeWeb = Callable[[Settings], str]
+PUBLIC_URL = "https://news.modu.example"
+JAN = dt.datetime(2026, 1, 10, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def public_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"public_url": PUBLIC_URL})
+
+
+@pytest.fixture
+def issues(public_settings: Settings, db: Database) -> dict[str, int]:
+    """Campaigns in every state on the public list 'attendees', and one sent issue of the private list 'speakers'."""
+    people(db)
+    people(db, CSV, "speakers")
+    ids = {
+        "older": publish(public_settings, db, "attendees"),
+        "newer": publish(public_settings, db, "attendees", WORKSHOP),
+        "private": publish(public_settings, db, "speakers"),
+        "test send": publish(public_settings, db, "attendees", test_to="editor@modu.example"),
+        "scheduled": publish(public_settings, db, "attendees"),
+        "cancelled": publish(public_settings, db, "attendees"),
+        "paused": publish(public_settings, db, "attendees"),
+        "confirmation": publish(public_settings, db, "attendees"),
+    }
+    changes: dict[str, dict[str, Any]] = {
+        "older": {"status": CampaignStatus.COMPLETE, "released_at": JAN, "title": "Older <issue> & co"},
+        "newer": {"status": CampaignStatus.SENDING, "released_at": JAN + dt.timedelta(days=30)},
+        "private": {"status": CampaignStatus.COMPLETE},
+        "test send": {"status": CampaignStatus.COMPLETE},
+        "scheduled": {"status": CampaignStatus.SCHEDULED, "released_at": None},
+        "cancelled": {"status": CampaignStatus.CANCELLED},
+        "paused": {"status": CampaignStatus.PAUSED},
+        "confirmation": {"status": CampaignStatus.COMPLETE, "kind": CampaignKind.CONFIRMATION},
+    }
+    with db.transaction() as session:
+        for name, values in changes.items():
+            session.execute(update(Campaign).where(Campaign.id == ids[name]).values(**values))
+        session.execute(update(MailingList).where(MailingList.name == "attendees").values(public=True))
+    return ids
+
+
+def test_archive_lists_only_sent_issues_of_public_lists(public_settings: Settings, issues: dict[str, int], serve_web: ServeWeb) -> None:
+    base = serve_web(public_settings)
+    response = requests.get(f"{base}/archive", timeout=5)
+    assert response.status_code == 200
+    linked = re.findall(r'<a href="https://news\.modu\.example/archive/(\d+)">', response.text)
+    assert linked == [str(issues["newer"]), str(issues["older"])]  # newest first, nothing else
+    assert "Older &lt;issue&gt; &amp; co" in response.text
+    assert f'href="{PUBLIC_URL}/archive/feed.xml"' in response.text
+    assert "@example" not in response.text
+
+
+def test_archived_issue_is_a_neutral_copy_without_personal_data(
+    public_settings: Settings,
+    issues: dict[str, int],
+    serve_web: ServeWeb,
+) -> None:
+    base = serve_web(public_settings)
+    response = requests.get(f"{base}/archive/{issues['newer']}", timeout=5)
+    assert response.status_code == 200
+    html = response.text
+    assert "Hi there," in html and "Thank you for joining us, ." in html
+    names = [line.split(",")[:3] for line in CSV.read_text(encoding="utf-8").splitlines()[1:]]
+    for email, first_name, last_name in names:
+        assert email not in html and f"{first_name} {last_name}" not in html
+    assert "/unsubscribe/" not in html and "/view/" not in html
+    assert f'href="{PUBLIC_URL}/archive#unsubscribe"' in html and f'href="{PUBLIC_URL}/archive/{issues["newer"]}"' in html
+    assert "script-src 'none'" in response.headers["content-security-policy"]
+
+
+def test_issue_not_in_the_archive_is_404(public_settings: Settings, issues: dict[str, int], serve_web: ServeWeb) -> None:
+    base = serve_web(public_settings)
+    hidden = [str(issues[name]) for name in ("private", "test send", "scheduled", "cancelled", "paused", "confirmation")]
+    for campaign in [*hidden, "9999", "99999999999999999999999", "0", "abc", "-1"]:
+        response = requests.get(f"{base}/archive/{campaign}", timeout=5)
+        assert response.status_code == 404, campaign
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Not found" in response.text and "Traceback" not in response.text
+
+
+def test_rss_feed_parses_and_lists_the_archived_issues(public_settings: Settings, issues: dict[str, int], serve_web: ServeWeb) -> None:
+    base = serve_web(public_settings)
+    response = requests.get(f"{base}/archive/feed.xml", timeout=5)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/rss+xml; charset=utf-8"
+    root = ElementTree.fromstring(response.content)  # noqa: S314 (our own feed, checked for being well-formed)
+    assert root.tag == "rss" and root.get("version") == "2.0"
+    channel = root.find("channel")
+    assert channel is not None
+    assert channel.findtext("title") == "Modu Events archive"
+    assert channel.findtext("link") == f"{PUBLIC_URL}/archive"
+    items = channel.findall("item")
+    assert [item.findtext("link") for item in items] == [f"{PUBLIC_URL}/archive/{issues[name]}" for name in ("newer", "older")]
+    older = items[1]
+    assert older.findtext("title") == "Older <issue> & co"  # escaped in the XML, intact once parsed
+    assert older.findtext("guid") == f"{PUBLIC_URL}/archive/{issues['older']}"
+    assert older.find("guid").get("isPermaLink") == "true"  # type: ignore[union-attr]
+    assert parsedate_to_datetime(older.findtext("pubDate") or "") == JAN
+    assert older.findtext("category") == "attendees"
+    assert older.findtext("description") == "Product vs Tech: what we learned in Holborn"
+
+
+def test_lists_show_and_set_make_a_list_public(env: dict[str, str], settings: Settings, db: Database, serve_web: ServeWeb) -> None:
+    people(db)
+    publish(settings, db, "attendees")
+    with db.transaction() as session:
+        session.execute(update(Campaign).values(status=CampaignStatus.COMPLETE))
+    base = serve_web(settings)
+    assert "No issues yet." in requests.get(f"{base}/archive", timeout=5).text
+
+    result = run_cli(env, "lists", "set", "attendees", "--public", "--description", "Recaps of Modu events")
+    assert result.returncode == 0, result.output
+    assert "list 'attendees' is public" in result.output
+    assert "From Flow to Growth" in requests.get(f"{base}/archive", timeout=5).text
+
+    shown = run_cli(env, "lists", "show")
+    assert shown.returncode == 0, shown.output
+    assert re.search(r"attendees\s+public\s+25 confirmed, 0 pending, 0 unsubscribed\s+Recaps of Modu events", shown.output), shown.output
+
+    assert run_cli(env, "lists", "set", "attendees", "--private").returncode == 0
+    assert "No issues yet." in requests.get(f"{base}/archive", timeout=5).text
+
+
+def test_lists_set_refuses_an_unknown_list_or_nothing_to_change(env: dict[str, str], db: Database) -> None:
+    people(db)
+    unknown = run_cli(env, "lists", "set", "nobody", "--public")
+    assert unknown.returncode == 2
+    assert "no list named 'nobody' (lists: attendees)" in unknown.output
+    nothing = run_cli(env, "lists", "set", "attendees")
+    assert nothing.returncode == 2
+    assert "nothing to change" in nothing.output
+    with db.transaction() as session:
+        assert session.scalars(select(MailingList.public)).all() == [False]
