@@ -51,11 +51,13 @@ def serve(
     import uvicorn
 
     from publisher.broker import check_reachable, redis_url
+    from publisher.web import access_log
     from publisher.web.app import create_app
 
     settings = _settings()
     with reported_errors():
         check_reachable(redis_url(settings))
         web = create_app(settings)
+    access_log.install()
     proxies = [ip.strip() for ip in settings.trusted_proxies.split(",") if ip.strip()] or None
     uvicorn.run(web, host=host, port=port, proxy_headers=proxy_headers and proxies is not None, forwarded_allow_ips=proxies)

@@ -1,0 +1,31 @@
+"""Keep signed tokens out of the access log.
+
+A token in /unsubscribe/…, /preferences/…, /view/… or /confirm/… is a
+capability: whoever holds it can act for that subscriber. uvicorn logs every
+request path, so the token part is replaced before the line is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+TOKEN_PATH = re.compile(r"^(/(?:unsubscribe|preferences|view|confirm)/)[^/?\s]+")
+
+
+def redact_path(path: str) -> str:
+    return TOKEN_PATH.sub(r"\1[token]", path)
+
+
+class RedactTokens(logging.Filter):
+    """A filter for the ``uvicorn.access`` logger, whose args are (client, method, path, version, status)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], redact_path(args[2]), args[3], args[4])
+        return True
+
+
+def install() -> None:
+    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
