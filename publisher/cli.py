@@ -332,3 +332,6 @@ def main() -> None:
 import publisher.cli_control  # noqa: E402
 import publisher.cli_services  # noqa: E402, F401
 from publisher import cli_lists  # noqa: E402, F401
+
+# isort: split
+from publisher import cli_privacy, cli_report, cli_suppressions  # noqa: E402, F401

@@ -24,7 +24,8 @@ def email_hash(email: str) -> str:
     return hashlib.sha256(email.encode()).hexdigest()
 
 
-def _scope(list_id: int | None, *, include_global: bool = True) -> ColumnElement[bool]:
+def in_scope(list_id: int | None, *, include_global: bool = True) -> ColumnElement[bool]:
+    """Entries that stop mail to ``list_id`` (the global ones too unless told), or the global ones for None."""
     if list_id is None:
         return Suppression.list_id.is_(None)
     if not include_global:
@@ -34,18 +35,18 @@ def _scope(list_id: int | None, *, include_global: bool = True) -> ColumnElement
 
 def suppressed_addresses(list_id: int | None) -> Select[str | None]:
     """Addresses suppressed everywhere, or on ``list_id`` (erased entries hold no address)."""
-    return select(Suppression.email).where(_scope(list_id), Suppression.email.is_not(None))
+    return select(Suppression.email).where(in_scope(list_id), Suppression.email.is_not(None))
 
 
 def is_suppressed(session: Session, email: str, list_id: int | None = None) -> bool:
     """Whether ``email`` may not be mailed everywhere, or on ``list_id``; erased addresses count."""
-    query = select(Suppression.id).where(_scope(list_id), Suppression.email_hash == email_hash(email)).limit(1)
+    query = select(Suppression.id).where(in_scope(list_id), Suppression.email_hash == email_hash(email)).limit(1)
     return session.scalar(query) is not None
 
 
 def suppress_address(session: Session, email: str, reason: str, source: str, list_id: int | None = None) -> bool:
     """Add ``email`` unless it is suppressed in that scope already; return whether it was added."""
-    scope = _scope(list_id, include_global=False)
+    scope = in_scope(list_id, include_global=False)
     exists = session.scalar(select(Suppression.id).where(Suppression.email_hash == email_hash(email), scope).limit(1))
     if exists is not None:
         return False

@@ -1,0 +1,252 @@
+"""Operator work on the suppression list: list, add, remove and import entries.
+
+An entry applies everywhere (no list) or on one list. Entries are matched by
+the address's hash, so an erased address (entry without an address) is still
+recognised. Such an entry is removed only when the operator says so
+explicitly: it exists because the person asked never to be contacted again.
+
+Imports follow the subscriber import: every row is checked, bad rows are
+reported with their line numbers and skipped, and the valid ones are written
+in one transaction.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from publisher.db.engine import Database
+from publisher.db.models import MailingList, Suppression, utcnow
+from publisher.errors import ImportFileError, NewsletterError, NotFoundError
+from publisher.subscribers import RowProblem, normalise_email
+from publisher.suppressions import email_hash, in_scope, suppress_address
+
+OPERATOR_SOURCE = "operator"
+DEFAULT_REASON = "added by an operator"
+IMPORT_REASON = "imported"
+MAX_REASON = 500
+QUERY_CHUNK = 500
+SUPPRESSIONS = Suppression.metadata.tables[Suppression.__tablename__]
+
+
+class SuppressionError(NewsletterError):
+    """The suppression list refuses the change (nothing to remove, an erased entry)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    email: str | None
+    email_hash: str
+    #: None for an entry that applies everywhere.
+    list_name: str | None
+    reason: str
+    source: str
+    created_at: dt.datetime
+
+    @property
+    def scope(self) -> str:
+        return f"list {self.list_name}" if self.list_name else "global"
+
+    @property
+    def label(self) -> str:
+        return self.email or f"erased (hash {self.email_hash[:12]}…)"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "email": self.email,
+            "email_hash": self.email_hash,
+            "erased": self.email is None,
+            "scope": "list" if self.list_name else "global",
+            "list": self.list_name,
+            "reason": self.reason,
+            "source": self.source,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    line: int
+    email: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    added: int = 0
+    already: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Removal:
+    removed: int
+    #: The address is still suppressed everywhere (after removing a list entry).
+    still_global: bool
+
+
+def check_reason(reason: str) -> str:
+    """The reason as stored; raise ValueError when it cannot be stored as one line."""
+    reason = reason.strip()
+    if any(char in reason for char in "\r\n\x00"):
+        raise ValueError("the reason contains a line break")
+    if len(reason) > MAX_REASON:
+        raise ValueError(f"the reason is longer than {MAX_REASON} characters")
+    return reason
+
+
+def find_list(session: Session, name: str) -> MailingList:
+    mailing_list = session.scalar(select(MailingList).where(MailingList.name == name))
+    if mailing_list is None:
+        known = ", ".join(session.scalars(select(MailingList.name).order_by(MailingList.name))) or "none yet"
+        raise NotFoundError(f"no list named '{name}' (lists: {known})")
+    return mailing_list
+
+
+def _list_id(session: Session, list_name: str | None) -> int | None:
+    return find_list(session, list_name).id if list_name is not None else None
+
+
+def list_entries(db: Database, list_name: str | None = None) -> list[Entry]:
+    """Every entry, or the ones that stop mail to ``list_name`` (its own and the global ones), oldest first."""
+    with db.transaction() as session:
+        query = select(Suppression, MailingList.name).outerjoin(MailingList, MailingList.id == Suppression.list_id)
+        if list_name is not None:
+            query = query.where(in_scope(find_list(session, list_name).id))
+        rows = session.execute(query.order_by(Suppression.created_at, Suppression.id)).all()
+        return [Entry(s.email, s.email_hash, name, s.reason, s.source, s.created_at) for s, name in rows]
+
+
+def add(db: Database, email: str, list_name: str | None = None, reason: str = DEFAULT_REASON) -> bool:
+    """Suppress a normalised address in one scope; return False when it was suppressed there already."""
+    with db.transaction() as session:
+        return suppress_address(session, email, reason, OPERATOR_SOURCE, _list_id(session, list_name))
+
+
+def remove(db: Database, email: str, list_name: str | None = None, *, include_erased: bool = False) -> Removal:
+    """Remove the address's entries in exactly that scope.
+
+    Refused when there are none, and when one of them belongs to an erased
+    address unless ``include_erased``: that entry keeps a promise never to
+    mail the person again, and only the person can release it.
+    """
+    digest = email_hash(email)
+    with db.transaction() as session:
+        list_id = _list_id(session, list_name)
+        scope = in_scope(list_id, include_global=False)
+        entries = session.scalars(select(Suppression).where(scope, Suppression.email_hash == digest)).all()
+        where = "everywhere" if list_name is None else f"on list '{list_name}'"
+        if not entries:
+            raise SuppressionError(f"{email} is not suppressed {where}")
+        if any(entry.email is None for entry in entries) and not include_erased:
+            raise SuppressionError(
+                f"{email} was erased on request and is suppressed {where} by its hash so that it is never mailed again; "
+                "pass --include-erased only if that person has asked to be mailed again"
+            )
+        session.execute(delete(Suppression).where(Suppression.id.in_([entry.id for entry in entries])))
+        still_global = list_id is not None and session.scalar(
+            select(Suppression.id).where(in_scope(None), Suppression.email_hash == digest).limit(1)
+        )
+        return Removal(removed=len(entries), still_global=bool(still_global))
+
+
+def import_file(db: Database, path: Path, list_name: str | None = None, reason: str = IMPORT_REASON) -> ImportReport:
+    """Suppress the valid rows of ``path``; rows without a reason of their own get ``reason``."""
+    rows, problems = read_rows(path, reason)
+    report = ImportReport(problems=problems)
+    source = f"import:{path.name}"[:100]
+    with db.transaction() as session:
+        list_id = _list_id(session, list_name)
+        for start in range(0, len(rows), QUERY_CHUNK):
+            _insert_chunk(session, rows[start : start + QUERY_CHUNK], list_id, source, report)
+    return report
+
+
+def _insert_chunk(session: Session, rows: list[ImportRow], list_id: int | None, source: str, report: ImportReport) -> None:
+    digests = {row.email: email_hash(row.email) for row in rows}
+    present = set(
+        session.scalars(
+            select(Suppression.email_hash).where(in_scope(list_id, include_global=False), Suppression.email_hash.in_(digests.values()))
+        )
+    )
+    now = utcnow()
+    values = [
+        {
+            "email": row.email,
+            "email_hash": digests[row.email],
+            "list_id": list_id,
+            "reason": row.reason,
+            "source": source,
+            "created_at": now,
+        }
+        for row in rows
+        if digests[row.email] not in present
+    ]
+    if values:
+        session.execute(insert(SUPPRESSIONS), values)
+    report.added += len(values)
+    report.already += len(rows) - len(values)
+
+
+def read_rows(path: Path, default_reason: str) -> tuple[list[ImportRow], list[RowProblem]]:
+    """Parse and check the CSV file (an ``email`` column, an optional ``reason`` column, others ignored).
+
+    Raise ImportFileError when the file is unusable as a whole.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot read file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ImportFileError(f"{path}: line {line} is not UTF-8; save the file as UTF-8 and import again") from exc
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None:
+        raise ImportFileError(f"{path}: the file is empty; expected a header row with an 'email' column")
+    columns = [name.strip().lower() for name in header]
+    if "email" not in columns:
+        raise ImportFileError(f"{path}: line 1 has no 'email' column (found: {', '.join(columns) or 'nothing'})")
+    if len(set(columns)) != len(columns):
+        raise ImportFileError(f"{path}: line 1 repeats a column name")
+    rows: list[ImportRow] = []
+    problems: list[RowProblem] = []
+    seen: dict[str, int] = {}
+    line = reader.line_num + 1
+    for values in reader:
+        start, line = line, reader.line_num + 1
+        if not any(value.strip() for value in values):
+            continue
+        parsed = _parse_row(start, columns, values, default_reason)
+        if isinstance(parsed, RowProblem):
+            problems.append(parsed)
+        elif parsed.email in seen:
+            problems.append(RowProblem(start, f"{parsed.email} already appears on line {seen[parsed.email]}"))
+        else:
+            seen[parsed.email] = start
+            rows.append(parsed)
+    return rows, problems
+
+
+def _parse_row(line: int, columns: list[str], values: list[str], default_reason: str) -> ImportRow | RowProblem:
+    if len(values) != len(columns):
+        return RowProblem(line, f"has {len(values)} fields, the header has {len(columns)}")
+    record = dict(zip(columns, values, strict=True))
+    raw = record["email"].strip()
+    if not raw:
+        return RowProblem(line, "email is empty")
+    try:
+        email = normalise_email(raw)
+    except ValueError as exc:
+        return RowProblem(line, f"{raw!r} is not a valid email address: {exc}")
+    try:
+        reason = check_reason(record.get("reason", "")) or default_reason
+    except ValueError as exc:
+        return RowProblem(line, str(exc))
+    return ImportRow(line, email, reason)
