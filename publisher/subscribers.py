@@ -3,7 +3,14 @@
 Addresses are checked for syntax only (no DNS lookups). Invalid rows are
 reported with their line numbers and skipped; the valid ones are written in
 one transaction, so an import either lands whole or not at all. Imported
-subscribers are confirmed: they come from the organiser's own records.
+subscribers are confirmed: they come from the organiser's own records, and
+the subscription records that as its consent proof (source
+``import:<file name>``, consented and confirmed at the import).
+
+An address erased on request (a suppression entry that keeps only its hash)
+is never imported again: its row is reported and skipped, without the
+address. Other suppressed addresses are imported as before and left out at
+send time, so lifting a suppression brings them back.
 """
 
 from __future__ import annotations
@@ -18,12 +25,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from publisher.db.engine import Database
-from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus, utcnow
+from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus, Suppression, utcnow
 from publisher.errors import ImportFileError
+from publisher.suppressions import email_hash
 
 NAME_COLUMNS = ("email", "first_name", "last_name")
 MAX_FIELD = 200
 QUERY_CHUNK = 500
+ERASED = "address was erased on request; it is never imported again"
 
 
 @dataclass(frozen=True)
@@ -131,8 +140,20 @@ def import_subscribers(db: Database, path: Path, list_name: str) -> ImportReport
     with db.transaction() as session:
         mailing_list = _get_or_create_list(session, list_name)
         for start in range(0, len(rows), QUERY_CHUNK):
-            _upsert_chunk(session, mailing_list, rows[start : start + QUERY_CHUNK], source, report)
+            chunk = _without_erased(session, rows[start : start + QUERY_CHUNK], report)
+            _upsert_chunk(session, mailing_list, chunk, source, report)
+    report.problems.sort(key=lambda problem: problem.line)
     return report
+
+
+def _without_erased(session: Session, rows: list[Row], report: ImportReport) -> list[Row]:
+    """Drop (and report) the rows whose address was erased on request."""
+    hashes = {email_hash(row.email): row for row in rows}
+    erased = set(
+        session.scalars(select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes)), Suppression.email.is_(None)))
+    )
+    report.problems.extend(RowProblem(hashes[digest].line, ERASED) for digest in erased)
+    return [row for digest, row in hashes.items() if digest not in erased]
 
 
 def _get_or_create_list(session: Session, name: str) -> MailingList:
@@ -155,6 +176,7 @@ def _upsert_chunk(session: Session, mailing_list: MailingList, rows: list[Row], 
             )
         )
     }
+    now = utcnow()
     for row in rows:
         subscriber = existing.get(row.email)
         changed = False
@@ -168,16 +190,26 @@ def _upsert_chunk(session: Session, mailing_list: MailingList, rows: list[Row], 
         membership = memberships.get(subscriber.id)
         if membership is None:
             session.add(
-                Subscription(list_id=mailing_list.id, subscriber_id=subscriber.id, status=SubscriptionStatus.CONFIRMED, source=source)
+                Subscription(
+                    list_id=mailing_list.id,
+                    subscriber_id=subscriber.id,
+                    status=SubscriptionStatus.CONFIRMED,
+                    source=source,
+                    consented_at=now,
+                    confirmed_at=now,
+                )
             )
             changed = True
         elif membership.status == SubscriptionStatus.UNSUBSCRIBED:
             # An import never overrides someone's own decision to leave.
             report.kept_unsubscribed += 1
         elif membership.status == SubscriptionStatus.PENDING:
+            # The organiser's records now stand as the consent: the pending
+            # request's IP and user agent no longer describe it.
             membership.status = SubscriptionStatus.CONFIRMED
             membership.source = source
-            membership.consented_at = utcnow()
+            membership.consented_at = membership.confirmed_at = now
+            membership.consent_ip = membership.consent_user_agent = None
             changed = True
         if row.email in existing:
             if changed:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from publisher.errors import ConfigurationError, RenderError
-from publisher.links import UNSUBSCRIBE, VIEW, LinkTarget
+from publisher.links import CONFIRM, UNSUBSCRIBE, VIEW, LinkTarget
 from workers import metrics
 from workers.context import WorkerContext
 from workers.ledger import (
@@ -37,6 +37,8 @@ from workers.rendering.personalize import Recipient
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 5.0
+#: The personal field of a double opt-in email: only templates with it get a confirm token signed.
+CONFIRM_FIELD = "confirm_url"
 
 
 @dataclass(frozen=True)
@@ -77,9 +79,13 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
     issue = RenderedIssue(html=campaign.html_template, text=campaign.text_template, nonce=campaign.nonce)
     results: list[SendResult] = []
     emails: list[OutgoingEmail] = []
+    try:
+        confirm = CONFIRM_FIELD in issue.fields
+    except RenderError:
+        confirm = False  # every record fails to render below, each with the reason
     for delivery in claim.deliveries:
         try:
-            emails.append(compose(ctx, campaign, issue, delivery))
+            emails.append(compose(ctx, campaign, issue, delivery, confirm=confirm))
         except RenderError as exc:
             results.append(SendResult(delivery.id, outcome=Outcome.PERMANENT, error=f"render failed: {exc}"))
     sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails)
@@ -165,9 +171,17 @@ def _has_line_break(value: str) -> bool:
     return any(char in value for char in "\r\n\x00")
 
 
-def compose(ctx: WorkerContext, campaign: CampaignSnapshot, issue: RenderedIssue, delivery: ClaimedDelivery) -> OutgoingEmail:
-    """Stage 2 for one recipient: fill the personal fields and build the email."""
+def compose(
+    ctx: WorkerContext, campaign: CampaignSnapshot, issue: RenderedIssue, delivery: ClaimedDelivery, *, confirm: bool | None = None
+) -> OutgoingEmail:
+    """Stage 2 for one recipient: fill the personal fields and build the email.
+
+    ``confirm`` says whether the template has a confirm link (None: look it
+    up); an issue without one costs no extra signature per recipient.
+    """
     target = LinkTarget(delivery.subscriber_id, campaign.list_id, campaign.id)
+    if confirm is None:
+        confirm = CONFIRM_FIELD in issue.fields
     recipient = Recipient(
         email=delivery.email,
         first_name=delivery.first_name,
@@ -175,6 +189,7 @@ def compose(ctx: WorkerContext, campaign: CampaignSnapshot, issue: RenderedIssue
         unsubscribe_url=ctx.signer.url(UNSUBSCRIBE, target),
         view_url=ctx.signer.url(VIEW, target),
         attributes=delivery.attributes,
+        confirm_url=ctx.signer.url(CONFIRM, target) if confirm else "",
     )
     if _has_line_break(recipient.full_name):
         raise RenderError(f"the name of delivery {delivery.id} contains a line break; refusing to put it in a header")

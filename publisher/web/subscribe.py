@@ -1,7 +1,259 @@
-"""Double opt-in: POST /subscribe and the signed confirm link."""
+"""Double opt-in: POST /subscribe and the signed confirm link.
+
+POST /subscribe takes a browser form (urlencoded or multipart: an HTML page
+answers) or JSON (JSON answers). Every valid request for a public list gets
+the same answer, whatever the address's state (see ``publisher.signup``).
+Each client IP may post NEWSLETTER_SUBSCRIBE_IP_LIMIT sign-ups an hour; more
+get 429 with Retry-After. The per-address limit answers as usual and sends
+nothing.
+
+GET /confirm/{token} only shows a button: mail scanners fetch every link in a
+message, so a GET must not confirm. The button posts to the same URL.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import logging
+from typing import Annotated, Any, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from itsdangerous import BadSignature
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+
+from publisher.db.models import MailingList
+from publisher.errors import NotFoundError
+from publisher.links import CONFIRM, LinkTarget
+from publisher.signup import (
+    Confirmation,
+    InvalidSignup,
+    SignupRequest,
+    address_limit,
+    confirm_subscription,
+    confirmation_state,
+    request_subscription,
+)
+from publisher.throttle import HourlyLimit
+from publisher.web.context import WebContext, client_ip, web_context
+from publisher.web.render import message_page, page
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["sign-up"])
+Context = Annotated[WebContext, Depends(web_context)]
+
+JSON_TYPE = "application/json"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+FORM_FIELDS = ("email", "list", "first_name", "last_name")
+
+#: The one answer to every accepted sign-up: true whatever happened behind it.
+ACCEPTED = "If this address can be subscribed, a confirmation link is on its way to it. The subscription starts when the link is confirmed."
+CONFIRM_TITLES = {
+    "pending": "Confirm your subscription",
+    "confirmed": "Subscribed",
+    "unsubscribed": "Subscription cancelled",
+    "gone": "Nothing to confirm",
+}
+INVALID_LINK = "The link is incomplete or has been changed. Copy the whole link from the email, or sign up again."
+
+
+class SubscribeBody(BaseModel):
+    """A sign-up sent as JSON."""
+
+    model_config = ConfigDict(extra="forbid", title="SubscribeBody")
+
+    email: str = Field(max_length=320, description="The address to subscribe; a confirmation link is sent to it.")
+    list_name: str = Field(alias="list", min_length=1, max_length=100, description="Name of a public list.")
+    first_name: str | None = Field(None, max_length=200, description="Kept only when the address is new.")
+    last_name: str | None = Field(None, max_length=200, description="Kept only when the address is new.")
+
+
+class SubscribeAccepted(BaseModel):
+    """The answer to every accepted sign-up, whether or not an email was sent."""
+
+    status: Literal["pending_confirmation"] = "pending_confirmation"
+    detail: str = ACCEPTED
+
+
+_FORM_SCHEMA = {
+    "type": "object",
+    "required": ["email", "list"],
+    "properties": {
+        "email": {"type": "string", "maxLength": 320},
+        "list": {"type": "string", "maxLength": 100},
+        "first_name": {"type": "string", "maxLength": 200},
+        "last_name": {"type": "string", "maxLength": 200},
+    },
+}
+_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            JSON_TYPE: {"schema": SubscribeBody.model_json_schema(by_alias=True)},
+            **{form: {"schema": _FORM_SCHEMA} for form in FORM_TYPES},
+        },
+    }
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Form sign-up accepted: an HTML page asking to check the inbox.", "content": {"text/html": {}}},
+    202: {"description": "JSON sign-up accepted; the same answer for every address (nothing tells whether it was sent)."},
+    400: {"description": "Malformed JSON; or, for a form, a missing or invalid field (HTML page)."},
+    404: {"description": "No public list of that name."},
+    413: {"description": "Body larger than NEWSLETTER_MAX_REQUEST_BYTES."},
+    415: {"description": "Neither JSON nor a form."},
+    422: {"description": "JSON with a missing or invalid field, or an invalid address, with the reason. Nothing was written."},
+    429: {"description": "Too many sign-ups from this client IP this hour; Retry-After says when to try again."},
+}
+
+
+class _Refused(Exception):
+    """A sign-up answered with an error before anything was written."""
+
+    def __init__(self, status: int, problems: list[str], headers: dict[str, str] | None = None) -> None:
+        super().__init__("; ".join(problems))
+        self.status = status
+        self.problems = problems
+        self.headers = headers or {}
+
+
+@router.get("/subscribe", response_class=HTMLResponse, summary="A small sign-up form for one public list")
+def subscribe_form(ctx: Context, list_name: Annotated[str, Query(alias="list", max_length=100)] = "") -> HTMLResponse:
+    with ctx.db.transaction() as session:
+        mailing_list = session.scalar(select(MailingList).where(MailingList.name == list_name.strip()))
+    if mailing_list is None or not mailing_list.public:
+        return message_page("Not found", "There is no public list of that name to subscribe to.", 404)
+    title = f"Subscribe to {mailing_list.name}"
+    return page("subscribe.html.j2", title=title, list_name=mailing_list.name, description=mailing_list.description)
+
+
+@router.post(
+    "/subscribe",
+    status_code=202,
+    response_model=SubscribeAccepted,
+    summary="Sign up for a public list (double opt-in)",
+    openapi_extra=_REQUEST_BODY,
+    responses=_RESPONSES,
+)
+async def subscribe(request: Request) -> Response:
+    ctx = web_context(request)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != JSON_TYPE and media_type not in FORM_TYPES:
+        got = media_type or "no content type"
+        return JSONResponse({"detail": f"send the sign-up as {JSON_TYPE} or as a form ({' or '.join(FORM_TYPES)}), not {got}"}, 415)
+    as_form = media_type in FORM_TYPES
+    try:
+        verdict = await run_in_threadpool(_ip_limit(ctx).hit, client_ip(request, ctx.settings) or "unknown")
+        if not verdict.allowed:
+            wait = f"too many sign-ups from your network this hour; try again in {verdict.retry_after // 60 + 1} minutes"
+            raise _Refused(429, [wait], {"Retry-After": str(verdict.retry_after)})
+        body = await (_form_body(request) if as_form else _json_body(request))
+        signup = SignupRequest(
+            email=body.email,
+            list_name=body.list_name,
+            source="form" if as_form else "api",
+            first_name=body.first_name or "",
+            last_name=body.last_name or "",
+            ip=client_ip(request, ctx.settings),
+            user_agent=request.headers.get("user-agent"),
+        )
+        result = await run_in_threadpool(request_subscription, ctx.db, ctx.settings, signup, address_limit(ctx.redis, ctx.settings))
+    except _Refused as refused:
+        return _refusal(refused, as_form)
+    except InvalidSignup as invalid:
+        return _refusal(_Refused(422, [f"body.{invalid.field}: {invalid.reason}"]), as_form)
+    except NotFoundError as missing:
+        return _refusal(_Refused(404, [str(missing)]), as_form)
+    log.info("sign-up to list %s: %s", signup.list_name, result.outcome.value)
+    if as_form:
+        return message_page("Check your inbox", f"{ACCEPTED} It is for the {signup.list_name.strip()} list.", 200)
+    return JSONResponse(SubscribeAccepted().model_dump(), status_code=202)
+
+
+def _ip_limit(ctx: WebContext) -> HourlyLimit:
+    return HourlyLimit(ctx.redis, ctx.settings.secret, "subscribe-ip", ctx.settings.subscribe_ip_limit)
+
+
+async def _json_body(request: Request) -> SubscribeBody:
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _Refused(400, [f"the body is not valid JSON: {exc}"]) from None
+    return _validated(data, 422)
+
+
+async def _form_body(request: Request) -> SubscribeBody:
+    try:
+        form = await request.form()
+    except HTTPException as exc:
+        raise _Refused(400, [f"the form cannot be read: {exc.detail}"]) from None
+    data: dict[str, str] = {}
+    for name in FORM_FIELDS:
+        value = form.get(name)
+        if isinstance(value, UploadFile):
+            raise _Refused(400, [f"body.{name}: must be a text field, not a file"])
+        if value is not None:
+            data[name] = value
+    return _validated(data, 400)
+
+
+def _validated(data: object, status: int) -> SubscribeBody:
+    try:
+        return SubscribeBody.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(['body', *(str(part) for part in error['loc'])])}: {error['msg']}" for error in exc.errors()]
+        raise _Refused(status, problems) from None
+
+
+def _refusal(refused: _Refused, as_form: bool) -> Response:
+    if not as_form:
+        detail: str | list[str] = refused.problems if refused.status == 422 else "; ".join(refused.problems)
+        return JSONResponse({"detail": detail}, status_code=refused.status, headers=refused.headers)
+    # A person at a form gets a page; 422 is for programs.
+    status = 400 if refused.status == 422 else refused.status
+    titles = {400: "That did not work", 404: "Not found", 429: "Too many sign-ups"}
+    response = message_page(titles.get(status, "That did not work"), "; ".join(_readable(problem) for problem in refused.problems), status)
+    response.headers.update(refused.headers)
+    return response
+
+
+def _readable(problem: str) -> str:
+    # "body.email: …" reads as "email: …" on a page.
+    return problem.removeprefix("body.")
+
+
+def _verified(ctx: WebContext, token: str) -> LinkTarget:
+    try:
+        return ctx.signer.verify(CONFIRM, token)
+    except BadSignature:
+        # Not logged with the token: it is a capability.
+        raise HTTPException(400, INVALID_LINK) from None
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse, summary="Ask before confirming a subscription (signed link)")
+def confirm_page(token: str, ctx: Context) -> HTMLResponse:
+    return _confirm_answer(confirmation_state(ctx.db, _verified(ctx, token)))
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse, summary="Confirm a pending subscription (signed link)")
+def confirm(token: str, ctx: Context) -> HTMLResponse:
+    target = _verified(ctx, token)
+    confirmation = confirm_subscription(ctx.db, target)
+    log.info("confirm link of subscriber %s on list %s: %s", target.subscriber_id, target.list_id, confirmation.state.value)
+    return _confirm_answer(confirmation)
+
+
+def _confirm_answer(confirmation: Confirmation) -> HTMLResponse:
+    titles = {
+        "pending": "Confirm your subscription",
+        "confirmed": "Subscribed",
+        "unsubscribed": "Subscription cancelled",
+        "gone": "Nothing to confirm",
+    }
+    state = confirmation.state.value
+    return page("confirm.html.j2", title=titles[state], state=state, list_name=confirmation.list_name)

@@ -33,7 +33,7 @@ TEXT, ATTRIBUTE, URL_PART = "X", "A", "U"
 #: Fields every recipient has. Our own URL fields are complete URLs and only
 #: ever go into attributes; the others are subscriber data.
 NAME_FIELDS = ("first_name", "last_name", "full_name", "greeting_name", "email")
-URL_FIELDS = ("unsubscribe_url", "view_url")
+URL_FIELDS = ("unsubscribe_url", "view_url", "confirm_url")
 PERSONAL_FIELDS = NAME_FIELDS + URL_FIELDS
 ATTRIBUTE_PREFIX = "attr_"
 FIELD_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -65,6 +65,8 @@ class Recipient:
     unsubscribe_url: str
     view_url: str
     attributes: Mapping[str, str] = field(default_factory=dict)
+    #: The signed confirm link of a double opt-in email; empty for every other email.
+    confirm_url: str = ""
 
     @property
     def full_name(self) -> str:

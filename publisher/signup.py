@@ -1,0 +1,243 @@
+"""Double opt-in: a sign-up request, the confirmation email, the confirm link.
+
+Only lists marked public take sign-ups. A private list (an event's attendee
+list, say) is answered exactly like a list that does not exist, so its name
+cannot be found by guessing; nobody can put themselves on it from outside.
+
+Every request with a valid address for a public list gets the same answer,
+whatever happens behind it, so the answer never tells whether an address is
+subscribed, suppressed or erased:
+
+- new address, or one that unsubscribed earlier (they asked again): a pending
+  subscription with fresh consent proof, and a confirmation email;
+- pending already: the consent proof is renewed and the email sent again;
+- confirmed already: nothing changes and nothing is sent;
+- suppressed on the list or everywhere, or erased on request (matched by
+  hash): nothing is written and nothing is sent;
+- over NEWSLETTER_SUBSCRIBE_ADDRESS_LIMIT requests for the address this
+  hour: nothing is written and nothing is sent. A different answer would
+  tell a stranger that someone else just signed that address up.
+
+Names from a request fill in a new subscriber only: an unconfirmed request
+never changes what is stored about an existing one.
+
+Confirming moves a pending subscription to confirmed and nothing else: a
+link whose subscription was unsubscribed meanwhile does not bring it back
+(the later decision to leave wins), and a suppressed address is not
+confirmed.
+"""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from dataclasses import dataclass
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from publisher.confirmation import enqueue_confirmation, write_confirmation
+from publisher.db.engine import Database
+from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus, utcnow
+from publisher.errors import NewsletterError, NotFoundError
+from publisher.links import LinkTarget
+from publisher.settings import Settings
+from publisher.subscribers import normalise_email
+from publisher.suppressions import is_suppressed
+from publisher.throttle import HourlyLimit
+
+SOURCES = ("form", "api")
+#: Column sizes of the consent proof and the subscriber's names.
+IP_LIMIT = 45
+USER_AGENT_LIMIT = 500
+NAME_LIMIT = 200
+EMAIL_LIMIT = 320
+#: Largest id a link can name (the columns are 32-bit integers on PostgreSQL).
+MAX_ID = 2**31 - 1
+
+
+class InvalidSignup(NewsletterError):
+    """A field of a sign-up request is unusable; nothing was written."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SignupRequest:
+    """One sign-up as it arrived, before any checking."""
+
+    email: str
+    list_name: str
+    source: str
+    first_name: str = ""
+    last_name: str = ""
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+class SignupOutcome(enum.StrEnum):
+    """What happened behind the one answer every caller gets."""
+
+    CONFIRMATION_SENT = "confirmation_sent"
+    ALREADY_CONFIRMED = "already_confirmed"
+    SUPPRESSED = "suppressed"
+    ADDRESS_LIMIT = "address_limit"
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    outcome: SignupOutcome
+    #: The confirmation's batch, when one was written.
+    batch_id: int | None = None
+
+
+def address_limit(client: redis.Redis, settings: Settings) -> HourlyLimit:
+    """The per-address limit of a deployment (NEWSLETTER_SUBSCRIBE_ADDRESS_LIMIT)."""
+    return HourlyLimit(client, settings.secret, "subscribe-address", settings.subscribe_address_limit)
+
+
+def check_request(request: SignupRequest) -> str:
+    """Check every field; return the normalised address or raise InvalidSignup with the reason."""
+    if request.source not in SOURCES:
+        raise InvalidSignup("source", f"must be one of {', '.join(SOURCES)}")
+    if any(char in request.email for char in "\r\n"):
+        raise InvalidSignup("email", "contains a line break")
+    email = request.email.strip(" \t")
+    if not email:
+        raise InvalidSignup("email", "is empty")
+    if len(email) > EMAIL_LIMIT:
+        raise InvalidSignup("email", f"is longer than {EMAIL_LIMIT} characters")
+    try:
+        normalised = normalise_email(email)
+    except ValueError as exc:
+        raise InvalidSignup("email", f"is not a valid email address: {exc}") from exc
+    if not request.list_name.strip():
+        raise InvalidSignup("list", "is empty")
+    for field, value in (("first_name", request.first_name), ("last_name", request.last_name)):
+        if len(value) > NAME_LIMIT:
+            raise InvalidSignup(field, f"is longer than {NAME_LIMIT} characters")
+        if any(unicodedata.category(char) == "Cc" for char in value):
+            raise InvalidSignup(field, "contains a line break or another control character")
+    return normalised
+
+
+def request_subscription(db: Database, settings: Settings, request: SignupRequest, limit: HourlyLimit) -> SignupResult:
+    """Record a sign-up and send the confirmation email when one is due.
+
+    Raises InvalidSignup for a bad field and NotFoundError for a list that
+    does not exist or takes no sign-ups; both before anything is written.
+    """
+    email = check_request(request)
+    try:
+        with db.transaction() as session:
+            result = _apply(session, settings, request, email, limit)
+    except IntegrityError:
+        # Two first requests for one address at once: the second insert lost.
+        # Once more, finding what the first one wrote (already counted).
+        with db.transaction() as session:
+            result = _apply(session, settings, request, email, None)
+    if result.batch_id is not None:
+        enqueue_confirmation(settings, db, result.batch_id)
+    return result
+
+
+def _apply(session: Session, settings: Settings, request: SignupRequest, email: str, limit: HourlyLimit | None) -> SignupResult:
+    mailing_list = session.scalar(select(MailingList).where(MailingList.name == request.list_name.strip()))
+    if mailing_list is None or not mailing_list.public:
+        raise NotFoundError(f"no list named '{request.list_name.strip()[:100]}' takes sign-ups")
+    if limit is not None and not limit.hit(email).allowed:
+        return SignupResult(SignupOutcome.ADDRESS_LIMIT)
+    if is_suppressed(session, email, mailing_list.id):
+        return SignupResult(SignupOutcome.SUPPRESSED)
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
+    if subscriber is None:
+        subscriber = Subscriber(email=email, first_name=request.first_name.strip(), last_name=request.last_name.strip())
+        session.add(subscriber)
+        session.flush()
+    subscription = session.scalar(
+        select(Subscription).where(Subscription.list_id == mailing_list.id, Subscription.subscriber_id == subscriber.id)
+    )
+    if subscription is not None and subscription.status == SubscriptionStatus.CONFIRMED:
+        return SignupResult(SignupOutcome.ALREADY_CONFIRMED)
+    if subscription is None:
+        subscription = Subscription(list_id=mailing_list.id, subscriber_id=subscriber.id, status=SubscriptionStatus.PENDING, source="")
+        session.add(subscription)
+    _record_consent(subscription, request)
+    session.flush()
+    return SignupResult(SignupOutcome.CONFIRMATION_SENT, write_confirmation(session, settings, mailing_list, subscriber))
+
+
+def _record_consent(subscription: Subscription, request: SignupRequest) -> None:
+    # The proof is the request this confirmation answers: a renewed request
+    # replaces it, and one after an unsubscribe starts afresh.
+    subscription.status = SubscriptionStatus.PENDING
+    subscription.source = request.source
+    subscription.consented_at = utcnow()
+    subscription.consent_ip = request.ip[:IP_LIMIT] if request.ip else None
+    subscription.consent_user_agent = request.user_agent[:USER_AGENT_LIMIT] if request.user_agent else None
+    subscription.confirmed_at = None
+    subscription.unsubscribed_at = None
+
+
+class ConfirmState(enum.StrEnum):
+    """Where the subscription behind a confirm link stands."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    #: Unsubscribed after the link was sent: the link does not bring it back.
+    UNSUBSCRIBED = "unsubscribed"
+    #: The address is suppressed or erased, or the subscription no longer exists.
+    GONE = "gone"
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    state: ConfirmState
+    list_name: str = ""
+
+
+def confirmation_state(db: Database, target: LinkTarget) -> Confirmation:
+    """Where the link's subscription stands, without changing anything (for the page a GET shows)."""
+    with db.transaction() as session:
+        found = _target_subscription(session, target)
+        if found is None:
+            return Confirmation(ConfirmState.GONE)
+        subscription, list_name = found
+        return Confirmation(ConfirmState(subscription.status.value), list_name)
+
+
+def confirm_subscription(db: Database, target: LinkTarget) -> Confirmation:
+    """Confirm the link's pending subscription; idempotent. Return where it stands afterwards."""
+    with db.transaction() as session:
+        found = _target_subscription(session, target, for_update=True)
+        if found is None:
+            return Confirmation(ConfirmState.GONE)
+        subscription, list_name = found
+        if subscription.status == SubscriptionStatus.PENDING:
+            subscription.status = SubscriptionStatus.CONFIRMED
+            subscription.confirmed_at = utcnow()
+        return Confirmation(ConfirmState(subscription.status.value), list_name)
+
+
+def _target_subscription(session: Session, target: LinkTarget, *, for_update: bool = False) -> tuple[Subscription, str] | None:
+    """The link's subscription and list name; None when it is gone or the address may not be subscribed."""
+    ids = (target.subscriber_id, target.list_id)
+    if not all(value is not None and value <= MAX_ID for value in ids):
+        return None
+    query = (
+        select(Subscription, MailingList.name)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .where(Subscription.subscriber_id == target.subscriber_id, Subscription.list_id == target.list_id)
+    )
+    row = session.execute(query.with_for_update(of=Subscription) if for_update else query).first()
+    if row is None:
+        return None
+    subscription, list_name = row
+    if is_suppressed(session, subscription.subscriber.email, subscription.list_id):
+        return None
+    return subscription, list_name
