@@ -12,6 +12,10 @@ What events do:
 - a hard bounce or a complaint suppresses the address everywhere at once;
 - soft bounces suppress it after NEWSLETTER_SOFT_BOUNCE_LIMIT of them;
 - a provider-side unsubscribe unsubscribes it from the campaign's list.
+
+An event about a record whose person was erased is stored without its
+detail (bounce texts quote the address) and acts on nothing: the address is
+suppressed by its hash already, and the record holds only a placeholder.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from publisher.db.models import Campaign, Delivery, DeliveryEvent, EventType
 from publisher.membership import leave_list
+from publisher.privacy import PLACEHOLDER_PREFIX
 from publisher.settings import Settings
 from publisher.suppressions import suppress_address
 
@@ -86,7 +91,8 @@ def record_events(session: Session, settings: Settings, events: list[ProviderEve
             report.duplicates += 1
             continue
         report.recorded += 1
-        _act(session, settings, delivery, event, report)
+        if not _erased(delivery):
+            _act(session, settings, delivery, event, report)
     return report
 
 
@@ -123,6 +129,10 @@ def dedupe_key(delivery: Delivery, event: ProviderEvent) -> str:
     return "sha256:" + hashlib.sha256(fingerprint.encode()).hexdigest()
 
 
+def _erased(delivery: Delivery) -> bool:
+    return delivery.email.startswith(PLACEHOLDER_PREFIX)
+
+
 def _store(session: Session, delivery: Delivery, event: ProviderEvent) -> bool:
     key = dedupe_key(delivery, event)
     seen = select(DeliveryEvent.id).where(DeliveryEvent.provider == event.provider, DeliveryEvent.dedupe_key == key)
@@ -134,7 +144,7 @@ def _store(session: Session, delivery: Delivery, event: ProviderEvent) -> bool:
         type=event.type,
         dedupe_key=key,
         occurred_at=event.occurred_at,
-        detail=event.detail[:DETAIL_LIMIT],
+        detail="" if _erased(delivery) else event.detail[:DETAIL_LIMIT],
     )
     # Two deliveries of one webhook can race past the check above: the unique
     # constraint decides, and only the savepoint is rolled back.

@@ -275,3 +275,26 @@ def test_cli_erase_refuses_an_invalid_address(env: dict[str, str], seed: Seed) -
     assert result.returncode == 2
     assert "contains a line break" in result.output
     assert export(seed.db, ADA)["subscriber"] is not None
+
+
+def test_webhooks_arriving_after_erasure_store_no_detail_and_suppress_no_placeholder(seed: Seed, settings: Settings) -> None:
+    message_id = ada_delivery(seed.db, seed.to_attendees).message_id
+    erase(seed.db, ADA)
+    with seed.db.transaction() as session:
+        late = [
+            ProviderEvent(
+                "postmark",
+                EventType.BOUNCED_HARD,
+                SENT_AT + dt.timedelta(hours=1),
+                message_id=message_id,
+                detail="550 ada@example.com gone",
+            ),
+            ProviderEvent(
+                "postmark", EventType.COMPLAINED, SENT_AT + dt.timedelta(hours=2), message_id=message_id, detail="abuse ada@example.com"
+            ),
+        ]
+        report = record_events(session, settings, late)
+    assert (report.recorded, report.suppressed) == (2, 0)
+    assert [trace for trace in ADA_TRACES if trace in every_stored_value(seed.db)] == []
+    with seed.db.transaction() as session:
+        assert session.scalar(select(Suppression.id).where(Suppression.email.like(f"{PLACEHOLDER_PREFIX}%"))) is None
