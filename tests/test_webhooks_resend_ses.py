@@ -180,6 +180,14 @@ def test_resend_permanent_bounce_suppresses_at_once(resend_url: str, db: Databas
     assert suppressed(db, sent.email)
 
 
+def test_resend_nul_characters_in_text_fields_are_dropped(resend_url: str, db: Database) -> None:
+    sent = send_record(db, "resend")
+    payload = resend_event("email.bounced", sent, bounce={"type": "Permanent", "subType": "Gen\u0000eral", "message": "550\u0000 gone"})
+    response = post_resend(resend_url, payload)
+    assert response.status_code == 200, response.text
+    assert stored_events(db) == [("bounced_hard", "Permanent/General: 550 gone")]
+
+
 def test_resend_transient_bounce_suppresses_only_at_the_limit(resend_url: str, db: Database) -> None:
     sent = send_record(db, "resend")
     payload = resend_event("email.bounced", sent, bounce={"type": "Transient", "subType": "MailboxFull", "message": "mailbox full"})

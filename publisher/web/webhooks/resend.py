@@ -35,7 +35,7 @@ from publisher.db.models import EventType
 from publisher.events import ProviderEvent
 from publisher.settings import Settings
 from publisher.web.context import WebContext
-from publisher.web.webhooks.base import as_delivery_id, malformed, now, parse_json, parse_time, register, unauthorized
+from publisher.web.webhooks.base import as_delivery_id, malformed, now, parse_json, parse_time, register, text, unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +104,14 @@ def event_from(payload: dict[str, Any], svix_id: str) -> ProviderEvent | None:
     if kind == "email.bounced":
         given = data.get("bounce")
         bounce: dict[str, Any] = given if isinstance(given, dict) else {}
-        event_type = EventType.BOUNCED_HARD if str(bounce.get("type", "")).lower() == "permanent" else EventType.BOUNCED_SOFT
-        summary = "/".join(str(part) for part in (bounce.get("type"), bounce.get("subType")) if part)
-        detail = ": ".join(part for part in (summary, str(bounce.get("message") or "")) if part)
+        event_type = EventType.BOUNCED_HARD if text(bounce.get("type")).lower() == "permanent" else EventType.BOUNCED_SOFT
+        summary = "/".join(part for part in (text(bounce.get("type")), text(bounce.get("subType"))) if part)
+        detail = ": ".join(part for part in (summary, text(bounce.get("message"))) if part)
     else:
         event_type = EVENT_TYPES[kind]
         click = data.get("click")
-        detail = str(click.get("link") or "") if kind == "email.clicked" and isinstance(click, dict) else ""
-    email_id = data.get("email_id") if isinstance(data.get("email_id"), str) and data["email_id"] else None
+        detail = text(click.get("link")) if kind == "email.clicked" and isinstance(click, dict) else ""
+    email_id = text(data.get("email_id")) or None
     delivery_id = as_delivery_id(_tag(data.get("tags"), "delivery_id"))
     if email_id is None and delivery_id is None:
         raise malformed(f"Resend {kind} event names no email: data.email_id and the delivery_id tag are both missing")
@@ -121,7 +121,7 @@ def event_from(payload: dict[str, Any], svix_id: str) -> ProviderEvent | None:
         occurred_at=parse_time(payload.get("created_at")) or now(),
         delivery_id=delivery_id,
         provider_message_id=email_id,
-        event_id=svix_id,
+        event_id=text(svix_id),
         detail=detail,
     )
 

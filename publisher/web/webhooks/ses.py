@@ -33,7 +33,7 @@ from publisher.db.models import EventType
 from publisher.events import ProviderEvent
 from publisher.web.context import WebContext
 from publisher.web.webhooks import sns
-from publisher.web.webhooks.base import JSON, as_delivery_id, malformed, now, parse_time, register
+from publisher.web.webhooks.base import JSON, as_delivery_id, malformed, now, parse_time, register, text
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,12 @@ def events_from(record: dict[str, Any], envelope: sns.Envelope) -> list[Provider
 
 def _bounce(record: dict[str, Any], envelope: sns.Envelope) -> list[ProviderEvent]:
     bounce = _section(record, "bounce")
-    kind = EventType.BOUNCED_HARD if bounce.get("bounceType") == "Permanent" else EventType.BOUNCED_SOFT
-    summary = "/".join(str(part) for part in (bounce.get("bounceType"), bounce.get("bounceSubType")) if part) or "bounce"
+    kind = EventType.BOUNCED_HARD if text(bounce.get("bounceType")) == "Permanent" else EventType.BOUNCED_SOFT
+    summary = "/".join(part for part in (text(bounce.get("bounceType")), text(bounce.get("bounceSubType"))) if part) or "bounce"
     occurred_at = _time(bounce.get("timestamp"), envelope)
     events = []
     for recipient in _recipients(bounce, "bouncedRecipients"):
-        reason = recipient.get("diagnosticCode") or recipient.get("status")
+        reason = text(recipient.get("diagnosticCode")) or text(recipient.get("status"))
         detail = f"{summary}: {reason}" if reason else summary
         events.append(_event(record, envelope, kind, occurred_at, recipient, detail))
     return events
@@ -82,7 +82,7 @@ def _bounce(record: dict[str, Any], envelope: sns.Envelope) -> list[ProviderEven
 
 def _complaint(record: dict[str, Any], envelope: sns.Envelope) -> list[ProviderEvent]:
     complaint = _section(record, "complaint")
-    detail = str(complaint.get("complaintFeedbackType") or "")
+    detail = text(complaint.get("complaintFeedbackType"))
     occurred_at = _time(complaint.get("timestamp"), envelope)
     return [
         _event(record, envelope, EventType.COMPLAINED, occurred_at, recipient, detail)
@@ -95,15 +95,16 @@ def _delay(record: dict[str, Any], envelope: sns.Envelope) -> list[ProviderEvent
     occurred_at = _time(delay.get("timestamp"), envelope)
     events = []
     for recipient in _recipients(delay, "delayedRecipients"):
-        reason = recipient.get("diagnosticCode") or recipient.get("status") or ""
-        detail = f"{delay.get('delayType') or 'delayed'}: {reason}" if reason else str(delay.get("delayType") or "")
+        reason = text(recipient.get("diagnosticCode")) or text(recipient.get("status"))
+        delay_type = text(delay.get("delayType"))
+        detail = f"{delay_type or 'delayed'}: {reason}" if reason else delay_type
         events.append(_event(record, envelope, EventType.DEFERRED, occurred_at, recipient, detail))
     return events
 
 
 def _simple(record: dict[str, Any], envelope: sns.Envelope, kind: EventType) -> ProviderEvent:
     section = _section(record, {EventType.DELIVERED: "delivery", EventType.OPENED: "open", EventType.CLICKED: "click"}[kind])
-    detail = str(section.get("smtpResponse") or "") if kind is EventType.DELIVERED else str(section.get("link") or "")
+    detail = text(section.get("smtpResponse")) if kind is EventType.DELIVERED else text(section.get("link"))
     return _event(record, envelope, kind, _time(section.get("timestamp"), envelope), {}, detail)
 
 
@@ -111,13 +112,13 @@ def _event(
     record: dict[str, Any], envelope: sns.Envelope, kind: EventType, occurred_at: dt.datetime, recipient: dict[str, Any], detail: str
 ) -> ProviderEvent:
     mail = _section(record, "mail")
-    ses_id = mail.get("messageId") if isinstance(mail.get("messageId"), str) and mail["messageId"] else None
+    ses_id = text(mail.get("messageId")) or None
     delivery_id = as_delivery_id(_tag(mail.get("tags"), "delivery_id"))
     if ses_id is None and delivery_id is None:
         raise malformed(f"SES {kind.value} record names no message: mail.messageId and the delivery_id tag are both missing")
-    address = recipient.get("emailAddress")
+    address = text(recipient.get("emailAddress"))
     # SNS resends a notification with the same MessageId: with the recipient it names one event.
-    event_id = f"{envelope.message_id}:{address}" if isinstance(address, str) and address else envelope.message_id
+    event_id = f"{text(envelope.message_id)}:{address}" if address else text(envelope.message_id)
     return ProviderEvent(
         provider=PROVIDER,
         type=kind,
