@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     sendgrid_webhook_public_key: str | None = Field(None, description="SendGrid event webhook verification key (base64 ECDSA P-256).")
     mailgun_webhook_signing_key: SecretStr | None = Field(None, description="Mailgun HTTP webhook signing key.")
     resend_webhook_secret: SecretStr | None = Field(None, description="Resend (Svix) webhook signing secret, whsec_….")
-    ses_sns_topic_arns: str = Field("", description="Comma-separated SNS topic ARNs whose notifications are accepted (empty: any).")
+    ses_sns_topic_arns: str = Field("", description="Comma-separated SNS topic ARNs whose notifications are accepted (empty: none).")
     sns_certificate_url_pattern: str = Field(
         r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^?#]*\.pem$",
         description="Regular expression an SNS SigningCertURL must match before it is fetched (scheme, host and path).",

@@ -585,6 +585,20 @@ def test_ses_topic_not_configured_is_403(ses_url: str, aws: FakeAws, db: Databas
     assert not suppressed(db, sent.email)
 
 
+def test_ses_without_topics_configured_refuses_every_call(
+    settings: Settings, aws: FakeAws, db: Database, redis_client: redis.Redis, serve_web: Callable[[Settings], str]
+) -> None:
+    url = serve_web(settings.model_copy(update={"sns_certificate_url_pattern": rf"http://127\.0\.0\.1:{aws.port}/[A-Za-z0-9-]+\.pem"}))
+    sent = send_record(db, "ses")
+    complaint = {"complainedRecipients": [{"emailAddress": sent.email}], "complaintFeedbackType": "abuse"}
+    response = post_sns(url, sns_envelope(aws, ses_record("Complaint", sent, complaint=complaint)))
+    assert response.status_code == 401
+    assert "NEWSLETTER_SES_SNS_TOPIC_ARNS" in response.json()["detail"]
+    assert stored_events(db) == []
+    assert not suppressed(db, sent.email)
+    assert aws.fetched("/") == []
+
+
 def test_ses_subscription_confirmation_visits_the_subscribe_url(ses_url: str, aws: FakeAws, db: Database) -> None:
     envelope = sns_envelope(aws, f"You have chosen to subscribe to the topic {TOPIC}.", kind="SubscriptionConfirmation")
     response = post_sns(ses_url, envelope)

@@ -9,8 +9,11 @@ The order of the checks matters, because the certificate URL comes from the
 caller: the URL must fully match NEWSLETTER_SNS_CERTIFICATE_URL_PATTERN (by
 default only ``https://sns.<region>.amazonaws.com/….pem``) before it is
 fetched, so a forged message cannot make us fetch from anywhere else. The
-topic must be one of NEWSLETTER_SES_SNS_TOPIC_ARNS when that is set. Nothing
-in ``Message`` is read until the signature has been verified.
+topic must be one of NEWSLETTER_SES_SNS_TOPIC_ARNS: SNS signs every AWS
+account's messages with the same certificates, so a valid signature alone
+proves nothing about who sent it, and with no topics configured every call
+is refused. Nothing in ``Message`` is read until the signature has been
+verified.
 
 Timestamps are not checked: SNS retries for up to an hour by default (longer
 with a custom delivery policy), and a replayed notification is harmless
@@ -135,11 +138,13 @@ def check_certificate_url(url: str, settings: Settings) -> None:
 
 
 def check_topic(topic_arn: str | None, settings: Settings) -> None:
-    """403 when topics are configured and this message's topic is not one of them."""
+    """401 until topics are configured; 403 when this message's topic is not one of them."""
     allowed = {arn.strip() for arn in settings.ses_sns_topic_arns.split(",") if arn.strip()}
+    if not allowed:
+        raise unauthorized("SES webhooks are not configured: set NEWSLETTER_SES_SNS_TOPIC_ARNS to the topics SES publishes to")
     if not topic_arn:
         raise unauthorized("SNS message lacks the signed field TopicArn")
-    if allowed and topic_arn not in allowed:
+    if topic_arn not in allowed:
         raise WebhookRejected(403, f"SNS topic {topic_arn[:200]!r} is not in NEWSLETTER_SES_SNS_TOPIC_ARNS")
 
 
