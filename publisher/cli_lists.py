@@ -38,7 +38,7 @@ def lists_show() -> None:
 def lists_set(
     name: Annotated[str, typer.Argument(help="List name (see `newsletter lists show`).")],
     public: Annotated[
-        bool | None, typer.Option("--public/--private", help="Show the list's issues in the web archive and its RSS feed, or not.")
+        bool | None, typer.Option("--public/--private", help="Public lists take sign-ups and have their issues in the archive and feed.")
     ] = None,
     description: Annotated[str | None, typer.Option(help="One line about the list, shown on the preference page.")] = None,
 ) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select, update
 
 from publisher.broker import connect
 from publisher.db.engine import Database
-from publisher.db.models import OPEN_STATES, Batch, Campaign, CampaignStatus, Delivery, DeliveryState, utcnow
+from publisher.db.models import OPEN_STATES, Batch, Campaign, CampaignKind, CampaignStatus, Delivery, DeliveryState, utcnow
 from publisher.settings import Settings
 
 #: Redis hash of the batches with a message on the queue (batch id → when it was put there).
@@ -105,7 +105,9 @@ def release_due(db: Database, lease: dt.timedelta, now: dt.datetime | None = Non
             .values(status=CampaignStatus.COMPLETE, completed_at=now)
         )
         rows = session.execute(
-            select(Batch.id, Campaign.is_test, certain)
+            # Test sends and confirmation requests go on the priority queue, so
+            # a big issue never holds them back.
+            select(Batch.id, or_(Campaign.is_test, Campaign.kind == CampaignKind.CONFIRMATION), certain)
             .join(Campaign, Campaign.id == Batch.campaign_id)
             .where(
                 Campaign.status == CampaignStatus.SENDING,

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, aliased
 from publisher.db.engine import Database
 from publisher.db.models import (
     Campaign,
+    CampaignKind,
     Delivery,
     DeliveryEvent,
     DeliveryState,
@@ -197,6 +198,7 @@ def _left_after(list_id: int) -> ColumnElement[bool]:
         .join(Campaign, Campaign.id == later.campaign_id)
         .where(
             Campaign.list_id == list_id,
+            Campaign.kind == CampaignKind.ISSUE,
             # (campaign_id, email) is the ledger's unique index: one lookup per issue of the list.
             later.email == Delivery.email,
             later.state == DeliveryState.SENT,

@@ -501,3 +501,14 @@ def test_an_import_confirms_a_pending_sign_up_with_its_own_proof(web_url: str, d
         None,
     )
     assert found.confirmed_at is not None and found.confirmed_at - found.consented_at < dt.timedelta(seconds=1)
+
+
+def test_a_confirmation_the_sweep_sends_again_goes_on_the_priority_queue(web_url: str, db: Database, news: int) -> None:
+    from publisher.dispatch import release_due
+
+    assert post_json(web_url, {"email": "late@example.com", "list": "news"}).status_code == 202
+    # A lease later the batch is still pending (no worker ran): its message may be lost.
+    later = utcnow() + dt.timedelta(minutes=5)
+    due = release_due(db, lease=dt.timedelta(seconds=60), now=later)
+    assert len(due) == 1
+    assert due[0].priority
