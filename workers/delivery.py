@@ -99,7 +99,10 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
         pause_campaign(ctx.db, campaign.id, f"{name} rejected the credentials; fix them, then resume: {halted.error}")
         log.error("campaign %s paused: %s rejected the credentials", campaign.id, name)
         return BatchOutcome(sent=summary.sent, failed=summary.failed, retrying=summary.retrying)
-    _pause_on_error_rate(ctx, campaign.id)
+    if summary.failed:
+        # Only a batch with failures can raise the rate: a clean one skips
+        # the count, which reads every finished record of the campaign.
+        _pause_on_error_rate(ctx, campaign.id)
     retry_in = None
     if summary.retrying:
         wait = max(summary.retry_after or 0.0, ctx.state.paused_for(name)) or None
