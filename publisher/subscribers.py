@@ -15,8 +15,6 @@ send time, so lifting a suppression brings them back.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,21 +22,15 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from publisher.csv_file import RowProblem, read_address_rows
 from publisher.db.engine import Database
 from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus, Suppression, utcnow
-from publisher.errors import ImportFileError
 from publisher.suppressions import email_hash
 
 NAME_COLUMNS = ("email", "first_name", "last_name")
 MAX_FIELD = 200
 QUERY_CHUNK = 500
 ERASED = "address was erased on request; it is never imported again"
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    line: int
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -76,44 +68,10 @@ def normalise_email(address: str) -> str:
 
 def read_rows(path: Path) -> tuple[list[Row], list[RowProblem]]:
     """Parse and validate the CSV file; raise ImportFileError when it is unusable as a whole."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise ImportFileError(f"{path}: cannot read file ({exc.strerror})") from exc
-    except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        raise ImportFileError(f"{path}: line {line} is not UTF-8; save the file as UTF-8 and import again") from exc
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None:
-        raise ImportFileError(f"{path}: the file is empty; expected a header row with an 'email' column")
-    columns = [name.strip().lower() for name in header]
-    if "email" not in columns:
-        raise ImportFileError(f"{path}: line 1 has no 'email' column (found: {', '.join(columns) or 'nothing'})")
-    if len(set(columns)) != len(columns):
-        raise ImportFileError(f"{path}: line 1 repeats a column name")
-    rows: list[Row] = []
-    problems: list[RowProblem] = []
-    seen: dict[str, int] = {}
-    line = reader.line_num + 1
-    for values in reader:
-        start, line = line, reader.line_num + 1
-        if not any(value.strip() for value in values):
-            continue
-        parsed = _parse_row(start, columns, values)
-        if isinstance(parsed, RowProblem):
-            problems.append(parsed)
-        elif parsed.email in seen:
-            problems.append(RowProblem(start, f"{parsed.email} already appears on line {seen[parsed.email]}"))
-        else:
-            seen[parsed.email] = start
-            rows.append(parsed)
-    return rows, problems
+    return read_address_rows(path, _parse_row)
 
 
 def _parse_row(line: int, columns: list[str], values: list[str]) -> Row | RowProblem:
-    if len(values) != len(columns):
-        return RowProblem(line, f"has {len(values)} fields, the header has {len(columns)}")
     record = {column: value.strip() for column, value in zip(columns, values, strict=True)}
     raw = record["email"]
     if not raw:

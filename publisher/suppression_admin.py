@@ -12,19 +12,18 @@ in one transaction.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from publisher.csv_file import RowProblem, read_address_rows
 from publisher.db.engine import Database
 from publisher.db.models import MailingList, Suppression, utcnow
-from publisher.errors import ImportFileError, NewsletterError, NotFoundError
-from publisher.subscribers import RowProblem, normalise_email
+from publisher.errors import NewsletterError, NotFoundError
+from publisher.subscribers import normalise_email
 from publisher.suppressions import email_hash, in_scope, suppress_address
 
 OPERATOR_SOURCE = "operator"
@@ -199,44 +198,10 @@ def read_rows(path: Path, default_reason: str) -> tuple[list[ImportRow], list[Ro
 
     Raise ImportFileError when the file is unusable as a whole.
     """
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise ImportFileError(f"{path}: cannot read file ({exc.strerror})") from exc
-    except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
-        raise ImportFileError(f"{path}: line {line} is not UTF-8; save the file as UTF-8 and import again") from exc
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None:
-        raise ImportFileError(f"{path}: the file is empty; expected a header row with an 'email' column")
-    columns = [name.strip().lower() for name in header]
-    if "email" not in columns:
-        raise ImportFileError(f"{path}: line 1 has no 'email' column (found: {', '.join(columns) or 'nothing'})")
-    if len(set(columns)) != len(columns):
-        raise ImportFileError(f"{path}: line 1 repeats a column name")
-    rows: list[ImportRow] = []
-    problems: list[RowProblem] = []
-    seen: dict[str, int] = {}
-    line = reader.line_num + 1
-    for values in reader:
-        start, line = line, reader.line_num + 1
-        if not any(value.strip() for value in values):
-            continue
-        parsed = _parse_row(start, columns, values, default_reason)
-        if isinstance(parsed, RowProblem):
-            problems.append(parsed)
-        elif parsed.email in seen:
-            problems.append(RowProblem(start, f"{parsed.email} already appears on line {seen[parsed.email]}"))
-        else:
-            seen[parsed.email] = start
-            rows.append(parsed)
-    return rows, problems
+    return read_address_rows(path, lambda line, columns, values: _parse_row(line, columns, values, default_reason))
 
 
 def _parse_row(line: int, columns: list[str], values: list[str], default_reason: str) -> ImportRow | RowProblem:
-    if len(values) != len(columns):
-        return RowProblem(line, f"has {len(values)} fields, the header has {len(columns)}")
     record = dict(zip(columns, values, strict=True))
     raw = record["email"].strip()
     if not raw:

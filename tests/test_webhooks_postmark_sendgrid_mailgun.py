@@ -30,9 +30,6 @@ from sqlalchemy import select
 
 from publisher.db.engine import Database
 from publisher.db.models import (
-    Batch,
-    Campaign,
-    CampaignStatus,
     Delivery,
     DeliveryEvent,
     DeliveryState,
@@ -45,6 +42,7 @@ from publisher.db.models import (
 )
 from publisher.events import ProviderEvent, record_events
 from publisher.settings import Settings
+from tests.web_helpers import sent_batch
 
 POSTMARK_USER, POSTMARK_PASSWORD = "postmark-hooks", "correct horse battery staple"
 MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
@@ -84,24 +82,8 @@ def seed(db: Database, provider: str) -> Ledger:
         readers, other = MailingList(name="readers"), MailingList(name="other")
         session.add_all([readers, other])
         session.flush()
-        campaign = Campaign(
-            list_id=readers.id,
-            status=CampaignStatus.COMPLETE,
-            provider=provider,
-            title="Issue 1",
-            subject="Issue 1",
-            source="issue-1.md",
-            content_digest="0" * 64,
-            html_template="<p>hi</p>",
-            text_template="hi",
-            placeholder_nonce="nonce",
-        )
-        session.add(campaign)
-        session.flush()
-        batch = Batch(campaign_id=campaign.id, seq=0)
-        session.add(batch)
-        session.flush()
-        ledger = Ledger(list_id=readers.id, other_list_id=other.id, campaign_id=campaign.id)
+        batch = sent_batch(session, readers.id, provider)
+        ledger = Ledger(list_id=readers.id, other_list_id=other.id, campaign_id=batch.campaign_id)
         for email in (ADA, BOB):
             subscriber = Subscriber(email=email)
             session.add(subscriber)
@@ -116,7 +98,7 @@ def seed(db: Database, provider: str) -> Ledger:
                 "mailgun": MAILGUN_CALL_ID,
             }[provider]
             delivery = Delivery(
-                campaign_id=campaign.id,
+                campaign_id=batch.campaign_id,
                 batch_id=batch.id,
                 subscriber_id=subscriber.id,
                 email=email,

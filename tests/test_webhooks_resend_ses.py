@@ -30,9 +30,10 @@ from sqlalchemy import select
 from svix.webhooks import Webhook
 
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryEvent, DeliveryState, MailingList, Subscriber
+from publisher.db.models import Delivery, DeliveryEvent, DeliveryState, MailingList, Subscriber
 from publisher.settings import Settings
 from publisher.suppressions import is_suppressed
+from tests.web_helpers import sent_batch
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -62,25 +63,9 @@ def send_record(db: Database, provider: str, email: str = "ada@example.com") -> 
         subscriber = Subscriber(email=email)
         session.add_all([mailing_list, subscriber])
         session.flush()
-        campaign = Campaign(
-            list_id=mailing_list.id,
-            status=CampaignStatus.COMPLETE,
-            provider=provider,
-            title="Issue 1",
-            subject="Issue 1",
-            source="issue-1.md",
-            content_digest="0" * 64,
-            html_template="<p>hi</p>",
-            text_template="hi",
-            placeholder_nonce="nonce",
-        )
-        session.add(campaign)
-        session.flush()
-        batch = Batch(campaign_id=campaign.id, seq=0)
-        session.add(batch)
-        session.flush()
+        batch = sent_batch(session, mailing_list.id, provider)
         delivery = Delivery(
-            campaign_id=campaign.id,
+            campaign_id=batch.campaign_id,
             batch_id=batch.id,
             subscriber_id=subscriber.id,
             email=email,

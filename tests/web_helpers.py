@@ -6,11 +6,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from publisher.campaigns import CampaignPlan, create_campaign
 from publisher.content import load_recap
 from publisher.db.engine import Database
-from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import Batch, Campaign, CampaignStatus, MailingList, Subscriber, Subscription, SubscriptionStatus
 from publisher.links import LinkTarget, signer_for
 from publisher.settings import Settings
 from publisher.subscribers import import_subscribers
@@ -64,3 +65,25 @@ def statuses(db: Database, subscriber_id: int) -> dict[str, SubscriptionStatus]:
             .where(Subscription.subscriber_id == subscriber_id)
         )
         return {name: SubscriptionStatus(status) for name, status in rows}
+
+
+def sent_batch(session: Session, list_id: int, provider: str) -> Batch:
+    """A completed campaign to ``list_id`` through ``provider`` and its one batch, for ledger records a test writes itself."""
+    campaign = Campaign(
+        list_id=list_id,
+        status=CampaignStatus.COMPLETE,
+        provider=provider,
+        title="Issue 1",
+        subject="Issue 1",
+        source="issue-1.md",
+        content_digest="0" * 64,
+        html_template="<p>hi</p>",
+        text_template="hi",
+        placeholder_nonce="nonce",
+    )
+    session.add(campaign)
+    session.flush()
+    batch = Batch(campaign_id=campaign.id, seq=0)
+    session.add(batch)
+    session.flush()
+    return batch
