@@ -121,11 +121,20 @@ def test_forged_altered_and_garbage_tokens_get_a_plain_400_page(
 def test_a_token_of_another_purpose_is_refused(settings: Settings, db: Database, ids: dict[str, int], web_url: str) -> None:
     signer = signer_for(settings)
     target = LinkTarget(ids[ZOE], ids["attendees"], 1)
-    for purpose, path in [(VIEW, "unsubscribe"), (PREFERENCES, "unsubscribe"), (UNSUBSCRIBE, "view"), (UNSUBSCRIBE, "preferences")]:
+    for purpose, path in [(VIEW, "unsubscribe"), (PREFERENCES, "unsubscribe"), (UNSUBSCRIBE, "view"), (VIEW, "preferences")]:
         method = "GET" if path == "view" else "POST"
         response = requests.request(method, f"{web_url}/{path}/{signer.token(purpose, target)}", data=ONE_CLICK | {"all": "1"}, timeout=5)
         assert_plain_error(response, 400, "This link is not valid")
     assert statuses(db, ids[ZOE]) == {"attendees": Status.CONFIRMED, "speakers": Status.CONFIRMED}
+
+
+def test_the_unsubscribe_token_also_opens_the_preference_page(settings: Settings, db: Database, ids: dict[str, int], web_url: str) -> None:
+    token = signer_for(settings).token(UNSUBSCRIBE, LinkTarget(ids[ZOE], ids["attendees"], 1))
+    page = requests.get(f"{web_url}/preferences/{token}", timeout=5)
+    assert page.status_code == 200 and "attendees" in page.text and "speakers" in page.text
+    left = requests.post(f"{web_url}/preferences/{token}", data={"list_id": str(ids["speakers"])}, timeout=5)
+    assert left.status_code == 200
+    assert statuses(db, ids[ZOE]) == {"attendees": Status.CONFIRMED, "speakers": Status.UNSUBSCRIBED}
 
 
 def test_link_of_an_erased_subscriber_or_a_test_send(settings: Settings, db: Database, ids: dict[str, int], web_url: str) -> None:

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 
 from publisher.archive import MAX_ID
 from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus
-from publisher.links import PREFERENCES
+from publisher.links import PREFERENCES, UNSUBSCRIBE
 from publisher.membership import leave_all, leave_list
 from publisher.web.context import WebContext, web_context
 from publisher.web.render import message_page, page
@@ -86,7 +86,9 @@ def update_preferences(
 
 
 def _subscriber_id(ctx: WebContext, token: str) -> int:
-    target = verified(ctx.signer, PREFERENCES, token)
+    # The unsubscribe link's own token opens the page too: it already allows
+    # leaving that list, and the page only allows leaving lists.
+    target = verified(ctx.signer, PREFERENCES, token, UNSUBSCRIBE)
     if target.subscriber_id is None:
         raise HTTPException(404, NO_SUBSCRIBER)
     return target.subscriber_id

@@ -11,13 +11,15 @@ from publisher.links import LinkSigner, LinkTarget
 INVALID_LINK = "The link is incomplete or has been changed. Copy the whole link from the email, or use the link in a newer issue."
 
 
-def verified(signer: LinkSigner, purpose: str, token: str) -> LinkTarget:
-    """Return what the token points at; a 400 page for any token this deployment did not sign for ``purpose``."""
-    try:
-        return signer.verify(purpose, token)
-    except BadSignature:
-        # Deliberately not logged with the token: it is a capability.
-        raise HTTPException(400, INVALID_LINK) from None
+def verified(signer: LinkSigner, purpose: str, token: str, *also: str) -> LinkTarget:
+    """Return what the token points at; a 400 page for any token this deployment did not sign for ``purpose`` (or ``also``)."""
+    for accepted in (purpose, *also):
+        try:
+            return signer.verify(accepted, token)
+        except BadSignature:
+            continue
+    # Deliberately not logged with the token: it is a capability.
+    raise HTTPException(400, INVALID_LINK)
 
 
 def mask_email(address: str) -> str:
