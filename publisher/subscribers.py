@@ -135,14 +135,21 @@ def _upsert_chunk(session: Session, mailing_list: MailingList, rows: list[Row], 
         )
     }
     now = utcnow()
+    # New subscribers of the chunk are inserted together (one multi-row
+    # INSERT … RETURNING), not flushed one by one for their ids.
+    added = {
+        row.email: Subscriber(email=row.email, first_name=row.first_name, last_name=row.last_name, attributes=row.attributes)
+        for row in rows
+        if row.email not in existing
+    }
+    session.add_all(added.values())
+    session.flush()
+    report.added += len(added)
     for row in rows:
         subscriber = existing.get(row.email)
         changed = False
         if subscriber is None:
-            subscriber = Subscriber(email=row.email, first_name=row.first_name, last_name=row.last_name, attributes=row.attributes)
-            session.add(subscriber)
-            session.flush()
-            report.added += 1
+            subscriber = added[row.email]
         else:
             changed = _update(subscriber, row)
         membership = memberships.get(subscriber.id)
@@ -174,6 +181,10 @@ def _upsert_chunk(session: Session, mailing_list: MailingList, rows: list[Row], 
                 report.updated += 1
             else:
                 report.unchanged += 1
+    # The chunk is written: forget its objects, so a million-row import does
+    # not keep a million subscribers in the session.
+    session.flush()
+    session.expunge_all()
 
 
 def _update(subscriber: Subscriber, row: Row) -> bool:
