@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 #: Modules of this package that are not providers.
-SUPPORT_MODULES = frozenset({"base"})
+SUPPORT_MODULES = frozenset({"base", "sns"})
 
 
 def load_providers() -> list[str]:
