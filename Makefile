@@ -29,8 +29,13 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
+# Two pytest processes (pytest-xdist): most tests wait on workers, Redis and
+# HTTP rather than compute; on two cores the suite took 7.5 min instead of
+# 11 to 14. PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
+
 pytest: $(VENV)/.installed-dev
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest
 
