@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -78,6 +80,11 @@ def test_one_click_from_a_delivered_email_stops_later_issues_and_the_pending_one
     assert headers(message)["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsubscribe_url = headers(message)["List-Unsubscribe"].strip("<>")
     assert unsubscribe_url.startswith(f"{base_url}/unsubscribe/")
+    # The footer's "Manage preferences" link opens her preference page.
+    found = re.search(r'href="([^"]+/preferences/[^"]+)"[^>]*>Manage preferences<', message.raw["HtmlBody"])
+    assert found is not None
+    preferences = requests.get(html.unescape(found.group(1)), timeout=5)
+    assert preferences.status_code == 200 and "z***@example.com" in preferences.text
 
     # A second issue is published while no worker runs: her delivery is pending in a running campaign.
     worker.stop()

@@ -33,7 +33,7 @@ TEXT, ATTRIBUTE, URL_PART = "X", "A", "U"
 #: Fields every recipient has. Our own URL fields are complete URLs and only
 #: ever go into attributes; the others are subscriber data.
 NAME_FIELDS = ("first_name", "last_name", "full_name", "greeting_name", "email")
-URL_FIELDS = ("unsubscribe_url", "view_url", "confirm_url")
+URL_FIELDS = ("unsubscribe_url", "view_url", "confirm_url", "preferences_url")
 PERSONAL_FIELDS = NAME_FIELDS + URL_FIELDS
 ATTRIBUTE_PREFIX = "attr_"
 FIELD_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -67,6 +67,13 @@ class Recipient:
     attributes: Mapping[str, str] = field(default_factory=dict)
     #: The signed confirm link of a double opt-in email; empty for every other email.
     confirm_url: str = ""
+
+    @property
+    def preferences_url(self) -> str:
+        """The preference page, opened by the unsubscribe link's own token (no second signature per email)."""
+        # Tokens never contain "/": the last "/unsubscribe/" is the route's.
+        base, found, token = self.unsubscribe_url.rpartition("/unsubscribe/")
+        return f"{base}/preferences/{token}" if found else self.unsubscribe_url
 
     @property
     def full_name(self) -> str:
