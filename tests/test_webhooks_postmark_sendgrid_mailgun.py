@@ -32,7 +32,6 @@ from publisher.db.engine import Database
 from publisher.db.models import (
     Delivery,
     DeliveryEvent,
-    DeliveryState,
     EventType,
     MailingList,
     Subscriber,
@@ -42,7 +41,7 @@ from publisher.db.models import (
 )
 from publisher.events import ProviderEvent, record_events
 from publisher.settings import Settings
-from tests.web_helpers import sent_batch
+from tests.web_helpers import sent_batch, sent_delivery
 
 POSTMARK_USER, POSTMARK_PASSWORD = "postmark-hooks", "correct horse battery staple"
 MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
@@ -97,18 +96,7 @@ def seed(db: Database, provider: str) -> Ledger:
                 "sendgrid": SENDGRID_CALL_ID,
                 "mailgun": MAILGUN_CALL_ID,
             }[provider]
-            delivery = Delivery(
-                campaign_id=batch.campaign_id,
-                batch_id=batch.id,
-                subscriber_id=subscriber.id,
-                email=email,
-                state=DeliveryState.SENT,
-                provider=provider,
-                message_id=f"{secrets.token_hex(16)}@modu.example",
-                provider_message_id=provider_message_id,
-            )
-            session.add(delivery)
-            session.flush()
+            delivery = sent_delivery(session, batch, subscriber.id, email, provider, provider_message_id)
             ledger.sent[email] = Sent(delivery.id, subscriber.id, email, delivery.message_id, provider_message_id)
     return ledger
 

@@ -30,10 +30,10 @@ from sqlalchemy import select
 from svix.webhooks import Webhook
 
 from publisher.db.engine import Database
-from publisher.db.models import Delivery, DeliveryEvent, DeliveryState, MailingList, Subscriber
+from publisher.db.models import DeliveryEvent, MailingList, Subscriber
 from publisher.settings import Settings
 from publisher.suppressions import is_suppressed
-from tests.web_helpers import sent_batch
+from tests.web_helpers import sent_batch, sent_delivery
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -64,19 +64,7 @@ def send_record(db: Database, provider: str, email: str = "ada@example.com") -> 
         session.add_all([mailing_list, subscriber])
         session.flush()
         batch = sent_batch(session, mailing_list.id, provider)
-        delivery = Delivery(
-            campaign_id=batch.campaign_id,
-            batch_id=batch.id,
-            subscriber_id=subscriber.id,
-            email=email,
-            state=DeliveryState.SENT,
-            provider=provider,
-            message_id=f"{uuid.uuid4()}@modu.example",
-            provider_message_id=provider_message_id,
-            sent_at=dt.datetime.now(dt.UTC),
-        )
-        session.add(delivery)
-        session.flush()
+        delivery = sent_delivery(session, batch, subscriber.id, email, provider, provider_message_id)
         return Sent(delivery.id, email, provider_message_id)
 
 

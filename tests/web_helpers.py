@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,7 +12,18 @@ from sqlalchemy.orm import Session
 from publisher.campaigns import CampaignPlan, create_campaign
 from publisher.content import load_recap
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, CampaignStatus, MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import (
+    Batch,
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryState,
+    MailingList,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    utcnow,
+)
 from publisher.links import LinkTarget, signer_for
 from publisher.settings import Settings
 from publisher.subscribers import import_subscribers
@@ -87,3 +99,21 @@ def sent_batch(session: Session, list_id: int, provider: str) -> Batch:
     session.add(batch)
     session.flush()
     return batch
+
+
+def sent_delivery(session: Session, batch: Batch, subscriber_id: int, email: str, provider: str, provider_message_id: str) -> Delivery:
+    """A ledger record as the workers leave it once the provider accepted the message."""
+    delivery = Delivery(
+        campaign_id=batch.campaign_id,
+        batch_id=batch.id,
+        subscriber_id=subscriber_id,
+        email=email,
+        state=DeliveryState.SENT,
+        provider=provider,
+        message_id=f"{secrets.token_hex(16)}@modu.example",
+        provider_message_id=provider_message_id,
+        sent_at=utcnow(),
+    )
+    session.add(delivery)
+    session.flush()
+    return delivery
