@@ -2,9 +2,10 @@
 
 Every webhook is turned into :class:`ProviderEvent` values by its provider's
 module (after its signature was verified) and handed to :func:`record_events`.
-An event is matched to its ledger record by our message id, or by the
-delivery id we gave the provider as metadata; one that matches nothing is
-reported back, not stored. A webhook delivered twice is stored once and acts
+An event is matched to its ledger record by our message id (random, so it
+cannot be guessed), or by the delivery id we gave the provider as metadata
+together with the provider's own id for that message; one that matches
+nothing is reported back, not stored. A webhook delivered twice is stored once and acts
 once.
 
 What events do:
@@ -104,8 +105,8 @@ def find_delivery(session: Session, event: ProviderEvent) -> Delivery | None:
             return delivery
     if event.delivery_id is not None:
         delivery = session.get(Delivery, event.delivery_id)
-        # The delivery id alone is a small integer: when the provider also
-        # names its message, both must agree.
+        # The delivery id alone is a small integer anyone could guess: it
+        # counts only together with the provider's id for the same message.
         if delivery is not None and _same_message(delivery, event):
             return delivery
         return None
@@ -118,7 +119,7 @@ def find_delivery(session: Session, event: ProviderEvent) -> Delivery | None:
 
 def _same_message(delivery: Delivery, event: ProviderEvent) -> bool:
     if event.provider_message_id is None or delivery.provider_message_id is None:
-        return True
+        return False
     return delivery.provider_message_id == event.provider_message_id
 
 

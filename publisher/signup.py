@@ -101,6 +101,10 @@ def address_limit(client: redis.Redis, settings: Settings) -> HourlyLimit:
     return HourlyLimit(client, settings.secret, "subscribe-address", settings.subscribe_address_limit)
 
 
+def has_control_character(value: str) -> bool:
+    return any(unicodedata.category(char) == "Cc" for char in value)
+
+
 def check_request(request: SignupRequest) -> str:
     """Check every field; return the normalised address or raise InvalidSignup with the reason."""
     if request.source not in SOURCES:
@@ -118,10 +122,13 @@ def check_request(request: SignupRequest) -> str:
         raise InvalidSignup("email", f"is not a valid email address: {exc}") from exc
     if not request.list_name.strip():
         raise InvalidSignup("list", "is empty")
+    if has_control_character(request.list_name):
+        # No list name has one, and PostgreSQL refuses NUL in a query outright.
+        raise InvalidSignup("list", "contains a control character")
     for field, value in (("first_name", request.first_name), ("last_name", request.last_name)):
         if len(value) > NAME_LIMIT:
             raise InvalidSignup(field, f"is longer than {NAME_LIMIT} characters")
-        if any(unicodedata.category(char) == "Cc" for char in value):
+        if has_control_character(value):
             raise InvalidSignup(field, "contains a line break or another control character")
     return normalised
 

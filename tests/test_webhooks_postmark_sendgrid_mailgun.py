@@ -694,6 +694,18 @@ def test_mailgun_event_without_our_variables_matches_on_the_message_id_header(ap
     assert len(stored_events(db)) == 2
 
 
+def test_a_guessed_delivery_id_alone_matches_nothing(app: str, db: Database, mailgun_ledger: Ledger) -> None:
+    """Mailgun signs only timestamp and token: a forged event naming a delivery id, without our or Mailgun's message id, acts on nothing."""
+    forged = mailgun_event(
+        mailgun_ledger.sent[ADA],
+        "complained",
+        **{"user-variables": {"delivery_id": str(mailgun_ledger.sent[ADA].delivery_id)}, "message": {}},
+    )
+    response = post_mailgun(app, forged, mailgun_signature())
+    assert response.status_code == 404
+    assert nothing_changed(db, mailgun_ledger)
+
+
 def test_mailgun_replayed_token_is_refused(app: str, db: Database, mailgun_ledger: Ledger) -> None:
     bob = mailgun_ledger.sent[BOB]
     signature = mailgun_signature()

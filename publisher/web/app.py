@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from publisher.settings import Settings
 from publisher.web import pages, subscribe, webhooks
+from publisher.web.access_log import redact_path
 from publisher.web.context import WebContext
 from publisher.web.limits import BodySizeLimit
 from publisher.web.render import message_page
@@ -78,7 +79,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    log.exception("unexpected error on %s %s", request.method, redact_path(request.url.path))
     if _wants_html(request):
         return message_page("Something went wrong", "Please try again in a few minutes.", 500)
     return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)

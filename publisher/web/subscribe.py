@@ -36,6 +36,7 @@ from publisher.signup import (
     address_limit,
     confirm_subscription,
     confirmation_state,
+    has_control_character,
     request_subscription,
 )
 from publisher.throttle import HourlyLimit
@@ -123,8 +124,10 @@ class _Refused(Exception):
 
 @router.get("/subscribe", response_class=HTMLResponse, summary="A small sign-up form for one public list")
 def subscribe_form(ctx: Context, list_name: Annotated[str, Query(alias="list", max_length=100)] = "") -> HTMLResponse:
-    with ctx.db.transaction() as session:
-        mailing_list = session.scalar(select(MailingList).where(MailingList.name == list_name.strip()))
+    mailing_list = None
+    if not has_control_character(list_name):
+        with ctx.db.transaction() as session:
+            mailing_list = session.scalar(select(MailingList).where(MailingList.name == list_name.strip()))
     if mailing_list is None or not mailing_list.public:
         return message_page("Not found", "There is no public list of that name to subscribe to.", 404)
     title = f"Subscribe to {mailing_list.name}"
@@ -182,8 +185,9 @@ async def _json_body(request: Request) -> SubscribeBody:
     raw = await request.body()
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _Refused(400, [f"the body is not valid JSON: {exc}"]) from None
+    except (ValueError, RecursionError) as exc:
+        # Malformed JSON, not UTF-8, nested too deep or a number too long to convert.
+        raise _Refused(400, [f"the body is not valid JSON: {str(exc)[:200]}"]) from None
     return _validated(data, 422)
 
 
@@ -191,7 +195,8 @@ async def _form_body(request: Request) -> SubscribeBody:
     try:
         form = await request.form()
     except HTTPException as exc:
-        raise _Refused(400, [f"the form cannot be read: {exc.detail}"]) from None
+        # 413 (the body limit) stays 413; anything else about the form is a 400.
+        raise _Refused(413 if exc.status_code == 413 else 400, [f"the form cannot be read: {exc.detail}"]) from None
     data: dict[str, str] = {}
     for name in FORM_FIELDS:
         value = form.get(name)

@@ -125,6 +125,9 @@ def parse_json(raw_body: bytes) -> Any:
         raise malformed(f"body is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
     except json.JSONDecodeError as exc:
         raise malformed(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})") from exc
+    except (ValueError, RecursionError) as exc:
+        # Nested too deep, or an integer longer than Python converts (4300 digits).
+        raise malformed(f"body is not JSON this service reads: {str(exc)[:200]}") from exc
 
 
 def same_secret(given: str | bytes, expected: str | bytes) -> bool:

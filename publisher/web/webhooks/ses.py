@@ -135,6 +135,8 @@ def _record(message: str) -> dict[str, Any]:
         record = json.loads(message)
     except json.JSONDecodeError as exc:
         raise malformed(f"SNS Message is not an SES record: {exc.msg} at char {exc.pos}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise malformed(f"SNS Message is not an SES record: {str(exc)[:200]}") from exc
     if not isinstance(record, dict):
         raise malformed("SNS Message is not an SES record (a JSON object)")
     return record

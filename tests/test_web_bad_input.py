@@ -1,0 +1,47 @@
+"""Input that used to reach the database or the JSON parser unchecked: each gets a 4xx, never a 500."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import requests
+from pydantic import SecretStr
+
+from publisher.db.engine import Database
+from publisher.db.models import MailingList
+from publisher.settings import Settings
+
+ServeWeb = Callable[[Settings], str]
+DEEP = b"[" * 100_000
+HUGE_NUMBER = b'{"email": "a@example.com", "list": "news", "n": ' + b"1" * 5000 + b"}"
+
+
+@pytest.fixture
+def configured(settings: Settings, db: Database, serve_web: ServeWeb) -> str:
+    with db.transaction() as session:
+        session.add(MailingList(name="news", public=True))
+    update = {
+        "mailgun_webhook_signing_key": SecretStr("key-bad-input"),
+        "ses_sns_topic_arns": "arn:aws:sns:eu-west-1:123456789012:events",
+    }
+    return serve_web(settings.model_copy(update=update))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("path", ["/subscribe", "/webhooks/mailgun", "/webhooks/ses"])
+@pytest.mark.parametrize("body", [DEEP, HUGE_NUMBER], ids=["nested-too-deep", "number-too-long"])
+def test_json_python_cannot_read_is_a_400(configured: str, path: str, body: bytes) -> None:
+    response = requests.post(f"{configured}{path}", data=body, headers={"Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 400, response.text
+    assert "JSON" in response.text
+
+
+def test_a_control_character_in_the_list_name_is_refused_before_the_database(configured: str, db: Database) -> None:
+    """PostgreSQL refuses NUL in a query outright: it must never get there."""
+    page = requests.get(f"{configured}/subscribe", params={"list": "ne\x00ws"}, timeout=10)
+    assert page.status_code == 404
+    as_json = requests.post(f"{configured}/subscribe", json={"email": "a@example.com", "list": "ne\x00ws"}, timeout=10)
+    assert as_json.status_code == 422 and "control character" in as_json.text
+    as_form = requests.post(f"{configured}/subscribe", data={"email": "a@example.com", "list": "news\x00"}, timeout=10)
+    assert as_form.status_code == 400 and "control character" in as_form.text
