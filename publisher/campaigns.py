@@ -34,9 +34,9 @@ from publisher.db.models import (
     SubscriptionStatus,
     utcnow,
 )
-from publisher.errors import ConfigurationError, NotFoundError
+from publisher.errors import ConfigurationError, NewsletterError, NotFoundError
 from publisher.settings import Settings
-from publisher.suppressions import suppressed_addresses
+from publisher.suppressions import is_erased, suppressed_addresses
 from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue
 
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
@@ -123,6 +123,10 @@ def _audience(session: Session, mailing_list: MailingList, size: int) -> Iterato
 
 
 def _test_audience(session: Session, address: str) -> list[tuple[int | None, str]]:
+    if is_erased(session, address):
+        # Erased addresses are known only by their hash, which the workers'
+        # suppression check (by address) cannot see: refuse here.
+        raise NewsletterError(f"{address} was erased on request and is never mailed again; use another address for the test")
     subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == address))
     return [(subscriber_id, address)]
 

@@ -44,6 +44,12 @@ def is_suppressed(session: Session, email: str, list_id: int | None = None) -> b
     return session.scalar(query) is not None
 
 
+def is_erased(session: Session, email: str) -> bool:
+    """Whether ``email`` was erased on request (a suppression that keeps only its hash)."""
+    query = select(Suppression.id).where(Suppression.email_hash == email_hash(email), Suppression.email.is_(None)).limit(1)
+    return session.scalar(query) is not None
+
+
 def suppress_address(session: Session, email: str, reason: str, source: str, list_id: int | None = None) -> bool:
     """Add ``email`` unless it is suppressed in that scope already; return whether it was added."""
     scope = in_scope(list_id, include_global=False)

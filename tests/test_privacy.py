@@ -25,6 +25,7 @@ from publisher.db.models import (
     Subscription,
     Suppression,
 )
+from publisher.errors import NewsletterError
 from publisher.events import ProviderEvent, record_events
 from publisher.privacy import ERASED_REASON, PLACEHOLDER_PREFIX, erase, export
 from publisher.settings import Settings
@@ -298,3 +299,13 @@ def test_webhooks_arriving_after_erasure_store_no_detail_and_suppress_no_placeho
     assert [trace for trace in ADA_TRACES if trace in every_stored_value(seed.db)] == []
     with seed.db.transaction() as session:
         assert session.scalar(select(Suppression.id).where(Suppression.email.like(f"{PLACEHOLDER_PREFIX}%"))) is None
+
+
+def test_a_test_send_to_an_erased_address_is_refused(seed: Seed, settings: Settings) -> None:
+    erase(seed.db, ADA)
+    plan = CampaignPlan(recap=load_recap(RECAP), list_name=None, provider="outbox", batch_size=10, test_to=ADA)
+    with pytest.raises(NewsletterError, match="erased on request"):
+        create_campaign(settings, seed.db, plan)
+    # Another address still takes a test send.
+    other = CampaignPlan(recap=load_recap(RECAP), list_name=None, provider="outbox", batch_size=10, test_to="grace@example.com")
+    assert create_campaign(settings, seed.db, other).recipients == 1

@@ -548,11 +548,11 @@ def test_ses_certificate_url_outside_the_pattern_is_401_and_never_fetched(ses_ur
     assert stored_events(db) == []
 
 
-def test_ses_topic_not_configured_is_403(ses_url: str, aws: FakeAws, db: Database) -> None:
+def test_ses_topic_not_configured_is_401(ses_url: str, aws: FakeAws, db: Database) -> None:
     sent = send_record(db, "ses")
     record = ses_record("Bounce", sent, bounce=bounce(sent, "Permanent", "General", "550"))
     response = post_sns(ses_url, sns_envelope(aws, record, topic="arn:aws:sns:eu-west-1:999999999999:someone-else"))
-    assert response.status_code == 403
+    assert response.status_code == 401
     assert "NEWSLETTER_SES_SNS_TOPIC_ARNS" in response.json()["detail"]
     assert stored_events(db) == []
     assert not suppressed(db, sent.email)

@@ -138,14 +138,18 @@ def check_certificate_url(url: str, settings: Settings) -> None:
 
 
 def check_topic(topic_arn: str | None, settings: Settings) -> None:
-    """401 until topics are configured; 403 when this message's topic is not one of them."""
+    """401 until topics are configured, and for a message from any other topic.
+
+    Checked before the signature (so no certificate is fetched for a foreign
+    topic), hence 401 like every other unauthenticated call.
+    """
     allowed = {arn.strip() for arn in settings.ses_sns_topic_arns.split(",") if arn.strip()}
     if not allowed:
         raise unauthorized("SES webhooks are not configured: set NEWSLETTER_SES_SNS_TOPIC_ARNS to the topics SES publishes to")
     if not topic_arn:
         raise unauthorized("SNS message lacks the signed field TopicArn")
     if topic_arn not in allowed:
-        raise WebhookRejected(403, f"SNS topic {topic_arn[:200]!r} is not in NEWSLETTER_SES_SNS_TOPIC_ARNS")
+        raise unauthorized(f"SNS topic {topic_arn[:200]!r} is not in NEWSLETTER_SES_SNS_TOPIC_ARNS")
 
 
 def signing_key(url: str, settings: Settings) -> RSAPublicKey:
