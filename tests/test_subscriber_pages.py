@@ -227,10 +227,12 @@ def test_view_shows_the_issue_with_the_subscribers_own_values(settings: Settings
     html = response.text
     assert "Thank you for joining us, Zoë." in html and "from Domestic &amp; General" in html
     assert "Raj" not in html and RAJ not in html
-    # Her own links, signed as the worker signs them.
+    # Her own view link; no unsubscribe capability, since view links get shared.
     target = LinkTarget(ids[ZOE], ids["attendees"], cid)
-    assert f'href="{signer_for(settings).url(UNSUBSCRIBE, target)}"' in html
     assert f'href="{signer_for(settings).url(VIEW, target)}"' in html
+    unsubscribe_token = signer_for(settings).token(UNSUBSCRIBE, target)
+    assert unsubscribe_token not in html and "/unsubscribe/" not in html and "/preferences/" not in html
+    assert f'href="{settings.public_url}/archive#unsubscribe"' in html
     csp = response.headers["content-security-policy"]
     assert "script-src 'none'" in csp and "default-src 'none'" in csp
     assert response.headers["referrer-policy"] == "no-referrer"

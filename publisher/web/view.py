@@ -10,7 +10,8 @@ from starlette.exceptions import HTTPException
 
 from publisher.archive import MAX_ID
 from publisher.db.models import Campaign, CampaignKind, Subscriber
-from publisher.links import UNSUBSCRIBE, VIEW
+from publisher.links import VIEW
+from publisher.web.archive import archive_url
 from publisher.web.context import WebContext, web_context
 from publisher.web.issue import issue_response, neutral_copy, render_html, subscriber_copy
 from publisher.web.tokens import verified
@@ -32,8 +33,10 @@ def view_issue(token: str, ctx: Context) -> HTMLResponse:
         if campaign is None or campaign.kind != CampaignKind.ISSUE:
             raise HTTPException(404, NO_ISSUE)
         subscriber = session.get(Subscriber, target.subscriber_id) if target.subscriber_id and target.subscriber_id <= MAX_ID else None
-        # The same links the worker put in this subscriber's email.
-        urls = {"unsubscribe_url": ctx.signer.url(UNSUBSCRIBE, target), "view_url": ctx.signer.url(VIEW, target)}
+        # View links get forwarded and shared, so the page carries no
+        # capability: its unsubscribe and preference links lead to the
+        # archive's note on unsubscribing from the email itself.
+        urls = {"unsubscribe_url": f"{archive_url(ctx.settings)}#unsubscribe", "view_url": ctx.signer.url(VIEW, target)}
         # A test send to an address that is not a subscriber, or a subscriber
         # erased since, gets the neutral copy: there are no values to fill in.
         recipient = subscriber_copy(subscriber, **urls) if subscriber is not None else neutral_copy(**urls)
