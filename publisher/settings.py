@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from publisher.errors import ConfigurationError
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
+MIN_SECRET_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -143,6 +144,16 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("secret_key", "old_secret_keys")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # A short key makes every signed link forgeable by guessing it.
+        if value is not None:
+            for key in value.get_secret_value().split(","):
+                if len(key.strip()) < MIN_SECRET_LENGTH:
+                    raise ValueError(f"each key must be at least {MIN_SECRET_LENGTH} characters (try: openssl rand -base64 48)")
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -107,7 +107,7 @@ def settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
         data_dir=tmp_path / "var",
         redis_url=redis_url,
         database_url=database_url,
-        secret_key="test-secret",
+        secret_key="test-secret-0123456789",
         postal_address="1 Test Street, London",
         NEWSLETTER_FROM="Modu Events <events@modu.example>",
     )

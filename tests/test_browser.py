@@ -59,7 +59,7 @@ MEASURE = """() => {
 @pytest.fixture(scope="module")
 def issue_html() -> str:
     recap = load_recap(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
-    settings = Settings(secret_key="x", postal_address="1 Example Street, London WC1V 7AA")
+    settings = Settings(secret_key="browser-secret-0123456789", postal_address="1 Example Street, London WC1V 7AA")
     html, _text = preview(settings, recap, SampleSubscriber(), "attendees")
     return html
 

@@ -52,9 +52,13 @@ def test_a_correctly_signed_token_with_an_unexpected_payload_is_refused() -> Non
 
 
 def test_links_signed_before_a_key_rotation_still_verify() -> None:
-    before = LinkSigner("key-2025", "https://news.example")
+    before = LinkSigner("key-2025-retired-last-year", "https://news.example")
     old_token = before.token(UNSUBSCRIBE, TARGET)
-    settings = Settings(secret_key="key-2026", old_secret_keys="key-2024, key-2025", public_url="https://news.example")
+    settings = Settings(
+        secret_key="key-2026-signs-new-links",
+        old_secret_keys="key-2024-retired-long-ago, key-2025-retired-last-year",
+        public_url="https://news.example",
+    )
     after = signer_for(settings)
     assert after.verify(UNSUBSCRIBE, old_token) == TARGET
     # New links are signed with the new key only: the old deployment cannot read them.
@@ -62,4 +66,4 @@ def test_links_signed_before_a_key_rotation_still_verify() -> None:
         before.verify(UNSUBSCRIBE, after.token(UNSUBSCRIBE, TARGET))
     # Without the old key listed, the old link stops working.
     with pytest.raises(BadSignature):
-        signer_for(Settings(secret_key="key-2026", public_url="https://news.example")).verify(UNSUBSCRIBE, old_token)
+        signer_for(Settings(secret_key="key-2026-signs-new-links", public_url="https://news.example")).verify(UNSUBSCRIBE, old_token)

@@ -27,7 +27,7 @@ PREHEADER_STYLE = "display:none;font-size:1px;line-height:1px;max-height:0;max-w
 
 
 def make_settings(public_url: str = PUBLIC_URL) -> Settings:
-    return Settings(secret_key="lint-secret", public_url=public_url, postal_address="1 Test Street, London")
+    return Settings(secret_key="lint-secret-0123456789", public_url=public_url, postal_address="1 Test Street, London")
 
 
 @cache
@@ -422,7 +422,7 @@ def lint_env(tmp_path: Path) -> dict[str, str]:
             "NEWSLETTER_REDIS_URL": "redis://127.0.0.1:1/0",
             "NEWSLETTER_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
             "NEWSLETTER_DATA_DIR": str(tmp_path / "var"),
-            "NEWSLETTER_SECRET_KEY": "lint-secret",
+            "NEWSLETTER_SECRET_KEY": "lint-secret-0123456789",
         }
     )
     return env

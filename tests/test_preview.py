@@ -20,7 +20,7 @@ def preview_env(tmp_path: Path) -> dict[str, str]:
             "NEWSLETTER_REDIS_URL": "redis://127.0.0.1:1/0",
             "NEWSLETTER_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
             "NEWSLETTER_DATA_DIR": str(tmp_path / "var"),
-            "NEWSLETTER_SECRET_KEY": "preview-secret",
+            "NEWSLETTER_SECRET_KEY": "preview-secret-0123456789",
         }
     )
     return env

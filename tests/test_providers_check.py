@@ -14,7 +14,7 @@ from tests.helpers import run_cli
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return environment_for(Settings(data_dir=tmp_path / "var", secret_key="test-secret"), **extra)
+    return environment_for(Settings(data_dir=tmp_path / "var", secret_key="test-secret-0123456789"), **extra)
 
 
 def closed_port() -> int:

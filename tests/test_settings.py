@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from publisher.errors import ConfigurationError
 from publisher.settings import Settings, load_settings
@@ -37,8 +38,15 @@ def test_generated_secret_key_is_kept_and_shared(tmp_path: Path) -> None:
 
 
 def test_configured_secret_key_wins(tmp_path: Path) -> None:
-    assert Settings(data_dir=tmp_path / "var", secret_key="configured").secret == "configured"
+    assert Settings(data_dir=tmp_path / "var", secret_key="configured-0123456789").secret == "configured-0123456789"
     assert not (tmp_path / "var" / "secret_key").exists()
+
+
+@pytest.mark.parametrize("overrides", [{"secret_key": ""}, {"secret_key": "short"}, {"old_secret_keys": "key-2025-retired-last-year, x"}])
+def test_a_short_signing_key_is_refused(overrides: dict[str, str]) -> None:
+    # Every link is signed with it: a short key could be guessed and links forged.
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        Settings(**overrides)  # type: ignore[arg-type]
 
 
 def test_missing_credential_names_the_variable() -> None:
@@ -47,6 +55,6 @@ def test_missing_credential_names_the_variable() -> None:
 
 
 def test_secrets_do_not_show_in_the_settings_repr() -> None:
-    settings = Settings(secret_key="s3cr3t-value", postmark_api_key="pm-token-value")
+    settings = Settings(secret_key="s3cr3t-value-0123456789", postmark_api_key="pm-token-value")
     assert "s3cr3t-value" not in repr(settings)
     assert "pm-token-value" not in repr(settings)

@@ -179,7 +179,7 @@ def fake_ceiling(fake: FakeProviders, acceptances: Acceptances, clients: int = 4
         emails.append(
             OutgoingEmail(person.id, 1, f"{person.id}@x.example", "A <a@x.example>", person.email, "", "Subject", html, text, "https://x")
         )
-    provider = PostmarkProvider(Settings(postmark_api_key=POSTMARK_TOKEN, postmark_base_url=fake.base_url, secret_key="k"))
+    provider = PostmarkProvider(Settings(postmark_api_key=POSTMARK_TOKEN, postmark_base_url=fake.base_url, secret_key="bench-secret-key"))
     body = json.dumps(provider.prepare(emails)).encode()
     headers = {"Content-Type": "application/json", "X-Postmark-Server-Token": POSTMARK_TOKEN}
 
