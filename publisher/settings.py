@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from publisher.errors import ConfigurationError
@@ -147,12 +147,15 @@ class Settings(BaseSettings):
 
     @field_validator("secret_key", "old_secret_keys")
     @classmethod
-    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        # A short key makes every signed link forgeable by guessing it.
-        if value is not None:
-            for key in value.get_secret_value().split(","):
-                if len(key.strip()) < MIN_SECRET_LENGTH:
-                    raise ValueError(f"each key must be at least {MIN_SECRET_LENGTH} characters (try: openssl rand -base64 48)")
+    def _long_enough(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # A short key makes every signed link forgeable by guessing it. An
+        # empty list of retired keys is no retired key; an empty key is short.
+        if value is None:
+            return value
+        keys = value.get_secret_value().split(",") if info.field_name == "old_secret_keys" else [value.get_secret_value()]
+        for key in keys:
+            if (key.strip() or info.field_name == "secret_key") and len(key.strip()) < MIN_SECRET_LENGTH:
+                raise ValueError(f"each key must be at least {MIN_SECRET_LENGTH} characters (try: openssl rand -base64 48)")
         return value
 
     @property

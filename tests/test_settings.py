@@ -49,6 +49,10 @@ def test_a_short_signing_key_is_refused(overrides: dict[str, str]) -> None:
         Settings(**overrides)  # type: ignore[arg-type]
 
 
+def test_an_empty_list_of_retired_keys_is_none() -> None:
+    assert Settings(secret_key="configured-0123456789", old_secret_keys="").old_secrets == []
+
+
 def test_missing_credential_names_the_variable() -> None:
     with pytest.raises(ConfigurationError, match="set NEWSLETTER_POSTMARK_API_KEY"):
         Settings().credential("postmark_api_key")
