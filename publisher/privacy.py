@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from publisher.db.engine import Database
 from publisher.db.models import (
     Campaign,
+    ConsentEvent,
     Delivery,
     DeliveryEvent,
     DeliveryState,
@@ -127,8 +128,16 @@ def _export_subscriptions(session: Session, subscriber_id: int) -> list[dict[str
             "confirmed_at": _iso(s.confirmed_at),
             "unsubscribed_at": _iso(s.unsubscribed_at),
             "created_at": _iso(s.created_at),
+            "consent_history": _export_consent_history(session, s.id),
         }
         for s, name in rows
+    ]
+
+
+def _export_consent_history(session: Session, subscription_id: int) -> list[dict[str, object]]:
+    events = session.scalars(select(ConsentEvent).where(ConsentEvent.subscription_id == subscription_id).order_by(ConsentEvent.id))
+    return [
+        {"action": e.action.value, "source": e.source, "ip": e.ip, "user_agent": e.user_agent, "at": _iso(e.created_at)} for e in events
     ]
 
 

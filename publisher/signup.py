@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from publisher.confirmation import enqueue_confirmation, write_confirmation
 from publisher.db.engine import Database
-from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus, utcnow
+from publisher.db.models import ConsentAction, ConsentEvent, MailingList, Subscriber, Subscription, SubscriptionStatus, utcnow
 from publisher.errors import NewsletterError, NotFoundError
 from publisher.links import LinkTarget
 from publisher.settings import Settings
@@ -176,12 +176,21 @@ def _apply(session: Session, settings: Settings, request: SignupRequest, email: 
         session.add(subscription)
     _record_consent(subscription, request)
     session.flush()
+    session.add(
+        ConsentEvent(
+            subscription_id=subscription.id,
+            action=ConsentAction.REQUESTED,
+            source=request.source,
+            ip=subscription.consent_ip,
+            user_agent=subscription.consent_user_agent,
+        )
+    )
     return SignupResult(SignupOutcome.CONFIRMATION_SENT, write_confirmation(session, settings, mailing_list, subscriber))
 
 
 def _record_consent(subscription: Subscription, request: SignupRequest) -> None:
-    # The proof is the request this confirmation answers: a renewed request
-    # replaces it, and one after an unsubscribe starts afresh.
+    # The latest request's proof; every request (and the confirmation) is
+    # also kept in the subscription's consent history.
     subscription.status = SubscriptionStatus.PENDING
     subscription.source = request.source
     subscription.consented_at = utcnow()
@@ -218,8 +227,12 @@ def confirmation_state(db: Database, target: LinkTarget) -> Confirmation:
         return Confirmation(ConfirmState(subscription.status.value), list_name)
 
 
-def confirm_subscription(db: Database, target: LinkTarget) -> Confirmation:
-    """Confirm the link's pending subscription; idempotent. Return where it stands afterwards."""
+def confirm_subscription(db: Database, target: LinkTarget, ip: str | None = None, user_agent: str | None = None) -> Confirmation:
+    """Confirm the link's pending subscription; idempotent. Return where it stands afterwards.
+
+    ``ip`` and ``user_agent`` are those of the confirming request: they go
+    into the consent history.
+    """
     with db.transaction() as session:
         found = _target_subscription(session, target, for_update=True)
         if found is None:
@@ -228,6 +241,15 @@ def confirm_subscription(db: Database, target: LinkTarget) -> Confirmation:
         if subscription.status == SubscriptionStatus.PENDING:
             subscription.status = SubscriptionStatus.CONFIRMED
             subscription.confirmed_at = utcnow()
+            session.add(
+                ConsentEvent(
+                    subscription_id=subscription.id,
+                    action=ConsentAction.CONFIRMED,
+                    source="confirm link",
+                    ip=ip[:IP_LIMIT] if ip else None,
+                    user_agent=user_agent[:USER_AGENT_LIMIT] if user_agent else None,
+                )
+            )
         return Confirmation(ConfirmState(subscription.status.value), list_name)
 
 

@@ -19,12 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from publisher.csv_file import RowProblem, read_address_rows
 from publisher.db.engine import Database
-from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus, Suppression, utcnow
+from publisher.db.models import (
+    ConsentAction,
+    ConsentEvent,
+    MailingList,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    utcnow,
+)
 from publisher.suppressions import email_hash
 
 NAME_COLUMNS = ("email", "first_name", "last_name")
@@ -135,6 +144,7 @@ def _upsert_chunk(session: Session, mailing_list: MailingList, rows: list[Row], 
         )
     }
     now = utcnow()
+    consented: list[Subscription] = []
     # New subscribers of the chunk are inserted together (one multi-row
     # INSERT … RETURNING), not flushed one by one for their ids.
     added = {
@@ -154,16 +164,16 @@ def _upsert_chunk(session: Session, mailing_list: MailingList, rows: list[Row], 
             changed = _update(subscriber, row)
         membership = memberships.get(subscriber.id)
         if membership is None:
-            session.add(
-                Subscription(
-                    list_id=mailing_list.id,
-                    subscriber_id=subscriber.id,
-                    status=SubscriptionStatus.CONFIRMED,
-                    source=source,
-                    consented_at=now,
-                    confirmed_at=now,
-                )
+            membership = Subscription(
+                list_id=mailing_list.id,
+                subscriber_id=subscriber.id,
+                status=SubscriptionStatus.CONFIRMED,
+                source=source,
+                consented_at=now,
+                confirmed_at=now,
             )
+            session.add(membership)
+            consented.append(membership)
             changed = True
         elif membership.status == SubscriptionStatus.UNSUBSCRIBED:
             # An import never overrides someone's own decision to leave.
@@ -175,6 +185,7 @@ def _upsert_chunk(session: Session, mailing_list: MailingList, rows: list[Row], 
             membership.source = source
             membership.consented_at = membership.confirmed_at = now
             membership.consent_ip = membership.consent_user_agent = None
+            consented.append(membership)
             changed = True
         if row.email in existing:
             if changed:
@@ -184,6 +195,9 @@ def _upsert_chunk(session: Session, mailing_list: MailingList, rows: list[Row], 
     # The chunk is written: forget its objects, so a million-row import does
     # not keep a million subscribers in the session.
     session.flush()
+    if consented:
+        history = [{"subscription_id": m.id, "action": ConsentAction.IMPORTED, "source": source, "created_at": now} for m in consented]
+        session.execute(insert(ConsentEvent), history)
     session.expunge_all()
 
 

@@ -512,3 +512,29 @@ def test_a_confirmation_the_sweep_sends_again_goes_on_the_priority_queue(web_url
     due = release_due(db, lease=dt.timedelta(seconds=60), now=later)
     assert len(due) == 1
     assert due[0].priority
+
+
+def test_the_consent_history_keeps_every_request_the_confirmation_and_imports(
+    settings: Settings, web_url: str, db: Database, news: int, tmp_path: Path
+) -> None:
+    from publisher.privacy import export
+
+    post_form(web_url, {"email": "ada@example.com", "list": "news"}, **{"User-Agent": "ada-browser/1"})
+    # Someone else asks for the same address later: the latest proof is theirs, the first is kept.
+    post_json(web_url, {"email": "ada@example.com", "list": "news"}, **{"User-Agent": "someone-else/2"})
+    link = confirm_url(settings, db, "ada@example.com", news)
+    assert requests.post(f"{web_url}{link}", headers={"User-Agent": "ada-browser/1"}, timeout=10).status_code == 200
+    assert requests.post(f"{web_url}{link}", timeout=10).status_code == 200  # idempotent: no second entry
+    import_confirmed(db, tmp_path, "grace@example.com")
+    data = export(db, "ada@example.com")
+    assert data is not None
+    [news_subscription] = data["subscriptions"]
+    history = [(e["action"], e["source"], e["ip"], e["user_agent"]) for e in news_subscription["consent_history"]]
+    assert history == [
+        ("requested", "form", "127.0.0.1", "ada-browser/1"),
+        ("requested", "api", "127.0.0.1", "someone-else/2"),
+        ("confirmed", "confirm link", "127.0.0.1", "ada-browser/1"),
+    ]
+    imported = export(db, "grace@example.com")
+    assert imported is not None
+    assert [(e["action"], e["source"]) for e in imported["subscriptions"][0]["consent_history"]] == [("imported", "import:people.csv")]

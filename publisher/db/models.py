@@ -134,6 +134,31 @@ class Subscription(Base):
     subscriber: Mapped[Subscriber] = relationship()
 
 
+class ConsentAction(enum.StrEnum):
+    REQUESTED = "requested"
+    CONFIRMED = "confirmed"
+    IMPORTED = "imported"
+
+
+class ConsentEvent(Base):
+    """The consent history of a subscription, append-only.
+
+    ``Subscription`` holds the latest proof; this keeps every step, so a
+    later request (by anyone) never erases who asked first and who
+    confirmed, from where.
+    """
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True)
+    action: Mapped[ConsentAction] = mapped_column(_enum(ConsentAction, "consent_action"))
+    source: Mapped[str] = mapped_column(String(300))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Campaign(Base):
     __tablename__ = "campaigns"
 

@@ -246,9 +246,9 @@ def confirm_page(token: str, ctx: Context) -> HTMLResponse:
 
 
 @router.post("/confirm/{token}", response_class=HTMLResponse, summary="Confirm a pending subscription (signed link)")
-def confirm(token: str, ctx: Context) -> HTMLResponse:
+def confirm(token: str, request: Request, ctx: Context) -> HTMLResponse:
     target = _verified(ctx, token)
-    confirmation = confirm_subscription(ctx.db, target)
+    confirmation = confirm_subscription(ctx.db, target, client_ip(request, ctx.settings), request.headers.get("user-agent"))
     log.info("confirm link of subscriber %s on list %s: %s", target.subscriber_id, target.list_id, confirmation.state.value)
     return _confirm_answer(confirmation)
 
