@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
-from publisher.db.models import Campaign, CampaignKind, CampaignStatus, MailingList
+from publisher.db.models import MAX_ID, Campaign, CampaignKind, CampaignStatus, MailingList
 
 ARCHIVED_STATUSES = (CampaignStatus.SENDING, CampaignStatus.COMPLETE)
-#: Largest id a route looks up: anything above is not a row (and would overflow PostgreSQL's integer).
-MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
         else:
             assert mailing_list is not None  # _has_audience is False without a list
             audience = _audience(session, mailing_list, plan.batch_size)
-        batch_ids, recipients = _write_batches(session, campaign.id, audience, _message_domain(settings))
+        batch_ids, recipients = _write_batches(session, campaign.id, audience, message_domain(settings))
         return CreatedCampaign(
             id=campaign.id,
             recipients=recipients,
@@ -177,7 +177,7 @@ def _write_batches(
                     "batch_id": batch_id,
                     "subscriber_id": subscriber_id,
                     "email": email,
-                    "message_id": f"{secrets.token_hex(16)}@{domain}",
+                    "message_id": new_message_id(domain),
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -188,8 +188,14 @@ def _write_batches(
     return batch_ids, recipients
 
 
-def _message_domain(settings: Settings) -> str:
+def message_domain(settings: Settings) -> str:
+    """The domain of our Message-IDs: the sender's."""
     address = parseaddr(settings.from_address)[1]
     if "@" not in address:
         raise ConfigurationError(f"set NEWSLETTER_FROM to an address with a domain (now {settings.from_address!r})")
     return address.rsplit("@", 1)[1]
+
+
+def new_message_id(domain: str) -> str:
+    """A Message-ID (without angle brackets) no one can guess: webhooks are matched by it."""
+    return f"{secrets.token_hex(16)}@{domain}"

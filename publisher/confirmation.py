@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
-from email.utils import parseaddr
 
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from publisher.broker import redis_url
+from publisher.campaigns import message_domain, new_message_id
 from publisher.db.engine import Database
 from publisher.db.models import Batch, Campaign, CampaignKind, CampaignStatus, Delivery, MailingList, Subscriber, utcnow
 from publisher.dispatch import QueuedBatch, enqueue, mark_enqueued
-from publisher.errors import ConfigurationError
 from publisher.settings import Settings
 from workers.rendering.confirmation import ConfirmationFrame, render_confirmation
 
@@ -63,7 +61,7 @@ def write_confirmation(session: Session, settings: Settings, mailing_list: Maili
             batch_id=batch.id,
             subscriber_id=subscriber.id,
             email=subscriber.email,
-            message_id=f"{secrets.token_hex(16)}@{message_domain(settings)}",
+            message_id=new_message_id(message_domain(settings)),
         )
     )
     session.flush()
@@ -78,10 +76,3 @@ def enqueue_confirmation(settings: Settings, db: Database, batch_id: int) -> Non
         log.warning("confirmation batch %s could not be enqueued; the workers' sweep sends it", batch_id, exc_info=True)
         return
     mark_enqueued(db, [batch_id])
-
-
-def message_domain(settings: Settings) -> str:
-    address = parseaddr(settings.from_address)[1]
-    if "@" not in address:
-        raise ConfigurationError(f"set NEWSLETTER_FROM to an address with a domain (now {settings.from_address!r})")
-    return address.rsplit("@", 1)[1]

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from publisher.confirmation import enqueue_confirmation, write_confirmation
 from publisher.db.engine import Database
-from publisher.db.models import ConsentAction, ConsentEvent, MailingList, Subscriber, Subscription, SubscriptionStatus, utcnow
+from publisher.db.models import MAX_ID, ConsentAction, ConsentEvent, MailingList, Subscriber, Subscription, SubscriptionStatus, utcnow
 from publisher.errors import NewsletterError, NotFoundError
 from publisher.links import LinkTarget
 from publisher.settings import Settings
@@ -54,8 +54,6 @@ IP_LIMIT = 45
 USER_AGENT_LIMIT = 500
 NAME_LIMIT = 200
 EMAIL_LIMIT = 320
-#: Largest id a link can name (the columns are 32-bit integers on PostgreSQL).
-MAX_ID = 2**31 - 1
 
 
 class InvalidSignup(NewsletterError):
@@ -176,15 +174,7 @@ def _apply(session: Session, settings: Settings, request: SignupRequest, email: 
         session.add(subscription)
     _record_consent(subscription, request)
     session.flush()
-    session.add(
-        ConsentEvent(
-            subscription_id=subscription.id,
-            action=ConsentAction.REQUESTED,
-            source=request.source,
-            ip=subscription.consent_ip,
-            user_agent=subscription.consent_user_agent,
-        )
-    )
+    session.add(_consent_event(subscription.id, ConsentAction.REQUESTED, request.source, request.ip, request.user_agent))
     return SignupResult(SignupOutcome.CONFIRMATION_SENT, write_confirmation(session, settings, mailing_list, subscriber))
 
 
@@ -194,10 +184,19 @@ def _record_consent(subscription: Subscription, request: SignupRequest) -> None:
     subscription.status = SubscriptionStatus.PENDING
     subscription.source = request.source
     subscription.consented_at = utcnow()
-    subscription.consent_ip = request.ip[:IP_LIMIT] if request.ip else None
-    subscription.consent_user_agent = request.user_agent[:USER_AGENT_LIMIT] if request.user_agent else None
+    subscription.consent_ip, subscription.consent_user_agent = _client(request.ip, request.user_agent)
     subscription.confirmed_at = None
     subscription.unsubscribed_at = None
+
+
+def _client(ip: str | None, user_agent: str | None) -> tuple[str | None, str | None]:
+    """The request's IP and user agent, cut to their column sizes."""
+    return (ip[:IP_LIMIT] if ip else None), (user_agent[:USER_AGENT_LIMIT] if user_agent else None)
+
+
+def _consent_event(subscription_id: int, action: ConsentAction, source: str, ip: str | None, user_agent: str | None) -> ConsentEvent:
+    ip, user_agent = _client(ip, user_agent)
+    return ConsentEvent(subscription_id=subscription_id, action=action, source=source, ip=ip, user_agent=user_agent)
 
 
 class ConfirmState(enum.StrEnum):
@@ -241,15 +240,7 @@ def confirm_subscription(db: Database, target: LinkTarget, ip: str | None = None
         if subscription.status == SubscriptionStatus.PENDING:
             subscription.status = SubscriptionStatus.CONFIRMED
             subscription.confirmed_at = utcnow()
-            session.add(
-                ConsentEvent(
-                    subscription_id=subscription.id,
-                    action=ConsentAction.CONFIRMED,
-                    source="confirm link",
-                    ip=ip[:IP_LIMIT] if ip else None,
-                    user_agent=user_agent[:USER_AGENT_LIMIT] if user_agent else None,
-                )
-            )
+            session.add(_consent_event(subscription.id, ConsentAction.CONFIRMED, "confirm link", ip, user_agent))
         return Confirmation(ConfirmState(subscription.status.value), list_name)
 
 

@@ -19,8 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
-from publisher.archive import MAX_ID
-from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import MAX_ID, MailingList, Subscriber, Subscription, SubscriptionStatus
 from publisher.links import PREFERENCES, UNSUBSCRIBE, LinkTarget
 from publisher.membership import leave_list
 from publisher.web import archive, preferences, view

@@ -17,8 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
-from publisher.archive import MAX_ID
-from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import MAX_ID, MailingList, Subscriber, Subscription, SubscriptionStatus
 from publisher.links import PREFERENCES, UNSUBSCRIBE
 from publisher.membership import leave_all, leave_list
 from publisher.web.context import WebContext, web_context

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
-from publisher.archive import MAX_ID
-from publisher.db.models import Campaign, CampaignKind, Subscriber
+from publisher.db.models import MAX_ID, Campaign, CampaignKind, Subscriber
 from publisher.links import VIEW
 from publisher.web.archive import archive_url
 from publisher.web.context import WebContext, web_context

@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from publisher.db.models import MAX_ID
 from publisher.events import ProviderEvent
 
 if TYPE_CHECKING:
@@ -178,10 +179,6 @@ def parse_time(value: object) -> dt.datetime | None:
             return None
         return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     return None
-
-
-#: Largest id a database integer column holds; a larger "delivery id" names nothing.
-MAX_ID = 2**31 - 1
 
 
 def as_delivery_id(value: object) -> int | None:
