@@ -11,6 +11,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import TypedDict
 
 from publisher.errors import ConfigurationError, RenderError
 from publisher.links import CONFIRM, UNSUBSCRIBE, VIEW, LinkTarget
@@ -138,19 +139,35 @@ def _send_chunks(ctx: WorkerContext, provider: Provider, batch_key: str, emails:
             return results, len(rest)
         # Waiting and earlier calls ate into the lease: renew it for the records still to go.
         renew_lease(ctx.db, [email.delivery_id for email in emails[start:]], lease_for(ctx))
+        # The booking spaced the calls; a worker that woke late is held here, last thing before the call.
+        ctx.limiter.admit(provider.name, **_rate_units(ctx, provider, len(chunk)))
         with metrics.PROVIDER_CALL_SECONDS.labels(provider.name).time():
             results.extend(provider.send(chunk, batch_key=f"{batch_key}-{start}"))
     return results, 0
+
+
+class _RateUnits(TypedDict):
+    requests_per_second: float | None
+    messages_per_second: float | None
+    messages: int
+    requests: int
+
+
+def _rate_units(ctx: WorkerContext, provider: Provider, messages: int) -> _RateUnits:
+    """The provider's limits and what one call of ``messages`` messages costs against them."""
+    return _RateUnits(
+        requests_per_second=provider.requests_per_second,
+        messages_per_second=ctx.settings.messages_per_second(provider.name),
+        messages=messages,
+        requests=messages if provider.one_request_per_message else 1,
+    )
 
 
 def _wait_for_rate_limit(ctx: WorkerContext, provider: Provider, messages: int) -> bool:
     """Sleep until the provider's shared rate limit allows this call; False when that is too far off."""
     reservation = ctx.limiter.reserve(
         provider.name,
-        requests_per_second=provider.requests_per_second,
-        messages_per_second=ctx.settings.messages_per_second(provider.name),
-        messages=messages,
-        requests=messages if provider.one_request_per_message else 1,
+        **_rate_units(ctx, provider, messages),
         # Waiting eats into the records' lease: never more than half of it.
         max_wait=min(ctx.settings.max_countdown, lease_for(ctx).total_seconds() / 2),
     )

@@ -4,12 +4,21 @@ Virtual scheduling (the "leaky bucket as a meter", GCRA without burst): one
 Redis key per provider and unit holds the earliest time the next unit may go
 out. A caller reserves ``cost`` units atomically (a Lua script, using Redis's
 own clock so hosts with skewed clocks agree) and is told how long to wait
-before its call. Reservations never overlap, so the provider never sees more
-than the configured rate, however many workers there are.
+before its call. Reservations never overlap, so calls are spread evenly at
+the configured rate, however many workers there are.
+
+A booking alone cannot promise what the provider sees: a worker that wakes
+late (a busy CPU, a slow database write) sends in someone else's slot, and
+two calls land together. So the moment before each call is checked too
+(:meth:`RateLimiter.admit`): a sliding log of the calls actually started in
+the last second, which lets no call out while the second is full.
 """
 
 from __future__ import annotations
 
+import math
+import time
+import uuid
 from dataclasses import dataclass
 
 import redis
@@ -45,6 +54,44 @@ return wait
 """
 
 
+#: KEYS: one call log per limited unit (a sorted set: member "cost:id",
+#: score the start time in ms); ARGV[3i - 2], ARGV[3i - 1], ARGV[3i]: the
+#: window in ms, the units the window holds and this call's cost on KEYS[i];
+#: ARGV[#ARGV]: this call's id. A call bigger than the window holds goes out
+#: alone. Returns 0 when the call was logged and may go now, else the
+#: milliseconds until enough of the log has aged out (nothing logged).
+_ADMIT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[3 * i - 2])
+  local holds = tonumber(ARGV[3 * i - 1])
+  local cost = tonumber(ARGV[3 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local log = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  local used = 0
+  for j = 1, #log, 2 do
+    used = used + tonumber(string.match(log[j], '^(%d+):'))
+  end
+  local j = 1
+  while used > 0 and used + cost > holds do
+    used = used - tonumber(string.match(log[j], '^(%d+):'))
+    wait = math.max(wait, tonumber(log[j + 1]) + window - now)
+    j = j + 2
+  end
+end
+if wait > 0 then
+  return wait
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now, ARGV[3 * i] .. ':' .. ARGV[#ARGV])
+  redis.call('PEXPIRE', key, tonumber(ARGV[3 * i - 2]))
+end
+return 0
+"""
+
+
 @dataclass(frozen=True)
 class Reservation:
     #: Seconds to wait before making the call; None when the wait would exceed the limit asked for.
@@ -55,6 +102,7 @@ class RateLimiter:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
         self._script = client.register_script(_RESERVE)
+        self._admit = client.register_script(_ADMIT)
 
     def reserve(
         self,
@@ -77,6 +125,40 @@ class RateLimiter:
             return Reservation(wait=0.0)
         wait_ms = int(self._script(keys=keys, args=[int(max_wait * 1000), *occupied]))
         return Reservation(wait=None if wait_ms < 0 else wait_ms / 1000)
+
+    def admit(
+        self,
+        provider: str,
+        *,
+        requests_per_second: float | None,
+        messages_per_second: float | None,
+        messages: int,
+        requests: int = 1,
+    ) -> float:
+        """Block until the call may start now without filling any second past the rate; return the seconds waited.
+
+        Call it right before the call, after :meth:`reserve`'s wait: the
+        booking spaces the calls, this catches the ones that woke up late.
+        """
+        args: list[str | int | float] = []
+        keys: list[str] = []
+        for unit, rate, cost in (("requests", requests_per_second, requests), ("messages", messages_per_second, messages)):
+            if rate:
+                # A rate under one per second is held over the window that holds one unit.
+                window = max(1.0, 1 / rate)
+                keys.append(f"{PREFIX}:{provider}:{unit}:log")
+                # The window is widened by the headroom too: a call that takes a
+                # little longer than the one before it to reach the provider
+                # still arrives outside the second the provider counts.
+                args.extend([math.ceil(1000 * window * HEADROOM), rate * window, cost])
+        if not keys:
+            return 0.0
+        call_id = uuid.uuid4().hex
+        waited = 0.0
+        while (wait_ms := int(self._admit(keys=keys, args=[*args, call_id]))) > 0:
+            time.sleep(wait_ms / 1000)
+            waited += wait_ms / 1000
+        return waited
 
     def state(self, provider: str) -> dict[str, float]:
         """Seconds until each limited unit of ``provider`` is free again (for status)."""
