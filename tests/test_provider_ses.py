@@ -202,8 +202,10 @@ def test_calls_are_paced_at_the_configured_rate(fake_provider: FakeProviders) ->
 
 
 def test_a_slow_batch_stops_within_its_time_budget(fake_provider: FakeProviders) -> None:
-    fake_provider.faults.delay = 0.15
-    results = ses(fake_provider, http_timeout=0.25).send(emails(12))
+    # Each call takes 0.3 s, well inside the 0.6 s timeout even on a busy CPU;
+    # twelve of them would take 3.6 s, more than the 2.4 s budget.
+    fake_provider.faults.delay = 0.3
+    results = ses(fake_provider, http_timeout=0.6).send(emails(12))
     sent = [r for r in results if r.outcome == Outcome.ACCEPTED]
     assert 0 < len(sent) < 12
     assert results[len(sent) :] == [r for r in results if r.outcome == Outcome.TRANSIENT]
