@@ -6,6 +6,11 @@ Each purpose has its own salt: a view token cannot be replayed as an
 unsubscribe token. Tokens signed with a retired key
 (NEWSLETTER_OLD_SECRET_KEYS) still verify, so rotating the key does not
 break the links in issues already sent.
+
+Only confirm links go stale: they carry the time they were signed and are
+refused after NEWSLETTER_CONFIRM_LINK_DAYS (``SignatureExpired``), so an old
+or leaked confirmation email cannot subscribe someone months later. The
+links that let a reader leave must always work.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 from publisher.settings import Settings
 
@@ -34,21 +39,31 @@ class LinkTarget:
 class LinkSigner:
     """Build and check the signed links of one deployment."""
 
-    def __init__(self, secret: str, public_url: str, old_secrets: Sequence[str] = ()) -> None:
+    def __init__(self, secret: str, public_url: str, old_secrets: Sequence[str] = (), *, confirm_max_age: int | None = None) -> None:
         self._public_url = public_url.rstrip("/")
         # itsdangerous signs with the last key of the list and accepts any.
         keys = [*old_secrets, secret]
-        self._serializers = {purpose: URLSafeSerializer(keys, salt=f"newsletter.{purpose}") for purpose in PURPOSES}
+        self._serializers = {purpose: URLSafeSerializer(keys, salt=f"newsletter.{purpose}") for purpose in PURPOSES if purpose != CONFIRM}
+        self._confirm = URLSafeTimedSerializer(keys, salt=f"newsletter.{CONFIRM}")
+        self._confirm_max_age = confirm_max_age
 
     def token(self, purpose: str, target: LinkTarget) -> str:
-        return self._serializers[purpose].dumps([target.subscriber_id, target.list_id, target.campaign_id])
+        payload = [target.subscriber_id, target.list_id, target.campaign_id]
+        return self._confirm.dumps(payload) if purpose == CONFIRM else self._serializers[purpose].dumps(payload)
 
     def url(self, purpose: str, target: LinkTarget) -> str:
         return f"{self._public_url}/{purpose}/{self.token(purpose, target)}"
 
     def verify(self, purpose: str, token: str) -> LinkTarget:
-        """Return what a token points at; raise ``BadSignature`` for a forged or altered one."""
-        payload = self._serializers[purpose].loads(token)
+        """Return what a token points at; raise ``BadSignature`` for a forged or altered one.
+
+        A confirm token older than the signer's ``confirm_max_age`` (seconds)
+        raises ``SignatureExpired``, a ``BadSignature`` a page can tell apart.
+        """
+        if purpose == CONFIRM:
+            payload = self._confirm.loads(token, max_age=self._confirm_max_age)
+        else:
+            payload = self._serializers[purpose].loads(token)
         if not (isinstance(payload, list) and len(payload) == 3 and all(part is None or _is_id(part) for part in payload)):
             raise BadSignature("unexpected token payload")
         subscriber_id, list_id, campaign_id = payload
@@ -61,4 +76,4 @@ def _is_id(value: object) -> bool:
 
 def signer_for(settings: Settings) -> LinkSigner:
     """The signer of a deployment's settings (current key plus retired ones)."""
-    return LinkSigner(settings.secret, settings.public_url, settings.old_secrets)
+    return LinkSigner(settings.secret, settings.public_url, settings.old_secrets, confirm_max_age=settings.confirm_link_days * 86_400)

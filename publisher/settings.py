@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     soft_bounce_limit: int = Field(3, ge=1, description="Soft bounces of an address before it is suppressed everywhere.")
     subscribe_ip_limit: int = Field(10, ge=1, description="Subscribe requests allowed per client IP per hour.")
     subscribe_address_limit: int = Field(3, ge=1, description="Subscribe requests allowed per address per hour (confirmation emails sent).")
+    confirm_link_days: int = Field(7, ge=1, description="Days a double opt-in confirm link works; after that the reader signs up again.")
     max_request_bytes: int = Field(1_048_576, ge=1024, description="Largest request body the web app accepts (413 above it).")
     trusted_proxies: str = Field("", description="Comma-separated proxy IPs whose X-Forwarded-For is believed.")
 

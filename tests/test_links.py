@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
+import itsdangerous.timed
 import pytest
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer
 
 from publisher.links import CONFIRM, PREFERENCES, UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget, signer_for
 from publisher.settings import Settings
@@ -67,3 +70,20 @@ def test_links_signed_before_a_key_rotation_still_verify() -> None:
     # Without the old key listed, the old link stops working.
     with pytest.raises(BadSignature):
         signer_for(Settings(secret_key="key-2026-signs-new-links", public_url="https://news.example")).verify(UNSUBSCRIBE, old_token)
+
+
+def signed_days_ago(monkeypatch: pytest.MonkeyPatch, signer: LinkSigner, purpose: str, days: float) -> str:
+    """A token as the signer would have made it ``days`` ago (itsdangerous reads the time from ``time.time``)."""
+    now = time.time()
+    with monkeypatch.context() as past:
+        past.setattr(itsdangerous.timed.time, "time", lambda: now - days * 86_400)
+        return signer.token(purpose, TARGET)
+
+
+def test_confirm_links_expire_and_links_to_leave_never_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    signer = signer_for(Settings(secret_key="key-2026-signs-new-links", public_url="https://news.example", confirm_link_days=7))
+    assert signer.verify(CONFIRM, signed_days_ago(monkeypatch, signer, CONFIRM, 6.9)) == TARGET
+    with pytest.raises(SignatureExpired):
+        signer.verify(CONFIRM, signed_days_ago(monkeypatch, signer, CONFIRM, 7.1))
+    for purpose in (UNSUBSCRIBE, PREFERENCES, VIEW):
+        assert signer.verify(purpose, signed_days_ago(monkeypatch, signer, purpose, 3650)) == TARGET

@@ -10,11 +10,13 @@ import datetime as dt
 import email
 import email.policy
 import re
+import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import itsdangerous.timed
 import pytest
 import redis
 import requests
@@ -302,6 +304,27 @@ def test_a_confirm_link_of_an_address_suppressed_since_confirms_nothing(settings
     assert response.status_code == 200 and "Nothing to confirm" in response.text
     found = subscription(db, "ada@example.com", news)
     assert found is not None and found.status == SubscriptionStatus.PENDING
+
+
+def test_a_confirm_link_older_than_its_days_gets_a_410_page_and_confirms_nothing(
+    settings: Settings, serve_web: ServeWeb, web_url: str, db: Database, news: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    post_json(web_url, {"email": "ada@example.com", "list": "news"})
+    now = time.time()
+    with monkeypatch.context() as past:  # the link as it was signed eight days ago
+        past.setattr(itsdangerous.timed.time, "time", lambda: now - 8 * 86_400)
+        link = confirm_url(settings, db, "ada@example.com", news)
+    for method in ("GET", "POST"):
+        response = requests.request(method, f"{web_url}{link}", timeout=10)
+        assert response.status_code == 410
+        assert "This link has expired" in response.text and "Sign up again" in response.text
+    found = subscription(db, "ada@example.com", news)
+    assert found is not None and (found.status, found.confirmed_at) == (SubscriptionStatus.PENDING, None)
+    # A link of the same age that the settings still allow confirms.
+    patient = serve_web(settings.model_copy(update={"confirm_link_days": 9}))
+    assert requests.post(f"{patient}{link}", timeout=10).status_code == 200
+    found = subscription(db, "ada@example.com", news)
+    assert found is not None and found.status == SubscriptionStatus.CONFIRMED
 
 
 def test_forged_or_wrong_purpose_confirm_tokens_get_a_400_page(settings: Settings, web_url: str, db: Database, news: int) -> None:

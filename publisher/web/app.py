@@ -86,6 +86,6 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 
 def _title(status_code: int) -> str:
-    return {400: "This link is not valid", 404: "Not found", 413: "Too large", 429: "Too many requests"}.get(
+    return {400: "This link is not valid", 404: "Not found", 410: "This link has expired", 413: "Too large", 429: "Too many requests"}.get(
         status_code, "That did not work"
     )

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from itsdangerous import BadSignature
+from itsdangerous import BadSignature, SignatureExpired
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -235,17 +235,36 @@ def _readable(problem: str) -> str:
 def _verified(ctx: WebContext, token: str) -> LinkTarget:
     try:
         return ctx.signer.verify(CONFIRM, token)
+    except SignatureExpired:
+        days = ctx.settings.confirm_link_days
+        raise HTTPException(410, f"Confirm links work for {days} days and this one is older. Sign up again to get a new one.") from None
     except BadSignature:
         # Not logged with the token: it is a capability.
         raise HTTPException(400, INVALID_LINK) from None
 
 
-@router.get("/confirm/{token}", response_class=HTMLResponse, summary="Ask before confirming a subscription (signed link)")
+_CONFIRM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "A token this deployment did not sign as a confirm link (HTML page).", "content": {"text/html": {}}},
+    410: {"description": "A confirm link older than NEWSLETTER_CONFIRM_LINK_DAYS (HTML page).", "content": {"text/html": {}}},
+}
+
+
+@router.get(
+    "/confirm/{token}",
+    response_class=HTMLResponse,
+    summary="Ask before confirming a subscription (signed link)",
+    responses=_CONFIRM_RESPONSES,
+)
 def confirm_page(token: str, ctx: Context) -> HTMLResponse:
     return _confirm_answer(confirmation_state(ctx.db, _verified(ctx, token)))
 
 
-@router.post("/confirm/{token}", response_class=HTMLResponse, summary="Confirm a pending subscription (signed link)")
+@router.post(
+    "/confirm/{token}",
+    response_class=HTMLResponse,
+    summary="Confirm a pending subscription (signed link)",
+    responses=_CONFIRM_RESPONSES,
+)
 def confirm(token: str, request: Request, ctx: Context) -> HTMLResponse:
     target = _verified(ctx, token)
     confirmation = confirm_subscription(ctx.db, target, client_ip(request, ctx.settings), request.headers.get("user-agent"))
