@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import itsdangerous.timed
 import pytest
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer
 
@@ -76,7 +75,7 @@ def signed_days_ago(monkeypatch: pytest.MonkeyPatch, signer: LinkSigner, purpose
     """A token as the signer would have made it ``days`` ago (itsdangerous reads the time from ``time.time``)."""
     now = time.time()
     with monkeypatch.context() as past:
-        past.setattr(itsdangerous.timed.time, "time", lambda: now - days * 86_400)
+        past.setattr(time, "time", lambda: now - days * 86_400)
         return signer.token(purpose, TARGET)
 
 

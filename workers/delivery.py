@@ -11,7 +11,6 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import TypedDict
 
 from publisher.errors import ConfigurationError, RenderError
 from publisher.links import CONFIRM, UNSUBSCRIBE, VIEW, LinkTarget
@@ -32,6 +31,7 @@ from workers.ledger import (
 from workers.message import OutgoingEmail
 from workers.providers.base import Outcome, Provider, SendResult
 from workers.providers.signals import Halt
+from workers.rate_limit import CallCost
 from workers.rendering.layout import RenderedIssue
 from workers.rendering.personalize import Recipient
 
@@ -140,22 +140,15 @@ def _send_chunks(ctx: WorkerContext, provider: Provider, batch_key: str, emails:
         # Waiting and earlier calls ate into the lease: renew it for the records still to go.
         renew_lease(ctx.db, [email.delivery_id for email in emails[start:]], lease_for(ctx))
         # The booking spaced the calls; a worker that woke late is held here, last thing before the call.
-        ctx.limiter.admit(provider.name, **_rate_units(ctx, provider, len(chunk)))
+        ctx.limiter.admit(provider.name, _call_cost(ctx, provider, len(chunk)))
         with metrics.PROVIDER_CALL_SECONDS.labels(provider.name).time():
             results.extend(provider.send(chunk, batch_key=f"{batch_key}-{start}"))
     return results, 0
 
 
-class _RateUnits(TypedDict):
-    requests_per_second: float | None
-    messages_per_second: float | None
-    messages: int
-    requests: int
-
-
-def _rate_units(ctx: WorkerContext, provider: Provider, messages: int) -> _RateUnits:
-    """The provider's limits and what one call of ``messages`` messages costs against them."""
-    return _RateUnits(
+def _call_cost(ctx: WorkerContext, provider: Provider, messages: int) -> CallCost:
+    """What a call of ``messages`` messages takes from the provider's limits."""
+    return CallCost(
         requests_per_second=provider.requests_per_second,
         messages_per_second=ctx.settings.messages_per_second(provider.name),
         messages=messages,
@@ -167,7 +160,7 @@ def _wait_for_rate_limit(ctx: WorkerContext, provider: Provider, messages: int) 
     """Sleep until the provider's shared rate limit allows this call; False when that is too far off."""
     reservation = ctx.limiter.reserve(
         provider.name,
-        **_rate_units(ctx, provider, messages),
+        _call_cost(ctx, provider, messages),
         # Waiting eats into the records' lease: never more than half of it.
         max_wait=min(ctx.settings.max_countdown, lease_for(ctx).total_seconds() / 2),
     )

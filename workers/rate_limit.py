@@ -93,6 +93,21 @@ return 0
 
 
 @dataclass(frozen=True)
+class CallCost:
+    """What one provider call takes from the provider's limits (a rate of None: no limit)."""
+
+    requests_per_second: float | None
+    messages_per_second: float | None
+    messages: int
+    requests: int = 1
+
+    def limited(self) -> list[tuple[str, float, int]]:
+        """(unit, rate, cost) of every unit with a limit."""
+        units = (("requests", self.requests_per_second, self.requests), ("messages", self.messages_per_second, self.messages))
+        return [(unit, rate, cost) for unit, rate, cost in units if rate]
+
+
+@dataclass(frozen=True)
 class Reservation:
     #: Seconds to wait before making the call; None when the wait would exceed the limit asked for.
     wait: float | None
@@ -104,37 +119,19 @@ class RateLimiter:
         self._script = client.register_script(_RESERVE)
         self._admit = client.register_script(_ADMIT)
 
-    def reserve(
-        self,
-        provider: str,
-        *,
-        requests_per_second: float | None,
-        messages_per_second: float | None,
-        messages: int,
-        requests: int = 1,
-        max_wait: float,
-    ) -> Reservation:
-        """Reserve ``requests`` calls carrying ``messages`` messages; both limits must allow it, or nothing is booked."""
+    def reserve(self, provider: str, cost: CallCost, *, max_wait: float) -> Reservation:
+        """Book the call on every limited unit; all must allow it within ``max_wait``, or nothing is booked."""
         keys: list[str] = []
         occupied: list[int] = []
-        for unit, rate, cost in (("requests", requests_per_second, requests), ("messages", messages_per_second, messages)):
-            if rate:
-                keys.append(f"{PREFIX}:{provider}:{unit}")
-                occupied.append(max(1, round(1000 * cost * HEADROOM / rate)))
+        for unit, rate, units in cost.limited():
+            keys.append(f"{PREFIX}:{provider}:{unit}")
+            occupied.append(max(1, round(1000 * units * HEADROOM / rate)))
         if not keys:
             return Reservation(wait=0.0)
         wait_ms = int(self._script(keys=keys, args=[int(max_wait * 1000), *occupied]))
         return Reservation(wait=None if wait_ms < 0 else wait_ms / 1000)
 
-    def admit(
-        self,
-        provider: str,
-        *,
-        requests_per_second: float | None,
-        messages_per_second: float | None,
-        messages: int,
-        requests: int = 1,
-    ) -> float:
+    def admit(self, provider: str, cost: CallCost) -> float:
         """Block until the call may start now without filling any second past the rate; return the seconds waited.
 
         Call it right before the call, after :meth:`reserve`'s wait: the
@@ -142,15 +139,14 @@ class RateLimiter:
         """
         args: list[str | int | float] = []
         keys: list[str] = []
-        for unit, rate, cost in (("requests", requests_per_second, requests), ("messages", messages_per_second, messages)):
-            if rate:
-                # A rate under one per second is held over the window that holds one unit.
-                window = max(1.0, 1 / rate)
-                keys.append(f"{PREFIX}:{provider}:{unit}:log")
-                # The window is widened by the headroom too: a call that takes a
-                # little longer than the one before it to reach the provider
-                # still arrives outside the second the provider counts.
-                args.extend([math.ceil(1000 * window * HEADROOM), rate * window, cost])
+        for unit, rate, units in cost.limited():
+            # A rate under one per second is held over the window that holds one unit.
+            window = max(1.0, 1 / rate)
+            keys.append(f"{PREFIX}:{provider}:{unit}:log")
+            # The window is widened by the headroom too: a call that takes a
+            # little longer than the one before it to reach the provider
+            # still arrives outside the second the provider counts.
+            args.extend([math.ceil(1000 * window * HEADROOM), rate * window, units])
         if not keys:
             return 0.0
         call_id = uuid.uuid4().hex
