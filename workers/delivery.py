@@ -132,15 +132,11 @@ def _send_chunks(ctx: WorkerContext, provider: Provider, batch_key: str, emails:
     for start in range(0, len(emails), provider.max_batch_size):
         chunk = emails[start : start + provider.max_batch_size]
         if not _wait_for_rate_limit(ctx, provider, len(chunk)):
-            # The limit is booked further ahead than a task should wait: give
-            # the rest back and let the retry (or the sweep) take it later.
-            rest = emails[start:]
-            release_claim(ctx.db, [email.delivery_id for email in rest])
-            return results, len(rest)
+            return results, _give_back(ctx, emails[start:])
         # Waiting and earlier calls ate into the lease: renew it for the records still to go.
         renew_lease(ctx.db, [email.delivery_id for email in emails[start:]], lease_for(ctx))
-        # The booking spaced the calls; a worker that woke late is held here, last thing before the call.
-        ctx.limiter.admit(provider.name, _call_cost(ctx, provider, len(chunk)))
+        if not _admitted(ctx, provider, len(chunk)):
+            return results, _give_back(ctx, emails[start:])
         with metrics.PROVIDER_CALL_SECONDS.labels(provider.name).time():
             results.extend(provider.send(chunk, batch_key=f"{batch_key}-{start}"))
     return results, 0
@@ -156,13 +152,31 @@ def _call_cost(ctx: WorkerContext, provider: Provider, messages: int) -> CallCos
     )
 
 
+def _give_back(ctx: WorkerContext, rest: list[OutgoingEmail]) -> int:
+    """The limit is further off than a task should wait: release the rest for the retry (or the sweep); return how many."""
+    release_claim(ctx.db, [email.delivery_id for email in rest])
+    return len(rest)
+
+
+def _admitted(ctx: WorkerContext, provider: Provider, messages: int) -> bool:
+    """The booking spaced the calls; a worker that woke late for its slot is held here, the last thing before its call."""
+    cost = _call_cost(ctx, provider, messages)
+    if cost.requests != 1 or not cost.requests_per_second:
+        return True  # a call of several requests paces them itself
+    return ctx.limiter.admit(provider.name, cost.requests_per_second, max_wait=_longest_wait(ctx))
+
+
+def _longest_wait(ctx: WorkerContext) -> float:
+    # Waiting eats into the records' lease: never more than half of it.
+    return min(ctx.settings.max_countdown, lease_for(ctx).total_seconds() / 2)
+
+
 def _wait_for_rate_limit(ctx: WorkerContext, provider: Provider, messages: int) -> bool:
     """Sleep until the provider's shared rate limit allows this call; False when that is too far off."""
     reservation = ctx.limiter.reserve(
         provider.name,
         _call_cost(ctx, provider, messages),
-        # Waiting eats into the records' lease: never more than half of it.
-        max_wait=min(ctx.settings.max_countdown, lease_for(ctx).total_seconds() / 2),
+        max_wait=_longest_wait(ctx),
     )
     if reservation.wait is None:
         return False

@@ -9,9 +9,11 @@ the configured rate, however many workers there are.
 
 A booking alone cannot promise what the provider sees: a worker that wakes
 late (a busy CPU, a slow database write) sends in someone else's slot, and
-two calls land together. So the moment before each call is checked too
-(:meth:`RateLimiter.admit`): a sliding log of the calls actually started in
-the last second, which lets no call out while the second is full.
+two calls land together. So the moment before each single-request call is
+checked too (:meth:`RateLimiter.admit`): a sliding log of the calls actually
+started in the last window, which lets no call out while the window is full.
+Calls that carry several requests (SES and SMTP send one request per message)
+pace their own requests and rely on the booking alone.
 """
 
 from __future__ import annotations
@@ -54,40 +56,22 @@ return wait
 """
 
 
-#: KEYS: one call log per limited unit (a sorted set: member "cost:id",
-#: score the start time in ms); ARGV[3i - 2], ARGV[3i - 1], ARGV[3i]: the
-#: window in ms, the units the window holds and this call's cost on KEYS[i];
-#: ARGV[#ARGV]: this call's id. A call bigger than the window holds goes out
-#: alone. Returns 0 when the call was logged and may go now, else the
-#: milliseconds until enough of the log has aged out (nothing logged).
+#: KEYS[1]: the provider's log of calls started (a sorted set: score the
+#: start time in ms); ARGV[1]: the window in ms; ARGV[2]: the calls the window
+#: holds; ARGV[3]: this call's id. Returns 0 when the call was logged and may
+#: go now, else the milliseconds until the oldest call in the window ages out
+#: (nothing logged).
 _ADMIT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local wait = 0
-for i, key in ipairs(KEYS) do
-  local window = tonumber(ARGV[3 * i - 2])
-  local holds = tonumber(ARGV[3 * i - 1])
-  local cost = tonumber(ARGV[3 * i])
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local log = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-  local used = 0
-  for j = 1, #log, 2 do
-    used = used + tonumber(string.match(log[j], '^(%d+):'))
-  end
-  local j = 1
-  while used > 0 and used + cost > holds do
-    used = used - tonumber(string.match(log[j], '^(%d+):'))
-    wait = math.max(wait, tonumber(log[j + 1]) + window - now)
-    j = j + 2
-  end
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local started = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return tonumber(started[2]) + window - now
 end
-if wait > 0 then
-  return wait
-end
-for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[3 * i] .. ':' .. ARGV[#ARGV])
-  redis.call('PEXPIRE', key, tonumber(ARGV[3 * i - 2]))
-end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
 return 0
 """
 
@@ -131,30 +115,25 @@ class RateLimiter:
         wait_ms = int(self._script(keys=keys, args=[int(max_wait * 1000), *occupied]))
         return Reservation(wait=None if wait_ms < 0 else wait_ms / 1000)
 
-    def admit(self, provider: str, cost: CallCost) -> float:
-        """Block until the call may start now without filling any second past the rate; return the seconds waited.
+    def admit(self, provider: str, requests_per_second: float, *, max_wait: float) -> bool:
+        """Block until one request may start now without filling its window past the rate; False after ``max_wait`` seconds.
 
         Call it right before the call, after :meth:`reserve`'s wait: the
-        booking spaces the calls, this catches the ones that woke up late.
+        booking spaces the calls, this holds the ones that woke up late.
         """
-        args: list[str | int | float] = []
-        keys: list[str] = []
-        for unit, rate, units in cost.limited():
-            # A rate under one per second is held over the window that holds one unit.
-            window = max(1.0, 1 / rate)
-            keys.append(f"{PREFIX}:{provider}:{unit}:log")
-            # The window is widened by the headroom too: a call that takes a
-            # little longer than the one before it to reach the provider
-            # still arrives outside the second the provider counts.
-            args.extend([math.ceil(1000 * window * HEADROOM), rate * window, units])
-        if not keys:
-            return 0.0
+        # The window holds a whole number of calls (1.5/s: two calls per 1.33 s,
+        # 0.5/s: one per 2 s), widened by the headroom: a call that takes a
+        # little longer than the one before it to reach the provider still
+        # arrives outside the window the provider counts.
+        calls = math.ceil(requests_per_second)
+        window_ms = math.ceil(1000 * calls / requests_per_second * HEADROOM)
         call_id = uuid.uuid4().hex
-        waited = 0.0
-        while (wait_ms := int(self._admit(keys=keys, args=[*args, call_id]))) > 0:
+        deadline = time.monotonic() + max_wait
+        while (wait_ms := int(self._admit(keys=[f"{PREFIX}:{provider}:requests:log"], args=[window_ms, calls, call_id]))) > 0:
+            if time.monotonic() + wait_ms / 1000 > deadline:
+                return False
             time.sleep(wait_ms / 1000)
-            waited += wait_ms / 1000
-        return waited
+        return True
 
     def state(self, provider: str) -> dict[str, float]:
         """Seconds until each limited unit of ``provider`` is free again (for status)."""
