@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from publisher.settings import Settings
 
@@ -45,6 +45,8 @@ class LinkSigner:
         keys = [*old_secrets, secret]
         self._serializers = {purpose: URLSafeSerializer(keys, salt=f"newsletter.{purpose}") for purpose in PURPOSES if purpose != CONFIRM}
         self._confirm = URLSafeTimedSerializer(keys, salt=f"newsletter.{CONFIRM}")
+        # Confirm links signed before they carried their time: recognised, of unknown age.
+        self._untimed_confirm = URLSafeSerializer(keys, salt=f"newsletter.{CONFIRM}")
         self._confirm_max_age = confirm_max_age
 
     def token(self, purpose: str, target: LinkTarget) -> str:
@@ -60,14 +62,22 @@ class LinkSigner:
         A confirm token older than the signer's ``confirm_max_age`` (seconds)
         raises ``SignatureExpired``, a ``BadSignature`` a page can tell apart.
         """
-        if purpose == CONFIRM:
-            payload = self._confirm.loads(token, max_age=self._confirm_max_age)
-        else:
-            payload = self._serializers[purpose].loads(token)
+        payload = self._timed_confirm(token) if purpose == CONFIRM else self._serializers[purpose].loads(token)
         if not (isinstance(payload, list) and len(payload) == 3 and all(part is None or _is_id(part) for part in payload)):
             raise BadSignature("unexpected token payload")
         subscriber_id, list_id, campaign_id = payload
         return LinkTarget(subscriber_id, list_id, campaign_id)
+
+    def _timed_confirm(self, token: str) -> object:
+        try:
+            return self._confirm.loads(token, max_age=self._confirm_max_age)
+        except SignatureExpired:
+            raise
+        except BadSignature:
+            # Genuine but without a time (signed before confirm links expired):
+            # its age is unknown, so it is treated as expired, not as forged.
+            self._untimed_confirm.loads(token)
+            raise SignatureExpired("this confirm link carries no time") from None
 
 
 def _is_id(value: object) -> bool:

@@ -86,3 +86,14 @@ def test_confirm_links_expire_and_links_to_leave_never_do(monkeypatch: pytest.Mo
         signer.verify(CONFIRM, signed_days_ago(monkeypatch, signer, CONFIRM, 7.1))
     for purpose in (UNSUBSCRIBE, PREFERENCES, VIEW):
         assert signer.verify(purpose, signed_days_ago(monkeypatch, signer, purpose, 3650)) == TARGET
+
+
+def test_a_confirm_link_signed_without_a_time_counts_as_expired_and_a_forged_one_as_invalid() -> None:
+    signer = LinkSigner("key-now", "https://news.example", confirm_max_age=7 * 86_400)
+    untimed = URLSafeSerializer("key-now", salt=f"newsletter.{CONFIRM}").dumps([7, 2, 31])
+    with pytest.raises(SignatureExpired):
+        signer.verify(CONFIRM, untimed)
+    forged = URLSafeSerializer("not-our-key", salt=f"newsletter.{CONFIRM}").dumps([7, 2, 31])
+    with pytest.raises(BadSignature) as refused:
+        signer.verify(CONFIRM, forged)
+    assert not isinstance(refused.value, SignatureExpired)
