@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     soft_bounce_limit: int = Field(3, ge=1, description="Soft bounces of an address before it is suppressed everywhere.")
     subscribe_ip_limit: int = Field(10, ge=1, description="Subscribe requests allowed per client IP per hour.")
     subscribe_address_limit: int = Field(3, ge=1, description="Subscribe requests allowed per address per hour (confirmation emails sent).")
+    subscribe_answer_seconds: float = Field(
+        0.25, ge=0, le=5, description="Seconds before an accepted sign-up is answered: the timing must not tell if an email was sent."
+    )
     confirm_link_days: int = Field(7, ge=1, description="Days a double opt-in confirm link works; after that the reader signs up again.")
     max_request_bytes: int = Field(1_048_576, ge=1024, description="Largest request body the web app accepts (413 above it).")
     trusted_proxies: str = Field("", description="Comma-separated proxy IPs whose X-Forwarded-For is believed.")

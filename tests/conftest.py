@@ -110,6 +110,7 @@ def settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
         secret_key="test-secret-0123456789",
         postal_address="1 Test Street, London",
         NEWSLETTER_FROM="Modu Events <events@modu.example>",
+        subscribe_answer_seconds=0.0,  # the answer's delay has a test of its own
     )
 
 

@@ -177,6 +177,19 @@ def test_the_answer_is_the_same_for_new_pending_confirmed_suppressed_and_erased_
     assert confirmed is not None and confirmed.status == SubscriptionStatus.CONFIRMED
 
 
+def test_every_accepted_sign_up_is_answered_after_the_same_delay(
+    settings: Settings, serve_web: ServeWeb, db: Database, news: int, tmp_path: Path
+) -> None:
+    """A new address costs a write and an email; a confirmed one costs nothing. The answer's time must not show which."""
+    import_confirmed(db, tmp_path, "confirmed@example.com")
+    url = serve_web(settings.model_copy(update={"subscribe_answer_seconds": 0.4}))
+    for address in ("new@example.com", "confirmed@example.com"):
+        started = time.monotonic()
+        assert post_json(url, {"email": address, "list": "news"}).status_code == 202
+        assert time.monotonic() - started >= 0.4, address
+    assert (confirmations(db, "new@example.com"), confirmations(db, "confirmed@example.com")) == (1, 0)
+
+
 def test_a_sign_up_never_changes_an_existing_subscribers_names(web_url: str, db: Database, news: int, tmp_path: Path) -> None:
     import_confirmed(db, tmp_path, "ada@example.com", list_name="other")
     post_json(web_url, {"email": "ada@example.com", "list": "news", "first_name": "Mallory", "last_name": "Spam"})

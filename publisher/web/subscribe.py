@@ -5,7 +5,8 @@ answers) or JSON (JSON answers). Every valid request for a public list gets
 the same answer, whatever the address's state (see ``publisher.signup``).
 Each client IP may post NEWSLETTER_SUBSCRIBE_IP_LIMIT sign-ups an hour; more
 get 429 with Retry-After. The per-address limit answers as usual and sends
-nothing.
+nothing. Accepted sign-ups are all answered NEWSLETTER_SUBSCRIBE_ANSWER_SECONDS
+after they arrived, so neither the answer nor its timing tells an address's state.
 
 GET /confirm/{token} only shows a button: mail scanners fetch every link in a
 message, so a GET must not confirm. The button posts to the same URL.
@@ -13,8 +14,10 @@ message, so a GET must not confirm. The button posts to the same URL.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -143,6 +146,7 @@ def subscribe_form(ctx: Context, list_name: Annotated[str, Query(alias="list", m
     responses=_RESPONSES,
 )
 async def subscribe(request: Request) -> Response:
+    started = time.monotonic()
     ctx = web_context(request)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != JSON_TYPE and media_type not in FORM_TYPES:
@@ -172,6 +176,10 @@ async def subscribe(request: Request) -> Response:
     except NotFoundError as missing:
         return _refusal(_Refused(404, [str(missing)]), as_form)
     log.info("sign-up to list %s: %s", signup.list_name, result.outcome.value)
+    # Writing a sign-up and queueing its email takes longer than finding the
+    # address confirmed or suppressed: answered at once, the time would tell
+    # which, so every accepted sign-up is answered after the same delay.
+    await asyncio.sleep(max(0.0, started + ctx.settings.subscribe_answer_seconds - time.monotonic()))
     if as_form:
         return message_page("Check your inbox", f"{ACCEPTED} It is for the {signup.list_name.strip()} list.", 200)
     return JSONResponse(SubscribeAccepted().model_dump(), status_code=202)
