@@ -37,7 +37,7 @@ from publisher.db.models import (
     Subscription,
     Suppression,
 )
-from publisher.suppressions import email_hash, in_scope
+from publisher.suppressions import add_entries, email_hash
 
 ERASED_REASON = "erased on request"
 ERASED_SOURCE = "privacy"
@@ -226,9 +226,9 @@ def erase(db: Database, email: str, outbox_dir: Path | None = None) -> Erasure:
         if subscriber_id is not None:
             subscriptions = session.execute(delete(Subscription).where(Subscription.subscriber_id == subscriber_id)).rowcount  # type: ignore[attr-defined]
             session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
-        added = session.scalar(select(Suppression.id).where(in_scope(None), Suppression.email_hash == digest).limit(1)) is None
-        if added:
-            session.add(Suppression(email=None, email_hash=digest, list_id=None, reason=ERASED_REASON, source=ERASED_SOURCE))
+        # Skipped when the address already has an entry for every list (now reduced to its hash).
+        entry = {"email": None, "email_hash": digest, "list_id": None, "reason": ERASED_REASON, "source": ERASED_SOURCE}
+        added = add_entries(session, [entry]) == 1
     files = _delete_outbox_files(outbox_dir, [(record.campaign_id, record.id) for record in records]) if outbox_dir else 0
     return Erasure(
         email=email,

@@ -16,22 +16,21 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from publisher.csv_file import RowProblem, read_address_rows
 from publisher.db.engine import Database
-from publisher.db.models import MailingList, Suppression, utcnow
+from publisher.db.models import MailingList, Suppression
 from publisher.errors import NewsletterError, NotFoundError
 from publisher.subscribers import normalise_email
-from publisher.suppressions import email_hash, in_scope, suppress_address
+from publisher.suppressions import add_entries, email_hash, in_scope, suppress_address
 
 OPERATOR_SOURCE = "operator"
 DEFAULT_REASON = "added by an operator"
 IMPORT_REASON = "imported"
 MAX_REASON = 500
 QUERY_CHUNK = 500
-SUPPRESSIONS = Suppression.metadata.tables[Suppression.__tablename__]
 
 
 class SuppressionError(NewsletterError):
@@ -174,23 +173,14 @@ def _insert_chunk(session: Session, rows: list[ImportRow], list_id: int | None, 
             select(Suppression.email_hash).where(in_scope(list_id, include_global=False), Suppression.email_hash.in_(digests.values()))
         )
     )
-    now = utcnow()
     values = [
-        {
-            "email": row.email,
-            "email_hash": digests[row.email],
-            "list_id": list_id,
-            "reason": row.reason,
-            "source": source,
-            "created_at": now,
-        }
+        {"email": row.email, "email_hash": digests[row.email], "list_id": list_id, "reason": row.reason, "source": source}
         for row in rows
         if digests[row.email] not in present
     ]
-    if values:
-        session.execute(insert(SUPPRESSIONS), values)
-    report.added += len(values)
-    report.already += len(rows) - len(values)
+    added = add_entries(session, values)
+    report.added += added
+    report.already += len(rows) - added
 
 
 def read_rows(path: Path, default_reason: str) -> tuple[list[ImportRow], list[RowProblem]]:

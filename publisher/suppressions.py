@@ -12,11 +12,15 @@ back through an import or a form, without being stored.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from publisher.db.models import Suppression
+from publisher.db.models import Suppression, utcnow
+
+SUPPRESSIONS = Suppression.metadata.tables[Suppression.__tablename__]
 
 
 def email_hash(email: str) -> str:
@@ -56,5 +60,19 @@ def suppress_address(session: Session, email: str, reason: str, source: str, lis
     exists = session.scalar(select(Suppression.id).where(Suppression.email_hash == email_hash(email), scope).limit(1))
     if exists is not None:
         return False
-    session.add(Suppression(email=email, email_hash=email_hash(email), list_id=list_id, reason=reason[:500], source=source))
-    return True
+    entry = {"email": email, "email_hash": email_hash(email), "list_id": list_id, "reason": reason[:500], "source": source}
+    return add_entries(session, [entry]) == 1
+
+
+def add_entries(session: Session, entries: list[dict[str, Any]]) -> int:
+    """Insert suppression entries, skipping any whose address and scope already have one; return how many went in.
+
+    The unique indexes decide, so an entry a concurrent transaction adds
+    first is skipped here instead of duplicated (or failing the caller).
+    """
+    if not entries:
+        return 0
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    now = utcnow()
+    statement = dialect.insert(SUPPRESSIONS).on_conflict_do_nothing().returning(SUPPRESSIONS.c.id)
+    return len(session.execute(statement, [{"created_at": now, **entry} for entry in entries]).all())

@@ -10,7 +10,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -242,6 +242,19 @@ class Suppression(Base):
     """
 
     __tablename__ = "suppressions"
+    # One entry per address and scope, even when two webhooks report the
+    # same bounce at once. Entries for all lists have no list_id, and NULLs
+    # never collide in a unique index: those get a partial index of their own.
+    __table_args__ = (
+        UniqueConstraint("email_hash", "list_id", name="uq_suppressions_email_hash_list_id"),
+        Index(
+            "uq_suppressions_email_hash_everywhere",
+            "email_hash",
+            unique=True,
+            sqlite_where=text("list_id IS NULL"),
+            postgresql_where=text("list_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320), index=True)

@@ -1,0 +1,86 @@
+"""One suppression entry per address and scope: enforced by the database, kept under concurrent writers, merged on upgrade."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from alembic import command
+from sqlalchemy import func, select, text
+
+from publisher.db.engine import Database, alembic_config
+from publisher.db.models import MailingList, Suppression
+from publisher.suppressions import add_entries, email_hash, is_erased, suppress_address
+
+ADA = "ada@example.com"
+#: A row written as the schema before 0007 allowed: no unique index yet.
+INSERT_UNCHECKED = text(
+    "INSERT INTO suppressions (email, email_hash, list_id, reason, source, created_at)"
+    " VALUES (:email, :email_hash, :list_id, :reason, :source, CURRENT_TIMESTAMP)"
+)
+
+
+def entry(list_id: int | None, email: str | None = ADA, reason: str = "hard bounce") -> dict[str, Any]:
+    return {"email": email, "email_hash": email_hash(ADA), "list_id": list_id, "reason": reason, "source": "provider:postmark"}
+
+
+def two_lists(db: Database) -> tuple[int, int]:
+    with db.transaction() as session:
+        lists = [MailingList(name="news"), MailingList(name="events")]
+        session.add_all(lists)
+        session.flush()
+        return lists[0].id, lists[1].id
+
+
+def entries(db: Database) -> list[tuple[int | None, str | None]]:
+    with db.transaction() as session:
+        return [(row.list_id, row.email) for row in session.execute(select(Suppression).order_by(Suppression.id)).scalars()]
+
+
+def test_an_address_has_at_most_one_entry_everywhere_and_one_per_list(db: Database) -> None:
+    news, events = two_lists(db)
+    with db.transaction() as session:
+        assert add_entries(session, [entry(None), entry(news), entry(events)]) == 3
+        assert add_entries(session, [entry(None, reason="complaint"), entry(news), entry(events)]) == 0
+    assert entries(db) == [(None, ADA), (news, ADA), (events, ADA)]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_transactions_suppressing_one_address_at_once_leave_one_entry(db: Database) -> None:
+    """The second checks before the first commits and sees nothing; the index makes it wait, then skip."""
+    second: dict[str, bool] = {}
+
+    def report_the_complaint() -> None:
+        with db.transaction() as session:
+            second["added"] = suppress_address(session, ADA, "complaint", "provider:sendgrid")
+
+    with db.transaction() as first:
+        assert suppress_address(first, ADA, "hard bounce", "provider:postmark")
+        thread = threading.Thread(target=report_the_complaint)
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive(), "the second insert should wait for the first transaction"
+    thread.join(timeout=10)
+    assert second == {"added": False}
+    assert entries(db) == [(None, ADA)]
+
+
+def test_upgrading_merges_duplicates_and_keeps_the_erased_entry(db: Database) -> None:
+    news, _ = two_lists(db)
+    config = alembic_config()
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006")
+    rows = [entry(None), entry(None, email=None, reason="erased on request"), entry(None), entry(news), entry(news)]
+    with db.engine.begin() as connection:
+        for row in rows:
+            connection.execute(INSERT_UNCHECKED, row)
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    assert entries(db) == [(None, None), (news, ADA)]
+    with db.transaction() as session:
+        assert is_erased(session, ADA)
+        assert session.scalar(select(func.count()).select_from(Suppression)) == 2
