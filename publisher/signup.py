@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from publisher.confirmation import enqueue_confirmation, write_confirmation
+from publisher.confirmation import write_confirmation
 from publisher.db.engine import Database
 from publisher.db.models import MAX_ID, ConsentAction, ConsentEvent, MailingList, Subscriber, Subscription, SubscriptionStatus, utcnow
 from publisher.errors import NewsletterError, NotFoundError
@@ -132,8 +132,11 @@ def check_request(request: SignupRequest) -> str:
 
 
 def request_subscription(db: Database, settings: Settings, request: SignupRequest, limit: HourlyLimit) -> SignupResult:
-    """Record a sign-up and send the confirmation email when one is due.
+    """Record a sign-up and write its confirmation email when one is due.
 
+    The result's ``batch_id`` is the confirmation still to enqueue
+    (:func:`publisher.confirmation.enqueue_confirmation`): the web app does
+    that after answering, so the answer's timing does not show it happened.
     Raises InvalidSignup for a bad field and NotFoundError for a list that
     does not exist or takes no sign-ups; both before anything is written.
     """
@@ -146,8 +149,6 @@ def request_subscription(db: Database, settings: Settings, request: SignupReques
         # Once more, finding what the first one wrote (already counted).
         with db.transaction() as session:
             result = _apply(session, settings, request, email, None)
-    if result.batch_id is not None:
-        enqueue_confirmation(settings, db, result.batch_id)
     return result
 
 

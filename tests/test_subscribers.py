@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import create_engine, func, make_url, select, text, update
 
 from publisher.db.engine import Database
 from publisher.db.models import ConsentEvent, Subscriber, Subscription, SubscriptionStatus
@@ -164,3 +165,20 @@ def test_an_import_keeps_postgresqls_planner_statistics_current(db: Database, tm
         )
         # Analysed inside the import after 500 and 1,000 rows (then it would be 2,000).
         assert dict(counted.all()) == {"subscribers": 1000, "subscriptions": 1000, "consent_events": 1000}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_import_does_not_wait_for_another_holding_the_statistics_lock(db: Database, database_url: str, tmp_path: Path) -> None:
+    """Another import's ANALYZE holds its lock to that import's commit; waiting for it could deadlock the two."""
+    other = create_engine(make_url(database_url))
+    try:
+        with other.connect() as blocker:
+            blocker.execute(text("ANALYZE subscribers"))  # in a transaction that stays open: the lock is held
+            importing = threading.Thread(target=import_subscribers, args=(db, people(tmp_path / "people.csv", range(600)), "big"))
+            importing.start()
+            importing.join(timeout=20)
+            assert not importing.is_alive(), "the import waited for the other transaction's statistics lock"
+            blocker.rollback()
+    finally:
+        other.dispose()
+    assert _count(db, Subscriber) == 600
