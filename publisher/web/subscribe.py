@@ -5,8 +5,10 @@ answers) or JSON (JSON answers). Every valid request for a public list gets
 the same answer, whatever the address's state (see ``publisher.signup``).
 Each client IP may post NEWSLETTER_SUBSCRIBE_IP_LIMIT sign-ups an hour; more
 get 429 with Retry-After. The per-address limit answers as usual and sends
-nothing. Accepted sign-ups are all answered NEWSLETTER_SUBSCRIBE_ANSWER_SECONDS
-after they arrived, so neither the answer nor its timing tells an address's state.
+nothing. No accepted sign-up is answered sooner than
+NEWSLETTER_SUBSCRIBE_ANSWER_SECONDS after it arrived, and its confirmation is
+queued after the answer, so neither the answer nor its timing tells an
+address's state.
 
 GET /confirm/{token} only shows a button: mail scanners fetch every link in a
 message, so a GET must not confirm. The button posts to the same URL.
