@@ -16,14 +16,23 @@ demand, the same way for every provider:
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import random
+import select
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+#: struct timeval, as SO_TIMESTAMP delivers it. Python names neither the
+#: option nor its message type; 29 is both on Linux.
+TIMEVAL = struct.Struct("@ll")
+SO_TIMESTAMP = SCM_TIMESTAMP = 29
 
 
 @dataclass
@@ -40,6 +49,8 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
+    #: When the request's first packet reached the machine (wall clock, from the kernel where it can tell).
+    arrived: float = field(default_factory=time.time)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -110,7 +121,7 @@ class FakeProviders:
     accepted: list[Accepted] = field(default_factory=list)
     #: Every call: (provider name, request).
     calls: list[tuple[str, Request]] = field(default_factory=list)
-    #: When each call arrived: (provider name, time.monotonic()).
+    #: When each call arrived: (provider name, ``Request.arrived``).
     arrivals: list[tuple[str, float]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -141,7 +152,7 @@ class FakeProviders:
             return Reply(404, {"message": f"no fake endpoint for {request.method} {request.path}"})
         with self.lock:
             self.calls.append((handler.name, request))
-            self.arrivals.append((handler.name, time.monotonic()))
+            self.arrivals.append((handler.name, request.arrived))
             canned = self.faults.canned.pop(0) if self.faults.canned else None
             throttled = self.faults.throttle > 0
             self.faults.throttle -= 1 if throttled else 0
@@ -160,6 +171,24 @@ class FakeProviders:
         return handler.handle(request, self)
 
 
+def _wire_time(connection: socket.socket) -> float:
+    """When the next request's first packet arrived, by the kernel's stamp; now, where there is none.
+
+    Peeks without consuming: clients here send a request only after the
+    answer to the one before, so nothing is left in the handler's buffer.
+    """
+    select.select([connection], [], [])
+    try:
+        _, ancillary, _, _ = connection.recvmsg(1, socket.CMSG_SPACE(TIMEVAL.size), socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except OSError:
+        return time.time()
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMP:
+            seconds, microseconds = TIMEVAL.unpack(data[: TIMEVAL.size])
+            return float(seconds + microseconds / 1_000_000)
+    return time.time()
+
+
 def start_fake_providers(*handlers: Handler) -> FakeProviders:
     fake: FakeProviders
 
@@ -168,6 +197,19 @@ def start_fake_providers(*handlers: Handler) -> FakeProviders:
         # Headers and body go out in two writes: with Nagle on, every answer
         # waits ~40 ms for the client's delayed ACK, which no provider does.
         disable_nagle_algorithm = True
+
+        def setup(self) -> None:
+            super().setup()
+            # The kernel stamps each packet as it arrives. The test process
+            # that runs this fake can be starved of CPU for a moment (the
+            # suite runs in two processes beside the workers); the calls that
+            # arrived meanwhile must not then look as if they came together.
+            with contextlib.suppress(OSError):  # elsewhere: no stamps, the time of reading
+                self.connection.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
+
+        def handle_one_request(self) -> None:
+            self.arrived = _wire_time(self.connection)
+            super().handle_one_request()
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
@@ -178,6 +220,7 @@ def start_fake_providers(*handlers: Handler) -> FakeProviders:
                 query=parse_qs(parts.query),
                 headers={name.lower(): value for name, value in self.headers.items()},
                 body=self.rfile.read(length),
+                arrived=self.arrived,
             )
             reply = fake.answer(request)
             data = reply.encoded()
