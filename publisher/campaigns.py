@@ -35,6 +35,7 @@ from publisher.db.models import (
     utcnow,
 )
 from publisher.errors import ConfigurationError, NewsletterError, NotFoundError
+from publisher.mailing_lists import find_list
 from publisher.settings import Settings
 from publisher.suppressions import is_erased, suppressed_addresses
 from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue
@@ -65,7 +66,9 @@ class CreatedCampaign:
 def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> CreatedCampaign:
     """Store the campaign, its rendered issue, its batches and one ledger record per recipient."""
     with db.transaction() as session:
-        mailing_list = _find_list(session, plan.list_name) if plan.list_name else None
+        mailing_list = (
+            find_list(session, plan.list_name, f"; import subscribers with --list {plan.list_name} first") if plan.list_name else None
+        )
         if not plan.test_to and not _has_audience(session, mailing_list):
             name = mailing_list.name if mailing_list else plan.list_name
             raise NotFoundError(f"list '{name}' has no confirmed subscribers: nothing to send")
@@ -87,14 +90,6 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
             scheduled=scheduled,
             is_test=campaign.is_test,
         )
-
-
-def _find_list(session: Session, name: str) -> MailingList:
-    mailing_list = session.scalar(select(MailingList).where(MailingList.name == name))
-    if mailing_list is None:
-        known = ", ".join(session.scalars(select(MailingList.name).order_by(MailingList.name))) or "none yet"
-        raise NotFoundError(f"no list named '{name}' (lists: {known}); import subscribers with --list {name} first")
-    return mailing_list
 
 
 def _confirmed(mailing_list: MailingList) -> Select[int, str]:

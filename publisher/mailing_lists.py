@@ -48,10 +48,7 @@ def list_summaries(db: Database) -> list[ListSummary]:
 def update_list(db: Database, name: str, change: ListChange) -> ListSummary:
     """Apply ``change`` to the list called ``name``; NotFoundError names the lists there are."""
     with db.transaction() as session:
-        mailing_list = session.scalar(select(MailingList).where(MailingList.name == name))
-        if mailing_list is None:
-            known = ", ".join(list_names(session)) or "none yet"
-            raise NotFoundError(f"no list named '{name}' (lists: {known})")
+        mailing_list = find_list(session, name)
         if change.public is not None:
             mailing_list.public = change.public
         if change.description is not None:
@@ -60,6 +57,15 @@ def update_list(db: Database, name: str, change: ListChange) -> ListSummary:
             select(Subscription.status, func.count()).where(Subscription.list_id == mailing_list.id).group_by(Subscription.status)
         ).all()
         return _summary(mailing_list, {SubscriptionStatus(status): count for status, count in counted})
+
+
+def find_list(session: Session, name: str, hint: str = "") -> MailingList:
+    """The list called ``name``; NotFoundError names the lists there are, then ``hint``."""
+    mailing_list = session.scalar(select(MailingList).where(MailingList.name == name))
+    if mailing_list is None:
+        known = ", ".join(list_names(session)) or "none yet"
+        raise NotFoundError(f"no list named '{name}' (lists: {known}){hint}")
+    return mailing_list
 
 
 def list_names(session: Session) -> list[str]:

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from publisher.csv_file import RowProblem, read_address_rows
 from publisher.db.engine import Database
 from publisher.db.models import MailingList, Suppression
-from publisher.errors import NewsletterError, NotFoundError
+from publisher.errors import NewsletterError
+from publisher.mailing_lists import find_list
 from publisher.subscribers import normalise_email
 from publisher.suppressions import add_entries, email_hash, in_scope, suppress_address
 
@@ -97,14 +98,6 @@ def check_reason(reason: str) -> str:
     if len(reason) > MAX_REASON:
         raise ValueError(f"the reason is longer than {MAX_REASON} characters")
     return reason
-
-
-def find_list(session: Session, name: str) -> MailingList:
-    mailing_list = session.scalar(select(MailingList).where(MailingList.name == name))
-    if mailing_list is None:
-        known = ", ".join(session.scalars(select(MailingList.name).order_by(MailingList.name))) or "none yet"
-        raise NotFoundError(f"no list named '{name}' (lists: {known})")
-    return mailing_list
 
 
 def _list_id(session: Session, list_name: str | None) -> int | None:
