@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, fie
 from publisher.errors import ContentError
 
 FENCE = "---"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class _Strict(BaseModel):
@@ -73,6 +75,8 @@ class Recap:
     meta: RecapMeta
     body: str
     source: str
+    #: The line of the file the body starts on, so problems in the body can name their file line.
+    body_line: int = 1
 
     @property
     def digest(self) -> str:
@@ -111,7 +115,11 @@ def parse_recap(text: str, source: str = "<recap>") -> Recap:
     meta = _validate_meta(metadata, source)
     if not body.strip():
         raise ContentError(source, "the body is empty: write the recap below the front matter")
-    return Recap(meta=meta, body=body.strip() + "\n", source=source)
+    body = body.strip()
+    # The body is the end of the text once trailing whitespace is stripped.
+    body_start = len(text.rstrip()) - len(body)
+    body_line = len(_LINE_BREAK.findall(text, 0, body_start)) + 1
+    return Recap(meta=meta, body=body + "\n", source=source, body_line=body_line)
 
 
 def _validate_meta(metadata: dict[str, Any], source: str) -> RecapMeta:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publisher.content import Recap, load_recap, parse_recap
-from publisher.errors import RenderError
+from publisher.errors import NewsletterError
 from publisher.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
 from tests.conftest import EXAMPLES
 from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
@@ -18,7 +18,8 @@ from workers.rendering.personalize import Recipient
 
 FRAME = IssueFrame(list_name="attendees", postal_address="1 Test Street, London")
 SIGNER = LinkSigner("property-secret", "https://news.example")
-#: Merge tags in every context a recap can put them: text, link URL, image URL, table cell, list.
+#: Merge tags in every context a recap can put them: text, link URL, image URL, table cell, list,
+#: and whole URLs in Markdown and raw HTML links and images.
 MERGE_TAGS_RECAP = """---
 title: Merge tags everywhere
 ---
@@ -34,10 +35,17 @@ Hello *|FIRST_NAME|* *|LAST_NAME|* (*|FULL_NAME|*), from *|COMPANY|*.
 
 - item for *|EMAIL|*
   - nested *|ROLE|*
+
+[Your site](*|WEBSITE|*) and <a href="*|WEBSITE|*/p?who=*|FIRST_NAME|*" title="raw">raw</a>
+
+<img src="*|WEBSITE|*" alt="logo" width="10" height="10"> ![logo](*|WEBSITE|*/logo.png){width=10}
 """
 
 RECAPS = sorted((EXAMPLES / "recaps").glob("*.md"))
 safe_text = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=40)
+#: Whole URLs, allowed or not, with every printable character after the scheme.
+schemes = st.sampled_from(["https://", "HTTP://", " mailto:", "javascript:", "java&#x09;script:", ""])
+websites = safe_text | st.tuples(schemes, st.text(max_size=30)).map("".join)
 
 
 @cache
@@ -62,7 +70,7 @@ def recipients(draw: st.DrawFn) -> Recipient:
         last_name=draw(safe_text),
         unsubscribe_url=SIGNER.url(UNSUBSCRIBE, target),
         view_url=SIGNER.url(VIEW, target),
-        attributes={"company": draw(safe_text), "role": draw(safe_text)},
+        attributes={"company": draw(safe_text), "role": draw(safe_text), "website": draw(websites)},
     )
 
 
@@ -96,7 +104,7 @@ def test_merge_tags_are_escaped_in_text_and_url_encoded_in_urls() -> None:
     ["![Badge for *|FIRST_NAME|*](https://example.com/b.png){width=10 height=10}", '[page](https://example.com "For *|FIRST_NAME|*")'],
 )
 def test_merge_tags_in_alt_text_or_titles_are_refused(markdown: str) -> None:
-    with pytest.raises(RenderError, match="merge tags can only be used in text and in link URLs"):
+    with pytest.raises(NewsletterError, match=r"x\.md:4: a merge tag in the (alt|title) attribute"):
         render_issue(parse_recap(f"---\ntitle: t\n---\n{markdown}\n", "x.md"), FRAME)
 
 

@@ -17,8 +17,9 @@ from markupsafe import Markup
 from premailer import Premailer
 
 from publisher.content import Recap
+from publisher.errors import ContentError
 from templates import TEMPLATES_DIR
-from workers.rendering.markdown import insert_placeholders, to_html
+from workers.rendering.markdown import MergeTagPlacementError, insert_placeholders, to_html
 from workers.rendering.personalize import CompiledTemplate, PlaceholderFields, Recipient, ValueFields, new_nonce
 from workers.rendering.plaintext import PLACEHOLDER, to_text, wrap_text
 
@@ -113,7 +114,12 @@ def _context(recap: Recap, frame: IssueFrame, fields: object) -> dict[str, objec
 
 def _render_html(recap: Recap, body: str, frame: IssueFrame, fields: object) -> str:
     context = _context(recap, frame, fields)
-    context["content"] = Markup(to_html(body))  # noqa: S704 (to_html sanitises with nh3)
+    try:
+        content = to_html(body)
+    except MergeTagPlacementError as exc:
+        # The recap's author fixes the file: name its line, not the body's.
+        raise ContentError(f"{recap.source}:{recap.body_line + exc.line - 1}", exc.problem) from exc
+    context["content"] = Markup(content)  # noqa: S704 (to_html sanitises with nh3)
     return environment().get_template(HTML_TEMPLATE).render(context)
 
 

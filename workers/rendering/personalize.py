@@ -10,7 +10,14 @@ different treatment in different places:
 
 - ``X`` element text: HTML-escaped (``& < >``), exactly as lxml serialises text;
 - ``A`` attribute value: also ``"`` escaped (our own URLs, link titles);
-- ``U`` part of a URL (a merge tag inside a link): percent-encoded.
+- ``U`` part of a URL (a merge tag later in a link): percent-encoded;
+- ``W`` a whole URL (a merge tag at the start of an href or src): kept only
+  with an http, https or mailto scheme, else the whole attribute is dropped.
+
+A ``W`` placeholder owns the attribute it starts (`` href="…"``, name, rest of
+the value and closing quote) or, in the plain-text part, the `` (…)`` after a
+link's text: stage 2 writes all of it or none of it, so a refused URL leaves
+the element without the attribute instead of with an empty or relative one.
 
 The stage-1 output is split once into literal chunks and slots, so stage 2 is
 a join, not a search over the whole document per recipient.
@@ -18,6 +25,7 @@ a join, not a search over the whole document per recipient.
 
 from __future__ import annotations
 
+import html as html_entities
 import re
 import secrets
 import unicodedata
@@ -29,7 +37,13 @@ from markupsafe import Markup
 
 from publisher.errors import RenderError
 
-TEXT, ATTRIBUTE, URL_PART = "X", "A", "U"
+TEXT, ATTRIBUTE, URL_PART, WHOLE_URL = "X", "A", "U", "W"
+#: Schemes a whole-URL merge tag may give; anything else (javascript:, data:, a relative URL) drops the attribute.
+WHOLE_URL_SCHEMES = re.compile(r"(?:https?|mailto):", re.IGNORECASE)
+#: Characters a whole URL keeps as they are; every other one is percent-encoded.
+#: The set is what lxml's serialiser leaves alone in href and src, so the
+#: filled URL is the same whether premailer sees it (one-pass) or not (stage 2).
+URL_SAFE = "!#$%&()*+,/:;=?@[]~"
 #: Fields every recipient has. Our own URL fields are complete URLs and only
 #: ever go into attributes; the others are subscriber data.
 NAME_FIELDS = ("first_name", "last_name", "full_name", "greeting_name", "email")
@@ -99,6 +113,28 @@ def escape_attribute(value: str) -> str:
     return escape_text(value).replace('"', "&quot;")
 
 
+def whole_url(value: str) -> str | None:
+    """The URL a whole-URL merge tag gives, or None when its scheme is not http, https or mailto.
+
+    The scheme is judged on the value with entities decoded and whitespace and
+    control characters removed (`` java&#x09;script:`` is javascript:), and on
+    the URL as written out, so neither reading can be a script.
+    """
+    url = quote(value.strip(), safe=URL_SAFE)
+    if not WHOLE_URL_SCHEMES.match(url) or not WHOLE_URL_SCHEMES.match(_bare(value)):
+        return None
+    return url
+
+
+def _bare(value: str) -> str:
+    # Decode entities until nothing changes (&amp;#106; is &#106; is j):
+    # each round shortens the string, so this ends.
+    decoded = html_entities.unescape(value)
+    while decoded != value:
+        value, decoded = decoded, html_entities.unescape(decoded)
+    return "".join(char for char in value if not char.isspace() and unicodedata.category(char) not in ("Cc", "Cf"))
+
+
 def encode(value: str, kind: str, *, html: bool) -> str:
     """Encode a value for its context; in the plain-text part only URL parts change."""
     if kind == URL_PART:
@@ -138,34 +174,90 @@ class ValueFields:
 
 
 def pattern(nonce: str) -> re.Pattern[str]:
-    return re.compile(f"NL{re.escape(nonce)}([XAU])([a-z][a-z0-9_]*?)X")
+    return re.compile(f"NL{re.escape(nonce)}([XAUW])([a-z][a-z0-9_]*?)X")
+
+
+#: What stands before a whole-URL placeholder: the attribute's name and opening
+#: quote in HTML, the opening parenthesis of ``text (url)`` in the plain text.
+_OPENING = re.compile(r"""(?:\s+(?:href|src)=(["'])|\s?(\())\Z""")
+_CLOSING = {'"': '"', "'": "'", "(": ")"}
+
+
+@dataclass(frozen=True)
+class WholeUrl:
+    """A whole-URL slot: the opening, the field, the rest of the URL and the closing character, kept or dropped together."""
+
+    name: str
+    opening: str
+    rest: CompiledTemplate
+
+    def render(self, recipient: Recipient, *, html: bool) -> str:
+        url = whole_url(recipient.field(self.name))
+        if url is None:
+            return ""
+        return self.opening + (escape_attribute(url) if html else url) + self.rest.render(recipient, html=html)
+
+
+Slot = tuple[str, str] | WholeUrl
 
 
 @dataclass(frozen=True)
 class CompiledTemplate:
-    """Stage-1 output split into literal chunks and (field, kind) slots."""
+    """Stage-1 output split into literal chunks and slots: (field, kind) pairs and whole URLs."""
 
     literals: tuple[str, ...]
-    slots: tuple[tuple[str, str], ...]
+    slots: tuple[Slot, ...]
 
     @classmethod
     def compile(cls, template: str, nonce: str) -> CompiledTemplate:
         parts = pattern(nonce).split(template)
         # split() alternates literal, kind, name, literal, kind, name, …, literal
-        literals = tuple(parts[0::3])
-        slots = tuple((name, kind) for kind, name in zip(parts[1::3], parts[2::3], strict=True))
-        for name, _kind in slots:
+        pairs = [(name, kind) for kind, name in zip(parts[1::3], parts[2::3], strict=True)]
+        for name, _kind in pairs:
             if not name.startswith(ATTRIBUTE_PREFIX) and name not in PERSONAL_FIELDS:
                 raise RenderError(f"unknown personal field {name!r}")
-        return cls(literals=literals, slots=slots)
+        return cls._assemble(parts[0::3], pairs)
+
+    @classmethod
+    def _assemble(cls, chunks: list[str], pairs: list[tuple[str, str]]) -> CompiledTemplate:
+        literals, slots = [chunks[0]], list[Slot]()
+        index = 0
+        while index < len(pairs):
+            name, kind = pairs[index]
+            if kind != WHOLE_URL:
+                slots.append((name, kind))
+                literals.append(chunks[index + 1])
+                index += 1
+                continue
+            opening = _OPENING.search(literals[-1])
+            if opening is None:
+                raise RenderError(f"a whole-URL field {name!r} outside an href, src or link")
+            literals[-1] = literals[-1][: opening.start()]
+            closing = _CLOSING[opening.group(1) or opening.group(2)]
+            end = next((at for at in range(index + 1, len(pairs) + 1) if closing in chunks[at]), None)
+            inner = pairs[index + 1 : end]
+            if end is None or any(kind != URL_PART for _, kind in inner):
+                raise RenderError(f"the URL of the whole-URL field {name!r} is not closed or holds another whole field")
+            cut = chunks[end].index(closing) + 1
+            rest = cls(literals=(*chunks[index + 1 : end], chunks[end][:cut]), slots=tuple(inner))
+            slots.append(WholeUrl(name=name, opening=opening.group(0), rest=rest))
+            literals.append(chunks[end][cut:])
+            index = end
+        return cls(literals=tuple(literals), slots=tuple(slots))
 
     @property
     def fields(self) -> set[str]:
-        return {name for name, _ in self.slots}
+        names: set[str] = set()
+        for slot in self.slots:
+            names |= {slot.name} | slot.rest.fields if isinstance(slot, WholeUrl) else {slot[0]}
+        return names
 
     def render(self, recipient: Recipient, *, html: bool) -> str:
         out = [self.literals[0]]
-        for (name, kind), literal in zip(self.slots, self.literals[1:], strict=True):
-            out.append(encode(recipient.field(name), kind, html=html))
+        for slot, literal in zip(self.slots, self.literals[1:], strict=True):
+            if isinstance(slot, WholeUrl):
+                out.append(slot.render(recipient, html=html))
+            else:
+                out.append(encode(recipient.field(slot[0]), slot[1], html=html))
             out.append(literal)
         return "".join(out)

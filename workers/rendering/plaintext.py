@@ -16,7 +16,7 @@ import nh3
 from markdown_it.token import Token
 
 from workers.rendering.markdown import URL_SCHEMES, in_context, parse, shift_headings
-from workers.rendering.personalize import URL_PART
+from workers.rendering.personalize import URL_PART, WHOLE_URL
 
 WIDTH = 78
 UNDERLINES = {"h2": "-", "h3": "~"}
@@ -62,7 +62,8 @@ class _Writer:
         return "".join(out).strip() + "\n"
 
 
-PLACEHOLDER = re.compile(r"NL[0-9a-f]{16}[XAU][a-z][a-z0-9_]*X")
+PLACEHOLDER = re.compile(r"NL[0-9a-f]{16}[XAUW][a-z][a-z0-9_]*X")
+_LEADING_PLACEHOLDER = re.compile(r"NL[0-9a-f]{16}X[a-z][a-z0-9_]*X")
 #: What a placeholder counts as while wrapping: about the length of a name.
 _STAND_IN = "\ue000{:05d}"
 _RESTORE = re.compile("\ue000(\\d{5})")
@@ -113,8 +114,17 @@ def inline_text(token: Token) -> str:
 
 
 def _safe_href(href: object) -> str | None:
-    # The same rule as the HTML part: only http, https and mailto survive.
-    if not isinstance(href, str) or urlsplit(href).scheme.lower() not in URL_SCHEMES:
+    # The same rules as the HTML part: only http, https and mailto survive,
+    # and a merge tag that starts the URL is the whole URL, judged per
+    # recipient. Its " (url)" goes as one piece: the parentheses in the rest
+    # are percent-encoded so the first ")" closes it.
+    if not isinstance(href, str):
+        return None
+    whole = _LEADING_PLACEHOLDER.match(href)
+    if whole is not None:
+        rest = href[whole.end() :].replace("(", "%28").replace(")", "%29")
+        return in_context(whole.group(0), WHOLE_URL) + in_context(rest, URL_PART)
+    if urlsplit(href).scheme.lower() not in URL_SCHEMES:
         return None
     return in_context(href, URL_PART)
 
