@@ -8,7 +8,9 @@ a URL is percent-encoded.
 
 from __future__ import annotations
 
+import csv
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import lxml.html
@@ -18,11 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publisher.content import Recap, parse_recap
-from publisher.errors import NewsletterError
-from tests.helpers import run_cli
+from publisher.errors import NewsletterError, RenderError
+from tests.fakes.server import FakeProviders
+from tests.helpers import WorkerProcess, run_cli
 from workers.celery_app import QUEUE_SEND
 from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
-from workers.rendering.personalize import Recipient
+from workers.rendering.personalize import Recipient, check_text_outside_tags, new_nonce, placeholder
 
 FRAME = IssueFrame(list_name="attendees", postal_address="1 Test Street, London")
 ALLOWED_SCHEMES = ("http:", "https:", "mailto:")
@@ -126,6 +129,33 @@ def test_publish_refuses_a_merge_tag_in_a_title_even_with_force(env: dict[str, s
 # href and src -----------------------------------------------------------------
 
 
+def test_a_refused_whole_url_still_sends_the_email_without_the_link(
+    postmark_env: dict[str, str], fake_postmark: FakeProviders, tmp_path: Path, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    people = tmp_path / "people.csv"
+    with people.open("w", encoding="utf-8", newline="") as file:
+        csv.writer(file).writerows(
+            [
+                ("email", "first_name", "website"),
+                ("mallory@example.com", PHISHING_NAME, "javascript:alert(1)"),
+                ("zoe@example.com", "Zoë", "https://zoe.example/?a=1&b=2"),
+            ]
+        )
+    body = tmp_path / "site.md"
+    body.write_text(f"---\ntitle: Your site\n---\nHello *|FIRST_NAME|*.\n\n{WEBSITE_ANCHOR}\n\n[again](*|WEBSITE|*)\n", encoding="utf-8")
+    assert run_cli(postmark_env, "subscribers", "import", str(people), "--list", "sites").returncode == 0
+    published = run_cli(postmark_env, "publish", str(body), "--list", "sites")
+    assert published.returncode == 0, published.output
+    start_worker(postmark_env)
+    assert run_cli(postmark_env, "status", published.last_line.split()[1], "--wait", "--timeout", "60").returncode == 0
+    sent = {accepted.to: accepted.raw for accepted in fake_postmark.accepted}
+    assert sorted(sent) == ["mallory@example.com", "zoe@example.com"]
+    assert anchors(sent["mallory@example.com"]["HtmlBody"]) == [{}, {}]
+    assert "javascript" not in sent["mallory@example.com"]["TextBody"]
+    assert anchors(sent["zoe@example.com"]["HtmlBody"]) == [{"href": "https://zoe.example/?a=1&b=2"}] * 2
+    assert "again (https://zoe.example/?a=1&b=2)" in sent["zoe@example.com"]["TextBody"]
+
+
 def test_the_issues_hostile_values_never_add_an_attribute_or_a_javascript_link() -> None:
     body = f'{WEBSITE_ANCHOR}\n\n<a href="*|FIRST_NAME|*">*|FIRST_NAME|*</a>'
     html, _text = render_issue(recap(body), FRAME).personalise(recipient(PHISHING_NAME, website="javascript:alert(1)"))
@@ -136,8 +166,9 @@ def test_the_issues_hostile_values_never_add_an_attribute_or_a_javascript_link()
     assert urls and not [url for url in urls if "evil.example" in url or "javascript" in url]
 
 
-def test_a_whole_url_merge_tag_in_raw_html_keeps_an_https_url() -> None:
-    html, _text = render_issue(recap(WEBSITE_ANCHOR), FRAME).personalise(recipient(website="https://example.com/a?b=c&d=e"))
+@pytest.mark.parametrize("body", [WEBSITE_ANCHOR, '<a href=" *|WEBSITE|*">site</a>'])
+def test_a_whole_url_merge_tag_in_raw_html_keeps_an_https_url(body: str) -> None:
+    html, _text = render_issue(recap(body), FRAME).personalise(recipient(website="https://example.com/a?b=c&d=e"))
     assert anchors(html) == [{"href": "https://example.com/a?b=c&d=e"}]
 
 
@@ -152,7 +183,10 @@ def test_a_whole_url_merge_tag_in_a_markdown_link_is_that_url_not_a_percent_enco
     ["javascript:alert(1)", " javascript:alert(1)", "java&#x09;script:alert(1)", "\x01javascript:alert(1)", "&#106;avascript:alert(1)",
      "JaVaScRiPt:alert(1)", "data:text/html,hi", "//evil.example/", "example.com/page", ""],
 )  # fmt: skip
-@pytest.mark.parametrize("body", [WEBSITE_ANCHOR, "[site](*|WEBSITE|*)", '<img src="*|WEBSITE|*" alt="logo" width="10" height="10">'])
+@pytest.mark.parametrize(
+    "body",
+    [WEBSITE_ANCHOR, "[site](*|WEBSITE|*)", '<img src="*|WEBSITE|*" alt="logo" width="10" height="10">', '<a href=" *|WEBSITE|*">site</a>'],
+)
 def test_a_whole_url_merge_tag_without_an_allowed_scheme_drops_the_attribute(body: str, website: str) -> None:
     issue = render_issue(recap(body), FRAME)
     html, text = issue.personalise(recipient(website=website))
@@ -242,3 +276,13 @@ def test_no_value_changes_the_elements_or_attributes_of_the_recap_body(first_nam
     assert dropped in (0, 5), "the five whole-URL attributes start with one value: all kept or all dropped"
     for url in url_attributes(filled):
         assert url.lower().startswith(ALLOWED_SCHEMES), url
+
+
+def test_a_text_field_inside_a_tag_of_the_stage_one_html_is_refused() -> None:
+    # Text is escaped as lxml writes text ('"' as it is): a layout that put a
+    # text field in an attribute would let the value out of it.
+    nonce = new_nonce()
+    with pytest.raises(RenderError, match="'first_name' is inside a tag"):
+        check_text_outside_tags(f'<p title="{placeholder(nonce, "first_name")}">x</p>', nonce)
+    name, url = placeholder(nonce, "first_name"), placeholder(nonce, "view_url", "A")
+    check_text_outside_tags(f'<p title="a&gt;b">{name}</p><a href="{url}">', nonce)

@@ -20,7 +20,14 @@ from publisher.content import Recap
 from publisher.errors import ContentError
 from templates import TEMPLATES_DIR
 from workers.rendering.markdown import MergeTagPlacementError, insert_placeholders, to_html
-from workers.rendering.personalize import CompiledTemplate, PlaceholderFields, Recipient, ValueFields, new_nonce
+from workers.rendering.personalize import (
+    CompiledTemplate,
+    PlaceholderFields,
+    Recipient,
+    ValueFields,
+    check_text_outside_tags,
+    new_nonce,
+)
 from workers.rendering.plaintext import PLACEHOLDER, to_text, wrap_text
 
 HTML_TEMPLATE = "recap.html.j2"
@@ -78,6 +85,7 @@ def render_issue(recap: Recap, frame: IssueFrame) -> RenderedIssue:
     fields = PlaceholderFields(nonce)
     body = insert_placeholders(recap.body, nonce)
     html = inline_css(_render_html(recap, body, frame, fields))
+    check_text_outside_tags(html, nonce)
     text = _render_text(recap, body, frame, fields)
     issue = RenderedIssue(html=html, text=text, nonce=nonce)
     issue.fields  # noqa: B018 (compiles now: an unknown field fails at publish, not at send)

@@ -171,8 +171,9 @@ def _mark_attribute(tag: str, match: re.Match[str]) -> str:
         return match.group(0)
     if name.lower() not in URL_ATTRIBUTES:
         raise MergeTagPlacementError(int(found.group(3)), name.lower(), tag.lower())
-    if found.start() == 0:
-        value = _unlined(value[: found.end()], WHOLE_URL) + _unlined(value[found.end() :], URL_PART)
+    if not value[: found.start()].strip():
+        # Browsers ignore whitespace before a URL: " *|WEBSITE|*" is a whole URL too.
+        value = _unlined(found.group(0), WHOLE_URL) + _unlined(value[found.end() :], URL_PART)
     else:
         value = _unlined(value, URL_PART)
     return f'{name}="{value}"'

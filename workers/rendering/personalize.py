@@ -177,6 +177,20 @@ def pattern(nonce: str) -> re.Pattern[str]:
     return re.compile(f"NL{re.escape(nonce)}([XAUW])([a-z][a-z0-9_]*?)X")
 
 
+def check_text_outside_tags(html: str, nonce: str) -> None:
+    """Refuse a stage-1 HTML whose text placeholder stands inside a tag.
+
+    Text is escaped as lxml writes text (``"`` stays as it is), which is only
+    safe outside tags. The recap body's placeholders are marked by where they
+    ended up (``markdown.to_html``); this catches a layout that puts a text
+    field in an attribute. lxml writes ``<`` and ``>`` in attribute values as
+    entities, so an unclosed ``<`` before a placeholder means it is in a tag.
+    """
+    for match in pattern(nonce).finditer(html):
+        if match.group(1) == TEXT and html.rfind("<", 0, match.start()) > html.rfind(">", 0, match.start()):
+            raise RenderError(f"the text field {match.group(2)!r} is inside a tag: use it in element text only")
+
+
 #: What stands before a whole-URL placeholder: the attribute's name and opening
 #: quote in HTML, the opening parenthesis of ``text (url)`` in the plain text.
 _OPENING = re.compile(r"""(?:\s+(?:href|src)=(["'])|\s?(\())\Z""")
