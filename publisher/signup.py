@@ -280,6 +280,8 @@ def _take_request_names(session: Session, subscription: Subscription, campaign_i
     )
     if request is None or request.first_name is None or request.last_name is None:
         return
+    # Links of two lists confirmed at once: the second waits here, then sees the first confirmed.
+    session.execute(select(Subscriber.id).where(Subscriber.id == subscription.subscriber_id).with_for_update())
     confirmed_elsewhere = session.scalar(
         select(Subscription.id)
         .where(

@@ -101,7 +101,6 @@ def import_csv(db: Database, tmp_path: Path, rows: str, list_name: str) -> None:
     assert import_subscribers(db, csv, list_name).problems == []
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_strangers_request_does_not_choose_the_name_of_an_address_whose_owner_confirms_their_own(
     settings: Settings, web_url: str, db: Database, news: int, tmp_path: Path
 ) -> None:
@@ -138,7 +137,6 @@ def test_the_names_that_become_active_are_those_of_the_request_whose_link_confir
     assert names(db) == ("Zoë", "O'Brien")
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_confirmed_subscribers_names_change_only_by_import(
     settings: Settings, web_url: str, db: Database, news: int, tmp_path: Path
 ) -> None:
