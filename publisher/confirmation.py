@@ -33,6 +33,8 @@ TITLE_LIMIT = 500
 
 @dataclass(frozen=True)
 class ConfirmationEmail:
+    """What ``write_confirmation`` stored for one sign-up request."""
+
     #: The campaign of this one email: its confirm link names it, so the link tells which request it answers.
     campaign_id: int
     #: The batch to enqueue after the commit.
