@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
@@ -30,8 +31,18 @@ log = logging.getLogger(__name__)
 TITLE_LIMIT = 500
 
 
-def write_confirmation(session: Session, settings: Settings, mailing_list: MailingList, subscriber: Subscriber) -> int:
-    """Store a confirmation campaign for one pending subscriber; return its batch id (enqueue it after the commit)."""
+@dataclass(frozen=True)
+class ConfirmationEmail:
+    """What ``write_confirmation`` stored for one sign-up request."""
+
+    #: The campaign of this one email: its confirm link names it, so the link tells which request it answers.
+    campaign_id: int
+    #: The batch to enqueue after the commit.
+    batch_id: int
+
+
+def write_confirmation(session: Session, settings: Settings, mailing_list: MailingList, subscriber: Subscriber) -> ConfirmationEmail:
+    """Store a confirmation campaign for one pending subscriber (enqueue its batch after the commit)."""
     frame = ConfirmationFrame(list_name=mailing_list.name, description=mailing_list.description, postal_address=settings.postal_address)
     rendered = render_confirmation(frame)
     now = utcnow()
@@ -65,7 +76,7 @@ def write_confirmation(session: Session, settings: Settings, mailing_list: Maili
         )
     )
     session.flush()
-    return batch.id
+    return ConfirmationEmail(campaign.id, batch.id)
 
 
 def enqueue_confirmation(settings: Settings, db: Database, batch_id: int) -> None:

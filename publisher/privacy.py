@@ -137,7 +137,17 @@ def _export_subscriptions(session: Session, subscriber_id: int) -> list[dict[str
 def _export_consent_history(session: Session, subscription_id: int) -> list[dict[str, object]]:
     events = session.scalars(select(ConsentEvent).where(ConsentEvent.subscription_id == subscription_id).order_by(ConsentEvent.id))
     return [
-        {"action": e.action.value, "source": e.source, "ip": e.ip, "user_agent": e.user_agent, "at": _iso(e.created_at)} for e in events
+        {
+            "action": e.action.value,
+            "source": e.source,
+            "ip": e.ip,
+            "user_agent": e.user_agent,
+            # The names a sign-up request gave (None for other steps and older requests).
+            "first_name": e.first_name,
+            "last_name": e.last_name,
+            "at": _iso(e.created_at),
+        }
+        for e in events
     ]
 
 

@@ -18,8 +18,16 @@ subscribed, suppressed or erased:
   hour: nothing is written and nothing is sent. A different answer would
   tell a stranger that someone else just signed that address up.
 
-Names from a request fill in a new subscriber only: an unconfirmed request
-never changes what is stored about an existing one.
+Names from a request are kept with that request in the consent history, not
+on the subscriber: an unconfirmed request never changes a subscriber's names,
+and a new address starts without any. Each request sends its own
+confirmation, and its confirm link names that email's campaign. Confirming
+makes the names of the request whose link was used the subscriber's, unless
+the subscriber is already confirmed on some list: from then on their names
+change only by import. So a stranger who signs up someone else's address
+first cannot choose the name stored for it. A link of a request recorded
+before requests kept their names confirms and leaves the stored names as
+they are.
 
 Confirming moves a pending subscription to confirmed and nothing else: a
 link whose subscription was unsubscribed meanwhile does not bring it back
@@ -46,6 +54,7 @@ from publisher.links import LinkTarget
 from publisher.settings import Settings
 from publisher.subscribers import normalise_email
 from publisher.suppressions import is_suppressed
+from publisher.text_rules import refuse_control_characters
 from publisher.throttle import HourlyLimit
 
 SOURCES = ("form", "api")
@@ -126,8 +135,10 @@ def check_request(request: SignupRequest) -> str:
     for field, value in (("first_name", request.first_name), ("last_name", request.last_name)):
         if len(value) > NAME_LIMIT:
             raise InvalidSignup(field, f"is longer than {NAME_LIMIT} characters")
-        if has_control_character(value):
-            raise InvalidSignup(field, "contains a line break or another control character")
+        try:
+            refuse_control_characters(value)
+        except ValueError as exc:
+            raise InvalidSignup(field, str(exc)) from None
     return normalised
 
 
@@ -162,7 +173,8 @@ def _apply(session: Session, settings: Settings, request: SignupRequest, email: 
         return SignupResult(SignupOutcome.SUPPRESSED)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
     if subscriber is None:
-        subscriber = Subscriber(email=email, first_name=request.first_name.strip(), last_name=request.last_name.strip())
+        # No names yet: they are the request's until its confirm link is used.
+        subscriber = Subscriber(email=email, first_name="", last_name="")
         session.add(subscriber)
         session.flush()
     subscription = session.scalar(
@@ -175,8 +187,12 @@ def _apply(session: Session, settings: Settings, request: SignupRequest, email: 
         session.add(subscription)
     _record_consent(subscription, request)
     session.flush()
-    session.add(_consent_event(subscription.id, ConsentAction.REQUESTED, request.source, request.ip, request.user_agent))
-    return SignupResult(SignupOutcome.CONFIRMATION_SENT, write_confirmation(session, settings, mailing_list, subscriber))
+    written = write_confirmation(session, settings, mailing_list, subscriber)
+    event = _consent_event(subscription.id, ConsentAction.REQUESTED, request.source, request.ip, request.user_agent)
+    event.campaign_id = written.campaign_id
+    event.first_name, event.last_name = request.first_name.strip(), request.last_name.strip()
+    session.add(event)
+    return SignupResult(SignupOutcome.CONFIRMATION_SENT, written.batch_id)
 
 
 def _record_consent(subscription: Subscription, request: SignupRequest) -> None:
@@ -239,10 +255,43 @@ def confirm_subscription(db: Database, target: LinkTarget, ip: str | None = None
             return Confirmation(ConfirmState.GONE)
         subscription, list_name = found
         if subscription.status == SubscriptionStatus.PENDING:
+            _take_request_names(session, subscription, target.campaign_id)
             subscription.status = SubscriptionStatus.CONFIRMED
             subscription.confirmed_at = utcnow()
             session.add(_consent_event(subscription.id, ConsentAction.CONFIRMED, "confirm link", ip, user_agent))
         return Confirmation(ConfirmState(subscription.status.value), list_name)
+
+
+def _take_request_names(session: Session, subscription: Subscription, campaign_id: int | None) -> None:
+    """Make the names of the request whose confirmation email the link came from the subscriber's.
+
+    Nothing changes for a subscriber confirmed on any list (names then change
+    only by import), nor for a link whose request kept no names: one signed
+    before requests kept them, or one without a campaign.
+    """
+    if campaign_id is None or campaign_id > MAX_ID:
+        return
+    request = session.scalar(
+        select(ConsentEvent).where(
+            ConsentEvent.subscription_id == subscription.id,
+            ConsentEvent.action == ConsentAction.REQUESTED,
+            ConsentEvent.campaign_id == campaign_id,
+        )
+    )
+    if request is None or request.first_name is None or request.last_name is None:
+        return
+    # Links of two lists confirmed at once: the second waits here, then sees the first confirmed.
+    session.execute(select(Subscriber.id).where(Subscriber.id == subscription.subscriber_id).with_for_update())
+    confirmed_elsewhere = session.scalar(
+        select(Subscription.id)
+        .where(
+            Subscription.subscriber_id == subscription.subscriber_id,
+            Subscription.status == SubscriptionStatus.CONFIRMED,
+        )
+        .limit(1)
+    )
+    if confirmed_elsewhere is None:
+        subscription.subscriber.first_name, subscription.subscriber.last_name = request.first_name, request.last_name
 
 
 def _target_subscription(session: Session, target: LinkTarget, *, for_update: bool = False) -> tuple[Subscription, str] | None:

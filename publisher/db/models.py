@@ -160,6 +160,14 @@ class ConsentEvent(Base):
     source: Mapped[str] = mapped_column(String(300))
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(500))
+    #: A sign-up request's confirmation email; its confirm link names this
+    #: campaign, so confirming finds the request it answers.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
+    #: The names a sign-up request gave. They become the subscriber's only
+    #: when this request's confirm link is used (None: recorded before
+    #: requests kept their names, or not a sign-up request).
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

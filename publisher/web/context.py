@@ -1,13 +1,22 @@
-"""What every request handler shares: settings, database, Redis and the link signer."""
+"""What every request handler shares: settings, database, Redis, the link signer and the confirmation queuer.
+
+Confirmations are queued on a thread of the application's own, not on the
+worker threads that serve requests (Starlette's, shared by every sync
+handler): with Redis slow or down, a burst of sign-ups would otherwise hold
+them all, and every page after it would wait for a free one.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import redis
 from fastapi import Request
 
 from publisher.broker import connect, redis_url
+from publisher.confirmation import enqueue_confirmation
 from publisher.db.engine import Database, open_database
 from publisher.links import LinkSigner, signer_for
 from publisher.settings import Settings
@@ -19,6 +28,11 @@ class WebContext:
     db: Database
     redis: redis.Redis
     signer: LinkSigner
+    #: Where confirmations are queued after their sign-up is answered (one
+    #: thread: queuing is a quick Redis write, and a slow one must not fan out).
+    queuer: ThreadPoolExecutor
+    #: Puts a confirmation batch on the queue; replaceable so a test can make it slow.
+    enqueue_confirmation: Callable[[Settings, Database, int], None] = enqueue_confirmation
 
     @classmethod
     def build(cls, settings: Settings) -> WebContext:
@@ -27,9 +41,13 @@ class WebContext:
             db=open_database(settings.resolved_database_url),
             redis=connect(redis_url(settings)),
             signer=signer_for(settings),
+            queuer=ThreadPoolExecutor(max_workers=1, thread_name_prefix="confirmation-queue"),
         )
 
     def close(self) -> None:
+        # Confirmations still waiting are queued before the connections close;
+        # one that fails is sent by the workers' sweep.
+        self.queuer.shutdown(wait=True)
         self.redis.close()
         self.db.dispose()
 

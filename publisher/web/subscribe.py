@@ -7,8 +7,8 @@ Each client IP may post NEWSLETTER_SUBSCRIBE_IP_LIMIT sign-ups an hour; more
 get 429 with Retry-After. The per-address limit answers as usual and sends
 nothing. No accepted sign-up is answered sooner than
 NEWSLETTER_SUBSCRIBE_ANSWER_SECONDS after it arrived, and its confirmation is
-queued after the answer, so neither the answer nor its timing tells an
-address's state.
+queued after the answer, on a thread of the app's own, so neither the answer
+nor its timing (nor that of the next request) tells an address's state.
 
 GET /confirm/{token} only shows a button: mail scanners fetch every link in a
 message, so a GET must not confirm. The button posts to the same URL.
@@ -32,7 +32,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
-from publisher.confirmation import enqueue_confirmation
 from publisher.db.models import MailingList
 from publisher.errors import NotFoundError
 from publisher.links import CONFIRM, LinkTarget
@@ -58,6 +57,7 @@ Context = Annotated[WebContext, Depends(web_context)]
 JSON_TYPE = "application/json"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 FORM_FIELDS = ("email", "list", "first_name", "last_name")
+NAME_DESCRIPTION = "Becomes the subscriber's when this request's confirm link is used, unless they are confirmed on a list already."
 
 #: The one answer to every accepted sign-up: true whatever happened behind it.
 ACCEPTED = "If this address can be subscribed, a confirmation link is on its way to it. The subscription starts when the link is confirmed."
@@ -77,8 +77,8 @@ class SubscribeBody(BaseModel):
 
     email: str = Field(max_length=320, description="The address to subscribe; a confirmation link is sent to it.")
     list_name: str = Field(alias="list", min_length=1, max_length=100, description="Name of a public list.")
-    first_name: str | None = Field(None, max_length=200, description="Kept only when the address is new.")
-    last_name: str | None = Field(None, max_length=200, description="Kept only when the address is new.")
+    first_name: str | None = Field(None, max_length=200, description=NAME_DESCRIPTION)
+    last_name: str | None = Field(None, max_length=200, description=NAME_DESCRIPTION)
 
 
 class SubscribeAccepted(BaseModel):
@@ -193,13 +193,20 @@ async def subscribe(request: Request) -> Response:
     else:
         response = JSONResponse(SubscribeAccepted().model_dump(), status_code=202)
     if result.batch_id is not None:
-        response.background = BackgroundTask(_enqueue_confirmation, ctx, result.batch_id)
+        response.background = BackgroundTask(_hand_over_confirmation, ctx, result.batch_id)
     return response
+
+
+async def _hand_over_confirmation(ctx: WebContext, batch_id: int) -> None:
+    # Runs once the answer has gone, and only hands the queuing to the app's
+    # own thread: the request's call ends at once, and no request-serving
+    # thread waits on Redis (see publisher.web.context).
+    ctx.queuer.submit(_enqueue_confirmation, ctx, batch_id)
 
 
 def _enqueue_confirmation(ctx: WebContext, batch_id: int) -> None:
     try:
-        enqueue_confirmation(ctx.settings, ctx.db, batch_id)
+        ctx.enqueue_confirmation(ctx.settings, ctx.db, batch_id)
     except Exception:
         # The sign-up is written and answered; the sweep enqueues the batch later.
         log.exception("could not enqueue confirmation batch %s; the sweep will", batch_id)
