@@ -9,8 +9,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from xml.etree import ElementTree
 
-import pytest
 import lxml.html
+import pytest
 import requests
 from sqlalchemy import select, update
 
@@ -156,7 +156,6 @@ def test_lists_set_refuses_an_unknown_list_or_nothing_to_change(env: dict[str, s
     assert "nothing to change" in nothing.output
     with db.transaction() as session:
         assert session.scalars(select(MailingList.public)).all() == [False]
-
 
 
 def test_rss_description_shows_markup_in_a_subject_as_text(

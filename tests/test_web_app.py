@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from starlette.routing import Route
 
 from publisher.settings import Settings
+from publisher.web.app import create_app
 from tests.webserver import free_port
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -72,3 +75,39 @@ def test_serve_runs_the_app_and_keeps_tokens_out_of_the_access_log(env: dict[str
     assert "GET /unsubscribe/[token] HTTP/1.1" in logged
     assert "GET /healthz HTTP/1.1" in logged
     assert secret_token not in logged
+
+
+def _sample_path(template: str) -> str:
+    """A concrete path for a route template: every parameter filled with a plausible value."""
+    return re.sub(r"\{[^}]+\}", "1", template)
+
+
+def test_no_redirect_reflects_a_forged_host_header(settings: Settings, serve_web) -> None:  # type: ignore[no-untyped-def]
+    """Every route, asked for with its trailing slash toggled and a forged Host, redirects within this site only."""
+    public_url = "https://news.modu.example"
+    configured = settings.model_copy(update={"public_url": public_url})
+    url = serve_web(configured)
+    app = create_app(configured)
+    routes = {path: {method.upper() for method in operations} for path, operations in app.openapi()["paths"].items()}
+    routes.update({route.path: set(route.methods or ()) for route in app.routes if isinstance(route, Route)})  # /docs and the like
+    assert "/archive" in routes and "/subscribe" in routes
+    redirects = 0
+    for template, methods in routes.items():
+        path = _sample_path(template)
+        toggled = path[:-1] if path.endswith("/") else path + "/"
+        for method in sorted(methods):
+            for target in (toggled, f"{toggled}?page=2"):
+                response = requests.request(method, f"{url}{target}", headers={"Host": "evil.example"}, allow_redirects=False, timeout=5)
+                location = response.headers.get("location")
+                if location is None:
+                    continue
+                redirects += 1
+                assert "evil.example" not in location, (method, target, location)
+                assert location.startswith((f"{public_url}/", "/")) and not location.startswith("//"), (method, target, location)
+    assert redirects > 0  # the slash redirects are still there, just not to the caller's host
+
+
+def test_archive_with_a_trailing_slash_redirects_within_the_site(web_url: str) -> None:
+    response = requests.get(f"{web_url}/archive/?x=1", headers={"Host": "evil.example"}, allow_redirects=False, timeout=5)
+    assert response.status_code == 307
+    assert response.headers["location"] == "/archive?x=1"

@@ -21,6 +21,7 @@ from publisher.web import pages, subscribe, webhooks
 from publisher.web.access_log import redact_path
 from publisher.web.context import WebContext
 from publisher.web.limits import BodySizeLimit
+from publisher.web.redirects import RelativeRedirects
 from publisher.web.render import message_page
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.context = context
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    app.add_middleware(RelativeRedirects)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
