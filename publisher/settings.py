@@ -80,7 +80,9 @@ class Settings(BaseSettings):
     resend_webhook_secret: SecretStr | None = Field(None, description="Resend (Svix) webhook signing secret, whsec_….")
     ses_sns_topic_arns: str = Field("", description="Comma-separated SNS topic ARNs whose notifications are accepted (empty: none).")
     sns_certificate_url_pattern: str = Field(
-        r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^?#]*\.pem$",
+        # sns.<region>.amazonaws.com, or sns.cn-<…>.amazonaws.com.cn in the China partition; a region is
+        # two letters, words and a number (us-east-1, us-gov-west-1), so sns.s3.amazonaws.com, an S3 bucket, is not one.
+        r"^https://sns\.(?:[a-z]{2}(?:-[a-z]+)+-[0-9]+\.amazonaws\.com|cn-[a-z]+-[0-9]+\.amazonaws\.com\.cn)/[A-Za-z0-9._/-]*\.pem$",
         description="Regular expression an SNS SigningCertURL must match before it is fetched (scheme, host and path).",
     )
 
