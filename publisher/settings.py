@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     )
     confirm_link_days: int = Field(7, ge=1, description="Days a double opt-in confirm link works; after that the reader signs up again.")
     max_request_bytes: int = Field(1_048_576, ge=1024, description="Largest request body the web app accepts (413 above it).")
+    request_body_timeout: float = Field(
+        10.0, gt=0, description="Seconds a request's whole body may take to arrive after its headers (408 and the connection closed after)."
+    )
     trusted_proxies: str = Field("", description="Comma-separated proxy IPs whose X-Forwarded-For is believed.")
 
     postmark_webhook_username: str | None = Field(None, description="Basic-auth user name Postmark's webhooks must send.")
