@@ -112,9 +112,9 @@ class BodyTimeLimit:
             nonlocal body_complete, timed_out
             if body_complete:
                 return await receive()
-            with anyio.move_on_after(deadline - anyio.current_time()) as scope_:
+            with anyio.move_on_after(deadline - anyio.current_time()) as waiting:
                 message = await receive()
-            if scope_.cancelled_caught:
+            if waiting.cancelled_caught:
                 timed_out = True
                 raise BodyTimedOut(self.timeout)
             body_complete = message["type"] != "http.request" or not message.get("more_body", False)
@@ -134,10 +134,10 @@ class BodyTimeLimit:
         except BodyTimedOut as exc:
             if started:
                 raise
-            await _refuse(send, exc)
+            await _refuse_slow(send, exc)
 
 
-async def _refuse(send: Send, exc: BodyTimedOut) -> None:
+async def _refuse_slow(send: Send, exc: BodyTimedOut) -> None:
     body = json.dumps({"detail": exc.detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
     await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
