@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     )
     confirm_link_days: int = Field(7, ge=1, description="Days a double opt-in confirm link works; after that the reader signs up again.")
     max_request_bytes: int = Field(1_048_576, ge=1024, description="Largest request body the web app accepts (413 above it).")
+    request_body_timeout: float = Field(
+        10.0, gt=0, description="Seconds a request's whole body may take to arrive after its headers (408 and the connection closed after)."
+    )
     trusted_proxies: str = Field("", description="Comma-separated proxy IPs whose X-Forwarded-For is believed.")
 
     postmark_webhook_username: str | None = Field(None, description="Basic-auth user name Postmark's webhooks must send.")
@@ -80,7 +83,9 @@ class Settings(BaseSettings):
     resend_webhook_secret: SecretStr | None = Field(None, description="Resend (Svix) webhook signing secret, whsec_….")
     ses_sns_topic_arns: str = Field("", description="Comma-separated SNS topic ARNs whose notifications are accepted (empty: none).")
     sns_certificate_url_pattern: str = Field(
-        r"^https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[^?#]*\.pem$",
+        # sns.<region>.amazonaws.com, or sns.cn-<…>.amazonaws.com.cn in the China partition; a region is
+        # two letters, words and a number (us-east-1, us-gov-west-1), so sns.s3.amazonaws.com, an S3 bucket, is not one.
+        r"^https://sns\.(?:[a-z]{2}(?:-[a-z]+)+-[0-9]+\.amazonaws\.com|cn-[a-z]+-[0-9]+\.amazonaws\.com\.cn)/[A-Za-z0-9._/-]*\.pem$",
         description="Regular expression an SNS SigningCertURL must match before it is fetched (scheme, host and path).",
     )
 

@@ -9,6 +9,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from xml.etree import ElementTree
 
+import lxml.html
 import pytest
 import requests
 from sqlalchemy import select, update
@@ -155,3 +156,19 @@ def test_lists_set_refuses_an_unknown_list_or_nothing_to_change(env: dict[str, s
     assert "nothing to change" in nothing.output
     with db.transaction() as session:
         assert session.scalars(select(MailingList.public)).all() == [False]
+
+
+def test_rss_description_shows_markup_in_a_subject_as_text(
+    public_settings: Settings, issues: dict[str, int], db: Database, serve_web: ServeWeb
+) -> None:
+    # RSS 2.0 <description> is HTML carried as XML text: a feed reader XML-unescapes it, then renders it as HTML.
+    subject = "<b>bold</b> & <img src=x onerror=alert(1)>"
+    with db.transaction() as session:
+        session.execute(update(Campaign).where(Campaign.id == issues["older"]).values(subject=subject))
+    response = requests.get(f"{serve_web(public_settings)}/archive/feed.xml", timeout=5)
+    root = ElementTree.fromstring(response.content)  # noqa: S314 (our own feed, checked for being well-formed)
+    older = root.findall("channel/item")[1]
+    description = older.findtext("description") or ""
+    assert description == "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;img src=x onerror=alert(1)&gt;"
+    rendered = lxml.html.fragment_fromstring(description, create_parent="div")
+    assert rendered.text_content() == subject and len(rendered) == 0  # the reader shows the subject as text, no elements

@@ -33,6 +33,8 @@ from publisher.db.engine import Database
 from publisher.db.models import DeliveryEvent, MailingList, Subscriber
 from publisher.settings import Settings
 from publisher.suppressions import is_suppressed
+from publisher.web.webhooks import sns
+from publisher.web.webhooks.base import WebhookRejected
 from tests.web_helpers import sent_batch, sent_delivery
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -308,6 +310,8 @@ class FakeAws:
     identity: SigningIdentity
     port: int = 0
     requests: list[str] = field(default_factory=list)
+    #: Paths answered 404 (a certificate that is not there).
+    missing: set[str] = field(default_factory=set)
     #: A fresh certificate name per server: the app caches certificates by URL for the whole process.
     cert_name: str = field(default_factory=lambda: f"SimpleNotificationService-{uuid.uuid4().hex}.pem")
 
@@ -330,7 +334,7 @@ def aws(sns_identity: SigningIdentity) -> Iterator[FakeAws]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             fake.requests.append(self.path)
-            if self.path.endswith(".pem"):
+            if self.path.endswith(".pem") and self.path not in fake.missing:
                 self._answer(200, fake.identity.pem)
             elif self.path.startswith("/?Action=ConfirmSubscription"):
                 self._answer(200, b"<ConfirmSubscriptionResponse/>")
@@ -612,3 +616,130 @@ def test_ses_body_that_is_not_an_sns_message_is_400(ses_url: str, aws: FakeAws) 
     response = post_sns(ses_url, json.dumps({"Type": "Bounce", "hello": "world"}))
     assert response.status_code == 400
     assert aws.requests == []
+
+
+# --- where certificates come from, and how long they are kept ----------------
+
+
+SNS_CERT = "SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://sns.us-east-1.amazonaws.com/{SNS_CERT}",
+        f"https://sns.eu-west-1.amazonaws.com/{SNS_CERT}",
+        f"https://sns.ap-southeast-2.amazonaws.com/{SNS_CERT}",
+        f"https://sns.us-gov-west-1.amazonaws.com/{SNS_CERT}",
+        f"https://sns.cn-north-1.amazonaws.com.cn/{SNS_CERT}",
+        f"https://sns.cn-northwest-1.amazonaws.com.cn/{SNS_CERT}",
+    ],
+)
+def test_default_pattern_accepts_sns_certificate_urls(settings: Settings, url: str) -> None:
+    sns.check_certificate_url(url, settings)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http://sns.us-east-1.amazonaws.com/{SNS_CERT}",  # not https
+        f"https://sns.s3.amazonaws.com/{SNS_CERT}",  # an S3 bucket named "sns"
+        f"https://s3.amazonaws.com/sns/{SNS_CERT}",
+        f"https://sns.s3.us-east-1.amazonaws.com/{SNS_CERT}",
+        f"https://sns.us-east-1.amazonaws.com.s3.amazonaws.com/{SNS_CERT}",  # a bucket named like the SNS host
+        f"https://sns.execute-api.amazonaws.com/{SNS_CERT}",
+        f"https://sns-fips.us-east-1.amazonaws.com/{SNS_CERT}",
+        f"https://sns.us-east-1.amazonaws.com.evil.example/{SNS_CERT}",
+        f"https://sns.us-east-1.amazonaws.com@evil.example/{SNS_CERT}",  # userinfo: the host is evil.example
+        f"https://user@sns.us-east-1.amazonaws.com/{SNS_CERT}",
+        f"https://sns.us-east-1.amazonaws.com\\@evil.example/{SNS_CERT}",
+        f"https://sns.us-east-1.amazonaws.com%2eevil.example/{SNS_CERT}",
+        f"https://sns.us-east-1.amazonaws.com./{SNS_CERT}",
+        f"https://SNS.US-EAST-1.AMAZONAWS.COM/{SNS_CERT}",  # SNS sends lower case; nothing else is needed
+        f"https://sns.us-east-1.amazonaws.com:443/{SNS_CERT}",
+        f"https://sns.us-east-1.amazonaws.com:8443/{SNS_CERT}",
+        f"https://sns.us-east-1.amazonaws.com.cn/{SNS_CERT}",  # the China partition has China regions only
+        f"https://sns.cn-north-1.amazonaws.com.cn.evil.example/{SNS_CERT}",
+        f"https://sns.us-east-1.amazonaws.com/{SNS_CERT}?x.pem",
+        f"https://sns.us-east-1.amazonaws.com/{SNS_CERT}#x.pem",
+        f"https://sns.us-east-1.amazonaws.com/{SNS_CERT}\n",
+        "https://sns.us-east-1.amazonaws.com/a b.pem",
+        "https://sns.us-east-1.amazonaws.com/certificate.txt",
+        "https://sns.amazonaws.com/certificate.pem",
+    ],
+)
+def test_default_pattern_refuses_every_other_host(settings: Settings, url: str) -> None:
+    with pytest.raises(WebhookRejected) as refused:
+        sns.check_certificate_url(url, settings)
+    assert refused.value.status == 401
+    assert "NEWSLETTER_SNS_CERTIFICATE_URL_PATTERN" in refused.value.message
+
+
+def test_ses_failed_certificate_fetch_is_not_repeated_for_every_call(ses_url: str, aws: FakeAws, db: Database) -> None:
+    """Unauthenticated calls naming a certificate that is not there make one fetch, not one each."""
+    aws.missing.add(f"/{aws.cert_name}")
+    sent = send_record(db, "ses")
+    answers = [post_sns(ses_url, sns_envelope(aws, ses_record("Complaint", sent, complaint={}))) for _ in range(5)]
+    assert [answer.status_code for answer in answers] == [401] * 5
+    assert "HTTP 404" in answers[-1].json()["detail"]
+    assert aws.fetched(f"/{aws.cert_name}") == [f"/{aws.cert_name}"]
+    assert stored_events(db) == []
+
+
+def test_full_certificate_cache_evicts_the_least_recently_used_key_only(settings: Settings, aws: FakeAws) -> None:
+    urls = [f"{aws.origin}/cert-{number}.pem" for number in range(sns.CACHE_SIZE + 1)]
+    for url in urls:
+        sns.signing_key(url, settings)
+    for url in urls[1:]:
+        sns.signing_key(url, settings)
+    assert len(aws.requests) == sns.CACHE_SIZE + 1  # the last one pushed out the first, and nothing else
+    sns.signing_key(urls[0], settings)
+    assert aws.requests[-1] == "/cert-0.pem"
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cached_certificate_expires(settings: Settings, aws: FakeAws) -> None:
+    clock = Clock()
+    cache = sns.CertificateCache(clock=clock)
+    cache.key(aws.cert_url, settings.http_timeout)
+    clock.now += sns.CERTIFICATE_TTL - 1
+    cache.key(aws.cert_url, settings.http_timeout)
+    assert len(aws.fetched(f"/{aws.cert_name}")) == 1
+    clock.now += 2
+    cache.key(aws.cert_url, settings.http_timeout)
+    assert len(aws.fetched(f"/{aws.cert_name}")) == 2
+
+
+def test_failed_certificate_fetch_is_remembered_briefly(settings: Settings, aws: FakeAws) -> None:
+    clock = Clock()
+    cache = sns.CertificateCache(clock=clock)
+    aws.missing.add(f"/{aws.cert_name}")
+    for _ in range(3):
+        with pytest.raises(WebhookRejected, match="HTTP 404"):
+            cache.key(aws.cert_url, settings.http_timeout)
+    assert len(aws.fetched(f"/{aws.cert_name}")) == 1
+    clock.now += sns.FAILURE_TTL + 1
+    aws.missing.clear()  # the certificate is there now: the next call fetches and succeeds
+    cache.key(aws.cert_url, settings.http_timeout)
+    assert len(aws.fetched(f"/{aws.cert_name}")) == 2
+
+
+def test_concurrent_calls_for_one_certificate_fetch_it_once(settings: Settings, aws: FakeAws) -> None:
+    cache = sns.CertificateCache(clock=Clock())
+    keys: list[object] = []
+    workers = [threading.Thread(target=lambda: keys.append(cache.key(aws.cert_url, settings.http_timeout))) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(keys) == 8
+    assert len(aws.fetched(f"/{aws.cert_name}")) == 1

@@ -20,7 +20,8 @@ from publisher.settings import Settings
 from publisher.web import pages, subscribe, webhooks
 from publisher.web.access_log import redact_path
 from publisher.web.context import WebContext
-from publisher.web.limits import BodySizeLimit
+from publisher.web.limits import BodySizeLimit, BodyTimeLimit
+from publisher.web.redirects import RelativeRedirects
 from publisher.web.render import message_page
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.context = context
     app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    app.add_middleware(BodyTimeLimit, timeout=settings.request_body_timeout)
+    app.add_middleware(RelativeRedirects)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
@@ -86,6 +89,12 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 
 def _title(status_code: int) -> str:
-    return {400: "This link is not valid", 404: "Not found", 410: "This link has expired", 413: "Too large", 429: "Too many requests"}.get(
-        status_code, "That did not work"
-    )
+    titles = {
+        400: "This link is not valid",
+        404: "Not found",
+        408: "The request took too long",
+        410: "This link has expired",
+        413: "Too large",
+        429: "Too many requests",
+    }
+    return titles.get(status_code, "That did not work")

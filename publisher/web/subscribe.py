@@ -112,6 +112,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"description": "JSON sign-up accepted; the same answer for every address (nothing tells whether it was sent)."},
     400: {"description": "Malformed JSON; or, for a form, a missing or invalid field (HTML page)."},
     404: {"description": "No public list of that name."},
+    408: {"description": "The body did not arrive within NEWSLETTER_REQUEST_BODY_TIMEOUT; the connection is closed."},
     413: {"description": "Body larger than NEWSLETTER_MAX_REQUEST_BYTES."},
     415: {"description": "Neither JSON nor a form."},
     422: {"description": "JSON with a missing or invalid field, or an invalid address, with the reason. Nothing was written."},
@@ -230,8 +231,8 @@ async def _form_body(request: Request) -> SubscribeBody:
     try:
         form = await request.form()
     except HTTPException as exc:
-        # 413 (the body limit) stays 413; anything else about the form is a 400.
-        raise _Refused(413 if exc.status_code == 413 else 400, [f"the form cannot be read: {exc.detail}"]) from None
+        # 413 and 408 (the body's size and time limits) stay what they are; anything else about the form is a 400.
+        raise _Refused(exc.status_code if exc.status_code in (408, 413) else 400, [f"the form cannot be read: {exc.detail}"]) from None
     data: dict[str, str] = {}
     for name in FORM_FIELDS:
         value = form.get(name)

@@ -62,6 +62,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body is not what the provider sends (malformed JSON, missing fields)."},
     401: {"description": "Missing or wrong signature or credentials, a stale timestamp or a replayed token. Nothing changed."},
     404: {"description": "Unknown provider, or no event matches a delivery we sent. Nothing stored."},
+    408: {"description": "The body did not arrive within NEWSLETTER_REQUEST_BODY_TIMEOUT; the connection is closed."},
     413: {"description": "Body larger than NEWSLETTER_MAX_REQUEST_BYTES."},
     415: {"description": "Content type other than the one the provider posts."},
 }

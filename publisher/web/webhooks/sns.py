@@ -15,6 +15,12 @@ proves nothing about who sent it, and with no topics configured every call
 is refused. Nothing in ``Message`` is read until the signature has been
 verified.
 
+Certificates are fetched before the caller is authenticated, so fetching is
+kept rare: a key is kept for a day (and never past its certificate's expiry),
+a failed fetch is remembered for a minute, one fetch runs at a time (callers
+wanting the same certificate wait for it rather than fetching it again), and a
+full cache drops its least recently used entry, not all of them.
+
 Timestamps are not checked: SNS retries for up to an hour by default (longer
 with a custom delivery policy), and a replayed notification is harmless
 because events are stored once per SNS ``MessageId``.
@@ -28,11 +34,14 @@ import datetime as dt
 import logging
 import re
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from cachetools import TTLCache
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -62,9 +71,12 @@ SIGNATURE_HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2"
 MAX_CERTIFICATE_BYTES = 64 * 1024
 #: Certificates kept in memory (SNS uses one per region at a time, rotated rarely).
 CACHE_SIZE = 32
-
-_certificates: dict[str, RSAPublicKey] = {}
-_certificates_lock = threading.Lock()
+#: Seconds a fetched certificate's key is used before it is fetched again.
+CERTIFICATE_TTL = 24 * 3600.0
+#: Seconds a failed fetch is answered from memory: long enough that a stream of forged
+#: calls naming a missing certificate fetches it about once a minute, short enough that
+#: SNS's own retries get through soon after a network fault.
+FAILURE_TTL = 60.0
 
 
 @dataclass(frozen=True)
@@ -152,18 +164,65 @@ def check_topic(topic_arn: str | None, settings: Settings) -> None:
         raise unauthorized(f"SNS topic {topic_arn[:200]!r} is not in NEWSLETTER_SES_SNS_TOPIC_ARNS")
 
 
+@dataclass(frozen=True)
+class _Certificate:
+    key: RSAPublicKey
+    not_valid_after: dt.datetime
+
+
+class CertificateCache:
+    """Signing keys by certificate URL, and the refusals of failed fetches, each for a while.
+
+    ``clock`` is the monotonic clock the expiries are measured on.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._keys: TTLCache[str, _Certificate] = TTLCache(maxsize=CACHE_SIZE, ttl=CERTIFICATE_TTL, timer=clock)
+        self._failures: TTLCache[str, WebhookRejected] = TTLCache(maxsize=CACHE_SIZE, ttl=FAILURE_TTL, timer=clock)
+        self._lock = threading.Lock()
+        # Held while fetching: concurrent calls for one certificate make one fetch, and no caller makes many at once.
+        self._fetching = threading.Lock()
+
+    def key(self, url: str, timeout: float) -> RSAPublicKey:
+        """The RSA key of the certificate at ``url``; fetched only when not known or failed lately."""
+        known = self._known(url)
+        if known is not None:
+            return known
+        with self._fetching:
+            known = self._known(url)
+            if known is not None:
+                return known
+            try:
+                certificate = _load_certificate(_fetch(url, timeout), url)
+            except WebhookRejected as exc:
+                with self._lock:
+                    self._failures[url] = exc
+                raise
+            with self._lock:
+                self._keys[url] = certificate
+            return certificate.key
+
+    def _known(self, url: str) -> RSAPublicKey | None:
+        """The cached key, or None to fetch; raises the remembered refusal of a recent failed fetch."""
+        with self._lock:
+            certificate = self._keys.get(url)
+            failure = self._failures.get(url)
+            if certificate is not None and now() > certificate.not_valid_after:
+                del self._keys[url]
+                certificate = None
+        if certificate is not None:
+            return certificate.key
+        if failure is not None:
+            raise WebhookRejected(failure.status, failure.message, failure.headers)
+        return None
+
+
+_cache = CertificateCache()
+
+
 def signing_key(url: str, settings: Settings) -> RSAPublicKey:
-    """The RSA key of the certificate at ``url``, fetched once per process."""
-    with _certificates_lock:
-        cached = _certificates.get(url)
-    if cached is not None:
-        return cached
-    key = _load_key(_fetch(url, settings.http_timeout), url)
-    with _certificates_lock:
-        if len(_certificates) >= CACHE_SIZE:
-            _certificates.clear()
-        _certificates[url] = key
-    return key
+    """The RSA key of the certificate at ``url``, from this process's cache."""
+    return _cache.key(url, settings.http_timeout)
 
 
 def _fetch(url: str, timeout: float) -> bytes:
@@ -180,7 +239,7 @@ def _fetch(url: str, timeout: float) -> bytes:
     return body
 
 
-def _load_key(pem: bytes, url: str) -> RSAPublicKey:
+def _load_certificate(pem: bytes, url: str) -> _Certificate:
     try:
         certificate = x509.load_pem_x509_certificate(pem)
     except ValueError as exc:
@@ -191,7 +250,7 @@ def _load_key(pem: bytes, url: str) -> RSAPublicKey:
     key = certificate.public_key()
     if not isinstance(key, RSAPublicKey):
         raise unauthorized("SNS signing certificate does not hold an RSA key")
-    return key
+    return _Certificate(key, certificate.not_valid_after_utc)
 
 
 def _signature_bytes(signature: str) -> bytes:
