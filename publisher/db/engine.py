@@ -5,6 +5,11 @@ database to the newest schema before anything reads it: there is no separate
 init step. SQLite runs in WAL mode with a busy timeout, and every transaction
 starts with ``BEGIN IMMEDIATE`` so that concurrent workers queue for the write
 lock instead of failing when a read transaction tries to upgrade.
+
+Migrations run with SQLite's foreign keys off, as SQLite's own procedure for
+rebuilding a table asks: dropping a table that others reference would
+otherwise delete (or null) every row that points at it. The references are
+checked before the migration commits.
 """
 
 from __future__ import annotations
@@ -97,11 +102,36 @@ def migrate(engine: Engine) -> None:
     head = ScriptDirectory.from_config(config).get_current_head()
     if _current_revision(engine) == head:
         return
-    with _migration_lock(engine), engine.begin() as connection:
+    with _migration_lock(engine), schema_change(engine) as connection:
         if MigrationContext.configure(connection).get_current_revision() == head:
             return
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+@contextmanager
+def schema_change(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection in a transaction fit for migrations; committed on success.
+
+    On SQLite, foreign keys are off for the transaction (the pragma is a no-op
+    inside one, so it is set before it begins) and checked before the commit.
+    """
+    with engine.connect() as connection:
+        if engine.dialect.name != "sqlite":
+            with connection.begin():
+                yield connection
+            return
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                yield connection
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows pointing at missing rows: {broken[:5]}")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _current_revision(engine: Engine) -> str | None:
