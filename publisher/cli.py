@@ -150,9 +150,11 @@ def _prepare_metrics(settings: Settings) -> None:
     import os
     import shutil
 
+    from publisher.private_files import private_directory
+
     directory = (settings.data_dir / "metrics" / str(os.getpid())).resolve()
     shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    private_directory(directory)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 

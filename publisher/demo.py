@@ -21,6 +21,7 @@ from publisher.content import load_recap
 from publisher.db.engine import Database, open_database
 from publisher.errors import NewsletterError
 from publisher.preview import SampleSubscriber, preview
+from publisher.private_files import private_directory
 from publisher.publish import PublishOptions, run_publish
 from publisher.settings import Settings
 from publisher.status import campaign_progress
@@ -73,7 +74,7 @@ def run_demo(directory: Path, report: Callable[[str], None]) -> None:
     embedded = EmbeddedRedis(directory)
     embedded.stop()  # a previous demo's Redis, if it was left behind
     shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    private_directory(directory)
     settings = demo_settings(directory)
     started = time.monotonic()
     embedded.start()

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from publisher.errors import ConfigurationError
+from publisher.private_files import private_directory
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 MIN_SECRET_LENGTH = 16
@@ -192,7 +193,7 @@ def _load_or_create_secret(path: Path) -> str:
     # place: link() fails if the name exists, so the first process wins a race
     # and every other one reads a complete key, never a half-written file.
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
         try:
             with os.fdopen(fd, "w", encoding="ascii") as handle:
