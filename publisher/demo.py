@@ -80,7 +80,7 @@ def run_demo(directory: Path, report: Callable[[str], None]) -> None:
     embedded.start()
     worker: subprocess.Popen[bytes] | None = None
     try:
-        db = open_database(settings.resolved_database_url)
+        db = open_database(settings.resolved_database_url, settings.secret_keys)
         imported = import_subscribers(db, examples / DEMO_SUBSCRIBERS, DEMO_LIST)
         report(f"imported {imported.added} subscribers into '{DEMO_LIST}'")
         campaign = run_publish(settings, PublishOptions(recap=examples / DEMO_RECAP, list_name=DEMO_LIST, provider="outbox"), report)

@@ -36,7 +36,9 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    data_dir: Path = Field(Path("var"), description="Where local state lives: SQLite file, outbox, embedded Redis, generated secret key.")
+    data_dir: Path = Field(
+        Path("var"), description="Where local state lives (SQLite file, outbox, embedded Redis, secret key), for its owner only."
+    )
     redis_url: str | None = Field(None, description="External Redis; unset starts the embedded redis-server under data_dir.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset means sqlite:///<data_dir>/newsletter.db.")
     provider: str = Field("outbox", description="Provider used when a campaign names none.")
@@ -48,9 +50,11 @@ class Settings(BaseSettings):
     )
     reply_to: str | None = Field(None, description="Optional Reply-To header.")
     public_url: str = Field("http://localhost:8000", description="Base of unsubscribe and view-in-browser links.")
-    secret_key: SecretStr | None = Field(None, description="Signs public links; unset generates one under data_dir.")
+    secret_key: SecretStr | None = Field(
+        None, description="Signs public links and keys the hashes of erased addresses; unset generates one under data_dir."
+    )
     old_secret_keys: SecretStr | None = Field(
-        None, description="Retired signing keys, comma-separated: links they signed still verify after a key rotation."
+        None, description="Retired keys, comma-separated: their links still verify and their hashes of erased addresses still match."
     )
     postal_address: str = Field("", description="Sender postal address shown in every footer.")
     batch_size: int = Field(100, ge=1, le=1000, description="Recipients per delivery task (capped by the provider's batch limit).")
@@ -144,6 +148,11 @@ class Settings(BaseSettings):
         if self.old_secret_keys is None:
             return []
         return [key.strip() for key in self.old_secret_keys.get_secret_value().split(",") if key.strip()]
+
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The signing key, then the retired ones: what the hashes of erased addresses are keyed with and checked against."""
+        return (self.secret, *self.old_secrets)
 
     @field_validator("public_url")
     @classmethod

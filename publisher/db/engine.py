@@ -17,7 +17,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +41,10 @@ BUSY_TIMEOUT_MS = 30_000
 PG_MIGRATION_LOCK = 72_634_011
 
 
+#: Where a session finds the keys that hash addresses (``publisher.suppressions``): newest first.
+SECRET_KEYS = "secret_keys"  # noqa: S105 (the name of a session.info entry, not a secret)
+
+
 @dataclass(frozen=True)
 class Database:
     engine: Engine
@@ -56,11 +60,18 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(url: str) -> Database:
-    """Connect to ``url``, migrate it to the newest schema and return it."""
+def open_database(url: str, secret_keys: Sequence[str] = ()) -> Database:
+    """Connect to ``url``, migrate it to the newest schema and return it.
+
+    ``secret_keys`` (``Settings.secret_keys``: the signing key, then the
+    retired ones) key the hashes of addresses the suppression list keeps;
+    every session carries them. Code that never hashes an address may leave
+    them out.
+    """
     engine = create_db_engine(url)
     migrate(engine)
-    return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+    sessions = sessionmaker(engine, expire_on_commit=False, info={SECRET_KEYS: tuple(secret_keys)})
+    return Database(engine=engine, sessions=sessions)
 
 
 def create_db_engine(url: str) -> Engine:
