@@ -1,4 +1,4 @@
-"""Data at rest: what the service writes to disk is for its owner only, whatever the umask."""
+"""Data at rest: what the service writes to disk is for its owner only, whatever the umask; erased addresses are kept as keyed hashes."""
 
 from __future__ import annotations
 
