@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.util
+import os
 import subprocess
 import tempfile
 import time
@@ -24,6 +25,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from publisher.errors import BrokerUnavailableError, ConfigurationError
+from publisher.private_files import CHILD_UMASK, open_private, private_directory, write_private
 from publisher.settings import Settings
 
 START_TIMEOUT = 10.0
@@ -71,14 +73,17 @@ class EmbeddedRedis:
 
     def start(self) -> bool:
         """Start the server unless it runs already; return True when this call started it."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.directory / "start.lock", "a") as lock:
+        private_directory(self.directory)
+        with os.fdopen(open_private(self.directory / "start.lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if self.is_running():
                 return False
             config = self.directory / "redis.conf"
-            config.write_text(self._config(), encoding="utf-8")
-            result = subprocess.run([str(redis_server_binary()), str(config)], capture_output=True, text=True, check=False)
+            write_private(config, self._config())
+            # redis-server creates its log, pid and append-only files itself: its umask makes them the owner's only.
+            result = subprocess.run(
+                [str(redis_server_binary()), str(config)], capture_output=True, text=True, check=False, umask=CHILD_UMASK
+            )
             if result.returncode != 0:
                 raise BrokerUnavailableError(f"embedded redis-server did not start: {result.stderr.strip() or result.stdout.strip()}")
             deadline = time.monotonic() + START_TIMEOUT

@@ -150,9 +150,11 @@ def _prepare_metrics(settings: Settings) -> None:
     import os
     import shutil
 
+    from publisher.private_files import private_directory
+
     directory = (settings.data_dir / "metrics" / str(os.getpid())).resolve()
     shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    private_directory(directory)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
@@ -258,7 +260,7 @@ def subscribers_import(
 
     settings = _settings()
     with reported_errors():
-        report = import_subscribers(open_database(settings.resolved_database_url), csv_file, list_name)
+        report = import_subscribers(open_database(settings.resolved_database_url, settings.secret_keys), csv_file, list_name)
     for problem in report.problems:
         err.print(f"{csv_file}:{problem.line}: skipped: {problem.reason}", soft_wrap=True)
     summary = f"list '{list_name}': {report.added} added, {report.updated} updated, {report.unchanged} unchanged"

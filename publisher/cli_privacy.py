@@ -21,7 +21,8 @@ def subscribers_export(email: Address) -> None:
 
     address = _address(email)
     with reported_errors():
-        data = export(open_database(_settings().resolved_database_url), address)
+        settings = _settings()
+        data = export(open_database(settings.resolved_database_url, settings.secret_keys), address)
     if data is None:
         fail(f"no data held for {address}", EXIT_INPUT)
     print(json.dumps(data, indent=2, ensure_ascii=False))
@@ -43,7 +44,7 @@ def subscribers_erase(
             fail("erasing cannot be undone: pass --yes to confirm when not running in a terminal", EXIT_INPUT)
         typer.confirm(f"Erase everything held about {address}? This cannot be undone", abort=True)
     with reported_errors():
-        erased = erase(open_database(settings.resolved_database_url), address, settings.resolved_outbox_dir)
+        erased = erase(open_database(settings.resolved_database_url, settings.secret_keys), address, settings.resolved_outbox_dir)
     if not erased.held_anything:
         out.print(f"no personal data was held for {address}", markup=False)
     else:

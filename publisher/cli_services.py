@@ -28,9 +28,11 @@ def _configured_app() -> tuple[Settings, Celery]:
 @app.command()
 def beat() -> None:
     """Run celery beat: the periodic sweep as a task (optional: every worker also sweeps by itself)."""
+    from publisher.private_files import private_directory
+
     settings, celery = _configured_app()
     schedule = settings.data_dir / "celerybeat-schedule"
-    schedule.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(schedule.parent)
     celery.start(["beat", "--loglevel=INFO", f"--schedule={schedule}"])
 
 

@@ -23,7 +23,8 @@ Address = Annotated[str, typer.Argument(help="Email address.")]
 def _database() -> Database:
     from publisher.db.engine import open_database
 
-    return open_database(_settings().resolved_database_url)
+    settings = _settings()
+    return open_database(settings.resolved_database_url, settings.secret_keys)
 
 
 def _reason(value: str) -> str:

@@ -21,6 +21,7 @@ from publisher.content import load_recap
 from publisher.db.engine import Database, open_database
 from publisher.errors import NewsletterError
 from publisher.preview import SampleSubscriber, preview
+from publisher.private_files import private_directory
 from publisher.publish import PublishOptions, run_publish
 from publisher.settings import Settings
 from publisher.status import campaign_progress
@@ -73,13 +74,13 @@ def run_demo(directory: Path, report: Callable[[str], None]) -> None:
     embedded = EmbeddedRedis(directory)
     embedded.stop()  # a previous demo's Redis, if it was left behind
     shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    private_directory(directory)
     settings = demo_settings(directory)
     started = time.monotonic()
     embedded.start()
     worker: subprocess.Popen[bytes] | None = None
     try:
-        db = open_database(settings.resolved_database_url)
+        db = open_database(settings.resolved_database_url, settings.secret_keys)
         imported = import_subscribers(db, examples / DEMO_SUBSCRIBERS, DEMO_LIST)
         report(f"imported {imported.added} subscribers into '{DEMO_LIST}'")
         campaign = run_publish(settings, PublishOptions(recap=examples / DEMO_RECAP, list_name=DEMO_LIST, provider="outbox"), report)

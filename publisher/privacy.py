@@ -8,7 +8,8 @@ provider events.
 Erasure deletes the subscriber (and so its subscriptions) and anonymises
 what must stay for the campaigns' figures: each ledger record's address
 becomes a random placeholder, its error text and its events' details lose
-the address, and suppression entries keep only the hash. A global hash-only
+the address, and suppression entries keep only the hash (keyed with
+NEWSLETTER_SECRET_KEY: ``publisher.suppressions``). A global hash-only
 entry then makes sure the address is never mailed again, even if it is
 imported later. Everything happens in one transaction; the outbox files of
 the anonymised records are deleted after it commits.
@@ -37,7 +38,7 @@ from publisher.db.models import (
     Subscription,
     Suppression,
 )
-from publisher.suppressions import add_entries, email_hash
+from publisher.suppressions import add_entries, known_hashes
 
 ERASED_REASON = "erased on request"
 ERASED_SOURCE = "privacy"
@@ -76,16 +77,16 @@ def _iso(value: Any) -> str | None:
 
 def export(db: Database, email: str) -> dict[str, object] | None:
     """Everything held about a normalised address, as JSON-ready data; None when nothing names it."""
-    digest = email_hash(email)
     with db.transaction() as session:
+        digests = known_hashes(session, email)
         subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
-        suppressions = _export_suppressions(session, digest)
+        suppressions = _export_suppressions(session, digests)
         deliveries = _export_deliveries(session, _ledger_rows(email, subscriber.id if subscriber else None))
         if subscriber is None and not suppressions and not deliveries:
             return None
         return {
             "email": email,
-            "email_hash": digest,
+            "email_hash": digests[0],
             "subscriber": _export_subscriber(subscriber) if subscriber else None,
             "subscriptions": _export_subscriptions(session, subscriber.id) if subscriber else [],
             "suppressions": suppressions,
@@ -151,11 +152,11 @@ def _export_consent_history(session: Session, subscription_id: int) -> list[dict
     ]
 
 
-def _export_suppressions(session: Session, digest: str) -> list[dict[str, object]]:
+def _export_suppressions(session: Session, digests: list[str]) -> list[dict[str, object]]:
     rows = session.execute(
         select(Suppression, MailingList.name)
         .outerjoin(MailingList, MailingList.id == Suppression.list_id)
-        .where(Suppression.email_hash == digest)
+        .where(Suppression.email_hash.in_(digests))
         .order_by(Suppression.id)
     ).all()
     return [
@@ -212,9 +213,9 @@ def erase(db: Database, email: str, outbox_dir: Path | None = None) -> Erasure:
     ``outbox_dir``: where the outbox provider wrote messages; those of the
     anonymised records are deleted too.
     """
-    digest = email_hash(email)
     redact = re.compile(re.escape(email), re.IGNORECASE)
     with db.transaction() as session:
+        digests = known_hashes(session, email)
         subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == email))
         records = session.execute(
             select(Delivery.id, Delivery.campaign_id, Delivery.state, Delivery.last_error).where(_ledger_rows(email, subscriber_id))
@@ -231,13 +232,13 @@ def erase(db: Database, email: str, outbox_dir: Path | None = None) -> Erasure:
             values["dead_lettered_at"] = None
             session.execute(update(Delivery).where(Delivery.id == record.id).values(**values))
         events = _clear_event_details(session, ids)
-        suppressions = _reduce_suppressions(session, email, digest, redact)
+        suppressions = _reduce_suppressions(session, email, digests, redact)
         subscriptions = 0
         if subscriber_id is not None:
             subscriptions = session.execute(delete(Subscription).where(Subscription.subscriber_id == subscriber_id)).rowcount  # type: ignore[attr-defined]
             session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
         # Skipped when the address already has an entry for every list (now reduced to its hash).
-        entry = {"email": None, "email_hash": digest, "list_id": None, "reason": ERASED_REASON, "source": ERASED_SOURCE}
+        entry = {"email": None, "email_hash": digests[0], "list_id": None, "reason": ERASED_REASON, "source": ERASED_SOURCE}
         added = add_entries(session, [entry]) == 1
     files = _delete_outbox_files(outbox_dir, [(record.campaign_id, record.id) for record in records]) if outbox_dir else 0
     return Erasure(
@@ -261,13 +262,26 @@ def _clear_event_details(session: Session, delivery_ids: list[int]) -> int:
     return int(count or 0)
 
 
-def _reduce_suppressions(session: Session, email: str, digest: str, redact: re.Pattern[str]) -> int:
-    """Keep only the hash in the address's entries; return how many still held the address."""
-    entries = session.scalars(select(Suppression).where(or_(Suppression.email_hash == digest, Suppression.email == email))).all()
+def _reduce_suppressions(session: Session, email: str, digests: list[str], redact: re.Pattern[str]) -> int:
+    """Keep only the current keyed hash in the address's entries; return how many still held the address.
+
+    Entries written under a retired key or before keys get the current hash
+    too, so none is left that a plain SHA-256 of a guess would find. Should
+    one scope hold two entries (hashed differently), one is kept.
+    """
+    query = select(Suppression).where(or_(Suppression.email_hash.in_(digests), Suppression.email == email)).order_by(Suppression.id)
+    entries = session.scalars(query).all()
     held = sum(entry.email is not None for entry in entries)
-    for entry in entries:
+    kept: dict[int | None, Suppression] = {}
+    for entry in sorted(entries, key=lambda entry: entry.email is not None):  # an erased entry first: the one to keep
+        if entry.list_id in kept:
+            session.delete(entry)
+        else:
+            kept[entry.list_id] = entry
+    session.flush()
+    for entry in kept.values():
         entry.email = None
-        entry.email_hash = digest
+        entry.email_hash = digests[0]
         # Provider reasons quote bounce texts, which often contain the address.
         entry.reason = redact.sub(REDACTED, entry.reason)
     return held

@@ -52,7 +52,7 @@ def run_publish(settings: Settings, options: PublishOptions, report: Callable[[s
     provider.check_configuration(settings)
     url = redis_url(settings)
     check_reachable(url)
-    db = open_database(settings.resolved_database_url)
+    db = open_database(settings.resolved_database_url, settings.secret_keys)
     try:
         plan = CampaignPlan(
             recap=recap,

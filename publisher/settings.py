@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from publisher.errors import ConfigurationError
+from publisher.private_files import private_directory
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 MIN_SECRET_LENGTH = 16
@@ -35,7 +36,9 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    data_dir: Path = Field(Path("var"), description="Where local state lives: SQLite file, outbox, embedded Redis, generated secret key.")
+    data_dir: Path = Field(
+        Path("var"), description="Where local state lives (SQLite file, outbox, embedded Redis, secret key), for its owner only."
+    )
     redis_url: str | None = Field(None, description="External Redis; unset starts the embedded redis-server under data_dir.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset means sqlite:///<data_dir>/newsletter.db.")
     provider: str = Field("outbox", description="Provider used when a campaign names none.")
@@ -47,9 +50,11 @@ class Settings(BaseSettings):
     )
     reply_to: str | None = Field(None, description="Optional Reply-To header.")
     public_url: str = Field("http://localhost:8000", description="Base of unsubscribe and view-in-browser links.")
-    secret_key: SecretStr | None = Field(None, description="Signs public links; unset generates one under data_dir.")
+    secret_key: SecretStr | None = Field(
+        None, description="Signs public links and keys the hashes of erased addresses; unset generates one under data_dir."
+    )
     old_secret_keys: SecretStr | None = Field(
-        None, description="Retired signing keys, comma-separated: links they signed still verify after a key rotation."
+        None, description="Retired keys, comma-separated: their links still verify and their hashes of erased addresses still match."
     )
     postal_address: str = Field("", description="Sender postal address shown in every footer.")
     batch_size: int = Field(100, ge=1, le=1000, description="Recipients per delivery task (capped by the provider's batch limit).")
@@ -149,6 +154,11 @@ class Settings(BaseSettings):
             return []
         return [key.strip() for key in self.old_secret_keys.get_secret_value().split(",") if key.strip()]
 
+    @property
+    def secret_keys(self) -> tuple[str, ...]:
+        """The signing key, then the retired ones: what the hashes of erased addresses are keyed with and checked against."""
+        return (self.secret, *self.old_secrets)
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -197,7 +207,7 @@ def _load_or_create_secret(path: Path) -> str:
     # place: link() fails if the name exists, so the first process wins a race
     # and every other one reads a complete key, never a half-written file.
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
         try:
             with os.fdopen(fd, "w", encoding="ascii") as handle:

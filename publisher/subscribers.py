@@ -36,7 +36,7 @@ from publisher.db.models import (
     Suppression,
     utcnow,
 )
-from publisher.suppressions import email_hash
+from publisher.suppressions import hashes_of
 
 NAME_COLUMNS = ("email", "first_name", "last_name")
 MAX_FIELD = 200
@@ -147,12 +147,11 @@ class _Statistics:
 
 def _without_erased(session: Session, rows: list[Row], report: ImportReport) -> list[Row]:
     """Drop (and report) the rows whose address was erased on request."""
-    hashes = {email_hash(row.email): row for row in rows}
-    erased = set(
-        session.scalars(select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes)), Suppression.email.is_(None)))
-    )
-    report.problems.extend(RowProblem(hashes[digest].line, ERASED) for digest in erased)
-    return [row for digest, row in hashes.items() if digest not in erased]
+    hashes = hashes_of(session, (row.email for row in rows))
+    found = session.scalars(select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes)), Suppression.email.is_(None)))
+    erased = {hashes[digest] for digest in found}
+    report.problems.extend(RowProblem(row.line, ERASED) for row in rows if row.email in erased)
+    return [row for row in rows if row.email not in erased]
 
 
 def _get_or_create_list(session: Session, name: str) -> MailingList:

@@ -25,7 +25,7 @@ from publisher.db.models import MailingList, Suppression
 from publisher.errors import NewsletterError
 from publisher.mailing_lists import find_list
 from publisher.subscribers import normalise_email
-from publisher.suppressions import add_entries, email_hash, in_scope, suppress_address
+from publisher.suppressions import add_entries, address_hash, hashes_of, in_scope, known_hashes, suppress_address
 
 OPERATOR_SOURCE = "operator"
 DEFAULT_REASON = "added by an operator"
@@ -127,11 +127,11 @@ def remove(db: Database, email: str, list_name: str | None = None, *, include_er
     address unless ``include_erased``: that entry keeps a promise never to
     mail the person again, and only the person can release it.
     """
-    digest = email_hash(email)
     with db.transaction() as session:
+        digests = known_hashes(session, email)
         list_id = _list_id(session, list_name)
         scope = in_scope(list_id, include_global=False)
-        entries = session.scalars(select(Suppression).where(scope, Suppression.email_hash == digest)).all()
+        entries = session.scalars(select(Suppression).where(scope, Suppression.email_hash.in_(digests))).all()
         where = "everywhere" if list_name is None else f"on list '{list_name}'"
         if not entries:
             raise SuppressionError(f"{email} is not suppressed {where}")
@@ -142,7 +142,7 @@ def remove(db: Database, email: str, list_name: str | None = None, *, include_er
             )
         session.execute(delete(Suppression).where(Suppression.id.in_([entry.id for entry in entries])))
         still_global = list_id is not None and session.scalar(
-            select(Suppression.id).where(in_scope(None), Suppression.email_hash == digest).limit(1)
+            select(Suppression.id).where(in_scope(None), Suppression.email_hash.in_(digests)).limit(1)
         )
         return Removal(removed=len(entries), still_global=bool(still_global))
 
@@ -160,16 +160,14 @@ def import_file(db: Database, path: Path, list_name: str | None = None, reason: 
 
 
 def _insert_chunk(session: Session, rows: list[ImportRow], list_id: int | None, source: str, report: ImportReport) -> None:
-    digests = {row.email: email_hash(row.email) for row in rows}
-    present = set(
-        session.scalars(
-            select(Suppression.email_hash).where(in_scope(list_id, include_global=False), Suppression.email_hash.in_(digests.values()))
-        )
-    )
+    hashes = hashes_of(session, (row.email for row in rows))
+    scope = in_scope(list_id, include_global=False)
+    found = session.scalars(select(Suppression.email_hash).where(scope, Suppression.email_hash.in_(hashes)))
+    present = {hashes[digest] for digest in found}
     values = [
-        {"email": row.email, "email_hash": digests[row.email], "list_id": list_id, "reason": row.reason, "source": source}
+        {"email": row.email, "email_hash": address_hash(session, row.email), "list_id": list_id, "reason": row.reason, "source": source}
         for row in rows
-        if digests[row.email] not in present
+        if row.email not in present
     ]
     added = add_entries(session, values)
     report.added += added

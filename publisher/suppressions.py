@@ -4,28 +4,75 @@ The publisher leaves them out when it freezes an audience; the workers skip
 them when a running campaign reaches their batch, and add an address when a
 provider reports it dead (hard bounce, complaint, inactive recipient).
 
-Every entry keeps the SHA-256 of the address. An erased person's entry keeps
+Every entry keeps a hash of the address. An erased person's entry keeps
 only that hash, so the address can be recognised (and refused) when it comes
 back through an import or a form, without being stored.
+
+The hash is an HMAC-SHA256 keyed with NEWSLETTER_SECRET_KEY (through a key
+derived for this use alone): without the key, someone holding the database
+cannot test a guessed address against it. Entries keep the hash they were
+written with, so a lookup tries every hash the address may have been kept
+as: under the current key, under each retired key (NEWSLETTER_OLD_SECRET_KEYS),
+and the plain SHA-256 that entries written before keyed hashes hold.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from publisher.db.engine import SECRET_KEYS
 from publisher.db.models import Suppression, utcnow
+from publisher.errors import ConfigurationError
 
 SUPPRESSIONS = Suppression.metadata.tables[Suppression.__tablename__]
+#: What the hashing key is derived for: the secret also signs links, and a
+#: hash of an address must never double as a signature (or the reverse).
+HASH_KEY_PURPOSE = b"newsletter.suppressions.email-hash"
 
 
 def email_hash(email: str) -> str:
-    """The stored fingerprint of a normalised address."""
+    """The plain SHA-256 of a normalised address: what entries written before keyed hashes hold (recognised, never written)."""
     return hashlib.sha256(email.encode()).hexdigest()
+
+
+def keyed_hash(email: str, secret: str) -> str:
+    """The fingerprint of a normalised address under one signing key."""
+    return hmac.new(_hash_key(secret), email.encode(), hashlib.sha256).hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _hash_key(secret: str) -> bytes:
+    return hmac.new(secret.encode(), HASH_KEY_PURPOSE, hashlib.sha256).digest()
+
+
+def _secret_keys(session: Session) -> tuple[str, ...]:
+    keys: tuple[str, ...] = session.info.get(SECRET_KEYS, ())
+    if not keys:
+        raise ConfigurationError("the database was opened without the secret keys: addresses cannot be hashed (pass Settings.secret_keys)")
+    return keys
+
+
+def address_hash(session: Session, email: str) -> str:
+    """The hash a new entry keeps: keyed with NEWSLETTER_SECRET_KEY."""
+    return keyed_hash(email, _secret_keys(session)[0])
+
+
+def known_hashes(session: Session, email: str) -> list[str]:
+    """Every hash an entry for ``email`` may hold: under the current key, each retired key, or none; the current one first."""
+    return [*(keyed_hash(email, secret) for secret in _secret_keys(session)), email_hash(email)]
+
+
+def hashes_of(session: Session, emails: Iterable[str]) -> dict[str, str]:
+    """Every hash the entries for these addresses may hold, each with its address."""
+    return {digest: email for email in emails for digest in known_hashes(session, email)}
 
 
 def in_scope(list_id: int | None, *, include_global: bool = True) -> ColumnElement[bool]:
@@ -44,23 +91,23 @@ def suppressed_addresses(list_id: int | None) -> Select[str | None]:
 
 def is_suppressed(session: Session, email: str, list_id: int | None = None) -> bool:
     """Whether ``email`` may not be mailed everywhere, or on ``list_id``; erased addresses count."""
-    query = select(Suppression.id).where(in_scope(list_id), Suppression.email_hash == email_hash(email)).limit(1)
+    query = select(Suppression.id).where(in_scope(list_id), Suppression.email_hash.in_(known_hashes(session, email))).limit(1)
     return session.scalar(query) is not None
 
 
 def is_erased(session: Session, email: str) -> bool:
     """Whether ``email`` was erased on request (a suppression that keeps only its hash)."""
-    query = select(Suppression.id).where(Suppression.email_hash == email_hash(email), Suppression.email.is_(None)).limit(1)
+    query = select(Suppression.id).where(Suppression.email_hash.in_(known_hashes(session, email)), Suppression.email.is_(None)).limit(1)
     return session.scalar(query) is not None
 
 
 def suppress_address(session: Session, email: str, reason: str, source: str, list_id: int | None = None) -> bool:
     """Add ``email`` unless it is suppressed in that scope already; return whether it was added."""
     scope = in_scope(list_id, include_global=False)
-    exists = session.scalar(select(Suppression.id).where(Suppression.email_hash == email_hash(email), scope).limit(1))
+    exists = session.scalar(select(Suppression.id).where(Suppression.email_hash.in_(known_hashes(session, email)), scope).limit(1))
     if exists is not None:
         return False
-    entry = {"email": email, "email_hash": email_hash(email), "list_id": list_id, "reason": reason[:500], "source": source}
+    entry = {"email": email, "email_hash": address_hash(session, email), "list_id": list_id, "reason": reason[:500], "source": source}
     return add_entries(session, [entry]) == 1
 
 

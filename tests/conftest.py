@@ -33,6 +33,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLES = PROJECT / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+#: NEWSLETTER_SECRET_KEY of the test settings; the ``db`` fixture hashes addresses with it too.
+TEST_SECRET = "test-secret-0123456789"
 
 
 @pytest.fixture(autouse=True)
@@ -96,7 +98,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = open_database(database_url)
+    database = open_database(database_url, (TEST_SECRET,))
     yield database
     database.dispose()
 
@@ -107,7 +109,7 @@ def settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
         data_dir=tmp_path / "var",
         redis_url=redis_url,
         database_url=database_url,
-        secret_key="test-secret-0123456789",
+        secret_key=TEST_SECRET,
         postal_address="1 Test Street, London",
         NEWSLETTER_FROM="Modu Events <events@modu.example>",
         subscribe_answer_seconds=0.0,  # the answer's delay has a test of its own

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from publisher.db.engine import BUSY_TIMEOUT_MS, Database, alembic_config, open_database
+from publisher.db.engine import BUSY_TIMEOUT_MS, Database, alembic_config, open_database, schema_change
 from tests.conftest import PROJECT
 
 
@@ -37,11 +37,11 @@ def test_migrations_upgrade_and_downgrade_cleanly(db: Database) -> None:
     from alembic import command
 
     config = alembic_config()
-    with db.engine.begin() as connection:
+    with schema_change(db.engine) as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "base")
     assert "deliveries" not in inspect(db.engine).get_table_names()
-    with db.engine.begin() as connection:
+    with schema_change(db.engine) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     assert "deliveries" in inspect(db.engine).get_table_names()

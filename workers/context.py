@@ -47,7 +47,7 @@ def build_context(settings: Settings) -> WorkerContext:
     client = connect(redis_url(settings, start=False))
     return WorkerContext(
         settings=settings,
-        db=open_database(settings.resolved_database_url),
+        db=open_database(settings.resolved_database_url, settings.secret_keys),
         signer=signer_for(settings),
         state=ProviderState(client, settings),
         limiter=RateLimiter(client),

@@ -5,13 +5,19 @@ database to the newest schema before anything reads it: there is no separate
 init step. SQLite runs in WAL mode with a busy timeout, and every transaction
 starts with ``BEGIN IMMEDIATE`` so that concurrent workers queue for the write
 lock instead of failing when a read transaction tries to upgrade.
+
+Migrations run with SQLite's foreign keys off, as SQLite's own procedure for
+rebuilding a table asks: dropping a table that others reference would
+otherwise delete (or null) every row that points at it. The references are
+checked before the migration commits.
 """
 
 from __future__ import annotations
 
 import fcntl
 import logging
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +30,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.private_files import create_private_file, open_private, private_directory
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Alembic announces its dialect at INFO whenever a revision is read: every
 # command and every sweep would log it.
@@ -31,6 +39,10 @@ logging.getLogger("alembic").setLevel(logging.WARNING)
 BUSY_TIMEOUT_MS = 30_000
 #: Arbitrary constant naming this project's migration lock in PostgreSQL.
 PG_MIGRATION_LOCK = 72_634_011
+
+
+#: Where a session finds the keys that hash addresses (``publisher.suppressions``): newest first.
+SECRET_KEYS = "secret_keys"  # noqa: S105 (the name of a session.info entry, not a secret)
 
 
 @dataclass(frozen=True)
@@ -48,11 +60,18 @@ class Database:
         self.engine.dispose()
 
 
-def open_database(url: str) -> Database:
-    """Connect to ``url``, migrate it to the newest schema and return it."""
+def open_database(url: str, secret_keys: Sequence[str] = ()) -> Database:
+    """Connect to ``url``, migrate it to the newest schema and return it.
+
+    ``secret_keys`` (``Settings.secret_keys``: the signing key, then the
+    retired ones) key the hashes of addresses the suppression list keeps;
+    every session carries them. Code that never hashes an address may leave
+    them out.
+    """
     engine = create_db_engine(url)
     migrate(engine)
-    return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+    sessions = sessionmaker(engine, expire_on_commit=False, info={SECRET_KEYS: tuple(secret_keys)})
+    return Database(engine=engine, sessions=sessions)
 
 
 def create_db_engine(url: str) -> Engine:
@@ -62,7 +81,9 @@ def create_db_engine(url: str) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # SQLite gives its -wal and -shm files the database file's mode.
+        private_directory(Path(parsed.database).parent)
+        create_private_file(Path(parsed.database))
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, hide_parameters=True)
     event.listen(engine, "connect", _configure_sqlite)
     event.listen(engine, "begin", _begin_immediate)
@@ -97,11 +118,36 @@ def migrate(engine: Engine) -> None:
     head = ScriptDirectory.from_config(config).get_current_head()
     if _current_revision(engine) == head:
         return
-    with _migration_lock(engine), engine.begin() as connection:
+    with _migration_lock(engine), schema_change(engine) as connection:
         if MigrationContext.configure(connection).get_current_revision() == head:
             return
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+@contextmanager
+def schema_change(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection in a transaction fit for migrations; committed on success.
+
+    On SQLite, foreign keys are off for the transaction (the pragma is a no-op
+    inside one, so it is set before it begins) and checked before the commit.
+    """
+    with engine.connect() as connection:
+        if engine.dialect.name != "sqlite":
+            with connection.begin():
+                yield connection
+            return
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                yield connection
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows pointing at missing rows: {broken[:5]}")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _current_revision(engine: Engine) -> str | None:
@@ -125,7 +171,7 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
         return
-    with open(f"{database}.migrate.lock", "a") as handle:
+    with os.fdopen(open_private(Path(f"{database}.migrate.lock")), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

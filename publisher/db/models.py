@@ -104,6 +104,9 @@ class MailingList(Base):
 
 class Subscriber(Base):
     __tablename__ = "subscribers"
+    # Signed links name a subscriber by id: an erased person's id must never
+    # be given to someone else (SQLite reuses the highest id without this).
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 (read once by SQLAlchemy)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: Lower-cased, IDNA-normalised address: the identity used for upserts.

@@ -38,7 +38,7 @@ class WebContext:
     def build(cls, settings: Settings) -> WebContext:
         return cls(
             settings=settings,
-            db=open_database(settings.resolved_database_url),
+            db=open_database(settings.resolved_database_url, settings.secret_keys),
             redis=connect(redis_url(settings)),
             signer=signer_for(settings),
             queuer=ThreadPoolExecutor(max_workers=1, thread_name_prefix="confirmation-queue"),

@@ -2,7 +2,8 @@
 
 Files are named after the delivery and written atomically (temporary file,
 then rename), so a retried batch rewrites the same files: never a duplicate,
-never a half-written message.
+never a half-written message. They hold addresses and working unsubscribe
+links, so the directory is 0700 and each file 0600 (``mkstemp``'s mode).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from publisher.errors import TransientDeliveryError
+from publisher.private_files import private_directory
 from publisher.settings import Settings
 from workers.message import OutgoingEmail
 from workers.providers.base import Provider, SendResult
@@ -31,7 +33,7 @@ class OutboxProvider(Provider):
 
     def transmit(self, payload: list[tuple[Path, bytes]], *, idempotency_key: str) -> list[Path]:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_directory(self.directory)
             for path, data in payload:
                 _write_atomically(path, data)
         except OSError as exc:
@@ -40,7 +42,7 @@ class OutboxProvider(Provider):
 
     def check(self) -> str:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_directory(self.directory)
             probe = self.directory / ".write-check"
             probe.write_bytes(b"")
             probe.unlink()
