@@ -20,7 +20,7 @@ from alembic import command
 from sqlalchemy import func, select, text
 
 from publisher.confirmation import write_confirmation
-from publisher.db.engine import Database, alembic_config
+from publisher.db.engine import Database, alembic_config, schema_change
 from publisher.db.models import ConsentEvent, Delivery, MailingList, Subscriber, Subscription, SubscriptionStatus
 from publisher.links import CONFIRM, LinkTarget, signer_for
 from publisher.privacy import erase, export
@@ -173,7 +173,7 @@ def test_export_shows_each_requests_names_and_erasure_removes_them(
 def test_a_confirm_link_signed_before_the_upgrade_still_confirms_and_keeps_the_stored_names(settings: Settings, db: Database) -> None:
     """A pending sign-up written by the previous version (revision 0007), confirmed with the link that version sent."""
     config = alembic_config()
-    with db.engine.begin() as connection:
+    with schema_change(db.engine) as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0007")
     with db.transaction() as session:
@@ -196,7 +196,7 @@ def test_a_confirm_link_signed_before_the_upgrade_still_confirms_and_keeps_the_s
         target = LinkTarget(person.id, mailing_list.id, campaign_id)
     # As the previous version signed it: subscriber, list and its confirmation campaign, with the time.
     old_link = signer_for(settings).token(CONFIRM, target)
-    with db.engine.begin() as connection:
+    with schema_change(db.engine) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     confirmed = confirm_subscription(db, signer_for(settings).verify(CONFIRM, old_link))

@@ -13,7 +13,7 @@ highest one belonged to a subscriber deleted by an erasure; so today's
 highest id plus the number of hash-only entries is past all of them.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
