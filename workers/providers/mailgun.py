@@ -112,13 +112,13 @@ class MailgunProvider(Provider):
             return template.join([f"%recipient.{name}%" for name in names])
 
         first, headers = emails[0], [email.headers() for email in emails]
-        form = [("from", first.sender), *(("to", email.recipient) for email in emails)]
+        form = [("from", first.from_header), *(("to", email.recipient) for email in emails)]
         form.append(("subject", shared("subject", [email.subject for email in emails])))
         bodies = (("text", body("t", [email.text for email in emails])), ("html", body("b", [email.html for email in emails])))
         form += [(name, value) for name, value in bodies if value]
         form += [(f"h:{name}", shared(_slug(f"h_{name}"), [own[name] for own in headers])) for name in headers[0]]
-        if first.reply_to:
-            form.append(("h:Reply-To", first.reply_to))
+        if first.reply_to_header:
+            form.append(("h:Reply-To", first.reply_to_header))
         form += [
             ("v:campaign_id", str(first.campaign_id)),
             ("v:delivery_id", shared("delivery_id", [str(email.delivery_id) for email in emails])),
