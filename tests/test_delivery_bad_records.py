@@ -102,3 +102,16 @@ def test_a_subject_no_message_can_carry_fails_every_record_with_the_reason_never
     errors = {error for _, _, error in records(env, cid)}
     assert len(errors) == 1 and "subject" in str(errors) and "control character" in str(errors)
     assert fake_postmark.calls_to("postmark") == []
+
+
+def test_a_test_send_to_an_address_no_provider_takes_is_refused_before_anything_is_written(postmark_env: dict[str, str]) -> None:
+    assert run_cli(postmark_env, "subscribers", "import", CSV, "--list", "attendees").returncode == 0
+    result = run_cli(postmark_env, "publish", RECAP, "--list", "attendees", "--test-to", UNICODE_LOCAL_PART)
+    assert result.returncode == 2
+    assert "before the @" in result.output and "SMTPUTF8" in result.output
+    db = open_database(postmark_env["NEWSLETTER_DATABASE_URL"])
+    try:
+        with db.transaction() as session:
+            assert session.scalars(select(Campaign.id)).all() == []
+    finally:
+        db.dispose()
