@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from publisher.errors import ConfigurationError, RenderError
 from publisher.links import CONFIRM, UNSUBSCRIBE, VIEW, LinkTarget
 from workers import metrics
-from workers.addresses import ascii_address, control_character
+from workers.addresses import control_character
 from workers.context import WorkerContext
 from workers.ledger import (
     CampaignSnapshot,
@@ -224,8 +224,8 @@ def compose(
         campaign_id=campaign.id,
         message_id=delivery.message_id,
         sender=ctx.settings.from_address,
-        # Punycode domain; a local part no provider can take fails this record alone.
-        to_address=ascii_address(delivery.email),
+        # Becomes the wire form (punycode domain); an address no provider takes fails this record alone.
+        to_address=delivery.email,
         to_name=recipient.full_name,
         subject=("[TEST] " if campaign.is_test else "") + campaign.subject,
         html=html,

@@ -15,7 +15,7 @@ from email.policy import SMTP
 from email.utils import format_datetime
 
 from publisher.db.models import utcnow
-from workers.addresses import folded_address, format_address, parse_mailbox
+from workers.addresses import ascii_address, folded_address, format_address, parse_mailbox
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 #: Address headers are folded by ``workers.addresses`` and set raw: the policy must not fold them again.
@@ -37,6 +37,11 @@ class OutgoingEmail:
     reply_to: str | None = None
     is_test: bool = False
     extra_headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The wire form whoever builds the email (punycode domain): providers key
+        # recipients by it, and an address no provider takes fails here, alone.
+        object.__setattr__(self, "to_address", ascii_address(self.to_address))
 
     @property
     def recipient(self) -> str:
