@@ -29,6 +29,8 @@ PLAIN_WORD = re.compile(r"[A-Za-z0-9'-]+")
 PLAIN_WORD_LIMIT = 60
 #: Unicode categories no header may carry: controls (C0, C1, NUL, tab) and the line and paragraph separators.
 HEADER_UNSAFE = {"Cc", "Zl", "Zp"}
+#: Longest folded line of an address header besides its name (``Reply-To: ``), within RFC 5322's 78.
+FOLDED_LINE_LIMIT = 66
 
 
 class AddressError(RenderError, ValueError):
@@ -79,7 +81,7 @@ def _name_words(name: str) -> list[str]:
     phrase parser does not. Runs are therefore as long as the name allows:
     only a run longer than one encoded word ends up as two adjacent ones.
     """
-    if name != " ".join(name.split(" ")) or "" in name.split(" "):
+    if "" in name.split(" "):
         return _encoded(name)  # leading, trailing or repeated spaces: one run keeps them exactly
     words: list[str] = []
     run: list[str] = []
@@ -96,7 +98,9 @@ def _name_words(name: str) -> list[str]:
 def _encoded(text: str) -> list[str]:
     # Header picks the shorter of Q and B per word and never splits a character;
     # Q in a phrase keeps only letters, digits and -!*+/ (RFC 2047 section 5).
-    return Header(text, "utf-8", header_name="Reply-To").encode(linesep="\n").split()
+    # 74 keeps every word within the 75 characters RFC 2047 allows; the
+    # header name leaves room for the longest name before the first one.
+    return Header(text, "utf-8", header_name="Reply-To").encode(linesep="\n", maxlinelen=74).split()
 
 
 def format_address(name: str, address: str) -> str:
@@ -106,7 +110,13 @@ def format_address(name: str, address: str) -> str:
 
 def folded_address(name: str, address: str) -> str:
     """The same mailbox folded between whole words, for ``Message.set_raw`` under a policy that never refolds."""
-    return "\n ".join(_tokens(name, address))
+    lines: list[str] = []
+    for token in _tokens(name, address):
+        if lines and len(lines[-1]) + 1 + len(token) <= FOLDED_LINE_LIMIT:
+            lines[-1] += " " + token
+        else:
+            lines.append(token)
+    return "\n ".join(lines)
 
 
 def parse_mailbox(value: str) -> tuple[str, str]:
