@@ -42,6 +42,13 @@ def control_character(value: str) -> str | None:
     return next((f"U+{ord(char):04X}" for char in value if unicodedata.category(char) in HEADER_UNSAFE), None)
 
 
+def checked_name(name: str) -> str:
+    """The display name, refused when it holds a character no header may carry."""
+    if found := control_character(name):
+        raise AddressError(f"the display name contains a control character ({found})")
+    return name
+
+
 def ascii_address(address: str) -> str:
     """The address as it goes on the wire: ASCII local part, domain in punycode."""
     local, at, domain = address.rpartition("@")
@@ -68,9 +75,7 @@ def _tokens(name: str, address: str) -> list[str]:
     wire = ascii_address(address)
     if not name:
         return [wire]
-    if found := control_character(name):
-        raise AddressError(f"the display name contains a control character ({found})")
-    return [*_name_words(name), f"<{wire}>"]
+    return [*_name_words(checked_name(name)), f"<{wire}>"]
 
 
 def _name_words(name: str) -> list[str]:

@@ -32,7 +32,7 @@ import requests
 
 from publisher.errors import PermanentDeliveryError, TransientDeliveryError
 from publisher.settings import Settings
-from workers.addresses import ascii_address, parse_mailbox
+from workers.addresses import ascii_address, checked_name, parse_mailbox
 from workers.message import OutgoingEmail
 from workers.providers import http
 from workers.providers.base import Outcome, Provider, SendResult
@@ -137,6 +137,7 @@ class SendGridProvider(Provider):
 def _address(name: str, address: str) -> dict[str, str]:
     # SendGrid splits a name on , and ; unless it is quoted (sendgrid-python issue 578).
     # SendGrid writes the header itself: the name goes as text, the domain in punycode.
+    name = checked_name(name)
     name = f'"{name}"' if "," in name or ";" in name else name
     return {"email": ascii_address(address), "name": name} if name else {"email": ascii_address(address)}
 
