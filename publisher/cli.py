@@ -107,10 +107,12 @@ def _parse_time(value: str) -> dt.datetime:
 
 
 def _address(value: str) -> str:
-    from publisher.subscribers import normalise_email
+    from publisher.subscribers import UnsendableAddressError, sendable_email
 
     try:
-        return normalise_email(value)
+        return sendable_email(value)
+    except UnsendableAddressError as exc:
+        fail(f"{value!r}: {exc}", EXIT_INPUT)
     except ValueError as exc:
         fail(f"{value!r} is not a valid email address: {exc}", EXIT_INPUT)
 

@@ -52,7 +52,7 @@ from publisher.db.models import MAX_ID, ConsentAction, ConsentEvent, MailingList
 from publisher.errors import NewsletterError, NotFoundError
 from publisher.links import LinkTarget
 from publisher.settings import Settings
-from publisher.subscribers import normalise_email
+from publisher.subscribers import UnsendableAddressError, sendable_email
 from publisher.suppressions import is_suppressed
 from publisher.text_rules import refuse_control_characters
 from publisher.throttle import HourlyLimit
@@ -124,7 +124,9 @@ def check_request(request: SignupRequest) -> str:
     if len(email) > EMAIL_LIMIT:
         raise InvalidSignup("email", f"is longer than {EMAIL_LIMIT} characters")
     try:
-        normalised = normalise_email(email)
+        normalised = sendable_email(email)
+    except UnsendableAddressError as exc:
+        raise InvalidSignup("email", str(exc)) from exc
     except ValueError as exc:
         raise InvalidSignup("email", f"is not a valid email address: {exc}") from exc
     if not request.list_name.strip():

@@ -77,6 +77,26 @@ def normalise_email(address: str) -> str:
     return checked.normalized.lower()
 
 
+class UnsendableAddressError(ValueError):
+    """A valid address that this service does not send to; the message says why."""
+
+
+def sendable_email(address: str) -> str:
+    """``normalise_email``, refusing what no provider here can be trusted to send to.
+
+    A non-ASCII local part (``用户@例子.广告``) needs SMTPUTF8 all the way to
+    the recipient; not every provider supports it, and a list must stay
+    sendable by each of them (failover), so sign-up and import refuse it
+    (docs/providers.md). A non-ASCII domain is fine: it goes out in punycode.
+    """
+    normalised = normalise_email(address)
+    if not normalised.rpartition("@")[0].isascii():
+        raise UnsendableAddressError(
+            "the part before the @ is not ASCII; mail to it needs SMTPUTF8, which not every provider supports, so it is not accepted"
+        )
+    return normalised
+
+
 def read_rows(path: Path) -> tuple[list[Row], list[RowProblem]]:
     """Parse and validate the CSV file; raise ImportFileError when it is unusable as a whole."""
     return read_address_rows(path, _parse_row)
@@ -88,7 +108,9 @@ def _parse_row(line: int, columns: list[str], values: list[str]) -> Row | RowPro
     if not raw:
         return RowProblem(line, "email is empty")
     try:
-        email = normalise_email(raw)
+        email = sendable_email(raw)
+    except UnsendableAddressError as exc:
+        return RowProblem(line, f"'{raw}': {exc}")
     except ValueError as exc:
         return RowProblem(line, f"'{raw}' is not a valid email address: {exc}")
     for column in ("first_name", "last_name"):

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from publisher.campaigns import CampaignPlan, CreatedCampaign, create_campaign
 from publisher.content import load_recap
 from publisher.db.engine import Database
-from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState
+from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState, Subscriber
 from publisher.settings import Settings
 from publisher.subscribers import import_subscribers
 from tests.conftest import EXAMPLES
@@ -68,6 +68,25 @@ def test_a_batch_is_sent_and_recorded_in_one_provider_call(ctx: WorkerContext, f
     assert (outcome.sent, outcome.failed, outcome.retry_in) == (10, 0, None)
     assert len(fake_provider.calls_to("postmark")) == 1
     assert [s for s, _, _ in states(ctx.db, campaign.id)].count(DeliveryState.SENT) == 10
+
+
+@pytest.mark.parametrize("name", ["Eve\u2028Bcc: victim@example.com", "Eve\x85", "Eve\x0b", "Eve\x1c"])
+def test_a_name_no_header_can_carry_fails_its_record_alone_with_the_reason(
+    ctx: WorkerContext, fake_provider: FakeProviders, name: str
+) -> None:
+    campaign = publish(ctx)
+    with ctx.db.transaction() as session:
+        first = session.scalars(select(Delivery).where(Delivery.batch_id == campaign.batch_ids[0]).order_by(Delivery.id)).first()
+        assert first is not None and first.subscriber_id is not None
+        session.execute(update(Subscriber).where(Subscriber.id == first.subscriber_id).values(first_name=name))
+        poisoned = first.id
+    outcome = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=300)
+    assert (outcome.sent, outcome.failed, outcome.retrying) == (9, 1, 0)
+    with ctx.db.transaction() as session:
+        failed = session.get(Delivery, poisoned)
+        assert failed is not None and failed.state == DeliveryState.FAILED
+        assert "the name contains a control character" in (failed.last_error or "")
+    assert len(fake_provider.recipients()) == 9
 
 
 def test_rejected_credentials_pause_the_campaign_instead_of_burning_the_list(ctx: WorkerContext, fake_provider: FakeProviders) -> None:

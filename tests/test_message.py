@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import email
 import email.policy
+from email.header import decode_header, make_header
+from email.utils import formataddr, getaddresses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from workers.message import ONE_CLICK, OutgoingEmail
 
@@ -89,3 +93,76 @@ def test_unsubscribe_url_appears_unbroken_in_the_text_part() -> None:
     message = parse(outgoing(unsubscribe_url=url, text=f"Hi\n\nUnsubscribe: {url}\n").to_mime().as_bytes())
     text = next(message.iter_parts()).get_content()
     assert url in text
+
+
+# --- Address headers: each reads back as exactly its one address -----------------------------------
+
+HOSTILE_NAMES = [
+    'Doe, "John" ' + "x" * 80,  # long enough to fold: Python 3.11 dropped the quotes, leaving "Doe" as an address
+    '"a, b" ' + "long " * 20,
+    'a"b,c<d@e> ' * 10,
+    '"' * 200,
+    "x" * 200,
+    "é" * 200,
+    '用户 "名" <evil@example.com>, other@example.com',
+    'Ünïcode, "quoted" name, with a comma',
+    "=?utf-8?q?forged_encoded_word?=",
+    "Mallory <mallory@evil.example>",
+    "@, ; : \\ ( ) [ ] .",
+    " leading and trailing ",
+    "two  spaces",
+    "Zoë O'Brien",
+]
+
+
+def assert_one_mailbox(raw: bytes, header: str, name: str, address: str) -> None:
+    """The header reads as exactly ``name <address>`` to the default-policy parser and to ``getaddresses``."""
+    headers = raw.split(b"\r\n\r\n", 1)[0]
+    assert headers.isascii() and max(len(line) for line in headers.split(b"\r\n")) <= 78
+    folded = email.message_from_bytes(raw, policy=email.policy.compat32)[header]
+    assert all(len(word) <= 75 for word in folded.split() if word.startswith("=?"))  # RFC 2047's limit
+    assert [(str(make_header(decode_header(n))), a) for n, a in getaddresses([folded])] == [(name, address)]
+    [parsed] = parse(raw)[header].addresses
+    assert parsed.addr_spec == address
+    if folded.count("=?") <= 1 and "  " not in name:
+        assert parsed.display_name == name
+    else:
+        # Python 3.11's phrase parser keeps the folding space between two
+        # adjacent encoded words, which RFC 2047 (section 6.2) drops, and
+        # collapses runs of spaces inside one: getaddresses above is exact.
+        assert parsed.display_name.replace(" ", "") == name.replace(" ", "")
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_hostile_display_name_leaves_the_to_header_one_address(name: str) -> None:
+    assert_one_mailbox(outgoing(to_name=name).to_mime().as_bytes(), "To", name, "zoe@example.com")
+
+
+@given(name=st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_any_display_name_leaves_the_to_header_one_address(name: str) -> None:
+    assert_one_mailbox(outgoing(to_name=name).to_mime().as_bytes(), "To", name, "zoe@example.com")
+
+
+# A configured value is a header: an encoded word in it is decoded, so none is tested here.
+@pytest.mark.parametrize("name", [n for n in HOSTILE_NAMES if n.isascii() and n.strip() == n and "  " not in n and "=?" not in n])
+def test_from_and_reply_to_with_hostile_names_stay_one_address(name: str) -> None:
+    configured = formataddr((name, "events@modu.example"))
+    raw = outgoing(sender=configured, reply_to=formataddr((name, "replies@modu.example"))).to_mime().as_bytes()
+    assert_one_mailbox(raw, "From", name, "events@modu.example")
+    assert_one_mailbox(raw, "Reply-To", name, "replies@modu.example")
+
+
+def test_a_non_ascii_domain_goes_out_in_punycode_not_as_an_encoded_word() -> None:
+    sent = outgoing(to_address="user@bücher.de", sender="Modu <events@bücher.de>", reply_to="replies@bücher.de")
+    assert sent.to_address == "user@xn--bcher-kva.de"
+    assert sent.recipient == "=?utf-8?q?Zo=C3=AB?= O'Brien <user@xn--bcher-kva.de>"
+    raw = sent.to_mime().as_bytes()
+    assert b"user@xn--bcher-kva.de" in raw and b"events@xn--bcher-kva.de" in raw and b"replies@xn--bcher-kva.de" in raw
+    assert b"@=?" not in raw
+    assert_one_mailbox(raw, "To", "Zoë O'Brien", "user@xn--bcher-kva.de")
+
+
+def test_a_local_part_that_is_not_ascii_cannot_become_an_email() -> None:
+    with pytest.raises(ValueError, match=r"before the @.*SMTPUTF8"):
+        outgoing(to_address="用户@例子.广告")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 from pathlib import Path
@@ -10,13 +11,24 @@ import pytest
 
 from publisher.errors import ConfigurationError
 from publisher.settings import Settings
+from tests.fakes.mailgun import API_KEY as MAILGUN_KEY
+from tests.fakes.mailgun import DOMAIN as MAILGUN_DOMAIN
 from tests.fakes.postmark import TOKEN
+from tests.fakes.resend import TOKEN as RESEND_TOKEN
+from tests.fakes.sendgrid import API_KEY as SENDGRID_KEY
 from tests.fakes.server import CannedAnswer, FakeProviders
+from tests.fakes.ses import ACCESS_KEY_ID as SES_KEY_ID
+from tests.fakes.ses import REGION as SES_REGION
+from tests.fakes.ses import SECRET_ACCESS_KEY as SES_SECRET
 from workers.message import OutgoingEmail
 from workers.providers import available, provider_class
-from workers.providers.base import Outcome
+from workers.providers.base import Outcome, Provider
+from workers.providers.mailgun import MailgunProvider
 from workers.providers.outbox import OutboxProvider
 from workers.providers.postmark import PostmarkProvider
+from workers.providers.resend import ResendProvider
+from workers.providers.sendgrid import SendGridProvider
+from workers.providers.ses import SesProvider
 
 
 def emails(count: int) -> list[OutgoingEmail]:
@@ -132,3 +144,45 @@ def test_postmark_without_a_token_names_the_variable() -> None:
 def test_batch_larger_than_the_provider_takes_is_refused(fake_postmark: FakeProviders) -> None:
     with pytest.raises(ValueError, match="at most 500"):
         postmark(fake_postmark).send(emails(501))
+
+
+# --- Addresses on the wire ---------------------------------------------------------------------------
+
+
+def every_http_provider(fake: FakeProviders) -> list[Provider]:
+    return [
+        PostmarkProvider(Settings(postmark_api_key=TOKEN, postmark_base_url=fake.base_url)),
+        SendGridProvider(Settings(sendgrid_api_key=SENDGRID_KEY, sendgrid_base_url=fake.base_url)),
+        MailgunProvider(Settings(mailgun_api_key=MAILGUN_KEY, mailgun_domain=MAILGUN_DOMAIN, mailgun_base_url=fake.base_url)),
+        ResendProvider(Settings(resend_api_key=RESEND_TOKEN, resend_base_url=fake.base_url)),
+        SesProvider(
+            Settings(ses_access_key_id=SES_KEY_ID, ses_secret_access_key=SES_SECRET, ses_region=SES_REGION, ses_base_url=fake.base_url)
+        ),
+    ]
+
+
+def test_every_provider_sends_an_international_domain_in_punycode(fake_provider: FakeProviders) -> None:
+    batch = [
+        dataclasses.replace(email, to_address=f"person{k}@bücher.de", sender="Modu Events <events@bücher.de>", reply_to="Ré <re@bücher.de>")
+        for k, email in enumerate(emails(2))
+    ]
+    for provider in every_http_provider(fake_provider):
+        assert [r.outcome for r in provider.send(batch)] == [Outcome.ACCEPTED] * 2, provider.name
+        bodies = b"".join(call.body for call in fake_provider.calls_to(provider.name)).decode()
+        assert "person0@xn--bcher-kva.de" in bodies and "events@xn--bcher-kva.de" in bodies, provider.name
+        assert "bücher" not in bodies and "b\\u00fccher" not in bodies and "@=?" not in bodies, provider.name
+    assert sorted(set(fake_provider.recipients())) == ["person0@xn--bcher-kva.de", "person1@xn--bcher-kva.de"]
+
+
+def test_an_email_whose_payload_cannot_be_built_fails_alone_before_any_call(fake_provider: FakeProviders, tmp_path: Path) -> None:
+    batch = emails(3)
+    batch[1] = dataclasses.replace(batch[1], to_name="Eve\x0bBcc: victim@example.com")
+    for provider in [*every_http_provider(fake_provider), OutboxProvider(Settings(outbox_dir=tmp_path / "out"))]:
+        results = provider.send(batch)
+        assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.PERMANENT, Outcome.ACCEPTED], provider.name
+        assert "control character" in (results[1].error or ""), provider.name
+        assert not results[1].maybe_sent
+        if provider.name != "outbox":
+            bodies = b"".join(call.body for call in fake_provider.calls_to(provider.name))
+            assert b"person0@" in bodies and b"person2@" in bodies and b"person1@" not in bodies, provider.name
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["9-1.eml", "9-3.eml"]

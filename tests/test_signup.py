@@ -441,6 +441,23 @@ def test_a_bad_address_is_refused_with_the_reason_and_nothing_is_written(web_url
     assert (count(db, Subscriber), count(db, Subscription), count(db, Campaign)) == (0, 0, 0)
 
 
+@pytest.mark.parametrize("address", ["用户@例子.广告", "josé@bücher.example"])
+def test_an_address_with_a_non_ascii_local_part_is_refused_with_why(web_url: str, db: Database, news: int, address: str) -> None:
+    as_json = post_json(web_url, {"email": address, "list": "news"})
+    assert as_json.status_code == 422
+    [problem] = as_json.json()["detail"]
+    assert problem.startswith("body.email: ") and "before the @" in problem and "SMTPUTF8" in problem
+    as_form = post_form(web_url, {"email": address, "list": "news"})
+    assert as_form.status_code == 400 and as_form.headers["content-type"].startswith("text/html")
+    assert "SMTPUTF8" in as_form.text
+    assert (count(db, Subscriber), count(db, Subscription), count(db, Campaign)) == (0, 0, 0)
+
+
+def test_an_address_with_an_international_domain_is_accepted(web_url: str, db: Database, news: int) -> None:
+    assert post_json(web_url, {"email": "ada@bücher.example", "list": "news"}).status_code == 202
+    assert subscription(db, "ada@bücher.example", news) is not None
+
+
 def test_a_name_with_a_line_break_is_refused(web_url: str, db: Database, news: int) -> None:
     response = post_json(web_url, {"email": "ada@example.com", "list": "news", "first_name": "Ada\r\nBcc: x"})
     assert response.status_code == 422

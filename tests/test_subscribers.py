@@ -112,6 +112,19 @@ def test_addresses_are_normalised_for_identity() -> None:
     assert normalise_email("josé@bücher.example") == "josé@bücher.example"
 
 
+def test_an_import_skips_addresses_with_a_non_ascii_local_part_and_says_why(env: dict[str, str], db: Database, tmp_path: Path) -> None:
+    csv = tmp_path / "international.csv"
+    csv.write_text("email,first_name\n用户@例子.广告,Yong\nada@bücher.example,Ada\njosé@example.com,José\n", encoding="utf-8")
+    result = run_cli(env, "subscribers", "import", str(csv), "--list", "attendees")
+    assert result.returncode == 0, result.output
+    for line in (2, 4):
+        assert f"international.csv:{line}: skipped: " in result.output
+    skipped = [line for line in result.output.splitlines() if ": skipped: " in line]
+    assert len(skipped) == 2 and all("before the @" in line and "SMTPUTF8" in line for line in skipped)
+    with db.transaction() as session:
+        assert session.scalars(select(Subscriber.email)).all() == ["ada@bücher.example"]
+
+
 def test_cli_import_reports_bad_lines_and_exits_zero(env: dict[str, str]) -> None:
     result = run_cli(env, "subscribers", "import", str(FIXTURES / "subscribers-bad-rows.csv"), "--list", "attendees")
     assert result.returncode == 0, result.output

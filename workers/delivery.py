@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from publisher.errors import ConfigurationError, RenderError
 from publisher.links import CONFIRM, UNSUBSCRIBE, VIEW, LinkTarget
 from workers import metrics
+from workers.addresses import control_character
 from workers.context import WorkerContext
 from workers.ledger import (
     CampaignSnapshot,
@@ -194,10 +195,6 @@ def _pause_on_error_rate(ctx: WorkerContext, campaign_id: int) -> None:
         log.error("campaign %s paused itself: %s", campaign_id, reason)
 
 
-def _has_line_break(value: str) -> bool:
-    return any(char in value for char in "\r\n\x00")
-
-
 def compose(
     ctx: WorkerContext, campaign: CampaignSnapshot, issue: RenderedIssue, delivery: ClaimedDelivery, *, confirm: bool | None = None
 ) -> OutgoingEmail:
@@ -218,14 +215,16 @@ def compose(
         attributes=delivery.attributes,
         confirm_url=ctx.signer.url(CONFIRM, target) if confirm else "",
     )
-    if _has_line_break(recipient.full_name):
-        raise RenderError(f"the name of delivery {delivery.id} contains a line break; refusing to put it in a header")
+    for field, value in (("subject", campaign.subject), ("name", recipient.full_name)):
+        if found := control_character(value):
+            raise RenderError(f"the {field} contains a control character ({found}); no message header can carry it")
     html, text = issue.personalise(recipient)
     return OutgoingEmail(
         delivery_id=delivery.id,
         campaign_id=campaign.id,
         message_id=delivery.message_id,
         sender=ctx.settings.from_address,
+        # Becomes the wire form (punycode domain); an address no provider takes fails this record alone.
         to_address=delivery.email,
         to_name=recipient.full_name,
         subject=("[TEST] " if campaign.is_test else "") + campaign.subject,

@@ -2,20 +2,24 @@
 
 HTTP providers take its parts as JSON fields; the outbox and SMTP take it as a
 MIME message. Python's email package refuses CR/LF in header values, which is
-what stops header injection through a subject or a subscriber's name.
+what stops header injection through a subject or a subscriber's name. The
+address headers (From, To, Reply-To) are written by ``workers.addresses`` so
+that each reads back as exactly its one address, whatever the display name.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 from publisher.db.models import utcnow
+from workers.addresses import ascii_address, folded_address, format_address, parse_mailbox
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
+#: Address headers are folded by ``workers.addresses`` and set raw: the policy must not fold them again.
+MIME_POLICY = SMTP.clone(refold_source="none")
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,24 @@ class OutgoingEmail:
     is_test: bool = False
     extra_headers: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # The wire form whoever builds the email (punycode domain): providers key
+        # recipients by it, and an address no provider takes fails here, alone.
+        object.__setattr__(self, "to_address", ascii_address(self.to_address))
+
     @property
     def recipient(self) -> str:
-        return formataddr((self.to_name, self.to_address)) if self.to_name else self.to_address
+        """The To mailbox on one line of ASCII: encoded-word display name, punycode domain."""
+        return format_address(self.to_name, self.to_address)
+
+    @property
+    def from_header(self) -> str:
+        """The From mailbox, written as ``recipient`` is."""
+        return format_address(*parse_mailbox(self.sender))
+
+    @property
+    def reply_to_header(self) -> str | None:
+        return format_address(*parse_mailbox(self.reply_to)) if self.reply_to else None
 
     def headers(self) -> dict[str, str]:
         """Headers every provider must send besides From, To and Subject."""
@@ -53,13 +72,13 @@ class OutgoingEmail:
 
     def to_mime(self) -> EmailMessage:
         """Build multipart/alternative with the text part first, as RFC 2046 orders them."""
-        message = EmailMessage(policy=SMTP)
-        message["From"] = self.sender
-        message["To"] = Address(display_name=self.to_name, addr_spec=self.to_address)
+        message = EmailMessage(policy=MIME_POLICY)
+        message.set_raw("From", folded_address(*parse_mailbox(self.sender)))
+        message.set_raw("To", folded_address(self.to_name, self.to_address))
         message["Subject"] = self.subject
         message["Date"] = format_datetime(utcnow())
         if self.reply_to:
-            message["Reply-To"] = self.reply_to
+            message.set_raw("Reply-To", folded_address(*parse_mailbox(self.reply_to)))
         for name, value in self.headers().items():
             message[name] = value
         message.set_content(self.text, subtype="plain", charset="utf-8")

@@ -2,9 +2,10 @@
 
 ``send`` refuses oversized messages, then runs prepare → transmit → interpret
 for the rest of the batch and always returns one ``SendResult`` per email, in
-order. A failure of the call as a whole (timeout, refused connection, 5xx,
-401) becomes a result for every email of the batch, so the delivery engine
-deals only with per-recipient outcomes (plus the halt and rate-limit signals).
+order. An email whose payload cannot be built fails alone, before any call.
+A failure of the call as a whole (timeout, refused connection, 5xx, 401)
+becomes a result for every email of the batch, so the delivery engine deals
+only with per-recipient outcomes (plus the halt and rate-limit signals).
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from publisher.errors import PermanentDeliveryError, TransientDeliveryError
+from publisher.errors import PermanentDeliveryError, RenderError, TransientDeliveryError
 from publisher.settings import Settings
 from workers.message import OutgoingEmail
 from workers.providers.signals import Halt, RateLimit
 
 #: Longest provider error text kept in the ledger, so an operator can read why.
 ERROR_TEXT_LIMIT = 500
+#: What building a payload raises for content no message can carry (an address, a header value).
+#: Raised before the call, so the records fail with the reason instead of waiting in doubt.
+BUILD_ERRORS = (ValueError, RenderError)
 
 
 class Outcome(enum.StrEnum):
@@ -124,7 +128,10 @@ class Provider(abc.ABC):
     def _call(self, emails: list[OutgoingEmail], batch_key: str) -> list[SendResult]:
         if not emails:
             return []
-        payload = self.prepare(emails)
+        try:
+            payload = self.prepare(emails)
+        except BUILD_ERRORS as exc:
+            return self._isolate_unbuildable(emails, batch_key, exc)
         try:
             response = self.transmit(payload, idempotency_key=idempotency_key(batch_key, emails))
         except TransientDeliveryError as exc:
@@ -139,6 +146,28 @@ class Provider(abc.ABC):
             raise RuntimeError(f"{self.name} returned results that do not match the batch")
         limit = self.rate_limit(response)
         return [dataclasses.replace(result, rate_limit=limit) for result in results] if limit else results
+
+    def _isolate_unbuildable(self, emails: list[OutgoingEmail], batch_key: str, cause: Exception) -> list[SendResult]:
+        """Fail the emails whose payload cannot be built, each with its reason, and send the others.
+
+        Nothing has reached the provider yet, so none of them is in doubt: a
+        message that cannot be built fails for good, the rest of the call goes on.
+        """
+        results: dict[int, SendResult] = {}
+        buildable = []
+        for email in emails:
+            try:
+                self.prepare([email])
+            except BUILD_ERRORS as exc:
+                results[email.delivery_id] = SendResult.permanent(email, f"cannot build the message: {exc}")
+            else:
+                buildable.append(email)
+        if len(buildable) == len(emails):
+            # Each builds alone but not together: a fault of the batch as a whole, so none can be sent.
+            return [SendResult.permanent(email, f"cannot build the message: {cause}") for email in emails]
+        for result in self._call(buildable, batch_key):
+            results[result.delivery_id] = result
+        return [results[email.delivery_id] for email in emails]
 
     def _oversized(self, email: OutgoingEmail) -> str | None:
         if self.max_message_bytes is None:

@@ -42,7 +42,7 @@ from publisher.errors import PermanentDeliveryError, TransientDeliveryError
 from publisher.settings import Settings
 from workers.message import OutgoingEmail
 from workers.providers import http
-from workers.providers.base import Provider, SendResult
+from workers.providers.base import BUILD_ERRORS, Provider, SendResult
 from workers.providers.factoring import factor, send_grouped
 from workers.providers.signals import Halt
 
@@ -83,7 +83,10 @@ class MailgunProvider(Provider):
         texts = (text for e in emails for text in (e.html, e.text, e.subject, *e.headers().values()))
         if len({e.to_address.lower() for e in emails}) < len(emails) or any("%recipient" in text for text in texts):
             return False
-        form, variables = self._form(emails)
+        try:
+            form, variables = self._form(emails)
+        except BUILD_ERRORS:
+            return False  # halved until the email that cannot be built goes alone, and fails alone
         options = sum(len(name) + len(value.encode()) for name, value in form if name[:2] in ("o:", "h:", "v:"))
         sizes = [len(json.dumps(own).encode()) for own in variables.values()]
         total = sum(len(value.encode()) for _, value in form) + sum(sizes)
@@ -112,13 +115,13 @@ class MailgunProvider(Provider):
             return template.join([f"%recipient.{name}%" for name in names])
 
         first, headers = emails[0], [email.headers() for email in emails]
-        form = [("from", first.sender), *(("to", email.recipient) for email in emails)]
+        form = [("from", first.from_header), *(("to", email.recipient) for email in emails)]
         form.append(("subject", shared("subject", [email.subject for email in emails])))
         bodies = (("text", body("t", [email.text for email in emails])), ("html", body("b", [email.html for email in emails])))
         form += [(name, value) for name, value in bodies if value]
         form += [(f"h:{name}", shared(_slug(f"h_{name}"), [own[name] for own in headers])) for name in headers[0]]
-        if first.reply_to:
-            form.append(("h:Reply-To", first.reply_to))
+        if first.reply_to_header:
+            form.append(("h:Reply-To", first.reply_to_header))
         form += [
             ("v:campaign_id", str(first.campaign_id)),
             ("v:delivery_id", shared("delivery_id", [str(email.delivery_id) for email in emails])),

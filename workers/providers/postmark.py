@@ -42,7 +42,7 @@ class PostmarkProvider(Provider):
 
     def _message(self, email: OutgoingEmail) -> dict[str, Any]:
         message: dict[str, Any] = {
-            "From": email.sender,
+            "From": email.from_header,
             "To": email.recipient,
             "Subject": email.subject,
             "HtmlBody": email.html,
@@ -53,7 +53,7 @@ class PostmarkProvider(Provider):
             "Headers": [{"Name": name, "Value": value} for name, value in email.headers().items()],
         }
         if email.reply_to:
-            message["ReplyTo"] = email.reply_to
+            message["ReplyTo"] = email.reply_to_header
         return message
 
     def transmit(self, payload: list[dict[str, Any]], *, idempotency_key: str) -> requests.Response:

@@ -60,7 +60,7 @@ class ResendProvider(Provider):
 
     def _message(self, email: OutgoingEmail) -> dict[str, Any]:
         message: dict[str, Any] = {
-            "from": email.sender,
+            "from": email.from_header,
             "to": [email.recipient],
             "subject": email.subject,
             "html": email.html,
@@ -73,7 +73,7 @@ class ResendProvider(Provider):
             ],
         }
         if email.reply_to:
-            message["reply_to"] = email.reply_to
+            message["reply_to"] = email.reply_to_header
         return message
 
     def transmit(self, payload: list[dict[str, Any]], *, idempotency_key: str) -> requests.Response:

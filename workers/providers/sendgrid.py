@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from email.utils import parseaddr
 from typing import Any, ClassVar
 
 import requests
 
 from publisher.errors import PermanentDeliveryError, TransientDeliveryError
 from publisher.settings import Settings
+from workers.addresses import ascii_address, checked_name, parse_mailbox
 from workers.message import OutgoingEmail
 from workers.providers import http
 from workers.providers.base import Outcome, Provider, SendResult
@@ -78,13 +78,13 @@ class SendGridProvider(Provider):
                 self._personalization(email, dict(zip(html_keys + text_keys, html.parts[k] + text.parts[k], strict=True)))
                 for k, email in enumerate(emails)
             ],
-            "from": _address(*parseaddr(first.sender)),
+            "from": _address(*parse_mailbox(first.sender)),
             "content": [part for part in content if part["value"]],
             "categories": [f"campaign-{first.campaign_id}"],
             "custom_args": {"campaign_id": str(first.campaign_id)},
         }
         if first.reply_to:
-            payload["reply_to"] = _address(*parseaddr(first.reply_to))
+            payload["reply_to"] = _address(*parse_mailbox(first.reply_to))
         if self.settings.sendgrid_asm_group_id is not None:
             payload["asm"] = {"group_id": self.settings.sendgrid_asm_group_id}
         return payload
@@ -136,8 +136,10 @@ class SendGridProvider(Provider):
 
 def _address(name: str, address: str) -> dict[str, str]:
     # SendGrid splits a name on , and ; unless it is quoted (sendgrid-python issue 578).
+    # SendGrid writes the header itself: the name goes as text, the domain in punycode.
+    name = checked_name(name)
     name = f'"{name}"' if "," in name or ";" in name else name
-    return {"email": address, "name": name} if name else {"email": address}
+    return {"email": ascii_address(address), "name": name} if name else {"email": ascii_address(address)}
 
 
 def _nonce(emails: list[OutgoingEmail]) -> str:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import time
 from email.header import Header
-from email.utils import formataddr, parseaddr
 from typing import Any, ClassVar
 
 import requests
@@ -82,7 +81,7 @@ class SesProvider(Provider):
 
     def _message(self, email: OutgoingEmail) -> dict[str, Any]:
         message: dict[str, Any] = {
-            "FromEmailAddress": _mime_address(email.sender),
+            "FromEmailAddress": email.from_header,
             "Destination": {"ToAddresses": [email.recipient]},
             "Content": {
                 "Simple": {
@@ -97,8 +96,8 @@ class SesProvider(Provider):
                 {"Name": "campaign_id", "Value": str(email.campaign_id)},
             ],
         }
-        if email.reply_to:
-            message["ReplyToAddresses"] = [_mime_address(email.reply_to)]
+        if email.reply_to_header:
+            message["ReplyToAddresses"] = [email.reply_to_header]
         if self.settings.ses_configuration_set:
             message["ConfigurationSetName"] = self.settings.ses_configuration_set
         return message
@@ -217,12 +216,6 @@ def _json(response: requests.Response) -> Any:
         return response.json()
     except ValueError:
         return None
-
-
-def _mime_address(value: str) -> str:
-    """The address with a non-ASCII display name as an RFC 2047 encoded word, as SES requires."""
-    name, address = parseaddr(value)
-    return formataddr((name, address)) if address else value
 
 
 def _ascii(value: str) -> str:
