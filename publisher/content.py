@@ -15,8 +15,10 @@ from typing import Any
 import frontmatter
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from publisher.errors import ContentError
+from publisher.text_rules import refuse_control_characters
 
 FENCE = "---"
 
@@ -56,9 +58,13 @@ class RecapMeta(_Strict):
     @classmethod
     def _single_line(cls, value: str | None) -> str | None:
         # Subject and title end up in a mail header: a line break there would
-        # be header injection, so refuse it at the door.
-        if value is not None and ("\n" in value or "\r" in value):
-            raise ValueError("must be a single line")
+        # be header injection, and any other control character or separator
+        # makes building every recipient's message fail. Refuse at the door.
+        if value is not None:
+            try:
+                refuse_control_characters(value)
+            except ValueError as exc:
+                raise PydanticCustomError("single_line", str(exc)) from None
         return value
 
     @property

@@ -37,10 +37,13 @@ from publisher.db.models import (
     utcnow,
 )
 from publisher.suppressions import email_hash
+from publisher.text_rules import describe_character, first_control_character, refuse_control_characters
 
 NAME_COLUMNS = ("email", "first_name", "last_name")
 MAX_FIELD = 200
 QUERY_CHUNK = 500
+#: Line breaks and tabs an attribute value may hold (mapped away before checking it).
+MULTILINE = str.maketrans(dict.fromkeys("\t\n\r\u2028\u2029", " "))
 ERASED = "address was erased on request; it is never imported again"
 
 
@@ -95,9 +98,18 @@ def _parse_row(line: int, columns: list[str], values: list[str]) -> Row | RowPro
         value = record.get(column, "")
         if len(value) > MAX_FIELD:
             return RowProblem(line, f"{column} is longer than {MAX_FIELD} characters")
-        if any(char in value for char in "\r\n\x00"):
-            return RowProblem(line, f"{column} contains a line break")
+        try:
+            # Names go into the To header: one line, no control characters.
+            refuse_control_characters(value)
+        except ValueError as exc:
+            return RowProblem(line, f"{column} {exc}")
     attributes = {key: value for key, value in record.items() if key not in NAME_COLUMNS and value}
+    for key, value in attributes.items():
+        # Attribute values only fill merge tags in the body, where several
+        # lines are fine; any other control character (NUL, ESC, C1) is not.
+        char = first_control_character(value.translate(MULTILINE))
+        if char is not None:
+            return RowProblem(line, f"{key} contains {describe_character(char)}")
     return Row(line, email, record.get("first_name", ""), record.get("last_name", ""), attributes)
 
 

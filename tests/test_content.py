@@ -90,3 +90,24 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
 def test_cta_url_must_be_a_url() -> None:
     with pytest.raises(ContentError, match=r"cta\.url"):
         parse_recap("---\ntitle: t\ncta: {text: Go, url: not a url}\n---\nbody\n", "cta.md")
+
+
+# YAML escapes let any character into a double-quoted value: \v \f \x1c \N (NEL) \L \P (U+2028, U+2029) \0 \e \t.
+ONE_LINE_BREAKERS = ["\\v", "\\f", "\\x1c", "\\N", "\\L", "\\P", "\\0", "\\e", "\\t", "\\x9b", "\\x7f", "\\u2028"]
+
+
+@pytest.mark.parametrize("escape", ONE_LINE_BREAKERS)
+@pytest.mark.parametrize("field", ["subject", "title", "preheader"])
+def test_a_one_line_field_with_a_control_character_or_separator_is_refused_naming_the_field(field: str, escape: str) -> None:
+    meta = {"title": "A recap", field: f'"Before{escape}after"'}
+    text = "---\n" + "".join(f"{key}: {value}\n" for key, value in meta.items()) + "---\nbody\n"
+    with pytest.raises(ContentError) as caught:
+        parse_recap(text, "hostile.md")
+    message = str(caught.value)
+    assert message.startswith("hostile.md: front matter: ")
+    assert f"'{field}'" in message and "U+" in message
+
+
+def test_one_line_fields_keep_ordinary_unicode() -> None:
+    recap = parse_recap('---\ntitle: "Zoë — 東京 🎉"\nsubject: "Über « quotes »"\npreheader: "Tea & cake"\n---\nbody\n', "ok.md")
+    assert recap.meta.title == "Zoë — 東京 🎉"

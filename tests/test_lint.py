@@ -450,3 +450,11 @@ def test_cli_lint_of_bad_content_exits_2(lint_env: dict[str, str]) -> None:
     result = run_cli(lint_env, "lint", str(FIXTURES / "recaps" / "empty-body.md"))
     assert result.returncode == 2
     assert "the body is empty" in result.output
+
+
+def test_cli_lint_refuses_a_subject_with_a_control_character_with_exit_2_naming_the_field(lint_env: dict[str, str], tmp_path: Path) -> None:
+    recap = tmp_path / "vertical-tab.md"
+    recap.write_text('---\ntitle: Recap\nsubject: "Hello\\vworld"\n---\nbody\n', encoding="utf-8")
+    result = run_cli(lint_env, "lint", str(recap))
+    assert result.returncode == 2, result.output
+    assert f"{recap}: front matter: 'subject': must be a single line of text: it contains a control character (U+000B)" in result.output

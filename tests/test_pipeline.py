@@ -181,6 +181,19 @@ def test_bad_recap_is_refused_with_exit_2_and_nothing_enqueued(env: dict[str, st
     assert json.loads(run_cli(env, "status", "--json").output)["campaigns"] == []
 
 
+def test_a_title_with_a_line_separator_is_refused_with_exit_2_naming_the_field(
+    env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    recap = tmp_path / "separator.md"
+    recap.write_text('---\ntitle: "First\\Lsecond"\n---\nbody\n', encoding="utf-8")
+    result = run_cli(env, "publish", str(recap), "--list", "attendees")
+    assert result.returncode == 2, result.output
+    assert "'title': must be a single line of text: it contains a line break (U+2028)" in result.output
+    assert redis_client.llen(QUEUE_SEND) == 0
+    assert json.loads(run_cli(env, "status", "--json").output)["campaigns"] == []
+
+
 def test_unknown_list_is_refused_with_exit_2(env: dict[str, str], redis_client: redis.Redis) -> None:
     result = run_cli(env, "publish", RECAP, "--list", "nobody")
     assert result.returncode == 2

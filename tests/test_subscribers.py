@@ -182,3 +182,45 @@ def test_an_import_does_not_wait_for_another_holding_the_statistics_lock(db: Dat
     finally:
         other.dispose()
     assert _count(db, Subscriber) == 600
+
+
+def test_names_with_control_characters_or_separators_are_skipped_and_their_neighbours_import(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "hostile-names.csv"
+    rows = [
+        "email,first_name,last_name,website",
+        "ada@example.com,Ada,Lovelace,https://ada.example",
+        "vt@example.com,Ann\x0bMarie,Smith,",
+        "nel@example.com,Bob,Jones\x85Bcc,",
+        "ls@example.com,Cy\u2028Bcc,Lee,",
+        "tab@example.com,Di\tAna,Ross,",
+        "esc@example.com,\x1b[2JEve,Moss,",
+        "nul@example.com,Fay,Hill,https://x.example/\x00",
+        'multi@example.com,Gus,King,"first line\nsecond line"',
+        "grace@example.com,Grace,Hopper,",
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    report = import_subscribers(db, path, "attendees")
+    assert [(problem.line, problem.reason) for problem in report.problems] == [
+        (3, "first_name must be a single line of text: it contains a control character (U+000B)"),
+        (4, "last_name must be a single line of text: it contains a line break (U+0085)"),
+        (5, "first_name must be a single line of text: it contains a line break (U+2028)"),
+        (6, "first_name must be a single line of text: it contains a tab (U+0009)"),
+        (7, "first_name must be a single line of text: it contains a control character (U+001B)"),
+        (8, "website contains a control character (U+0000)"),
+    ]
+    with db.transaction() as session:
+        stored = {s.email: s.attributes for s in session.scalars(select(Subscriber))}
+    assert stored == {
+        "ada@example.com": {"website": "https://ada.example"},
+        "multi@example.com": {"website": "first line\nsecond line"},
+        "grace@example.com": {},
+    }
+
+
+def test_cli_import_reports_a_name_with_a_control_character_as_file_line_skipped(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "names.csv"
+    path.write_text("email,first_name\nada@example.com,Ada\nff@example.com,Form\x0cfeed\n", encoding="utf-8")
+    result = run_cli(env, "subscribers", "import", str(path), "--list", "attendees")
+    assert result.returncode == 0, result.output
+    assert f"{path}:3: skipped: first_name must be a single line of text: it contains a control character (U+000C)" in result.output
+    assert "1 added" in result.output
