@@ -217,11 +217,13 @@ def preview(
 ) -> None:
     """Write the exact HTML a subscriber would get; needs no Redis and no database."""
     from publisher.content import load_recap
+    from publisher.mailing_lists import check_list_name
     from publisher.preview import SampleSubscriber
     from publisher.preview import preview as render_preview
 
     settings = _settings()
     with reported_errors():
+        list_name = check_list_name(list_name)
         loaded = load_recap(recap)
         sample = SampleSubscriber(email=_address(subscriber), first_name="", last_name="") if subscriber else SampleSubscriber()
         html, _text = render_preview(settings, loaded, sample, list_name)

@@ -36,6 +36,7 @@ from publisher.db.models import (
     Suppression,
     utcnow,
 )
+from publisher.mailing_lists import check_list_name
 from publisher.suppressions import email_hash
 from publisher.text_rules import describe_character, first_control_character, refuse_control_characters
 
@@ -115,6 +116,7 @@ def _parse_row(line: int, columns: list[str], values: list[str]) -> Row | RowPro
 
 def import_subscribers(db: Database, path: Path, list_name: str) -> ImportReport:
     """Import the valid rows of ``path`` into ``list_name`` (created if new)."""
+    list_name = check_list_name(list_name)
     rows, problems = read_rows(path)
     report = ImportReport(problems=problems)
     source = f"import:{path.name}"

@@ -201,6 +201,13 @@ def test_unknown_list_is_refused_with_exit_2(env: dict[str, str], redis_client: 
     assert redis_client.llen(QUEUE_SEND) == 0
 
 
+def test_a_list_name_no_list_can_have_is_refused_with_exit_2_before_anything_is_checked(env: dict[str, str]) -> None:
+    broken = {**env, "NEWSLETTER_REDIS_URL": "redis://127.0.0.1:1/0"}  # bad input is said first, even with Redis down
+    result = run_cli(broken, "publish", RECAP, "--list", "x" * 101)
+    assert result.returncode == 2, result.output
+    assert "error: the list name is 101 characters long; at most 100 fit" in result.output
+
+
 def test_status_of_an_unknown_campaign_exits_2(env: dict[str, str]) -> None:
     result = run_cli(env, "status", "999", "--wait", "--timeout", "1")
     assert result.returncode == 2

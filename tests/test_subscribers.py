@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import create_engine, func, make_url, select, text, update
 
 from publisher.db.engine import Database
-from publisher.db.models import ConsentEvent, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import ConsentEvent, MailingList, Subscriber, Subscription, SubscriptionStatus
 from publisher.errors import ImportFileError
+from publisher.mailing_lists import ListNameError
 from publisher.subscribers import import_subscribers, normalise_email, read_rows
 from tests.conftest import EXAMPLES, FIXTURES
 from tests.helpers import run_cli
@@ -224,3 +225,27 @@ def test_cli_import_reports_a_name_with_a_control_character_as_file_line_skipped
     assert result.returncode == 0, result.output
     assert f"{path}:3: skipped: first_name must be a single line of text: it contains a control character (U+000C)" in result.output
     assert "1 added" in result.output
+
+
+BAD_LIST_NAMES = {
+    "line-break": ("news\nletter", "the list name must be a single line of text: it contains a line break (U+000A)"),
+    "escape": ("\x1b[31mnews", "the list name must be a single line of text: it contains a control character (U+001B)"),
+    "separator": ("news\u2028letter", "the list name must be a single line of text: it contains a line break (U+2028)"),
+    "too-long": ("n" * 101, "the list name is 101 characters long; at most 100 fit"),
+    "empty": ("  ", "the list name is empty"),
+}
+
+
+@pytest.mark.parametrize(("name", "message"), BAD_LIST_NAMES.values(), ids=BAD_LIST_NAMES.keys())
+def test_an_import_into_a_list_name_no_list_can_have_is_refused_and_writes_nothing(db: Database, name: str, message: str) -> None:
+    with pytest.raises(ListNameError) as caught:
+        import_subscribers(db, EXAMPLE_CSV, name)
+    assert str(caught.value) == message
+    assert (_count(db, MailingList), _count(db, Subscriber)) == (0, 0)
+
+
+def test_cli_import_with_a_bad_list_name_exits_2_and_writes_nothing(env: dict[str, str], db: Database) -> None:
+    result = run_cli(env, "subscribers", "import", str(EXAMPLE_CSV), "--list", "attendees\r\nBcc")
+    assert result.returncode == 2, result.output
+    assert "error: the list name must be a single line of text: it contains a line break (U+000D)" in result.output
+    assert (_count(db, MailingList), _count(db, Subscriber)) == (0, 0)
