@@ -249,3 +249,22 @@ def test_cli_import_with_a_bad_list_name_exits_2_and_writes_nothing(env: dict[st
     assert result.returncode == 2, result.output
     assert "error: the list name must be a single line of text: it contains a line break (U+000D)" in result.output
     assert (_count(db, MailingList), _count(db, Subscriber)) == (0, 0)
+
+
+def test_a_field_longer_than_the_csv_readers_limit_refuses_the_file_with_its_line_and_writes_nothing(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "open-quote.csv"
+    # An opening quote never closed makes the rest of the file one field.
+    path.write_text('email,first_name\nada@example.com,Ada\ngrace@example.com,"Grace\n' + "x" * 200_000 + "\n", encoding="utf-8")
+    with pytest.raises(ImportFileError) as caught:
+        import_subscribers(db, path, "attendees")
+    assert str(caught.value).startswith(f"{path}:3: a field is longer than 131072 characters")
+    assert (_count(db, MailingList), _count(db, Subscriber)) == (0, 0)
+
+
+def test_cli_import_of_an_overlong_field_exits_2_with_file_and_line(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text('email,first_name\nada@example.com,Ada\nbob@example.com,"' + "x" * 200_000 + '"\n', encoding="utf-8")
+    result = run_cli(env, "subscribers", "import", str(path), "--list", "attendees")
+    assert result.returncode == 2, result.output
+    assert f"error: {path}:3: a field is longer than 131072 characters" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

@@ -252,3 +252,11 @@ def test_cli_a_list_name_no_list_can_have_exits_2_and_changes_nothing(env: dict[
     assert "the list name must be a single line of text: it contains a control character (U+001B)" in result.output
     assert "\x1b" not in result.output
     assert entries(lists) == before
+
+
+def test_cli_import_of_an_overlong_field_exits_2_and_writes_nothing(env: dict[str, str], lists: Database, tmp_path: Path) -> None:
+    path = write(tmp_path, "long.csv", 'email,reason\nada@example.com,ok\nbob@example.com,"' + "x" * 200_000 + '"\n')
+    result = run_cli(env, "suppressions", "import", str(path))
+    assert result.returncode == 2, result.output
+    assert f"error: {path}:3: a field is longer than 131072 characters" in result.output
+    assert entries(lists) == []
