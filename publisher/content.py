@@ -21,6 +21,9 @@ from publisher.errors import ContentError
 from publisher.text_rules import refuse_control_characters
 
 FENCE = "---"
+#: Largest recap file read. A recap is an article, not a book: a bigger file is
+#: a mistake, and parsing and rendering it would take minutes and gigabytes.
+MAX_RECAP_BYTES = 1_048_576
 
 
 class _Strict(BaseModel):
@@ -91,9 +94,14 @@ def load_recap(path: Path) -> Recap:
     """Read and validate the recap at ``path`` or raise ContentError naming file and problem."""
     source = str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            # One byte past the limit tells an oversized recap without reading
+            # it whole: a stat would not do for a pipe or a growing file.
+            raw = handle.read(MAX_RECAP_BYTES + 1)
     except OSError as exc:
         raise ContentError(source, f"cannot read file ({exc.strerror})") from exc
+    if len(raw) > MAX_RECAP_BYTES:
+        raise ContentError(source, f"is larger than {MAX_RECAP_BYTES:,} bytes (1 MiB), the most a recap may be")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -194,6 +194,19 @@ def test_a_title_with_a_line_separator_is_refused_with_exit_2_naming_the_field(
     assert json.loads(run_cli(env, "status", "--json").output)["campaigns"] == []
 
 
+def test_a_recap_over_1_mib_is_refused_with_exit_2_and_nothing_enqueued(
+    env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    recap = tmp_path / "big.md"
+    recap.write_bytes(b"---\ntitle: Big\n---\n" + b"A paragraph of the recap.\n\n" * 50_000)
+    result = run_cli(env, "publish", str(recap), "--list", "attendees")
+    assert result.returncode == 2, result.output
+    assert f"error: {recap}: is larger than 1,048,576 bytes (1 MiB), the most a recap may be" in result.output
+    assert redis_client.llen(QUEUE_SEND) == 0
+    assert json.loads(run_cli(env, "status", "--json").output)["campaigns"] == []
+
+
 def test_unknown_list_is_refused_with_exit_2(env: dict[str, str], redis_client: redis.Redis) -> None:
     result = run_cli(env, "publish", RECAP, "--list", "nobody")
     assert result.returncode == 2
