@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 an operation did not finish (``status --wait`` timed
 out); 2 bad input (recap, CSV file, unknown list or campaign, bad option);
-3 a service or setting is missing (Redis unreachable, provider credentials).
+3 a service or setting is missing (Redis or the database unreachable, provider
+credentials).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from publisher.errors import BrokerUnavailableError, ConfigurationError, NewsletterError
+from publisher.errors import BrokerUnavailableError, ConfigurationError, DatabaseUnavailableError, NewsletterError
 from publisher.settings import Settings
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def reported_errors() -> Iterator[None]:
     """Turn the project's errors into a message and the documented exit code."""
     try:
         yield
-    except (BrokerUnavailableError, ConfigurationError) as exc:
+    except (BrokerUnavailableError, DatabaseUnavailableError, ConfigurationError) as exc:
         fail(str(exc), EXIT_UNAVAILABLE)
     except NewsletterError as exc:
         fail(str(exc), EXIT_INPUT)

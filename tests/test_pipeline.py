@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import redis
 from sqlalchemy import func, select, update
 
@@ -169,6 +171,55 @@ def test_unreachable_redis_fails_clearly_and_writes_nothing(env: dict[str, str])
     with database.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Campaign)) == 0
     database.dispose()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["subscribers", "import", CSV, "--list", "attendees"],
+        ["publish", RECAP, "--list", "attendees"],
+        ["status"],
+        ["report", "1"],
+        ["lists", "show"],
+        ["suppressions", "list", "--json"],
+        ["dlq", "list"],
+    ],
+    ids=lambda command: "-".join(command[:2]).replace(CSV, "csv").replace(RECAP, "recap"),
+)
+def test_an_unreachable_database_fails_with_exit_3_and_one_line_with_the_password_masked(
+    env: dict[str, str], redis_client: redis.Redis, command: list[str]
+) -> None:
+    port = closed_port()
+    url = f"postgresql+psycopg://newsletter:hunter2@127.0.0.1:{port}/newsletter"
+    result = run_cli({**env, "NEWSLETTER_DATABASE_URL": url}, *command)
+    assert result.returncode == 3, result.output
+    lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("lint ")]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"error: cannot reach the database at postgresql+psycopg://newsletter:***@127.0.0.1:{port}/newsletter (")
+    assert lines[0].endswith("); nothing was written")
+    assert "Connection refused" in lines[0]
+    assert "hunter2" not in result.output
+    assert redis_client.llen(QUEUE_SEND) == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_sqlite_database_in_a_place_that_cannot_hold_one_fails_with_exit_3(env: dict[str, str], tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the database's directory should be", encoding="utf-8")
+    url = f"sqlite:///{blocker / 'newsletter.db'}"
+    result = run_cli({**env, "NEWSLETTER_DATABASE_URL": url}, "subscribers", "import", CSV, "--list", "attendees")
+    assert result.returncode == 3, result.output
+    assert result.output.startswith(f"error: cannot reach the database at {url} (")
+    assert result.output.rstrip().endswith("); nothing was written")
+    assert "Traceback" not in result.output
 
 
 def test_bad_recap_is_refused_with_exit_2_and_nothing_enqueued(env: dict[str, str], redis_client: redis.Redis) -> None:

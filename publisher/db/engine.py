@@ -22,7 +22,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from publisher.errors import DatabaseUnavailableError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Alembic announces its dialect at INFO whenever a revision is read: every
@@ -49,10 +52,34 @@ class Database:
 
 
 def open_database(url: str) -> Database:
-    """Connect to ``url``, migrate it to the newest schema and return it."""
-    engine = create_db_engine(url)
+    """Connect to ``url``, migrate it to the newest schema and return it.
+
+    Raise DatabaseUnavailableError, naming the URL without its password,
+    when the database cannot be reached: every command opens it before it
+    writes anything.
+    """
+    try:
+        engine = create_db_engine(url)
+    except OSError as exc:
+        # SQLite: the database's directory cannot be created there.
+        raise _unavailable(url, f"{exc.strerror}: {exc.filename}") from exc
+    try:
+        engine.connect().close()
+    except (OperationalError, InterfaceError) as exc:
+        engine.dispose()
+        raise _unavailable(url, str(exc.orig)) from exc
     migrate(engine)
     return Database(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+
+
+def _unavailable(url: str, reason: str) -> DatabaseUnavailableError:
+    # Drivers explain over several lines; the message is one.
+    reason = " ".join(reason.split())
+    parsed = make_url(url)
+    if parsed.password:
+        reason = reason.replace(str(parsed.password), "***")
+    shown = parsed.render_as_string(hide_password=True)
+    return DatabaseUnavailableError(f"cannot reach the database at {shown} ({reason}); nothing was written")
 
 
 def create_db_engine(url: str) -> Engine:
