@@ -473,3 +473,11 @@ def test_cli_lint_and_preview_refuse_a_recap_over_1_mib_with_exit_2_and_write_no
     assert previewed.returncode == 2, previewed.output
     assert previewed.output.strip() == expected
     assert not output.exists()
+
+
+def test_cli_preview_refuses_a_list_name_no_list_can_have_with_exit_2(lint_env: dict[str, str], tmp_path: Path) -> None:
+    output = tmp_path / "preview.html"
+    result = run_cli(lint_env, "preview", str(RECAP), "-o", str(output), "--list", "news\x1b[2J")
+    assert result.returncode == 2, result.output
+    assert "error: the list name must be a single line of text: it contains a control character (U+001B)" in result.output
+    assert not output.exists()
