@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 an operation did not finish (``status --wait`` timed
 out); 2 bad input (recap, CSV file, unknown list or campaign, bad option);
-3 a service or setting is missing (Redis unreachable, provider credentials).
+3 a service or setting is missing (Redis or the database unreachable, provider
+credentials).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from publisher.errors import BrokerUnavailableError, ConfigurationError, NewsletterError
+from publisher.errors import BrokerUnavailableError, ConfigurationError, DatabaseUnavailableError, NewsletterError
 from publisher.settings import Settings
+from publisher.terminal import safe
 
 if TYPE_CHECKING:
     from publisher.db.engine import Database
@@ -37,12 +40,15 @@ redis_app = typer.Typer(no_args_is_help=True, help="Control the embedded Redis (
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(redis_app, name="redis")
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# Markup and emoji codes off: printed text often holds stored data (a title,
+# a bounce text), and "[bold]" or ":warning:" in it must print as typed.
+# Stored text goes through publisher.terminal.safe first.
+err = Console(stderr=True, highlight=False, markup=False, emoji=False)
+out = Console(highlight=False, markup=False, emoji=False)
 
 
 def fail(message: str, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(safe(message))}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -51,7 +57,7 @@ def reported_errors() -> Iterator[None]:
     """Turn the project's errors into a message and the documented exit code."""
     try:
         yield
-    except (BrokerUnavailableError, ConfigurationError) as exc:
+    except (BrokerUnavailableError, DatabaseUnavailableError, ConfigurationError) as exc:
         fail(str(exc), EXIT_UNAVAILABLE)
     except NewsletterError as exc:
         fail(str(exc), EXIT_INPUT)
@@ -93,7 +99,7 @@ def publish(
             test_to=_address(test_to) if test_to else None,
             force=force,
         )
-        result = run_publish(settings, options, report=lambda line: err.print(line, soft_wrap=True, markup=False))
+        result = run_publish(settings, options, report=lambda line: err.print(safe(line), soft_wrap=True))
     sys.stderr.flush()
     print(f"campaign {result.id}", flush=True)
 
@@ -221,11 +227,13 @@ def preview(
 ) -> None:
     """Write the exact HTML a subscriber would get; needs no Redis and no database."""
     from publisher.content import load_recap
+    from publisher.mailing_lists import check_list_name
     from publisher.preview import SampleSubscriber
     from publisher.preview import preview as render_preview
 
     settings = _settings()
     with reported_errors():
+        list_name = check_list_name(list_name)
         loaded = load_recap(recap)
         sample = SampleSubscriber(email=_address(subscriber), first_name="", last_name="") if subscriber else SampleSubscriber()
         html, _text = render_preview(settings, loaded, sample, list_name)
@@ -236,7 +244,7 @@ def preview(
 
     findings = lint_recap(settings, loaded)
     for finding in findings.errors + findings.warnings:
-        err.print(f"lint {finding.severity.value}: {finding.check}: {finding.message}", soft_wrap=True, markup=False)
+        err.print(safe(f"lint {finding.severity.value}: {finding.check}: {finding.message}"), soft_wrap=True)
     err.print(f"lint: {len(findings.errors)} error(s), {len(findings.warnings)} warning(s)")
 
 
@@ -264,8 +272,8 @@ def subscribers_import(
     with reported_errors():
         report = import_subscribers(open_database(settings.resolved_database_url, settings.secret_keys), csv_file, list_name)
     for problem in report.problems:
-        err.print(f"{csv_file}:{problem.line}: skipped: {problem.reason}", soft_wrap=True)
-    summary = f"list '{list_name}': {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
+        err.print(safe(f"{csv_file}:{problem.line}: skipped: {problem.reason}"), soft_wrap=True)
+    summary = f"list '{safe(list_name)}': {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
     if report.kept_unsubscribed:
         summary += f", {report.kept_unsubscribed} kept unsubscribed"
     out.print(summary + f", {len(report.problems)} skipped")
@@ -306,7 +314,7 @@ def demo(
     from publisher.demo import run_demo
 
     with reported_errors():
-        run_demo(directory, report=lambda line: out.print(line, soft_wrap=True))
+        run_demo(directory, report=lambda line: out.print(safe(line), soft_wrap=True))
 
 
 providers_app = typer.Typer(no_args_is_help=True, help="Check the email providers' settings and credentials.")
@@ -322,7 +330,7 @@ def providers_check(
 
     results = check_providers(_settings(), name)
     for result in results:
-        out.print(result.line(), soft_wrap=True, markup=False)
+        out.print(safe(result.line()), soft_wrap=True)
     if not all(result.ok for result in results):
         raise typer.Exit(EXIT_UNAVAILABLE)
 

@@ -8,6 +8,7 @@ import typer
 
 from publisher.cli import EXIT_INPUT, _settings, app, fail, out, reported_errors
 from publisher.settings import Settings
+from publisher.terminal import safe
 
 if TYPE_CHECKING:
     from publisher.db.engine import Database
@@ -97,7 +98,7 @@ def dlq_list(campaign: Annotated[int | None, typer.Option(help="Only this campai
     with reported_errors():
         letters, total = control.dead_letters(_database(settings), campaign)
     for letter in letters:
-        out.print(f"campaign {letter.campaign_id}  {letter.email}  attempts {letter.attempts}  {letter.last_error or ''}", markup=False)
+        out.print(safe(f"campaign {letter.campaign_id}  {letter.email}  attempts {letter.attempts}  {letter.last_error or ''}"))
     out.print(f"{total} dead-lettered record(s)" + (f" (first {len(letters)} shown)" if total > len(letters) else ""))
 
 

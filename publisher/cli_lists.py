@@ -8,6 +8,7 @@ import typer
 
 from publisher.cli import EXIT_INPUT, _settings, app, fail, out, reported_errors
 from publisher.db.models import SubscriptionStatus
+from publisher.terminal import safe
 
 lists_app = typer.Typer(no_args_is_help=True, help="Show the lists; choose which ones have their issues in the public archive.")
 app.add_typer(lists_app, name="lists")
@@ -27,11 +28,11 @@ def lists_show() -> None:
     if not summaries:
         out.print("no lists yet; `newsletter subscribers import FILE --list NAME` creates one", markup=False)
         return
-    width = max(len(summary.name) for summary in summaries)
+    width = max(len(safe(summary.name)) for summary in summaries)
     for summary in summaries:
         counts = ", ".join(f"{summary.counts[status]} {status.value}" for status in SHOWN_STATUSES)
-        line = f"{summary.name:<{width}}  {'public ' if summary.public else 'private'}  {counts}"
-        out.print(line + (f"  {summary.description}" if summary.description else ""), markup=False, soft_wrap=True)
+        line = f"{safe(summary.name):<{width}}  {'public ' if summary.public else 'private'}  {counts}"
+        out.print(line + (f"  {safe(summary.description)}" if summary.description else ""), soft_wrap=True)
 
 
 @lists_app.command("set")
@@ -56,6 +57,6 @@ def lists_set(
     with reported_errors():
         summary = update_list(open_database(settings.resolved_database_url), name, ListChange(public=public, description=description))
     if summary.public:
-        out.print(f"list '{summary.name}' is public: its issues are in the archive and the RSS feed", markup=False, soft_wrap=True)
+        out.print(f"list '{safe(summary.name)}' is public: its issues are in the archive and the RSS feed", soft_wrap=True)
     else:
-        out.print(f"list '{summary.name}' is private: its issues are not in the archive", markup=False, soft_wrap=True)
+        out.print(f"list '{safe(summary.name)}' is private: its issues are not in the archive", soft_wrap=True)

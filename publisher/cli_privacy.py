@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated
 
 import typer
 
 from publisher.cli import EXIT_INPUT, _address, _settings, fail, out, reported_errors, subscribers_app
+from publisher.terminal import safe_json
 
 Address = Annotated[str, typer.Argument(help="Email address.")]
 
@@ -25,7 +25,7 @@ def subscribers_export(email: Address) -> None:
         data = export(open_database(settings.resolved_database_url, settings.secret_keys), address)
     if data is None:
         fail(f"no data held for {address}", EXIT_INPUT)
-    print(json.dumps(data, indent=2, ensure_ascii=False))
+    print(safe_json(data))
 
 
 @subscribers_app.command("erase")

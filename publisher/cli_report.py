@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from publisher.cli import _settings, app, out, reported_errors
+from publisher.terminal import safe, safe_json
 
 if TYPE_CHECKING:
     from publisher.report import CampaignReport
@@ -46,16 +46,16 @@ def report(
     with reported_errors():
         result = campaign_report(open_database(_settings().resolved_database_url), campaign_id)
     if as_json:
-        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        print(safe_json(result.as_dict()))
         return
     show(result)
 
 
 def show(result: CampaignReport) -> None:
-    where = f"list {result.list_name}" if result.list_name else "no list"
+    where = f"list {safe(result.list_name)}" if result.list_name else "no list"
     released = result.released_at.strftime("%Y-%m-%d %H:%M UTC") if result.released_at else "not released"
     test = ", test send" if result.is_test else ""
-    out.print(f"campaign {result.id}: {result.title} ({where}, {result.status}, released {released}{test})", markup=False, soft_wrap=True)
+    out.print(f"campaign {result.id}: {safe(result.title)} ({where}, {result.status}, released {released}{test})", soft_wrap=True)
     figures, rates = result.figures, result.rates
     table = Table(box=None, pad_edge=False)
     table.add_column("figure")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from publisher.cli import EXIT_INPUT, _address, _settings, app, err, fail, out, reported_errors
+from publisher.terminal import safe, safe_json
 
 if TYPE_CHECKING:
     from publisher.db.engine import Database
@@ -37,7 +37,7 @@ def _reason(value: str) -> str:
 
 
 def _where(list_name: str | None) -> str:
-    return "everywhere" if list_name is None else f"on list '{list_name}'"
+    return "everywhere" if list_name is None else f"on list '{safe(list_name)}'"
 
 
 @suppressions_app.command("list")
@@ -53,14 +53,14 @@ def suppressions_list(
     with reported_errors():
         entries = list_entries(_database(), list_name)
     if as_json:
-        print(json.dumps([entry.as_dict() for entry in entries], indent=2, ensure_ascii=False))
+        print(safe_json([entry.as_dict() for entry in entries]))
         return
     for entry in entries:
         when = entry.created_at.strftime("%Y-%m-%d %H:%M")
-        out.print(f"{entry.label}  {entry.scope}  {entry.reason}  {entry.source}  {when}", markup=False, soft_wrap=True)
+        out.print(safe(f"{entry.label}  {entry.scope}  {entry.reason}  {entry.source}  {when}"), soft_wrap=True)
     out.print(
         f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
-        + (f" for list '{list_name}' (its own and the global ones)" if list_name else "")
+        + (f" for list '{safe(list_name)}' (its own and the global ones)" if list_name else "")
     )
 
 
@@ -117,7 +117,7 @@ def suppressions_import(
     with reported_errors():
         report = import_file(_database(), csv_file, list_name, why or IMPORT_REASON)
     for problem in report.problems:
-        err.print(f"{csv_file}:{problem.line}: skipped: {problem.reason}", soft_wrap=True, markup=False)
+        err.print(safe(f"{csv_file}:{problem.line}: skipped: {problem.reason}"), soft_wrap=True)
     out.print(
         f"{_where(list_name)}: {report.added} added, {report.already} already suppressed, {len(report.problems)} skipped", markup=False
     )

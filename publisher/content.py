@@ -16,11 +16,16 @@ from typing import Any
 import frontmatter
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from publisher.errors import ContentError
+from publisher.text_rules import refuse_control_characters
 
 FENCE = "---"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+#: Largest recap file read. A recap is an article, not a book: a bigger file is
+#: a mistake, and parsing and rendering it would take minutes and gigabytes.
+MAX_RECAP_BYTES = 1_048_576
 
 
 class _Strict(BaseModel):
@@ -58,9 +63,13 @@ class RecapMeta(_Strict):
     @classmethod
     def _single_line(cls, value: str | None) -> str | None:
         # Subject and title end up in a mail header: a line break there would
-        # be header injection, so refuse it at the door.
-        if value is not None and ("\n" in value or "\r" in value):
-            raise ValueError("must be a single line")
+        # be header injection, and any other control character or separator
+        # makes building every recipient's message fail. Refuse at the door.
+        if value is not None:
+            try:
+                refuse_control_characters(value)
+            except ValueError as exc:
+                raise PydanticCustomError("single_line", str(exc)) from None
         return value
 
     @property
@@ -89,9 +98,14 @@ def load_recap(path: Path) -> Recap:
     """Read and validate the recap at ``path`` or raise ContentError naming file and problem."""
     source = str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            # One byte past the limit tells an oversized recap without reading
+            # it whole: a stat would not do for a pipe or a growing file.
+            raw = handle.read(MAX_RECAP_BYTES + 1)
     except OSError as exc:
         raise ContentError(source, f"cannot read file ({exc.strerror})") from exc
+    if len(raw) > MAX_RECAP_BYTES:
+        raise ContentError(source, f"is larger than {MAX_RECAP_BYTES:,} bytes (1 MiB), the most a recap may be")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -43,6 +43,10 @@ class BrokerUnavailableError(NewsletterError):
     """Redis cannot be reached, so nothing may be written or enqueued."""
 
 
+class DatabaseUnavailableError(NewsletterError):
+    """The database cannot be reached (or, for SQLite, its file cannot be opened); nothing was written."""
+
+
 class DeliveryError(NewsletterError):
     """A provider call failed as a whole.
 

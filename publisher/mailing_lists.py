@@ -9,10 +9,36 @@ from sqlalchemy.orm import Session
 
 from publisher.db.engine import Database
 from publisher.db.models import MailingList, Subscription, SubscriptionStatus
-from publisher.errors import NotFoundError
+from publisher.errors import NewsletterError, NotFoundError
+from publisher.text_rules import refuse_control_characters
 
 #: Longest description the schema stores.
 MAX_DESCRIPTION = 1000
+#: Longest list name the schema stores (``mailing_lists.name`` is VARCHAR(100)).
+MAX_NAME = 100
+
+
+class ListNameError(NewsletterError):
+    """A list name that no list can have: empty, more than one line, or longer than the column."""
+
+
+def check_list_name(name: str) -> str:
+    """The list name as stored (surrounding spaces removed); raise ListNameError saying what is wrong with it.
+
+    Every entry point calls this before the name reaches a query or a new
+    row: SQLite would store a name of any length with a line break or an
+    escape sequence in it, and PostgreSQL refuses NUL in a query outright.
+    """
+    try:
+        refuse_control_characters(name)
+    except ValueError as exc:
+        raise ListNameError(f"the list name {exc}") from None
+    stripped = name.strip()
+    if not stripped:
+        raise ListNameError("the list name is empty")
+    if len(stripped) > MAX_NAME:
+        raise ListNameError(f"the list name is {len(stripped)} characters long; at most {MAX_NAME} fit")
+    return stripped
 
 
 @dataclass(frozen=True)
@@ -61,6 +87,7 @@ def update_list(db: Database, name: str, change: ListChange) -> ListSummary:
 
 def find_list(session: Session, name: str, hint: str = "") -> MailingList:
     """The list called ``name``; NotFoundError names the lists there are, then ``hint``."""
+    name = check_list_name(name)
     mailing_list = session.scalar(select(MailingList).where(MailingList.name == name))
     if mailing_list is None:
         known = ", ".join(list_names(session)) or "none yet"

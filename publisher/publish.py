@@ -19,6 +19,7 @@ from publisher.db.engine import open_database
 from publisher.dispatch import QueuedBatch, enqueue, mark_enqueued
 from publisher.errors import ContentError
 from publisher.lint import lint_recap
+from publisher.mailing_lists import check_list_name
 from publisher.settings import Settings
 from workers.providers import provider_class
 
@@ -46,6 +47,8 @@ def check_lint(settings: Settings, recap: Recap, *, force: bool, report: Callabl
 
 
 def run_publish(settings: Settings, options: PublishOptions, report: Callable[[str], None]) -> CreatedCampaign:
+    if options.list_name is not None:
+        check_list_name(options.list_name)
     recap = load_recap(options.recap)
     check_lint(settings, recap, force=options.force, report=report)
     provider = provider_class(options.provider)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.progress_bar import ProgressBar
 from rich.table import Table
+from rich.text import Text
 
 from publisher.db.models import DeliveryState
 from publisher.status import CampaignProgress
+from publisher.terminal import safe, safe_json
 
 
 @dataclass
@@ -31,23 +32,24 @@ class StatusReport:
 
 def show(console: Console, report: StatusReport, *, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(report.as_dict(), indent=2))
+        print(safe_json(report.as_dict()))
         return
     console.print(_campaign_table(report.campaigns))
     for campaign in report.campaigns:
         if campaign.pause_reason:
-            console.print(f"campaign {campaign.id} is paused: {campaign.pause_reason}", markup=False)
+            console.print(f"campaign {campaign.id} is paused: {safe(campaign.pause_reason)}", markup=False)
     dead = sum(c.dead_letters for c in report.campaigns)
     if dead:
         console.print(f"dead letters: {dead} (`newsletter dlq list`)")
     if report.in_doubt:
-        console.print("in doubt (may or may not have been sent; `newsletter reconcile` settles them): " + ", ".join(report.in_doubt))
+        addresses = ", ".join(safe(address) for address in report.in_doubt)
+        console.print(f"in doubt (may or may not have been sent; `newsletter reconcile` settles them): {addresses}", markup=False)
     if report.queues is None:
         console.print("queues: Redis not reachable")
     else:
         console.print("queues: " + ", ".join(f"{name} {count}" for name, count in report.queues.items()))
     for name, health in report.providers.items():
-        console.print(f"provider {name}: " + ", ".join(f"{key} {value}" for key, value in health.items()), markup=False)
+        console.print(safe(f"provider {name}: " + ", ".join(f"{key} {value}" for key, value in health.items())), markup=False)
 
 
 def _campaign_table(campaigns: list[CampaignProgress]) -> Table:
@@ -55,12 +57,14 @@ def _campaign_table(campaigns: list[CampaignProgress]) -> Table:
     for column in ("id", "title", "list", "status", *[s.value for s in DeliveryState], "total", "progress"):
         table.add_column(column, overflow="fold")
     for c in campaigns:
-        label = c.title if len(c.title) <= 32 else c.title[:31] + "…"
-        list_label = (c.list_name or "-") + (" (test)" if c.is_test else "")
+        label = safe(c.title if len(c.title) <= 32 else c.title[:31] + "…")
+        list_label = safe(c.list_name or "-") + (" (test)" if c.is_test else "")
         done = c.total - c.open
         progress = Table.grid(padding=(0, 1))
         progress.add_row(ProgressBar(total=max(1, c.total), completed=done, width=16), _rate(c))
-        table.add_row(str(c.id), label, list_label, c.status, *[str(c.counts[s.value]) for s in DeliveryState], str(c.total), progress)
+        # Text cells, not strings: a string cell is parsed as rich markup.
+        cells = [str(c.id), label, list_label, c.status, *[str(c.counts[s.value]) for s in DeliveryState], str(c.total)]
+        table.add_row(*(Text(cell) for cell in cells), progress)
     return table
 
 

@@ -36,11 +36,15 @@ from publisher.db.models import (
     Suppression,
     utcnow,
 )
+from publisher.mailing_lists import check_list_name
 from publisher.suppressions import hashes_of
+from publisher.text_rules import describe_character, first_control_character, refuse_control_characters
 
 NAME_COLUMNS = ("email", "first_name", "last_name")
 MAX_FIELD = 200
 QUERY_CHUNK = 500
+#: Line breaks and tabs an attribute value may hold (mapped away before checking it).
+MULTILINE = str.maketrans(dict.fromkeys("\t\n\r\u2028\u2029", " "))
 ERASED = "address was erased on request; it is never imported again"
 
 
@@ -117,14 +121,24 @@ def _parse_row(line: int, columns: list[str], values: list[str]) -> Row | RowPro
         value = record.get(column, "")
         if len(value) > MAX_FIELD:
             return RowProblem(line, f"{column} is longer than {MAX_FIELD} characters")
-        if any(char in value for char in "\r\n\x00"):
-            return RowProblem(line, f"{column} contains a line break")
+        try:
+            # Names go into the To header: one line, no control characters.
+            refuse_control_characters(value)
+        except ValueError as exc:
+            return RowProblem(line, f"{column} {exc}")
     attributes = {key: value for key, value in record.items() if key not in NAME_COLUMNS and value}
+    for key, value in attributes.items():
+        # Attribute values only fill merge tags in the body, where several
+        # lines are fine; any other control character (NUL, ESC, C1) is not.
+        char = first_control_character(value.translate(MULTILINE))
+        if char is not None:
+            return RowProblem(line, f"{key} contains {describe_character(char)}")
     return Row(line, email, record.get("first_name", ""), record.get("last_name", ""), attributes)
 
 
 def import_subscribers(db: Database, path: Path, list_name: str) -> ImportReport:
     """Import the valid rows of ``path`` into ``list_name`` (created if new)."""
+    list_name = check_list_name(list_name)
     rows, problems = read_rows(path)
     report = ImportReport(problems=problems)
     source = f"import:{path.name}"

@@ -1,26 +1,43 @@
-"""Rules for short texts that end up in headers, pages and terminals: names, subjects, titles.
+"""One rule for text that must stay on one line: no control characters, no line or paragraph separators.
 
-A control character (C0 or C1, NUL included) or a Unicode line or paragraph
-separator has no place in a name: email headers and the message builders
-choke on some of them, others fold or split a line where the reader sees
-none. Every entry point refuses them with the same reason, so a person is
-told which character was wrong instead of one recipient failing later.
+Subjects, titles, preheaders and names end up in mail headers and on one
+line of a page. A control character there (C0 and C1, NUL, tab and DEL
+included) or U+2028/U+2029 makes message building fail for the whole batch,
+or splits what a reader sees; so such text is refused where it enters, with
+the character named, rather than repaired later.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
-#: Unicode's own line breaks outside the control characters (category Zl and Zp).
-SEPARATORS = {"\u2028": "line separator", "\u2029": "paragraph separator"}
+#: Unicode categories refused: Cc is C0, DEL and C1 (tab, LF, CR, NUL, ESC, NEL…); Zl and Zp are U+2028 and U+2029.
+REFUSED_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
 
 
-def refuse_control_characters(value: str) -> None:
-    """Raise ValueError naming the first control character or line/paragraph separator in ``value``.
+def first_control_character(value: str) -> str | None:
+    """The first refused character of ``value``, or None when there is none."""
+    return next((char for char in value if unicodedata.category(char) in REFUSED_CATEGORIES), None)
 
-    The message reads after a field name: "first_name: contains a control character (U+000A)".
-    """
-    for char in value:
-        kind = SEPARATORS.get(char) or ("control character" if unicodedata.category(char) == "Cc" else None)
-        if kind is not None:
-            raise ValueError(f"contains a {kind} (U+{ord(char):04X})")
+
+def has_control_characters(value: str) -> bool:
+    """True when ``value`` holds a control character or a line or paragraph separator."""
+    return first_control_character(value) is not None
+
+
+def refuse_control_characters(value: str) -> str:
+    """Return ``value`` unchanged; raise ValueError naming the first refused character it holds."""
+    char = first_control_character(value)
+    if char is not None:
+        raise ValueError(f"must be a single line of text: it contains {describe_character(char)}")
+    return value
+
+
+def describe_character(char: str) -> str:
+    """How a refused character is named in a message: 'a line break (U+000A)', 'a control character (U+001B)'."""
+    code = f"U+{ord(char):04X}"
+    if char in "\r\n" or unicodedata.category(char) in ("Zl", "Zp") or char == "\x85":
+        return f"a line break ({code})"
+    if char == "\t":
+        return f"a tab ({code})"
+    return f"a control character ({code})"

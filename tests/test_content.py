@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from publisher.content import load_recap, parse_recap
+from publisher.content import MAX_RECAP_BYTES, load_recap, parse_recap
 from publisher.errors import ContentError
 from tests.conftest import EXAMPLES, FIXTURES
 
@@ -90,3 +93,64 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
 def test_cta_url_must_be_a_url() -> None:
     with pytest.raises(ContentError, match=r"cta\.url"):
         parse_recap("---\ntitle: t\ncta: {text: Go, url: not a url}\n---\nbody\n", "cta.md")
+
+
+# YAML escapes let any character into a double-quoted value: \v \f \x1c \N (NEL) \L \P (U+2028, U+2029) \0 \e \t.
+ONE_LINE_BREAKERS = ["\\v", "\\f", "\\x1c", "\\N", "\\L", "\\P", "\\0", "\\e", "\\t", "\\x9b", "\\x7f", "\\u2028"]
+
+
+@pytest.mark.parametrize("escape", ONE_LINE_BREAKERS)
+@pytest.mark.parametrize("field", ["subject", "title", "preheader"])
+def test_a_one_line_field_with_a_control_character_or_separator_is_refused_naming_the_field(field: str, escape: str) -> None:
+    meta = {"title": "A recap", field: f'"Before{escape}after"'}
+    text = "---\n" + "".join(f"{key}: {value}\n" for key, value in meta.items()) + "---\nbody\n"
+    with pytest.raises(ContentError) as caught:
+        parse_recap(text, "hostile.md")
+    message = str(caught.value)
+    assert message.startswith("hostile.md: front matter: ")
+    assert f"'{field}'" in message and "U+" in message
+
+
+def test_one_line_fields_keep_ordinary_unicode() -> None:
+    recap = parse_recap('---\ntitle: "Zoë — 東京 🎉"\nsubject: "Über « quotes »"\npreheader: "Tea & cake"\n---\nbody\n', "ok.md")
+    assert recap.meta.title == "Zoë — 東京 🎉"
+
+
+def recap_of_size(path: Path, size: int, front_matter: str = "title: Big\n") -> Path:
+    head = f"---\n{front_matter}---\n".encode()
+    line = b"Words words words words words words words words words words.\n"
+    body = line * ((size - len(head)) // len(line) + 1)
+    path.write_bytes((head + body)[:size])
+    return path
+
+
+def test_a_recap_of_exactly_the_limit_loads(tmp_path: Path) -> None:
+    recap = load_recap(recap_of_size(tmp_path / "limit.md", MAX_RECAP_BYTES))
+    assert recap.meta.title == "Big"
+
+
+def test_a_recap_over_the_limit_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    # Invalid YAML that parsing would report: the size is what is reported.
+    path = recap_of_size(tmp_path / "big.md", MAX_RECAP_BYTES + 1, front_matter="title: [unclosed\n")
+    with pytest.raises(ContentError) as caught:
+        load_recap(path)
+    assert str(caught.value) == f"{path}: is larger than 1,048,576 bytes (1 MiB), the most a recap may be"
+
+
+def test_a_huge_recap_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    path = tmp_path / "huge.md"
+    with path.open("wb") as handle:
+        handle.write(b"---\ntitle: Huge\n---\n")
+        handle.truncate(50 * 1024 * 1024)  # sparse: 50 MB on paper, nothing on disk
+    with pytest.raises(ContentError, match="larger than 1,048,576 bytes"):
+        load_recap(path)
+    fifo = tmp_path / "endless.md"
+    os.mkfifo(fifo)
+    # A pipe has no size to stat: only reading at most the limit (plus one byte) can end.
+    writer = subprocess.Popen([sys.executable, "-c", f"import sys; f = open({str(fifo)!r}, 'wb'); f.write(b'x' * (2 * {MAX_RECAP_BYTES}))"])
+    try:
+        with pytest.raises(ContentError, match="larger than 1,048,576 bytes"):
+            load_recap(fifo)
+    finally:
+        writer.kill()
+        writer.wait()

@@ -450,3 +450,34 @@ def test_cli_lint_of_bad_content_exits_2(lint_env: dict[str, str]) -> None:
     result = run_cli(lint_env, "lint", str(FIXTURES / "recaps" / "empty-body.md"))
     assert result.returncode == 2
     assert "the body is empty" in result.output
+
+
+def test_cli_lint_refuses_a_subject_with_a_control_character_with_exit_2_naming_the_field(lint_env: dict[str, str], tmp_path: Path) -> None:
+    recap = tmp_path / "vertical-tab.md"
+    recap.write_text('---\ntitle: Recap\nsubject: "Hello\\vworld"\n---\nbody\n', encoding="utf-8")
+    result = run_cli(lint_env, "lint", str(recap))
+    assert result.returncode == 2, result.output
+    assert f"{recap}: front matter: 'subject': must be a single line of text: it contains a control character (U+000B)" in result.output
+
+
+def test_cli_lint_and_preview_refuse_a_recap_over_1_mib_with_exit_2_and_write_nothing(lint_env: dict[str, str], tmp_path: Path) -> None:
+    recap = tmp_path / "big.md"
+    recap.write_bytes(b"---\ntitle: Big\n---\n" + b"A paragraph of the recap.\n\n" * 50_000)
+    assert recap.stat().st_size > 1_048_576
+    expected = f"error: {recap}: is larger than 1,048,576 bytes (1 MiB), the most a recap may be"
+    linted = run_cli(lint_env, "lint", str(recap))
+    assert linted.returncode == 2, linted.output
+    assert linted.output.strip() == expected
+    output = tmp_path / "out" / "preview.html"
+    previewed = run_cli(lint_env, "preview", str(recap), "-o", str(output))
+    assert previewed.returncode == 2, previewed.output
+    assert previewed.output.strip() == expected
+    assert not output.exists()
+
+
+def test_cli_preview_refuses_a_list_name_no_list_can_have_with_exit_2(lint_env: dict[str, str], tmp_path: Path) -> None:
+    output = tmp_path / "preview.html"
+    result = run_cli(lint_env, "preview", str(RECAP), "-o", str(output), "--list", "news\x1b[2J")
+    assert result.returncode == 2, result.output
+    assert "error: the list name must be a single line of text: it contains a control character (U+001B)" in result.output
+    assert not output.exists()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import redis
 from sqlalchemy import func, select, update
 
@@ -171,6 +173,55 @@ def test_unreachable_redis_fails_clearly_and_writes_nothing(env: dict[str, str])
     database.dispose()
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["subscribers", "import", CSV, "--list", "attendees"],
+        ["publish", RECAP, "--list", "attendees"],
+        ["status"],
+        ["report", "1"],
+        ["lists", "show"],
+        ["suppressions", "list", "--json"],
+        ["dlq", "list"],
+    ],
+    ids=lambda command: "-".join(command[:2]).replace(CSV, "csv").replace(RECAP, "recap"),
+)
+def test_an_unreachable_database_fails_with_exit_3_and_one_line_with_the_password_masked(
+    env: dict[str, str], redis_client: redis.Redis, command: list[str]
+) -> None:
+    port = closed_port()
+    url = f"postgresql+psycopg://newsletter:hunter2@127.0.0.1:{port}/newsletter"
+    result = run_cli({**env, "NEWSLETTER_DATABASE_URL": url}, *command)
+    assert result.returncode == 3, result.output
+    lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("lint ")]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"error: cannot reach the database at postgresql+psycopg://newsletter:***@127.0.0.1:{port}/newsletter (")
+    assert lines[0].endswith("); nothing was written")
+    assert "Connection refused" in lines[0]
+    assert "hunter2" not in result.output
+    assert redis_client.llen(QUEUE_SEND) == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_sqlite_database_in_a_place_that_cannot_hold_one_fails_with_exit_3(env: dict[str, str], tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the database's directory should be", encoding="utf-8")
+    url = f"sqlite:///{blocker / 'newsletter.db'}"
+    result = run_cli({**env, "NEWSLETTER_DATABASE_URL": url}, "subscribers", "import", CSV, "--list", "attendees")
+    assert result.returncode == 3, result.output
+    assert result.output.startswith(f"error: cannot reach the database at {url} (")
+    assert result.output.rstrip().endswith("); nothing was written")
+    assert "Traceback" not in result.output
+
+
 def test_bad_recap_is_refused_with_exit_2_and_nothing_enqueued(env: dict[str, str], redis_client: redis.Redis) -> None:
     run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
     bad = FIXTURES / "recaps" / "unknown-key.md"
@@ -181,11 +232,44 @@ def test_bad_recap_is_refused_with_exit_2_and_nothing_enqueued(env: dict[str, st
     assert json.loads(run_cli(env, "status", "--json").output)["campaigns"] == []
 
 
+def test_a_title_with_a_line_separator_is_refused_with_exit_2_naming_the_field(
+    env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    recap = tmp_path / "separator.md"
+    recap.write_text('---\ntitle: "First\\Lsecond"\n---\nbody\n', encoding="utf-8")
+    result = run_cli(env, "publish", str(recap), "--list", "attendees")
+    assert result.returncode == 2, result.output
+    assert "'title': must be a single line of text: it contains a line break (U+2028)" in result.output
+    assert redis_client.llen(QUEUE_SEND) == 0
+    assert json.loads(run_cli(env, "status", "--json").output)["campaigns"] == []
+
+
+def test_a_recap_over_1_mib_is_refused_with_exit_2_and_nothing_enqueued(
+    env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    recap = tmp_path / "big.md"
+    recap.write_bytes(b"---\ntitle: Big\n---\n" + b"A paragraph of the recap.\n\n" * 50_000)
+    result = run_cli(env, "publish", str(recap), "--list", "attendees")
+    assert result.returncode == 2, result.output
+    assert f"error: {recap}: is larger than 1,048,576 bytes (1 MiB), the most a recap may be" in result.output
+    assert redis_client.llen(QUEUE_SEND) == 0
+    assert json.loads(run_cli(env, "status", "--json").output)["campaigns"] == []
+
+
 def test_unknown_list_is_refused_with_exit_2(env: dict[str, str], redis_client: redis.Redis) -> None:
     result = run_cli(env, "publish", RECAP, "--list", "nobody")
     assert result.returncode == 2
     assert "no list named 'nobody'" in result.output
     assert redis_client.llen(QUEUE_SEND) == 0
+
+
+def test_a_list_name_no_list_can_have_is_refused_with_exit_2_before_anything_is_checked(env: dict[str, str]) -> None:
+    broken = {**env, "NEWSLETTER_REDIS_URL": "redis://127.0.0.1:1/0"}  # bad input is said first, even with Redis down
+    result = run_cli(broken, "publish", RECAP, "--list", "x" * 101)
+    assert result.returncode == 2, result.output
+    assert "error: the list name is 101 characters long; at most 100 fit" in result.output
 
 
 def test_status_of_an_unknown_campaign_exits_2(env: dict[str, str]) -> None:

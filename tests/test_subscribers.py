@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import create_engine, func, make_url, select, text, update
 
 from publisher.db.engine import Database
-from publisher.db.models import ConsentEvent, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import ConsentEvent, MailingList, Subscriber, Subscription, SubscriptionStatus
 from publisher.errors import ImportFileError
+from publisher.mailing_lists import ListNameError
 from publisher.subscribers import import_subscribers, normalise_email, read_rows
 from tests.conftest import EXAMPLES, FIXTURES
 from tests.helpers import run_cli
@@ -195,3 +196,88 @@ def test_an_import_does_not_wait_for_another_holding_the_statistics_lock(db: Dat
     finally:
         other.dispose()
     assert _count(db, Subscriber) == 600
+
+
+def test_names_with_control_characters_or_separators_are_skipped_and_their_neighbours_import(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "hostile-names.csv"
+    rows = [
+        "email,first_name,last_name,website",
+        "ada@example.com,Ada,Lovelace,https://ada.example",
+        "vt@example.com,Ann\x0bMarie,Smith,",
+        "nel@example.com,Bob,Jones\x85Bcc,",
+        "ls@example.com,Cy\u2028Bcc,Lee,",
+        "tab@example.com,Di\tAna,Ross,",
+        "esc@example.com,\x1b[2JEve,Moss,",
+        "nul@example.com,Fay,Hill,https://x.example/\x00",
+        'multi@example.com,Gus,King,"first line\nsecond line"',
+        "grace@example.com,Grace,Hopper,",
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    report = import_subscribers(db, path, "attendees")
+    assert [(problem.line, problem.reason) for problem in report.problems] == [
+        (3, "first_name must be a single line of text: it contains a control character (U+000B)"),
+        (4, "last_name must be a single line of text: it contains a line break (U+0085)"),
+        (5, "first_name must be a single line of text: it contains a line break (U+2028)"),
+        (6, "first_name must be a single line of text: it contains a tab (U+0009)"),
+        (7, "first_name must be a single line of text: it contains a control character (U+001B)"),
+        (8, "website contains a control character (U+0000)"),
+    ]
+    with db.transaction() as session:
+        stored = {s.email: s.attributes for s in session.scalars(select(Subscriber))}
+    assert stored == {
+        "ada@example.com": {"website": "https://ada.example"},
+        "multi@example.com": {"website": "first line\nsecond line"},
+        "grace@example.com": {},
+    }
+
+
+def test_cli_import_reports_a_name_with_a_control_character_as_file_line_skipped(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "names.csv"
+    path.write_text("email,first_name\nada@example.com,Ada\nff@example.com,Form\x0cfeed\n", encoding="utf-8")
+    result = run_cli(env, "subscribers", "import", str(path), "--list", "attendees")
+    assert result.returncode == 0, result.output
+    assert f"{path}:3: skipped: first_name must be a single line of text: it contains a control character (U+000C)" in result.output
+    assert "1 added" in result.output
+
+
+BAD_LIST_NAMES = {
+    "line-break": ("news\nletter", "the list name must be a single line of text: it contains a line break (U+000A)"),
+    "escape": ("\x1b[31mnews", "the list name must be a single line of text: it contains a control character (U+001B)"),
+    "separator": ("news\u2028letter", "the list name must be a single line of text: it contains a line break (U+2028)"),
+    "too-long": ("n" * 101, "the list name is 101 characters long; at most 100 fit"),
+    "empty": ("  ", "the list name is empty"),
+}
+
+
+@pytest.mark.parametrize(("name", "message"), BAD_LIST_NAMES.values(), ids=BAD_LIST_NAMES.keys())
+def test_an_import_into_a_list_name_no_list_can_have_is_refused_and_writes_nothing(db: Database, name: str, message: str) -> None:
+    with pytest.raises(ListNameError) as caught:
+        import_subscribers(db, EXAMPLE_CSV, name)
+    assert str(caught.value) == message
+    assert (_count(db, MailingList), _count(db, Subscriber)) == (0, 0)
+
+
+def test_cli_import_with_a_bad_list_name_exits_2_and_writes_nothing(env: dict[str, str], db: Database) -> None:
+    result = run_cli(env, "subscribers", "import", str(EXAMPLE_CSV), "--list", "attendees\r\nBcc")
+    assert result.returncode == 2, result.output
+    assert "error: the list name must be a single line of text: it contains a line break (U+000D)" in result.output
+    assert (_count(db, MailingList), _count(db, Subscriber)) == (0, 0)
+
+
+def test_a_field_longer_than_the_csv_readers_limit_refuses_the_file_with_its_line_and_writes_nothing(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "open-quote.csv"
+    # An opening quote never closed makes the rest of the file one field.
+    path.write_text('email,first_name\nada@example.com,Ada\ngrace@example.com,"Grace\n' + "x" * 200_000 + "\n", encoding="utf-8")
+    with pytest.raises(ImportFileError) as caught:
+        import_subscribers(db, path, "attendees")
+    assert str(caught.value).startswith(f"{path}:3: a field is longer than 131072 characters")
+    assert (_count(db, MailingList), _count(db, Subscriber)) == (0, 0)
+
+
+def test_cli_import_of_an_overlong_field_exits_2_with_file_and_line(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text('email,first_name\nada@example.com,Ada\nbob@example.com,"' + "x" * 200_000 + '"\n', encoding="utf-8")
+    result = run_cli(env, "subscribers", "import", str(path), "--list", "attendees")
+    assert result.returncode == 2, result.output
+    assert f"error: {path}:3: a field is longer than 131072 characters" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

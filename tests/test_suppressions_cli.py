@@ -239,3 +239,24 @@ def test_cli_import_reports_bad_lines_and_exits_zero(env: dict[str, str], lists:
     assert [(e.email, e.reason, e.source) for e in list_entries(lists, "speakers")] == [
         ("ada@example.com", "hard bounce", "import:bounces.csv")
     ]
+
+
+@pytest.mark.parametrize("command", [["suppressions", "add", "a@example.com"], ["suppressions", "list"], ["lists", "set", "--public"]])
+def test_cli_a_list_name_no_list_can_have_exits_2_and_changes_nothing(env: dict[str, str], lists: Database, command: list[str]) -> None:
+    before = entries(lists)
+    if command[0] == "lists":
+        result = run_cli(env, *command[:2], "news\x1b]0;pwned\x07", *command[2:])
+    else:
+        result = run_cli(env, *command, "--list", "news\x1b]0;pwned\x07")
+    assert result.returncode == 2, result.output
+    assert "the list name must be a single line of text: it contains a control character (U+001B)" in result.output
+    assert "\x1b" not in result.output
+    assert entries(lists) == before
+
+
+def test_cli_import_of_an_overlong_field_exits_2_and_writes_nothing(env: dict[str, str], lists: Database, tmp_path: Path) -> None:
+    path = write(tmp_path, "long.csv", 'email,reason\nada@example.com,ok\nbob@example.com,"' + "x" * 200_000 + '"\n')
+    result = run_cli(env, "suppressions", "import", str(path))
+    assert result.returncode == 2, result.output
+    assert f"error: {path}:3: a field is longer than 131072 characters" in result.output
+    assert entries(lists) == []

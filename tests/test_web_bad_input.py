@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import redis
 import requests
 from pydantic import SecretStr
 
@@ -45,3 +46,15 @@ def test_a_control_character_in_the_list_name_is_refused_before_the_database(con
     assert as_json.status_code == 422 and "control character" in as_json.text
     as_form = requests.post(f"{configured}/subscribe", data={"email": "a@example.com", "list": "news\x00"}, timeout=10)
     assert as_form.status_code == 400 and "control character" in as_form.text
+
+
+@pytest.mark.parametrize("name", ["news\u2028", "news\u2029x", "news\x85x", "n" * 101])
+def test_a_list_name_no_list_can_have_is_refused_as_bad_input(configured: str, redis_client: redis.Redis, name: str) -> None:
+    """(``redis_client`` flushes the sign-up limits of earlier tests.)"""
+    as_json = requests.post(f"{configured}/subscribe", json={"email": "a@example.com", "list": name}, timeout=10)
+    assert as_json.status_code == 422, as_json.text
+    assert as_json.json()["detail"][0].startswith("body.list: ")
+    as_form = requests.post(f"{configured}/subscribe", data={"email": "a@example.com", "list": name}, timeout=10)
+    assert as_form.status_code == 400, as_form.text
+    page = requests.get(f"{configured}/subscribe", params={"list": name}, timeout=10)
+    assert page.status_code == (422 if len(name) > 100 else 404)  # the query parameter's own limit answers first

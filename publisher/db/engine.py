@@ -28,8 +28,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from publisher.errors import DatabaseUnavailableError
 from publisher.private_files import create_private_file, open_private, private_directory
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -67,11 +69,34 @@ def open_database(url: str, secret_keys: Sequence[str] = ()) -> Database:
     retired ones) key the hashes of addresses the suppression list keeps;
     every session carries them. Code that never hashes an address may leave
     them out.
+
+    Raise DatabaseUnavailableError, naming the URL without its password,
+    when the database cannot be reached: every command opens it before it
+    writes anything.
     """
-    engine = create_db_engine(url)
+    try:
+        engine = create_db_engine(url)
+    except OSError as exc:
+        # SQLite: the database's directory cannot be created there.
+        raise _unavailable(url, f"{exc.strerror}: {exc.filename}") from exc
+    try:
+        engine.connect().close()
+    except (OperationalError, InterfaceError) as exc:
+        engine.dispose()
+        raise _unavailable(url, str(exc.orig)) from exc
     migrate(engine)
     sessions = sessionmaker(engine, expire_on_commit=False, info={SECRET_KEYS: tuple(secret_keys)})
     return Database(engine=engine, sessions=sessions)
+
+
+def _unavailable(url: str, reason: str) -> DatabaseUnavailableError:
+    # Drivers explain over several lines; the message is one.
+    reason = " ".join(reason.split())
+    parsed = make_url(url)
+    if parsed.password:
+        reason = reason.replace(str(parsed.password), "***")
+    shown = parsed.render_as_string(hide_password=True)
+    return DatabaseUnavailableError(f"cannot reach the database at {shown} ({reason}); nothing was written")
 
 
 def create_db_engine(url: str) -> Engine:

@@ -10,6 +10,7 @@ from publisher.content import load_recap
 from publisher.errors import ContentError, RenderError
 from publisher.lint import lint_recap
 from publisher.settings import Settings
+from publisher.terminal import safe
 
 EXIT_OK = 0
 EXIT_ERRORS = 1
@@ -23,7 +24,8 @@ def lint(recap: Path, as_json: bool, *, settings: Settings) -> int:
     # A recap that cannot be rendered at all (a merge tag in alt text) is bad
     # content too, not a lint finding.
     except (ContentError, RenderError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {safe(exc)}", file=sys.stderr)
         return EXIT_CONTENT
-    print(json.dumps(report.as_dict(), indent=2) if as_json else report.format_text())
+    # Findings quote the recap (a link, an element): its text is shown escaped.
+    print(json.dumps(report.as_dict(), indent=2) if as_json else "\n".join(safe(line) for line in report.format_text().splitlines()))
     return EXIT_OK if report.ok else EXIT_ERRORS

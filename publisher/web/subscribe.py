@@ -25,7 +25,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from itsdangerous import BadSignature, SignatureExpired
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +36,7 @@ from starlette.exceptions import HTTPException
 from publisher.db.models import MailingList
 from publisher.errors import NotFoundError
 from publisher.links import CONFIRM, LinkTarget
+from publisher.mailing_lists import ListNameError, check_list_name
 from publisher.signup import (
     Confirmation,
     InvalidSignup,
@@ -42,7 +44,6 @@ from publisher.signup import (
     address_limit,
     confirm_subscription,
     confirmation_state,
-    has_control_character,
     request_subscription,
 )
 from publisher.throttle import HourlyLimit
@@ -79,6 +80,17 @@ class SubscribeBody(BaseModel):
     list_name: str = Field(alias="list", min_length=1, max_length=100, description="Name of a public list.")
     first_name: str | None = Field(None, max_length=200, description=NAME_DESCRIPTION)
     last_name: str | None = Field(None, max_length=200, description=NAME_DESCRIPTION)
+
+    @field_validator("list_name")
+    @classmethod
+    def _possible_list_name(cls, value: str) -> str:
+        # A name no list can have (a line break, an escape sequence, U+2028)
+        # is refused as bad input before it reaches a query.
+        try:
+            check_list_name(value)
+        except ListNameError as exc:
+            raise PydanticCustomError("list_name", str(exc)) from None
+        return value
 
 
 class SubscribeAccepted(BaseModel):
@@ -133,13 +145,21 @@ class _Refused(Exception):
 @router.get("/subscribe", response_class=HTMLResponse, summary="A small sign-up form for one public list")
 def subscribe_form(ctx: Context, list_name: Annotated[str, Query(alias="list", max_length=100)] = "") -> HTMLResponse:
     mailing_list = None
-    if not has_control_character(list_name):
+    if _possible_list_name(list_name):
         with ctx.db.transaction() as session:
             mailing_list = session.scalar(select(MailingList).where(MailingList.name == list_name.strip()))
     if mailing_list is None or not mailing_list.public:
         return message_page("Not found", "There is no public list of that name to subscribe to.", 404)
     title = f"Subscribe to {mailing_list.name}"
     return page("subscribe.html.j2", title=title, list_name=mailing_list.name, description=mailing_list.description)
+
+
+def _possible_list_name(name: str) -> bool:
+    try:
+        check_list_name(name)
+    except ListNameError:
+        return False
+    return True
 
 
 @router.post(
