@@ -55,25 +55,12 @@ def test_unknown_route_is_a_json_404(web_url: str) -> None:
 
 
 def test_serve_runs_the_app_and_keeps_tokens_out_of_the_access_log(env: dict[str, str], tmp_path: Path) -> None:
-    port = free_port()
     log_path = tmp_path / "serve.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "publisher", "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while "Uvicorn running on" not in log_path.read_text(errors="replace"):
-            assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
-        secret_token = "WzEsMiwzXQ.capability-not-for-logs"
+    secret_token = "WzEsMiwzXQ.capability-not-for-logs"
+    with newsletter_serve(env, log_path) as port:
         answer = requests.get(f"http://127.0.0.1:{port}/unsubscribe/{secret_token}", timeout=5)
         assert answer.status_code == 400
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(20)
     logged = log_path.read_text()
     assert "GET /unsubscribe/[token] HTTP/1.1" in logged
     assert "GET /healthz HTTP/1.1" in logged

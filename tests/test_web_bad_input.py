@@ -19,7 +19,8 @@ HUGE_NUMBER = b'{"email": "a@example.com", "list": "news", "n": ' + b"1" * 5000 
 
 
 @pytest.fixture
-def configured(settings: Settings, db: Database, serve_web: ServeWeb) -> str:
+def configured(settings: Settings, db: Database, serve_web: ServeWeb, redis_client: redis.Redis) -> str:
+    """A served app with one public list; ``redis_client`` clears the sign-up limits earlier tests in this process used up."""
     with db.transaction() as session:
         session.add(MailingList(name="news", public=True))
     update = {
@@ -49,8 +50,7 @@ def test_a_control_character_in_the_list_name_is_refused_before_the_database(con
 
 
 @pytest.mark.parametrize("name", ["news\u2028", "news\u2029x", "news\x85x", "n" * 101])
-def test_a_list_name_no_list_can_have_is_refused_as_bad_input(configured: str, redis_client: redis.Redis, name: str) -> None:
-    """(``redis_client`` flushes the sign-up limits of earlier tests.)"""
+def test_a_list_name_no_list_can_have_is_refused_as_bad_input(configured: str, name: str) -> None:
     as_json = requests.post(f"{configured}/subscribe", json={"email": "a@example.com", "list": name}, timeout=10)
     assert as_json.status_code == 422, as_json.text
     assert as_json.json()["detail"][0].startswith("body.list: ")
