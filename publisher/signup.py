@@ -38,7 +38,6 @@ confirmed.
 from __future__ import annotations
 
 import enum
-import unicodedata
 from dataclasses import dataclass
 
 import redis
@@ -51,6 +50,7 @@ from publisher.db.engine import Database
 from publisher.db.models import MAX_ID, ConsentAction, ConsentEvent, MailingList, Subscriber, Subscription, SubscriptionStatus, utcnow
 from publisher.errors import NewsletterError, NotFoundError
 from publisher.links import LinkTarget
+from publisher.mailing_lists import ListNameError, check_list_name
 from publisher.settings import Settings
 from publisher.subscribers import UnsendableAddressError, sendable_email
 from publisher.suppressions import is_suppressed
@@ -108,10 +108,6 @@ def address_limit(client: redis.Redis, settings: Settings) -> HourlyLimit:
     return HourlyLimit(client, settings.secret, "subscribe-address", settings.subscribe_address_limit)
 
 
-def has_control_character(value: str) -> bool:
-    return any(unicodedata.category(char) == "Cc" for char in value)
-
-
 def check_request(request: SignupRequest) -> str:
     """Check every field; return the normalised address or raise InvalidSignup with the reason."""
     if request.source not in SOURCES:
@@ -131,9 +127,10 @@ def check_request(request: SignupRequest) -> str:
         raise InvalidSignup("email", f"is not a valid email address: {exc}") from exc
     if not request.list_name.strip():
         raise InvalidSignup("list", "is empty")
-    if has_control_character(request.list_name):
-        # No list name has one, and PostgreSQL refuses NUL in a query outright.
-        raise InvalidSignup("list", "contains a control character")
+    try:
+        check_list_name(request.list_name)
+    except ListNameError as exc:
+        raise InvalidSignup("list", str(exc).removeprefix("the list name ")) from None
     for field, value in (("first_name", request.first_name), ("last_name", request.last_name)):
         if len(value) > NAME_LIMIT:
             raise InvalidSignup(field, f"is longer than {NAME_LIMIT} characters")

@@ -20,11 +20,6 @@ def first_control_character(value: str) -> str | None:
     return next((char for char in value if unicodedata.category(char) in REFUSED_CATEGORIES), None)
 
 
-def has_control_characters(value: str) -> bool:
-    """True when ``value`` holds a control character or a line or paragraph separator."""
-    return first_control_character(value) is not None
-
-
 def refuse_control_characters(value: str) -> str:
     """Return ``value`` unchanged; raise ValueError naming the first refused character it holds."""
     char = first_control_character(value)

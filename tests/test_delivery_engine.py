@@ -85,7 +85,8 @@ def test_a_name_no_header_can_carry_fails_its_record_alone_with_the_reason(
     with ctx.db.transaction() as session:
         failed = session.get(Delivery, poisoned)
         assert failed is not None and failed.state == DeliveryState.FAILED
-        assert "the name contains a control character" in (failed.last_error or "")
+        assert "the name contains " in (failed.last_error or "")
+        assert f"(U+{ord(name[3]):04X}); no message header can carry it" in (failed.last_error or "")
     assert len(fake_provider.recipients()) == 9
 
 

@@ -15,7 +15,6 @@ not every provider offers, so it is refused (docs/providers.md).
 from __future__ import annotations
 
 import re
-import unicodedata
 from email.header import Header
 from email.headerregistry import Address
 from email.policy import default
@@ -23,12 +22,11 @@ from email.policy import default
 import idna
 
 from publisher.errors import RenderError
+from publisher.text_rules import describe_character, first_control_character
 
 #: A word of a display name sent as it is: letters, digits, ``'`` and ``-``, short enough to sit on a folded line.
 PLAIN_WORD = re.compile(r"[A-Za-z0-9'-]+")
 PLAIN_WORD_LIMIT = 60
-#: Unicode categories no header may carry: controls (C0, C1, NUL, tab) and the line and paragraph separators.
-HEADER_UNSAFE = {"Cc", "Zl", "Zp"}
 #: Longest folded line of an address header besides its name (``Reply-To: ``), within RFC 5322's 78.
 FOLDED_LINE_LIMIT = 66
 
@@ -37,15 +35,10 @@ class AddressError(RenderError, ValueError):
     """The address cannot be written in a message header; the reason says why."""
 
 
-def control_character(value: str) -> str | None:
-    """The first control character (C0, C1) or line/paragraph separator in ``value``, as U+XXXX: none may go in a header."""
-    return next((f"U+{ord(char):04X}" for char in value if unicodedata.category(char) in HEADER_UNSAFE), None)
-
-
 def checked_name(name: str) -> str:
     """The display name, refused when it holds a character no header may carry."""
-    if found := control_character(name):
-        raise AddressError(f"the display name contains a control character ({found})")
+    if found := first_control_character(name):
+        raise AddressError(f"the display name contains {describe_character(found)}")
     return name
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from publisher.errors import ConfigurationError, RenderError
 from publisher.links import CONFIRM, UNSUBSCRIBE, VIEW, LinkTarget
+from publisher.text_rules import describe_character, first_control_character
 from workers import metrics
-from workers.addresses import control_character
 from workers.context import WorkerContext
 from workers.ledger import (
     CampaignSnapshot,
@@ -216,8 +216,8 @@ def compose(
         confirm_url=ctx.signer.url(CONFIRM, target) if confirm else "",
     )
     for field, value in (("subject", campaign.subject), ("name", recipient.full_name)):
-        if found := control_character(value):
-            raise RenderError(f"the {field} contains a control character ({found}); no message header can carry it")
+        if found := first_control_character(value):
+            raise RenderError(f"the {field} contains {describe_character(found)}; no message header can carry it")
     html, text = issue.personalise(recipient)
     return OutgoingEmail(
         delivery_id=delivery.id,

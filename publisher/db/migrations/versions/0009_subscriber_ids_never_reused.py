@@ -10,7 +10,8 @@ The counter starts past every id that may have been erased before this
 upgrade. Nothing left in the database names an erased id, but each erasure
 leaves at least one hash-only suppression entry, and every id above today's
 highest one belonged to a subscriber deleted by an erasure; so today's
-highest id plus the number of hash-only entries is past all of them.
+highest id plus the number of hash-only entries is past all of them. A margin
+covers hash-only entries an operator removed since.
 
 Revision ID: 0009
 Revises: 0008
@@ -36,6 +37,10 @@ HIGHEST_KNOWN_ID = (
 #: Rows that dropping the subscribers table would delete or change while foreign keys are on.
 REFERENCED = "SELECT EXISTS (SELECT 1 FROM subscriptions) OR EXISTS (SELECT 1 FROM deliveries WHERE subscriber_id IS NOT NULL)"
 ERASED_ENTRIES = "SELECT COUNT(*) FROM suppressions WHERE email IS NULL"
+#: Added to the counter of a database that has held subscribers: an operator
+#: may have removed erased entries (``suppressions remove --include-erased``),
+#: and ids cost nothing (MAX_ID is over two billion).
+ID_MARGIN = 1_000_000
 
 
 def upgrade() -> None:
@@ -45,10 +50,11 @@ def upgrade() -> None:
     _refuse_with_foreign_keys_on(connection)
     highest = connection.execute(sa.text(HIGHEST_KNOWN_ID)).scalar() or 0
     erased = connection.execute(sa.text(ERASED_ENTRIES)).scalar() or 0
+    start = highest + erased + ID_MARGIN if highest or erased else 0
     with op.batch_alter_table("subscribers", recreate="always", table_kwargs={"sqlite_autoincrement": True}):
         pass
     connection.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = 'subscribers'"))
-    connection.execute(sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES ('subscribers', :seq)"), {"seq": highest + erased})
+    connection.execute(sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES ('subscribers', :seq)"), {"seq": start})
 
 
 def downgrade() -> None:
