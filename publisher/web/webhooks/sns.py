@@ -7,8 +7,9 @@ fields, made with the key of the X.509 certificate at ``SigningCertURL``.
 
 The order of the checks matters, because the certificate URL comes from the
 caller: the URL must fully match NEWSLETTER_SNS_CERTIFICATE_URL_PATTERN (by
-default only ``https://sns.<region>.amazonaws.com/….pem``) before it is
-fetched, so a forged message cannot make us fetch from anywhere else. The
+default only ``https://sns.<region>.amazonaws.com/SimpleNotificationService-<hex>.pem``)
+before it is fetched, so a forged message cannot make us fetch from anywhere
+else, nor pick a new path per call. The
 topic must be one of NEWSLETTER_SES_SNS_TOPIC_ARNS: SNS signs every AWS
 account's messages with the same certificates, so a valid signature alone
 proves nothing about who sent it, and with no topics configured every call
@@ -16,8 +17,9 @@ is refused. Nothing in ``Message`` is read until the signature has been
 verified.
 
 Certificates are fetched before the caller is authenticated, so fetching is
-kept rare and never makes a caller queue (webhooks run on the web app's small
-thread pool, which unsubscribe and confirm pages share):
+kept rare, and a caller never queues behind the fetch of another certificate
+(webhooks run on the web app's small thread pool, which the unsubscribe and
+confirm pages share):
 
 - a key is kept for a day (and never past its certificate's expiry), a failed
   fetch is remembered for a minute, and a full cache drops its least recently
