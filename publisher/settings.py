@@ -90,7 +90,9 @@ class Settings(BaseSettings):
     sns_certificate_url_pattern: str = Field(
         # sns.<region>.amazonaws.com, or sns.cn-<…>.amazonaws.com.cn in the China partition; a region is
         # two letters, words and a number (us-east-1, us-gov-west-1), so sns.s3.amazonaws.com, an S3 bucket, is not one.
-        r"^https://sns\.(?:[a-z]{2}(?:-[a-z]+)+-[0-9]+\.amazonaws\.com|cn-[a-z]+-[0-9]+\.amazonaws\.com\.cn)/[A-Za-z0-9._/-]*\.pem$",
+        # Regions are matched by shape, as a list would go stale. The path is the only one SNS uses,
+        # SimpleNotificationService-<hex>.pem, so a caller cannot make up a new URL per call by varying it.
+        r"^https://sns\.(?:[a-z]{2}(?:-[a-z]+)+-[0-9]+\.amazonaws\.com|cn-[a-z]+-[0-9]+\.amazonaws\.com\.cn)/SimpleNotificationService-[0-9a-f]+\.pem$",
         description="Regular expression an SNS SigningCertURL must match before it is fetched (scheme, host and path).",
     )
 

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -314,6 +316,11 @@ class FakeAws:
     missing: set[str] = field(default_factory=set)
     #: A fresh certificate name per server: the app caches certificates by URL for the whole process.
     cert_name: str = field(default_factory=lambda: f"SimpleNotificationService-{uuid.uuid4().hex}.pem")
+    #: While true, certificate answers wait for ``release``: the test decides when a fetch ends.
+    hold: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
+    #: Released once per request received (before a held answer waits).
+    arrivals: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
 
     @property
     def origin(self) -> str:
@@ -326,6 +333,14 @@ class FakeAws:
     def fetched(self, prefix: str) -> list[str]:
         return [path for path in self.requests if path.startswith(prefix)]
 
+    def new_cert_url(self) -> str:
+        return f"{self.origin}/SimpleNotificationService-{uuid.uuid4().hex}.pem"
+
+    def await_requests(self, count: int) -> None:
+        """Wait until ``count`` more requests have arrived (the bound only stops a broken test hanging)."""
+        for _ in range(count):
+            assert self.arrivals.acquire(timeout=30), "the fake AWS server never received the request"
+
 
 @pytest.fixture
 def aws(sns_identity: SigningIdentity) -> Iterator[FakeAws]:
@@ -334,6 +349,9 @@ def aws(sns_identity: SigningIdentity) -> Iterator[FakeAws]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             fake.requests.append(self.path)
+            fake.arrivals.release()
+            if self.path.endswith(".pem") and fake.hold:
+                fake.release.wait(timeout=30)
             if self.path.endswith(".pem") and self.path not in fake.missing:
                 self._answer(200, fake.identity.pem)
             elif self.path.startswith("/?Action=ConfirmSubscription"):
@@ -355,8 +373,15 @@ def aws(sns_identity: SigningIdentity) -> Iterator[FakeAws]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield fake
+    fake.release.set()
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_certificate_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with an empty certificate cache, and no fetches or failures of other tests counted."""
+    monkeypatch.setattr(sns, "_cache", sns.CertificateCache())
 
 
 @pytest.fixture
@@ -675,6 +700,35 @@ def test_default_pattern_refuses_every_other_host(settings: Settings, url: str) 
     assert "NEWSLETTER_SNS_CERTIFICATE_URL_PATTERN" in refused.value.message
 
 
+SNS_HOST = "https://sns.us-east-1.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/x.pem",
+        "/certificate.pem",
+        "/SimpleNotificationService-zz.pem",
+        "/SimpleNotificationService-.pem",
+        "/SimpleNotificationService-9C6465FA7F48F5CACD23014631EC1136.pem",  # SNS names its certificates in lower case
+        "/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem.pem",
+        "/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136-x.pem",
+        "/x/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem",
+        "//SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem",
+        "/./SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem",
+        "/../SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem",
+        "/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.txt",
+        "/simplenotificationservice-9c6465fa7f48f5cacd23014631ec1136.pem",
+    ],
+)
+def test_default_pattern_refuses_certificate_paths_sns_does_not_use(settings: Settings, path: str) -> None:
+    """Only SNS's own certificate names are fetched, so a caller cannot pick a new URL per call by varying the path."""
+    with pytest.raises(WebhookRejected) as refused:
+        sns.check_certificate_url(SNS_HOST + path, settings)
+    assert refused.value.status == 401
+    assert "NEWSLETTER_SNS_CERTIFICATE_URL_PATTERN" in refused.value.message
+
+
 def test_ses_failed_certificate_fetch_is_not_repeated_for_every_call(ses_url: str, aws: FakeAws, db: Database) -> None:
     """Unauthenticated calls naming a certificate that is not there make one fetch, not one each."""
     aws.missing.add(f"/{aws.cert_name}")
@@ -733,13 +787,133 @@ def test_failed_certificate_fetch_is_remembered_briefly(settings: Settings, aws:
     assert len(aws.fetched(f"/{aws.cert_name}")) == 2
 
 
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Wait for something other threads are bound to do; the bound only stops a broken test hanging."""
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.01)
+
+
+def call_in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    """Run ``call`` in a thread; the list receives its result or the exception it raised."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
 def test_concurrent_calls_for_one_certificate_fetch_it_once(settings: Settings, aws: FakeAws) -> None:
     cache = sns.CertificateCache(clock=Clock())
-    keys: list[object] = []
-    workers = [threading.Thread(target=lambda: keys.append(cache.key(aws.cert_url, settings.http_timeout))) for _ in range(8)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    assert len(keys) == 8
+    aws.hold = True
+    calls = [call_in_thread(lambda: cache.key(aws.cert_url, settings.http_timeout))]
+    aws.await_requests(1)  # the first call is fetching; the others find its fetch running
+    calls += [call_in_thread(lambda: cache.key(aws.cert_url, settings.http_timeout)) for _ in range(sns.MAX_WAITERS)]
+    wait_until(lambda: cache.waiting(aws.cert_url) == sns.MAX_WAITERS)
+    aws.release.set()
+    for thread, _ in calls:
+        thread.join()
+    keys = [outcome[0] for _, outcome in calls]
+    assert all(isinstance(key, RSAPublicKey) for key in keys)
     assert len(aws.fetched(f"/{aws.cert_name}")) == 1
+
+
+def test_calls_beyond_the_waiting_limit_for_one_certificate_get_503_at_once(settings: Settings, aws: FakeAws) -> None:
+    """A burst naming one slow certificate parks a few threads at most; the rest are answered at once."""
+    cache = sns.CertificateCache(clock=Clock())
+    aws.hold = True
+    calls = [call_in_thread(lambda: cache.key(aws.cert_url, settings.http_timeout))]
+    aws.await_requests(1)
+    calls += [call_in_thread(lambda: cache.key(aws.cert_url, settings.http_timeout)) for _ in range(sns.MAX_WAITERS)]
+    wait_until(lambda: cache.waiting(aws.cert_url) == sns.MAX_WAITERS)
+    with pytest.raises(WebhookRejected) as refused:
+        cache.key(aws.cert_url, settings.http_timeout)  # returns while the fetch is still held
+    assert refused.value.status == 503
+    assert int(refused.value.headers["Retry-After"]) > 0
+    aws.release.set()
+    for thread, outcome in calls:
+        thread.join()
+        assert isinstance(outcome[0], RSAPublicKey)
+    assert len(aws.fetched(f"/{aws.cert_name}")) == 1
+
+
+def test_call_for_another_certificate_while_fetches_are_busy_is_503_without_fetching(settings: Settings, aws: FakeAws) -> None:
+    cache = sns.CertificateCache(clock=Clock())
+    aws.hold = True
+    busy = [aws.new_cert_url() for _ in range(sns.MAX_CONCURRENT_FETCHES)]
+    calls = [call_in_thread(lambda url=url: cache.key(url, settings.http_timeout)) for url in busy]
+    aws.await_requests(len(busy))  # every fetch slot is taken, and held
+    other = aws.new_cert_url()
+    with pytest.raises(WebhookRejected) as refused:
+        cache.key(other, settings.http_timeout)
+    assert refused.value.status == 503
+    assert int(refused.value.headers["Retry-After"]) > 0
+    assert aws.fetched(other.removeprefix(aws.origin)) == []
+    aws.release.set()
+    for thread, outcome in calls:
+        thread.join()
+        assert isinstance(outcome[0], RSAPublicKey)
+    assert isinstance(cache.key(other, settings.http_timeout), RSAPublicKey)  # once a slot is free it is fetched
+
+
+def test_ses_call_while_certificate_fetches_are_busy_is_503_with_retry_after(ses_url: str, aws: FakeAws) -> None:
+    """Over HTTP: the web app's threads are not parked behind fetches of other certificates."""
+    aws.hold = True
+    busy = [aws.new_cert_url() for _ in range(sns.MAX_CONCURRENT_FETCHES)]
+    calls = [
+        call_in_thread(lambda url=url: post_sns(ses_url, sns_envelope(aws, "bye", kind="UnsubscribeConfirmation", cert_url=url)))
+        for url in busy
+    ]
+    aws.await_requests(len(busy))
+    other = aws.new_cert_url()
+    response = post_sns(ses_url, sns_envelope(aws, "bye", kind="UnsubscribeConfirmation", cert_url=other))
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert aws.fetched(other.removeprefix(aws.origin)) == []
+    aws.release.set()
+    for thread, outcome in calls:
+        thread.join()
+        assert outcome[0].status_code == 200, outcome[0].text
+
+
+def fail_fetches(cache: sns.CertificateCache, aws: FakeAws, settings: Settings, count: int) -> None:
+    for _ in range(count):
+        url = aws.new_cert_url()
+        aws.missing.add(url.removeprefix(aws.origin))
+        with pytest.raises(WebhookRejected, match="HTTP 404"):
+            cache.key(url, settings.http_timeout)
+
+
+def test_failed_fetch_budget_refuses_new_certificates_without_fetching_until_the_window_passes(settings: Settings, aws: FakeAws) -> None:
+    clock = Clock()
+    cache = sns.CertificateCache(clock=clock)
+    fail_fetches(cache, aws, settings, sns.MAX_FAILED_FETCHES)
+    assert len(aws.requests) == sns.MAX_FAILED_FETCHES
+    clock.now += 20
+    new = aws.new_cert_url()
+    with pytest.raises(WebhookRejected) as refused:
+        cache.key(new, settings.http_timeout)
+    assert refused.value.status == 503
+    assert refused.value.headers["Retry-After"] == str(int(sns.FAILURE_WINDOW) - 20)
+    assert len(aws.requests) == sns.MAX_FAILED_FETCHES  # not fetched
+    clock.now += sns.FAILURE_WINDOW - 20
+    assert isinstance(cache.key(new, settings.http_timeout), RSAPublicKey)
+    assert aws.requests[-1] == new.removeprefix(aws.origin)
+
+
+def test_certificate_fetched_before_is_fetched_again_while_the_failure_budget_is_spent(settings: Settings, aws: FakeAws) -> None:
+    """A flood of failing URLs cannot stop the refresh of a certificate this process has used."""
+    clock = Clock()
+    cache = sns.CertificateCache(clock=clock)
+    cache.key(aws.cert_url, settings.http_timeout)
+    clock.now += sns.CERTIFICATE_TTL + 1  # its key is no longer kept
+    fail_fetches(cache, aws, settings, sns.MAX_FAILED_FETCHES)
+    assert isinstance(cache.key(aws.cert_url, settings.http_timeout), RSAPublicKey)
+    assert len(aws.fetched(f"/{aws.cert_name}")) == 2

@@ -7,8 +7,9 @@ fields, made with the key of the X.509 certificate at ``SigningCertURL``.
 
 The order of the checks matters, because the certificate URL comes from the
 caller: the URL must fully match NEWSLETTER_SNS_CERTIFICATE_URL_PATTERN (by
-default only ``https://sns.<region>.amazonaws.com/….pem``) before it is
-fetched, so a forged message cannot make us fetch from anywhere else. The
+default only ``https://sns.<region>.amazonaws.com/SimpleNotificationService-<hex>.pem``)
+before it is fetched, so a forged message cannot make us fetch from anywhere
+else, nor pick a new path per call. The
 topic must be one of NEWSLETTER_SES_SNS_TOPIC_ARNS: SNS signs every AWS
 account's messages with the same certificates, so a valid signature alone
 proves nothing about who sent it, and with no topics configured every call
@@ -16,10 +17,21 @@ is refused. Nothing in ``Message`` is read until the signature has been
 verified.
 
 Certificates are fetched before the caller is authenticated, so fetching is
-kept rare: a key is kept for a day (and never past its certificate's expiry),
-a failed fetch is remembered for a minute, one fetch runs at a time (callers
-wanting the same certificate wait for it rather than fetching it again), and a
-full cache drops its least recently used entry, not all of them.
+kept rare, and a caller never queues behind the fetch of another certificate
+(webhooks run on the web app's small thread pool, which the unsubscribe and
+confirm pages share):
+
+- a key is kept for a day (and never past its certificate's expiry), a failed
+  fetch is remembered for a minute, and a full cache drops its least recently
+  used entry, not all of them;
+- calls wanting a certificate whose fetch is running wait for that fetch (a
+  few of them, for a bounded time) rather than fetching it again;
+- at most MAX_CONCURRENT_FETCHES fetches run at once: a call that would start
+  another gets 503 with Retry-After at once, without fetching;
+- after MAX_FAILED_FETCHES failed fetches within FAILURE_WINDOW, certificates
+  this process has never fetched get 503 without a fetch until the window
+  moves on (one it fetched before may still be fetched again, so a flood of
+  made-up URLs cannot stop SNS's own certificate from being renewed).
 
 Timestamps are not checked: SNS retries for up to an hour by default (longer
 with a custom delivery policy), and a replayed notification is harmless
@@ -32,16 +44,18 @@ import base64
 import binascii
 import datetime as dt
 import logging
+import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -77,6 +91,16 @@ CERTIFICATE_TTL = 24 * 3600.0
 #: calls naming a missing certificate fetches it about once a minute, short enough that
 #: SNS's own retries get through soon after a network fault.
 FAILURE_TTL = 60.0
+#: Certificate fetches running at once in one process; a call that would start another gets 503.
+MAX_CONCURRENT_FETCHES = 2
+#: Calls that may wait for a fetch of the same certificate already running; any more get 503.
+MAX_WAITERS = 4
+#: Failed fetches within FAILURE_WINDOW seconds after which certificates never fetched before get 503
+#: without a fetch. SNS uses one certificate per region, so real traffic never gets near it.
+MAX_FAILED_FETCHES = 10
+FAILURE_WINDOW = 60.0
+#: Retry-After (seconds) when fetches are busy: about one fetch's time.
+BUSY_RETRY_AFTER = 5
 
 
 @dataclass(frozen=True)
@@ -170,51 +194,118 @@ class _Certificate:
     not_valid_after: dt.datetime
 
 
-class CertificateCache:
-    """Signing keys by certificate URL, and the refusals of failed fetches, each for a while.
+@dataclass
+class _Fetch:
+    """A fetch in flight, and how many calls wait for it."""
 
-    ``clock`` is the monotonic clock the expiries are measured on.
+    done: threading.Event = field(default_factory=threading.Event)
+    waiters: int = 0
+
+
+class CertificateCache:
+    """Signing keys by certificate URL, the refusals of failed fetches, and the fetches in flight.
+
+    ``clock`` is the monotonic clock the expiries and the failure window are measured on.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._keys: TTLCache[str, _Certificate] = TTLCache(maxsize=CACHE_SIZE, ttl=CERTIFICATE_TTL, timer=clock)
+        # The failure budget admits about MAX_FAILED_FETCHES new failures per FAILURE_TTL, so these fit.
         self._failures: TTLCache[str, WebhookRejected] = TTLCache(maxsize=CACHE_SIZE, ttl=FAILURE_TTL, timer=clock)
+        # URLs fetched successfully before: exempt from the failure budget when their key must be fetched again.
+        self._fetched_before: LRUCache[str, bool] = LRUCache(maxsize=CACHE_SIZE)
+        # When the latest failed fetches failed; the budget is spent when the oldest is still in the window.
+        self._failed_at: deque[float] = deque(maxlen=MAX_FAILED_FETCHES)
+        self._in_flight: dict[str, _Fetch] = {}
         self._lock = threading.Lock()
-        # Held while fetching: concurrent calls for one certificate make one fetch, and no caller makes many at once.
-        self._fetching = threading.Lock()
 
     def key(self, url: str, timeout: float) -> RSAPublicKey:
-        """The RSA key of the certificate at ``url``; fetched only when not known or failed lately."""
-        known = self._known(url)
-        if known is not None:
-            return known
-        with self._fetching:
+        """The RSA key of the certificate at ``url``; fetched only when not known or failed lately.
+
+        Never queues behind another certificate's fetch: 503 with Retry-After instead.
+        """
+        with self._lock:
             known = self._known(url)
             if known is not None:
                 return known
-            try:
-                certificate = _load_certificate(_fetch(url, timeout), url)
-            except WebhookRejected as exc:
-                with self._lock:
-                    self._failures[url] = exc
-                raise
+            fetch = self._in_flight.get(url)
+            if fetch is None:
+                self._admit(url)
+                fetch = self._in_flight[url] = _Fetch()
+                mine = True
+            elif fetch.waiters >= MAX_WAITERS:
+                raise _busy("too many calls are waiting for this SNS signing certificate")
+            else:
+                fetch.waiters += 1
+                mine = False
+        return self._fetch(url, timeout, fetch) if mine else self._wait(url, timeout, fetch)
+
+    def waiting(self, url: str) -> int:
+        """How many calls wait for the fetch of ``url`` now running (0 when none runs)."""
+        with self._lock:
+            fetch = self._in_flight.get(url)
+            return fetch.waiters if fetch is not None else 0
+
+    def _admit(self, url: str) -> None:
+        """Raise 503 unless a new fetch of ``url`` may start now (called holding the lock)."""
+        if len(self._in_flight) >= MAX_CONCURRENT_FETCHES:
+            raise _busy("SNS signing certificates are being fetched for other calls")
+        if url in self._fetched_before or len(self._failed_at) < MAX_FAILED_FETCHES:
+            return
+        wait = self._failed_at[0] + FAILURE_WINDOW - self._clock()
+        if wait > 0:
+            raise WebhookRejected(
+                503,
+                f"SNS signing certificate not fetched: {MAX_FAILED_FETCHES} fetches failed in the last {FAILURE_WINDOW:.0f} seconds",
+                {"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+
+    def _fetch(self, url: str, timeout: float, fetch: _Fetch) -> RSAPublicKey:
+        try:
+            certificate = _load_certificate(_fetch(url, timeout), url)
+        except WebhookRejected as exc:
+            with self._lock:
+                self._failures[url] = exc
+                self._failed_at.append(self._clock())
+            raise
+        else:
             with self._lock:
                 self._keys[url] = certificate
+                self._fetched_before[url] = True
             return certificate.key
+        finally:
+            with self._lock:
+                del self._in_flight[url]
+            fetch.done.set()
+
+    def _wait(self, url: str, timeout: float, fetch: _Fetch) -> RSAPublicKey:
+        """The key the running fetch of ``url`` got, or its refusal; 503 if it takes too long."""
+        # A fetch may take a connect and a read timeout; past that the caller is better off retrying.
+        fetch.done.wait(2 * timeout)
+        with self._lock:
+            fetch.waiters -= 1
+            known = self._known(url)
+        if known is None:
+            raise _busy("the SNS signing certificate is still being fetched")
+        return known
 
     def _known(self, url: str) -> RSAPublicKey | None:
-        """The cached key, or None to fetch; raises the remembered refusal of a recent failed fetch."""
-        with self._lock:
-            certificate = self._keys.get(url)
-            failure = self._failures.get(url)
-            if certificate is not None and now() > certificate.not_valid_after:
-                del self._keys[url]
-                certificate = None
+        """The cached key, or None to fetch; raises the remembered refusal of a recent failed fetch (holding the lock)."""
+        certificate = self._keys.get(url)
+        if certificate is not None and now() > certificate.not_valid_after:
+            del self._keys[url]
+            certificate = None
         if certificate is not None:
             return certificate.key
+        failure = self._failures.get(url)
         if failure is not None:
             raise WebhookRejected(failure.status, failure.message, failure.headers)
         return None
+
+
+def _busy(reason: str) -> WebhookRejected:
+    return WebhookRejected(503, f"{reason}; try again shortly", {"Retry-After": str(BUSY_RETRY_AFTER)})
 
 
 _cache = CertificateCache()
