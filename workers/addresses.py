@@ -126,10 +126,25 @@ def folded_address(name: str, address: str) -> str:
 
 def parse_mailbox(value: str) -> tuple[str, str]:
     """The display name and address of a configured mailbox (``Name <address>``); exactly one is allowed."""
+    if found := control_character(value):
+        # The parser reads ``a <b@c>\r\nBcc: d@e`` as one mailbox and drops the rest without a word.
+        raise AddressError(f"{value!r} must be exactly one address on one line; it contains a control character ({found})")
     try:
         mailboxes = default.header_factory("From", value).addresses
     except (ValueError, IndexError) as exc:
         raise AddressError(f"{value!r} is not a mailbox ({exc})") from exc
     if len(mailboxes) != 1 or not mailboxes[0].addr_spec or "@" not in mailboxes[0].addr_spec:
-        raise AddressError(f"{value!r} must be exactly one address")
+        raise AddressError(f'{value!r} must be exactly one address (a display name with a comma goes in quotes: "Name, Inc" <address>)')
     return mailboxes[0].display_name, mailboxes[0].addr_spec
+
+
+def sender_mailbox(value: str) -> tuple[str, str]:
+    """The display name and wire address of a configured sender (From, Reply-To), built as every provider builds it.
+
+    The settings check ``NEWSLETTER_FROM`` and ``NEWSLETTER_REPLY_TO`` with it
+    when they load, so a value no message can carry stops the process at
+    start instead of reaching a worker.
+    """
+    name, address = parse_mailbox(value)
+    format_address(name, address)
+    return name, ascii_address(address)
