@@ -105,6 +105,40 @@ def test_rejected_credentials_pause_the_campaign_instead_of_burning_the_list(ctx
     assert len(fake_provider.calls_to("postmark")) == 1
 
 
+@pytest.mark.parametrize(
+    ("setting", "variable", "value"),
+    [("reply_to", "NEWSLETTER_REPLY_TO", "Support, Inc <s@x.com>"), ("from_address", "NEWSLETTER_FROM", "a@x.com, b@y.com")],
+)
+def test_a_sender_no_message_can_carry_pauses_the_campaign_and_fails_no_record(
+    engine_settings: Settings, fake_provider: FakeProviders, setting: str, variable: str, value: str
+) -> None:
+    # Loading the settings refuses such a value (tests/test_settings.py); settings
+    # built in-process skip that check, which is the case this guards: the
+    # sender is nobody's record, so the records wait and an operator decides.
+    ctx = build_context(engine_settings)
+    try:
+        campaign = publish(ctx)
+        broken = build_context(engine_settings.model_copy(update={setting: value}))
+        try:
+            outcome = deliver_batch(broken, campaign.batch_ids[0], max_countdown=300)
+            assert (outcome.sent, outcome.failed, outcome.retry_in) == (0, 0, None)
+            with ctx.db.transaction() as session:
+                stored = session.get(Campaign, campaign.id)
+                assert stored is not None and stored.status == CampaignStatus.PAUSED
+                assert (stored.pause_reason or "").startswith(f"{variable} cannot go in a message: ")
+                assert (stored.pause_reason or "").endswith("; fix it, then resume")
+                errors = set(session.scalars(select(Delivery.last_error).where(Delivery.batch_id == campaign.batch_ids[0])))
+            assert {(state, attempts) for state, attempts, _ in states(ctx.db, campaign.id)} == {(DeliveryState.PENDING, 0)}
+            assert len(errors) == 1 and "exactly one" in str(errors)
+            assert fake_provider.calls_to("postmark") == []
+            # The failed attempt is not a provider failure: no circuit opens, no failover.
+            assert not broken.state.circuit_open("postmark")
+        finally:
+            broken.close()
+    finally:
+        ctx.close()
+
+
 def test_retry_after_pauses_the_provider_for_every_worker(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
     campaign = publish(ctx)
     fake_provider.faults.throttle = 1

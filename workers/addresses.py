@@ -22,7 +22,7 @@ from email.policy import default
 
 import idna
 
-from publisher.errors import RenderError
+from publisher.errors import ConfigurationError, RenderError
 
 #: A word of a display name sent as it is: letters, digits, ``'`` and ``-``, short enough to sit on a folded line.
 PLAIN_WORD = re.compile(r"[A-Za-z0-9'-]+")
@@ -35,6 +35,14 @@ FOLDED_LINE_LIMIT = 66
 
 class AddressError(RenderError, ValueError):
     """The address cannot be written in a message header; the reason says why."""
+
+
+class SenderError(ConfigurationError):
+    """The configured sender (From, Reply-To) cannot be written in a message header.
+
+    Deliberately not an ``AddressError``: the sender is no record's fault, so
+    it must never fail a record the way a recipient's bad address does.
+    """
 
 
 def control_character(value: str) -> str | None:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from publisher.errors import PermanentDeliveryError, RenderError, TransientDeliveryError
 from publisher.settings import Settings
+from workers.addresses import SenderError
 from workers.message import OutgoingEmail
 from workers.providers.signals import Halt, RateLimit
 
@@ -113,6 +114,10 @@ class Provider(abc.ABC):
         """Send one batch and return one result per email, in order."""
         if len(emails) > self.max_batch_size:
             raise ValueError(f"{self.name} takes at most {self.max_batch_size} emails per call, got {len(emails)}")
+        try:
+            _check_senders(emails)
+        except SenderError as exc:
+            return _sender_halt(emails, exc)
         results: dict[int, SendResult] = {}
         sendable = []
         for email in emails:
@@ -130,6 +135,8 @@ class Provider(abc.ABC):
             return []
         try:
             payload = self.prepare(emails)
+        except SenderError as exc:
+            return _sender_halt(emails, exc)
         except BUILD_ERRORS as exc:
             return self._isolate_unbuildable(emails, batch_key, exc)
         try:
@@ -158,6 +165,8 @@ class Provider(abc.ABC):
         for email in emails:
             try:
                 self.prepare([email])
+            except SenderError as exc:
+                return _sender_halt(emails, exc)  # before any call of this step: none of them went out
             except BUILD_ERRORS as exc:
                 results[email.delivery_id] = SendResult.permanent(email, f"cannot build the message: {exc}")
             else:
@@ -218,3 +227,19 @@ def _from_error(email: OutgoingEmail, outcome: Outcome, exc: TransientDeliveryEr
         rate_limit=exc.rate_limit,
         maybe_sent=exc.maybe_sent,
     )
+
+
+def _check_senders(emails: list[OutgoingEmail]) -> None:
+    """Raise SenderError before anything else when a sender cannot be written (checked once per distinct one).
+
+    First, so that no provider's order of building decides whether a record
+    with a fault of its own fails before the sender halts the call.
+    """
+    for email in {(email.sender, email.reply_to): email for email in emails}.values():
+        _ = email.from_mailbox, email.reply_to_mailbox
+
+
+def _sender_halt(emails: list[OutgoingEmail], exc: SenderError) -> list[SendResult]:
+    # The sender is the same for every email and no record's fault: the
+    # records stay open (transient) while the halt pauses the campaign.
+    return [SendResult.transient(email, str(exc), halt=Halt.SENDER) for email in emails]
