@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,6 +136,24 @@ def test_a_sender_no_message_can_carry_pauses_the_campaign_and_fails_no_record(
             assert not broken.state.circuit_open("postmark")
         finally:
             broken.close()
+    finally:
+        ctx.close()
+
+
+def test_a_sender_with_an_international_domain_goes_out_with_message_ids_in_punycode(engine_settings: Settings, tmp_path: Path) -> None:
+    # The settings accept events@bücher.de; the Message-IDs take the sender's
+    # domain, and a MIME header can only carry it in its ASCII (IDNA) form.
+    ctx = build_context(engine_settings.model_copy(update={"from_address": "Modu Events <events@bücher.de>"}))
+    try:
+        import_subscribers(ctx.db, EXAMPLES / "subscribers.csv", "attendees")
+        plan = CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="outbox", batch_size=10)
+        campaign = create_campaign(ctx.settings, ctx.db, plan)
+        outcome = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=300)
+        assert (outcome.sent, outcome.failed) == (10, 0)
+        [first, *_] = sorted((tmp_path / "outbox").glob("*.eml"))
+        headers = first.read_bytes().split(b"\r\n\r\n", 1)[0].decode("ascii").splitlines()
+        assert "From: Modu Events <events@xn--bcher-kva.de>" in headers
+        assert any(re.fullmatch(r"Message-ID: <[0-9a-f]{32}@xn--bcher-kva\.de>", line) for line in headers), headers
     finally:
         ctx.close()
 

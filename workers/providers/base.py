@@ -2,7 +2,9 @@
 
 ``send`` refuses oversized messages, then runs prepare → transmit → interpret
 for the rest of the batch and always returns one ``SendResult`` per email, in
-order. An email whose payload cannot be built fails alone, before any call.
+order. An email whose payload cannot be built fails alone, before any call;
+a sender (From, Reply-To) that cannot be written is no email's fault, so it
+fails none: the call is not made and the results halt the campaign.
 A failure of the call as a whole (timeout, refused connection, 5xx, 401)
 becomes a result for every email of the batch, so the delivery engine deals
 only with per-recipient outcomes (plus the halt and rate-limit signals).
