@@ -16,7 +16,6 @@ import datetime as dt
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from email.utils import parseaddr
 
 from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
@@ -38,6 +37,7 @@ from publisher.errors import ConfigurationError, NewsletterError, NotFoundError
 from publisher.mailing_lists import find_list
 from publisher.settings import Settings
 from publisher.suppressions import is_erased, suppressed_addresses
+from workers.addresses import AddressError, sender_mailbox
 from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue
 
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
@@ -184,10 +184,11 @@ def _write_batches(
 
 
 def message_domain(settings: Settings) -> str:
-    """The domain of our Message-IDs: the sender's."""
-    address = parseaddr(settings.from_address)[1]
-    if "@" not in address:
-        raise ConfigurationError(f"set NEWSLETTER_FROM to an address with a domain (now {settings.from_address!r})")
+    """The domain of our Message-IDs: the sender's, in the ASCII (IDNA) form a header can carry."""
+    try:
+        address = sender_mailbox(settings.from_address)[1]
+    except AddressError as exc:  # the settings refuse such a value when they load; these were built in-process
+        raise ConfigurationError(f"set NEWSLETTER_FROM to one mailbox a message can carry: {exc}") from exc
     return address.rsplit("@", 1)[1]
 
 

@@ -71,8 +71,14 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except ValidationError as exc:
-        problems = "; ".join(f"NEWSLETTER_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in exc.errors())
         fail(f"invalid configuration: {problems}", EXIT_UNAVAILABLE)
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    # A field with an alias (from_address is NEWSLETTER_FROM) is reported under the alias, already the variable.
+    name = "_".join(map(str, loc)).upper()
+    return name if name.startswith("NEWSLETTER_") else f"NEWSLETTER_{name}"
 
 
 @app.command()

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from publisher.errors import ConfigurationError
 from publisher.private_files import private_directory
+from workers.addresses import sender_mailbox
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 MIN_SECRET_LENGTH = 16
@@ -46,9 +47,9 @@ class Settings(BaseSettings):
     from_address: str = Field(
         "Newsletter <newsletter@example.com>",
         alias="NEWSLETTER_FROM",
-        description="From header of every issue.",
+        description="From header of every issue: exactly one mailbox, checked when the settings load.",
     )
-    reply_to: str | None = Field(None, description="Optional Reply-To header.")
+    reply_to: str | None = Field(None, description="Optional Reply-To header: exactly one mailbox, checked as NEWSLETTER_FROM is.")
     public_url: str = Field("http://localhost:8000", description="Base of unsubscribe and view-in-browser links.")
     secret_key: SecretStr | None = Field(
         None, description="Signs public links and keys the hashes of erased addresses; unset generates one under data_dir."
@@ -165,6 +166,15 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("from_address", "reply_to")
+    @classmethod
+    def _one_mailbox(cls, value: str | None) -> str | None:
+        # Every message carries these: a value the workers cannot write into a
+        # header would hold every campaign, so the process refuses to start.
+        if value is not None:
+            sender_mailbox(value)  # AddressError is a ValueError: pydantic reports it under the variable
+        return value
 
     @field_validator("secret_key", "old_secret_keys")
     @classmethod

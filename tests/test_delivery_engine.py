@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,6 +105,58 @@ def test_rejected_credentials_pause_the_campaign_instead_of_burning_the_list(ctx
     # The next batch of the paused campaign is not even tried.
     assert deliver_batch(ctx, campaign.batch_ids[1], max_countdown=300).sent == 0
     assert len(fake_provider.calls_to("postmark")) == 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "variable", "value"),
+    [("reply_to", "NEWSLETTER_REPLY_TO", "Support, Inc <s@x.com>"), ("from_address", "NEWSLETTER_FROM", "a@x.com, b@y.com")],
+)
+def test_a_sender_no_message_can_carry_pauses_the_campaign_and_fails_no_record(
+    engine_settings: Settings, fake_provider: FakeProviders, setting: str, variable: str, value: str
+) -> None:
+    # Loading the settings refuses such a value (tests/test_settings.py); settings
+    # built in-process skip that check, which is the case this guards: the
+    # sender is nobody's record, so the records wait and an operator decides.
+    ctx = build_context(engine_settings)
+    try:
+        campaign = publish(ctx)
+        broken = build_context(engine_settings.model_copy(update={setting: value}))
+        try:
+            outcome = deliver_batch(broken, campaign.batch_ids[0], max_countdown=300)
+            assert (outcome.sent, outcome.failed, outcome.retry_in) == (0, 0, None)
+            with ctx.db.transaction() as session:
+                stored = session.get(Campaign, campaign.id)
+                assert stored is not None and stored.status == CampaignStatus.PAUSED
+                assert (stored.pause_reason or "").startswith(f"{variable} cannot go in a message: ")
+                assert (stored.pause_reason or "").endswith("; fix it, then resume")
+                errors = set(session.scalars(select(Delivery.last_error).where(Delivery.batch_id == campaign.batch_ids[0])))
+            assert {(state, attempts) for state, attempts, _ in states(ctx.db, campaign.id)} == {(DeliveryState.PENDING, 0)}
+            assert len(errors) == 1 and "exactly one" in str(errors)
+            assert fake_provider.calls_to("postmark") == []
+            # The failed attempt is not a provider failure: no circuit opens, no failover.
+            assert not broken.state.circuit_open("postmark")
+        finally:
+            broken.close()
+    finally:
+        ctx.close()
+
+
+def test_a_sender_with_an_international_domain_goes_out_with_message_ids_in_punycode(engine_settings: Settings, tmp_path: Path) -> None:
+    # The settings accept events@bücher.de; the Message-IDs take the sender's
+    # domain, and a MIME header can only carry it in its ASCII (IDNA) form.
+    ctx = build_context(engine_settings.model_copy(update={"from_address": "Modu Events <events@bücher.de>"}))
+    try:
+        import_subscribers(ctx.db, EXAMPLES / "subscribers.csv", "attendees")
+        plan = CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="outbox", batch_size=10)
+        campaign = create_campaign(ctx.settings, ctx.db, plan)
+        outcome = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=300)
+        assert (outcome.sent, outcome.failed) == (10, 0)
+        [first, *_] = sorted((tmp_path / "outbox").glob("*.eml"))
+        headers = first.read_bytes().split(b"\r\n\r\n", 1)[0].decode("ascii").splitlines()
+        assert "From: Modu Events <events@xn--bcher-kva.de>" in headers
+        assert any(re.fullmatch(r"Message-ID: <[0-9a-f]{32}@xn--bcher-kva\.de>", line) for line in headers), headers
+    finally:
+        ctx.close()
 
 
 def test_retry_after_pauses_the_provider_for_every_worker(ctx: WorkerContext, fake_provider: FakeProviders) -> None:

@@ -29,6 +29,8 @@ from workers.providers.postmark import PostmarkProvider
 from workers.providers.resend import ResendProvider
 from workers.providers.sendgrid import SendGridProvider
 from workers.providers.ses import SesProvider
+from workers.providers.signals import Halt
+from workers.providers.smtp import SmtpProvider
 
 
 def emails(count: int) -> list[OutgoingEmail]:
@@ -186,3 +188,26 @@ def test_an_email_whose_payload_cannot_be_built_fails_alone_before_any_call(fake
             bodies = b"".join(call.body for call in fake_provider.calls_to(provider.name))
             assert b"person0@" in bodies and b"person2@" in bodies and b"person1@" not in bodies, provider.name
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["9-1.eml", "9-3.eml"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "variable"),
+    [("sender", "a@x.com, b@y.com", "NEWSLETTER_FROM"), ("reply_to", "Support, Inc <s@x.com>", "NEWSLETTER_REPLY_TO")],
+)
+@pytest.mark.parametrize("bad_recipient", [False, True], ids=["", "with-a-bad-recipient"])
+def test_a_sender_no_message_can_carry_halts_the_call_and_fails_no_record(
+    fake_provider: FakeProviders, tmp_path: Path, field: str, value: str, variable: str, bad_recipient: bool
+) -> None:
+    # The sender comes from the settings, not from the records: no record may
+    # fail for it. The results halt the campaign for an operator instead.
+    batch = [dataclasses.replace(email, **{field: value}) for email in emails(3)]
+    if bad_recipient:  # the batch cannot be built for a record's fault too: the sender still halts, it does not fail anyone
+        batch[1] = dataclasses.replace(batch[1], to_name="Eve\x0bBcc: victim@example.com")
+    nothing_listens = SmtpProvider(Settings(smtp_host="127.0.0.1", smtp_port=1, smtp_security="none"))
+    for provider in [*every_http_provider(fake_provider), OutboxProvider(Settings(outbox_dir=tmp_path / "out")), nothing_listens]:
+        results = provider.send(batch)
+        assert [(r.outcome, r.halt) for r in results] == [(Outcome.TRANSIENT, Halt.SENDER)] * 3, provider.name
+        assert all(r.error and r.error.startswith(f"{variable} ") and "exactly one" in r.error for r in results), provider.name
+        assert not any(r.maybe_sent for r in results), provider.name
+    assert fake_provider.calls == []
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from pydantic import ValidationError
 
 from publisher.errors import ConfigurationError
 from publisher.settings import Settings, load_settings
+from tests.conftest import EXAMPLES
+from tests.helpers import run_cli
 
 
 def test_defaults_are_embedded(tmp_path: Path) -> None:
@@ -62,3 +65,54 @@ def test_secrets_do_not_show_in_the_settings_repr() -> None:
     settings = Settings(secret_key="s3cr3t-value-0123456789", postmark_api_key="pm-token-value")
     assert "s3cr3t-value" not in repr(settings)
     assert "pm-token-value" not in repr(settings)
+
+
+# --- The sender's mailboxes -------------------------------------------------------------------------
+
+BAD_MAILBOXES = {
+    "an unquoted comma makes two mailboxes": ("Support, Inc <s@x.com>", "exactly one"),
+    "two addresses": ("a@x.com, b@y.com", "exactly one"),
+    "a line break": ("Modu <events@modu.example>\r\nBcc: victim@example.com", "exactly one"),
+    "a line break in the name": ("Modu\nEvents <events@modu.example>", "control character"),
+    "a non-ASCII local part": ("Modu <événements@modu.example>", "SMTPUTF8"),
+    "no address at all": ("Modu Events", "exactly one"),
+}
+
+
+@pytest.mark.parametrize(("variable", "field"), [("NEWSLETTER_FROM", "from_address"), ("NEWSLETTER_REPLY_TO", "reply_to")])
+@pytest.mark.parametrize(("value", "reason"), BAD_MAILBOXES.values(), ids=BAD_MAILBOXES.keys())
+def test_a_sender_mailbox_no_message_can_carry_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, field: str, value: str, reason: str
+) -> None:
+    # Workers build From and Reply-To into every message: a value they cannot
+    # build would fail every record of every campaign, so it is refused at start.
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=reason) as refused:
+        load_settings()
+    [error] = refused.value.errors()
+    assert error["loc"] == (variable if field == "from_address" else field,)
+
+
+@pytest.mark.parametrize(
+    "value", ['"Support, Inc" <s@x.com>', "Modu Events <events@modu.example>", "events@bücher.de", "Événements Modu <events@modu.example>"]
+)
+def test_a_sender_mailbox_workers_can_build_is_accepted(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("NEWSLETTER_FROM", value)
+    monkeypatch.setenv("NEWSLETTER_REPLY_TO", value)
+    settings = load_settings()
+    assert (settings.from_address, settings.reply_to) == (value, value)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("variable", "value"), [("NEWSLETTER_REPLY_TO", "Support, Inc <s@x.com>"), ("NEWSLETTER_FROM", "a@x.com, b@y.com")]
+)
+def test_publish_with_a_sender_mailbox_no_message_can_carry_exits_3_naming_the_variable(
+    env: dict[str, str], variable: str, value: str
+) -> None:
+    assert run_cli(env, "subscribers", "import", str(EXAMPLES / "subscribers.csv"), "--list", "attendees").returncode == 0
+    result = run_cli({**env, variable: value}, "publish", str(EXAMPLES / "recaps" / "modu-product-vs-tech.md"), "--list", "attendees")
+    assert result.returncode == 3, result.output
+    assert result.output.startswith(f"error: invalid configuration: {variable}: "), result.output
+    assert "exactly one" in result.output and "Traceback" not in result.output
+    assert json.loads(run_cli(env, "status", "--json").output)["campaigns"] == []

@@ -21,7 +21,7 @@ from email.policy import default
 
 import idna
 
-from publisher.errors import RenderError
+from publisher.errors import ConfigurationError, RenderError
 from publisher.text_rules import describe_character, first_control_character
 
 #: A word of a display name sent as it is: letters, digits, ``'`` and ``-``, short enough to sit on a folded line.
@@ -33,6 +33,14 @@ FOLDED_LINE_LIMIT = 66
 
 class AddressError(RenderError, ValueError):
     """The address cannot be written in a message header; the reason says why."""
+
+
+class SenderError(ConfigurationError):
+    """The configured sender (From, Reply-To) cannot be written in a message header.
+
+    Deliberately not an ``AddressError``: the sender is no record's fault, so
+    it must never fail a record the way a recipient's bad address does.
+    """
 
 
 def checked_name(name: str) -> str:
@@ -119,10 +127,25 @@ def folded_address(name: str, address: str) -> str:
 
 def parse_mailbox(value: str) -> tuple[str, str]:
     """The display name and address of a configured mailbox (``Name <address>``); exactly one is allowed."""
+    if found := first_control_character(value):
+        # The parser reads ``a <b@c>\r\nBcc: d@e`` as one mailbox and drops the rest without a word.
+        raise AddressError(f"{value!r} must be exactly one address on one line; it contains {describe_character(found)}")
     try:
         mailboxes = default.header_factory("From", value).addresses
     except (ValueError, IndexError) as exc:
         raise AddressError(f"{value!r} is not a mailbox ({exc})") from exc
     if len(mailboxes) != 1 or not mailboxes[0].addr_spec or "@" not in mailboxes[0].addr_spec:
-        raise AddressError(f"{value!r} must be exactly one address")
+        raise AddressError(f'{value!r} must be exactly one address (a display name with a comma goes in quotes: "Name, Inc" <address>)')
     return mailboxes[0].display_name, mailboxes[0].addr_spec
+
+
+def sender_mailbox(value: str) -> tuple[str, str]:
+    """The display name and wire address of a configured sender (From, Reply-To), built as every provider builds it.
+
+    The settings check ``NEWSLETTER_FROM`` and ``NEWSLETTER_REPLY_TO`` with it
+    when they load, so a value no message can carry stops the process at
+    start instead of reaching a worker.
+    """
+    name, address = parse_mailbox(value)
+    format_address(name, address)
+    return name, ascii_address(address)

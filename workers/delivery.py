@@ -39,6 +39,11 @@ from workers.rendering.personalize import Recipient
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 5.0
+#: Halts only an operator can lift: the campaign pauses with this reason and its records wait.
+OPERATOR_HALTS = {
+    Halt.CREDENTIALS: "{provider} rejected the credentials; fix them, then resume: {error}",
+    Halt.SENDER: "{error}; fix it, then resume",
+}
 #: The personal field of a double opt-in email: only templates with it get a confirm token signed.
 CONFIRM_FIELD = "confirm_url"
 
@@ -96,10 +101,10 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
     summary = record_results(ctx.db, campaign.id, results, ctx.settings.max_attempts, idempotent=provider.idempotent)
     log.info("batch %s via %s: %s sent, %s failed, %s to retry", batch_id, name, summary.sent, summary.failed, summary.retrying)
     metrics.record(name, sent=summary.sent, failed=summary.failed, retried=summary.retrying)
-    halted = next((r for r in results if r.halt == Halt.CREDENTIALS), None)
-    if halted is not None:
-        pause_campaign(ctx.db, campaign.id, f"{name} rejected the credentials; fix them, then resume: {halted.error}")
-        log.error("campaign %s paused: %s rejected the credentials", campaign.id, name)
+    reason = next((OPERATOR_HALTS[r.halt].format(provider=name, error=r.error) for r in results if r.halt in OPERATOR_HALTS), None)
+    if reason is not None:
+        pause_campaign(ctx.db, campaign.id, reason)
+        log.error("campaign %s paused: %s", campaign.id, reason)
         return BatchOutcome(sent=summary.sent, failed=summary.failed, retrying=summary.retrying)
     if summary.failed:
         # Only a batch with failures can raise the rate: a clean one skips

@@ -15,7 +15,7 @@ from email.policy import SMTP
 from email.utils import format_datetime
 
 from publisher.db.models import utcnow
-from workers.addresses import ascii_address, folded_address, format_address, parse_mailbox
+from workers.addresses import AddressError, SenderError, ascii_address, folded_address, format_address, sender_mailbox
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 #: Address headers are folded by ``workers.addresses`` and set raw: the policy must not fold them again.
@@ -49,13 +49,23 @@ class OutgoingEmail:
         return format_address(self.to_name, self.to_address)
 
     @property
+    def from_mailbox(self) -> tuple[str, str]:
+        """The From display name and wire address; SenderError when they cannot be written."""
+        return _sender(self.sender, "NEWSLETTER_FROM")
+
+    @property
+    def reply_to_mailbox(self) -> tuple[str, str] | None:
+        return _sender(self.reply_to, "NEWSLETTER_REPLY_TO") if self.reply_to else None
+
+    @property
     def from_header(self) -> str:
         """The From mailbox, written as ``recipient`` is."""
-        return format_address(*parse_mailbox(self.sender))
+        return format_address(*self.from_mailbox)
 
     @property
     def reply_to_header(self) -> str | None:
-        return format_address(*parse_mailbox(self.reply_to)) if self.reply_to else None
+        mailbox = self.reply_to_mailbox
+        return format_address(*mailbox) if mailbox else None
 
     def headers(self) -> dict[str, str]:
         """Headers every provider must send besides From, To and Subject."""
@@ -73,14 +83,23 @@ class OutgoingEmail:
     def to_mime(self) -> EmailMessage:
         """Build multipart/alternative with the text part first, as RFC 2046 orders them."""
         message = EmailMessage(policy=MIME_POLICY)
-        message.set_raw("From", folded_address(*parse_mailbox(self.sender)))
+        message.set_raw("From", folded_address(*self.from_mailbox))
         message.set_raw("To", folded_address(self.to_name, self.to_address))
         message["Subject"] = self.subject
         message["Date"] = format_datetime(utcnow())
-        if self.reply_to:
-            message.set_raw("Reply-To", folded_address(*parse_mailbox(self.reply_to)))
+        if reply_to := self.reply_to_mailbox:
+            message.set_raw("Reply-To", folded_address(*reply_to))
         for name, value in self.headers().items():
             message[name] = value
         message.set_content(self.text, subtype="plain", charset="utf-8")
         message.add_alternative(self.html, subtype="html", charset="utf-8")
         return message
+
+
+def _sender(value: str, variable: str) -> tuple[str, str]:
+    try:
+        return sender_mailbox(value)
+    except AddressError as exc:
+        # The settings refuse such a value when they load; one that got past
+        # them (settings built in-process) halts the campaign, it fails no record.
+        raise SenderError(f"{variable} cannot go in a message: {exc}") from exc

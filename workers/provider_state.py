@@ -51,6 +51,8 @@ class ProviderState:
 
     def observe(self, provider: str, results: list[SendResult]) -> None:
         """Update pauses and the circuit from one call's results."""
+        # A sender that cannot be written stopped the call before it was made: it says nothing of the provider.
+        results = [result for result in results if result.halt != Halt.SENDER]
         if not results:
             return
         if any(result.halt == Halt.QUOTA for result in results):

@@ -2,7 +2,9 @@
 
 ``send`` refuses oversized messages, then runs prepare → transmit → interpret
 for the rest of the batch and always returns one ``SendResult`` per email, in
-order. An email whose payload cannot be built fails alone, before any call.
+order. An email whose payload cannot be built fails alone, before any call;
+a sender (From, Reply-To) that cannot be written is no email's fault, so it
+fails none: the call is not made and the results halt the campaign.
 A failure of the call as a whole (timeout, refused connection, 5xx, 401)
 becomes a result for every email of the batch, so the delivery engine deals
 only with per-recipient outcomes (plus the halt and rate-limit signals).
@@ -19,6 +21,7 @@ from typing import Any, ClassVar
 
 from publisher.errors import PermanentDeliveryError, RenderError, TransientDeliveryError
 from publisher.settings import Settings
+from workers.addresses import SenderError
 from workers.message import OutgoingEmail
 from workers.providers.signals import Halt, RateLimit
 
@@ -113,6 +116,10 @@ class Provider(abc.ABC):
         """Send one batch and return one result per email, in order."""
         if len(emails) > self.max_batch_size:
             raise ValueError(f"{self.name} takes at most {self.max_batch_size} emails per call, got {len(emails)}")
+        try:
+            _check_senders(emails)
+        except SenderError as exc:
+            return _sender_halt(emails, exc)
         results: dict[int, SendResult] = {}
         sendable = []
         for email in emails:
@@ -130,6 +137,8 @@ class Provider(abc.ABC):
             return []
         try:
             payload = self.prepare(emails)
+        except SenderError as exc:
+            return _sender_halt(emails, exc)
         except BUILD_ERRORS as exc:
             return self._isolate_unbuildable(emails, batch_key, exc)
         try:
@@ -158,6 +167,8 @@ class Provider(abc.ABC):
         for email in emails:
             try:
                 self.prepare([email])
+            except SenderError as exc:
+                return _sender_halt(emails, exc)  # before any call of this step: none of them went out
             except BUILD_ERRORS as exc:
                 results[email.delivery_id] = SendResult.permanent(email, f"cannot build the message: {exc}")
             else:
@@ -218,3 +229,19 @@ def _from_error(email: OutgoingEmail, outcome: Outcome, exc: TransientDeliveryEr
         rate_limit=exc.rate_limit,
         maybe_sent=exc.maybe_sent,
     )
+
+
+def _check_senders(emails: list[OutgoingEmail]) -> None:
+    """Raise SenderError before anything else when a sender cannot be written (checked once per distinct one).
+
+    First, so that no provider's order of building decides whether a record
+    with a fault of its own fails before the sender halts the call.
+    """
+    for email in {(email.sender, email.reply_to): email for email in emails}.values():
+        _ = email.from_mailbox, email.reply_to_mailbox
+
+
+def _sender_halt(emails: list[OutgoingEmail], exc: SenderError) -> list[SendResult]:
+    # The sender is the same for every email and no record's fault: the
+    # records stay open (transient) while the halt pauses the campaign.
+    return [SendResult.transient(email, str(exc), halt=Halt.SENDER) for email in emails]

@@ -40,6 +40,7 @@ import requests
 
 from publisher.errors import PermanentDeliveryError, TransientDeliveryError
 from publisher.settings import Settings
+from workers.addresses import SenderError
 from workers.message import OutgoingEmail
 from workers.providers import http
 from workers.providers.base import BUILD_ERRORS, Provider, SendResult
@@ -85,6 +86,8 @@ class MailgunProvider(Provider):
             return False
         try:
             form, variables = self._form(emails)
+        except SenderError:
+            return True  # the same for every email: prepare halts the whole call at once
         except BUILD_ERRORS:
             return False  # halved until the email that cannot be built goes alone, and fails alone
         options = sum(len(name) + len(value.encode()) for name, value in form if name[:2] in ("o:", "h:", "v:"))

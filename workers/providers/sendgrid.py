@@ -32,7 +32,7 @@ import requests
 
 from publisher.errors import PermanentDeliveryError, TransientDeliveryError
 from publisher.settings import Settings
-from workers.addresses import ascii_address, checked_name, parse_mailbox
+from workers.addresses import ascii_address, checked_name
 from workers.message import OutgoingEmail
 from workers.providers import http
 from workers.providers.base import Outcome, Provider, SendResult
@@ -78,13 +78,13 @@ class SendGridProvider(Provider):
                 self._personalization(email, dict(zip(html_keys + text_keys, html.parts[k] + text.parts[k], strict=True)))
                 for k, email in enumerate(emails)
             ],
-            "from": _address(*parse_mailbox(first.sender)),
+            "from": _address(*first.from_mailbox),
             "content": [part for part in content if part["value"]],
             "categories": [f"campaign-{first.campaign_id}"],
             "custom_args": {"campaign_id": str(first.campaign_id)},
         }
-        if first.reply_to:
-            payload["reply_to"] = _address(*parse_mailbox(first.reply_to))
+        if reply_to := first.reply_to_mailbox:
+            payload["reply_to"] = _address(*reply_to)
         if self.settings.sendgrid_asm_group_id is not None:
             payload["asm"] = {"group_id": self.settings.sendgrid_asm_group_id}
         return payload

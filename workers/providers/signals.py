@@ -13,6 +13,8 @@ class Halt(enum.StrEnum):
     QUOTA = "quota"
     #: The provider rejected our credentials (401/403): stop the campaign for an operator.
     CREDENTIALS = "credentials"
+    #: The configured sender (From, Reply-To) cannot be written; no call was made: stop the campaign for an operator.
+    SENDER = "sender"
 
 
 @dataclass(frozen=True)

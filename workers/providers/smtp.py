@@ -25,7 +25,6 @@ from typing import ClassVar
 
 from publisher.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
 from publisher.settings import Settings
-from workers.addresses import ascii_address, parse_mailbox
 from workers.message import OutgoingEmail
 from workers.providers.base import Outcome, Provider, SendResult
 from workers.providers.signals import Halt
@@ -78,7 +77,7 @@ class SmtpProvider(Provider):
             raise ConfigurationError("set NEWSLETTER_SMTP_PASSWORD: NEWSLETTER_SMTP_USERNAME is set, so the smtp provider logs in")
 
     def prepare(self, emails: list[OutgoingEmail]) -> list[Envelope]:
-        return [Envelope(ascii_address(parse_mailbox(email.sender)[1]), email.to_address, email.to_mime()) for email in emails]
+        return [Envelope(email.from_mailbox[1], email.to_address, email.to_mime()) for email in emails]
 
     def transmit(self, payload: list[Envelope], *, idempotency_key: str) -> list[Answer]:
         client = self._connect()
