@@ -73,7 +73,7 @@ BAD_MAILBOXES = {
     "an unquoted comma makes two mailboxes": ("Support, Inc <s@x.com>", "exactly one"),
     "two addresses": ("a@x.com, b@y.com", "exactly one"),
     "a line break": ("Modu <events@modu.example>\r\nBcc: victim@example.com", "exactly one"),
-    "a line break in the name": ("Modu\nEvents <events@modu.example>", "control character"),
+    "a line break in the name": ("Modu\nEvents <events@modu.example>", "one line; it contains a line break"),
     "a non-ASCII local part": ("Modu <événements@modu.example>", "SMTPUTF8"),
     "no address at all": ("Modu Events", "exactly one"),
 }

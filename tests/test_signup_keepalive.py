@@ -36,9 +36,9 @@ from workers.celery_app import QUEUE_PRIORITY
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-#: The issue's numbers are a 200 ms slower enqueue and a 100 ms bound. The
-#: same thing is shown with a wide margin on both sides, so a busy machine
-#: cannot decide the verdict: the enqueue is slowed by 10 s and the next answer
+#: A 200 ms slower enqueue against a 100 ms bound would show the same thing,
+#: but then a busy machine could decide the verdict. With a wide margin on
+#: both sides it cannot: the enqueue is slowed by 10 s and the next answer
 #: must come in under 3 s. Held by the queuing it would take seconds; free of
 #: it, it takes milliseconds.
 ENQUEUE_DELAY = 10.0
