@@ -90,8 +90,12 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
         confirm = CONFIRM_FIELD in issue.fields
     except RenderError:
         confirm = False  # every record fails to render below, each with the reason
+    # The subject is the campaign's: checked once for the batch, not per recipient.
+    subject_fault = header_fault("subject", campaign.subject)
     for delivery in claim.deliveries:
         try:
+            if subject_fault is not None:
+                raise RenderError(subject_fault)
             emails.append(compose(ctx, campaign, issue, delivery, confirm=confirm))
         except RenderError as exc:
             results.append(SendResult(delivery.id, outcome=Outcome.PERMANENT, error=f"render failed: {exc}"))
@@ -200,6 +204,12 @@ def _pause_on_error_rate(ctx: WorkerContext, campaign_id: int) -> None:
         log.error("campaign %s paused itself: %s", campaign_id, reason)
 
 
+def header_fault(field: str, value: str) -> str | None:
+    """Why ``value`` cannot go in a message header (a control character or line separator), or None."""
+    found = first_control_character(value)
+    return f"the {field} contains {describe_character(found)}; no message header can carry it" if found else None
+
+
 def compose(
     ctx: WorkerContext, campaign: CampaignSnapshot, issue: RenderedIssue, delivery: ClaimedDelivery, *, confirm: bool | None = None
 ) -> OutgoingEmail:
@@ -220,9 +230,8 @@ def compose(
         attributes=delivery.attributes,
         confirm_url=ctx.signer.url(CONFIRM, target) if confirm else "",
     )
-    for field, value in (("subject", campaign.subject), ("name", recipient.full_name)):
-        if found := first_control_character(value):
-            raise RenderError(f"the {field} contains {describe_character(found)}; no message header can carry it")
+    if name_fault := header_fault("name", recipient.full_name):
+        raise RenderError(name_fault)
     html, text = issue.personalise(recipient)
     return OutgoingEmail(
         delivery_id=delivery.id,
