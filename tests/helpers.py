@@ -1,4 +1,4 @@
-"""Helpers shared by the tests: the CLI as a subprocess and a real worker process."""
+"""Helpers shared by the tests: the CLI as a subprocess, a real worker process, waiting for another thread or process."""
 
 from __future__ import annotations
 
@@ -7,10 +7,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 WORKER_READY_TIMEOUT = 60.0
+#: How long ``wait_until`` waits: only a broken test gets near it, however busy the machine.
+WAIT_BOUND = 30.0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT_BOUND) -> None:
+    """Poll until ``condition`` holds, something another thread or process is bound to do; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.01)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
@@ -31,6 +31,7 @@ from publisher.db.engine import Database
 from publisher.db.models import Batch, MailingList
 from publisher.settings import Settings
 from publisher.web.app import create_app
+from tests.helpers import wait_until
 from tests.webserver import serving
 from workers.celery_app import QUEUE_PRIORITY
 
@@ -89,13 +90,6 @@ def timed_next_request(connection: http.client.HTTPConnection) -> float:
     assert (answer.status, answer.read()) == (200, b"ok")
     assert connection.sock is socket_used  # the same keep-alive connection, not a new one
     return took
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert condition()
 
 
 def enqueued(db: Database) -> list[dt.datetime | None]:

@@ -12,7 +12,6 @@ import base64
 import datetime as dt
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from publisher.settings import Settings
 from publisher.suppressions import is_suppressed
 from publisher.web.webhooks import sns
 from publisher.web.webhooks.base import WebhookRejected
+from tests.helpers import wait_until
 from tests.web_helpers import sent_batch, sent_delivery
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -785,14 +785,6 @@ def test_failed_certificate_fetch_is_remembered_briefly(settings: Settings, aws:
     aws.missing.clear()  # the certificate is there now: the next call fetches and succeeds
     cache.key(aws.cert_url, settings.http_timeout)
     assert len(aws.fetched(f"/{aws.cert_name}")) == 2
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    """Wait for something other threads are bound to do; the bound only stops a broken test hanging."""
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never came true"
-        time.sleep(0.01)
 
 
 def call_in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
