@@ -21,9 +21,9 @@ import pytest
 import redis
 from sqlalchemy import make_url
 
-from publisher.broker import EmbeddedRedis
+from publisher.core.broker import EmbeddedRedis
+from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
-from publisher.settings import Settings
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders, all_handlers, start_fake_providers
 from tests.helpers import WorkerProcess

@@ -14,9 +14,9 @@ import pytest
 import requests
 from sqlalchemy import select, update
 
+from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, CampaignStatus, MailingList
-from publisher.settings import Settings
 from tests.helpers import run_cli
 from tests.web_helpers import CSV, WORKSHOP, people, publish
 

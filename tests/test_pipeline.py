@@ -15,10 +15,10 @@ from sqlalchemy import func, select, update
 
 from publisher.db.engine import open_database
 from publisher.db.models import Campaign, Delivery
+from publisher.queue import QUEUE_PRIORITY, QUEUE_SEND
 from tests.conftest import EXAMPLES, FIXTURES
 from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.helpers import CliResult, WorkerProcess, run_cli
-from workers.celery_app import QUEUE_PRIORITY, QUEUE_SEND
 
 RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
 CSV = str(EXAMPLES / "subscribers.csv")

@@ -7,15 +7,15 @@ import time
 
 import pytest
 
-from publisher.errors import ConfigurationError, PermanentDeliveryError
-from publisher.settings import Settings
+from publisher.core.errors import ConfigurationError, PermanentDeliveryError
+from publisher.core.outcomes import Outcome
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
 from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.fakes.ses import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 from tests.test_providers import emails
 from workers.providers import provider_class
-from workers.providers.base import Outcome
 from workers.providers.ses import SesProvider
-from workers.providers.signals import Halt
 
 
 def ses(fake: FakeProviders, **overrides: object) -> SesProvider:

@@ -7,7 +7,7 @@ import time
 
 import redis
 
-from workers.rate_limit import CallCost, RateLimiter
+from workers.delivery.rate_limit import CallCost, RateLimiter
 
 RATE = 10.0
 

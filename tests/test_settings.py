@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from publisher.errors import ConfigurationError
-from publisher.settings import Settings, load_settings
+from publisher.core.errors import ConfigurationError
+from publisher.core.settings import Settings, load_settings
 from tests.conftest import EXAMPLES
 from tests.helpers import run_cli
 

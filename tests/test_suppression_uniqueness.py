@@ -10,9 +10,9 @@ import pytest
 from alembic import command
 from sqlalchemy import func, select, text
 
+from publisher.audience.suppressions import add_entries, email_hash, is_erased, suppress_address
 from publisher.db.engine import Database, alembic_config
 from publisher.db.models import MailingList, Suppression
-from publisher.suppressions import add_entries, email_hash, is_erased, suppress_address
 
 ADA = "ada@example.com"
 #: A row written as the schema before 0007 allowed: no unique index yet.

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from publisher.text_rules import refuse_control_characters
+from publisher.core.text_rules import refuse_control_characters
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import pytest
 import requests
 from starlette.routing import Route
 
-from publisher.settings import Settings
+from publisher.core.settings import Settings
 from publisher.web.app import create_app
 from tests.webserver import free_port
 

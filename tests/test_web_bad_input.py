@@ -9,9 +9,9 @@ import redis
 import requests
 from pydantic import SecretStr
 
+from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import MailingList
-from publisher.settings import Settings
 
 ServeWeb = Callable[[Settings], str]
 DEEP = b"[" * 100_000

@@ -30,10 +30,10 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from svix.webhooks import Webhook
 
+from publisher.audience.suppressions import is_suppressed
+from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import DeliveryEvent, MailingList, Subscriber
-from publisher.settings import Settings
-from publisher.suppressions import is_suppressed
 from publisher.web.webhooks import sns
 from publisher.web.webhooks.base import WebhookRejected
 from tests.helpers import wait_until

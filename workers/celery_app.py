@@ -1,4 +1,4 @@
-"""The Celery app and the settings that keep work from being lost.
+"""The Celery app and the settings that keep work from being lost (configuration only).
 
 - ``task_acks_late`` + ``task_reject_on_worker_lost``: a task is acknowledged
   only when it has finished; a worker child killed mid-task puts it back.
@@ -21,25 +21,12 @@ from typing import Any
 from celery import Celery, signals
 from kombu.entity import Queue
 
-from publisher.broker import celery_broker_url, redis_url
-from publisher.settings import Settings, load_settings
-
-QUEUE_SEND = "newsletter.send"
-#: Test sends and other small, urgent work, so they never wait behind a campaign.
-QUEUE_PRIORITY = "newsletter.priority"
-QUEUES = (QUEUE_PRIORITY, QUEUE_SEND)
+from publisher.core.settings import Settings, load_settings
+from publisher.queue import QUEUE_PRIORITY, QUEUE_SEND, QUEUES, TASK_SWEEP, configure_broker
+from workers.providers import provider_class
 
 TASK_TIME_LIMIT = 600
 TASK_SOFT_TIME_LIMIT = 540
-
-
-def transport_options(settings: Settings) -> dict[str, float]:
-    """Broker options; every worker and publisher must use the same visibility timeout."""
-    return {
-        "visibility_timeout": settings.visibility_timeout,
-        # kombu's default is to look for unacked messages every 100 s.
-        "unacked_restore_interval": max(1.0, settings.visibility_timeout / 4),
-    }
 
 
 app = Celery("newsletter", include=["workers.tasks"])
@@ -69,11 +56,10 @@ def configure(settings: Settings, url: str | None = None) -> Celery:
     """Point the app at the broker for ``settings``; every process calls this once."""
     global _settings
     _settings = settings
-    app.conf.broker_url = celery_broker_url(url or redis_url(settings))
-    app.conf.broker_transport_options = transport_options(settings)
+    configure_broker(app, settings, url)
     app.conf.beat_schedule = {
         "newsletter-sweep": {
-            "task": "newsletter.sweep",
+            "task": TASK_SWEEP,
             "schedule": settings.sweep_interval,
             "options": {"queue": QUEUE_PRIORITY, "expires": settings.sweep_interval},
         }
@@ -94,10 +80,14 @@ def current_settings() -> Settings:
     return _settings
 
 
+def check_worker_configuration(settings: Settings) -> None:
+    """Refuse to start a worker whose configured provider (or fallback) lacks credentials."""
+    provider_class(settings.provider).check_configuration(settings)
+    if settings.fallback_provider:
+        provider_class(settings.fallback_provider).check_configuration(settings)
+
+
 @signals.celeryd_init.connect
 def _configure_worker(conf: Any = None, **_: Any) -> None:
     # Covers `celery -A workers.celery_app worker` as well as `newsletter worker`.
-    from workers.context import check_worker_configuration
-
-    settings = current_settings()
-    check_worker_configuration(settings)
+    check_worker_configuration(current_settings())

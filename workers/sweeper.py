@@ -15,10 +15,11 @@ from typing import Any
 import redis
 from celery import signals
 
-from publisher.broker import connect
+from publisher.core.broker import connect
+from publisher.core.settings import Settings
 from publisher.db.engine import open_database
-from publisher.dispatch import dispatch_due
-from publisher.settings import Settings
+from publisher.queue import dispatch_due
+from workers.celery_app import current_settings, redis_url_of_broker
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,6 @@ _sweeper: Sweeper | None = None
 @signals.worker_ready.connect
 def _start_sweeper(**_: Any) -> None:
     global _sweeper
-    from workers.celery_app import current_settings, redis_url_of_broker
-
     _sweeper = Sweeper(current_settings(), redis_url_of_broker())
     _sweeper.start()
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from celery import Task
 
-from publisher.broker import connect
-from publisher.dispatch import defer_batch, mark_queued, unmark_queued
-from workers.celery_app import app, redis_url_of_broker
-from workers.context import worker_context
-from workers.delivery import deliver_batch
+from publisher.core.broker import connect
+from publisher.ledger.dispatch import defer_batch
+from publisher.queue import TASK_SEND_BATCH, TASK_SWEEP, mark_queued, unmark_queued
+from workers.celery_app import app, current_settings, redis_url_of_broker
+from workers.delivery.batch import deliver_batch
+from workers.runtime import worker_context
+from workers.sweeper import Sweeper
 
 
-@app.task(bind=True, name="newsletter.send_batch", max_retries=None)
+@app.task(bind=True, name=TASK_SEND_BATCH, max_retries=None)
 def send_batch(self: Task, batch_id: int) -> None:
     """Deliver the open records of one batch; schedule a retry when some must wait."""
     # From here the ledger, not a queued message, stands for this batch; if
@@ -31,10 +33,7 @@ def send_batch(self: Task, batch_id: int) -> None:
     raise self.retry(countdown=outcome.retry_in)
 
 
-@app.task(name="newsletter.sweep", ignore_result=True)
+@app.task(name=TASK_SWEEP, ignore_result=True)
 def sweep() -> int:
     """The periodic sweep, for deployments that run celery beat (workers also sweep by themselves)."""
-    from workers.celery_app import current_settings
-    from workers.sweeper import Sweeper
-
     return Sweeper(current_settings(), redis_url_of_broker()).sweep_once()

@@ -31,8 +31,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from publisher.errors import DatabaseUnavailableError
-from publisher.private_files import create_private_file, open_private, private_directory
+from publisher.core.errors import DatabaseUnavailableError
+from publisher.core.private_files import create_private_file, open_private, private_directory
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Alembic announces its dialect at INFO whenever a revision is read: every
@@ -43,7 +43,7 @@ BUSY_TIMEOUT_MS = 30_000
 PG_MIGRATION_LOCK = 72_634_011
 
 
-#: Where a session finds the keys that hash addresses (``publisher.suppressions``): newest first.
+#: Where a session finds the keys that hash addresses (``publisher.audience.suppressions``): newest first.
 SECRET_KEYS = "secret_keys"  # noqa: S105 (the name of a session.info entry, not a secret)
 
 

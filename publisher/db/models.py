@@ -14,13 +14,11 @@ from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Index, Integer
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from publisher.core.clock import utcnow
+
 #: Largest id an integer column holds on PostgreSQL: an id from a URL or a
 #: payload above it names no row (and would overflow the query's parameter).
 MAX_ID = 2**31 - 1
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -16,13 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
-from publisher.settings import Settings
-from publisher.web import pages, subscribe, webhooks
+from publisher.core.settings import Settings
 from publisher.web.access_log import redact_path
-from publisher.web.context import WebContext
+from publisher.web.deps import WebContext
 from publisher.web.limits import BodySizeLimit, BodyTimeLimit
 from publisher.web.redirects import RelativeRedirects
 from publisher.web.render import message_page
+from publisher.web.routes import archive, pages, preferences, subscribe, view, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    app.include_router(pages.router)
-    app.include_router(subscribe.router)
-    app.include_router(webhooks.router)
+    # The one place routers are gathered; the order is the order of /docs.
+    for routes in (pages, preferences, view, archive, subscribe, webhooks):
+        app.include_router(routes.router)
 
     @app.get("/healthz", response_class=PlainTextResponse, summary="Liveness check")
     def healthz() -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from fastapi.responses import HTMLResponse
 
+from publisher.content.rendering.personalize import CompiledTemplate, Recipient
 from publisher.db.models import Campaign, Subscriber
-from workers.rendering.personalize import CompiledTemplate, Recipient
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [

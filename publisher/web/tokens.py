@@ -5,7 +5,7 @@ from __future__ import annotations
 from itsdangerous import BadSignature
 from starlette.exceptions import HTTPException
 
-from publisher.links import LinkSigner, LinkTarget
+from publisher.core.links import LinkSigner, LinkTarget
 
 #: Shown for a forged, altered or cut-off token (the page title says "This link is not valid").
 INVALID_LINK = "The link is incomplete or has been changed. Copy the whole link from the email, or use the link in a newer issue."

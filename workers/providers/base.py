@@ -14,60 +14,19 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import enum
 import hashlib
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from publisher.errors import PermanentDeliveryError, RenderError, TransientDeliveryError
-from publisher.settings import Settings
-from workers.addresses import SenderError
-from workers.message import OutgoingEmail
-from workers.providers.signals import Halt, RateLimit
+from publisher.core.addresses import SenderError
+from publisher.core.errors import PermanentDeliveryError, RenderError, TransientDeliveryError
+from publisher.core.message import OutgoingEmail
+from publisher.core.outcomes import Outcome, SendResult, trim
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt, RateLimit
 
-#: Longest provider error text kept in the ledger, so an operator can read why.
-ERROR_TEXT_LIMIT = 500
 #: What building a payload raises for content no message can carry (an address, a header value).
 #: Raised before the call, so the records fail with the reason instead of waiting in doubt.
 BUILD_ERRORS = (ValueError, RenderError)
-
-
-class Outcome(enum.StrEnum):
-    ACCEPTED = "accepted"
-    TRANSIENT = "transient"
-    PERMANENT = "permanent"
-
-
-@dataclass(frozen=True)
-class SendResult:
-    delivery_id: int
-    outcome: Outcome
-    provider_message_id: str | None = None
-    error: str | None = None
-    retry_after: float | None = None
-    halt: Halt | None = None
-    rate_limit: RateLimit | None = None
-    #: The provider says the address is dead (hard bounce, inactive recipient): suppress it everywhere.
-    suppress: bool = False
-    #: The call went out but its answer was lost (read timeout): it may have been sent.
-    maybe_sent: bool = False
-
-    @classmethod
-    def accepted(cls, email: OutgoingEmail, provider_message_id: str) -> SendResult:
-        return cls(email.delivery_id, Outcome.ACCEPTED, provider_message_id=provider_message_id)
-
-    @classmethod
-    def transient(cls, email: OutgoingEmail, error: str, retry_after: float | None = None, halt: Halt | None = None) -> SendResult:
-        return cls(email.delivery_id, Outcome.TRANSIENT, error=trim(error), retry_after=retry_after, halt=halt)
-
-    @classmethod
-    def permanent(cls, email: OutgoingEmail, error: str, *, suppress: bool = False) -> SendResult:
-        return cls(email.delivery_id, Outcome.PERMANENT, error=trim(error), suppress=suppress)
-
-
-def trim(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 1] + "…"
 
 
 def idempotency_key(batch_key: str, emails: list[OutgoingEmail]) -> str:

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
-from workers.message import OutgoingEmail
-from workers.providers.base import Provider, SendResult
+from publisher.core.message import OutgoingEmail
+from publisher.core.outcomes import SendResult
+from workers.providers.base import Provider
 
 # MAX_PART: longest personal part looked for (a name, a
 # signed URL); ANCHOR: characters all texts must share after one for the shared text to resume.

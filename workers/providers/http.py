@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from publisher.errors import PermanentDeliveryError, TransientDeliveryError
-from workers.providers.base import trim
-from workers.providers.signals import Halt, RateLimit
+from publisher.core.errors import PermanentDeliveryError, TransientDeliveryError
+from publisher.core.outcomes import trim
+from publisher.core.signals import Halt, RateLimit
 
 _local = threading.local()
 

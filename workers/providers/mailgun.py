@@ -38,14 +38,15 @@ from typing import Any, ClassVar
 
 import requests
 
-from publisher.errors import PermanentDeliveryError, TransientDeliveryError
-from publisher.settings import Settings
-from workers.addresses import SenderError
-from workers.message import OutgoingEmail
+from publisher.core.addresses import SenderError
+from publisher.core.errors import PermanentDeliveryError, TransientDeliveryError
+from publisher.core.message import OutgoingEmail
+from publisher.core.outcomes import SendResult
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
 from workers.providers import http
-from workers.providers.base import BUILD_ERRORS, Provider, SendResult
+from workers.providers.base import BUILD_ERRORS, Provider
 from workers.providers.factoring import factor, send_grouped
-from workers.providers.signals import Halt
 
 #: Mailgun's cap on the o:, h:, v: and t: fields of a call, together.
 OPTIONS_LIMIT = 16 * 1024

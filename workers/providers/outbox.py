@@ -13,11 +13,12 @@ import tempfile
 from pathlib import Path
 from typing import ClassVar
 
-from publisher.errors import TransientDeliveryError
-from publisher.private_files import private_directory
-from publisher.settings import Settings
-from workers.message import OutgoingEmail
-from workers.providers.base import Provider, SendResult
+from publisher.core.errors import TransientDeliveryError
+from publisher.core.message import OutgoingEmail
+from publisher.core.outcomes import SendResult
+from publisher.core.private_files import private_directory
+from publisher.core.settings import Settings
+from workers.providers.base import Provider
 
 
 class OutboxProvider(Provider):

@@ -14,10 +14,11 @@ from typing import Any, ClassVar
 
 import requests
 
-from publisher.settings import Settings
-from workers.message import OutgoingEmail
+from publisher.core.message import OutgoingEmail
+from publisher.core.outcomes import SendResult
+from publisher.core.settings import Settings
 from workers.providers import http
-from workers.providers.base import Provider, SendResult
+from workers.providers.base import Provider
 
 #: Per-message error codes that are worth retrying (100: maintenance).
 TRANSIENT_CODES = {100}

@@ -30,12 +30,13 @@ from typing import Any, ClassVar
 
 import requests
 
-from publisher.errors import PermanentDeliveryError, TransientDeliveryError
-from publisher.settings import Settings
-from workers.message import OutgoingEmail
+from publisher.core.errors import PermanentDeliveryError, TransientDeliveryError
+from publisher.core.message import OutgoingEmail
+from publisher.core.outcomes import SendResult
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt, RateLimit
 from workers.providers import http
-from workers.providers.base import Provider, SendResult
-from workers.providers.signals import Halt, RateLimit
+from workers.providers.base import Provider
 
 #: Longest Idempotency-Key Resend accepts.
 MAX_KEY_LENGTH = 256

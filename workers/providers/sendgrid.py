@@ -30,14 +30,15 @@ from typing import Any, ClassVar
 
 import requests
 
-from publisher.errors import PermanentDeliveryError, TransientDeliveryError
-from publisher.settings import Settings
-from workers.addresses import ascii_address, checked_name
-from workers.message import OutgoingEmail
+from publisher.core.addresses import ascii_address, checked_name
+from publisher.core.errors import PermanentDeliveryError, TransientDeliveryError
+from publisher.core.message import OutgoingEmail
+from publisher.core.outcomes import Outcome, SendResult
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt, RateLimit
 from workers.providers import http
-from workers.providers.base import Outcome, Provider, SendResult
+from workers.providers.base import Provider
 from workers.providers.factoring import factor, send_grouped
-from workers.providers.signals import Halt, RateLimit
 
 #: SendGrid's cap on one personalization's substitutions, and the room one key (``%<8 hex>h<n>%``) takes.
 SUBSTITUTIONS_LIMIT, KEY_BYTES = 10_000, 16

@@ -13,7 +13,7 @@ transient: the next calls would fail the same way. A message SES rejects
 (MessageRejected, BadRequestException) fails alone and the batch goes on. The
 calls of a batch also stop after ``BUDGET_TIMEOUTS`` HTTP timeouts, so a slow
 SES never keeps a batch past the lease the delivery engine holds on it
-(at least six HTTP timeouts, ``workers.delivery.lease_for``).
+(at least six HTTP timeouts, ``workers.delivery.batch.lease_for``).
 
 Every request is signed with SigV4 (service ``ses``) by botocore's signer.
 SES has no idempotency key: a call that timed out may still have been sent,
@@ -40,12 +40,13 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from publisher.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
-from publisher.settings import Settings
-from workers.message import OutgoingEmail
+from publisher.core.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from publisher.core.message import OutgoingEmail
+from publisher.core.outcomes import Outcome, SendResult, trim
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
 from workers.providers import http
-from workers.providers.base import Outcome, Provider, SendResult, trim
-from workers.providers.signals import Halt
+from workers.providers.base import Provider
 
 #: A batch starts no new call after this many HTTP timeouts have passed.
 BUDGET_TIMEOUTS = 4

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import ClassVar
 
-from publisher.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
-from publisher.settings import Settings
-from workers.message import OutgoingEmail
-from workers.providers.base import Outcome, Provider, SendResult
-from workers.providers.signals import Halt
+from publisher.core.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
+from publisher.core.message import OutgoingEmail
+from publisher.core.outcomes import Outcome, SendResult
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
+from workers.providers.base import Provider
 
 #: Port for each security mode when NEWSLETTER_SMTP_PORT is not set.
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}

@@ -10,13 +10,13 @@ handler under the provider's name (the same name as ``Delivery.provider`` and
     def handle(headers: Headers, raw_body: bytes, ctx: WebContext) -> list[ProviderEvent]:
         ...  # 1. verify the signature (401 on failure), 2. parse, 3. normalise
 
-The route ``POST /webhooks/{provider}`` (``publisher/web/webhooks/__init__.py``)
+The route ``POST /webhooks/{provider}`` (``publisher/web/routes/webhooks.py``)
 imports every module of this package on start-up (no list to edit), looks the
 handler up in :data:`HANDLERS`, checks the content type against the one the
 handler declared, calls the handler with the request headers (a
 case-insensitive mapping: look names up in lower case), the raw body bytes and
 the shared :class:`WebContext`, and records the events it returns with
-``publisher.events.record_events`` in one transaction:
+``publisher.feedback.recording.record_events`` in one transaction:
 
 - a handler raises :class:`WebhookRejected` to refuse the call: 401 for a
   missing, wrong or replayed signature (and for credentials that are not
@@ -41,10 +41,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from publisher.db.models import MAX_ID
-from publisher.events import ProviderEvent
+from publisher.feedback.recording import ProviderEvent
 
 if TYPE_CHECKING:
-    from publisher.web.context import WebContext
+    from publisher.web.deps import WebContext
 
 #: Default replay window for providers that sign a timestamp: a call whose
 #: timestamp is further than this from our clock, either way, is refused.

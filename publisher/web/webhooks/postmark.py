@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from publisher.db.models import EventType
-from publisher.events import ProviderEvent
-from publisher.web.context import WebContext
+from publisher.feedback.recording import ProviderEvent
+from publisher.web.deps import WebContext
 from publisher.web.webhooks.base import as_delivery_id, malformed, parse_json, parse_time, register, same_secret, text, unauthorized
 
 NAME = "postmark"

@@ -31,10 +31,10 @@ from typing import Any
 
 from svix.webhooks import Webhook, WebhookVerificationError
 
+from publisher.core.settings import Settings
 from publisher.db.models import EventType
-from publisher.events import ProviderEvent
-from publisher.settings import Settings
-from publisher.web.context import WebContext
+from publisher.feedback.recording import ProviderEvent
+from publisher.web.deps import WebContext
 from publisher.web.webhooks.base import as_delivery_id, malformed, now, parse_json, parse_time, register, text, unauthorized
 
 log = logging.getLogger(__name__)

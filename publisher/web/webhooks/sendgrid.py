@@ -32,8 +32,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
 from publisher.db.models import EventType
-from publisher.events import ProviderEvent
-from publisher.web.context import WebContext
+from publisher.feedback.recording import ProviderEvent
+from publisher.web.deps import WebContext
 from publisher.web.webhooks.base import as_delivery_id, check_timestamp, malformed, parse_json, parse_time, register, text, unauthorized
 
 log = logging.getLogger(__name__)

@@ -30,8 +30,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from publisher.db.models import EventType
-from publisher.events import ProviderEvent
-from publisher.web.context import WebContext
+from publisher.feedback.recording import ProviderEvent
+from publisher.web.deps import WebContext
 from publisher.web.webhooks import sns
 from publisher.web.webhooks.base import JSON, as_delivery_id, malformed, now, parse_time, register, text
 

@@ -62,7 +62,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from publisher.settings import Settings
+from publisher.core.settings import Settings
 from publisher.web.webhooks.base import WebhookRejected, malformed, now, parse_json, parse_time, unauthorized
 
 log = logging.getLogger(__name__)

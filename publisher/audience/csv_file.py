@@ -1,0 +1,108 @@
+"""Read a CSV file of addresses: one header row with an ``email`` column, then a row per address.
+
+Shared by the subscriber and the suppression imports. The file as a whole
+must be readable UTF-8 with a usable header, or ImportFileError says why and
+nothing is imported; a bad row is reported with its line number and skipped.
+Each caller parses its own columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from publisher.core.errors import ImportFileError
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    line: int
+    reason: str
+
+
+class AddressRow(Protocol):
+    @property
+    def email(self) -> str: ...
+
+
+RowT = TypeVar("RowT", bound=AddressRow)
+
+
+class _Records:
+    """The CSV records of a text with the line each one starts on (a quoted field may span lines)."""
+
+    def __init__(self, text: str) -> None:
+        self._reader = csv.reader(io.StringIO(text, newline=""))
+        #: The line the record being read starts on; after an error, the line of the bad record.
+        self.start = 1
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        while True:
+            self.start = self._reader.line_num + 1
+            values = next(self._reader, None)
+            if values is None:
+                return
+            yield self.start, values
+
+
+def read_address_rows(path: Path, parse: Callable[[int, list[str], list[str]], RowT | RowProblem]) -> tuple[list[RowT], list[RowProblem]]:
+    """Parse every row of ``path`` with ``parse(line, columns, values)``; a repeated address is a problem on its later line."""
+    records = _Records(_read_text(path))
+    try:
+        return _parse_rows(path, iter(records), parse)
+    except csv.Error as exc:
+        # The reader gives up on the whole file (a field over its limit,
+        # usually a quote never closed): nothing of it is imported.
+        raise ImportFileError(f"{path}:{records.start}: {_csv_problem(exc)}") from exc
+
+
+def _parse_rows(
+    path: Path, records: Iterator[tuple[int, list[str]]], parse: Callable[[int, list[str], list[str]], RowT | RowProblem]
+) -> tuple[list[RowT], list[RowProblem]]:
+    _, header = next(records, (1, None))
+    if header is None:
+        raise ImportFileError(f"{path}: the file is empty; expected a header row with an 'email' column")
+    columns = [name.strip().lower() for name in header]
+    if "email" not in columns:
+        raise ImportFileError(f"{path}: line 1 has no 'email' column (found: {', '.join(columns) or 'nothing'})")
+    if len(set(columns)) != len(columns):
+        raise ImportFileError(f"{path}: line 1 repeats a column name")
+    rows: list[RowT] = []
+    problems: list[RowProblem] = []
+    seen: dict[str, int] = {}
+    for start, values in records:
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) != len(columns):
+            problems.append(RowProblem(start, f"has {len(values)} fields, the header has {len(columns)}"))
+            continue
+        parsed = parse(start, columns, values)
+        if isinstance(parsed, RowProblem):
+            problems.append(parsed)
+        elif parsed.email in seen:
+            problems.append(RowProblem(start, f"{parsed.email} already appears on line {seen[parsed.email]}"))
+        else:
+            seen[parsed.email] = start
+            rows.append(parsed)
+    return rows, problems
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        limit = csv.field_size_limit()
+        return f"a field is longer than {limit} characters, the most a CSV field may hold; is a quote left open on or before this line?"
+    return f"not readable as CSV ({exc})"
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot read file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ImportFileError(f"{path}: line {line} is not UTF-8; save the file as UTF-8 and import again") from exc

@@ -1,0 +1,141 @@
+"""Lists: their names, what the operator sees and sets, and leaving them.
+
+Leaving (``leave_list``, ``leave_all``) is the one place a subscription
+becomes unsubscribed: used by the unsubscribe and preference pages, the
+one-click POST and the providers' own unsubscribe events. Each call is
+idempotent. A campaign that is already running skips the address from its
+next batch on, because the workers check subscription status when they claim
+a batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from publisher.core.clock import utcnow
+from publisher.core.errors import NewsletterError, NotFoundError
+from publisher.core.text_rules import refuse_control_characters
+from publisher.db.engine import Database
+from publisher.db.models import MailingList, Subscription, SubscriptionStatus
+
+#: Longest description the schema stores.
+MAX_DESCRIPTION = 1000
+#: Longest list name the schema stores (``mailing_lists.name`` is VARCHAR(100)).
+MAX_NAME = 100
+
+
+class ListNameError(NewsletterError):
+    """A list name that no list can have: empty, more than one line, or longer than the column."""
+
+
+def check_list_name(name: str) -> str:
+    """The list name as stored (surrounding spaces removed); raise ListNameError saying what is wrong with it.
+
+    Every entry point calls this before the name reaches a query or a new
+    row: SQLite would store a name of any length with a line break or an
+    escape sequence in it, and PostgreSQL refuses NUL in a query outright.
+    """
+    try:
+        refuse_control_characters(name)
+    except ValueError as exc:
+        raise ListNameError(f"the list name {exc}") from None
+    stripped = name.strip()
+    if not stripped:
+        raise ListNameError("the list name is empty")
+    if len(stripped) > MAX_NAME:
+        raise ListNameError(f"the list name is {len(stripped)} characters long; at most {MAX_NAME} fit")
+    return stripped
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    name: str
+    public: bool
+    description: str
+    #: Subscriptions by status; every status is present, zero when none.
+    counts: dict[SubscriptionStatus, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ListChange:
+    """What ``newsletter lists set`` changes; None leaves a value as it is."""
+
+    public: bool | None = None
+    description: str | None = None
+
+
+def list_summaries(db: Database) -> list[ListSummary]:
+    """Every list in name order, with its subscriptions counted by status."""
+    with db.transaction() as session:
+        counted = session.execute(
+            select(Subscription.list_id, Subscription.status, func.count()).group_by(Subscription.list_id, Subscription.status)
+        ).all()
+        counts: dict[int, dict[SubscriptionStatus, int]] = {}
+        for list_id, status, count in counted:
+            counts.setdefault(list_id, {})[SubscriptionStatus(status)] = count
+        lists = session.scalars(select(MailingList).order_by(MailingList.name))
+        return [_summary(mailing_list, counts.get(mailing_list.id, {})) for mailing_list in lists]
+
+
+def update_list(db: Database, name: str, change: ListChange) -> ListSummary:
+    """Apply ``change`` to the list called ``name``; NotFoundError names the lists there are."""
+    with db.transaction() as session:
+        mailing_list = find_list(session, name)
+        if change.public is not None:
+            mailing_list.public = change.public
+        if change.description is not None:
+            mailing_list.description = change.description
+        counted = session.execute(
+            select(Subscription.status, func.count()).where(Subscription.list_id == mailing_list.id).group_by(Subscription.status)
+        ).all()
+        return _summary(mailing_list, {SubscriptionStatus(status): count for status, count in counted})
+
+
+def find_list(session: Session, name: str, hint: str = "") -> MailingList:
+    """The list called ``name``; NotFoundError names the lists there are, then ``hint``."""
+    name = check_list_name(name)
+    mailing_list = session.scalar(select(MailingList).where(MailingList.name == name))
+    if mailing_list is None:
+        known = ", ".join(list_names(session)) or "none yet"
+        raise NotFoundError(f"no list named '{name}' (lists: {known}){hint}")
+    return mailing_list
+
+
+def list_names(session: Session) -> list[str]:
+    return list(session.scalars(select(MailingList.name).order_by(MailingList.name)))
+
+
+def _summary(mailing_list: MailingList, counts: dict[SubscriptionStatus, int]) -> ListSummary:
+    return ListSummary(
+        name=mailing_list.name,
+        public=mailing_list.public,
+        description=mailing_list.description,
+        counts={status: counts.get(status, 0) for status in SubscriptionStatus},
+    )
+
+
+def leave_list(session: Session, subscriber_id: int, list_id: int) -> bool:
+    """Unsubscribe from one list; return whether anything changed."""
+    result = session.execute(
+        update(Subscription)
+        .where(
+            Subscription.subscriber_id == subscriber_id,
+            Subscription.list_id == list_id,
+            Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
+        )
+        .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def leave_all(session: Session, subscriber_id: int) -> int:
+    """Unsubscribe from every list; return how many subscriptions changed."""
+    result = session.execute(
+        update(Subscription)
+        .where(Subscription.subscriber_id == subscriber_id, Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
+        .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,78 @@
+"""What every command module shares: exit codes, the two consoles, settings, error reporting.
+
+Exit codes: 0 success; 1 an operation did not finish (``status --wait`` timed
+out); 2 bad input (recap, CSV file, unknown list or campaign, bad option);
+3 a service or setting is missing (Redis or the database unreachable, provider
+credentials).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from publisher.cli.terminal import safe
+from publisher.core.errors import BrokerUnavailableError, ConfigurationError, DatabaseUnavailableError, NewsletterError
+from publisher.core.settings import Settings
+
+EXIT_FAILED = 1
+EXIT_INPUT = 2
+EXIT_UNAVAILABLE = 3
+
+# Markup and emoji codes off: printed text often holds stored data (a title,
+# a bounce text), and "[bold]" or ":warning:" in it must print as typed.
+# Stored text goes through publisher.cli.terminal.safe first.
+err = Console(stderr=True, highlight=False, markup=False, emoji=False)
+out = Console(highlight=False, markup=False, emoji=False)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(safe(message))}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn the project's errors into a message and the documented exit code."""
+    try:
+        yield
+    except (BrokerUnavailableError, DatabaseUnavailableError, ConfigurationError) as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+    except NewsletterError as exc:
+        fail(str(exc), EXIT_INPUT)
+
+
+def cli_settings() -> Settings:
+    """The settings from the environment, or exit 3 naming each variable that is wrong."""
+    from pydantic import ValidationError
+
+    from publisher.core.settings import load_settings
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in exc.errors())
+        fail(f"invalid configuration: {problems}", EXIT_UNAVAILABLE)
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    # A field with an alias (from_address is NEWSLETTER_FROM) is reported under the alias, already the variable.
+    name = "_".join(map(str, loc)).upper()
+    return name if name.startswith("NEWSLETTER_") else f"NEWSLETTER_{name}"
+
+
+def sendable_address(value: str) -> str:
+    """``value`` as an address we can send to, or exit 2 saying why not."""
+    from publisher.audience.subscribers import UnsendableAddressError, sendable_email
+
+    try:
+        return sendable_email(value)
+    except UnsendableAddressError as exc:
+        fail(f"{value!r}: {exc}", EXIT_INPUT)
+    except ValueError as exc:
+        fail(f"{value!r} is not a valid email address: {exc}", EXIT_INPUT)

@@ -1,0 +1,61 @@
+"""List commands: show the lists, make one public or private, describe it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from publisher.cli.common import EXIT_INPUT, cli_settings, fail, out, reported_errors
+from publisher.cli.terminal import safe
+from publisher.db.models import SubscriptionStatus
+
+app = typer.Typer(no_args_is_help=True, help="Show the lists; choose which ones have their issues in the public archive.")
+
+SHOWN_STATUSES = (SubscriptionStatus.CONFIRMED, SubscriptionStatus.PENDING, SubscriptionStatus.UNSUBSCRIBED)
+
+
+@app.command("show")
+def lists_show() -> None:
+    """Show every list: public or private, subscribers by status, description."""
+    from publisher.audience.lists import list_summaries
+    from publisher.db.engine import open_database
+
+    settings = cli_settings()
+    with reported_errors():
+        summaries = list_summaries(open_database(settings.resolved_database_url))
+    if not summaries:
+        out.print("no lists yet; `newsletter subscribers import FILE --list NAME` creates one", markup=False)
+        return
+    width = max(len(safe(summary.name)) for summary in summaries)
+    for summary in summaries:
+        counts = ", ".join(f"{summary.counts[status]} {status.value}" for status in SHOWN_STATUSES)
+        line = f"{safe(summary.name):<{width}}  {'public ' if summary.public else 'private'}  {counts}"
+        out.print(line + (f"  {safe(summary.description)}" if summary.description else ""), soft_wrap=True)
+
+
+@app.command("set")
+def lists_set(
+    name: Annotated[str, typer.Argument(help="List name (see `newsletter lists show`).")],
+    public: Annotated[
+        bool | None, typer.Option("--public/--private", help="Public lists take sign-ups and have their issues in the archive and feed.")
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="One line about the list, shown on the preference page.")] = None,
+) -> None:
+    """Make a list public or private, or change its description."""
+    from publisher.audience.lists import MAX_DESCRIPTION, ListChange, update_list
+    from publisher.db.engine import open_database
+
+    if public is None and description is None:
+        fail("nothing to change: give --public, --private or --description TEXT", EXIT_INPUT)
+    if description is not None:
+        description = description.strip()
+        if len(description) > MAX_DESCRIPTION:
+            fail(f"--description is {len(description)} characters long; at most {MAX_DESCRIPTION} fit", EXIT_INPUT)
+    settings = cli_settings()
+    with reported_errors():
+        summary = update_list(open_database(settings.resolved_database_url), name, ListChange(public=public, description=description))
+    if summary.public:
+        out.print(f"list '{safe(summary.name)}' is public: its issues are in the archive and the RSS feed", soft_wrap=True)
+    else:
+        out.print(f"list '{safe(summary.name)}' is private: its issues are not in the archive", soft_wrap=True)

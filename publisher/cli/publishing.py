@@ -1,0 +1,81 @@
+"""The publish sequence: validate everything, then write, then enqueue.
+
+Order matters for "nothing half-written": the recap, the provider's settings
+and Redis are all checked before the database is touched, and the campaign is
+written in one transaction before any task is enqueued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from publisher.audience.lists import check_list_name
+from publisher.content.lint import lint_recap
+from publisher.content.recap import Recap, load_recap
+from publisher.core.broker import check_reachable, redis_url
+from publisher.core.errors import ContentError
+from publisher.core.settings import Settings
+from publisher.db.engine import open_database
+from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
+from publisher.ledger.dispatch import QueuedBatch, mark_enqueued
+from publisher.queue import enqueue
+from workers.providers import provider_class
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    recap: Path
+    list_name: str | None
+    provider: str
+    send_at: dt.datetime | None = None
+    test_to: str | None = None
+    #: Publish even when lint finds errors.
+    force: bool = False
+
+
+def check_lint(settings: Settings, recap: Recap, *, force: bool, report: Callable[[str], None]) -> None:
+    """Run the lint checks; refuse on errors unless forced, report warnings either way."""
+    findings = lint_recap(settings, recap)
+    for finding in findings.errors + findings.warnings:
+        report(f"lint {finding.severity.value}: {finding.check}: {finding.message}")
+    if findings.errors and not force:
+        count = len(findings.errors)
+        problem = f"lint found {count} error(s); see `newsletter lint {recap.source}`, fix them or publish with --force"
+        raise ContentError(recap.source, problem)
+
+
+def run_publish(settings: Settings, options: PublishOptions, report: Callable[[str], None]) -> CreatedCampaign:
+    if options.list_name is not None:
+        check_list_name(options.list_name)
+    recap = load_recap(options.recap)
+    check_lint(settings, recap, force=options.force, report=report)
+    provider = provider_class(options.provider)
+    provider.check_configuration(settings)
+    url = redis_url(settings)
+    check_reachable(url)
+    db = open_database(settings.resolved_database_url, settings.secret_keys)
+    try:
+        plan = CampaignPlan(
+            recap=recap,
+            list_name=options.list_name,
+            provider=options.provider,
+            batch_size=min(settings.batch_size, provider.max_batch_size),
+            send_at=options.send_at,
+            test_to=options.test_to,
+        )
+        created = create_campaign(settings, db, plan)
+        kind = "test send" if created.is_test else "campaign"
+        report(f"{kind} {created.id}: {created.recipients} recipient(s) in {len(created.batch_ids)} batch(es) via {options.provider}")
+        if created.scheduled:
+            assert options.send_at is not None
+            report(f"scheduled for {options.send_at.isoformat()}; a running worker releases it then")
+            return created
+        enqueue(settings, url, [QueuedBatch(batch_id, created.is_test) for batch_id in created.batch_ids])
+        mark_enqueued(db, created.batch_ids)
+        report(f"enqueued {len(created.batch_ids)} batch(es); run `newsletter worker` to deliver")
+        return created
+    finally:
+        db.dispose()

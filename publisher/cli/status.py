@@ -1,0 +1,72 @@
+"""``newsletter status``: delivery counts, progress, queue depth and provider health."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from publisher.cli.common import EXIT_FAILED, EXIT_INPUT, cli_settings, fail, out, reported_errors
+from publisher.core.settings import Settings
+
+if TYPE_CHECKING:
+    from publisher.cli.status_report import StatusReport
+    from publisher.db.engine import Database
+    from publisher.ledger.status import CampaignProgress
+
+WAIT_POLL = 0.5
+
+app = typer.Typer()
+
+
+@app.command()
+def status(
+    campaign_id: Annotated[int | None, typer.Argument(help="One campaign; all recent ones when omitted.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    wait: Annotated[bool, typer.Option(help="Block until no delivery is pending or sending.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds --wait may block before exiting 1.")] = 300.0,
+) -> None:
+    """Show delivery counts by state for campaigns, and the Redis queue depth."""
+    from publisher.cli.status_report import StatusReport, show
+    from publisher.db.engine import open_database
+    from publisher.ledger.status import campaign_progress
+
+    settings = cli_settings()
+    if wait and campaign_id is None:
+        fail("--wait needs a CAMPAIGN_ID", EXIT_INPUT)
+    with reported_errors():
+        db = open_database(settings.resolved_database_url)
+        progress = campaign_progress(db, campaign_id)
+        deadline = time.monotonic() + timeout
+        while wait and not progress[0].finished:
+            if time.monotonic() >= deadline:
+                show(out, StatusReport(campaigns=progress), as_json=as_json)
+                fail(f"campaign {campaign_id} still has {progress[0].open} deliveries open after {timeout:g}s", EXIT_FAILED)
+            time.sleep(WAIT_POLL)
+            progress = campaign_progress(db, campaign_id)
+        show(out, _status_report(settings, db, progress, campaign_id), as_json=as_json)
+
+
+def _status_report(settings: Settings, db: Database, progress: list[CampaignProgress], campaign_id: int | None) -> StatusReport:
+    import redis
+
+    from publisher.cli.status_report import StatusReport, provider_health, queue_depth
+    from publisher.core.broker import EmbeddedRedis, connect
+    from publisher.ledger.status import in_doubt
+    from publisher.queue import QUEUES
+
+    report = StatusReport(campaigns=progress)
+    if campaign_id is not None:
+        report.in_doubt = in_doubt(db, campaign_id)
+    url = settings.redis_url or EmbeddedRedis(settings.data_dir).url
+    try:
+        client = connect(url)
+        report.queues = queue_depth(client, QUEUES)
+        providers = {settings.provider, *(c.provider for c in progress if c.provider)}
+        if settings.fallback_provider:
+            providers.add(settings.fallback_provider)
+        report.providers = provider_health(client, settings, providers)
+    except (redis.RedisError, OSError):
+        report.queues = None
+    return report

@@ -1,0 +1,88 @@
+"""``newsletter subscribers import|export|erase``: bring addresses in; what we hold about one address, and erasing it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from publisher.cli.common import EXIT_INPUT, cli_settings, err, fail, out, reported_errors, sendable_address
+from publisher.cli.terminal import safe, safe_json
+
+app = typer.Typer(no_args_is_help=True, help="Manage subscribers.")
+
+
+@app.command("import")
+def subscribers_import(
+    csv_file: Annotated[Path, typer.Argument(help="CSV with columns email, first_name, last_name, …")],
+    list_name: Annotated[str, typer.Option("--list", help="List to add them to (created if new).")],
+) -> None:
+    """Import subscribers (confirmed) from a UTF-8 CSV file; invalid rows are reported and skipped."""
+    from publisher.audience.subscribers import import_subscribers
+    from publisher.db.engine import open_database
+
+    settings = cli_settings()
+    with reported_errors():
+        report = import_subscribers(open_database(settings.resolved_database_url, settings.secret_keys), csv_file, list_name)
+    for problem in report.problems:
+        err.print(safe(f"{csv_file}:{problem.line}: skipped: {problem.reason}"), soft_wrap=True)
+    summary = f"list '{safe(list_name)}': {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
+    if report.kept_unsubscribed:
+        summary += f", {report.kept_unsubscribed} kept unsubscribed"
+    out.print(summary + f", {len(report.problems)} skipped")
+
+
+Address = Annotated[str, typer.Argument(help="Email address.")]
+
+
+@app.command("export")
+def subscribers_export(email: Address) -> None:
+    """Print as JSON everything held about an address: subscriber, consent, suppressions, deliveries and their events."""
+    from publisher.audience.privacy import export
+    from publisher.db.engine import open_database
+
+    address = sendable_address(email)
+    with reported_errors():
+        settings = cli_settings()
+        data = export(open_database(settings.resolved_database_url, settings.secret_keys), address)
+    if data is None:
+        fail(f"no data held for {address}", EXIT_INPUT)
+    print(safe_json(data))
+
+
+@app.command("erase")
+def subscribers_erase(
+    email: Address,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase an address's personal data and suppress it everywhere by its hash, so it is never mailed again."""
+    from publisher.audience.privacy import erase
+    from publisher.db.engine import open_database
+
+    address = sendable_address(email)
+    settings = cli_settings()
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("erasing cannot be undone: pass --yes to confirm when not running in a terminal", EXIT_INPUT)
+        typer.confirm(f"Erase everything held about {address}? This cannot be undone", abort=True)
+    with reported_errors():
+        erased = erase(open_database(settings.resolved_database_url, settings.secret_keys), address, settings.resolved_outbox_dir)
+    if not erased.held_anything:
+        out.print(f"no personal data was held for {address}", markup=False)
+    else:
+        out.print(f"erased {address}:", markup=False)
+        if erased.subscriber:
+            out.print(f"  subscriber record and {erased.subscriptions} subscription(s) with their consent records deleted")
+        if erased.deliveries:
+            stopped = f", {erased.stopped} of them no longer to be sent" if erased.stopped else ""
+            out.print(f"  {erased.deliveries} delivery record(s) anonymised{stopped}; {erased.events} event detail(s) cleared")
+        if erased.outbox_files:
+            out.print(f"  {erased.outbox_files} outbox message file(s) deleted")
+        if erased.suppressions:
+            out.print(f"  {erased.suppressions} suppression entr(ies) reduced to the address's hash")
+    if erased.suppression_added:
+        out.print("the address is now suppressed everywhere by its hash (reason 'erased on request'): it will never be mailed again")
+    else:
+        out.print("the address was already suppressed everywhere; that entry now holds only its hash")

@@ -1,0 +1,67 @@
+"""Lint an issue: render it as a subscriber gets it and check what clients and readers need.
+
+Each check reports findings of severity ``error`` (do not send), ``warning``
+(look at it) or ``pass``. ``newsletter lint RECAP`` runs them from the command
+line (``publisher.cli.lint``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from publisher.content.lint.checks import check_headings, check_images, check_layout_tables, check_links, check_size, check_style_blocks
+from publisher.content.lint.contrast import check_contrast
+from publisher.content.lint.document import Document
+from publisher.content.lint.report import Finding, LintReport, Severity
+from publisher.content.lint.structure import check_structure
+from publisher.content.lint.support import check_client_support
+from publisher.content.preview import SampleSubscriber, preview
+from publisher.content.recap import Recap
+from publisher.content.rendering.markdown import DEFAULT_IMAGE_WIDTH, images_without_size
+from publisher.core.settings import Settings
+
+__all__ = ["CHECKS", "Finding", "LintReport", "Severity", "lint_html", "lint_recap"]
+
+Check = Callable[[Document], list[Finding]]
+
+#: Every check, in the order the report lists them.
+CHECKS: tuple[Check, ...] = (
+    check_size,
+    check_style_blocks,
+    check_structure,
+    check_images,
+    check_links,
+    check_headings,
+    check_layout_tables,
+    check_contrast,
+    check_client_support,
+)
+
+
+def lint_html(html: str, *, public_url: str) -> LintReport:
+    """Run every check on a rendered email; ``public_url`` is NEWSLETTER_PUBLIC_URL."""
+    document = Document(html, public_url=public_url.rstrip("/"))
+    return LintReport(tuple(finding for check in CHECKS for finding in check(document)))
+
+
+def lint_recap(settings: Settings, recap: Recap) -> LintReport:
+    """Render ``recap`` exactly as a subscriber gets it and lint the result."""
+    html, _text = preview(settings, recap, SampleSubscriber(), list_name="subscribers")
+    report = lint_html(html, public_url=settings.public_url)
+    # Markdown images without {width=… height=…} are rendered container-wide
+    # with no height; only the recap source can tell which ones those are.
+    unsized = tuple(
+        Finding("images", Severity.WARNING, f"no size given: rendered {DEFAULT_IMAGE_WIDTH} wide", src)
+        for src in images_without_size(recap.body)
+    )
+    return LintReport(_insert(report.findings, unsized))
+
+
+def _insert(findings: tuple[Finding, ...], extra: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    """Place ``extra`` with the findings of its check, dropping that check's pass if it had one."""
+    if not extra:
+        return findings
+    check = extra[0].check
+    position = next((index for index, finding in enumerate(findings) if finding.check == check), len(findings))
+    kept = tuple(finding for finding in findings if not (finding.check == check and finding.severity is Severity.PASS))
+    return kept[:position] + extra + kept[position:]

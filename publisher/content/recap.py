@@ -1,0 +1,163 @@
+"""Load a recap: Markdown with YAML front matter, validated before anything else runs.
+
+A recap is data. Nothing in it is ever evaluated as template code; the layout
+receives it as values and Markdown-rendered, sanitised HTML.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+
+from publisher.core.errors import ContentError
+from publisher.core.text_rules import refuse_control_characters
+
+FENCE = "---"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+#: Largest recap file read. A recap is an article, not a book: a bigger file is
+#: a mistake, and parsing and rendering it would take minutes and gigabytes.
+MAX_RECAP_BYTES = 1_048_576
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Event(_Strict):
+    name: str = Field(min_length=1)
+    date: dt.date | None = None
+    venue: str | None = None
+
+
+class CallToAction(_Strict):
+    text: str = Field(min_length=1, max_length=60)
+    url: HttpUrl
+
+
+class Resource(_Strict):
+    title: str = Field(min_length=1)
+    url: HttpUrl | None = None
+    description: str | None = None
+
+
+class RecapMeta(_Strict):
+    """The front matter keys a recap may use; any other key is refused."""
+
+    title: str = Field(min_length=1)
+    subject: str | None = None
+    preheader: str = ""
+    event: Event | None = None
+    cta: CallToAction | None = None
+    resources: list[Resource] = Field(default_factory=list)
+
+    @field_validator("subject", "title", "preheader")
+    @classmethod
+    def _single_line(cls, value: str | None) -> str | None:
+        # Subject and title end up in a mail header: a line break there would
+        # be header injection, and any other control character or separator
+        # makes building every recipient's message fail. Refuse at the door.
+        if value is not None:
+            try:
+                refuse_control_characters(value)
+            except ValueError as exc:
+                raise PydanticCustomError("single_line", str(exc)) from None
+        return value
+
+    @property
+    def email_subject(self) -> str:
+        return self.subject or self.title
+
+
+@dataclass(frozen=True)
+class Recap:
+    """A validated recap: its metadata, its Markdown body and where it came from."""
+
+    meta: RecapMeta
+    body: str
+    source: str
+    #: The line of the file the body starts on, so problems in the body can name their file line.
+    body_line: int = 1
+
+    @property
+    def digest(self) -> str:
+        """Fingerprint of the content, kept with each campaign."""
+        payload = self.meta.model_dump_json() + "\0" + self.body
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def load_recap(path: Path) -> Recap:
+    """Read and validate the recap at ``path`` or raise ContentError naming file and problem."""
+    source = str(path)
+    try:
+        with path.open("rb") as handle:
+            # One byte past the limit tells an oversized recap without reading
+            # it whole: a stat would not do for a pipe or a growing file.
+            raw = handle.read(MAX_RECAP_BYTES + 1)
+    except OSError as exc:
+        raise ContentError(source, f"cannot read file ({exc.strerror})") from exc
+    if len(raw) > MAX_RECAP_BYTES:
+        raise ContentError(source, f"is larger than {MAX_RECAP_BYTES:,} bytes (1 MiB), the most a recap may be")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ContentError(source, f"not UTF-8 (byte {exc.start})") from exc
+    return parse_recap(text, source)
+
+
+def parse_recap(text: str, source: str = "<recap>") -> Recap:
+    """Validate recap text; ``source`` names it in error messages."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != FENCE:
+        raise ContentError(source, "line 1 must be '---', opening the YAML front matter")
+    if not any(line.strip() == FENCE for line in lines[1:]):
+        raise ContentError(source, "the front matter is never closed: add a line '---' after it")
+    try:
+        metadata, body = frontmatter.parse(text)
+    except yaml.YAMLError as exc:
+        raise ContentError(source, f"front matter is not valid YAML: {_yaml_problem(exc)}") from exc
+    if not isinstance(metadata, dict) or not metadata:
+        raise ContentError(source, "front matter must be a mapping of keys to values (title: …)")
+    meta = _validate_meta(metadata, source)
+    if not body.strip():
+        raise ContentError(source, "the body is empty: write the recap below the front matter")
+    body = body.strip()
+    # The body is the end of the text once trailing whitespace is stripped.
+    body_start = len(text.rstrip()) - len(body)
+    body_line = len(_LINE_BREAK.findall(text, 0, body_start)) + 1
+    return Recap(meta=meta, body=body + "\n", source=source, body_line=body_line)
+
+
+def _validate_meta(metadata: dict[str, Any], source: str) -> RecapMeta:
+    try:
+        return RecapMeta.model_validate(metadata)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(error) for error in exc.errors())
+        raise ContentError(source, f"front matter: {problems}") from exc
+
+
+def _describe(error: Any) -> str:
+    where = ".".join(str(part) for part in error["loc"]) or "front matter"
+    if error["type"] == "extra_forbidden":
+        allowed = ", ".join(RecapMeta.model_fields)
+        return f"unknown key '{where}' (allowed at the top: {allowed})"
+    if error["type"] == "missing":
+        return f"'{where}' is required"
+    return f"'{where}': {error['msg']}"
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if mark is None:
+        return problem
+    # The YAML parser counts from the line after the opening '---'.
+    return f"{problem} at line {mark.line + 2}, column {mark.column + 1}"

@@ -1,0 +1,180 @@
+"""Stage 1 of the render: the layout and CSS inlining, once per issue.
+
+premailer costs tens of milliseconds per call, so it runs once per issue on the
+layout rendered with placeholders; stage 2 (``RenderedIssue.personalise``) then costs
+microseconds per recipient. Its defaults are wrong for responsive email and are
+overridden below, each for a reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache, cached_property
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from premailer import Premailer
+
+from publisher.content.recap import Recap
+from publisher.content.rendering.markdown import MergeTagPlacementError, insert_placeholders, to_html
+from publisher.content.rendering.personalize import (
+    CompiledTemplate,
+    PlaceholderFields,
+    Recipient,
+    ValueFields,
+    check_text_outside_tags,
+    new_nonce,
+)
+from publisher.content.rendering.plaintext import PLACEHOLDER, to_text, wrap_text
+from publisher.core.errors import ContentError
+from templates import TEMPLATES_DIR
+
+HTML_TEMPLATE = "recap.html.j2"
+TEXT_TEMPLATE = "recap.txt.j2"
+
+
+@dataclass(frozen=True)
+class IssueFrame:
+    """What the layout needs besides the recap itself."""
+
+    list_name: str
+    postal_address: str
+    lang: str = "en"
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    """Stage-1 output: inlined HTML and text with placeholders, and their nonce."""
+
+    html: str
+    text: str
+    nonce: str
+
+    @cached_property
+    def _compiled(self) -> tuple[CompiledTemplate, CompiledTemplate]:
+        return CompiledTemplate.compile(self.html, self.nonce), CompiledTemplate.compile(self.text, self.nonce)
+
+    @property
+    def fields(self) -> set[str]:
+        """Every personal field the issue uses (subscriber attributes included)."""
+        html, text = self._compiled
+        return html.fields | text.fields
+
+    def personalise(self, recipient: Recipient) -> tuple[str, str]:
+        """Return (html, text) for one recipient: stage 2, a join over pre-split chunks."""
+        html, text = self._compiled
+        return html.render(recipient, html=True), text.render(recipient, html=False)
+
+
+@cache
+def environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_issue(recap: Recap, frame: IssueFrame) -> RenderedIssue:
+    """Render stage 1: everything shared, CSS inlined, personal fields as placeholders."""
+    nonce = new_nonce()
+    fields = PlaceholderFields(nonce)
+    body = insert_placeholders(recap.body, nonce)
+    html = inline_css(_render_html(recap, body, frame, fields))
+    check_text_outside_tags(html, nonce)
+    text = _render_text(recap, body, frame, fields)
+    issue = RenderedIssue(html=html, text=text, nonce=nonce)
+    issue.fields  # noqa: B018 (compiles now: an unknown field fails at publish, not at send)
+    return issue
+
+
+def render_single(recap: Recap, frame: IssueFrame, recipient: Recipient) -> tuple[str, str]:
+    """Render one recipient's email in one pass: template with the values, then premailer.
+
+    Slow by design (premailer per recipient): it is the reference the
+    two-stage render is checked against. Merge tags in the body are filled
+    before CSS inlining here, after it in the two-stage render.
+    """
+    nonce = new_nonce()
+    fields = ValueFields(recipient)
+    body = insert_placeholders(recap.body, nonce)
+    html = CompiledTemplate.compile(_render_html(recap, body, frame, fields), nonce).render(recipient, html=True)
+    text = CompiledTemplate.compile(_render_text(recap, body, frame, fields), nonce).render(recipient, html=False)
+    return inline_css(html), text
+
+
+def _context(recap: Recap, frame: IssueFrame, fields: object) -> dict[str, object]:
+    return {
+        "meta": recap.meta,
+        "title": recap.meta.title,
+        "preheader": recap.meta.preheader,
+        "event_line": event_line(recap),
+        "list_name": frame.list_name,
+        "postal_address": frame.postal_address,
+        "lang": frame.lang,
+        "personal": fields,
+    }
+
+
+def _render_html(recap: Recap, body: str, frame: IssueFrame, fields: object) -> str:
+    context = _context(recap, frame, fields)
+    try:
+        content = to_html(body)
+    except MergeTagPlacementError as exc:
+        # The recap's author fixes the file: name its line, not the body's.
+        raise ContentError(f"{recap.source}:{recap.body_line + exc.line - 1}", exc.problem) from exc
+    context["content"] = Markup(content)  # noqa: S704 (to_html sanitises with nh3)
+    return environment().get_template(HTML_TEMPLATE).render(context)
+
+
+def _render_text(recap: Recap, body: str, frame: IssueFrame, fields: object) -> str:
+    context = _context(recap, frame, fields)
+    context["content"] = to_text(body)
+    text = environment().get_template(TEXT_TEMPLATE).render(context)
+    return "\n".join(_wrap(line) for line in text.splitlines()) + "\n"
+
+
+def _wrap(line: str) -> str:
+    # Body paragraphs are wrapped already; this catches long template lines
+    # (event line, resources, footer). Lines with a link or a personal field
+    # stay whole: the unsubscribe URL must appear unbroken, and a line must
+    # wrap the same whatever the recipient's values are.
+    if len(line) <= 78 or "://" in line or PLACEHOLDER.search(line):
+        return line
+    return "\n".join(wrap_text(line, subsequent_indent="  " if line.startswith("- ") else ""))
+
+
+def event_line(recap: Recap) -> str:
+    event = recap.meta.event
+    if event is None:
+        return ""
+    parts = [event.name, f"{event.date:%-d %B %Y}" if event.date else "", event.venue or ""]
+    return " · ".join(part for part in parts if part)
+
+
+def inline_css(html: str) -> str:
+    """Inline the layout's stylesheet with premailer, configured for responsive email."""
+    inlined = Premailer(
+        html,
+        # Keep !important inside the @media rules: without it the mobile and
+        # dark-mode overrides lose to the inlined styles.
+        strip_important=False,
+        # Never let CSS widths overwrite an image's explicit width/height
+        # attributes, which Outlook needs as given.
+        disable_basic_attributes=["width", "height"],
+        # mso-* properties are valid for Outlook; cssutils warns about each.
+        cssutils_logging_level=logging.CRITICAL,
+        # Relative URLs are never rewritten (placeholders stand in for links),
+        # and no stylesheet is ever fetched while rendering.
+        disable_link_rewrites=True,
+        allow_network=False,
+        allow_loading_external_files=False,
+        # One stylesheet per process: premailer's process-wide parse cache
+        # (128 entries) is plenty and saves a parse per issue.
+        cache_css_parsing=True,
+    ).transform()
+    return str(inlined)

@@ -1,0 +1,147 @@
+"""Operator control of campaigns: pause, resume, cancel, reconcile in-doubt records, dead letters.
+
+Every change is one transaction on the ledger. Work that must run again is
+marked by clearing its batch's ``enqueued_at``; the caller then enqueues it
+(``dispatch_due``) or leaves it to the workers' next sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from publisher.core.clock import utcnow
+from publisher.core.errors import NewsletterError, NotFoundError
+from publisher.db.engine import Database
+from publisher.db.models import OPEN_STATES, Batch, Campaign, CampaignStatus, Delivery, DeliveryState
+from publisher.ledger.claims import mark_complete_if_done
+
+OPERATOR_PAUSE = "paused by an operator"
+
+
+class ControlError(NewsletterError):
+    """The campaign is not in a state that allows this action."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    delivery_id: int
+    campaign_id: int
+    email: str
+    attempts: int
+    last_error: str | None
+
+
+def _campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id, with_for_update=True)
+    if campaign is None:
+        raise NotFoundError(f"no campaign with id {campaign_id}")
+    return campaign
+
+
+def pause(db: Database, campaign_id: int) -> None:
+    """Stop new provider calls for the campaign; calls already in flight finish."""
+    with db.transaction() as session:
+        campaign = _campaign(session, campaign_id)
+        if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED):
+            raise ControlError(f"campaign {campaign_id} is {campaign.status.value}: only a sending or scheduled campaign can be paused")
+        campaign.status = CampaignStatus.PAUSED
+        campaign.pause_reason = OPERATOR_PAUSE
+
+
+def resume(db: Database, campaign_id: int) -> None:
+    """Continue a paused campaign: its batches with open records are enqueued again."""
+    with db.transaction() as session:
+        campaign = _campaign(session, campaign_id)
+        if campaign.status != CampaignStatus.PAUSED:
+            raise ControlError(f"campaign {campaign_id} is {campaign.status.value}, not paused")
+        due_later = campaign.send_at is not None and campaign.released_at is None and campaign.send_at > utcnow()
+        campaign.status = CampaignStatus.SCHEDULED if due_later else CampaignStatus.SENDING
+        campaign.pause_reason = None
+        if not due_later:
+            # The error-rate pause counts from here (publisher.ledger.claims.error_rate).
+            campaign.released_at = utcnow()
+        _requeue_open_batches(session, campaign_id)
+        # Its last batches may have finished while it was paused.
+        mark_complete_if_done(session, campaign_id)
+
+
+def cancel(db: Database, campaign_id: int) -> int:
+    """Cancel every record not sent yet; return how many. Calls in flight still finish."""
+    with db.transaction() as session:
+        campaign = _campaign(session, campaign_id)
+        if campaign.status in (CampaignStatus.COMPLETE, CampaignStatus.CANCELLED):
+            raise ControlError(f"campaign {campaign_id} is already {campaign.status.value}")
+        campaign.status = CampaignStatus.CANCELLED
+        result = session.execute(
+            update(Delivery)
+            .where(Delivery.campaign_id == campaign_id, Delivery.state == DeliveryState.PENDING)
+            .values(state=DeliveryState.CANCELLED, last_error="cancelled by an operator", updated_at=utcnow())
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def reconcile(db: Database, campaign_id: int, *, resend: bool) -> int:
+    """Settle the campaign's in-doubt records: send them again, or accept them as sent."""
+    with db.transaction() as session:
+        campaign = _campaign(session, campaign_id)
+        in_doubt = (Delivery.campaign_id == campaign_id, Delivery.state == DeliveryState.IN_DOUBT)
+        values: dict[str, object]
+        if resend:
+            values = {"state": DeliveryState.PENDING, "last_error": "in doubt: sent again by an operator"}
+        else:
+            values = {"state": DeliveryState.SENT, "last_error": "in doubt: marked sent by an operator", "sent_at": utcnow()}
+        count = int(getattr(session.execute(update(Delivery).where(*in_doubt).values(**values, updated_at=utcnow())), "rowcount", 0) or 0)
+        if campaign.status == CampaignStatus.CANCELLED and resend:
+            raise ControlError(f"campaign {campaign_id} is cancelled: mark its in-doubt records sent, or leave them")
+        if resend and count:
+            _reopen(campaign)
+            _requeue_open_batches(session, campaign_id)
+        mark_complete_if_done(session, campaign_id)
+        return count
+
+
+def dead_letters(db: Database, campaign_id: int | None = None, limit: int = 200) -> tuple[list[DeadLetter], int]:
+    """Records that failed after exhausting their retries (up to ``limit``), and how many there are."""
+    with db.transaction() as session:
+        query = select(Delivery).where(Delivery.dead_lettered_at.is_not(None))
+        if campaign_id is not None:
+            query = query.where(Delivery.campaign_id == campaign_id)
+        total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        rows = session.scalars(query.order_by(Delivery.id).limit(limit)).all()
+        return [DeadLetter(d.id, d.campaign_id, d.email, d.attempts, d.last_error) for d in rows], total
+
+
+def replay(db: Database, campaign_id: int | None = None) -> int:
+    """Put dead-lettered records back to pending with fresh attempts; return how many."""
+    with db.transaction() as session:
+        query = select(Delivery).where(Delivery.dead_lettered_at.is_not(None)).with_for_update()
+        if campaign_id is not None:
+            query = query.where(Delivery.campaign_id == campaign_id)
+        records = session.scalars(query).all()
+        campaign_ids = {record.campaign_id for record in records}
+        for record in records:
+            record.state = DeliveryState.PENDING
+            record.attempts = 0
+            record.dead_lettered_at = None
+            record.last_error = f"replayed from the dead-letter list after: {record.last_error}"[:1000]
+        for cid in campaign_ids:
+            campaign = _campaign(session, cid)
+            if campaign.status == CampaignStatus.CANCELLED:
+                raise ControlError(f"campaign {cid} is cancelled: its dead letters cannot be replayed")
+            _reopen(campaign)
+            _requeue_open_batches(session, cid)
+        return len(records)
+
+
+def _reopen(campaign: Campaign) -> None:
+    if campaign.status == CampaignStatus.COMPLETE:
+        campaign.status = CampaignStatus.SENDING
+        campaign.completed_at = None
+
+
+def _requeue_open_batches(session: Session, campaign_id: int) -> None:
+    open_batches = select(Delivery.batch_id).where(Delivery.campaign_id == campaign_id, Delivery.state.in_(OPEN_STATES)).distinct()
+    session.execute(update(Batch).where(Batch.id.in_(open_batches)).values(enqueued_at=None, not_before=None))

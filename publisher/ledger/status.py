@@ -1,0 +1,133 @@
+"""Where campaigns stand: delivery counts by state, from the ledger, and the queue depth."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from publisher.core.clock import utcnow
+from publisher.core.errors import NotFoundError
+from publisher.db.engine import Database
+from publisher.db.models import OPEN_STATES, Campaign, Delivery, DeliveryState, MailingList
+
+#: Seconds over which the sending rate is measured.
+RATE_WINDOW = 60
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    id: int
+    title: str
+    list_name: str | None
+    status: str
+    is_test: bool
+    created_at: dt.datetime
+    send_at: dt.datetime | None
+    counts: dict[str, int]
+    provider: str = ""
+    pause_reason: str | None = None
+    #: Records sent in the last minute, per second.
+    rate: float = 0.0
+    dead_letters: int = 0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        return self.open / self.rate if self.rate and self.open else None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def open(self) -> int:
+        return sum(self.counts[state.value] for state in OPEN_STATES)
+
+    @property
+    def finished(self) -> bool:
+        """Finished when no record is pending or sending (also when some failed)."""
+        return self.open == 0 and self.status != "scheduled"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "list": self.list_name,
+            "status": self.status,
+            "test": self.is_test,
+            "created_at": self.created_at.isoformat(),
+            "send_at": self.send_at.isoformat() if self.send_at else None,
+            "total": self.total,
+            "finished": self.finished,
+            "deliveries": self.counts,
+            "provider": self.provider,
+            "pause_reason": self.pause_reason,
+            "rate_per_second": round(self.rate, 2),
+            "eta_seconds": round(self.eta_seconds) if self.eta_seconds else None,
+            "dead_letters": self.dead_letters,
+        }
+
+
+def campaign_progress(db: Database, campaign_id: int | None = None, limit: int = 20) -> list[CampaignProgress]:
+    """Progress of one campaign, or of the most recent ``limit`` ones."""
+    with db.transaction() as session:
+        query = select(Campaign, MailingList.name).outerjoin(MailingList, MailingList.id == Campaign.list_id)
+        query = query.where(Campaign.id == campaign_id) if campaign_id is not None else query.order_by(Campaign.id.desc()).limit(limit)
+        campaigns = session.execute(query).all()
+        if campaign_id is not None and not campaigns:
+            raise NotFoundError(f"no campaign with id {campaign_id}")
+        ids = [campaign.id for campaign, _ in campaigns]
+        counts: dict[int, dict[str, int]] = {cid: {state.value: 0 for state in DeliveryState} for cid in ids}
+        rows = session.execute(
+            select(Delivery.campaign_id, Delivery.state, func.count())
+            .where(Delivery.campaign_id.in_(ids))
+            .group_by(Delivery.campaign_id, Delivery.state)
+        ).all()
+        for cid, state, count in rows:
+            counts[cid][DeliveryState(state).value] = count
+        since = utcnow() - dt.timedelta(seconds=RATE_WINDOW)
+        recent = dict(
+            session.execute(
+                select(Delivery.campaign_id, func.count())
+                .where(Delivery.campaign_id.in_(ids), Delivery.sent_at >= since)
+                .group_by(Delivery.campaign_id)
+            ).all()
+        )
+        dead = dict(
+            session.execute(
+                select(Delivery.campaign_id, func.count())
+                .where(Delivery.campaign_id.in_(ids), Delivery.dead_lettered_at.is_not(None))
+                .group_by(Delivery.campaign_id)
+            ).all()
+        )
+        return [
+            CampaignProgress(
+                id=campaign.id,
+                title=campaign.title,
+                list_name=list_name,
+                status=campaign.status.value,
+                is_test=campaign.is_test,
+                created_at=campaign.created_at,
+                send_at=campaign.send_at,
+                counts=counts[campaign.id],
+                provider=campaign.provider,
+                pause_reason=campaign.pause_reason,
+                rate=recent.get(campaign.id, 0) / RATE_WINDOW,
+                dead_letters=dead.get(campaign.id, 0),
+            )
+            for campaign, list_name in campaigns
+        ]
+
+
+def in_doubt(db: Database, campaign_id: int, limit: int = 20) -> list[str]:
+    """Addresses of the campaign's in-doubt records (the first ``limit``)."""
+    with db.transaction() as session:
+        return list(
+            session.scalars(
+                select(Delivery.email)
+                .where(Delivery.campaign_id == campaign_id, Delivery.state == DeliveryState.IN_DOUBT)
+                .order_by(Delivery.id)
+                .limit(limit)
+            )
+        )

@@ -1,0 +1,112 @@
+"""The queue between the two sides: names, broker options, and enqueueing by task name.
+
+The publisher puts work on Redis through Celery's ``send_task``: it names the
+task and never imports the workers' code, so the worker side can change
+without the publisher noticing, and the one thing both must agree on (queue
+and task names, the visibility timeout) is written here once.
+
+A Redis hash (``QUEUED_KEY``) notes which batches have a message on the queue;
+the task removes its mark when it starts. The sweep (``dispatch_due``) uses it
+to tell a batch whose message is lost from one whose message is only waiting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+
+import redis
+from celery import Celery
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
+
+from publisher.core.broker import celery_broker_url, connect, redis_url
+from publisher.core.settings import Settings
+from publisher.db.engine import Database
+from publisher.ledger.dispatch import QueuedBatch, mark_enqueued, release_due
+
+log = logging.getLogger(__name__)
+
+QUEUE_SEND = "newsletter.send"
+#: Test sends and other small, urgent work, so they never wait behind a campaign.
+QUEUE_PRIORITY = "newsletter.priority"
+QUEUES = (QUEUE_PRIORITY, QUEUE_SEND)
+
+#: Task names, as ``workers/tasks.py`` registers them.
+TASK_SEND_BATCH = "newsletter.send_batch"
+TASK_SWEEP = "newsletter.sweep"
+
+#: Redis hash of the batches with a message on the queue (batch id → when it was put there).
+QUEUED_KEY = "newsletter:queued"
+
+#: The publisher's own Celery app: it only sends, by task name.
+producer = Celery("newsletter", set_as_current=False)
+producer.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True, broker_connection_retry_on_startup=True)
+
+
+def transport_options(settings: Settings) -> dict[str, float]:
+    """Broker options; every worker and publisher must use the same visibility timeout."""
+    return {
+        "visibility_timeout": settings.visibility_timeout,
+        # kombu's default is to look for unacked messages every 100 s.
+        "unacked_restore_interval": max(1.0, settings.visibility_timeout / 4),
+    }
+
+
+def configure_broker(app: Celery, settings: Settings, url: str | None = None) -> Celery:
+    """Point a Celery app (the producer or the workers') at the broker for ``settings``."""
+    app.conf.broker_url = celery_broker_url(url or redis_url(settings))
+    app.conf.broker_transport_options = transport_options(settings)
+    return app
+
+
+def mark_queued(client: redis.Redis, batch_ids: list[int]) -> None:
+    """Note that a message for each batch is on the queue (the task unmarks it when it starts)."""
+    if batch_ids:
+        now = str(time.time())
+        client.hset(QUEUED_KEY, mapping=dict.fromkeys(map(str, batch_ids), now))
+
+
+def unmark_queued(client: redis.Redis, batch_id: int) -> None:
+    client.hdel(QUEUED_KEY, str(batch_id))
+
+
+def enqueue(settings: Settings, url: str, batches: list[QueuedBatch]) -> None:
+    """Send one task per batch through Celery (the message carries only the batch id)."""
+    app = configure_broker(producer, settings, url)
+    mark_queued(connect(url), [batch.batch_id for batch in batches])
+    with app.producer_or_acquire() as connection:
+        for batch in batches:
+            app.send_task(
+                TASK_SEND_BATCH,
+                args=[batch.batch_id],
+                queue=QUEUE_PRIORITY if batch.priority else QUEUE_SEND,
+                producer=connection,
+            )
+
+
+def dispatch_due(settings: Settings, db: Database, url: str) -> int:
+    """Enqueue every batch that is due and not on the queue yet; return how many."""
+    due = release_due(db, dt.timedelta(seconds=settings.lease_seconds))
+    maybe = [batch for batch in due if batch.unless_queued]
+    if maybe:
+        on_queue = connect(url).hmget(QUEUED_KEY, [str(batch.batch_id) for batch in maybe])
+        # A marker older than any message can wait (countdown + redelivery) outlived its message.
+        fresh_after = time.time() - (settings.max_countdown + settings.visibility_timeout) * 2
+        queued = {batch.batch_id for batch, mark in zip(maybe, on_queue, strict=True) if mark is not None and float(mark) > fresh_after}
+        due = [batch for batch in due if batch.batch_id not in queued]
+    if due:
+        enqueue(settings, url, due)
+        mark_enqueued(db, [batch.batch_id for batch in due])
+    return len(due)
+
+
+def enqueue_confirmation(settings: Settings, db: Database, batch_id: int) -> None:
+    """Put a double opt-in email on the priority queue; on a broker failure leave it to the sweep."""
+    try:
+        enqueue(settings, redis_url(settings, start=False), [QueuedBatch(batch_id, priority=True)])
+    except (OperationalError, RedisError, OSError):
+        log.warning("confirmation batch %s could not be enqueued; the workers' sweep sends it", batch_id, exc_info=True)
+        return
+    mark_enqueued(db, [batch_id])

@@ -1,0 +1,76 @@
+"""What every request handler shares: settings, database, Redis, the link signer and the confirmation queuer.
+
+Confirmations are queued on a thread of the application's own, not on the
+worker threads that serve requests (Starlette's, shared by every sync
+handler): with Redis slow or down, a burst of sign-ups would otherwise hold
+them all, and every page after it would wait for a free one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Annotated
+
+import redis
+from fastapi import Depends, Request
+
+from publisher.core.broker import connect, redis_url
+from publisher.core.links import LinkSigner, signer_for
+from publisher.core.settings import Settings
+from publisher.db.engine import Database, open_database
+from publisher.queue import enqueue_confirmation
+
+
+@dataclass
+class WebContext:
+    settings: Settings
+    db: Database
+    redis: redis.Redis
+    signer: LinkSigner
+    #: Where confirmations are queued after their sign-up is answered (one
+    #: thread: queuing is a quick Redis write, and a slow one must not fan out).
+    queuer: ThreadPoolExecutor
+    #: Puts a confirmation batch on the queue; replaceable so a test can make it slow.
+    enqueue_confirmation: Callable[[Settings, Database, int], None] = enqueue_confirmation
+
+    @classmethod
+    def build(cls, settings: Settings) -> WebContext:
+        return cls(
+            settings=settings,
+            db=open_database(settings.resolved_database_url, settings.secret_keys),
+            redis=connect(redis_url(settings)),
+            signer=signer_for(settings),
+            queuer=ThreadPoolExecutor(max_workers=1, thread_name_prefix="confirmation-queue"),
+        )
+
+    def close(self) -> None:
+        # Confirmations still waiting are queued before the connections close;
+        # one that fails is sent by the workers' sweep.
+        self.queuer.shutdown(wait=True)
+        self.redis.close()
+        self.db.dispose()
+
+
+def web_context(request: Request) -> WebContext:
+    """FastAPI dependency: the application's shared context."""
+    context: WebContext = request.app.state.context
+    return context
+
+
+#: The parameter type of a handler that needs the shared context.
+Context = Annotated[WebContext, Depends(web_context)]
+
+
+def client_ip(request: Request, settings: Settings) -> str | None:
+    """The client's address; X-Forwarded-For is believed only from a configured proxy."""
+    peer = request.client.host if request.client else None
+    trusted = {ip.strip() for ip in settings.trusted_proxies.split(",") if ip.strip()}
+    forwarded = request.headers.get("x-forwarded-for")
+    if peer in trusted and forwarded:
+        # The right-most entry not added by one of our proxies is the client.
+        for hop in reversed([part.strip() for part in forwarded.split(",")]):
+            if hop and hop not in trusted:
+                return hop[:45]
+    return peer

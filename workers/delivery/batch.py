@@ -1,0 +1,251 @@
+"""Deliver one batch: claim, personalise, send through the provider, record.
+
+Plain functions over a ``WorkerContext``; the Celery task only calls
+``deliver_batch`` and schedules the retry it asks for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from publisher.content.rendering.layout import RenderedIssue
+from publisher.content.rendering.personalize import Recipient
+from publisher.core.errors import ConfigurationError, RenderError
+from publisher.core.links import CONFIRM, UNSUBSCRIBE, VIEW, LinkTarget
+from publisher.core.message import OutgoingEmail
+from publisher.core.outcomes import Outcome, SendResult
+from publisher.core.signals import Halt
+from publisher.core.text_rules import describe_character, first_control_character
+from publisher.ledger.claims import (
+    CampaignSnapshot,
+    ClaimedDelivery,
+    batch_provider,
+    claim_batch,
+    error_rate,
+    pause_batch_campaign,
+    pause_campaign,
+    record_results,
+    release_claim,
+    renew_lease,
+)
+from workers.delivery import metrics
+from workers.delivery.context import WorkerContext
+from workers.delivery.rate_limit import CallCost
+from workers.providers.base import Provider
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = 5.0
+#: Halts only an operator can lift: the campaign pauses with this reason and its records wait.
+OPERATOR_HALTS = {
+    Halt.CREDENTIALS: "{provider} rejected the credentials; fix them, then resume: {error}",
+    Halt.SENDER: "{error}; fix it, then resume",
+}
+#: The personal field of a double opt-in email: only templates with it get a confirm token signed.
+CONFIRM_FIELD = "confirm_url"
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    #: Seconds after which the batch must be tried again; None when it is done.
+    retry_in: float | None = None
+
+
+def lease_for(ctx: WorkerContext) -> dt.timedelta:
+    """Longer than the slowest provider call, so a live sender is never overtaken."""
+    return dt.timedelta(seconds=max(ctx.settings.lease_seconds, ctx.settings.http_timeout * 6))
+
+
+def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) -> BatchOutcome:
+    primary = batch_provider(ctx.db, batch_id)
+    if primary is None:
+        return BatchOutcome()
+    name = ctx.state.choose(primary)
+    paused = ctx.state.paused_for(name)
+    if paused:
+        return BatchOutcome(retry_in=max(paused, 1.0))
+    try:
+        provider = ctx.provider(name)
+    except ConfigurationError as exc:
+        # Published with a provider this worker has no settings for: say so
+        # in `status` instead of retrying for ever.
+        pause_batch_campaign(ctx.db, batch_id, f"workers cannot use {name}: {exc}")
+        return BatchOutcome()
+    claim = claim_batch(ctx.db, batch_id, lease_for(ctx), name, idempotent=provider.idempotent)
+    if claim is None:
+        return BatchOutcome()
+    if not claim.deliveries:
+        return BatchOutcome(retry_in=claim.busy_for)
+    campaign = claim.campaign
+    issue = RenderedIssue(html=campaign.html_template, text=campaign.text_template, nonce=campaign.nonce)
+    results: list[SendResult] = []
+    emails: list[OutgoingEmail] = []
+    try:
+        confirm = CONFIRM_FIELD in issue.fields
+    except RenderError:
+        confirm = False  # every record fails to render below, each with the reason
+    # The subject is the campaign's: checked once for the batch, not per recipient.
+    subject_fault = header_fault("subject", campaign.subject)
+    for delivery in claim.deliveries:
+        try:
+            if subject_fault is not None:
+                raise RenderError(subject_fault)
+            emails.append(compose(ctx, campaign, issue, delivery, confirm=confirm))
+        except RenderError as exc:
+            results.append(SendResult(delivery.id, outcome=Outcome.PERMANENT, error=f"render failed: {exc}"))
+    sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails)
+    results.extend(sent_results)
+    ctx.state.observe(name, results)
+    summary = record_results(ctx.db, campaign.id, results, ctx.settings.max_attempts, idempotent=provider.idempotent)
+    log.info("batch %s via %s: %s sent, %s failed, %s to retry", batch_id, name, summary.sent, summary.failed, summary.retrying)
+    metrics.record(name, sent=summary.sent, failed=summary.failed, retried=summary.retrying)
+    reason = next((OPERATOR_HALTS[r.halt].format(provider=name, error=r.error) for r in results if r.halt in OPERATOR_HALTS), None)
+    if reason is not None:
+        pause_campaign(ctx.db, campaign.id, reason)
+        log.error("campaign %s paused: %s", campaign.id, reason)
+        return BatchOutcome(sent=summary.sent, failed=summary.failed, retrying=summary.retrying)
+    if summary.failed:
+        # Only a batch with failures can raise the rate: a clean one skips
+        # the count, which reads every finished record of the campaign.
+        _pause_on_error_rate(ctx, campaign.id)
+    retry_in = None
+    if summary.retrying:
+        wait = max(summary.retry_after or 0.0, ctx.state.paused_for(name)) or None
+        retry_in = backoff(summary.max_attempts_seen, wait, max_countdown)
+    if released:
+        retry_in = min(retry_in or max_countdown, max_countdown)
+    return BatchOutcome(sent=summary.sent, failed=summary.failed, retrying=summary.retrying, retry_in=retry_in)
+
+
+def backoff(attempt: int, retry_after: float | None, cap: float) -> float:
+    """Exponential backoff with full jitter (at most ``cap``), never shorter than Retry-After.
+
+    A Retry-After beyond ``cap`` is returned as it is: the task then leaves
+    the wait to the ledger instead of keeping a long ETA message in Redis.
+    """
+    ceiling = min(cap, BACKOFF_BASE * 2 ** max(0, attempt - 1))
+    delay = random.uniform(1.0, max(1.0, ceiling))  # noqa: S311 (jitter, not cryptography)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def _send_chunks(ctx: WorkerContext, provider: Provider, batch_key: str, emails: list[OutgoingEmail]) -> tuple[list[SendResult], int]:
+    """Send in provider-sized calls within the shared rate limit; return the results and how many were given back."""
+    results: list[SendResult] = []
+    for start in range(0, len(emails), provider.max_batch_size):
+        chunk = emails[start : start + provider.max_batch_size]
+        if not _wait_for_rate_limit(ctx, provider, len(chunk)):
+            return results, _give_back(ctx, emails[start:])
+        # Waiting and earlier calls ate into the lease: renew it for the records still to go.
+        renew_lease(ctx.db, [email.delivery_id for email in emails[start:]], lease_for(ctx))
+        if not _admitted(ctx, provider, len(chunk)):
+            return results, _give_back(ctx, emails[start:])
+        with metrics.PROVIDER_CALL_SECONDS.labels(provider.name).time():
+            results.extend(provider.send(chunk, batch_key=f"{batch_key}-{start}"))
+    return results, 0
+
+
+def _call_cost(ctx: WorkerContext, provider: Provider, messages: int) -> CallCost:
+    """What a call of ``messages`` messages takes from the provider's limits."""
+    return CallCost(
+        requests_per_second=provider.requests_per_second,
+        messages_per_second=ctx.settings.messages_per_second(provider.name),
+        messages=messages,
+        requests=messages if provider.one_request_per_message else 1,
+    )
+
+
+def _give_back(ctx: WorkerContext, rest: list[OutgoingEmail]) -> int:
+    """The limit is further off than a task should wait: release the rest for the retry (or the sweep); return how many."""
+    release_claim(ctx.db, [email.delivery_id for email in rest])
+    return len(rest)
+
+
+def _admitted(ctx: WorkerContext, provider: Provider, messages: int) -> bool:
+    """The booking spaced the calls; a worker that woke late for its slot is held here, the last thing before its call."""
+    cost = _call_cost(ctx, provider, messages)
+    if cost.requests != 1 or not cost.requests_per_second:
+        return True  # a call of several requests paces them itself
+    return ctx.limiter.admit(provider.name, cost.requests_per_second, max_wait=_longest_wait(ctx))
+
+
+def _longest_wait(ctx: WorkerContext) -> float:
+    # Waiting eats into the records' lease: never more than half of it.
+    return min(ctx.settings.max_countdown, lease_for(ctx).total_seconds() / 2)
+
+
+def _wait_for_rate_limit(ctx: WorkerContext, provider: Provider, messages: int) -> bool:
+    """Sleep until the provider's shared rate limit allows this call; False when that is too far off."""
+    reservation = ctx.limiter.reserve(
+        provider.name,
+        _call_cost(ctx, provider, messages),
+        max_wait=_longest_wait(ctx),
+    )
+    if reservation.wait is None:
+        return False
+    if reservation.wait > 0:
+        time.sleep(reservation.wait)
+    return True
+
+
+def _pause_on_error_rate(ctx: WorkerContext, campaign_id: int) -> None:
+    rate, finished = error_rate(ctx.db, campaign_id)
+    if finished >= ctx.settings.error_pause_minimum and rate >= ctx.settings.error_pause_rate:
+        threshold = ctx.settings.error_pause_rate
+        reason = f"{rate:.0%} of {finished} finished records failed (threshold {threshold:.0%}); check `newsletter status`"
+        pause_campaign(ctx.db, campaign_id, reason)
+        log.error("campaign %s paused itself: %s", campaign_id, reason)
+
+
+def header_fault(field: str, value: str) -> str | None:
+    """Why ``value`` cannot go in a message header (a control character or line separator), or None."""
+    found = first_control_character(value)
+    return f"the {field} contains {describe_character(found)}; no message header can carry it" if found else None
+
+
+def compose(
+    ctx: WorkerContext, campaign: CampaignSnapshot, issue: RenderedIssue, delivery: ClaimedDelivery, *, confirm: bool | None = None
+) -> OutgoingEmail:
+    """Stage 2 for one recipient: fill the personal fields and build the email.
+
+    ``confirm`` says whether the template has a confirm link (None: look it
+    up); an issue without one costs no extra signature per recipient.
+    """
+    target = LinkTarget(delivery.subscriber_id, campaign.list_id, campaign.id)
+    if confirm is None:
+        confirm = CONFIRM_FIELD in issue.fields
+    recipient = Recipient(
+        email=delivery.email,
+        first_name=delivery.first_name,
+        last_name=delivery.last_name,
+        unsubscribe_url=ctx.signer.url(UNSUBSCRIBE, target),
+        view_url=ctx.signer.url(VIEW, target),
+        attributes=delivery.attributes,
+        confirm_url=ctx.signer.url(CONFIRM, target) if confirm else "",
+    )
+    if name_fault := header_fault("name", recipient.full_name):
+        raise RenderError(name_fault)
+    html, text = issue.personalise(recipient)
+    return OutgoingEmail(
+        delivery_id=delivery.id,
+        campaign_id=campaign.id,
+        message_id=delivery.message_id,
+        sender=ctx.settings.from_address,
+        # Becomes the wire form (punycode domain); an address no provider takes fails this record alone.
+        to_address=delivery.email,
+        to_name=recipient.full_name,
+        subject=("[TEST] " if campaign.is_test else "") + campaign.subject,
+        html=html,
+        text=text,
+        unsubscribe_url=recipient.unsubscribe_url,
+        reply_to=ctx.settings.reply_to,
+        is_test=campaign.is_test,
+    )
