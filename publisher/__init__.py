@@ -1,1 +1,4 @@
-"""Publisher side: content, subscribers, campaigns, enqueueing and the CLI."""
+"""The publisher, in layers, lowest first: core, db, content and audience, feedback, ledger, queue, web, cli.
+
+See docs/architecture.md.
+"""

@@ -40,9 +40,19 @@ TASK_SWEEP = "newsletter.sweep"
 #: Redis hash of the batches with a message on the queue (batch id → when it was put there).
 QUEUED_KEY = "newsletter:queued"
 
+#: How messages are written and read, the same for the publisher's app and the workers'.
+MESSAGE_OPTIONS: dict[str, object] = {
+    "task_serializer": "json",
+    "accept_content": ["json"],
+    "task_ignore_result": True,
+    "broker_connection_retry_on_startup": True,
+    # Task events feed Flower (docker-compose.yml) and its Prometheus /metrics.
+    "task_send_sent_event": True,
+}
+
 #: The publisher's own Celery app: it only sends, by task name.
 producer = Celery("newsletter", set_as_current=False)
-producer.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True, broker_connection_retry_on_startup=True)
+producer.conf.update(MESSAGE_OPTIONS)
 
 
 def transport_options(settings: Settings) -> dict[str, float]:

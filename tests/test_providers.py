@@ -65,6 +65,14 @@ def test_registry_finds_each_provider_module() -> None:
         provider_class("pigeon")
 
 
+def test_registry_lists_only_real_providers_not_their_shared_plumbing() -> None:
+    # factoring, http and base are modules of the package that define no provider.
+    assert available() == ["mailgun", "outbox", "postmark", "resend", "sendgrid", "ses", "smtp"]
+    for name in ("factoring", "http", "base"):
+        with pytest.raises(ConfigurationError, match=f"unknown provider '{name}'"):
+            provider_class(name)
+
+
 def test_outbox_writes_one_eml_per_recipient_and_rewrites_on_retry(tmp_path: Path) -> None:
     provider = OutboxProvider(Settings(outbox_dir=tmp_path / "out"))
     batch = emails(3)

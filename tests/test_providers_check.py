@@ -50,6 +50,14 @@ def test_rejected_credentials_exit_3(tmp_path: Path, fake_provider: FakeProvider
     assert "Server Token you provided was invalid" in result.last_line
 
 
+def test_a_support_module_is_an_unknown_provider_and_the_real_ones_are_named(tmp_path: Path) -> None:
+    # Before, `factoring` (shared plumbing) was offered as a provider and failed with "defines no Provider".
+    result = run_cli(cli_env(tmp_path), "providers", "check", "factoring")
+    assert result.returncode == 3, result.output
+    real = "mailgun, outbox, postmark, resend, sendgrid, ses, smtp"
+    assert result.last_line == f"factoring: FAILED — unknown provider 'factoring': set NEWSLETTER_PROVIDER to one of {real}"
+
+
 def test_a_missing_credential_names_the_variable(tmp_path: Path) -> None:
     result = run_cli(cli_env(tmp_path), "providers", "check", "postmark")
     assert result.returncode == 3, result.output

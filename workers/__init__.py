@@ -1,1 +1,1 @@
-"""Worker side: the Celery app and tasks, email rendering and the providers."""
+"""Worker side: the Celery app (configuration), per-process state, thin tasks, the sweeper, delivery and the providers."""

@@ -22,7 +22,7 @@ from celery import Celery, signals
 from kombu.entity import Queue
 
 from publisher.core.settings import Settings, load_settings
-from publisher.queue import QUEUE_PRIORITY, QUEUE_SEND, QUEUES, TASK_SWEEP, configure_broker
+from publisher.queue import MESSAGE_OPTIONS, QUEUE_PRIORITY, QUEUE_SEND, QUEUES, TASK_SWEEP, configure_broker
 from workers.providers import provider_class
 
 TASK_TIME_LIMIT = 600
@@ -30,14 +30,11 @@ TASK_SOFT_TIME_LIMIT = 540
 
 
 app = Celery("newsletter", include=["workers.tasks"])
+app.conf.update(MESSAGE_OPTIONS)
 app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,
-    broker_connection_retry_on_startup=True,
-    task_ignore_result=True,
-    task_serializer="json",
-    accept_content=["json"],
     task_default_queue=QUEUE_SEND,
     task_queues=[Queue(name) for name in QUEUES],
     task_time_limit=TASK_TIME_LIMIT,
@@ -45,7 +42,6 @@ app.conf.update(
     worker_hijack_root_logger=False,
     # Task events feed Flower (docker-compose.yml) and its Prometheus /metrics.
     worker_send_task_events=True,
-    task_send_sent_event=True,
     enable_utc=True,
 )
 

@@ -1,0 +1,1 @@
+"""Who receives: subscribers, lists, suppressions, sign-up (double opt-in) and privacy (export, erasure)."""

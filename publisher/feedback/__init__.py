@@ -1,0 +1,1 @@
+"""What providers report back after a send (bounces, complaints, opens, unsubscribes), normalised and recorded."""

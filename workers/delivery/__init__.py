@@ -1,0 +1,1 @@
+"""Delivering one batch: claim, compose, call the provider, record; provider state, rate limit and metrics."""
