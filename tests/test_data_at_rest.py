@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,8 +25,9 @@ from publisher.privacy import erase, export
 from publisher.settings import Settings
 from publisher.subscribers import ERASED, import_subscribers
 from publisher.suppressions import address_hash, is_erased, is_suppressed, suppress_address
-from tests.conftest import EXAMPLES
-from tests.helpers import WorkerProcess, run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES
+from tests.support.types import ServeWeb, StartWorker
 
 RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
 CSV = str(EXAMPLES / "subscribers.csv")
@@ -62,7 +63,7 @@ def assert_owner_only(root: Path, *, besides: str | None = None) -> None:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_import_and_a_send_leave_the_data_directory_for_the_owner_only(
-    env: dict[str, str], settings: Settings, start_worker: Callable[..., WorkerProcess], permissive_umask: None
+    env: dict[str, str], settings: Settings, start_worker: StartWorker, permissive_umask: None
 ) -> None:
     data_dir = settings.data_dir
     assert not data_dir.exists()
@@ -140,7 +141,7 @@ def test_the_key_makes_the_hash(database_url: str) -> None:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_hashes_kept_unkeyed_or_under_a_retired_key_still_suppress_everywhere(
-    settings: Settings, database_url: str, tmp_path: Path, serve_web: Callable[[Settings], str], redis_client: redis.Redis
+    settings: Settings, database_url: str, tmp_path: Path, serve_web: ServeWeb, redis_client: redis.Redis
 ) -> None:
     before = open_database(database_url, (OLD_KEY,))
     erase(before, ROTATED)

@@ -10,7 +10,6 @@ started and may have delivered), so none of these may end there.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,13 @@ from sqlalchemy import select, update
 
 from publisher.db.engine import open_database
 from publisher.db.models import Campaign, Delivery, DeliveryState
-from tests.conftest import EXAMPLES
 from tests.fakes.server import FakeProviders
-from tests.helpers import CliResult, WorkerProcess, run_cli
+from tests.support.cli import CliResult, run_cli
+from tests.support.paths import EXAMPLES
+from tests.support.types import StartWorker
 
 RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
 CSV = str(EXAMPLES / "subscribers.csv")
-StartWorker = Callable[..., WorkerProcess]
 #: Accepted by import and sign-up before this was fixed; no provider here can send it.
 UNICODE_LOCAL_PART = "用户@例子.广告"
 

@@ -16,9 +16,9 @@ from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState, Subscriber
 from publisher.settings import Settings
 from publisher.subscribers import import_subscribers
-from tests.conftest import EXAMPLES
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import CannedAnswer, FakeProviders
+from tests.support.paths import EXAMPLES
 from workers.context import WorkerContext, build_context
 from workers.delivery import deliver_batch
 from workers.provider_state import ProviderState

@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 from publisher.broker import EmbeddedRedis
-from tests.conftest import EXAMPLES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES
 from workers.rendering.plaintext import PLACEHOLDER
 
 

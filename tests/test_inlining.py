@@ -8,7 +8,7 @@ import re
 import pytest
 
 from publisher.content import load_recap, parse_recap
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 from workers.rendering import layout
 from workers.rendering.layout import IssueFrame, render_issue
 from workers.rendering.personalize import Recipient

@@ -18,9 +18,9 @@ from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, Deliv
 from publisher.dispatch import defer_batch, mark_enqueued, release_due
 from publisher.settings import Settings
 from publisher.subscribers import import_subscribers
-from tests.conftest import EXAMPLES
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders
+from tests.support.paths import EXAMPLES
 from workers.context import WorkerContext, build_context
 from workers.delivery import deliver_batch, lease_for
 from workers.ledger import claim_batch

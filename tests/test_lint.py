@@ -17,8 +17,8 @@ from publisher.lint.report import Finding
 from publisher.lint.usage import property_feature
 from publisher.preview import SampleSubscriber, preview
 from publisher.settings import Settings
-from tests.conftest import EXAMPLES, FIXTURES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES, FIXTURES
 
 RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 PUBLIC_URL = "https://news.modu.example"

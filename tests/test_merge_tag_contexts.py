@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import lxml.html
@@ -22,7 +21,8 @@ from hypothesis import strategies as st
 from publisher.content import Recap, parse_recap
 from publisher.errors import NewsletterError, RenderError
 from tests.fakes.server import FakeProviders
-from tests.helpers import WorkerProcess, run_cli
+from tests.support.cli import run_cli
+from tests.support.types import StartWorker
 from workers.celery_app import QUEUE_SEND
 from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
 from workers.rendering.personalize import Recipient, check_text_outside_tags, new_nonce, placeholder
@@ -130,7 +130,7 @@ def test_publish_refuses_a_merge_tag_in_a_title_even_with_force(env: dict[str, s
 
 
 def test_a_refused_whole_url_still_sends_the_email_without_the_link(
-    postmark_env: dict[str, str], fake_postmark: FakeProviders, tmp_path: Path, start_worker: Callable[..., WorkerProcess]
+    postmark_env: dict[str, str], fake_postmark: FakeProviders, tmp_path: Path, start_worker: StartWorker
 ) -> None:
     people = tmp_path / "people.csv"
     with people.open("w", encoding="utf-8", newline="") as file:

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import socket
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,14 +14,14 @@ from sqlalchemy import func, select, update
 
 from publisher.db.engine import open_database
 from publisher.db.models import Campaign, Delivery
-from tests.conftest import EXAMPLES, FIXTURES
 from tests.fakes.server import CannedAnswer, FakeProviders
-from tests.helpers import CliResult, WorkerProcess, run_cli
+from tests.support.cli import CliResult, run_cli
+from tests.support.paths import EXAMPLES, FIXTURES
+from tests.support.types import StartWorker
 from workers.celery_app import QUEUE_PRIORITY, QUEUE_SEND
 
 RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
 CSV = str(EXAMPLES / "subscribers.csv")
-StartWorker = Callable[..., WorkerProcess]
 
 
 def campaign_id(result: CliResult) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import EXAMPLES, FIXTURES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES, FIXTURES
 
 RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
 

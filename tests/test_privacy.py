@@ -31,8 +31,8 @@ from publisher.privacy import ERASED_REASON, PLACEHOLDER_PREFIX, erase, export
 from publisher.settings import Settings
 from publisher.subscribers import import_subscribers
 from publisher.suppressions import address_hash, is_suppressed, suppress_address
-from tests.conftest import EXAMPLES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from publisher.content import load_recap
 from publisher.errors import ConfigurationError, PermanentDeliveryError
 from publisher.settings import Settings
-from tests.conftest import EXAMPLES
 from tests.fakes.sendgrid import API_KEY
 from tests.fakes.server import CannedAnswer, FakeProviders
+from tests.support.paths import EXAMPLES
 from workers.message import OutgoingEmail
 from workers.providers import provider_class
 from workers.providers.base import Outcome

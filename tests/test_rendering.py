@@ -7,7 +7,7 @@ import re
 import pytest
 
 from publisher.content import Recap, load_recap, parse_recap
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
 from workers.rendering.personalize import ATTRIBUTE, Recipient, placeholder
 

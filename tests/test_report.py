@@ -19,8 +19,8 @@ from publisher.events import ProviderEvent, record_events
 from publisher.report import campaign_report
 from publisher.settings import Settings
 from publisher.subscribers import import_subscribers
-from tests.conftest import EXAMPLES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"

@@ -11,7 +11,6 @@ import email
 import email.policy
 import re
 import time
-from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,8 @@ from publisher.membership import leave_list
 from publisher.settings import Settings
 from publisher.subscribers import ERASED, import_subscribers
 from publisher.suppressions import email_hash, suppress_address
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
+from tests.support.types import ServeWeb
 from workers.celery_app import QUEUE_PRIORITY
 from workers.context import build_context
 from workers.delivery import deliver_batch
@@ -50,7 +50,6 @@ from workers.delivery import deliver_batch
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
-ServeWeb = Callable[[Settings], str]
 ACCEPTED_JSON = {
     "status": "pending_confirmation",
     "detail": (

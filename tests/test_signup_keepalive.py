@@ -31,8 +31,8 @@ from publisher.db.engine import Database
 from publisher.db.models import Batch, MailingList
 from publisher.settings import Settings
 from publisher.web.app import create_app
-from tests.helpers import wait_until
-from tests.webserver import serving
+from tests.support.waiting import wait_until
+from tests.support.web import serving
 from workers.celery_app import QUEUE_PRIORITY
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

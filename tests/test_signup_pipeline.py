@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 
 import pytest
 import requests
@@ -13,9 +12,10 @@ from sqlalchemy import select
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, Delivery, DeliveryState, MailingList, Subscriber, Subscription, SubscriptionStatus
 from publisher.settings import Settings
-from tests.conftest import EXAMPLES
 from tests.fakes.server import Accepted, FakeProviders
-from tests.helpers import WorkerProcess, run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES
+from tests.support.types import ServeWeb, StartWorker
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -60,8 +60,8 @@ def test_the_confirmation_goes_through_the_pipeline_and_its_link_confirms(
     db: Database,
     postmark_env: dict[str, str],
     fake_postmark: FakeProviders,
-    serve_web: Callable[[Settings], str],
-    start_worker: Callable[..., WorkerProcess],
+    serve_web: ServeWeb,
+    start_worker: StartWorker,
 ) -> None:
     with db.transaction() as session:
         session.add(MailingList(name="news", public=True))

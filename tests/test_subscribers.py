@@ -13,8 +13,8 @@ from publisher.db.models import ConsentEvent, MailingList, Subscriber, Subscript
 from publisher.errors import ImportFileError
 from publisher.mailing_lists import ListNameError
 from publisher.subscribers import import_subscribers, normalise_email, read_rows
-from tests.conftest import EXAMPLES, FIXTURES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES, FIXTURES
 
 EXAMPLE_CSV = EXAMPLES / "subscribers.csv"
 

@@ -17,8 +17,8 @@ from publisher.settings import Settings
 from publisher.subscribers import import_subscribers
 from publisher.suppression_admin import SuppressionError, add, import_file, list_entries, remove
 from publisher.suppressions import email_hash, is_suppressed
-from tests.conftest import EXAMPLES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

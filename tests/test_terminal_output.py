@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, Delivery, DeliveryState, MailingList, Suppression
 from publisher.suppressions import email_hash
-from tests.conftest import EXAMPLES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from publisher.content import Recap, load_recap, parse_recap
 from publisher.errors import NewsletterError
 from publisher.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
 from workers.rendering.personalize import Recipient
 

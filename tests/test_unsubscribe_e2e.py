@@ -6,7 +6,6 @@ import html
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
 
 import pytest
 import requests
@@ -16,12 +15,12 @@ from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState
 from publisher.settings import Settings
 from tests.fakes.server import Accepted, FakeProviders
-from tests.helpers import WorkerProcess, run_cli
-from tests.web_helpers import CSV, RECAP, ZOE
+from tests.support.audience import CSV, ZOE
+from tests.support.cli import run_cli
+from tests.support.recaps import RECAP
+from tests.support.types import ServeWeb, StartWorker
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-StartWorker = Callable[..., WorkerProcess]
 
 
 def publish(env: dict[str, str]) -> int:
@@ -65,7 +64,7 @@ def test_one_click_from_a_delivered_email_stops_later_issues_and_the_pending_one
     postmark_env: dict[str, str],
     fake_postmark: FakeProviders,
     start_worker: StartWorker,
-    serve_web: Callable[[Settings], str],
+    serve_web: ServeWeb,
 ) -> None:
     # The app is served first so the workers can sign links that point at it.
     base_url = serve_web(settings)

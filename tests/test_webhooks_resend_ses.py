@@ -36,8 +36,9 @@ from publisher.settings import Settings
 from publisher.suppressions import is_suppressed
 from publisher.web.webhooks import sns
 from publisher.web.webhooks.base import WebhookRejected
-from tests.helpers import wait_until
-from tests.web_helpers import sent_batch, sent_delivery
+from tests.support.campaigns import sent_batch, sent_delivery
+from tests.support.types import ServeWeb
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -87,7 +88,7 @@ def suppressed(db: Database, email: str) -> bool:
 
 
 @pytest.fixture
-def resend_url(settings: Settings, redis_client: redis.Redis, serve_web: Callable[[Settings], str]) -> str:
+def resend_url(settings: Settings, redis_client: redis.Redis, serve_web: ServeWeb) -> str:
     return serve_web(
         settings.model_copy(update={"resend_webhook_secret": SecretStr(RESEND_SECRET), "soft_bounce_limit": SOFT_BOUNCE_LIMIT})
     )
@@ -385,7 +386,7 @@ def fresh_certificate_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def ses_url(settings: Settings, aws: FakeAws, redis_client: redis.Redis, serve_web: Callable[[Settings], str]) -> str:
+def ses_url(settings: Settings, aws: FakeAws, redis_client: redis.Redis, serve_web: ServeWeb) -> str:
     update = {
         "sns_certificate_url_pattern": rf"http://127\.0\.0\.1:{aws.port}/[A-Za-z0-9-]+\.pem",
         "ses_sns_topic_arns": f"arn:aws:sns:eu-west-1:123456789012:other, {TOPIC}",
@@ -588,7 +589,7 @@ def test_ses_topic_not_configured_is_401(ses_url: str, aws: FakeAws, db: Databas
 
 
 def test_ses_without_topics_configured_refuses_every_call(
-    settings: Settings, aws: FakeAws, db: Database, redis_client: redis.Redis, serve_web: Callable[[Settings], str]
+    settings: Settings, aws: FakeAws, db: Database, redis_client: redis.Redis, serve_web: ServeWeb
 ) -> None:
     url = serve_web(settings.model_copy(update={"sns_certificate_url_pattern": rf"http://127\.0\.0\.1:{aws.port}/[A-Za-z0-9-]+\.pem"}))
     sent = send_record(db, "ses")

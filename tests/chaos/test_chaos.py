@@ -12,7 +12,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,11 +21,11 @@ from publisher.broker import EmbeddedRedis
 from tests.fakes import resend
 from tests.fakes.postmark import TOKEN as POSTMARK_TOKEN
 from tests.fakes.server import FakeProviders
-from tests.helpers import WorkerProcess, run_cli
+from tests.support.cli import run_cli
+from tests.support.workers import WorkerProcess
 
 RECAP = Path(__file__).resolve().parents[2] / "examples" / "recaps" / "modu-product-vs-tech.md"
 RECIPIENTS = 5000
-StartWorker = Callable[..., WorkerProcess]
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
