@@ -16,8 +16,6 @@ from pydantic import SecretStr
 from sqlalchemy import delete, func, select
 
 from publisher.broker import EmbeddedRedis
-from publisher.campaigns import CampaignPlan, create_campaign
-from publisher.content import load_recap
 from publisher.db.engine import Database, open_database
 from publisher.db.models import MailingList, Subscriber, Suppression
 from publisher.errors import NewsletterError
@@ -25,12 +23,12 @@ from publisher.privacy import erase, export
 from publisher.settings import Settings
 from publisher.subscribers import ERASED, import_subscribers
 from publisher.suppressions import address_hash, is_erased, is_suppressed, suppress_address
+from tests.support.audience import CSV
+from tests.support.campaigns import publish
 from tests.support.cli import run_cli
-from tests.support.paths import EXAMPLES
+from tests.support.recaps import RECAP
 from tests.support.types import ServeWeb, StartWorker
 
-RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
-CSV = str(EXAMPLES / "subscribers.csv")
 ADA = "ada@example.com"
 
 
@@ -163,9 +161,8 @@ def test_hashes_kept_unkeyed_or_under_a_retired_key_still_suppress_everywhere(
     web_url = serve_web(rotated)
     for address in (UNKEYED, ROTATED):
         assert requests.post(f"{web_url}/subscribe", json={"email": address, "list": "news"}, timeout=5).status_code == 202
-        plan = CampaignPlan(recap=load_recap(Path(RECAP)), list_name=None, provider="outbox", batch_size=10, test_to=address)
         with pytest.raises(NewsletterError, match="erased on request"):
-            create_campaign(rotated, db, plan)
+            publish(rotated, db, None, test_to=address)
         exported = export(db, address)
         assert exported is not None and [entry["scope"] for entry in exported["suppressions"]] == ["global"]
     with db.transaction() as session:

@@ -12,20 +12,17 @@ import redis
 from sqlalchemy import select, update
 
 from publisher import control
-from publisher.campaigns import CampaignPlan, CreatedCampaign, create_campaign
-from publisher.content import load_recap
+from publisher.campaigns import CreatedCampaign
 from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState
 from publisher.dispatch import defer_batch, mark_enqueued, release_due
 from publisher.settings import Settings
-from publisher.subscribers import import_subscribers
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders
-from tests.support.paths import EXAMPLES
+from tests.support.campaigns import publish, publish_to_attendees
 from workers.context import WorkerContext, build_context
 from workers.delivery import deliver_batch, lease_for
 from workers.ledger import claim_batch
 
-RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 LEASE = dt.timedelta(seconds=0.3)
 
 
@@ -46,10 +43,9 @@ def ctx(settings: Settings, fake_provider: FakeProviders, redis_client: redis.Re
     context.close()
 
 
-def publish(ctx: WorkerContext) -> CreatedCampaign:
-    import_subscribers(ctx.db, EXAMPLES / "subscribers.csv", "attendees")
-    plan = CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="postmark", batch_size=10)
-    created = create_campaign(ctx.settings, ctx.db, plan)
+def publish_enqueued(ctx: WorkerContext) -> CreatedCampaign:
+    """Publish to the attendees with every batch marked enqueued, as `newsletter publish` leaves them."""
+    created = publish_to_attendees(ctx.settings, ctx.db)
     mark_enqueued(ctx.db, created.batch_ids)
     return created
 
@@ -72,7 +68,7 @@ def test_lease_is_longer_than_a_provider_call(ctx: WorkerContext) -> None:
 
 
 def test_a_worker_lost_mid_call_leaves_records_in_doubt_not_resent(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     batch = campaign.batch_ids[0]
     claim = claim_batch(ctx.db, batch, LEASE, "postmark", idempotent=False)
     assert claim is not None and len(claim.deliveries) == 10  # ...and then the worker died
@@ -85,7 +81,7 @@ def test_a_worker_lost_mid_call_leaves_records_in_doubt_not_resent(ctx: WorkerCo
 
 
 def test_in_doubt_records_can_be_accepted_as_sent(ctx: WorkerContext) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
     time.sleep(0.4)
     deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
@@ -94,7 +90,7 @@ def test_in_doubt_records_can_be_accepted_as_sent(ctx: WorkerContext) -> None:
 
 
 def test_an_idempotent_provider_takes_expired_records_again(ctx: WorkerContext) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=True)
     time.sleep(0.4)
     again = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=True)
@@ -103,7 +99,7 @@ def test_an_idempotent_provider_takes_expired_records_again(ctx: WorkerContext) 
 
 
 def test_the_sweep_finds_batches_of_dead_workers_deferred_retries_and_never_enqueued(ctx: WorkerContext) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     first, second, third = campaign.batch_ids[:3]
     assert release_due(ctx.db, LEASE) == []
     claim_batch(ctx.db, first, LEASE, "postmark", idempotent=False)
@@ -116,7 +112,7 @@ def test_the_sweep_finds_batches_of_dead_workers_deferred_retries_and_never_enqu
 
 
 def test_pause_stops_claims_and_resume_requeues_without_duplicates(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
     control.pause(ctx.db, campaign.id)
     assert deliver_batch(ctx, campaign.batch_ids[1], max_countdown=60).sent == 0
@@ -132,7 +128,7 @@ def test_pause_stops_claims_and_resume_requeues_without_duplicates(ctx: WorkerCo
 
 
 def test_cancel_marks_the_rest_cancelled(ctx: WorkerContext) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
     assert control.cancel(ctx.db, campaign.id) == 15
     assert deliver_batch(ctx, campaign.batch_ids[1], max_countdown=60).sent == 0
@@ -143,7 +139,7 @@ def test_cancel_marks_the_rest_cancelled(ctx: WorkerContext) -> None:
 
 def test_exhausted_retries_go_to_the_dead_letter_list_and_replay(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
     ctx.settings = ctx.settings.model_copy(update={"max_attempts": 1})
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     fake_provider.faults.error_rate = 1.0
     assert deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60).failed == 10
     letters, total = control.dead_letters(ctx.db, campaign.id)
@@ -156,7 +152,7 @@ def test_exhausted_retries_go_to_the_dead_letter_list_and_replay(ctx: WorkerCont
 
 def test_a_campaign_pauses_itself_when_too_many_records_fail(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
     ctx.settings = ctx.settings.model_copy(update={"error_pause_minimum": 10, "error_pause_rate": 0.3})
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     with ctx.db.transaction() as session:
         first_batch = session.scalars(select(Delivery.email).where(Delivery.batch_id == campaign.batch_ids[0])).all()
     for address in first_batch[:4]:
@@ -170,7 +166,7 @@ def test_a_campaign_pauses_itself_when_too_many_records_fail(ctx: WorkerContext,
 def test_an_inactive_recipient_is_suppressed_and_never_mailed_again(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
     from publisher.db.models import Suppression
 
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     with ctx.db.transaction() as session:
         first = session.scalars(select(Delivery.email).where(Delivery.batch_id == campaign.batch_ids[0]).order_by(Delivery.id)).first()
     assert first is not None
@@ -180,9 +176,7 @@ def test_an_inactive_recipient_is_suppressed_and_never_mailed_again(ctx: WorkerC
         suppressed = session.scalars(select(Suppression)).all()
         assert [(s.email, s.list_id, s.source) for s in suppressed] == [(first, None, "provider:postmark")]
     fake_provider.faults.reject.clear()
-    second = create_campaign(
-        ctx.settings, ctx.db, CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="postmark", batch_size=10)
-    )
+    second = publish(ctx.settings, ctx.db)
     assert second.recipients == 24  # left out of the next audience
     with ctx.db.transaction() as session:
         assert session.scalar(select(Delivery.id).where(Delivery.campaign_id == second.id, Delivery.email == first)) is None
@@ -191,7 +185,7 @@ def test_an_inactive_recipient_is_suppressed_and_never_mailed_again(ctx: WorkerC
 def test_the_sweep_enqueues_pending_batches_whose_message_is_gone(ctx: WorkerContext, redis_client: redis.Redis) -> None:
     from publisher.dispatch import dispatch_due, mark_queued
 
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     time.sleep(0.4)
     stale = release_due(ctx.db, LEASE)
     assert [b.batch_id for b in stale] == campaign.batch_ids
@@ -204,7 +198,7 @@ def test_the_sweep_enqueues_pending_batches_whose_message_is_gone(ctx: WorkerCon
 
 
 def test_a_lost_answer_puts_records_in_doubt_instead_of_resending(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     fake_provider.faults.hang = 1
     fake_provider.faults.hang_seconds = 1.0  # longer than the 0.5 s HTTP timeout: the request went out, the answer did not come
     outcome = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
@@ -213,7 +207,7 @@ def test_a_lost_answer_puts_records_in_doubt_instead_of_resending(ctx: WorkerCon
 
 
 def test_resume_completes_a_campaign_that_finished_while_paused(ctx: WorkerContext) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     for batch in campaign.batch_ids:
         deliver_batch(ctx, batch, max_countdown=60)
     with ctx.db.transaction() as session:
@@ -223,7 +217,7 @@ def test_resume_completes_a_campaign_that_finished_while_paused(ctx: WorkerConte
 
 
 def test_results_arriving_after_cancel_do_not_reopen_records(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     claim = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
     assert claim is not None
     control.cancel(ctx.db, campaign.id)
@@ -235,9 +229,7 @@ def test_results_arriving_after_cancel_do_not_reopen_records(ctx: WorkerContext,
 
 
 def test_a_campaign_for_a_provider_the_workers_cannot_use_is_paused_with_the_reason(ctx: WorkerContext) -> None:
-    import_subscribers(ctx.db, EXAMPLES / "subscribers.csv", "attendees")
-    plan = CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="sendgrid", batch_size=10)
-    campaign = create_campaign(ctx.settings, ctx.db, plan)
+    campaign = publish_to_attendees(ctx.settings, ctx.db, provider="sendgrid")
     deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
     stored = campaign_status(ctx, campaign.id)
     assert stored.status == CampaignStatus.PAUSED
@@ -246,7 +238,7 @@ def test_a_campaign_for_a_provider_the_workers_cannot_use_is_paused_with_the_rea
 
 def test_a_resumed_campaign_is_judged_on_what_happens_after_the_resume(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
     ctx.settings = ctx.settings.model_copy(update={"error_pause_minimum": 10, "error_pause_rate": 0.15})
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     with ctx.db.transaction() as session:
         first_batch = session.scalars(select(Delivery.email).where(Delivery.batch_id == campaign.batch_ids[0])).all()
     for address in first_batch[:4]:

@@ -22,6 +22,7 @@ from publisher.content import Recap, parse_recap
 from publisher.errors import NewsletterError, RenderError
 from tests.fakes.server import FakeProviders
 from tests.support.cli import run_cli
+from tests.support.recaps import write_recap
 from tests.support.types import StartWorker
 from workers.celery_app import QUEUE_SEND
 from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
@@ -91,9 +92,7 @@ def test_a_markdown_paragraph_swallowed_by_an_unclosed_raw_html_attribute_is_ref
 
 @pytest.fixture
 def offer_recap(tmp_path: Path) -> Path:
-    path = tmp_path / "offer.md"
-    path.write_text(f"---\ntitle: An offer\n---\nHello.\n\n{TITLE_ANCHOR}\n", encoding="utf-8")
-    return path
+    return write_recap(tmp_path / "offer.md", f"Hello.\n\n{TITLE_ANCHOR}", "title: An offer")
 
 
 def cli_environment(tmp_path: Path) -> dict[str, str]:
@@ -141,8 +140,7 @@ def test_a_refused_whole_url_still_sends_the_email_without_the_link(
                 ("zoe@example.com", "Zoë", "https://zoe.example/?a=1&b=2"),
             ]
         )
-    body = tmp_path / "site.md"
-    body.write_text(f"---\ntitle: Your site\n---\nHello *|FIRST_NAME|*.\n\n{WEBSITE_ANCHOR}\n\n[again](*|WEBSITE|*)\n", encoding="utf-8")
+    body = write_recap(tmp_path / "site.md", f"Hello *|FIRST_NAME|*.\n\n{WEBSITE_ANCHOR}\n\n[again](*|WEBSITE|*)", "title: Your site")
     assert run_cli(postmark_env, "subscribers", "import", str(people), "--list", "sites").returncode == 0
     published = run_cli(postmark_env, "publish", str(body), "--list", "sites")
     assert published.returncode == 0, published.output

@@ -42,6 +42,7 @@ from publisher.settings import Settings
 from publisher.subscribers import ERASED, import_subscribers
 from publisher.suppressions import email_hash, suppress_address
 from tests.support.paths import EXAMPLES
+from tests.support.recaps import RECAP
 from tests.support.types import ServeWeb
 from workers.celery_app import QUEUE_PRIORITY
 from workers.context import build_context
@@ -49,7 +50,6 @@ from workers.delivery import deliver_batch
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 ACCEPTED_JSON = {
     "status": "pending_confirmation",
     "detail": (

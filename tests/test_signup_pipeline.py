@@ -14,12 +14,11 @@ from publisher.db.models import Campaign, CampaignKind, Delivery, DeliveryState,
 from publisher.settings import Settings
 from tests.fakes.server import Accepted, FakeProviders
 from tests.support.cli import run_cli
-from tests.support.paths import EXAMPLES
+from tests.support.recaps import RECAP
 from tests.support.types import ServeWeb, StartWorker
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
 ADDRESS = "zoe.obrien@example.com"
 
 

@@ -18,11 +18,9 @@ from publisher.subscribers import import_subscribers
 from publisher.suppression_admin import SuppressionError, add, import_file, list_entries, remove
 from publisher.suppressions import email_hash, is_suppressed
 from tests.support.cli import run_cli
-from tests.support.paths import EXAMPLES
+from tests.support.recaps import RECAP
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 
 
 @pytest.fixture

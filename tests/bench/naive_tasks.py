@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from pathlib import Path
 
 import requests
 from celery import Celery
@@ -29,12 +28,11 @@ from celery import Celery
 from publisher.broker import celery_broker_url
 from publisher.content import Recap, load_recap
 from publisher.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
+from tests.support.recaps import RECAP
 from workers.message import OutgoingEmail
 from workers.rendering.layout import IssueFrame, render_single
 from workers.rendering.personalize import Recipient
 
-PROJECT = Path(__file__).resolve().parents[2]
-RECAP = PROJECT / "examples" / "recaps" / "modu-product-vs-tech.md"
 QUEUE = "naive"
 FRAME = IssueFrame(list_name="bench", postal_address="Modu Ltd, 1 Example Street, London WC1V 7AA")
 LIST_ID, CAMPAIGN_ID = 1, 1

@@ -18,19 +18,32 @@ from tests.support.recaps import RECAP
 
 
 def publish(
-    settings: Settings, db: Database, list_name: str | None = "attendees", recap: Path = RECAP, *, test_to: str | None = None
+    settings: Settings,
+    db: Database,
+    list_name: str | None = "attendees",
+    recap: Path = RECAP,
+    *,
+    provider: str | None = None,
+    test_to: str | None = None,
 ) -> CreatedCampaign:
-    """Write a campaign as `newsletter publish` does, through the settings' provider and batch size (nothing is enqueued)."""
+    """Write a campaign as `newsletter publish` does, in the settings' batch size (nothing is enqueued).
+
+    The campaign goes through ``provider``, or the settings' provider when none is named.
+    """
     plan = CampaignPlan(
-        recap=load_recap(recap), list_name=list_name, provider=settings.provider, batch_size=settings.batch_size, test_to=test_to
+        recap=load_recap(recap),
+        list_name=list_name,
+        provider=provider or settings.provider,
+        batch_size=settings.batch_size,
+        test_to=test_to,
     )
     return create_campaign(settings, db, plan)
 
 
-def publish_to_attendees(settings: Settings, db: Database) -> CreatedCampaign:
+def publish_to_attendees(settings: Settings, db: Database, provider: str | None = None) -> CreatedCampaign:
     """Import the example subscribers into "attendees", then publish the shared recap to them."""
     people(db)
-    return publish(settings, db)
+    return publish(settings, db, provider=provider)
 
 
 def publish_with_cli(env: dict[str, str], list_name: str = "attendees") -> int:
