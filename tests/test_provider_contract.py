@@ -97,6 +97,16 @@ def test_check_with_wrong_credentials_halts_for_them(fake_provider: FakeProvider
     assert raised.value.halt == Halt.CREDENTIALS
 
 
+@pytest.mark.parametrize("case", HTTP_PROVIDERS, ids=str)
+def test_throttled_in_the_providers_shape_is_transient_with_its_retry_after(fake_provider: FakeProviders, case: HttpProviderCase) -> None:
+    fake_provider.faults.throttle, fake_provider.faults.retry_after = 1, "7"
+    provider = case.build(fake_provider)
+    first, second = provider.send(emails(1)), provider.send(emails(1))
+    assert (first[0].outcome, first[0].retry_after) == (Outcome.TRANSIENT, 7)
+    assert case.throttled_says in (first[0].error or "")
+    assert second[0].outcome == Outcome.ACCEPTED
+
+
 # --- Providers that put many recipients in one call -------------------------------------------------
 
 

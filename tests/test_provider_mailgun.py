@@ -138,15 +138,6 @@ def test_429_takes_the_wait_from_its_text(fake_provider: FakeProviders, answer: 
     assert (result.outcome, result.retry_after) == (Outcome.TRANSIENT, 120)
 
 
-def test_a_retry_after_header_wins_over_the_text(fake_provider: FakeProviders) -> None:
-    fake_provider.faults.throttle, fake_provider.faults.retry_after = 1, "7"
-    provider = MAILGUN.build(fake_provider)
-    first, second = provider.send(personalised(1)), provider.send(personalised(1))
-    assert (first[0].outcome, first[0].retry_after) == (Outcome.TRANSIENT, 7)
-    assert "try again after 7 seconds" in (first[0].error or "")
-    assert second[0].outcome == Outcome.ACCEPTED
-
-
 def test_the_eu_region_is_a_base_url() -> None:
     assert MailgunProvider(Settings(mailgun_api_key=API_KEY, mailgun_domain=DOMAIN)).base_url == "https://api.mailgun.net"
     eu = MailgunProvider(Settings(mailgun_api_key=API_KEY, mailgun_domain=DOMAIN, mailgun_base_url="https://api.eu.mailgun.net/"))

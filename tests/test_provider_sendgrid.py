@@ -141,15 +141,6 @@ def test_429_without_retry_after_waits_for_the_rate_limit_reset(fake_provider: F
     assert 35 <= (result.retry_after or 0) <= 40
 
 
-def test_throttled_by_the_fake_in_sendgrid_shape(fake_provider: FakeProviders) -> None:
-    fake_provider.faults.throttle = 1
-    fake_provider.faults.retry_after = "3"
-    provider = SENDGRID.build(fake_provider)
-    first, second = provider.send(personalised(1)), provider.send(personalised(1))
-    assert (first[0].outcome, first[0].retry_after) == (Outcome.TRANSIENT, 3)
-    assert second[0].outcome == Outcome.ACCEPTED
-
-
 def test_a_202_passes_its_rate_limit_on_and_is_accepted_even_without_a_message_id(fake_provider: FakeProviders) -> None:
     headers = {"X-Message-Id": "abc", "X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "599", "X-RateLimit-Reset": "60"}
     fake_provider.faults.canned += [CannedAnswer(202, "", headers), CannedAnswer(202, "")]

@@ -112,15 +112,6 @@ def test_throttling_and_server_errors_are_transient(fake_provider: FakeProviders
     assert len(fake_provider.calls_to("ses")) == 1
 
 
-def test_throttle_fault_in_the_ses_shape(fake_provider: FakeProviders) -> None:
-    fake_provider.faults.throttle = 1
-    fake_provider.faults.retry_after = "2"
-    results = SES.build(fake_provider).send(emails(1))
-    assert results[0].outcome == Outcome.TRANSIENT
-    assert results[0].retry_after == 2
-    assert "TooManyRequestsException" in (results[0].error or "")
-
-
 @pytest.mark.parametrize(
     ("kind", "message"),
     [

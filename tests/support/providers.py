@@ -55,6 +55,8 @@ class HttpProviderCase:
     too_large: str = ""
     #: What a 5xx in the provider's own shape leaves in the error.
     server_error_says: str = ""
+    #: What a 429 in the provider's own shape leaves in the error.
+    throttled_says: str = ""
 
     def __str__(self) -> str:
         return self.name
@@ -108,6 +110,8 @@ MAILGUN = HttpProviderCase(
     addressed=mailgun_addressed,
     max_message_bytes=25 * 1024 * 1024,
     too_large="mailgun accepts at most 25600 KB",
+    # Mailgun names the wait in its 429 text as well as in Retry-After.
+    throttled_says="try again after 7 seconds",
 )
 RESEND = HttpProviderCase(
     "resend",
@@ -131,6 +135,7 @@ SES = HttpProviderCase(
     "ses_base_url",
     wrong_credentials={"ses_secret_access_key": "wrong"},
     wrong_credentials_error=r"credentials rejected.*SignatureDoesNotMatch",
+    throttled_says="TooManyRequestsException",
     check_says="^" + re.escape(f"SES account in {fake_ses.REGION} accepted the credentials: up to 14.0/s"),
     check_calls=(("GET", "/v2/email/account"),),
 )
