@@ -11,11 +11,11 @@ from xml.etree import ElementTree
 import lxml.html
 import pytest
 import requests
+from publisher.core.settings import Settings
 from sqlalchemy import select, update
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, CampaignStatus, MailingList
-from publisher.settings import Settings
 from tests.support.audience import CSV, people
 from tests.support.campaigns import publish
 from tests.support.cli import run_cli

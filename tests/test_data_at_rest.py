@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 import redis
 import requests
+from publisher.audience.privacy import erase, export
+from publisher.audience.subscribers import ERASED, import_subscribers
+from publisher.audience.suppressions import address_hash, is_erased, is_suppressed, suppress_address
+from publisher.core.broker import EmbeddedRedis
+from publisher.core.errors import NewsletterError
+from publisher.core.settings import Settings
 from pydantic import SecretStr
 from sqlalchemy import delete, func, select
 
-from publisher.broker import EmbeddedRedis
 from publisher.db.engine import Database, open_database
 from publisher.db.models import MailingList, Subscriber, Suppression
-from publisher.errors import NewsletterError
-from publisher.privacy import erase, export
-from publisher.settings import Settings
-from publisher.subscribers import ERASED, import_subscribers
-from publisher.suppressions import address_hash, is_erased, is_suppressed, suppress_address
 from tests.support.audience import CSV
 from tests.support.campaigns import publish
 from tests.support.cli import run_cli

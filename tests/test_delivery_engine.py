@@ -8,19 +8,20 @@ from pathlib import Path
 
 import pytest
 import redis
+from publisher.core.outcomes import Outcome, SendResult
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
 from sqlalchemy import select, update
+from workers.delivery.batch import deliver_batch
+from workers.delivery.context import WorkerContext
+from workers.delivery.provider_state import ProviderState
+from workers.runtime import build_context
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState, Subscriber
-from publisher.settings import Settings
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.support.campaigns import publish_to_attendees
-from workers.context import WorkerContext, build_context
-from workers.delivery import deliver_batch
-from workers.provider_state import ProviderState
-from workers.providers.base import Outcome, SendResult
-from workers.providers.signals import Halt
 
 
 @pytest.fixture

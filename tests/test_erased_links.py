@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 import requests
 from alembic import command
+from publisher.audience.privacy import erase
+from publisher.core.clock import utcnow
+from publisher.core.links import PREFERENCES, UNSUBSCRIBE, VIEW, LinkTarget
+from publisher.core.settings import Settings
 from sqlalchemy import Connection, func, select, text
 
 from publisher.db.engine import Database, alembic_config, migrate, schema_change
-from publisher.db.models import Subscriber, Subscription, utcnow
+from publisher.db.models import Subscriber, Subscription
 from publisher.db.models import SubscriptionStatus as Status
-from publisher.links import PREFERENCES, UNSUBSCRIBE, VIEW, LinkTarget
-from publisher.privacy import erase
-from publisher.settings import Settings
 from tests.support.audience import list_id, people, statuses
 from tests.support.campaigns import publish
 from tests.support.recaps import WORKSHOP

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from publisher.queue import QUEUE_PRIORITY, QUEUE_SEND
 from sqlalchemy import func, select, update
 
 from publisher.db.engine import open_database
@@ -20,7 +21,6 @@ from tests.support.cli import CliResult, run_cli
 from tests.support.paths import FIXTURES
 from tests.support.recaps import RECAP, insecure_image_recap, write_recap
 from tests.support.types import StartWorker
-from workers.celery_app import QUEUE_PRIORITY, QUEUE_SEND
 
 
 def campaign_id(result: CliResult) -> int:

@@ -10,6 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from publisher.audience.privacy import ERASED_REASON, PLACEHOLDER_PREFIX, erase, export
+from publisher.audience.subscribers import import_subscribers
+from publisher.audience.suppressions import address_hash, is_suppressed, suppress_address
+from publisher.core.errors import NewsletterError
+from publisher.core.settings import Settings
+from publisher.feedback.recording import ProviderEvent, record_events
 from sqlalchemy import select, update
 
 from publisher.db.engine import Database
@@ -23,12 +29,6 @@ from publisher.db.models import (
     Subscription,
     Suppression,
 )
-from publisher.errors import NewsletterError
-from publisher.events import ProviderEvent, record_events
-from publisher.privacy import ERASED_REASON, PLACEHOLDER_PREFIX, erase, export
-from publisher.settings import Settings
-from publisher.subscribers import import_subscribers
-from publisher.suppressions import address_hash, is_suppressed, suppress_address
 from tests.support.campaigns import publish
 from tests.support.cli import run_cli
 

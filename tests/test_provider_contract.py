@@ -7,21 +7,22 @@ import re
 from typing import Any
 
 import pytest
+from publisher.core.errors import ConfigurationError, PermanentDeliveryError
+from publisher.core.outcomes import Outcome
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
 
-from publisher.errors import ConfigurationError, PermanentDeliveryError
-from publisher.settings import Settings
 from tests.fakes import mailgun as fake_mailgun
 from tests.fakes.server import FakeProviders
 from tests.support.outgoing import assert_each_got_their_own, emails, personalised
 from tests.support.providers import HTTP_PROVIDERS, MAILGUN, NOTHING_LISTENS, SENDGRID, HttpProviderCase
 from workers.providers import provider_class
-from workers.providers.base import Outcome, Provider
+from workers.providers.base import Provider
 from workers.providers.mailgun import MailgunProvider
 from workers.providers.postmark import PostmarkProvider
 from workers.providers.resend import ResendProvider
 from workers.providers.sendgrid import SendGridProvider
 from workers.providers.ses import SesProvider
-from workers.providers.signals import Halt
 from workers.providers.smtp import SmtpProvider
 
 BATCHING = [SENDGRID, MAILGUN]

@@ -6,15 +6,16 @@ import dataclasses
 import time
 
 import pytest
+from publisher.core.outcomes import Outcome
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt, RateLimit
 
-from publisher.settings import Settings
 from tests.fakes.resend import SENDING_ONLY_TOKEN, TOKEN
 from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.support.outgoing import emails
 from tests.support.providers import RESEND
-from workers.providers.base import Outcome, idempotency_key
+from workers.providers.base import idempotency_key
 from workers.providers.resend import ResendProvider
-from workers.providers.signals import Halt, RateLimit
 
 
 def canned(fake: FakeProviders, status: int, name: str, message: str, headers: dict[str, str] | None = None) -> None:

@@ -11,15 +11,15 @@ import time
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from publisher.core.errors import PermanentDeliveryError
+from publisher.core.outcomes import Outcome
+from publisher.core.signals import Halt
 
-from publisher.errors import PermanentDeliveryError
 from tests.fakes.sendgrid import API_KEY
 from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.support.outgoing import assert_each_got_their_own, personalised
 from tests.support.providers import SENDGRID
-from workers.providers.base import Outcome
 from workers.providers.factoring import factor
-from workers.providers.signals import Halt
 
 NAMES = ["Ann", "Bartholomew", "Zoë", "O'Neil & <Sons>", "", "Li"]
 

@@ -6,15 +6,15 @@ import dataclasses
 import time
 
 import pytest
+from publisher.core.outcomes import Outcome
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
 
-from publisher.settings import Settings
 from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.fakes.ses import ACCESS_KEY_ID, REGION
 from tests.support.outgoing import emails
 from tests.support.providers import SES
-from workers.providers.base import Outcome
 from workers.providers.ses import SesProvider
-from workers.providers.signals import Halt
 
 
 def canned(fake: FakeProviders, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> None:

@@ -8,17 +8,17 @@ import email.policy
 from pathlib import Path
 
 import pytest
+from publisher.core.errors import ConfigurationError
+from publisher.core.outcomes import Outcome
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
 
-from publisher.errors import ConfigurationError
-from publisher.settings import Settings
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.support.outgoing import emails
 from tests.support.providers import POSTMARK, every_http_provider
 from workers.providers import available, provider_class
-from workers.providers.base import Outcome
 from workers.providers.outbox import OutboxProvider
-from workers.providers.signals import Halt
 from workers.providers.smtp import SmtpProvider
 
 

@@ -6,8 +6,7 @@ import threading
 import time
 
 import redis
-
-from workers.rate_limit import CallCost, RateLimiter
+from workers.delivery.rate_limit import CallCost, RateLimiter
 
 RATE = 10.0
 

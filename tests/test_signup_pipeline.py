@@ -7,11 +7,11 @@ import time
 
 import pytest
 import requests
+from publisher.core.settings import Settings
 from sqlalchemy import select
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, Delivery, DeliveryState, MailingList, Subscriber, Subscription, SubscriptionStatus
-from publisher.settings import Settings
 from tests.fakes.server import Accepted, FakeProviders
 from tests.support.cli import run_cli
 from tests.support.recaps import RECAP

@@ -9,11 +9,11 @@ from collections import Counter
 
 import pytest
 import requests
+from publisher.core.settings import Settings
 from sqlalchemy import select
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState
-from publisher.settings import Settings
 from tests.fakes.server import Accepted, FakeProviders
 from tests.support.audience import CSV, ZOE
 from tests.support.campaigns import publish_with_cli

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import redis
 import requests
+from publisher.core.settings import Settings
 from pydantic import SecretStr
 
 from publisher.db.engine import Database
 from publisher.db.models import MailingList
-from publisher.settings import Settings
 from tests.support.types import ServeWeb
 
 DEEP = b"[" * 100_000

@@ -24,14 +24,14 @@ import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from publisher.audience.suppressions import is_suppressed
+from publisher.core.settings import Settings
 from pydantic import SecretStr
 from sqlalchemy import select
 from svix.webhooks import Webhook
 
 from publisher.db.engine import Database
 from publisher.db.models import DeliveryEvent, MailingList, Subscriber
-from publisher.settings import Settings
-from publisher.suppressions import is_suppressed
 from publisher.web.webhooks import sns
 from publisher.web.webhooks.base import WebhookRejected
 from tests.fakes.aws import FakeAws, SigningIdentity, make_identity, running_fake_aws

@@ -24,14 +24,14 @@ from functools import cache
 
 import requests
 from celery import Celery
+from publisher.content.recap import Recap, load_recap
+from publisher.content.rendering.layout import IssueFrame, render_single
+from publisher.content.rendering.personalize import Recipient
+from publisher.core.broker import celery_broker_url
+from publisher.core.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
+from publisher.core.message import OutgoingEmail
 
-from publisher.broker import celery_broker_url
-from publisher.content import Recap, load_recap
-from publisher.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
 from tests.support.recaps import RECAP
-from workers.message import OutgoingEmail
-from workers.rendering.layout import IssueFrame, render_single
-from workers.rendering.personalize import Recipient
 
 QUEUE = "naive"
 FRAME = IssueFrame(list_name="bench", postal_address="Modu Ltd, 1 Example Street, London WC1V 7AA")

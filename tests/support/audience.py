@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from publisher.audience.subscribers import import_subscribers
 from sqlalchemy import select
 
 from publisher.db.engine import Database
 from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus
-from publisher.subscribers import import_subscribers
 from tests.support.paths import EXAMPLES
 
 CSV = EXAMPLES / "subscribers.csv"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from publisher.content.recap import load_recap
+from publisher.core.clock import utcnow
+from publisher.core.settings import Settings
+from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
 from sqlalchemy.orm import Session
 
-from publisher.campaigns import CampaignPlan, CreatedCampaign, create_campaign
-from publisher.content import load_recap
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState, utcnow
-from publisher.settings import Settings
+from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState
 from tests.support.audience import people
 from tests.support.cli import run_cli
 from tests.support.recaps import RECAP

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from publisher.settings import Settings
+from publisher.core.settings import Settings
+
 from tests.support.paths import PROJECT
 
 #: NEWSLETTER_SECRET_KEY of the test settings; the ``db`` fixture hashes addresses with it too.

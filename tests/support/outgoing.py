@@ -6,12 +6,13 @@ import dataclasses
 import hashlib
 from functools import cache
 
-from publisher.content import load_recap
+from publisher.content.recap import load_recap
+from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue
+from publisher.content.rendering.personalize import Recipient
+from publisher.core.message import OutgoingEmail
+
 from tests.fakes.server import FakeProviders
 from tests.support.recaps import RECAP
-from workers.message import OutgoingEmail
-from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue
-from workers.rendering.personalize import Recipient
 
 NAMES = ["Ann", "Bartholomew", "Zoë", "O'Neil & <Sons>", "", "Li"]
 

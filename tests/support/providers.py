@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
 
-from publisher.settings import Settings
+from publisher.core.settings import Settings
+
 from tests.fakes import mailgun as fake_mailgun
 from tests.fakes import postmark as fake_postmark
 from tests.fakes import resend as fake_resend

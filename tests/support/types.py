@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from publisher.settings import Settings
+from publisher.core.settings import Settings
+
 from tests.support.workers import WorkerProcess
 
 #: ``serve_web``: start the real web app for these settings, return its base URL.

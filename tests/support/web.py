@@ -11,9 +11,8 @@ from urllib.parse import urlsplit
 
 import uvicorn
 from fastapi import FastAPI
-
-from publisher.links import LinkTarget, signer_for
-from publisher.settings import Settings
+from publisher.core.links import LinkTarget, signer_for
+from publisher.core.settings import Settings
 
 STARTUP_TIMEOUT = 10.0
 
