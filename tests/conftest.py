@@ -1,5 +1,7 @@
 """Fixtures: real Redis, real databases (SQLite and PostgreSQL), a real worker, a fake Postmark over HTTP.
 
+Only fixtures and hooks live here; the helpers tests import live in tests/support.
+
 Redis is the embedded redis-server the product itself uses (or the server at
 NEWSLETTER_TEST_REDIS_URL); it is flushed before and after every test.
 PostgreSQL tests use a fresh database per test on the server at
@@ -13,7 +15,7 @@ import contextlib
 import os
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -26,15 +28,12 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders, all_handlers, start_fake_providers
-from tests.helpers import WorkerProcess
-from tests.webserver import serving
+from tests.support.environment import TEST_SECRET, environment_for
+from tests.support.types import ServeWeb, StartWorker
+from tests.support.web import serving
+from tests.support.workers import WorkerProcess
 
-PROJECT = Path(__file__).resolve().parent.parent
-EXAMPLES = PROJECT / "examples"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-#: NEWSLETTER_SECRET_KEY of the test settings; the ``db`` fixture hashes addresses with it too.
-TEST_SECRET = "test-secret-0123456789"
 
 
 @pytest.fixture(autouse=True)
@@ -116,25 +115,6 @@ def settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
     )
 
 
-def environment_for(settings: Settings, **extra: str) -> dict[str, str]:
-    """Process environment that gives a subprocess the same settings."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("NEWSLETTER_")}
-    env.update(
-        {
-            "NEWSLETTER_DATA_DIR": str(settings.data_dir),
-            "NEWSLETTER_REDIS_URL": settings.redis_url or "",
-            "NEWSLETTER_DATABASE_URL": settings.resolved_database_url,
-            "NEWSLETTER_SECRET_KEY": settings.secret,
-            "NEWSLETTER_POSTAL_ADDRESS": settings.postal_address,
-            "NEWSLETTER_FROM": settings.from_address,
-            "PYTHONPATH": str(PROJECT) + os.pathsep + env.get("PYTHONPATH", ""),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.update(extra)
-    return env
-
-
 @pytest.fixture
 def env(settings: Settings, redis_client: redis.Redis) -> dict[str, str]:
     return environment_for(settings)
@@ -165,7 +145,7 @@ def postmark_env(env: dict[str, str], fake_postmark: FakeProviders) -> dict[str,
 
 
 @pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[object]:
+def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
     """Start real `newsletter worker` processes; all are stopped after the test."""
     workers: list[WorkerProcess] = []
 
@@ -181,7 +161,7 @@ def start_worker(tmp_path: Path) -> Iterator[object]:
 
 
 @pytest.fixture
-def serve_web() -> Iterator[Callable[[Settings], str]]:
+def serve_web() -> Iterator[ServeWeb]:
     """Start the real web app for given settings on a loopback port; return its base URL."""
     from publisher.web.app import create_app
 
@@ -194,7 +174,7 @@ def serve_web() -> Iterator[Callable[[Settings], str]]:
 
 
 @pytest.fixture
-def web_url(settings: Settings, redis_client: redis.Redis, serve_web: Callable[[Settings], str]) -> str:
+def web_url(settings: Settings, redis_client: redis.Redis, serve_web: ServeWeb) -> str:
     """The web app on the default test settings."""
     return serve_web(settings)
 

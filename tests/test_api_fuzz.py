@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,13 @@ from pydantic import SecretStr
 from publisher.core.settings import Settings
 from publisher.db.engine import open_database
 from publisher.db.models import MailingList
+from tests.support.types import ServeWeb
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 SCHEMATHESIS = Path(sys.executable).with_name("st")
 
 
-def test_no_generated_request_gets_a_server_error(settings: Settings, serve_web: Callable[[Settings], str], tmp_path: Path) -> None:
+def test_no_generated_request_gets_a_server_error(settings: Settings, serve_web: ServeWeb, tmp_path: Path) -> None:
     if not SCHEMATHESIS.exists():
         pytest.skip(f"schemathesis is not installed beside {sys.executable} (install the dev extra)")
     db = open_database(settings.resolved_database_url)

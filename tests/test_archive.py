@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 from xml.etree import ElementTree
@@ -17,12 +16,14 @@ from sqlalchemy import select, update
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, CampaignStatus, MailingList
-from tests.helpers import run_cli
-from tests.web_helpers import CSV, WORKSHOP, people, publish
+from tests.support.audience import CSV, people
+from tests.support.campaigns import publish
+from tests.support.cli import run_cli
+from tests.support.recaps import WORKSHOP
+from tests.support.types import ServeWeb
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-ServeWeb = Callable[[Settings], str]
 PUBLIC_URL = "https://news.modu.example"
 JAN = dt.datetime(2026, 1, 10, 9, 0, tzinfo=dt.UTC)
 
@@ -38,14 +39,14 @@ def issues(public_settings: Settings, db: Database) -> dict[str, int]:
     people(db)
     people(db, CSV, "speakers")
     ids = {
-        "older": publish(public_settings, db, "attendees"),
-        "newer": publish(public_settings, db, "attendees", WORKSHOP),
-        "private": publish(public_settings, db, "speakers"),
-        "test send": publish(public_settings, db, "attendees", test_to="editor@modu.example"),
-        "scheduled": publish(public_settings, db, "attendees"),
-        "cancelled": publish(public_settings, db, "attendees"),
-        "paused": publish(public_settings, db, "attendees"),
-        "confirmation": publish(public_settings, db, "attendees"),
+        "older": publish(public_settings, db, "attendees").id,
+        "newer": publish(public_settings, db, "attendees", WORKSHOP).id,
+        "private": publish(public_settings, db, "speakers").id,
+        "test send": publish(public_settings, db, "attendees", test_to="editor@modu.example").id,
+        "scheduled": publish(public_settings, db, "attendees").id,
+        "cancelled": publish(public_settings, db, "attendees").id,
+        "paused": publish(public_settings, db, "attendees").id,
+        "confirmation": publish(public_settings, db, "attendees").id,
     }
     changes: dict[str, dict[str, Any]] = {
         "older": {"status": CampaignStatus.COMPLETE, "released_at": JAN, "title": "Older <issue> & co"},

@@ -19,7 +19,7 @@ from playwright.sync_api import BrowserContext, sync_playwright
 from publisher.content.preview import SampleSubscriber, preview
 from publisher.content.recap import load_recap
 from publisher.core.settings import Settings
-from tests.conftest import EXAMPLES, PROJECT
+from tests.support.paths import EXAMPLES, PROJECT
 
 CHROMIUM = Path("/usr/bin/chromium")
 # DESIGN.md, "Headless Chromium"; the fresh --user-data-dir is the persistent

@@ -23,7 +23,8 @@ import redis
 import yaml
 from sqlalchemy import make_url
 
-from tests.helpers import WORKER_READY_TIMEOUT, run_cli
+from tests.support.cli import run_cli
+from tests.support.workers import WORKER_READY_TIMEOUT
 
 PROJECT = Path(__file__).resolve().parent.parent
 VARIABLE = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")  # ${NAME}, ${NAME:-default}, ${NAME:?message}

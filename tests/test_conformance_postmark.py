@@ -7,7 +7,6 @@ the fake provider and validated against it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from jsonschema import Draft202012Validator
 from publisher.core.settings import Settings
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders
-from tests.test_provider_sendgrid import personalised
+from tests.support.outgoing import personalised, varied
 from workers.providers.postmark import PostmarkProvider
 
 SCHEMA = Path(__file__).parent / "specs" / "postmark-batch.schema.json"
@@ -36,12 +35,7 @@ def errors(validator: Draft202012Validator, instance: Any) -> list[str]:
 
 
 def test_postmark_batch_bodies_match_the_documented_schema(batch_schema: Draft202012Validator, fake_provider: FakeProviders) -> None:
-    plain, replied, test = personalised(3)
-    batch = [
-        plain,
-        dataclasses.replace(replied, reply_to="Replies <replies@modu.example>"),
-        dataclasses.replace(test, is_test=True, to_name="Zoë Ünal", extra_headers={"X-Entity-Ref-ID": "9-3"}),
-    ]
+    batch = varied(personalised(3))
     PostmarkProvider(Settings(postmark_api_key=TOKEN, postmark_base_url=fake_provider.base_url)).send(batch)
     (call,) = fake_provider.calls_to("postmark")
     body = call.json()

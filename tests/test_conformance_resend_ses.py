@@ -9,7 +9,6 @@ sesv2 service model, whose member names are the JSON field names (rest-json).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from publisher.core.settings import Settings
 from tests.fakes.resend import TOKEN
 from tests.fakes.server import FakeProviders
 from tests.fakes.ses import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
-from tests.test_providers import emails
+from tests.support.outgoing import emails, varied
 from workers.providers.resend import ResendProvider
 from workers.providers.ses import SesProvider
 
@@ -41,12 +40,7 @@ TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 def varied_batch() -> list[OutgoingEmail]:
     """Plain, with Reply-To, and a test send with extra headers and a non-ASCII name."""
-    plain, replied, test = emails(3)
-    return [
-        plain,
-        dataclasses.replace(replied, reply_to="Replies <replies@modu.example>"),
-        dataclasses.replace(test, is_test=True, to_name="Zoë Ünal", extra_headers={"X-Entity-Ref-ID": "9-3"}),
-    ]
+    return varied(emails(3))
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ checked against the specs' response schemas, so the fakes stay honest too.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -30,7 +29,7 @@ from tests.fakes import mailgun as fake_mailgun
 from tests.fakes import sendgrid as fake_sendgrid
 from tests.fakes.mailgun import form_fields
 from tests.fakes.server import FakeProviders
-from tests.test_provider_sendgrid import personalised
+from tests.support.outgoing import personalised, varied
 from workers.providers.mailgun import MailgunProvider
 from workers.providers.sendgrid import SendGridProvider
 
@@ -44,14 +43,8 @@ PREFIXED = re.compile(r"^(h|v):[!-9;-~]+$")
 
 
 def varied_batch() -> list[OutgoingEmail]:
-    """Plain, with Reply-To, and a test send with extra headers and a non-ASCII name."""
-    plain, other, replied, test = personalised(4)
-    return [
-        plain,
-        other,
-        dataclasses.replace(replied, reply_to="Replies <replies@modu.example>"),
-        dataclasses.replace(test, is_test=True, to_name="Zoë Ünal", extra_headers={"X-Entity-Ref-ID": "9-4"}),
-    ]
+    """Two plain, one with Reply-To, and a test send with extra headers and a non-ASCII name."""
+    return varied(personalised(4))
 
 
 def nullable_as_null(node: Any) -> Any:

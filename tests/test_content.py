@@ -11,7 +11,7 @@ import pytest
 
 from publisher.content.recap import MAX_RECAP_BYTES, load_recap, parse_recap
 from publisher.core.errors import ContentError
-from tests.conftest import EXAMPLES, FIXTURES
+from tests.support.paths import EXAMPLES, FIXTURES
 
 EXAMPLE_RECAPS = sorted((EXAMPLES / "recaps").glob("*.md"))
 

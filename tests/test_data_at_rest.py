@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,18 +18,17 @@ from sqlalchemy import delete, func, select
 from publisher.audience.privacy import erase, export
 from publisher.audience.subscribers import ERASED, import_subscribers
 from publisher.audience.suppressions import address_hash, is_erased, is_suppressed, suppress_address
-from publisher.content.recap import load_recap
 from publisher.core.broker import EmbeddedRedis
 from publisher.core.errors import NewsletterError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
 from publisher.db.models import MailingList, Subscriber, Suppression
-from publisher.ledger.campaigns import CampaignPlan, create_campaign
-from tests.conftest import EXAMPLES
-from tests.helpers import WorkerProcess, run_cli
+from tests.support.audience import CSV
+from tests.support.campaigns import publish
+from tests.support.cli import run_cli
+from tests.support.recaps import RECAP
+from tests.support.types import ServeWeb, StartWorker
 
-RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
-CSV = str(EXAMPLES / "subscribers.csv")
 ADA = "ada@example.com"
 
 
@@ -62,7 +61,7 @@ def assert_owner_only(root: Path, *, besides: str | None = None) -> None:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_import_and_a_send_leave_the_data_directory_for_the_owner_only(
-    env: dict[str, str], settings: Settings, start_worker: Callable[..., WorkerProcess], permissive_umask: None
+    env: dict[str, str], settings: Settings, start_worker: StartWorker, permissive_umask: None
 ) -> None:
     data_dir = settings.data_dir
     assert not data_dir.exists()
@@ -140,7 +139,7 @@ def test_the_key_makes_the_hash(database_url: str) -> None:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_hashes_kept_unkeyed_or_under_a_retired_key_still_suppress_everywhere(
-    settings: Settings, database_url: str, tmp_path: Path, serve_web: Callable[[Settings], str], redis_client: redis.Redis
+    settings: Settings, database_url: str, tmp_path: Path, serve_web: ServeWeb, redis_client: redis.Redis
 ) -> None:
     before = open_database(database_url, (OLD_KEY,))
     erase(before, ROTATED)
@@ -162,9 +161,8 @@ def test_hashes_kept_unkeyed_or_under_a_retired_key_still_suppress_everywhere(
     web_url = serve_web(rotated)
     for address in (UNKEYED, ROTATED):
         assert requests.post(f"{web_url}/subscribe", json={"email": address, "list": "news"}, timeout=5).status_code == 202
-        plan = CampaignPlan(recap=load_recap(Path(RECAP)), list_name=None, provider="outbox", batch_size=10, test_to=address)
         with pytest.raises(NewsletterError, match="erased on request"):
-            create_campaign(rotated, db, plan)
+            publish(rotated, db, None, test_to=address)
         exported = export(db, address)
         assert exported is not None and [entry["scope"] for entry in exported["suppressions"]] == ["global"]
     with db.transaction() as session:

@@ -10,7 +10,6 @@ started and may have delivered), so none of these may end there.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,22 +17,15 @@ from sqlalchemy import select, update
 
 from publisher.db.engine import open_database
 from publisher.db.models import Campaign, Delivery, DeliveryState
-from tests.conftest import EXAMPLES
 from tests.fakes.server import FakeProviders
-from tests.helpers import CliResult, WorkerProcess, run_cli
+from tests.support.audience import CSV
+from tests.support.campaigns import publish_with_cli
+from tests.support.cli import run_cli
+from tests.support.recaps import RECAP
+from tests.support.types import StartWorker
 
-RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
-CSV = str(EXAMPLES / "subscribers.csv")
-StartWorker = Callable[..., WorkerProcess]
 #: Accepted by import and sign-up before this was fixed; no provider here can send it.
 UNICODE_LOCAL_PART = "用户@例子.广告"
-
-
-def publish(env: dict[str, str]) -> int:
-    assert run_cli(env, "subscribers", "import", CSV, "--list", "attendees").returncode == 0
-    result: CliResult = run_cli(env, "publish", RECAP, "--list", "attendees")
-    assert result.returncode == 0, result.output
-    return int(result.last_line.split()[1])
 
 
 def finished(env: dict[str, str], cid: int) -> dict[str, int]:
@@ -75,7 +67,8 @@ def test_a_recipient_whose_message_cannot_be_built_fails_alone_and_the_rest_of_t
 ) -> None:
     outbox = tmp_path / "outbox"
     env = {**postmark_env, "NEWSLETTER_PROVIDER": provider, "NEWSLETTER_OUTBOX_DIR": str(outbox), "NEWSLETTER_BATCH_SIZE": "25"}
-    cid = publish(env)
+    assert run_cli(env, "subscribers", "import", CSV, "--list", "attendees").returncode == 0
+    cid = publish_with_cli(env)
     poison(env, cid)
     start_worker(env)
     counts = finished(env, cid)
@@ -101,7 +94,8 @@ def test_a_subject_no_message_can_carry_fails_every_record_with_the_reason_never
     subject: str, reason: str, postmark_env: dict[str, str], fake_postmark: FakeProviders, start_worker: StartWorker
 ) -> None:
     env = {**postmark_env, "NEWSLETTER_BATCH_SIZE": "25"}
-    cid = publish(env)
+    assert run_cli(env, "subscribers", "import", CSV, "--list", "attendees").returncode == 0
+    cid = publish_with_cli(env)
     poison(env, cid, subject=subject)
     start_worker(env)
     counts = finished(env, cid)

@@ -10,23 +10,18 @@ import pytest
 import redis
 from sqlalchemy import select, update
 
-from publisher.audience.subscribers import import_subscribers
-from publisher.content.recap import load_recap
 from publisher.core.outcomes import Outcome, SendResult
 from publisher.core.settings import Settings
 from publisher.core.signals import Halt
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState, Subscriber
-from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
-from tests.conftest import EXAMPLES
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import CannedAnswer, FakeProviders
+from tests.support.campaigns import publish_to_attendees
 from workers.delivery.batch import deliver_batch
 from workers.delivery.context import WorkerContext
 from workers.delivery.provider_state import ProviderState
 from workers.runtime import build_context
-
-RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 
 
 @pytest.fixture
@@ -50,12 +45,6 @@ def ctx(engine_settings: Settings) -> Iterator[WorkerContext]:
     context.close()
 
 
-def publish(ctx: WorkerContext) -> CreatedCampaign:
-    import_subscribers(ctx.db, EXAMPLES / "subscribers.csv", "attendees")
-    plan = CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="postmark", batch_size=10)
-    return create_campaign(ctx.settings, ctx.db, plan)
-
-
 def states(db: Database, campaign_id: int) -> list[tuple[DeliveryState, int, str | None]]:
     with db.transaction() as session:
         rows = session.execute(
@@ -65,7 +54,7 @@ def states(db: Database, campaign_id: int) -> list[tuple[DeliveryState, int, str
 
 
 def test_a_batch_is_sent_and_recorded_in_one_provider_call(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
-    campaign = publish(ctx)
+    campaign = publish_to_attendees(ctx.settings, ctx.db)
     outcome = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=300)
     assert (outcome.sent, outcome.failed, outcome.retry_in) == (10, 0, None)
     assert len(fake_provider.calls_to("postmark")) == 1
@@ -76,7 +65,7 @@ def test_a_batch_is_sent_and_recorded_in_one_provider_call(ctx: WorkerContext, f
 def test_a_name_no_header_can_carry_fails_its_record_alone_with_the_reason(
     ctx: WorkerContext, fake_provider: FakeProviders, name: str
 ) -> None:
-    campaign = publish(ctx)
+    campaign = publish_to_attendees(ctx.settings, ctx.db)
     with ctx.db.transaction() as session:
         first = session.scalars(select(Delivery).where(Delivery.batch_id == campaign.batch_ids[0]).order_by(Delivery.id)).first()
         assert first is not None and first.subscriber_id is not None
@@ -93,7 +82,7 @@ def test_a_name_no_header_can_carry_fails_its_record_alone_with_the_reason(
 
 
 def test_rejected_credentials_pause_the_campaign_instead_of_burning_the_list(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
-    campaign = publish(ctx)
+    campaign = publish_to_attendees(ctx.settings, ctx.db)
     fake_provider.faults.canned.append(CannedAnswer(401, '{"ErrorCode": 10, "Message": "Bad or missing Server API token."}'))
     outcome = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=300)
     assert outcome.retry_in is None
@@ -120,7 +109,7 @@ def test_a_sender_no_message_can_carry_pauses_the_campaign_and_fails_no_record(
     # sender is nobody's record, so the records wait and an operator decides.
     ctx = build_context(engine_settings)
     try:
-        campaign = publish(ctx)
+        campaign = publish_to_attendees(ctx.settings, ctx.db)
         broken = build_context(engine_settings.model_copy(update={setting: value}))
         try:
             outcome = deliver_batch(broken, campaign.batch_ids[0], max_countdown=300)
@@ -147,9 +136,7 @@ def test_a_sender_with_an_international_domain_goes_out_with_message_ids_in_puny
     # domain, and a MIME header can only carry it in its ASCII (IDNA) form.
     ctx = build_context(engine_settings.model_copy(update={"from_address": "Modu Events <events@bücher.de>"}))
     try:
-        import_subscribers(ctx.db, EXAMPLES / "subscribers.csv", "attendees")
-        plan = CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="outbox", batch_size=10)
-        campaign = create_campaign(ctx.settings, ctx.db, plan)
+        campaign = publish_to_attendees(ctx.settings, ctx.db, provider="outbox")
         outcome = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=300)
         assert (outcome.sent, outcome.failed) == (10, 0)
         [first, *_] = sorted((tmp_path / "outbox").glob("*.eml"))
@@ -161,7 +148,7 @@ def test_a_sender_with_an_international_domain_goes_out_with_message_ids_in_puny
 
 
 def test_retry_after_pauses_the_provider_for_every_worker(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
-    campaign = publish(ctx)
+    campaign = publish_to_attendees(ctx.settings, ctx.db)
     fake_provider.faults.throttle = 1
     fake_provider.faults.retry_after = "30"
     first = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=300)
@@ -176,7 +163,7 @@ def test_retry_after_pauses_the_provider_for_every_worker(ctx: WorkerContext, fa
 def test_failing_primary_fails_over_to_the_fallback(ctx: WorkerContext, fake_provider: FakeProviders, tmp_path: Path) -> None:
     ctx.settings = ctx.settings.model_copy(update={"fallback_provider": "outbox", "failover_after": 2})
     ctx.state = ProviderState(ctx.state.client, ctx.settings)
-    campaign = publish(ctx)
+    campaign = publish_to_attendees(ctx.settings, ctx.db)
     fake_provider.faults.error_rate = 1.0
     for batch_id in campaign.batch_ids[:2]:
         assert deliver_batch(ctx, batch_id, max_countdown=300).retrying == 10
@@ -212,7 +199,7 @@ def test_the_rate_limit_holds_across_workers(engine_settings: Settings, fake_pro
 
     settings = engine_settings.model_copy(update={"postmark_requests_per_second": 10.0})
     workers = [build_context(settings) for _ in range(3)]
-    campaign = publish(workers[0])
+    campaign = publish_to_attendees(workers[0].settings, workers[0].db)
     batches = list(campaign.batch_ids)
     started = time.monotonic()
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from publisher.content.rendering.plaintext import PLACEHOLDER
 from publisher.core.broker import EmbeddedRedis
-from tests.conftest import EXAMPLES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES
 
 
 def test_demo_delivers_one_valid_eml_per_subscriber_and_stops_everything(tmp_path: Path) -> None:

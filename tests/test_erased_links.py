@@ -16,7 +16,10 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database, alembic_config, migrate, schema_change
 from publisher.db.models import Subscriber, Subscription
 from publisher.db.models import SubscriptionStatus as Status
-from tests.web_helpers import WORKSHOP, link, list_id, people, publish, statuses
+from tests.support.audience import list_id, people, statuses
+from tests.support.campaigns import publish
+from tests.support.recaps import WORKSHOP
+from tests.support.web import link
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 ADA = "ada@example.com"
@@ -34,7 +37,7 @@ def csv_file(tmp_path: Path, name: str, *rows: str) -> Path:
 def test_the_links_of_an_erased_subscriber_never_reach_the_next_one(settings: Settings, db: Database, tmp_path: Path, web_url: str) -> None:
     ids = people(db, csv_file(tmp_path, "first.csv", f"{ADA},Ada,Engines", f"{GRACE},Grace,Navy"))
     attendees = list_id(db, "attendees")
-    issue = publish(settings, db, "attendees", WORKSHOP)
+    issue = publish(settings, db, "attendees", WORKSHOP).id
     with db.transaction() as session:
         assert ids[GRACE] == session.scalar(select(func.max(Subscriber.id)))
     grace = LinkTarget(ids[GRACE], attendees, issue)

@@ -11,7 +11,7 @@ from publisher.content.recap import load_recap, parse_recap
 from publisher.content.rendering import layout
 from publisher.content.rendering.layout import IssueFrame, render_issue
 from publisher.content.rendering.personalize import Recipient
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 FRAME = IssueFrame(list_name="attendees", postal_address="1 Test Street, London")
 MODU = EXAMPLES / "recaps" / "modu-product-vs-tech.md"

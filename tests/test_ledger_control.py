@@ -11,22 +11,19 @@ import pytest
 import redis
 from sqlalchemy import select, update
 
-from publisher.audience.subscribers import import_subscribers
-from publisher.content.recap import load_recap
+from publisher import control
 from publisher.core.settings import Settings
 from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState
-from publisher.ledger import control
-from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
+from publisher.ledger.campaigns import CreatedCampaign
 from publisher.ledger.claims import claim_batch
 from publisher.ledger.dispatch import defer_batch, mark_enqueued, release_due
-from tests.conftest import EXAMPLES
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders
+from tests.support.campaigns import publish, publish_to_attendees
 from workers.delivery.batch import deliver_batch, lease_for
 from workers.delivery.context import WorkerContext
 from workers.runtime import build_context
 
-RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 LEASE = dt.timedelta(seconds=0.3)
 
 
@@ -47,10 +44,9 @@ def ctx(settings: Settings, fake_provider: FakeProviders, redis_client: redis.Re
     context.close()
 
 
-def publish(ctx: WorkerContext) -> CreatedCampaign:
-    import_subscribers(ctx.db, EXAMPLES / "subscribers.csv", "attendees")
-    plan = CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="postmark", batch_size=10)
-    created = create_campaign(ctx.settings, ctx.db, plan)
+def publish_enqueued(ctx: WorkerContext) -> CreatedCampaign:
+    """Publish to the attendees with every batch marked enqueued, as `newsletter publish` leaves them."""
+    created = publish_to_attendees(ctx.settings, ctx.db)
     mark_enqueued(ctx.db, created.batch_ids)
     return created
 
@@ -73,7 +69,7 @@ def test_lease_is_longer_than_a_provider_call(ctx: WorkerContext) -> None:
 
 
 def test_a_worker_lost_mid_call_leaves_records_in_doubt_not_resent(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     batch = campaign.batch_ids[0]
     claim = claim_batch(ctx.db, batch, LEASE, "postmark", idempotent=False)
     assert claim is not None and len(claim.deliveries) == 10  # ...and then the worker died
@@ -86,7 +82,7 @@ def test_a_worker_lost_mid_call_leaves_records_in_doubt_not_resent(ctx: WorkerCo
 
 
 def test_in_doubt_records_can_be_accepted_as_sent(ctx: WorkerContext) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
     time.sleep(0.4)
     deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
@@ -95,7 +91,7 @@ def test_in_doubt_records_can_be_accepted_as_sent(ctx: WorkerContext) -> None:
 
 
 def test_an_idempotent_provider_takes_expired_records_again(ctx: WorkerContext) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=True)
     time.sleep(0.4)
     again = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=True)
@@ -104,7 +100,7 @@ def test_an_idempotent_provider_takes_expired_records_again(ctx: WorkerContext) 
 
 
 def test_the_sweep_finds_batches_of_dead_workers_deferred_retries_and_never_enqueued(ctx: WorkerContext) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     first, second, third = campaign.batch_ids[:3]
     assert release_due(ctx.db, LEASE) == []
     claim_batch(ctx.db, first, LEASE, "postmark", idempotent=False)
@@ -117,7 +113,7 @@ def test_the_sweep_finds_batches_of_dead_workers_deferred_retries_and_never_enqu
 
 
 def test_pause_stops_claims_and_resume_requeues_without_duplicates(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
     control.pause(ctx.db, campaign.id)
     assert deliver_batch(ctx, campaign.batch_ids[1], max_countdown=60).sent == 0
@@ -133,7 +129,7 @@ def test_pause_stops_claims_and_resume_requeues_without_duplicates(ctx: WorkerCo
 
 
 def test_cancel_marks_the_rest_cancelled(ctx: WorkerContext) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
     assert control.cancel(ctx.db, campaign.id) == 15
     assert deliver_batch(ctx, campaign.batch_ids[1], max_countdown=60).sent == 0
@@ -144,7 +140,7 @@ def test_cancel_marks_the_rest_cancelled(ctx: WorkerContext) -> None:
 
 def test_exhausted_retries_go_to_the_dead_letter_list_and_replay(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
     ctx.settings = ctx.settings.model_copy(update={"max_attempts": 1})
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     fake_provider.faults.error_rate = 1.0
     assert deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60).failed == 10
     letters, total = control.dead_letters(ctx.db, campaign.id)
@@ -157,7 +153,7 @@ def test_exhausted_retries_go_to_the_dead_letter_list_and_replay(ctx: WorkerCont
 
 def test_a_campaign_pauses_itself_when_too_many_records_fail(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
     ctx.settings = ctx.settings.model_copy(update={"error_pause_minimum": 10, "error_pause_rate": 0.3})
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     with ctx.db.transaction() as session:
         first_batch = session.scalars(select(Delivery.email).where(Delivery.batch_id == campaign.batch_ids[0])).all()
     for address in first_batch[:4]:
@@ -171,7 +167,7 @@ def test_a_campaign_pauses_itself_when_too_many_records_fail(ctx: WorkerContext,
 def test_an_inactive_recipient_is_suppressed_and_never_mailed_again(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
     from publisher.db.models import Suppression
 
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     with ctx.db.transaction() as session:
         first = session.scalars(select(Delivery.email).where(Delivery.batch_id == campaign.batch_ids[0]).order_by(Delivery.id)).first()
     assert first is not None
@@ -181,9 +177,7 @@ def test_an_inactive_recipient_is_suppressed_and_never_mailed_again(ctx: WorkerC
         suppressed = session.scalars(select(Suppression)).all()
         assert [(s.email, s.list_id, s.source) for s in suppressed] == [(first, None, "provider:postmark")]
     fake_provider.faults.reject.clear()
-    second = create_campaign(
-        ctx.settings, ctx.db, CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="postmark", batch_size=10)
-    )
+    second = publish(ctx.settings, ctx.db)
     assert second.recipients == 24  # left out of the next audience
     with ctx.db.transaction() as session:
         assert session.scalar(select(Delivery.id).where(Delivery.campaign_id == second.id, Delivery.email == first)) is None
@@ -192,7 +186,7 @@ def test_an_inactive_recipient_is_suppressed_and_never_mailed_again(ctx: WorkerC
 def test_the_sweep_enqueues_pending_batches_whose_message_is_gone(ctx: WorkerContext, redis_client: redis.Redis) -> None:
     from publisher.queue import dispatch_due, mark_queued
 
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     time.sleep(0.4)
     stale = release_due(ctx.db, LEASE)
     assert [b.batch_id for b in stale] == campaign.batch_ids
@@ -205,7 +199,7 @@ def test_the_sweep_enqueues_pending_batches_whose_message_is_gone(ctx: WorkerCon
 
 
 def test_a_lost_answer_puts_records_in_doubt_instead_of_resending(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     fake_provider.faults.hang = 1
     fake_provider.faults.hang_seconds = 1.0  # longer than the 0.5 s HTTP timeout: the request went out, the answer did not come
     outcome = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
@@ -214,7 +208,7 @@ def test_a_lost_answer_puts_records_in_doubt_instead_of_resending(ctx: WorkerCon
 
 
 def test_resume_completes_a_campaign_that_finished_while_paused(ctx: WorkerContext) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     for batch in campaign.batch_ids:
         deliver_batch(ctx, batch, max_countdown=60)
     with ctx.db.transaction() as session:
@@ -224,7 +218,7 @@ def test_resume_completes_a_campaign_that_finished_while_paused(ctx: WorkerConte
 
 
 def test_results_arriving_after_cancel_do_not_reopen_records(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     claim = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
     assert claim is not None
     control.cancel(ctx.db, campaign.id)
@@ -236,9 +230,7 @@ def test_results_arriving_after_cancel_do_not_reopen_records(ctx: WorkerContext,
 
 
 def test_a_campaign_for_a_provider_the_workers_cannot_use_is_paused_with_the_reason(ctx: WorkerContext) -> None:
-    import_subscribers(ctx.db, EXAMPLES / "subscribers.csv", "attendees")
-    plan = CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="sendgrid", batch_size=10)
-    campaign = create_campaign(ctx.settings, ctx.db, plan)
+    campaign = publish_to_attendees(ctx.settings, ctx.db, provider="sendgrid")
     deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
     stored = campaign_status(ctx, campaign.id)
     assert stored.status == CampaignStatus.PAUSED
@@ -247,7 +239,7 @@ def test_a_campaign_for_a_provider_the_workers_cannot_use_is_paused_with_the_rea
 
 def test_a_resumed_campaign_is_judged_on_what_happens_after_the_resume(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
     ctx.settings = ctx.settings.model_copy(update={"error_pause_minimum": 10, "error_pause_rate": 0.15})
-    campaign = publish(ctx)
+    campaign = publish_enqueued(ctx)
     with ctx.db.transaction() as session:
         first_batch = session.scalars(select(Delivery.email).where(Delivery.batch_id == campaign.batch_ids[0])).all()
     for address in first_batch[:4]:

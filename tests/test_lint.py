@@ -17,10 +17,10 @@ from publisher.content.lint.usage import property_feature
 from publisher.content.preview import SampleSubscriber, preview
 from publisher.content.recap import load_recap, parse_recap
 from publisher.core.settings import Settings
-from tests.conftest import EXAMPLES, FIXTURES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import FIXTURES
+from tests.support.recaps import RECAP, write_recap
 
-RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 PUBLIC_URL = "https://news.modu.example"
 LOCAL_URL = "http://localhost:8000"
 PREHEADER_STYLE = "display:none;font-size:1px;line-height:1px;max-height:0;max-width:0;opacity:0;overflow:hidden;mso-hide:all;"
@@ -453,8 +453,7 @@ def test_cli_lint_of_bad_content_exits_2(lint_env: dict[str, str]) -> None:
 
 
 def test_cli_lint_refuses_a_subject_with_a_control_character_with_exit_2_naming_the_field(lint_env: dict[str, str], tmp_path: Path) -> None:
-    recap = tmp_path / "vertical-tab.md"
-    recap.write_text('---\ntitle: Recap\nsubject: "Hello\\vworld"\n---\nbody\n', encoding="utf-8")
+    recap = write_recap(tmp_path / "vertical-tab.md", "body", 'title: Recap\nsubject: "Hello\\vworld"')
     result = run_cli(lint_env, "lint", str(recap))
     assert result.returncode == 2, result.output
     assert f"{recap}: front matter: 'subject': must be a single line of text: it contains a control character (U+000B)" in result.output

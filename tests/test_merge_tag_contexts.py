@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import lxml.html
@@ -25,7 +24,9 @@ from publisher.content.rendering.personalize import Recipient, check_text_outsid
 from publisher.core.errors import NewsletterError, RenderError
 from publisher.queue import QUEUE_SEND
 from tests.fakes.server import FakeProviders
-from tests.helpers import WorkerProcess, run_cli
+from tests.support.cli import run_cli
+from tests.support.recaps import write_recap
+from tests.support.types import StartWorker
 
 FRAME = IssueFrame(list_name="attendees", postal_address="1 Test Street, London")
 ALLOWED_SCHEMES = ("http:", "https:", "mailto:")
@@ -91,9 +92,7 @@ def test_a_markdown_paragraph_swallowed_by_an_unclosed_raw_html_attribute_is_ref
 
 @pytest.fixture
 def offer_recap(tmp_path: Path) -> Path:
-    path = tmp_path / "offer.md"
-    path.write_text(f"---\ntitle: An offer\n---\nHello.\n\n{TITLE_ANCHOR}\n", encoding="utf-8")
-    return path
+    return write_recap(tmp_path / "offer.md", f"Hello.\n\n{TITLE_ANCHOR}", "title: An offer")
 
 
 def cli_environment(tmp_path: Path) -> dict[str, str]:
@@ -130,7 +129,7 @@ def test_publish_refuses_a_merge_tag_in_a_title_even_with_force(env: dict[str, s
 
 
 def test_a_refused_whole_url_still_sends_the_email_without_the_link(
-    postmark_env: dict[str, str], fake_postmark: FakeProviders, tmp_path: Path, start_worker: Callable[..., WorkerProcess]
+    postmark_env: dict[str, str], fake_postmark: FakeProviders, tmp_path: Path, start_worker: StartWorker
 ) -> None:
     people = tmp_path / "people.csv"
     with people.open("w", encoding="utf-8", newline="") as file:
@@ -141,8 +140,7 @@ def test_a_refused_whole_url_still_sends_the_email_without_the_link(
                 ("zoe@example.com", "Zoë", "https://zoe.example/?a=1&b=2"),
             ]
         )
-    body = tmp_path / "site.md"
-    body.write_text(f"---\ntitle: Your site\n---\nHello *|FIRST_NAME|*.\n\n{WEBSITE_ANCHOR}\n\n[again](*|WEBSITE|*)\n", encoding="utf-8")
+    body = write_recap(tmp_path / "site.md", f"Hello *|FIRST_NAME|*.\n\n{WEBSITE_ANCHOR}\n\n[again](*|WEBSITE|*)", "title: Your site")
     assert run_cli(postmark_env, "subscribers", "import", str(people), "--list", "sites").returncode == 0
     published = run_cli(postmark_env, "publish", str(body), "--list", "sites")
     assert published.returncode == 0, published.output

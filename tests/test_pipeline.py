@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import socket
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,12 @@ from sqlalchemy import func, select, update
 from publisher.db.engine import open_database
 from publisher.db.models import Campaign, Delivery
 from publisher.queue import QUEUE_PRIORITY, QUEUE_SEND
-from tests.conftest import EXAMPLES, FIXTURES
 from tests.fakes.server import CannedAnswer, FakeProviders
-from tests.helpers import CliResult, WorkerProcess, run_cli
-
-RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
-CSV = str(EXAMPLES / "subscribers.csv")
-StartWorker = Callable[..., WorkerProcess]
+from tests.support.audience import CSV
+from tests.support.cli import CliResult, run_cli
+from tests.support.paths import FIXTURES
+from tests.support.recaps import RECAP, insecure_image_recap, write_recap
+from tests.support.types import StartWorker
 
 
 def campaign_id(result: CliResult) -> int:
@@ -192,10 +190,10 @@ def closed_port() -> int:
         ["suppressions", "list", "--json"],
         ["dlq", "list"],
     ],
-    ids=lambda command: "-".join(command[:2]).replace(CSV, "csv").replace(RECAP, "recap"),
+    ids=lambda command: "-".join(str(part) for part in command[:2]).replace(str(RECAP), "recap"),
 )
 def test_an_unreachable_database_fails_with_exit_3_and_one_line_with_the_password_masked(
-    env: dict[str, str], redis_client: redis.Redis, command: list[str]
+    env: dict[str, str], redis_client: redis.Redis, command: list[str | Path]
 ) -> None:
     port = closed_port()
     url = f"postgresql+psycopg://newsletter:hunter2@127.0.0.1:{port}/newsletter"
@@ -236,8 +234,7 @@ def test_a_title_with_a_line_separator_is_refused_with_exit_2_naming_the_field(
     env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
-    recap = tmp_path / "separator.md"
-    recap.write_text('---\ntitle: "First\\Lsecond"\n---\nbody\n', encoding="utf-8")
+    recap = write_recap(tmp_path / "separator.md", "body", 'title: "First\\Lsecond"')
     result = run_cli(env, "publish", str(recap), "--list", "attendees")
     assert result.returncode == 2, result.output
     assert "'title': must be a single line of text: it contains a line break (U+2028)" in result.output
@@ -303,8 +300,7 @@ def test_status_shows_counts_and_queue_depth(env: dict[str, str], redis_client: 
 
 def test_publish_refuses_a_recap_with_lint_errors_unless_forced(env: dict[str, str], redis_client: redis.Redis, tmp_path: Path) -> None:
     run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
-    recap = tmp_path / "http-image.md"
-    recap.write_text("---\ntitle: Insecure image\n---\n![A photo](http://images.example/p.jpg){width=600 height=400}\n", encoding="utf-8")
+    recap = insecure_image_recap(tmp_path)
     refused = run_cli(env, "publish", str(recap), "--list", "attendees")
     assert refused.returncode == 2
     assert "lint found" in refused.output and "--force" in refused.output

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import EXAMPLES, FIXTURES
-from tests.helpers import run_cli
-
-RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
+from tests.support.cli import run_cli
+from tests.support.paths import FIXTURES
+from tests.support.recaps import RECAP, insecure_image_recap
 
 
 def preview_env(tmp_path: Path) -> dict[str, str]:
@@ -53,8 +52,7 @@ def test_preview_of_bad_content_exits_2(tmp_path: Path) -> None:
 
 
 def test_preview_reports_lint_findings_without_refusing(tmp_path: Path) -> None:
-    recap = tmp_path / "http-image.md"
-    recap.write_text("---\ntitle: Insecure image\n---\n![A photo](http://images.example/p.jpg){width=600 height=400}\n", encoding="utf-8")
+    recap = insecure_image_recap(tmp_path)
     output = tmp_path / "insecure.html"
     result = run_cli(preview_env(tmp_path), "preview", str(recap), "-o", str(output))
     assert result.returncode == 0, result.output

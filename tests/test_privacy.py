@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 from publisher.audience.privacy import ERASED_REASON, PLACEHOLDER_PREFIX, erase, export
 from publisher.audience.subscribers import import_subscribers
 from publisher.audience.suppressions import address_hash, is_suppressed, suppress_address
-from publisher.content.recap import load_recap
 from publisher.core.errors import NewsletterError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
@@ -30,13 +29,11 @@ from publisher.db.models import (
     Suppression,
 )
 from publisher.feedback.recording import ProviderEvent, record_events
-from publisher.ledger.campaigns import CampaignPlan, create_campaign
-from tests.conftest import EXAMPLES
-from tests.helpers import run_cli
+from tests.support.campaigns import publish
+from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 ADA = "ada@example.com"
 #: Every piece of Ada's personal data the seed stores somewhere.
 ADA_TRACES = (ADA, "lovelace", "analytical engines", "203.0.113.7", "ada-agent/1.0")
@@ -57,11 +54,6 @@ def people_csv(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return path
-
-
-def publish(settings: Settings, db: Database, list_name: str) -> int:
-    plan = CampaignPlan(recap=load_recap(RECAP), list_name=list_name, provider="outbox", batch_size=10)
-    return create_campaign(settings, db, plan).id
 
 
 def kept_hash(db: Database, address: str) -> str:
@@ -91,7 +83,7 @@ def seed(db: Database, settings: Settings, tmp_path: Path) -> Seed:
             .where(Subscription.subscriber_id == ada_id, Subscription.list_id == attendees)
             .values(consent_ip="203.0.113.7", consent_user_agent="ada-agent/1.0", confirmed_at=SENT_AT)
         )
-    to_attendees, to_speakers = publish(settings, db, "attendees"), publish(settings, db, "speakers")
+    to_attendees, to_speakers = publish(settings, db, "attendees").id, publish(settings, db, "speakers").id
     sent, failed = ada_delivery(db, to_attendees), ada_delivery(db, to_speakers)
     with db.transaction() as session:
         session.execute(
@@ -186,7 +178,7 @@ def test_erase_leaves_no_personal_data_in_any_table_but_a_hash_suppression(seed:
 
 
 def test_erase_stops_records_still_to_be_sent_and_drops_dead_letters(seed: Seed, settings: Settings) -> None:
-    third = publish(settings, seed.db, "attendees")
+    third = publish(settings, seed.db, "attendees").id
     erase(seed.db, ADA)
     with seed.db.transaction() as session:
         rows = session.execute(select(Delivery.campaign_id, Delivery.state, Delivery.last_error, Delivery.dead_lettered_at)).all()
@@ -204,7 +196,7 @@ def test_after_erasure_export_finds_only_the_hash_and_no_campaign_includes_the_a
     assert (data["subscriber"], data["subscriptions"], data["deliveries"]) == (None, [], [])
     assert [(s["email"], s["scope"]) for s in data["suppressions"]] == [(None, "list"), (None, "global")]
     assert ADA not in json.dumps({key: value for key, value in data.items() if key != "email"})
-    later = publish(settings, seed.db, "attendees")
+    later = publish(settings, seed.db, "attendees").id
     with seed.db.transaction() as session:
         assert list(session.scalars(select(Delivery.email).where(Delivery.campaign_id == later))) == ["grace@example.com"]
 
@@ -309,9 +301,7 @@ def test_webhooks_arriving_after_erasure_store_no_detail_and_suppress_no_placeho
 
 def test_a_test_send_to_an_erased_address_is_refused(seed: Seed, settings: Settings) -> None:
     erase(seed.db, ADA)
-    plan = CampaignPlan(recap=load_recap(RECAP), list_name=None, provider="outbox", batch_size=10, test_to=ADA)
     with pytest.raises(NewsletterError, match="erased on request"):
-        create_campaign(settings, seed.db, plan)
+        publish(settings, seed.db, None, test_to=ADA)
     # Another address still takes a test send.
-    other = CampaignPlan(recap=load_recap(RECAP), list_name=None, provider="outbox", batch_size=10, test_to="grace@example.com")
-    assert create_campaign(settings, seed.db, other).recipients == 1
+    assert publish(settings, seed.db, None, test_to="grace@example.com").recipients == 1

@@ -7,22 +7,15 @@ import time
 
 import pytest
 
-from publisher.core.errors import ConfigurationError, PermanentDeliveryError
 from publisher.core.outcomes import Outcome
 from publisher.core.settings import Settings
 from publisher.core.signals import Halt, RateLimit
 from tests.fakes.resend import SENDING_ONLY_TOKEN, TOKEN
 from tests.fakes.server import CannedAnswer, FakeProviders
-from tests.test_providers import emails
-from workers.providers import provider_class
+from tests.support.outgoing import emails
+from tests.support.providers import RESEND
 from workers.providers.base import idempotency_key
 from workers.providers.resend import ResendProvider
-
-
-def resend(fake: FakeProviders, **overrides: object) -> ResendProvider:
-    values: dict[str, object] = {"resend_api_key": TOKEN, "resend_base_url": fake.base_url, "http_timeout": 2.0}
-    values.update(overrides)
-    return ResendProvider(Settings(**values))  # type: ignore[arg-type]
 
 
 def canned(fake: FakeProviders, status: int, name: str, message: str, headers: dict[str, str] | None = None) -> None:
@@ -30,8 +23,7 @@ def canned(fake: FakeProviders, status: int, name: str, message: str, headers: d
     fake.faults.canned.append(CannedAnswer(status, body, headers or {}))
 
 
-def test_registry_and_documented_rate() -> None:
-    assert provider_class("resend") is ResendProvider
+def test_documented_rate() -> None:
     assert ResendProvider.default_requests_per_second == 2.0
     assert ResendProvider.idempotent
     assert ResendProvider(Settings(resend_api_key=TOKEN)).requests_per_second == 2.0
@@ -39,7 +31,7 @@ def test_registry_and_documented_rate() -> None:
 
 def test_a_batch_is_one_call_with_key_idempotency_key_and_tags(fake_provider: FakeProviders) -> None:
     batch = emails(3)
-    results = resend(fake_provider).send(batch, batch_key="newsletter-9-1-0")
+    results = RESEND.build(fake_provider).send(batch, batch_key="newsletter-9-1-0")
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
     assert [r.provider_message_id for r in results] == [a.message_id for a in fake_provider.accepted]
     assert fake_provider.recipients("resend") == ["person0@example.com", "person1@example.com", "person2@example.com"]
@@ -57,7 +49,7 @@ def test_a_batch_is_one_call_with_key_idempotency_key_and_tags(fake_provider: Fa
 
 def test_a_rejected_recipient_fails_alone_in_permissive_mode(fake_provider: FakeProviders) -> None:
     fake_provider.faults.reject["person1@example.com"] = (422, "The `to` field contains an invalid email address.")
-    results = resend(fake_provider).send(emails(3))
+    results = RESEND.build(fake_provider).send(emails(3))
     assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.PERMANENT, Outcome.ACCEPTED]
     assert "invalid email address" in (results[1].error or "")
     assert fake_provider.recipients("resend") == ["person0@example.com", "person2@example.com"]
@@ -65,14 +57,14 @@ def test_a_rejected_recipient_fails_alone_in_permissive_mode(fake_provider: Fake
 
 def test_validation_error_is_permanent_and_keeps_the_reason(fake_provider: FakeProviders) -> None:
     canned(fake_provider, 422, "validation_error", "Invalid `from` field. The email address needs to follow the format.")
-    results = resend(fake_provider).send(emails(2))
+    results = RESEND.build(fake_provider).send(emails(2))
     assert [r.outcome for r in results] == [Outcome.PERMANENT] * 2
     assert results[0].error == "HTTP 422 validation_error: Invalid `from` field. The email address needs to follow the format."
 
 
 @pytest.mark.parametrize("key", ["re_wrong", ""])
 def test_rejected_or_missing_key_halts_for_credentials(fake_provider: FakeProviders, key: str) -> None:
-    provider = resend(fake_provider)
+    provider = RESEND.build(fake_provider)
     provider.key = key
     results = provider.send(emails(2))
     assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
@@ -82,20 +74,20 @@ def test_rejected_or_missing_key_halts_for_credentials(fake_provider: FakeProvid
 
 def test_unverified_domain_403_halts_too(fake_provider: FakeProviders) -> None:
     canned(fake_provider, 403, "validation_error", "The modu.example domain is not verified. Please, add and verify your domain.")
-    results = resend(fake_provider).send(emails(1))
+    results = RESEND.build(fake_provider).send(emails(1))
     assert results[0].outcome == Outcome.TRANSIENT
     assert results[0].halt == Halt.CREDENTIALS
 
 
 def test_concurrent_idempotent_request_is_retried(fake_provider: FakeProviders) -> None:
     canned(fake_provider, 409, "concurrent_idempotent_requests", "Same idempotency key used while original request is still in progress.")
-    results = resend(fake_provider).send(emails(2))
+    results = RESEND.build(fake_provider).send(emails(2))
     assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
     assert results[0].halt is None
 
 
 def test_same_key_with_another_body_is_permanent(fake_provider: FakeProviders) -> None:
-    provider = resend(fake_provider)
+    provider = RESEND.build(fake_provider)
     batch = emails(2)
     assert [r.outcome for r in provider.send(batch, batch_key="b")] == [Outcome.ACCEPTED] * 2
     changed = [dataclasses.replace(email, subject="Another subject") for email in batch]
@@ -108,7 +100,7 @@ def test_same_key_with_another_body_is_permanent(fake_provider: FakeProviders) -
 def test_rate_limit_429_carries_retry_after_and_ratelimit_headers(fake_provider: FakeProviders) -> None:
     fake_provider.faults.throttle = 1
     fake_provider.faults.retry_after = "7"
-    results = resend(fake_provider).send(emails(2))
+    results = RESEND.build(fake_provider).send(emails(2))
     assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
     assert results[0].retry_after == 7
     assert results[0].rate_limit == RateLimit(limit=2, remaining=0, reset_after=1.0)
@@ -117,7 +109,7 @@ def test_rate_limit_429_carries_retry_after_and_ratelimit_headers(fake_provider:
 
 def test_daily_quota_pauses_instead_of_retrying(fake_provider: FakeProviders) -> None:
     canned(fake_provider, 429, "daily_quota_exceeded", "You have reached your daily email sending quota.")
-    results = resend(fake_provider).send(emails(2))
+    results = RESEND.build(fake_provider).send(emails(2))
     assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
     assert results[0].halt == Halt.QUOTA
 
@@ -133,28 +125,13 @@ def test_daily_quota_pauses_instead_of_retrying(fake_provider: FakeProviders) ->
 )
 def test_server_errors_and_unreadable_answers_are_transient(fake_provider: FakeProviders, answer: CannedAnswer) -> None:
     fake_provider.faults.canned.append(answer)
-    results = resend(fake_provider).send(emails(2))
+    results = RESEND.build(fake_provider).send(emails(2))
     assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
     assert results[0].error
 
 
-def test_timeout_is_transient(fake_provider: FakeProviders) -> None:
-    fake_provider.faults.hang = 1
-    fake_provider.faults.hang_seconds = 1.0
-    results = resend(fake_provider, http_timeout=0.2).send(emails(1))
-    assert results[0].outcome == Outcome.TRANSIENT
-    assert "timed out" in (results[0].error or "")
-
-
-def test_connection_refused_is_transient() -> None:
-    provider = ResendProvider(Settings(resend_api_key=TOKEN, resend_base_url="http://127.0.0.1:9", http_timeout=1.0))
-    results = provider.send(emails(2))
-    assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
-    assert "cannot connect" in (results[0].error or "")
-
-
 def test_the_same_batch_sent_twice_is_delivered_once(fake_provider: FakeProviders) -> None:
-    provider = resend(fake_provider)
+    provider = RESEND.build(fake_provider)
     batch = emails(3)
     first = provider.send(batch, batch_key="newsletter-9-4-0")
     second = provider.send(batch, batch_key="newsletter-9-4-0")
@@ -168,7 +145,7 @@ def test_a_batch_whose_answer_was_lost_is_not_delivered_again(fake_provider: Fak
     # The fake handles the hung call after the client gave up: sent, but the answer never arrived.
     fake_provider.faults.hang = 1
     fake_provider.faults.hang_seconds = 1.0
-    provider = resend(fake_provider, http_timeout=0.5)
+    provider = RESEND.build(fake_provider, http_timeout=0.5)
     batch = emails(2)
     lost = provider.send(batch, batch_key="newsletter-9-5-0")
     assert [r.outcome for r in lost] == [Outcome.TRANSIENT] * 2
@@ -182,31 +159,12 @@ def test_a_batch_whose_answer_was_lost_is_not_delivered_again(fake_provider: Fak
 
 
 def test_an_overlong_batch_key_still_fits_resends_limit(fake_provider: FakeProviders) -> None:
-    results = resend(fake_provider).send(emails(1), batch_key="k" * 300)
+    results = RESEND.build(fake_provider).send(emails(1), batch_key="k" * 300)
     assert results[0].outcome == Outcome.ACCEPTED
     assert len(fake_provider.calls_to("resend")[0].headers["idempotency-key"]) <= 256
 
 
-def test_batch_larger_than_100_is_refused(fake_provider: FakeProviders) -> None:
-    with pytest.raises(ValueError, match="at most 100"):
-        resend(fake_provider).send(emails(101))
-
-
-def test_check_lists_domains_without_sending(fake_provider: FakeProviders) -> None:
-    assert "API key accepted" in resend(fake_provider).check()
-    assert "sending-only API key accepted" in resend(fake_provider, resend_api_key=SENDING_ONLY_TOKEN).check()
-    assert [r.method for r in fake_provider.calls_to("resend")] == ["GET", "GET"]
+def test_check_accepts_a_sending_only_key_without_sending(fake_provider: FakeProviders) -> None:
+    assert "sending-only API key accepted" in RESEND.build(fake_provider, resend_api_key=SENDING_ONLY_TOKEN).check()
+    assert [r.method for r in fake_provider.calls_to("resend")] == ["GET"]
     assert fake_provider.accepted == []
-
-
-def test_check_with_a_wrong_key_says_so(fake_provider: FakeProviders) -> None:
-    with pytest.raises(PermanentDeliveryError, match=r"credentials rejected.*invalid_api_key") as raised:
-        resend(fake_provider, resend_api_key="re_wrong").check()
-    assert raised.value.halt == Halt.CREDENTIALS
-
-
-def test_missing_key_names_the_variable() -> None:
-    with pytest.raises(ConfigurationError, match="NEWSLETTER_RESEND_API_KEY"):
-        ResendProvider.check_configuration(Settings())
-    with pytest.raises(ConfigurationError, match="NEWSLETTER_RESEND_API_KEY"):
-        ResendProvider(Settings())

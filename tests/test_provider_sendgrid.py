@@ -3,86 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import random
 import string
 import time
-from functools import cache
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.content.recap import load_recap
-from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue
-from publisher.content.rendering.personalize import Recipient
-from publisher.core.errors import ConfigurationError, PermanentDeliveryError
-from publisher.core.message import OutgoingEmail
+from publisher.core.errors import PermanentDeliveryError
 from publisher.core.outcomes import Outcome
-from publisher.core.settings import Settings
 from publisher.core.signals import Halt
-from tests.conftest import EXAMPLES
 from tests.fakes.sendgrid import API_KEY
 from tests.fakes.server import CannedAnswer, FakeProviders
-from workers.providers import provider_class
+from tests.support.outgoing import assert_each_got_their_own, personalised
+from tests.support.providers import SENDGRID
 from workers.providers.factoring import factor
-from workers.providers.sendgrid import SendGridProvider
 
 NAMES = ["Ann", "Bartholomew", "Zoë", "O'Neil & <Sons>", "", "Li"]
 
 
-@cache
-def issue() -> RenderedIssue:
-    return render_issue(load_recap(EXAMPLES / "recaps" / "modu-product-vs-tech.md"), IssueFrame("attendees", "1 Test Street, London"))
-
-
-def personalised(count: int, campaign_id: int = 9) -> list[OutgoingEmail]:
-    """Emails as the delivery engine makes them: one stage-1 render, personalised per recipient."""
-    emails = []
-    for index in range(count):
-        token = hashlib.sha256(f"{campaign_id}-{index}".encode()).hexdigest()[:32]
-        recipient = Recipient(
-            email=f"person{index}@example.com",
-            first_name=NAMES[index % len(NAMES)],
-            last_name="",
-            unsubscribe_url=f"https://news.example/unsubscribe/{token}",
-            view_url=f"https://news.example/view/{token[::-1]}",
-        )
-        html, text = issue().personalise(recipient)
-        # delivery_id, campaign_id, message_id, sender, to_address, to_name
-        head = (index + 1, campaign_id, f"{token}@modu.example", "Modu Events <events@modu.example>", recipient.email, recipient.full_name)
-        emails.append(OutgoingEmail(*head, subject="Flow", html=html, text=text, unsubscribe_url=recipient.unsubscribe_url))
-    return emails
-
-
-def received(fake: FakeProviders, provider: str) -> dict[str, dict[str, object]]:
-    """What each recipient got, by address; fails if anyone got two messages."""
-    messages = [a for a in fake.accepted if a.provider == provider]
-    assert len({a.to for a in messages}) == len(messages), "a recipient got more than one message"
-    return {a.to: a.raw for a in messages}
-
-
-def assert_each_got_their_own(fake: FakeProviders, provider: str, emails: list[OutgoingEmail]) -> None:
-    got = received(fake, provider)
-    assert set(got) == {email.to_address for email in emails}
-    for email in emails:
-        message, headers = got[email.to_address], got[email.to_address]["headers"]
-        assert (message["html"], message["text"]) == (email.html, email.text)
-        assert isinstance(headers, dict)
-        assert headers["List-Unsubscribe"] == f"<{email.unsubscribe_url}>"
-        assert (headers["List-Unsubscribe-Post"], headers["Message-ID"]) == ("List-Unsubscribe=One-Click", f"<{email.message_id}>")
-
-
-def sendgrid(fake: FakeProviders, **overrides: object) -> SendGridProvider:
-    values: dict[str, object] = {"sendgrid_api_key": API_KEY, "sendgrid_base_url": fake.base_url, "http_timeout": 2.0}
-    values.update(overrides)
-    return SendGridProvider(Settings(**values))  # type: ignore[arg-type]
-
-
 def test_a_batch_goes_in_one_call_and_each_recipient_gets_their_own_body(fake_provider: FakeProviders) -> None:
     batch = personalised(6)
-    results = sendgrid(fake_provider, sendgrid_asm_group_id=42).send(batch)
+    results = SENDGRID.build(fake_provider, sendgrid_asm_group_id=42).send(batch)
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 6
     (call,) = fake_provider.calls_to("sendgrid")
     assert call.headers["authorization"] == f"Bearer {API_KEY}"
@@ -104,18 +48,10 @@ def test_a_batch_goes_in_one_call_and_each_recipient_gets_their_own_body(fake_pr
 def test_names_with_commas_or_semicolons_are_quoted(fake_provider: FakeProviders) -> None:
     batch = [dataclasses.replace(email, to_name=name) for email, name in zip(personalised(2), ["Smith, Ann", "Li; Wei"], strict=True)]
     batch = [dataclasses.replace(email, sender='"Modu, Events" <events@modu.example>') for email in batch]
-    assert [r.outcome for r in sendgrid(fake_provider).send(batch)] == [Outcome.ACCEPTED] * 2
+    assert [r.outcome for r in SENDGRID.build(fake_provider).send(batch)] == [Outcome.ACCEPTED] * 2
     payload = fake_provider.calls_to("sendgrid")[0].json()
     assert [p["to"][0]["name"] for p in payload["personalizations"]] == ['"Smith, Ann"', '"Li; Wei"']
     assert payload["from"] == {"email": "events@modu.example", "name": '"Modu, Events"'}
-
-
-def test_250_recipients_go_in_one_call(fake_provider: FakeProviders) -> None:
-    batch = personalised(250)
-    results = sendgrid(fake_provider).send(batch)
-    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 250
-    assert len(fake_provider.calls_to("sendgrid")) == 1
-    assert_each_got_their_own(fake_provider, "sendgrid", batch)
 
 
 def test_bodies_with_nothing_in_common_go_in_separate_calls(fake_provider: FakeProviders) -> None:
@@ -124,7 +60,7 @@ def test_bodies_with_nothing_in_common_go_in_separate_calls(fake_provider: FakeP
         dataclasses.replace(email, html="".join(rng.choices(string.ascii_letters, k=12_000)), text=f"text {index}")
         for index, email in enumerate(personalised(3))
     ]
-    results = sendgrid(fake_provider).send(batch)
+    results = SENDGRID.build(fake_provider).send(batch)
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
     assert len(fake_provider.calls_to("sendgrid")) == 3
     assert_each_got_their_own(fake_provider, "sendgrid", batch)
@@ -133,7 +69,7 @@ def test_bodies_with_nothing_in_common_go_in_separate_calls(fake_provider: FakeP
 def test_another_reply_to_goes_in_its_own_call(fake_provider: FakeProviders) -> None:
     batch = personalised(3)
     batch[1] = dataclasses.replace(batch[1], reply_to="Replies <replies@modu.example>")
-    results = sendgrid(fake_provider).send(batch)
+    results = SENDGRID.build(fake_provider).send(batch)
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
     calls = [call.json() for call in fake_provider.calls_to("sendgrid")]
     assert [len(c["personalizations"]) for c in calls] == [2, 1]
@@ -144,7 +80,7 @@ def test_another_reply_to_goes_in_its_own_call(fake_provider: FakeProviders) -> 
 def test_a_refused_recipient_fails_alone_and_the_others_are_held_back(fake_provider: FakeProviders) -> None:
     fake_provider.faults.reject["person1@example.com"] = (400, "Does not contain a valid address.")
     batch = personalised(3)
-    provider = sendgrid(fake_provider)
+    provider = SENDGRID.build(fake_provider)
     results = provider.send(batch)
     assert [r.outcome for r in results] == [Outcome.TRANSIENT, Outcome.PERMANENT, Outcome.TRANSIENT]
     assert "personalizations.1.to.0.email: Does not contain a valid address." in (results[1].error or "")
@@ -170,7 +106,7 @@ def test_a_refused_recipient_fails_alone_and_the_others_are_held_back(fake_provi
 )  # fmt: skip
 def test_whole_call_answers(fake_provider: FakeProviders, answer: CannedAnswer, outcome: Outcome, kept: str) -> None:
     fake_provider.faults.canned.append(answer)
-    results = sendgrid(fake_provider).send(personalised(2))
+    results = SENDGRID.build(fake_provider).send(personalised(2))
     assert [r.outcome for r in results] == [outcome, outcome]
     assert kept in (results[0].error or "")
     assert results[0].halt is None
@@ -180,7 +116,7 @@ def test_whole_call_answers(fake_provider: FakeProviders, answer: CannedAnswer, 
 def test_rejected_credentials_halt_and_keep_the_records_open(fake_provider: FakeProviders, status: int) -> None:
     if status == 403:
         fake_provider.faults.canned.append(CannedAnswer(403, '{"errors": [{"field": null, "message": "access forbidden"}]}'))
-    provider = sendgrid(fake_provider, sendgrid_api_key="SG.wrong" if status == 401 else API_KEY)
+    provider = SENDGRID.build(fake_provider, sendgrid_api_key="SG.wrong" if status == 401 else API_KEY)
     results = provider.send(personalised(2))
     assert [(r.outcome, r.halt) for r in results] == [(Outcome.TRANSIENT, Halt.CREDENTIALS)] * 2
     assert "credentials rejected" in (results[0].error or "")
@@ -190,7 +126,7 @@ def test_429_carries_retry_after_and_the_rate_limit(fake_provider: FakeProviders
     reset = int(time.time()) + 30
     headers = {"Retry-After": "17", "X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
     fake_provider.faults.canned.append(CannedAnswer(429, '{"errors": [{"field": null, "message": "too many requests"}]}', headers))
-    (result,) = sendgrid(fake_provider).send(personalised(1))
+    (result,) = SENDGRID.build(fake_provider).send(personalised(1))
     assert (result.outcome, result.retry_after) == (Outcome.TRANSIENT, 17)
     assert result.rate_limit is not None
     assert (result.rate_limit.limit, result.rate_limit.remaining) == (600, 0)
@@ -200,88 +136,25 @@ def test_429_carries_retry_after_and_the_rate_limit(fake_provider: FakeProviders
 def test_429_without_retry_after_waits_for_the_rate_limit_reset(fake_provider: FakeProviders) -> None:
     headers = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 40)}
     fake_provider.faults.canned.append(CannedAnswer(429, '{"errors": [{"message": "too many requests"}]}', headers))
-    (result,) = sendgrid(fake_provider).send(personalised(1))
+    (result,) = SENDGRID.build(fake_provider).send(personalised(1))
     assert result.outcome == Outcome.TRANSIENT
     assert 35 <= (result.retry_after or 0) <= 40
-
-
-def test_throttled_by_the_fake_in_sendgrid_shape(fake_provider: FakeProviders) -> None:
-    fake_provider.faults.throttle = 1
-    fake_provider.faults.retry_after = "3"
-    provider = sendgrid(fake_provider)
-    first, second = provider.send(personalised(1)), provider.send(personalised(1))
-    assert (first[0].outcome, first[0].retry_after) == (Outcome.TRANSIENT, 3)
-    assert second[0].outcome == Outcome.ACCEPTED
 
 
 def test_a_202_passes_its_rate_limit_on_and_is_accepted_even_without_a_message_id(fake_provider: FakeProviders) -> None:
     headers = {"X-Message-Id": "abc", "X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "599", "X-RateLimit-Reset": "60"}
     fake_provider.faults.canned += [CannedAnswer(202, "", headers), CannedAnswer(202, "")]
-    provider = sendgrid(fake_provider)
+    provider = SENDGRID.build(fake_provider)
     (result,), (bare,) = provider.send(personalised(1)), provider.send(personalised(1))
     assert (result.outcome, result.provider_message_id) == (Outcome.ACCEPTED, "abc")
     assert result.rate_limit is not None and result.rate_limit.remaining == 599
     assert (bare.outcome, bare.provider_message_id, bare.rate_limit) == (Outcome.ACCEPTED, None, None)
 
 
-def test_server_errors_in_sendgrid_shape_are_transient(fake_provider: FakeProviders) -> None:
-    fake_provider.faults.error_rate = 1.0
-    results = sendgrid(fake_provider).send(personalised(2))
-    assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
-    assert "service unavailable" in (results[0].error or "")
-
-
-def test_a_hanging_call_times_out_as_transient(fake_provider: FakeProviders) -> None:
-    fake_provider.faults.hang, fake_provider.faults.hang_seconds = 1, 1.0
-    results = sendgrid(fake_provider, http_timeout=0.2).send(personalised(2))
-    assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
-    assert "timed out after 0.2s" in (results[0].error or "")
-
-
-def test_unreachable_is_transient() -> None:
-    provider = SendGridProvider(Settings(sendgrid_api_key=API_KEY, sendgrid_base_url="http://127.0.0.1:9", http_timeout=1.0))
-    results = provider.send(personalised(2))
-    assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
-    assert "cannot connect" in (results[0].error or "")
-
-
-def test_an_oversized_message_is_refused_before_sending(fake_provider: FakeProviders) -> None:
-    batch = personalised(3)
-    batch[1] = dataclasses.replace(batch[1], html="x" * (30 * 1024 * 1024 + 1))
-    results = sendgrid(fake_provider).send(batch)
-    assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.PERMANENT, Outcome.ACCEPTED]
-    assert "sendgrid accepts at most 30720 KB" in (results[1].error or "")
-    sent = [p["to"][0]["email"] for call in fake_provider.calls_to("sendgrid") for p in call.json()["personalizations"]]
-    assert sorted(sent) == ["person0@example.com", "person2@example.com"]
-
-
-def test_more_than_1000_emails_are_refused() -> None:
-    batch = [dataclasses.replace(personalised(1)[0], delivery_id=n) for n in range(1001)]
-    with pytest.raises(ValueError, match="at most 1000"):
-        SendGridProvider(Settings(sendgrid_api_key=API_KEY)).send(batch)
-
-
-def test_registered_and_without_a_key_the_variable_is_named() -> None:
-    assert provider_class("sendgrid") is SendGridProvider
-    with pytest.raises(ConfigurationError, match="NEWSLETTER_SENDGRID_API_KEY"):
-        SendGridProvider.check_configuration(Settings())
-    with pytest.raises(ConfigurationError, match="NEWSLETTER_SENDGRID_API_KEY"):
-        SendGridProvider(Settings())
-
-
-def test_check_reads_the_key_scopes_without_sending(fake_provider: FakeProviders) -> None:
-    assert "mail.send" in sendgrid(fake_provider).check()
-    assert [call.path for call in fake_provider.calls_to("sendgrid")] == ["/v3/scopes"]
-    assert fake_provider.accepted == []
-
-
-def test_check_fails_on_a_wrong_key_or_a_missing_scope(fake_provider: FakeProviders) -> None:
-    with pytest.raises(PermanentDeliveryError, match="credentials rejected") as wrong:
-        sendgrid(fake_provider, sendgrid_api_key="SG.wrong").check()
-    assert wrong.value.halt == Halt.CREDENTIALS
+def test_check_fails_on_a_missing_scope(fake_provider: FakeProviders) -> None:
     fake_provider.faults.canned.append(CannedAnswer(200, json.dumps({"scopes": ["stats.read"]})))
     with pytest.raises(PermanentDeliveryError, match=r"lacks the mail\.send scope"):
-        sendgrid(fake_provider).check()
+        SENDGRID.build(fake_provider).check()
 
 
 @given(st.lists(st.text(max_size=300), min_size=1, max_size=6))

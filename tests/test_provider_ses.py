@@ -7,27 +7,14 @@ import time
 
 import pytest
 
-from publisher.core.errors import ConfigurationError, PermanentDeliveryError
 from publisher.core.outcomes import Outcome
 from publisher.core.settings import Settings
 from publisher.core.signals import Halt
 from tests.fakes.server import CannedAnswer, FakeProviders
-from tests.fakes.ses import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
-from tests.test_providers import emails
-from workers.providers import provider_class
+from tests.fakes.ses import ACCESS_KEY_ID, REGION
+from tests.support.outgoing import emails
+from tests.support.providers import SES
 from workers.providers.ses import SesProvider
-
-
-def ses(fake: FakeProviders, **overrides: object) -> SesProvider:
-    values: dict[str, object] = {
-        "ses_access_key_id": ACCESS_KEY_ID,
-        "ses_secret_access_key": SECRET_ACCESS_KEY,
-        "ses_region": REGION,
-        "ses_base_url": fake.base_url,
-        "http_timeout": 2.0,
-    }
-    values.update(overrides)
-    return SesProvider(Settings(**values))  # type: ignore[arg-type]
 
 
 def canned(fake: FakeProviders, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
@@ -35,15 +22,14 @@ def canned(fake: FakeProviders, status: int, kind: str, message: str, headers: d
     fake.faults.canned.append(CannedAnswer(status, f'{{"message": "{message}"}}', {**type_header, **(headers or {})}))
 
 
-def test_registry_endpoint_and_no_default_rate() -> None:
-    assert provider_class("ses") is SesProvider
+def test_endpoint_and_no_default_rate() -> None:
     provider = SesProvider(Settings(ses_access_key_id="AKID", ses_secret_access_key="s", ses_region="us-east-2"))
     assert provider.endpoint == "https://email.us-east-2.amazonaws.com"
     assert provider.requests_per_second is None
 
 
 def test_each_email_is_one_signed_sendemail_call(fake_provider: FakeProviders) -> None:
-    results = ses(fake_provider, ses_configuration_set="newsletter-events").send(emails(3))
+    results = SES.build(fake_provider, ses_configuration_set="newsletter-events").send(emails(3))
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
     assert [r.provider_message_id for r in results] == [a.message_id for a in fake_provider.accepted]
     calls = fake_provider.calls_to("ses")
@@ -64,9 +50,9 @@ def test_each_email_is_one_signed_sendemail_call(fake_provider: FakeProviders) -
 
 
 def test_temporary_credentials_send_their_session_token(fake_provider: FakeProviders) -> None:
-    assert ses(fake_provider).send(emails(1))[0].outcome == Outcome.ACCEPTED
+    assert SES.build(fake_provider).send(emails(1))[0].outcome == Outcome.ACCEPTED
     assert "x-amz-security-token" not in fake_provider.calls_to("ses")[0].headers
-    assert ses(fake_provider, ses_session_token="session-token-1").send(emails(1))[0].outcome == Outcome.ACCEPTED
+    assert SES.build(fake_provider, ses_session_token="session-token-1").send(emails(1))[0].outcome == Outcome.ACCEPTED
     call = fake_provider.calls_to("ses")[1]
     assert call.headers["x-amz-security-token"] == "session-token-1"
     # The token is part of what was signed, so it cannot be swapped in transit.
@@ -75,7 +61,7 @@ def test_temporary_credentials_send_their_session_token(fake_provider: FakeProvi
 
 def test_non_ascii_names_are_encoded_words(fake_provider: FakeProviders) -> None:
     email = dataclasses.replace(emails(1)[0], sender="Événements Modu <events@modu.example>", to_name="Zoë")
-    assert ses(fake_provider).send([email])[0].outcome == Outcome.ACCEPTED
+    assert SES.build(fake_provider).send([email])[0].outcome == Outcome.ACCEPTED
     body = fake_provider.calls_to("ses")[0].json()
     assert body["FromEmailAddress"].startswith("=?utf-8?") and body["FromEmailAddress"].endswith("<events@modu.example>")
     assert body["Destination"]["ToAddresses"][0].startswith("=?utf-8?")
@@ -86,7 +72,7 @@ def test_non_ascii_names_are_encoded_words(fake_provider: FakeProviders) -> None
     [({"ses_secret_access_key": "not-the-secret"}, "SignatureDoesNotMatch"), ({"ses_access_key_id": "AKIDUNKNOWN"}, "UnrecognizedClient")],
 )
 def test_rejected_signature_halts_and_stops_the_batch(fake_provider: FakeProviders, overrides: dict[str, object], kind: str) -> None:
-    results = ses(fake_provider, **overrides).send(emails(3))
+    results = SES.build(fake_provider, **overrides).send(emails(3))
     assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 3
     assert {r.halt for r in results} == {Halt.CREDENTIALS}
     assert kind in (results[0].error or "")
@@ -96,7 +82,7 @@ def test_rejected_signature_halts_and_stops_the_batch(fake_provider: FakeProvide
 
 def test_a_rejected_message_fails_alone(fake_provider: FakeProviders) -> None:
     fake_provider.faults.reject["person1@example.com"] = (400, "Email address is not verified.")
-    results = ses(fake_provider).send(emails(3))
+    results = SES.build(fake_provider).send(emails(3))
     assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.PERMANENT, Outcome.ACCEPTED]
     assert results[1].error == "HTTP 400 MessageRejected: Email address is not verified."
     assert fake_provider.recipients("ses") == ["person0@example.com", "person2@example.com"]
@@ -104,7 +90,7 @@ def test_a_rejected_message_fails_alone(fake_provider: FakeProviders) -> None:
 
 def test_bad_request_is_permanent_for_that_message_only(fake_provider: FakeProviders) -> None:
     canned(fake_provider, 400, "BadRequestException", "Header value is not valid.")
-    results = ses(fake_provider).send(emails(2))
+    results = SES.build(fake_provider).send(emails(2))
     assert [r.outcome for r in results] == [Outcome.PERMANENT, Outcome.ACCEPTED]
 
 
@@ -118,21 +104,12 @@ def test_bad_request_is_permanent_for_that_message_only(fake_provider: FakeProvi
 )
 def test_throttling_and_server_errors_are_transient(fake_provider: FakeProviders, status: int, kind: str, message: str) -> None:
     canned(fake_provider, status, kind, message, {"Retry-After": "3"})
-    results = ses(fake_provider).send(emails(3))
+    results = SES.build(fake_provider).send(emails(3))
     assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 3
     assert results[0].halt is None
     assert results[0].retry_after == 3
     assert kind in (results[0].error or "")
     assert len(fake_provider.calls_to("ses")) == 1
-
-
-def test_throttle_fault_in_the_ses_shape(fake_provider: FakeProviders) -> None:
-    fake_provider.faults.throttle = 1
-    fake_provider.faults.retry_after = "2"
-    results = ses(fake_provider).send(emails(1))
-    assert results[0].outcome == Outcome.TRANSIENT
-    assert results[0].retry_after == 2
-    assert "TooManyRequestsException" in (results[0].error or "")
 
 
 @pytest.mark.parametrize(
@@ -146,7 +123,7 @@ def test_throttle_fault_in_the_ses_shape(fake_provider: FakeProviders) -> None:
 )
 def test_quota_and_paused_account_pause_the_provider(fake_provider: FakeProviders, kind: str, message: str) -> None:
     canned(fake_provider, 400, kind, message)
-    results = ses(fake_provider).send(emails(2))
+    results = SES.build(fake_provider).send(emails(2))
     assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
     assert {r.halt for r in results} == {Halt.QUOTA}
     assert len(fake_provider.calls_to("ses")) == 1
@@ -154,7 +131,7 @@ def test_quota_and_paused_account_pause_the_provider(fake_provider: FakeProvider
 
 def test_unverified_mail_from_domain_stops_for_an_operator(fake_provider: FakeProviders) -> None:
     canned(fake_provider, 400, "MailFromDomainNotVerifiedException", "The sending domain is not verified.")
-    results = ses(fake_provider).send(emails(2))
+    results = SES.build(fake_provider).send(emails(2))
     assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
     assert results[0].halt == Halt.CREDENTIALS
     assert "configuration rejected" in (results[0].error or "")
@@ -169,7 +146,7 @@ def test_unverified_mail_from_domain_stops_for_an_operator(fake_provider: FakePr
 )
 def test_proxy_pages_are_transient(fake_provider: FakeProviders, answer: CannedAnswer) -> None:
     fake_provider.faults.canned.append(answer)
-    results = ses(fake_provider).send(emails(1))
+    results = SES.build(fake_provider).send(emails(1))
     assert results[0].outcome == Outcome.TRANSIENT
     assert "HTTP" in (results[0].error or "")
 
@@ -177,26 +154,15 @@ def test_proxy_pages_are_transient(fake_provider: FakeProviders, answer: CannedA
 def test_timeout_is_transient_and_stops_the_batch(fake_provider: FakeProviders) -> None:
     fake_provider.faults.hang = 1
     fake_provider.faults.hang_seconds = 1.0
-    results = ses(fake_provider, http_timeout=0.2).send(emails(2))
+    results = SES.build(fake_provider, http_timeout=0.2).send(emails(2))
     assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
     assert "timed out" in (results[0].error or "")
     assert "not sent" in (results[1].error or "")
 
 
-def test_connection_refused_is_transient() -> None:
-    provider = SesProvider(
-        Settings(
-            ses_access_key_id=ACCESS_KEY_ID, ses_secret_access_key=SECRET_ACCESS_KEY, ses_base_url="http://127.0.0.1:9", http_timeout=1.0
-        )
-    )
-    results = provider.send(emails(2))
-    assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
-    assert "cannot connect" in (results[0].error or "")
-
-
 def test_calls_are_paced_at_the_configured_rate(fake_provider: FakeProviders) -> None:
     started = time.monotonic()
-    results = ses(fake_provider, ses_requests_per_second=10).send(emails(3))
+    results = SES.build(fake_provider, ses_requests_per_second=10).send(emails(3))
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
     assert time.monotonic() - started >= 0.2
 
@@ -205,30 +171,9 @@ def test_a_slow_batch_stops_within_its_time_budget(fake_provider: FakeProviders)
     # Each call takes 0.3 s, well inside the 0.6 s timeout even on a busy CPU;
     # twelve of them would take 3.6 s, more than the 2.4 s budget.
     fake_provider.faults.delay = 0.3
-    results = ses(fake_provider, http_timeout=0.6).send(emails(12))
+    results = SES.build(fake_provider, http_timeout=0.6).send(emails(12))
     sent = [r for r in results if r.outcome == Outcome.ACCEPTED]
     assert 0 < len(sent) < 12
     assert results[len(sent) :] == [r for r in results if r.outcome == Outcome.TRANSIENT]
     assert "time budget" in (results[-1].error or "")
     assert len(fake_provider.calls_to("ses")) == len(sent)
-
-
-def test_check_reads_the_account_without_sending(fake_provider: FakeProviders) -> None:
-    summary = ses(fake_provider).check()
-    assert summary.startswith(f"SES account in {REGION} accepted the credentials: up to 14.0/s")
-    (call,) = fake_provider.calls_to("ses")
-    assert (call.method, call.path) == ("GET", "/v2/email/account")
-    assert fake_provider.accepted == []
-
-
-def test_check_with_a_wrong_secret_says_so(fake_provider: FakeProviders) -> None:
-    with pytest.raises(PermanentDeliveryError, match=r"credentials rejected.*SignatureDoesNotMatch") as raised:
-        ses(fake_provider, ses_secret_access_key="wrong").check()
-    assert raised.value.halt == Halt.CREDENTIALS
-
-
-def test_missing_credentials_name_the_variable() -> None:
-    with pytest.raises(ConfigurationError, match="NEWSLETTER_SES_ACCESS_KEY_ID"):
-        SesProvider.check_configuration(Settings())
-    with pytest.raises(ConfigurationError, match="NEWSLETTER_SES_SECRET_ACCESS_KEY"):
-        SesProvider(Settings(ses_access_key_id=ACCESS_KEY_ID))

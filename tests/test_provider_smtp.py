@@ -18,12 +18,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from publisher.core.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
+from publisher.core.errors import PermanentDeliveryError, TransientDeliveryError
 from publisher.core.outcomes import Outcome
 from publisher.core.settings import Settings
 from publisher.core.signals import Halt
-from tests.test_providers import emails
-from workers.providers import provider_class
+from tests.support.outgoing import emails
 from workers.providers.smtp import SmtpProvider
 
 USER = "newsletter"
@@ -125,10 +124,6 @@ def smtp(port: int, **overrides: object) -> SmtpProvider:
     values: dict[str, object] = {"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_security": "none", "http_timeout": 5.0}
     values.update(overrides)
     return SmtpProvider(Settings(**values))  # type: ignore[arg-type]
-
-
-def test_registry_finds_smtp() -> None:
-    assert provider_class("smtp") is SmtpProvider
 
 
 def test_plain_delivery_of_a_batch_over_one_connection() -> None:
@@ -255,11 +250,8 @@ def test_check_of_a_server_that_is_down() -> None:
         smtp(free_port()).check()
 
 
-def test_configuration_names_the_missing_variable() -> None:
-    with pytest.raises(ConfigurationError, match="NEWSLETTER_SMTP_HOST"):
-        SmtpProvider.check_configuration(Settings())
-    with pytest.raises(ConfigurationError, match="NEWSLETTER_SMTP_PASSWORD"):
-        SmtpProvider.check_configuration(Settings(smtp_host="mail.example", smtp_username=USER))
+def test_a_login_with_its_password_is_a_complete_configuration() -> None:
+    # What a missing setting says is a contract test (tests/test_provider_contract.py).
     SmtpProvider.check_configuration(Settings(smtp_host="mail.example", smtp_username=USER, smtp_password=PASSWORD))
 
 

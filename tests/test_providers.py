@@ -10,57 +10,20 @@ from pathlib import Path
 import pytest
 
 from publisher.core.errors import ConfigurationError
-from publisher.core.message import OutgoingEmail
 from publisher.core.outcomes import Outcome
 from publisher.core.settings import Settings
 from publisher.core.signals import Halt
-from tests.fakes.mailgun import API_KEY as MAILGUN_KEY
-from tests.fakes.mailgun import DOMAIN as MAILGUN_DOMAIN
 from tests.fakes.postmark import TOKEN
-from tests.fakes.resend import TOKEN as RESEND_TOKEN
-from tests.fakes.sendgrid import API_KEY as SENDGRID_KEY
 from tests.fakes.server import CannedAnswer, FakeProviders
-from tests.fakes.ses import ACCESS_KEY_ID as SES_KEY_ID
-from tests.fakes.ses import REGION as SES_REGION
-from tests.fakes.ses import SECRET_ACCESS_KEY as SES_SECRET
+from tests.support.outgoing import emails
+from tests.support.providers import POSTMARK, every_http_provider
 from workers.providers import available, provider_class
-from workers.providers.base import Provider
-from workers.providers.mailgun import MailgunProvider
 from workers.providers.outbox import OutboxProvider
-from workers.providers.postmark import PostmarkProvider
-from workers.providers.resend import ResendProvider
-from workers.providers.sendgrid import SendGridProvider
-from workers.providers.ses import SesProvider
 from workers.providers.smtp import SmtpProvider
-
-
-def emails(count: int) -> list[OutgoingEmail]:
-    return [
-        OutgoingEmail(
-            delivery_id=index + 1,
-            campaign_id=9,
-            message_id=f"m{index}@modu.example",
-            sender="Modu Events <events@modu.example>",
-            to_address=f"person{index}@example.com",
-            to_name=f"Person {index}",
-            subject="Subject",
-            html="<p>Hello</p>",
-            text="Hello\n",
-            unsubscribe_url=f"https://news.example/unsubscribe/t{index}",
-        )
-        for index in range(count)
-    ]
-
-
-def postmark(fake: FakeProviders, **overrides: object) -> PostmarkProvider:
-    values: dict[str, object] = {"postmark_api_key": TOKEN, "postmark_base_url": fake.base_url, "http_timeout": 2.0}
-    values.update(overrides)
-    return PostmarkProvider(Settings(**values))  # type: ignore[arg-type]
 
 
 def test_registry_finds_each_provider_module() -> None:
     assert {"outbox", "postmark"} <= set(available())
-    assert provider_class("postmark") is PostmarkProvider
     with pytest.raises(ConfigurationError, match="unknown provider 'pigeon'"):
         provider_class("pigeon")
 
@@ -94,7 +57,7 @@ def test_outbox_that_cannot_write_reports_a_transient_failure(tmp_path: Path) ->
 
 
 def test_postmark_sends_one_batch_call_on_the_broadcast_stream(fake_postmark: FakeProviders) -> None:
-    results = postmark(fake_postmark).send(emails(3))
+    results = POSTMARK.build(fake_postmark).send(emails(3))
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 3
     assert all(r.provider_message_id for r in results)
     calls = fake_postmark.calls_to("postmark")
@@ -111,7 +74,7 @@ def test_postmark_sends_one_batch_call_on_the_broadcast_stream(fake_postmark: Fa
 def test_postmark_per_item_errors_inside_a_200_answer(fake_postmark: FakeProviders) -> None:
     fake_postmark.faults.reject["person1@example.com"] = (406, "You tried to send to recipient(s) that have been marked as inactive.")
     fake_postmark.faults.reject["person2@example.com"] = (100, "Maintenance")
-    results = postmark(fake_postmark).send(emails(3))
+    results = POSTMARK.build(fake_postmark).send(emails(3))
     assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.PERMANENT, Outcome.TRANSIENT]
     assert "406" in (results[1].error or "")
 
@@ -128,48 +91,19 @@ def test_postmark_per_item_errors_inside_a_200_answer(fake_postmark: FakeProvide
 )
 def test_postmark_whole_call_answers(fake_postmark: FakeProviders, answer: CannedAnswer, outcome: Outcome) -> None:
     fake_postmark.faults.canned.append(answer)
-    results = postmark(fake_postmark).send(emails(2))
+    results = POSTMARK.build(fake_postmark).send(emails(2))
     assert [r.outcome for r in results] == [outcome, outcome]
     assert results[0].error
 
 
 def test_postmark_429_carries_retry_after(fake_postmark: FakeProviders) -> None:
     fake_postmark.faults.canned.append(CannedAnswer(429, '{"ErrorCode": 429, "Message": "slow down"}', {"Retry-After": "17"}))
-    results = postmark(fake_postmark).send(emails(1))
+    results = POSTMARK.build(fake_postmark).send(emails(1))
     assert results[0].outcome == Outcome.TRANSIENT
     assert results[0].retry_after == 17
 
 
-def test_postmark_unreachable_is_transient() -> None:
-    provider = PostmarkProvider(Settings(postmark_api_key=TOKEN, postmark_base_url="http://127.0.0.1:9", http_timeout=1.0))
-    results = provider.send(emails(2))
-    assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
-    assert "cannot connect" in (results[0].error or "")
-
-
-def test_postmark_without_a_token_names_the_variable() -> None:
-    with pytest.raises(ConfigurationError, match="NEWSLETTER_POSTMARK_API_KEY"):
-        PostmarkProvider.check_configuration(Settings())
-
-
-def test_batch_larger_than_the_provider_takes_is_refused(fake_postmark: FakeProviders) -> None:
-    with pytest.raises(ValueError, match="at most 500"):
-        postmark(fake_postmark).send(emails(501))
-
-
 # --- Addresses on the wire ---------------------------------------------------------------------------
-
-
-def every_http_provider(fake: FakeProviders) -> list[Provider]:
-    return [
-        PostmarkProvider(Settings(postmark_api_key=TOKEN, postmark_base_url=fake.base_url)),
-        SendGridProvider(Settings(sendgrid_api_key=SENDGRID_KEY, sendgrid_base_url=fake.base_url)),
-        MailgunProvider(Settings(mailgun_api_key=MAILGUN_KEY, mailgun_domain=MAILGUN_DOMAIN, mailgun_base_url=fake.base_url)),
-        ResendProvider(Settings(resend_api_key=RESEND_TOKEN, resend_base_url=fake.base_url)),
-        SesProvider(
-            Settings(ses_access_key_id=SES_KEY_ID, ses_secret_access_key=SES_SECRET, ses_region=SES_REGION, ses_base_url=fake.base_url)
-        ),
-    ]
 
 
 def test_every_provider_sends_an_international_domain_in_punycode(fake_provider: FakeProviders) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from publisher.cli.provider_checks import CheckResult, check_providers
 from publisher.core.settings import Settings
-from tests.conftest import environment_for
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.environment import environment_for
 
 
 def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:

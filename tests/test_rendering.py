@@ -9,7 +9,7 @@ import pytest
 from publisher.content.recap import Recap, load_recap, parse_recap
 from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
 from publisher.content.rendering.personalize import ATTRIBUTE, Recipient, placeholder
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 FRAME = IssueFrame(list_name="attendees", postal_address="1 Test Street, London")
 MODU = EXAMPLES / "recaps" / "modu-product-vs-tech.md"

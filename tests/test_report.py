@@ -11,20 +11,17 @@ import pytest
 from sqlalchemy import select, update
 
 from publisher.audience.subscribers import import_subscribers
-from publisher.content.recap import load_recap
 from publisher.core.clock import utcnow
 from publisher.core.errors import NotFoundError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Delivery, DeliveryState, EventType, Subscriber, Subscription, SubscriptionStatus
 from publisher.feedback.recording import ProviderEvent, record_events
-from publisher.ledger.campaigns import CampaignPlan, create_campaign
 from publisher.ledger.report import campaign_report
-from tests.conftest import EXAMPLES
-from tests.helpers import run_cli
+from tests.support.campaigns import publish
+from tests.support.cli import run_cli
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 PEOPLE = [f"p{n}@example.com" for n in range(10)]
 #: When the first issue went out; the second went out a day later.
 FIRST = utcnow().replace(microsecond=0) - dt.timedelta(days=10)
@@ -35,10 +32,6 @@ SECOND = FIRST + dt.timedelta(days=1)
 class Seeded:
     first: int
     second: int
-
-
-def publish(settings: Settings, db: Database) -> int:
-    return create_campaign(settings, db, CampaignPlan(recap=load_recap(RECAP), list_name="attendees", provider="outbox", batch_size=10)).id
 
 
 def set_state(db: Database, campaign_id: int, email: str, state: DeliveryState, sent_at: dt.datetime | None = None) -> str:
@@ -68,7 +61,7 @@ def seeded(db: Database, settings: Settings, tmp_path: Path) -> Seeded:
     people = tmp_path / "people.csv"
     people.write_text("email\n" + "\n".join(PEOPLE) + "\n", encoding="utf-8")
     import_subscribers(db, people, "attendees")
-    first, second = publish(settings, db), publish(settings, db)
+    first, second = publish(settings, db).id, publish(settings, db).id
     ids = {email: set_state(db, first, email, DeliveryState.SENT, FIRST) for email in PEOPLE[:6]}
     set_state(db, first, PEOPLE[6], DeliveryState.FAILED)
     set_state(db, first, PEOPLE[7], DeliveryState.IN_DOUBT)
@@ -143,7 +136,7 @@ def test_a_campaign_with_nothing_sent_has_no_rates_but_a_failure_rate(db: Databa
     people = tmp_path / "people.csv"
     people.write_text("email\na@example.com\nb@example.com\n", encoding="utf-8")
     import_subscribers(db, people, "attendees")
-    campaign = publish(settings, db)
+    campaign = publish(settings, db).id
     set_state(db, campaign, "a@example.com", DeliveryState.FAILED)
     report = campaign_report(db, campaign)
     assert report.rates == dict.fromkeys(("delivered", "bounced", "complained", "unsubscribed", "opened", "clicked")) | {"failed": 0.5}

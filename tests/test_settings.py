@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from publisher.core.errors import ConfigurationError
 from publisher.core.settings import Settings, load_settings
-from tests.conftest import EXAMPLES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES
 
 
 def test_defaults_are_embedded(tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import email
 import email.policy
 import re
 import time
-from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -43,14 +42,14 @@ from publisher.db.models import (
 )
 from publisher.ledger.campaigns import CampaignPlan, create_campaign
 from publisher.queue import QUEUE_PRIORITY
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
+from tests.support.recaps import RECAP
+from tests.support.types import ServeWeb
 from workers.delivery.batch import deliver_batch
 from workers.runtime import build_context
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
-ServeWeb = Callable[[Settings], str]
 ACCEPTED_JSON = {
     "status": "pending_confirmation",
     "detail": (

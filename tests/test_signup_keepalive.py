@@ -31,8 +31,8 @@ from publisher.db.engine import Database
 from publisher.db.models import Batch, MailingList
 from publisher.queue import QUEUE_PRIORITY, enqueue_confirmation
 from publisher.web.app import create_app
-from tests.helpers import wait_until
-from tests.webserver import serving
+from tests.support.waiting import wait_until
+from tests.support.web import serving
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 
 import pytest
 import requests
@@ -13,13 +12,13 @@ from sqlalchemy import select
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, Delivery, DeliveryState, MailingList, Subscriber, Subscription, SubscriptionStatus
-from tests.conftest import EXAMPLES
 from tests.fakes.server import Accepted, FakeProviders
-from tests.helpers import WorkerProcess, run_cli
+from tests.support.cli import run_cli
+from tests.support.recaps import RECAP
+from tests.support.types import ServeWeb, StartWorker
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
 ADDRESS = "zoe.obrien@example.com"
 
 
@@ -60,8 +59,8 @@ def test_the_confirmation_goes_through_the_pipeline_and_its_link_confirms(
     db: Database,
     postmark_env: dict[str, str],
     fake_postmark: FakeProviders,
-    serve_web: Callable[[Settings], str],
-    start_worker: Callable[..., WorkerProcess],
+    serve_web: ServeWeb,
+    start_worker: StartWorker,
 ) -> None:
     with db.transaction() as session:
         session.add(MailingList(name="news", public=True))

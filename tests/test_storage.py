@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from publisher.db.engine import BUSY_TIMEOUT_MS, Database, alembic_config, open_database, schema_change
-from tests.conftest import PROJECT
+from tests.support.paths import PROJECT
 
 
 def _head() -> str | None:

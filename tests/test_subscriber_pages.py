@@ -15,7 +15,10 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, Subscriber, Subscription
 from publisher.db.models import SubscriptionStatus as Status
-from tests.web_helpers import RAJ, WORKSHOP, ZOE, link, list_id, on, people, publish, statuses
+from tests.support.audience import RAJ, ZOE, list_id, people, statuses
+from tests.support.campaigns import publish
+from tests.support.recaps import WORKSHOP
+from tests.support.web import link, on
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -221,7 +224,7 @@ def view_link(settings: Settings, web_url: str, ids: dict[str, int], email: str,
 
 
 def test_view_shows_the_issue_with_the_subscribers_own_values(settings: Settings, db: Database, ids: dict[str, int], web_url: str) -> None:
-    cid = publish(settings, db, "attendees", WORKSHOP)
+    cid = publish(settings, db, "attendees", WORKSHOP).id
     response = requests.get(view_link(settings, web_url, ids, ZOE, cid, "attendees"), timeout=5)
     assert response.status_code == 200
     html = response.text
@@ -244,12 +247,12 @@ def test_view_shows_the_issue_with_the_subscribers_own_values(settings: Settings
 def test_view_of_a_test_send_works_and_missing_or_confirmation_campaigns_are_404(
     settings: Settings, db: Database, ids: dict[str, int], web_url: str
 ) -> None:
-    test_send = publish(settings, db, "attendees", test_to=ZOE)
+    test_send = publish(settings, db, "attendees", test_to=ZOE).id
     response = requests.get(view_link(settings, web_url, ids, ZOE, test_send, "attendees"), timeout=5)
     assert response.status_code == 200 and "Hi Zoë," in response.text
 
     assert_plain_error(requests.get(view_link(settings, web_url, ids, ZOE, 999, "attendees"), timeout=5), 404, "no longer available")
-    confirmation = publish(settings, db, "attendees")
+    confirmation = publish(settings, db, "attendees").id
     with db.transaction() as session:
         session.execute(update(Campaign).where(Campaign.id == confirmation).values(kind=CampaignKind.CONFIRMATION))
     response = requests.get(view_link(settings, web_url, ids, ZOE, confirmation, "attendees"), timeout=5)

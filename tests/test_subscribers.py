@@ -13,8 +13,8 @@ from publisher.audience.subscribers import import_subscribers, normalise_email, 
 from publisher.core.errors import ImportFileError
 from publisher.db.engine import Database
 from publisher.db.models import ConsentEvent, MailingList, Subscriber, Subscription, SubscriptionStatus
-from tests.conftest import EXAMPLES, FIXTURES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES, FIXTURES
 
 EXAMPLE_CSV = EXAMPLES / "subscribers.csv"
 

@@ -17,12 +17,10 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Delivery, Suppression
 from publisher.ledger.campaigns import CampaignPlan, create_campaign
-from tests.conftest import EXAMPLES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.recaps import RECAP
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 
 
 @pytest.fixture

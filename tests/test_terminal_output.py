@@ -18,12 +18,12 @@ from sqlalchemy import select, update
 from publisher.audience.suppressions import email_hash
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, Delivery, DeliveryState, MailingList, Suppression
-from tests.conftest import EXAMPLES
-from tests.helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.paths import EXAMPLES
+from tests.support.recaps import RECAP
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
 TITLE = "[/] Recap \x1b]0;pwned\x07 [bold]loud[/bold] :thumbs_up: \x9b2J end"
 LIST = "news\x1b[31m[red]x[/red]\u2028y"
 ERROR = "550 5.1.1 \x1b[2J\x1b[31mspoofed\x85 line \r\nBcc: x"

@@ -14,7 +14,7 @@ from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render
 from publisher.content.rendering.personalize import Recipient
 from publisher.core.errors import NewsletterError
 from publisher.core.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 FRAME = IssueFrame(list_name="attendees", postal_address="1 Test Street, London")
 SIGNER = LinkSigner("property-secret", "https://news.example")

@@ -6,7 +6,6 @@ import html
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
 
 import pytest
 import requests
@@ -16,18 +15,12 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState
 from tests.fakes.server import Accepted, FakeProviders
-from tests.helpers import WorkerProcess, run_cli
-from tests.web_helpers import CSV, RECAP, ZOE
+from tests.support.audience import CSV, ZOE
+from tests.support.campaigns import publish_with_cli
+from tests.support.cli import run_cli
+from tests.support.types import ServeWeb, StartWorker
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-StartWorker = Callable[..., WorkerProcess]
-
-
-def publish(env: dict[str, str]) -> int:
-    result = run_cli(env, "publish", str(RECAP), "--list", "attendees")
-    assert result.returncode == 0, result.output
-    return int(result.last_line.removeprefix("campaign "))
 
 
 def wait_complete(db: Database, *campaign_ids: int, timeout: float = 60) -> None:
@@ -65,13 +58,13 @@ def test_one_click_from_a_delivered_email_stops_later_issues_and_the_pending_one
     postmark_env: dict[str, str],
     fake_postmark: FakeProviders,
     start_worker: StartWorker,
-    serve_web: Callable[[Settings], str],
+    serve_web: ServeWeb,
 ) -> None:
     # The app is served first so the workers can sign links that point at it.
     base_url = serve_web(settings)
     env = {**postmark_env, "NEWSLETTER_PUBLIC_URL": base_url}
     assert run_cli(env, "subscribers", "import", str(CSV), "--list", "attendees").returncode == 0
-    first = publish(env)
+    first = publish_with_cli(env)
     worker = start_worker(env)
     wait_complete(db, first)
     assert sum(received(fake_postmark, first).values()) == 25
@@ -88,7 +81,7 @@ def test_one_click_from_a_delivered_email_stops_later_issues_and_the_pending_one
 
     # A second issue is published while no worker runs: her delivery is pending in a running campaign.
     worker.stop()
-    running = publish(env)
+    running = publish_with_cli(env)
     assert deliveries(db, running)[ZOE] == DeliveryState.PENDING
 
     # What a mailbox provider does for the "Unsubscribe" button: a bare POST, no cookies.
@@ -98,7 +91,7 @@ def test_one_click_from_a_delivered_email_stops_later_issues_and_the_pending_one
     assert response.status_code == 200
     assert "You have been unsubscribed from attendees" in response.text
 
-    later = publish(env)
+    later = publish_with_cli(env)
     start_worker(env)
     wait_complete(db, running, later)
 

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from publisher.core.settings import Settings
 from publisher.web.app import create_app
-from tests.webserver import free_port
+from tests.support.web import free_port
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 

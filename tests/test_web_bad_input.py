@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 import redis
 import requests
@@ -12,8 +10,8 @@ from pydantic import SecretStr
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import MailingList
+from tests.support.types import ServeWeb
 
-ServeWeb = Callable[[Settings], str]
 DEEP = b"[" * 100_000
 HUGE_NUMBER = b'{"email": "a@example.com", "list": "news", "n": ' + b"1" * 5000 + b"}"
 

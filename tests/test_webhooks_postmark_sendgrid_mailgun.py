@@ -15,7 +15,6 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +40,8 @@ from publisher.db.models import (
     Suppression,
 )
 from publisher.feedback.recording import ProviderEvent, record_events
-from tests.web_helpers import sent_batch, sent_delivery
+from tests.support.campaigns import sent_batch, sent_delivery
+from tests.support.types import ServeWeb
 
 POSTMARK_USER, POSTMARK_PASSWORD = "postmark-hooks", "correct horse battery staple"
 MAILGUN_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
@@ -154,7 +154,7 @@ def configured(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def app(configured: Settings, redis_client: redis.Redis, serve_web: Callable[[Settings], str]) -> str:
+def app(configured: Settings, redis_client: redis.Redis, serve_web: ServeWeb) -> str:
     return serve_web(configured)
 
 
@@ -338,7 +338,7 @@ def test_postmark_without_the_right_credentials_is_refused_and_changes_nothing(
 
 
 def test_postmark_webhook_is_refused_while_no_credentials_are_configured(
-    settings: Settings, redis_client: redis.Redis, serve_web: Callable[[Settings], str], db: Database
+    settings: Settings, redis_client: redis.Redis, serve_web: ServeWeb, db: Database
 ) -> None:
     ledger = seed(db, "postmark")
     url = serve_web(settings)

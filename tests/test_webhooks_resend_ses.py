@@ -2,8 +2,9 @@
 
 Resend calls are signed with a real ``whsec_`` secret. SES calls are real SNS
 envelopes signed with a throwaway RSA key whose self-signed certificate is
-served by a loopback "AWS" server; that server also records every request, so
-the tests see which certificates were fetched and which SubscribeURLs visited.
+served by a loopback "AWS" server (tests/fakes/aws.py); that server also
+records every request, so the tests see which certificates were fetched and
+which SubscribeURLs visited.
 """
 
 from __future__ import annotations
@@ -14,18 +15,15 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import redis
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.x509.oid import NameOID
 from pydantic import SecretStr
 from sqlalchemy import select
 from svix.webhooks import Webhook
@@ -36,8 +34,10 @@ from publisher.db.engine import Database
 from publisher.db.models import DeliveryEvent, MailingList, Subscriber
 from publisher.web.webhooks import sns
 from publisher.web.webhooks.base import WebhookRejected
-from tests.helpers import wait_until
-from tests.web_helpers import sent_batch, sent_delivery
+from tests.fakes.aws import FakeAws, SigningIdentity, make_identity, running_fake_aws
+from tests.support.campaigns import sent_batch, sent_delivery
+from tests.support.types import ServeWeb
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -87,7 +87,7 @@ def suppressed(db: Database, email: str) -> bool:
 
 
 @pytest.fixture
-def resend_url(settings: Settings, redis_client: redis.Redis, serve_web: Callable[[Settings], str]) -> str:
+def resend_url(settings: Settings, redis_client: redis.Redis, serve_web: ServeWeb) -> str:
     return serve_web(
         settings.model_copy(update={"resend_webhook_secret": SecretStr(RESEND_SECRET), "soft_bounce_limit": SOFT_BOUNCE_LIMIT})
     )
@@ -272,29 +272,6 @@ def test_resend_signed_body_that_is_not_an_event_is_400(resend_url: str, db: Dat
 # --- Amazon SES over SNS -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SigningIdentity:
-    key: rsa.RSAPrivateKey
-    pem: bytes
-
-
-def make_identity() -> SigningIdentity:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.eu-west-1.amazonaws.com")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return SigningIdentity(key, certificate.public_bytes(serialization.Encoding.PEM))
-
-
 @pytest.fixture(scope="module")
 def sns_identity() -> SigningIdentity:
     return make_identity()
@@ -305,77 +282,10 @@ def impostor() -> SigningIdentity:
     return make_identity()
 
 
-@dataclass
-class FakeAws:
-    """Loopback stand-in for SNS: serves the signing certificate, answers SubscribeURLs, records requests."""
-
-    identity: SigningIdentity
-    port: int = 0
-    requests: list[str] = field(default_factory=list)
-    #: Paths answered 404 (a certificate that is not there).
-    missing: set[str] = field(default_factory=set)
-    #: A fresh certificate name per server: the app caches certificates by URL for the whole process.
-    cert_name: str = field(default_factory=lambda: f"SimpleNotificationService-{uuid.uuid4().hex}.pem")
-    #: While true, certificate answers wait for ``release``: the test decides when a fetch ends.
-    hold: bool = False
-    release: threading.Event = field(default_factory=threading.Event)
-    #: Released once per request received (before a held answer waits).
-    arrivals: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def cert_url(self) -> str:
-        return f"{self.origin}/{self.cert_name}"
-
-    def fetched(self, prefix: str) -> list[str]:
-        return [path for path in self.requests if path.startswith(prefix)]
-
-    def new_cert_url(self) -> str:
-        return f"{self.origin}/SimpleNotificationService-{uuid.uuid4().hex}.pem"
-
-    def await_requests(self, count: int) -> None:
-        """Wait until ``count`` more requests have arrived (the bound only stops a broken test hanging)."""
-        for _ in range(count):
-            assert self.arrivals.acquire(timeout=30), "the fake AWS server never received the request"
-
-
 @pytest.fixture
 def aws(sns_identity: SigningIdentity) -> Iterator[FakeAws]:
-    fake = FakeAws(sns_identity)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            fake.requests.append(self.path)
-            fake.arrivals.release()
-            if self.path.endswith(".pem") and fake.hold:
-                fake.release.wait(timeout=30)
-            if self.path.endswith(".pem") and self.path not in fake.missing:
-                self._answer(200, fake.identity.pem)
-            elif self.path.startswith("/?Action=ConfirmSubscription"):
-                self._answer(200, b"<ConfirmSubscriptionResponse/>")
-            else:
-                self._answer(404, b"not found")
-
-        def _answer(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    fake.release.set()
-    server.shutdown()
-    server.server_close()
+    with running_fake_aws(sns_identity) as fake:
+        yield fake
 
 
 @pytest.fixture(autouse=True)
@@ -385,7 +295,7 @@ def fresh_certificate_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def ses_url(settings: Settings, aws: FakeAws, redis_client: redis.Redis, serve_web: Callable[[Settings], str]) -> str:
+def ses_url(settings: Settings, aws: FakeAws, redis_client: redis.Redis, serve_web: ServeWeb) -> str:
     update = {
         "sns_certificate_url_pattern": rf"http://127\.0\.0\.1:{aws.port}/[A-Za-z0-9-]+\.pem",
         "ses_sns_topic_arns": f"arn:aws:sns:eu-west-1:123456789012:other, {TOPIC}",
@@ -588,7 +498,7 @@ def test_ses_topic_not_configured_is_401(ses_url: str, aws: FakeAws, db: Databas
 
 
 def test_ses_without_topics_configured_refuses_every_call(
-    settings: Settings, aws: FakeAws, db: Database, redis_client: redis.Redis, serve_web: Callable[[Settings], str]
+    settings: Settings, aws: FakeAws, db: Database, redis_client: redis.Redis, serve_web: ServeWeb
 ) -> None:
     url = serve_web(settings.model_copy(update={"sns_certificate_url_pattern": rf"http://127\.0\.0\.1:{aws.port}/[A-Za-z0-9-]+\.pem"}))
     sent = send_record(db, "ses")

@@ -70,8 +70,7 @@ from tests.bench.processes import (
 )
 from tests.fakes.postmark import TOKEN as POSTMARK_TOKEN
 from tests.fakes.server import FakeProviders, Request, all_handlers, start_fake_providers
-
-RECAP = PROJECT / "examples" / "recaps" / "modu-product-vs-tech.md"
+from tests.support.recaps import RECAP
 
 RECIPIENTS = 100_000
 NAIVE_RECIPIENTS = 5_000

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from pathlib import Path
 
 import requests
 from celery import Celery
@@ -32,9 +31,8 @@ from publisher.content.rendering.personalize import Recipient
 from publisher.core.broker import celery_broker_url
 from publisher.core.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
 from publisher.core.message import OutgoingEmail
+from tests.support.recaps import RECAP
 
-PROJECT = Path(__file__).resolve().parents[2]
-RECAP = PROJECT / "examples" / "recaps" / "modu-product-vs-tech.md"
 QUEUE = "naive"
 FRAME = IssueFrame(list_name="bench", postal_address="Modu Ltd, 1 Example Street, London WC1V 7AA")
 LIST_ID, CAMPAIGN_ID = 1, 1

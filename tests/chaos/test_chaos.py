@@ -12,7 +12,7 @@ import os
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,11 +21,11 @@ from publisher.core.broker import EmbeddedRedis
 from tests.fakes import resend
 from tests.fakes.postmark import TOKEN as POSTMARK_TOKEN
 from tests.fakes.server import FakeProviders
-from tests.helpers import WorkerProcess, run_cli
+from tests.support.campaigns import publish_with_cli
+from tests.support.cli import run_cli
+from tests.support.workers import WorkerProcess
 
-RECAP = Path(__file__).resolve().parents[2] / "examples" / "recaps" / "modu-product-vs-tech.md"
 RECIPIENTS = 5000
-StartWorker = Callable[..., WorkerProcess]
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -60,12 +60,6 @@ def audience(tmp_path: Path, env: dict[str, str]) -> None:
     csv = tmp_path / "many.csv"
     csv.write_text("email,first_name,last_name\n" + "".join(f"p{i}@example.com,P{i},Q\n" for i in range(RECIPIENTS)), encoding="utf-8")
     assert run_cli(env, "subscribers", "import", str(csv), "--list", "big").returncode == 0
-
-
-def publish(env: dict[str, str]) -> int:
-    result = run_cli(env, "publish", str(RECAP), "--list", "big")
-    assert result.returncode == 0, result.output
-    return int(result.last_line.split()[1])
 
 
 def counts(env: dict[str, str], cid: int) -> dict[str, int]:
@@ -130,7 +124,7 @@ def test_sigkilled_workers_with_an_idempotent_provider_deliver_everyone_exactly_
     env = chaos_env(env, fake_provider, "resend")
     fake_provider.faults.delay = 0.1
     audience(tmp_path, env)
-    cid = publish(env)
+    cid = publish_with_cli(env, "big")
     kills = kill_repeatedly(env, tmp_path, cid, 4, pool)
     assert kills >= 1, "no worker was killed before the campaign finished"
     final = wait_finished(env, cid)
@@ -146,7 +140,7 @@ def test_sigkilled_workers_with_a_plain_provider_lose_nobody_and_account_for_dup
     env = chaos_env(env, fake_provider, "postmark")
     fake_provider.faults.delay = 0.1
     audience(tmp_path, env)
-    cid = publish(env)
+    cid = publish_with_cli(env, "big")
     kills = kill_repeatedly(env, tmp_path, cid, 4, pool)
     assert kills >= 1, "no worker was killed before the campaign finished"
     final = wait_finished(env, cid)
@@ -167,7 +161,7 @@ def test_redis_restart_mid_campaign_loses_nobody(
     env = chaos_env({**env, "NEWSLETTER_REDIS_URL": embedded.url}, fake_provider, "resend")
     fake_provider.faults.delay = 0.1
     audience(tmp_path, env)
-    cid = publish(env)
+    cid = publish_with_cli(env, "big")
     pool.extend(WorkerProcess(env, tmp_path / f"w{i}.log") for i in range(2))
     try:
         for worker in pool:
@@ -192,7 +186,7 @@ def test_faulty_throttling_provider_gets_no_more_than_the_rate_limit(
     fake_provider.faults.error_rate = 0.2
     fake_provider.faults.throttle = 3
     audience(tmp_path, env)
-    cid = publish(env)
+    cid = publish_with_cli(env, "big")
     pool.extend(WorkerProcess(env, tmp_path / f"w{i}.log") for i in range(2))
     try:
         for worker in pool:
@@ -216,7 +210,7 @@ def test_pause_and_resume_mid_campaign_send_nobody_twice(
     env = chaos_env(env, fake_provider, "postmark")
     fake_provider.faults.delay = 0.1
     audience(tmp_path, env)
-    cid = publish(env)
+    cid = publish_with_cli(env, "big")
     pool.extend(WorkerProcess(env, tmp_path / f"w{i}.log") for i in range(2))
     try:
         for worker in pool:

@@ -1,4 +1,4 @@
-"""Run the real web app under uvicorn on a loopback port, in a thread of the test process."""
+"""The real web app under uvicorn on a loopback port, in a thread of the test process, and links pointed at it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import uvicorn
 from fastapi import FastAPI
+
+from publisher.core.links import LinkTarget, signer_for
+from publisher.core.settings import Settings
 
 STARTUP_TIMEOUT = 10.0
 
@@ -39,3 +43,14 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=STARTUP_TIMEOUT)
+
+
+def link(settings: Settings, base_url: str, purpose: str, target: LinkTarget) -> str:
+    """The signed link the service would send, pointed at the served app instead of NEWSLETTER_PUBLIC_URL."""
+    return on(base_url, signer_for(settings).url(purpose, target))
+
+
+def on(base_url: str, url: str) -> str:
+    """``url`` with its scheme and host replaced by the served app's."""
+    parts = urlsplit(url)
+    return base_url + parts.path + (f"?{parts.query}" if parts.query else "") + (f"#{parts.fragment}" if parts.fragment else "")

@@ -1,4 +1,4 @@
-"""Helpers shared by the tests: the CLI as a subprocess, a real worker process, waiting for another thread or process."""
+"""``newsletter worker`` as a real subprocess, for the tests that need the whole pipeline."""
 
 from __future__ import annotations
 
@@ -7,47 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 WORKER_READY_TIMEOUT = 60.0
-#: How long ``wait_until`` waits: only a broken test gets near it, however busy the machine.
-WAIT_BOUND = 30.0
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT_BOUND) -> None:
-    """Poll until ``condition`` holds, something another thread or process is bound to do; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never came true"
-        time.sleep(0.01)
-
-
-@dataclass(frozen=True)
-class CliResult:
-    returncode: int
-    output: str
-
-    @property
-    def last_line(self) -> str:
-        lines = [line for line in self.output.splitlines() if line.strip()]
-        return lines[-1] if lines else ""
-
-
-def run_cli(env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = 120) -> CliResult:
-    """Run ``newsletter ARGS`` in a subprocess, stdout and stderr together as a user sees them."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "publisher", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    return CliResult(completed.returncode, completed.stdout)
 
 
 class WorkerProcess:

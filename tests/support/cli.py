@@ -1,0 +1,35 @@
+"""The ``newsletter`` command line as a subprocess, its output as a user sees it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    output: str
+
+    @property
+    def last_line(self) -> str:
+        lines = [line for line in self.output.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+
+def run_cli(env: dict[str, str], *args: str | os.PathLike[str], cwd: Path | None = None, timeout: float = 120) -> CliResult:
+    """Run ``newsletter ARGS`` in a subprocess, stdout and stderr together as a user sees them."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "publisher", *map(str, args)],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return CliResult(completed.returncode, completed.stdout)
