@@ -27,8 +27,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
 from publisher.feedback.recording import ProviderEvent, RecordReport, record_events
+from publisher.web import webhooks
 from publisher.web.deps import WebContext, web_context
-from publisher.web.routes import webhooks
 from publisher.web.webhooks.base import HANDLERS, WebhookProvider, WebhookRejected
 
 log = logging.getLogger(__name__)
