@@ -11,9 +11,9 @@ import pytest
 import redis
 from sqlalchemy import select, update
 
-from publisher import control
 from publisher.core.settings import Settings
 from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState
+from publisher.ledger import control
 from publisher.ledger.campaigns import CreatedCampaign
 from publisher.ledger.claims import claim_batch
 from publisher.ledger.dispatch import defer_batch, mark_enqueued, release_due
