@@ -29,7 +29,8 @@ from publisher.core.clock import utcnow
 from publisher.core.errors import ConfigurationError, NewsletterError, NotFoundError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import Batch, Campaign, Delivery, MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.ledger.states import initial_status
 
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
 DELIVERIES = Delivery.metadata.tables[Delivery.__tablename__]
@@ -125,7 +126,7 @@ def _new_campaign(plan: CampaignPlan, mailing_list: MailingList | None, issue: R
     now = utcnow()
     return Campaign(
         list_id=mailing_list.id if mailing_list else None,
-        status=CampaignStatus.SCHEDULED if scheduled else CampaignStatus.SENDING,
+        status=initial_status(scheduled=scheduled),
         provider=plan.provider,
         is_test=plan.test_to is not None,
         title=plan.recap.meta.title,

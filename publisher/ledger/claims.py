@@ -20,6 +20,7 @@ from publisher.core.clock import utcnow
 from publisher.core.outcomes import Outcome, SendResult
 from publisher.db.engine import Database
 from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState, Subscriber, Subscription, SubscriptionStatus
+from publisher.ledger import states
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str,
                 )
             )
         if not claimed:
-            mark_complete_if_done(session, campaign.id)
+            states.complete_if_done(session, campaign.id)
         busy_until = session.scalar(
             select(func.min(Delivery.lease_until)).where(
                 Delivery.batch_id == batch_id, Delivery.state == DeliveryState.SENDING, Delivery.lease_until >= now
@@ -231,7 +232,7 @@ def record_results(
                 retrying += 1
                 if result.retry_after is not None:
                     retry_after = max(retry_after or 0.0, result.retry_after)
-        mark_complete_if_done(session, campaign_id)
+        states.complete_if_done(session, campaign_id)
     return RecordSummary(sent=sent, failed=failed, retrying=retrying, retry_after=retry_after, max_attempts_seen=max_seen)
 
 
@@ -278,13 +279,9 @@ def error_rate(db: Database, campaign_id: int) -> tuple[float, int]:
 
 
 def pause_campaign(db: Database, campaign_id: int, reason: str) -> None:
-    """Stop a campaign for an operator; its open records stay pending."""
+    """Stop a sending campaign for an operator; its open records stay pending."""
     with db.transaction() as session:
-        session.execute(
-            update(Campaign)
-            .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
-            .values(status=CampaignStatus.PAUSED, pause_reason=reason[:500])
-        )
+        states.pause_sending(session, campaign_id, reason)
 
 
 def pause_batch_campaign(db: Database, batch_id: int, reason: str) -> None:
@@ -293,31 +290,6 @@ def pause_batch_campaign(db: Database, batch_id: int, reason: str) -> None:
         campaign_id = session.scalar(select(Batch.campaign_id).where(Batch.id == batch_id))
     if campaign_id is not None:
         pause_campaign(db, campaign_id, reason)
-
-
-def mark_complete_if_done(session: Session, campaign_id: int) -> bool:
-    """Mark the campaign complete when no record is pending or sending.
-
-    The campaign row is locked first: two workers finishing the last two
-    batches at once would otherwise each see the other's records still open
-    (PostgreSQL, read committed) and neither would complete the campaign.
-    """
-    session.execute(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
-    # One open record is enough to answer: counting them all would scan the
-    # campaign's open records after every batch while holding the write lock.
-    still_open = session.scalar(
-        select(Delivery.id)
-        .where(Delivery.campaign_id == campaign_id, Delivery.state.in_([DeliveryState.PENDING, DeliveryState.SENDING]))
-        .limit(1)
-    )
-    if still_open is not None:
-        return False
-    session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
-        .values(status=CampaignStatus.COMPLETE, completed_at=utcnow())
-    )
-    return True
 
 
 def _snapshot(campaign: Campaign) -> CampaignSnapshot:

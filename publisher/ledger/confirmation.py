@@ -18,8 +18,9 @@ from publisher.audience.signup import ConfirmationEmail
 from publisher.content.rendering.confirmation import ConfirmationFrame, render_confirmation
 from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
-from publisher.db.models import Batch, Campaign, CampaignKind, CampaignStatus, Delivery, MailingList, Subscriber
+from publisher.db.models import Batch, Campaign, CampaignKind, Delivery, MailingList, Subscriber
 from publisher.ledger.campaigns import message_domain, new_message_id
+from publisher.ledger.states import initial_status
 
 TITLE_LIMIT = 500
 
@@ -31,7 +32,7 @@ def write_confirmation(session: Session, settings: Settings, mailing_list: Maili
     now = utcnow()
     campaign = Campaign(
         list_id=mailing_list.id,
-        status=CampaignStatus.SENDING,
+        status=initial_status(scheduled=False),
         kind=CampaignKind.CONFIRMATION,
         provider=settings.provider,
         is_test=False,

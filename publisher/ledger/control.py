@@ -16,7 +16,8 @@ from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.db.engine import Database
 from publisher.db.models import OPEN_STATES, Batch, Campaign, CampaignStatus, Delivery, DeliveryState
-from publisher.ledger.claims import mark_complete_if_done
+from publisher.ledger import states
+from publisher.ledger.states import Event
 
 OPERATOR_PAUSE = "paused by an operator"
 
@@ -45,36 +46,30 @@ def pause(db: Database, campaign_id: int) -> None:
     """Stop new provider calls for the campaign; calls already in flight finish."""
     with db.transaction() as session:
         campaign = _campaign(session, campaign_id)
-        if campaign.status not in (CampaignStatus.SENDING, CampaignStatus.SCHEDULED):
+        if not states.allows(campaign.status, Event.PAUSE):
             raise ControlError(f"campaign {campaign_id} is {campaign.status.value}: only a sending or scheduled campaign can be paused")
-        campaign.status = CampaignStatus.PAUSED
-        campaign.pause_reason = OPERATOR_PAUSE
+        states.pause(campaign, OPERATOR_PAUSE)
 
 
 def resume(db: Database, campaign_id: int) -> None:
     """Continue a paused campaign: its batches with open records are enqueued again."""
     with db.transaction() as session:
         campaign = _campaign(session, campaign_id)
-        if campaign.status != CampaignStatus.PAUSED:
+        if not states.allows(campaign.status, Event.RESUME):
             raise ControlError(f"campaign {campaign_id} is {campaign.status.value}, not paused")
-        due_later = campaign.send_at is not None and campaign.released_at is None and campaign.send_at > utcnow()
-        campaign.status = CampaignStatus.SCHEDULED if due_later else CampaignStatus.SENDING
-        campaign.pause_reason = None
-        if not due_later:
-            # The error-rate pause counts from here (publisher.ledger.claims.error_rate).
-            campaign.released_at = utcnow()
+        states.resume(campaign)
         _requeue_open_batches(session, campaign_id)
         # Its last batches may have finished while it was paused.
-        mark_complete_if_done(session, campaign_id)
+        states.complete_if_done(session, campaign_id)
 
 
 def cancel(db: Database, campaign_id: int) -> int:
     """Cancel every record not sent yet; return how many. Calls in flight still finish."""
     with db.transaction() as session:
         campaign = _campaign(session, campaign_id)
-        if campaign.status in (CampaignStatus.COMPLETE, CampaignStatus.CANCELLED):
+        if not states.allows(campaign.status, Event.CANCEL):
             raise ControlError(f"campaign {campaign_id} is already {campaign.status.value}")
-        campaign.status = CampaignStatus.CANCELLED
+        states.cancel(campaign)
         result = session.execute(
             update(Delivery)
             .where(Delivery.campaign_id == campaign_id, Delivery.state == DeliveryState.PENDING)
@@ -97,9 +92,9 @@ def reconcile(db: Database, campaign_id: int, *, resend: bool) -> int:
         if campaign.status == CampaignStatus.CANCELLED and resend:
             raise ControlError(f"campaign {campaign_id} is cancelled: mark its in-doubt records sent, or leave them")
         if resend and count:
-            _reopen(campaign)
+            states.reopen(campaign)
             _requeue_open_batches(session, campaign_id)
-        mark_complete_if_done(session, campaign_id)
+        states.complete_if_done(session, campaign_id)
         return count
 
 
@@ -127,19 +122,14 @@ def replay(db: Database, campaign_id: int | None = None) -> int:
             record.attempts = 0
             record.dead_lettered_at = None
             record.last_error = f"replayed from the dead-letter list after: {record.last_error}"[:1000]
-        for cid in campaign_ids:
+        # In id order, so two replays never wait on each other's campaign locks.
+        for cid in sorted(campaign_ids):
             campaign = _campaign(session, cid)
             if campaign.status == CampaignStatus.CANCELLED:
                 raise ControlError(f"campaign {cid} is cancelled: its dead letters cannot be replayed")
-            _reopen(campaign)
+            states.reopen(campaign)
             _requeue_open_batches(session, cid)
         return len(records)
-
-
-def _reopen(campaign: Campaign) -> None:
-    if campaign.status == CampaignStatus.COMPLETE:
-        campaign.status = CampaignStatus.SENDING
-        campaign.completed_at = None
 
 
 def _requeue_open_batches(session: Session, campaign_id: int) -> None:

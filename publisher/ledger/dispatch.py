@@ -18,6 +18,7 @@ from sqlalchemy import and_, or_, select, update
 from publisher.core.clock import utcnow
 from publisher.db.engine import Database
 from publisher.db.models import OPEN_STATES, Batch, Campaign, CampaignKind, CampaignStatus, Delivery, DeliveryState
+from publisher.ledger import states
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,30 @@ def release_due(db: Database, lease: dt.timedelta, now: dt.datetime | None = Non
     those that still have a message on the queue.
     """
     now = now or utcnow()
+    with db.transaction() as session:
+        states.release_due(session, now)
+    complete_finished(db, now)
+    return _due_batches(db, lease, now)
+
+
+def complete_finished(db: Database, now: dt.datetime) -> None:
+    """Backstop: complete every sending campaign with nothing open that no worker completed.
+
+    Each is decided by ``states.complete_if_done`` under its row lock, one
+    transaction per campaign, so the sweep never holds two campaign locks at
+    once (a replay takes several).
+    """
+    still_open = select(Delivery.id).where(Delivery.campaign_id == Campaign.id, Delivery.state.in_(OPEN_STATES)).exists()
+    with db.transaction() as session:
+        finished = session.scalars(
+            select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING, ~still_open).order_by(Campaign.id)
+        ).all()
+    for campaign_id in finished:
+        with db.transaction() as session:
+            states.complete_if_done(session, campaign_id, now)
+
+
+def _due_batches(db: Database, lease: dt.timedelta, now: dt.datetime) -> list[QueuedBatch]:
     expired_lease = (
         select(Delivery.id)
         .where(Delivery.batch_id == Batch.id, Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
@@ -59,19 +84,7 @@ def release_due(db: Database, lease: dt.timedelta, now: dt.datetime | None = Non
     )
     waiting = select(Delivery.id).where(Delivery.batch_id == Batch.id, Delivery.state == DeliveryState.PENDING).exists()
     certain = or_(Batch.enqueued_at.is_(None), Batch.not_before <= now, and_(Batch.enqueued_at < now - lease, expired_lease))
-    still_open = select(Delivery.id).where(Delivery.campaign_id == Campaign.id, Delivery.state.in_(OPEN_STATES)).exists()
     with db.transaction() as session:
-        session.execute(
-            update(Campaign)
-            .where(Campaign.status == CampaignStatus.SCHEDULED, Campaign.send_at <= now)
-            .values(status=CampaignStatus.SENDING, released_at=now)
-        )
-        # Backstop: a sending campaign with nothing open is complete.
-        session.execute(
-            update(Campaign)
-            .where(Campaign.status == CampaignStatus.SENDING, ~still_open)
-            .values(status=CampaignStatus.COMPLETE, completed_at=now)
-        )
         rows = session.execute(
             # Test sends and confirmation requests go on the priority queue, so
             # a big issue never holds them back.
