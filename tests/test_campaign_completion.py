@@ -20,8 +20,8 @@ from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, Deliv
 from publisher.ledger import control
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
 from publisher.ledger.dispatch import mark_enqueued, release_due
-from tests.conftest import EXAMPLES
-from tests.helpers import wait_until
+from tests.support.paths import EXAMPLES
+from tests.support.waiting import wait_until
 
 RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 LEASE = dt.timedelta(minutes=5)

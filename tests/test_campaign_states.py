@@ -20,7 +20,7 @@ from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_cam
 from publisher.ledger.claims import claim_batch, pause_campaign, record_results
 from publisher.ledger.dispatch import release_due
 from publisher.ledger.states import INITIAL, TRANSITIONS, Event, TransitionError
-from tests.conftest import EXAMPLES
+from tests.support.paths import EXAMPLES
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
