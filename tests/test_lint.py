@@ -369,7 +369,7 @@ def test_css_properties_map_to_caniemail_features() -> None:
 
 
 def test_every_feature_file_loads_including_those_indented_with_tabs() -> None:
-    folder = Path(__file__).resolve().parent.parent / "publisher" / "lint" / "caniemail" / "_features"
+    folder = Path(__file__).resolve().parent.parent / "publisher" / "content" / "lint" / "caniemail" / "_features"
     files = [path for path in folder.glob("*.md") if not path.name.startswith("_")]
     with_tabs = [path for path in files if "\t" in path.read_text(encoding="utf-8")]
     assert len(files) == 307 and len(with_tabs) == 165
