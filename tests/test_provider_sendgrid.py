@@ -186,6 +186,7 @@ def test_rejected_credentials_halt_and_keep_the_records_open(fake_provider: Fake
     assert "credentials rejected" in (results[0].error or "")
 
 
+@pytest.mark.timing
 def test_429_carries_retry_after_and_the_rate_limit(fake_provider: FakeProviders) -> None:
     reset = int(time.time()) + 30
     headers = {"Retry-After": "17", "X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
@@ -197,6 +198,7 @@ def test_429_carries_retry_after_and_the_rate_limit(fake_provider: FakeProviders
     assert 25 <= (result.rate_limit.reset_after or 0) <= 30
 
 
+@pytest.mark.timing
 def test_429_without_retry_after_waits_for_the_rate_limit_reset(fake_provider: FakeProviders) -> None:
     headers = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 40)}
     fake_provider.faults.canned.append(CannedAnswer(429, '{"errors": [{"message": "too many requests"}]}', headers))
@@ -231,8 +233,9 @@ def test_server_errors_in_sendgrid_shape_are_transient(fake_provider: FakeProvid
     assert "service unavailable" in (results[0].error or "")
 
 
+@pytest.mark.timing
 def test_a_hanging_call_times_out_as_transient(fake_provider: FakeProviders) -> None:
-    fake_provider.faults.hang, fake_provider.faults.hang_seconds = 1, 1.0
+    fake_provider.faults.hang, fake_provider.faults.hang_seconds = 1, 10.0
     results = sendgrid(fake_provider, http_timeout=0.2).send(personalised(2))
     assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
     assert "timed out after 0.2s" in (results[0].error or "")
