@@ -35,7 +35,7 @@ from tests.helpers import wait_until
 from tests.webserver import serving
 from workers.celery_app import QUEUE_PRIORITY
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+pytestmark = [pytest.mark.parametrize("database_url", ["sqlite"], indirect=True), pytest.mark.timing]
 
 #: A 200 ms slower enqueue against a 100 ms bound would show the same thing,
 #: but then a busy machine could decide the verdict. With a wide margin on
