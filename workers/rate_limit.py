@@ -38,10 +38,10 @@ HEADROOM = 1.05
 #: KEYS: one schedule key per limited unit (requests, messages); ARGV[1]: the
 #: longest wait to accept, in milliseconds; ARGV[1 + i]: milliseconds the
 #: reservation occupies on KEYS[i]; ARGV[#KEYS + 2]: the time in ms, or empty
-#: for Redis's own clock. The call goes out when every unit is free,
-#: so every unit is booked from that same moment; when the wait would be
-#: longer than accepted, nothing is booked on any unit. Returns the wait in
-#: milliseconds, or -1.
+#: for Redis's own clock. The call goes out when every unit is free, so every
+#: unit is booked from that same moment; when the wait would be longer than
+#: accepted, nothing is booked on any unit. Returns the wait in milliseconds,
+#: or -1.
 _RESERVE = """
 local now = tonumber(ARGV[#KEYS + 2])
 if not now then
@@ -66,10 +66,10 @@ return wait
 
 #: KEYS[1]: the provider's log of calls started (a sorted set: score the
 #: start time in ms); ARGV[1]: the window in ms; ARGV[2]: the calls the window
-#: holds; ARGV[3]: this call's id; ARGV[4]: the time in ms, or empty for Redis's
-#: own clock. Returns 0 when the call was logged and may
-#: go now, else the milliseconds until the oldest call in the window ages out
-#: (nothing logged).
+#: holds; ARGV[3]: this call's id; ARGV[4]: the time in ms, or empty for
+#: Redis's own clock. Returns 0 when the call was logged and may go now, else
+#: the milliseconds until the oldest call in the window ages out (nothing
+#: logged).
 _ADMIT = """
 local now = tonumber(ARGV[4])
 if not now then
