@@ -19,11 +19,11 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from publisher.core.broker import EmbeddedRedis
+from publisher.core.settings import Settings
 from sqlalchemy import make_url
 
-from publisher.broker import EmbeddedRedis
 from publisher.db.engine import Database, open_database
-from publisher.settings import Settings
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders, all_handlers, start_fake_providers
 from tests.helpers import WorkerProcess

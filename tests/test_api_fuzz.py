@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from publisher.core.settings import Settings
 from pydantic import SecretStr
 
 from publisher.db.engine import open_database
 from publisher.db.models import MailingList
-from publisher.settings import Settings
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 SCHEMATHESIS = Path(sys.executable).with_name("st")

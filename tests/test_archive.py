@@ -12,11 +12,11 @@ from xml.etree import ElementTree
 import lxml.html
 import pytest
 import requests
+from publisher.core.settings import Settings
 from sqlalchemy import select, update
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, CampaignStatus, MailingList
-from publisher.settings import Settings
 from tests.helpers import run_cli
 from tests.web_helpers import CSV, WORKSHOP, people, publish
 

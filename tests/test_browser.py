@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, sync_playwright
+from publisher.content.preview import SampleSubscriber, preview
+from publisher.content.recap import load_recap
+from publisher.core.settings import Settings
 
-from publisher.content import load_recap
-from publisher.preview import SampleSubscriber, preview
-from publisher.settings import Settings
 from tests.conftest import EXAMPLES, PROJECT
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
+from publisher.core.settings import Settings
 
-from publisher.settings import Settings
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders
 from tests.test_provider_sendgrid import personalised

@@ -21,15 +21,15 @@ from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel, Shape
 from botocore.validate import validate_parameters
 from jsonschema import Draft202012Validator
+from publisher.core.message import OutgoingEmail
+from publisher.core.settings import Settings
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from publisher.settings import Settings
 from tests.fakes.resend import TOKEN
 from tests.fakes.server import FakeProviders
 from tests.fakes.ses import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 from tests.test_providers import emails
-from workers.message import OutgoingEmail
 from workers.providers.resend import ResendProvider
 from workers.providers.ses import SesProvider
 

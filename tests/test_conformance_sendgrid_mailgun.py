@@ -21,16 +21,16 @@ import pytest
 import requests
 import yaml
 from jsonschema import Draft202012Validator
+from publisher.core.message import OutgoingEmail
+from publisher.core.settings import Settings
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from publisher.settings import Settings
 from tests.fakes import mailgun as fake_mailgun
 from tests.fakes import sendgrid as fake_sendgrid
 from tests.fakes.mailgun import form_fields
 from tests.fakes.server import FakeProviders
 from tests.test_provider_sendgrid import personalised
-from workers.message import OutgoingEmail
 from workers.providers.mailgun import MailgunProvider
 from workers.providers.sendgrid import SendGridProvider
 

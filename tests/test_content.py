@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from publisher.content.recap import MAX_RECAP_BYTES, load_recap, parse_recap
+from publisher.core.errors import ContentError
 
-from publisher.content import MAX_RECAP_BYTES, load_recap, parse_recap
-from publisher.errors import ContentError
 from tests.conftest import EXAMPLES, FIXTURES
 
 EXAMPLE_RECAPS = sorted((EXAMPLES / "recaps").glob("*.md"))

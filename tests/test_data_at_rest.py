@@ -12,19 +12,19 @@ from pathlib import Path
 import pytest
 import redis
 import requests
+from publisher.audience.privacy import erase, export
+from publisher.audience.subscribers import ERASED, import_subscribers
+from publisher.audience.suppressions import address_hash, is_erased, is_suppressed, suppress_address
+from publisher.content.recap import load_recap
+from publisher.core.broker import EmbeddedRedis
+from publisher.core.errors import NewsletterError
+from publisher.core.settings import Settings
+from publisher.ledger.campaigns import CampaignPlan, create_campaign
 from pydantic import SecretStr
 from sqlalchemy import delete, func, select
 
-from publisher.broker import EmbeddedRedis
-from publisher.campaigns import CampaignPlan, create_campaign
-from publisher.content import load_recap
 from publisher.db.engine import Database, open_database
 from publisher.db.models import MailingList, Subscriber, Suppression
-from publisher.errors import NewsletterError
-from publisher.privacy import erase, export
-from publisher.settings import Settings
-from publisher.subscribers import ERASED, import_subscribers
-from publisher.suppressions import address_hash, is_erased, is_suppressed, suppress_address
 from tests.conftest import EXAMPLES
 from tests.helpers import WorkerProcess, run_cli
 

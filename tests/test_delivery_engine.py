@@ -9,23 +9,24 @@ from pathlib import Path
 
 import pytest
 import redis
+from publisher.audience.subscribers import import_subscribers
+from publisher.content.recap import load_recap
+from publisher.core.outcomes import Outcome, SendResult
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
+from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
 from sqlalchemy import select, update
 from time_machine import TimeMachineFixture
+from workers.delivery.batch import deliver_batch
+from workers.delivery.context import WorkerContext
+from workers.delivery.provider_state import ProviderState
+from workers.runtime import build_context
 
-from publisher.campaigns import CampaignPlan, CreatedCampaign, create_campaign
-from publisher.content import load_recap
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState, Subscriber
-from publisher.settings import Settings
-from publisher.subscribers import import_subscribers
 from tests.conftest import EXAMPLES
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import CannedAnswer, FakeProviders
-from workers.context import WorkerContext, build_context
-from workers.delivery import deliver_batch
-from workers.provider_state import ProviderState
-from workers.providers.base import Outcome, SendResult
-from workers.providers.signals import Halt
 
 RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 

@@ -8,10 +8,11 @@ import email.policy
 import re
 from pathlib import Path
 
-from publisher.broker import EmbeddedRedis
+from publisher.content.rendering.plaintext import PLACEHOLDER
+from publisher.core.broker import EmbeddedRedis
+
 from tests.conftest import EXAMPLES
 from tests.helpers import run_cli
-from workers.rendering.plaintext import PLACEHOLDER
 
 
 def test_demo_delivers_one_valid_eml_per_subscriber_and_stops_everything(tmp_path: Path) -> None:

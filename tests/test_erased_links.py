@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 import requests
 from alembic import command
+from publisher.audience.privacy import erase
+from publisher.core.clock import utcnow
+from publisher.core.links import PREFERENCES, UNSUBSCRIBE, VIEW, LinkTarget
+from publisher.core.settings import Settings
 from sqlalchemy import Connection, func, select, text
 
 from publisher.db.engine import Database, alembic_config, migrate, schema_change
-from publisher.db.models import Subscriber, Subscription, utcnow
+from publisher.db.models import Subscriber, Subscription
 from publisher.db.models import SubscriptionStatus as Status
-from publisher.links import PREFERENCES, UNSUBSCRIBE, VIEW, LinkTarget
-from publisher.privacy import erase
-from publisher.settings import Settings
 from tests.web_helpers import WORKSHOP, link, list_id, people, publish, statuses
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}

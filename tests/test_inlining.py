@@ -6,12 +6,12 @@ import logging
 import re
 
 import pytest
+from publisher.content.recap import load_recap, parse_recap
+from publisher.content.rendering import layout
+from publisher.content.rendering.layout import IssueFrame, render_issue
+from publisher.content.rendering.personalize import Recipient
 
-from publisher.content import load_recap, parse_recap
 from tests.conftest import EXAMPLES
-from workers.rendering import layout
-from workers.rendering.layout import IssueFrame, render_issue
-from workers.rendering.personalize import Recipient
 
 FRAME = IssueFrame(list_name="attendees", postal_address="1 Test Street, London")
 MODU = EXAMPLES / "recaps" / "modu-product-vs-tech.md"

@@ -13,22 +13,23 @@ from pathlib import Path
 
 import pytest
 import redis
+from publisher.audience.subscribers import import_subscribers
+from publisher.content.recap import load_recap
+from publisher.core.settings import Settings
+from publisher.ledger import control
+from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
+from publisher.ledger.claims import claim_batch
+from publisher.ledger.dispatch import defer_batch, mark_enqueued, release_due
 from sqlalchemy import select, update
 from time_machine import TimeMachineFixture
+from workers.delivery.batch import deliver_batch, lease_for
+from workers.delivery.context import WorkerContext
+from workers.runtime import build_context
 
-from publisher import control
-from publisher.campaigns import CampaignPlan, CreatedCampaign, create_campaign
-from publisher.content import load_recap
 from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState
-from publisher.dispatch import defer_batch, mark_enqueued, release_due
-from publisher.settings import Settings
-from publisher.subscribers import import_subscribers
 from tests.conftest import EXAMPLES
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders
-from workers.context import WorkerContext, build_context
-from workers.delivery import deliver_batch, lease_for
-from workers.ledger import claim_batch
 
 RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 LEASE = dt.timedelta(seconds=60)
@@ -219,7 +220,7 @@ def test_an_inactive_recipient_is_suppressed_and_never_mailed_again(ctx: WorkerC
 def test_the_sweep_enqueues_pending_batches_whose_message_is_gone(
     ctx: WorkerContext, redis_client: redis.Redis, clock: TimeMachineFixture
 ) -> None:
-    from publisher.dispatch import dispatch_due, mark_queued
+    from publisher.queue import dispatch_due, mark_queued
 
     campaign = publish(ctx)
     assert release_due(ctx.db, LEASE) == []  # enqueued within a lease: its message is presumably on the queue
@@ -259,8 +260,8 @@ def test_results_arriving_after_cancel_do_not_reopen_records(ctx: WorkerContext,
     claim = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
     assert claim is not None
     control.cancel(ctx.db, campaign.id)
-    from workers.ledger import record_results
-    from workers.providers.base import Outcome, SendResult
+    from publisher.core.outcomes import Outcome, SendResult
+    from publisher.ledger.claims import record_results
 
     record_results(ctx.db, campaign.id, [SendResult(d.id, Outcome.TRANSIENT, error="503") for d in claim.deliveries], 5)
     assert counts(ctx, campaign.id) == {DeliveryState.CANCELLED: 25}

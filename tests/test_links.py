@@ -7,9 +7,8 @@ import datetime as dt
 import pytest
 import time_machine
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer
-
-from publisher.links import CONFIRM, PREFERENCES, UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget, signer_for
-from publisher.settings import Settings
+from publisher.core.links import CONFIRM, PREFERENCES, UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget, signer_for
+from publisher.core.settings import Settings
 
 TARGET = LinkTarget(subscriber_id=7, list_id=2, campaign_id=31)
 

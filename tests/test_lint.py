@@ -8,15 +8,15 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from publisher.content.lint import LintReport, Severity, lint_html, lint_recap
+from publisher.content.lint.caniemail import Status, features, parse_feature
+from publisher.content.lint.colours import contrast_ratio, parse_colour
+from publisher.content.lint.report import Finding
+from publisher.content.lint.usage import property_feature
+from publisher.content.preview import SampleSubscriber, preview
+from publisher.content.recap import load_recap, parse_recap
+from publisher.core.settings import Settings
 
-from publisher.content import load_recap, parse_recap
-from publisher.lint import LintReport, Severity, lint_html, lint_recap
-from publisher.lint.caniemail import Status, features, parse_feature
-from publisher.lint.colours import contrast_ratio, parse_colour
-from publisher.lint.report import Finding
-from publisher.lint.usage import property_feature
-from publisher.preview import SampleSubscriber, preview
-from publisher.settings import Settings
 from tests.conftest import EXAMPLES, FIXTURES
 from tests.helpers import run_cli
 
@@ -390,7 +390,7 @@ def test_the_last_listed_version_counts() -> None:
 
 
 def test_the_data_ships_inside_the_package() -> None:
-    import publisher.lint as package
+    import publisher.content.lint as package
 
     folder = Path(package.__file__).parent
     assert (folder / "caniemail" / "LICENSE").is_file()

@@ -18,14 +18,14 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from publisher.content.recap import Recap, parse_recap
+from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
+from publisher.content.rendering.personalize import Recipient, check_text_outside_tags, new_nonce, placeholder
+from publisher.core.errors import NewsletterError, RenderError
+from publisher.queue import QUEUE_SEND
 
-from publisher.content import Recap, parse_recap
-from publisher.errors import NewsletterError, RenderError
 from tests.fakes.server import FakeProviders
 from tests.helpers import WorkerProcess, run_cli
-from workers.celery_app import QUEUE_SEND
-from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
-from workers.rendering.personalize import Recipient, check_text_outside_tags, new_nonce, placeholder
 
 FRAME = IssueFrame(list_name="attendees", postal_address="1 Test Street, London")
 ALLOWED_SCHEMES = ("http:", "https:", "mailto:")

@@ -10,8 +10,7 @@ from email.utils import formataddr, getaddresses
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from workers.message import ONE_CLICK, OutgoingEmail
+from publisher.core.message import ONE_CLICK, OutgoingEmail
 
 
 def outgoing(**overrides: object) -> OutgoingEmail:

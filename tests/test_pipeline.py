@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from publisher.queue import QUEUE_PRIORITY, QUEUE_SEND
 from sqlalchemy import func, select, update
 
 from publisher.db.engine import open_database
@@ -17,7 +18,6 @@ from publisher.db.models import Campaign, Delivery
 from tests.conftest import EXAMPLES, FIXTURES
 from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.helpers import CliResult, WorkerProcess, run_cli
-from workers.celery_app import QUEUE_PRIORITY, QUEUE_SEND
 
 RECAP = str(EXAMPLES / "recaps" / "modu-product-vs-tech.md")
 CSV = str(EXAMPLES / "subscribers.csv")

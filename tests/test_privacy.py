@@ -10,10 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from publisher.audience.privacy import ERASED_REASON, PLACEHOLDER_PREFIX, erase, export
+from publisher.audience.subscribers import import_subscribers
+from publisher.audience.suppressions import address_hash, is_suppressed, suppress_address
+from publisher.content.recap import load_recap
+from publisher.core.errors import NewsletterError
+from publisher.core.settings import Settings
+from publisher.feedback.recording import ProviderEvent, record_events
+from publisher.ledger.campaigns import CampaignPlan, create_campaign
 from sqlalchemy import select, update
 
-from publisher.campaigns import CampaignPlan, create_campaign
-from publisher.content import load_recap
 from publisher.db.engine import Database
 from publisher.db.models import (
     Base,
@@ -25,12 +31,6 @@ from publisher.db.models import (
     Subscription,
     Suppression,
 )
-from publisher.errors import NewsletterError
-from publisher.events import ProviderEvent, record_events
-from publisher.privacy import ERASED_REASON, PLACEHOLDER_PREFIX, erase, export
-from publisher.settings import Settings
-from publisher.subscribers import import_subscribers
-from publisher.suppressions import address_hash, is_suppressed, suppress_address
 from tests.conftest import EXAMPLES
 from tests.helpers import run_cli
 

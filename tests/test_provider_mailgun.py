@@ -7,16 +7,16 @@ import dataclasses
 import json
 
 import pytest
+from publisher.core.errors import ConfigurationError, PermanentDeliveryError
+from publisher.core.outcomes import Outcome
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
 
-from publisher.errors import ConfigurationError, PermanentDeliveryError
-from publisher.settings import Settings
 from tests.fakes.mailgun import API_KEY, DOMAIN, form_fields
 from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.test_provider_sendgrid import assert_each_got_their_own, personalised, received
 from workers.providers import provider_class
-from workers.providers.base import Outcome
 from workers.providers.mailgun import MailgunProvider
-from workers.providers.signals import Halt
 
 
 def mailgun(fake: FakeProviders, **overrides: object) -> MailgunProvider:

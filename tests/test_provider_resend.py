@@ -5,17 +5,18 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from publisher.core.errors import ConfigurationError, PermanentDeliveryError
+from publisher.core.outcomes import Outcome
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt, RateLimit
 
-from publisher.errors import ConfigurationError, PermanentDeliveryError
-from publisher.settings import Settings
 from tests.fakes.resend import SENDING_ONLY_TOKEN, TOKEN
 from tests.fakes.server import CannedAnswer, FakeProviders
-from tests.helpers import wait_until
+from tests.support.waiting import wait_until
 from tests.test_providers import emails
 from workers.providers import provider_class
-from workers.providers.base import Outcome, idempotency_key
+from workers.providers.base import idempotency_key
 from workers.providers.resend import ResendProvider
-from workers.providers.signals import Halt, RateLimit
 
 
 def resend(fake: FakeProviders, **overrides: object) -> ResendProvider:

@@ -13,21 +13,21 @@ from functools import cache
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from publisher.content.recap import load_recap
+from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue
+from publisher.content.rendering.personalize import Recipient
+from publisher.core.errors import ConfigurationError, PermanentDeliveryError
+from publisher.core.message import OutgoingEmail
+from publisher.core.outcomes import Outcome
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
 
-from publisher.content import load_recap
-from publisher.errors import ConfigurationError, PermanentDeliveryError
-from publisher.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.fakes.sendgrid import API_KEY
 from tests.fakes.server import CannedAnswer, FakeProviders
-from workers.message import OutgoingEmail
 from workers.providers import provider_class
-from workers.providers.base import Outcome
 from workers.providers.factoring import factor
 from workers.providers.sendgrid import SendGridProvider
-from workers.providers.signals import Halt
-from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue
-from workers.rendering.personalize import Recipient
 
 NAMES = ["Ann", "Bartholomew", "Zoë", "O'Neil & <Sons>", "", "Li"]
 

@@ -6,17 +6,17 @@ import dataclasses
 import time
 
 import pytest
+from publisher.core.errors import ConfigurationError, PermanentDeliveryError
+from publisher.core.outcomes import Outcome
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
 
-from publisher.errors import ConfigurationError, PermanentDeliveryError
-from publisher.settings import Settings
 from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.fakes.ses import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 from tests.test_providers import emails
 from workers.providers import provider_class
 from workers.providers import ses as ses_module
-from workers.providers.base import Outcome
 from workers.providers.ses import SesProvider
-from workers.providers.signals import Halt
 
 
 def ses(fake: FakeProviders, **overrides: object) -> SesProvider:

@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from publisher.core.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
+from publisher.core.outcomes import Outcome
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
 
-from publisher.errors import ConfigurationError, PermanentDeliveryError, TransientDeliveryError
-from publisher.settings import Settings
 from tests.test_providers import emails
 from workers.providers import provider_class
-from workers.providers.base import Outcome
-from workers.providers.signals import Halt
 from workers.providers.smtp import SmtpProvider
 
 USER = "newsletter"

@@ -8,9 +8,12 @@ import email.policy
 from pathlib import Path
 
 import pytest
+from publisher.core.errors import ConfigurationError
+from publisher.core.message import OutgoingEmail
+from publisher.core.outcomes import Outcome
+from publisher.core.settings import Settings
+from publisher.core.signals import Halt
 
-from publisher.errors import ConfigurationError
-from publisher.settings import Settings
 from tests.fakes.mailgun import API_KEY as MAILGUN_KEY
 from tests.fakes.mailgun import DOMAIN as MAILGUN_DOMAIN
 from tests.fakes.postmark import TOKEN
@@ -20,16 +23,14 @@ from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.fakes.ses import ACCESS_KEY_ID as SES_KEY_ID
 from tests.fakes.ses import REGION as SES_REGION
 from tests.fakes.ses import SECRET_ACCESS_KEY as SES_SECRET
-from workers.message import OutgoingEmail
 from workers.providers import available, provider_class
-from workers.providers.base import Outcome, Provider
+from workers.providers.base import Provider
 from workers.providers.mailgun import MailgunProvider
 from workers.providers.outbox import OutboxProvider
 from workers.providers.postmark import PostmarkProvider
 from workers.providers.resend import ResendProvider
 from workers.providers.sendgrid import SendGridProvider
 from workers.providers.ses import SesProvider
-from workers.providers.signals import Halt
 from workers.providers.smtp import SmtpProvider
 
 

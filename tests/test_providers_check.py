@@ -5,8 +5,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from publisher.providers_check import CheckResult, check_providers
-from publisher.settings import Settings
+from publisher.cli.provider_checks import CheckResult, check_providers
+from publisher.core.settings import Settings
+
 from tests.conftest import environment_for
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders

@@ -12,8 +12,7 @@ from collections.abc import Callable
 
 import pytest
 import redis
-
-from workers.rate_limit import CallCost, RateLimiter
+from workers.delivery.rate_limit import CallCost, RateLimiter
 
 RATE = 10.0
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from publisher.content.recap import Recap, load_recap, parse_recap
+from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
+from publisher.content.rendering.personalize import ATTRIBUTE, Recipient, placeholder
 
-from publisher.content import Recap, load_recap, parse_recap
 from tests.conftest import EXAMPLES
-from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
-from workers.rendering.personalize import ATTRIBUTE, Recipient, placeholder
 
 FRAME = IssueFrame(list_name="attendees", postal_address="1 Test Street, London")
 MODU = EXAMPLES / "recaps" / "modu-product-vs-tech.md"

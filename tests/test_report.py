@@ -8,17 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from publisher.audience.subscribers import import_subscribers
+from publisher.content.recap import load_recap
+from publisher.core.clock import utcnow
+from publisher.core.errors import NotFoundError
+from publisher.core.settings import Settings
+from publisher.feedback.recording import ProviderEvent, record_events
+from publisher.ledger.campaigns import CampaignPlan, create_campaign
+from publisher.ledger.report import campaign_report
 from sqlalchemy import select, update
 
-from publisher.campaigns import CampaignPlan, create_campaign
-from publisher.content import load_recap
 from publisher.db.engine import Database
-from publisher.db.models import Delivery, DeliveryState, EventType, Subscriber, Subscription, SubscriptionStatus, utcnow
-from publisher.errors import NotFoundError
-from publisher.events import ProviderEvent, record_events
-from publisher.report import campaign_report
-from publisher.settings import Settings
-from publisher.subscribers import import_subscribers
+from publisher.db.models import Delivery, DeliveryState, EventType, Subscriber, Subscription, SubscriptionStatus
 from tests.conftest import EXAMPLES
 from tests.helpers import run_cli
 

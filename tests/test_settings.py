@@ -7,10 +7,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from publisher.core.errors import ConfigurationError
+from publisher.core.settings import Settings, load_settings
 from pydantic import ValidationError
 
-from publisher.errors import ConfigurationError
-from publisher.settings import Settings, load_settings
 from tests.conftest import EXAMPLES
 from tests.helpers import run_cli
 

@@ -20,11 +20,21 @@ import pytest
 import redis
 import requests
 import time_machine
+from publisher.audience.lists import leave_list
+from publisher.audience.subscribers import ERASED, import_subscribers
+from publisher.audience.suppressions import email_hash, suppress_address
+from publisher.content.recap import load_recap
+from publisher.core.clock import utcnow
+from publisher.core.errors import NotFoundError
+from publisher.core.links import CONFIRM, UNSUBSCRIBE, LinkSigner, LinkTarget, signer_for
+from publisher.core.settings import Settings
+from publisher.ledger.campaigns import CampaignPlan, create_campaign
+from publisher.queue import QUEUE_PRIORITY
 from sqlalchemy import func, select
 from time_machine import TimeMachineFixture
+from workers.delivery.batch import deliver_batch
+from workers.runtime import build_context
 
-from publisher.campaigns import CampaignPlan, create_campaign
-from publisher.content import load_recap
 from publisher.db.engine import Database
 from publisher.db.models import (
     Campaign,
@@ -36,19 +46,9 @@ from publisher.db.models import (
     Subscription,
     SubscriptionStatus,
     Suppression,
-    utcnow,
 )
-from publisher.errors import NotFoundError
-from publisher.links import CONFIRM, UNSUBSCRIBE, LinkSigner, LinkTarget, signer_for
-from publisher.membership import leave_list
-from publisher.settings import Settings
-from publisher.subscribers import ERASED, import_subscribers
-from publisher.suppressions import email_hash, suppress_address
 from tests.conftest import EXAMPLES
-from tests.helpers import wait_until
-from workers.celery_app import QUEUE_PRIORITY
-from workers.context import build_context
-from workers.delivery import deliver_batch
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -584,7 +584,7 @@ def test_an_import_confirms_a_pending_sign_up_with_its_own_proof(web_url: str, d
 
 @pytest.mark.timing
 def test_a_confirmation_the_sweep_sends_again_goes_on_the_priority_queue(web_url: str, db: Database, news: int) -> None:
-    from publisher.dispatch import release_due
+    from publisher.ledger.dispatch import release_due
 
     assert post_json(web_url, {"email": "late@example.com", "list": "news"}).status_code == 202
     # A lease later the batch is still pending (no worker ran): its message may be lost.
@@ -597,7 +597,7 @@ def test_a_confirmation_the_sweep_sends_again_goes_on_the_priority_queue(web_url
 def test_the_consent_history_keeps_every_request_the_confirmation_and_imports(
     settings: Settings, web_url: str, db: Database, news: int, tmp_path: Path
 ) -> None:
-    from publisher.privacy import export
+    from publisher.audience.privacy import export
 
     post_form(web_url, {"email": "ada@example.com", "list": "news"}, **{"User-Agent": "ada-browser/1"})
     # Someone else asks for the same address later: the latest proof is theirs, the first is kept.

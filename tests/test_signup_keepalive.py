@@ -24,16 +24,15 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis
+from publisher.core.settings import Settings
+from publisher.queue import QUEUE_PRIORITY, enqueue_confirmation
 from sqlalchemy import select
 
-from publisher.confirmation import enqueue_confirmation
 from publisher.db.engine import Database
 from publisher.db.models import Batch, MailingList
-from publisher.settings import Settings
 from publisher.web.app import create_app
-from tests.helpers import wait_until
+from tests.support.waiting import wait_until
 from tests.webserver import serving
-from workers.celery_app import QUEUE_PRIORITY
 
 pytestmark = [pytest.mark.parametrize("database_url", ["sqlite"], indirect=True), pytest.mark.timing]
 
@@ -126,7 +125,7 @@ def test_queuing_confirmations_never_takes_the_threads_that_answer_requests(
 def test_a_confirmation_whose_queuing_fails_is_left_to_the_sweep(
     settings: Settings, db: Database, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from publisher.dispatch import release_due
+    from publisher.ledger.dispatch import release_due
 
     with db.transaction() as session:
         session.add(MailingList(name="news", public=True))

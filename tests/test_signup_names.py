@@ -17,18 +17,18 @@ from pathlib import Path
 import pytest
 import requests
 from alembic import command
+from publisher.audience.privacy import erase, export
+from publisher.audience.signup import ConfirmState, confirm_subscription
+from publisher.audience.subscribers import import_subscribers
+from publisher.core.links import CONFIRM, LinkTarget, signer_for
+from publisher.core.settings import Settings
+from publisher.ledger.confirmation import write_confirmation
 from sqlalchemy import func, select, text
+from workers.delivery.batch import deliver_batch
+from workers.runtime import build_context
 
-from publisher.confirmation import write_confirmation
 from publisher.db.engine import Database, alembic_config, schema_change
 from publisher.db.models import ConsentEvent, Delivery, MailingList, Subscriber, Subscription, SubscriptionStatus
-from publisher.links import CONFIRM, LinkTarget, signer_for
-from publisher.privacy import erase, export
-from publisher.settings import Settings
-from publisher.signup import ConfirmState, confirm_subscription
-from publisher.subscribers import import_subscribers
-from workers.context import build_context
-from workers.delivery import deliver_batch
 
 VICTIM = "zoe@example.com"
 

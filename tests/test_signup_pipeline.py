@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 import pytest
 import requests
+from publisher.core.settings import Settings
 from sqlalchemy import select
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, Delivery, DeliveryState, MailingList, Subscriber, Subscription, SubscriptionStatus
-from publisher.settings import Settings
 from tests.conftest import EXAMPLES
 from tests.fakes.server import Accepted, FakeProviders
 from tests.helpers import WorkerProcess, run_cli

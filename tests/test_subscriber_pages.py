@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import requests
 from itsdangerous import URLSafeSerializer
+from publisher.core.links import PREFERENCES, UNSUBSCRIBE, VIEW, LinkTarget, signer_for
+from publisher.core.settings import Settings
 from sqlalchemy import delete, select, update
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, Subscriber, Subscription
 from publisher.db.models import SubscriptionStatus as Status
-from publisher.links import PREFERENCES, UNSUBSCRIBE, VIEW, LinkTarget, signer_for
-from publisher.settings import Settings
 from tests.web_helpers import RAJ, WORKSHOP, ZOE, link, list_id, on, people, publish, statuses
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -6,13 +6,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from publisher.audience.lists import ListNameError
+from publisher.audience.subscribers import import_subscribers, normalise_email, read_rows
+from publisher.core.errors import ImportFileError
 from sqlalchemy import create_engine, func, make_url, select, text, update
 
 from publisher.db.engine import Database
 from publisher.db.models import ConsentEvent, MailingList, Subscriber, Subscription, SubscriptionStatus
-from publisher.errors import ImportFileError
-from publisher.mailing_lists import ListNameError
-from publisher.subscribers import import_subscribers, normalise_email, read_rows
 from tests.conftest import EXAMPLES, FIXTURES
 from tests.helpers import run_cli
 

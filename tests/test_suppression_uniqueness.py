@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 from alembic import command
+from publisher.audience.suppressions import add_entries, email_hash, is_erased, suppress_address
 from sqlalchemy import func, select, text
 
 from publisher.db.engine import Database, alembic_config
 from publisher.db.models import MailingList, Suppression
-from publisher.suppressions import add_entries, email_hash, is_erased, suppress_address
-from tests.helpers import wait_until
+from tests.support.waiting import wait_until
 
 ADA = "ada@example.com"
 #: A row written as the schema before 0007 allowed: no unique index yet.

@@ -6,17 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
+from publisher.audience.subscribers import import_subscribers
+from publisher.audience.suppression_list import SuppressionError, add, import_file, list_entries, remove
+from publisher.audience.suppressions import email_hash, is_suppressed
+from publisher.content.recap import load_recap
+from publisher.core.errors import ImportFileError, NotFoundError
+from publisher.core.settings import Settings
+from publisher.ledger.campaigns import CampaignPlan, create_campaign
 from sqlalchemy import select
 
-from publisher.campaigns import CampaignPlan, create_campaign
-from publisher.content import load_recap
 from publisher.db.engine import Database
 from publisher.db.models import Delivery, Suppression
-from publisher.errors import ImportFileError, NotFoundError
-from publisher.settings import Settings
-from publisher.subscribers import import_subscribers
-from publisher.suppression_admin import SuppressionError, add, import_file, list_entries, remove
-from publisher.suppressions import email_hash, is_suppressed
 from tests.conftest import EXAMPLES
 from tests.helpers import run_cli
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from publisher.terminal import safe, safe_json
+from publisher.cli.terminal import safe, safe_json
 
 RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 

@@ -13,11 +13,11 @@ import json
 import re
 
 import pytest
+from publisher.audience.suppressions import email_hash
 from sqlalchemy import select, update
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, Delivery, DeliveryState, MailingList, Suppression
-from publisher.suppressions import email_hash
 from tests.conftest import EXAMPLES
 from tests.helpers import run_cli
 

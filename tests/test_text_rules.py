@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-
-from publisher.text_rules import refuse_control_characters
+from publisher.core.text_rules import refuse_control_characters
 
 
 @pytest.mark.parametrize(

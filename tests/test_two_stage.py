@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from publisher.content.recap import Recap, load_recap, parse_recap
+from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
+from publisher.content.rendering.personalize import Recipient
+from publisher.core.errors import NewsletterError
+from publisher.core.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
 
-from publisher.content import Recap, load_recap, parse_recap
-from publisher.errors import NewsletterError
-from publisher.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
 from tests.conftest import EXAMPLES
-from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
-from workers.rendering.personalize import Recipient
 
 FRAME = IssueFrame(list_name="attendees", postal_address="1 Test Street, London")
 SIGNER = LinkSigner("property-secret", "https://news.example")

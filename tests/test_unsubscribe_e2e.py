@@ -10,11 +10,11 @@ from collections.abc import Callable
 
 import pytest
 import requests
+from publisher.core.settings import Settings
 from sqlalchemy import select
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState
-from publisher.settings import Settings
 from tests.fakes.server import Accepted, FakeProviders
 from tests.helpers import WorkerProcess, run_cli
 from tests.web_helpers import CSV, RECAP, ZOE

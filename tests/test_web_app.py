@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from publisher.core.settings import Settings
 from starlette.routing import Route
 
-from publisher.settings import Settings
 from publisher.web.app import create_app
 from tests.webserver import free_port
 

@@ -7,11 +7,11 @@ from collections.abc import Callable
 import pytest
 import redis
 import requests
+from publisher.core.settings import Settings
 from pydantic import SecretStr
 
 from publisher.db.engine import Database
 from publisher.db.models import MailingList
-from publisher.settings import Settings
 
 ServeWeb = Callable[[Settings], str]
 DEEP = b"[" * 100_000

@@ -25,6 +25,8 @@ import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from publisher.core.settings import Settings
+from publisher.feedback.recording import ProviderEvent, record_events
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -39,8 +41,6 @@ from publisher.db.models import (
     SubscriptionStatus,
     Suppression,
 )
-from publisher.events import ProviderEvent, record_events
-from publisher.settings import Settings
 from tests.web_helpers import sent_batch, sent_delivery
 
 POSTMARK_USER, POSTMARK_PASSWORD = "postmark-hooks", "correct horse battery staple"
@@ -789,7 +789,7 @@ def test_mailgun_form_posts_of_the_legacy_webhooks_get_415(app: str, mailgun_led
     assert "application/json" in response.json()["detail"]
 
 
-# --- through publisher.events directly ---------------------------------------------
+# --- through publisher.feedback.recording directly ---------------------------------------------
 
 
 def test_events_from_different_providers_never_collide_on_their_ids(configured: Settings, db: Database) -> None:

@@ -26,17 +26,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.x509.oid import NameOID
+from publisher.audience.suppressions import is_suppressed
+from publisher.core.settings import Settings
 from pydantic import SecretStr
 from sqlalchemy import select
 from svix.webhooks import Webhook
 
 from publisher.db.engine import Database
 from publisher.db.models import DeliveryEvent, MailingList, Subscriber
-from publisher.settings import Settings
-from publisher.suppressions import is_suppressed
 from publisher.web.webhooks import sns
 from publisher.web.webhooks.base import WebhookRejected
-from tests.helpers import wait_until
+from tests.support.waiting import wait_until
 from tests.web_helpers import sent_batch, sent_delivery
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -6,11 +6,15 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from publisher.audience.subscribers import import_subscribers
+from publisher.content.recap import load_recap
+from publisher.core.clock import utcnow
+from publisher.core.links import LinkTarget, signer_for
+from publisher.core.settings import Settings
+from publisher.ledger.campaigns import CampaignPlan, create_campaign
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from publisher.campaigns import CampaignPlan, create_campaign
-from publisher.content import load_recap
 from publisher.db.engine import Database
 from publisher.db.models import (
     Batch,
@@ -22,11 +26,7 @@ from publisher.db.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
-    utcnow,
 )
-from publisher.links import LinkTarget, signer_for
-from publisher.settings import Settings
-from publisher.subscribers import import_subscribers
 from tests.conftest import EXAMPLES
 
 CSV = EXAMPLES / "subscribers.csv"

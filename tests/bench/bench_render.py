@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from publisher.content import Recap, load_recap
-from publisher.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
-from workers.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
-from workers.rendering.personalize import Recipient
+from publisher.content.recap import Recap, load_recap
+from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
+from publisher.content.rendering.personalize import Recipient
+from publisher.core.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
 
 PROJECT = Path(__file__).resolve().parents[2]
 SEED_ISSUE = PROJECT / "examples" / "recaps" / "modu-product-vs-tech.md"
@@ -96,7 +96,7 @@ def subscribers(count: int, seed: int = 20250115) -> list[Subscriber]:
 
 
 def recipient_for(subscriber: Subscriber) -> Recipient:
-    """Build one recipient with its two signed links, as ``workers.delivery.compose`` does."""
+    """Build one recipient with its two signed links, as ``workers.delivery.batch.compose`` does."""
     target = LinkTarget(subscriber.id, LIST_ID, CAMPAIGN_ID)
     return Recipient(
         email=subscriber.email,

@@ -52,8 +52,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from publisher.core.broker import EmbeddedRedis
 
-from publisher.broker import EmbeddedRedis
 from tests.bench.bench_render import FIRST_NAMES, LAST_NAMES, machine, subscribers
 from tests.bench.processes import (
     PROFILE_ENV,
@@ -163,13 +163,13 @@ def without_nagle(fake: FakeProviders) -> None:
 def fake_ceiling(fake: FakeProviders, acceptances: Acceptances, clients: int = 4, calls: int = 40, size: int = 500) -> float:
     """Messages per second the fake takes from ``clients`` concurrent senders of prepared ``size``-message batches."""
     import requests
+    from publisher.content.recap import load_recap
+    from publisher.content.rendering.layout import IssueFrame, render_issue
+    from publisher.content.rendering.personalize import Recipient
+    from publisher.core.message import OutgoingEmail
+    from publisher.core.settings import Settings
 
-    from publisher.content import load_recap
-    from publisher.settings import Settings
-    from workers.message import OutgoingEmail
     from workers.providers.postmark import PostmarkProvider
-    from workers.rendering.layout import IssueFrame, render_issue
-    from workers.rendering.personalize import Recipient
 
     issue = render_issue(load_recap(RECAP), IssueFrame(list_name="bench", postal_address="1 Example Street"))
     emails = []

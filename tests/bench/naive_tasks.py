@@ -25,13 +25,12 @@ from pathlib import Path
 
 import requests
 from celery import Celery
-
-from publisher.broker import celery_broker_url
-from publisher.content import Recap, load_recap
-from publisher.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
-from workers.message import OutgoingEmail
-from workers.rendering.layout import IssueFrame, render_single
-from workers.rendering.personalize import Recipient
+from publisher.content.recap import Recap, load_recap
+from publisher.content.rendering.layout import IssueFrame, render_single
+from publisher.content.rendering.personalize import Recipient
+from publisher.core.broker import celery_broker_url
+from publisher.core.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
+from publisher.core.message import OutgoingEmail
 
 PROJECT = Path(__file__).resolve().parents[2]
 RECAP = PROJECT / "examples" / "recaps" / "modu-product-vs-tech.md"

@@ -222,8 +222,7 @@ _profiler: cProfile.Profile | None = None
 def profiled_worker() -> None:
     """``newsletter worker`` whose pool processes each write ``$NEWSLETTER_BENCH_PROFILE/<pid>.prof`` when they stop."""
     from celery import signals
-
-    from publisher.cli import main
+    from publisher.cli.main import main
 
     signals.worker_process_init.connect(_start_profile, weak=False)
     signals.worker_process_shutdown.connect(_stop_profile, weak=False)

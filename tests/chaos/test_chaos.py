@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from publisher.core.broker import EmbeddedRedis
 
-from publisher.broker import EmbeddedRedis
 from tests.fakes import resend
 from tests.fakes.postmark import TOKEN as POSTMARK_TOKEN
 from tests.fakes.server import FakeProviders
