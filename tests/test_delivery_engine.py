@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 from sqlalchemy import select, update
+from time_machine import TimeMachineFixture
 
 from publisher.core.outcomes import Outcome, SendResult
 from publisher.core.settings import Settings
@@ -147,6 +149,7 @@ def test_a_sender_with_an_international_domain_goes_out_with_message_ids_in_puny
         ctx.close()
 
 
+@pytest.mark.timing
 def test_retry_after_pauses_the_provider_for_every_worker(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
     campaign = publish_to_attendees(ctx.settings, ctx.db)
     fake_provider.faults.throttle = 1
@@ -175,11 +178,15 @@ def test_failing_primary_fails_over_to_the_fallback(ctx: WorkerContext, fake_pro
     assert providers == {"outbox"}
 
 
-def test_quota_halt_pauses_the_provider_until_the_time_given(engine_settings: Settings, redis_client: redis.Redis) -> None:
+@pytest.mark.timing
+def test_quota_halt_pauses_the_provider_until_the_time_given(
+    engine_settings: Settings, redis_client: redis.Redis, time_machine: TimeMachineFixture
+) -> None:
+    time_machine.move_to(dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC))
     state = ProviderState(redis_client, engine_settings)
     halted = SendResult(1, Outcome.TRANSIENT, error="daily_quota_exceeded", halt=Halt.QUOTA)
     state.observe("resend", [halted])
-    assert state.paused_for("resend") > 60  # until the next UTC midnight
+    assert 12 * 3600 - 60 < state.paused_for("resend") <= 12 * 3600  # until the next UTC midnight
     state.observe("postmark", [SendResult(2, Outcome.TRANSIENT, error="quota", retry_after=120, halt=Halt.QUOTA)])
     assert 115 < state.paused_for("postmark") <= 120
 
@@ -193,6 +200,7 @@ def test_a_success_closes_the_failure_count(engine_settings: Settings, redis_cli
     assert not state.circuit_open("postmark")
 
 
+@pytest.mark.timing
 def test_the_rate_limit_holds_across_workers(engine_settings: Settings, fake_provider: FakeProviders) -> None:
     import threading
     import time

@@ -1,15 +1,20 @@
-"""Ledger recovery and operator control, in-process: in-doubt records, deferred retries, sweeps, pause/resume/cancel, dead letters."""
+"""Ledger recovery and operator control, in-process: in-doubt records, deferred retries, sweeps, pause/resume/cancel, dead letters.
+
+Leases and deferrals are compared with the Python clock (``utcnow``), so the
+tests move that clock past them (time-machine) instead of sleeping: a lease
+of a minute runs out at once, and no verdict depends on how busy the machine is.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from sqlalchemy import select, update
+from time_machine import TimeMachineFixture
 
 from publisher.core.settings import Settings
 from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState
@@ -24,7 +29,10 @@ from workers.delivery.batch import deliver_batch, lease_for
 from workers.delivery.context import WorkerContext
 from workers.runtime import build_context
 
-LEASE = dt.timedelta(seconds=0.3)
+LEASE = dt.timedelta(seconds=60)
+#: Past the end of a lease claimed just before.
+PAST_THE_LEASE = LEASE + dt.timedelta(seconds=1)
+DEFERRAL = 30.0
 
 
 @pytest.fixture
@@ -36,12 +44,19 @@ def ctx(settings: Settings, fake_provider: FakeProviders, redis_client: redis.Re
             "postmark_base_url": fake_provider.base_url,
             "batch_size": 10,
             "http_timeout": 0.5,
-            "lease_seconds": 0.3,
+            "lease_seconds": LEASE.total_seconds(),
         }
     )
     context = build_context(configured)
     yield context
     context.close()
+
+
+@pytest.fixture
+def clock(time_machine: TimeMachineFixture) -> TimeMachineFixture:
+    """The clock, still running, that a test moves past a lease or a deferral instead of waiting for it."""
+    time_machine.move_to(dt.datetime.now(dt.UTC))
+    return time_machine
 
 
 def publish_enqueued(ctx: WorkerContext) -> CreatedCampaign:
@@ -68,12 +83,17 @@ def test_lease_is_longer_than_a_provider_call(ctx: WorkerContext) -> None:
     assert lease_for(ctx) >= dt.timedelta(seconds=6 * ctx.settings.http_timeout)
 
 
-def test_a_worker_lost_mid_call_leaves_records_in_doubt_not_resent(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
+@pytest.mark.timing
+def test_a_worker_lost_mid_call_leaves_records_in_doubt_not_resent(
+    ctx: WorkerContext, fake_provider: FakeProviders, clock: TimeMachineFixture
+) -> None:
     campaign = publish_enqueued(ctx)
     batch = campaign.batch_ids[0]
     claim = claim_batch(ctx.db, batch, LEASE, "postmark", idempotent=False)
     assert claim is not None and len(claim.deliveries) == 10  # ...and then the worker died
-    time.sleep(0.4)
+    assert deliver_batch(ctx, batch, max_countdown=60).sent == 0  # within the lease: not touched
+    assert counts(ctx, campaign.id) == {DeliveryState.SENDING: 10, DeliveryState.PENDING: 15}
+    clock.shift(PAST_THE_LEASE)
     assert deliver_batch(ctx, batch, max_countdown=60).sent == 0
     assert counts(ctx, campaign.id)[DeliveryState.IN_DOUBT] == 10
     assert fake_provider.calls_to("postmark") == []
@@ -81,34 +101,41 @@ def test_a_worker_lost_mid_call_leaves_records_in_doubt_not_resent(ctx: WorkerCo
     assert deliver_batch(ctx, batch, max_countdown=60).sent == 10
 
 
-def test_in_doubt_records_can_be_accepted_as_sent(ctx: WorkerContext) -> None:
+@pytest.mark.timing
+def test_in_doubt_records_can_be_accepted_as_sent(ctx: WorkerContext, clock: TimeMachineFixture) -> None:
     campaign = publish_enqueued(ctx)
     claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
-    time.sleep(0.4)
+    clock.shift(PAST_THE_LEASE)
     deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
     assert control.reconcile(ctx.db, campaign.id, resend=False) == 10
     assert counts(ctx, campaign.id)[DeliveryState.SENT] == 10
 
 
-def test_an_idempotent_provider_takes_expired_records_again(ctx: WorkerContext) -> None:
+@pytest.mark.timing
+def test_an_idempotent_provider_takes_expired_records_again(ctx: WorkerContext, clock: TimeMachineFixture) -> None:
     campaign = publish_enqueued(ctx)
     claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=True)
-    time.sleep(0.4)
+    during = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=True)
+    assert during is not None and during.deliveries == []  # another worker's lease still holds them
+    clock.shift(PAST_THE_LEASE)
     again = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=True)
     assert again is not None and len(again.deliveries) == 10
     assert all(delivery.attempts == 2 for delivery in again.deliveries)
 
 
-def test_the_sweep_finds_batches_of_dead_workers_deferred_retries_and_never_enqueued(ctx: WorkerContext) -> None:
+@pytest.mark.timing
+def test_the_sweep_finds_batches_of_dead_workers_deferred_retries_and_never_enqueued(ctx: WorkerContext, clock: TimeMachineFixture) -> None:
     campaign = publish_enqueued(ctx)
     first, second, third = campaign.batch_ids[:3]
     assert release_due(ctx.db, LEASE) == []
     claim_batch(ctx.db, first, LEASE, "postmark", idempotent=False)
-    defer_batch(ctx.db, second, 0.2)
+    defer_batch(ctx.db, second, DEFERRAL)
     with ctx.db.transaction() as session:
         session.execute(update(Batch).where(Batch.id == third).values(enqueued_at=None))
     assert [b.batch_id for b in release_due(ctx.db, LEASE)] == [third]
-    time.sleep(0.7)
+    clock.shift(DEFERRAL + 1)  # the deferred retry is due; the lease still holds
+    assert [b.batch_id for b in release_due(ctx.db, LEASE)] == [second, third]
+    clock.shift(PAST_THE_LEASE)
     assert [b.batch_id for b in release_due(ctx.db, LEASE)] == [first, second, third]
 
 
@@ -183,11 +210,15 @@ def test_an_inactive_recipient_is_suppressed_and_never_mailed_again(ctx: WorkerC
         assert session.scalar(select(Delivery.id).where(Delivery.campaign_id == second.id, Delivery.email == first)) is None
 
 
-def test_the_sweep_enqueues_pending_batches_whose_message_is_gone(ctx: WorkerContext, redis_client: redis.Redis) -> None:
+@pytest.mark.timing
+def test_the_sweep_enqueues_pending_batches_whose_message_is_gone(
+    ctx: WorkerContext, redis_client: redis.Redis, clock: TimeMachineFixture
+) -> None:
     from publisher.queue import dispatch_due, mark_queued
 
     campaign = publish_enqueued(ctx)
-    time.sleep(0.4)
+    assert release_due(ctx.db, LEASE) == []  # enqueued within a lease: its message is presumably on the queue
+    clock.shift(PAST_THE_LEASE)
     stale = release_due(ctx.db, LEASE)
     assert [b.batch_id for b in stale] == campaign.batch_ids
     assert all(b.unless_queued for b in stale)
@@ -198,10 +229,11 @@ def test_the_sweep_enqueues_pending_batches_whose_message_is_gone(ctx: WorkerCon
     assert [b.batch_id for b in release_due(ctx.db, LEASE)] == campaign.batch_ids[:2]
 
 
+@pytest.mark.timing
 def test_a_lost_answer_puts_records_in_doubt_instead_of_resending(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
     campaign = publish_enqueued(ctx)
     fake_provider.faults.hang = 1
-    fake_provider.faults.hang_seconds = 1.0  # longer than the 0.5 s HTTP timeout: the request went out, the answer did not come
+    fake_provider.faults.hang_seconds = 10.0  # far past the 0.5 s HTTP timeout: the request went out, the answer did not come
     outcome = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
     assert outcome.sent == 0
     assert counts(ctx, campaign.id)[DeliveryState.IN_DOUBT] == 10

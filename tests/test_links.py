@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import time
+import datetime as dt
 
 import pytest
+import time_machine
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer
 
 from publisher.core.links import CONFIRM, PREFERENCES, UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget, signer_for
@@ -71,21 +72,20 @@ def test_links_signed_before_a_key_rotation_still_verify() -> None:
         signer_for(Settings(secret_key="key-2026-signs-new-links", public_url="https://news.example")).verify(UNSUBSCRIBE, old_token)
 
 
-def signed_days_ago(monkeypatch: pytest.MonkeyPatch, signer: LinkSigner, purpose: str, days: float) -> str:
-    """A token as the signer would have made it ``days`` ago (itsdangerous reads the time from ``time.time``)."""
-    now = time.time()
-    with monkeypatch.context() as past:
-        past.setattr(time, "time", lambda: now - days * 86_400)
+def signed_days_ago(signer: LinkSigner, purpose: str, days: float) -> str:
+    """A token as the signer would have made it ``days`` ago."""
+    with time_machine.travel(dt.datetime.now(dt.UTC) - dt.timedelta(days=days)):
         return signer.token(purpose, TARGET)
 
 
-def test_confirm_links_expire_and_links_to_leave_never_do(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.timing
+def test_confirm_links_expire_and_links_to_leave_never_do() -> None:
     signer = signer_for(Settings(secret_key="key-2026-signs-new-links", public_url="https://news.example", confirm_link_days=7))
-    assert signer.verify(CONFIRM, signed_days_ago(monkeypatch, signer, CONFIRM, 6.9)) == TARGET
+    assert signer.verify(CONFIRM, signed_days_ago(signer, CONFIRM, 6.9)) == TARGET
     with pytest.raises(SignatureExpired):
-        signer.verify(CONFIRM, signed_days_ago(monkeypatch, signer, CONFIRM, 7.1))
+        signer.verify(CONFIRM, signed_days_ago(signer, CONFIRM, 7.1))
     for purpose in (UNSUBSCRIBE, PREFERENCES, VIEW):
-        assert signer.verify(purpose, signed_days_ago(monkeypatch, signer, purpose, 3650)) == TARGET
+        assert signer.verify(purpose, signed_days_ago(signer, purpose, 3650)) == TARGET
 
 
 def test_a_confirm_link_signed_without_a_time_counts_as_expired_and_a_forged_one_as_invalid() -> None:

@@ -122,6 +122,7 @@ def test_rejected_credentials_halt_and_keep_the_records_open(fake_provider: Fake
     assert "credentials rejected" in (results[0].error or "")
 
 
+@pytest.mark.timing
 def test_429_carries_retry_after_and_the_rate_limit(fake_provider: FakeProviders) -> None:
     reset = int(time.time()) + 30
     headers = {"Retry-After": "17", "X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset)}
@@ -133,6 +134,7 @@ def test_429_carries_retry_after_and_the_rate_limit(fake_provider: FakeProviders
     assert 25 <= (result.rate_limit.reset_after or 0) <= 30
 
 
+@pytest.mark.timing
 def test_429_without_retry_after_waits_for_the_rate_limit_reset(fake_provider: FakeProviders) -> None:
     headers = {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 40)}
     fake_provider.faults.canned.append(CannedAnswer(429, '{"errors": [{"message": "too many requests"}]}', headers))

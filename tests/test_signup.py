@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 import redis
 import requests
+import time_machine
 from sqlalchemy import func, select
+from time_machine import TimeMachineFixture
 
 from publisher.audience.lists import leave_list
 from publisher.audience.subscribers import ERASED, import_subscribers
@@ -45,6 +47,7 @@ from publisher.queue import QUEUE_PRIORITY
 from tests.support.paths import EXAMPLES
 from tests.support.recaps import RECAP
 from tests.support.types import ServeWeb
+from tests.support.waiting import wait_until
 from workers.delivery.batch import deliver_batch
 from workers.runtime import build_context
 
@@ -140,9 +143,7 @@ def test_form_sign_up_creates_a_pending_subscriber_with_consent_proof(
         assert (campaign.list_id, campaign.title) == (news, "Confirm your subscription to news")
     assert confirmations(db, "zoe@example.com") == 1
     # Enqueued as publish does, on the priority queue, once the answer has gone.
-    deadline = time.monotonic() + 5
-    while redis_client.llen(QUEUE_PRIORITY) == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: redis_client.llen(QUEUE_PRIORITY) > 0)
     assert redis_client.llen(QUEUE_PRIORITY) == 1
 
 
@@ -184,6 +185,7 @@ def test_the_answer_is_the_same_for_new_pending_confirmed_suppressed_and_erased_
     assert confirmed is not None and confirmed.status == SubscriptionStatus.CONFIRMED
 
 
+@pytest.mark.timing
 def test_every_accepted_sign_up_is_answered_after_the_same_delay(
     settings: Settings, serve_web: ServeWeb, db: Database, news: int, tmp_path: Path
 ) -> None:
@@ -331,13 +333,12 @@ def test_a_confirm_link_of_an_address_suppressed_since_confirms_nothing(settings
     assert found is not None and found.status == SubscriptionStatus.PENDING
 
 
+@pytest.mark.timing
 def test_a_confirm_link_older_than_its_days_gets_a_410_page_and_confirms_nothing(
-    settings: Settings, serve_web: ServeWeb, web_url: str, db: Database, news: int, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, serve_web: ServeWeb, web_url: str, db: Database, news: int
 ) -> None:
     post_json(web_url, {"email": "ada@example.com", "list": "news"})
-    now = time.time()
-    with monkeypatch.context() as past:  # the link as it was signed eight days ago
-        past.setattr(time, "time", lambda: now - 8 * 86_400)
+    with time_machine.travel(utcnow() - dt.timedelta(days=8)):  # the link as it was signed eight days ago
         link = confirm_url(settings, db, "ada@example.com", news)
     for method in ("GET", "POST"):
         response = requests.request(method, f"{web_url}{link}", timeout=10)
@@ -391,24 +392,35 @@ def test_pending_subscribers_are_not_in_an_audience_and_confirmed_ones_are(
 # --- Limits ---------------------------------------------------------------------------------------
 
 
-def test_over_the_ip_limit_answers_429_with_retry_after(
-    settings: Settings, serve_web: ServeWeb, db: Database, news: int, redis_client: redis.Redis
+@pytest.fixture
+def half_past(time_machine: TimeMachineFixture) -> TimeMachineFixture:
+    """Half past noon: the limits count per clock hour, and this one has half an hour left however long a test takes."""
+    time_machine.move_to(dt.datetime(2026, 3, 2, 12, 30, tzinfo=dt.UTC))
+    return time_machine
+
+
+@pytest.mark.timing
+def test_over_the_ip_limit_answers_429_with_retry_after_until_the_hour_is_over(
+    settings: Settings, serve_web: ServeWeb, db: Database, news: int, redis_client: redis.Redis, half_past: TimeMachineFixture
 ) -> None:
     url = serve_web(settings.model_copy(update={"subscribe_ip_limit": 3}))
     answers = [post_json(url, {"email": f"p{n}@example.com", "list": "news"}).status_code for n in range(3)]
     assert answers == [202, 202, 202]
     refused = post_json(url, {"email": "p3@example.com", "list": "news"})
     assert refused.status_code == 429
-    assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+    assert 1700 <= int(refused.headers["Retry-After"]) <= 1800  # the rest of the hour
     assert "too many sign-ups" in refused.json()["detail"]
     page = post_form(url, {"email": "p4@example.com", "list": "news"})
     assert page.status_code == 429 and page.headers["content-type"].startswith("text/html") and "Retry-After" in page.headers
     assert confirmations(db) == 3
     assert subscription(db, "p3@example.com", news) is None
+    half_past.shift(int(refused.headers["Retry-After"]))
+    assert post_json(url, {"email": "p3@example.com", "list": "news"}).status_code == 202  # a new hour, a new count
 
 
+@pytest.mark.timing
 def test_over_the_address_limit_the_answer_is_the_same_and_no_more_email_goes(
-    settings: Settings, serve_web: ServeWeb, db: Database, news: int, redis_client: redis.Redis
+    settings: Settings, serve_web: ServeWeb, db: Database, news: int, redis_client: redis.Redis, half_past: TimeMachineFixture
 ) -> None:
     url = serve_web(settings.model_copy(update={"subscribe_address_limit": 2}))
     answers = {(r.status_code, r.text) for r in (post_json(url, {"email": "ADA@example.com", "list": "news"}) for _ in range(4))}
@@ -418,6 +430,7 @@ def test_over_the_address_limit_the_answer_is_the_same_and_no_more_email_goes(
     assert confirmations(db, "grace@example.com") == 1
 
 
+@pytest.mark.timing
 def test_rate_limit_keys_name_no_address_and_no_ip(web_url: str, news: int, redis_client: redis.Redis) -> None:
     post_json(web_url, {"email": "ada@example.com", "list": "news"})
     keys = [key.decode() for key in redis_client.scan_iter("newsletter:limit:*")]
@@ -568,6 +581,7 @@ def test_an_import_confirms_a_pending_sign_up_with_its_own_proof(web_url: str, d
     assert found.confirmed_at is not None and found.confirmed_at - found.consented_at < dt.timedelta(seconds=1)
 
 
+@pytest.mark.timing
 def test_a_confirmation_the_sweep_sends_again_goes_on_the_priority_queue(web_url: str, db: Database, news: int) -> None:
     from publisher.ledger.dispatch import release_due
 

@@ -34,7 +34,7 @@ from publisher.web.app import create_app
 from tests.support.waiting import wait_until
 from tests.support.web import serving
 
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+pytestmark = [pytest.mark.parametrize("database_url", ["sqlite"], indirect=True), pytest.mark.timing]
 
 #: A 200 ms slower enqueue against a 100 ms bound would show the same thing,
 #: but then a busy machine could decide the verdict. With a wide margin on

@@ -34,7 +34,7 @@ def wait_for_message(fake: FakeProviders, to: str, index: int = 0, timeout: floa
     raise AssertionError(f"no message {index} to {to} within {timeout}s")
 
 
-def ledger_record(db: Database, timeout: float = 10.0) -> tuple[DeliveryState, CampaignKind]:
+def ledger_record(db: Database, timeout: float = 30.0) -> tuple[DeliveryState, CampaignKind]:
     """The confirmation's ledger state and campaign kind, once the worker has recorded the provider's answer."""
     query = select(Delivery.state, Campaign.kind).join(Campaign, Campaign.id == Delivery.campaign_id).where(Delivery.email == ADDRESS)
     deadline = time.monotonic() + timeout

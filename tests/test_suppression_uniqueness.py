@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -13,6 +12,7 @@ from sqlalchemy import func, select, text
 from publisher.audience.suppressions import add_entries, email_hash, is_erased, suppress_address
 from publisher.db.engine import Database, alembic_config
 from publisher.db.models import MailingList, Suppression
+from tests.support.waiting import wait_until
 
 ADA = "ada@example.com"
 #: A row written as the schema before 0007 allowed: no unique index yet.
@@ -60,11 +60,18 @@ def test_two_transactions_suppressing_one_address_at_once_leave_one_entry(db: Da
         assert suppress_address(first, ADA, "hard bounce", "provider:postmark")
         thread = threading.Thread(target=report_the_complaint)
         thread.start()
-        time.sleep(0.5)
-        assert thread.is_alive(), "the second insert should wait for the first transaction"
+        wait_until(lambda: waiting_on_a_lock(db) == 1)  # the second insert waits for the first transaction
+        assert thread.is_alive()
     thread.join(timeout=10)
     assert second == {"added": False}
     assert entries(db) == [(None, ADA)]
+
+
+def waiting_on_a_lock(db: Database) -> int:
+    """Sessions of this database that PostgreSQL holds waiting for another transaction's lock."""
+    with db.engine.connect() as connection:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        return int(connection.execute(text(query)).scalar_one())
 
 
 def test_upgrading_merges_duplicates_and_keeps_the_erased_entry(db: Database) -> None:

@@ -140,6 +140,7 @@ BODY_TIMEOUT_ENV = {"NEWSLETTER_REQUEST_BODY_TIMEOUT": "0.5"}
 DROP_BOUND = 15.0
 
 
+@pytest.mark.timing
 def test_serve_drops_a_client_whose_body_never_arrives(env: dict[str, str], tmp_path: Path) -> None:
     cases = [
         ("POST /subscribe", "application/x-www-form-urlencoded", 408),
@@ -161,6 +162,7 @@ def test_serve_drops_a_client_whose_body_never_arrives(env: dict[str, str], tmp_
             assert answer.startswith(f"HTTP/1.1 {status} ".encode()), (request_line, content_type, answer[:300])
 
 
+@pytest.mark.timing
 def test_a_body_that_keeps_arriving_within_the_timeout_is_read(web_url: str) -> None:
     """Default timeout (10 s): a body sent in two parts a moment apart is read and answered as usual."""
     body = b'{"email": "ada@example.com", "list": "no-such-list"}'

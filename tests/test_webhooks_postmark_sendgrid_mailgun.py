@@ -534,6 +534,7 @@ def test_sendgrid_batch_of_only_unknown_messages_is_404(app: str, db: Database, 
     assert nothing_changed(db, sendgrid_ledger)
 
 
+@pytest.mark.timing
 def test_sendgrid_calls_without_a_valid_signature_are_refused_and_change_nothing(app: str, db: Database, sendgrid_ledger: Ledger) -> None:
     events = [sendgrid_event(sendgrid_ledger.sent[ADA], "bounce", type="bounce"), sendgrid_event(sendgrid_ledger.sent[BOB], "spamreport")]
     original = json.dumps(events).encode()
@@ -722,6 +723,7 @@ def test_mailgun_replayed_token_is_refused(app: str, db: Database, mailgun_ledge
     assert suppressions(db) == []
 
 
+@pytest.mark.timing
 def test_mailgun_calls_without_a_valid_signature_are_refused_and_change_nothing(
     app: str, db: Database, mailgun_ledger: Ledger, redis_client: redis.Redis
 ) -> None:

@@ -229,6 +229,7 @@ def test_resend_tampered_body_is_401(resend_url: str, db: Database) -> None:
     assert not suppressed(db, sent.email)
 
 
+@pytest.mark.timing
 def test_resend_stale_timestamp_is_401(resend_url: str, db: Database) -> None:
     sent = send_record(db, "resend")
     stale = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)
@@ -671,6 +672,7 @@ class Clock:
         return self.now
 
 
+@pytest.mark.timing
 def test_cached_certificate_expires(settings: Settings, aws: FakeAws) -> None:
     clock = Clock()
     cache = sns.CertificateCache(clock=clock)
@@ -683,6 +685,7 @@ def test_cached_certificate_expires(settings: Settings, aws: FakeAws) -> None:
     assert len(aws.fetched(f"/{aws.cert_name}")) == 2
 
 
+@pytest.mark.timing
 def test_failed_certificate_fetch_is_remembered_briefly(settings: Settings, aws: FakeAws) -> None:
     clock = Clock()
     cache = sns.CertificateCache(clock=clock)
@@ -793,6 +796,7 @@ def fail_fetches(cache: sns.CertificateCache, aws: FakeAws, settings: Settings, 
             cache.key(url, settings.http_timeout)
 
 
+@pytest.mark.timing
 def test_failed_fetch_budget_refuses_new_certificates_without_fetching_until_the_window_passes(settings: Settings, aws: FakeAws) -> None:
     clock = Clock()
     cache = sns.CertificateCache(clock=clock)
@@ -810,6 +814,7 @@ def test_failed_fetch_budget_refuses_new_certificates_without_fetching_until_the
     assert aws.requests[-1] == new.removeprefix(aws.origin)
 
 
+@pytest.mark.timing
 def test_certificate_fetched_before_is_fetched_again_while_the_failure_budget_is_spent(settings: Settings, aws: FakeAws) -> None:
     """A flood of failing URLs cannot stop the refresh of a certificate this process has used."""
     clock = Clock()

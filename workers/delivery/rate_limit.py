@@ -14,6 +14,9 @@ checked too (:meth:`RateLimiter.admit`): a sliding log of the calls actually
 started in the last window, which lets no call out while the window is full.
 Calls that carry several requests (SES and SMTP send one request per message)
 pace their own requests and rely on the booking alone.
+
+A :class:`Clock` can stand in for Redis's clock and for the waiting, so tests
+move time instead of sleeping; workers never pass one.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Protocol
 
 import redis
 
@@ -33,13 +37,17 @@ HEADROOM = 1.05
 
 #: KEYS: one schedule key per limited unit (requests, messages); ARGV[1]: the
 #: longest wait to accept, in milliseconds; ARGV[1 + i]: milliseconds the
-#: reservation occupies on KEYS[i]. The call goes out when every unit is free,
-#: so every unit is booked from that same moment; when the wait would be
-#: longer than accepted, nothing is booked on any unit. Returns the wait in
-#: milliseconds, or -1.
+#: reservation occupies on KEYS[i]; ARGV[#KEYS + 2]: the time in ms, or empty
+#: for Redis's own clock. The call goes out when every unit is free, so every
+#: unit is booked from that same moment; when the wait would be longer than
+#: accepted, nothing is booked on any unit. Returns the wait in milliseconds,
+#: or -1.
 _RESERVE = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local now = tonumber(ARGV[#KEYS + 2])
+if not now then
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
 local start = now
 for i, key in ipairs(KEYS) do
   start = math.max(start, tonumber(redis.call('GET', key) or '0'))
@@ -58,12 +66,16 @@ return wait
 
 #: KEYS[1]: the provider's log of calls started (a sorted set: score the
 #: start time in ms); ARGV[1]: the window in ms; ARGV[2]: the calls the window
-#: holds; ARGV[3]: this call's id. Returns 0 when the call was logged and may
-#: go now, else the milliseconds until the oldest call in the window ages out
-#: (nothing logged).
+#: holds; ARGV[3]: this call's id; ARGV[4]: the time in ms, or empty for
+#: Redis's own clock. Returns 0 when the call was logged and may go now, else
+#: the milliseconds until the oldest call in the window ages out (nothing
+#: logged).
 _ADMIT = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local now = tonumber(ARGV[4])
+if not now then
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
 local window = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local started = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -97,9 +109,20 @@ class Reservation:
     wait: float | None
 
 
+class Clock(Protocol):
+    """The time the limiter books and checks against, and its way of waiting."""
+
+    def time(self) -> float:
+        """Seconds since the epoch."""
+
+    def sleep(self, seconds: float) -> None: ...
+
+
 class RateLimiter:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, clock: Clock | None = None) -> None:
         self._client = client
+        #: None: Redis's own clock (hosts with skewed clocks agree) and real waits.
+        self._clock = clock
         self._script = client.register_script(_RESERVE)
         self._admit = client.register_script(_ADMIT)
 
@@ -112,7 +135,7 @@ class RateLimiter:
             occupied.append(max(1, round(1000 * units * HEADROOM / rate)))
         if not keys:
             return Reservation(wait=0.0)
-        wait_ms = int(self._script(keys=keys, args=[int(max_wait * 1000), *occupied]))
+        wait_ms = int(self._script(keys=keys, args=[int(max_wait * 1000), *occupied, self._now_ms()]))
         return Reservation(wait=None if wait_ms < 0 else wait_ms / 1000)
 
     def admit(self, provider: str, requests_per_second: float, *, max_wait: float) -> bool:
@@ -128,12 +151,26 @@ class RateLimiter:
         calls = math.ceil(requests_per_second)
         window_ms = math.ceil(1000 * calls / requests_per_second * HEADROOM)
         call_id = uuid.uuid4().hex
-        deadline = time.monotonic() + max_wait
-        while (wait_ms := int(self._admit(keys=[f"{PREFIX}:{provider}:requests:log"], args=[window_ms, calls, call_id]))) > 0:
-            if time.monotonic() + wait_ms / 1000 > deadline:
+        key = f"{PREFIX}:{provider}:requests:log"
+        deadline = self._monotonic() + max_wait
+        while (wait_ms := int(self._admit(keys=[key], args=[window_ms, calls, call_id, self._now_ms()]))) > 0:
+            if self._monotonic() + wait_ms / 1000 > deadline:
                 return False
-            time.sleep(wait_ms / 1000)
+            self._sleep(wait_ms / 1000)
         return True
+
+    def _now_ms(self) -> str:
+        """The time for the scripts: empty, so they read Redis's clock, unless a clock was given."""
+        return "" if self._clock is None else str(int(self._clock.time() * 1000))
+
+    def _monotonic(self) -> float:
+        return time.monotonic() if self._clock is None else self._clock.time()
+
+    def _sleep(self, seconds: float) -> None:
+        if self._clock is None:
+            time.sleep(seconds)
+        else:
+            self._clock.sleep(seconds)
 
     def state(self, provider: str) -> dict[str, float]:
         """Seconds until each limited unit of ``provider`` is free again (for status)."""
