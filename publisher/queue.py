@@ -36,6 +36,9 @@ QUEUES = (QUEUE_PRIORITY, QUEUE_SEND)
 #: Task names, as ``workers/tasks.py`` registers them.
 TASK_SEND_BATCH = "newsletter.send_batch"
 TASK_SWEEP = "newsletter.sweep"
+#: Seconds a task may run (hard, then soft) before the worker stops it; the message carries them too.
+TASK_TIME_LIMIT = 600
+TASK_SOFT_TIME_LIMIT = 540
 
 #: Redis hash of the batches with a message on the queue (batch id → when it was put there).
 QUEUED_KEY = "newsletter:queued"
@@ -45,6 +48,8 @@ MESSAGE_OPTIONS: dict[str, object] = {
     "task_serializer": "json",
     "accept_content": ["json"],
     "task_ignore_result": True,
+    "task_time_limit": TASK_TIME_LIMIT,
+    "task_soft_time_limit": TASK_SOFT_TIME_LIMIT,
     "broker_connection_retry_on_startup": True,
     # Task events feed Flower (docker-compose.yml) and its Prometheus /metrics.
     "task_send_sent_event": True,
@@ -88,11 +93,16 @@ def enqueue(settings: Settings, url: str, batches: list[QueuedBatch]) -> None:
     mark_queued(connect(url), [batch.batch_id for batch in batches])
     with app.producer_or_acquire() as connection:
         for batch in batches:
+            # The same message the task's own apply_async wrote: send_task
+            # does not read these options from the app's configuration.
             app.send_task(
                 TASK_SEND_BATCH,
                 args=[batch.batch_id],
                 queue=QUEUE_PRIORITY if batch.priority else QUEUE_SEND,
                 producer=connection,
+                ignore_result=True,
+                time_limit=TASK_TIME_LIMIT,
+                soft_time_limit=TASK_SOFT_TIME_LIMIT,
             )
 
 

@@ -25,10 +25,6 @@ from publisher.core.settings import Settings, load_settings
 from publisher.queue import MESSAGE_OPTIONS, QUEUE_PRIORITY, QUEUE_SEND, QUEUES, TASK_SWEEP, configure_broker
 from workers.providers import provider_class
 
-TASK_TIME_LIMIT = 600
-TASK_SOFT_TIME_LIMIT = 540
-
-
 app = Celery("newsletter", include=["workers.tasks"])
 app.conf.update(MESSAGE_OPTIONS)
 app.conf.update(
@@ -37,8 +33,6 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     task_default_queue=QUEUE_SEND,
     task_queues=[Queue(name) for name in QUEUES],
-    task_time_limit=TASK_TIME_LIMIT,
-    task_soft_time_limit=TASK_SOFT_TIME_LIMIT,
     worker_hijack_root_logger=False,
     # Task events feed Flower (docker-compose.yml) and its Prometheus /metrics.
     worker_send_task_events=True,

@@ -10,7 +10,6 @@ from publisher.queue import TASK_SEND_BATCH, TASK_SWEEP, mark_queued, unmark_que
 from workers.celery_app import app, current_settings, redis_url_of_broker
 from workers.delivery.batch import deliver_batch
 from workers.runtime import worker_context
-from workers.sweeper import Sweeper
 
 
 @app.task(bind=True, name=TASK_SEND_BATCH, max_retries=None)
@@ -36,4 +35,8 @@ def send_batch(self: Task, batch_id: int) -> None:
 @app.task(name=TASK_SWEEP, ignore_result=True)
 def sweep() -> int:
     """The periodic sweep, for deployments that run celery beat (workers also sweep by themselves)."""
+    # Imported here, not above: importing the module starts a sweeper thread
+    # in every worker (its worker_ready hook), which only `newsletter worker` wants.
+    from workers.sweeper import Sweeper
+
     return Sweeper(current_settings(), redis_url_of_broker()).sweep_once()

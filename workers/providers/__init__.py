@@ -15,25 +15,32 @@ from publisher.core.errors import ConfigurationError
 from workers.providers.base import Provider
 
 
+def _defined_in(module_name: str) -> type[Provider] | None:
+    """The provider the module ``module_name`` of this package defines, if any."""
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    for value in vars(module).values():
+        if isinstance(value, type) and issubclass(value, Provider) and getattr(value, "name", None) == module_name:
+            return value
+    return None
+
+
+def _modules() -> list[str]:
+    return sorted(module.name for module in pkgutil.iter_modules(__path__))
+
+
 @functools.cache
-def _registry() -> dict[str, type[Provider]]:
-    found: dict[str, type[Provider]] = {}
-    for module_info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
-        for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Provider) and getattr(value, "name", None) == module_info.name:
-                found[module_info.name] = value
-    return found
-
-
 def available() -> list[str]:
-    """Names of every provider shipped with the service."""
-    return sorted(_registry())
+    """Names of every provider shipped with the service (imports each module of the package once)."""
+    return [name for name in _modules() if _defined_in(name) is not None]
 
 
 def provider_class(name: str) -> type[Provider]:
-    """Return the provider class called ``name`` or raise ConfigurationError."""
-    try:
-        return _registry()[name]
-    except KeyError:
-        raise ConfigurationError(f"unknown provider {name!r}: set NEWSLETTER_PROVIDER to one of {', '.join(available())}") from None
+    """Return the provider class called ``name`` or raise ConfigurationError.
+
+    Only the named module is imported: a worker sending through Postmark does
+    not load the other providers' libraries.
+    """
+    found = _defined_in(name) if name in _modules() else None
+    if found is None:
+        raise ConfigurationError(f"unknown provider {name!r}: set NEWSLETTER_PROVIDER to one of {', '.join(available())}")
+    return found
