@@ -43,7 +43,7 @@ def ctx(settings: Settings, fake_provider: FakeProviders, redis_client: redis.Re
             "postmark_api_key": TOKEN,
             "postmark_base_url": fake_provider.base_url,
             "batch_size": 10,
-            "http_timeout": 0.5,
+            "http_timeout": 2.0,
             "lease_seconds": LEASE.total_seconds(),
         }
     )
@@ -233,7 +233,7 @@ def test_the_sweep_enqueues_pending_batches_whose_message_is_gone(
 def test_a_lost_answer_puts_records_in_doubt_instead_of_resending(ctx: WorkerContext, fake_provider: FakeProviders) -> None:
     campaign = publish_enqueued(ctx)
     fake_provider.faults.hang = 1
-    fake_provider.faults.hang_seconds = 10.0  # far past the 0.5 s HTTP timeout: the request went out, the answer did not come
+    fake_provider.faults.hang_seconds = 10.0  # far past the 2 s HTTP timeout: the request went out, the answer did not come
     outcome = deliver_batch(ctx, campaign.batch_ids[0], max_countdown=60)
     assert outcome.sent == 0
     assert counts(ctx, campaign.id)[DeliveryState.IN_DOUBT] == 10

@@ -145,8 +145,8 @@ def test_the_same_batch_sent_twice_is_delivered_once(fake_provider: FakeProvider
 def test_a_batch_whose_answer_was_lost_is_not_delivered_again(fake_provider: FakeProviders) -> None:
     # The fake handles the hung call after the client gave up: sent, but the answer never arrived.
     fake_provider.faults.hang = 1
-    fake_provider.faults.hang_seconds = 3.0
-    provider = RESEND.build(fake_provider, http_timeout=0.5)
+    fake_provider.faults.hang_seconds = 4.0
+    provider = RESEND.build(fake_provider, http_timeout=1.0)
     batch = emails(2)
     lost = provider.send(batch, batch_key="newsletter-9-5-0")
     assert [r.outcome for r in lost] == [Outcome.TRANSIENT] * 2

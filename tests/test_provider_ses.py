@@ -156,7 +156,7 @@ def test_proxy_pages_are_transient(fake_provider: FakeProviders, answer: CannedA
 def test_timeout_is_transient_and_stops_the_batch(fake_provider: FakeProviders) -> None:
     fake_provider.faults.hang = 1
     fake_provider.faults.hang_seconds = 10.0
-    results = SES.build(fake_provider, http_timeout=0.2).send(emails(2))
+    results = SES.build(fake_provider, http_timeout=1.0).send(emails(2))
     assert [r.outcome for r in results] == [Outcome.TRANSIENT] * 2
     assert "timed out" in (results[0].error or "")
     assert "not sent" in (results[1].error or "")
