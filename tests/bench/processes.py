@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.cli import last_line
+
 PROJECT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -42,8 +44,7 @@ class Measured:
 
     @property
     def last_line(self) -> str:
-        lines = [line for line in self.output.splitlines() if line.strip()]
-        return lines[-1] if lines else ""
+        return last_line(self.output)
 
 
 # The command is started from this small interpreter, not from the bench:

@@ -16,8 +16,13 @@ class CliResult:
 
     @property
     def last_line(self) -> str:
-        lines = [line for line in self.output.splitlines() if line.strip()]
-        return lines[-1] if lines else ""
+        return last_line(self.output)
+
+
+def last_line(output: str) -> str:
+    """The last line of ``output`` that is not blank: where a command prints its verdict."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 def run_cli(env: dict[str, str], *args: str | os.PathLike[str], cwd: Path | None = None, timeout: float = 120) -> CliResult:
