@@ -8,7 +8,9 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select, text, update
 
+from publisher.accounts.roles import CLI_ACTOR
 from publisher.audience.subscribers import import_subscribers
+from publisher.content.drafting import lint_draft
 from publisher.content.recap import load_recap
 from publisher.core.clock import utcnow
 from publisher.core.outcomes import Outcome, SendResult
@@ -19,6 +21,7 @@ from publisher.ledger import control, states
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
 from publisher.ledger.claims import claim_batch, pause_campaign, record_results
 from publisher.ledger.dispatch import release_due
+from publisher.ledger.drafts import DraftContent, SendOrder, create_draft, send_draft
 from publisher.ledger.states import INITIAL, TRANSITIONS, Event, TransitionError
 from tests.support.paths import EXAMPLES
 
@@ -106,6 +109,12 @@ def publish(settings: Settings, db: Database, send_at: dt.datetime | None = None
     return create_campaign(settings, db, plan)
 
 
+def write_draft(settings: Settings, db: Database) -> int:
+    recap = load_recap(RECAP)
+    content = DraftContent(recap, RECAP.read_text(), "attendees", "outbox", lint_draft(settings, recap))
+    return create_draft(settings, db, content, CLI_ACTOR)
+
+
 def record_status_changes(db: Database) -> None:
     """Have SQLite log every status a campaign is written with or moved to, whoever writes it."""
     with db.engine.begin() as connection:
@@ -177,6 +186,13 @@ def test_the_code_makes_exactly_the_transitions_of_the_table(settings: Settings,
     paused = publish(settings, db, send_at)
     control.pause(db, paused.id)
     control.cancel(db, paused.id)  # paused → cancelled
+
+    draft = write_draft(settings, db)
+    for operator_action in (control.pause, control.resume, control.cancel):
+        with pytest.raises(control.ControlError):
+            operator_action(db, draft)
+    send_draft(settings, db, SendOrder(draft, batch_size=10), CLI_ACTOR)  # draft → sending
+    send_draft(settings, db, SendOrder(write_draft(settings, db), batch_size=10, send_at=send_at), CLI_ACTOR)  # draft → scheduled
 
     changes = status_changes(db)
     assert {new for old, new in changes if old is None} <= set(INITIAL)

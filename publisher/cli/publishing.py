@@ -64,7 +64,8 @@ def run_publish(settings: Settings, options: PublishOptions, report: Callable[[s
             provider=options.provider,
             batch_size=min(settings.batch_size, provider.max_batch_size),
             send_at=options.send_at,
-            test_to=options.test_to,
+            test_to=(options.test_to,) if options.test_to else (),
+            created_by="cli",
         )
         created = create_campaign(settings, db, plan)
         kind = "test send" if created.is_test else "campaign"

@@ -113,8 +113,12 @@ def load_recap(path: Path) -> Recap:
     return parse_recap(text, source)
 
 
-def parse_recap(text: str, source: str = "<recap>") -> Recap:
-    """Validate recap text; ``source`` names it in error messages."""
+def parse_recap(text: str, source: str = "<recap>", *, allow_empty_body: bool = False) -> Recap:
+    """Validate recap text; ``source`` names it in error messages.
+
+    A draft may have no body yet (``allow_empty_body``): lint reports it
+    instead, and sending refuses it.
+    """
     lines = text.splitlines()
     if not lines or lines[0].strip() != FENCE:
         raise ContentError(source, "line 1 must be '---', opening the YAML front matter")
@@ -123,11 +127,12 @@ def parse_recap(text: str, source: str = "<recap>") -> Recap:
     try:
         metadata, body = frontmatter.parse(text)
     except yaml.YAMLError as exc:
-        raise ContentError(source, f"front matter is not valid YAML: {_yaml_problem(exc)}") from exc
+        problem = f"front matter is not valid YAML: {_yaml_problem(exc)}"
+        raise ContentError(source, problem, [("front matter", problem)]) from exc
     if not isinstance(metadata, dict) or not metadata:
         raise ContentError(source, "front matter must be a mapping of keys to values (title: …)")
     meta = _validate_meta(metadata, source)
-    if not body.strip():
+    if not body.strip() and not allow_empty_body:
         raise ContentError(source, "the body is empty: write the recap below the front matter")
     body = body.strip()
     # The body is the end of the text once trailing whitespace is stripped.
@@ -140,12 +145,16 @@ def _validate_meta(metadata: dict[str, Any], source: str) -> RecapMeta:
     try:
         return RecapMeta.model_validate(metadata)
     except ValidationError as exc:
-        problems = "; ".join(_describe(error) for error in exc.errors())
-        raise ContentError(source, f"front matter: {problems}") from exc
+        problems = [(_where(error), _describe(error)) for error in exc.errors()]
+        raise ContentError(source, "front matter: " + "; ".join(reason for _, reason in problems), problems) from exc
+
+
+def _where(error: Any) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "front matter"
 
 
 def _describe(error: Any) -> str:
-    where = ".".join(str(part) for part in error["loc"]) or "front matter"
+    where = _where(error)
     if error["type"] == "extra_forbidden":
         allowed = ", ".join(RecapMeta.model_fields)
         return f"unknown key '{where}' (allowed at the top: {allowed})"

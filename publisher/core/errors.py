@@ -21,10 +21,12 @@ class NewsletterError(Exception):
 class ContentError(NewsletterError):
     """A recap file cannot be turned into an issue."""
 
-    def __init__(self, source: str, problem: str) -> None:
+    def __init__(self, source: str, problem: str, problems: list[tuple[str, str]] | None = None) -> None:
         super().__init__(f"{source}: {problem}")
         self.source = source
         self.problem = problem
+        #: Each problem as (where, reason), for answers that list them one by one (the HTTP API's 422).
+        self.problems = problems or [("recap", problem)]
 
 
 class RenderError(NewsletterError):

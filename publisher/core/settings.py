@@ -81,6 +81,13 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Seconds a request's whole body may take to arrive after its headers (408 and the connection closed after)."
     )
     trusted_proxies: str = Field("", description="Comma-separated proxy IPs whose X-Forwarded-For is believed.")
+    console_idle_minutes: int = Field(60, ge=1, le=10_080, description="Minutes without a request after which a console session ends.")
+    signin_account_limit: int = Field(5, ge=1, description="Failed console sign-ins allowed per account per 15 minutes.")
+    signin_ip_limit: int = Field(20, ge=1, description="Failed console sign-ins allowed per client IP per 15 minutes.")
+    api_requests_per_minute: int = Field(600, ge=1, description="HTTP API requests allowed per token per minute (429 above it).")
+    max_import_bytes: int = Field(
+        50_000_000, ge=1024, description="Largest subscriber import the HTTP API accepts, in bytes (413 above it)."
+    )
 
     postmark_webhook_username: str | None = Field(None, description="Basic-auth user name Postmark's webhooks must send.")
     postmark_webhook_password: SecretStr | None = Field(None, description="Basic-auth password Postmark's webhooks must send.")

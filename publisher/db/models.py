@@ -64,6 +64,8 @@ class CampaignKind(enum.StrEnum):
 
 
 class CampaignStatus(enum.StrEnum):
+    #: Being written: editable, with no audience until it is sent.
+    DRAFT = "draft"
     SCHEDULED = "scheduled"
     SENDING = "sending"
     #: Stopped until an operator resumes it; ``pause_reason`` says why.
@@ -195,6 +197,14 @@ class Campaign(Base):
     released_at: Mapped[dt.datetime | None] = mapped_column()
     completed_at: Mapped[dt.datetime | None] = mapped_column()
     pause_reason: Mapped[str | None] = mapped_column(String(500))
+    #: The recap as written (Markdown with front matter): a draft's content,
+    #: kept after sending so the issue can be read as it was sent.
+    recap_text: Mapped[str | None] = mapped_column(Text)
+    #: The lint report of the content as it was last saved (``LintReport.as_dict``).
+    lint: Mapped[dict[str, Any] | None] = mapped_column()
+    #: Who created it: "user:<email>", "token:<name>" or "cli".
+    created_by: Mapped[str | None] = mapped_column(String(400))
+    updated_at: Mapped[dt.datetime | None] = mapped_column()
 
     mailing_list: Mapped[MailingList | None] = relationship()
 
@@ -303,4 +313,88 @@ class DeliveryEvent(Base):
     dedupe_key: Mapped[str] = mapped_column(String(200))
     occurred_at: Mapped[dt.datetime] = mapped_column()
     detail: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Role(enum.StrEnum):
+    """What a console user may do; each role may do everything the ones before it may."""
+
+    VIEWER = "viewer"
+    EDITOR = "editor"
+    SENDER = "sender"
+    ADMIN = "admin"
+
+
+class User(Base):
+    """A person who signs in to the console."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Lower-cased address: the sign-in name.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "user_role"))
+    #: argon2id hash (argon2-cffi's encoded form, parameters included).
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A signed-in browser. The cookie carries a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: The token every state-changing form of this session must carry.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
+class ApiToken(Base):
+    """A bearer token for the HTTP API. Only its SHA-256 is stored; the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class AuditEntry(Base):
+    """Who did what to which campaign, list or subscriber, when and from where. Append-only."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    #: "user:<email>", "token:<name>" or "cli".
+    actor: Mapped[str] = mapped_column(String(400))
+    action: Mapped[str] = mapped_column(String(40))
+    campaign_id: Mapped[int | None] = mapped_column(index=True)
+    #: What else it concerned: a list name, an address, a user, a token.
+    target: Mapped[str] = mapped_column(String(400), default="")
+    detail: Mapped[str] = mapped_column(String(1000), default="")
+    ip: Mapped[str | None] = mapped_column(String(45))
+
+
+class IdempotencyKey(Base):
+    """An API request's Idempotency-Key: the same key and body give the same campaign."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("owner", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The token that sent it: keys of two clients never collide.
+    owner: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(200))
+    body_digest: Mapped[str] = mapped_column(String(64))
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

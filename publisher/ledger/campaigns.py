@@ -16,6 +16,7 @@ import datetime as dt
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
@@ -43,7 +44,14 @@ class CampaignPlan:
     provider: str
     batch_size: int
     send_at: dt.datetime | None = None
-    test_to: str | None = None
+    #: A test send: these addresses only, no list needed.
+    test_to: tuple[str, ...] = ()
+    #: Put before the subject (a test copy of a draft is "[TEST] …").
+    subject_prefix: str = ""
+    #: The recap as written and its lint report, kept with the campaign.
+    recap_text: str | None = None
+    lint: dict[str, Any] | None = None
+    created_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
         mailing_list = (
             find_list(session, plan.list_name, f"; import subscribers with --list {plan.list_name} first") if plan.list_name else None
         )
-        if not plan.test_to and not _has_audience(session, mailing_list):
+        if not plan.test_to and not has_audience(session, mailing_list):
             name = mailing_list.name if mailing_list else plan.list_name
             raise NotFoundError(f"list '{name}' has no confirmed subscribers: nothing to send")
         issue = render_issue(plan.recap, IssueFrame(list_name=_list_label(mailing_list), postal_address=settings.postal_address))
@@ -72,9 +80,9 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
         if plan.test_to:
             audience: Iterable[Sequence[tuple[int | None, str]]] = [_test_audience(session, plan.test_to)]
         else:
-            assert mailing_list is not None  # _has_audience is False without a list
-            audience = _audience(session, mailing_list, plan.batch_size)
-        batch_ids, recipients = _write_batches(session, campaign.id, audience, message_domain(settings))
+            assert mailing_list is not None  # has_audience is False without a list
+            audience = audience_batches(session, mailing_list, plan.batch_size)
+        batch_ids, recipients = write_batches(session, campaign.id, audience, message_domain(settings))
         return CreatedCampaign(
             id=campaign.id,
             recipients=recipients,
@@ -95,11 +103,11 @@ def _confirmed(mailing_list: MailingList) -> Select[int, str]:
     )
 
 
-def _has_audience(session: Session, mailing_list: MailingList | None) -> bool:
+def has_audience(session: Session, mailing_list: MailingList | None) -> bool:
     return mailing_list is not None and session.scalar(_confirmed(mailing_list).limit(1)) is not None
 
 
-def _audience(session: Session, mailing_list: MailingList, size: int) -> Iterator[Sequence[tuple[int | None, str]]]:
+def audience_batches(session: Session, mailing_list: MailingList, size: int) -> Iterator[Sequence[tuple[int | None, str]]]:
     """Yield the audience ``size`` recipients at a time, without ever holding all of it."""
     # One streamed statement rather than keyset pages: under PostgreSQL's read
     # committed every statement takes its own snapshot, so pages could let in
@@ -109,13 +117,15 @@ def _audience(session: Session, mailing_list: MailingList, size: int) -> Iterato
         yield [(row[0], row[1]) for row in rows]
 
 
-def _test_audience(session: Session, address: str) -> list[tuple[int | None, str]]:
-    if is_erased(session, address):
-        # Erased addresses are known only by their hash, which the workers'
-        # suppression check (by address) cannot see: refuse here.
-        raise NewsletterError(f"{address} was erased on request and is never mailed again; use another address for the test")
-    subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == address))
-    return [(subscriber_id, address)]
+def _test_audience(session: Session, addresses: tuple[str, ...]) -> list[tuple[int | None, str]]:
+    audience: list[tuple[int | None, str]] = []
+    for address in dict.fromkeys(addresses):
+        if is_erased(session, address):
+            # Erased addresses are known only by their hash, which the workers'
+            # suppression check (by address) cannot see: refuse here.
+            raise NewsletterError(f"{address} was erased on request and is never mailed again; use another address for the test")
+        audience.append((session.scalar(select(Subscriber.id).where(Subscriber.email == address)), address))
+    return audience
 
 
 def _list_label(mailing_list: MailingList | None) -> str:
@@ -128,9 +138,9 @@ def _new_campaign(plan: CampaignPlan, mailing_list: MailingList | None, issue: R
         list_id=mailing_list.id if mailing_list else None,
         status=initial_status(scheduled=scheduled),
         provider=plan.provider,
-        is_test=plan.test_to is not None,
+        is_test=bool(plan.test_to),
         title=plan.recap.meta.title,
-        subject=plan.recap.meta.email_subject,
+        subject=(plan.subject_prefix + plan.recap.meta.email_subject)[:500],
         source=plan.recap.source,
         content_digest=plan.recap.digest,
         html_template=issue.html,
@@ -138,10 +148,13 @@ def _new_campaign(plan: CampaignPlan, mailing_list: MailingList | None, issue: R
         placeholder_nonce=issue.nonce,
         send_at=plan.send_at,
         released_at=None if scheduled else now,
+        recap_text=plan.recap_text,
+        lint=plan.lint,
+        created_by=plan.created_by,
     )
 
 
-def _write_batches(
+def write_batches(
     session: Session, campaign_id: int, audience: Iterable[Sequence[tuple[int | None, str]]], domain: str
 ) -> tuple[list[int], int]:
     """Write one batch row and its ledger records per chunk of the audience; return the batch ids and the recipient count."""

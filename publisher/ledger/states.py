@@ -1,7 +1,12 @@
 """A campaign's status: every allowed transition, written once, and the only code that changes it.
 
-A new campaign starts ``scheduled`` (it has a ``send_at`` in the future) or
+A new campaign starts ``draft`` (written in the console, the API or with
+``publish --draft``), ``scheduled`` (it has a ``send_at`` in the future) or
 ``sending``. From there:
+
+- draft → scheduled or sending: *send*, once. Its audience is frozen then
+  (``publisher.ledger.drafts.send_draft``); nothing else moves a draft, and
+  nothing moves a campaign back to draft.
 
 - scheduled → sending: *release*. The workers' periodic sweep
   (``publisher.ledger.dispatch.release_due``) once ``send_at`` has come.
@@ -41,6 +46,7 @@ from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError
 from publisher.db.models import OPEN_STATES, Campaign, CampaignStatus, Delivery
 
+DRAFT = CampaignStatus.DRAFT
 SCHEDULED, SENDING, PAUSED = CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED
 COMPLETE, CANCELLED = CampaignStatus.COMPLETE, CampaignStatus.CANCELLED
 
@@ -48,6 +54,7 @@ COMPLETE, CANCELLED = CampaignStatus.COMPLETE, CampaignStatus.CANCELLED
 class Event(enum.StrEnum):
     """What moves a campaign from one status to another (the module docstring says who triggers each)."""
 
+    SEND = "send"
     RELEASE = "release"
     PAUSE = "pause"
     RESUME = "resume"
@@ -57,11 +64,13 @@ class Event(enum.StrEnum):
 
 
 #: The status a campaign may start in.
-INITIAL: Final = frozenset({SCHEDULED, SENDING})
+INITIAL: Final = frozenset({DRAFT, SCHEDULED, SENDING})
 
 #: Every allowed transition (from, to) and the one event that makes it.
 TRANSITIONS: Final[Mapping[tuple[CampaignStatus, CampaignStatus], Event]] = MappingProxyType(
     {
+        (DRAFT, SCHEDULED): Event.SEND,
+        (DRAFT, SENDING): Event.SEND,
         (SCHEDULED, SENDING): Event.RELEASE,
         (SCHEDULED, PAUSED): Event.PAUSE,
         (SCHEDULED, CANCELLED): Event.CANCEL,
@@ -97,6 +106,12 @@ def initial_status(*, scheduled: bool) -> CampaignStatus:
 
 
 # -- A campaign already loaded (with its row lock: ``session.get(..., with_for_update=True)``).
+
+
+def send(campaign: Campaign, *, scheduled: bool, now: dt.datetime | None = None) -> None:
+    """Send a draft: scheduled until its ``send_at``, else sending at once."""
+    _move(campaign, SCHEDULED if scheduled else SENDING, Event.SEND)
+    campaign.released_at = None if scheduled else (now or utcnow())
 
 
 def pause(campaign: Campaign, reason: str) -> None:

@@ -36,7 +36,7 @@ def publish(
         list_name=list_name,
         provider=provider or settings.provider,
         batch_size=settings.batch_size,
-        test_to=test_to,
+        test_to=(test_to,) if test_to else (),
     )
     return create_campaign(settings, db, plan)
 

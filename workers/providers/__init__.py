@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 
 from publisher.core.errors import ConfigurationError
+from publisher.core.settings import Settings
 from workers.providers.base import Provider
 
 
@@ -44,3 +45,14 @@ def provider_class(name: str) -> type[Provider]:
     if found is None:
         raise ConfigurationError(f"unknown provider {name!r}: set NEWSLETTER_PROVIDER to one of {', '.join(available())}")
     return found
+
+
+def check_provider(settings: Settings, name: str) -> int:
+    """Check that provider ``name`` is known and configured (ConfigurationError if not); return its largest batch.
+
+    The web app sends drafts through ``publisher.sending``, which takes this
+    function as a parameter: the web app never imports the workers' code.
+    """
+    provider = provider_class(name)
+    provider.check_configuration(settings)
+    return provider.max_batch_size

@@ -1,0 +1,219 @@
+"""Drafts: campaigns being written, with no audience until they are sent, once.
+
+A draft keeps its recap text and the lint report of that text. Sending it
+freezes its audience exactly as ``publisher.ledger.campaigns`` does for
+``newsletter publish``, in the same transaction as the change of status and
+under the campaign's row lock, so two people sending the same draft at once
+send it once: the second finds it sent already.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from publisher.accounts import audit
+from publisher.accounts.audit import Action
+from publisher.accounts.roles import Actor
+from publisher.audience.lists import find_list
+from publisher.content.drafting import read_draft
+from publisher.content.lint.report import LintReport
+from publisher.content.recap import Recap
+from publisher.content.rendering.layout import IssueFrame, render_issue
+from publisher.core.clock import utcnow
+from publisher.core.errors import NewsletterError, NotFoundError
+from publisher.core.settings import Settings
+from publisher.db.engine import Database
+from publisher.db.models import Campaign, CampaignStatus, MailingList
+from publisher.ledger import states
+from publisher.ledger.campaigns import (
+    CampaignPlan,
+    CreatedCampaign,
+    audience_batches,
+    create_campaign,
+    has_audience,
+    message_domain,
+    write_batches,
+)
+
+
+class DraftConflict(NewsletterError):
+    """The campaign is not a draft (any more): it cannot be edited or sent again."""
+
+
+class LintRefused(NewsletterError):
+    """The draft has lint errors and sending was not forced."""
+
+    def __init__(self, campaign_id: int, findings: list[dict[str, str]]) -> None:
+        super().__init__(
+            f"campaign {campaign_id} has {len(findings)} lint error(s): fix them, or send with --force "
+            + "; ".join(f"{f['check']}: {f['message']}" for f in findings[:5])
+        )
+        self.findings = findings
+
+
+@dataclass(frozen=True)
+class DraftContent:
+    """What a draft holds: its recap, as read and as written, and where it goes."""
+
+    recap: Recap
+    recap_text: str
+    list_name: str
+    provider: str
+    lint: LintReport
+
+
+@dataclass(frozen=True)
+class Draft:
+    id: int
+    status: CampaignStatus
+    list_name: str | None
+    provider: str
+    #: None for a campaign published from a file: only drafts keep their recap.
+    recap_text: str | None
+    lint: dict[str, Any]
+    created_by: str | None
+
+    @property
+    def recap(self) -> Recap:
+        if self.recap_text is None:
+            raise NotFoundError(f"campaign {self.id} was published from a file; its recap is not stored")
+        return read_draft(self.recap_text, f"campaign {self.id}")
+
+
+def _locked(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id, with_for_update=True)
+    if campaign is None or campaign.is_test:
+        raise NotFoundError(f"no campaign with id {campaign_id}")
+    return campaign
+
+
+def _frame(settings: Settings, mailing_list: MailingList) -> IssueFrame:
+    return IssueFrame(list_name=mailing_list.name, postal_address=settings.postal_address)
+
+
+def create_draft(settings: Settings, db: Database, content: DraftContent, actor: Actor) -> int:
+    """Store a new draft (its list must exist); return its id."""
+    with db.transaction() as session:
+        mailing_list = find_list(session, content.list_name)
+        issue = render_issue(content.recap, _frame(settings, mailing_list))
+        campaign = Campaign(
+            list_id=mailing_list.id,
+            status=CampaignStatus.DRAFT,
+            provider=content.provider,
+            title=content.recap.meta.title[:500],
+            subject=content.recap.meta.email_subject[:500],
+            source="draft",
+            content_digest=content.recap.digest,
+            html_template=issue.html,
+            text_template=issue.text,
+            placeholder_nonce=issue.nonce,
+            recap_text=content.recap_text,
+            lint=content.lint.as_dict(),
+            created_by=actor.label[:400],
+            updated_at=utcnow(),
+        )
+        session.add(campaign)
+        session.flush()
+        audit.record(session, actor, Action.CREATED, campaign_id=campaign.id, target=mailing_list.name)
+        return campaign.id
+
+
+def update_draft(settings: Settings, db: Database, campaign_id: int, content: DraftContent, actor: Actor) -> None:
+    """Replace a draft's content, list and provider; a campaign sent already is a DraftConflict."""
+    with db.transaction() as session:
+        campaign = _locked(session, campaign_id)
+        _require_draft(campaign, "edited")
+        mailing_list = find_list(session, content.list_name)
+        issue = render_issue(content.recap, _frame(settings, mailing_list))
+        campaign.list_id = mailing_list.id
+        campaign.provider = content.provider
+        campaign.title = content.recap.meta.title[:500]
+        campaign.subject = content.recap.meta.email_subject[:500]
+        campaign.content_digest = content.recap.digest
+        campaign.html_template, campaign.text_template, campaign.placeholder_nonce = issue.html, issue.text, issue.nonce
+        campaign.recap_text = content.recap_text
+        campaign.lint = content.lint.as_dict()
+        campaign.updated_at = utcnow()
+        audit.record(session, actor, Action.EDITED, campaign_id=campaign_id, target=mailing_list.name)
+
+
+def load_draft(db: Database, campaign_id: int) -> Draft:
+    """A campaign with its recap text (any status: a sent draft is still read)."""
+    with db.transaction() as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None or campaign.is_test:
+            raise NotFoundError(f"no campaign with id {campaign_id}")
+        return Draft(
+            id=campaign.id,
+            status=campaign.status,
+            list_name=campaign.mailing_list.name if campaign.mailing_list else None,
+            provider=campaign.provider,
+            recap_text=campaign.recap_text,
+            lint=campaign.lint or {},
+            created_by=campaign.created_by,
+        )
+
+
+@dataclass(frozen=True)
+class SendOrder:
+    campaign_id: int
+    batch_size: int
+    send_at: dt.datetime | None = None
+    force: bool = False
+
+
+def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor) -> CreatedCampaign:
+    """Freeze the draft's audience and make it scheduled or sending; the caller enqueues the batches."""
+    with db.transaction() as session:
+        campaign = _locked(session, order.campaign_id)
+        _require_draft(campaign, "sent")
+        errors = [finding for finding in (campaign.lint or {}).get("findings", []) if finding.get("severity") == "error"]
+        if errors and not order.force:
+            raise LintRefused(campaign.id, errors)
+        mailing_list = session.get(MailingList, campaign.list_id) if campaign.list_id is not None else None
+        if mailing_list is None or not has_audience(session, mailing_list):
+            name = mailing_list.name if mailing_list else "?"
+            raise NotFoundError(f"list '{name}' has no confirmed subscribers: nothing to send")
+        # Rendered again: the postal address or the list may have changed since the draft was saved.
+        issue = render_issue(read_draft(campaign.recap_text or "", f"campaign {campaign.id}"), _frame(settings, mailing_list))
+        campaign.html_template, campaign.text_template, campaign.placeholder_nonce = issue.html, issue.text, issue.nonce
+        scheduled = order.send_at is not None and order.send_at > utcnow()
+        campaign.send_at = order.send_at
+        states.send(campaign, scheduled=scheduled)
+        batch_ids, recipients = write_batches(
+            session, campaign.id, audience_batches(session, mailing_list, order.batch_size), message_domain(settings)
+        )
+        action = Action.SCHEDULED if scheduled else Action.SENT
+        detail = f"{recipients} recipient(s)" + (f", at {order.send_at.isoformat()}" if scheduled and order.send_at else "")
+        audit.record(
+            session, actor, action, campaign_id=campaign.id, target=mailing_list.name, detail=detail + (", forced" if errors else "")
+        )
+        return CreatedCampaign(id=campaign.id, recipients=recipients, batch_ids=batch_ids, scheduled=scheduled, is_test=False)
+
+
+def send_test(
+    settings: Settings, db: Database, campaign_id: int, addresses: tuple[str, ...], batch_size: int, actor: Actor
+) -> CreatedCampaign:
+    """Send test copies of a campaign's content ("[TEST]" before the subject) to ``addresses``."""
+    draft = load_draft(db, campaign_id)
+    plan = CampaignPlan(
+        recap=draft.recap,
+        list_name=draft.list_name,
+        provider=draft.provider,
+        batch_size=batch_size,
+        test_to=addresses,
+        subject_prefix="[TEST] ",
+        created_by=actor.label,
+    )
+    created = create_campaign(settings, db, plan)
+    audit.log(db, actor, Action.TEST_SENT, campaign_id=campaign_id, target=", ".join(addresses)[:400], detail=f"test campaign {created.id}")
+    return created
+
+
+def _require_draft(campaign: Campaign, verb: str) -> None:
+    if campaign.status is not CampaignStatus.DRAFT:
+        raise DraftConflict(f"campaign {campaign.id} is {campaign.status.value}: it was sent already and cannot be {verb} again")

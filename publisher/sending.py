@@ -1,0 +1,66 @@
+"""Send a draft or a test copy, then put its batches on the queue: what the CLI, the API and the console share.
+
+The ledger is written first, in one transaction; the batches are enqueued
+after it commits. When the broker cannot take them then, nothing is lost:
+a batch not marked enqueued is put on the queue by the workers' next sweep.
+
+The provider's settings are checked before anything is written. Its code
+lives with the workers, which the web app never imports, so the caller
+passes a ``ProviderCheck`` in: ``newsletter serve`` and the commands build it
+from ``workers.providers``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
+
+from publisher.accounts.roles import Actor
+from publisher.core.broker import redis_url
+from publisher.core.settings import Settings
+from publisher.db.engine import Database
+from publisher.ledger.campaigns import CreatedCampaign
+from publisher.ledger.dispatch import QueuedBatch, mark_enqueued
+from publisher.ledger.drafts import SendOrder, load_draft, send_draft, send_test
+from publisher.queue import enqueue
+
+log = logging.getLogger(__name__)
+
+#: Checks that the named provider is configured (raising ConfigurationError) and returns its largest batch.
+ProviderCheck = Callable[[Settings, str], int]
+
+
+def batch_size(settings: Settings, check: ProviderCheck, provider: str) -> int:
+    return min(settings.batch_size, check(settings, provider))
+
+
+def send(settings: Settings, db: Database, order: SendOrder, actor: Actor, check: ProviderCheck) -> CreatedCampaign:
+    """Send or schedule a draft and enqueue its batches when it is due now."""
+    draft = load_draft(db, order.campaign_id)
+    size = batch_size(settings, check, draft.provider)
+    created = send_draft(settings, db, SendOrder(order.campaign_id, size, order.send_at, order.force), actor)
+    if not created.scheduled:
+        _enqueue(settings, db, [QueuedBatch(batch_id, False) for batch_id in created.batch_ids])
+    return created
+
+
+def test(
+    settings: Settings, db: Database, campaign_id: int, addresses: tuple[str, ...], actor: Actor, check: ProviderCheck
+) -> CreatedCampaign:
+    """Send test copies of a campaign to ``addresses`` on the priority queue."""
+    draft = load_draft(db, campaign_id)
+    created = send_test(settings, db, campaign_id, addresses, batch_size(settings, check, draft.provider), actor)
+    _enqueue(settings, db, [QueuedBatch(batch_id, True) for batch_id in created.batch_ids])
+    return created
+
+
+def _enqueue(settings: Settings, db: Database, batches: list[QueuedBatch]) -> None:
+    try:
+        enqueue(settings, redis_url(settings, start=False), batches)
+    except (OperationalError, RedisError, OSError):
+        log.warning("%d batch(es) could not be enqueued; the workers' sweep enqueues them", len(batches), exc_info=True)
+        return
+    mark_enqueued(db, [batch.batch_id for batch in batches])
