@@ -164,11 +164,12 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
 def serve_web() -> Iterator[ServeWeb]:
     """Start the real web app for given settings on a loopback port; return its base URL."""
     from publisher.web.app import create_app
+    from workers.providers import check_provider
 
     with contextlib.ExitStack() as stack:
 
         def start(settings: Settings) -> str:
-            return stack.enter_context(serving(create_app(settings)))
+            return stack.enter_context(serving(create_app(settings, check_provider)))
 
         yield start
 

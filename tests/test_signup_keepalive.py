@@ -33,6 +33,7 @@ from publisher.queue import QUEUE_PRIORITY, enqueue_confirmation
 from publisher.web.app import create_app
 from tests.support.waiting import wait_until
 from tests.support.web import serving
+from workers.providers import check_provider
 
 pytestmark = [pytest.mark.parametrize("database_url", ["sqlite"], indirect=True), pytest.mark.timing]
 
@@ -54,7 +55,7 @@ def served_with_slow_enqueue(settings: Settings, db: Database) -> Iterator[tuple
     """The web app with a public list "news", its enqueue held until the event is set; one keep-alive connection to it."""
     with db.transaction() as session:
         session.add(MailingList(name="news", public=True))
-    app = create_app(settings.model_copy(update={"subscribe_ip_limit": 100}))
+    app = create_app(settings.model_copy(update={"subscribe_ip_limit": 100}), check_provider)
     release = threading.Event()
 
     def slow_enqueue(settings: Settings, db: Database, batch_id: int) -> None:
@@ -129,7 +130,7 @@ def test_a_confirmation_whose_queuing_fails_is_left_to_the_sweep(
 
     with db.transaction() as session:
         session.add(MailingList(name="news", public=True))
-    app = create_app(settings)
+    app = create_app(settings, check_provider)
     attempts: list[int] = []
 
     def broken_enqueue(settings: Settings, db: Database, batch_id: int) -> None:

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from publisher.core.settings import Settings
 from publisher.web.app import create_app
 from tests.support.web import free_port
+from workers.providers import check_provider
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -77,7 +78,7 @@ def test_no_redirect_reflects_a_forged_host_header(settings: Settings, serve_web
     public_url = "https://news.modu.example"
     configured = settings.model_copy(update={"public_url": public_url})
     url = serve_web(configured)
-    app = create_app(configured)
+    app = create_app(configured, check_provider)
     routes = {path: {method.upper() for method in operations} for path, operations in app.openapi()["paths"].items()}
     routes.update({route.path: set(route.methods or ()) for route in app.routes if isinstance(route, Route)})  # /docs and the like
     assert "/archive" in routes and "/subscribe" in routes

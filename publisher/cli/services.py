@@ -58,11 +58,12 @@ def serve(
     from publisher.core.broker import check_reachable, redis_url
     from publisher.web import access_log
     from publisher.web.app import create_app
+    from workers.providers import check_provider
 
     settings = cli_settings()
     with reported_errors():
         check_reachable(redis_url(settings))
-        web = create_app(settings)
+        web = create_app(settings, check_provider)
     access_log.install()
     proxies = [ip.strip() for ip in settings.trusted_proxies.split(",") if ip.strip()] or None
     uvicorn.run(web, host=host, port=port, proxy_headers=proxy_headers and proxies is not None, forwarded_allow_ips=proxies)

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException
 
 from publisher.core.settings import Settings
+from publisher.sending import ProviderCheck
 from publisher.web.access_log import redact_path
 from publisher.web.deps import WebContext
 from publisher.web.limits import BodySizeLimit, BodyTimeLimit
@@ -30,8 +31,9 @@ log = logging.getLogger(__name__)
 HTML_PREFIXES = ("/unsubscribe", "/preferences", "/view", "/confirm", "/archive")
 
 
-def create_app(settings: Settings) -> FastAPI:
-    context = WebContext.build(settings)
+def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
+    """The app; ``provider_check`` checks a provider before a draft is sent through it (``workers.providers.check_provider``)."""
+    context = WebContext.build(settings, provider_check)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

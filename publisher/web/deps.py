@@ -21,6 +21,7 @@ from publisher.core.links import LinkSigner, signer_for
 from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
 from publisher.queue import enqueue_confirmation
+from publisher.sending import ProviderCheck
 
 
 @dataclass
@@ -32,12 +33,15 @@ class WebContext:
     #: Where confirmations are queued after their sign-up is answered (one
     #: thread: queuing is a quick Redis write, and a slow one must not fan out).
     queuer: ThreadPoolExecutor
+    #: Checks a provider's settings before a draft is sent through it (the workers' code, passed in).
+    provider_check: ProviderCheck
     #: Puts a confirmation batch on the queue; replaceable so a test can make it slow.
     enqueue_confirmation: Callable[[Settings, Database, int], None] = enqueue_confirmation
 
     @classmethod
-    def build(cls, settings: Settings) -> WebContext:
+    def build(cls, settings: Settings, provider_check: ProviderCheck) -> WebContext:
         return cls(
+            provider_check=provider_check,
             settings=settings,
             db=open_database(settings.resolved_database_url, settings.secret_keys),
             redis=connect(redis_url(settings)),
