@@ -31,6 +31,8 @@ class CampaignProgress:
     #: Records sent in the last minute, per second.
     rate: float = 0.0
     dead_letters: int = 0
+    #: Who created it: "user:<email>", "token:<name>", "cli" (None: before this was recorded).
+    created_by: str | None = None
 
     @property
     def eta_seconds(self) -> float | None:
@@ -66,6 +68,7 @@ class CampaignProgress:
             "rate_per_second": round(self.rate, 2),
             "eta_seconds": round(self.eta_seconds) if self.eta_seconds else None,
             "dead_letters": self.dead_letters,
+            "created_by": self.created_by,
         }
 
 
@@ -115,6 +118,7 @@ def campaign_progress(db: Database, campaign_id: int | None = None, limit: int =
                 pause_reason=campaign.pause_reason,
                 rate=recent.get(campaign.id, 0) / RATE_WINDOW,
                 dead_letters=dead.get(campaign.id, 0),
+                created_by=campaign.created_by,
             )
             for campaign, list_name in campaigns
         ]

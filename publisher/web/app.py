@@ -13,22 +13,28 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from publisher.core.settings import Settings
 from publisher.sending import ProviderCheck
 from publisher.web.access_log import redact_path
+from publisher.web.console import campaigns as console_campaigns
+from publisher.web.console import home as console_home
+from publisher.web.console import signin
+from publisher.web.console.auth import SignInRequired, sign_in_location
 from publisher.web.deps import WebContext
 from publisher.web.limits import BodySizeLimit, BodyTimeLimit
 from publisher.web.redirects import RelativeRedirects
 from publisher.web.render import message_page
 from publisher.web.routes import archive, pages, preferences, subscribe, view, webhooks
+from templates import TEMPLATES_DIR
 
 log = logging.getLogger(__name__)
 
 #: Routes whose callers are people with a browser, not programs.
-HTML_PREFIXES = ("/unsubscribe", "/preferences", "/view", "/confirm", "/archive")
+HTML_PREFIXES = ("/unsubscribe", "/preferences", "/view", "/confirm", "/archive", "/console")
 
 
 def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
@@ -53,8 +59,10 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    app.add_exception_handler(SignInRequired, _sign_in_required)
+    app.mount("/console/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="console-static")
     # The one place routers are gathered; the order is the order of /docs.
-    for routes in (pages, preferences, view, archive, subscribe, webhooks):
+    for routes in (pages, preferences, view, archive, subscribe, webhooks, signin, console_home, console_campaigns):
         app.include_router(routes.router)
 
     @app.get("/healthz", response_class=PlainTextResponse, summary="Liveness check")
@@ -62,6 +70,11 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
         return "ok"
 
     return app
+
+
+async def _sign_in_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInRequired)
+    return RedirectResponse(sign_in_location(exc.next_path), status_code=303)
 
 
 def _wants_html(request: Request) -> bool:

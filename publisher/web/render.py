@@ -12,7 +12,8 @@ from templates import TEMPLATES_DIR
 
 
 @lru_cache(maxsize=1)
-def _environment() -> Environment:
+def environment() -> Environment:
+    """The web pages' Jinja2 environment: autoescaped, strict about undefined names."""
     return Environment(
         loader=FileSystemLoader(TEMPLATES_DIR / "web"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -24,7 +25,7 @@ def _environment() -> Environment:
 
 def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render ``templates/web/<template>`` as a complete page."""
-    html = _environment().get_template(template).render(**context)
+    html = environment().get_template(template).render(**context)
     # Signed tokens are in these URLs: keep them out of other sites' logs.
     headers = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
     return HTMLResponse(html, status_code=status_code, headers=headers)

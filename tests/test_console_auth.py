@@ -1,0 +1,135 @@
+"""Console sign-in: argon2 passwords, the session cookie, idle expiry, CSRF, throttled failures, security headers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import requests
+import time_machine
+from sqlalchemy import select
+
+from publisher.core.settings import Settings
+from publisher.db.engine import Database
+from publisher.db.models import ConsoleSession, Role, User
+from tests.support.console import PASSWORD, TIMEOUT, add_person, csrf_token, sign_in
+from tests.support.types import ServeWeb
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+ADA = "ada@modu.example"
+
+
+def test_a_page_without_a_session_redirects_to_sign_in_and_back(web_url: str) -> None:
+    answer = requests.get(f"{web_url}/console/campaigns?status=draft", allow_redirects=False, timeout=TIMEOUT)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/sign-in?next=/console/campaigns%3Fstatus%3Ddraft"
+
+
+def test_sign_in_sets_a_protected_session_cookie_and_stores_only_its_hash(db: Database, web_url: str) -> None:
+    add_person(db, ADA)
+    client = sign_in(web_url, ADA)
+    cookie = next(c for c in client.cookies if c.name == "newsletter_console")
+    assert cookie.has_nonstandard_attr("HttpOnly") and cookie.get_nonstandard_attr("SameSite") == "lax"
+    assert not cookie.secure  # http public URL: a Secure cookie would never come back
+    assert cookie.path == "/console"
+    with db.transaction() as session:
+        stored = session.scalars(select(ConsoleSession.token_hash)).all()
+        password_hash = session.scalar(select(User.password_hash))
+    assert cookie.value not in stored and len(stored) == 1
+    assert password_hash is not None and password_hash.startswith("$argon2id$") and PASSWORD not in password_hash
+
+
+def test_the_cookie_is_secure_when_the_public_url_is_https(db: Database, settings: Settings, serve_web: ServeWeb) -> None:
+    base = serve_web(settings.model_copy(update={"public_url": "https://news.modu.example"}))
+    add_person(db, ADA)
+    answer = requests.post(f"{base}/console/sign-in", data={"email": ADA, "password": PASSWORD}, allow_redirects=False, timeout=TIMEOUT)
+    assert answer.status_code == 303
+    assert "secure" in answer.headers["set-cookie"].lower()
+
+
+def test_a_wrong_password_and_an_unknown_account_get_the_same_answer(db: Database, web_url: str) -> None:
+    add_person(db, ADA)
+    wrong = requests.post(f"{web_url}/console/sign-in", data={"email": ADA, "password": "not it at all"}, timeout=TIMEOUT)
+    unknown = requests.post(f"{web_url}/console/sign-in", data={"email": "nobody@modu.example", "password": "x"}, timeout=TIMEOUT)
+    assert wrong.status_code == unknown.status_code == 401
+    assert "do not match an account" in wrong.text and "do not match an account" in unknown.text
+    assert "set-cookie" not in wrong.headers
+
+
+def test_sign_out_needs_the_csrf_token_and_ends_the_session(db: Database, web_url: str) -> None:
+    add_person(db, ADA)
+    client = sign_in(web_url, ADA)
+    forged = client.post(f"{web_url}/console/sign-out", data={}, allow_redirects=False, timeout=TIMEOUT)
+    assert forged.status_code == 403
+    wrong = client.post(f"{web_url}/console/sign-out", data={"csrf_token": "guess"}, allow_redirects=False, timeout=TIMEOUT)
+    assert wrong.status_code == 403
+    token = csrf_token(client, f"{web_url}/console/campaigns")
+    ended = client.post(f"{web_url}/console/sign-out", data={"csrf_token": token}, allow_redirects=False, timeout=TIMEOUT)
+    assert ended.status_code == 303
+    with db.transaction() as session:
+        assert session.scalars(select(ConsoleSession)).all() == []
+    again = client.get(f"{web_url}/console/campaigns", allow_redirects=False, timeout=TIMEOUT)
+    assert again.status_code == 303 and again.headers["location"].startswith("/console/sign-in")
+
+
+def test_a_session_ends_after_the_idle_limit_and_lives_while_used(db: Database, web_url: str, settings: Settings) -> None:
+    add_person(db, ADA)
+    client = sign_in(web_url, ADA)
+    idle = dt.timedelta(minutes=settings.console_idle_minutes)
+    start = dt.datetime.now(dt.UTC)
+    # The server runs in this process: moving the clock moves its "now".
+    with time_machine.travel(start + idle - dt.timedelta(minutes=2), tick=True):
+        assert client.get(f"{web_url}/console/campaigns", allow_redirects=False, timeout=TIMEOUT).status_code == 200
+    with time_machine.travel(start + 2 * idle - dt.timedelta(minutes=4), tick=True):
+        assert client.get(f"{web_url}/console/campaigns", allow_redirects=False, timeout=TIMEOUT).status_code == 200
+    with time_machine.travel(start + 3 * idle, tick=True):
+        answer = client.get(f"{web_url}/console/campaigns", allow_redirects=False, timeout=TIMEOUT)
+    assert answer.status_code == 303
+
+
+def test_failed_sign_ins_are_throttled_per_account(db: Database, settings: Settings, web_url: str) -> None:
+    add_person(db, ADA)
+    for _ in range(settings.signin_account_limit):
+        assert requests.post(f"{web_url}/console/sign-in", data={"email": ADA, "password": "wrong"}, timeout=TIMEOUT).status_code == 401
+    # Now even the right password is refused, without being checked, until the window ends.
+    blocked = requests.post(f"{web_url}/console/sign-in", data={"email": ADA, "password": PASSWORD}, allow_redirects=False, timeout=TIMEOUT)
+    assert blocked.status_code == 429
+    assert 0 < int(blocked.headers["retry-after"]) <= 15 * 60
+    assert "Too many failed sign-ins" in blocked.text
+    # Another account from the same address is not blocked by this one's failures.
+    add_person(db, "grace@modu.example", Role.VIEWER)
+    assert sign_in(web_url, "grace@modu.example")
+
+
+def test_failed_sign_ins_are_throttled_per_client_address(db: Database, settings: Settings, serve_web: ServeWeb) -> None:
+    base = serve_web(settings.model_copy(update={"signin_ip_limit": 3}))
+    add_person(db, ADA)
+    for number in range(3):
+        answer = requests.post(f"{base}/console/sign-in", data={"email": f"guess{number}@modu.example", "password": "x"}, timeout=TIMEOUT)
+        assert answer.status_code == 401
+    blocked = requests.post(f"{base}/console/sign-in", data={"email": ADA, "password": PASSWORD}, allow_redirects=False, timeout=TIMEOUT)
+    assert blocked.status_code == 429
+
+
+def test_console_pages_carry_a_strict_content_security_policy(web_url: str) -> None:
+    answer = requests.get(f"{web_url}/console/sign-in", timeout=TIMEOUT)
+    policy = answer.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert 'autocomplete="current-password"' in answer.text
+
+
+def test_sign_in_never_redirects_to_another_site(db: Database, web_url: str) -> None:
+    add_person(db, ADA)
+    for target in ("https://evil.example/", "//evil.example/console", "/console\\@evil.example"):
+        answer = requests.post(
+            f"{web_url}/console/sign-in", data={"email": ADA, "password": PASSWORD, "next": target}, allow_redirects=False, timeout=TIMEOUT
+        )
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/console/campaigns"
+
+
+def test_vendored_scripts_are_served_with_their_licences(web_url: str) -> None:
+    for path in ("vendor/htmx/htmx.min.js", "vendor/htmx/LICENSE", "vendor/htmx-ext-sse/sse.min.js", "vendor/htmx-ext-sse/LICENSE"):
+        assert requests.get(f"{web_url}/console/static/{path}", timeout=TIMEOUT).status_code == 200
