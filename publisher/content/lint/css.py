@@ -68,6 +68,10 @@ def parse_declarations(style: str) -> tuple[Declaration, ...]:
     return _declarations(_parser().parseStyle(style), context="")
 
 
+# The <style> block comes from the layout, not the recap, so it is the same
+# text on every lint of a long-running process (a console linting as the
+# author types): parse it once. A StyleSheet is frozen and holds tuples only.
+@lru_cache(maxsize=16)
 def parse_stylesheet(text: str) -> StyleSheet:
     """Parse the text of one ``<style>`` block."""
     sheet = _parser().parseString(text)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from functools import partial
+from functools import cache, partial
 
 import nh3
 from markdown_it import MarkdownIt
@@ -85,6 +85,9 @@ class _Parser(MarkdownIt):
         return True
 
 
+# One parser per process: building it (rule chains, plugin) costs about as
+# much as parsing a recap, and parsing keeps its state per call, not on it.
+@cache
 def parser() -> MarkdownIt:
     return _Parser("commonmark", {"html": True}).enable(["table", "strikethrough"]).use(attrs_plugin)
 
