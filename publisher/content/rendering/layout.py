@@ -9,6 +9,7 @@ overridden below, each for a reason.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 from typing import Any
@@ -159,7 +160,13 @@ def event_line(recap: Recap) -> str:
 
 def inline_css(html: str) -> str:
     """Inline the layout's stylesheet with premailer, configured for responsive email."""
-    return str(_Inliner(html, **_PREMAILER_OPTIONS).transform())
+    # premailer writes to the cssutils @media rules its parse cache shares
+    # between calls: the web app renders previews on several threads at once.
+    with _INLINING:
+        return str(_Inliner(html, **_PREMAILER_OPTIONS).transform())
+
+
+_INLINING = threading.Lock()
 
 
 _PREMAILER_OPTIONS: dict[str, object] = {
