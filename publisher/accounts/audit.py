@@ -7,7 +7,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from publisher.accounts.roles import Actor
@@ -48,6 +48,8 @@ class AuditRecord:
     target: str
     detail: str
     ip: str | None
+    #: The entry's place in the log: pages of older entries start below it (``before``).
+    id: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -84,6 +86,19 @@ def entries(db: Database, campaign_id: int | None = None, limit: int = 200, befo
         if before is not None:
             query = query.where(AuditEntry.id < before)
         return [
-            AuditRecord(at=e.at, actor=e.actor, action=e.action, campaign_id=e.campaign_id, target=e.target, detail=e.detail, ip=e.ip)
+            AuditRecord(
+                at=e.at, actor=e.actor, action=e.action, campaign_id=e.campaign_id, target=e.target, detail=e.detail, ip=e.ip, id=e.id
+            )
             for e in session.scalars(query)
         ]
+
+
+def redact(session: Session, text: str, replacement: str) -> int:
+    """Replace ``text`` in every entry's target and detail (an erased address); return how many entries held it."""
+    holding = or_(AuditEntry.target.contains(text, autoescape=True), AuditEntry.detail.contains(text, autoescape=True))
+    changed = session.execute(
+        update(AuditEntry)
+        .where(holding)
+        .values(target=func.replace(AuditEntry.target, text, replacement), detail=func.replace(AuditEntry.detail, text, replacement))
+    )
+    return int(changed.rowcount)  # type: ignore[attr-defined]

@@ -20,10 +20,17 @@ from starlette.exceptions import HTTPException
 from publisher.core.settings import Settings
 from publisher.sending import ProviderCheck
 from publisher.web.access_log import redact_path
+from publisher.web.console import admin as console_admin
+from publisher.web.console import admin_tokens as console_admin_tokens
+from publisher.web.console import admin_users as console_admin_users
 from publisher.web.console import campaigns as console_campaigns
 from publisher.web.console import home as console_home
+from publisher.web.console import lists as console_lists
 from publisher.web.console import signin
+from publisher.web.console import subscribers as console_subscribers
+from publisher.web.console import suppressions as console_suppressions
 from publisher.web.console.auth import SignInRequired, sign_in_location
+from publisher.web.console.uploads import UPLOAD_PATHS
 from publisher.web.deps import WebContext
 from publisher.web.limits import BodySizeLimit, BodyTimeLimit
 from publisher.web.redirects import RelativeRedirects
@@ -53,7 +60,7 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.context = context
-    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes, paths=dict.fromkeys(UPLOAD_PATHS, settings.max_import_bytes))
     app.add_middleware(BodyTimeLimit, timeout=settings.request_body_timeout)
     app.add_middleware(RelativeRedirects)
     app.add_exception_handler(HTTPException, _http_error)
@@ -62,7 +69,9 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.mount("/console/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="console-static")
     # The one place routers are gathered; the order is the order of /docs.
-    for routes in (pages, preferences, view, archive, subscribe, webhooks, signin, console_home, console_campaigns):
+    console = (signin, console_home, console_campaigns, console_lists, console_subscribers, console_suppressions)
+    console_admin_pages = (console_admin, console_admin_users, console_admin_tokens)
+    for routes in (pages, preferences, view, archive, subscribe, webhooks, *console, *console_admin_pages):
         app.include_router(routes.router)
 
     @app.get("/healthz", response_class=PlainTextResponse, summary="Liveness check")

@@ -1,0 +1,133 @@
+"""The lists page: every list with its subscriptions counted by status, its public/private switch, and `Import CSV`.
+
+Importing follows ``newsletter subscribers import``: every row is checked,
+rejected rows are listed with their line and reason, the valid ones land in
+one transaction. The switch is for admins; importing for editors and above.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
+
+from publisher.accounts.audit import Action, log
+from publisher.accounts.sessions import SignedIn
+from publisher.audience.lists import ListChange, ListNameError, check_list_name, list_summaries, update_list
+from publisher.audience.subscribers import ImportReport, import_subscribers
+from publisher.core.errors import ImportFileError, NotFoundError
+from publisher.db.models import SubscriptionStatus
+from publisher.web.console.access import Admin, Editor
+from publisher.web.console.auth import User, actor
+from publisher.web.console.pages import HEADERS, console_page
+from publisher.web.console.uploads import UploadError, saved_upload, without_directory
+from publisher.web.deps import Context
+
+router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
+
+#: Names of this shape are not for imports: they are refused with this reason.
+RESERVED_PREFIX = "event:"
+MAX_FIELD = 1000
+
+
+@router.get("/lists", response_class=HTMLResponse)
+def lists_page(ctx: Context, user: User) -> HTMLResponse:
+    return console_page(
+        "lists.html.j2", user, title="Lists", section="lists", lists=list_summaries(ctx.db), statuses=list(SubscriptionStatus)
+    )
+
+
+@router.post("/lists/visibility")
+def set_visibility(
+    request: Request,
+    ctx: Context,
+    user: Admin,
+    list_name: Annotated[str, Form(alias="list", max_length=MAX_FIELD)],
+    public: Annotated[str, Form(max_length=10)],
+) -> Response:
+    if public not in ("yes", "no"):
+        raise HTTPException(400, "public must be yes or no")
+    try:
+        changed = update_list(ctx.db, list_name, ListChange(public=public == "yes"))
+    except ListNameError as exc:
+        raise HTTPException(400, str(exc)) from None
+    except NotFoundError as exc:
+        raise HTTPException(404, str(exc)) from None
+    log(
+        ctx.db,
+        actor(request, ctx, user),
+        Action.LIST_CHANGED,
+        target=f"list:{changed.name}",
+        detail="public" if changed.public else "private",
+    )
+    return RedirectResponse("/console/lists", status_code=303, headers=HEADERS)
+
+
+@router.get("/lists/import", response_class=HTMLResponse)
+def import_page(user: Editor, list_name: Annotated[str, Query(alias="list")] = "") -> HTMLResponse:
+    return _import_form(user, list_name[:MAX_FIELD], {})
+
+
+@router.post("/lists/import", response_class=HTMLResponse)
+def import_csv(
+    request: Request,
+    ctx: Context,
+    user: Editor,
+    list_name: Annotated[str, Form(alias="list", max_length=MAX_FIELD)] = "",
+    file: Annotated[UploadFile | None, File()] = None,
+) -> HTMLResponse:
+    try:
+        name = _importable_name(list_name)
+    except ListNameError as exc:
+        return _import_form(user, list_name, {"list": str(exc)}, 400)
+    try:
+        with saved_upload(file, ctx.settings.max_import_bytes) as path:
+            try:
+                report = import_subscribers(ctx.db, path, name)
+            except ImportFileError as exc:
+                return _import_form(user, list_name, {"file": without_directory(str(exc), path)}, 400)
+            filename = path.name
+    except UploadError as exc:
+        return _import_form(user, list_name, {"file": str(exc)}, 400)
+    log(ctx.db, actor(request, ctx, user), Action.IMPORTED, target=f"list:{name}", detail=f"{filename}: {_summary(report)}")
+    return console_page(
+        "list_import.html.j2",
+        user,
+        title=f"Import into {name}",
+        section="lists",
+        list_name=name,
+        errors={},
+        report=report,
+        filename=filename,
+    )
+
+
+def _importable_name(name: str) -> str:
+    checked = check_list_name(name)
+    if checked.lower().startswith(RESERVED_PREFIX):
+        raise ListNameError(f"list names starting with '{RESERVED_PREFIX}' are reserved: choose another name")
+    return checked
+
+
+def _import_form(user: SignedIn, list_name: str, errors: dict[str, str], status_code: int = 200) -> HTMLResponse:
+    return console_page(
+        "list_import.html.j2",
+        user,
+        status_code,
+        title="Import CSV",
+        section="lists",
+        list_name=list_name,
+        errors=errors,
+        report=None,
+        filename="",
+    )
+
+
+def _summary(report: ImportReport) -> str:
+    parts = [f"{report.added} added", f"{report.updated} updated", f"{report.unchanged} unchanged"]
+    if report.kept_unsubscribed:
+        parts.append(f"{report.kept_unsubscribed} kept unsubscribed")
+    parts.append(f"{len(report.problems)} rejected")
+    return ", ".join(parts)
