@@ -19,22 +19,9 @@ from playwright.sync_api import BrowserContext, sync_playwright
 from publisher.content.preview import SampleSubscriber, preview
 from publisher.content.recap import load_recap
 from publisher.core.settings import Settings
-from tests.support.paths import EXAMPLES, PROJECT
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from tests.support.paths import EXAMPLES
 
-CHROMIUM = Path("/usr/bin/chromium")
-# DESIGN.md, "Headless Chromium"; the fresh --user-data-dir is the persistent
-# context's temporary profile directory.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = PROJECT / "var" / "screenshots"
 PHONE = 375
 DESKTOP = 800
 CONTAINER_WIDTH = 600

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
@@ -64,7 +67,11 @@ def test_only_an_admin_may_switch_a_list(db: Database, web_url: str) -> None:
     assert entries(db) == []
 
 
-def test_import_csv_lists_the_rejected_rows_and_imports_the_rest(db: Database, web_url: str) -> None:
+def test_import_csv_lists_the_rejected_rows_and_imports_the_rest(
+    db: Database, web_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The app runs in this process: its temporary files go where this test can look.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     editor = console_as(db, web_url, Role.EDITOR)
     form = editor.get("/console/lists/import", list="speakers")
     assert form.status_code == 200 and 'value="speakers"' in form.text
@@ -80,6 +87,7 @@ def test_import_csv_lists_the_rejected_rows_and_imports_the_rest(db: Database, w
     (entry,) = entries(db)
     assert (entry.action, entry.target) == ("imported", "list:speakers")
     assert entry.detail.startswith("march.csv: 2 added")
+    assert not list(tmp_path.glob("console-upload-*")), "the uploaded file is deleted after the import"
 
 
 def test_an_unreadable_file_is_refused_next_to_its_field_and_nothing_is_written(db: Database, web_url: str) -> None:

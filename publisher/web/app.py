@@ -40,6 +40,16 @@ from templates import TEMPLATES_DIR
 
 log = logging.getLogger(__name__)
 
+#: The console's lists, subscribers, suppressions and admin pages.
+AUDIENCE_PAGES = (
+    console_lists,
+    console_subscribers,
+    console_suppressions,
+    console_admin,
+    console_admin_users,
+    console_admin_tokens,
+)
+
 #: Routes whose callers are people with a browser, not programs.
 HTML_PREFIXES = ("/unsubscribe", "/preferences", "/view", "/confirm", "/archive", "/console")
 
@@ -69,9 +79,7 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.mount("/console/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="console-static")
     # The one place routers are gathered; the order is the order of /docs.
-    console = (signin, console_home, console_campaigns, console_lists, console_subscribers, console_suppressions)
-    console_admin_pages = (console_admin, console_admin_users, console_admin_tokens)
-    for routes in (pages, preferences, view, archive, subscribe, webhooks, *console, *console_admin_pages):
+    for routes in (pages, preferences, view, archive, subscribe, webhooks, signin, console_home, console_campaigns, *AUDIENCE_PAGES):
         app.include_router(routes.router)
 
     @app.get("/healthz", response_class=PlainTextResponse, summary="Liveness check")

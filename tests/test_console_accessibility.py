@@ -1,0 +1,163 @@
+"""Every console page in Debian's Chromium, checked with axe-core: no serious or critical violation.
+
+The pages are seeded so that their tables and forms are not empty (a list
+with subscribers, a campaign, a suppression, users, a token, audit entries).
+Each page leaves a full-page screenshot in var/screenshots/console-<name>.png;
+the ones the documentation shows are copied to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import BrowserContext, Page, sync_playwright
+from sqlalchemy import select
+
+from publisher.accounts.audit import Action, log
+from publisher.accounts.roles import Actor, Scope
+from publisher.accounts.tokens import create_token
+from publisher.audience import suppression_list
+from publisher.core.settings import Settings
+from publisher.db.engine import Database
+from publisher.db.models import Role, Subscriber
+from tests.support.audience import ZOE
+from tests.support.campaigns import publish_to_attendees
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from tests.support.console import PASSWORD, add_person
+from tests.support.paths import PROJECT
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+ADMIN = "ada@modu.example"
+#: Impacts that fail the test; "minor" and "moderate" findings are printed only.
+FAILING = {"serious", "critical"}
+DOCS_SCREENSHOTS = PROJECT / "docs" / "screenshots"
+#: The screenshots docs/console-audience.md shows.
+IN_THE_DOCS = ("lists", "import-result", "subscriber", "suppressions", "admin", "token-created")
+
+#: Every console page behind sign-in, as (screenshot name, path); ``{campaign_id}`` and
+#: ``{subscriber_id}`` are filled from the seeded data. The campaign pages are added
+#: here as they land: /console/campaigns/new, /console/campaigns/{campaign_id},
+#: /console/campaigns/{campaign_id}/edit and the preview.
+PAGES: list[tuple[str, str]] = [
+    ("campaigns", "/console/campaigns"),
+    ("lists", "/console/lists"),
+    ("import", "/console/lists/import?list=attendees"),
+    ("search", "/console/subscribers?q=example"),
+    ("subscriber", "/console/subscribers/{subscriber_id}"),
+    ("erase", "/console/subscribers/{subscriber_id}/erase"),
+    ("suppressions", "/console/suppressions"),
+    ("admin", "/console/admin"),
+]
+
+
+@dataclass(frozen=True)
+class Seeded:
+    campaign_id: int
+    subscriber_id: int
+
+
+def seed(settings: Settings, db: Database) -> Seeded:
+    """A list with subscribers and a campaign to it, suppressions, users of each role, a token and audit entries."""
+    created = publish_to_attendees(settings, db)
+    suppression_list.add(db, ZOE, "attendees", "asked by phone")
+    suppression_list.add(db, "old.address@example.net", None, "hard bounce")
+    add_person(db, ADMIN, Role.ADMIN)
+    for role in (Role.VIEWER, Role.EDITOR, Role.SENDER):
+        add_person(db, f"{role.value}@modu.example", role)
+    create_token(db, "crm-sync", [Scope.SUBSCRIBERS_READ, Scope.SUBSCRIBERS_WRITE])
+    cli = Actor(kind="cli")
+    log(db, cli, Action.IMPORTED, target="list:attendees", detail="subscribers.csv: 25 added, 0 rejected")
+    log(db, cli, Action.CREATED, campaign_id=created.id, target=f"campaign:{created.id}")
+    with db.transaction() as session:
+        subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == ZOE))
+    assert subscriber_id is not None
+    return Seeded(campaign_id=created.id, subscriber_id=subscriber_id)
+
+
+@pytest.fixture
+def browser() -> Iterator[BrowserContext]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium: apt-get install -y chromium")
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900}
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def violations(page: Page, name: str) -> list[str]:
+    """Run axe-core on the page, save its screenshot; return the serious and critical findings."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=True)
+    results = Axe().run(page).response
+    found = []
+    for violation in results["violations"]:
+        line = f"{name}: {violation['id']} ({violation['impact']}): {violation['help']} at {[n['target'] for n in violation['nodes']]}"
+        if violation["impact"] in FAILING:
+            found.append(line)
+        else:
+            print(line)
+    return found
+
+
+def sign_in(page: Page, base: str) -> None:
+    page.goto(f"{base}/console/sign-in")
+    page.get_by_label("Email").fill(ADMIN)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/console/campaigns")
+
+
+def test_no_console_page_has_a_serious_or_critical_accessibility_violation(
+    browser: BrowserContext, settings: Settings, db: Database, web_url: str
+) -> None:
+    seeded = seed(settings, db)
+    page = browser.new_page()
+    page.goto(f"{web_url}/console/sign-in")
+    found = violations(page, "sign-in")
+    sign_in(page, web_url)
+    for name, path in PAGES:
+        answer = page.goto(web_url + path.format(campaign_id=seeded.campaign_id, subscriber_id=seeded.subscriber_id))
+        assert answer is not None and answer.status == 200, (name, path)
+        found += violations(page, name)
+    assert found == []
+
+
+def test_pages_after_a_form_have_no_serious_or_critical_accessibility_violation(
+    browser: BrowserContext, settings: Settings, db: Database, web_url: str
+) -> None:
+    """The answers to forms: an import with rejected rows, a field error, a token shown once."""
+    seed(settings, db)
+    page = browser.new_page()
+    sign_in(page, web_url)
+    page.goto(f"{web_url}/console/lists/import?list=attendees")
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "march.csv", "mimeType": "text/csv", "buffer": b"email\nnew.person@example.com\nnot-an-address\n"}]
+    )
+    page.get_by_role("button", name="Import CSV").click()
+    page.get_by_role("table", name="Rejected rows").wait_for()
+    found = violations(page, "import-result")
+    page.goto(f"{web_url}/console/suppressions")
+    page.get_by_label("Address").fill("not an address")
+    page.get_by_role("button", name="Add suppression").click()
+    page.locator("#email-error").wait_for()
+    found += violations(page, "suppression-error")
+    page.goto(f"{web_url}/console/admin")
+    page.get_by_label("Token name").fill("newsletter-site")
+    page.get_by_label("campaigns:read").check()
+    page.get_by_role("button", name="Create token").click()
+    page.locator("#shown-once").wait_for()
+    found += violations(page, "token-created")
+    assert found == []
+    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for name in IN_THE_DOCS:
+        shutil.copyfile(SCREENSHOTS / f"console-{name}.png", DOCS_SCREENSHOTS / f"console-{name}.png")
