@@ -22,9 +22,11 @@ from publisher.accounts.audit import Action, log
 from publisher.accounts.roles import Actor, Scope
 from publisher.accounts.tokens import create_token
 from publisher.audience import suppression_list
+from publisher.audience.privacy import erase
+from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Role, Subscriber
+from publisher.db.models import Delivery, DeliveryEvent, DeliveryState, EventType, Role, Subscriber
 from tests.support.audience import ZOE
 from tests.support.campaigns import publish_to_attendees
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
@@ -67,6 +69,8 @@ def seed(settings: Settings, db: Database) -> Seeded:
     created = publish_to_attendees(settings, db)
     suppression_list.add(db, ZOE, "attendees", "asked by phone")
     suppression_list.add(db, "old.address@example.net", None, "hard bounce")
+    suppression_list.add(db, "asked.to.go@example.org", None, "asked to be forgotten")
+    erase(db, "asked.to.go@example.org")
     add_person(db, ADMIN, Role.ADMIN)
     for role in (Role.VIEWER, Role.EDITOR, Role.SENDER):
         add_person(db, f"{role.value}@modu.example", role)
@@ -76,6 +80,12 @@ def seed(settings: Settings, db: Database) -> Seeded:
     log(db, cli, Action.CREATED, campaign_id=created.id, target=f"campaign:{created.id}")
     with db.transaction() as session:
         subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == ZOE))
+        delivery = session.scalars(select(Delivery).where(Delivery.subscriber_id == subscriber_id)).one()
+        delivery.state, delivery.provider, delivery.attempts, delivery.sent_at = DeliveryState.SENT, "postmark", 1, utcnow()
+        for number, kind in enumerate((EventType.DELIVERED, EventType.OPENED, EventType.CLICKED)):
+            session.add(
+                DeliveryEvent(delivery_id=delivery.id, provider="postmark", type=kind, dedupe_key=f"seed-{number}", occurred_at=utcnow())
+            )
     assert subscriber_id is not None
     return Seeded(campaign_id=created.id, subscriber_id=subscriber_id)
 
