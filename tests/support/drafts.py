@@ -13,9 +13,7 @@ from publisher.ledger.drafts import DraftContent, create_draft
 from tests.support.recaps import RECAP
 
 
-def save_draft(
-    settings: Settings, db: Database, text: str | None = None, list_name: str = "attendees", actor: Actor = CLI_ACTOR
-) -> int:
+def save_draft(settings: Settings, db: Database, text: str | None = None, list_name: str = "attendees", actor: Actor = CLI_ACTOR) -> int:
     """Save recap ``text`` (the shared recap when None) as a draft of ``list_name``; return its id."""
     text = RECAP.read_text(encoding="utf-8") if text is None else text
     recap = read_draft(text)
