@@ -136,10 +136,26 @@ def serve_demo(directory: Path, listen: Listen, report: Callable[[str], None]) -
     report(f"web app: {base} (the links in the demo's emails lead here); Ctrl-C stops it and the demo's Redis")
     report(f"console: {base}/console, sign in as {DEMO_ADMIN} (admin) with the password on the next line")
     report(password)
+    # uvicorn stops on SIGINT or SIGTERM and then raises the signal again with
+    # the handler it found: these handlers turn that into a return, so the
+    # demo's Redis is stopped rather than left behind by a process killed.
+    previous = {number: signal.signal(number, _interrupted) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         serve_web(settings, listen)
+    except _Interrupted:
+        report("stopped; nothing left running")
     finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         EmbeddedRedis(settings.data_dir).stop()
+
+
+class _Interrupted(Exception):
+    """SIGINT or SIGTERM: the operator stopped ``demo --serve``."""
+
+
+def _interrupted(_signal: int, _frame: object) -> None:
+    raise _Interrupted
 
 
 def _wait_complete(db: Database, campaign_id: int, worker: subprocess.Popen[bytes]) -> None:
