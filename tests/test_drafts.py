@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from publisher.accounts import audit
 from publisher.accounts.roles import CLI_ACTOR, Actor
 from publisher.core.clock import utcnow
+from publisher.core.errors import NotFoundError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Role
@@ -21,7 +22,7 @@ from publisher.ledger.dispatch import release_due
 from publisher.ledger.drafts import DraftConflict, LintRefused, SendOrder, load_draft, send_draft
 from publisher.ledger.status import campaign_progress
 from tests.support.audience import people
-from tests.support.drafts import batches_of, deliveries_of, save_draft
+from tests.support.drafts import batches_of, campaign_count, deliveries_of, save_draft
 from tests.support.recaps import insecure_image_recap
 
 LEASE = dt.timedelta(minutes=5)
@@ -42,6 +43,13 @@ def test_a_draft_is_saved_with_its_lint_errors_and_an_empty_body(settings: Setti
     errors = [finding["check"] for finding in stored.lint["findings"] if finding["severity"] == "error"]
     assert "body" in errors
     assert deliveries_of(db, draft) == 0 and batches_of(db, draft) == 0
+
+
+def test_a_draft_of_an_unknown_list_is_refused_and_nothing_is_written(settings: Settings, db: Database) -> None:
+    people(db)
+    with pytest.raises(NotFoundError, match="newsroom"):
+        save_draft(settings, db, list_name="newsroom")
+    assert campaign_count(db) == 0 and audit.entries(db) == []
 
 
 def test_a_draft_is_sent_once_and_a_second_send_is_a_conflict(settings: Settings, db: Database) -> None:
