@@ -41,3 +41,5 @@ def test_demo_delivers_one_valid_eml_per_subscriber_and_stops_everything(tmp_pat
     assert (demo_dir / "preview.html").exists()
     assert str(demo_dir / "outbox") in result.output
     assert not EmbeddedRedis(demo_dir).is_running()
+    # How a newcomer learns that the demo can go on into the console.
+    assert "newsletter demo --serve" in result.output

@@ -8,6 +8,7 @@ credentials).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
@@ -76,3 +77,12 @@ def sendable_address(value: str) -> str:
         fail(f"{value!r}: {exc}", EXIT_INPUT)
     except ValueError as exc:
         fail(f"{value!r} is not a valid email address: {exc}", EXIT_INPUT)
+
+
+def parse_time(value: str) -> dt.datetime:
+    """An ISO 8601 time for ``--send-at`` (no offset means UTC), or exit 2."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"--send-at {value!r} is not an ISO 8601 time (e.g. 2026-12-01T09:00:00+00:00)", EXIT_INPUT)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import typer
 
 from publisher.cli import (
+    audit_log,
     control,
     demo,
     embedded_redis,
@@ -22,21 +23,26 @@ from publisher.cli import (
     providers,
     publish,
     report,
+    send,
     services,
     status,
     subscribers,
     suppressions,
+    tokens,
+    users,
     worker,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Event recaps in, newsletters out.")
 
 # Commands, in the order of --help.
-for module in (publish, worker, status, preview, lint, demo, control, services, report):
+for module in (publish, send, worker, status, preview, lint, demo, control, services, report, audit_log):
     app.add_typer(module.app)
 
 # Groups.
 app.add_typer(subscribers.app, name="subscribers")
+app.add_typer(users.app, name="users")
+app.add_typer(tokens.app, name="tokens")
 app.add_typer(embedded_redis.app, name="redis")
 app.add_typer(providers.app, name="providers")
 app.add_typer(control.dlq_app, name="dlq")

@@ -1,15 +1,14 @@
-"""``newsletter publish RECAP``: store a campaign and enqueue its delivery."""
+"""``newsletter publish RECAP``: store a campaign and enqueue its delivery, or save it as a draft (``--draft``)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from publisher.cli.common import EXIT_INPUT, cli_settings, err, fail, reported_errors, sendable_address
+from publisher.cli.common import EXIT_INPUT, cli_settings, err, fail, parse_time, reported_errors, sendable_address
 from publisher.cli.terminal import safe
 
 app = typer.Typer()
@@ -23,30 +22,43 @@ def publish(
     provider: Annotated[str | None, typer.Option(help="Provider for this campaign (default: NEWSLETTER_PROVIDER).")] = None,
     test_to: Annotated[str | None, typer.Option(help="Send one copy, marked as a test, to this address only.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Publish even when lint finds errors.")] = False,
+    draft: Annotated[bool, typer.Option("--draft", help="Save as a draft to send later with `newsletter send`; nothing is sent.")] = False,
 ) -> None:
-    """Create a campaign from RECAP, freeze its audience and enqueue its delivery."""
-    from publisher.cli.publishing import PublishOptions, run_publish
+    """Create a campaign from RECAP, freeze its audience and enqueue its delivery (or save it as a draft)."""
+    from publisher.cli.publishing import PublishOptions, run_draft, run_publish
 
     settings = cli_settings()
+    if draft:
+        _check_draft_options(list_name, send_at=send_at, test_to=test_to, force=force)
+        assert list_name is not None
+        with reported_errors():
+            campaign_id = run_draft(settings, recap, list_name, provider or settings.provider, report=_report)
+        sys.stderr.flush()
+        print(f"campaign {campaign_id}", flush=True)
+        return
     if list_name is None and test_to is None:
         fail("--list NAME is required (or --test-to EMAIL for a test send)", EXIT_INPUT)
     with reported_errors():
         options = PublishOptions(
             recap=recap,
             list_name=list_name,
-            send_at=_parse_time(send_at) if send_at else None,
+            send_at=parse_time(send_at) if send_at else None,
             provider=provider or settings.provider,
             test_to=sendable_address(test_to) if test_to else None,
             force=force,
         )
-        result = run_publish(settings, options, report=lambda line: err.print(safe(line), soft_wrap=True))
+        result = run_publish(settings, options, report=_report)
     sys.stderr.flush()
     print(f"campaign {result.id}", flush=True)
 
 
-def _parse_time(value: str) -> dt.datetime:
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"--send-at {value!r} is not an ISO 8601 time (e.g. 2026-12-01T09:00:00+00:00)", EXIT_INPUT)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+def _report(line: str) -> None:
+    err.print(safe(line), soft_wrap=True)
+
+
+def _check_draft_options(list_name: str | None, *, send_at: str | None, test_to: str | None, force: bool) -> None:
+    if list_name is None:
+        fail("--draft needs --list NAME: the list the draft will be sent to", EXIT_INPUT)
+    given = [name for name, value in (("--send-at", send_at), ("--test-to", test_to), ("--force", force)) if value]
+    if given:
+        fail(f"{', '.join(given)} cannot be given with --draft: they belong to `newsletter send`", EXIT_INPUT)

@@ -1,4 +1,4 @@
-"""The publish sequence: validate everything, then write, then enqueue.
+"""The publish sequence: validate everything, then write, then enqueue; and saving a recap file as a draft.
 
 Order matters for "nothing half-written": the recap, the provider's settings
 and Redis are all checked before the database is touched, and the campaign is
@@ -12,17 +12,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from publisher.accounts import audit
+from publisher.accounts.audit import Action
+from publisher.accounts.roles import CLI_ACTOR
 from publisher.audience.lists import check_list_name
+from publisher.content.drafting import lint_draft, read_draft
 from publisher.content.lint import lint_recap
-from publisher.content.recap import Recap, load_recap
+from publisher.content.recap import Recap, load_recap, read_recap_text
 from publisher.core.broker import check_reachable, redis_url
 from publisher.core.errors import ContentError
 from publisher.core.settings import Settings
-from publisher.db.engine import open_database
+from publisher.db.engine import Database, open_database
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
 from publisher.ledger.dispatch import QueuedBatch, mark_enqueued
+from publisher.ledger.drafts import DraftContent, create_draft
 from publisher.queue import enqueue
-from workers.providers import provider_class
+from workers.providers import check_provider, provider_class
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,10 @@ def run_publish(settings: Settings, options: PublishOptions, report: Callable[[s
             batch_size=min(settings.batch_size, provider.max_batch_size),
             send_at=options.send_at,
             test_to=(options.test_to,) if options.test_to else (),
-            created_by="cli",
+            created_by=CLI_ACTOR.label,
         )
         created = create_campaign(settings, db, plan)
+        _audit_published(db, created, options)
         kind = "test send" if created.is_test else "campaign"
         report(f"{kind} {created.id}: {created.recipients} recipient(s) in {len(created.batch_ids)} batch(es) via {options.provider}")
         if created.scheduled:
@@ -80,3 +86,37 @@ def run_publish(settings: Settings, options: PublishOptions, report: Callable[[s
         return created
     finally:
         db.dispose()
+
+
+def _audit_published(db: Database, created: CreatedCampaign, options: PublishOptions) -> None:
+    if created.is_test:
+        audit.log(db, CLI_ACTOR, Action.TEST_SENT, campaign_id=created.id, target=options.test_to or "")
+        return
+    action = Action.SCHEDULED if created.scheduled else Action.SENT
+    when = f", at {options.send_at.isoformat()}" if created.scheduled and options.send_at else ""
+    audit.log(
+        db, CLI_ACTOR, action, campaign_id=created.id, target=options.list_name or "", detail=f"{created.recipients} recipient(s){when}"
+    )
+
+
+def run_draft(settings: Settings, recap_path: Path, list_name: str, provider: str, report: Callable[[str], None]) -> int:
+    """Save a recap file as a draft of ``list_name``; return its id.
+
+    The draft is kept whenever the file can be read: lint errors and an empty
+    body are stored with it and reported, and ``newsletter send`` refuses them.
+    """
+    check_list_name(list_name)
+    text = read_recap_text(recap_path)
+    recap = read_draft(text, str(recap_path))
+    findings = lint_draft(settings, recap)
+    for finding in findings.errors + findings.warnings:
+        report(f"lint {finding.severity.value}: {finding.check}: {finding.message}")
+    check_provider(settings, provider)
+    db = open_database(settings.resolved_database_url, settings.secret_keys)
+    try:
+        campaign_id = create_draft(settings, db, DraftContent(recap, text, list_name, provider, findings), CLI_ACTOR)
+    finally:
+        db.dispose()
+    errors = f"; {len(findings.errors)} lint error(s) to fix before it can be sent" if findings.errors else ""
+    report(f"draft {campaign_id} saved for list '{list_name}' via {provider}{errors}; `newsletter send {campaign_id}` sends it")
+    return campaign_id

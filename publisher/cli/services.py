@@ -52,18 +52,9 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     proxy_headers: Annotated[bool, typer.Option(help="Trust X-Forwarded-Proto/For from NEWSLETTER_TRUSTED_PROXIES.")] = True,
 ) -> None:
-    """Run the web app: subscriber links, sign-up, archive, provider webhooks, /docs."""
-    import uvicorn
-
-    from publisher.core.broker import check_reachable, redis_url
-    from publisher.web import access_log
-    from publisher.web.app import create_app
-    from workers.providers import check_provider
+    """Run the web app: the console, the HTTP API, subscriber links, sign-up, archive, provider webhooks, /docs."""
+    from publisher.cli.web_server import Listen, serve_web
 
     settings = cli_settings()
     with reported_errors():
-        check_reachable(redis_url(settings))
-        web = create_app(settings, check_provider)
-    access_log.install()
-    proxies = [ip.strip() for ip in settings.trusted_proxies.split(",") if ip.strip()] or None
-    uvicorn.run(web, host=host, port=port, proxy_headers=proxy_headers and proxies is not None, forwarded_allow_ips=proxies)
+        serve_web(settings, Listen(host, port, proxy_headers))

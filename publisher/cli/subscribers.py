@@ -20,12 +20,17 @@ def subscribers_import(
     list_name: Annotated[str, typer.Option("--list", help="List to add them to (created if new).")],
 ) -> None:
     """Import subscribers (confirmed) from a UTF-8 CSV file; invalid rows are reported and skipped."""
+    from publisher.accounts import audit
+    from publisher.accounts.roles import CLI_ACTOR
     from publisher.audience.subscribers import import_subscribers
     from publisher.db.engine import open_database
 
     settings = cli_settings()
     with reported_errors():
-        report = import_subscribers(open_database(settings.resolved_database_url, settings.secret_keys), csv_file, list_name)
+        db = open_database(settings.resolved_database_url, settings.secret_keys)
+        report = import_subscribers(db, csv_file, list_name)
+        counts = f"{report.added} added, {report.updated} updated, {len(report.problems)} skipped, from {csv_file.name}"
+        audit.log(db, CLI_ACTOR, audit.Action.IMPORTED, target=list_name, detail=counts)
     for problem in report.problems:
         err.print(safe(f"{csv_file}:{problem.line}: skipped: {problem.reason}"), soft_wrap=True)
     summary = f"list '{safe(list_name)}': {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
@@ -58,6 +63,8 @@ def subscribers_erase(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Erase an address's personal data and suppress it everywhere by its hash, so it is never mailed again."""
+    from publisher.accounts import audit
+    from publisher.accounts.roles import CLI_ACTOR
     from publisher.audience.privacy import erase
     from publisher.db.engine import open_database
 
@@ -68,7 +75,10 @@ def subscribers_erase(
             fail("erasing cannot be undone: pass --yes to confirm when not running in a terminal", EXIT_INPUT)
         typer.confirm(f"Erase everything held about {address}? This cannot be undone", abort=True)
     with reported_errors():
-        erased = erase(open_database(settings.resolved_database_url, settings.secret_keys), address, settings.resolved_outbox_dir)
+        db = open_database(settings.resolved_database_url, settings.secret_keys)
+        erased = erase(db, address, settings.resolved_outbox_dir)
+        # The entry names no address: the log must not keep what was erased.
+        audit.log(db, CLI_ACTOR, audit.Action.ERASED, detail="an address, on request")
     if not erased.held_anything:
         out.print(f"no personal data was held for {address}", markup=False)
     else:

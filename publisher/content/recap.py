@@ -96,6 +96,11 @@ class Recap:
 
 def load_recap(path: Path) -> Recap:
     """Read and validate the recap at ``path`` or raise ContentError naming file and problem."""
+    return parse_recap(read_recap_text(path), str(path))
+
+
+def read_recap_text(path: Path) -> str:
+    """The text of the recap file at ``path`` (at most 1 MiB of UTF-8), or ContentError naming file and problem."""
     source = str(path)
     try:
         with path.open("rb") as handle:
@@ -110,7 +115,7 @@ def load_recap(path: Path) -> Recap:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ContentError(source, f"not UTF-8 (byte {exc.start})") from exc
-    return parse_recap(text, source)
+    return text
 
 
 def parse_recap(text: str, source: str = "<recap>", *, allow_empty_body: bool = False) -> Recap:

@@ -67,6 +67,8 @@ def cancel(db: Database, campaign_id: int) -> int:
     """Cancel every record not sent yet; return how many. Calls in flight still finish."""
     with db.transaction() as session:
         campaign = _campaign(session, campaign_id)
+        if campaign.status is CampaignStatus.DRAFT:
+            raise ControlError(f"campaign {campaign_id} is a draft: nothing of it was sent, so there is nothing to cancel")
         if not states.allows(campaign.status, Event.CANCEL):
             raise ControlError(f"campaign {campaign_id} is already {campaign.status.value}")
         states.cancel(campaign)

@@ -25,12 +25,15 @@ def last_line(output: str) -> str:
     return lines[-1] if lines else ""
 
 
-def run_cli(env: dict[str, str], *args: str | os.PathLike[str], cwd: Path | None = None, timeout: float = 120) -> CliResult:
-    """Run ``newsletter ARGS`` in a subprocess, stdout and stderr together as a user sees them."""
+def run_cli(
+    env: dict[str, str], *args: str | os.PathLike[str], cwd: Path | None = None, timeout: float = 120, stdin: str | None = None
+) -> CliResult:
+    """Run ``newsletter ARGS`` in a subprocess, stdout and stderr together as a user sees them; ``stdin`` is its input."""
     completed = subprocess.run(
         [sys.executable, "-m", "publisher", *map(str, args)],
         env=env,
         cwd=cwd,
+        input=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

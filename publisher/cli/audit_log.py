@@ -1,0 +1,50 @@
+"""``newsletter audit``: who did what, when, to which campaign, and from where."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from publisher.cli.common import cli_settings, out, reported_errors
+from publisher.cli.terminal import safe, safe_json
+
+app = typer.Typer()
+
+
+@app.command()
+def audit(
+    campaign: Annotated[int | None, typer.Option(help="Only the entries of this campaign.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many of the latest entries.")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show the audit log, newest first: console users, API tokens and the command line."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from publisher.accounts.audit import entries
+    from publisher.db.engine import open_database
+
+    settings = cli_settings()
+    with reported_errors():
+        found = entries(open_database(settings.resolved_database_url, settings.secret_keys), campaign, limit=limit)
+    if as_json:
+        print(safe_json([entry.as_dict() for entry in found]))
+        return
+    table = Table(title="Audit log")
+    for column in ("when", "who", "what", "campaign", "target", "detail", "ip"):
+        table.add_column(column, overflow="fold")
+    for entry in found:
+        cells = [
+            f"{entry.at:%Y-%m-%d %H:%M:%S}",
+            entry.actor,
+            entry.action,
+            "-" if entry.campaign_id is None else str(entry.campaign_id),
+            entry.target,
+            entry.detail,
+            entry.ip or "-",
+        ]
+        # Text cells, not strings: a string cell is parsed as rich markup.
+        table.add_row(*(Text(safe(cell)) for cell in cells))
+    out.print(table)
+    out.print(f"{len(found)} entr(ies)")

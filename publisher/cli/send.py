@@ -1,0 +1,55 @@
+"""``newsletter send ID``: send or schedule a draft, once, as ``newsletter publish`` sends a recap file."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from publisher.cli.common import EXIT_INPUT, cli_settings, err, fail, parse_time, reported_errors
+from publisher.cli.terminal import safe
+
+app = typer.Typer()
+
+
+@app.command()
+def send(
+    campaign_id: Annotated[int, typer.Argument(help="The draft's campaign id (see `newsletter status`).")],
+    send_at: Annotated[str | None, typer.Option(help="ISO 8601 time to send at (no offset means UTC).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Send even when the draft has lint errors.")] = False,
+) -> None:
+    """Freeze a draft's audience and enqueue its delivery, or schedule it; a draft is sent once."""
+    from publisher import sending
+    from publisher.accounts.roles import CLI_ACTOR
+    from publisher.core.broker import check_reachable, redis_url
+    from publisher.db.engine import open_database
+    from publisher.ledger.drafts import LintRefused, SendOrder, load_draft
+    from workers.providers import check_provider
+
+    settings = cli_settings()
+    moment = parse_time(send_at) if send_at else None
+    with reported_errors():
+        # Checked before anything is written, as `newsletter publish` does: a
+        # draft sent with no broker would wait for the workers' sweep unseen.
+        check_reachable(redis_url(settings))
+        db = open_database(settings.resolved_database_url, settings.secret_keys)
+        try:
+            order = SendOrder(campaign_id, settings.batch_size, moment, force)
+            created = sending.send(settings, db, order, CLI_ACTOR, check_provider)
+            provider = load_draft(db, campaign_id).provider
+        except LintRefused as exc:
+            for finding in exc.findings:
+                err.print(safe(f"lint error: {finding.get('check', '?')}: {finding.get('message', '')}"), soft_wrap=True)
+            fail(f"campaign {campaign_id} has {len(exc.findings)} lint error(s): fix them, or send with --force", EXIT_INPUT)
+        finally:
+            db.dispose()
+    batches = len(created.batch_ids)
+    err.print(safe(f"campaign {created.id}: {created.recipients} recipient(s) in {batches} batch(es) via {provider}"), soft_wrap=True)
+    if created.scheduled:
+        assert moment is not None
+        err.print(f"scheduled for {moment.isoformat()}; a running worker releases it then")
+    else:
+        err.print(f"enqueued {batches} batch(es); run `newsletter worker` to deliver")
+    sys.stderr.flush()
+    print(f"campaign {created.id}", flush=True)

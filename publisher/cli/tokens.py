@@ -1,0 +1,89 @@
+"""``newsletter tokens create|list|revoke``: bearer tokens for the HTTP API, with scopes."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from publisher.cli.common import cli_settings, err, out, reported_errors
+from publisher.cli.terminal import safe, safe_json
+
+if TYPE_CHECKING:
+    from publisher.core.settings import Settings
+    from publisher.db.engine import Database
+
+app = typer.Typer(no_args_is_help=True, help="API tokens: created with scopes, shown once, revoked by name.")
+
+Name = Annotated[str, typer.Argument(help="The token's name (letters, digits, '.', '_', '-').")]
+SCOPES = "campaigns:read, campaigns:write, campaigns:send, subscribers:read, subscribers:write"
+
+
+def _database(settings: Settings) -> Database:
+    from publisher.db.engine import open_database
+
+    return open_database(settings.resolved_database_url, settings.secret_keys)
+
+
+@app.command("create")
+def tokens_create(
+    name: Name,
+    scope: Annotated[list[str], typer.Option("--scope", help=f"What the token may do (repeat for more): {SCOPES}.")],
+) -> None:
+    """Create a token; it is printed once, alone on the last line, and stored only as its SHA-256."""
+    from publisher.accounts import audit
+    from publisher.accounts.roles import CLI_ACTOR, parse_scopes
+    from publisher.accounts.tokens import create_token
+
+    settings = cli_settings()
+    with reported_errors():
+        scopes = parse_scopes(scope)
+        db = _database(settings)
+        info, secret = create_token(db, name, scopes)
+        granted = ", ".join(s.value for s in info.scopes)
+        audit.log(db, CLI_ACTOR, audit.Action.TOKEN_CREATED, target=info.name, detail=granted)
+    err.print(safe(f"token {info.name} created with scope(s) {granted}; it is shown once:"), soft_wrap=True)
+    sys.stderr.flush()
+    print(secret, flush=True)
+
+
+@app.command("list")
+def tokens_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """List tokens: name, scopes, when created and last used (never the token itself)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from publisher.accounts.tokens import list_tokens
+
+    settings = cli_settings()
+    with reported_errors():
+        tokens = list_tokens(_database(settings))
+    if as_json:
+        print(safe_json([token.as_dict() for token in tokens]))
+        return
+    table = Table(title="API tokens")
+    for column in ("name", "scopes", "created", "last used"):
+        table.add_column(column, overflow="fold")
+    for token in tokens:
+        used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+        cells = [safe(token.name), " ".join(s.value for s in token.scopes), f"{token.created_at:%Y-%m-%d %H:%M}", used]
+        # Text cells, not strings: a string cell is parsed as rich markup.
+        table.add_row(*(Text(cell) for cell in cells))
+    out.print(table)
+    out.print(f"{len(tokens)} token(s)")
+
+
+@app.command("revoke")
+def tokens_revoke(name: Name) -> None:
+    """Revoke a token: the API refuses it from the next request."""
+    from publisher.accounts import audit
+    from publisher.accounts.roles import CLI_ACTOR
+    from publisher.accounts.tokens import revoke_token
+
+    settings = cli_settings()
+    with reported_errors():
+        db = _database(settings)
+        revoke_token(db, name)
+        audit.log(db, CLI_ACTOR, audit.Action.TOKEN_REVOKED, target=name)
+    out.print(f"token {safe(name)} revoked")
