@@ -20,9 +20,9 @@ from starlette.exceptions import HTTPException
 from publisher.core.settings import Settings
 from publisher.sending import ProviderCheck
 from publisher.web.access_log import redact_path
+from publisher.web.console import campaign_page, controls, drafts, export, previews, sends, signin
 from publisher.web.console import campaigns as console_campaigns
 from publisher.web.console import home as console_home
-from publisher.web.console import signin
 from publisher.web.console.auth import SignInRequired, sign_in_location
 from publisher.web.deps import WebContext
 from publisher.web.limits import BodySizeLimit, BodyTimeLimit
@@ -32,6 +32,10 @@ from publisher.web.routes import archive, pages, preferences, subscribe, view, w
 from templates import TEMPLATES_DIR
 
 log = logging.getLogger(__name__)
+
+#: The console's campaign pages; ``drafts`` and ``previews`` come before the
+#: campaign page so that /campaigns/new and /campaigns/preview are not read as ids.
+CAMPAIGN_PAGES = (drafts, previews, sends, controls, export, campaign_page)
 
 #: Routes whose callers are people with a browser, not programs.
 HTML_PREFIXES = ("/unsubscribe", "/preferences", "/view", "/confirm", "/archive", "/console")
@@ -62,7 +66,7 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.mount("/console/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="console-static")
     # The one place routers are gathered; the order is the order of /docs.
-    for routes in (pages, preferences, view, archive, subscribe, webhooks, signin, console_home, console_campaigns):
+    for routes in (pages, preferences, view, archive, subscribe, webhooks, signin, console_home, console_campaigns, *CAMPAIGN_PAGES):
         app.include_router(routes.router)
 
     @app.get("/healthz", response_class=PlainTextResponse, summary="Liveness check")
