@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -37,6 +38,12 @@ router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
 #: Seconds between two progress events.
 INTERVAL = 1.0
+#: What the page says after a form sent the user back to it (``?notice=``).
+NOTICES = {
+    "tested": "Test sent: it is on the priority queue.",
+    "sent": "Sending has started: the progress below updates by itself.",
+    "scheduled": "Scheduled: it starts at the time shown.",
+}
 
 
 def recipient_for(ctx: WebContext, list_name: str | None, query: str) -> tuple[SampleSubscriber | None, list[str], str]:
@@ -60,6 +67,23 @@ def existing(ctx: WebContext, campaign_id: int) -> Draft:
         return load_draft(ctx.db, campaign_id)
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from exc
+
+
+def controls_of(ctx: WebContext, campaign_id: int, status: str) -> dict[str, Any]:
+    """What the control section shows: the buttons the campaign's status allows, in-doubt records, dead letters."""
+    current = CampaignStatus(status)
+    letters, total = control.dead_letters(ctx.db, campaign_id, limit=20)
+    return {
+        "status": status,
+        "controls": {
+            "pause": states.allows(current, Event.PAUSE),
+            "resume": states.allows(current, Event.RESUME),
+            "cancel": states.allows(current, Event.CANCEL),
+        },
+        "in_doubt": in_doubt(ctx.db, campaign_id),
+        "dead_letters": letters,
+        "dead_total": total,
+    }
 
 
 def campaign_view(ctx: WebContext, user: SignedIn, campaign_id: int, status_code: int = 200, **extra: Any) -> HTMLResponse:
@@ -92,14 +116,7 @@ def campaign_view(ctx: WebContext, user: SignedIn, campaign_id: int, status_code
             context["send_error"] = context["send_error"] or str(exc)
         context["audience"] = audience_of(ctx.db, draft.list_name) if draft.list_name else 0
     else:
-        status = CampaignStatus(figures.progress.status)
-        context["controls"] = {
-            "pause": states.allows(status, Event.PAUSE),
-            "resume": states.allows(status, Event.RESUME),
-            "cancel": states.allows(status, Event.CANCEL),
-        }
-        context["in_doubt"] = in_doubt(ctx.db, campaign_id)
-        context["dead_letters"], context["dead_total"] = control.dead_letters(ctx.db, campaign_id, limit=20)
+        context.update(controls_of(ctx, campaign_id, figures.progress.status))
     return console_page(
         "campaign.html.j2", user, status_code, title=figures.progress.title, section="campaigns", campaign_id=campaign_id, **context
     )
@@ -107,28 +124,52 @@ def campaign_view(ctx: WebContext, user: SignedIn, campaign_id: int, status_code
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
 def campaign_page(ctx: Context, user: User, campaign_id: int, subscriber: str = "", notice: str = "") -> Response:
-    notices = {"tested": "Test sent: it is on the priority queue.", "sent": "Sending.", "scheduled": "Scheduled.", "saved": "Draft saved."}
-    return campaign_view(ctx, user, campaign_id, subscriber=subscriber, notice=notices.get(notice, ""))
+    return campaign_view(ctx, user, campaign_id, subscriber=subscriber, notice=NOTICES.get(notice, ""))
 
 
-def fragment(ctx: WebContext, user: SignedIn, campaign_id: int) -> tuple[str, bool]:
-    """The live fragment's HTML and whether the campaign is finished."""
+@dataclass(frozen=True)
+class Fragments:
+    progress: str
+    controls: str
+    #: What the controls depend on: they are sent again only when it changes.
+    controls_key: tuple[object, ...]
+    finished: bool
+
+
+def fragments(ctx: WebContext, user: SignedIn, campaign_id: int) -> Fragments:
+    """The live sections' HTML: progress and report, and the controls."""
     existing(ctx, campaign_id)
     figures = live(ctx, campaign_id)
-    page = console_page("_progress.html.j2", user, live=figures, campaign_id=campaign_id)
-    return bytes(page.body).decode(), figures.progress.finished
+    shown = controls_of(ctx, campaign_id, figures.progress.status)
+    progress = console_page("_progress.html.j2", user, live=figures, campaign_id=campaign_id)
+    controls = console_page("_controls.html.j2", user, campaign_id=campaign_id, **shown)
+    key = (shown["status"], tuple(shown["in_doubt"]), shown["dead_total"])
+    return Fragments(bytes(progress.body).decode(), bytes(controls.body).decode(), key, figures.progress.finished)
+
+
+def event(name: str, html: str) -> str:
+    """One Server-Sent Event; each line of the fragment is a data line."""
+    return f"event: {name}\n" + "".join(f"data: {line}\n" for line in html.splitlines()) + "\n"
 
 
 @router.get("/campaigns/{campaign_id}/events")
 async def progress_events(request: Request, ctx: Context, user: User, campaign_id: int) -> Response:
-    """Server-Sent Events: the progress fragment every ``INTERVAL`` seconds until the campaign is finished."""
-    await run_in_threadpool(fragment, ctx, user, campaign_id)  # 404 before the stream starts
+    """Server-Sent Events: progress every ``INTERVAL`` seconds, controls when they change, until the campaign is finished.
+
+    The stream ends when the client goes away: Starlette cancels it on the
+    disconnect, and the loop checks before each round as well.
+    """
+    await run_in_threadpool(existing, ctx, campaign_id)  # 404 before the stream starts
 
     async def events() -> AsyncIterator[str]:
+        controls_key: tuple[object, ...] | None = None
         while not await request.is_disconnected():
-            html, finished = await run_in_threadpool(fragment, ctx, user, campaign_id)
-            yield "event: progress\n" + "".join(f"data: {line}\n" for line in html.splitlines()) + "\n"
-            if finished:
+            now = await run_in_threadpool(fragments, ctx, user, campaign_id)
+            yield event("progress", now.progress)
+            if now.controls_key != controls_key:
+                controls_key = now.controls_key
+                yield event("controls", now.controls)
+            if now.finished:
                 yield "event: done\ndata: finished\n\n"
                 return
             await asyncio.sleep(INTERVAL)
