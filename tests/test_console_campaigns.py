@@ -12,6 +12,7 @@ import requests
 from sqlalchemy import select, update
 
 from publisher.accounts.audit import entries
+from publisher.audience.suppressions import suppress_address
 from publisher.core.clock import utcnow
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState, Role
@@ -377,3 +378,34 @@ def test_in_doubt_records_are_resent_or_marked_sent_and_dead_letters_replayed(te
         states = {d.id: d.state for d in session.scalars(select(Delivery).where(Delivery.id.in_(ids[:3])))}
     assert states == {ids[0]: DeliveryState.SENT, ids[1]: DeliveryState.SENT, ids[2]: DeliveryState.PENDING}
     assert {"reconciled", "replayed"} <= {e.action for e in entries(team, cid)}
+
+
+def test_a_draft_is_edited_and_its_changes_audited(team: Database, web_url: str) -> None:
+    eve = sign_in(web_url, EVE)
+    cid = save_draft(eve, web_url)
+    edit = f"{web_url}/console/campaigns/{cid}/edit"
+    shown = eve.get(edit, timeout=TIMEOUT)
+    assert shown.status_code == 200 and 'value="Product vs Tech: what we learned in Holborn"' in shown.text
+    changed = post(eve, edit, {**form_of(), "subject": "A new subject", "action": "save"}, edit)
+    assert changed.status_code == 303 and changed.headers["location"] == f"/console/campaigns/{cid}"
+    with team.transaction() as session:
+        campaign = session.get(Campaign, cid)
+        assert campaign is not None and campaign.subject == "A new subject" and "A new subject" in (campaign.recap_text or "")
+    assert [e.action for e in entries(team, cid)] == ["edited", "created"]
+    assert post(eve, edit, {**form_of(), "title": "", "action": "save"}, edit).status_code == 422
+    with team.transaction() as session:
+        campaign = session.get(Campaign, cid)
+        assert campaign is not None and campaign.subject == "A new subject"
+
+
+def test_the_list_picker_shows_each_lists_audience_without_suppressed_addresses(team: Database, web_url: str) -> None:
+    with team.transaction() as session:
+        suppress_address(session, "zoe.obrien@example.com", "complained", "test")
+    page = sign_in(web_url, EVE).get(f"{web_url}/console/campaigns/new", timeout=TIMEOUT).text
+    assert f">attendees ({ATTENDEES - 1} recipients)</option>" in page
+
+
+def test_a_campaign_that_does_not_exist_is_404(team: Database, web_url: str) -> None:
+    vic = sign_in(web_url, VIC)
+    for path in ("999", "999/events", "999/export.csv"):
+        assert vic.get(f"{web_url}/console/campaigns/{path}", timeout=TIMEOUT).status_code == 404, path

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from publisher.core.settings import Settings
@@ -62,6 +63,13 @@ def browser() -> Iterator[BrowserContext]:
             yield context
         finally:
             context.close()
+
+
+def accessible(page: Page) -> None:
+    """axe-core finds no serious or critical violation on the page as it is now."""
+    violations = Axe().run(page).response["violations"]
+    bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in violations if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{page.url}: {bad}"
 
 
 def shot(page: Page, name: str, *, element: str | None = None) -> None:
@@ -126,6 +134,7 @@ def test_marketing_flow_from_sign_in_to_export(
     expect(typed.get_by_role("heading", level=1)).to_have_text(str(fields["title"]))
     expect(typed.get_by_text("The Geek Way").first).to_be_visible()
     shot(page, "new-campaign")
+    accessible(page)
     page.get_by_role("button", name="Save draft").click()
     expect(page.get_by_role("heading", name="Preview")).to_be_visible()
     campaign_url = page.url.split("?")[0]
@@ -139,6 +148,7 @@ def test_marketing_flow_from_sign_in_to_export(
         expect(page.frame_locator(f"iframe[title='Email preview at {width} px']").get_by_role("heading", level=1)).to_be_visible()
         shot(page, f"preview-{width}", element=f"iframe[title='Email preview at {width} px']")
     shot(page, "draft")
+    accessible(page)
 
     # 4. Send test: it reaches the fake provider.
     page.get_by_role("button", name="Send test").click()
@@ -156,6 +166,7 @@ def test_marketing_flow_from_sign_in_to_export(
     page.get_by_label("Number of recipients").fill(str(ATTENDEES))
     expect(confirm).to_be_enabled()
     shot(page, "confirm-send")
+    accessible(page)
     confirm.click()
     page.wait_for_url(f"{campaign_url}?notice=sent")
 
@@ -172,6 +183,7 @@ def test_marketing_flow_from_sign_in_to_export(
     expect(page.locator("[data-figure='sent']")).to_have_text(str(ATTENDEES))
     expect(page.get_by_role("img", name="Outcomes")).to_be_visible()
     shot(page, "campaign")
+    accessible(page)
     sent_to = [address for address in fake_postmark.recipients() if address != ADA]
     assert len(sent_to) == len(set(sent_to)) == ATTENDEES
 
