@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
 from collections.abc import Mapping
 
 import pytest
@@ -262,34 +261,6 @@ def test_lint_errors_refuse_the_send_unless_forced(team: Database, web_url: str)
     assert refused.status_code == 422 and status_of(team, cid) is CampaignStatus.DRAFT
     assert post(ada, f"{page}/send/confirm", {"recipients": "25", "force": "yes"}, page).status_code == 303
     assert status_of(team, cid) is CampaignStatus.SENDING
-
-
-def test_two_senders_confirming_at_once_send_once(team: Database, web_url: str) -> None:
-    add_person(team, "bob@modu.example", Role.SENDER)
-    ada, bob = sign_in(web_url, ADA), sign_in(web_url, "bob@modu.example")
-    cid = save_draft(ada, web_url)
-    page = f"{web_url}/console/campaigns/{cid}"
-    tokens = {client: csrf_token(client, page) for client in (ada, bob)}
-    start = threading.Barrier(2)
-    answers: list[requests.Response] = []
-
-    def confirm(client: requests.Session) -> None:
-        start.wait()
-        answers.append(
-            client.post(
-                f"{page}/send/confirm", data={"recipients": "25", "csrf_token": tokens[client]}, allow_redirects=False, timeout=TIMEOUT
-            )
-        )
-
-    threads = [threading.Thread(target=confirm, args=(client,)) for client in (ada, bob)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(answer.status_code for answer in answers) == [303, 409]
-    assert "sent already" in next(a for a in answers if a.status_code == 409).text
-    with team.transaction() as session:
-        assert len(session.scalars(select(Delivery).where(Delivery.campaign_id == cid)).all()) == ATTENDEES
 
 
 def test_the_progress_stream_sends_fragments_and_ends_when_the_campaign_is_finished(team: Database, web_url: str) -> None:
