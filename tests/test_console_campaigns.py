@@ -15,10 +15,12 @@ from publisher.audience.suppressions import suppress_address
 from publisher.core.clock import utcnow
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState, Role
+from publisher.web.console import campaign_page
 from tests.support.audience import people
 from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
 from tests.support.drafts import form_of, save_draft
 from tests.support.recaps import RECAP
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -380,3 +382,15 @@ def test_a_campaign_that_does_not_exist_is_404(team: Database, web_url: str) -> 
     vic = sign_in(web_url, VIC)
     for path in ("999", "999/events", "999/export.csv"):
         assert vic.get(f"{web_url}/console/campaigns/{path}", timeout=TIMEOUT).status_code == 404, path
+
+
+def test_the_progress_stream_stops_when_the_browser_goes_away(team: Database, web_url: str) -> None:
+    cid = sending(team, web_url)
+    vic = sign_in(web_url, VIC)
+    before = campaign_page.OPEN_STREAMS[0]
+    with vic.get(f"{web_url}/console/campaigns/{cid}/events", stream=True, timeout=TIMEOUT) as stream:
+        assert next(stream.iter_lines(decode_unicode=True)) == "event: progress"
+        assert campaign_page.OPEN_STREAMS[0] == before + 1
+    # The campaign is still sending: only the disconnect can end the stream.
+    wait_until(lambda: campaign_page.OPEN_STREAMS[0] == before)
+    assert status_of(team, cid) is CampaignStatus.SENDING

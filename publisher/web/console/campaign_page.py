@@ -38,6 +38,8 @@ router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
 #: Seconds between two progress events.
 INTERVAL = 1.0
+#: Progress streams running in this process: one left behind by a browser that went away would query the ledger forever.
+OPEN_STREAMS = [0]
 #: What the page says after a form sent the user back to it (``?notice=``).
 NOTICES = {
     "tested": "Test sent: it is on the priority queue.",
@@ -163,16 +165,20 @@ async def progress_events(request: Request, ctx: Context, user: User, campaign_i
 
     async def events() -> AsyncIterator[str]:
         controls_key: tuple[object, ...] | None = None
-        while not await request.is_disconnected():
-            now = await run_in_threadpool(fragments, ctx, user, campaign_id)
-            yield event("progress", now.progress)
-            if now.controls_key != controls_key:
-                controls_key = now.controls_key
-                yield event("controls", now.controls)
-            if now.finished:
-                yield "event: done\ndata: finished\n\n"
-                return
-            await asyncio.sleep(INTERVAL)
+        OPEN_STREAMS[0] += 1
+        try:
+            while not await request.is_disconnected():
+                now = await run_in_threadpool(fragments, ctx, user, campaign_id)
+                yield event("progress", now.progress)
+                if now.controls_key != controls_key:
+                    controls_key = now.controls_key
+                    yield event("controls", now.controls)
+                if now.finished:
+                    yield "event: done\ndata: finished\n\n"
+                    return
+                await asyncio.sleep(INTERVAL)
+        finally:
+            OPEN_STREAMS[0] -= 1
 
     headers = {**HEADERS, "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
