@@ -103,6 +103,8 @@ def test_bad_input_is_shown_next_to_its_field_with_what_was_typed(team: Database
     assert answer.status_code == 422
     assert 'id="cta_url-error"' in answer.text and 'id="event_date-error"' in answer.text
     assert 'aria-describedby="cta_url-error"' in answer.text
+    assert "Button link must be a full link, starting with https://" in answer.text
+    assert "Event date must be a date (YYYY-MM-DD)." in answer.text
     assert 'value="not a link"' in answer.text and 'value="Keep &lt;this&gt; title"' in answer.text
     assert "Holborn" in answer.text  # the body typed is kept too
     with team.transaction() as session:
@@ -249,7 +251,8 @@ def test_schedule_reads_the_users_time_zone_and_shows_utc(team: Database, web_ur
     assert post(ada, f"{page}/send/confirm", {"recipients": "25", "send_at": send_at}, page).status_code == 303
     assert status_of(team, cid) is CampaignStatus.SCHEDULED
     past = post(ada, f"{web_url}/console/campaigns/{save_draft(ada, web_url)}/send", {**when, "send_date": "2020-01-01"}, page)
-    assert past.status_code == 422 and "in the past" in past.text and 'value="2020-01-01"' in past.text
+    assert past.status_code == 422 and 'id="schedule-error"' in past.text and "in the past" in past.text
+    assert 'value="2020-01-01"' in past.text
 
 
 def test_lint_errors_refuse_the_send_unless_forced(team: Database, web_url: str) -> None:

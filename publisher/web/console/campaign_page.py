@@ -97,6 +97,7 @@ def campaign_view(ctx: WebContext, user: SignedIn, campaign_id: int, status_code
         "test_recipients": "",
         "test_error": "",
         "send_error": "",
+        "schedule_error": "",
         "send_date": "",
         "send_time": "",
         "notice": "",

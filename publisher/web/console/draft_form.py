@@ -6,6 +6,7 @@ error shows the user's input again rather than what was last saved.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,24 @@ _WHERE = {
     "cta.text": "cta_text",
     "cta.url": "cta_url",
 }
+
+
+#: The label of each field, by form name (resource fields without their row number).
+LABELS = {name: label for name, label, _ in TEXT_FIELDS} | {f"resource_{key}": label for key, label, _ in RESOURCE_FIELDS}
+
+
+def plain(label: str | None, reason: str) -> str:
+    """A recap problem as the form's user reads it: by the field's label, not by the recap's key."""
+    message = re.sub(r"^'[^']*': ", "", reason)
+    if label is None:
+        return message
+    if "at least 1 character" in message or "is required" in message:
+        return f"{label} is required."
+    if "URL" in message:
+        return f"{label} must be a full link, starting with https://"
+    if "valid date" in message:
+        return f"{label} must be a date (YYYY-MM-DD)."
+    return f"{label}: {message}"
 
 
 @dataclass
@@ -131,7 +150,10 @@ class DraftForm:
         # Empty rows are not written to the recap: its resource n is the n-th row with something in it.
         rows = [index for index, row in enumerate(self.resources) if any(value.strip() for value in row.values())]
         for where, reason in problems:
-            self.errors.setdefault(field_for(where, rows), reason)
+            field_id = field_for(where, rows)
+            self.errors.setdefault(
+                field_id, plain(LABELS.get(field_id.rsplit("_", 1)[0] if field_id.startswith("resource_") else field_id), reason)
+            )
 
 
 def field_for(where: str, resource_rows: list[int]) -> str:

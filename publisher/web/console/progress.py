@@ -88,5 +88,7 @@ def live(ctx: WebContext, campaign_id: int) -> Live:
         over_time=columns("Deliveries over time", [(bucket.start.strftime("%H:%M:%S"), bucket.sent) for bucket in timeline]),
         outcomes=rows("Outcomes", [(name, figures[name]) for name in OUTCOMES]),
         providers=providers,
-        per_provider=rows("Sent per provider", [(name, states[DeliveryState.SENT.value]) for name, states in providers.items()]),
+        per_provider=rows(
+            "Sent per provider", [(name, states[DeliveryState.SENT.value]) for name, states in providers.items() if name != "none"]
+        ),
     )

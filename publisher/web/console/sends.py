@@ -125,7 +125,7 @@ def ask_to_confirm(
         return confirmation(ctx, user, campaign_id)
     moment, problem = send_time(send_date, send_time_, time_zone)
     if moment is None:
-        return campaign_view(ctx, user, campaign_id, 422, send_error=problem, send_date=send_date, send_time=send_time_)
+        return campaign_view(ctx, user, campaign_id, 422, schedule_error=problem, send_date=send_date, send_time=send_time_)
     zone = time_zone.strip() or "UTC"
     local = f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
     return confirmation(ctx, user, campaign_id, send_at=moment.isoformat(), local=local)
