@@ -118,12 +118,14 @@ def test_marketing_flow_from_sign_in_to_export(
     for name, label in labels.items():
         page.get_by_label(label, exact=True).fill(str(fields[name]))
     page.get_by_label("Event date").fill(str(fields["event_date"]))
+    page.evaluate("() => { window.sameForm = true; }")
     for index, (title, description) in enumerate(zip(fields["resource_title"], fields["resource_description"], strict=True)):
         page.get_by_role("button", name="Add resource").click()
         expect(page.get_by_label("Resource title")).to_have_count(index + 1)
         page.get_by_label("Resource title").nth(index).fill(title)
         page.get_by_label("Resource description").nth(index).fill(description)
-    # What was typed before each press of Add resource is still there.
+    # htmx swapped the rows in place (no reload), and what was typed before is still there.
+    assert page.evaluate("() => window.sameForm") is True
     expect(page.get_by_label("Title", exact=True)).to_have_value(str(fields["title"]))
     page.get_by_label("List").select_option(label=f"attendees ({ATTENDEES} recipients)")
     page.get_by_label("Provider").select_option("postmark")
