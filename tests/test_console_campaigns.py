@@ -65,6 +65,8 @@ def test_a_viewer_sees_no_new_campaign_or_send_buttons_and_is_refused(team: Data
     vic = sign_in(web_url, VIC)
     listing = vic.get(f"{web_url}/console/campaigns", timeout=TIMEOUT).text
     assert "New campaign" not in listing
+    assert f'<a href="/console/campaigns/{cid}">From Flow to Growth' in listing and f"user:{EVE}" in listing
+    assert f"/console/campaigns/{cid}" not in vic.get(f"{web_url}/console/campaigns?status=complete", timeout=TIMEOUT).text
     page = vic.get(f"{web_url}/console/campaigns/{cid}", timeout=TIMEOUT)
     assert page.status_code == 200 and "Preview" in page.text
     for button in ("Send test", "Send now", "Schedule", "Edit draft"):
