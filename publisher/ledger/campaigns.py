@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from publisher.audience.lists import find_list
@@ -105,6 +105,11 @@ def _confirmed(mailing_list: MailingList) -> Select[int, str]:
 
 def has_audience(session: Session, mailing_list: MailingList | None) -> bool:
     return mailing_list is not None and session.scalar(_confirmed(mailing_list).limit(1)) is not None
+
+
+def audience_size(session: Session, mailing_list: MailingList) -> int:
+    """How many recipients a send to the list would have now: confirmed subscribers minus suppressed addresses."""
+    return int(session.scalar(select(func.count()).select_from(_confirmed(mailing_list).order_by(None).subquery())) or 0)
 
 
 def audience_batches(session: Session, mailing_list: MailingList, size: int) -> Iterator[Sequence[tuple[int | None, str]]]:

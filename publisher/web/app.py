@@ -23,10 +23,10 @@ from publisher.web.access_log import redact_path
 from publisher.web.console import admin as console_admin
 from publisher.web.console import admin_tokens as console_admin_tokens
 from publisher.web.console import admin_users as console_admin_users
+from publisher.web.console import campaign_page, controls, drafts, export, previews, sends, signin
 from publisher.web.console import campaigns as console_campaigns
 from publisher.web.console import home as console_home
 from publisher.web.console import lists as console_lists
-from publisher.web.console import signin
 from publisher.web.console import subscribers as console_subscribers
 from publisher.web.console import suppressions as console_suppressions
 from publisher.web.console.auth import SignInRequired, sign_in_location
@@ -40,6 +40,9 @@ from templates import TEMPLATES_DIR
 
 log = logging.getLogger(__name__)
 
+#: The console's campaign pages; ``drafts`` and ``previews`` come before the
+#: campaign page so that /campaigns/new and /campaigns/preview are not read as ids.
+CAMPAIGN_PAGES = (drafts, previews, sends, controls, export, campaign_page)
 #: The console's lists, subscribers, suppressions and admin pages.
 AUDIENCE_PAGES = (
     console_lists,
@@ -79,7 +82,7 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.mount("/console/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="console-static")
     # The one place routers are gathered; the order is the order of /docs.
-    for routes in (pages, preferences, view, archive, subscribe, webhooks, signin, console_home, console_campaigns, *AUDIENCE_PAGES):
+    for routes in (pages, preferences, view, archive, subscribe, webhooks, signin, console_home, console_campaigns, *CAMPAIGN_PAGES, *AUDIENCE_PAGES):
         app.include_router(routes.router)
 
     @app.get("/healthz", response_class=PlainTextResponse, summary="Liveness check")

@@ -1,0 +1,118 @@
+"""``Pause``, ``Resume``, ``Cancel`` (after ``Confirm cancel``), ``Resend in doubt``, ``Mark sent`` and ``Replay``.
+
+Each is one ledger change (``publisher.ledger.control``) and one audit
+entry. Work made due again (resume, resend, replay) is enqueued at once, as
+``newsletter resume`` does; when the broker cannot take it, the workers'
+sweep enqueues it instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
+
+from publisher.accounts import audit
+from publisher.accounts.audit import Action
+from publisher.accounts.sessions import SignedIn
+from publisher.core.broker import redis_url
+from publisher.ledger import control
+from publisher.queue import dispatch_due
+from publisher.web.console.auth import actor
+from publisher.web.console.campaign_page import existing
+from publisher.web.console.pages import console_page
+from publisher.web.console.roles import Sender
+from publisher.web.deps import Context, WebContext
+
+router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
+log = logging.getLogger(__name__)
+
+
+def _enqueue_due(ctx: WebContext) -> None:
+    try:
+        dispatch_due(ctx.settings, ctx.db, redis_url(ctx.settings, start=False))
+    except (OperationalError, RedisError, OSError):
+        log.warning("could not enqueue now; the workers' sweep enqueues the batches", exc_info=True)
+
+
+def _act(
+    request: Request, ctx: WebContext, user: SignedIn, campaign_id: int, change: Callable[[], str], action: Action, requeue: bool = False
+) -> Response:
+    """Make the change, audit it, enqueue what it made due; a change the campaign's state forbids is a 409 page."""
+    existing(ctx, campaign_id)
+    try:
+        detail = change()
+    except control.ControlError as exc:
+        return console_page(
+            "message.html.j2", user, 409, title="Not now", section="campaigns", message=str(exc), back=f"/console/campaigns/{campaign_id}"
+        )
+    audit.log(ctx.db, actor(request, ctx, user), action, campaign_id=campaign_id, detail=detail)
+    if requeue:
+        _enqueue_due(ctx)
+    return RedirectResponse(f"/console/campaigns/{campaign_id}", status_code=303)
+
+
+@router.post("/campaigns/{campaign_id}/pause")
+def pause(request: Request, ctx: Context, user: Sender, campaign_id: int) -> Response:
+    def change() -> str:
+        control.pause(ctx.db, campaign_id)
+        return ""
+
+    return _act(request, ctx, user, campaign_id, change, Action.PAUSED)
+
+
+@router.post("/campaigns/{campaign_id}/resume")
+def resume(request: Request, ctx: Context, user: Sender, campaign_id: int) -> Response:
+    def change() -> str:
+        control.resume(ctx.db, campaign_id)
+        return ""
+
+    return _act(request, ctx, user, campaign_id, change, Action.RESUMED, requeue=True)
+
+
+@router.post("/campaigns/{campaign_id}/cancel", response_class=HTMLResponse)
+def ask_to_cancel(ctx: Context, user: Sender, campaign_id: int) -> Response:
+    draft = existing(ctx, campaign_id)
+    return console_page("cancel_confirm.html.j2", user, title="Cancel campaign", section="campaigns", draft=draft, campaign_id=campaign_id)
+
+
+@router.post("/campaigns/{campaign_id}/cancel/confirm")
+def cancel(request: Request, ctx: Context, user: Sender, campaign_id: int) -> Response:
+    def change() -> str:
+        return f"{control.cancel(ctx.db, campaign_id)} record(s) cancelled"
+
+    return _act(request, ctx, user, campaign_id, change, Action.CANCELLED)
+
+
+@router.post("/campaigns/{campaign_id}/reconcile")
+def reconcile(request: Request, ctx: Context, user: Sender, campaign_id: int, choice: Annotated[str, Form(max_length=20)] = "") -> Response:
+    if choice not in ("resend", "mark_sent"):
+        return console_page(
+            "message.html.j2",
+            user,
+            400,
+            title="That did not work",
+            section="campaigns",
+            message="Choose Resend in doubt or Mark sent.",
+            back=f"/console/campaigns/{campaign_id}",
+        )
+    resend = choice == "resend"
+
+    def change() -> str:
+        count = control.reconcile(ctx.db, campaign_id, resend=resend)
+        return f"{count} in-doubt record(s) " + ("sent again" if resend else "marked sent")
+
+    return _act(request, ctx, user, campaign_id, change, Action.RECONCILED, requeue=resend)
+
+
+@router.post("/campaigns/{campaign_id}/replay")
+def replay(request: Request, ctx: Context, user: Sender, campaign_id: int) -> Response:
+    def change() -> str:
+        return f"{control.replay(ctx.db, campaign_id)} dead-lettered record(s) replayed"
+
+    return _act(request, ctx, user, campaign_id, change, Action.REPLAYED, requeue=True)

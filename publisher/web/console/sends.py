@@ -1,0 +1,175 @@
+"""``Send test``, and ``Send now`` / ``Schedule`` through a confirmation that asks for the number of recipients.
+
+The confirmation states the list and how many people would get the email
+now, and ``Confirm send`` goes through only when that number is typed back:
+console.js keeps the button disabled until it matches, and the server
+checks it again (422 on a mismatch), against the audience as it is at that
+moment. Two people confirming at once send once: the ledger locks the
+draft, and the second gets the "sent already" page (409).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from publisher import sending
+from publisher.accounts.sessions import SignedIn
+from publisher.audience.subscribers import sendable_email
+from publisher.core.clock import utcnow
+from publisher.core.errors import ConfigurationError, NotFoundError
+from publisher.db.models import CampaignStatus
+from publisher.ledger.drafts import DraftConflict, LintRefused, SendOrder
+from publisher.ledger.results import audience_of
+from publisher.web.console.auth import actor
+from publisher.web.console.campaign_page import campaign_view, existing
+from publisher.web.console.drafts import sent_already
+from publisher.web.console.pages import console_page
+from publisher.web.console.roles import Editor, Sender
+from publisher.web.deps import Context, WebContext
+
+router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
+
+MAX_TEST_RECIPIENTS = 10
+_SEPARATORS = re.compile(r"[,\n\r;]+")
+
+
+def test_addresses(typed: str, own: str) -> tuple[tuple[str, ...], str]:
+    """The addresses typed (or the user's own when none are), and the problem with them if any."""
+    parts = [part.strip() for part in _SEPARATORS.split(typed) if part.strip()]
+    if not parts:
+        return (own,), ""
+    if len(parts) > MAX_TEST_RECIPIENTS:
+        return (), f"At most {MAX_TEST_RECIPIENTS} test recipients: {len(parts)} were given."
+    checked: list[str] = []
+    for part in parts:
+        try:
+            checked.append(sendable_email(part))
+        except ValueError as exc:
+            return (), f"{part[:320]} is not an address this service sends to: {exc}"
+    return tuple(dict.fromkeys(checked)), ""
+
+
+@router.post("/campaigns/{campaign_id}/test", response_class=HTMLResponse)
+def send_test(
+    request: Request, ctx: Context, user: Editor, campaign_id: int, test_recipients: Annotated[str, Form(max_length=4000)] = ""
+) -> Response:
+    existing(ctx, campaign_id)
+    addresses, problem = test_addresses(test_recipients, user.email)
+    if not problem:
+        try:
+            sending.test(ctx.settings, ctx.db, campaign_id, addresses, actor(request, ctx, user), ctx.provider_check)
+        except (ConfigurationError, NotFoundError) as exc:
+            problem = str(exc)
+    if problem:
+        return campaign_view(ctx, user, campaign_id, 422, test_recipients=test_recipients, test_error=problem)
+    return RedirectResponse(f"/console/campaigns/{campaign_id}?notice=tested", status_code=303)
+
+
+def send_time(send_date: str, send_time: str, time_zone: str) -> tuple[dt.datetime | None, str]:
+    """The UTC moment a schedule names in the user's time zone, or the problem with it."""
+    try:
+        zone = ZoneInfo(time_zone.strip() or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return None, f"Unknown time zone {time_zone[:60]!r}."
+    try:
+        local = dt.datetime.combine(dt.date.fromisoformat(send_date.strip()), dt.time.fromisoformat(send_time.strip()), tzinfo=zone)
+    except ValueError:
+        return None, "Give a send date (YYYY-MM-DD) and a send time (HH:MM)."
+    moment = local.astimezone(dt.UTC)
+    if moment <= utcnow():
+        return None, f"{local:%Y-%m-%d %H:%M} {zone.key} is in the past: choose a later time, or Send now."
+    return moment, ""
+
+
+def confirmation(ctx: WebContext, user: SignedIn, campaign_id: int, status_code: int = 200, **extra: Any) -> HTMLResponse:
+    draft = existing(ctx, campaign_id)
+    audience = audience_of(ctx.db, draft.list_name) if draft.list_name else 0
+    errors = [f for f in draft.lint.get("findings", []) if f.get("severity") == "error"]
+    context: dict[str, Any] = {"send_at": "", "local": "", "typed": "", "count_error": "", "force": False, "refused": []}
+    context.update(extra)
+    return console_page(
+        "send_confirm.html.j2",
+        user,
+        status_code,
+        title="Confirm send",
+        section="campaigns",
+        draft=draft,
+        campaign_id=campaign_id,
+        audience=audience,
+        lint_errors=errors,
+        **context,
+    )
+
+
+@router.post("/campaigns/{campaign_id}/send", response_class=HTMLResponse)
+def ask_to_confirm(
+    ctx: Context,
+    user: Sender,
+    campaign_id: int,
+    when: Annotated[str, Form(max_length=20)] = "now",
+    send_date: Annotated[str, Form(max_length=20)] = "",
+    send_time_: Annotated[str, Form(alias="send_time", max_length=20)] = "",
+    time_zone: Annotated[str, Form(max_length=60)] = "UTC",
+) -> Response:
+    """The confirmation page of ``Send now`` or ``Schedule``."""
+    if existing(ctx, campaign_id).status is not CampaignStatus.DRAFT:
+        return sent_already(user, campaign_id)
+    if when != "schedule":
+        return confirmation(ctx, user, campaign_id)
+    moment, problem = send_time(send_date, send_time_, time_zone)
+    if moment is None:
+        return campaign_view(ctx, user, campaign_id, 422, schedule_error=problem, send_date=send_date, send_time=send_time_)
+    zone = time_zone.strip() or "UTC"
+    local = f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
+    return confirmation(ctx, user, campaign_id, send_at=moment.isoformat(), local=local)
+
+
+@router.post("/campaigns/{campaign_id}/send/confirm", response_class=HTMLResponse)
+async def confirm_send(
+    request: Request,
+    ctx: Context,
+    user: Sender,
+    campaign_id: int,
+    recipients: Annotated[str, Form(max_length=20)] = "",
+    send_at: Annotated[str, Form(max_length=40)] = "",
+    local: Annotated[str, Form(max_length=120)] = "",
+    force: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    return await run_in_threadpool(_confirm, request, ctx, user, campaign_id, (recipients, send_at, local, force == "yes"))
+
+
+def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int, typed: tuple[str, str, str, bool]) -> Response:
+    recipients, send_at, local, force = typed
+    draft = existing(ctx, campaign_id)
+    if draft.status is not CampaignStatus.DRAFT:
+        return sent_already(user, campaign_id)
+    kept = {"send_at": send_at, "local": local, "typed": recipients, "force": force}
+    try:
+        moment = dt.datetime.fromisoformat(send_at) if send_at else None
+    except ValueError:
+        moment = None
+    if send_at and (moment is None or moment.tzinfo is None):
+        return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": "The send time was not understood: schedule again."})
+    audience = audience_of(ctx.db, draft.list_name) if draft.list_name else 0
+    if recipients.strip() != str(audience):
+        problem = f"Type the number of recipients, {audience}, to confirm."
+        return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": problem})
+    try:
+        created = sending.send(
+            ctx.settings, ctx.db, SendOrder(campaign_id, 0, moment, force), actor(request, ctx, user), ctx.provider_check
+        )
+    except DraftConflict:
+        return sent_already(user, campaign_id)
+    except LintRefused as exc:
+        return confirmation(ctx, user, campaign_id, 422, **{**kept, "refused": exc.findings})
+    except (ConfigurationError, NotFoundError) as exc:
+        return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": str(exc)})
+    notice = "scheduled" if created.scheduled else "sent"
+    return RedirectResponse(f"/console/campaigns/{campaign_id}?notice={notice}", status_code=303)
