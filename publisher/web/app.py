@@ -82,7 +82,19 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.mount("/console/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="console-static")
     # The one place routers are gathered; the order is the order of /docs.
-    for routes in (pages, preferences, view, archive, subscribe, webhooks, signin, console_home, console_campaigns, *CAMPAIGN_PAGES, *AUDIENCE_PAGES):
+    for routes in (
+        pages,
+        preferences,
+        view,
+        archive,
+        subscribe,
+        webhooks,
+        signin,
+        console_home,
+        console_campaigns,
+        *CAMPAIGN_PAGES,
+        *AUDIENCE_PAGES,
+    ):
         app.include_router(routes.router)
 
     @app.get("/healthz", response_class=PlainTextResponse, summary="Liveness check")
