@@ -31,6 +31,7 @@ from tests.support.audience import ZOE
 from tests.support.campaigns import publish_to_attendees
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from tests.support.console import PASSWORD, add_person
+from tests.support.drafts import save_draft
 from tests.support.paths import PROJECT
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -48,6 +49,10 @@ IN_THE_DOCS = ("lists", "import-result", "subscriber", "suppressions", "admin", 
 #: /console/campaigns/{campaign_id}/edit and the preview.
 PAGES: list[tuple[str, str]] = [
     ("campaigns", "/console/campaigns"),
+    ("new-campaign", "/console/campaigns/new"),
+    ("draft", "/console/campaigns/{draft_id}"),
+    ("edit-draft", "/console/campaigns/{draft_id}/edit"),
+    ("campaign", "/console/campaigns/{campaign_id}"),
     ("lists", "/console/lists"),
     ("import", "/console/lists/import?list=attendees"),
     ("search", "/console/subscribers?q=example"),
@@ -62,6 +67,7 @@ PAGES: list[tuple[str, str]] = [
 class Seeded:
     campaign_id: int
     subscriber_id: int
+    draft_id: int
 
 
 def seed(settings: Settings, db: Database) -> Seeded:
@@ -87,7 +93,7 @@ def seed(settings: Settings, db: Database) -> Seeded:
                 DeliveryEvent(delivery_id=delivery.id, provider="postmark", type=kind, dedupe_key=f"seed-{number}", occurred_at=utcnow())
             )
     assert subscriber_id is not None
-    return Seeded(campaign_id=created.id, subscriber_id=subscriber_id)
+    return Seeded(campaign_id=created.id, subscriber_id=subscriber_id, draft_id=save_draft(settings, db))
 
 
 @pytest.fixture
@@ -136,7 +142,9 @@ def test_no_console_page_has_a_serious_or_critical_accessibility_violation(
     found = violations(page, "sign-in")
     sign_in(page, web_url)
     for name, path in PAGES:
-        answer = page.goto(web_url + path.format(campaign_id=seeded.campaign_id, subscriber_id=seeded.subscriber_id))
+        answer = page.goto(
+            web_url + path.format(campaign_id=seeded.campaign_id, subscriber_id=seeded.subscriber_id, draft_id=seeded.draft_id)
+        )
         assert answer is not None and answer.status == 200, (name, path)
         found += violations(page, name)
     assert found == []
