@@ -1,9 +1,10 @@
-"""Hourly request counters in Redis: the sign-up limits per client IP and per address.
+"""Request counters in Redis over fixed windows: the sign-up limits per client IP and per address
+(an hour), the HTTP API's limit per token (a minute).
 
-A fixed window: one counter per key and clock hour, raised with ``INCR`` and
+A fixed window: one counter per key and window (a clock hour, a clock minute), raised with ``INCR`` and
 given its expiry with ``EXPIRE`` in the same MULTI/EXEC, so a counter never
 exists without an expiry and concurrent requests never lose a count. A fixed
-window lets up to twice the limit through across the turn of an hour; for a
+window lets up to twice the limit through across the turn of a window; for a
 limit meant to stop floods, not to meter, that is the price of one key and
 an exact Retry-After.
 
@@ -34,14 +35,15 @@ class Verdict:
     retry_after: int
 
 
-class HourlyLimit:
-    """At most ``limit`` hits per value per clock hour."""
+class WindowLimit:
+    """At most ``limit`` hits per value per window of ``window_seconds`` (a clock hour unless told)."""
 
-    def __init__(self, client: redis.Redis, secret: str, scope: str, limit: int) -> None:
+    def __init__(self, client: redis.Redis, secret: str, scope: str, limit: int, window_seconds: int = WINDOW_SECONDS) -> None:
         self._client = client
         self._key = hmac.new(secret.encode(), f"{KEY_PREFIX}:{scope}".encode(), hashlib.sha256).digest()
         self.scope = scope
         self.limit = limit
+        self.window_seconds = window_seconds
 
     def key(self, value: str, window: int) -> str:
         digest = hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()[:32]
@@ -50,12 +52,17 @@ class HourlyLimit:
     def hit(self, value: str, now: float | None = None) -> Verdict:
         """Count one request for ``value`` and say whether it is within the limit."""
         now = time.time() if now is None else now
-        window = int(now // WINDOW_SECONDS)
+        length = self.window_seconds
+        window = int(now // length)
         key = self.key(value, window)
         pipe = self._client.pipeline(transaction=True)
         pipe.incr(key)
         # A little longer than the window, so a slow clock elsewhere still finds it.
-        pipe.expire(key, WINDOW_SECONDS + 60)
+        pipe.expire(key, length + 60)
         count, _ = pipe.execute()
-        retry_after = max(1, (window + 1) * WINDOW_SECONDS - int(now))
+        retry_after = max(1, (window + 1) * length - int(now))
         return Verdict(allowed=int(count) <= self.limit, count=int(count), retry_after=retry_after)
+
+
+#: The sign-up limits' name: a WindowLimit of the default hour.
+HourlyLimit = WindowLimit

@@ -98,28 +98,33 @@ def _frame(settings: Settings, mailing_list: MailingList) -> IssueFrame:
 def create_draft(settings: Settings, db: Database, content: DraftContent, actor: Actor) -> int:
     """Store a new draft (its list must exist); return its id."""
     with db.transaction() as session:
-        mailing_list = find_list(session, content.list_name)
-        issue = render_issue(content.recap, _frame(settings, mailing_list))
-        campaign = Campaign(
-            list_id=mailing_list.id,
-            status=CampaignStatus.DRAFT,
-            provider=content.provider,
-            title=content.recap.meta.title[:500],
-            subject=content.recap.meta.email_subject[:500],
-            source="draft",
-            content_digest=content.recap.digest,
-            html_template=issue.html,
-            text_template=issue.text,
-            placeholder_nonce=issue.nonce,
-            recap_text=content.recap_text,
-            lint=content.lint.as_dict(),
-            created_by=actor.label[:400],
-            updated_at=utcnow(),
-        )
-        session.add(campaign)
-        session.flush()
-        audit.record(session, actor, Action.CREATED, campaign_id=campaign.id, target=mailing_list.name)
-        return campaign.id
+        return add_draft(session, settings, content, actor)
+
+
+def add_draft(session: Session, settings: Settings, content: DraftContent, actor: Actor) -> int:
+    """``create_draft`` in the caller's transaction."""
+    mailing_list = find_list(session, content.list_name)
+    issue = render_issue(content.recap, _frame(settings, mailing_list))
+    campaign = Campaign(
+        list_id=mailing_list.id,
+        status=CampaignStatus.DRAFT,
+        provider=content.provider,
+        title=content.recap.meta.title[:500],
+        subject=content.recap.meta.email_subject[:500],
+        source="draft",
+        content_digest=content.recap.digest,
+        html_template=issue.html,
+        text_template=issue.text,
+        placeholder_nonce=issue.nonce,
+        recap_text=content.recap_text,
+        lint=content.lint.as_dict(),
+        created_by=actor.label[:400],
+        updated_at=utcnow(),
+    )
+    session.add(campaign)
+    session.flush()
+    audit.record(session, actor, Action.CREATED, campaign_id=campaign.id, target=mailing_list.name)
+    return campaign.id
 
 
 def update_draft(settings: Settings, db: Database, campaign_id: int, content: DraftContent, actor: Actor) -> None:

@@ -1,8 +1,9 @@
 """The web application: ``newsletter serve`` runs it under uvicorn.
 
-Subscriber-facing routes answer with small HTML pages; the API and the
-webhooks answer with JSON. Every error is a 4xx with a message that says what
-is wrong, never a stack trace.
+Subscriber-facing routes answer with small HTML pages; the webhooks answer
+with JSON, and the HTTP API under /v1 with JSON and, for errors, RFC 9457
+problems. Every error is a 4xx with a message that says what is wrong, never
+a stack trace.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from starlette.exceptions import HTTPException
 from publisher.core.settings import Settings
 from publisher.sending import ProviderCheck
 from publisher.web.access_log import redact_path
+from publisher.web.api import lists as api_lists
+from publisher.web.api import problems
+from publisher.web.api.routes import router as api_router
 from publisher.web.deps import WebContext
 from publisher.web.limits import BodySizeLimit, BodyTimeLimit
 from publisher.web.redirects import RelativeRedirects
@@ -42,12 +46,13 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
 
     app = FastAPI(
         title="Newsletter",
-        summary="Subscriber links, sign-up, the public archive and provider webhooks.",
+        summary="Subscriber links, sign-up, the public archive, provider webhooks and the HTTP API (/v1).",
         version="1.0",
         lifespan=lifespan,
     )
     app.state.context = context
-    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes)
+    imports = ("POST", api_lists.IMPORT_PATH, max(settings.max_import_bytes, settings.max_request_bytes))
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes, larger=[imports])
     app.add_middleware(BodyTimeLimit, timeout=settings.request_body_timeout)
     app.add_middleware(RelativeRedirects)
     app.add_exception_handler(HTTPException, _http_error)
@@ -56,6 +61,8 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
     # The one place routers are gathered; the order is the order of /docs.
     for routes in (pages, preferences, view, archive, subscribe, webhooks):
         app.include_router(routes.router)
+    app.include_router(api_router)
+    problems.document(app)
 
     @app.get("/healthz", response_class=PlainTextResponse, summary="Liveness check")
     def healthz() -> str:
@@ -70,6 +77,8 @@ def _wants_html(request: Request) -> bool:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if problems.is_api(request.url.path):
+        return problems.problem_response(exc)
     if _wants_html(request):
         return message_page(_title(exc.status_code), str(exc.detail), exc.status_code)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
@@ -77,14 +86,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    problems = [f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()]
+    if problems.is_api(request.url.path):
+        return problems.invalid_response([(".".join(str(part) for part in error["loc"]), error["msg"]) for error in exc.errors()])
+    found = [f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()]
     if _wants_html(request):
-        return message_page("That did not work", "; ".join(problems), 400)
-    return JSONResponse({"detail": problems}, status_code=422)
+        return message_page("That did not work", "; ".join(found), 400)
+    return JSONResponse({"detail": found}, status_code=422)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, redact_path(request.url.path))
+    if problems.is_api(request.url.path):
+        return problems.unexpected_response()
     if _wants_html(request):
         return message_page("Something went wrong", "Please try again in a few minutes.", 500)
     return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)

@@ -1,0 +1,34 @@
+"""A draft is sent once through the API: of two sends at once, on SQLite and PostgreSQL, one is accepted and one is 409."""
+
+from __future__ import annotations
+
+import threading
+
+from publisher.accounts.audit import entries
+from publisher.db.engine import Database
+from tests.support.api import Api, token
+from tests.support.audience import people
+from tests.support.recaps import RECAP
+
+
+def test_two_sends_at_once_send_the_draft_once(web_url: str, db: Database) -> None:
+    audience = people(db)
+    api = Api(web_url, token(db))
+    created = api.post("/campaigns", json={"list": "attendees", "recap": RECAP.read_text(encoding="utf-8")})
+    assert created.status_code == 201
+    campaign = created.json()
+    start = threading.Barrier(2)
+    answers: list[int] = []
+
+    def send() -> None:
+        start.wait()
+        answers.append(api.post(f"/campaigns/{campaign['id']}/send").status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == [202, 409]
+    assert api.get(f"/campaigns/{campaign['id']}").json()["total"] == len(audience)
+    assert [e.action for e in entries(db, campaign["id"])].count("sent") == 1
