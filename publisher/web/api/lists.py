@@ -133,5 +133,6 @@ def unsubscribe(
         raise ApiProblem(422, f"email: {exc}", errors=[("email", str(exc))]) from exc
     with translated(), ctx.db.transaction() as session:
         changed = leave_list_by_address(session, name, address)
-        audit.record(session, actor, Action.UNSUBSCRIBED, target=f"{name.strip()[:100]}: {address}"[:400])
+        if changed:
+            audit.record(session, actor, Action.UNSUBSCRIBED, target=f"{name.strip()[:100]}: {address}"[:400])
     return Unsubscribed(list=name.strip(), email=address, status="unsubscribed", changed=changed)
