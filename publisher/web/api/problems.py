@@ -98,7 +98,7 @@ def _title(status: int) -> str:
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for these problem statuses (and those every /v1 call may answer), as ``application/problem+json``."""
-    every = (401, 403, 422, 429)
+    every = (400, 401, 403, 422, 429)
     return {
         status: {
             "description": _title(status),
