@@ -203,7 +203,7 @@ def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor)
 def send_test(
     settings: Settings, db: Database, campaign_id: int, addresses: tuple[str, ...], batch_size: int, actor: Actor
 ) -> CreatedCampaign:
-    """Send test copies of a campaign's content ("[TEST]" before the subject) to ``addresses``."""
+    """Send test copies of a campaign's content to ``addresses``; the workers put "[TEST]" before the subject of every test send."""
     draft = load_draft(db, campaign_id)
     plan = CampaignPlan(
         recap=draft.recap,
@@ -211,7 +211,6 @@ def send_test(
         provider=draft.provider,
         batch_size=batch_size,
         test_to=addresses,
-        subject_prefix="[TEST] ",
         created_by=actor.label,
     )
     created = create_campaign(settings, db, plan)
