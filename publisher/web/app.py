@@ -20,9 +20,10 @@ from starlette.exceptions import HTTPException
 from publisher.core.settings import Settings
 from publisher.sending import ProviderCheck
 from publisher.web.access_log import redact_path
+from publisher.web.api import campaigns as api_campaigns
 from publisher.web.api import lists as api_lists
 from publisher.web.api import problems
-from publisher.web.api.routes import router as api_router
+from publisher.web.api import sends as api_sends
 from publisher.web.deps import WebContext
 from publisher.web.limits import BodySizeLimit, BodyTimeLimit
 from publisher.web.redirects import RelativeRedirects
@@ -61,7 +62,8 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
     # The one place routers are gathered; the order is the order of /docs.
     for routes in (pages, preferences, view, archive, subscribe, webhooks):
         app.include_router(routes.router)
-    app.include_router(api_router)
+    for api in (api_campaigns, api_sends, api_lists):
+        app.include_router(api.router, prefix=problems.PREFIX)
     problems.document(app)
 
     @app.get("/healthz", response_class=PlainTextResponse, summary="Liveness check")
