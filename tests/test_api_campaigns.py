@@ -176,6 +176,9 @@ def test_campaigns_come_newest_first_a_page_at_a_time_without_test_sends(api: Ap
             break
         page = api.get("/campaigns", params={"limit": 2, "before": page["next"]}).json()
     assert seen == sorted(ids, reverse=True)
+    # Pages leave the content out; the campaign itself has it.
+    assert page["items"][0]["content"] is None and page["items"][0]["lint"]["ok"] in (True, False)
+    assert api.get(f"/campaigns/{ids[0]}").json()["content"]["title"] == "Issue 0"
     assert test_send.json()["test_campaign"] not in seen
     assert_problem(api.get(f"/campaigns/{test_send.json()['test_campaign']}"), 404)
     assert_problem(api.get("/campaigns", params={"limit": 0}), 422)

@@ -41,31 +41,24 @@ CONTENT_KEYS = tuple(ContentFields.model_fields)
 
 def campaign_out(ctx: WebContext, campaign_id: int) -> CampaignOut:
     """One campaign (not a test send) with its lint report and content; 404 when there is none."""
-    found = campaign_page(ctx, [campaign_id])
-    if not found:
+    try:
+        [progress] = campaign_progress(ctx.db, campaign_id)
+    except NotFoundError:
+        progress = None
+    if progress is None or progress.is_test:
         raise ApiProblem(404, f"no campaign with id {campaign_id}")
-    return found[0]
-
-
-def campaign_page(ctx: WebContext, ids: list[int] | None = None, limit: int = 20, before: int | None = None) -> list[CampaignOut]:
-    if ids is not None:
-        try:
-            progress = [p for campaign_id in ids for p in campaign_progress(ctx.db, campaign_id)]
-        except NotFoundError:
-            return []
-    else:
-        progress = campaign_progress(ctx.db, limit=limit, before=before, tests=False)
-    progress = [p for p in progress if not p.is_test]
     with ctx.db.transaction() as session:
-        stored = {
-            row.id: (row.lint, row.recap_text)
-            for row in session.execute(
-                select(Campaign.id, Campaign.lint, Campaign.recap_text).where(Campaign.id.in_([p.id for p in progress]))
-            )
-        }
-    return [
-        CampaignOut.model_validate(p.as_dict() | {"lint": stored[p.id][0], "content": _content(p.id, stored[p.id][1])}) for p in progress
-    ]
+        lint, recap_text = session.execute(select(Campaign.lint, Campaign.recap_text).where(Campaign.id == campaign_id)).one()
+    return CampaignOut.model_validate(progress.as_dict() | {"lint": lint, "content": _content(campaign_id, recap_text)})
+
+
+def campaign_page(ctx: WebContext, limit: int, before: int | None) -> list[CampaignOut]:
+    """The newest ``limit`` campaigns older than ``before``, test sends left out; without their content, to keep pages small."""
+    progress = campaign_progress(ctx.db, limit=limit, before=before, tests=False)
+    with ctx.db.transaction() as session:
+        rows = session.execute(select(Campaign.id, Campaign.lint).where(Campaign.id.in_([p.id for p in progress])))
+        lints: dict[int, dict[str, Any] | None] = {row.id: row.lint for row in rows}
+    return [CampaignOut.model_validate(p.as_dict() | {"lint": lints[p.id]}) for p in progress]
 
 
 def _content(campaign_id: int, recap_text: str | None) -> dict[str, Any] | None:
@@ -137,14 +130,14 @@ def create_campaign(
     return campaign_out(ctx, campaign_id)
 
 
-@router.get("/campaigns", response_model=CampaignPage, responses=responses(), summary="Campaigns, newest first")
+@router.get("/campaigns", response_model=CampaignPage, responses=responses(), summary="Campaigns, newest first (without their content)")
 def list_campaigns(
     actor: CampaignsRead,
     ctx: Context,
     limit: Annotated[int, Query(ge=1, le=100, description="Most campaigns on a page.")] = 20,
     before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only campaigns older than this id (the `next` of a page).")] = None,
 ) -> CampaignPage:
-    items = campaign_page(ctx, limit=limit + 1, before=before)
+    items = campaign_page(ctx, limit + 1, before)
     more = len(items) > limit
     items = items[:limit]
     return CampaignPage(items=items, next=items[-1].id if more else None)

@@ -106,7 +106,9 @@ class CampaignOut(BaseModel):
     lint: LintOut | None = Field(
         None, description="The lint report of the content as last saved (null for a campaign published from a file)."
     )
-    content: ContentOut | None = Field(None, description="The recap as fields (null for a campaign published from a file).")
+    content: ContentOut | None = Field(
+        None, description="The recap as fields (null for a campaign published from a file, and in lists: GET the campaign for it)."
+    )
 
 
 class CampaignPage(BaseModel):
