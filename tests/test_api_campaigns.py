@@ -199,6 +199,19 @@ def test_a_draft_is_edited_until_it_is_sent_then_409(api: Api, db: Database, aud
     assert [e.action for e in reversed(entries(db, campaign["id"]))] == ["created", "edited", "sent"]
 
 
+def test_a_draft_takes_a_whole_recap_another_list_or_provider(api: Api, db: Database, audience: dict[str, int]) -> None:
+    people(db, list_name="speakers")
+    campaign = draft(api)
+    replaced = api.patch(f"/campaigns/{campaign['id']}", json={"recap": WORKSHOP.read_text(encoding="utf-8"), "list": "speakers"})
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["list"] == "speakers" and replaced.json()["content"]["subject"] == "Your notes from the Modu roadmap workshop"
+    assert wheres(assert_problem(api.patch(f"/campaigns/{campaign['id']}", json={"list": "nobody"}), 422)) == {"list"}
+    assert wheres(assert_problem(api.patch(f"/campaigns/{campaign['id']}", json={"provider": "pigeon"}), 422)) == {"provider"}
+    both = assert_problem(api.patch(f"/campaigns/{campaign['id']}", json={"recap": "---\ntitle: T\n---\nx", "body": "y"}), 422)
+    assert wheres(both) == {"body"}
+    assert api.get(f"/campaigns/{campaign['id']}").json()["list"] == "speakers"
+
+
 def test_lint_errors_stop_a_send_with_409_unless_forced(api: Api, audience: dict[str, int]) -> None:
     campaign = draft(api, recap=None, title="Insecure image", body=HTTP_IMAGE)
     assert campaign["lint"]["ok"] is False

@@ -158,13 +158,12 @@ def edit_campaign(campaign_id: CampaignId, body: DraftChange, actor: CampaignsWr
     changes = body.model_dump(exclude_unset=True)
     list_name = changes.pop("list", None) or draft.list_name or ""
     provider = changes.pop("provider", None) or draft.provider
-    if "recap" in changes and changes["recap"] is not None:
+    if changes.get("recap") is not None:
         text = _recap_text(changes)
-    elif changes.pop("recap", None) is None and changes:
-        with translated():
-            text = merge(draft.recap, changes)
     else:
-        text = draft.recap_text
+        changes.pop("recap", None)
+        with translated():
+            text = merge(draft.recap, changes) if changes else draft.recap_text
     content = draft_content(ctx, text, list_name, provider)
     with translated():
         update_draft(ctx.settings, ctx.db, campaign_id, content, actor)
