@@ -107,7 +107,7 @@ def add_draft(session: Session, settings: Settings, content: DraftContent, actor
     issue = render_issue(content.recap, _frame(settings, mailing_list))
     campaign = Campaign(
         list_id=mailing_list.id,
-        status=CampaignStatus.DRAFT,
+        status=states.initial_status(scheduled=False, draft=True),
         provider=content.provider,
         title=content.recap.meta.title[:500],
         subject=content.recap.meta.email_subject[:500],

@@ -100,8 +100,10 @@ def allows(source: CampaignStatus, event: Event) -> bool:
     return any(edge[0] == source and made_by == event for edge, made_by in TRANSITIONS.items())
 
 
-def initial_status(*, scheduled: bool) -> CampaignStatus:
-    """The status a new campaign is written with: scheduled until its ``send_at``, else sending at once."""
+def initial_status(*, scheduled: bool, draft: bool = False) -> CampaignStatus:
+    """The status a new campaign is written with: a draft, scheduled until its ``send_at``, else sending at once."""
+    if draft:
+        return DRAFT
     return SCHEDULED if scheduled else SENDING
 
 
