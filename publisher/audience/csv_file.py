@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -51,17 +51,28 @@ class _Records:
 
 def read_address_rows(path: Path, parse: Callable[[int, list[str], list[str]], RowT | RowProblem]) -> tuple[list[RowT], list[RowProblem]]:
     """Parse every row of ``path`` with ``parse(line, columns, values)``; a repeated address is a problem on its later line."""
-    records = _Records(_read_text(path))
     try:
-        return _parse_rows(path, iter(records), parse)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot read file ({exc.strerror})") from exc
+    return read_address_data(data, str(path), parse)
+
+
+def read_address_data(
+    data: bytes, name: str, parse: Callable[[int, list[str], list[str]], RowT | RowProblem]
+) -> tuple[list[RowT], list[RowProblem]]:
+    """``read_address_rows`` for CSV already in memory (an upload); ``name`` says where it came from in errors."""
+    records = _Records(_decode(data, name))
+    try:
+        return _parse_rows(name, iter(records), parse)
     except csv.Error as exc:
         # The reader gives up on the whole file (a field over its limit,
         # usually a quote never closed): nothing of it is imported.
-        raise ImportFileError(f"{path}:{records.start}: {_csv_problem(exc)}") from exc
+        raise ImportFileError(f"{name}:{records.start}: {_csv_problem(exc)}") from exc
 
 
 def _parse_rows(
-    path: Path, records: Iterator[tuple[int, list[str]]], parse: Callable[[int, list[str], list[str]], RowT | RowProblem]
+    path: str, records: Iterator[tuple[int, list[str]]], parse: Callable[[int, list[str], list[str]], RowT | RowProblem]
 ) -> tuple[list[RowT], list[RowProblem]]:
     _, header = next(records, (1, None))
     if header is None:
@@ -71,23 +82,32 @@ def _parse_rows(
         raise ImportFileError(f"{path}: line 1 has no 'email' column (found: {', '.join(columns) or 'nothing'})")
     if len(set(columns)) != len(columns):
         raise ImportFileError(f"{path}: line 1 repeats a column name")
+
+    def parsed() -> Iterator[tuple[int, RowT | RowProblem]]:
+        for start, values in records:
+            if not any(value.strip() for value in values):
+                continue
+            if len(values) != len(columns):
+                yield start, RowProblem(start, f"has {len(values)} fields, the header has {len(columns)}")
+            else:
+                yield start, parse(start, columns, values)
+
+    return first_of_each_address(parsed())
+
+
+def first_of_each_address(parsed: Iterable[tuple[int, RowT | RowProblem]]) -> tuple[list[RowT], list[RowProblem]]:
+    """Split parsed rows (by line) into rows and problems; a repeated address is a problem on its later line."""
     rows: list[RowT] = []
     problems: list[RowProblem] = []
     seen: dict[str, int] = {}
-    for start, values in records:
-        if not any(value.strip() for value in values):
-            continue
-        if len(values) != len(columns):
-            problems.append(RowProblem(start, f"has {len(values)} fields, the header has {len(columns)}"))
-            continue
-        parsed = parse(start, columns, values)
-        if isinstance(parsed, RowProblem):
-            problems.append(parsed)
-        elif parsed.email in seen:
-            problems.append(RowProblem(start, f"{parsed.email} already appears on line {seen[parsed.email]}"))
+    for line, row in parsed:
+        if isinstance(row, RowProblem):
+            problems.append(row)
+        elif row.email in seen:
+            problems.append(RowProblem(line, f"{row.email} already appears on line {seen[row.email]}"))
         else:
-            seen[parsed.email] = start
-            rows.append(parsed)
+            seen[row.email] = line
+            rows.append(row)
     return rows, problems
 
 
@@ -98,11 +118,9 @@ def _csv_problem(exc: csv.Error) -> str:
     return f"not readable as CSV ({exc})"
 
 
-def _read_text(path: Path) -> str:
+def _decode(data: bytes, name: str) -> str:
     try:
-        return path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise ImportFileError(f"{path}: cannot read file ({exc.strerror})") from exc
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
-        raise ImportFileError(f"{path}: line {line} is not UTF-8; save the file as UTF-8 and import again") from exc
+        raise ImportFileError(f"{name}: line {line} is not UTF-8; save the file as UTF-8 and import again") from exc

@@ -19,7 +19,7 @@ from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.core.text_rules import refuse_control_characters
 from publisher.db.engine import Database
-from publisher.db.models import MailingList, Subscription, SubscriptionStatus
+from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 
 #: Longest description the schema stores.
 MAX_DESCRIPTION = 1000
@@ -139,3 +139,16 @@ def leave_all(session: Session, subscriber_id: int) -> int:
         .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def leave_list_by_address(session: Session, list_name: str, email: str) -> bool:
+    """Unsubscribe the (normalised) address from the named list; NotFoundError when it is not on it. Return whether anything changed."""
+    mailing_list = find_list(session, list_name)
+    subscriber_id = session.scalar(
+        select(Subscription.subscriber_id)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(Subscription.list_id == mailing_list.id, Subscriber.email == email)
+    )
+    if subscriber_id is None:
+        raise NotFoundError(f"{email} is not on the list '{mailing_list.name}'")
+    return leave_list(session, subscriber_id, mailing_list.id)

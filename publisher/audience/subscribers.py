@@ -16,6 +16,7 @@ send time, so lifting a suppression brings them back.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
-from publisher.audience.csv_file import RowProblem, read_address_rows
+from publisher.audience.csv_file import RowProblem, first_of_each_address, read_address_data, read_address_rows
 from publisher.audience.lists import check_list_name
 from publisher.audience.suppressions import hashes_of
 from publisher.core.clock import utcnow
@@ -128,12 +129,52 @@ def _parse_row(line: int, columns: list[str], values: list[str]) -> Row | RowPro
     return Row(line, email, record.get("first_name", ""), record.get("last_name", ""), attributes)
 
 
+def rows_of_records(records: Sequence[object]) -> tuple[list[Row], list[RowProblem]]:
+    """Validate subscribers given as objects (the HTTP API's JSON), as CSV rows are; a row's line is its 1-based position."""
+
+    def parsed() -> Iterator[tuple[int, Row | RowProblem]]:
+        for line, record in enumerate(records, start=1):
+            yield line, _parse_record(line, record)
+
+    return first_of_each_address(parsed())
+
+
+def _parse_record(line: int, record: object) -> Row | RowProblem:
+    if not isinstance(record, dict):
+        return RowProblem(line, "is not an object with an email")
+    columns: list[str] = []
+    values: list[str] = []
+    for key, value in record.items():
+        column = str(key).strip().lower()
+        if column in columns:
+            return RowProblem(line, f"repeats the key {column}")
+        if isinstance(value, (dict, list)):
+            return RowProblem(line, f"{column[:80]} is not text")
+        columns.append(column)
+        values.append("" if value is None else str(value))
+    if "email" not in columns:
+        return RowProblem(line, "has no email")
+    return _parse_row(line, columns, values)
+
+
 def import_subscribers(db: Database, path: Path, list_name: str) -> ImportReport:
     """Import the valid rows of ``path`` into ``list_name`` (created if new)."""
     list_name = check_list_name(list_name)
     rows, problems = read_rows(path)
-    report = ImportReport(problems=problems)
-    source = f"import:{path.name}"
+    return import_rows(db, rows, problems, list_name, f"import:{path.name}")
+
+
+def import_csv_data(db: Database, data: bytes, list_name: str, *, name: str, source: str) -> ImportReport:
+    """``import_subscribers`` for CSV already in memory: ``name`` says where it came from in errors, ``source`` in the consent records."""
+    list_name = check_list_name(list_name)
+    rows, problems = read_address_data(data, name, _parse_row)
+    return import_rows(db, rows, problems, list_name, source)
+
+
+def import_rows(db: Database, rows: list[Row], problems: list[RowProblem], list_name: str, source: str) -> ImportReport:
+    """Write validated rows into ``list_name`` (created if new), in one transaction; ``problems`` are reported with the rest."""
+    list_name = check_list_name(list_name)
+    report = ImportReport(problems=list(problems))
     with db.transaction() as session:
         mailing_list = _get_or_create_list(session, list_name)
         statistics = _Statistics(session)

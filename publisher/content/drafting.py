@@ -27,7 +27,7 @@ EMPTY_BODY = Finding("body", Severity.ERROR, "the body is empty: write the recap
 def compose(fields: dict[str, Any], body: str) -> str:
     """Recap text from content fields; empty fields are left out, as a hand-written recap would."""
     # The title is always written, so a missing one is reported as missing rather than as an empty recap.
-    meta = {key: fields[key] for key in META_FIELDS if key == "title" or fields.get(key) not in (None, "", [], {})}
+    meta = {key: fields.get(key) for key in META_FIELDS if key == "title" or fields.get(key) not in (None, "", [], {})}
     meta["title"] = meta.get("title") or ""
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False)
     return f"---\n{front}---\n\n{body.strip()}\n"

@@ -46,7 +46,7 @@ class CampaignPlan:
     send_at: dt.datetime | None = None
     #: A test send: these addresses only, no list needed.
     test_to: tuple[str, ...] = ()
-    #: Put before the subject (a test copy of a draft is "[TEST] …").
+    #: Put before the subject. Not "[TEST] ": the workers add that to every test send.
     subject_prefix: str = ""
     #: The recap as written and its lint report, kept with the campaign.
     recap_text: str | None = None

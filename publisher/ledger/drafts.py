@@ -98,28 +98,33 @@ def _frame(settings: Settings, mailing_list: MailingList) -> IssueFrame:
 def create_draft(settings: Settings, db: Database, content: DraftContent, actor: Actor) -> int:
     """Store a new draft (its list must exist); return its id."""
     with db.transaction() as session:
-        mailing_list = find_list(session, content.list_name)
-        issue = render_issue(content.recap, _frame(settings, mailing_list))
-        campaign = Campaign(
-            list_id=mailing_list.id,
-            status=states.initial_status(draft=True),
-            provider=content.provider,
-            title=content.recap.meta.title[:500],
-            subject=content.recap.meta.email_subject[:500],
-            source="draft",
-            content_digest=content.recap.digest,
-            html_template=issue.html,
-            text_template=issue.text,
-            placeholder_nonce=issue.nonce,
-            recap_text=content.recap_text,
-            lint=content.lint.as_dict(),
-            created_by=actor.label[:400],
-            updated_at=utcnow(),
-        )
-        session.add(campaign)
-        session.flush()
-        audit.record(session, actor, Action.CREATED, campaign_id=campaign.id, target=mailing_list.name)
-        return campaign.id
+        return add_draft(session, settings, content, actor)
+
+
+def add_draft(session: Session, settings: Settings, content: DraftContent, actor: Actor) -> int:
+    """``create_draft`` in the caller's transaction."""
+    mailing_list = find_list(session, content.list_name)
+    issue = render_issue(content.recap, _frame(settings, mailing_list))
+    campaign = Campaign(
+        list_id=mailing_list.id,
+        status=states.initial_status(scheduled=False, draft=True),
+        provider=content.provider,
+        title=content.recap.meta.title[:500],
+        subject=content.recap.meta.email_subject[:500],
+        source="draft",
+        content_digest=content.recap.digest,
+        html_template=issue.html,
+        text_template=issue.text,
+        placeholder_nonce=issue.nonce,
+        recap_text=content.recap_text,
+        lint=content.lint.as_dict(),
+        created_by=actor.label[:400],
+        updated_at=utcnow(),
+    )
+    session.add(campaign)
+    session.flush()
+    audit.record(session, actor, Action.CREATED, campaign_id=campaign.id, target=mailing_list.name)
+    return campaign.id
 
 
 def update_draft(settings: Settings, db: Database, campaign_id: int, content: DraftContent, actor: Actor) -> None:
@@ -198,7 +203,7 @@ def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor)
 def send_test(
     settings: Settings, db: Database, campaign_id: int, addresses: tuple[str, ...], batch_size: int, actor: Actor
 ) -> CreatedCampaign:
-    """Send test copies of a campaign's content ("[TEST]" before the subject) to ``addresses``."""
+    """Send test copies of a campaign's content to ``addresses``; the workers put "[TEST]" before the subject of every test send."""
     draft = load_draft(db, campaign_id)
     plan = CampaignPlan(
         recap=draft.recap,
@@ -206,7 +211,6 @@ def send_test(
         provider=draft.provider,
         batch_size=batch_size,
         test_to=addresses,
-        subject_prefix="[TEST] ",
         created_by=actor.label,
     )
     created = create_campaign(settings, db, plan)

@@ -72,11 +72,20 @@ class CampaignProgress:
         }
 
 
-def campaign_progress(db: Database, campaign_id: int | None = None, limit: int = 20) -> list[CampaignProgress]:
-    """Progress of one campaign, or of the most recent ``limit`` ones."""
+def campaign_progress(
+    db: Database, campaign_id: int | None = None, limit: int = 20, *, before: int | None = None, tests: bool = True
+) -> list[CampaignProgress]:
+    """Progress of one campaign, or of the most recent ``limit`` ones (older than ``before``; test sends too unless ``tests`` is False)."""
     with db.transaction() as session:
         query = select(Campaign, MailingList.name).outerjoin(MailingList, MailingList.id == Campaign.list_id)
-        query = query.where(Campaign.id == campaign_id) if campaign_id is not None else query.order_by(Campaign.id.desc()).limit(limit)
+        if campaign_id is not None:
+            query = query.where(Campaign.id == campaign_id)
+        else:
+            query = query.order_by(Campaign.id.desc()).limit(limit)
+            if before is not None:
+                query = query.where(Campaign.id < before)
+            if not tests:
+                query = query.where(Campaign.is_test.is_(False))
         campaigns = session.execute(query).all()
         if campaign_id is not None and not campaigns:
             raise NotFoundError(f"no campaign with id {campaign_id}")

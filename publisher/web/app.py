@@ -1,13 +1,15 @@
 """The web application: ``newsletter serve`` runs it under uvicorn.
 
-Subscriber-facing routes answer with small HTML pages; the API and the
-webhooks answer with JSON. Every error is a 4xx with a message that says what
-is wrong, never a stack trace.
+Subscriber-facing routes answer with small HTML pages; the webhooks answer
+with JSON, and the HTTP API under /v1 with JSON and, for errors, RFC 9457
+problems. Every error is a 4xx with a message that says what is wrong, never
+a stack trace.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +22,10 @@ from starlette.exceptions import HTTPException
 from publisher.core.settings import Settings
 from publisher.sending import ProviderCheck
 from publisher.web.access_log import redact_path
+from publisher.web.api import campaigns as api_campaigns
+from publisher.web.api import lists as api_lists
+from publisher.web.api import problems
+from publisher.web.api import sends as api_sends
 from publisher.web.console import admin as console_admin
 from publisher.web.console import admin_tokens as console_admin_tokens
 from publisher.web.console import admin_users as console_admin_users
@@ -68,12 +74,14 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
 
     app = FastAPI(
         title="Newsletter",
-        summary="Subscriber links, sign-up, the public archive and provider webhooks.",
+        summary="Subscriber links, sign-up, the public archive, provider webhooks and the HTTP API (/v1).",
         version="1.0",
         lifespan=lifespan,
     )
     app.state.context = context
-    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes, paths=dict.fromkeys(UPLOAD_PATHS, settings.max_import_bytes))
+    imports = ("POST", api_lists.IMPORT_PATH, max(settings.max_import_bytes, settings.max_request_bytes))
+    uploads = [("POST", re.escape(path), max(settings.max_import_bytes, settings.max_request_bytes)) for path in UPLOAD_PATHS]
+    app.add_middleware(BodySizeLimit, limit=settings.max_request_bytes, larger=[imports, *uploads])
     app.add_middleware(BodyTimeLimit, timeout=settings.request_body_timeout)
     app.add_middleware(RelativeRedirects)
     app.add_exception_handler(HTTPException, _http_error)
@@ -96,6 +104,9 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
         *AUDIENCE_PAGES,
     ):
         app.include_router(routes.router)
+    for api in (api_campaigns, api_sends, api_lists):
+        app.include_router(api.router, prefix=problems.PREFIX)
+    problems.document(app)
 
     @app.get("/healthz", response_class=PlainTextResponse, summary="Liveness check")
     def healthz() -> str:
@@ -115,6 +126,8 @@ def _wants_html(request: Request) -> bool:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if problems.is_api(request.url.path):
+        return problems.problem_response(exc)
     if _wants_html(request):
         return message_page(_title(exc.status_code), str(exc.detail), exc.status_code)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
@@ -122,14 +135,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    problems = [f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()]
+    if problems.is_api(request.url.path):
+        return problems.invalid_response([(".".join(str(part) for part in error["loc"]), error["msg"]) for error in exc.errors()])
+    found = [f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()]
     if _wants_html(request):
-        return message_page("That did not work", "; ".join(problems), 400)
-    return JSONResponse({"detail": problems}, status_code=422)
+        return message_page("That did not work", "; ".join(found), 400)
+    return JSONResponse({"detail": found}, status_code=422)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, redact_path(request.url.path))
+    if problems.is_api(request.url.path):
+        return problems.unexpected_response()
     if _wants_html(request):
         return message_page("Something went wrong", "Please try again in a few minutes.", 500)
     return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)

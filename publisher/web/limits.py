@@ -11,11 +11,14 @@ gets 408 with ``Connection: close`` and the connection is closed.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Sequence
 
 import anyio
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from publisher.web.api.problems import MEDIA_TYPE, is_api, problem_body
 
 
 class BodyTooLarge(HTTPException):
@@ -35,23 +38,30 @@ class BodyTimedOut(HTTPException):
 class BodySizeLimit:
     """ASGI middleware: 413 for a declared or streamed body over ``limit`` bytes.
 
-    ``paths`` gives exact paths a limit of their own (the CSV imports take
-    files larger than any form).
+    ``larger`` gives routes that take big bodies (a subscriber import) their
+    own limit: (method, path regex, limit). Under ``/v1`` the refusal is a
+    problem (``application/problem+json``), as every API error is.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, paths: Mapping[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, limit: int, larger: Sequence[tuple[str, str, int]] = ()) -> None:
         self.app = app
-        self.default = limit
-        self.paths = dict(paths or {})
+        self.limit = limit
+        self.larger = [(method, re.compile(pattern), size) for method, pattern, size in larger]
+
+    def limit_for(self, scope: Scope) -> int:
+        for method, pattern, size in self.larger:
+            if scope["method"] == method and pattern.fullmatch(scope["path"]):
+                return size
+        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.paths.get(scope["path"], self.default)
+        limit = self.limit_for(scope)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await self._refuse(send, limit)
+            await self._refuse(scope, send, limit)
             return
         received = 0
         started = False
@@ -74,18 +84,10 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send, limit)
+                await self._refuse(scope, send, limit)
 
-    async def _refuse(self, send: Send, limit: int) -> None:
-        body = json.dumps({"detail": f"request body is larger than {limit} bytes"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
+        await _answer(scope, send, 413, f"request body is larger than {limit} bytes")
 
 
 class BodyTimeLimit:
@@ -141,11 +143,19 @@ class BodyTimeLimit:
         except BodyTimedOut as exc:
             if started:
                 raise
-            await _refuse_slow(send, exc)
+            await _refuse_slow(scope, send, exc)
 
 
-async def _refuse_slow(send: Send, exc: BodyTimedOut) -> None:
-    body = json.dumps({"detail": exc.detail}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
-    await send({"type": "http.response.start", "status": exc.status_code, "headers": headers})
+async def _refuse_slow(scope: Scope, send: Send, exc: BodyTimedOut) -> None:
+    await _answer(scope, send, exc.status_code, exc.detail, [(b"connection", b"close")])
+
+
+async def _answer(scope: Scope, send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A refusal written by the middleware itself: a problem under /v1, ``{"detail": …}`` elsewhere."""
+    if is_api(scope["path"]):
+        body, media_type = json.dumps(problem_body(status, detail)).encode(), MEDIA_TYPE.encode()
+    else:
+        body, media_type = json.dumps({"detail": detail}).encode(), b"application/json"
+    headers = [(b"content-type", media_type), (b"content-length", str(len(body)).encode()), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

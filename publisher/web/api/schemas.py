@@ -1,0 +1,175 @@
+"""The API's request and response bodies, as the OpenAPI document shows them.
+
+Content fields are only shaped here (types, no extra keys); the recap's own
+rules (a title, a valid date, an http(s) URL) are checked by
+``publisher.content.drafting.read_draft``, the same code the console and the
+CLI use, and its problems come back as a 422 naming each field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Most addresses one test send may go to.
+MAX_TEST_ADDRESSES = 10
+MAX_TEXT = 1_000
+MAX_BODY = 1_048_576
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventFields(_Body):
+    name: str = Field(max_length=MAX_TEXT)
+    date: str | None = Field(None, max_length=40, description="ISO 8601 date, e.g. 2026-05-14.", examples=["2026-05-14"])
+    venue: str | None = Field(None, max_length=MAX_TEXT)
+
+
+class CtaFields(_Body):
+    text: str = Field(max_length=MAX_TEXT)
+    url: str = Field(max_length=2000, description="An http or https URL.")
+
+
+class ResourceFields(_Body):
+    title: str = Field(max_length=MAX_TEXT)
+    url: str | None = Field(None, max_length=2000)
+    description: str | None = Field(None, max_length=MAX_TEXT)
+
+
+class ContentFields(_Body):
+    """A recap as fields; the API writes them as recap text (Markdown with front matter)."""
+
+    title: str | None = Field(None, max_length=MAX_TEXT)
+    subject: str | None = Field(None, max_length=MAX_TEXT)
+    preheader: str | None = Field(None, max_length=MAX_TEXT)
+    event: EventFields | None = None
+    cta: CtaFields | None = None
+    resources: list[ResourceFields] | None = Field(None, max_length=100)
+    body: str | None = Field(None, max_length=MAX_BODY, description="The recap's Markdown.")
+    recap: str | None = Field(
+        None, max_length=MAX_BODY, description="The whole recap (front matter and Markdown) instead of the fields above."
+    )
+
+
+class DraftCreate(ContentFields):
+    list: str = Field(max_length=200, description="The list it is for (it must exist).")
+    provider: str | None = Field(None, max_length=100, description="Provider to send through; NEWSLETTER_PROVIDER when left out.")
+
+
+class DraftChange(ContentFields):
+    """Only the keys given change; a content field given as null is removed."""
+
+    list: str | None = Field(None, max_length=200)
+    provider: str | None = Field(None, max_length=100)
+
+
+class LintOut(BaseModel):
+    ok: bool
+    errors: int
+    warnings: int
+    checks: dict[str, str]
+    findings: list[dict[str, str]]
+
+
+class ContentOut(BaseModel):
+    title: str | None
+    subject: str | None
+    preheader: str | None
+    event: dict[str, Any] | None
+    cta: dict[str, Any] | None
+    resources: list[dict[str, Any]] | None
+    body: str
+    recap: str = Field(description="The recap text as stored.")
+
+
+class CampaignOut(BaseModel):
+    """A campaign as ``newsletter status --json`` shows it, with its lint report and, while it has one, its content."""
+
+    id: int
+    title: str
+    list: str | None
+    status: str
+    test: bool
+    created_at: str
+    send_at: str | None
+    total: int
+    finished: bool
+    deliveries: dict[str, int]
+    provider: str
+    pause_reason: str | None
+    rate_per_second: float
+    eta_seconds: int | None
+    dead_letters: int
+    lint: LintOut | None = Field(
+        None, description="The lint report of the content as last saved (null for a campaign published from a file)."
+    )
+    content: ContentOut | None = Field(
+        None, description="The recap as fields (null for a campaign published from a file, and in lists: GET the campaign for it)."
+    )
+
+
+class CampaignPage(BaseModel):
+    items: list[CampaignOut]
+    next: int | None = Field(description="Pass as `before` for the next page; null on the last.")
+
+
+class TestSend(_Body):
+    to: list[str] = Field(min_length=1, max_length=MAX_TEST_ADDRESSES, description="Addresses to send test copies to.")
+
+
+class TestSent(BaseModel):
+    test_campaign: int
+    recipients: list[str]
+
+
+class SendRequest(_Body):
+    send_at: str | None = Field(None, max_length=60, description="ISO 8601 date and time with its offset; now when left out.")
+    force: bool = Field(False, description="Send even with lint errors.")
+
+
+class SendAccepted(BaseModel):
+    id: int
+    status: str
+    recipients: int
+    send_at: str | None
+
+
+class ControlDone(BaseModel):
+    id: int
+    status: str
+    cancelled_records: int | None = None
+
+
+class ListOut(BaseModel):
+    name: str
+    public: bool
+    description: str
+    subscriptions: dict[str, int]
+
+
+class Rejected(BaseModel):
+    line: int = Field(description="The CSV line, or the 1-based position in the JSON array.")
+    reason: str
+
+
+#: Named before ImportResult, whose ``list`` field hides the builtin in its body.
+Rejections = list[Rejected]
+
+
+class ImportResult(BaseModel):
+    list: str
+    added: int
+    updated: int
+    unchanged: int
+    kept_unsubscribed: int
+    rejected: Rejections
+
+
+class Unsubscribed(BaseModel):
+    list: str
+    email: str
+    status: str
+    changed: bool = Field(description="False when the address had left the list already.")

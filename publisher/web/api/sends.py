@@ -1,0 +1,136 @@
+"""``/v1/campaigns/{id}/…``: test copies, sending once, pause, resume, cancel and the report.
+
+Sending goes through ``publisher.sending``, as the CLI and the console do:
+the ledger is written under the campaign's row lock, so of two sends of one
+draft, one is accepted and the other finds it sent (409).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
+
+from publisher import sending
+from publisher.accounts import audit
+from publisher.accounts.audit import Action
+from publisher.audience.subscribers import sendable_email
+from publisher.core.broker import redis_url
+from publisher.ledger import control
+from publisher.ledger.drafts import SendOrder
+from publisher.ledger.report import campaign_report
+from publisher.queue import dispatch_due
+from publisher.web.api.auth import CampaignsRead, CampaignsSend, CampaignsWrite
+from publisher.web.api.campaigns import CampaignId, campaign_out
+from publisher.web.api.problems import ApiProblem, responses
+from publisher.web.api.schemas import ControlDone, SendAccepted, SendRequest, TestSend, TestSent
+from publisher.web.api.translate import translated
+from publisher.web.deps import Context
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["campaigns"])
+
+
+@router.post(
+    "/campaigns/{campaign_id}/test", status_code=202, response_model=TestSent, responses=responses(404, 409), summary="Send test copies"
+)
+def send_test_copies(campaign_id: CampaignId, body: TestSend, actor: CampaignsWrite, ctx: Context) -> TestSent:
+    addresses: list[str] = []
+    errors: list[tuple[str, str]] = []
+    for index, address in enumerate(body.to):
+        try:
+            addresses.append(sendable_email(address))
+        except ValueError as exc:
+            errors.append((f"to.{index}", str(exc)))
+    if errors:
+        raise ApiProblem(422, "; ".join(f"{where}: {reason}" for where, reason in errors), errors=errors)
+    campaign_out(ctx, campaign_id)
+    with translated():
+        created = sending.test(ctx.settings, ctx.db, campaign_id, tuple(dict.fromkeys(addresses)), actor, ctx.provider_check)
+    return TestSent(test_campaign=created.id, recipients=list(dict.fromkeys(addresses)))
+
+
+def _moment(value: str) -> dt.datetime:
+    """An ISO 8601 time; no offset means UTC, as with ``newsletter publish --send-at``."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ApiProblem(422, f"send_at: {exc}", errors=[("send_at", "not an ISO 8601 date and time")]) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/send",
+    status_code=202,
+    response_model=SendAccepted,
+    responses=responses(404, 409),
+    summary="Send or schedule a draft, once",
+)
+def send_campaign(
+    campaign_id: CampaignId,
+    actor: CampaignsSend,
+    ctx: Context,
+    body: Annotated[SendRequest | None, Body()] = None,
+) -> SendAccepted:
+    request = body or SendRequest()
+    send_at = _moment(request.send_at) if request.send_at else None
+    campaign_out(ctx, campaign_id)
+    order = SendOrder(campaign_id, ctx.settings.batch_size, send_at, request.force)
+    # A list with nobody to send to is the campaign's state, not a missing resource.
+    with translated(not_found=409):
+        created = sending.send(ctx.settings, ctx.db, order, actor, ctx.provider_check)
+    return SendAccepted(
+        id=created.id,
+        status="scheduled" if created.scheduled else "sending",
+        recipients=created.recipients,
+        send_at=send_at.isoformat() if created.scheduled and send_at else None,
+    )
+
+
+def _done(ctx: Context, campaign_id: int, **extra: Any) -> ControlDone:
+    return ControlDone(id=campaign_id, status=campaign_out(ctx, campaign_id).status, **extra)
+
+
+@router.post("/campaigns/{campaign_id}/pause", response_model=ControlDone, responses=responses(404, 409), summary="Pause a campaign")
+def pause_campaign(campaign_id: CampaignId, actor: CampaignsSend, ctx: Context) -> ControlDone:
+    campaign_out(ctx, campaign_id)
+    with translated():
+        control.pause(ctx.db, campaign_id)
+    audit.log(ctx.db, actor, Action.PAUSED, campaign_id=campaign_id)
+    return _done(ctx, campaign_id)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/resume", response_model=ControlDone, responses=responses(404, 409), summary="Resume a paused campaign"
+)
+def resume_campaign(campaign_id: CampaignId, actor: CampaignsSend, ctx: Context) -> ControlDone:
+    campaign_out(ctx, campaign_id)
+    with translated():
+        control.resume(ctx.db, campaign_id)
+    audit.log(ctx.db, actor, Action.RESUMED, campaign_id=campaign_id)
+    try:
+        dispatch_due(ctx.settings, ctx.db, redis_url(ctx.settings, start=False))
+    except (OperationalError, RedisError, OSError):
+        # The batches are due in the ledger: the workers' next sweep enqueues them.
+        log.warning("campaign %s resumed; its batches could not be enqueued now", campaign_id, exc_info=True)
+    return _done(ctx, campaign_id)
+
+
+@router.post("/campaigns/{campaign_id}/cancel", response_model=ControlDone, responses=responses(404, 409), summary="Cancel a campaign")
+def cancel_campaign(campaign_id: CampaignId, actor: CampaignsSend, ctx: Context) -> ControlDone:
+    campaign_out(ctx, campaign_id)
+    with translated():
+        cancelled = control.cancel(ctx.db, campaign_id)
+    audit.log(ctx.db, actor, Action.CANCELLED, campaign_id=campaign_id, detail=f"{cancelled} record(s) not sent")
+    return _done(ctx, campaign_id, cancelled_records=cancelled)
+
+
+@router.get("/campaigns/{campaign_id}/report", response_model=dict[str, Any], responses=responses(404), summary="What became of a campaign")
+def report_campaign(campaign_id: CampaignId, actor: CampaignsRead, ctx: Context) -> dict[str, Any]:
+    campaign_out(ctx, campaign_id)
+    with translated():
+        return campaign_report(ctx.db, campaign_id).as_dict()
