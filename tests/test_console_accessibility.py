@@ -40,7 +40,7 @@ ADMIN = "ada@modu.example"
 #: Impacts that fail the test; "minor" and "moderate" findings are printed only.
 FAILING = {"serious", "critical"}
 DOCS_SCREENSHOTS = PROJECT / "docs" / "screenshots"
-#: The screenshots docs/console-audience.md shows.
+#: The screenshots docs/console.md shows.
 IN_THE_DOCS = ("lists", "import-result", "subscriber", "suppressions", "admin", "token-created")
 
 #: Every console page behind sign-in, as (screenshot name, path); ``{campaign_id}`` and
@@ -49,10 +49,10 @@ IN_THE_DOCS = ("lists", "import-result", "subscriber", "suppressions", "admin", 
 #: /console/campaigns/{campaign_id}/edit and the preview.
 PAGES: list[tuple[str, str]] = [
     ("campaigns", "/console/campaigns"),
-    ("new-campaign", "/console/campaigns/new"),
-    ("draft", "/console/campaigns/{draft_id}"),
+    ("new-campaign-form", "/console/campaigns/new"),
+    ("draft-page", "/console/campaigns/{draft_id}"),
     ("edit-draft", "/console/campaigns/{draft_id}/edit"),
-    ("campaign", "/console/campaigns/{campaign_id}"),
+    ("sent-campaign", "/console/campaigns/{campaign_id}"),
     ("lists", "/console/lists"),
     ("import", "/console/lists/import?list=attendees"),
     ("search", "/console/subscribers?q=example"),

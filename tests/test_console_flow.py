@@ -4,7 +4,7 @@ Sign in; write the seed recap as a new campaign; preview it at 375 and 600
 px; send a test (it reaches the fake); send now and confirm; watch progress
 reach complete without a reload; read the report; export the CSV. Leaves
 screenshots under var/screenshots/ and copies them to docs/screenshots/,
-where docs/console-campaigns.md shows them.
+where docs/console.md shows them.
 """
 
 from __future__ import annotations

@@ -86,7 +86,9 @@ class Settings(BaseSettings):
     signin_ip_limit: int = Field(20, ge=1, description="Failed console sign-ins allowed per client IP per 15 minutes.")
     api_requests_per_minute: int = Field(600, ge=1, description="HTTP API requests allowed per token per minute (429 above it).")
     max_import_bytes: int = Field(
-        50_000_000, ge=1024, description="Largest subscriber import the HTTP API accepts, in bytes (413 above it)."
+        50_000_000,
+        ge=1024,
+        description="Largest CSV or JSON import accepted (the API's and the console's import routes), in bytes (413 above it).",
     )
 
     postmark_webhook_username: str | None = Field(None, description="Basic-auth user name Postmark's webhooks must send.")
