@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     max_import_bytes: int = Field(
         50_000_000,
         ge=1024,
-        description="Largest CSV or JSON import accepted (the API's and the console's import routes), in bytes (413 above it).",
+        description="Largest import accepted by the API's and the console's import routes, in bytes (413 above).",
     )
 
     postmark_webhook_username: str | None = Field(None, description="Basic-auth user name Postmark's webhooks must send.")
