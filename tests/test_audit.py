@@ -11,7 +11,7 @@ from publisher.accounts import audit
 from publisher.accounts.audit import Action
 from publisher.accounts.roles import CLI_ACTOR, Actor
 from publisher.db.engine import Database
-from publisher.db.models import AuditEntry, Role
+from publisher.db.models import AuditEntry, Role, Subscriber
 from tests.support.audience import CSV, ZOE
 from tests.support.cli import run_cli
 from tests.support.recaps import RECAP
@@ -84,3 +84,19 @@ def test_users_tokens_and_erasure_are_recorded_without_the_erased_address(env: d
     assert logged[1][2:] == ("ada@example.com", "role admin")
     assert logged[2][2:] == ("crm-sync", "subscribers:write")
     assert not any(ZOE in value or "zoe" in value.lower() for entry in logged for value in entry)
+
+
+@SQLITE_ONLY
+def test_erasing_from_the_command_line_redacts_the_address_from_earlier_entries(env: dict[str, str], db: Database) -> None:
+    assert run_cli(env, "subscribers", "import", CSV, "--list", "attendees").returncode == 0
+    with db.transaction() as session:
+        zoe = session.scalar(select(Subscriber.id).where(Subscriber.email == ZOE))
+    # An earlier entry that names the address: a suppression added by hand.
+    audit.log(db, Actor("user", "eve@example.com", Role.EDITOR), Action.SUPPRESSED, target=ZOE, detail=f"everywhere: {ZOE} asked")
+    assert run_cli(env, "subscribers", "erase", ZOE, "--yes").returncode == 0
+
+    with db.transaction() as session:
+        stored = [value for entry in session.scalars(select(AuditEntry)) for value in (entry.target, entry.detail)]
+    assert stored and not any(ZOE in value for value in stored)
+    erased = audit.entries(db)[0]
+    assert (erased.actor, erased.action, erased.target) == ("cli", "erased", f"subscriber:{zoe}")

@@ -93,6 +93,17 @@ def entries(db: Database, campaign_id: int | None = None, limit: int = 200, befo
         ]
 
 
+def record_erasure(db: Database, actor: Actor, address: str, subscriber_id: int | None, detail: str, *, redacted_as: str) -> None:
+    """Log an erasure and write ``redacted_as`` over the address in every earlier entry, in one transaction.
+
+    The new entry names only ``subscriber:<id>``: the log must not keep what was erased.
+    """
+    with db.transaction() as session:
+        redact(session, address, redacted_as)
+        target = f"subscriber:{subscriber_id}" if subscriber_id is not None else ""
+        record(session, actor, Action.ERASED, target=target, detail=detail)
+
+
 def redact(session: Session, text: str, replacement: str) -> int:
     """Replace ``text`` in every entry's target and detail (an erased address); return how many entries held it."""
     holding = or_(AuditEntry.target.contains(text, autoescape=True), AuditEntry.detail.contains(text, autoescape=True))

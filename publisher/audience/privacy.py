@@ -65,10 +65,20 @@ class Erasure:
     #: Whether a global hash-only entry was added (False when one already applied).
     suppression_added: bool
     outbox_files: int = 0
+    #: The erased subscriber's id (None when the address had no subscriber record): what the audit log names instead.
+    subscriber_id: int | None = None
 
     @property
     def held_anything(self) -> bool:
         return bool(self.subscriber or self.deliveries or self.suppressions)
+
+    @property
+    def summary(self) -> str:
+        """What was erased, in counts only: the audit entry's detail, which must not name the address."""
+        return (
+            f"{self.subscriptions} subscription(s) deleted, {self.deliveries} delivery record(s) anonymised, "
+            f"{self.events} event detail(s) cleared; suppressed everywhere by hash"
+        )
 
 
 def _iso(value: Any) -> str | None:
@@ -251,6 +261,7 @@ def erase(db: Database, email: str, outbox_dir: Path | None = None) -> Erasure:
         suppressions=suppressions,
         suppression_added=added,
         outbox_files=files,
+        subscriber_id=subscriber_id,
     )
 
 

@@ -65,7 +65,7 @@ def subscribers_erase(
     """Erase an address's personal data and suppress it everywhere by its hash, so it is never mailed again."""
     from publisher.accounts import audit
     from publisher.accounts.roles import CLI_ACTOR
-    from publisher.audience.privacy import erase
+    from publisher.audience.privacy import REDACTED, erase
     from publisher.db.engine import open_database
 
     address = sendable_address(email)
@@ -77,8 +77,7 @@ def subscribers_erase(
     with reported_errors():
         db = open_database(settings.resolved_database_url, settings.secret_keys)
         erased = erase(db, address, settings.resolved_outbox_dir)
-        # The entry names no address: the log must not keep what was erased.
-        audit.log(db, CLI_ACTOR, audit.Action.ERASED, detail="an address, on request")
+        audit.record_erasure(db, CLI_ACTOR, address, erased.subscriber_id, erased.summary, redacted_as=REDACTED)
     if not erased.held_anything:
         out.print(f"no personal data was held for {address}", markup=False)
     else:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
-from publisher.accounts.audit import Action, record, redact
+from publisher.accounts.audit import record_erasure
 from publisher.audience.lookup import MAX_SEARCH, SEARCH_LIMIT, find_subscribers, subscriber_address
 from publisher.audience.privacy import REDACTED, erase, export
 from publisher.web.console.access import Admin
@@ -78,18 +78,12 @@ def erase_page(ctx: Context, user: Admin, subscriber_id: int) -> HTMLResponse:
 def erase_subscriber(request: Request, ctx: Context, user: Admin, subscriber_id: int) -> HTMLResponse:
     email = _address(ctx, subscriber_id)
     erased = erase(ctx.db, email, ctx.settings.resolved_outbox_dir)
-    detail = (
-        f"{erased.subscriptions} subscription(s) deleted, {erased.deliveries} delivery record(s) anonymised, "
-        f"{erased.events} event detail(s) cleared; suppressed everywhere by hash"
-    )
-    with ctx.db.transaction() as session:
-        redact(session, email, REDACTED)
-        record(session, actor(request, ctx, user), Action.ERASED, target=f"subscriber:{subscriber_id}", detail=detail)
+    record_erasure(ctx.db, actor(request, ctx, user), email, subscriber_id, erased.summary, redacted_as=REDACTED)
     return console_page(
         "message.html.j2",
         user,
         title="Subscriber erased",
         section="lists",
-        message=f"Subscriber {subscriber_id} was erased: {detail}. The address will never be mailed or imported again.",
+        message=f"Subscriber {subscriber_id} was erased: {erased.summary}. The address will never be mailed or imported again.",
         back="/console/lists",
     )
