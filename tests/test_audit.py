@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -100,3 +101,21 @@ def test_erasing_from_the_command_line_redacts_the_address_from_earlier_entries(
     assert stored and not any(ZOE in value for value in stored)
     erased = audit.entries(db)[0]
     assert (erased.actor, erased.action, erased.target) == ("cli", "erased", f"subscriber:{zoe}")
+
+
+@SQLITE_ONLY
+def test_suppression_changes_from_the_command_line_are_recorded(env: dict[str, str], db: Database, tmp_path: Path) -> None:
+    assert run_cli(env, "subscribers", "import", CSV, "--list", "attendees").returncode == 0
+    assert run_cli(env, "suppressions", "add", "ada@example.com", "--reason", "asked by phone").returncode == 0
+    assert run_cli(env, "suppressions", "add", "ada@example.com").returncode == 0  # already suppressed: nothing changed
+    assert run_cli(env, "suppressions", "remove", "ada@example.com").returncode == 0
+    bounced = tmp_path / "bounced.csv"
+    bounced.write_text("email\ngrace@example.com\nnot-an-address\n", encoding="utf-8")
+    assert run_cli(env, "suppressions", "import", bounced, "--list", "attendees").returncode == 0
+
+    logged = [(e.actor, e.action, e.target, e.detail) for e in reversed(audit.entries(db))]
+    assert logged[1:] == [
+        ("cli", "suppressed", "ada@example.com", "everywhere: asked by phone"),
+        ("cli", "unsuppressed", "ada@example.com", "everywhere: 1 entry(ies) removed"),
+        ("cli", "imported", "suppressions", "bounced.csv (list attendees): 1 added, 0 already suppressed, 1 rejected"),
+    ]

@@ -11,6 +11,7 @@ from publisher.cli.common import EXIT_INPUT, cli_settings, err, fail, out, repor
 from publisher.cli.terminal import safe, safe_json
 
 if TYPE_CHECKING:
+    from publisher.accounts.audit import Action
     from publisher.db.engine import Database
 
 app = typer.Typer(no_args_is_help=True, help="The suppression list: addresses never to mail again, everywhere or on one list.")
@@ -37,6 +38,19 @@ def _reason(value: str) -> str:
 
 def _where(list_name: str | None) -> str:
     return "everywhere" if list_name is None else f"on list '{safe(list_name)}'"
+
+
+def _scope(list_name: str | None) -> str:
+    """The scope as the audit log names it, the same words as the console's entries."""
+    return "everywhere" if list_name is None else f"list {list_name}"
+
+
+def _audit(db: Database, action: Action, target: str, detail: str) -> None:
+    """Record a change already committed: the command line acts as the operator at the shell."""
+    from publisher.accounts import audit
+    from publisher.accounts.roles import CLI_ACTOR
+
+    audit.log(db, CLI_ACTOR, action, target=target, detail=detail)
 
 
 @app.command("list")
@@ -70,11 +84,15 @@ def suppressions_add(
     reason: Annotated[str, typer.Option(help="Why it must not be mailed (shown in the list).")] = "added by an operator",
 ) -> None:
     """Suppress an address everywhere, or on one list with --list."""
+    from publisher.accounts.audit import Action
     from publisher.audience.suppression_list import DEFAULT_REASON, add
 
-    address, why = sendable_address(email), _reason(reason)
+    address, why = sendable_address(email), _reason(reason) or DEFAULT_REASON
     with reported_errors():
-        added = add(_database(), address, list_name, why or DEFAULT_REASON)
+        db = _database()
+        added = add(db, address, list_name, why)
+        if added:
+            _audit(db, Action.SUPPRESSED, address, f"{_scope(list_name)}: {why}")
     if added:
         out.print(f"{address} suppressed {_where(list_name)}", markup=False)
     else:
@@ -93,11 +111,14 @@ def suppressions_remove(
     ] = False,
 ) -> None:
     """Remove an address's entry in one scope (global by default, or --list): it may be mailed again there."""
+    from publisher.accounts.audit import Action
     from publisher.audience.suppression_list import remove
 
     address = sendable_address(email)
     with reported_errors():
-        removal = remove(_database(), address, list_name, include_erased=include_erased)
+        db = _database()
+        removal = remove(db, address, list_name, include_erased=include_erased)
+        _audit(db, Action.UNSUPPRESSED, address, f"{_scope(list_name)}: {removal.removed} entry(ies) removed")
     out.print(f"{address} is no longer suppressed {_where(list_name)}", markup=False)
     if removal.still_global:
         out.print(f"note: {address} is still suppressed everywhere (`newsletter suppressions remove {address}` lifts that)", markup=False)
@@ -110,11 +131,15 @@ def suppressions_import(
     reason: Annotated[str, typer.Option(help="Reason for rows without one of their own.")] = "imported",
 ) -> None:
     """Suppress every address of a CSV file; invalid rows are reported with their line numbers and skipped."""
+    from publisher.accounts.audit import Action
     from publisher.audience.suppression_list import IMPORT_REASON, import_file
 
     why = _reason(reason)
     with reported_errors():
-        report = import_file(_database(), csv_file, list_name, why or IMPORT_REASON)
+        db = _database()
+        report = import_file(db, csv_file, list_name, why or IMPORT_REASON)
+        counts = f"{report.added} added, {report.already} already suppressed, {len(report.problems)} rejected"
+        _audit(db, Action.IMPORTED, "suppressions", f"{csv_file.name} ({_scope(list_name)}): {counts}")
     for problem in report.problems:
         err.print(safe(f"{csv_file}:{problem.line}: skipped: {problem.reason}"), soft_wrap=True)
     out.print(
