@@ -6,14 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from publisher.accounts import audit
 from publisher.accounts.audit import Action
 from publisher.accounts.roles import CLI_ACTOR, Actor
+from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import AuditEntry, Role, Subscriber
+from publisher.db.models import AuditEntry, Delivery, DeliveryState, Role, Subscriber
+from publisher.ledger import control
 from tests.support.audience import CSV, ZOE
+from tests.support.campaigns import publish_to_attendees
 from tests.support.cli import run_cli
 from tests.support.recaps import RECAP
 
@@ -118,4 +121,30 @@ def test_suppression_changes_from_the_command_line_are_recorded(env: dict[str, s
         ("cli", "suppressed", "ada@example.com", "everywhere: asked by phone"),
         ("cli", "unsuppressed", "ada@example.com", "everywhere: 1 entry(ies) removed"),
         ("cli", "imported", "suppressions", "bounced.csv (list attendees): 1 added, 0 already suppressed, 1 rejected"),
+    ]
+
+
+def test_a_control_change_and_its_entry_are_written_together(settings: Settings, db: Database) -> None:
+    campaign = publish_to_attendees(settings, db).id
+    ops = Actor("token", "ops", ip="198.51.100.4")
+    control.pause(db, campaign, actor=ops)
+    control.resume(db, campaign, actor=ops)
+    assert control.reconcile(db, campaign, resend=False, actor=ops) == 0  # nothing changed: nothing recorded
+    assert control.replay(db, campaign, actor=ops) == 0
+    assert control.cancel(db, campaign, actor=ops) == 25
+    with pytest.raises(control.ControlError, match="can be paused"):
+        control.pause(db, campaign, actor=ops)
+    with db.transaction() as session:
+        first = select(func.min(Delivery.id)).where(Delivery.campaign_id == campaign).scalar_subquery()
+        session.execute(update(Delivery).where(Delivery.id == first).values(state=DeliveryState.IN_DOUBT))
+    with pytest.raises(control.ControlError, match="is cancelled"):  # refused after its update: rolled back, its entry with it
+        control.reconcile(db, campaign, resend=True, actor=ops)
+    assert control.reconcile(db, campaign, resend=False, actor=ops) == 1
+
+    logged = [(e.actor, e.action, e.ip, e.detail) for e in reversed(audit.entries(db, campaign)) if e.actor == "token:ops"]
+    assert logged == [
+        ("token:ops", "paused", "198.51.100.4", ""),
+        ("token:ops", "resumed", "198.51.100.4", ""),
+        ("token:ops", "cancelled", "198.51.100.4", "25 record(s) not sent"),
+        ("token:ops", "reconciled", "198.51.100.4", "1 in-doubt record(s) marked sent"),
     ]

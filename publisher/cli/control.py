@@ -11,7 +11,6 @@ from publisher.cli.terminal import safe
 from publisher.core.settings import Settings
 
 if TYPE_CHECKING:
-    from publisher.accounts.audit import Action
     from publisher.db.engine import Database
 
 app = typer.Typer()
@@ -24,14 +23,6 @@ def _database(settings: Settings) -> Database:
     from publisher.db.engine import open_database
 
     return open_database(settings.resolved_database_url)
-
-
-def _audit(db: Database, action: Action, campaign_id: int | None, detail: str = "") -> None:
-    """Record a change already committed: the command line acts as the operator at the shell."""
-    from publisher.accounts import audit
-    from publisher.accounts.roles import CLI_ACTOR
-
-    audit.log(db, CLI_ACTOR, action, campaign_id=campaign_id, detail=detail)
 
 
 def _enqueue_due(settings: Settings) -> int:
@@ -47,28 +38,26 @@ def _enqueue_due(settings: Settings) -> int:
 @app.command()
 def pause(campaign_id: CampaignId) -> None:
     """Stop new provider calls for a campaign within seconds; calls in flight finish."""
-    from publisher.accounts.audit import Action
+    from publisher.accounts.roles import CLI_ACTOR
     from publisher.ledger import control
 
     settings = cli_settings()
     with reported_errors():
         db = _database(settings)
-        control.pause(db, campaign_id)
-        _audit(db, Action.PAUSED, campaign_id)
+        control.pause(db, campaign_id, actor=CLI_ACTOR)
     out.print(f"campaign {campaign_id} paused; `newsletter resume {campaign_id}` continues it")
 
 
 @app.command()
 def resume(campaign_id: CampaignId) -> None:
     """Continue a paused campaign without sending anything twice."""
-    from publisher.accounts.audit import Action
+    from publisher.accounts.roles import CLI_ACTOR
     from publisher.ledger import control
 
     settings = cli_settings()
     with reported_errors():
         db = _database(settings)
-        control.resume(db, campaign_id)
-        _audit(db, Action.RESUMED, campaign_id)
+        control.resume(db, campaign_id, actor=CLI_ACTOR)
         batches = _enqueue_due(settings)
     out.print(f"campaign {campaign_id} resumed; {batches} batch(es) enqueued")
 
@@ -76,14 +65,13 @@ def resume(campaign_id: CampaignId) -> None:
 @app.command()
 def cancel(campaign_id: CampaignId) -> None:
     """Cancel every record of a campaign that is not sent yet."""
-    from publisher.accounts.audit import Action
+    from publisher.accounts.roles import CLI_ACTOR
     from publisher.ledger import control
 
     settings = cli_settings()
     with reported_errors():
         db = _database(settings)
-        cancelled = control.cancel(db, campaign_id)
-        _audit(db, Action.CANCELLED, campaign_id, f"{cancelled} record(s) not sent")
+        cancelled = control.cancel(db, campaign_id, actor=CLI_ACTOR)
     out.print(f"campaign {campaign_id} cancelled; {cancelled} record(s) will not be sent")
 
 
@@ -94,7 +82,7 @@ def reconcile(
     mark_sent: Annotated[bool, typer.Option("--mark-sent", help="Accept the in-doubt records as sent.")] = False,
 ) -> None:
     """Settle in-doubt records (a worker died between the provider's answer and the ledger write)."""
-    from publisher.accounts.audit import Action
+    from publisher.accounts.roles import CLI_ACTOR
     from publisher.ledger import control
 
     if resend_in_doubt == mark_sent:
@@ -102,10 +90,7 @@ def reconcile(
     settings = cli_settings()
     with reported_errors():
         db = _database(settings)
-        count = control.reconcile(db, campaign_id, resend=resend_in_doubt)
-        if count:
-            verdict = "sent again" if resend_in_doubt else "marked sent"
-            _audit(db, Action.RECONCILED, campaign_id, f"{count} in-doubt record(s) {verdict}")
+        count = control.reconcile(db, campaign_id, resend=resend_in_doubt, actor=CLI_ACTOR)
         if resend_in_doubt and count:
             _enqueue_due(settings)
     action = "will be sent again" if resend_in_doubt else "marked sent"
@@ -128,14 +113,13 @@ def dlq_list(campaign: Annotated[int | None, typer.Option(help="Only this campai
 @dlq_app.command("replay")
 def dlq_replay(campaign: Annotated[int | None, typer.Option(help="Only this campaign.")] = None) -> None:
     """Put dead-lettered records back to pending with fresh attempts, and enqueue them."""
-    from publisher.accounts.audit import Action
+    from publisher.accounts.roles import CLI_ACTOR
     from publisher.ledger import control
 
     settings = cli_settings()
     with reported_errors():
         db = _database(settings)
-        count = control.replay(db, campaign)
+        count = control.replay(db, campaign, actor=CLI_ACTOR)
         if count:
-            _audit(db, Action.REPLAYED, campaign, f"{count} dead-lettered record(s)")
             _enqueue_due(settings)
     out.print(f"{count} dead-lettered record(s) replayed")

@@ -1,6 +1,8 @@
 """Operator control of campaigns: pause, resume, cancel, reconcile in-doubt records, dead letters.
 
-Every change is one transaction on the ledger. Work that must run again is
+Every change is one transaction on the ledger, with its audit entry when the
+caller names who acts (``actor``): the entry exists exactly when the change
+does. Work that must run again is
 marked by clearing its batch's ``enqueued_at``; the caller then enqueues it
 (``dispatch_due``) or leaves it to the workers' next sweep.
 """
@@ -12,6 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from publisher.accounts import audit
+from publisher.accounts.audit import Action
+from publisher.accounts.roles import Actor
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.db.engine import Database
@@ -42,16 +47,22 @@ def _campaign(session: Session, campaign_id: int) -> Campaign:
     return campaign
 
 
-def pause(db: Database, campaign_id: int) -> None:
+def _record(session: Session, actor: Actor | None, action: Action, campaign_id: int | None, detail: str = "") -> None:
+    if actor is not None:
+        audit.record(session, actor, action, campaign_id=campaign_id, detail=detail)
+
+
+def pause(db: Database, campaign_id: int, actor: Actor | None = None) -> None:
     """Stop new provider calls for the campaign; calls already in flight finish."""
     with db.transaction() as session:
         campaign = _campaign(session, campaign_id)
         if not states.allows(campaign.status, Event.PAUSE):
             raise ControlError(f"campaign {campaign_id} is {campaign.status.value}: only a sending or scheduled campaign can be paused")
         states.pause(campaign, OPERATOR_PAUSE)
+        _record(session, actor, Action.PAUSED, campaign_id)
 
 
-def resume(db: Database, campaign_id: int) -> None:
+def resume(db: Database, campaign_id: int, actor: Actor | None = None) -> None:
     """Continue a paused campaign: its batches with open records are enqueued again."""
     with db.transaction() as session:
         campaign = _campaign(session, campaign_id)
@@ -61,9 +72,10 @@ def resume(db: Database, campaign_id: int) -> None:
         _requeue_open_batches(session, campaign_id)
         # Its last batches may have finished while it was paused.
         states.complete_if_done(session, campaign_id)
+        _record(session, actor, Action.RESUMED, campaign_id)
 
 
-def cancel(db: Database, campaign_id: int) -> int:
+def cancel(db: Database, campaign_id: int, actor: Actor | None = None) -> int:
     """Cancel every record not sent yet; return how many. Calls in flight still finish."""
     with db.transaction() as session:
         campaign = _campaign(session, campaign_id)
@@ -77,10 +89,12 @@ def cancel(db: Database, campaign_id: int) -> int:
             .where(Delivery.campaign_id == campaign_id, Delivery.state == DeliveryState.PENDING)
             .values(state=DeliveryState.CANCELLED, last_error="cancelled by an operator", updated_at=utcnow())
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        count = int(getattr(result, "rowcount", 0) or 0)
+        _record(session, actor, Action.CANCELLED, campaign_id, f"{count} record(s) not sent")
+        return count
 
 
-def reconcile(db: Database, campaign_id: int, *, resend: bool) -> int:
+def reconcile(db: Database, campaign_id: int, *, resend: bool, actor: Actor | None = None) -> int:
     """Settle the campaign's in-doubt records: send them again, or accept them as sent."""
     with db.transaction() as session:
         campaign = _campaign(session, campaign_id)
@@ -97,6 +111,9 @@ def reconcile(db: Database, campaign_id: int, *, resend: bool) -> int:
             states.reopen(campaign)
             _requeue_open_batches(session, campaign_id)
         states.complete_if_done(session, campaign_id)
+        if count:
+            verdict = "sent again" if resend else "marked sent"
+            _record(session, actor, Action.RECONCILED, campaign_id, f"{count} in-doubt record(s) {verdict}")
         return count
 
 
@@ -111,7 +128,7 @@ def dead_letters(db: Database, campaign_id: int | None = None, limit: int = 200)
         return [DeadLetter(d.id, d.campaign_id, d.email, d.attempts, d.last_error) for d in rows], total
 
 
-def replay(db: Database, campaign_id: int | None = None) -> int:
+def replay(db: Database, campaign_id: int | None = None, actor: Actor | None = None) -> int:
     """Put dead-lettered records back to pending with fresh attempts; return how many."""
     with db.transaction() as session:
         query = select(Delivery).where(Delivery.dead_lettered_at.is_not(None)).with_for_update()
@@ -131,6 +148,8 @@ def replay(db: Database, campaign_id: int | None = None) -> int:
                 raise ControlError(f"campaign {cid} is cancelled: its dead letters cannot be replayed")
             states.reopen(campaign)
             _requeue_open_batches(session, cid)
+        if records:
+            _record(session, actor, Action.REPLAYED, campaign_id, f"{len(records)} dead-lettered record(s) replayed")
         return len(records)
 
 

@@ -16,8 +16,6 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
 from publisher import sending
-from publisher.accounts import audit
-from publisher.accounts.audit import Action
 from publisher.audience.subscribers import sendable_email
 from publisher.core.broker import redis_url
 from publisher.ledger import control
@@ -99,8 +97,7 @@ def _done(ctx: Context, campaign_id: int, **extra: Any) -> ControlDone:
 def pause_campaign(campaign_id: CampaignId, actor: CampaignsSend, ctx: Context) -> ControlDone:
     campaign_out(ctx, campaign_id)
     with translated():
-        control.pause(ctx.db, campaign_id)
-    audit.log(ctx.db, actor, Action.PAUSED, campaign_id=campaign_id)
+        control.pause(ctx.db, campaign_id, actor=actor)
     return _done(ctx, campaign_id)
 
 
@@ -110,8 +107,7 @@ def pause_campaign(campaign_id: CampaignId, actor: CampaignsSend, ctx: Context) 
 def resume_campaign(campaign_id: CampaignId, actor: CampaignsSend, ctx: Context) -> ControlDone:
     campaign_out(ctx, campaign_id)
     with translated():
-        control.resume(ctx.db, campaign_id)
-    audit.log(ctx.db, actor, Action.RESUMED, campaign_id=campaign_id)
+        control.resume(ctx.db, campaign_id, actor=actor)
     try:
         dispatch_due(ctx.settings, ctx.db, redis_url(ctx.settings, start=False))
     except (OperationalError, RedisError, OSError):
@@ -124,8 +120,7 @@ def resume_campaign(campaign_id: CampaignId, actor: CampaignsSend, ctx: Context)
 def cancel_campaign(campaign_id: CampaignId, actor: CampaignsSend, ctx: Context) -> ControlDone:
     campaign_out(ctx, campaign_id)
     with translated():
-        cancelled = control.cancel(ctx.db, campaign_id)
-    audit.log(ctx.db, actor, Action.CANCELLED, campaign_id=campaign_id, detail=f"{cancelled} record(s) not sent")
+        cancelled = control.cancel(ctx.db, campaign_id, actor=actor)
     return _done(ctx, campaign_id, cancelled_records=cancelled)
 
 

@@ -17,8 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
-from publisher.accounts import audit
-from publisher.accounts.audit import Action
+from publisher.accounts.roles import Actor
 from publisher.accounts.sessions import SignedIn
 from publisher.core.broker import redis_url
 from publisher.ledger import control
@@ -41,17 +40,16 @@ def _enqueue_due(ctx: WebContext) -> None:
 
 
 def _act(
-    request: Request, ctx: WebContext, user: SignedIn, campaign_id: int, change: Callable[[], str], action: Action, requeue: bool = False
+    request: Request, ctx: WebContext, user: SignedIn, campaign_id: int, change: Callable[[Actor], object], requeue: bool = False
 ) -> Response:
-    """Make the change, audit it, enqueue what it made due; a change the campaign's state forbids is a 409 page."""
+    """Make the change with its audit entry, enqueue what it made due; a change the campaign's state forbids is a 409 page."""
     existing(ctx, campaign_id)
     try:
-        detail = change()
+        change(actor(request, ctx, user))
     except control.ControlError as exc:
         return console_page(
             "message.html.j2", user, 409, title="Not now", section="campaigns", message=str(exc), back=f"/console/campaigns/{campaign_id}"
         )
-    audit.log(ctx.db, actor(request, ctx, user), action, campaign_id=campaign_id, detail=detail)
     if requeue:
         _enqueue_due(ctx)
     return RedirectResponse(f"/console/campaigns/{campaign_id}", status_code=303)
@@ -59,20 +57,12 @@ def _act(
 
 @router.post("/campaigns/{campaign_id}/pause")
 def pause(request: Request, ctx: Context, user: Sender, campaign_id: int) -> Response:
-    def change() -> str:
-        control.pause(ctx.db, campaign_id)
-        return ""
-
-    return _act(request, ctx, user, campaign_id, change, Action.PAUSED)
+    return _act(request, ctx, user, campaign_id, lambda who: control.pause(ctx.db, campaign_id, actor=who))
 
 
 @router.post("/campaigns/{campaign_id}/resume")
 def resume(request: Request, ctx: Context, user: Sender, campaign_id: int) -> Response:
-    def change() -> str:
-        control.resume(ctx.db, campaign_id)
-        return ""
-
-    return _act(request, ctx, user, campaign_id, change, Action.RESUMED, requeue=True)
+    return _act(request, ctx, user, campaign_id, lambda who: control.resume(ctx.db, campaign_id, actor=who), requeue=True)
 
 
 @router.post("/campaigns/{campaign_id}/cancel", response_class=HTMLResponse)
@@ -83,10 +73,7 @@ def ask_to_cancel(ctx: Context, user: Sender, campaign_id: int) -> Response:
 
 @router.post("/campaigns/{campaign_id}/cancel/confirm")
 def cancel(request: Request, ctx: Context, user: Sender, campaign_id: int) -> Response:
-    def change() -> str:
-        return f"{control.cancel(ctx.db, campaign_id)} record(s) cancelled"
-
-    return _act(request, ctx, user, campaign_id, change, Action.CANCELLED)
+    return _act(request, ctx, user, campaign_id, lambda who: control.cancel(ctx.db, campaign_id, actor=who))
 
 
 @router.post("/campaigns/{campaign_id}/reconcile")
@@ -103,16 +90,12 @@ def reconcile(request: Request, ctx: Context, user: Sender, campaign_id: int, ch
         )
     resend = choice == "resend"
 
-    def change() -> str:
-        count = control.reconcile(ctx.db, campaign_id, resend=resend)
-        return f"{count} in-doubt record(s) " + ("sent again" if resend else "marked sent")
+    def change(who: Actor) -> int:
+        return control.reconcile(ctx.db, campaign_id, resend=resend, actor=who)
 
-    return _act(request, ctx, user, campaign_id, change, Action.RECONCILED, requeue=resend)
+    return _act(request, ctx, user, campaign_id, change, requeue=resend)
 
 
 @router.post("/campaigns/{campaign_id}/replay")
 def replay(request: Request, ctx: Context, user: Sender, campaign_id: int) -> Response:
-    def change() -> str:
-        return f"{control.replay(ctx.db, campaign_id)} dead-lettered record(s) replayed"
-
-    return _act(request, ctx, user, campaign_id, change, Action.REPLAYED, requeue=True)
+    return _act(request, ctx, user, campaign_id, lambda who: control.replay(ctx.db, campaign_id, actor=who), requeue=True)
