@@ -24,7 +24,7 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.ledger.campaigns import CreatedCampaign
 from publisher.ledger.dispatch import QueuedBatch, mark_enqueued
-from publisher.ledger.drafts import SendOrder, load_draft, send_draft, send_test
+from publisher.ledger.drafts import SendOrder, load_draft, require_draft, send_draft, send_test
 from publisher.queue import enqueue
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ def batch_size(settings: Settings, check: ProviderCheck, provider: str) -> int:
 def send(settings: Settings, db: Database, order: SendOrder, actor: Actor, check: ProviderCheck) -> CreatedCampaign:
     """Send or schedule a draft and enqueue its batches when it is due now."""
     draft = load_draft(db, order.campaign_id)
+    # A draft sent already is a conflict, whatever has become of its provider's settings since.
+    require_draft(draft.id, draft.status, "sent")
     size = batch_size(settings, check, draft.provider)
     created = send_draft(settings, db, SendOrder(order.campaign_id, size, order.send_at, order.force), actor)
     if not created.scheduled:

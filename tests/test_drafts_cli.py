@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import update
 
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import CampaignStatus
+from publisher.db.models import Campaign, CampaignStatus
 from publisher.ledger.drafts import load_draft
 from publisher.queue import QUEUE_SEND
 from tests.support.audience import people
@@ -90,6 +91,18 @@ def test_send_sends_a_draft_once(settings: Settings, env: dict[str, str], db: Da
     again = run_cli(env, "send", str(draft))
     assert again.returncode == 2 and "sent already" in again.output
     assert deliveries_of(db, draft) == len(audience)
+
+
+def test_sending_a_sent_draft_again_is_a_conflict_even_when_its_provider_is_no_longer_configured(
+    settings: Settings, env: dict[str, str], db: Database, redis_client: redis.Redis
+) -> None:
+    people(db)
+    draft = save_draft(settings, db)
+    assert campaign_id(run_cli(env, "send", str(draft))) == draft
+    with db.transaction() as session:  # sent with a provider whose credentials were removed since
+        session.execute(update(Campaign).where(Campaign.id == draft).values(provider="postmark"))
+    again = run_cli(env, "send", str(draft))
+    assert again.returncode == 2 and "sent already" in again.output, again.output
 
 
 def test_send_refuses_lint_errors_with_the_findings_unless_forced(

@@ -218,6 +218,11 @@ def send_test(
     return created
 
 
+def require_draft(campaign_id: int, status: CampaignStatus, verb: str) -> None:
+    """Raise DraftConflict unless the campaign is still a draft."""
+    if status is not CampaignStatus.DRAFT:
+        raise DraftConflict(f"campaign {campaign_id} is {status.value}: it was sent already and cannot be {verb} again")
+
+
 def _require_draft(campaign: Campaign, verb: str) -> None:
-    if campaign.status is not CampaignStatus.DRAFT:
-        raise DraftConflict(f"campaign {campaign.id} is {campaign.status.value}: it was sent already and cannot be {verb} again")
+    require_draft(campaign.id, campaign.status, verb)
