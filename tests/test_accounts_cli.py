@@ -9,6 +9,8 @@ import pytest
 from publisher.accounts.roles import Scope
 from publisher.accounts.tokens import create_token, list_tokens, token_for
 from publisher.accounts.users import add_user, authenticate, list_users
+from publisher.cli.common import command_database
+from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Role
 from tests.support.cli import run_cli
@@ -106,3 +108,10 @@ def test_tokens_revoke(env: dict[str, str], db: Database) -> None:
     assert token_for(db, secret) is None
     unknown = run_cli(env, "tokens", "revoke", "crm-sync")
     assert unknown.returncode == 2 and "no token named crm-sync" in unknown.output
+
+
+def test_a_commands_database_is_disposed_when_the_command_ends(settings: Settings) -> None:
+    with command_database(settings) as db:
+        list_users(db)
+        assert db.engine.pool.checkedin() == 1  # type: ignore[attr-defined]  # the pool keeps the connection open meanwhile
+    assert db.engine.pool.checkedin() == 0  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from publisher.cli.common import cli_settings, out, reported_errors
+from publisher.cli.common import cli_settings, command_database, out, reported_errors
 from publisher.cli.terminal import safe, safe_json
 
 app = typer.Typer()
@@ -23,11 +23,10 @@ def audit(
     from rich.text import Text
 
     from publisher.accounts.audit import entries
-    from publisher.db.engine import open_database
 
     settings = cli_settings()
-    with reported_errors():
-        found = entries(open_database(settings.resolved_database_url, settings.secret_keys), campaign, limit=limit)
+    with reported_errors(), command_database(settings) as db:
+        found = entries(db, campaign, limit=limit)
     if as_json:
         print(safe_json([entry.as_dict() for entry in found]))
         return

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.markup import escape
 from publisher.cli.terminal import safe
 from publisher.core.errors import BrokerUnavailableError, ConfigurationError, DatabaseUnavailableError, NewsletterError
 from publisher.core.settings import Settings
+
+if TYPE_CHECKING:
+    from publisher.db.engine import Database
 
 EXIT_FAILED = 1
 EXIT_INPUT = 2
@@ -46,6 +49,18 @@ def reported_errors() -> Iterator[None]:
         fail(str(exc), EXIT_UNAVAILABLE)
     except NewsletterError as exc:
         fail(str(exc), EXIT_INPUT)
+
+
+@contextmanager
+def command_database(settings: Settings) -> Iterator[Database]:
+    """The database for one command, migrated on open; its connections are closed when the command is done with it."""
+    from publisher.db.engine import open_database
+
+    db = open_database(settings.resolved_database_url, settings.secret_keys)
+    try:
+        yield db
+    finally:
+        db.dispose()
 
 
 def cli_settings() -> Settings:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from publisher.cli.common import EXIT_INPUT, cli_settings, err, fail, out, reported_errors, sendable_address
+from publisher.cli.common import EXIT_INPUT, cli_settings, command_database, err, fail, out, reported_errors, sendable_address
 from publisher.cli.terminal import safe, safe_json
 
 if TYPE_CHECKING:
@@ -18,13 +18,6 @@ app = typer.Typer(no_args_is_help=True, help="The suppression list: addresses ne
 
 ListOption = Annotated[str | None, typer.Option("--list", help="One list's entries (default: the global ones, which apply everywhere).")]
 Address = Annotated[str, typer.Argument(help="Email address.")]
-
-
-def _database() -> Database:
-    from publisher.db.engine import open_database
-
-    settings = cli_settings()
-    return open_database(settings.resolved_database_url, settings.secret_keys)
 
 
 def _reason(value: str) -> str:
@@ -63,8 +56,8 @@ def suppressions_list(
     """Show suppression entries, oldest first: address (or hash of an erased one), scope, reason, source, time."""
     from publisher.audience.suppression_list import list_entries
 
-    with reported_errors():
-        entries = list_entries(_database(), list_name)
+    with reported_errors(), command_database(cli_settings()) as db:
+        entries = list_entries(db, list_name)
     if as_json:
         print(safe_json([entry.as_dict() for entry in entries]))
         return
@@ -88,8 +81,7 @@ def suppressions_add(
     from publisher.audience.suppression_list import DEFAULT_REASON, add
 
     address, why = sendable_address(email), _reason(reason) or DEFAULT_REASON
-    with reported_errors():
-        db = _database()
+    with reported_errors(), command_database(cli_settings()) as db:
         added = add(db, address, list_name, why)
         if added:
             _audit(db, Action.SUPPRESSED, address, f"{_scope(list_name)}: {why}")
@@ -115,8 +107,7 @@ def suppressions_remove(
     from publisher.audience.suppression_list import remove
 
     address = sendable_address(email)
-    with reported_errors():
-        db = _database()
+    with reported_errors(), command_database(cli_settings()) as db:
         removal = remove(db, address, list_name, include_erased=include_erased)
         _audit(db, Action.UNSUPPRESSED, address, f"{_scope(list_name)}: {removal.removed} entry(ies) removed")
     out.print(f"{address} is no longer suppressed {_where(list_name)}", markup=False)
@@ -135,8 +126,7 @@ def suppressions_import(
     from publisher.audience.suppression_list import IMPORT_REASON, import_file
 
     why = _reason(reason)
-    with reported_errors():
-        db = _database()
+    with reported_errors(), command_database(cli_settings()) as db:
         report = import_file(db, csv_file, list_name, why or IMPORT_REASON)
         counts = f"{report.added} added, {report.already} already suppressed, {len(report.problems)} rejected"
         _audit(db, Action.IMPORTED, "suppressions", f"{csv_file.name} ({_scope(list_name)}): {counts}")

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from publisher.cli.common import cli_settings, err, out, reported_errors
+from publisher.cli.common import cli_settings, command_database, err, out, reported_errors
 from publisher.cli.terminal import safe, safe_json
-
-if TYPE_CHECKING:
-    from publisher.core.settings import Settings
-    from publisher.db.engine import Database
 
 app = typer.Typer(no_args_is_help=True, help="API tokens: created with scopes, shown once, revoked by name.")
 
 Name = Annotated[str, typer.Argument(help="The token's name (letters, digits, '.', '_', '-').")]
 SCOPES = "campaigns:read, campaigns:write, campaigns:send, subscribers:read, subscribers:write"
-
-
-def _database(settings: Settings) -> Database:
-    from publisher.db.engine import open_database
-
-    return open_database(settings.resolved_database_url, settings.secret_keys)
 
 
 @app.command("create")
@@ -39,10 +29,10 @@ def tokens_create(
     settings = cli_settings()
     with reported_errors():
         scopes = parse_scopes(scope)
-        db = _database(settings)
-        info, secret = create_token(db, name, scopes)
-        granted = ", ".join(s.value for s in info.scopes)
-        audit.log(db, CLI_ACTOR, audit.Action.TOKEN_CREATED, target=info.name, detail=granted)
+        with command_database(settings) as db:
+            info, secret = create_token(db, name, scopes)
+            granted = ", ".join(s.value for s in info.scopes)
+            audit.log(db, CLI_ACTOR, audit.Action.TOKEN_CREATED, target=info.name, detail=granted)
     err.print(safe(f"token {info.name} created with scope(s) {granted}; it is shown once:"), soft_wrap=True)
     sys.stderr.flush()
     print(secret, flush=True)
@@ -57,8 +47,8 @@ def tokens_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-re
     from publisher.accounts.tokens import list_tokens
 
     settings = cli_settings()
-    with reported_errors():
-        tokens = list_tokens(_database(settings))
+    with reported_errors(), command_database(settings) as db:
+        tokens = list_tokens(db)
     if as_json:
         print(safe_json([token.as_dict() for token in tokens]))
         return
@@ -82,8 +72,7 @@ def tokens_revoke(name: Name) -> None:
     from publisher.accounts.tokens import revoke_token
 
     settings = cli_settings()
-    with reported_errors():
-        db = _database(settings)
+    with reported_errors(), command_database(settings) as db:
         revoke_token(db, name)
         audit.log(db, CLI_ACTOR, audit.Action.TOKEN_REVOKED, target=name)
     out.print(f"token {safe(name)} revoked")

@@ -7,24 +7,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from publisher.cli.common import EXIT_INPUT, cli_settings, err, fail, out, reported_errors
+from publisher.cli.common import EXIT_INPUT, cli_settings, command_database, err, fail, out, reported_errors
 from publisher.cli.terminal import safe, safe_json
 
 if TYPE_CHECKING:
     from publisher.accounts.audit import Action
-    from publisher.core.settings import Settings
     from publisher.db.engine import Database
 
 app = typer.Typer(no_args_is_help=True, help="Console users and their roles (viewer, editor, sender, admin).")
 
 Email = Annotated[str, typer.Argument(help="The user's email address: their sign-in name.")]
 ROLES = "viewer, editor, sender or admin"
-
-
-def _database(settings: Settings) -> Database:
-    from publisher.db.engine import open_database
-
-    return open_database(settings.resolved_database_url, settings.secret_keys)
 
 
 def _audit(db: Database, action: Action, email: str, detail: str = "") -> None:
@@ -58,9 +51,9 @@ def users_add(
     with reported_errors():
         chosen = parse_role(role)
         password = _password_from_stdin() if password_stdin else generate_password()
-        db = _database(settings)
-        user = add_user(db, email, chosen, password)
-        _audit(db, Action.USER_ADDED, user.email, f"role {user.role.value}")
+        with command_database(settings) as db:
+            user = add_user(db, email, chosen, password)
+            _audit(db, Action.USER_ADDED, user.email, f"role {user.role.value}")
     out.print(f"user {safe(user.email)} added with role {user.role.value}")
     if not password_stdin:
         err.print("password (shown once; it is stored only as an argon2id hash):")
@@ -77,8 +70,8 @@ def users_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-rea
     from publisher.accounts.users import list_users
 
     settings = cli_settings()
-    with reported_errors():
-        users = list_users(_database(settings))
+    with reported_errors(), command_database(settings) as db:
+        users = list_users(db)
     if as_json:
         print(safe_json([user.as_dict() for user in users]))
         return
@@ -99,8 +92,7 @@ def users_remove(email: Email) -> None:
     from publisher.accounts.users import remove_user
 
     settings = cli_settings()
-    with reported_errors():
-        db = _database(settings)
+    with reported_errors(), command_database(settings) as db:
         user = remove_user(db, email)
         _audit(db, Action.USER_REMOVED, user.email, f"role {user.role.value}")
     out.print(f"user {safe(user.email)} removed")
@@ -116,7 +108,7 @@ def users_set_role(email: Email, role: Annotated[str, typer.Argument(help=f"The 
     settings = cli_settings()
     with reported_errors():
         chosen = parse_role(role)
-        db = _database(settings)
-        user = set_role(db, email, chosen)
-        _audit(db, Action.ROLE_CHANGED, user.email, f"role {user.role.value}")
+        with command_database(settings) as db:
+            user = set_role(db, email, chosen)
+            _audit(db, Action.ROLE_CHANGED, user.email, f"role {user.role.value}")
     out.print(f"user {safe(user.email)} now has role {user.role.value}")
