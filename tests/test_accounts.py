@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import select
 
 from publisher.accounts.roles import AccountError, Scope, parse_role, parse_scopes
 from publisher.accounts.tokens import create_token, list_tokens, revoke_token, token_for
-from publisher.accounts.users import add_user, authenticate, list_users, remove_user, set_role
+from publisher.accounts.users import UserInfo, add_user, authenticate, list_users, remove_user, set_role
 from publisher.core.errors import NotFoundError
 from publisher.db.engine import Database
 from publisher.db.models import ApiToken, Role, User
+from tests.support.waiting import wait_until, waiting_on_locks
 
 PASSWORD = "correct horse battery staple"
 
@@ -95,3 +99,34 @@ def test_token_names_are_unique_and_plain(db: Database) -> None:
         with pytest.raises(AccountError, match="is not a token name"):
             create_token(db, hostile, [Scope.CAMPAIGNS_READ])
     assert [token.name for token in list_tokens(db)] == ["crm-sync"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("change", [remove_user, lambda db, email: set_role(db, email, Role.VIEWER)], ids=["remove", "demote"])
+def test_two_admins_removing_each_other_at_once_leave_one_admin(db: Database, change: Callable[[Database, str], UserInfo]) -> None:
+    """Each change counts the other admins; under READ COMMITTED neither saw the other's change until both locked every admin."""
+    admins = ["ada@example.com", "grace@example.com"]
+    for email in admins:
+        add_user(db, email, Role.ADMIN, PASSWORD)
+    results: list[UserInfo | BaseException] = []
+
+    def act(email: str) -> None:
+        try:
+            results.append(change(db, email))
+        except BaseException as exc:  # the test asserts which one below
+            results.append(exc)
+
+    # Both changes wait here for the admins' rows, then go at once.
+    with db.engine.connect() as connection, connection.begin() as held:
+        connection.execute(select(User.id).where(User.role == Role.ADMIN).with_for_update())
+        threads = [threading.Thread(target=act, args=(email,)) for email in admins]
+        for thread in threads:
+            thread.start()
+        wait_until(lambda: waiting_on_locks(db) == 2)
+        held.rollback()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len([r for r in results if isinstance(r, UserInfo)]) == 1, results
+    assert len([r for r in results if isinstance(r, AccountError) and "last admin" in str(r)]) == 1, results
+    assert [user.role for user in list_users(db)].count(Role.ADMIN) == 1

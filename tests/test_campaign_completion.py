@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, select, update
 
 from publisher.audience.subscribers import import_subscribers
 from publisher.content.recap import load_recap
@@ -21,7 +21,7 @@ from publisher.ledger import control
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
 from publisher.ledger.dispatch import mark_enqueued, release_due
 from tests.support.paths import EXAMPLES
-from tests.support.waiting import wait_until
+from tests.support.waiting import wait_until, waiting_on_locks
 
 RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 LEASE = dt.timedelta(minutes=5)
@@ -104,12 +104,6 @@ def holding_batch_lock(db: Database, batch_id: int) -> Iterator[Connection]:
         connection.execute(select(Batch.id).where(Batch.id == batch_id).with_for_update())
         yield connection
         transaction.rollback()
-
-
-def waiting_on_locks(db: Database) -> int:
-    with db.engine.connect() as connection:
-        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        return int(connection.execute(text(query)).scalar_one())
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -63,12 +63,22 @@ def find_user(session: Session, email: str) -> User:
     return user
 
 
+def _lock_admins(session: Session) -> None:
+    """Lock every admin's row, in id order and before the user's own, so that changes to admins queue.
+
+    Under READ COMMITTED each of two admins removing the other would
+    otherwise count the other as still there, and both would go.
+    """
+    session.execute(select(User.id).where(User.role == Role.ADMIN).order_by(User.id).with_for_update())
+
+
 def _other_admins(session: Session, user: User) -> int:
     return session.scalar(select(func.count()).select_from(User).where(User.role == Role.ADMIN, User.id != user.id)) or 0
 
 
 def remove_user(db: Database, email: str) -> UserInfo:
     with db.transaction() as session:
+        _lock_admins(session)
         user = find_user(session, email)
         if user.role is Role.ADMIN and not _other_admins(session, user):
             raise AccountError(f"{user.email} is the last admin: add another admin first")
@@ -79,6 +89,7 @@ def remove_user(db: Database, email: str) -> UserInfo:
 
 def set_role(db: Database, email: str, role: Role) -> UserInfo:
     with db.transaction() as session:
+        _lock_admins(session)
         user = find_user(session, email)
         if user.role is Role.ADMIN and role is not Role.ADMIN and not _other_admins(session, user):
             raise AccountError(f"{user.email} is the last admin: make another user admin first")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from sqlalchemy import text
+
+from publisher.db.engine import Database
+
 #: How long ``wait_until`` waits: only a broken test gets near it, however busy the machine.
 WAIT_BOUND = 30.0
 
@@ -15,3 +19,10 @@ def wait_until(condition: Callable[[], bool], timeout: float = WAIT_BOUND) -> No
     while not condition():
         assert time.monotonic() < deadline, "the condition never came true"
         time.sleep(0.01)
+
+
+def waiting_on_locks(db: Database) -> int:
+    """How many PostgreSQL sessions of the test's database wait for a lock another holds."""
+    with db.engine.connect() as connection:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        return int(connection.execute(text(query)).scalar_one())
