@@ -8,18 +8,17 @@ browser, and skips (with the reason shown) when Chromium is not installed.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, sync_playwright
+from playwright.sync_api import BrowserContext
 
 from publisher.content.preview import SampleSubscriber, preview
 from publisher.content.recap import load_recap
 from publisher.core.settings import Settings
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from tests.support.chromium import SCREENSHOTS, chromium
 from tests.support.paths import EXAMPLES
 
 PHONE = 375
@@ -54,21 +53,8 @@ def issue_html() -> str:
 @pytest.fixture(scope="module")
 def browser_context() -> Iterator[BrowserContext]:
     """One Chromium for the module, on a fresh temporary profile."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium: apt-get install -y chromium")
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": DESKTOP, "height": VIEWPORT_HEIGHT},
-            offline=True,
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium(viewport={"width": DESKTOP, "height": VIEWPORT_HEIGHT}, offline=True) as context:
+        yield context
 
 
 def render_at(context: BrowserContext, html: str, width: int) -> tuple[dict[str, Any], Path]:

@@ -9,13 +9,12 @@ the ones the documentation shows are copied to docs/screenshots/.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page
 from sqlalchemy import select
 
 from publisher.accounts.audit import Action, log
@@ -29,7 +28,7 @@ from publisher.db.engine import Database
 from publisher.db.models import Delivery, DeliveryEvent, DeliveryState, EventType, Role, Subscriber
 from tests.support.audience import ZOE
 from tests.support.campaigns import publish_to_attendees
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from tests.support.chromium import SCREENSHOTS, chromium
 from tests.support.console import PASSWORD, add_person
 from tests.support.drafts import save_draft
 from tests.support.paths import PROJECT
@@ -98,16 +97,8 @@ def seed(settings: Settings, db: Database) -> Seeded:
 
 @pytest.fixture
 def browser() -> Iterator[BrowserContext]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium: apt-get install -y chromium")
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900}
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    with chromium(viewport={"width": 1280, "height": 900}) as context:
+        yield context
 
 
 def violations(page: Page, name: str) -> list[str]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import csv
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect
 
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
@@ -26,17 +25,16 @@ from publisher.db.models import Role
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders
 from tests.support.audience import people
+from tests.support.chromium import SCREENSHOTS, chromium
 from tests.support.console import PASSWORD, add_person
 from tests.support.console_drafts import form_of
 from tests.support.environment import environment_for
 from tests.support.paths import PROJECT
 from tests.support.types import ServeWeb, StartWorker
 from tests.support.waiting import wait_until
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-SCREENSHOTS = PROJECT / "var" / "screenshots"
 DOCS_SCREENSHOTS = PROJECT / "docs" / "screenshots"
 ADA = "ada@modu.example"
 ATTENDEES = 25
@@ -46,23 +44,10 @@ SLOW = 60_000
 
 @pytest.fixture
 def browser() -> Iterator[BrowserContext]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium: apt-get install -y chromium")
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900},
-            accept_downloads=True,
-        )
+    with chromium(viewport={"width": 1280, "height": 900}, accept_downloads=True) as context:
         context.set_default_timeout(SLOW)
         expect.set_options(timeout=SLOW)
-        try:
-            yield context
-        finally:
-            context.close()
+        yield context
 
 
 def accessible(page: Page) -> None:

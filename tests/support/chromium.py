@@ -6,7 +6,14 @@ when /usr/bin/chromium is not installed.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext, sync_playwright
 
 from tests.support.paths import PROJECT
 
@@ -23,3 +30,21 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = PROJECT / "var" / "screenshots"
+
+
+@contextmanager
+def chromium(**options: Any) -> Iterator[BrowserContext]:
+    """Headless Chromium on a fresh temporary profile; ``options`` go to Playwright's ``launch_persistent_context``.
+
+    Skips the test, saying how to install it, when /usr/bin/chromium is missing.
+    """
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium: apt-get install -y chromium")
+    with sync_playwright() as playwright, tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, **options
+        )
+        try:
+            yield context
+        finally:
+            context.close()
