@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from publisher.cli.common import EXIT_INPUT, cli_settings, fail, out, reported_errors
+from publisher.cli.common import EXIT_INPUT, cli_settings, command_database, fail, out, reported_errors
 from publisher.cli.terminal import safe
 from publisher.core.settings import Settings
 
@@ -19,20 +19,14 @@ dlq_app = typer.Typer(no_args_is_help=True, help="Records that failed after exha
 CampaignId = Annotated[int, typer.Argument(help="Campaign id (see `newsletter status`).")]
 
 
-def _database(settings: Settings) -> Database:
-    from publisher.db.engine import open_database
-
-    return open_database(settings.resolved_database_url)
-
-
-def _enqueue_due(settings: Settings) -> int:
+def _enqueue_due(settings: Settings, db: Database) -> int:
     """Enqueue what the change made due now, rather than waiting for the workers' sweep."""
     from publisher.core.broker import check_reachable, redis_url
     from publisher.queue import dispatch_due
 
     url = redis_url(settings)
     check_reachable(url)
-    return dispatch_due(settings, _database(settings), url)
+    return dispatch_due(settings, db, url)
 
 
 @app.command()
@@ -42,8 +36,7 @@ def pause(campaign_id: CampaignId) -> None:
     from publisher.ledger import control
 
     settings = cli_settings()
-    with reported_errors():
-        db = _database(settings)
+    with reported_errors(), command_database(settings) as db:
         control.pause(db, campaign_id, actor=CLI_ACTOR)
     out.print(f"campaign {campaign_id} paused; `newsletter resume {campaign_id}` continues it")
 
@@ -55,10 +48,9 @@ def resume(campaign_id: CampaignId) -> None:
     from publisher.ledger import control
 
     settings = cli_settings()
-    with reported_errors():
-        db = _database(settings)
+    with reported_errors(), command_database(settings) as db:
         control.resume(db, campaign_id, actor=CLI_ACTOR)
-        batches = _enqueue_due(settings)
+        batches = _enqueue_due(settings, db)
     out.print(f"campaign {campaign_id} resumed; {batches} batch(es) enqueued")
 
 
@@ -69,8 +61,7 @@ def cancel(campaign_id: CampaignId) -> None:
     from publisher.ledger import control
 
     settings = cli_settings()
-    with reported_errors():
-        db = _database(settings)
+    with reported_errors(), command_database(settings) as db:
         cancelled = control.cancel(db, campaign_id, actor=CLI_ACTOR)
     out.print(f"campaign {campaign_id} cancelled; {cancelled} record(s) will not be sent")
 
@@ -88,11 +79,10 @@ def reconcile(
     if resend_in_doubt == mark_sent:
         fail("choose exactly one of --resend-in-doubt and --mark-sent", EXIT_INPUT)
     settings = cli_settings()
-    with reported_errors():
-        db = _database(settings)
+    with reported_errors(), command_database(settings) as db:
         count = control.reconcile(db, campaign_id, resend=resend_in_doubt, actor=CLI_ACTOR)
         if resend_in_doubt and count:
-            _enqueue_due(settings)
+            _enqueue_due(settings, db)
     action = "will be sent again" if resend_in_doubt else "marked sent"
     out.print(f"campaign {campaign_id}: {count} in-doubt record(s) {action}")
 
@@ -103,8 +93,8 @@ def dlq_list(campaign: Annotated[int | None, typer.Option(help="Only this campai
     from publisher.ledger import control
 
     settings = cli_settings()
-    with reported_errors():
-        letters, total = control.dead_letters(_database(settings), campaign)
+    with reported_errors(), command_database(settings) as db:
+        letters, total = control.dead_letters(db, campaign)
     for letter in letters:
         out.print(safe(f"campaign {letter.campaign_id}  {letter.email}  attempts {letter.attempts}  {letter.last_error or ''}"))
     out.print(f"{total} dead-lettered record(s)" + (f" (first {len(letters)} shown)" if total > len(letters) else ""))
@@ -117,9 +107,8 @@ def dlq_replay(campaign: Annotated[int | None, typer.Option(help="Only this camp
     from publisher.ledger import control
 
     settings = cli_settings()
-    with reported_errors():
-        db = _database(settings)
+    with reported_errors(), command_database(settings) as db:
         count = control.replay(db, campaign, actor=CLI_ACTOR)
         if count:
-            _enqueue_due(settings)
+            _enqueue_due(settings, db)
     out.print(f"{count} dead-lettered record(s) replayed")

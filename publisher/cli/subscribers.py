@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from publisher.cli.common import EXIT_INPUT, cli_settings, err, fail, out, reported_errors, sendable_address
+from publisher.cli.common import EXIT_INPUT, cli_settings, command_database, err, fail, out, reported_errors, sendable_address
 from publisher.cli.terminal import safe, safe_json
 
 app = typer.Typer(no_args_is_help=True, help="Manage subscribers.")
@@ -23,11 +23,9 @@ def subscribers_import(
     from publisher.accounts import audit
     from publisher.accounts.roles import CLI_ACTOR
     from publisher.audience.subscribers import import_subscribers
-    from publisher.db.engine import open_database
 
     settings = cli_settings()
-    with reported_errors():
-        db = open_database(settings.resolved_database_url, settings.secret_keys)
+    with reported_errors(), command_database(settings) as db:
         report = import_subscribers(db, csv_file, list_name)
         counts = f"{report.added} added, {report.updated} updated, {len(report.problems)} skipped, from {csv_file.name}"
         audit.log(db, CLI_ACTOR, audit.Action.IMPORTED, target=list_name, detail=counts)
@@ -46,12 +44,10 @@ Address = Annotated[str, typer.Argument(help="Email address.")]
 def subscribers_export(email: Address) -> None:
     """Print as JSON everything held about an address: subscriber, consent, suppressions, deliveries and their events."""
     from publisher.audience.privacy import export
-    from publisher.db.engine import open_database
 
     address = sendable_address(email)
-    with reported_errors():
-        settings = cli_settings()
-        data = export(open_database(settings.resolved_database_url, settings.secret_keys), address)
+    with reported_errors(), command_database(cli_settings()) as db:
+        data = export(db, address)
     if data is None:
         fail(f"no data held for {address}", EXIT_INPUT)
     print(safe_json(data))
@@ -66,7 +62,6 @@ def subscribers_erase(
     from publisher.accounts import audit
     from publisher.accounts.roles import CLI_ACTOR
     from publisher.audience.privacy import REDACTED, erase
-    from publisher.db.engine import open_database
 
     address = sendable_address(email)
     settings = cli_settings()
@@ -74,8 +69,7 @@ def subscribers_erase(
         if not sys.stdin.isatty():
             fail("erasing cannot be undone: pass --yes to confirm when not running in a terminal", EXIT_INPUT)
         typer.confirm(f"Erase everything held about {address}? This cannot be undone", abort=True)
-    with reported_errors():
-        db = open_database(settings.resolved_database_url, settings.secret_keys)
+    with reported_errors(), command_database(settings) as db:
         erased = erase(db, address, settings.resolved_outbox_dir)
         audit.record_erasure(db, CLI_ACTOR, address, erased.subscriber_id, erased.summary, redacted_as=REDACTED)
     if not erased.held_anything:
