@@ -201,13 +201,13 @@ def preview_campaign(
             raise ApiProblem(422, f"subscriber: {exc}", errors=[("subscriber", str(exc))]) from exc
     # The links act on nothing: a preview is looked at, and its links followed, by the staff, never by the subscriber.
     target = LinkTarget(subscriber_id=None, list_id=None, campaign_id=None)
-    links = {"unsubscribe_url": ctx.signer.url(UNSUBSCRIBE, target), "view_url": ctx.signer.url(VIEW, target)}
+    unsubscribe_url, view_url = ctx.signer.url(UNSUBSCRIBE, target), ctx.signer.url(VIEW, target)
     with ctx.db.transaction() as session:
         campaign = session.get(Campaign, campaign_id)
         assert campaign is not None  # campaign_out found it; campaigns are never deleted
         if address is None:
             sample = SampleSubscriber()
-            recipient = Recipient(email=sample.email, first_name=sample.first_name, last_name=sample.last_name, **links)
+            recipient = Recipient(sample.email, sample.first_name, sample.last_name, unsubscribe_url, view_url)
         else:
             found = session.scalar(
                 select(Subscriber)
@@ -221,6 +221,6 @@ def preview_campaign(
             if found is None:
                 # The same answer whether the address is unknown, on another list, pending or unsubscribed.
                 raise ApiProblem(404, f"{address} is not a confirmed subscriber of this campaign's list")
-            recipient = subscriber_copy(found, **links)
+            recipient = subscriber_copy(found, unsubscribe_url, view_url)
         html = render_html(campaign, recipient)
     return issue_response(html, cache_control="private, no-store")
