@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -88,28 +89,47 @@ def test_a_session_ends_after_the_idle_limit_and_lives_while_used(db: Database, 
     assert answer.status_code == 303
 
 
+#: Five seconds into a 15-minute throttle window, with the clock running: the window turns long after a test ends.
+IN_A_WINDOW = dt.datetime(2026, 12, 4, 12, 0, 5, tzinfo=dt.UTC)
+
+
+def attempt(base_url: str, email: str, password: str) -> requests.Response:
+    return requests.post(f"{base_url}/console/sign-in", data={"email": email, "password": password}, allow_redirects=False, timeout=TIMEOUT)
+
+
 def test_failed_sign_ins_are_throttled_per_account(db: Database, settings: Settings, web_url: str) -> None:
     add_person(db, ADA)
-    for _ in range(settings.signin_account_limit):
-        assert requests.post(f"{web_url}/console/sign-in", data={"email": ADA, "password": "wrong"}, timeout=TIMEOUT).status_code == 401
-    # Now even the right password is refused, without being checked, until the window ends.
-    blocked = requests.post(f"{web_url}/console/sign-in", data={"email": ADA, "password": PASSWORD}, allow_redirects=False, timeout=TIMEOUT)
-    assert blocked.status_code == 429
-    assert 0 < int(blocked.headers["retry-after"]) <= 15 * 60
-    assert "Too many failed sign-ins" in blocked.text
-    # Another account from the same address is not blocked by this one's failures.
-    add_person(db, "grace@modu.example", Role.VIEWER)
-    assert sign_in(web_url, "grace@modu.example")
+    with time_machine.travel(IN_A_WINDOW, tick=True):
+        # A right password gives its attempt back: only failures use up the allowance.
+        assert attempt(web_url, ADA, "wrong").status_code == 401
+        assert attempt(web_url, ADA, PASSWORD).status_code == 303
+        for _ in range(settings.signin_account_limit - 1):
+            assert attempt(web_url, ADA, "wrong").status_code == 401
+        # Now even the right password is refused, without being checked, until the window ends.
+        blocked = attempt(web_url, ADA, PASSWORD)
+        assert blocked.status_code == 429
+        assert 0 < int(blocked.headers["retry-after"]) <= 15 * 60 - 5
+        assert "Too many failed sign-ins" in blocked.text
+        # Another account from the same address is not blocked by this one's failures.
+        add_person(db, "grace@modu.example", Role.VIEWER)
+        assert sign_in(web_url, "grace@modu.example")
 
 
 def test_failed_sign_ins_are_throttled_per_client_address(db: Database, settings: Settings, serve_web: ServeWeb) -> None:
     base = serve_web(settings.model_copy(update={"signin_ip_limit": 3}))
     add_person(db, ADA)
-    for number in range(3):
-        answer = requests.post(f"{base}/console/sign-in", data={"email": f"guess{number}@modu.example", "password": "x"}, timeout=TIMEOUT)
-        assert answer.status_code == 401
-    blocked = requests.post(f"{base}/console/sign-in", data={"email": ADA, "password": PASSWORD}, allow_redirects=False, timeout=TIMEOUT)
-    assert blocked.status_code == 429
+    with time_machine.travel(IN_A_WINDOW, tick=True):
+        for number in range(3):
+            assert attempt(base, f"guess{number}@modu.example", "x").status_code == 401
+        assert attempt(base, ADA, PASSWORD).status_code == 429
+
+
+def test_parallel_guesses_get_no_more_password_checks_than_the_limit(db: Database, settings: Settings, web_url: str) -> None:
+    add_person(db, ADA)
+    limit = settings.signin_account_limit
+    with time_machine.travel(IN_A_WINDOW, tick=True), ThreadPoolExecutor(max_workers=4 * limit) as pool:
+        answers = list(pool.map(lambda _: attempt(web_url, ADA, "wrong").status_code, range(4 * limit)))
+    assert sorted(answers) == [401] * limit + [429] * (3 * limit)
 
 
 def test_console_pages_carry_a_strict_content_security_policy(web_url: str) -> None:

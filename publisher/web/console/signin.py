@@ -1,19 +1,22 @@
 """Sign in and sign out.
 
-Failed sign-ins are counted per account and per client address in
-15-minute windows (NEWSLETTER_SIGNIN_ACCOUNT_LIMIT, NEWSLETTER_SIGNIN_IP_LIMIT):
-past either limit, sign-in is refused without checking the password, so a
-guesser learns nothing more until the window ends. A correct password is
-not counted.
+Sign-in attempts are counted per account and per client address in
+15-minute windows (NEWSLETTER_SIGNIN_ACCOUNT_LIMIT, NEWSLETTER_SIGNIN_IP_LIMIT).
+Each attempt is counted before its password is checked, in one atomic
+increment per counter, so guesses sent in parallel cannot all pass a check
+made before any of them is counted: past either limit, sign-in is refused
+without checking the password, and a guesser learns nothing more until the
+window ends. A correct password gives its attempt back, so only failures
+use up the allowance.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from publisher.accounts.sessions import end_session, start_session
 from publisher.accounts.users import authenticate
@@ -50,29 +53,31 @@ def sign_in_page(next: str = "/console/campaigns") -> HTMLResponse:
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
-async def sign_in(
+def sign_in(
     request: Request,
     ctx: Context,
     email: Annotated[str, Form(max_length=MAX_FIELD)] = "",
     password: Annotated[str, Form(max_length=MAX_FIELD)] = "",
     next: Annotated[str, Form(max_length=500)] = "/console/campaigns",
 ) -> Response:
+    # A plain function: FastAPI runs it in its threadpool, so Redis, argon2 and the database never block the event loop.
     account = email.strip().lower()
     ip = client_ip(request, ctx.settings) or "unknown"
-    by_account, by_ip = _limits(ctx)
-    for limit, value in ((by_account, account), (by_ip, ip)):
-        verdict = limit.reached(value)
-        if not verdict.allowed:
-            message = f"Too many failed sign-ins. Try again in {max(1, verdict.retry_after // 60)} minute(s)."
-            page = console_page("sign_in.html.j2", None, 429, title="Sign in", next_path=_safe_next(next), email=email, error=message)
-            page.headers["Retry-After"] = str(verdict.retry_after)
-            return page
-    user = await run_in_threadpool(authenticate, ctx.db, email, password)
+    now = time.time()
+    counted = [(limit, value, limit.hit(value, now)) for limit, value in zip(_limits(ctx), (account, ip), strict=True)]
+    refused = [verdict for _, _, verdict in counted if not verdict.allowed]
+    if refused:
+        retry_after = max(verdict.retry_after for verdict in refused)
+        message = f"Too many failed sign-ins. Try again in {max(1, retry_after // 60)} minute(s)."
+        page = console_page("sign_in.html.j2", None, 429, title="Sign in", next_path=_safe_next(next), email=email, error=message)
+        page.headers["Retry-After"] = str(retry_after)
+        return page
+    user = authenticate(ctx.db, email, password)
     if user is None:
-        by_account.hit(account)
-        by_ip.hit(ip)
         return console_page("sign_in.html.j2", None, 401, title="Sign in", next_path=_safe_next(next), email=email, error=WRONG)
-    token = await run_in_threadpool(start_session, ctx.db, user.id)
+    for limit, value, _ in counted:
+        limit.give_back(value, now)
+    token = start_session(ctx.db, user.id)
     response = RedirectResponse(_safe_next(next), status_code=303, headers=HEADERS)
     response.set_cookie(COOKIE, token, httponly=True, samesite="lax", secure=cookie_is_secure(ctx), path="/console")
     return response
