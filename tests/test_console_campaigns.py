@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import pytest
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from publisher.accounts.audit import entries
 from publisher.audience.suppressions import suppress_address
 from publisher.core.clock import utcnow
 from publisher.db.engine import Database
-from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState, Role
+from publisher.db.models import Campaign, CampaignStatus, ConsoleSession, Delivery, DeliveryState, Role, User
 from publisher.web.console import campaign_page
 from tests.support.audience import people
 from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
@@ -399,3 +399,36 @@ def test_the_progress_stream_stops_when_the_browser_goes_away(team: Database, we
     # The campaign is still sending: only the disconnect can end the stream.
     wait_until(lambda: campaign_page.OPEN_STREAMS[0] == before)
     assert status_of(team, cid) is CampaignStatus.SENDING
+
+
+def test_the_progress_stream_follows_the_role_and_ends_when_the_session_does(team: Database, web_url: str) -> None:
+    cid = sending(team, web_url)
+    ada = sign_in(web_url, ADA)
+    with ada.get(f"{web_url}/console/campaigns/{cid}/events", stream=True, timeout=TIMEOUT) as stream:
+        events = sse_events(stream.iter_lines(decode_unicode=True))
+        controls = next(data for name, data in events if name == "controls")
+        assert ">Pause</button>" in controls
+        # Demoted while watching: the next look at the session takes the buttons away.
+        with team.transaction() as session:
+            session.execute(update(User).where(User.email == ADA).values(role=Role.VIEWER))
+        controls = next(data for name, data in events if name == "controls")
+        assert "Pause" not in controls
+        # Signed out elsewhere (the session row gone): the stream ends.
+        with team.transaction() as session:
+            session.execute(delete(ConsoleSession))
+        rest = list(events)
+    assert rest[-1] == ("done", "signed out")
+    assert status_of(team, cid) is CampaignStatus.SENDING
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
+    """(event name, data) for each Server-Sent Event."""
+    name, data = "", []
+    for line in lines:
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data.append(line.removeprefix("data: "))
+        elif not line and name:
+            yield name, "\n".join(data)
+            name, data = "", []
