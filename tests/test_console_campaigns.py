@@ -304,6 +304,9 @@ def test_export_csv_has_one_row_per_recipient_with_formulas_defused(team: Databa
         assert first is not None
         first.last_error = '=HYPERLINK("http://evil.example","x")'
         first.provider = "@provider"
+        second, third = session.scalars(select(Delivery).where(Delivery.campaign_id == cid).order_by(Delivery.id)).all()[1:3]
+        second.last_error = "\t=1+1"
+        third.last_error = "\r=1+1"
     answer = sign_in(web_url, VIC).get(f"{web_url}/console/campaigns/{cid}/export.csv", timeout=TIMEOUT)
     assert answer.status_code == 200
     assert answer.headers["content-disposition"] == f'attachment; filename="campaign-{cid}.csv"'
@@ -311,6 +314,7 @@ def test_export_csv_has_one_row_per_recipient_with_formulas_defused(team: Databa
     assert rows[0] == ["email", "state", "provider", "attempts", "sent_at", "last_error"]
     assert len(rows) == 1 + ATTENDEES
     assert rows[1][5] == '\'=HYPERLINK("http://evil.example","x")' and rows[1][2] == "'@provider"
+    assert rows[2][5] == "'\t=1+1" and rows[3][5] == "'\r=1+1"
     assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows[1:] for cell in row)
 
 
