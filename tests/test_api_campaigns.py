@@ -336,3 +336,12 @@ def test_unknown_campaigns_are_404(api: Api) -> None:
         assert_problem(api.get(path), 404)
     assert_problem(api.patch("/campaigns/4242", json={"title": "x"}), 404)
     assert_problem(api.post("/campaigns/4242/send"), 404)
+
+
+def test_sending_to_a_list_with_no_one_to_send_to_is_409(api: Api, db: Database, audience: dict[str, int]) -> None:
+    campaign = draft(api)
+    with db.transaction() as session:
+        session.execute(update(Subscription).values(status=SubscriptionStatus.UNSUBSCRIBED))
+    problem = assert_problem(api.post(f"/campaigns/{campaign['id']}/send"), 409)
+    assert "no confirmed subscribers" in problem["detail"]
+    assert api.get(f"/campaigns/{campaign['id']}").json()["status"] == "draft"

@@ -14,7 +14,17 @@ from publisher.accounts.audit import entries
 from publisher.audience.suppressions import suppress_address
 from publisher.core.clock import utcnow
 from publisher.db.engine import Database
-from publisher.db.models import Campaign, CampaignStatus, ConsoleSession, Delivery, DeliveryState, Role, User
+from publisher.db.models import (
+    Campaign,
+    CampaignStatus,
+    ConsoleSession,
+    Delivery,
+    DeliveryState,
+    Role,
+    Subscription,
+    SubscriptionStatus,
+    User,
+)
 from publisher.web.console import campaign_page
 from tests.support.audience import people
 from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
@@ -265,9 +275,21 @@ def test_lint_errors_refuse_the_send_unless_forced(team: Database, web_url: str)
     confirm = post(ada, f"{page}/send", {"when": "now"}, page)
     assert "Send despite the lint errors" in confirm.text
     refused = post(ada, f"{page}/send/confirm", {"recipients": "25"}, page)
-    assert refused.status_code == 422 and status_of(team, cid) is CampaignStatus.DRAFT
+    # 409, as the API answers: the draft's state, not the request, is at fault.
+    assert refused.status_code == 409 and status_of(team, cid) is CampaignStatus.DRAFT
     assert post(ada, f"{page}/send/confirm", {"recipients": "25", "force": "yes"}, page).status_code == 303
     assert status_of(team, cid) is CampaignStatus.SENDING
+
+
+def test_a_list_with_no_one_to_send_to_refuses_the_send_with_409(team: Database, web_url: str) -> None:
+    ada = sign_in(web_url, ADA)
+    cid = save_draft(ada, web_url)
+    with team.transaction() as session:
+        session.execute(update(Subscription).values(status=SubscriptionStatus.UNSUBSCRIBED))
+    page = f"{web_url}/console/campaigns/{cid}"
+    refused = post(ada, f"{page}/send/confirm", {"recipients": "0"}, page)
+    assert refused.status_code == 409 and "no confirmed subscribers" in refused.text
+    assert status_of(team, cid) is CampaignStatus.DRAFT
 
 
 def test_the_progress_stream_sends_fragments_and_ends_when_the_campaign_is_finished(team: Database, web_url: str) -> None:
