@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator, Mapping
 
 import pytest
@@ -26,6 +27,7 @@ from publisher.db.models import (
     User,
 )
 from publisher.web.console import campaign_page
+from publisher.web.console import campaigns as console_campaigns
 from tests.support.audience import people
 from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
 from tests.support.console_drafts import form_of, save_draft
@@ -458,3 +460,29 @@ def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
         elif not line and name:
             yield name, "\n".join(data)
             name, data = "", []
+
+
+def test_the_campaigns_page_filters_in_the_ledger_and_pages_with_older_campaigns(
+    team: Database, web_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server runs in this process: a page of two shows the paging without making hundreds of campaigns.
+    monkeypatch.setattr(console_campaigns, "PAGE_SIZE", 2)
+    eve = sign_in(web_url, EVE)
+    oldest, older, newer, *tests = [save_draft(eve, web_url) for _ in range(5)]
+    with team.transaction() as session:
+        session.execute(update(Campaign).where(Campaign.id == oldest).values(status=CampaignStatus.COMPLETE))
+        # The two newest are test sends: they take no place on a page.
+        session.execute(update(Campaign).where(Campaign.id.in_(tests)).values(is_test=True))
+
+    def shown(query: str) -> list[int]:
+        page = eve.get(f"{web_url}/console/campaigns{query}", timeout=TIMEOUT).text
+        return [int(cid) for cid in re.findall(r'<td><a href="/console/campaigns/(\d+)">', page)]
+
+    assert shown("") == [newer, older]
+    first = eve.get(f"{web_url}/console/campaigns", timeout=TIMEOUT).text
+    assert f'<a href="/console/campaigns?before={older}">Older campaigns</a>' in first
+    assert shown(f"?before={older}") == [oldest]
+    assert "Older campaigns" not in eve.get(f"{web_url}/console/campaigns?before={older}", timeout=TIMEOUT).text
+    # The filter applies before the page is cut: the complete campaign is found though it is not among the newest.
+    assert shown("?status=complete") == [oldest]
+    assert shown("?status=draft") == [newer, older]
