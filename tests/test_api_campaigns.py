@@ -138,6 +138,8 @@ def test_unreadable_content_is_a_422_naming_each_field(api: Api, audience: dict[
     assert {"body.list", "body.title", "body.colour"} <= wheres(shape)
     both = assert_problem(api.post("/campaigns", json={"list": "attendees", "title": "T", "recap": "---\ntitle: T\n---\nx"}), 422)
     assert wheres(both) == {"title"}
+    not_json = api.post("/campaigns", data="{not json", headers={"Content-Type": "application/json"})
+    assert assert_problem(not_json, 422)["errors"]
 
 
 def count_campaigns(db: Database) -> int:
