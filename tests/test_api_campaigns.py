@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 import requests
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from publisher.accounts.audit import entries
 from publisher.accounts.roles import Scope
@@ -17,9 +18,9 @@ from publisher.accounts.tokens import revoke_token
 from publisher.core.links import UNSUBSCRIBE, signer_for
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Campaign
+from publisher.db.models import Campaign, Subscription, SubscriptionStatus
 from tests.support.api import Api, assert_problem, token, wheres
-from tests.support.audience import ZOE, list_id, people
+from tests.support.audience import RAJ, ZOE, people
 from tests.support.recaps import RECAP, WORKSHOP
 from tests.support.types import ServeWeb
 
@@ -137,6 +138,8 @@ def test_unreadable_content_is_a_422_naming_each_field(api: Api, audience: dict[
     assert {"body.list", "body.title", "body.colour"} <= wheres(shape)
     both = assert_problem(api.post("/campaigns", json={"list": "attendees", "title": "T", "recap": "---\ntitle: T\n---\nx"}), 422)
     assert wheres(both) == {"title"}
+    not_json = api.post("/campaigns", data="{not json", headers={"Content-Type": "application/json"})
+    assert assert_problem(not_json, 422)["errors"]
 
 
 def count_campaigns(db: Database) -> int:
@@ -255,16 +258,38 @@ def test_the_preview_is_the_email_as_that_subscriber_gets_it(api: Api, settings:
     response = api.get(f"/campaigns/{campaign['id']}/preview", params={"subscriber": ZOE.upper()})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     assert "Thank you for joining us, Zoë." in response.text and "Domestic &amp; General" in response.text
-    # Her own unsubscribe link, signed for her, this list and this campaign.
+    # Her name, but links that act on nothing: following them unsubscribes no one.
     token_part = response.text.split("/unsubscribe/", 1)[1].split('"', 1)[0]
     target = signer_for(settings).verify(UNSUBSCRIBE, token_part)
-    assert (target.subscriber_id, target.list_id, target.campaign_id) == (audience[ZOE], list_id(db, "attendees"), campaign["id"])
+    assert (target.subscriber_id, target.list_id, target.campaign_id) == (None, None, None)
     sample = api.get(f"/campaigns/{campaign['id']}/preview")
     assert sample.status_code == 200 and "Thank you for joining us, Sam." in sample.text
     assert_problem(api.get(f"/campaigns/{campaign['id']}/preview", params={"subscriber": "nobody@example.com"}), 404)
     assert wheres(assert_problem(api.get(f"/campaigns/{campaign['id']}/preview", params={"subscriber": "not an address"}), 422)) == {
         "subscriber"
     }
+
+
+def test_a_preview_for_a_named_subscriber_needs_subscribers_read_and_a_confirmed_member(
+    web_url: str, db: Database, tmp_path: Path, audience: dict[str, int]
+) -> None:
+    writer = Api(web_url, token(db, "writer", (Scope.CAMPAIGNS_WRITE,)))
+    campaign = draft(writer)
+    preview = f"/campaigns/{campaign['id']}/preview"
+    assert writer.get(preview).status_code == 200
+    assert "subscribers:read" in assert_problem(writer.get(preview, params={"subscriber": ZOE}), 403)["detail"]
+    other = tmp_path / "other.csv"
+    other.write_text("email\nstranger@example.com\n", encoding="utf-8")
+    people(db, other, "other")
+    with db.transaction() as session:
+        raj = update(Subscription).where(Subscription.subscriber_id == audience[RAJ])
+        session.execute(raj.values(status=SubscriptionStatus.UNSUBSCRIBED))
+    api = Api(web_url, token(db))
+    assert api.get(preview, params={"subscriber": ZOE}).status_code == 200
+    unknown = assert_problem(api.get(preview, params={"subscriber": "nobody@example.com"}), 404)["detail"]
+    for address in ("stranger@example.com", RAJ):
+        refused = assert_problem(api.get(preview, params={"subscriber": address}), 404)
+        assert refused["detail"] == unknown.replace("nobody@example.com", address)
 
 
 def test_test_copies_need_valid_addresses_and_at_most_ten(api: Api, db: Database, audience: dict[str, int]) -> None:
@@ -313,3 +338,12 @@ def test_unknown_campaigns_are_404(api: Api) -> None:
         assert_problem(api.get(path), 404)
     assert_problem(api.patch("/campaigns/4242", json={"title": "x"}), 404)
     assert_problem(api.post("/campaigns/4242/send"), 404)
+
+
+def test_sending_to_a_list_with_no_one_to_send_to_is_409(api: Api, db: Database, audience: dict[str, int]) -> None:
+    campaign = draft(api)
+    with db.transaction() as session:
+        session.execute(update(Subscription).values(status=SubscriptionStatus.UNSUBSCRIBED))
+    problem = assert_problem(api.post(f"/campaigns/{campaign['id']}/send"), 409)
+    assert "no confirmed subscribers" in problem["detail"]
+    assert api.get(f"/campaigns/{campaign['id']}").json()["status"] == "draft"

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 
 import pytest
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from publisher.accounts.audit import entries
 from publisher.audience.suppressions import suppress_address
 from publisher.core.clock import utcnow
 from publisher.db.engine import Database
-from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState, Role
+from publisher.db.models import (
+    Campaign,
+    CampaignStatus,
+    ConsoleSession,
+    Delivery,
+    DeliveryState,
+    Role,
+    Subscription,
+    SubscriptionStatus,
+    User,
+)
 from publisher.web.console import campaign_page
+from publisher.web.console import campaigns as console_campaigns
 from tests.support.audience import people
 from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
 from tests.support.console_drafts import form_of, save_draft
@@ -265,9 +277,21 @@ def test_lint_errors_refuse_the_send_unless_forced(team: Database, web_url: str)
     confirm = post(ada, f"{page}/send", {"when": "now"}, page)
     assert "Send despite the lint errors" in confirm.text
     refused = post(ada, f"{page}/send/confirm", {"recipients": "25"}, page)
-    assert refused.status_code == 422 and status_of(team, cid) is CampaignStatus.DRAFT
+    # 409, as the API answers: the draft's state, not the request, is at fault.
+    assert refused.status_code == 409 and status_of(team, cid) is CampaignStatus.DRAFT
     assert post(ada, f"{page}/send/confirm", {"recipients": "25", "force": "yes"}, page).status_code == 303
     assert status_of(team, cid) is CampaignStatus.SENDING
+
+
+def test_a_list_with_no_one_to_send_to_refuses_the_send_with_409(team: Database, web_url: str) -> None:
+    ada = sign_in(web_url, ADA)
+    cid = save_draft(ada, web_url)
+    with team.transaction() as session:
+        session.execute(update(Subscription).values(status=SubscriptionStatus.UNSUBSCRIBED))
+    page = f"{web_url}/console/campaigns/{cid}"
+    refused = post(ada, f"{page}/send/confirm", {"recipients": "0"}, page)
+    assert refused.status_code == 409 and "no confirmed subscribers" in refused.text
+    assert status_of(team, cid) is CampaignStatus.DRAFT
 
 
 def test_the_progress_stream_sends_fragments_and_ends_when_the_campaign_is_finished(team: Database, web_url: str) -> None:
@@ -304,6 +328,9 @@ def test_export_csv_has_one_row_per_recipient_with_formulas_defused(team: Databa
         assert first is not None
         first.last_error = '=HYPERLINK("http://evil.example","x")'
         first.provider = "@provider"
+        second, third = session.scalars(select(Delivery).where(Delivery.campaign_id == cid).order_by(Delivery.id)).all()[1:3]
+        second.last_error = "\t=1+1"
+        third.last_error = "\r=1+1"
     answer = sign_in(web_url, VIC).get(f"{web_url}/console/campaigns/{cid}/export.csv", timeout=TIMEOUT)
     assert answer.status_code == 200
     assert answer.headers["content-disposition"] == f'attachment; filename="campaign-{cid}.csv"'
@@ -311,6 +338,7 @@ def test_export_csv_has_one_row_per_recipient_with_formulas_defused(team: Databa
     assert rows[0] == ["email", "state", "provider", "attempts", "sent_at", "last_error"]
     assert len(rows) == 1 + ATTENDEES
     assert rows[1][5] == '\'=HYPERLINK("http://evil.example","x")' and rows[1][2] == "'@provider"
+    assert rows[2][5] == "'\t=1+1" and rows[3][5] == "'\r=1+1"
     assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows[1:] for cell in row)
 
 
@@ -399,3 +427,62 @@ def test_the_progress_stream_stops_when_the_browser_goes_away(team: Database, we
     # The campaign is still sending: only the disconnect can end the stream.
     wait_until(lambda: campaign_page.OPEN_STREAMS[0] == before)
     assert status_of(team, cid) is CampaignStatus.SENDING
+
+
+def test_the_progress_stream_follows_the_role_and_ends_when_the_session_does(team: Database, web_url: str) -> None:
+    cid = sending(team, web_url)
+    ada = sign_in(web_url, ADA)
+    with ada.get(f"{web_url}/console/campaigns/{cid}/events", stream=True, timeout=TIMEOUT) as stream:
+        events = sse_events(stream.iter_lines(decode_unicode=True))
+        controls = next(data for name, data in events if name == "controls")
+        assert ">Pause</button>" in controls
+        # Demoted while watching: the next look at the session takes the buttons away.
+        with team.transaction() as session:
+            session.execute(update(User).where(User.email == ADA).values(role=Role.VIEWER))
+        controls = next(data for name, data in events if name == "controls")
+        assert "Pause" not in controls
+        # Signed out elsewhere (the session row gone): the stream ends.
+        with team.transaction() as session:
+            session.execute(delete(ConsoleSession))
+        rest = list(events)
+    assert rest[-1] == ("done", "signed out")
+    assert status_of(team, cid) is CampaignStatus.SENDING
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str]]:
+    """(event name, data) for each Server-Sent Event."""
+    name, data = "", []
+    for line in lines:
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data.append(line.removeprefix("data: "))
+        elif not line and name:
+            yield name, "\n".join(data)
+            name, data = "", []
+
+
+def test_the_campaigns_page_filters_in_the_ledger_and_pages_with_older_campaigns(
+    team: Database, web_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server runs in this process: a page of two shows the paging without making hundreds of campaigns.
+    monkeypatch.setattr(console_campaigns, "PAGE_SIZE", 2)
+    eve = sign_in(web_url, EVE)
+    oldest, older, newer, *tests = [save_draft(eve, web_url) for _ in range(5)]
+    with team.transaction() as session:
+        session.execute(update(Campaign).where(Campaign.id == oldest).values(status=CampaignStatus.COMPLETE))
+        # The two newest are test sends: they take no place on a page.
+        session.execute(update(Campaign).where(Campaign.id.in_(tests)).values(is_test=True))
+
+    def shown(query: str) -> list[int]:
+        page = eve.get(f"{web_url}/console/campaigns{query}", timeout=TIMEOUT).text
+        return [int(cid) for cid in re.findall(r'<td><a href="/console/campaigns/(\d+)">', page)]
+
+    assert shown("") == [newer, older]
+    first = eve.get(f"{web_url}/console/campaigns", timeout=TIMEOUT).text
+    assert f'<a href="/console/campaigns?before={older}">Older campaigns</a>' in first
+    assert shown(f"?before={older}") == [oldest]
+    assert "Older campaigns" not in eve.get(f"{web_url}/console/campaigns?before={older}", timeout=TIMEOUT).text
+    # The filter applies before the page is cut: the complete campaign is found though it is not among the newest.
+    assert shown("?status=complete") == [oldest]
+    assert shown("?status=draft") == [newer, older]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 from sqlalchemy import func, select
 
 from publisher.accounts.audit import entries
@@ -151,3 +154,21 @@ def test_the_import_routes_take_files_up_to_the_import_limit_and_other_forms_do_
     too_big = "email\n" + "".join(f"person{n}@example.com\n" for n in range(4000))  # about 95 kB
     assert editor.post("/console/lists/import", {"list": "big"}, csv_file(too_big)).status_code == 413
     assert _count(db, Subscriber) == 1000
+
+
+@pytest.mark.parametrize("path", ["/console/lists/import", "/console/suppressions/import"])
+def test_an_upload_without_a_session_is_refused_before_its_body_is_read(
+    path: str, settings: Settings, serve_web: ServeWeb, redis_client: redis.Redis
+) -> None:
+    # A body deadline well past the client's wait: only an answer given without reading the body arrives in time.
+    base = urlsplit(serve_web(settings.model_copy(update={"request_body_timeout": 60.0})))
+    boundary = "b0undary"
+    start = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\nContent-Type: text/csv\r\n\r\nemail\r\n'
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {base.netloc}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {settings.max_import_bytes}\r\n\r\n"
+    )
+    with socket.create_connection((base.hostname, base.port), timeout=10) as client:
+        client.sendall((head + start).encode())
+        answer = client.recv(4096).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 403 "), answer[:200]

@@ -24,6 +24,7 @@ import redis
 
 WINDOW_SECONDS = 3600
 KEY_PREFIX = "newsletter:limit"
+_GIVE_BACK = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,10 @@ class FixedWindowLimit:
         count, _ = pipe.execute()
         return self._verdict(int(count), window, now, allowed=int(count) <= self.limit)
 
-    def reached(self, value: str, now: float | None = None) -> Verdict:
-        """Whether ``value`` has used up this window's allowance, without counting a hit (failed sign-ins are counted after the fact)."""
-        now = time.time() if now is None else now
-        window = int(now // self.window_seconds)
-        count = int(self._client.get(self.key(value, window)) or 0)
-        return self._verdict(count, window, now, allowed=count < self.limit)
+    def give_back(self, value: str, now: float) -> None:
+        """Uncount one hit made at ``now`` (a sign-in that turned out right), unless its window has ended since."""
+        # Only an existing counter is lowered: one that expired must not come back below zero.
+        self._client.eval(_GIVE_BACK, 1, self.key(value, int(now // self.window_seconds)))
 
     def _verdict(self, count: int, window: int, now: float, *, allowed: bool) -> Verdict:
         retry_after = max(1, (window + 1) * self.window_seconds - int(now))

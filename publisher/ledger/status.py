@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from publisher.core.clock import utcnow
 from publisher.core.errors import NotFoundError
 from publisher.db.engine import Database
-from publisher.db.models import OPEN_STATES, Campaign, Delivery, DeliveryState, MailingList
+from publisher.db.models import OPEN_STATES, Campaign, CampaignStatus, Delivery, DeliveryState, MailingList
 
 #: Seconds over which the sending rate is measured.
 RATE_WINDOW = 60
@@ -73,9 +73,19 @@ class CampaignProgress:
 
 
 def campaign_progress(
-    db: Database, campaign_id: int | None = None, limit: int = 20, *, before: int | None = None, tests: bool = True
+    db: Database,
+    campaign_id: int | None = None,
+    limit: int = 20,
+    *,
+    before: int | None = None,
+    tests: bool = True,
+    status: CampaignStatus | None = None,
 ) -> list[CampaignProgress]:
-    """Progress of one campaign, or of the most recent ``limit`` ones (older than ``before``; test sends too unless ``tests`` is False)."""
+    """Progress of one campaign, or of the most recent ``limit`` ones.
+
+    Filtered in the query, before the limit: older than ``before``, test sends
+    too unless ``tests`` is False, only those in ``status`` when it is given.
+    """
     with db.transaction() as session:
         query = select(Campaign, MailingList.name).outerjoin(MailingList, MailingList.id == Campaign.list_id)
         if campaign_id is not None:
@@ -86,6 +96,8 @@ def campaign_progress(
                 query = query.where(Campaign.id < before)
             if not tests:
                 query = query.where(Campaign.is_test.is_(False))
+            if status is not None:
+                query = query.where(Campaign.status == status)
         campaigns = session.execute(query).all()
         if campaign_id is not None and not campaigns:
             raise NotFoundError(f"no campaign with id {campaign_id}")

@@ -23,7 +23,10 @@ def add_person(db: Database, email: str, role: Role = Role.ADMIN, password: str 
 def sign_in(base_url: str, email: str, password: str = PASSWORD) -> requests.Session:
     """A client signed in to the console; raises if sign-in fails."""
     client = requests.Session()
-    answer = client.post(f"{base_url}/console/sign-in", data={"email": email, "password": password}, allow_redirects=False, timeout=TIMEOUT)
+    # As a browser does: the sign-in page sets the form's double-submit cookie and field.
+    token = csrf_token(client, f"{base_url}/console/sign-in")
+    fields = {"email": email, "password": password, "csrf_token": token}
+    answer = client.post(f"{base_url}/console/sign-in", data=fields, allow_redirects=False, timeout=TIMEOUT)
     assert answer.status_code == 303, answer.text[:500]
     return client
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
+from publisher.accounts.roles import Scope
 from publisher.audience.lists import find_list
 from publisher.audience.subscribers import normalise_email
 from publisher.content.drafting import compose, fields_of, lint_draft, merge, read_draft
@@ -22,7 +23,7 @@ from publisher.content.preview import SampleSubscriber
 from publisher.content.rendering.personalize import Recipient
 from publisher.core.errors import ContentError, NotFoundError
 from publisher.core.links import UNSUBSCRIBE, VIEW, LinkTarget
-from publisher.db.models import MAX_ID, Campaign, CampaignStatus, Subscriber
+from publisher.db.models import MAX_ID, Campaign, CampaignStatus, Subscriber, Subscription, SubscriptionStatus
 from publisher.ledger.drafts import DraftContent, create_draft, load_draft, update_draft
 from publisher.ledger.idempotency import MAX_KEY, RequestKey, create_draft_once
 from publisher.ledger.status import campaign_progress
@@ -173,43 +174,53 @@ def edit_campaign(campaign_id: CampaignId, body: DraftChange, actor: CampaignsWr
 @router.get(
     "/campaigns/{campaign_id}/preview",
     response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}, "description": "The email's HTML"}, **responses(404)},
-    summary="The email as one subscriber gets it",
+    responses={200: {"content": {"text/html": {}}, "description": "The email's HTML"}, **responses(403, 404)},
+    summary="The email as one subscriber gets it, with links that act on nothing",
 )
 def preview_campaign(
     campaign_id: CampaignId,
     actor: CampaignsWrite,
     ctx: Context,
     subscriber: Annotated[
-        str | None, Query(max_length=320, description="A subscriber's address; a sample subscriber when left out.")
+        str | None,
+        Query(
+            max_length=320,
+            description="A confirmed subscriber of the campaign's list (needs subscribers:read too); a sample subscriber when left out.",
+        ),
     ] = None,
 ) -> HTMLResponse:
     campaign_out(ctx, campaign_id)
     address = None
     if subscriber is not None:
+        # Naming a subscriber reveals whether that address is on the list: a subscribers:read question.
+        if Scope.SUBSCRIBERS_READ not in actor.scopes:
+            raise ApiProblem(403, f"the token {actor.name} lacks the scope subscribers:read a preview for a named subscriber needs")
         try:
             address = normalise_email(subscriber)
         except ValueError as exc:
             raise ApiProblem(422, f"subscriber: {exc}", errors=[("subscriber", str(exc))]) from exc
+    # The links act on nothing: a preview is looked at, and its links followed, by the staff, never by the subscriber.
+    target = LinkTarget(subscriber_id=None, list_id=None, campaign_id=None)
+    unsubscribe_url, view_url = ctx.signer.url(UNSUBSCRIBE, target), ctx.signer.url(VIEW, target)
     with ctx.db.transaction() as session:
         campaign = session.get(Campaign, campaign_id)
         assert campaign is not None  # campaign_out found it; campaigns are never deleted
         if address is None:
             sample = SampleSubscriber()
-            target = LinkTarget(subscriber_id=None, list_id=None, campaign_id=None)
-            recipient = Recipient(
-                email=sample.email,
-                first_name=sample.first_name,
-                last_name=sample.last_name,
-                unsubscribe_url=ctx.signer.url(UNSUBSCRIBE, target),
-                view_url=ctx.signer.url(VIEW, target),
-            )
+            recipient = Recipient(sample.email, sample.first_name, sample.last_name, unsubscribe_url, view_url)
         else:
-            found = session.scalar(select(Subscriber).where(Subscriber.email == address))
+            found = session.scalar(
+                select(Subscriber)
+                .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+                .where(
+                    Subscriber.email == address,
+                    Subscription.list_id == campaign.list_id,
+                    Subscription.status == SubscriptionStatus.CONFIRMED,
+                )
+            )
             if found is None:
-                raise ApiProblem(404, f"no subscriber {address}")
-            # The links the worker signs for this subscriber in this campaign.
-            target = LinkTarget(found.id, campaign.list_id, campaign.id)
-            recipient = subscriber_copy(found, unsubscribe_url=ctx.signer.url(UNSUBSCRIBE, target), view_url=ctx.signer.url(VIEW, target))
+                # The same answer whether the address is unknown, on another list, pending or unsubscribed.
+                raise ApiProblem(404, f"{address} is not a confirmed subscriber of this campaign's list")
+            recipient = subscriber_copy(found, unsubscribe_url, view_url)
         html = render_html(campaign, recipient)
     return issue_response(html, cache_control="private, no-store")

@@ -5,11 +5,18 @@ every second or so until the campaign is finished, then a ``done`` event
 that closes the stream (htmx's ``sse-close``), so the browser does not
 reconnect. Without JavaScript the page shows the same fragment, current as
 of the last reload.
+
+A stream outlives the request that opened it: every ``RECHECK_ROUNDS``
+rounds it looks the session up again, ends (``done``) once the user has
+signed out, been removed or gone idle too long, and renders the controls
+for the user's current role.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +26,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from publisher.accounts.sessions import SignedIn
+from publisher.accounts.sessions import SignedIn, resume_session
 from publisher.content.preview import SampleSubscriber
 from publisher.core.errors import ContentError, NotFoundError
 from publisher.db.models import CampaignStatus
@@ -29,7 +36,7 @@ from publisher.ledger.results import audience_of, list_members
 from publisher.ledger.states import Event
 from publisher.ledger.status import in_doubt
 from publisher.web.console import previews
-from publisher.web.console.auth import User
+from publisher.web.console.auth import User, session_token
 from publisher.web.console.pages import HEADERS, console_page
 from publisher.web.console.progress import live
 from publisher.web.deps import Context, WebContext
@@ -38,6 +45,8 @@ router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
 #: Seconds between two progress events.
 INTERVAL = 1.0
+#: Rounds between two looks at the session (about five seconds).
+RECHECK_ROUNDS = 5
 #: Progress streams running in this process: one left behind by a browser that went away would query the ledger forever.
 OPEN_STREAMS = [0]
 #: What the page says after a form sent the user back to it (``?notice=``).
@@ -146,7 +155,7 @@ def fragments(ctx: WebContext, user: SignedIn, campaign_id: int) -> Fragments:
     shown = controls_of(ctx, campaign_id, figures.progress.status)
     progress = console_page("_progress.html.j2", user, live=figures, campaign_id=campaign_id)
     controls = console_page("_controls.html.j2", user, campaign_id=campaign_id, **shown)
-    key = (shown["status"], tuple(shown["in_doubt"]), shown["dead_total"])
+    key = (user.role, shown["status"], tuple(shown["in_doubt"]), shown["dead_total"])
     return Fragments(bytes(progress.body).decode(), bytes(controls.body).decode(), key, figures.progress.finished)
 
 
@@ -164,12 +173,17 @@ async def progress_events(request: Request, ctx: Context, user: User, campaign_i
     """
     await run_in_threadpool(existing, ctx, campaign_id)  # 404 before the stream starts
 
+    idle = dt.timedelta(minutes=ctx.settings.console_idle_minutes)
+
     async def events() -> AsyncIterator[str]:
         controls_key: tuple[object, ...] | None = None
+        viewer = user
         OPEN_STREAMS[0] += 1
         try:
-            while not await request.is_disconnected():
-                now = await run_in_threadpool(fragments, ctx, user, campaign_id)
+            for round_number in itertools.count(1):
+                if await request.is_disconnected():
+                    return
+                now = await run_in_threadpool(fragments, ctx, viewer, campaign_id)
                 yield event("progress", now.progress)
                 if now.controls_key != controls_key:
                     controls_key = now.controls_key
@@ -178,6 +192,12 @@ async def progress_events(request: Request, ctx: Context, user: User, campaign_i
                     yield "event: done\ndata: finished\n\n"
                     return
                 await asyncio.sleep(INTERVAL)
+                if round_number % RECHECK_ROUNDS == 0:
+                    resumed = await run_in_threadpool(resume_session, ctx.db, session_token(request), idle)
+                    if resumed is None:
+                        yield "event: done\ndata: signed out\n\n"
+                        return
+                    viewer = resumed
         finally:
             OPEN_STREAMS[0] -= 1
 

@@ -24,7 +24,7 @@ from publisher.db.models import Campaign
 from publisher.ledger.drafts import DraftConflict, DraftContent, create_draft, update_draft
 from publisher.ledger.results import audiences
 from publisher.web.console import previews
-from publisher.web.console.auth import actor
+from publisher.web.console.auth import actor, read_form
 from publisher.web.console.campaign_page import existing
 from publisher.web.console.draft_form import RESOURCE_FIELDS, TEXT_FIELDS, DraftForm
 from publisher.web.console.pages import console_page
@@ -136,7 +136,7 @@ async def post_edit(request: Request, ctx: Context, user: Editor, campaign_id: i
 
 
 async def _post(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int | None) -> Response:
-    posted = await request.form()
+    posted = await read_form(request)
     form = DraftForm.read(posted)
     action = posted.get("action", "save")
     if isinstance(action, str) and form.apply(action):
@@ -166,31 +166,35 @@ async def upload_edit(request: Request, ctx: Context, user: Editor, campaign_id:
 
 async def _upload(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int | None) -> Response:
     """Fill the form from a recap file (the CLI's format); nothing is saved until ``Save draft``."""
-    posted = await request.form()
+    posted = await read_form(request)
     try:
         return await _read_upload(ctx, user, campaign_id, posted.get("recap"))
     finally:
         await posted.close()
 
 
+def _recap_form(raw: bytes, filename: str) -> tuple[DraftForm, str | None]:
+    """The form filled from an uploaded recap, or an empty one and what is wrong with the file."""
+    if len(raw) > MAX_RECAP_BYTES:
+        return DraftForm(), f"{filename} is larger than 1 MiB, the most a recap may be."
+    try:
+        return DraftForm.of_recap(read_draft(raw.decode("utf-8-sig"), filename)), None
+    except UnicodeDecodeError as exc:
+        return DraftForm(), f"{filename} is not UTF-8 (byte {exc.start})."
+    except ContentError as exc:
+        return DraftForm(), str(exc)
+
+
 async def _read_upload(ctx: WebContext, user: SignedIn, campaign_id: int | None, upload: object) -> Response:
-    form = DraftForm()
-    problem = None
+    form, problem = DraftForm(), None
     if not isinstance(upload, UploadFile) or not upload.filename:
         problem = "Choose a recap file (.md) to upload."
     elif not upload.filename.lower().endswith(".md"):
         problem = f"{upload.filename} is not a recap: upload a Markdown file (.md)."
     else:
         raw = await upload.read(MAX_RECAP_BYTES + 1)
-        if len(raw) > MAX_RECAP_BYTES:
-            problem = f"{upload.filename} is larger than 1 MiB, the most a recap may be."
-        else:
-            try:
-                form = DraftForm.of_recap(read_draft(raw.decode("utf-8-sig"), upload.filename))
-            except UnicodeDecodeError as exc:
-                problem = f"{upload.filename} is not UTF-8 (byte {exc.start})."
-            except ContentError as exc:
-                problem = str(exc)
+        # Parsing up to a mebibyte of Markdown and YAML is work for the threadpool, not the event loop.
+        form, problem = await run_in_threadpool(_recap_form, raw, upload.filename)
     if campaign_id is not None:
         # The file carries the content; the draft keeps its list and provider.
         draft = await run_in_threadpool(existing, ctx, campaign_id)

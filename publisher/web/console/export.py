@@ -1,7 +1,8 @@
 """``Export CSV``: one row per recipient of a campaign, streamed, safe to open in a spreadsheet.
 
-A cell starting with ``=``, ``+``, ``-`` or ``@`` is prefixed with ``'``: a
-spreadsheet would otherwise run it as a formula (CSV injection). Addresses
+A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+is prefixed with ``'``: a spreadsheet would otherwise run it as a formula
+(CSV injection). Addresses
 and provider errors come from outside, so any of them may.
 """
 
@@ -22,7 +23,8 @@ from publisher.web.deps import Context
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
 HEADER = ("email", "state", "provider", "attempts", "sent_at", "last_error")
-FORMULA_STARTS = ("=", "+", "-", "@")
+#: Tab and carriage return too: some spreadsheets drop them and read the formula after them.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: Rows written per chunk of the response.
 CHUNK = 500
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
@@ -22,7 +22,7 @@ from publisher.db.models import SubscriptionStatus
 from publisher.web.console.access import Admin, Editor
 from publisher.web.console.auth import User, actor
 from publisher.web.console.pages import HEADERS, console_page
-from publisher.web.console.uploads import UploadError, saved_upload, without_directory
+from publisher.web.console.uploads import UploadError, UploadForm, file_field, saved_upload, text_field, without_directory
 from publisher.web.deps import Context
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
@@ -71,13 +71,8 @@ def import_page(user: Editor, list_name: Annotated[str, Query(alias="list")] = "
 
 
 @router.post("/lists/import", response_class=HTMLResponse)
-def import_csv(
-    request: Request,
-    ctx: Context,
-    user: Editor,
-    list_name: Annotated[str, Form(alias="list", max_length=MAX_FIELD)] = "",
-    file: Annotated[UploadFile | None, File()] = None,
-) -> HTMLResponse:
+def import_csv(request: Request, ctx: Context, user: Editor, form: UploadForm) -> HTMLResponse:
+    list_name, file = text_field(form, "list", MAX_FIELD), file_field(form, "file")
     try:
         name = _importable_name(list_name)
     except ListNameError as exc:

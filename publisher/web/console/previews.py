@@ -26,7 +26,7 @@ from publisher.content.preview import SampleSubscriber, preview
 from publisher.content.recap import Recap
 from publisher.core.errors import ContentError
 from publisher.web import issue
-from publisher.web.console.auth import User
+from publisher.web.console.auth import User, read_form
 from publisher.web.console.draft_form import DraftForm
 from publisher.web.console.pages import console_page
 from publisher.web.console.roles import Editor
@@ -80,11 +80,16 @@ def framed_preview(ctx: Context, user: User, token: str) -> Response:
 @router.post("/campaigns/preview", response_class=HTMLResponse)
 async def live_preview(request: Request, ctx: Context, user: Editor) -> Response:
     """The preview of the form as typed, not saved: what htmx swaps in while the user writes."""
-    form = DraftForm.read(await request.form())
+    form = DraftForm.read(await read_form(request))
+    # Reading the recap (YAML, Markdown) and rendering it is work for the threadpool, not the event loop.
+    return await run_in_threadpool(_live_preview_page, ctx, user, form)
+
+
+def _live_preview_page(ctx: WebContext, user: SignedIn, form: DraftForm) -> Response:
     try:
         recap = read_draft(compose(form.recap_fields(), form.body), "the form")
     except ContentError as exc:
         form.place(exc.problems)
         return console_page("_preview_problems.html.j2", user, 200, problems=sorted(set(form.errors.values())))
-    shown = await run_in_threadpool(render, ctx, user, recap, "")
+    shown = render(ctx, user, recap, "")
     return console_page("_preview.html.j2", user, preview=shown, widths=WIDTHS)

@@ -167,9 +167,12 @@ def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int
         )
     except DraftConflict:
         return sent_already(user, campaign_id)
+    # 409 as in the API: lint errors and a list with no one to send to are the state of the draft or the list, not the request.
     except LintRefused as exc:
-        return confirmation(ctx, user, campaign_id, 422, **{**kept, "refused": exc.findings})
-    except (ConfigurationError, NotFoundError) as exc:
+        return confirmation(ctx, user, campaign_id, 409, **{**kept, "refused": exc.findings})
+    except NotFoundError as exc:
+        return confirmation(ctx, user, campaign_id, 409, **{**kept, "count_error": str(exc)})
+    except ConfigurationError as exc:
         return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": str(exc)})
     notice = "scheduled" if created.scheduled else "sent"
     return RedirectResponse(f"/console/campaigns/{campaign_id}?notice={notice}", status_code=303)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from publisher.accounts.audit import Action, log
@@ -22,7 +22,7 @@ from publisher.core.errors import ImportFileError, NewsletterError, NotFoundErro
 from publisher.web.console.access import Editor
 from publisher.web.console.auth import User, actor
 from publisher.web.console.pages import HEADERS, console_page
-from publisher.web.console.uploads import UploadError, saved_upload, without_directory
+from publisher.web.console.uploads import UploadError, UploadForm, file_field, saved_upload, text_field, without_directory
 from publisher.web.deps import Context, WebContext
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
@@ -118,14 +118,8 @@ def remove_suppression(
 
 
 @router.post("/suppressions/import", response_class=HTMLResponse)
-def import_suppressions(
-    request: Request,
-    ctx: Context,
-    user: Editor,
-    list_name: Annotated[str, Form(alias="list", max_length=MAX_FIELD)] = "",
-    reason: Annotated[str, Form(max_length=MAX_FIELD)] = "",
-    file: Annotated[UploadFile | None, File()] = None,
-) -> HTMLResponse:
+def import_suppressions(request: Request, ctx: Context, user: Editor, form: UploadForm) -> HTMLResponse:
+    list_name, reason, file = text_field(form, "list", MAX_FIELD), text_field(form, "reason", MAX_FIELD), file_field(form, "file")
     typed = {"list_name": list_name, "reason": reason}
     try:
         why = check_reason(reason) or IMPORT_REASON

@@ -4,6 +4,12 @@ The imports read a file by path, as the command line gives them one; an
 upload is written to an owner-only directory under its own (cleaned) name, so
 the consent proof an import records (``import:<file name>``) names the file
 the user chose. Messages about the file name it, never the temporary path.
+
+The upload routes take no ``Form``/``File`` parameters: FastAPI reads those
+before any dependency runs, so anyone could make the server read and spool
+a body as large as the import limit. The session is looked up first (403
+before the body is read otherwise); the body is parsed for its CSRF token,
+and :data:`UploadForm` hands it over once that token and the role are checked.
 """
 
 from __future__ import annotations
@@ -12,13 +18,18 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import UploadFile
+from fastapi import Depends, Request
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 
 from publisher.core.private_files import open_private
+from publisher.web.console.access import Editor
+from publisher.web.console.auth import read_form
 
 #: Console routes that take a whole CSV file: their bodies may reach NEWSLETTER_MAX_IMPORT_BYTES
 #: rather than NEWSLETTER_MAX_REQUEST_BYTES (publisher.web.limits.BodySizeLimit).
@@ -30,6 +41,32 @@ CHUNK = 1 << 20
 
 class UploadError(ValueError):
     """The upload cannot be imported at all; the message says why."""
+
+
+async def upload_form(request: Request, _user: Editor) -> AsyncIterator[FormData]:
+    """The posted form of a signed-in editor, its CSRF token checked; its spooled files closed after the handler."""
+    form = await read_form(request)
+    try:
+        yield form
+    finally:
+        await form.close()
+
+
+#: The parameter type of an upload handler's form.
+UploadForm = Annotated[FormData, Depends(upload_form)]
+
+
+def text_field(form: FormData, name: str, max_length: int) -> str:
+    """A text field of ``form`` ("" when absent); 422 when it is a file or longer than ``max_length``."""
+    value = form.get(name, "")
+    if not isinstance(value, str) or len(value) > max_length:
+        raise HTTPException(422, f"the field {name} must be text of at most {max_length} characters")
+    return value
+
+
+def file_field(form: FormData, name: str) -> UploadFile | None:
+    value = form.get(name)
+    return value if isinstance(value, UploadFile) else None
 
 
 def clean_name(filename: str | None) -> str:
