@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -47,8 +48,9 @@ router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 INTERVAL = 1.0
 #: Rounds between two looks at the session (about five seconds).
 RECHECK_ROUNDS = 5
-#: Progress streams running in this process: one left behind by a browser that went away would query the ledger forever.
-OPEN_STREAMS = [0]
+#: Progress streams running in this process, by database and campaign: one left behind by a
+#: browser that went away would query the ledger forever.
+OPEN_STREAMS: Counter[tuple[str, int]] = Counter()
 #: What the page says after a form sent the user back to it (``?notice=``).
 NOTICES = {
     "tested": "Test sent: it is on the priority queue.",
@@ -178,7 +180,8 @@ async def progress_events(request: Request, ctx: Context, user: User, campaign_i
     async def events() -> AsyncIterator[str]:
         controls_key: tuple[object, ...] | None = None
         viewer = user
-        OPEN_STREAMS[0] += 1
+        stream_key = (str(ctx.db.engine.url), campaign_id)
+        OPEN_STREAMS[stream_key] += 1
         try:
             for round_number in itertools.count(1):
                 if await request.is_disconnected():
@@ -199,7 +202,7 @@ async def progress_events(request: Request, ctx: Context, user: User, campaign_i
                         return
                     viewer = resumed
         finally:
-            OPEN_STREAMS[0] -= 1
+            OPEN_STREAMS[stream_key] -= 1
 
     headers = {**HEADERS, "X-Accel-Buffering": "no"}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
