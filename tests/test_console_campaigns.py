@@ -434,7 +434,11 @@ def test_the_progress_stream_stops_when_the_browser_goes_away(team: Database, we
     assert status_of(team, cid) is CampaignStatus.SENDING
 
 
-def test_the_progress_stream_follows_the_role_and_ends_when_the_session_does(team: Database, web_url: str) -> None:
+def test_the_progress_stream_follows_the_role_and_ends_when_the_session_does(
+    team: Database, web_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server runs in this process: a look at the session every round rather than every fifth.
+    monkeypatch.setattr(campaign_page, "RECHECK_ROUNDS", 1)
     cid = sending(team, web_url)
     ada = sign_in(web_url, ADA)
     with ada.get(f"{web_url}/console/campaigns/{cid}/events", stream=True, timeout=TIMEOUT) as stream:
