@@ -46,9 +46,13 @@ from templates import TEMPLATES_DIR
 
 log = logging.getLogger(__name__)
 
+#: The console's sign-in, front door and campaigns list.
+CONSOLE_BASICS = (signin, console_home, console_campaigns)
 #: The console's campaign pages; ``drafts`` and ``previews`` come before the
 #: campaign page so that /campaigns/new and /campaigns/preview are not read as ids.
 CAMPAIGN_PAGES = (drafts, previews, sends, controls, export, campaign_page)
+#: The HTTP API, under ``/v1``.
+API_ROUTES = (api_campaigns, api_sends, api_lists)
 #: The console's lists, subscribers, suppressions and admin pages.
 AUDIENCE_PAGES = (
     console_lists,
@@ -97,14 +101,12 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
         archive,
         subscribe,
         webhooks,
-        signin,
-        console_home,
-        console_campaigns,
+        *CONSOLE_BASICS,
         *CAMPAIGN_PAGES,
         *AUDIENCE_PAGES,
     ):
         app.include_router(routes.router)
-    for api in (api_campaigns, api_sends, api_lists):
+    for api in API_ROUTES:
         app.include_router(api.router, prefix=problems.PREFIX)
     problems.document(app)
 
