@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from publisher.cli.common import cli_settings, command_database, out, reported_errors
-from publisher.cli.terminal import safe, safe_json
+from publisher.cli.terminal import safe_json, safe_table
 
 app = typer.Typer()
 
@@ -19,9 +19,6 @@ def audit(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show the audit log, newest first: console users, API tokens and the command line."""
-    from rich.table import Table
-    from rich.text import Text
-
     from publisher.accounts.audit import entries
 
     settings = cli_settings()
@@ -30,20 +27,18 @@ def audit(
     if as_json:
         print(safe_json([entry.as_dict() for entry in found]))
         return
-    table = Table(title="Audit log")
-    for column in ("when", "who", "what", "campaign", "target", "detail", "ip"):
-        table.add_column(column, overflow="fold")
-    for entry in found:
-        cells = [
+    rows = (
+        [
             f"{entry.at:%Y-%m-%d %H:%M:%S}",
             entry.actor,
             entry.action,
-            "-" if entry.campaign_id is None else str(entry.campaign_id),
+            "-" if entry.campaign_id is None else entry.campaign_id,
             entry.target,
             entry.detail,
             entry.ip or "-",
         ]
-        # Text cells, not strings: a string cell is parsed as rich markup.
-        table.add_row(*(Text(safe(cell)) for cell in cells))
+        for entry in found
+    )
+    table = safe_table("Audit log", ("when", "who", "what", "campaign", "target", "detail", "ip"), rows)
     out.print(table)
     out.print(f"{len(found)} entr(ies)")

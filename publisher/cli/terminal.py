@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 #: C0 (ESC, NUL, line breaks, tab), DEL and C1 controls, the line and paragraph
 #: separators, and the bidirectional overrides that reorder what follows them.
@@ -39,3 +44,19 @@ def safe_json(data: object) -> str:
     """
     text = json.dumps(data, indent=2, ensure_ascii=False)
     return _UNSAFE_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def safe_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
+    """A rich table of stored values, each escaped with :func:`safe` and set as plain text.
+
+    Text cells, not strings: a string cell would be parsed as rich markup.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(safe(cell)) for cell in row))
+    return table

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from publisher.cli.common import cli_settings, command_database, err, out, reported_errors
-from publisher.cli.terminal import safe, safe_json
+from publisher.cli.terminal import safe, safe_json, safe_table
 
 app = typer.Typer(no_args_is_help=True, help="API tokens: created with scopes, shown once, revoked by name.")
 
@@ -41,9 +41,6 @@ def tokens_create(
 @app.command("list")
 def tokens_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """List tokens: name, scopes, when created and last used (never the token itself)."""
-    from rich.table import Table
-    from rich.text import Text
-
     from publisher.accounts.tokens import list_tokens
 
     settings = cli_settings()
@@ -52,14 +49,16 @@ def tokens_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-re
     if as_json:
         print(safe_json([token.as_dict() for token in tokens]))
         return
-    table = Table(title="API tokens")
-    for column in ("name", "scopes", "created", "last used"):
-        table.add_column(column, overflow="fold")
-    for token in tokens:
-        used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
-        cells = [safe(token.name), " ".join(s.value for s in token.scopes), f"{token.created_at:%Y-%m-%d %H:%M}", used]
-        # Text cells, not strings: a string cell is parsed as rich markup.
-        table.add_row(*(Text(cell) for cell in cells))
+    rows = (
+        [
+            token.name,
+            " ".join(s.value for s in token.scopes),
+            f"{token.created_at:%Y-%m-%d %H:%M}",
+            f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never",
+        ]
+        for token in tokens
+    )
+    table = safe_table("API tokens", ("name", "scopes", "created", "last used"), rows)
     out.print(table)
     out.print(f"{len(tokens)} token(s)")
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from publisher.cli.common import EXIT_INPUT, cli_settings, command_database, err, fail, out, reported_errors
-from publisher.cli.terminal import safe, safe_json
+from publisher.cli.terminal import safe, safe_json, safe_table
 
 if TYPE_CHECKING:
     from publisher.accounts.audit import Action
@@ -64,9 +64,6 @@ def users_add(
 @app.command("list")
 def users_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """List console users with their role and when they were added."""
-    from rich.table import Table
-    from rich.text import Text
-
     from publisher.accounts.users import list_users
 
     settings = cli_settings()
@@ -75,12 +72,8 @@ def users_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-rea
     if as_json:
         print(safe_json([user.as_dict() for user in users]))
         return
-    table = Table(title="Users")
-    for column in ("email", "role", "added"):
-        table.add_column(column, overflow="fold")
-    for user in users:
-        # Text cells, not strings: a string cell is parsed as rich markup.
-        table.add_row(Text(safe(user.email)), Text(user.role.value), Text(f"{user.created_at:%Y-%m-%d %H:%M}"))
+    rows = ([user.email, user.role.value, f"{user.created_at:%Y-%m-%d %H:%M}"] for user in users)
+    table = safe_table("Users", ("email", "role", "added"), rows)
     out.print(table)
     out.print(f"{len(users)} user(s)")
 
