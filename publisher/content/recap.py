@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import frontmatter
 import yaml
@@ -36,6 +37,61 @@ class Event(_Strict):
     name: str = Field(min_length=1)
     date: dt.date | None = None
     venue: str | None = None
+    #: When it ran, with the zone it ran in: the event card shows the time there.
+    starts_at: dt.datetime | None = None
+    ends_at: dt.datetime | None = None
+    timezone: str | None = None
+    #: The event's page or its online link.
+    url: HttpUrl | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return check_zone(value)
+
+
+class Speaker(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    role: str | None = Field(None, max_length=200)
+    organisation: str | None = Field(None, max_length=200)
+    photo: HttpUrl | None = None
+
+
+class Photo(_Strict):
+    url: HttpUrl
+    #: Required: an image without a text alternative says nothing to a screen reader.
+    alt: str = Field(min_length=1, max_length=300)
+    width: int = Field(gt=0, le=4000)
+    height: int = Field(gt=0, le=4000)
+
+
+class Link(_Strict):
+    """Slides, the recording: what the reader may want to open after the event."""
+
+    title: str = Field(min_length=1, max_length=200)
+    url: HttpUrl
+
+
+class NextEvent(_Strict):
+    name: str = Field(min_length=1, max_length=300)
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    timezone: str
+    venue: str | None = None
+    #: Where to register.
+    url: HttpUrl | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return check_zone(value) or value
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise PydanticCustomError("naive_time", "give the time with its UTC offset (2026-12-10T18:00:00+01:00)")
+        return value
 
 
 class CallToAction(_Strict):
@@ -58,6 +114,10 @@ class RecapMeta(_Strict):
     event: Event | None = None
     cta: CallToAction | None = None
     resources: list[Resource] = Field(default_factory=list)
+    speakers: list[Speaker] = Field(default_factory=list, max_length=50)
+    photos: list[Photo] = Field(default_factory=list, max_length=30)
+    links: list[Link] = Field(default_factory=list, max_length=30)
+    next_event: NextEvent | None = None
 
     @field_validator("subject", "title", "preheader")
     @classmethod
@@ -116,6 +176,19 @@ def read_recap_text(path: Path) -> str:
     except UnicodeDecodeError as exc:
         raise ContentError(source, f"not UTF-8 (byte {exc.start})") from exc
     return text
+
+
+def check_zone(value: str | None) -> str | None:
+    """An IANA time zone name as given, or a validation error saying it is unknown."""
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "time_zone", "unknown time zone {zone} (use an IANA name such as Europe/Paris)", {"zone": repr(value)}
+        ) from None
+    return value
 
 
 def parse_recap(text: str, source: str = "<recap>", *, allow_empty_body: bool = False) -> Recap:

@@ -21,6 +21,8 @@ from publisher.core.addresses import sender_mailbox
 from publisher.core.errors import ConfigurationError
 from publisher.core.private_files import private_directory
 
+#: What happens when an event ends: recap drafts, nothing, or drafts sent once approved.
+RecapRule = Literal["drafts", "none", "auto"]
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 MIN_SECRET_LENGTH = 16
 
@@ -91,6 +93,48 @@ class Settings(BaseSettings):
         description="Largest import accepted by the API's and the console's import routes, in bytes (413 above).",
     )
 
+    zoom_webhook_secret: SecretStr | None = Field(
+        None, description="Zoom webhook secret token: signs /webhooks/events/zoom (unset: refused)."
+    )
+    eventbrite_webhook_key: SecretStr | None = Field(
+        None, description="Secret path part of /webhooks/events/eventbrite/<key> (unset: the receiver answers 401)."
+    )
+    eventbrite_token: SecretStr | None = Field(None, description="Eventbrite private token the receiver fetches objects with.")
+    eventbrite_base_url: str = Field(
+        "https://www.eventbriteapi.com/v3/", description="Eventbrite API base: an api_url outside it is refused."
+    )
+    luma_webhook_key: SecretStr | None = Field(
+        None, description="Secret path part of /webhooks/events/luma/<key> (unset: the receiver answers 401)."
+    )
+    luma_api_key: SecretStr | None = Field(None, description="Luma API key the receiver re-fetches guests with (x-luma-api-key).")
+    luma_base_url: str = Field("https://public-api.luma.com", description="Luma API base URL.")
+    events_webhook_secret: SecretStr | None = Field(
+        None, description="Standard Webhooks secret (whsec_…) of /webhooks/events/generic (unset: refused)."
+    )
+    event_end_quiet_seconds: float = Field(
+        600.0, ge=0, description="Seconds after a platform's 'ended' signal without a new start before the event counts as ended."
+    )
+    event_recap_delay: float = Field(7200.0, ge=0, description="Seconds after an event ends before its recap drafts are created.")
+    manual_recap: RecapRule = Field(
+        "drafts", description="Recap rule of events created by hand or from a generic CSV: drafts, none or auto."
+    )
+    zoom_recap: RecapRule = Field("drafts", description="Recap rule of Zoom webinars: drafts, none or auto.")
+    eventbrite_recap: RecapRule = Field("drafts", description="Recap rule of Eventbrite events: drafts, none or auto.")
+    luma_recap: RecapRule = Field("drafts", description="Recap rule of Luma events: drafts, none or auto.")
+    generic_recap: RecapRule = Field("drafts", description="Recap rule of events from /webhooks/events/generic: drafts, none or auto.")
+    manual_signup_list: str | None = Field(None, description="List that registrants of hand-made events join (unset: none).")
+    zoom_signup_list: str | None = Field(None, description="List Zoom registrants join, where registration consent allows (unset: none).")
+    eventbrite_signup_list: str | None = Field(
+        None, description="List Eventbrite registrants join, where registration consent allows (unset: none)."
+    )
+    luma_signup_list: str | None = Field(None, description="List Luma registrants join, where registration consent allows (unset: none).")
+    generic_signup_list: str | None = Field(
+        None, description="List registrants from /webhooks/events/generic join, where consent allows (unset: none)."
+    )
+    event_auto_send_after: float = Field(
+        86400.0, ge=0, description="Seconds after the end that an approved recap draft is sent, for the rule auto without its own delay."
+    )
+
     postmark_webhook_username: str | None = Field(None, description="Basic-auth user name Postmark's webhooks must send.")
     postmark_webhook_password: SecretStr | None = Field(None, description="Basic-auth password Postmark's webhooks must send.")
     sendgrid_webhook_public_key: str | None = Field(None, description="SendGrid event webhook verification key (base64 ECDSA P-256).")
@@ -149,6 +193,16 @@ class Settings(BaseSettings):
     smtp_security: Literal["starttls", "ssl", "none"] = Field("starttls", description="starttls, ssl (implicit TLS) or none.")
     smtp_requests_per_second: float | None = Field(None, gt=0, description="SMTP rate limit (one request per message).")
     smtp_messages_per_second: float | None = Field(None, gt=0, description="SMTP message rate limit (unset: unlimited).")
+
+    def event_recap_rule(self, source: str) -> RecapRule:
+        """The recap rule events from ``source`` get unless one is set for the event."""
+        rule: RecapRule = getattr(self, f"{source}_recap", "drafts")
+        return rule
+
+    def event_signup_list(self, source: str) -> str | None:
+        """The list registrants from ``source`` join where their consent allows (None: nobody joins)."""
+        name: str | None = getattr(self, f"{source}_signup_list", None)
+        return name or None
 
     def messages_per_second(self, provider: str) -> float | None:
         """The configured message rate for a provider (None: unlimited)."""

@@ -100,6 +100,11 @@ class MailingList(Base):
     public: Mapped[bool] = mapped_column(default=False)
     description: Mapped[str] = mapped_column(String(1000), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: Set on the lists that stand for an event's audience (``event:<slug>:attended``):
+    #: their members are the event's registrants, never subscriptions.
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    #: "attended" or "no-show" on an event's list.
+    event_audience: Mapped[str | None] = mapped_column(String(20))
 
 
 class Subscriber(Base):
@@ -176,6 +181,8 @@ class ConsentEvent(Base):
 
 class Campaign(Base):
     __tablename__ = "campaigns"
+    # An event's recap drafts are made once: one per event and audience, whatever repeats.
+    __table_args__ = (UniqueConstraint("recap_event_id", "list_id", name="uq_campaigns_recap_event_list"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     list_id: Mapped[int | None] = mapped_column(ForeignKey("mailing_lists.id"))
@@ -205,6 +212,13 @@ class Campaign(Base):
     #: Who created it: "user:<email>", "token:<name>" or "cli".
     created_by: Mapped[str | None] = mapped_column(String(400))
     updated_at: Mapped[dt.datetime | None] = mapped_column()
+    #: The event whose recap this draft is (created when the event ended); one per audience.
+    recap_event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    #: A sender's approval, which an automatic recap needs before the sweep sends it.
+    approved_by: Mapped[str | None] = mapped_column(String(400))
+    approved_at: Mapped[dt.datetime | None] = mapped_column()
+    #: When the sweep sends this draft, once approved (the recap rule "auto").
+    auto_send_at: Mapped[dt.datetime | None] = mapped_column()
 
     mailing_list: Mapped[MailingList | None] = relationship()
 
@@ -398,3 +412,80 @@ class IdempotencyKey(Base):
     body_digest: Mapped[str] = mapped_column(String(64))
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Attendance(enum.StrEnum):
+    """Whether a registrant came: ``unknown`` where the source has no attendance data."""
+
+    YES = "yes"
+    NO = "no"
+    UNKNOWN = "unknown"
+
+
+class Event(Base):
+    """An event people registered for, from a platform or made by hand."""
+
+    __tablename__ = "events"
+    # A platform's event arrives under one slug however often it is delivered.
+    __table_args__ = (UniqueConstraint("source", "platform_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ``[a-z0-9-]{1,60}``; ``<source>-<platform id>`` for events a webhook created.
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    #: "manual", "zoom", "eventbrite", "luma" or "generic".
+    source: Mapped[str] = mapped_column(String(20))
+    platform_id: Mapped[str | None] = mapped_column(String(100))
+    starts_at: Mapped[dt.datetime | None] = mapped_column()
+    ends_at: Mapped[dt.datetime | None] = mapped_column()
+    #: IANA zone the event runs in: dates are shown there.
+    timezone: Mapped[str] = mapped_column(String(60), default="UTC")
+    venue: Mapped[str | None] = mapped_column(String(500))
+    online_url: Mapped[str | None] = mapped_column(String(2000))
+    #: The event's public page (registration).
+    url: Mapped[str | None] = mapped_column(String(2000))
+    #: ``[{name, role, organisation, photo}]``.
+    speakers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: "drafts", "none" or "auto"; None follows NEWSLETTER_<SOURCE>_RECAP.
+    recap_rule: Mapped[str | None] = mapped_column(String(10))
+    auto_send_after: Mapped[int | None] = mapped_column()
+    #: The latest "ended" signal a platform sent; it counts after the quiet period without a new start.
+    end_signal_at: Mapped[dt.datetime | None] = mapped_column()
+    #: When the event ended: by ``events end``, a settled platform signal, or the end time passing.
+    ended_at: Mapped[dt.datetime | None] = mapped_column()
+    #: Set in the transaction that created the recap drafts (or decided there are none): once per event.
+    recap_done_at: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class EventRegistrant(Base):
+    """One person registered for one event, and whether they came."""
+
+    __tablename__ = "event_registrants"
+    __table_args__ = (UniqueConstraint("event_id", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    #: Erasing the person removes their registrations with them.
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    #: The platform's id of the registration (Zoom registrant, Eventbrite attendee, Luma guest).
+    platform_id: Mapped[str | None] = mapped_column(String(100))
+    registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attendance: Mapped[Attendance] = mapped_column(_enum(Attendance, "attendance"), default=Attendance.UNKNOWN)
+    checked_in_at: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class InboundEvent(Base):
+    """A platform delivery already handled: the same one delivered again changes nothing."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (UniqueConstraint("source", "dedupe_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))
+    #: The platform's delivery id, or a digest of what it said.
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
