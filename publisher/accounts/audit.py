@@ -37,6 +37,10 @@ class Action(enum.StrEnum):
     ROLE_CHANGED = "role-changed"
     TOKEN_CREATED = "token-created"  # noqa: S105 (an audit action, not a password)
     TOKEN_REVOKED = "token-revoked"  # noqa: S105 (an audit action, not a password)
+    EVENT_CREATED = "event-created"
+    EVENT_ENDED = "event-ended"
+    EVENT_CHANGED = "event-changed"
+    APPROVED = "approved"
 
 
 @dataclass(frozen=True)

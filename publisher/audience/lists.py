@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
+from publisher.audience.event_audiences import EVENT_PREFIX, audience_list, events_scope, is_event_name, parse_audience
+from publisher.audience.suppressions import suppress_address
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.core.text_rules import refuse_control_characters
@@ -29,6 +31,14 @@ MAX_NAME = 100
 
 class ListNameError(NewsletterError):
     """A list name that no list can have: empty, more than one line, or longer than the column."""
+
+
+def check_new_list_name(name: str) -> str:
+    """``check_list_name`` for a list people join (import, sign-up): names in the ``event:`` space are refused."""
+    checked = check_list_name(name)
+    if is_event_name(checked):
+        raise ListNameError(f"names starting with '{EVENT_PREFIX}' are reserved for event audiences: choose another list name")
+    return checked
 
 
 def check_list_name(name: str) -> str:
@@ -76,14 +86,14 @@ def list_summaries(db: Database) -> list[ListSummary]:
         counts: dict[int, dict[SubscriptionStatus, int]] = {}
         for list_id, status, count in counted:
             counts.setdefault(list_id, {})[SubscriptionStatus(status)] = count
-        lists = session.scalars(select(MailingList).order_by(MailingList.name))
+        lists = session.scalars(select(MailingList).where(_newsletter_list()).order_by(MailingList.name))
         return [_summary(mailing_list, counts.get(mailing_list.id, {})) for mailing_list in lists]
 
 
 def update_list(db: Database, name: str, change: ListChange) -> ListSummary:
     """Apply ``change`` to the list called ``name``; NotFoundError names the lists there are."""
     with db.transaction() as session:
-        mailing_list = find_list(session, name)
+        mailing_list = find_list(session, check_new_list_name(name))
         if change.public is not None:
             mailing_list.public = change.public
         if change.description is not None:
@@ -97,6 +107,8 @@ def update_list(db: Database, name: str, change: ListChange) -> ListSummary:
 def find_list(session: Session, name: str, hint: str = "") -> MailingList:
     """The list called ``name``; NotFoundError names the lists there are, then ``hint``."""
     name = check_list_name(name)
+    if is_event_name(name):
+        return _event_list(session, name)
     mailing_list = session.scalar(select(MailingList).where(MailingList.name == name))
     if mailing_list is None:
         known = ", ".join(list_names(session)) or "none yet"
@@ -104,8 +116,31 @@ def find_list(session: Session, name: str, hint: str = "") -> MailingList:
     return mailing_list
 
 
+def _event_list(session: Session, name: str) -> MailingList:
+    audience = parse_audience(name)
+    if audience is None:
+        raise ListNameError(f"'{name[:100]}' names no event audience: use event:<slug>:attended or event:<slug>:no-show")
+    return audience_list(session, audience)
+
+
 def list_names(session: Session) -> list[str]:
-    return list(session.scalars(select(MailingList.name).order_by(MailingList.name)))
+    """The newsletter lists' names (not the event audiences)."""
+    return list(session.scalars(select(MailingList.name).where(_newsletter_list()).order_by(MailingList.name)))
+
+
+def _newsletter_list() -> ColumnElement[bool]:
+    return ~MailingList.name.startswith(EVENT_PREFIX, autoescape=True)
+
+
+def leave_audience(session: Session, subscriber_id: int, list_id: int) -> bool:
+    """Leave the list a campaign went to: an event audience adds the ``events`` suppression instead. Return whether anything changed."""
+    mailing_list = session.get(MailingList, list_id)
+    if mailing_list is None or mailing_list.event_id is None:
+        return leave_list(session, subscriber_id, list_id)
+    email = session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
+    if email is None:
+        return False
+    return suppress_address(session, email, "unsubscribed from event emails", "unsubscribe", events_scope(session).id)
 
 
 def _summary(mailing_list: MailingList, counts: dict[SubscriptionStatus, int]) -> ListSummary:

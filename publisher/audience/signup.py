@@ -46,7 +46,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from publisher.audience.lists import ListNameError, check_list_name
+from publisher.audience.lists import ListNameError, check_new_list_name
 from publisher.audience.subscribers import UnsendableAddressError, sendable_email
 from publisher.audience.suppressions import is_suppressed
 from publisher.core.clock import utcnow
@@ -149,7 +149,7 @@ def check_request(request: SignupRequest) -> str:
     if not request.list_name.strip():
         raise InvalidSignup("list", "is empty")
     try:
-        check_list_name(request.list_name)
+        check_new_list_name(request.list_name)
     except ListNameError as exc:
         raise InvalidSignup("list", str(exc).removeprefix("the list name ")) from None
     for field, value in (("first_name", request.first_name), ("last_name", request.last_name)):

@@ -26,7 +26,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from publisher.audience.csv_file import RowProblem, first_of_each_address, read_address_data, read_address_rows
-from publisher.audience.lists import check_list_name
+from publisher.audience.lists import check_new_list_name
 from publisher.audience.suppressions import hashes_of
 from publisher.core.clock import utcnow
 from publisher.core.text_rules import describe_character, first_control_character, refuse_control_characters
@@ -159,30 +159,42 @@ def _parse_record(line: int, record: object) -> Row | RowProblem:
 
 def import_subscribers(db: Database, path: Path, list_name: str) -> ImportReport:
     """Import the valid rows of ``path`` into ``list_name`` (created if new)."""
-    list_name = check_list_name(list_name)
+    list_name = check_new_list_name(list_name)
     rows, problems = read_rows(path)
     return import_rows(db, rows, problems, list_name, f"import:{path.name}")
 
 
 def import_csv_data(db: Database, data: bytes, list_name: str, *, name: str, source: str) -> ImportReport:
     """``import_subscribers`` for CSV already in memory: ``name`` says where it came from in errors, ``source`` in the consent records."""
-    list_name = check_list_name(list_name)
+    list_name = check_new_list_name(list_name)
     rows, problems = read_address_data(data, name, _parse_row)
     return import_rows(db, rows, problems, list_name, source)
 
 
 def import_rows(db: Database, rows: list[Row], problems: list[RowProblem], list_name: str, source: str) -> ImportReport:
     """Write validated rows into ``list_name`` (created if new), in one transaction; ``problems`` are reported with the rest."""
-    list_name = check_list_name(list_name)
+    list_name = check_new_list_name(list_name)
     report = ImportReport(problems=list(problems))
     with db.transaction() as session:
-        mailing_list = _get_or_create_list(session, list_name)
-        statistics = _Statistics(session)
-        for start in range(0, len(rows), QUERY_CHUNK):
-            chunk = _without_erased(session, rows[start : start + QUERY_CHUNK], report)
-            statistics.grown(_upsert_chunk(session, mailing_list, chunk, source, report))
+        join_list(session, rows, list_name, source, report)
     report.problems.sort(key=lambda problem: problem.line)
     return report
+
+
+def join_list(session: Session, rows: list[Row], list_name: str, source: str, report: ImportReport) -> int:
+    """Upsert ``rows`` as confirmed subscribers of ``list_name`` (created if new), in the caller's transaction.
+
+    ``source`` is their consent. Return how many subscriptions were added.
+    """
+    mailing_list = _get_or_create_list(session, check_new_list_name(list_name))
+    statistics = _Statistics(session)
+    joined = 0
+    for start in range(0, len(rows), QUERY_CHUNK):
+        chunk = _without_erased(session, rows[start : start + QUERY_CHUNK], report)
+        added = _upsert_chunk(session, mailing_list, chunk, source, report)
+        statistics.grown(added)
+        joined += added
+    return joined
 
 
 class _Statistics:

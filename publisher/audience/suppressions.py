@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from publisher.audience.event_audiences import events_scope_of
 from publisher.core.clock import utcnow
 from publisher.core.errors import ConfigurationError
 from publisher.db.engine import SECRET_KEYS
@@ -80,9 +81,11 @@ def in_scope(list_id: int | None, *, include_global: bool = True) -> ColumnEleme
     """Entries that stop mail to ``list_id`` (the global ones too unless told), or the global ones for None."""
     if list_id is None:
         return Suppression.list_id.is_(None)
+    # An event audience is also stopped by the suppressions on ``event:*``.
+    own = or_(Suppression.list_id == list_id, Suppression.list_id.in_(events_scope_of(list_id)))
     if not include_global:
-        return Suppression.list_id == list_id
-    return or_(Suppression.list_id.is_(None), Suppression.list_id == list_id)
+        return own
+    return or_(Suppression.list_id.is_(None), own)
 
 
 def suppressed_addresses(list_id: int | None) -> Select[str | None]:

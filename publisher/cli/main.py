@@ -17,6 +17,7 @@ from publisher.cli import (
     control,
     demo,
     embedded_redis,
+    events,
     lint,
     lists,
     preview,
@@ -47,6 +48,7 @@ app.add_typer(embedded_redis.app, name="redis")
 app.add_typer(providers.app, name="providers")
 app.add_typer(control.dlq_app, name="dlq")
 app.add_typer(lists.app, name="lists")
+app.add_typer(events.app, name="events")
 app.add_typer(suppressions.app, name="suppressions")
 
 

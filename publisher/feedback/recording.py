@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from publisher.audience.lists import leave_list
+from publisher.audience.lists import leave_audience
 from publisher.audience.privacy import PLACEHOLDER_PREFIX
 from publisher.audience.suppressions import suppress_address
 from publisher.core.settings import Settings
@@ -169,7 +169,7 @@ def _act(session: Session, settings: Settings, delivery: Delivery, event: Provid
     elif event.type is EventType.UNSUBSCRIBED and delivery.subscriber_id is not None:
         list_id = session.scalar(select(Campaign.list_id).where(Campaign.id == delivery.campaign_id))
         if list_id is not None:
-            report.unsubscribed += leave_list(session, delivery.subscriber_id, list_id)
+            report.unsubscribed += leave_audience(session, delivery.subscriber_id, list_id)
 
 
 def _soft_bounces(session: Session, email: str) -> int:

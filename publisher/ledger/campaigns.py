@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
 
+from publisher.audience import event_audiences
 from publisher.audience.lists import find_list
 from publisher.audience.suppressions import is_erased, suppressed_addresses
 from publisher.content.recap import Recap
@@ -93,14 +94,20 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
 
 
 def _confirmed(mailing_list: MailingList) -> Select[int, str]:
-    """The list's confirmed, not suppressed subscribers in id order (the (list_id, subscriber_id) index serves both)."""
-    return (
-        select(Subscription.subscriber_id, Subscriber.email)
-        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-        .where(Subscription.list_id == mailing_list.id, Subscription.status == SubscriptionStatus.CONFIRMED)
-        .where(Subscriber.email.not_in(suppressed_addresses(mailing_list.id)))
-        .order_by(Subscription.subscriber_id)
-    )
+    """The list's confirmed, not suppressed subscribers in id order (the (list_id, subscriber_id) index serves both).
+
+    An event audience's members are the event's registrants instead.
+    """
+    if mailing_list.event_id is not None:
+        members = event_audiences.members(mailing_list)
+    else:
+        members = (
+            select(Subscription.subscriber_id, Subscriber.email)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Subscription.list_id == mailing_list.id, Subscription.status == SubscriptionStatus.CONFIRMED)
+            .order_by(Subscription.subscriber_id)
+        )
+    return members.where(Subscriber.email.not_in(suppressed_addresses(mailing_list.id)))
 
 
 def has_audience(session: Session, mailing_list: MailingList | None) -> bool:

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from publisher.accounts import audit
 from publisher.accounts.audit import Action
 from publisher.accounts.roles import Actor
-from publisher.audience.lists import check_list_name, leave_list_by_address, list_summaries
+from publisher.audience.lists import ListNameError, check_list_name, check_new_list_name, leave_list_by_address, list_summaries
 from publisher.audience.subscribers import ImportReport, import_csv_data, import_rows, normalise_email, rows_of_records
 from publisher.web.api.auth import SubscribersRead, SubscribersWrite
 from publisher.web.api.problems import ApiProblem, responses
@@ -32,7 +32,6 @@ router = APIRouter(tags=["lists"])
 #: The import route, which may take a body of NEWSLETTER_MAX_IMPORT_BYTES.
 IMPORT_PATH = r"/v1/lists/[^/]+/subscribers"
 #: Lists with this prefix are kept by the events they belong to; an import may not add to them.
-RESERVED_PREFIX = "event:"
 JSON_TYPE, CSV_TYPE = "application/json", "text/csv"
 
 ListName = Annotated[str, Path(min_length=1, max_length=100, description="The list's name.")]
@@ -72,10 +71,10 @@ def get_lists(actor: SubscribersRead, ctx: Context) -> list[ListOut]:
 def _importable(name: str) -> str:
     with translated():
         name = check_list_name(name)
-    if name.lower().startswith(RESERVED_PREFIX):
-        reason = f"lists named {RESERVED_PREFIX}… are kept by their event; import into another list"
-        raise ApiProblem(422, f"{name[:100]}: {reason}", errors=[("name", reason)])
-    return name
+    try:
+        return check_new_list_name(name)
+    except ListNameError as exc:
+        raise ApiProblem(422, f"{name[:100]}: {exc}", errors=[("name", str(exc))]) from None
 
 
 def _import(ctx: WebContext, list_name: str, media_type: str, data: bytes, actor: Actor) -> ImportReport:

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from publisher.accounts.audit import Action, log
 from publisher.accounts.sessions import SignedIn
-from publisher.audience.lists import ListChange, ListNameError, check_list_name, list_summaries, update_list
+from publisher.audience.lists import ListChange, ListNameError, check_new_list_name, list_summaries, update_list
 from publisher.audience.subscribers import ImportReport, import_subscribers
 from publisher.core.errors import ImportFileError, NotFoundError
 from publisher.db.models import SubscriptionStatus
@@ -28,7 +28,6 @@ from publisher.web.deps import Context
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
 #: Names of this shape are not for imports: they are refused with this reason.
-RESERVED_PREFIX = "event:"
 MAX_FIELD = 1000
 
 
@@ -100,10 +99,7 @@ def import_csv(request: Request, ctx: Context, user: Editor, form: UploadForm) -
 
 
 def _importable_name(name: str) -> str:
-    checked = check_list_name(name)
-    if checked.lower().startswith(RESERVED_PREFIX):
-        raise ListNameError(f"list names starting with '{RESERVED_PREFIX}' are reserved: choose another name")
-    return checked
+    return check_new_list_name(name)
 
 
 def _import_form(user: SignedIn, list_name: str, errors: dict[str, str], status_code: int = 200) -> HTMLResponse:

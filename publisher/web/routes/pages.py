@@ -17,9 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
-from publisher.audience.lists import leave_list
+from publisher.audience.lists import leave_audience
+from publisher.audience.suppressions import is_suppressed
 from publisher.core.links import PREFERENCES, UNSUBSCRIBE, LinkTarget
-from publisher.db.models import MAX_ID, MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import MAX_ID, Event, MailingList, Subscriber, Subscription, SubscriptionStatus
 from publisher.web.deps import Context, WebContext
 from publisher.web.render import page
 from publisher.web.tokens import mask_email, verified
@@ -38,6 +39,8 @@ class Membership:
     address: str
     list_name: str
     status: SubscriptionStatus
+    #: The name of the event when the link came with an event email (an event audience, not a subscription).
+    event_name: str | None = None
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse, summary="Ask before unsubscribing (signed link)")
@@ -62,7 +65,7 @@ def unsubscribe(token: str, ctx: Context) -> HTMLResponse:
         if membership is None:
             return _gone(ctx, target)
         subscriber_id, list_id = membership.ids
-        if leave_list(session, subscriber_id, list_id):
+        if leave_audience(session, subscriber_id, list_id):
             log.info("subscriber %s left list %s through an unsubscribe link", target.subscriber_id, target.list_id)
     return _page(ctx, target, membership, "done")
 
@@ -73,6 +76,18 @@ def _membership(session: Session, target: LinkTarget) -> Membership | None:
         raise HTTPException(404, NOT_A_SUBSCRIPTION)
     if target.subscriber_id > MAX_ID or target.list_id > MAX_ID:
         return None
+    event_audience = session.execute(
+        select(Subscriber.email, Event.name)
+        .join(MailingList, MailingList.id == target.list_id)
+        .join(Event, Event.id == MailingList.event_id)
+        .where(Subscriber.id == target.subscriber_id)
+    ).first()
+    if event_audience is not None:
+        # Event emails go to registrants, who hold no subscription: leaving
+        # them is the "events" suppression, which newsletter lists ignore.
+        email, event_name = event_audience
+        status = SubscriptionStatus.UNSUBSCRIBED if is_suppressed(session, email, target.list_id) else SubscriptionStatus.CONFIRMED
+        return Membership((target.subscriber_id, target.list_id), email, "event emails", status, event_name)
     row = session.execute(
         select(Subscriber.email, MailingList.name, Subscription.status)
         .join(Subscription, Subscription.subscriber_id == Subscriber.id)
@@ -93,6 +108,7 @@ def _page(ctx: WebContext, target: LinkTarget, membership: Membership, state: st
         state=state,
         address=mask_email(membership.address),
         list_name=membership.list_name,
+        event_name=membership.event_name,
         preferences_url=ctx.signer.url(PREFERENCES, target),
     )
 
@@ -107,5 +123,6 @@ def _gone(ctx: WebContext, target: LinkTarget) -> HTMLResponse:
         state="gone",
         address="",
         list_name="",
+        event_name=None,
         preferences_url=ctx.signer.url(PREFERENCES, target),
     )
