@@ -78,6 +78,7 @@ def _membership(session: Session, target: LinkTarget) -> Membership | None:
         return None
     event_audience = session.execute(
         select(Subscriber.email, Event.name)
+        .select_from(Subscriber)
         .join(MailingList, MailingList.id == target.list_id)
         .join(Event, Event.id == MailingList.event_id)
         .where(Subscriber.id == target.subscriber_id)
