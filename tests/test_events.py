@@ -249,3 +249,18 @@ def test_the_unsubscribe_link_of_an_event_email_stops_event_emails_and_says_news
     assert statuses(db, ids[anyone]) == {"attendees": SubscriptionStatus.CONFIRMED}
     again = requests.get(url, timeout=10)
     assert "already stopped" in again.text
+
+
+def test_a_persons_export_lists_their_registrations_and_erasure_removes_them(settings: Settings, db: Database, meetup: str) -> None:
+    from publisher.audience.privacy import erase, export
+
+    exported = export(db, ANN)
+    assert exported is not None
+    [registration] = exported["event_registrations"]  # type: ignore[misc]
+    assert registration["event"] == meetup and registration["attendance"] == "yes"
+    erase(db, ANN)
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(EventRegistrant)) == 3
+    assert ANN not in members(db, f"event:{meetup}:attended")
+    register(settings, db, meetup, (ANN, Attendance.YES))  # an erased address is never recorded again
+    assert members(db, f"event:{meetup}:attended") == set()

@@ -34,6 +34,8 @@ from publisher.db.models import (
     Delivery,
     DeliveryEvent,
     DeliveryState,
+    Event,
+    EventRegistrant,
     MailingList,
     Subscriber,
     Subscription,
@@ -99,6 +101,7 @@ def export(db: Database, email: str) -> dict[str, object] | None:
             "email_hash": digests[0],
             "subscriber": _export_subscriber(subscriber) if subscriber else None,
             "subscriptions": _export_subscriptions(session, subscriber.id) if subscriber else [],
+            "event_registrations": _export_registrations(session, subscriber.id) if subscriber else [],
             "suppressions": suppressions,
             "deliveries": deliveries,
         }
@@ -142,6 +145,27 @@ def _export_subscriptions(session: Session, subscriber_id: int) -> list[dict[str
             "consent_history": _export_consent_history(session, s.id),
         }
         for s, name in rows
+    ]
+
+
+def _export_registrations(session: Session, subscriber_id: int) -> list[dict[str, object]]:
+    rows = session.execute(
+        select(EventRegistrant, Event.slug, Event.name, Event.source)
+        .join(Event, Event.id == EventRegistrant.event_id)
+        .where(EventRegistrant.subscriber_id == subscriber_id)
+        .order_by(EventRegistrant.id)
+    ).all()
+    return [
+        {
+            "event": slug,
+            "event_name": name,
+            "source": source,
+            "platform_id": r.platform_id,
+            "registered_at": _iso(r.registered_at),
+            "attendance": r.attendance.value,
+            "checked_in_at": _iso(r.checked_in_at),
+        }
+        for r, slug, name, source in rows
     ]
 
 
@@ -246,6 +270,7 @@ def erase(db: Database, email: str, outbox_dir: Path | None = None) -> Erasure:
         subscriptions = 0
         if subscriber_id is not None:
             subscriptions = session.execute(delete(Subscription).where(Subscription.subscriber_id == subscriber_id)).rowcount  # type: ignore[attr-defined]
+            session.execute(delete(EventRegistrant).where(EventRegistrant.subscriber_id == subscriber_id))
             session.execute(delete(Subscriber).where(Subscriber.id == subscriber_id))
         # Skipped when the address already has an entry for every list (now reduced to its hash).
         entry = {"email": None, "email_hash": digests[0], "list_id": None, "reason": ERASED_REASON, "source": ERASED_SOURCE}
