@@ -8,6 +8,7 @@ the ones the documentation shows are copied to docs/screenshots/.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,21 +27,26 @@ from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Delivery, DeliveryEvent, DeliveryState, EventType, Role, Subscriber
+from publisher.events.catalogue import EventFields, create_event, end_event
+from publisher.events.csv_import import import_attendees
 from tests.support.audience import ZOE
 from tests.support.campaigns import publish_to_attendees
 from tests.support.chromium import SCREENSHOTS, chromium
 from tests.support.console import PASSWORD, add_person
 from tests.support.drafts import save_draft
-from tests.support.paths import PROJECT
+from tests.support.paths import FIXTURES, PROJECT
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 ADMIN = "ada@modu.example"
+#: The seeded event, imported from the Luma fixture and ended.
+EVENT = "product-vs-tech"
+LUMA_EXPORT = FIXTURES / "events" / "luma-guests.csv"
 #: Impacts that fail the test; "minor" and "moderate" findings are printed only.
 FAILING = {"serious", "critical"}
 DOCS_SCREENSHOTS = PROJECT / "docs" / "screenshots"
 #: The screenshots docs/console.md shows.
-IN_THE_DOCS = ("lists", "import-result", "subscriber", "suppressions", "admin", "token-created")
+IN_THE_DOCS = ("lists", "import-result", "subscriber", "suppressions", "admin", "token-created", "events", "event")
 
 #: Every console page behind sign-in, as (screenshot name, path); ``{campaign_id}`` and
 #: ``{subscriber_id}`` are filled from the seeded data. The campaign pages are added
@@ -59,6 +65,9 @@ PAGES: list[tuple[str, str]] = [
     ("erase", "/console/subscribers/{subscriber_id}/erase"),
     ("suppressions", "/console/suppressions"),
     ("admin", "/console/admin"),
+    ("events", "/console/events"),
+    ("event", f"/console/events/{EVENT}"),
+    ("attendees-import", f"/console/attendees/import?event={EVENT}"),
 ]
 
 
@@ -92,6 +101,13 @@ def seed(settings: Settings, db: Database) -> Seeded:
                 DeliveryEvent(delivery_id=delivery.id, provider="postmark", type=kind, dedupe_key=f"seed-{number}", occurred_at=utcnow())
             )
     assert subscriber_id is not None
+    start = dt.datetime(2026, 9, 20, 18, 0, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    fields = EventFields(
+        name="Product vs Tech", starts_at=start, ends_at=start + dt.timedelta(hours=2), timezone="Europe/Paris", venue="Holborn, London"
+    )
+    create_event(db, EVENT, "luma", fields)
+    import_attendees(db, settings, LUMA_EXPORT.read_bytes(), LUMA_EXPORT.name, EVENT, "luma")
+    end_event(db, EVENT)
     return Seeded(campaign_id=created.id, subscriber_id=subscriber_id, draft_id=save_draft(settings, db))
 
 
@@ -166,6 +182,13 @@ def test_pages_after_a_form_have_no_serious_or_critical_accessibility_violation(
     page.get_by_role("button", name="Create token").click()
     page.locator("#shown-once").wait_for()
     found += violations(page, "token-created")
+    page.goto(f"{web_url}/console/attendees/import?event=product-vs-tech")
+    page.get_by_label("CSV file").set_input_files(
+        files=[{"name": "guests.csv", "mimeType": "text/csv", "buffer": LUMA_EXPORT.read_bytes()}]
+    )
+    page.get_by_role("button", name="Import attendees").click()
+    page.get_by_role("table", name="Skipped rows").wait_for()
+    found += violations(page, "attendees-import-result")
     assert found == []
     DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for name in IN_THE_DOCS:

@@ -156,7 +156,7 @@ def test_the_import_routes_take_files_up_to_the_import_limit_and_other_forms_do_
     assert _count(db, Subscriber) == 1000
 
 
-@pytest.mark.parametrize("path", ["/console/lists/import", "/console/suppressions/import"])
+@pytest.mark.parametrize("path", ["/console/lists/import", "/console/suppressions/import", "/console/attendees/import"])
 def test_an_upload_without_a_session_is_refused_before_its_body_is_read(
     path: str, settings: Settings, serve_web: ServeWeb, redis_client: redis.Redis
 ) -> None:

@@ -1,6 +1,7 @@
 """Read a CSV file of addresses: one header row with an ``email`` column, then a row per address.
 
-Shared by the subscriber and the suppression imports. The file as a whole
+Shared by the subscriber and the suppression imports (and, through
+``read_records``, the event attendee import). The file as a whole
 must be readable UTF-8 with a usable header, or ImportFileError says why and
 nothing is imported; a bad row is reported with its line number and skipped.
 Each caller parses its own columns.
@@ -62,12 +63,20 @@ def read_address_data(
     data: bytes, name: str, parse: Callable[[int, list[str], list[str]], RowT | RowProblem]
 ) -> tuple[list[RowT], list[RowProblem]]:
     """``read_address_rows`` for CSV already in memory (an upload); ``name`` says where it came from in errors."""
+    return _parse_rows(name, read_records(data, name), parse)
+
+
+def read_records(data: bytes, name: str) -> Iterator[tuple[int, list[str]]]:
+    """The CSV records of ``data`` with the line each starts on, for a caller that finds its own header.
+
+    ImportFileError when the file is not UTF-8, or when the reader gives up
+    on it (a field over its limit, usually a quote never closed); it names
+    the line, and nothing of the file is to be imported.
+    """
     records = _Records(_decode(data, name))
     try:
-        return _parse_rows(name, iter(records), parse)
+        yield from records
     except csv.Error as exc:
-        # The reader gives up on the whole file (a field over its limit,
-        # usually a quote never closed): nothing of it is imported.
         raise ImportFileError(f"{name}:{records.start}: {_csv_problem(exc)}") from exc
 
 

@@ -1,13 +1,14 @@
-"""``newsletter events create|end|set|list|show``: events, their audiences and what happens when they end."""
+"""``newsletter events create|import|end|set|list|show``: events, their people, their audiences and what happens when they end."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from publisher.cli.common import EXIT_INPUT, cli_settings, command_database, fail, out, reported_errors
+from publisher.cli.common import EXIT_INPUT, cli_settings, command_database, err, fail, out, reported_errors
 from publisher.cli.terminal import safe, safe_json, safe_table
 
 if TYPE_CHECKING:
@@ -51,6 +52,46 @@ def events_create(
     out.print(
         safe(f"event {summary.slug} created: audiences event:{summary.slug}:attended and event:{summary.slug}:no-show"), soft_wrap=True
     )
+
+
+ExportFormatName = Literal["auto", "eventbrite", "luma", "zoom", "generic", "meetup"]
+
+
+@app.command("import")
+def events_import(
+    csv_file: Annotated[Path, typer.Argument(help="An attendee export: Eventbrite's, Luma's, Zoom's, or email,first_name,… columns.")],
+    slug: Annotated[str, typer.Option("--event", help="The event's slug (created if new).")],
+    name: Annotated[str | None, typer.Option("--name", help="The event's name (default: the export's, else the slug).")] = None,
+    export_format: Annotated[ExportFormatName, typer.Option("--format", help="Whose export it is; auto tells by its columns.")] = "auto",
+) -> None:
+    """Record an event's registrants and who attended from a UTF-8 CSV export; invalid rows are reported and skipped."""
+    from publisher.accounts import audit
+    from publisher.accounts.roles import CLI_ACTOR
+    from publisher.core.errors import ImportFileError
+    from publisher.events.csv_import import import_attendees
+
+    settings = cli_settings()
+    with reported_errors():
+        try:
+            if csv_file.stat().st_size > settings.max_import_bytes:
+                raise ImportFileError(
+                    f"{csv_file}: the file is larger than {settings.max_import_bytes:,} bytes, "
+                    "the most an import takes (NEWSLETTER_MAX_IMPORT_BYTES)"
+                )
+            data = csv_file.read_bytes()
+        except OSError as exc:
+            raise ImportFileError(f"{csv_file}: cannot read file ({exc.strerror})") from exc
+        with command_database(settings) as db:
+            result = import_attendees(db, settings, data, str(csv_file), slug, export_format, name)
+            if result.created:
+                audit.log(db, CLI_ACTOR, audit.Action.EVENT_CREATED, target=f"event:{result.slug}")
+            detail = f"{result.summary}, from {csv_file.name} ({result.format})"
+            audit.log(db, CLI_ACTOR, audit.Action.IMPORTED, target=f"event:{result.slug}", detail=detail)
+    for problem in result.report.problems:
+        err.print(safe(f"{csv_file}:{problem.line}: skipped: {problem.reason}"), soft_wrap=True)
+    if result.created:
+        out.print(safe(f"event {result.slug} created ({result.format} export)"), soft_wrap=True)
+    out.print(safe(f"event {result.slug}: {result.summary}"), soft_wrap=True)
 
 
 @app.command("end")

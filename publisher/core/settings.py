@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     max_import_bytes: int = Field(
         50_000_000,
         ge=1024,
-        description="Largest import accepted by the API's and the console's import routes, in bytes (413 above).",
+        description="Largest import accepted by the API's and the console's import routes (413 above) and by events import, in bytes.",
     )
 
     zoom_webhook_secret: SecretStr | None = Field(

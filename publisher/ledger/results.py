@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from publisher.audience.lists import find_list
+from publisher.audience.event_audiences import audience_names
+from publisher.audience.lists import find_list, list_names
 from publisher.db.engine import Database
-from publisher.db.models import Delivery, DeliveryState, MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import Delivery, DeliveryState, Event, Subscriber, Subscription, SubscriptionStatus
 from publisher.ledger.campaigns import audience_size
 
 #: Records read per round trip while exporting.
@@ -89,9 +90,10 @@ def recipient_rows(db: Database, campaign_id: int) -> Iterator[RecipientRow]:
 
 
 def audiences(db: Database) -> list[tuple[str, int]]:
-    """Every list's name with the number of recipients a send to it would have now."""
+    """Every newsletter list, then the two audiences of every event (newest first), with the recipients a send would have now."""
     with db.transaction() as session:
-        names = session.scalars(select(MailingList.name).order_by(MailingList.name)).all()
+        slugs = session.scalars(select(Event.slug).order_by(Event.starts_at.desc().nulls_last(), Event.id.desc())).all()
+        names = [*list_names(session), *(name for slug in slugs for name in audience_names(slug))]
         return [(name, audience_size(session, find_list(session, name))) for name in names]
 
 

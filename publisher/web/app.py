@@ -31,6 +31,8 @@ from publisher.web.console import admin_tokens as console_admin_tokens
 from publisher.web.console import admin_users as console_admin_users
 from publisher.web.console import campaign_page, controls, drafts, export, previews, sends, signin
 from publisher.web.console import campaigns as console_campaigns
+from publisher.web.console import events as console_events
+from publisher.web.console import events_import as console_events_import
 from publisher.web.console import home as console_home
 from publisher.web.console import lists as console_lists
 from publisher.web.console import subscribers as console_subscribers
@@ -53,8 +55,10 @@ CONSOLE_BASICS = (signin, console_home, console_campaigns)
 CAMPAIGN_PAGES = (drafts, previews, sends, controls, export, campaign_page)
 #: The HTTP API, under ``/v1``.
 API_ROUTES = (api_campaigns, api_sends, api_lists)
-#: The console's lists, subscribers, suppressions and admin pages.
+#: The console's events, lists, subscribers, suppressions and admin pages.
 AUDIENCE_PAGES = (
+    console_events,
+    console_events_import,
     console_lists,
     console_subscribers,
     console_suppressions,

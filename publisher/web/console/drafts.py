@@ -9,7 +9,9 @@ with the input kept, as 422.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -112,8 +114,9 @@ def save(ctx: WebContext, who: Actor, form: DraftForm, campaign_id: int | None) 
 
 
 @router.get("/campaigns/new", response_class=HTMLResponse)
-def new_campaign(ctx: Context, user: Editor) -> Response:
-    return form_page(ctx, user, DraftForm(), None)
+def new_campaign(ctx: Context, user: Editor, list_name: Annotated[str, Query(alias="list", max_length=100)] = "") -> Response:
+    """The empty form; ``?list=`` chooses its list (an event page's `Start a draft` names its audience)."""
+    return form_page(ctx, user, DraftForm(list_name=list_name), None)
 
 
 @router.get("/campaigns/{campaign_id}/edit", response_class=HTMLResponse)

@@ -33,7 +33,7 @@ from publisher.web.console.auth import read_form
 
 #: Console routes that take a whole CSV file: their bodies may reach NEWSLETTER_MAX_IMPORT_BYTES
 #: rather than NEWSLETTER_MAX_REQUEST_BYTES (publisher.web.limits.BodySizeLimit).
-UPLOAD_PATHS = ("/console/lists/import", "/console/suppressions/import")
+UPLOAD_PATHS = ("/console/lists/import", "/console/suppressions/import", "/console/attendees/import")
 MAX_NAME = 80
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 CHUNK = 1 << 20
