@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
-from urllib.parse import quote, urljoin
+from dataclasses import dataclass
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import lxml.html  # type: ignore[import-untyped]  # lxml ships no type hints
 
@@ -94,7 +94,8 @@ class _Writer:
     drop_heading: str | None = None
     #: The level of the last heading written; the title above the body is the h1.
     level: int = 1
-    headings: int = field(default=0)
+    #: Headings seen so far, the one left out included.
+    headings: int = 0
 
     def blocks(self, element: lxml.html.HtmlElement) -> list[str]:
         """The blocks of a container: runs of inline content become paragraphs, block children their own blocks."""
@@ -127,10 +128,9 @@ class _Writer:
             return ["* * *"]
         if tag in ("figcaption", "caption", "dt", "summary"):
             text = _paragraph(self.inline_children(element))
-            return [f"*{text}*" if tag == "figcaption" and text else f"**{text}**" if text and tag == "dt" else text]
-        if tag in ("tr", "td", "th", "thead", "tbody", "tfoot", "li"):
-            # Outside the table or list they belong to: their text, as paragraphs.
-            return self.blocks(element)
+            mark = {"figcaption": "*", "dt": "**"}.get(tag, "")
+            return [f"{mark}{text}{mark}"] if text else []
+        # Any other block (div, section, and a li or td outside its list or table): its content, as blocks.
         return self.blocks(element)
 
     def heading(self, element: lxml.html.HtmlElement, tag: str) -> list[str]:
@@ -240,16 +240,18 @@ def _link(element: lxml.html.HtmlElement, inner: str, base_url: str) -> str:
     text = inner.strip()
     if not text:
         return inner
-    if not href.lower().startswith(("https://", "mailto:")):
+    url = _url(href) if href.lower().startswith(("https://", "mailto:")) else ""
+    if not url:
         # Only https and mailto links pass lint; any other keeps its text and loses its URL.
         return inner
-    return inner.replace(text, f"[{text}]({_url(href)})", 1)
+    return inner.replace(text, f"[{text}]({url})", 1)
 
 
 def _image(element: lxml.html.HtmlElement, base_url: str) -> str:
     src = _absolute(element.get("src"), base_url)
+    url = _url(src) if src.lower().startswith("https://") else ""
     alt = _escape_text(_plain(element.get("alt") or ""))
-    if not src.lower().startswith("https://") or not alt:
+    if not url or not alt:
         # An image must be https and say what it shows, or lint refuses it.
         return ""
     size = ""
@@ -257,7 +259,7 @@ def _image(element: lxml.html.HtmlElement, base_url: str) -> str:
     if width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0 and len(width) < 6 and len(height) < 6:
         shown = min(int(width), MAX_IMAGE_WIDTH)
         size = f"{{width={shown} height={max(1, round(int(height) * shown / int(width)))}}}"
-    return f"![{alt}]({_url(src)}){size}"
+    return f"![{alt}]({url}){size}"
 
 
 def _absolute(url: str | None, base_url: str) -> str:
@@ -272,9 +274,17 @@ def _absolute(url: str | None, base_url: str) -> str:
 
 
 def _url(url: str) -> str:
-    # Percent-encoded where Markdown or a merge tag would read it: spaces,
+    """``url`` written for a Markdown link, or empty when it cannot be (a host name IDNA refuses)."""
+    parts = urlsplit(url)
+    try:
+        # A host name in punycode: percent-encoding is for the rest of the URL, not for the host.
+        netloc = parts.netloc.encode("idna").decode("ascii") if not parts.netloc.isascii() else parts.netloc
+    except UnicodeError:
+        return ""
+    # The rest percent-encoded where Markdown or a merge tag would read it: spaces,
     # brackets, parentheses, '*' and '|'; '&' escaped so '&copy;' stays as typed.
-    return quote(url, safe="/:?#@!$&'+,;=%-._~").replace("&", "\\&")
+    rest = quote(urlunsplit(parts._replace(scheme="", netloc="")), safe="/:?#@!$&'+,;=%-._~").replace("&", "\\&")
+    return f"{parts.scheme}://{netloc}{rest}" if netloc else f"{parts.scheme}:{rest}"
 
 
 def _code_span(text: str) -> str:
