@@ -141,7 +141,6 @@ def test_a_feed_item_is_fetched_under_the_same_rules_as_the_feed(blog: Blog) -> 
         recap_from_feed(blog.url(POST), LOOPBACK)
 
 
-@pytest.mark.timing
 @pytest.mark.parametrize(
     ("path", "settings", "message"),
     [
@@ -150,7 +149,9 @@ def test_a_feed_item_is_fetched_under_the_same_rules_as_the_feed(blog: Blog) -> 
         pytest.param("https://127.0.0.1:9/post", {"fetch_allow_loopback": "false"}, "127.0.0.1 is a loopback address", id="loopback"),
         pytest.param("/moved-to-private", {}, "(redirected to https://10.0.0.1/insights/secret) is refused", id="redirect"),
         pytest.param("/huge", {"fetch_max_bytes": "20000"}, "is larger than the 20,000 bytes fetched", id="too-large"),
-        pytest.param("/stall", {"fetch_timeout": "1"}, "did not answer within 1 s (NEWSLETTER_FETCH_TIMEOUT)", id="slow"),
+        pytest.param(
+            "/stall", {"fetch_timeout": "1"}, "did not answer within 1 s (NEWSLETTER_FETCH_TIMEOUT)", id="slow", marks=pytest.mark.timing
+        ),
         pytest.param("/notes.txt", {}, "is text/plain, not one of application/xhtml+xml, text/html", id="not-html"),
         pytest.param("/menu", {}, "no article found: the page's main text is", id="no-article"),
         pytest.param("/gone", {}, "answered 404 Not Found", id="http-error"),

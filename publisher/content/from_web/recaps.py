@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from publisher.content.drafting import compose
 from publisher.content.from_web.feeds import FEED_ACCEPT, FEED_TYPES, newest_item
-from publisher.content.from_web.page import Page, read_page
+from publisher.content.from_web.page import MAX_TITLE, Page, read_page
 from publisher.content.recap import MAX_RECAP_BYTES, Recap, parse_recap
 from publisher.core.errors import ContentError
 from publisher.core.fetching import FetchPolicy, fetch
@@ -59,7 +59,7 @@ def recap_of(
     page: Page, event_name: str | None = None, fallback_title: str | None = None, fallback_date: dt.date | None = None
 ) -> WebRecap:
     """The recap text of a page read already."""
-    title = page.title or fallback_title
+    title = (page.title or fallback_title or "")[:MAX_TITLE].rstrip()
     if not title:
         raise ContentError(page.url, "no title found: the page has no og:title, <title> or <h1>")
     date = page.published or fallback_date
