@@ -23,6 +23,7 @@ from publisher.cli import (
     preview,
     providers,
     publish,
+    recap,
     report,
     send,
     services,
@@ -49,6 +50,7 @@ app.add_typer(providers.app, name="providers")
 app.add_typer(control.dlq_app, name="dlq")
 app.add_typer(lists.app, name="lists")
 app.add_typer(events.app, name="events")
+app.add_typer(recap.app, name="recap")
 app.add_typer(suppressions.app, name="suppressions")
 
 

@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     postal_address: str = Field("", description="Sender postal address shown in every footer.")
     batch_size: int = Field(100, ge=1, le=1000, description="Recipients per delivery task (capped by the provider's batch limit).")
     http_timeout: float = Field(10.0, gt=0, description="Seconds before a provider HTTP call is abandoned.")
+    fetch_timeout: float = Field(
+        10.0, gt=0, description="Seconds a fetch of a web page or feed (recap from a URL) may take in all: connection, redirects and body."
+    )
+    fetch_max_bytes: int = Field(5_000_000, ge=1024, description="Largest web page or feed fetched, in bytes; a longer one is refused.")
+    fetch_allow_loopback: bool = Field(
+        False,
+        description="Let fetches reach loopback addresses (127.0.0.0/8, ::1), over plain http too: for tests. Private, "
+        "link-local and other non-public addresses stay refused.",
+    )
     max_attempts: int = Field(5, ge=1, description="Provider attempts per recipient before it is marked failed.")
     sweep_interval: float = Field(15.0, gt=0, description="Seconds between the workers' sweeps (scheduled sends, retries, leases).")
     metrics_port: int = Field(9808, ge=0, le=65535, description="Port of each worker's Prometheus /metrics (0: off).")

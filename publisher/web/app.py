@@ -29,7 +29,7 @@ from publisher.web.api import sends as api_sends
 from publisher.web.console import admin as console_admin
 from publisher.web.console import admin_tokens as console_admin_tokens
 from publisher.web.console import admin_users as console_admin_users
-from publisher.web.console import campaign_page, controls, drafts, export, previews, sends, signin
+from publisher.web.console import campaign_page, controls, draft_import, drafts, export, previews, sends, signin
 from publisher.web.console import campaigns as console_campaigns
 from publisher.web.console import events as console_events
 from publisher.web.console import events_import as console_events_import
@@ -50,9 +50,9 @@ log = logging.getLogger(__name__)
 
 #: The console's sign-in, front door and campaigns list.
 CONSOLE_BASICS = (signin, console_home, console_campaigns)
-#: The console's campaign pages; ``drafts`` and ``previews`` come before the
+#: The console's campaign pages; ``drafts``, ``draft_import`` and ``previews`` come before the
 #: campaign page so that /campaigns/new and /campaigns/preview are not read as ids.
-CAMPAIGN_PAGES = (drafts, previews, sends, controls, export, campaign_page)
+CAMPAIGN_PAGES = (drafts, draft_import, previews, sends, controls, export, campaign_page)
 #: The HTTP API, under ``/v1``.
 API_ROUTES = (api_campaigns, api_sends, api_lists)
 #: The console's events, lists, subscribers, suppressions and admin pages.

@@ -68,6 +68,8 @@ class DraftForm:
     resources: list[dict[str, str]] = field(default_factory=list)
     list_name: str = ""
     provider: str = ""
+    #: The blog post's address typed into ``Import from URL``, shown again with its problem.
+    import_url: str = ""
     #: Problems by field id (``title``, ``resource_url_0``, ``list``…); ``form`` for the ones with no field.
     errors: dict[str, str] = field(default_factory=dict)
 

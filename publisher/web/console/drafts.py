@@ -82,6 +82,7 @@ def form_page(ctx: WebContext, user: SignedIn, form: DraftForm, campaign_id: int
         providers=providers(ctx),
         action_url=f"{base}/edit" if campaign_id is not None else f"{base}/new",
         upload_url=f"{base}/upload",
+        import_action=f"{base}/import-url",
         campaign_id=campaign_id,
         preview=shown,
         widths=previews.WIDTHS,
