@@ -12,6 +12,7 @@ from ``workers.providers``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 
@@ -20,11 +21,13 @@ from sqlalchemy.exc import OperationalError
 
 from publisher.accounts.roles import Actor
 from publisher.core.broker import redis_url
+from publisher.core.errors import ConfigurationError, NewsletterError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
+from publisher.ledger import approval
 from publisher.ledger.campaigns import CreatedCampaign
 from publisher.ledger.dispatch import QueuedBatch, mark_enqueued
-from publisher.ledger.drafts import SendOrder, load_draft, require_draft, send_draft, send_test
+from publisher.ledger.drafts import DraftConflict, SendOrder, load_draft, require_draft, send_draft, send_test
 from publisher.queue import enqueue
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,31 @@ def send(settings: Settings, db: Database, order: SendOrder, actor: Actor, check
     if not created.scheduled:
         _enqueue(settings, db, [QueuedBatch(batch_id, False) for batch_id in created.batch_ids])
     return created
+
+
+def send_due_approved(settings: Settings, db: Database, check: ProviderCheck, now: dt.datetime | None = None) -> list[int]:
+    """The sweep's part of the rule ``auto``: send every approved draft whose ``auto_send_at`` has come; return their ids.
+
+    The batches are written here and enqueued by the sweep's dispatch that
+    follows (or by the next one). A send the ledger refuses (nobody in the
+    audience, the provider's settings) withdraws the approval and keeps the
+    reason with the draft, so it is not tried again at every sweep.
+    """
+    sent: list[int] = []
+    for campaign_id in approval.due_approved(db, now):
+        draft = load_draft(db, campaign_id)
+        actor = Actor(kind="auto", name=draft.approved_by or "")
+        try:
+            size = batch_size(settings, check, draft.provider)
+            send_draft(settings, db, SendOrder(campaign_id, size, automatic=True), actor)
+        except DraftConflict:
+            continue  # sent by hand, or edited (the approval withdrawn), since it was found: nothing to do
+        except (NewsletterError, ConfigurationError) as exc:
+            log.warning("campaign %s was not sent automatically: %s", campaign_id, exc)
+            approval.refuse_automatic_send(db, campaign_id, actor, str(exc))
+            continue
+        sent.append(campaign_id)
+    return sent
 
 
 def test(

@@ -35,6 +35,7 @@ from tests.support.chromium import SCREENSHOTS, chromium
 from tests.support.console import PASSWORD, add_person
 from tests.support.drafts import save_draft
 from tests.support.paths import FIXTURES, PROJECT
+from tests.support.recap_events import automatic_meetup
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -56,6 +57,7 @@ PAGES: list[tuple[str, str]] = [
     ("campaigns", "/console/campaigns"),
     ("new-campaign-form", "/console/campaigns/new"),
     ("draft-page", "/console/campaigns/{draft_id}"),
+    ("automatic-draft", "/console/campaigns/{automatic_id}"),
     ("edit-draft", "/console/campaigns/{draft_id}/edit"),
     ("sent-campaign", "/console/campaigns/{campaign_id}"),
     ("lists", "/console/lists"),
@@ -76,6 +78,8 @@ class Seeded:
     campaign_id: int
     subscriber_id: int
     draft_id: int
+    #: An event's recap draft that waits for a sender's approval.
+    automatic_id: int
 
 
 def seed(settings: Settings, db: Database) -> Seeded:
@@ -108,7 +112,8 @@ def seed(settings: Settings, db: Database) -> Seeded:
     create_event(db, EVENT, "luma", fields)
     import_attendees(db, settings, LUMA_EXPORT.read_bytes(), LUMA_EXPORT.name, EVENT, "luma")
     end_event(db, EVENT)
-    return Seeded(campaign_id=created.id, subscriber_id=subscriber_id, draft_id=save_draft(settings, db))
+    automatic = automatic_meetup(db, settings, after=30 * 86_400)["attended"]
+    return Seeded(campaign_id=created.id, subscriber_id=subscriber_id, draft_id=save_draft(settings, db), automatic_id=automatic)
 
 
 @pytest.fixture
@@ -150,7 +155,13 @@ def test_no_console_page_has_a_serious_or_critical_accessibility_violation(
     sign_in(page, web_url)
     for name, path in PAGES:
         answer = page.goto(
-            web_url + path.format(campaign_id=seeded.campaign_id, subscriber_id=seeded.subscriber_id, draft_id=seeded.draft_id)
+            web_url
+            + path.format(
+                campaign_id=seeded.campaign_id,
+                subscriber_id=seeded.subscriber_id,
+                draft_id=seeded.draft_id,
+                automatic_id=seeded.automatic_id,
+            )
         )
         assert answer is not None and answer.status == 200, (name, path)
         found += violations(page, name)

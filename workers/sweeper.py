@@ -1,8 +1,10 @@
 """The workers' own periodic sweep, so no separate beat process is needed.
 
 Each worker's main process runs one sweeper thread. A Redis lock makes sure
-only one sweep runs at a time across all workers and hosts; the sweep releases
-scheduled campaigns that are due and enqueues any batch not on the queue yet.
+only one sweep runs at a time across all workers and hosts; the sweep makes the
+recap drafts of events that have ended, sends approved drafts whose automatic
+send has come, releases scheduled campaigns that are due and enqueues any
+batch not on the queue yet.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from celery import signals
 
 from publisher.core.broker import connect
 from publisher.core.settings import Settings
-from publisher.db.engine import open_database
+from publisher.db.engine import Database, open_database
+from publisher.events.recaps import make_due_recaps
 from publisher.queue import dispatch_due
+from publisher.sending import send_due_approved
 from workers.celery_app import current_settings, redis_url_of_broker
+from workers.providers import check_provider
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +51,12 @@ class Sweeper(threading.Thread):
         lock = client.lock(LOCK_NAME, timeout=max(60.0, self.settings.sweep_interval * 4), blocking=False)
         if not lock.acquire():
             return 0
-        db = open_database(self.settings.resolved_database_url)
+        db = open_database(self.settings.resolved_database_url, self.settings.secret_keys)
         try:
+            try:
+                self.sweep_events(db)
+            except Exception:  # the batches below must still be dispatched
+                log.exception("the sweep's event step failed")
             released = dispatch_due(self.settings, db, self.url)
             if released:
                 log.info("sweep enqueued %s batch(es)", released)
@@ -57,6 +66,17 @@ class Sweeper(threading.Thread):
             db.dispose()
             with contextlib.suppress(redis.exceptions.LockError):
                 lock.release()
+
+    def sweep_events(self, db: Database) -> None:
+        """What ended events ask for: recap drafts and the editors' notice, then the approved drafts that are due.
+
+        Runs before the dispatch, which enqueues the batches these write.
+        """
+        # The one place for platforms' settled "ended" signals (they set Event.ended_at): before the recaps are looked for.
+        made = make_due_recaps(self.settings, db)
+        sent = send_due_approved(self.settings, db, check_provider)
+        if made or sent:
+            log.info("sweep: %s event recap(s) made, %s approved draft(s) sent", len(made), len(sent))
 
 
 _sweeper: Sweeper | None = None

@@ -41,6 +41,8 @@ class Action(enum.StrEnum):
     EVENT_ENDED = "event-ended"
     EVENT_CHANGED = "event-changed"
     APPROVED = "approved"
+    #: An approval that no longer holds: the draft was edited, or its automatic send was refused.
+    APPROVAL_WITHDRAWN = "approval-withdrawn"
 
 
 @dataclass(frozen=True)

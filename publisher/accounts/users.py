@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from publisher.accounts.passwords import check_password, dummy_hash, hash_password, verify_password
-from publisher.accounts.roles import AccountError
+from publisher.accounts.roles import AccountError, Permission, role_allows
 from publisher.core.errors import NotFoundError
 from publisher.db.engine import Database
 from publisher.db.models import Role, User
@@ -54,6 +54,12 @@ def add_user(db: Database, email: str, role: Role, password: str) -> UserInfo:
 def list_users(db: Database) -> list[UserInfo]:
     with db.transaction() as session:
         return [_info(user) for user in session.scalars(select(User).order_by(User.email))]
+
+
+def addresses_of(session: Session, permission: Permission) -> list[str]:
+    """The sign-in addresses of every user whose role has ``permission``, in address order."""
+    users = session.execute(select(User.email, User.role).order_by(User.email)).all()
+    return [email for email, role in users if role_allows(Role(role), permission)]
 
 
 def find_user(session: Session, email: str) -> User:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import typer
 
 from publisher.cli import (
+    approve,
     audit_log,
     control,
     demo,
@@ -38,7 +39,7 @@ from publisher.cli import (
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Event recaps in, newsletters out.")
 
 # Commands, in the order of --help.
-for module in (publish, send, worker, status, preview, lint, demo, control, services, report, audit_log):
+for module in (publish, send, approve, worker, status, preview, lint, demo, control, services, report, audit_log):
     app.add_typer(module.app)
 
 # Groups.

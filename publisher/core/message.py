@@ -69,12 +69,11 @@ class OutgoingEmail:
 
     def headers(self) -> dict[str, str]:
         """Headers every provider must send besides From, To and Subject."""
-        headers = {
-            "Message-ID": f"<{self.message_id}>",
-            "List-Unsubscribe": f"<{self.unsubscribe_url}>",
-            "List-Unsubscribe-Post": ONE_CLICK,
-            "X-Newsletter-Campaign": str(self.campaign_id),
-        }
+        headers = {"Message-ID": f"<{self.message_id}>"}
+        # A note to the console's people is on no list: there is nothing to leave.
+        if self.unsubscribe_url:
+            headers |= {"List-Unsubscribe": f"<{self.unsubscribe_url}>", "List-Unsubscribe-Post": ONE_CLICK}
+        headers["X-Newsletter-Campaign"] = str(self.campaign_id)
         if self.is_test:
             headers["X-Newsletter-Test"] = "yes"
         headers.update(self.extra_headers)

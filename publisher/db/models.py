@@ -61,6 +61,8 @@ class CampaignKind(enum.StrEnum):
     ISSUE = "issue"
     #: A double opt-in confirmation request to one pending subscriber.
     CONFIRMATION = "confirmation"
+    #: A note to the console's people (an event's recap drafts are ready): no list, no unsubscribe link.
+    NOTICE = "notice"
 
 
 class CampaignStatus(enum.StrEnum):

@@ -19,7 +19,17 @@ from publisher.audience.suppressions import suppress_address, suppressed_address
 from publisher.core.clock import utcnow
 from publisher.core.outcomes import Outcome, SendResult
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import (
+    Batch,
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Delivery,
+    DeliveryState,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
 from publisher.ledger import states
 
 
@@ -33,6 +43,12 @@ class CampaignSnapshot:
     html_template: str
     text_template: str
     nonce: str
+    kind: CampaignKind = CampaignKind.ISSUE
+
+    @property
+    def has_subscriber_links(self) -> bool:
+        """Whether its emails carry unsubscribe and view links: a notice to the console's people does not."""
+        return self.kind is not CampaignKind.NOTICE
 
 
 @dataclass(frozen=True)
@@ -302,6 +318,7 @@ def _snapshot(campaign: Campaign) -> CampaignSnapshot:
         html_template=campaign.html_template,
         text_template=campaign.text_template,
         nonce=campaign.placeholder_nonce,
+        kind=CampaignKind(campaign.kind),
     )
 
 

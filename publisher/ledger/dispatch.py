@@ -86,9 +86,9 @@ def _due_batches(db: Database, lease: dt.timedelta, now: dt.datetime) -> list[Qu
     certain = or_(Batch.enqueued_at.is_(None), Batch.not_before <= now, and_(Batch.enqueued_at < now - lease, expired_lease))
     with db.transaction() as session:
         rows = session.execute(
-            # Test sends and confirmation requests go on the priority queue, so
-            # a big issue never holds them back.
-            select(Batch.id, or_(Campaign.is_test, Campaign.kind == CampaignKind.CONFIRMATION), certain)
+            # Test sends, confirmation requests and notices go on the priority
+            # queue, so a big issue never holds them back.
+            select(Batch.id, or_(Campaign.is_test, Campaign.kind.in_((CampaignKind.CONFIRMATION, CampaignKind.NOTICE))), certain)
             .join(Campaign, Campaign.id == Batch.campaign_id)
             .where(
                 Campaign.status == CampaignStatus.SENDING,

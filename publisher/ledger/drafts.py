@@ -44,6 +44,10 @@ class DraftConflict(NewsletterError):
     """The campaign is not a draft (any more): it cannot be edited or sent again."""
 
 
+class NotApproved(DraftConflict):
+    """An automatic send found the draft without a sender's approval, or not due yet."""
+
+
 class LintRefused(NewsletterError):
     """The draft has lint errors and sending was not forced."""
 
@@ -76,6 +80,14 @@ class Draft:
     recap_text: str | None
     lint: dict[str, Any]
     created_by: str | None
+    #: When the sweep sends it once approved (an event's recap under the rule auto); None for a draft sent by hand.
+    auto_send_at: dt.datetime | None = None
+    approved_by: str | None = None
+    approved_at: dt.datetime | None = None
+    #: Why its automatic send did not happen (it waits for a new approval).
+    hold_reason: str | None = None
+    #: The event whose recap it is.
+    recap_event_id: int | None = None
 
     @property
     def recap(self) -> Recap:
@@ -144,6 +156,11 @@ def update_draft(settings: Settings, db: Database, campaign_id: int, content: Dr
         campaign.lint = content.lint.as_dict()
         campaign.updated_at = utcnow()
         audit.record(session, actor, Action.EDITED, campaign_id=campaign_id, target=mailing_list.name)
+        if campaign.approved_at is not None:
+            # The approval was for the content as it was: what goes out automatically must be what a sender saw.
+            campaign.approved_by = campaign.approved_at = None
+            detail = "edited after it was approved: approve it again for it to be sent automatically"
+            audit.record(session, actor, Action.APPROVAL_WITHDRAWN, campaign_id=campaign_id, target=mailing_list.name, detail=detail)
 
 
 def load_draft(db: Database, campaign_id: int) -> Draft:
@@ -160,6 +177,11 @@ def load_draft(db: Database, campaign_id: int) -> Draft:
             recap_text=campaign.recap_text,
             lint=campaign.lint or {},
             created_by=campaign.created_by,
+            auto_send_at=campaign.auto_send_at,
+            approved_by=campaign.approved_by,
+            approved_at=campaign.approved_at,
+            hold_reason=campaign.pause_reason if campaign.status is CampaignStatus.DRAFT else None,
+            recap_event_id=campaign.recap_event_id,
         )
 
 
@@ -169,6 +191,8 @@ class SendOrder:
     batch_size: int
     send_at: dt.datetime | None = None
     force: bool = False
+    #: Sent by the workers' sweep: only an approved draft whose ``auto_send_at`` has come.
+    automatic: bool = False
 
 
 def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor) -> CreatedCampaign:
@@ -176,6 +200,8 @@ def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor)
     with db.transaction() as session:
         campaign = _locked(session, order.campaign_id)
         _require_draft(campaign, "sent")
+        if order.automatic:
+            _require_due_approval(campaign)
         errors = [finding for finding in (campaign.lint or {}).get("findings", []) if finding.get("severity") == "error"]
         if errors and not order.force:
             raise LintRefused(campaign.id, errors)
@@ -226,3 +252,11 @@ def require_draft(campaign_id: int, status: CampaignStatus, verb: str) -> None:
 
 def _require_draft(campaign: Campaign, verb: str) -> None:
     require_draft(campaign.id, campaign.status, verb)
+
+
+def _require_due_approval(campaign: Campaign) -> None:
+    # Checked under the row lock: an edit that withdrew the approval a moment ago wins.
+    if campaign.approved_at is None:
+        raise NotApproved(f"campaign {campaign.id} is not approved: it waits for a sender's approval")
+    if campaign.auto_send_at is None or campaign.auto_send_at > utcnow():
+        raise NotApproved(f"campaign {campaign.id} is not due to be sent automatically yet")

@@ -33,6 +33,10 @@ class CampaignProgress:
     dead_letters: int = 0
     #: Who created it: "user:<email>", "token:<name>", "cli" (None: before this was recorded).
     created_by: str | None = None
+    #: A draft the workers' sweep sends by itself once approved (an event's recap under the rule auto).
+    auto_send_at: dt.datetime | None = None
+    approved_by: str | None = None
+    approved_at: dt.datetime | None = None
 
     @property
     def eta_seconds(self) -> float | None:
@@ -69,6 +73,9 @@ class CampaignProgress:
             "eta_seconds": round(self.eta_seconds) if self.eta_seconds else None,
             "dead_letters": self.dead_letters,
             "created_by": self.created_by,
+            "auto_send_at": self.auto_send_at.isoformat() if self.auto_send_at else None,
+            "approved_by": self.approved_by,
+            "approved_at": self.approved_at.isoformat() if self.approved_at else None,
         }
 
 
@@ -140,6 +147,9 @@ def campaign_progress(
                 rate=recent.get(campaign.id, 0) / RATE_WINDOW,
                 dead_letters=dead.get(campaign.id, 0),
                 created_by=campaign.created_by,
+                auto_send_at=campaign.auto_send_at,
+                approved_by=campaign.approved_by,
+                approved_at=campaign.approved_at,
             )
             for campaign, list_name in campaigns
         ]

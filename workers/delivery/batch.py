@@ -222,12 +222,13 @@ def compose(
     target = LinkTarget(delivery.subscriber_id, campaign.list_id, campaign.id)
     if confirm is None:
         confirm = CONFIRM_FIELD in issue.fields
+    links = campaign.has_subscriber_links
     recipient = Recipient(
         email=delivery.email,
         first_name=delivery.first_name,
         last_name=delivery.last_name,
-        unsubscribe_url=ctx.signer.url(UNSUBSCRIBE, target),
-        view_url=ctx.signer.url(VIEW, target),
+        unsubscribe_url=ctx.signer.url(UNSUBSCRIBE, target) if links else "",
+        view_url=ctx.signer.url(VIEW, target) if links else "",
         attributes=delivery.attributes,
         confirm_url=ctx.signer.url(CONFIRM, target) if confirm else "",
     )

@@ -103,6 +103,11 @@ class CampaignOut(BaseModel):
     rate_per_second: float
     eta_seconds: int | None
     dead_letters: int
+    auto_send_at: str | None = Field(
+        None, description="A draft the workers send by themselves once approved (an event's recap under the rule auto): when."
+    )
+    approved_by: str | None = Field(None, description="Who approved that automatic send (null: it waits for an approval).")
+    approved_at: str | None = None
     lint: LintOut | None = Field(
         None, description="The lint report of the content as last saved (null for a campaign published from a file)."
     )

@@ -1,4 +1,4 @@
-"""``/v1/campaigns/{id}/…``: test copies, sending once, pause, resume, cancel and the report.
+"""``/v1/campaigns/{id}/…``: test copies, sending once, approving an automatic send, pause, resume, cancel and the report.
 
 Sending goes through ``publisher.sending``, as the CLI and the console do:
 the ledger is written under the campaign's row lock, so of two sends of one
@@ -18,14 +18,14 @@ from sqlalchemy.exc import OperationalError
 from publisher import sending
 from publisher.audience.subscribers import sendable_email
 from publisher.core.broker import redis_url
-from publisher.ledger import control
+from publisher.ledger import approval, control
 from publisher.ledger.drafts import SendOrder
 from publisher.ledger.report import campaign_report
 from publisher.queue import dispatch_due
 from publisher.web.api.auth import CampaignsRead, CampaignsSend, CampaignsWrite
 from publisher.web.api.campaigns import CampaignId, campaign_out
 from publisher.web.api.problems import ApiProblem, responses
-from publisher.web.api.schemas import ControlDone, SendAccepted, SendRequest, TestSend, TestSent
+from publisher.web.api.schemas import CampaignOut, ControlDone, SendAccepted, SendRequest, TestSend, TestSent
 from publisher.web.api.translate import translated
 from publisher.web.deps import Context
 
@@ -87,6 +87,24 @@ def send_campaign(
         recipients=created.recipients,
         send_at=send_at.isoformat() if created.scheduled and send_at else None,
     )
+
+
+@router.post(
+    "/campaigns/{campaign_id}/approve",
+    response_model=CampaignOut,
+    responses=responses(404, 409),
+    summary="Approve a draft the workers send automatically",
+)
+def approve_campaign(campaign_id: CampaignId, actor: CampaignsSend, ctx: Context) -> CampaignOut:
+    """An event's recap under the rule auto is sent at its ``auto_send_at`` once approved; approving it again changes nothing.
+
+    409: not a draft, or not one sent automatically, or it has lint errors
+    (with the ``findings``). 422: it has no body yet.
+    """
+    campaign_out(ctx, campaign_id)
+    with translated():
+        approval.approve(ctx.db, campaign_id, actor)
+    return campaign_out(ctx, campaign_id)
 
 
 def _done(ctx: Context, campaign_id: int, **extra: Any) -> ControlDone:

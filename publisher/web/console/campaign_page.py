@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 
 from publisher.accounts.sessions import SignedIn, resume_session
 from publisher.content.preview import SampleSubscriber
+from publisher.core.clock import utcnow
 from publisher.core.errors import ContentError, NotFoundError
 from publisher.db.models import CampaignStatus
 from publisher.ledger import control, states
@@ -56,7 +57,36 @@ NOTICES = {
     "tested": "Test sent: it is on the priority queue.",
     "sent": "Sending has started: the progress below updates by itself.",
     "scheduled": "Scheduled: it starts at the time shown.",
+    "approved": "Approved: the workers send it at the time shown, or at their next sweep if that has passed.",
 }
+
+
+@dataclass(frozen=True)
+class AutomaticSend:
+    """What a draft the sweep sends by itself is waiting for, as the page says it."""
+
+    message: str
+    #: Why its last automatic send was refused (it then waits for a new approval).
+    reason: str | None
+    approved: bool
+
+
+def automatic_send(draft: Draft, now: dt.datetime) -> AutomaticSend | None:
+    """The waiting state of an automatic draft (an event's recap under the rule auto); None for any other campaign."""
+    if draft.status is not CampaignStatus.DRAFT or draft.auto_send_at is None:
+        return None
+    when = f"{draft.auto_send_at:%Y-%m-%d %H:%M} UTC"
+    if draft.approved_at is not None:
+        if draft.auto_send_at > now:
+            message = f"Approved by {draft.approved_by}: sends automatically at {when}."
+        else:
+            message = f"Approved by {draft.approved_by}: due since {when}, it goes out at the workers' next sweep."
+        return AutomaticSend(message, None, approved=True)
+    if draft.auto_send_at > now:
+        message = f"Sends automatically at {when} once a sender approves it. Until then it waits."
+    else:
+        message = f"Waiting for approval: due since {when}. It goes out at the workers' next sweep after a sender approves it."
+    return AutomaticSend(message, draft.hold_reason, approved=False)
 
 
 def recipient_for(ctx: WebContext, list_name: str | None, query: str) -> tuple[SampleSubscriber | None, list[str], str]:
@@ -117,6 +147,8 @@ def campaign_view(ctx: WebContext, user: SignedIn, campaign_id: int, status_code
         "subscriber_error": "",
         "preview": None,
         "widths": previews.WIDTHS,
+        "approve_error": "",
+        "automatic": automatic_send(draft, utcnow()),
     }
     context.update(extra)
     figures = live(ctx, campaign_id)

@@ -1,4 +1,4 @@
-"""``Send test``, and ``Send now`` / ``Schedule`` through a confirmation that asks for the number of recipients.
+"""``Send test``, ``Send now`` / ``Schedule`` through a confirmation that asks for the number of recipients, and ``Approve``.
 
 The confirmation states the list and how many people would get the email
 now, and ``Confirm send`` goes through only when that number is typed back:
@@ -6,6 +6,11 @@ console.js keeps the button disabled until it matches, and the server
 checks it again (422 on a mismatch), against the audience as it is at that
 moment. Two people confirming at once send once: the ledger locks the
 draft, and the second gets the "sent already" page (409).
+
+``Approve`` (senders) is for a draft the workers' sweep sends by itself (an
+event's recap under the rule auto): it goes out at its send time once
+approved. Refused, on the draft's page, for a draft without a body (422),
+with lint errors or not sent automatically (409).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from publisher.audience.subscribers import sendable_email
 from publisher.core.clock import utcnow
 from publisher.core.errors import ConfigurationError, NotFoundError
 from publisher.db.models import CampaignStatus
+from publisher.ledger import approval
 from publisher.ledger.drafts import DraftConflict, LintRefused, SendOrder
 from publisher.ledger.results import audience_of
 from publisher.web.console.auth import actor
@@ -176,3 +182,19 @@ def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int
         return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": str(exc)})
     notice = "scheduled" if created.scheduled else "sent"
     return RedirectResponse(f"/console/campaigns/{campaign_id}?notice={notice}", status_code=303)
+
+
+@router.post("/campaigns/{campaign_id}/approve", response_class=HTMLResponse)
+def approve(request: Request, ctx: Context, user: Sender, campaign_id: int) -> Response:
+    if existing(ctx, campaign_id).status is not CampaignStatus.DRAFT:
+        return sent_already(user, campaign_id)
+    try:
+        approval.approve(ctx.db, campaign_id, actor(request, ctx, user))
+    except LintRefused as exc:
+        problem = f"Fix its lint errors first: {'; '.join(f.get('message', '') for f in exc.findings[:5])}"
+        return campaign_view(ctx, user, campaign_id, 409, approve_error=problem)
+    except approval.EmptyDraft as exc:
+        return campaign_view(ctx, user, campaign_id, 422, approve_error=str(exc))
+    except DraftConflict as exc:
+        return campaign_view(ctx, user, campaign_id, 409, approve_error=str(exc))
+    return RedirectResponse(f"/console/campaigns/{campaign_id}?notice=approved", status_code=303)

@@ -1,0 +1,62 @@
+"""A note to the console's people: an event's recap drafts are ready, with a link to each.
+
+It goes to users, not subscribers: no list, no unsubscribe or view link, no
+personal field (every editor gets the same email), and it says why it came.
+Stage 1 runs once, as for an issue, so the workers send it like any other
+email; with no placeholders in it, stage 2 only copies it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from publisher.content.rendering.layout import RenderedIssue, environment, inline_css
+from publisher.content.rendering.personalize import PlaceholderFields, new_nonce
+
+HTML_TEMPLATE = "notice.html.j2"
+TEXT_TEMPLATE = "notice.txt.j2"
+
+
+@dataclass(frozen=True)
+class DraftLink:
+    """One draft the notice points at."""
+
+    title: str
+    #: The audience it is for (``event:<slug>:attended``).
+    audience: str
+    #: How many people the audience holds now.
+    people: int
+    #: Its page in the console.
+    url: str
+
+
+@dataclass(frozen=True)
+class RecapNotice:
+    event_name: str
+    #: When the event ended, as text in its own time zone.
+    ended: str
+    drafts: tuple[DraftLink, ...]
+    #: When the drafts are sent once approved (the recap rule auto), as text; None when they wait to be sent by hand.
+    auto_send: str | None = None
+    lang: str = "en"
+
+    @property
+    def title(self) -> str:
+        return f"Recap drafts ready: {self.event_name}"
+
+
+def render_notice(notice: RecapNotice) -> RenderedIssue:
+    """Render the notice (inlined HTML and plain text); it has no personal field."""
+    nonce = new_nonce()
+    context = {
+        "title": notice.title,
+        "preheader": f"{notice.event_name} has ended: write or import the recap, then send it.",
+        "notice": notice,
+        "lang": notice.lang,
+        "personal": PlaceholderFields(nonce),
+    }
+    html = inline_css(environment().get_template(HTML_TEMPLATE).render(context))
+    text = environment().get_template(TEXT_TEMPLATE).render(context)
+    issue = RenderedIssue(html=html, text=text, nonce=nonce)
+    issue.fields  # noqa: B018 (compiles now: a broken template fails here, not in the worker)
+    return issue
