@@ -45,7 +45,7 @@ FIELDS = (
     "title", "subject", "preheader", "event_name", "event_date", "venue", "cta_text", "cta_url", "body",
     "resource_title", "resource_url", "resource_description", "list", "provider", "to", "recipients", "when",
     "send_date", "send_time", "time_zone", "force", "action", "email", "name", "role", "password", "reason",
-    "scope", "public", "subscriber", "next", "recap", "send_at", "event", "format", "url",
+    "scope", "public", "subscriber", "next", "recap", "send_at", "event", "format", "url", "extra",
 )  # fmt: skip
 LIMIT = 16_384
 SIGN_IN = "/console/sign-in"

@@ -21,13 +21,17 @@ from publisher.core.settings import Settings
 
 #: The content fields a form or an API body may carry besides ``body``.
 META_FIELDS = ("title", "subject", "preheader", "event", "cta", "resources")
+#: Front matter a recap file (or an event's recap draft) may hold that the form and the API do not edit: kept as it is on save.
+EXTRA_FIELDS = ("speakers", "photos", "links", "next_event")
+#: The event keys the form and the API edit; the others (times, zone, link) are kept.
+EDITED_EVENT_KEYS = ("name", "date", "venue")
 EMPTY_BODY = Finding("body", Severity.ERROR, "the body is empty: write the recap before sending", "body")
 
 
 def compose(fields: dict[str, Any], body: str) -> str:
     """Recap text from content fields; empty fields are left out, as a hand-written recap would."""
     # The title is always written, so a missing one is reported as missing rather than as an empty recap.
-    meta = {key: fields.get(key) for key in META_FIELDS if key == "title" or fields.get(key) not in (None, "", [], {})}
+    meta = {key: fields.get(key) for key in (*META_FIELDS, *EXTRA_FIELDS) if key == "title" or fields.get(key) not in (None, "", [], {})}
     meta["title"] = meta.get("title") or ""
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False)
     return f"---\n{front}---\n\n{body.strip()}\n"
@@ -39,9 +43,26 @@ def read_draft(text: str, source: str = "draft") -> Recap:
 
 
 def fields_of(recap: Recap) -> dict[str, Any]:
-    """The content fields of a recap, as the form and the API show them."""
-    meta = recap.meta.model_dump(mode="json")
-    return {**{key: meta.get(key) for key in META_FIELDS}, "body": recap.body.strip()}
+    """The content fields of a recap, as the form and the API show them (the kept extras too)."""
+    meta = recap.meta.model_dump(mode="json", exclude_none=True)
+    return {**{key: meta.get(key) for key in (*META_FIELDS, *EXTRA_FIELDS)}, "body": recap.body.strip()}
+
+
+def extras_of(recap: Recap) -> dict[str, Any]:
+    """What of the recap's front matter the form does not edit: speakers, photos, links, the next event, the event's times."""
+    meta = recap.meta.model_dump(mode="json", exclude_none=True)
+    extras = {key: meta[key] for key in EXTRA_FIELDS if meta.get(key)}
+    event = {key: value for key, value in (meta.get("event") or {}).items() if key not in EDITED_EVENT_KEYS}
+    return extras | ({"event": event} if event else {})
+
+
+def with_extras(fields: dict[str, Any], extras: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` as edited, with the ``extras`` kept: an event the edit removed takes its extra keys with it."""
+    kept = {key: value for key, value in extras.items() if key in EXTRA_FIELDS} | fields
+    event_extras = extras.get("event")
+    if isinstance(fields.get("event"), dict) and isinstance(event_extras, dict):
+        kept["event"] = {**event_extras, **fields["event"]}
+    return kept
 
 
 def merge(recap: Recap, changes: dict[str, Any]) -> str:
@@ -51,6 +72,7 @@ def merge(recap: Recap, changes: dict[str, Any]) -> str:
     if unknown:
         raise ContentError("draft", f"unknown field {unknown[0]}", [(name, "unknown field") for name in unknown])
     current.update(changes)
+    current = with_extras(current, extras_of(recap))
     return compose(current, str(current.pop("body") or ""))
 
 

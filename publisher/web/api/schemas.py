@@ -81,6 +81,10 @@ class ContentOut(BaseModel):
     event: dict[str, Any] | None
     cta: dict[str, Any] | None
     resources: list[dict[str, Any]] | None
+    speakers: list[dict[str, Any]] | None = None
+    photos: list[dict[str, Any]] | None = None
+    links: list[dict[str, Any]] | None = None
+    next_event: dict[str, Any] | None = None
     body: str
     recap: str = Field(description="The recap text as stored.")
 

@@ -6,12 +6,14 @@ error shows the user's input again rather than what was last saved.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.datastructures import FormData
 
+from publisher.content.drafting import extras_of, with_extras
 from publisher.content.recap import Recap
 
 #: Single-line fields: (form name, label, longest accepted).
@@ -70,6 +72,9 @@ class DraftForm:
     provider: str = ""
     #: The blog post's address typed into ``Import from URL``, shown again with its problem.
     import_url: str = ""
+    #: The recap's front matter the form does not edit (speakers, photos, links, the next event,
+    #: the event's times), as JSON in a hidden field, so saving the form keeps it.
+    extra: str = ""
     #: Problems by field id (``title``, ``resource_url_0``, ``list``…); ``form`` for the ones with no field.
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -89,6 +94,7 @@ class DraftForm:
                 if len(value) > longest:
                     draft.errors[f"resource_{key}_{index}"] = f"{label} is {len(value)} characters long; at most {longest} fit"
             draft.resources.append(row)
+        draft.extra = draft._text(form, "extra", "Kept details", MAX_BODY, "extra")
         draft.list_name = draft._text(form, "list", "List", 100, "list")
         draft.provider = draft._text(form, "provider", "Provider", 40, "provider")
         return draft
@@ -117,7 +123,28 @@ class DraftForm:
         draft.resources = [
             {"title": r.title, "url": str(r.url) if r.url else "", "description": r.description or ""} for r in meta.resources
         ]
+        extras = extras_of(recap)
+        draft.extra = json.dumps(extras, ensure_ascii=False) if extras else ""
         return draft
+
+    @property
+    def extra_summary(self) -> str:
+        """What the kept details are, in words: "speakers, photos and the event's times"."""
+        names = {"speakers": "speakers", "photos": "photos", "links": "links", "next_event": "the next event", "event": "the event's times"}
+        kept = [label for key, label in names.items() if key in self._extras()]
+        return ", ".join(kept[:-1]) + (" and " if len(kept) > 1 else "") + kept[-1] if kept else "details"
+
+    def _extras(self) -> dict[str, Any]:
+        if not self.extra:
+            return {}
+        try:
+            extras = json.loads(self.extra)
+        except ValueError:
+            extras = None
+        if not isinstance(extras, dict):
+            self.errors["extra"] = "The kept details of this draft could not be read: reload the draft and edit it again."
+            return {}
+        return extras
 
     def apply(self, action: str) -> bool:
         """Carry out an ``Add resource`` or ``Remove resource:N`` press; return whether it was one."""
@@ -145,7 +172,7 @@ class DraftForm:
             fields["cta"] = {"text": v["cta_text"], "url": v["cta_url"]}
         rows = [{key: value.strip() for key, value in row.items() if value.strip()} for row in self.resources]
         fields["resources"] = [{"title": "", **row} for row in rows if row]
-        return fields
+        return with_extras(fields, self._extras())
 
     def place(self, problems: list[tuple[str, str]]) -> None:
         """Put each recap problem next to its field."""
