@@ -264,3 +264,11 @@ def test_a_persons_export_lists_their_registrations_and_erasure_removes_them(set
     assert ANN not in members(db, f"event:{meetup}:attended")
     register(settings, db, meetup, (ANN, Attendance.YES))  # an erased address is never recorded again
     assert members(db, f"event:{meetup}:attended") == set()
+
+
+def test_campaign_ids_out_of_range_are_refused_by_every_command_with_exit_2(env: dict[str, str]) -> None:
+    huge = "99999999999999999999"
+    for args in (["send", huge], ["status", huge], ["pause", huge], ["report", "0"], ["approve", huge], ["audit", "--campaign", huge]):
+        result = run_cli(env, *args)
+        assert result.returncode == 2, (args, result.output)
+        assert "Traceback" not in result.output and "OverflowError" not in result.output, args

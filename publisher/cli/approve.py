@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
 
 import typer
 
-from publisher.cli.common import EXIT_INPUT, cli_settings, command_database, err, fail, reported_errors
+from publisher.cli.common import EXIT_INPUT, DraftId, cli_settings, command_database, err, fail, reported_errors
 from publisher.cli.terminal import safe
 
 app = typer.Typer()
 
 
 @app.command()
-def approve(campaign_id: Annotated[int, typer.Argument(help="The draft's campaign id (see `newsletter status`).")]) -> None:
+def approve(campaign_id: DraftId) -> None:
     """Approve an automatic recap draft: the workers' sweep sends it at its send time, or at its next sweep if that has passed."""
     from publisher.accounts.roles import CLI_ACTOR
     from publisher.core.clock import utcnow

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from publisher.cli.common import cli_settings, command_database, out, reported_errors
+from publisher.cli.common import MAX_CAMPAIGN_ID, cli_settings, command_database, out, reported_errors
 from publisher.cli.terminal import safe_json, safe_table
 
 app = typer.Typer()
@@ -14,7 +14,7 @@ app = typer.Typer()
 
 @app.command()
 def audit(
-    campaign: Annotated[int | None, typer.Option(help="Only the entries of this campaign.")] = None,
+    campaign: Annotated[int | None, typer.Option(min=1, max=MAX_CAMPAIGN_ID, help="Only the entries of this campaign.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many of the latest entries.")] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -23,6 +23,11 @@ from publisher.core.settings import Settings
 
 if TYPE_CHECKING:
     from publisher.db.engine import Database
+
+#: The largest id a campaign can have (publisher.db.models.MAX_ID, not imported: it would load SQLAlchemy for --help).
+MAX_CAMPAIGN_ID = 2**31 - 1
+CampaignId = Annotated[int, typer.Argument(min=1, max=MAX_CAMPAIGN_ID, help="Campaign id (see `newsletter status`).")]
+DraftId = Annotated[int, typer.Argument(min=1, max=MAX_CAMPAIGN_ID, help="The draft's campaign id (see `newsletter status`).")]
 
 EXIT_FAILED = 1
 EXIT_INPUT = 2

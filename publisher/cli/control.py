@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from publisher.cli.common import EXIT_INPUT, cli_settings, command_database, fail, out, reported_errors
+from publisher.cli.common import EXIT_INPUT, CampaignId, cli_settings, command_database, fail, out, reported_errors
 from publisher.cli.terminal import safe
 from publisher.core.settings import Settings
 
@@ -15,8 +15,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer()
 dlq_app = typer.Typer(no_args_is_help=True, help="Records that failed after exhausting their retries.")
-
-CampaignId = Annotated[int, typer.Argument(help="Campaign id (see `newsletter status`).")]
 
 
 def _enqueue_due(settings: Settings, db: Database) -> int:

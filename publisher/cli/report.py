@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from publisher.cli.common import cli_settings, out, reported_errors
+from publisher.cli.common import CampaignId, cli_settings, out, reported_errors
 from publisher.cli.terminal import safe, safe_json
 
 app = typer.Typer()
@@ -39,7 +39,7 @@ LABELS = {"bounced_hard": "  hard", "bounced_soft": "  soft", "in_doubt": "in do
 
 @app.command()
 def report(
-    campaign_id: Annotated[int, typer.Argument(help="Campaign id (see `newsletter status`).")],
+    campaign_id: CampaignId,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show what became of a campaign: sent, delivered, bounced, complained, unsubscribed, failed, with rates."""

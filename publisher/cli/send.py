@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from publisher.cli.common import EXIT_INPUT, cli_settings, err, fail, parse_time, reported_errors
+from publisher.cli.common import EXIT_INPUT, DraftId, cli_settings, err, fail, parse_time, reported_errors
 from publisher.cli.terminal import safe
 
 app = typer.Typer()
@@ -15,7 +15,7 @@ app = typer.Typer()
 
 @app.command()
 def send(
-    campaign_id: Annotated[int, typer.Argument(help="The draft's campaign id (see `newsletter status`).")],
+    campaign_id: DraftId,
     send_at: Annotated[str | None, typer.Option(help="ISO 8601 time to send at (no offset means UTC).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Send even when the draft has lint errors.")] = False,
 ) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from publisher.cli.common import EXIT_FAILED, EXIT_INPUT, cli_settings, fail, out, reported_errors
+from publisher.cli.common import EXIT_FAILED, EXIT_INPUT, MAX_CAMPAIGN_ID, cli_settings, fail, out, reported_errors
 from publisher.core.settings import Settings
 
 if TYPE_CHECKING:
@@ -22,7 +22,9 @@ app = typer.Typer()
 
 @app.command()
 def status(
-    campaign_id: Annotated[int | None, typer.Argument(help="One campaign; all recent ones when omitted.")] = None,
+    campaign_id: Annotated[
+        int | None, typer.Argument(min=1, max=MAX_CAMPAIGN_ID, help="One campaign; all recent ones when omitted.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     wait: Annotated[bool, typer.Option(help="Block until no delivery is pending or sending.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds --wait may block before exiting 1.")] = 300.0,
