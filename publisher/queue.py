@@ -36,9 +36,14 @@ QUEUES = (QUEUE_PRIORITY, QUEUE_SEND)
 #: Task names, as ``workers/tasks.py`` registers them.
 TASK_SEND_BATCH = "newsletter.send_batch"
 TASK_SWEEP = "newsletter.sweep"
+#: One delivery from an event platform (Zoom, Eventbrite, Luma, any other), verified by the web app.
+TASK_EVENT_DELIVERY = "newsletter.event_delivery"
 #: Seconds a task may run (hard, then soft) before the worker stops it; the message carries them too.
 TASK_TIME_LIMIT = 600
 TASK_SOFT_TIME_LIMIT = 540
+
+#: How often, and how soon, an event delivery is offered to the broker again before the receiver answers 503.
+EVENT_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.1, "interval_step": 0.2, "interval_max": 0.3}
 
 #: Redis hash of the batches with a message on the queue (batch id → when it was put there).
 QUEUED_KEY = "newsletter:queued"
@@ -120,6 +125,29 @@ def dispatch_due(settings: Settings, db: Database, url: str) -> int:
         enqueue(settings, url, due)
         mark_enqueued(db, [batch.batch_id for batch in due])
     return len(due)
+
+
+def enqueue_event_delivery(settings: Settings, source: str, payload: dict[str, object]) -> None:
+    """Put one verified event-platform delivery on the priority queue; broker failures propagate.
+
+    The receiver has answered nothing yet: when Redis cannot take the message
+    it answers 503 and the platform delivers again later. Publishing is tried
+    a few times within about a second, well inside the 3 seconds Zoom waits.
+    The connection is made for this message, to the broker these settings
+    name, rather than taken from the producer's pool.
+    """
+    app = configure_broker(producer, settings, redis_url(settings, start=False))
+    with app.connection_for_write() as connection:
+        app.send_task(
+            TASK_EVENT_DELIVERY,
+            args=[source, payload],
+            queue=QUEUE_PRIORITY,
+            connection=connection,
+            ignore_result=True,
+            time_limit=TASK_TIME_LIMIT,
+            soft_time_limit=TASK_SOFT_TIME_LIMIT,
+            retry_policy=EVENT_PUBLISH_RETRY,
+        )
 
 
 def enqueue_confirmation(settings: Settings, db: Database, batch_id: int) -> None:

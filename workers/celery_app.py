@@ -25,7 +25,7 @@ from publisher.core.settings import Settings, load_settings
 from publisher.queue import MESSAGE_OPTIONS, QUEUE_PRIORITY, QUEUE_SEND, QUEUES, TASK_SWEEP, configure_broker
 from workers.providers import provider_class
 
-app = Celery("newsletter", include=["workers.tasks"])
+app = Celery("newsletter", include=["workers.tasks", "workers.event_tasks"])
 app.conf.update(MESSAGE_OPTIONS)
 app.conf.update(
     task_acks_late=True,

@@ -173,6 +173,8 @@ def ensure_event(session: Session, slug: str, source: str, fields: EventFields, 
         row |= {"created_at": now, "updated_at": now, "speakers": values.speakers or []}
         session.execute(dialect.insert(EVENTS).values(**row).on_conflict_do_nothing())
         event = session.scalars(select(Event).where(Event.slug == slug)).one()
+        # A delivery that lost the race still applies what it knows (the winner may have known less).
+        update_event(event, fields)
     else:
         update_event(event, fields)
     return event

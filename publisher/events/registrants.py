@@ -77,9 +77,14 @@ def record_registrations(session: Session, settings: Settings, event: Event, reg
             continue
         existing = stored.get(subscriber_id)
         if existing is None:
-            _insert(session, event, subscriber_id, registration)
-            report.added += 1
-        elif _merge(existing, registration):
+            if _insert(session, event, subscriber_id, registration):
+                report.added += 1
+                continue
+            # Added meanwhile (a concurrent delivery, or the same person twice in this one): merged, not lost.
+            existing = stored[subscriber_id] = session.scalars(
+                select(EventRegistrant).where(EventRegistrant.event_id == event.id, EventRegistrant.subscriber_id == subscriber_id)
+            ).one()
+        if _merge(existing, registration):
             report.updated += 1
         else:
             report.unchanged += 1
@@ -109,7 +114,8 @@ def _subscriber_ids(session: Session, registrations: list[Registration], report:
     return {email: id_ for id_, email in found}
 
 
-def _insert(session: Session, event: Event, subscriber_id: int, registration: Registration) -> None:
+def _insert(session: Session, event: Event, subscriber_id: int, registration: Registration) -> bool:
+    """Add the registration; False when the person is registered already (the row is then left as it is)."""
     now = utcnow()
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {
@@ -122,7 +128,8 @@ def _insert(session: Session, event: Event, subscriber_id: int, registration: Re
         "created_at": now,
         "updated_at": now,
     }
-    session.execute(dialect.insert(REGISTRANTS).values(**values).on_conflict_do_nothing())
+    inserted = session.execute(dialect.insert(REGISTRANTS).values(**values).on_conflict_do_nothing().returning(REGISTRANTS.c.id))
+    return inserted.scalar() is not None
 
 
 def _merge(existing: EventRegistrant, registration: Registration) -> bool:

@@ -40,6 +40,10 @@ from publisher.web.console import suppressions as console_suppressions
 from publisher.web.console.auth import SignInRequired, sign_in_location
 from publisher.web.console.uploads import UPLOAD_PATHS
 from publisher.web.deps import WebContext
+from publisher.web.event_hooks import eventbrite as eventbrite_hook
+from publisher.web.event_hooks import generic as generic_hook
+from publisher.web.event_hooks import luma as luma_hook
+from publisher.web.event_hooks import zoom as zoom_hook
 from publisher.web.limits import BodySizeLimit, BodyTimeLimit
 from publisher.web.redirects import RelativeRedirects
 from publisher.web.render import message_page
@@ -66,6 +70,9 @@ AUDIENCE_PAGES = (
     console_admin_users,
     console_admin_tokens,
 )
+
+#: The event platforms' webhooks, under /webhooks/events (apart from the providers').
+EVENT_HOOKS = (zoom_hook, eventbrite_hook, luma_hook, generic_hook)
 
 #: Routes whose callers are people with a browser, not programs.
 HTML_PREFIXES = ("/unsubscribe", "/preferences", "/view", "/confirm", "/archive", "/console")
@@ -104,6 +111,7 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
         view,
         archive,
         subscribe,
+        *EVENT_HOOKS,
         webhooks,
         *CONSOLE_BASICS,
         *CAMPAIGN_PAGES,

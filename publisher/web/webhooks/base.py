@@ -33,35 +33,50 @@ the shared :class:`WebContext`, and records the events it returns with
 
 from __future__ import annotations
 
-import datetime as dt
-import hmac
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from publisher.db.models import MAX_ID
 from publisher.feedback.recording import ProviderEvent
+from publisher.web.inbound import (
+    JSON,
+    REPLAY_WINDOW,
+    WebhookRejected,
+    check_timestamp,
+    malformed,
+    now,
+    parse_json,
+    parse_time,
+    same_secret,
+    text,
+    unauthorized,
+)
 
 if TYPE_CHECKING:
     from publisher.web.deps import WebContext
 
-#: Default replay window for providers that sign a timestamp: a call whose
-#: timestamp is further than this from our clock, either way, is refused.
-REPLAY_WINDOW = dt.timedelta(minutes=10)
-
-JSON = "application/json"
-
-
-class WebhookRejected(Exception):
-    """The call is refused with ``status`` and ``message``; nothing is stored."""
-
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        #: Extra response headers, e.g. WWW-Authenticate on a 401.
-        self.headers = dict(headers or {})
+# The refusal and the helpers every inbound webhook shares live in
+# ``publisher.web.inbound``; provider modules keep importing them from here.
+__all__ = [
+    "HANDLERS",
+    "JSON",
+    "REPLAY_WINDOW",
+    "WebhookHandler",
+    "WebhookProvider",
+    "WebhookRejected",
+    "WebhookUndo",
+    "as_delivery_id",
+    "check_timestamp",
+    "malformed",
+    "now",
+    "parse_json",
+    "parse_time",
+    "register",
+    "same_secret",
+    "text",
+    "unauthorized",
+]
 
 
 class WebhookHandler(Protocol):
@@ -110,77 +125,6 @@ def register(
 # --- helpers -----------------------------------------------------------------
 
 
-def unauthorized(message: str, headers: Mapping[str, str] | None = None) -> WebhookRejected:
-    return WebhookRejected(401, message, headers)
-
-
-def malformed(message: str) -> WebhookRejected:
-    return WebhookRejected(400, message)
-
-
-def parse_json(raw_body: bytes) -> Any:
-    """The body as JSON, or 400 naming where it stops being JSON."""
-    try:
-        return json.loads(raw_body)
-    except UnicodeDecodeError as exc:
-        raise malformed(f"body is not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
-    except json.JSONDecodeError as exc:
-        raise malformed(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})") from exc
-    except (ValueError, RecursionError) as exc:
-        # Nested too deep, or an integer longer than Python converts (4300 digits).
-        raise malformed(f"body is not JSON this service reads: {str(exc)[:200]}") from exc
-
-
-def same_secret(given: str | bytes, expected: str | bytes) -> bool:
-    """Constant-time comparison of two secrets (str is compared as UTF-8)."""
-    left = given.encode() if isinstance(given, str) else given
-    right = expected.encode() if isinstance(expected, str) else expected
-    return hmac.compare_digest(left, right)
-
-
-def now() -> dt.datetime:
-    """The current time, timezone-aware (UTC). Tests may patch this."""
-    return dt.datetime.now(dt.UTC)
-
-
-def check_timestamp(timestamp: str | int | float | None, *, window: dt.timedelta = REPLAY_WINDOW, what: str = "timestamp") -> dt.datetime:
-    """A signed Unix timestamp as a datetime, or 401 when missing, unreadable or outside ``window``."""
-    if timestamp is None or timestamp == "":
-        raise unauthorized(f"missing {what}")
-    try:
-        seconds = float(timestamp)
-        moment = dt.datetime.fromtimestamp(seconds, dt.UTC)
-    except (TypeError, ValueError, OverflowError, OSError) as exc:
-        raise unauthorized(f"{what} {str(timestamp)[:40]!r} is not a Unix time") from exc
-    skew = now() - moment
-    if skew > window:
-        raise unauthorized(f"{what} is {int(skew.total_seconds())} s old; calls older than {int(window.total_seconds())} s are refused")
-    if -skew > window:
-        raise unauthorized(f"{what} is {int(-skew.total_seconds())} s in the future; the clock allows {int(window.total_seconds())} s")
-    return moment
-
-
-def parse_time(value: object) -> dt.datetime | None:
-    """An ISO-8601 string or a Unix time as an aware datetime (UTC when no zone given); None if unreadable."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        try:
-            return dt.datetime.fromtimestamp(value, dt.UTC)
-        except (ValueError, OverflowError, OSError):
-            return None
-    if isinstance(value, str) and value:
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
-        try:
-            moment = dt.datetime.fromisoformat(text)
-        except ValueError:
-            return None
-        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    return None
-
-
 def as_delivery_id(value: object) -> int | None:
     """A delivery id from metadata (sent as a string or a number), or None."""
     if isinstance(value, bool):
@@ -190,8 +134,3 @@ def as_delivery_id(value: object) -> int | None:
     if isinstance(value, int) and 0 < value <= MAX_ID:
         return value
     return None
-
-
-def text(value: object) -> str:
-    """A string field of a payload, stripped; "" for anything else. NULs are dropped (PostgreSQL refuses them)."""
-    return value.replace("\x00", "").strip() if isinstance(value, str) else ""

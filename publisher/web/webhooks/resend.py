@@ -23,9 +23,6 @@ objects and as a ``{name: value}`` object; both are read.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,12 +32,10 @@ from publisher.core.settings import Settings
 from publisher.db.models import EventType
 from publisher.feedback.recording import ProviderEvent
 from publisher.web.deps import WebContext
+from publisher.web.inbound import whsec_key
 from publisher.web.webhooks.base import as_delivery_id, malformed, now, parse_json, parse_time, register, text, unauthorized
 
-log = logging.getLogger(__name__)
-
 PROVIDER = "resend"
-SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix of every Svix secret, not a secret)
 SIGNATURE_HEADERS = ("svix-id", "svix-timestamp", "svix-signature")
 EVENT_TYPES = {
     "email.delivered": EventType.DELIVERED,
@@ -80,19 +75,7 @@ def verify(headers: Mapping[str, str], raw_body: bytes, settings: Settings) -> s
 
 def _secret(settings: Settings) -> bytes:
     """The signing key: the base64 part of the ``whsec_`` secret, decoded strictly."""
-    secret = settings.resend_webhook_secret.get_secret_value().strip() if settings.resend_webhook_secret else ""
-    if not secret:
-        raise unauthorized("Resend webhooks are not accepted: set NEWSLETTER_RESEND_WEBHOOK_SECRET to the endpoint's signing secret")
-    encoded = secret.removeprefix(SECRET_PREFIX)
-    try:
-        # Svix secrets may come without their base64 padding.
-        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except binascii.Error as exc:
-        log.error("NEWSLETTER_RESEND_WEBHOOK_SECRET is not a whsec_<base64> secret")
-        raise unauthorized("Resend webhooks cannot be verified: NEWSLETTER_RESEND_WEBHOOK_SECRET is not a whsec_ secret") from exc
-    if not key:
-        raise unauthorized("Resend webhooks cannot be verified: NEWSLETTER_RESEND_WEBHOOK_SECRET is empty after whsec_")
-    return key
+    return whsec_key(settings.resend_webhook_secret, "NEWSLETTER_RESEND_WEBHOOK_SECRET", "Resend")
 
 
 def event_from(payload: dict[str, Any], svix_id: str) -> ProviderEvent | None:

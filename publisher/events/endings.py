@@ -1,0 +1,88 @@
+"""When a platform says an event ended: a pending end that counts only after a quiet period.
+
+Zoom sends ``webinar.ended`` again when a host leaves and comes back, and
+``webinar.started`` in between; acting on the first "ended" would send the
+recap while the webinar still runs. So an "ended" signal is only noted
+(``Event.end_signal_at``, the latest one wins), a later start cancels it, and
+the sweep settles it into ``Event.ended_at`` once
+NEWSLETTER_EVENT_END_QUIET_SECONDS have passed since it without a new start.
+The event then ended when the platform said so, not when the sweep noticed.
+
+An event that has ended (settled, ended by hand, or past its end time once
+something set ``ended_at``) stays ended: signals after that change nothing,
+so its recap is prepared once.
+
+Each function takes the caller's session and joins its transaction. The
+changes are single UPDATE statements whose conditions hold the rules, so a
+start recorded by one worker and a settlement by the sweep cannot both win.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import or_, update
+from sqlalchemy.orm import Session
+
+from publisher.core.settings import Settings
+from publisher.db.models import Event
+
+
+def record_end_signal(session: Session, event: Event, at: dt.datetime) -> bool:
+    """Note that the platform said the event ended at ``at``; return whether anything changed.
+
+    The same signal delivered again, or an older one, changes nothing.
+    """
+    changed = session.execute(
+        update(Event)
+        .where(
+            Event.id == event.id,
+            Event.ended_at.is_(None),
+            or_(Event.end_signal_at.is_(None), Event.end_signal_at < at),
+        )
+        .values(end_signal_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(event)
+    return _rows(changed) > 0
+
+
+def record_start_signal(session: Session, event: Event, at: dt.datetime) -> bool:
+    """The platform said the event (re)started at ``at``: a pending end signal from before then no longer counts.
+
+    Return whether a pending end was cancelled. A start older than the pending
+    end (a late redelivery) leaves it as it is.
+    """
+    changed = session.execute(
+        update(Event)
+        .where(Event.id == event.id, Event.ended_at.is_(None), Event.end_signal_at.is_not(None), Event.end_signal_at <= at)
+        .values(end_signal_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(event)
+    return _rows(changed) > 0
+
+
+def settle_end_signals(session: Session, settings: Settings, now: dt.datetime) -> list[str]:
+    """End every event whose end signal is NEWSLETTER_EVENT_END_QUIET_SECONDS old; return their slugs.
+
+    ``ended_at`` becomes the time of the signal. The sweep calls this; calling
+    it again, or from two places at once, ends each event once.
+    """
+    cutoff = now - dt.timedelta(seconds=settings.event_end_quiet_seconds)
+    settled = session.execute(
+        update(Event)
+        .where(Event.ended_at.is_(None), Event.end_signal_at.is_not(None), Event.end_signal_at <= cutoff)
+        .values(ended_at=Event.end_signal_at)
+        .returning(Event.slug)
+        .execution_options(synchronize_session=False)
+    )
+    slugs = sorted(settled.scalars())
+    # Rows already loaded in this session would otherwise keep their old ended_at.
+    session.expire_all()
+    return slugs
+
+
+def _rows(result: object) -> int:
+    """How many rows an UPDATE changed (SQLAlchemy types its result without ``rowcount``)."""
+    return int(getattr(result, "rowcount", 0) or 0)

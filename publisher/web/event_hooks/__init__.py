@@ -1,0 +1,8 @@
+"""The event platforms' webhooks, at /webhooks/events/…: Zoom, Eventbrite, Luma and any other platform.
+
+They live apart from the provider webhooks (``publisher.web.webhooks``), whose
+route discovers every module of its package: a platform's call is never a
+provider's. Each module here has one route; ``receiving`` holds the sequence
+they share (verify, read, enqueue, answer) and ``publisher.events.platforms``
+what each payload means.
+"""

@@ -1,0 +1,116 @@
+"""Applying a platform delivery (SQLite and PostgreSQL): once per delivery id, never losing what a concurrent one knew."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+
+from publisher.core.settings import Settings
+from publisher.db.engine import Database
+from publisher.db.models import Attendance
+from publisher.events.catalogue import EventError, EventFields, create_event
+from publisher.events.platforms.delivery import CheckIn, Delivery, apply_delivery
+from publisher.events.registrants import Registration
+from tests.support.event_hooks import people, stored_event
+from tests.support.waiting import wait_until, waiting_on_locks
+
+CAME = dt.datetime(2026, 12, 4, 18, 5, tzinfo=dt.UTC)
+
+
+def apply(db: Database, settings: Settings, delivery: Delivery) -> bool:
+    with db.transaction() as session:
+        return not apply_delivery(session, settings, delivery).duplicate
+
+
+def person(email: str = "ada@example.com", **fields: object) -> Registration:
+    return Registration(email=email, **{"attendance": Attendance.NO, **fields})  # type: ignore[arg-type]
+
+
+def test_a_delivery_id_is_applied_once_however_long_or_odd(db: Database, settings: Settings) -> None:
+    for key in ("msg_1", "x" * 500, "tab\tand\x00nul"):
+        delivery = Delivery(source="generic", event_id="e1", dedupe_key=key, registrations=[person()])
+        assert apply(db, settings, delivery) is True
+        assert apply(db, settings, delivery) is False
+    assert list(people(db, "generic-e1")) == ["ada@example.com"]
+
+
+def test_the_same_person_twice_in_one_delivery_keeps_what_each_says(db: Database, settings: Settings) -> None:
+    # One Eventbrite order, two tickets, one of them scanned.
+    tickets = [person(platform_id="101"), person(platform_id="102", attendance=Attendance.YES, checked_in_at=CAME)]
+    apply(db, settings, Delivery(source="eventbrite", event_id="7", registrations=tickets))
+    ada = people(db, "eventbrite-7")["ada@example.com"]
+    assert (ada.attendance, ada.checked_in_at, ada.platform_id) == (Attendance.YES, CAME, "101")
+
+
+def test_withdrawing_keeps_those_who_came_and_check_ins_find_registrants_by_their_id(db: Database, settings: Settings) -> None:
+    registrations = [
+        person(platform_id="r-ada"),
+        person("grace@example.com", platform_id="r-grace", attendance=Attendance.YES, checked_in_at=CAME),
+    ]
+    apply(db, settings, Delivery(source="zoom", event_id="5", registrations=registrations))
+    apply(db, settings, Delivery(source="zoom", event_id="5", check_ins=[CheckIn(registrant_id="r-ada", checked_in_at=CAME)]))
+    assert people(db, "zoom-5")["ada@example.com"].attendance == Attendance.YES
+    apply(db, settings, Delivery(source="zoom", event_id="5", check_ins=[CheckIn(registrant_id="nobody", checked_in_at=CAME)]))
+    apply(
+        db,
+        settings,
+        Delivery(
+            source="luma",
+            event_id="e",
+            registrations=[person("zoe@example.com"), person("grace@example.com", attendance=Attendance.YES, checked_in_at=CAME)],
+        ),
+    )
+    apply(db, settings, Delivery(source="luma", event_id="e", withdrawn=["zoe@example.com", "grace@example.com", "stranger@example.com"]))
+    assert list(people(db, "luma-e")) == ["grace@example.com"]
+
+
+def test_a_platform_never_writes_into_an_event_it_did_not_create(db: Database, settings: Settings) -> None:
+    create_event(db, "zoom-99", "manual", EventFields(name="Made by hand"))
+    with pytest.raises(EventError, match="not created by zoom"):
+        apply(db, settings, Delivery(source="zoom", event_id="99", fields=EventFields(name="Hijack"), registrations=[person()]))
+    event = stored_event(db, "zoom-99")
+    assert event is not None and event.name == "Made by hand"
+    assert people(db, "zoom-99") == {}
+
+
+def test_a_delivery_that_loses_the_race_to_create_the_event_still_applies_its_details(db: Database, settings: Settings) -> None:
+    apply(db, settings, Delivery(source="generic", event_id="c", registrations=[person()]))  # knows only the id
+    apply(db, settings, Delivery(source="generic", event_id="c", fields=EventFields(name="Modu Conf")))
+    event = stored_event(db, "generic-c")
+    assert event is not None and event.name == "Modu Conf"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.timing
+def test_a_check_in_that_waits_for_a_concurrent_registration_is_merged_not_lost(db: Database, settings: Settings) -> None:
+    # Ada is a subscriber already (another event), so only the registration itself can collide.
+    apply(db, settings, Delivery(source="eventbrite", event_id="7", registrations=[person()]))
+    apply(db, settings, Delivery(source="eventbrite", event_id="8", registrations=[person("grace@example.com")]))
+    first = db.sessions()
+    first.begin()
+    # The registration's transaction has added Ada but not committed yet ...
+    apply_delivery(first, settings, Delivery(source="eventbrite", event_id="8", registrations=[person()]))
+    errors: list[BaseException] = []
+
+    def check_in() -> None:
+        try:
+            apply(
+                db,
+                settings,
+                Delivery(source="eventbrite", event_id="8", registrations=[person(attendance=Attendance.YES, checked_in_at=CAME)]),
+            )
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=check_in)
+    thread.start()
+    # ... so the check-in's insert waits for it.
+    wait_until(lambda: waiting_on_locks(db) > 0)
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert errors == []
+    ada = people(db, "eventbrite-8")["ada@example.com"]
+    assert (ada.attendance, ada.checked_in_at) == (Attendance.YES, CAME)

@@ -1,0 +1,127 @@
+"""A platform's "ended" signal counts only after the quiet period without a new start (SQLite and PostgreSQL).
+
+Time is passed in (``now=``) or moved with time-machine; nothing waits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from publisher.core.settings import Settings
+from publisher.db.engine import Database
+from publisher.db.models import Event
+from publisher.events.catalogue import EventFields, ensure_event
+from publisher.events.endings import record_end_signal, record_start_signal, settle_end_signals
+from publisher.events.platforms.delivery import Delivery, apply_delivery
+
+QUIET = 600
+T0 = dt.datetime(2026, 12, 4, 18, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def quiet(settings: Settings) -> Settings:
+    return settings.model_copy(update={"event_end_quiet_seconds": QUIET})
+
+
+def make_event(db: Database, slug: str = "zoom-1", source: str = "zoom") -> None:
+    with db.transaction() as session:
+        ensure_event(session, slug, source, EventFields(name="Webinar"), platform_id=slug.split("-", 1)[1])
+
+
+def signal(db: Database, kind: str, at: dt.datetime, slug: str = "zoom-1") -> bool:
+    with db.transaction() as session:
+        event = session.scalars(select(Event).where(Event.slug == slug)).one()
+        return (record_end_signal if kind == "ended" else record_start_signal)(session, event, at)
+
+
+def settle(db: Database, settings: Settings, now: dt.datetime) -> list[str]:
+    with db.transaction() as session:
+        return settle_end_signals(session, settings, now)
+
+
+def state(db: Database, slug: str = "zoom-1") -> tuple[dt.datetime | None, dt.datetime | None]:
+    with db.transaction() as session:
+        event = session.scalars(select(Event).where(Event.slug == slug)).one()
+        return event.end_signal_at, event.ended_at
+
+
+@pytest.mark.postgres
+def test_an_end_signal_settles_after_the_quiet_period_at_the_time_it_was_given(db: Database, quiet: Settings) -> None:
+    make_event(db)
+    assert signal(db, "ended", T0) is True
+    assert settle(db, quiet, T0 + dt.timedelta(seconds=QUIET - 1)) == []
+    assert state(db) == (T0, None)
+    assert settle(db, quiet, T0 + dt.timedelta(seconds=QUIET)) == ["zoom-1"]
+    assert state(db) == (T0, T0)
+    # Settling again ends nothing twice.
+    assert settle(db, quiet, T0 + dt.timedelta(hours=5)) == []
+
+
+@pytest.mark.postgres
+def test_a_later_start_cancels_a_pending_end_and_an_older_one_does_not(db: Database, quiet: Settings) -> None:
+    make_event(db)
+    signal(db, "ended", T0)
+    assert signal(db, "started", T0 - dt.timedelta(minutes=30)) is False  # a late redelivery of the first start
+    assert state(db) == (T0, None)
+    assert signal(db, "started", T0 + dt.timedelta(minutes=2)) is True  # the host came back
+    assert state(db) == (None, None)
+    assert settle(db, quiet, T0 + dt.timedelta(hours=1)) == []
+    later = T0 + dt.timedelta(minutes=40)
+    signal(db, "ended", later)
+    assert settle(db, quiet, later + dt.timedelta(seconds=QUIET)) == ["zoom-1"]
+    assert state(db) == (later, later)
+
+
+@pytest.mark.postgres
+def test_repeated_end_signals_keep_the_latest_and_ignore_older_ones(db: Database, quiet: Settings) -> None:
+    make_event(db)
+    assert signal(db, "ended", T0) is True
+    assert signal(db, "ended", T0) is False  # the same signal again
+    assert signal(db, "ended", T0 + dt.timedelta(minutes=5)) is True
+    assert signal(db, "ended", T0 + dt.timedelta(minutes=1)) is False
+    assert state(db) == (T0 + dt.timedelta(minutes=5), None)
+    # The quiet period counts from the latest signal.
+    assert settle(db, quiet, T0 + dt.timedelta(seconds=QUIET)) == []
+    assert settle(db, quiet, T0 + dt.timedelta(minutes=5, seconds=QUIET)) == ["zoom-1"]
+
+
+@pytest.mark.postgres
+def test_an_event_that_has_ended_stays_ended_whatever_comes_after(db: Database, quiet: Settings) -> None:
+    make_event(db)
+    signal(db, "ended", T0)
+    settle(db, quiet, T0 + dt.timedelta(hours=1))
+    assert signal(db, "started", T0 + dt.timedelta(hours=2)) is False
+    assert signal(db, "ended", T0 + dt.timedelta(hours=3)) is False
+    assert state(db) == (T0, T0)
+
+
+def test_only_events_whose_quiet_period_has_passed_are_settled(db: Database, quiet: Settings) -> None:
+    for number in (1, 2, 3):
+        make_event(db, f"zoom-{number}")
+    signal(db, "ended", T0, "zoom-1")
+    signal(db, "ended", T0 + dt.timedelta(minutes=8), "zoom-2")
+    assert settle(db, quiet, T0 + dt.timedelta(minutes=12)) == ["zoom-1"]
+    assert state(db, "zoom-2")[1] is None
+    assert state(db, "zoom-3") == (None, None)
+
+
+def test_settling_with_the_clock_moved_by_time_machine(db: Database, quiet: Settings) -> None:
+    make_event(db)
+    with time_machine.travel(T0, tick=False):
+        delivery = Delivery(source="zoom", event_id="1", signal="ended", signal_at=T0)
+        with db.transaction() as session:
+            apply_delivery(session, quiet, delivery)
+    with time_machine.travel(T0 + dt.timedelta(seconds=QUIET - 1), tick=False):
+        assert settle(db, quiet, dt.datetime.now(dt.UTC)) == []
+    with time_machine.travel(T0 + dt.timedelta(seconds=QUIET), tick=False):
+        assert settle(db, quiet, dt.datetime.now(dt.UTC)) == ["zoom-1"]
+
+
+def test_a_zero_quiet_period_settles_at_once(db: Database, settings: Settings) -> None:
+    make_event(db)
+    signal(db, "ended", T0)
+    assert settle(db, settings.model_copy(update={"event_end_quiet_seconds": 0}), T0) == ["zoom-1"]
