@@ -72,7 +72,6 @@ class Sweeper(threading.Thread):
 
         Runs before the dispatch, which enqueues the batches these write.
         """
-        # The one place for platforms' settled "ended" signals (they set Event.ended_at): before the recaps are looked for.
         made = make_due_recaps(self.settings, db)
         sent = send_due_approved(self.settings, db, check_provider)
         if made or sent:

@@ -48,6 +48,7 @@ from publisher.core.settings import RecapRule, Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, Event
 from publisher.events.catalogue import recap_rule
+from publisher.events.endings import settle_end_signals
 from publisher.ledger.campaigns import audience_size
 from publisher.ledger.drafts import DraftContent, add_draft
 from publisher.ledger.notice import write_notice
@@ -91,8 +92,14 @@ def due_events(db: Database, settings: Settings, now: dt.datetime | None = None)
 
 
 def make_due_recaps(settings: Settings, db: Database, now: dt.datetime | None = None) -> list[RecapMade]:
-    """The sweep's event step: make the recap of every due event; one event that fails is logged and left for the next sweep."""
+    """The sweep's event step: settle the platforms' "ended" signals, then make the recap of every due event.
+
+    One event that fails is logged and left for the next sweep.
+    """
     now = now or utcnow()
+    with db.transaction() as session:
+        for slug in settle_end_signals(session, settings, now):
+            log.info("event %s ended: its platform's end signal is %s s old", slug, settings.event_end_quiet_seconds)
     made = []
     for event_id in due_events(db, settings, now):
         try:
