@@ -64,7 +64,9 @@ def render_at(context: BrowserContext, html: str, width: int) -> tuple[dict[str,
         page.set_viewport_size({"width": width, "height": VIEWPORT_HEIGHT})
         page.set_content(html, wait_until="load")
         assert page.locator("h1").is_visible()
-        assert page.locator("a.button").is_visible()
+        buttons = page.locator("a.button").all()
+        assert len(buttons) == 2  # the recap's call to action, and Register for the next event
+        assert all(button.is_visible() for button in buttons)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         screenshot = SCREENSHOTS / f"modu-{width}px.png"
         page.screenshot(path=str(screenshot), full_page=True)

@@ -18,7 +18,7 @@ from publisher.accounts.roles import CLI_ACTOR
 from publisher.audience.lists import check_list_name
 from publisher.content.drafting import lint_draft, read_draft
 from publisher.content.lint import lint_recap
-from publisher.content.recap import Recap, load_recap, read_recap_text
+from publisher.content.recap import Recap, parse_recap, read_recap_text
 from publisher.core.broker import check_reachable, redis_url
 from publisher.core.errors import ContentError
 from publisher.core.settings import Settings
@@ -55,7 +55,8 @@ def check_lint(settings: Settings, recap: Recap, *, force: bool, report: Callabl
 def run_publish(settings: Settings, options: PublishOptions, report: Callable[[str], None]) -> CreatedCampaign:
     if options.list_name is not None:
         check_list_name(options.list_name)
-    recap = load_recap(options.recap)
+    text = read_recap_text(options.recap)
+    recap = parse_recap(text, str(options.recap))
     check_lint(settings, recap, force=options.force, report=report)
     provider = provider_class(options.provider)
     provider.check_configuration(settings)
@@ -70,6 +71,8 @@ def run_publish(settings: Settings, options: PublishOptions, report: Callable[[s
             batch_size=min(settings.batch_size, provider.max_batch_size),
             send_at=options.send_at,
             test_to=(options.test_to,) if options.test_to else (),
+            # Kept with the campaign: the web app reads its next event from it (the .ics link).
+            recap_text=text,
             created_by=CLI_ACTOR.label,
         )
         created = create_campaign(settings, db, plan)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from publisher.content.recap import Recap
-from publisher.content.rendering.layout import IssueFrame, render_issue
+from publisher.content.rendering.layout import issue_frame, render_issue
 from publisher.content.rendering.personalize import Recipient
 from publisher.core.links import UNSUBSCRIBE, VIEW, LinkTarget, signer_for
 from publisher.core.settings import Settings
@@ -22,7 +22,8 @@ class SampleSubscriber:
 
 def preview(settings: Settings, recap: Recap, subscriber: SampleSubscriber, list_name: str) -> tuple[str, str]:
     """Return (html, text) exactly as the two-stage render produces them for ``subscriber``."""
-    issue = render_issue(recap, IssueFrame(list_name=list_name, postal_address=settings.postal_address))
+    # No campaign yet, so no calendar of its own: the .ics link is left out (issue_frame).
+    issue = render_issue(recap, issue_frame(settings, list_name))
     signer = signer_for(settings)
     target = LinkTarget(subscriber_id=None, list_id=None, campaign_id=None)
     recipient = Recipient(

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import frontmatter
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from publisher.core.errors import ContentError
@@ -31,6 +31,18 @@ MAX_RECAP_BYTES = 1_048_576
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _one_line(value: str | None) -> str | None:
+    # A name, a venue, a caption: shown on one line of the email, where a
+    # control character or a line break has no meaning and an HTML parser
+    # would not keep it as written.
+    if value is not None:
+        try:
+            refuse_control_characters(value)
+        except ValueError as exc:
+            raise PydanticCustomError("single_line", str(exc)) from None
+    return value
 
 
 class Event(_Strict):
@@ -49,12 +61,21 @@ class Event(_Strict):
     def _known_zone(cls, value: str | None) -> str | None:
         return check_zone(value)
 
+    _single_line = field_validator("name", "venue")(_one_line)
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> Event:
+        check_order(self.starts_at, self.ends_at)
+        return self
+
 
 class Speaker(_Strict):
     name: str = Field(min_length=1, max_length=200)
     role: str | None = Field(None, max_length=200)
     organisation: str | None = Field(None, max_length=200)
     photo: HttpUrl | None = None
+
+    _single_line = field_validator("name", "role", "organisation")(_one_line)
 
 
 class Photo(_Strict):
@@ -64,12 +85,16 @@ class Photo(_Strict):
     width: int = Field(gt=0, le=4000)
     height: int = Field(gt=0, le=4000)
 
+    _single_line = field_validator("alt")(_one_line)
+
 
 class Link(_Strict):
     """Slides, the recording: what the reader may want to open after the event."""
 
     title: str = Field(min_length=1, max_length=200)
     url: HttpUrl
+
+    _single_line = field_validator("title")(_one_line)
 
 
 class NextEvent(_Strict):
@@ -86,12 +111,19 @@ class NextEvent(_Strict):
     def _known_zone(cls, value: str) -> str:
         return check_zone(value) or value
 
+    _single_line = field_validator("name", "venue")(_one_line)
+
     @field_validator("starts_at", "ends_at")
     @classmethod
     def _aware(cls, value: dt.datetime) -> dt.datetime:
         if value.tzinfo is None:
             raise PydanticCustomError("naive_time", "give the time with its UTC offset (2026-12-10T18:00:00+01:00)")
         return value
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> NextEvent:
+        check_order(self.starts_at, self.ends_at)
+        return self
 
 
 class CallToAction(_Strict):
@@ -189,6 +221,16 @@ def check_zone(value: str | None) -> str | None:
             "time_zone", "unknown time zone {zone} (use an IANA name such as Europe/Paris)", {"zone": repr(value)}
         ) from None
     return value
+
+
+def check_order(starts_at: dt.datetime | None, ends_at: dt.datetime | None) -> None:
+    """Refuse an end that is not after the start: a calendar cannot hold it, and a reader cannot make sense of it."""
+    if starts_at is None or ends_at is None:
+        return
+    if (starts_at.tzinfo is None) != (ends_at.tzinfo is None):
+        raise PydanticCustomError("mixed_times", "give both starts_at and ends_at with a UTC offset, or neither")
+    if ends_at <= starts_at:
+        raise PydanticCustomError("time_order", "ends_at must be after starts_at")
 
 
 def parse_recap(text: str, source: str = "<recap>", *, allow_empty_body: bool = False) -> Recap:

@@ -18,6 +18,16 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from publisher.core.addresses import sender_mailbox
+from publisher.core.branding import (
+    DEFAULT_COLOR,
+    DEFAULT_LOGO_SIZE,
+    Brand,
+    check_color,
+    check_font,
+    check_logo_size,
+    check_logo_url,
+    check_name,
+)
 from publisher.core.errors import ConfigurationError
 from publisher.core.private_files import private_directory
 
@@ -60,6 +70,16 @@ class Settings(BaseSettings):
         None, description="Retired keys, comma-separated: their links still verify and their hashes of erased addresses still match."
     )
     postal_address: str = Field("", description="Sender postal address shown in every footer.")
+    brand_name: str | None = Field(
+        None,
+        description="Name in the email masthead and atop the subscriber pages, and the logo's alt text; unset keeps the masthead's text.",
+    )
+    brand_logo_url: str | None = Field(None, description="https URL of the logo shown in the masthead and atop the subscriber pages.")
+    brand_logo_size: str = Field(DEFAULT_LOGO_SIZE, description="The logo's display size in pixels, WIDTHxHEIGHT (Outlook needs both).")
+    brand_color: str = Field(DEFAULT_COLOR, description="Colour of buttons and links, #rrggbb; lint checks its contrast (WCAG AA).")
+    brand_font: str | None = Field(
+        None, description="CSS font-family list of every text in emails and pages; unset keeps the layouts' fonts."
+    )
     batch_size: int = Field(100, ge=1, le=1000, description="Recipients per delivery task (capped by the provider's batch limit).")
     http_timeout: float = Field(10.0, gt=0, description="Seconds before a provider HTTP call is abandoned.")
     fetch_timeout: float = Field(
@@ -224,6 +244,19 @@ class Settings(BaseSettings):
         return float(configured) if configured is not None else default
 
     @property
+    def brand(self) -> Brand:
+        """The brand the emails and the subscriber pages show."""
+        width, height = check_logo_size(self.brand_logo_size)
+        return Brand(
+            name=self.brand_name,
+            logo_url=self.brand_logo_url,
+            logo_width=width,
+            logo_height=height,
+            color=self.brand_color,
+            font=self.brand_font,
+        )
+
+    @property
     def old_secrets(self) -> list[str]:
         if self.old_secret_keys is None:
             return []
@@ -246,6 +279,31 @@ class Settings(BaseSettings):
         # header would hold every campaign, so the process refuses to start.
         if value is not None:
             sender_mailbox(value)  # AddressError is a ValueError: pydantic reports it under the variable
+        return value
+
+    @field_validator("brand_name", "brand_logo_url", "brand_font", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("brand_name", "brand_logo_url", "brand_logo_size", "brand_color", "brand_font")
+    @classmethod
+    def _brand_value(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # The colour and the font go into CSS as they are: a value of another
+        # shape could end a rule and add its own, so it never gets that far.
+        if value is None:
+            return value
+        variable = f"NEWSLETTER_{str(info.field_name).upper()}"
+        checks = {"brand_name": check_name, "brand_logo_url": check_logo_url, "brand_color": check_color, "brand_font": check_font}
+        try:
+            if info.field_name == "brand_logo_size":
+                check_logo_size(value)
+                return value.strip()
+            value = checks[str(info.field_name)](value)
+        except ValueError as exc:
+            raise ValueError(f"{variable}: {exc}") from None
+        if info.field_name == "brand_logo_url" and info.data.get("brand_name", "") is None:
+            raise ValueError(f"{variable} needs NEWSLETTER_BRAND_NAME too: it is the logo's text alternative")
         return value
 
     @field_validator("secret_key", "old_secret_keys")

@@ -25,7 +25,7 @@ from publisher.audience import event_audiences
 from publisher.audience.lists import find_list
 from publisher.audience.suppressions import is_erased, suppressed_addresses
 from publisher.content.recap import Recap
-from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue
+from publisher.content.rendering.layout import RenderedIssue, issue_frame, render_issue
 from publisher.core.addresses import AddressError, sender_mailbox
 from publisher.core.clock import utcnow
 from publisher.core.errors import ConfigurationError, NewsletterError, NotFoundError
@@ -53,6 +53,10 @@ class CampaignPlan:
     recap_text: str | None = None
     lint: dict[str, Any] | None = None
     created_by: str | None = None
+    #: The campaign whose next-event calendar the issue links to: a test copy
+    #: of a draft links to the draft's, as the draft will once it is sent.
+    #: None: the campaign's own, or none for a test send of a file.
+    calendar_of: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,11 +77,14 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
         if not plan.test_to and not has_audience(session, mailing_list):
             name = mailing_list.name if mailing_list else plan.list_name
             raise NotFoundError(f"list '{name}' has no confirmed subscribers: nothing to send")
-        issue = render_issue(plan.recap, IssueFrame(list_name=_list_label(mailing_list), postal_address=settings.postal_address))
         scheduled = plan.send_at is not None and plan.send_at > utcnow()
-        campaign = _new_campaign(plan, mailing_list, issue, scheduled)
+        campaign = _new_campaign(plan, mailing_list, scheduled)
         session.add(campaign)
         session.flush()
+        # Rendered once the campaign has its id: the issue links to the
+        # campaign's own .ics of its next event.
+        frame = issue_frame(settings, _list_label(mailing_list), plan.calendar_of or (None if plan.test_to else campaign.id))
+        store_issue(campaign, render_issue(plan.recap, frame))
         if plan.test_to:
             audience: Iterable[Sequence[tuple[int | None, str]]] = [_test_audience(session, plan.test_to)]
         else:
@@ -144,7 +151,13 @@ def _list_label(mailing_list: MailingList | None) -> str:
     return mailing_list.name if mailing_list else "test"
 
 
-def _new_campaign(plan: CampaignPlan, mailing_list: MailingList | None, issue: RenderedIssue, scheduled: bool) -> Campaign:
+def store_issue(campaign: Campaign, issue: RenderedIssue) -> None:
+    """Keep the stage-1 render on its campaign."""
+    campaign.html_template, campaign.text_template, campaign.placeholder_nonce = issue.html, issue.text, issue.nonce
+
+
+def _new_campaign(plan: CampaignPlan, mailing_list: MailingList | None, scheduled: bool) -> Campaign:
+    """The campaign row, its issue not rendered yet (``store_issue`` adds it once the row has its id)."""
     now = utcnow()
     return Campaign(
         list_id=mailing_list.id if mailing_list else None,
@@ -155,9 +168,9 @@ def _new_campaign(plan: CampaignPlan, mailing_list: MailingList | None, issue: R
         subject=(plan.subject_prefix + plan.recap.meta.email_subject)[:500],
         source=plan.recap.source,
         content_digest=plan.recap.digest,
-        html_template=issue.html,
-        text_template=issue.text,
-        placeholder_nonce=issue.nonce,
+        html_template="",
+        text_template="",
+        placeholder_nonce="",
         send_at=plan.send_at,
         released_at=None if scheduled else now,
         recap_text=plan.recap_text,

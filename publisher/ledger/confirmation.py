@@ -27,7 +27,9 @@ TITLE_LIMIT = 500
 
 def write_confirmation(session: Session, settings: Settings, mailing_list: MailingList, subscriber: Subscriber) -> ConfirmationEmail:
     """Store a confirmation campaign for one pending subscriber (enqueue its batch after the commit)."""
-    frame = ConfirmationFrame(list_name=mailing_list.name, description=mailing_list.description, postal_address=settings.postal_address)
+    frame = ConfirmationFrame(
+        list_name=mailing_list.name, description=mailing_list.description, postal_address=settings.postal_address, brand=settings.brand
+    )
     rendered = render_confirmation(frame)
     now = utcnow()
     campaign = Campaign(

@@ -22,7 +22,7 @@ from publisher.audience.lists import find_list
 from publisher.content.drafting import read_draft
 from publisher.content.lint.report import LintReport
 from publisher.content.recap import Recap
-from publisher.content.rendering.layout import IssueFrame, render_issue
+from publisher.content.rendering.layout import IssueFrame, issue_frame, render_issue
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.core.settings import Settings
@@ -36,6 +36,7 @@ from publisher.ledger.campaigns import (
     create_campaign,
     has_audience,
     message_domain,
+    store_issue,
     write_batches,
 )
 
@@ -76,7 +77,7 @@ class Draft:
     status: CampaignStatus
     list_name: str | None
     provider: str
-    #: None for a campaign published from a file: only drafts keep their recap.
+    #: None for a test copy, or a file published before ``publish`` kept the recap too.
     recap_text: str | None
     lint: dict[str, Any]
     created_by: str | None
@@ -92,7 +93,7 @@ class Draft:
     @property
     def recap(self) -> Recap:
         if self.recap_text is None:
-            raise NotFoundError(f"campaign {self.id} was published from a file; its recap is not stored")
+            raise NotFoundError(f"campaign {self.id} has no stored recap")
         return read_draft(self.recap_text, f"campaign {self.id}")
 
 
@@ -103,8 +104,8 @@ def _locked(session: Session, campaign_id: int) -> Campaign:
     return campaign
 
 
-def _frame(settings: Settings, mailing_list: MailingList) -> IssueFrame:
-    return IssueFrame(list_name=mailing_list.name, postal_address=settings.postal_address)
+def _frame(settings: Settings, mailing_list: MailingList, campaign_id: int) -> IssueFrame:
+    return issue_frame(settings, mailing_list.name, campaign_id)
 
 
 def create_draft(settings: Settings, db: Database, content: DraftContent, actor: Actor) -> int:
@@ -116,7 +117,6 @@ def create_draft(settings: Settings, db: Database, content: DraftContent, actor:
 def add_draft(session: Session, settings: Settings, content: DraftContent, actor: Actor) -> int:
     """``create_draft`` in the caller's transaction."""
     mailing_list = find_list(session, content.list_name)
-    issue = render_issue(content.recap, _frame(settings, mailing_list))
     campaign = Campaign(
         list_id=mailing_list.id,
         status=states.initial_status(scheduled=False, draft=True),
@@ -125,9 +125,9 @@ def add_draft(session: Session, settings: Settings, content: DraftContent, actor
         subject=content.recap.meta.email_subject[:500],
         source="draft",
         content_digest=content.recap.digest,
-        html_template=issue.html,
-        text_template=issue.text,
-        placeholder_nonce=issue.nonce,
+        html_template="",
+        text_template="",
+        placeholder_nonce="",
         recap_text=content.recap_text,
         lint=content.lint.as_dict(),
         created_by=actor.label[:400],
@@ -135,6 +135,8 @@ def add_draft(session: Session, settings: Settings, content: DraftContent, actor
     )
     session.add(campaign)
     session.flush()
+    # Rendered once the draft has its id: it links to its own next-event calendar, which works once it is sent.
+    store_issue(campaign, render_issue(content.recap, _frame(settings, mailing_list, campaign.id)))
     audit.record(session, actor, Action.CREATED, campaign_id=campaign.id, target=mailing_list.name)
     return campaign.id
 
@@ -145,13 +147,12 @@ def update_draft(settings: Settings, db: Database, campaign_id: int, content: Dr
         campaign = _locked(session, campaign_id)
         _require_draft(campaign, "edited")
         mailing_list = find_list(session, content.list_name)
-        issue = render_issue(content.recap, _frame(settings, mailing_list))
+        store_issue(campaign, render_issue(content.recap, _frame(settings, mailing_list, campaign.id)))
         campaign.list_id = mailing_list.id
         campaign.provider = content.provider
         campaign.title = content.recap.meta.title[:500]
         campaign.subject = content.recap.meta.email_subject[:500]
         campaign.content_digest = content.recap.digest
-        campaign.html_template, campaign.text_template, campaign.placeholder_nonce = issue.html, issue.text, issue.nonce
         campaign.recap_text = content.recap_text
         campaign.lint = content.lint.as_dict()
         campaign.updated_at = utcnow()
@@ -210,8 +211,8 @@ def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor)
             name = mailing_list.name if mailing_list else "?"
             raise NotFoundError(f"list '{name}' has no confirmed subscribers: nothing to send")
         # Rendered again: the postal address or the list may have changed since the draft was saved.
-        issue = render_issue(read_draft(campaign.recap_text or "", f"campaign {campaign.id}"), _frame(settings, mailing_list))
-        campaign.html_template, campaign.text_template, campaign.placeholder_nonce = issue.html, issue.text, issue.nonce
+        issue = render_issue(read_draft(campaign.recap_text or "", f"campaign {campaign.id}"), _frame(settings, mailing_list, campaign.id))
+        store_issue(campaign, issue)
         scheduled = order.send_at is not None and order.send_at > utcnow()
         campaign.send_at = order.send_at
         states.send(campaign, scheduled=scheduled)
@@ -238,6 +239,7 @@ def send_test(
         batch_size=batch_size,
         test_to=addresses,
         created_by=actor.label,
+        calendar_of=campaign_id,
     )
     created = create_campaign(settings, db, plan)
     audit.log(db, actor, Action.TEST_SENT, campaign_id=campaign_id, target=", ".join(addresses)[:400], detail=f"test campaign {created.id}")

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from publisher.core.branding import Brand
 from publisher.core.settings import Settings
 from publisher.sending import ProviderCheck
 from publisher.web.access_log import redact_path
@@ -39,7 +40,7 @@ from publisher.web.console import subscribers as console_subscribers
 from publisher.web.console import suppressions as console_suppressions
 from publisher.web.console.auth import SignInRequired, sign_in_location
 from publisher.web.console.uploads import UPLOAD_PATHS
-from publisher.web.deps import WebContext
+from publisher.web.deps import WebContext, web_context
 from publisher.web.event_hooks import eventbrite as eventbrite_hook
 from publisher.web.event_hooks import generic as generic_hook
 from publisher.web.event_hooks import luma as luma_hook
@@ -47,7 +48,7 @@ from publisher.web.event_hooks import zoom as zoom_hook
 from publisher.web.limits import BodySizeLimit, BodyTimeLimit
 from publisher.web.redirects import RelativeRedirects
 from publisher.web.render import message_page
-from publisher.web.routes import archive, pages, preferences, subscribe, view, webhooks
+from publisher.web.routes import archive, calendar, pages, preferences, subscribe, view, webhooks
 from templates import TEMPLATES_DIR
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
         preferences,
         view,
         archive,
+        calendar,
         subscribe,
         *EVENT_HOOKS,
         webhooks,
@@ -143,7 +145,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if problems.is_api(request.url.path):
         return problems.problem_response(exc)
     if _wants_html(request):
-        return message_page(_title(exc.status_code), str(exc.detail), exc.status_code)
+        return message_page(_title(exc.status_code), str(exc.detail), exc.status_code, brand=_brand(request))
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
@@ -153,7 +155,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         return problems.invalid_response([(".".join(str(part) for part in error["loc"]), error["msg"]) for error in exc.errors()])
     found = [f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()]
     if _wants_html(request):
-        return message_page("That did not work", "; ".join(found), 400)
+        return message_page("That did not work", "; ".join(found), 400, brand=_brand(request))
     return JSONResponse({"detail": found}, status_code=422)
 
 
@@ -162,8 +164,12 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     if problems.is_api(request.url.path):
         return problems.unexpected_response()
     if _wants_html(request):
-        return message_page("Something went wrong", "Please try again in a few minutes.", 500)
+        return message_page("Something went wrong", "Please try again in a few minutes.", 500, brand=_brand(request))
     return JSONResponse({"detail": "internal error; it has been logged"}, status_code=500)
+
+
+def _brand(request: Request) -> Brand:
+    return web_context(request).settings.brand
 
 
 def _title(status_code: int) -> str:

@@ -37,6 +37,7 @@ def publish(
         provider=provider or settings.provider,
         batch_size=settings.batch_size,
         test_to=(test_to,) if test_to else (),
+        recap_text=recap.read_text(encoding="utf-8"),
     )
     return create_campaign(settings, db, plan)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from publisher.content.lint.brand import check_brand_colour
 from publisher.content.lint.caniemail import features, nice_names
 from publisher.content.lint.checks import check_headings, check_images, check_layout_tables, check_links, check_size, check_style_blocks
 from publisher.content.lint.contrast import check_contrast
@@ -21,6 +22,7 @@ from publisher.content.lint.usage import attribute_features
 from publisher.content.preview import SampleSubscriber, preview
 from publisher.content.recap import Recap
 from publisher.content.rendering.markdown import DEFAULT_IMAGE_WIDTH, images_without_size
+from publisher.core.branding import Brand
 from publisher.core.settings import Settings
 
 __all__ = ["CHECKS", "Finding", "LintReport", "LintedPreview", "Severity", "lint_html", "lint_recap", "preload", "preview_and_lint"]
@@ -41,10 +43,19 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def lint_html(html: str, *, public_url: str) -> LintReport:
-    """Run every check on a rendered email; ``public_url`` is NEWSLETTER_PUBLIC_URL."""
+def lint_html(html: str, *, public_url: str, brand: Brand | None = None) -> LintReport:
+    """Run every check on a rendered email; ``public_url`` is NEWSLETTER_PUBLIC_URL, ``brand`` the settings' brand.
+
+    The brand colour's own contrast is reported with the contrast check's
+    findings, naming NEWSLETTER_BRAND_COLOR.
+    """
     document = Document(html, public_url=public_url.rstrip("/"))
-    return LintReport(tuple(finding for check in CHECKS for finding in check(document)))
+    findings: list[Finding] = []
+    for check in CHECKS:
+        findings.extend(check(document))
+        if check is check_contrast and brand is not None:
+            findings.extend(check_brand_colour(brand))
+    return LintReport(tuple(findings))
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,7 @@ def preview_and_lint(settings: Settings, recap: Recap) -> LintedPreview:
     call does not pay for loading the client-support data.
     """
     html, text = preview(settings, recap, SampleSubscriber(), list_name="subscribers")
-    report = lint_html(html, public_url=settings.public_url)
+    report = lint_html(html, public_url=settings.public_url, brand=settings.brand)
     # Markdown images without {width=… height=…} are rendered container-wide
     # with no height; only the recap source can tell which ones those are.
     unsized = tuple(

@@ -83,6 +83,11 @@ def _enhancement(slug: str, usage: Usage) -> str | None:
         return PROGRESSIVE_ENHANCEMENTS[slug]
     if slug in PREHEADER_TECHNIQUES and usage.only_in_preheader(slug):
         return "one of several ways the preheader is hidden"
+    if slug == "css-height" and usage.only_on_fluid_images(slug):
+        # The fluid-image pattern: width:100% with height:auto scales an image
+        # with its cell; a client that ignores height:auto (Yahoo writes it as
+        # min-height) shows the height its attribute gives, right at 600 px.
+        return "height:auto on images with width and height attributes; elsewhere the attributes' size shows"
     return None
 
 

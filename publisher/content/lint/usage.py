@@ -72,10 +72,12 @@ class Usage:
 
     places: dict[str, list[str]] = field(default_factory=dict)
     outside_preheader: set[str] = field(default_factory=set)
+    #: Features used somewhere other than ``height: auto`` on an image with width and height attributes.
+    beyond_fluid_images: set[str] = field(default_factory=set)
     #: CSS properties caniemail has no file for (``color``, ``mso-hide``, …).
     unmapped: set[str] = field(default_factory=set)
 
-    def add(self, slug: str | None, where: str, *, preheader: bool = False) -> None:
+    def add(self, slug: str | None, where: str, *, preheader: bool = False, fluid_image: bool = False) -> None:
         if slug is None or slug not in features():
             return
         places = self.places.setdefault(slug, [])
@@ -83,9 +85,14 @@ class Usage:
             places.append(where)
         if not preheader:
             self.outside_preheader.add(slug)
+        if not fluid_image:
+            self.beyond_fluid_images.add(slug)
 
     def only_in_preheader(self, slug: str) -> bool:
         return slug in self.places and slug not in self.outside_preheader
+
+    def only_on_fluid_images(self, slug: str) -> bool:
+        return slug in self.places and slug not in self.beyond_fluid_images
 
 
 def collect(doc: Document) -> Usage:
@@ -116,11 +123,11 @@ def _add_at_rule(usage: Usage, rule: AtRule, where: str) -> None:
         usage.add(slug, where)
 
 
-def _add_declaration(usage: Usage, declaration: Declaration, where: str, *, preheader: bool = False) -> None:
+def _add_declaration(usage: Usage, declaration: Declaration, where: str, *, preheader: bool = False, fluid_image: bool = False) -> None:
     slug = property_feature(declaration.name)
     if slug is None:
         usage.unmapped.add(declaration.name)
-    usage.add(slug, where, preheader=preheader)
+    usage.add(slug, where, preheader=preheader, fluid_image=fluid_image)
     if declaration.important:
         usage.add("css-important", where, preheader=preheader)
     if declaration.name == "display":
@@ -135,8 +142,10 @@ def _add_element(usage: Usage, doc: Document, element: Element) -> None:
     usage.add(element_feature(element), where, preheader=preheader)
     for attribute in element.attrib:
         usage.add(attribute_features().get(attribute.lower()), where, preheader=preheader)
+    sized = element.tag == "img" and (element.get("height") or "").strip().isdigit() and (element.get("width") or "").strip().isdigit()
     for declaration in doc.inline_style(element):
-        _add_declaration(usage, declaration, where, preheader=preheader)
+        fluid = sized and declaration.name == "height" and declaration.value.strip().lower() == "auto"
+        _add_declaration(usage, declaration, where, preheader=preheader, fluid_image=fluid)
     if element.tag == "meta" and element.get("name") == "color-scheme":
         usage.add("html-meta-color-scheme", where)
     href = element.get("href") or ""

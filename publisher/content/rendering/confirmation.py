@@ -10,11 +10,12 @@ not once per request.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
-from publisher.content.rendering.layout import RenderedIssue, environment, inline_css
+from publisher.content.rendering.layout import RenderedIssue, brand_context, environment, inline_css
 from publisher.content.rendering.personalize import PlaceholderFields, new_nonce
+from publisher.core.branding import Brand
 
 HTML_TEMPLATE = "confirmation.html.j2"
 TEXT_TEMPLATE = "confirmation.txt.j2"
@@ -26,6 +27,7 @@ class ConfirmationFrame:
     description: str
     postal_address: str
     lang: str = "en"
+    brand: Brand = field(default_factory=Brand)
 
     @property
     def title(self) -> str:
@@ -44,6 +46,7 @@ def render_confirmation(frame: ConfirmationFrame) -> RenderedIssue:
         "postal_address": frame.postal_address,
         "lang": frame.lang,
         "personal": PlaceholderFields(nonce),
+        **brand_context(frame.brand),
     }
     html = inline_css(environment().get_template(HTML_TEMPLATE).render(context))
     text = environment().get_template(TEXT_TEMPLATE).render(context)

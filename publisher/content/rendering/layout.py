@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property, lru_cache
 from typing import Any
 
@@ -19,6 +19,7 @@ from markupsafe import Markup
 from premailer import Premailer
 
 from publisher.content.recap import Recap
+from publisher.content.rendering.event import calendar_url, event_card, next_event_card, photo_rows
 from publisher.content.rendering.markdown import MergeTagPlacementError, insert_placeholders, to_html
 from publisher.content.rendering.personalize import (
     CompiledTemplate,
@@ -29,11 +30,18 @@ from publisher.content.rendering.personalize import (
     new_nonce,
 )
 from publisher.content.rendering.plaintext import PLACEHOLDER, to_text, wrap_text
+from publisher.core.branding import Brand
 from publisher.core.errors import ContentError
+from publisher.core.settings import Settings
 from templates import TEMPLATES_DIR
 
 HTML_TEMPLATE = "recap.html.j2"
 TEXT_TEMPLATE = "recap.txt.j2"
+
+
+#: The layout's own fonts, kept when no brand font is set.
+TEXT_FONT = "Helvetica, Arial, sans-serif"
+HEADING_FONT = "Georgia, 'Times New Roman', serif"
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,21 @@ class IssueFrame:
     list_name: str
     postal_address: str
     lang: str = "en"
+    brand: Brand = field(default_factory=Brand)
+    #: The campaign's .ics of its next event (``event.calendar_url``). A
+    #: campaign's id is its own, known once the campaign row exists; a preview
+    #: of a recap not yet stored has none, and leaves the .ics link out.
+    calendar_url: str | None = None
+
+
+def issue_frame(settings: Settings, list_name: str, campaign_id: int | None = None) -> IssueFrame:
+    """The frame of an issue to ``list_name`` from the settings: footer address, brand, and the campaign's calendar link."""
+    return IssueFrame(
+        list_name=list_name,
+        postal_address=settings.postal_address,
+        brand=settings.brand,
+        calendar_url=calendar_url(settings.public_url, campaign_id) if campaign_id is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -110,16 +133,28 @@ def render_single(recap: Recap, frame: IssueFrame, recipient: Recipient) -> tupl
 
 
 def _context(recap: Recap, frame: IssueFrame, fields: object) -> dict[str, object]:
+    meta, brand = recap.meta, frame.brand
+    rows = photo_rows(meta.photos)
     return {
-        "meta": recap.meta,
-        "title": recap.meta.title,
-        "preheader": recap.meta.preheader,
-        "event_line": event_line(recap),
+        "meta": meta,
+        "title": meta.title,
+        "preheader": meta.preheader,
+        "event": event_card(meta.event),
+        "next_event": next_event_card(meta.next_event, frame.calendar_url),
+        "photo_rows": rows,
+        "photo_share": 100 // len(rows[0]) if rows else 100,
         "list_name": frame.list_name,
         "postal_address": frame.postal_address,
         "lang": frame.lang,
+        "masthead": brand.name or ("Event recap" if meta.event else frame.list_name),
         "personal": fields,
+        **brand_context(brand),
     }
+
+
+def brand_context(brand: Brand) -> dict[str, object]:
+    """What the stylesheets and the masthead need of the brand (email.css is a template of its own)."""
+    return {"brand": brand, "text_font": brand.font or TEXT_FONT, "heading_font": brand.font or HEADING_FONT}
 
 
 def _render_html(recap: Recap, body: str, frame: IssueFrame, fields: object) -> str:
@@ -148,14 +183,6 @@ def _wrap(line: str) -> str:
     if len(line) <= 78 or "://" in line or PLACEHOLDER.search(line):
         return line
     return "\n".join(wrap_text(line, subsequent_indent="  " if line.startswith("- ") else ""))
-
-
-def event_line(recap: Recap) -> str:
-    event = recap.meta.event
-    if event is None:
-        return ""
-    parts = [event.name, f"{event.date:%-d %B %Y}" if event.date else "", event.venue or ""]
-    return " · ".join(part for part in parts if part)
 
 
 def inline_css(html: str) -> str:

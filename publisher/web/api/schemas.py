@@ -116,7 +116,7 @@ class CampaignOut(BaseModel):
         None, description="The lint report of the content as last saved (null for a campaign published from a file)."
     )
     content: ContentOut | None = Field(
-        None, description="The recap as fields (null for a campaign published from a file, and in lists: GET the campaign for it)."
+        None, description="The recap as fields (null in lists: GET the campaign for it; and for a file published before recaps were kept)."
     )
 
 

@@ -7,6 +7,7 @@ unsubscribe link leads to the archive's note on how to unsubscribe.
 
 from __future__ import annotations
 
+import re
 from email.utils import parseaddr
 
 from fastapi import APIRouter
@@ -29,6 +30,15 @@ PUBLIC_CACHE = "public, max-age=300"
 NOT_ARCHIVED = "There is no issue with this number in the public archive."
 
 
+def campaign_number(text: str) -> int | None:
+    """The campaign id a path segment names, or None: digits only, and few enough to be an id.
+
+    Path segments are read as text, not with Starlette's ``int`` convertor: it
+    turns a 5,000-digit segment into a ValueError, and that into a 500.
+    """
+    return int(text) if re.fullmatch(r"[0-9]{1,18}", text) else None
+
+
 def archive_url(settings: Settings, campaign_id: int | None = None) -> str:
     return f"{settings.public_url}/archive" + (f"/{campaign_id}" if campaign_id is not None else "")
 
@@ -49,6 +59,7 @@ def archive_index(ctx: Context) -> HTMLResponse:
         issues = archived_issues(session)
     response = page(
         "archive.html.j2",
+        brand=ctx.settings.brand,
         title=archive_title(ctx.settings),
         issues=[(issue, archive_url(ctx.settings, issue.id)) for issue in issues],
         feed_url=feed_url(ctx.settings),
@@ -71,10 +82,11 @@ def archive_feed(ctx: Context) -> Response:
     return Response(body, media_type="application/rss+xml; charset=utf-8", headers={"Cache-Control": PUBLIC_CACHE})
 
 
-@router.get("/archive/{campaign_id:int}", response_class=HTMLResponse, summary="One archived issue, without anyone's personal data")
-def archive_issue(campaign_id: int, ctx: Context) -> HTMLResponse:
+@router.get("/archive/{campaign_id}", response_class=HTMLResponse, summary="One archived issue, without anyone's personal data")
+def archive_issue(campaign_id: str, ctx: Context) -> HTMLResponse:
+    number = campaign_number(campaign_id)
     with ctx.db.transaction() as session:
-        campaign = archived_campaign(session, campaign_id)
+        campaign = archived_campaign(session, number) if number is not None else None
         if campaign is None:
             raise HTTPException(404, NOT_ARCHIVED)
         recipient = neutral_copy(

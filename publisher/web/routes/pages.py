@@ -105,6 +105,7 @@ def _page(ctx: WebContext, target: LinkTarget, membership: Membership, state: st
     titles = {"confirm": "Unsubscribe", "already": "Already unsubscribed", "done": "Unsubscribed"}
     return page(
         "unsubscribe.html.j2",
+        brand=ctx.settings.brand,
         title=titles[state],
         state=state,
         address=mask_email(membership.address),
@@ -120,6 +121,7 @@ def _gone(ctx: WebContext, target: LinkTarget) -> HTMLResponse:
     # sender must not report a failure for that.
     return page(
         "unsubscribe.html.j2",
+        brand=ctx.settings.brand,
         title="Nothing to unsubscribe",
         state="gone",
         address="",

@@ -51,8 +51,8 @@ def preferences_page(token: str, ctx: Context) -> HTMLResponse:
     with ctx.db.transaction() as session:
         address = _address(session, subscriber_id)
         if address is None:
-            return message_page("Nothing to manage", GONE)
-        return _page(address, _rows(session, subscriber_id), notice=None)
+            return message_page("Nothing to manage", GONE, brand=ctx.settings.brand)
+        return _page(ctx, address, _rows(session, subscriber_id), notice=None)
 
 
 @router.post("/preferences/{token}", response_class=HTMLResponse, summary="Leave one list (list_id) or all (all=1)")
@@ -68,7 +68,7 @@ def update_preferences(
     with ctx.db.transaction() as session:
         address = _address(session, subscriber_id)
         if address is None:
-            return message_page("Nothing to manage", GONE)
+            return message_page("Nothing to manage", GONE, brand=ctx.settings.brand)
         if leave_everything:
             changed = leave_all(session, subscriber_id)
             notice = "You have left every list." if changed else "You had already left every list."
@@ -80,7 +80,7 @@ def update_preferences(
             notice = f"You have left {row.name}." if changed else f"You had already left {row.name}."
         if changed:
             log.info("subscriber %s left %s list(s) on the preference page", subscriber_id, changed)
-        return _page(address, _rows(session, subscriber_id), notice=notice)
+        return _page(ctx, address, _rows(session, subscriber_id), notice=notice)
 
 
 def _subscriber_id(ctx: WebContext, token: str) -> int:
@@ -123,9 +123,10 @@ def _label(subscription: Subscription) -> str:
     return f"Left on {left.day} {left:%B %Y}" if left else "Left"
 
 
-def _page(address: str, rows: list[ListRow], notice: str | None) -> HTMLResponse:
+def _page(ctx: WebContext, address: str, rows: list[ListRow], notice: str | None) -> HTMLResponse:
     return page(
         "preferences.html.j2",
+        brand=ctx.settings.brand,
         title="Your subscriptions",
         address=mask_email(address),
         rows=rows,

@@ -149,9 +149,11 @@ def subscribe_form(ctx: Context, list_name: Annotated[str, Query(alias="list", m
         with ctx.db.transaction() as session:
             mailing_list = session.scalar(select(MailingList).where(MailingList.name == list_name.strip()))
     if mailing_list is None or not mailing_list.public:
-        return message_page("Not found", "There is no public list of that name to subscribe to.", 404)
+        return message_page("Not found", "There is no public list of that name to subscribe to.", 404, brand=ctx.settings.brand)
     title = f"Subscribe to {mailing_list.name}"
-    return page("subscribe.html.j2", title=title, list_name=mailing_list.name, description=mailing_list.description)
+    return page(
+        "subscribe.html.j2", brand=ctx.settings.brand, title=title, list_name=mailing_list.name, description=mailing_list.description
+    )
 
 
 def _possible_list_name(name: str) -> bool:
@@ -197,11 +199,11 @@ async def subscribe(request: Request) -> Response:
             request_subscription, ctx.db, ctx.settings, signup, address_limit(ctx.redis, ctx.settings), write_confirmation
         )
     except _Refused as refused:
-        return _refusal(refused, as_form)
+        return _refusal(ctx, refused, as_form)
     except InvalidSignup as invalid:
-        return _refusal(_Refused(422, [f"body.{invalid.field}: {invalid.reason}"]), as_form)
+        return _refusal(ctx, _Refused(422, [f"body.{invalid.field}: {invalid.reason}"]), as_form)
     except NotFoundError as missing:
-        return _refusal(_Refused(404, [str(missing)]), as_form)
+        return _refusal(ctx, _Refused(404, [str(missing)]), as_form)
     log.info("sign-up to list %s: %s", signup.list_name, result.outcome.value)
     # Writing a sign-up takes longer than finding the address confirmed or
     # suppressed: answered at once, the time would tell which. So every
@@ -212,7 +214,8 @@ async def subscribe(request: Request) -> Response:
         log.warning("a sign-up took %.0f ms longer than NEWSLETTER_SUBSCRIBE_ANSWER_SECONDS; its timing may show", -remaining * 1000)
     await asyncio.sleep(max(0.0, remaining))
     if as_form:
-        response: Response = message_page("Check your inbox", f"{ACCEPTED} It is for the {signup.list_name.strip()} list.", 200)
+        accepted = f"{ACCEPTED} It is for the {signup.list_name.strip()} list."
+        response: Response = message_page("Check your inbox", accepted, 200, brand=ctx.settings.brand)
     else:
         response = JSONResponse(SubscribeAccepted().model_dump(), status_code=202)
     if result.batch_id is not None:
@@ -273,14 +276,15 @@ def _validated(data: object, status: int) -> SubscribeBody:
         raise _Refused(status, problems) from None
 
 
-def _refusal(refused: _Refused, as_form: bool) -> Response:
+def _refusal(ctx: WebContext, refused: _Refused, as_form: bool) -> Response:
     if not as_form:
         detail: str | list[str] = refused.problems if refused.status == 422 else "; ".join(refused.problems)
         return JSONResponse({"detail": detail}, status_code=refused.status, headers=refused.headers)
     # A person at a form gets a page; 422 is for programs.
     status = 400 if refused.status == 422 else refused.status
     titles = {400: "That did not work", 404: "Not found", 429: "Too many sign-ups"}
-    response = message_page(titles.get(status, "That did not work"), "; ".join(_readable(problem) for problem in refused.problems), status)
+    problems = "; ".join(_readable(problem) for problem in refused.problems)
+    response = message_page(titles.get(status, "That did not work"), problems, status, brand=ctx.settings.brand)
     response.headers.update(refused.headers)
     return response
 
@@ -314,7 +318,7 @@ _CONFIRM_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=_CONFIRM_RESPONSES,
 )
 def confirm_page(token: str, ctx: Context) -> HTMLResponse:
-    return _confirm_answer(confirmation_state(ctx.db, _verified(ctx, token)))
+    return _confirm_answer(ctx, confirmation_state(ctx.db, _verified(ctx, token)))
 
 
 @router.post(
@@ -327,10 +331,10 @@ def confirm(token: str, request: Request, ctx: Context) -> HTMLResponse:
     target = _verified(ctx, token)
     confirmation = confirm_subscription(ctx.db, target, client_ip(request, ctx.settings), request.headers.get("user-agent"))
     log.info("confirm link of subscriber %s on list %s: %s", target.subscriber_id, target.list_id, confirmation.state.value)
-    return _confirm_answer(confirmation)
+    return _confirm_answer(ctx, confirmation)
 
 
-def _confirm_answer(confirmation: Confirmation) -> HTMLResponse:
+def _confirm_answer(ctx: WebContext, confirmation: Confirmation) -> HTMLResponse:
     titles = {
         "pending": "Confirm your subscription",
         "confirmed": "Subscribed",
@@ -338,4 +342,4 @@ def _confirm_answer(confirmation: Confirmation) -> HTMLResponse:
         "gone": "Nothing to confirm",
     }
     state = confirmation.state.value
-    return page("confirm.html.j2", title=titles[state], state=state, list_name=confirmation.list_name)
+    return page("confirm.html.j2", brand=ctx.settings.brand, title=titles[state], state=state, list_name=confirmation.list_name)
