@@ -16,7 +16,7 @@ from publisher.audience.suppressions import suppress_address
 from publisher.core.errors import NotFoundError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Attendance, ConsentEvent, EventRegistrant, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import Attendance, Campaign, ConsentEvent, EventRegistrant, Subscriber, Subscription, SubscriptionStatus
 from publisher.events.catalogue import EventError, EventFields, end_event, event_summary, platform_slug, set_recap_rule
 from publisher.ledger.campaigns import audience_batches, audience_size
 from tests.support.audience import people, statuses
@@ -118,6 +118,11 @@ def test_a_draft_to_an_event_audience_is_sent_to_its_members(settings: Settings,
         draft = save_draft(settings, db, list_name=f"event:{meetup}:no-show")
         created = send_draft(settings, db, SendOrder(draft, batch_size=10), CLI_ACTOR)
     assert created.recipients == 2 == deliveries_of(db, draft)
+    with db.transaction() as session:
+        html, text = session.execute(select(Campaign.html_template, Campaign.text_template).where(Campaign.id == draft)).one()
+    # The footer names the event they registered for, not a list they never joined.
+    assert "because you registered for Modu Meetup." in html and "because you registered for Modu Meetup." in text
+    assert "event:" not in html
 
 
 def test_event_audiences_of_unknown_events_and_malformed_names_are_refused(db: Database) -> None:

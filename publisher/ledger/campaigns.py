@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from publisher.audience import event_audiences
 from publisher.audience.lists import find_list
@@ -31,7 +31,7 @@ from publisher.core.clock import utcnow
 from publisher.core.errors import ConfigurationError, NewsletterError, NotFoundError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, Delivery, MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import Batch, Campaign, Delivery, Event, MailingList, Subscriber, Subscription, SubscriptionStatus
 from publisher.ledger.states import initial_status
 
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
@@ -83,7 +83,8 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
         session.flush()
         # Rendered once the campaign has its id: the issue links to the
         # campaign's own .ics of its next event.
-        frame = issue_frame(settings, _list_label(mailing_list), plan.calendar_of or (None if plan.test_to else campaign.id))
+        calendar_of = plan.calendar_of or (None if plan.test_to else campaign.id)
+        frame = issue_frame(settings, _list_label(mailing_list), calendar_of, registered_for(mailing_list) if mailing_list else None)
         store_issue(campaign, render_issue(plan.recap, frame))
         if plan.test_to:
             audience: Iterable[Sequence[tuple[int | None, str]]] = [_test_audience(session, plan.test_to)]
@@ -145,6 +146,14 @@ def _test_audience(session: Session, addresses: tuple[str, ...]) -> list[tuple[i
             raise NewsletterError(f"{address} was erased on request and is never mailed again; use another address for the test")
         audience.append((session.scalar(select(Subscriber.id).where(Subscriber.email == address)), address))
     return audience
+
+
+def registered_for(mailing_list: MailingList) -> str | None:
+    """The name of the event whose audience ``mailing_list`` is (the footer names it); None for a newsletter list."""
+    if mailing_list.event_id is None:
+        return None
+    event = object_session(mailing_list).get(Event, mailing_list.event_id)  # type: ignore[union-attr]
+    return event.name if event is not None else None
 
 
 def _list_label(mailing_list: MailingList | None) -> str:

@@ -36,6 +36,7 @@ from publisher.ledger.campaigns import (
     create_campaign,
     has_audience,
     message_domain,
+    registered_for,
     store_issue,
     write_batches,
 )
@@ -105,7 +106,7 @@ def _locked(session: Session, campaign_id: int) -> Campaign:
 
 
 def _frame(settings: Settings, mailing_list: MailingList, campaign_id: int) -> IssueFrame:
-    return issue_frame(settings, mailing_list.name, campaign_id)
+    return issue_frame(settings, mailing_list.name, campaign_id, registered_for(mailing_list))
 
 
 def create_draft(settings: Settings, db: Database, content: DraftContent, actor: Actor) -> int:

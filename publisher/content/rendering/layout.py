@@ -56,15 +56,18 @@ class IssueFrame:
     #: campaign's id is its own, known once the campaign row exists; a preview
     #: of a recap not yet stored has none, and leaves the .ics link out.
     calendar_url: str | None = None
+    #: The event a registrant audience registered for: the footer says so instead of naming a list.
+    registered_for: str | None = None
 
 
-def issue_frame(settings: Settings, list_name: str, campaign_id: int | None = None) -> IssueFrame:
+def issue_frame(settings: Settings, list_name: str, campaign_id: int | None = None, registered_for: str | None = None) -> IssueFrame:
     """The frame of an issue to ``list_name`` from the settings: footer address, brand, and the campaign's calendar link."""
     return IssueFrame(
         list_name=list_name,
         postal_address=settings.postal_address,
         brand=settings.brand,
         calendar_url=calendar_url(settings.public_url, campaign_id) if campaign_id is not None else None,
+        registered_for=registered_for,
     )
 
 
@@ -144,6 +147,7 @@ def _context(recap: Recap, frame: IssueFrame, fields: object) -> dict[str, objec
         "photo_rows": rows,
         "photo_share": 100 // len(rows[0]) if rows else 100,
         "list_name": frame.list_name,
+        "registered_for": frame.registered_for,
         "postal_address": frame.postal_address,
         "lang": frame.lang,
         "masthead": brand.name or ("Event recap" if meta.event else frame.list_name),
