@@ -20,10 +20,15 @@ class SampleSubscriber:
     last_name: str = "Sample"
 
 
-def preview(settings: Settings, recap: Recap, subscriber: SampleSubscriber, list_name: str) -> tuple[str, str]:
-    """Return (html, text) exactly as the two-stage render produces them for ``subscriber``."""
+def preview(
+    settings: Settings, recap: Recap, subscriber: SampleSubscriber, list_name: str, registered_for: str | None = None
+) -> tuple[str, str]:
+    """Return (html, text) exactly as the two-stage render produces them for ``subscriber``.
+
+    ``registered_for``: the event's name when ``list_name`` is one of its audiences (the footer names it).
+    """
     # No campaign yet, so no calendar of its own: the .ics link is left out (issue_frame).
-    issue = render_issue(recap, issue_frame(settings, list_name))
+    issue = render_issue(recap, issue_frame(settings, list_name, registered_for=registered_for))
     signer = signer_for(settings)
     target = LinkTarget(subscriber_id=None, list_id=None, campaign_id=None)
     recipient = Recipient(

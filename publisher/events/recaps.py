@@ -258,7 +258,7 @@ def _notify_editors(
         drafts=tuple(links),
         auto_send=_when(auto_send_at, zone) if auto_send_at else None,
     )
-    return write_notice(session, settings, notice.title, render_notice(notice), editors, actor_of(event).label)
+    return write_notice(session, settings, notice.title, render_notice(notice, settings.brand), editors, actor_of(event).label)
 
 
 def _when(moment: dt.datetime, zone: ZoneInfo) -> str:

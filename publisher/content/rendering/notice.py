@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from publisher.content.rendering.layout import RenderedIssue, environment, inline_css
+from publisher.content.rendering.layout import RenderedIssue, brand_context, environment, inline_css
 from publisher.content.rendering.personalize import PlaceholderFields, new_nonce
+from publisher.core.branding import Brand
 
 HTML_TEMPLATE = "notice.html.j2"
 TEXT_TEMPLATE = "notice.txt.j2"
@@ -45,8 +46,8 @@ class RecapNotice:
         return f"Recap drafts ready: {self.event_name}"
 
 
-def render_notice(notice: RecapNotice) -> RenderedIssue:
-    """Render the notice (inlined HTML and plain text); it has no personal field."""
+def render_notice(notice: RecapNotice, brand: Brand | None = None) -> RenderedIssue:
+    """Render the notice (inlined HTML and plain text) in the brand's colours and font; it has no personal field."""
     nonce = new_nonce()
     context = {
         "title": notice.title,
@@ -54,6 +55,7 @@ def render_notice(notice: RecapNotice) -> RenderedIssue:
         "notice": notice,
         "lang": notice.lang,
         "personal": PlaceholderFields(nonce),
+        **brand_context(brand or Brand()),
     }
     html = inline_css(environment().get_template(HTML_TEMPLATE).render(context))
     text = environment().get_template(TEXT_TEMPLATE).render(context)

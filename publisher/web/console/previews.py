@@ -16,15 +16,18 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from publisher.accounts.sessions import SignedIn
+from publisher.audience.event_audiences import parse_audience
 from publisher.content.drafting import EMPTY_BODY, compose, read_draft
 from publisher.content.lint import LintReport, preview_and_lint
 from publisher.content.preview import SampleSubscriber, preview
 from publisher.content.recap import Recap
 from publisher.core.errors import ContentError
+from publisher.db.models import Event
 from publisher.web import issue
 from publisher.web.console.auth import User, read_form
 from publisher.web.console.draft_form import DraftForm
@@ -52,13 +55,23 @@ class Preview:
     recipient: str
 
 
+def registered_for(ctx: WebContext, list_name: str) -> str | None:
+    """The name of the event whose audience ``list_name`` is, for the footer; None for a newsletter list or a name of no event."""
+    audience = parse_audience(list_name)
+    if audience is None:
+        return None
+    with ctx.db.transaction() as session:
+        return session.scalar(select(Event.name).where(Event.slug == audience.slug))
+
+
 def render(ctx: WebContext, user: SignedIn, recap: Recap, list_name: str, recipient: SampleSubscriber | None = None) -> Preview:
     """Render the email for ``recipient`` (the sample subscriber by default), lint it, and keep its HTML for the iframes."""
     linted = preview_and_lint(ctx.settings, recap)
     report = linted.report if recap.body.strip() else LintReport((EMPTY_BODY, *linted.report.findings))
     html, text = linted.html, linted.text
     if recipient is not None or list_name:
-        html, text = preview(ctx.settings, recap, recipient or SampleSubscriber(), list_name or "subscribers")
+        shown_to = list_name or "subscribers"
+        html, text = preview(ctx.settings, recap, recipient or SampleSubscriber(), shown_to, registered_for(ctx, shown_to))
     token = secrets.token_urlsafe(18)
     ctx.redis.set(KEY + token, json.dumps({"user": user.user_id, "html": html}), ex=TTL_SECONDS)
     return Preview(token=token, text=text, report=report, recipient=(recipient or SampleSubscriber()).email)
