@@ -9,7 +9,7 @@ import pytest
 
 from publisher.content.from_web.html_to_markdown import article_markdown
 from publisher.content.from_web.page import page_title, published, read_page
-from publisher.content.rendering.markdown import to_html
+from publisher.content.rendering.markdown import MERGE_TAG, parse, to_html, walk
 from publisher.core.errors import ContentError
 from publisher.core.fetching import Fetched
 
@@ -113,24 +113,63 @@ def test_lists_quotes_code_and_tables_keep_their_structure() -> None:
         "<table><tr><th>Who</th><th>Role</th></tr><tr><td>Ada | L</td><td>CTO<br>Modu</td></tr></table>"
         "<p>Line one<br>line two<br><br></p>"
     )
-    assert "3. Three\n\n4. Four\n\n   - four a" in body
+    assert "3. Three\n4. Four\n\n   - four a" in body
     assert "> Quoted\n>\n> \\- not a list" in body
     # A merge tag in code is broken with a zero-width space: code from a page is shown, never personalised.
     assert "```\ndef f():\n    return `x` *\u200b|EMAIL|*\n```" in body
-    assert "| Who | Role |\n|---|---|\n| Ada \\| L | CTO Modu |" in body
+    assert "| Who | Role |\n| --- | --- |\n| Ada \\| L | CTO Modu |" in body
     assert body.endswith("Line one\\\nline two")
     html = to_html(body)
     assert '<ol start="3">' in html and "<blockquote>" in html and "<table>" in html and "<br>" in html
 
 
+def test_code_from_a_page_stays_inside_its_span_and_its_fence() -> None:
+    body = markdown(
+        "<p>A span <code>one\n&lt;script&gt;alert(1)&lt;/script&gt;</code> and <br><br> breaks<br></p>"
+        "<pre>```\n&lt;script&gt;alert(2)&lt;/script&gt;\n```</pre>"
+    )
+    # A line break in a code span would let the next line start an HTML block; backticks in the code would close the fence.
+    assert body == "A span `one <script>alert(1)</script>` and \\\n breaks\n\n````\n```\n<script>alert(2)</script>\n```\n````"
+    assert [token.type for token in walk(parse(body)) if token.type.startswith("html")] == []
+    assert [token.type for token in walk(parse(body)) if token.type in ("code_inline", "fence")] == ["code_inline", "fence"]
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        pytest.param("<p><code>``</code><a><code>&lt;script&gt;alert(1)&lt;/script&gt;</code></a></p>", id="side-by-side-spans"),
+        pytest.param(
+            "<table><tr><th>a</th><th>b</th></tr><tr><td><code>x|&lt;script&gt;alert(1)&lt;/script&gt;</code></td><td>c</td></tr></table>",
+            id="pipe-in-a-cell",
+        ),
+        pytest.param("<p><em><pre>one\n&lt;script&gt;alert(1)&lt;/script&gt;</pre></em></p>", id="pre-inside-a-line"),
+        pytest.param(
+            "<p><a href='https://x.example/'><div>```</div><pre>&lt;script&gt;alert(1)&lt;/script&gt;</pre></a></p>", id="blocks-in-a-link"
+        ),
+    ],
+)
+def test_code_from_a_page_stays_code_wherever_it_sits(html: str) -> None:
+    body = markdown(html)
+    # Spans side by side would make one run of backticks, a '|' ends a table cell even inside a span, and a fence
+    # opens only at the start of a line: any of these would let the page's <script> out as raw HTML.
+    assert [token.type for token in walk(parse(body)) if token.type.startswith("html")] == []
+    assert "<script>alert(1)</script>" in lxml.html.fragment_fromstring(to_html(body), create_parent="div").text_content()
+
+
+def test_a_merge_tag_in_code_is_broken_even_when_two_share_an_asterisk() -> None:
+    body = markdown("<pre>*|FIRST_NAME|*|EMAIL|*</pre><p><code>*|EMAIL|*|EMAIL|*</code></p>")
+    assert MERGE_TAG.search(body) is None
+    assert body.replace("\u200b", "") == "```\n*|FIRST_NAME|*|EMAIL|*\n```\n\n`*|EMAIL|*|EMAIL|*`"
+
+
 @pytest.mark.parametrize(
     ("html", "expected"),
     [
-        ("<p>1. not a list, # not a heading</p>", "1\\. not a list, # not a heading"),
-        ("<p># hash, - dash, + plus, &gt; quote</p>", "\\# hash, - dash, + plus, > quote"),
-        ("<p>snake_case and _emphasis_ and 5 * 3 = 15</p>", "snake_case and \\_emphasis\\_ and 5 \\* 3 = 15"),
+        ("<p>1. not a list, # not a heading</p>", "1\\. not a list, \\# not a heading"),
+        ("<p># hash, - dash, + plus, &gt; quote</p>", "\\# hash, \\- dash, \\+ plus, \\> quote"),
+        ("<p>snake_case and _emphasis_ and 5 * 3 = 15</p>", "snake\\_case and \\_emphasis\\_ and 5 \\* 3 \\= 15"),
         ("<p>&lt;b&gt;bold&lt;/b&gt; [x](y) {width=1} `tick` ~~s~~ &amp;copy; |</p>",
-         "\\<b>bold\\</b> \\[x\\](y) \\{width=1\\} \\`tick\\` \\~\\~s\\~\\~ \\&copy; \\|"),
+         "\\<b\\>bold\\</b\\> \\[x\\](y) \\{width\\=1\\} \\`tick\\` \\~\\~s\\~\\~ \\&copy; \\|"),
         ("<p>AT&amp;T and Domestic &amp; General</p>", "AT&T and Domestic & General"),
     ],
 )  # fmt: skip

@@ -1,14 +1,15 @@
 """An article's HTML as recap Markdown: its text and structure, and nothing of the page's code.
 
-Only what a recap can say is written: paragraphs, headings, lists, quotes,
-code, tables, emphasis, https and mailto links, and https images with alt
-text. Everything else is dropped with its contents (scripts, styles, forms,
-frames, SVG) or reduced to its text (any other element); no attribute but a
-link's or an image's URL and an image's size survives, so no ``on…``
-handler, style or ``javascript:`` URL can come through. Text is escaped for
-Markdown: a page's ``<b>`` or ``*|EMAIL|*`` shows as typed, never as markup
-or a merge tag. The recap renderer sanitises again (nh3); this is the first
-wall, not the only one.
+The tree is cleaned first, against allow-lists kept here as data; markdownify
+then writes what is left as Markdown and escapes its text. Only what a recap
+can say is kept: paragraphs, headings, lists, quotes, code, tables, emphasis,
+https and mailto links, and https images with alt text. Everything else is
+dropped with its contents (scripts, styles, forms, frames, SVG) or reduced to
+its text (any other element); no attribute but a link's or an image's URL,
+an image's size and a list's start survives, so no ``on…`` handler, style or
+``javascript:`` URL can come through. Text is escaped for Markdown: a page's
+``<b>`` or ``*|EMAIL|*`` shows as typed, never as markup or a merge tag. The
+recap renderer sanitises again (nh3); this is the first wall, not the only one.
 
 Headings are renumbered so the first is ``##`` and none skips a level, as
 lint requires.
@@ -16,38 +17,54 @@ lint requires.
 
 from __future__ import annotations
 
+import copy
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Iterable
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
-import lxml.html  # type: ignore[import-untyped]  # lxml ships no type hints
+import lxml.etree  # type: ignore[import-untyped]  # lxml ships no type hints
+import lxml.html  # type: ignore[import-untyped]
+from bs4.element import NavigableString, PageElement, Tag
+from markdownify import MarkdownConverter
 
-from publisher.content.rendering.markdown import MERGE_TAG
-
+HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 #: Dropped with everything inside them.
 DROPPED = frozenset(
     {"script", "style", "noscript", "template", "iframe", "frame", "frameset", "object", "embed", "applet", "svg", "math",
      "form", "button", "input", "select", "option", "textarea", "label", "canvas", "video", "audio", "source", "track",
      "map", "area", "dialog", "head", "title", "meta", "link", "base"}
 )  # fmt: skip
-BLOCKS = frozenset(
-    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre", "table", "hr", "figure", "figcaption",
-     "div", "section", "article", "main", "header", "footer", "aside", "nav", "dl", "dt", "dd", "address", "details",
-     "summary", "body", "html", "center", "hgroup", "fieldset", "caption", "thead", "tbody", "tfoot", "tr", "td", "th"}
+#: Written as the element that means the same to Markdown; containers become paragraphs' parents.
+RENAMED = {
+    "b": "strong", "i": "em", "cite": "em", "s": "del", "strike": "del", "kbd": "code", "samp": "code", "tt": "code",
+    "summary": "p", "section": "div", "article": "div", "main": "div", "header": "div", "footer": "div", "aside": "div",
+    "nav": "div", "figure": "div", "dl": "div", "dd": "div", "address": "div", "details": "div", "center": "div",
+    "hgroup": "div", "fieldset": "div", "body": "div", "html": "div",
+}  # fmt: skip
+#: What markdownify writes; any other element is reduced to its text.
+KEPT = frozenset(
+    {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre", "code", "table", "caption",
+     "thead", "tbody", "tfoot", "tr", "td", "th", "hr", "br", "a", "img", "strong", "em", "del", "q", "figcaption", "dt"}
 )  # fmt: skip
-HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+#: Where an element means something; elsewhere (a li outside a list) it is a plain container.
+PARENTS = {
+    "li": ("ul", "ol"), "tr": ("table", "thead", "tbody", "tfoot"), "td": ("tr",), "th": ("tr",),
+    "thead": ("table",), "tbody": ("table",), "tfoot": ("table",), "caption": ("table",),
+}  # fmt: skip
+#: Kept elements that sit inside a line of text.
+INLINE = frozenset({"a", "img", "code", "strong", "em", "del", "q"})
+BLOCKS = KEPT - INLINE - {"br"}
+#: Written on one line: a block inside is run into it.
+ONE_LINE = INLINE | {"td", "th", *HEADINGS}
+ATTRIBUTES = {"a": {"href"}, "img": {"src", "alt", "width", "height"}, "ol": {"start"}}
 #: Widest image in an email: the container's width (publisher.content.rendering.markdown.DEFAULT_IMAGE_WIDTH).
 MAX_IMAGE_WIDTH = 600
 
 _SPACE = re.compile(r"[ \t\n\r\f]+")
-_SPACES = re.compile(r" {2,}")
-#: Characters Markdown reads as markup anywhere in a line (``&`` only before what looks like an entity).
-_INLINE_MARKUP = re.compile(r"([\\`*\[\]<{}|~])|&(?=#?[A-Za-z0-9]+;)")
-#: An underscore that could open or close emphasis: not between two letters or digits.
-_LOOSE_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
-#: What makes a line a heading, quote, list item, rule or setext underline when it starts it.
-_LINE_START = re.compile(r"^(\d+)?(?(1)[.)]|[#>+=-])")
+_NUMBER = re.compile(r"[0-9]{1,8}")
+#: An ``&`` that cannot start an entity needs no backslash: "AT&T" stays as typed.
+_PLAIN_AMPERSAND = re.compile(r"\\&(?!#?[A-Za-z0-9]+;)")
 _BACKTICKS = re.compile(r"`+")
 #: Embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069).
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -58,8 +75,11 @@ def article_markdown(root: lxml.html.HtmlElement, base_url: str, drop_heading: s
 
     A first heading reading ``drop_heading`` (the title, shown above the body already) is left out.
     """
-    writer = _Writer(_heading_ranks(root), base_url, drop_heading=_plain(drop_heading or "").casefold() or None)
-    return "\n\n".join(block for block in writer.blocks(root) if block.strip()).strip()
+    tree = copy.deepcopy(root)
+    tree.tag = "div"
+    _clean(tree, base_url)
+    _renumber_headings(tree, _plain(drop_heading or "").casefold() or None)
+    return _Converter().convert(lxml.html.tostring(tree, encoding="unicode")).strip()
 
 
 def text_of(markdown: str) -> str:
@@ -73,193 +93,165 @@ def clean_line(value: str) -> str:
 
 
 def _plain(value: str) -> str:
-    spaced = "".join(" " if unicodedata.category(char) in ("Zl", "Zp") or char in "\t\n\r\f\v" else char for char in value)
-    return _SPACE.sub(" ", "".join(char for char in spaced if not _dropped(char))).strip()
+    return _SPACE.sub(" ", _clean_text(value)).strip()
 
 
-def _dropped(char: str) -> bool:
-    """Control characters, and the bidirectional overrides that make text read otherwise than it is stored."""
-    return unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS
+def _clean_text(text: str) -> str:
+    """``text`` without control characters and the bidirectional overrides that make text read otherwise than it is stored."""
+    spaced = "".join(" " if unicodedata.category(char) in ("Zl", "Zp") or char == "\v" else char for char in text)
+    return "".join(char for char in spaced if char in "\t\n\r\f" or (unicodedata.category(char) != "Cc" and char not in _BIDI_CONTROLS))
 
 
-def _heading_ranks(root: lxml.html.HtmlElement) -> dict[str, int]:
-    used = sorted({element.tag for element in root.iter(*HEADINGS)})
-    return {tag: index for index, tag in enumerate(used)}
-
-
-@dataclass
-class _Writer:
-    ranks: dict[str, int]
-    base_url: str
-    drop_heading: str | None = None
-    #: The level of the last heading written; the title above the body is the h1.
-    level: int = 1
-    #: Headings seen so far, the one left out included.
-    headings: int = 0
-
-    def blocks(self, element: lxml.html.HtmlElement) -> list[str]:
-        """The blocks of a container: runs of inline content become paragraphs, block children their own blocks."""
-        out: list[str] = []
-        run: list[str] = [_escape_text(element.text)]
-        for child in element:
-            tag = _tag(child)
-            if tag in BLOCKS:
-                out.append(_paragraph("".join(run)))
-                run = []
-                out.extend(self.block(child, tag))
-            else:
-                run.append(self.inline(child, tag))
-            run.append(_escape_text(child.tail))
-        out.append(_paragraph("".join(run)))
-        return [block for block in out if block]
-
-    def block(self, element: lxml.html.HtmlElement, tag: str) -> list[str]:
-        if tag in HEADINGS:
-            return self.heading(element, tag)
-        if tag in ("ul", "ol"):
-            return [self.list_block(element, tag)]
-        if tag == "blockquote":
-            return ["\n".join(f"> {line}".rstrip() for line in "\n\n".join(self.blocks(element)).splitlines())]
-        if tag == "pre":
-            return [_fenced(element.text_content())]
-        if tag == "table":
-            return [_table(self, element)]
-        if tag == "hr":
-            return ["* * *"]
-        if tag in ("figcaption", "caption", "dt", "summary"):
-            text = _paragraph(self.inline_children(element))
-            mark = {"figcaption": "*", "dt": "**"}.get(tag, "")
-            return [f"{mark}{text}{mark}"] if text else []
-        # Any other block (div, section, and a li or td outside its list or table): its content, as blocks.
-        return self.blocks(element)
-
-    def heading(self, element: lxml.html.HtmlElement, tag: str) -> list[str]:
-        text = _paragraph(self.inline_children(element).replace("\n", " "))
-        if not text:
-            return []
-        self.headings += 1
-        if self.headings == 1 and self.drop_heading is not None and _plain(element.text_content()).casefold() == self.drop_heading:
-            return []
-        # The top level used becomes ##, each next one a level deeper; a heading never goes more than one level below the last.
-        self.level = min(self.ranks.get(tag, 0) + 2, self.level + 1, 6)
-        return [f"{'#' * self.level} {text}"]
-
-    def list_block(self, element: lxml.html.HtmlElement, tag: str) -> str:
-        start = element.get("start", "1")
-        number = int(start) if tag == "ol" and start.isdigit() and len(start) < 9 else 1
-        items: list[str] = []
-        for child in element:
-            child_tag = _tag(child)
-            content = self.blocks(child) if child_tag == "li" else self.block(child, child_tag) if child_tag in BLOCKS else []
-            if content:
-                items.append(_item(f"{number + len(items)}. " if tag == "ol" else "- ", content))
-        # An item of several blocks makes the list loose: its items are then separated by blank lines.
-        return ("\n\n" if any("\n\n" in item for item in items) else "\n").join(items)
-
-    def inline_children(self, element: lxml.html.HtmlElement) -> str:
-        parts = [_escape_text(element.text)]
-        for child in element:
-            tag = _tag(child)
-            parts.append(self.inline(child, tag) if tag not in BLOCKS else " " + _squash(self.blocks(child)) + " ")
-            parts.append(_escape_text(child.tail))
-        return "".join(parts)
-
-    def inline(self, element: lxml.html.HtmlElement, tag: str) -> str:
+def _clean(tree: lxml.html.HtmlElement, base_url: str) -> None:
+    """Leave in ``tree`` only the elements, attributes, URLs and characters a recap may hold."""
+    # Characters first: lxml refuses to join a control character into the text a dropped element leaves.
+    for element in tree.iter():
+        element.text = _clean_text(element.text) if element.text else element.text
+        element.tail = _clean_text(element.tail) if element.tail else element.tail
+    for element in list(tree.iterdescendants()):
+        # Comments and processing instructions have a function for a tag: they are dropped.
+        tag = element.tag.lower() if isinstance(element.tag, str) else "script"
         if tag in DROPPED:
-            return ""
-        if tag == "br":
-            # A line break; _paragraph makes it a hard break between lines that have text.
-            return "\n"
-        if tag == "img":
-            return _image(element, self.base_url)
-        if tag == "code" or tag in ("kbd", "samp", "tt"):
-            return _code_span(element.text_content())
-        inner = self.inline_children(element)
-        if tag in ("strong", "b"):
-            return _wrap(inner, "**")
-        if tag in ("em", "i", "cite"):
-            return _wrap(inner, "*")
-        if tag in ("s", "del", "strike"):
-            return _wrap(inner, "~~")
-        if tag == "q":
-            return f"“{inner}”"
+            element.drop_tree()
+            continue
+        tag = RENAMED.get(tag, tag)
+        ancestors = {ancestor.tag for ancestor in element.iterancestors()}
+        # Where one line is written (in a link, a cell, a heading), preformatted text is a code span and any other block
+        # its text set apart by spaces: markup that needs a line of its own would not be read there.
+        tag = "code" if tag == "pre" and ancestors & ONE_LINE else tag
+        block_in_line = tag in BLOCKS and bool(ancestors & ONE_LINE)
+        if block_in_line:
+            element.text, element.tail = f" {element.text or ''}", f" {element.tail or ''}"
+        if block_in_line or tag not in KEPT or (tag == "code" and ancestors & {"code", "pre"}):
+            element.drop_tag()
+            continue
+        parent = element.getparent()
+        element.tag = tag if tag not in PARENTS or (parent is not None and parent.tag in PARENTS[tag]) else "div"
+        for name in set(element.attrib) - ATTRIBUTES.get(element.tag, set()):
+            del element.attrib[name]
         if tag == "a":
-            return _link(element, inner, self.base_url)
-        return inner
+            _keep_url(element, "href", _absolute(element.get("href"), base_url), ("https://", "mailto:"))
+        elif tag == "img":
+            _keep_url(element, "src", _absolute(element.get("src"), base_url), ("https://",))
+            if not element.get("src") or not _plain(element.get("alt") or ""):
+                # An image must be https and say what it shows, or lint refuses it.
+                element.drop_tree()
+        elif tag == "ol" and not _NUMBER.fullmatch(element.get("start", "")):
+            element.attrib.pop("start", None)
+    _part_code_spans(tree)
 
 
-def _tag(element: lxml.html.HtmlElement) -> str:
-    # Comments and processing instructions have a function for a tag: they are dropped.
-    return element.tag.lower() if isinstance(element.tag, str) else "script"
+def _part_code_spans(tree: lxml.html.HtmlElement) -> None:
+    """Put a space between code spans with no text between them: their backticks would make one run that closes neither."""
+    last_code = None
+    for event, element in lxml.etree.iterwalk(tree, events=("start", "end")):
+        if event == "start" and element.tag == "code" and last_code is not None:
+            last_code.tail = " " + (last_code.tail or "")
+        if event == "end" and element.tag == "code":
+            last_code = element
+        if ((element.text if event == "start" else element.tail) or "").strip():
+            last_code = None
 
 
-def _escape_text(text: str | None) -> str:
-    if not text:
-        return ""
-    plain = "".join(" " if unicodedata.category(char) in ("Zl", "Zp") else char for char in text)
-    plain = "".join(char for char in plain if not _dropped(char) or char in "\t\n\r\f")
-    escaped = _INLINE_MARKUP.sub(lambda match: "\\" + (match.group(1) or "&"), _SPACE.sub(" ", plain))
-    return _LOOSE_UNDERSCORE.sub(r"\\_", escaped)
+def _keep_url(element: lxml.html.HtmlElement, name: str, url: str, schemes: tuple[str, ...]) -> None:
+    # Only https (and for links mailto) passes lint; a link with any other keeps its text and loses its URL.
+    written = _url(url) if url.lower().startswith(schemes) else ""
+    if written:
+        element.set(name, written)
+    else:
+        element.attrib.pop(name, None)
 
 
-def _paragraph(inline: str) -> str:
-    """Inline Markdown as a paragraph: trimmed, line breaks made hard breaks, each line safe to start with what it starts with."""
-    # Runs of spaces are what dropped elements leave between their neighbours' text; code spans had theirs collapsed already.
-    lines = [_LINE_START.sub(_escape_start, _SPACES.sub(" ", line.strip())) for line in inline.split("\n") if line.strip()]
-    return "\\\n".join(lines)
+def _renumber_headings(tree: lxml.html.HtmlElement, drop_heading: str | None) -> None:
+    headings = list(tree.iter(*HEADINGS))
+    ranks = {tag: index for index, tag in enumerate(sorted({heading.tag for heading in headings}))}
+    # The title above the body is the h1; the top level used becomes ##, each next one a level deeper,
+    # and a heading never goes more than one level below the last.
+    level = 1
+    for number, heading in enumerate(heading for heading in headings if _plain(heading.text_content())):
+        if number == 0 and drop_heading is not None and _plain(heading.text_content()).casefold() == drop_heading:
+            heading.drop_tree()
+            continue
+        level = min(ranks[heading.tag] + 2, level + 1, 6)
+        heading.tag = f"h{level}"
+    for heading in headings:
+        if not _plain(heading.text_content()):
+            heading.drop_tag()
 
 
-def _escape_start(match: re.Match[str]) -> str:
-    # "1." and "2)" start an ordered list: the punctuation is escaped, as a backslash before a digit would be shown.
-    digits = match.group(1) or ""
-    return f"{digits}\\{match.group(0)[len(digits) :]}"
+class _Converter(MarkdownConverter):
+    """markdownify as the recap wants it: ATX headings, ``-`` bullets, every Markdown character in text escaped."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            autolinks=False, bullets="-", escape_misc=True, heading_style="atx", newline_style="backslash", table_infer_header=True
+        )
+
+    def escape(self, text: str, parent_tags: set[str]) -> str:
+        escaped: str = super().escape(text, parent_tags)  # type: ignore[misc]  # the stubs list only the public API
+        # Braces too: "{…}" after an image or link would be read as its attributes.
+        return _PLAIN_AMPERSAND.sub("&", escaped).replace("{", "\\{").replace("}", "\\}")
+
+    def convert_br(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        if "pre" in parent_tags or "_inline" in parent_tags:
+            return "\n" if "pre" in parent_tags else " "
+        # A hard break only between two lines of text: at a block's end, beside a block or doubled it would write a stray
+        # backslash or a blank line. Of a run of breaks, the last one writes it.
+        before = _nearest(sibling for sibling in el.previous_siblings if not _is(sibling, "br"))
+        return "\\\n" if _is_text(before) and _is_text(_nearest(el.next_siblings)) else ""
+
+    def convert_img(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        if "_noformat" in parent_tags:
+            return ""
+        size = ""
+        width, height = str(el.get("width", "")), str(el.get("height", ""))
+        if _NUMBER.fullmatch(width) and _NUMBER.fullmatch(height) and int(width) > 0 and int(height) > 0:
+            shown = min(int(width), MAX_IMAGE_WIDTH)
+            size = f"{{width={shown} height={max(1, round(int(height) * shown / int(width)))}}}"
+        return f"![{self.escape(_plain(str(el['alt'])), parent_tags)}]({el['src']}){size}"
+
+    def convert_code(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        # On one line: a line break inside a code span could start an HTML block on the next line.
+        code = _defused(_SPACE.sub(" ", text))
+        if "td" in parent_tags or "th" in parent_tags:
+            # A table reads "|" as a cell's end even inside a code span; escaped, it is "|" in the code.
+            code = code.replace("|", "\\|")
+        return str(super().convert_code(el, code, parent_tags))  # type: ignore[misc]  # the stubs list only the public API
+
+    def convert_pre(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        code = _defused(text.strip("\n"))
+        # A fence longer than any run of backticks in the code, so the code cannot close it.
+        fence = "`" * max(3, max((len(run) for run in _BACKTICKS.findall(code)), default=0) + 1)
+        return f"\n\n{fence}\n{code}\n{fence}\n\n" if code.strip() else ""
+
+    def convert_figcaption(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        return _emphasised(text, "*")
+
+    def convert_dt(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        return _emphasised(text, "**")
 
 
-def _squash(blocks: list[str]) -> str:
-    return " ".join(block.replace("\\\n", " ").replace("\n", " ") for block in blocks)
+def _nearest(siblings: Iterable[PageElement]) -> PageElement | None:
+    return next((sibling for sibling in siblings if not isinstance(sibling, NavigableString) or sibling.strip()), None)
 
 
-def _item(marker: str, blocks: list[str]) -> str:
-    """A list item: the marker, then its blocks indented under the item's text."""
-    pad = " " * len(marker)
-    lines = "\n\n".join(blocks).split("\n")
-    return "\n".join([marker + lines[0], *(pad + line if line else "" for line in lines[1:])])
+def _is_text(element: PageElement | None) -> bool:
+    return isinstance(element, NavigableString) or _is(element, INLINE)
 
 
-def _wrap(inner: str, mark: str) -> str:
-    core = inner.strip()
-    if not core or "\n" in core:
-        return inner
-    lead = inner[: len(inner) - len(inner.lstrip())]
-    trail = inner[len(inner.rstrip()) :]
-    return f"{lead}{mark}{core}{mark}{trail}"
+def _is(element: PageElement | None, names: str | frozenset[str]) -> bool:
+    return isinstance(element, Tag) and element.name in names
 
 
-def _link(element: lxml.html.HtmlElement, inner: str, base_url: str) -> str:
-    href = _absolute(element.get("href"), base_url)
-    text = inner.strip()
-    if not text:
-        return inner
-    url = _url(href) if href.lower().startswith(("https://", "mailto:")) else ""
-    if not url:
-        # Only https and mailto links pass lint; any other keeps its text and loses its URL.
-        return inner
-    return inner.replace(text, f"[{text}]({url})", 1)
+def _emphasised(text: str, mark: str) -> str:
+    text = text.strip()
+    return f"\n\n{mark}{text}{mark}\n\n" if text and "\n" not in text else f"\n\n{text}\n\n"
 
 
-def _image(element: lxml.html.HtmlElement, base_url: str) -> str:
-    src = _absolute(element.get("src"), base_url)
-    url = _url(src) if src.lower().startswith("https://") else ""
-    alt = _escape_text(_plain(element.get("alt") or ""))
-    if not url or not alt:
-        # An image must be https and say what it shows, or lint refuses it.
-        return ""
-    size = ""
-    width, height = element.get("width", ""), element.get("height", "")
-    if width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0 and len(width) < 6 and len(height) < 6:
-        shown = min(int(width), MAX_IMAGE_WIDTH)
-        size = f"{{width={shown} height={max(1, round(int(height) * shown / int(width)))}}}"
-    return f"![{alt}]({url}){size}"
+def _defused(code: str) -> str:
+    """Code as shown, with no merge tag in it: a page's ``*|EMAIL|*`` is text, not the reader's address."""
+    # Every "*|", not only each whole tag: "*|A|*|B|*" holds two that share a "*".
+    return code.replace("*|", "*\u200b|")
 
 
 def _absolute(url: str | None, base_url: str) -> str:
@@ -285,40 +277,3 @@ def _url(url: str) -> str:
     # brackets, parentheses, '*' and '|'; '&' escaped so '&copy;' stays as typed.
     rest = quote(urlunsplit(parts._replace(scheme="", netloc="")), safe="/:?#@!$&'+,;=%-._~").replace("&", "\\&")
     return f"{parts.scheme}://{netloc}{rest}" if netloc else f"{parts.scheme}:{rest}"
-
-
-def _code_span(text: str) -> str:
-    code = _defused(_SPACE.sub(" ", text).strip())
-    if not code:
-        return ""
-    fence = "`" * (max((len(run) for run in _BACKTICKS.findall(code)), default=0) + 1)
-    pad = " " if code.startswith("`") or code.endswith("`") else ""
-    return f"{fence}{pad}{code}{pad}{fence}"
-
-
-def _fenced(text: str) -> str:
-    code = _defused(text.strip("\n"))
-    if not code.strip():
-        return ""
-    fence = "`" * max(3, max((len(run) for run in _BACKTICKS.findall(code)), default=0) + 1)
-    return f"{fence}\n{code}\n{fence}"
-
-
-def _defused(code: str) -> str:
-    """Code as shown, with no merge tag in it: a page's ``*|EMAIL|*`` is text, not the reader's address."""
-    code = "".join(char for char in code if unicodedata.category(char) != "Cc" or char in "\n\t")
-    return MERGE_TAG.sub(lambda match: match.group(0).replace("*|", "*\u200b|"), code)
-
-
-def _table(writer: _Writer, table: lxml.html.HtmlElement) -> str:
-    rows = [
-        [_paragraph(writer.inline_children(cell).replace("\n", " ")) or " " for cell in row if _tag(cell) in ("td", "th")]
-        for row in table.iter("tr")
-    ]
-    rows = [row for row in rows if row]
-    if not rows:
-        return ""
-    width = max(len(row) for row in rows)
-    rows = [row + [" "] * (width - len(row)) for row in rows]
-    lines = [f"| {' | '.join(rows[0])} |", f"|{'---|' * width}", *(f"| {' | '.join(row)} |" for row in rows[1:])]
-    return "\n".join(lines)
