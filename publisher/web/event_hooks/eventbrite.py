@@ -13,30 +13,31 @@ Eventbrite delivers it again once it is set.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from publisher.core.settings import Settings
 from publisher.events.platforms import eventbrite
-from publisher.web.deps import WebContext
-from publisher.web.event_hooks.receiving import (
-    BODY,
-    RESPONSES,
-    Outcome,
-    check_key,
-    ignored,
-    json_object,
-    queued,
-    receive,
-    require_json,
-    require_setting,
-)
+from publisher.web.event_hooks import keyed
+from publisher.web.event_hooks.receiving import BODY, RESPONSES, receive
 
 router = APIRouter()
 
-PLATFORM = "Eventbrite"
+
+def _read(settings: Settings, payload: dict[str, Any]) -> keyed.Call | None:
+    call = eventbrite.read_call(settings, payload)
+    return None if call is None else (call.action, call.message())
+
+
+def _action(payload: dict[str, Any]) -> object:
+    config = payload.get("config")
+    return config.get("action") if isinstance(config, dict) else None
+
+
+PLATFORM = keyed.KeyedPlatform("Eventbrite", "eventbrite_webhook_key", "eventbrite_token", _read, _action)
 
 
 @router.post(
@@ -47,17 +48,4 @@ PLATFORM = "Eventbrite"
     openapi_extra={"requestBody": BODY},
 )
 async def eventbrite_webhook(request: Request, key: str) -> JSONResponse:
-    return await receive(request, eventbrite.SOURCE, partial(check, key))
-
-
-def check(key: str, headers: Mapping[str, str], raw_body: bytes, context: WebContext) -> Outcome:
-    settings = context.settings
-    check_key(key, settings.eventbrite_webhook_key, "NEWSLETTER_EVENTBRITE_WEBHOOK_KEY", PLATFORM)
-    require_json(headers, PLATFORM)
-    payload = json_object(raw_body, PLATFORM)
-    call = eventbrite.read_call(settings, payload)
-    if call is None:
-        config = payload.get("config")
-        return ignored(config.get("action") if isinstance(config, dict) else None, PLATFORM)
-    require_setting(settings.eventbrite_token, "NEWSLETTER_EVENTBRITE_TOKEN", PLATFORM)
-    return queued(call.action, call.message())
+    return await receive(request, eventbrite.SOURCE, partial(keyed.check, PLATFORM, key))

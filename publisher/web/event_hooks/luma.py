@@ -10,30 +10,26 @@ without that setting the call gets 503, so Luma delivers it again once it is set
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from publisher.core.settings import Settings
 from publisher.events.platforms import luma
-from publisher.web.deps import WebContext
-from publisher.web.event_hooks.receiving import (
-    BODY,
-    RESPONSES,
-    Outcome,
-    check_key,
-    ignored,
-    json_object,
-    queued,
-    receive,
-    require_json,
-    require_setting,
-)
+from publisher.web.event_hooks import keyed
+from publisher.web.event_hooks.receiving import BODY, RESPONSES, receive
 
 router = APIRouter()
 
-PLATFORM = "Luma"
+
+def _read(_settings: Settings, payload: dict[str, Any]) -> keyed.Call | None:
+    call = luma.read_call(payload)
+    return None if call is None else (call.type, call.message())
+
+
+PLATFORM = keyed.KeyedPlatform("Luma", "luma_webhook_key", "luma_api_key", _read, lambda payload: payload.get("type"))
 
 
 @router.post(
@@ -44,16 +40,4 @@ PLATFORM = "Luma"
     openapi_extra={"requestBody": BODY},
 )
 async def luma_webhook(request: Request, key: str) -> JSONResponse:
-    return await receive(request, luma.SOURCE, partial(check, key))
-
-
-def check(key: str, headers: Mapping[str, str], raw_body: bytes, context: WebContext) -> Outcome:
-    settings = context.settings
-    check_key(key, settings.luma_webhook_key, "NEWSLETTER_LUMA_WEBHOOK_KEY", PLATFORM)
-    require_json(headers, PLATFORM)
-    payload = json_object(raw_body, PLATFORM)
-    call = luma.read_call(payload)
-    if call is None:
-        return ignored(payload.get("type"), PLATFORM)
-    require_setting(settings.luma_api_key, "NEWSLETTER_LUMA_API_KEY", PLATFORM)
-    return queued(call.type, call.message())
+    return await receive(request, luma.SOURCE, partial(keyed.check, PLATFORM, key))
