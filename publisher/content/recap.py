@@ -11,7 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import frontmatter
@@ -27,6 +27,7 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 #: Largest recap file read. A recap is an article, not a book: a bigger file is
 #: a mistake, and parsing and rendering it would take minutes and gigabytes.
 MAX_RECAP_BYTES = 1_048_576
+_Timed = TypeVar("_Timed", "Event", "NextEvent")
 
 
 class _Strict(BaseModel):
@@ -45,6 +46,35 @@ def _one_line(value: str | None) -> str | None:
     return value
 
 
+def check_zone(value: str | None) -> str | None:
+    """An IANA time zone name as given, or a validation error saying it is unknown."""
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "time_zone", "unknown time zone {zone} (use an IANA name such as Europe/Paris)", {"zone": repr(value)}
+        ) from None
+    return value
+
+
+def check_order(starts_at: dt.datetime | None, ends_at: dt.datetime | None) -> None:
+    """Refuse an end that is not after the start: a calendar cannot hold it, and a reader cannot make sense of it."""
+    if starts_at is None or ends_at is None:
+        return
+    if (starts_at.tzinfo is None) != (ends_at.tzinfo is None):
+        raise PydanticCustomError("mixed_times", "give both starts_at and ends_at with a UTC offset, or neither")
+    if ends_at <= starts_at:
+        raise PydanticCustomError("time_order", "ends_at must be after starts_at")
+
+
+def _ends_after_it_starts(model: _Timed) -> _Timed:
+    # The check both events a recap names (the one recapped, the next one) run once built.
+    check_order(model.starts_at, model.ends_at)
+    return model
+
+
 class Event(_Strict):
     name: str = Field(min_length=1)
     date: dt.date | None = None
@@ -56,17 +86,9 @@ class Event(_Strict):
     #: The event's page or its online link.
     url: HttpUrl | None = None
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        return check_zone(value)
-
+    _known_zone = field_validator("timezone")(check_zone)
     _single_line = field_validator("name", "venue")(_one_line)
-
-    @model_validator(mode="after")
-    def _ends_after_it_starts(self) -> Event:
-        check_order(self.starts_at, self.ends_at)
-        return self
+    _in_order = model_validator(mode="after")(_ends_after_it_starts)
 
 
 class Speaker(_Strict):
@@ -106,11 +128,7 @@ class NextEvent(_Strict):
     #: Where to register.
     url: HttpUrl | None = None
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return check_zone(value) or value
-
+    _known_zone = field_validator("timezone")(check_zone)
     _single_line = field_validator("name", "venue")(_one_line)
 
     @field_validator("starts_at", "ends_at")
@@ -120,10 +138,7 @@ class NextEvent(_Strict):
             raise PydanticCustomError("naive_time", "give the time with its UTC offset (2026-12-10T18:00:00+01:00)")
         return value
 
-    @model_validator(mode="after")
-    def _ends_after_it_starts(self) -> NextEvent:
-        check_order(self.starts_at, self.ends_at)
-        return self
+    _in_order = model_validator(mode="after")(_ends_after_it_starts)
 
 
 class CallToAction(_Strict):
@@ -208,29 +223,6 @@ def read_recap_text(path: Path) -> str:
     except UnicodeDecodeError as exc:
         raise ContentError(source, f"not UTF-8 (byte {exc.start})") from exc
     return text
-
-
-def check_zone(value: str | None) -> str | None:
-    """An IANA time zone name as given, or a validation error saying it is unknown."""
-    if value is None:
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PydanticCustomError(
-            "time_zone", "unknown time zone {zone} (use an IANA name such as Europe/Paris)", {"zone": repr(value)}
-        ) from None
-    return value
-
-
-def check_order(starts_at: dt.datetime | None, ends_at: dt.datetime | None) -> None:
-    """Refuse an end that is not after the start: a calendar cannot hold it, and a reader cannot make sense of it."""
-    if starts_at is None or ends_at is None:
-        return
-    if (starts_at.tzinfo is None) != (ends_at.tzinfo is None):
-        raise PydanticCustomError("mixed_times", "give both starts_at and ends_at with a UTC offset, or neither")
-    if ends_at <= starts_at:
-        raise PydanticCustomError("time_order", "ends_at must be after starts_at")
 
 
 def parse_recap(text: str, source: str = "<recap>", *, allow_empty_body: bool = False) -> Recap:
