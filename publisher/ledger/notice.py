@@ -11,19 +11,14 @@ of later issues never look at it.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
 from publisher.content.rendering.layout import RenderedIssue
-from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
-from publisher.db.models import Batch, Campaign, CampaignKind, Delivery
-from publisher.ledger.campaigns import message_domain, new_message_id
-from publisher.ledger.states import initial_status
-
-TITLE_LIMIT = 500
+from publisher.db.models import CampaignKind
+from publisher.ledger.one_batch import write_one_batch
 
 
 def write_notice(
@@ -33,32 +28,14 @@ def write_notice(
     addresses = list(dict.fromkeys(recipients))
     if not addresses:
         return None
-    now = utcnow()
-    campaign = Campaign(
-        list_id=None,
-        status=initial_status(scheduled=False),
+    campaign_id, _batch_id = write_one_batch(
+        session,
+        settings,
+        rendered,
+        [(None, address) for address in addresses],
         kind=CampaignKind.NOTICE,
-        provider=settings.provider,
-        is_test=False,
-        title=title[:TITLE_LIMIT],
-        subject=title[:TITLE_LIMIT],
+        title=title,
         source="notice",
-        content_digest=hashlib.sha256(rendered.html.encode()).hexdigest(),
-        html_template=rendered.html,
-        text_template=rendered.text,
-        placeholder_nonce=rendered.nonce,
         created_by=created_by[:400],
-        released_at=now,
     )
-    session.add(campaign)
-    session.flush()
-    batch = Batch(campaign_id=campaign.id, seq=0, created_at=now)
-    session.add(batch)
-    session.flush()
-    domain = message_domain(settings)
-    session.add_all(
-        Delivery(campaign_id=campaign.id, batch_id=batch.id, subscriber_id=None, email=address, message_id=new_message_id(domain))
-        for address in addresses
-    )
-    session.flush()
-    return campaign.id
+    return campaign_id

@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from publisher.content.rendering.layout import RenderedIssue, brand_context, environment, inline_css
-from publisher.content.rendering.personalize import PlaceholderFields, new_nonce
+from publisher.content.rendering.layout import RenderedIssue, render_email
 from publisher.core.branding import Brand
 
 HTML_TEMPLATE = "confirmation.html.j2"
@@ -37,19 +36,12 @@ class ConfirmationFrame:
 @lru_cache(maxsize=64)
 def render_confirmation(frame: ConfirmationFrame) -> RenderedIssue:
     """Render the confirmation email with its personal fields as placeholders (cached per frame)."""
-    nonce = new_nonce()
-    context = {
+    context: dict[str, object] = {
         "title": frame.title,
         "preheader": f"One click and you are on the {frame.list_name} list.",
         "list_name": frame.list_name,
         "description": frame.description,
         "postal_address": frame.postal_address,
         "lang": frame.lang,
-        "personal": PlaceholderFields(nonce),
-        **brand_context(frame.brand),
     }
-    html = inline_css(environment().get_template(HTML_TEMPLATE).render(context))
-    text = environment().get_template(TEXT_TEMPLATE).render(context)
-    issue = RenderedIssue(html=html, text=text, nonce=nonce)
-    issue.fields  # noqa: B018 (compiles now: a broken template fails here, not in the worker)
-    return issue
+    return render_email(HTML_TEMPLATE, TEXT_TEMPLATE, context, frame.brand)

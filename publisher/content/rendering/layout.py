@@ -161,6 +161,20 @@ def brand_context(brand: Brand) -> dict[str, object]:
     return {"brand": brand, "text_font": brand.font or TEXT_FONT, "heading_font": brand.font or HEADING_FONT}
 
 
+def render_email(html_template: str, text_template: str, context: dict[str, object], brand: Brand) -> RenderedIssue:
+    """Stage 1 of an email that is not an issue (a confirmation, a notice): inlined HTML and text, in the brand's colours and font.
+
+    ``context`` is what the templates show; the personal fields are placeholders.
+    """
+    nonce = new_nonce()
+    values = {**context, "personal": PlaceholderFields(nonce), **brand_context(brand)}
+    html = inline_css(environment().get_template(html_template).render(values))
+    text = environment().get_template(text_template).render(values)
+    issue = RenderedIssue(html=html, text=text, nonce=nonce)
+    issue.fields  # noqa: B018 (compiles now: a broken template fails here, not in the worker)
+    return issue
+
+
 def _render_html(recap: Recap, body: str, frame: IssueFrame, fields: object) -> str:
     context = _context(recap, frame, fields)
     try:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from publisher.content.rendering.layout import RenderedIssue, brand_context, environment, inline_css
-from publisher.content.rendering.personalize import PlaceholderFields, new_nonce
+from publisher.content.rendering.layout import RenderedIssue, render_email
 from publisher.core.branding import Brand
 
 HTML_TEMPLATE = "notice.html.j2"
@@ -48,17 +47,10 @@ class RecapNotice:
 
 def render_notice(notice: RecapNotice, brand: Brand | None = None) -> RenderedIssue:
     """Render the notice (inlined HTML and plain text) in the brand's colours and font; it has no personal field."""
-    nonce = new_nonce()
-    context = {
+    context: dict[str, object] = {
         "title": notice.title,
         "preheader": f"{notice.event_name} has ended: write or import the recap, then send it.",
         "notice": notice,
         "lang": notice.lang,
-        "personal": PlaceholderFields(nonce),
-        **brand_context(brand or Brand()),
     }
-    html = inline_css(environment().get_template(HTML_TEMPLATE).render(context))
-    text = environment().get_template(TEXT_TEMPLATE).render(context)
-    issue = RenderedIssue(html=html, text=text, nonce=nonce)
-    issue.fields  # noqa: B018 (compiles now: a broken template fails here, not in the worker)
-    return issue
+    return render_email(HTML_TEMPLATE, TEXT_TEMPLATE, context, brand or Brand())
