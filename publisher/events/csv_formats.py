@@ -148,9 +148,7 @@ class Luma(ExportFormat):
         status = record["approval_status"].strip()
         if checked_in_at is None and status.lower() not in self.registered:
             raise RowSkipped(f"approval_status is '{status}': not a guest who is going")
-        first, last = person_name(record, "first_name"), person_name(record, "last_name")
-        if not first and not last:
-            first, last = split_name(person_name(record, "name"))
+        first, last = names(record, "first_name", "last_name", full="name")
         return Row(
             email=address(record["email"]),
             first_name=first,
@@ -198,9 +196,7 @@ class Zoom(ExportFormat):
         status = record.get("approval status", "").strip()
         if not attended and status.lower() not in ("", "approved"):
             raise RowSkipped(f"Approval Status is '{status}': not a registration")
-        first, last = person_name(record, "first name"), person_name(record, "last name")
-        if not first and not last:
-            first, last = split_name(person_name(record, "user name (original name)"))
+        first, last = names(record, "first name", "last name", full="user name (original name)")
         return Row(
             email=address(record["email"]),
             first_name=first,
@@ -282,9 +278,13 @@ def person_name(record: dict[str, str], column: str) -> str:
     return value
 
 
-def split_name(full: str) -> tuple[str, str]:
-    first, _, last = full.partition(" ")
-    return first, last.strip()
+def names(record: dict[str, str], first_column: str, last_column: str, *, full: str) -> tuple[str, str]:
+    """The first and last name; when both are empty, the ``full`` name column split at its first space."""
+    first, last = person_name(record, first_column), person_name(record, last_column)
+    if not first and not last:
+        first, _, rest = person_name(record, full).partition(" ")
+        last = rest.strip()
+    return first, last
 
 
 def identifier(record: dict[str, str], column: str) -> str | None:
