@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
 from sqlalchemy import Connection, select, update
@@ -21,7 +19,7 @@ from publisher.ledger import control
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
 from publisher.ledger.dispatch import mark_enqueued, release_due
 from tests.support.paths import EXAMPLES
-from tests.support.waiting import wait_until, waiting_on_locks
+from tests.support.waiting import Running, wait_until, waiting_on_locks
 
 RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 LEASE = dt.timedelta(minutes=5)
@@ -72,30 +70,6 @@ def test_the_sweep_leaves_a_paused_campaign_with_nothing_open_paused(settings: S
     release_due(db, LEASE)
 
     assert status_of(db, campaign.id) == (CampaignStatus.PAUSED, None)
-
-
-class Running:
-    """A function run in a thread; its exception, if any, is raised again by ``result``."""
-
-    def __init__(self, function: Callable[[], Any]) -> None:
-        self._value: Any = None
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                self._value = function()
-            except BaseException as exc:  # handed to the test thread by result()
-                self._error = exc
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-
-    def result(self) -> Any:
-        self._thread.join(timeout=60)
-        assert not self._thread.is_alive(), "the call never returned"
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 @contextmanager

@@ -32,9 +32,9 @@ from publisher.ledger.dispatch import release_due
 from publisher.ledger.drafts import SendOrder, load_draft, send_draft
 from tests.support.cli import run_cli
 from tests.support.console import add_person
-from tests.support.recap_events import CAME, ENDS, MISSED, Running, event_row, notice_recipients, product_meetup, write_body, written
+from tests.support.recap_events import CAME, ENDS, MISSED, event_row, notice_recipients, product_meetup, write_body, written
 from tests.support.types import StartWorker
-from tests.support.waiting import wait_until, waiting_on_locks
+from tests.support.waiting import Running, wait_until, waiting_on_locks
 from workers.delivery.batch import deliver_batch
 from workers.runtime import build_context
 
@@ -255,6 +255,26 @@ def test_a_lost_done_mark_still_gives_no_second_pair(settings: Settings, db: Dat
 
 
 @contextmanager
+def two_more_engines(database_url: str) -> Iterator[list[Database]]:
+    """Two engines of their own on the test's database, as two workers' sweeps have."""
+    from publisher.db.engine import open_database
+
+    others = [open_database(database_url) for _ in range(2)]
+    try:
+        yield others
+    finally:
+        for other in others:
+            other.dispose()
+
+
+def assert_one_pair_made(db: Database, slug: str, results: list[list[object]]) -> None:
+    """One sweep of two made the event's pair of drafts and its notice; the other found nothing left to do."""
+    assert sorted(len(result) for result in results) == [0, 1]
+    after = written(db, slug)
+    assert len(after.drafts) == 2 and len(after.notices) == 1
+
+
+@contextmanager
 def holding_event_lock(db: Database, slug: str) -> Iterator[Connection]:
     with db.engine.connect() as connection, connection.begin() as transaction:
         connection.execute(select(Event.id).where(Event.slug == slug).with_for_update())
@@ -266,23 +286,14 @@ def holding_event_lock(db: Database, slug: str) -> Iterator[Connection]:
 def test_two_sweeps_at_once_make_one_pair_and_one_notice(
     settings: Settings, db: Database, database_url: str, editors: tuple[str, ...]
 ) -> None:
-    from publisher.db.engine import open_database
-
     slug = product_meetup(db, settings)
-    others = [open_database(database_url) for _ in range(2)]
-    try:
-        with time_machine.travel(ENDS + DELAY, tick=False):
-            # Both sweeps find the event due, then queue for its row lock.
-            with holding_event_lock(db, slug):
-                sweeps = [Running(lambda other=other: make_due_recaps(settings, other)) for other in others]  # type: ignore[misc]
-                wait_until(lambda: waiting_on_locks(db) == 2)
-            results = [sweep.result() for sweep in sweeps]
-    finally:
-        for other in others:
-            other.dispose()
-    assert sorted(len(result) for result in results) == [0, 1]
-    after = written(db, slug)
-    assert len(after.drafts) == 2 and len(after.notices) == 1
+    with two_more_engines(database_url) as others, time_machine.travel(ENDS + DELAY, tick=False):
+        # Both sweeps find the event due, then queue for its row lock.
+        with holding_event_lock(db, slug):
+            sweeps = [Running(lambda other=other: make_due_recaps(settings, other)) for other in others]  # type: ignore[misc]
+            wait_until(lambda: waiting_on_locks(db) == 2)
+        results = [sweep.result() for sweep in sweeps]
+    assert_one_pair_made(db, slug, results)
     assert notice_recipients(db) == sorted(editors)
 
 
@@ -290,26 +301,17 @@ def test_two_sweeps_at_once_make_one_pair_and_one_notice(
 def test_two_sweeps_at_once_on_sqlite_make_one_pair(settings: Settings, db: Database, database_url: str, editors: tuple[str, ...]) -> None:
     import threading
 
-    from publisher.db.engine import open_database
-
     slug = product_meetup(db, settings)
-    others = [open_database(database_url) for _ in range(2)]
     start = threading.Barrier(2)
 
     def sweep(other: Database) -> list[object]:
         start.wait()
         return list(make_due_recaps(settings, other))
 
-    try:
-        with time_machine.travel(ENDS + DELAY, tick=False):
-            sweeps = [Running(lambda other=other: sweep(other)) for other in others]  # type: ignore[misc]
-            results = [sweep.result() for sweep in sweeps]
-    finally:
-        for other in others:
-            other.dispose()
-    assert sorted(len(result) for result in results) == [0, 1]
-    after = written(db, slug)
-    assert len(after.drafts) == 2 and len(after.notices) == 1
+    with two_more_engines(database_url) as others, time_machine.travel(ENDS + DELAY, tick=False):
+        sweeps = [Running(lambda other=other: sweep(other)) for other in others]  # type: ignore[misc]
+        results = [sweep.result() for sweep in sweeps]
+    assert_one_pair_made(db, slug, results)
 
 
 # --- End to end: a real worker's own sweep --------------------------------------------------------

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 
@@ -83,30 +80,6 @@ def notice_recipients(db: Database) -> list[str]:
 def event_row(db: Database, slug: str) -> Event:
     with db.transaction() as session:
         return find_event(session, slug)
-
-
-class Running:
-    """A function run in a thread; its exception, if any, is raised again by ``result``."""
-
-    def __init__(self, function: Callable[[], Any]) -> None:
-        self._value: Any = None
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                self._value = function()
-            except BaseException as exc:  # handed to the test thread by result()
-                self._error = exc
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-
-    def result(self) -> Any:
-        self._thread.join(timeout=60)
-        assert not self._thread.is_alive(), "the call never returned"
-        if self._error is not None:
-            raise self._error
-        return self._value
 
 
 def write_body(settings: Settings, db: Database, campaign_id: int, body: str = "We met, we talked, we learned.") -> None:

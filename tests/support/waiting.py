@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import text
 
@@ -26,3 +28,27 @@ def waiting_on_locks(db: Database) -> int:
     with db.engine.connect() as connection:
         query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
         return int(connection.execute(text(query)).scalar_one())
+
+
+class Running:
+    """A function run in a thread; its exception, if any, is raised again by ``result``."""
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._value = function()
+            except BaseException as exc:  # handed to the test thread by result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join(timeout=60)
+        assert not self._thread.is_alive(), "the call never returned"
+        if self._error is not None:
+            raise self._error
+        return self._value
