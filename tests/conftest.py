@@ -125,8 +125,7 @@ def fake_provider() -> Iterator[FakeProviders]:
     """The fake email provider (every provider's shapes) on a loopback port."""
     fake = start_fake_providers(*all_handlers())
     yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
+    fake.stop()
 
 
 @pytest.fixture

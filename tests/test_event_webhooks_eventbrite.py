@@ -40,8 +40,7 @@ def fake() -> Iterator[tuple[FakeProviders, EventbriteApi]]:
     server, api = start_fake_eventbrite()
     api.add_event(EVENT, "Product vs Tech", start="2026-12-04T18:30:00Z", end="2026-12-04T21:00:00Z", venue="Holborn Hall")
     yield server, api
-    server.server.shutdown()
-    server.server.server_close()
+    server.stop()
 
 
 @pytest.fixture

@@ -38,8 +38,7 @@ def fake() -> Iterator[tuple[FakeProviders, LumaApi]]:
     server, api = start_fake_luma()
     api.add_event(EVENT, "Paris Product Meetup", start="2026-12-10T18:00:00.000Z", end="2026-12-10T21:00:00.000Z")
     yield server, api
-    server.server.shutdown()
-    server.server.server_close()
+    server.stop()
 
 
 @pytest.fixture

@@ -530,8 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         naive = run_naive(directory, embedded.url, fake, acceptances, options)
         million = run_million(directory, embedded.url, fake) if options.million else None
     finally:
-        fake.server.shutdown()
-        fake.server.server_close()
+        fake.stop()
         embedded.stop()
         if options.keep:
             print(f"kept {directory}", file=sys.stderr)

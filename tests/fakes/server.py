@@ -130,6 +130,11 @@ class FakeProviders:
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        self.server.shutdown()
+        self.server.server_close()
+
     def recipients(self, provider: str | None = None) -> list[str]:
         with self.lock:
             return [a.to for a in self.accepted if provider is None or a.provider == provider]
