@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import pytest
 from sqlalchemy import Connection, select, update
@@ -19,7 +18,7 @@ from publisher.ledger import control
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
 from publisher.ledger.dispatch import mark_enqueued, release_due
 from tests.support.paths import EXAMPLES
-from tests.support.waiting import Running, wait_until, waiting_on_locks
+from tests.support.waiting import Running, holding_lock, wait_until, waiting_on_locks
 
 RECAP = EXAMPLES / "recaps" / "modu-product-vs-tech.md"
 LEASE = dt.timedelta(minutes=5)
@@ -72,12 +71,8 @@ def test_the_sweep_leaves_a_paused_campaign_with_nothing_open_paused(settings: S
     assert status_of(db, campaign.id) == (CampaignStatus.PAUSED, None)
 
 
-@contextmanager
-def holding_batch_lock(db: Database, batch_id: int) -> Iterator[Connection]:
-    with db.engine.connect() as connection, connection.begin() as transaction:
-        connection.execute(select(Batch.id).where(Batch.id == batch_id).with_for_update())
-        yield connection
-        transaction.rollback()
+def holding_batch_lock(db: Database, batch_id: int) -> AbstractContextManager[Connection]:
+    return holding_lock(db, select(Batch.id).where(Batch.id == batch_id).with_for_update())
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

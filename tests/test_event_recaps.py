@@ -11,7 +11,7 @@ import email
 import email.policy
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from tests.support.cli import run_cli
 from tests.support.console import add_person
 from tests.support.recap_events import CAME, ENDS, MISSED, event_row, notice_recipients, product_meetup, write_body, written
 from tests.support.types import StartWorker
-from tests.support.waiting import Running, wait_until, waiting_on_locks
+from tests.support.waiting import Running, holding_lock, wait_until, waiting_on_locks
 from workers.delivery.batch import deliver_batch
 from workers.runtime import build_context
 
@@ -274,12 +274,8 @@ def assert_one_pair_made(db: Database, slug: str, results: list[list[object]]) -
     assert len(after.drafts) == 2 and len(after.notices) == 1
 
 
-@contextmanager
-def holding_event_lock(db: Database, slug: str) -> Iterator[Connection]:
-    with db.engine.connect() as connection, connection.begin() as transaction:
-        connection.execute(select(Event.id).where(Event.slug == slug).with_for_update())
-        yield connection
-        transaction.rollback()
+def holding_event_lock(db: Database, slug: str) -> AbstractContextManager[Connection]:
+    return holding_lock(db, select(Event.id).where(Event.slug == slug).with_for_update())
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

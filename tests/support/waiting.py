@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, Select, text
 
 from publisher.db.engine import Database
 
@@ -52,3 +53,12 @@ class Running:
         if self._error is not None:
             raise self._error
         return self._value
+
+
+@contextmanager
+def holding_lock(db: Database, locking: Select[Any]) -> Iterator[Connection]:
+    """Hold the row locks ``locking`` (a SELECT … FOR UPDATE) takes until the block ends, in a transaction then rolled back."""
+    with db.engine.connect() as connection, connection.begin() as transaction:
+        connection.execute(locking)
+        yield connection
+        transaction.rollback()
