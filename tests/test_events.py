@@ -183,6 +183,7 @@ def test_slugs_fields_and_rules_are_checked(db: Database) -> None:
         set_recap_rule(db, "modu-meetup", "sometimes")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the commands; storage runs on both above
 def test_events_commands_create_list_set_end_and_show(env: dict[str, str]) -> None:
     created = run_cli(
         env, "events", "create", "meetup", "--name", "Modu Meetup", "--start", "2026-12-03T18:00:00+01:00",
@@ -211,6 +212,7 @@ def test_events_commands_create_list_set_end_and_show(env: dict[str, str]) -> No
     assert "starts: 2026-12-03 18:00 CET" in shown.output
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the commands; storage runs on both above
 def test_events_commands_refuse_bad_input_with_exit_2(env: dict[str, str]) -> None:
     base = ["--name", "x", "--start", "2026-12-03T18:00:00+01:00", "--end", "2026-12-03T21:00:00+01:00", "--timezone", "UTC"]
     cases = [
@@ -271,6 +273,7 @@ def test_a_persons_export_lists_their_registrations_and_erasure_removes_them(set
     assert members(db, f"event:{meetup}:attended") == set()
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the commands; storage runs on both above
 def test_campaign_ids_out_of_range_are_refused_by_every_command_with_exit_2(env: dict[str, str]) -> None:
     huge = "99999999999999999999"
     for args in (["send", huge], ["status", huge], ["pause", huge], ["report", "0"], ["approve", huge], ["audit", "--campaign", huge]):
