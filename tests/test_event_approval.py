@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import redis
 import requests
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 
 from publisher.accounts.audit import entries
 from publisher.accounts.roles import CLI_ACTOR, Scope
@@ -27,7 +31,7 @@ from tests.support.audience import people
 from tests.support.cli import run_cli
 from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
 from tests.support.drafts import save_draft
-from tests.support.recap_events import ENDS, automatic_meetup, write_body
+from tests.support.recap_events import ENDS, automatic_meetup, product_meetup, write_body, written
 from workers.sweeper import LOCK_NAME, Sweeper
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -246,3 +250,39 @@ def test_the_console_says_when_an_unapproved_draft_is_overdue_and_why_it_refuses
     send_draft(settings, db, SendOrder(drafts["attended"], 10), CLI_ACTOR)  # sent by hand meanwhile
     gone = approve_form(client, web_url, drafts["attended"], csrf)
     assert gone.status_code == 409 and "was sent already" in gone.text
+
+
+@contextmanager
+def failing(statement_part: str) -> Iterator[None]:
+    """Every statement holding ``statement_part`` fails, as when the database drops a query."""
+
+    def fail(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement_part in statement:
+            raise RuntimeError("the database dropped the query")
+
+    event.listen(Engine, "before_cursor_execute", fail)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", fail)
+
+
+def test_a_failing_recap_step_never_keeps_approved_drafts_from_going_out(
+    settings: Settings, db: Database, env: dict[str, str], redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    drafts = automatic_meetup(db, settings)
+    assert run_cli(env, "approve", str(drafts["attended"])).returncode == 0
+    with failing("events.recap_done_at IS NULL"):  # the search for ended events
+        sweep(settings, redis_url, DUE)
+    assert status(db, drafts["attended"]) is CampaignStatus.SENDING
+    assert "the sweep's recap step failed" in caplog.text
+
+
+def test_a_failing_send_step_never_keeps_recaps_from_being_made(
+    settings: Settings, db: Database, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    product_meetup(db, settings)
+    with failing("campaigns.approved_at IS NOT NULL"):  # the search for approved drafts that are due
+        sweep(settings, redis_url, DUE)
+    assert "the sweep's automatic sends failed" in caplog.text
+    assert written(db, "product-meetup").done

@@ -335,3 +335,20 @@ def test_events_end_then_a_workers_sweep_makes_the_drafts_and_mails_each_editor_
     messages = [email.message_from_bytes(path.read_bytes(), policy=email.policy.default) for path in outbox.glob("*.eml")]
     assert sorted(str(message["To"]) for message in messages) == sorted(editors)
     assert {str(message["Subject"]) for message in messages} == {"Recap drafts ready: Launch"}
+
+
+# --- One bad event ----------------------------------------------------------------------------------
+
+
+# SQLite holds the integer as stored; PostgreSQL's column refuses it (which ``events set`` now does first).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_event_whose_recap_cannot_be_made_is_logged_and_the_others_still_get_theirs(
+    settings: Settings, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A delay stored before it was bounded: its send time is past any date Python holds.
+    bad = product_meetup(db, settings, slug="far-future", recap_rule="auto", auto_send_after=10**12)
+    good = product_meetup(db, settings)
+    made = sweep_at(settings, db, ENDS + DELAY)
+    assert [recap.slug for recap in made] == [good]
+    assert written(db, good).done and not written(db, bad).done
+    assert f"the recap of event {event_row(db, bad).id} could not be made" in caplog.text

@@ -277,3 +277,21 @@ def test_campaign_ids_out_of_range_are_refused_by_every_command_with_exit_2(env:
         result = run_cli(env, *args)
         assert result.returncode == 2, (args, result.output)
         assert "Traceback" not in result.output and "OverflowError" not in result.output, args
+
+
+def test_the_automatic_send_delay_is_bounded_everywhere(settings: Settings, db: Database, env: dict[str, str]) -> None:
+    from pydantic import ValidationError
+
+    from publisher.core.settings import MAX_EVENT_DELAY
+
+    make_event(db)
+    with pytest.raises(EventError, match="at most 315360000 seconds"):
+        set_recap_rule(db, "modu-meetup", "auto", auto_send_after=MAX_EVENT_DELAY + 1)
+    set_recap_rule(db, "modu-meetup", "auto", auto_send_after=MAX_EVENT_DELAY)
+    for hostile in ("315360001", "1000000000000", "99999999999999999999999"):
+        result = run_cli(env, "events", "set", "modu-meetup", "--recap", "auto", "--auto-send-after", hostile)
+        assert result.returncode == 2 and "--auto-send-after" in result.output and "Traceback" not in result.output, result.output
+    assert event_summary(db, settings, "modu-meetup").auto_send_after == MAX_EVENT_DELAY
+    for name in ("event_recap_delay", "event_auto_send_after"):
+        with pytest.raises(ValidationError, match=name):
+            Settings(**{name: MAX_EVENT_DELAY + 1})  # type: ignore[arg-type]

@@ -143,6 +143,7 @@ def test_from_a_luma_export_to_each_audience_getting_its_recap(
         + [(address, "Here's what you missed at Product vs Tech") for address in NOT_CHECKED_IN]
     )
 
+
 def _status(db: Database, campaign_id: int) -> CampaignStatus:
     with db.transaction() as session:
         status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))

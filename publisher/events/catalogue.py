@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from publisher.audience.event_audiences import SLUG, find_event, has_ended
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError
-from publisher.core.settings import RecapRule, Settings
+from publisher.core.settings import MAX_EVENT_DELAY, RecapRule, Settings
 from publisher.core.text_rules import refuse_control_characters
 from publisher.db.engine import Database
 from publisher.db.models import Attendance, Event, EventRegistrant
@@ -217,8 +217,8 @@ def set_recap_rule(db: Database, slug: str, rule: RecapRule | None, auto_send_af
     """Choose what happens when the event ends (None: the source's default)."""
     if rule is not None and rule not in RULES:
         raise EventError(f"unknown recap rule '{rule[:20]}': use drafts, none or auto")
-    if auto_send_after is not None and auto_send_after < 0:
-        raise EventError("--auto-send-after must be 0 seconds or more")
+    if auto_send_after is not None and not 0 <= auto_send_after <= MAX_EVENT_DELAY:
+        raise EventError(f"--auto-send-after {auto_send_after} is out of range: give 0 to at most {MAX_EVENT_DELAY} seconds (ten years)")
     with db.transaction() as session:
         event = find_event(session, check_slug(slug))
         event.recap_rule = rule
