@@ -352,3 +352,34 @@ def test_an_event_whose_recap_cannot_be_made_is_logged_and_the_others_still_get_
     assert [recap.slug for recap in made] == [good]
     assert written(db, good).done and not written(db, bad).done
     assert f"the recap of event {event_row(db, bad).id} could not be made" in caplog.text
+
+
+# --- A recap draft's list ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_moving_a_recap_draft_to_its_other_audience_is_refused_with_the_reason(settings: Settings, db: Database, web_url: str) -> None:
+    from publisher.accounts.roles import Scope
+    from tests.support.api import Api, assert_problem, token
+    from tests.support.console import TIMEOUT, csrf_token, sign_in
+    from tests.support.console_drafts import form_of
+
+    slug = product_meetup(db, settings)
+    sweep_at(settings, db, ENDS + DELAY)
+    came, missed = written(db, slug).drafts[ATTENDED].id, written(db, slug).drafts[NO_SHOW].id
+    expected = f"campaign {missed} is already the recap of this event for {NO_SHOW}"
+
+    api = Api(web_url, token(db, "writer", (Scope.CAMPAIGNS_READ, Scope.CAMPAIGNS_WRITE)))
+    problem = assert_problem(api.patch(f"/campaigns/{came}", json={"list": NO_SHOW}), 409)
+    assert expected in problem["detail"]
+
+    add_person(db, "eve@modu.example", Role.EDITOR)
+    client = sign_in(web_url, "eve@modu.example")
+    page = f"{web_url}/console/campaigns/{came}/edit"
+    form = {**form_of(list_name=NO_SHOW), "csrf_token": csrf_token(client, page), "action": "save"}
+    answer = client.post(page, data=form, allow_redirects=False, timeout=TIMEOUT)
+    assert answer.status_code == 422, answer.text[:2000]
+    assert expected in answer.text
+    assert written(db, slug).drafts[ATTENDED].id == came  # nothing changed
+    moved = api.patch(f"/campaigns/{came}", json={"list": ATTENDED, "title": "Still the attended one"})
+    assert moved.status_code == 200, moved.text
