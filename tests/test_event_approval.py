@@ -286,3 +286,26 @@ def test_a_failing_send_step_never_keeps_recaps_from_being_made(
         sweep(settings, redis_url, DUE)
     assert "the sweep's automatic sends failed" in caplog.text
     assert written(db, "product-meetup").done
+
+
+@SQLITE
+def test_a_draft_sent_by_hand_after_a_refused_automatic_send_shows_no_old_reason(
+    settings: Settings, db: Database, env: dict[str, str], redis_url: str, web_url: str
+) -> None:
+    from publisher.db.models import Attendance
+    from tests.support.events import register
+
+    drafts = automatic_meetup(db, settings, came=())  # nobody checked in: the automatic send is refused
+    assert run_cli(env, "approve", str(drafts["attended"])).returncode == 0
+    sweep(settings, redis_url, DUE)
+    assert load_draft(db, drafts["attended"]).hold_reason is not None
+    register(settings, db, "product-meetup", ("late@example.com", Attendance.YES))
+    sent = run_cli(env, "send", str(drafts["attended"]))
+    assert sent.returncode == 0, sent.output
+    shown = run_cli(env, "status", str(drafts["attended"]))
+    assert shown.returncode == 0 and "is paused" not in shown.output, shown.output
+    as_json = run_cli(env, "status", str(drafts["attended"]), "--json")
+    assert '"pause_reason": null' in as_json.output, as_json.output
+    add_person(db, SENDER, Role.SENDER)
+    page = sign_in(web_url, SENDER).get(f"{web_url}/console/campaigns/{drafts['attended']}", timeout=TIMEOUT).text
+    assert "Paused" not in page and "has no confirmed subscribers" not in page
