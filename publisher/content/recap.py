@@ -27,6 +27,9 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 #: Largest recap file read. A recap is an article, not a book: a bigger file is
 #: a mistake, and parsing and rendering it would take minutes and gigabytes.
 MAX_RECAP_BYTES = 1_048_576
+#: The years an event's time may fall in: anything else is a typing mistake,
+#: and near the ends of Python's calendar a time moved to another zone overflows.
+FIRST_YEAR, LAST_YEAR = 1970, 2200
 
 
 class _Strict(BaseModel):
@@ -62,6 +65,11 @@ class Event(_Strict):
         return check_zone(value)
 
     _single_line = field_validator("name", "venue")(_one_line)
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _in_range(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return check_year(value)
 
     @model_validator(mode="after")
     def _ends_after_it_starts(self) -> Event:
@@ -118,7 +126,7 @@ class NextEvent(_Strict):
     def _aware(cls, value: dt.datetime) -> dt.datetime:
         if value.tzinfo is None:
             raise PydanticCustomError("naive_time", "give the time with its UTC offset (2026-12-10T18:00:00+01:00)")
-        return value
+        return check_year(value)
 
     @model_validator(mode="after")
     def _ends_after_it_starts(self) -> NextEvent:
@@ -220,6 +228,15 @@ def check_zone(value: str | None) -> str | None:
         raise PydanticCustomError(
             "time_zone", "unknown time zone {zone} (use an IANA name such as Europe/Paris)", {"zone": repr(value)}
         ) from None
+    return value
+
+
+def check_year(value: dt.datetime | None) -> dt.datetime | None:
+    """Refuse a time outside the years FIRST_YEAR to LAST_YEAR."""
+    if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise PydanticCustomError(
+            "time_range", "give a time between the years {first} and {last}", {"first": FIRST_YEAR, "last": LAST_YEAR}
+        )
     return value
 
 
