@@ -126,7 +126,8 @@ class NextEvent(_Strict):
     def _aware(cls, value: dt.datetime) -> dt.datetime:
         if value.tzinfo is None:
             raise PydanticCustomError("naive_time", "give the time with its UTC offset (2026-12-10T18:00:00+01:00)")
-        return check_year(value)
+        check_year(value)
+        return value
 
     @model_validator(mode="after")
     def _ends_after_it_starts(self) -> NextEvent:
