@@ -88,6 +88,11 @@ def audience_list(session: Session, audience: EventAudience) -> MailingList:
     return session.scalars(select(MailingList).where(MailingList.name == audience.list_name)).one()
 
 
+def is_registrant(session: Session, subscriber_id: int) -> bool:
+    """Whether the subscriber registered for any event: event emails may come their way."""
+    return session.scalar(select(EventRegistrant.id).where(EventRegistrant.subscriber_id == subscriber_id).limit(1)) is not None
+
+
 def events_scope(session: Session) -> MailingList:
     """The reserved list ``event:*``: a suppression on it stops every event audience."""
     _insert_list(session, {"name": EVENTS_SCOPE, "description": "Every event audience (suppressions only)"})
