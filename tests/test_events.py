@@ -314,3 +314,26 @@ def test_event_times_outside_1970_to_2200_are_refused(db: Database, env: dict[st
         assert result.returncode == 2 and f"the event {label} time must fall between" in result.output, result.output
         assert "Traceback" not in result.output
     assert run_cli(env, "events", "show", "far-off").returncode == 2  # nothing was stored
+
+
+def test_listing_the_audiences_for_the_draft_form_writes_nothing_and_counts_as_a_send_would(settings: Settings, db: Database) -> None:
+    from publisher.audience.event_audiences import events_scope
+    from publisher.db.models import MailingList
+    from publisher.ledger.results import audiences
+
+    make_event(db)
+    register(settings, db, "modu-meetup", (ANN, Attendance.YES), (BEN, Attendance.YES), (CEM, Attendance.NO))
+    with db.transaction() as session:
+        suppress_address(session, BEN, "unsubscribed from event emails", "unsubscribe", events_scope(session).id)
+
+    def event_rows() -> int:
+        with db.transaction() as session:
+            return int(session.scalar(select(func.count()).select_from(MailingList).where(MailingList.event_id.is_not(None))) or 0)
+
+    with time_machine.travel(AFTER, tick=False):
+        listed = dict(audiences(db))
+        assert event_rows() == 0  # a read: the rows come when a draft is saved or sent to an audience
+        assert (listed["event:modu-meetup:attended"], listed["event:modu-meetup:no-show"]) == (1, 1)
+        assert sizes(db, "modu-meetup") == (1, 1)  # the same, counted on the rows
+        assert event_rows() == 2
+        assert dict(audiences(db)) == listed
