@@ -142,6 +142,15 @@ def test_unreadable_content_is_a_422_naming_each_field(api: Api, audience: dict[
     assert assert_problem(not_json, 422)["errors"]
 
 
+def test_event_times_at_the_ends_of_the_calendar_are_a_422_naming_the_field(api: Api, audience: dict[str, int]) -> None:
+    year_one = "0001-01-01T00:00:00+05:00"
+    recap = f"---\ntitle: T\nnext_event:\n  name: N\n  starts_at: '{year_one}'\n  ends_at: 2026-12-03T18:00:00Z\n  timezone: UTC\n---\nx\n"
+    problem = assert_problem(api.post("/campaigns", json={"list": "attendees", "recap": recap}), 422)
+    assert wheres(problem) == {"next_event.starts_at"} and "between the years 1970 and 2200" in problem["detail"]
+    fields = {"list": "attendees", "title": "T", "event": {"name": "E", "starts_at": year_one}}
+    assert wheres(assert_problem(api.post("/campaigns", json=fields), 422)) == {"body.event.starts_at"}
+
+
 def count_campaigns(db: Database) -> int:
     with db.transaction() as session:
         return int(session.scalar(select(func.count()).select_from(Campaign)) or 0)

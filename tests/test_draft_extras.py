@@ -133,3 +133,28 @@ def test_the_form_without_kept_details_is_as_before(settings: Settings, db: Data
     client = sign_in(web_url, "ed@modu.example")
     page = client.get(f"{web_url}/console/campaigns/new", timeout=TIMEOUT)
     assert 'name="extra"' not in page.text
+
+
+@SQLITE
+def test_deeply_nested_or_oversized_kept_details_are_refused_never_a_500(settings: Settings, db: Database, web_url: str) -> None:
+    people(db)
+    draft = save_draft(settings, db, EVENT_RECAP)
+    add_person(db, "ed@modu.example", Role.EDITOR)
+    client = sign_in(web_url, "ed@modu.example")
+    before = stored_recap(db, draft)
+    hostile = {
+        "[" * 3000: "could not be read",
+        '{"speakers": ' * 3000: "could not be read",
+        '{"links": ' + "[" * 40 + "]" * 40 + "}": "could not be read",  # within the size, past the depth
+        '{"speakers": [{"name": "' + "x" * 150_000 + '"}]}': "at most",
+    }
+    for extra, words in hostile.items():
+        form = {"title": "T", "body": "B", "list": "attendees", "provider": "outbox", "extra": extra, "action": "save"}
+        token = csrf_token(client, f"{web_url}/console/campaigns/{draft}/edit")
+        answer = client.post(f"{web_url}/console/campaigns/{draft}/edit", data={**form, "csrf_token": token}, timeout=TIMEOUT)
+        assert answer.status_code == 422, (extra[:40], answer.status_code)
+        assert words in answer.text, extra[:40]
+        # The live preview says what waits, as for any field it cannot read (htmx swaps only a 2xx answer in).
+        shown = client.post(f"{web_url}/console/campaigns/preview", data=form, headers={"X-CSRF-Token": token}, timeout=TIMEOUT)
+        assert shown.status_code == 200 and "The preview waits" in shown.text and words in shown.text, (extra[:40], shown.status_code)
+    assert stored_recap(db, draft) == before

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import redis
 import requests
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 
 from publisher.accounts.audit import entries
 from publisher.accounts.roles import CLI_ACTOR, Scope
@@ -27,7 +31,7 @@ from tests.support.audience import people
 from tests.support.cli import run_cli
 from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
 from tests.support.drafts import save_draft
-from tests.support.recap_events import ENDS, automatic_meetup, write_body
+from tests.support.recap_events import ENDS, automatic_meetup, product_meetup, write_body, written
 from workers.sweeper import LOCK_NAME, Sweeper
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -246,3 +250,62 @@ def test_the_console_says_when_an_unapproved_draft_is_overdue_and_why_it_refuses
     send_draft(settings, db, SendOrder(drafts["attended"], 10), CLI_ACTOR)  # sent by hand meanwhile
     gone = approve_form(client, web_url, drafts["attended"], csrf)
     assert gone.status_code == 409 and "was sent already" in gone.text
+
+
+@contextmanager
+def failing(statement_part: str) -> Iterator[None]:
+    """Every statement holding ``statement_part`` fails, as when the database drops a query."""
+
+    def fail(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement_part in statement:
+            raise RuntimeError("the database dropped the query")
+
+    event.listen(Engine, "before_cursor_execute", fail)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", fail)
+
+
+def test_a_failing_recap_step_never_keeps_approved_drafts_from_going_out(
+    settings: Settings, db: Database, env: dict[str, str], redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    drafts = automatic_meetup(db, settings)
+    assert run_cli(env, "approve", str(drafts["attended"])).returncode == 0
+    with failing("events.recap_done_at IS NULL"):  # the search for ended events
+        sweep(settings, redis_url, DUE)
+    assert status(db, drafts["attended"]) is CampaignStatus.SENDING
+    assert "the sweep's recap step failed" in caplog.text
+
+
+def test_a_failing_send_step_never_keeps_recaps_from_being_made(
+    settings: Settings, db: Database, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    product_meetup(db, settings)
+    with failing("campaigns.approved_at IS NOT NULL"):  # the search for approved drafts that are due
+        sweep(settings, redis_url, DUE)
+    assert "the sweep's automatic sends failed" in caplog.text
+    assert written(db, "product-meetup").done
+
+
+@SQLITE
+def test_a_draft_sent_by_hand_after_a_refused_automatic_send_shows_no_old_reason(
+    settings: Settings, db: Database, env: dict[str, str], redis_url: str, web_url: str
+) -> None:
+    from publisher.db.models import Attendance
+    from tests.support.events import register
+
+    drafts = automatic_meetup(db, settings, came=())  # nobody checked in: the automatic send is refused
+    assert run_cli(env, "approve", str(drafts["attended"])).returncode == 0
+    sweep(settings, redis_url, DUE)
+    assert load_draft(db, drafts["attended"]).hold_reason is not None
+    register(settings, db, "product-meetup", ("late@example.com", Attendance.YES))
+    sent = run_cli(env, "send", str(drafts["attended"]))
+    assert sent.returncode == 0, sent.output
+    shown = run_cli(env, "status", str(drafts["attended"]))
+    assert shown.returncode == 0 and "is paused" not in shown.output, shown.output
+    as_json = run_cli(env, "status", str(drafts["attended"]), "--json")
+    assert '"pause_reason": null' in as_json.output, as_json.output
+    add_person(db, SENDER, Role.SENDER)
+    page = sign_in(web_url, SENDER).get(f"{web_url}/console/campaigns/{drafts['attended']}", timeout=TIMEOUT).text
+    assert "Paused" not in page and "has no confirmed subscribers" not in page

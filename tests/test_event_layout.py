@@ -143,6 +143,45 @@ def test_times_a_calendar_cannot_hold_are_refused_naming_the_key(front_matter: s
         recap(front_matter)
 
 
+YEAR_ONE = "0001-01-01T00:00:00+05:00"
+LATE = "2201-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("front_matter", "where"),
+    [
+        (f"event: {{name: x, starts_at: '{YEAR_ONE}'}}", "event.starts_at"),
+        (f"event: {{name: x, starts_at: 2026-12-03T18:00:00Z, ends_at: '{LATE}'}}", "event.ends_at"),
+        (f"next_event: {{name: x, starts_at: '{YEAR_ONE}', ends_at: 2026-12-03T18:00:00Z, timezone: UTC}}", "next_event.starts_at"),
+        (f"next_event: {{name: x, starts_at: 2026-12-03T18:00:00Z, ends_at: '{LATE}', timezone: Asia/Tokyo}}", "next_event.ends_at"),
+    ],
+)
+def test_times_outside_1970_to_2200_are_refused_naming_the_key(front_matter: str, where: str) -> None:
+    with pytest.raises(ContentError, match=f"'{re.escape(where)}': .*between the years 1970 and 2200"):
+        recap(front_matter)
+
+
+def test_the_renderers_never_fail_on_a_time_at_the_edge_of_the_calendar() -> None:
+    """Values read before the bound existed, or built by code: the card and the calendar links show them as written."""
+    import datetime as dt
+
+    from publisher.content.calendar import event_uid, next_event_ics
+    from publisher.content.recap import NextEvent
+    from publisher.content.rendering.event import google_calendar_url
+
+    early = dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    late = dt.datetime(9999, 12, 31, 23, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert time_range(early, early + dt.timedelta(hours=2), "Asia/Tokyo").day == "Monday 1 January 1"
+    assert time_range(late, None, "Asia/Tokyo").day == "Friday 31 December 9999"
+    for starts_at, ends_at in ((early, early + dt.timedelta(hours=2)), (late - dt.timedelta(hours=2), late)):
+        event = NextEvent.model_construct(name="x", starts_at=starts_at, ends_at=ends_at, timezone="Asia/Tokyo", venue=None, url=None)
+        assert google_calendar_url(event).startswith("https://calendar.google.com/")
+        assert event_uid(event, "https://news.example").endswith("@news.example")
+        assert next_event_ics(event, public_url="https://news.example", stamp=dt.datetime(2026, 12, 1, tzinfo=dt.UTC)).startswith(
+            b"BEGIN:VCALENDAR"
+        )
+
+
 # Speakers, photos, links ---------------------------------------------------------------------
 
 

@@ -293,21 +293,98 @@ def test_two_sweeps_at_once_make_one_pair_and_one_notice(
     assert notice_recipients(db) == sorted(editors)
 
 
+class TwoSweeps:
+    """Hooks on every engine that stage two sweeps on SQLite, and note in order what each did.
+
+    The second sweep is held just before the transaction that makes the
+    recap (it has found the event due); the first is then held inside its
+    own, after it wrote the first draft (as ``tests/chaos/recap_hold.py``
+    holds a worker). Released, the second meets the first's lock.
+    """
+
+    FIRST, SECOND = "first-sweep", "second-sweep"
+
+    def __init__(self) -> None:
+        import threading
+
+        self.order: list[str] = []
+        self.second_found_it_due = False
+        self.second_held, self.release_second, self.second_asking = threading.Event(), threading.Event(), threading.Event()
+        self.first_inside, self.release_first = threading.Event(), threading.Event()
+        self._awaiting_lock = False
+
+    def before(self, _connection: object, _cursor: object, statement: str, *_: object) -> None:
+        import threading
+
+        name = threading.current_thread().name
+        if name == self.SECOND and "recap_done_at IS NULL" in statement:
+            self.second_found_it_due = True
+        elif name == self.SECOND and statement == "BEGIN IMMEDIATE" and self.second_found_it_due and not self.second_held.is_set():
+            self.second_held.set()
+            assert self.release_second.wait(60)
+            self.order.append("the second asks for the lock")
+            self._awaiting_lock = True
+            self.second_asking.set()
+
+    def after(self, _connection: object, _cursor: object, statement: str, *_: object) -> None:
+        import threading
+
+        name = threading.current_thread().name
+        if name == self.SECOND and statement == "BEGIN IMMEDIATE" and self._awaiting_lock:
+            self._awaiting_lock = False
+            self.order.append("the second has the lock")
+        elif name == self.FIRST and statement.lstrip().upper().startswith("INSERT INTO CAMPAIGNS") and not self.first_inside.is_set():
+            self.first_inside.set()
+            assert self.release_first.wait(60)
+
+    def commit(self, _connection: object) -> None:
+        import threading
+
+        if threading.current_thread().name == self.FIRST and self.first_inside.is_set():
+            self.order.append("the first commits")
+
+    @contextmanager
+    def installed(self) -> Iterator[TwoSweeps]:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        hooks = (("before_cursor_execute", self.before), ("after_cursor_execute", self.after), ("commit", self.commit))
+        for name, hook in hooks:
+            event.listen(Engine, name, hook)
+        try:
+            yield self
+        finally:
+            for name, hook in hooks:
+                event.remove(Engine, name, hook)
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_two_sweeps_at_once_on_sqlite_make_one_pair(settings: Settings, db: Database, database_url: str, editors: tuple[str, ...]) -> None:
+def test_two_sweeps_at_once_on_sqlite_make_one_pair(
+    settings: Settings, db: Database, database_url: str, editors: tuple[str, ...], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Both sweeps find the event due; the second waits for the first's lock, then finds the event done."""
     import threading
 
     slug = product_meetup(db, settings)
-    start = threading.Barrier(2)
 
-    def sweep(other: Database) -> list[object]:
-        start.wait()
-        return list(make_due_recaps(settings, other))
+    def sweep(name: str, other: Database) -> list[RecapMade]:
+        threading.current_thread().name = name
+        return make_due_recaps(settings, other)
 
-    with two_more_engines(database_url) as others, time_machine.travel(ENDS + DELAY, tick=False):
-        sweeps = [Running(lambda other=other: sweep(other)) for other in others]  # type: ignore[misc]
-        results = [sweep.result() for sweep in sweeps]
-    assert_one_pair_made(db, slug, results)
+    with two_more_engines(database_url) as others, time_machine.travel(ENDS + DELAY, tick=False), TwoSweeps().installed() as stage:
+        second = Running(lambda: sweep(stage.SECOND, others[1]))
+        assert stage.second_held.wait(60)  # it found the event due, and holds no lock
+        first = Running(lambda: sweep(stage.FIRST, others[0]))
+        assert stage.first_inside.wait(60)  # the first draft written, nothing committed
+        stage.release_second.set()
+        assert stage.second_asking.wait(60)
+        stage.release_first.set()
+        made_first, made_second = first.result(), second.result()
+    assert [made.slug for made in made_first] == [slug] and made_second == []
+    assert stage.order == ["the second asks for the lock", "the first commits", "the second has the lock"]
+    assert "could not be made" not in caplog.text and "IntegrityError" not in caplog.text
+    after = written(db, slug)
+    assert len(after.drafts) == 2 and len(after.notices) == 1
 
 
 # --- End to end: a real worker's own sweep --------------------------------------------------------
@@ -333,3 +410,51 @@ def test_events_end_then_a_workers_sweep_makes_the_drafts_and_mails_each_editor_
     messages = [email.message_from_bytes(path.read_bytes(), policy=email.policy.default) for path in outbox.glob("*.eml")]
     assert sorted(str(message["To"]) for message in messages) == sorted(editors)
     assert {str(message["Subject"]) for message in messages} == {"Recap drafts ready: Launch"}
+
+
+# --- One bad event ----------------------------------------------------------------------------------
+
+
+# SQLite holds the integer as stored; PostgreSQL's column refuses it (which ``events set`` now does first).
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_event_whose_recap_cannot_be_made_is_logged_and_the_others_still_get_theirs(
+    settings: Settings, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A delay stored before it was bounded: its send time is past any date Python holds.
+    bad = product_meetup(db, settings, slug="far-future", recap_rule="auto", auto_send_after=10**12)
+    good = product_meetup(db, settings)
+    made = sweep_at(settings, db, ENDS + DELAY)
+    assert [recap.slug for recap in made] == [good]
+    assert written(db, good).done and not written(db, bad).done
+    assert f"the recap of event {event_row(db, bad).id} could not be made" in caplog.text
+
+
+# --- A recap draft's list ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_moving_a_recap_draft_to_its_other_audience_is_refused_with_the_reason(settings: Settings, db: Database, web_url: str) -> None:
+    from publisher.accounts.roles import Scope
+    from tests.support.api import Api, assert_problem, token
+    from tests.support.console import TIMEOUT, csrf_token, sign_in
+    from tests.support.console_drafts import form_of
+
+    slug = product_meetup(db, settings)
+    sweep_at(settings, db, ENDS + DELAY)
+    came, missed = written(db, slug).drafts[ATTENDED].id, written(db, slug).drafts[NO_SHOW].id
+    expected = f"campaign {missed} is already the recap of this event for {NO_SHOW}"
+
+    api = Api(web_url, token(db, "writer", (Scope.CAMPAIGNS_READ, Scope.CAMPAIGNS_WRITE)))
+    problem = assert_problem(api.patch(f"/campaigns/{came}", json={"list": NO_SHOW}), 409)
+    assert expected in problem["detail"]
+
+    add_person(db, "eve@modu.example", Role.EDITOR)
+    client = sign_in(web_url, "eve@modu.example")
+    page = f"{web_url}/console/campaigns/{came}/edit"
+    form = {**form_of(list_name=NO_SHOW), "csrf_token": csrf_token(client, page), "action": "save"}
+    answer = client.post(page, data=form, allow_redirects=False, timeout=TIMEOUT)
+    assert answer.status_code == 422, answer.text[:2000]
+    assert expected in answer.text
+    assert written(db, slug).drafts[ATTENDED].id == came  # nothing changed
+    moved = api.patch(f"/campaigns/{came}", json={"list": ATTENDED, "title": "Still the attended one"})
+    assert moved.status_code == 200, moved.text

@@ -280,3 +280,63 @@ def test_campaign_ids_out_of_range_are_refused_by_every_command_with_exit_2(env:
         result = run_cli(env, *args)
         assert result.returncode == 2, (args, result.output)
         assert "Traceback" not in result.output and "OverflowError" not in result.output, args
+
+
+def test_the_automatic_send_delay_is_bounded_everywhere(settings: Settings, db: Database, env: dict[str, str]) -> None:
+    from pydantic import ValidationError
+
+    from publisher.core.settings import MAX_EVENT_DELAY
+
+    make_event(db)
+    with pytest.raises(EventError, match="at most 315360000 seconds"):
+        set_recap_rule(db, "modu-meetup", "auto", auto_send_after=MAX_EVENT_DELAY + 1)
+    set_recap_rule(db, "modu-meetup", "auto", auto_send_after=MAX_EVENT_DELAY)
+    for hostile in ("315360001", "1000000000000", "99999999999999999999999"):
+        result = run_cli(env, "events", "set", "modu-meetup", "--recap", "auto", "--auto-send-after", hostile)
+        assert result.returncode == 2 and "--auto-send-after" in result.output and "Traceback" not in result.output, result.output
+    assert event_summary(db, settings, "modu-meetup").auto_send_after == MAX_EVENT_DELAY
+    for name in ("event_recap_delay", "event_auto_send_after"):
+        with pytest.raises(ValidationError, match=name):
+            Settings(**{name: MAX_EVENT_DELAY + 1})  # type: ignore[arg-type]
+
+
+def test_event_times_outside_1970_to_2200_are_refused(db: Database, env: dict[str, str]) -> None:
+    year_one = dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    for fields, label in (
+        (EventFields(name="x", starts_at=year_one), "start"),
+        (EventFields(name="x", starts_at=MEETUP.starts_at, ends_at=dt.datetime(2201, 1, 1, tzinfo=dt.UTC)), "end"),
+    ):
+        with pytest.raises(EventError, match=f"the event {label} time must fall between the years 1970 and 2200"):
+            make_event(db, "far-off", fields)
+    base = ["events", "create", "far-off", "--name", "x", "--timezone", "UTC"]
+    for start, end, label in (
+        ("0001-01-01T00:00:00+05:00", "2026-12-03T21:00:00+01:00", "start"),
+        ("2026-12-03T18:00:00+01:00", "9999-12-31T23:59:00-05:00", "end"),
+    ):
+        result = run_cli(env, *base, "--start", start, "--end", end)
+        assert result.returncode == 2 and f"the event {label} time must fall between" in result.output, result.output
+        assert "Traceback" not in result.output
+    assert run_cli(env, "events", "show", "far-off").returncode == 2  # nothing was stored
+
+
+def test_listing_the_audiences_for_the_draft_form_writes_nothing_and_counts_as_a_send_would(settings: Settings, db: Database) -> None:
+    from publisher.audience.event_audiences import events_scope
+    from publisher.db.models import MailingList
+    from publisher.ledger.results import audiences
+
+    make_event(db)
+    register(settings, db, "modu-meetup", (ANN, Attendance.YES), (BEN, Attendance.YES), (CEM, Attendance.NO))
+    with db.transaction() as session:
+        suppress_address(session, BEN, "unsubscribed from event emails", "unsubscribe", events_scope(session).id)
+
+    def event_rows() -> int:
+        with db.transaction() as session:
+            return int(session.scalar(select(func.count()).select_from(MailingList).where(MailingList.event_id.is_not(None))) or 0)
+
+    with time_machine.travel(AFTER, tick=False):
+        listed = dict(audiences(db))
+        assert event_rows() == 0  # a read: the rows come when a draft is saved or sent to an audience
+        assert (listed["event:modu-meetup:attended"], listed["event:modu-meetup:no-show"]) == (1, 1)
+        assert sizes(db, "modu-meetup") == (1, 1)  # the same, counted on the rows
+        assert event_rows() == 2
+        assert dict(audiences(db)) == listed

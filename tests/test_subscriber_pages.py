@@ -200,6 +200,8 @@ def test_preferences_leave_every_list(settings: Settings, db: Database, ids: dic
         ({"list_id": "organisers"}, "list_id"),  # not a number
         ({}, "Choose a list to leave"),
         ({"list_id": "99999999999999999999999"}, "not on that list"),
+        ({"events": "<b>yes</b>"}, "events"),  # not a yes/no
+        ({"events": "1"}, "not registered for any event"),
     ],
 )
 def test_preferences_refuse_bad_input_and_change_nothing(
@@ -257,3 +259,65 @@ def test_view_of_a_test_send_works_and_missing_or_confirmation_campaigns_are_404
         session.execute(update(Campaign).where(Campaign.id == confirmation).values(kind=CampaignKind.CONFIRMATION))
     response = requests.get(view_link(settings, web_url, ids, ZOE, confirmation, "attendees"), timeout=5)
     assert_plain_error(response, 404, "no longer available")
+
+
+# Preferences: event emails
+
+
+def event_members(db: Database) -> set[str]:
+    """Who the attended audience of the test event would be sent to now."""
+    from publisher.audience.lists import find_list
+    from publisher.ledger.campaigns import audience_batches
+
+    with db.transaction() as session:
+        audience = find_list(session, "event:modu-meetup:attended")
+        return {email for batch in audience_batches(session, audience, 100) for _, email in batch}
+
+
+@pytest.fixture
+def registered(settings: Settings, db: Database, ids: dict[str, int]) -> str:
+    """Zoë registered for an event and came: she is in its attended audience."""
+    from publisher.db.models import Attendance
+    from tests.support.events import make_event, register
+
+    make_event(db)
+    register(settings, db, "modu-meetup", (ZOE, Attendance.YES))
+    assert ZOE in event_members(db)
+    return "modu-meetup"
+
+
+def test_leaving_every_list_also_stops_event_emails(
+    settings: Settings, db: Database, ids: dict[str, int], web_url: str, registered: str
+) -> None:
+    url = preferences_url(settings, web_url, ids)
+    response = requests.post(url, data={"all": "1"}, timeout=5)
+    assert response.status_code == 200
+    assert ZOE not in event_members(db)
+    assert "You have left every list, and event emails have stopped." in response.text
+    assert "Event emails</strong> · Stopped" in response.text and 'name="events"' not in response.text
+    assert 'name="all"' not in response.text
+    again = requests.post(url, data={"all": "1"}, timeout=5)
+    assert "You had already left every list." in again.text
+
+
+def test_event_emails_stop_on_their_own_and_the_lists_stay(
+    settings: Settings, db: Database, ids: dict[str, int], web_url: str, registered: str
+) -> None:
+    url = preferences_url(settings, web_url, ids)
+    page = requests.get(url, timeout=5).text
+    assert "Event emails</strong> · Sent for the events you registered for" in page and 'name="events"' in page
+    response = requests.post(url, data={"events": "1"}, timeout=5)
+    assert response.status_code == 200 and "Event emails have stopped." in response.text
+    assert ZOE not in event_members(db)
+    assert statuses(db, ids[ZOE]) == {"attendees": Status.CONFIRMED, "speakers": Status.CONFIRMED}
+    again = requests.post(url, data={"events": "1"}, timeout=5)
+    assert again.status_code == 200 and "Event emails had already stopped." in again.text
+
+
+def test_someone_registered_for_no_event_sees_no_event_emails_line(
+    settings: Settings, db: Database, ids: dict[str, int], web_url: str
+) -> None:
+    url = preferences_url(settings, web_url, ids)
+    assert "Event emails" not in requests.get(url, timeout=5).text
+    refused = requests.post(url, data={"events": "1"}, timeout=5)
+    assert_plain_error(refused, 400, "not registered for any event")

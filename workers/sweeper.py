@@ -20,7 +20,7 @@ from celery import signals
 from publisher.core.broker import connect
 from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
-from publisher.events.recaps import make_due_recaps
+from publisher.events.recaps import RecapMade, make_due_recaps
 from publisher.queue import dispatch_due
 from publisher.sending import send_due_approved
 from workers.celery_app import current_settings, redis_url_of_broker
@@ -72,8 +72,17 @@ class Sweeper(threading.Thread):
 
         Runs before the dispatch, which enqueues the batches these write.
         """
-        made = make_due_recaps(self.settings, db)
-        sent = send_due_approved(self.settings, db, check_provider)
+        # Each step in its own try: a failing one must never keep the other from running, sweep after sweep.
+        made: list[RecapMade] = []
+        sent: list[int] = []
+        try:
+            made = make_due_recaps(self.settings, db)
+        except Exception:
+            log.exception("the sweep's recap step failed")
+        try:
+            sent = send_due_approved(self.settings, db, check_provider)
+        except Exception:
+            log.exception("the sweep's automatic sends failed")
         if made or sent:
             log.info("sweep: %s event recap(s) made, %s approved draft(s) sent", len(made), len(sent))
 

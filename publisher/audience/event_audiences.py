@@ -88,6 +88,28 @@ def audience_list(session: Session, audience: EventAudience) -> MailingList:
     return session.scalars(select(MailingList).where(MailingList.name == audience.list_name)).one()
 
 
+def counted_audience(session: Session, event: Event, audience: str) -> MailingList:
+    """The audience's list row when it exists, else an unsaved stand-in that counts the same, writing nothing.
+
+    For listing audiences (a read) rather than sending to one. A new audience
+    has no suppressions of its own, so the stand-in carries the id of
+    ``event:*`` (None when that is not there either): the suppressions that
+    leave people out of it are then those on ``event:*`` and the global ones,
+    as on its row once made. It is never added to the session.
+    """
+    name = EventAudience(event.slug, audience).list_name
+    existing = session.scalar(select(MailingList).where(MailingList.name == name))
+    if existing is not None:
+        return existing
+    scope_id = session.scalar(select(MailingList.id).where(MailingList.name == EVENTS_SCOPE))
+    return MailingList(id=scope_id, name=name, event_id=event.id, event_audience=audience)
+
+
+def is_registrant(session: Session, subscriber_id: int) -> bool:
+    """Whether the subscriber registered for any event: event emails may come their way."""
+    return session.scalar(select(EventRegistrant.id).where(EventRegistrant.subscriber_id == subscriber_id).limit(1)) is not None
+
+
 def events_scope(session: Session) -> MailingList:
     """The reserved list ``event:*``: a suppression on it stops every event audience."""
     _insert_list(session, {"name": EVENTS_SCOPE, "description": "Every event audience (suppressions only)"})

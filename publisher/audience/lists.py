@@ -1,7 +1,8 @@
 """Lists: their names, what the operator sees and sets, and leaving them.
 
 Leaving (``leave_list``, ``leave_all``) is the one place a subscription
-becomes unsubscribed: used by the unsubscribe and preference pages, the
+becomes unsubscribed (and ``stop_event_emails`` the one place event emails
+stop, an ``event:*`` suppression, since no one subscribes to an event audience): used by the unsubscribe and preference pages, the
 one-click POST and the providers' own unsubscribe events. Each call is
 idempotent. A campaign that is already running skips the address from its
 next batch on, because the workers check subscription status when they claim
@@ -15,8 +16,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
-from publisher.audience.event_audiences import EVENT_PREFIX, audience_list, events_scope, is_event_name, parse_audience
-from publisher.audience.suppressions import suppress_address
+from publisher.audience.event_audiences import EVENT_PREFIX, EVENTS_SCOPE, audience_list, events_scope, is_event_name, parse_audience
+from publisher.audience.suppressions import is_suppressed, suppress_address
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.core.text_rules import refuse_control_characters
@@ -137,10 +138,21 @@ def leave_audience(session: Session, subscriber_id: int, list_id: int) -> bool:
     mailing_list = session.get(MailingList, list_id)
     if mailing_list is None or mailing_list.event_id is None:
         return leave_list(session, subscriber_id, list_id)
+    return stop_event_emails(session, subscriber_id)
+
+
+def stop_event_emails(session: Session, subscriber_id: int) -> bool:
+    """Stop every event email to the subscriber (the ``event:*`` suppression); return whether anything changed."""
     email = session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
     if email is None:
         return False
     return suppress_address(session, email, "unsubscribed from event emails", "unsubscribe", events_scope(session).id)
+
+
+def event_emails_stopped(session: Session, email: str) -> bool:
+    """Whether ``email`` gets no event email: suppressed on ``event:*`` or everywhere. Reads only."""
+    scope_id = session.scalar(select(MailingList.id).where(MailingList.name == EVENTS_SCOPE))
+    return is_suppressed(session, email, scope_id)
 
 
 def _summary(mailing_list: MailingList, counts: dict[SubscriptionStatus, int]) -> ListSummary:

@@ -10,6 +10,7 @@ import typer
 
 from publisher.cli.common import EXIT_INPUT, cli_settings, command_database, err, fail, out, reported_errors
 from publisher.cli.terminal import safe, safe_json, safe_table
+from publisher.core.settings import MAX_EVENT_DELAY
 
 if TYPE_CHECKING:
     from publisher.events.catalogue import EventSummary
@@ -116,7 +117,13 @@ def events_set(
         typer.Option("--recap", help="When it ends: make recap drafts (drafts), nothing (none), or drafts sent once approved (auto)."),
     ],
     auto_send_after: Annotated[
-        int | None, typer.Option("--auto-send-after", min=0, help="With auto: seconds after the end the approved draft is sent.")
+        int | None,
+        typer.Option(
+            "--auto-send-after",
+            min=0,
+            max=MAX_EVENT_DELAY,
+            help="With auto: seconds after the end the approved draft is sent (at most 315360000, ten years).",
+        ),
     ] = None,
 ) -> None:
     """Choose what happens when the event ends (this event only; NEWSLETTER_<SOURCE>_RECAP is the default)."""

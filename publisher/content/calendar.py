@@ -28,7 +28,7 @@ ZONE_MARGIN = dt.timedelta(days=366)
 
 def event_uid(event: NextEvent, public_url: str) -> str:
     """A UID that names this event, and only it, on this site: ``<hash>@<host>``."""
-    identity = "\0".join((event.name, event.starts_at.astimezone(dt.UTC).isoformat(), event.timezone))
+    identity = "\0".join((event.name, _on_clock(event.starts_at, dt.UTC).isoformat(), event.timezone))
     host = urlsplit(public_url).hostname or "localhost"
     return f"next-event-{hashlib.sha256(identity.encode('utf-8')).hexdigest()[:32]}@{host}"
 
@@ -44,8 +44,8 @@ def next_event_ics(event: NextEvent, *, public_url: str, stamp: dt.datetime) -> 
     entry = Event()
     entry.add("uid", event_uid(event, public_url))
     entry.add("dtstamp", stamp.astimezone(dt.UTC) if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC))
-    entry.add("dtstart", event.starts_at.astimezone(zone))
-    entry.add("dtend", event.ends_at.astimezone(zone))
+    entry.add("dtstart", _on_clock(event.starts_at, zone))
+    entry.add("dtend", _on_clock(event.ends_at, zone))
     entry.add("summary", event.name)
     if event.venue:
         entry.add("location", event.venue)
@@ -53,6 +53,24 @@ def next_event_ics(event: NextEvent, *, public_url: str, stamp: dt.datetime) -> 
         entry.add("url", str(event.url))
         entry.add("description", f"Register: {event.url}")
     calendar.add_component(entry)
-    first, last = event.starts_at.astimezone(zone).date(), event.ends_at.astimezone(zone).date()
-    calendar.add_missing_timezones(first - ZONE_MARGIN, last + ZONE_MARGIN)
+    first, last = _on_clock(event.starts_at, zone).date(), _on_clock(event.ends_at, zone).date()
+    calendar.add_missing_timezones(_shifted(first, -ZONE_MARGIN), _shifted(last, ZONE_MARGIN))
     return bytes(calendar.to_ical())
+
+
+# A recap refuses times outside 1970-2200; these keep a value read before that
+# bound, or built by code, from failing at the very ends of Python's calendar.
+
+
+def _on_clock(value: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
+    try:
+        return value.astimezone(zone)
+    except OverflowError:
+        return value
+
+
+def _shifted(day: dt.date, delta: dt.timedelta) -> dt.date:
+    try:
+        return day + delta
+    except OverflowError:
+        return dt.date.min if delta < dt.timedelta(0) else dt.date.max

@@ -27,6 +27,9 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 #: Largest recap file read. A recap is an article, not a book: a bigger file is
 #: a mistake, and parsing and rendering it would take minutes and gigabytes.
 MAX_RECAP_BYTES = 1_048_576
+#: The years an event's time may fall in: anything else is a typing mistake,
+#: and near the ends of Python's calendar a time moved to another zone overflows.
+FIRST_YEAR, LAST_YEAR = 1970, 2200
 _Timed = TypeVar("_Timed", "Event", "NextEvent")
 
 
@@ -59,6 +62,15 @@ def check_zone(value: str | None) -> str | None:
     return value
 
 
+def check_year(value: dt.datetime | None) -> dt.datetime | None:
+    """Refuse a time outside the years FIRST_YEAR to LAST_YEAR."""
+    if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise PydanticCustomError(
+            "time_range", "give a time between the years {first} and {last}", {"first": FIRST_YEAR, "last": LAST_YEAR}
+        )
+    return value
+
+
 def check_order(starts_at: dt.datetime | None, ends_at: dt.datetime | None) -> None:
     """Refuse an end that is not after the start: a calendar cannot hold it, and a reader cannot make sense of it."""
     if starts_at is None or ends_at is None:
@@ -88,6 +100,7 @@ class Event(_Strict):
 
     _known_zone = field_validator("timezone")(check_zone)
     _single_line = field_validator("name", "venue")(_one_line)
+    _in_range = field_validator("starts_at", "ends_at")(check_year)
     _in_order = model_validator(mode="after")(_ends_after_it_starts)
 
 
@@ -136,6 +149,7 @@ class NextEvent(_Strict):
     def _aware(cls, value: dt.datetime) -> dt.datetime:
         if value.tzinfo is None:
             raise PydanticCustomError("naive_time", "give the time with its UTC offset (2026-12-10T18:00:00+01:00)")
+        check_year(value)
         return value
 
     _in_order = model_validator(mode="after")(_ends_after_it_starts)

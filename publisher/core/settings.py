@@ -33,6 +33,8 @@ from publisher.core.private_files import private_directory
 
 #: What happens when an event ends: recap drafts, nothing, or drafts sent once approved.
 RecapRule = Literal["drafts", "none", "auto"]
+#: The longest delay an event setting takes (ten years, in seconds): a later time is a mistake, and fits no date column.
+MAX_EVENT_DELAY = 10 * 365 * 86400
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 MIN_SECRET_LENGTH = 16
 
@@ -143,7 +145,9 @@ class Settings(BaseSettings):
     event_end_quiet_seconds: float = Field(
         600.0, ge=0, description="Seconds after a platform's 'ended' signal without a new start before the event counts as ended."
     )
-    event_recap_delay: float = Field(7200.0, ge=0, description="Seconds after an event ends before its recap drafts are created.")
+    event_recap_delay: float = Field(
+        7200.0, ge=0, le=MAX_EVENT_DELAY, description="Seconds after an event ends before its recap drafts are created (at most ten years)."
+    )
     manual_recap: RecapRule = Field(
         "drafts", description="Recap rule of events created by hand or from a generic CSV: drafts, none or auto."
     )
@@ -161,7 +165,10 @@ class Settings(BaseSettings):
         None, description="List registrants from /webhooks/events/generic join, where consent allows (unset: none)."
     )
     event_auto_send_after: float = Field(
-        86400.0, ge=0, description="Seconds after the end that an approved recap draft is sent, for the rule auto without its own delay."
+        86400.0,
+        ge=0,
+        le=MAX_EVENT_DELAY,
+        description="Seconds after the end an approved recap draft is sent, for the rule auto without its own delay (at most ten years).",
     )
 
     postmark_webhook_username: str | None = Field(None, description="Basic-auth user name Postmark's webhooks must send.")

@@ -18,9 +18,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from publisher.audience.event_audiences import SLUG, find_event, has_ended
+from publisher.content.recap import FIRST_YEAR, LAST_YEAR
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError
-from publisher.core.settings import RecapRule, Settings
+from publisher.core.settings import MAX_EVENT_DELAY, RecapRule, Settings
 from publisher.core.text_rules import refuse_control_characters
 from publisher.db.engine import Database
 from publisher.db.models import Attendance, Event, EventRegistrant
@@ -108,7 +109,7 @@ def platform_slug(source: str, platform_id: str) -> str:
 
 
 def check_fields(fields: EventFields) -> EventFields:
-    """Refuse what no event can hold: a name on two lines, an unknown zone, an end before the start, a naive time."""
+    """Refuse what no event can hold: a name on two lines, an unknown zone, an end before the start, a naive or far-off time."""
     for label, value, limit in (("name", fields.name, MAX_NAME), ("venue", fields.venue, MAX_VENUE)):
         if value is None:
             continue
@@ -128,6 +129,9 @@ def check_fields(fields: EventFields) -> EventFields:
     for label, when in (("start", fields.starts_at), ("end", fields.ends_at)):
         if when is not None and when.tzinfo is None:
             raise EventError(f"the event {label} time has no UTC offset: give one (2026-12-04T18:30:00+01:00)")
+        if when is not None and not FIRST_YEAR <= when.year <= LAST_YEAR:
+            # As a recap's times: the drafts made from the event carry them, and Python's calendar ends near year 1.
+            raise EventError(f"the event {label} time must fall between the years {FIRST_YEAR} and {LAST_YEAR}")
     if fields.starts_at and fields.ends_at and fields.ends_at < fields.starts_at:
         raise EventError("the event ends before it starts")
     return fields
@@ -217,8 +221,8 @@ def set_recap_rule(db: Database, slug: str, rule: RecapRule | None, auto_send_af
     """Choose what happens when the event ends (None: the source's default)."""
     if rule is not None and rule not in RULES:
         raise EventError(f"unknown recap rule '{rule[:20]}': use drafts, none or auto")
-    if auto_send_after is not None and auto_send_after < 0:
-        raise EventError("--auto-send-after must be 0 seconds or more")
+    if auto_send_after is not None and not 0 <= auto_send_after <= MAX_EVENT_DELAY:
+        raise EventError(f"--auto-send-after {auto_send_after} is out of range: give 0 to at most {MAX_EVENT_DELAY} seconds (ten years)")
     with db.transaction() as session:
         event = find_event(session, check_slug(slug))
         event.recap_rule = rule

@@ -31,7 +31,6 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import or_, select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from publisher.accounts.roles import Actor, Permission
@@ -43,7 +42,6 @@ from publisher.content import recap as recap_format
 from publisher.content.drafting import lint_draft, read_draft
 from publisher.content.rendering.notice import DraftLink, RecapNotice, render_notice
 from publisher.core.clock import utcnow
-from publisher.core.errors import NewsletterError
 from publisher.core.settings import RecapRule, Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, Event
@@ -104,7 +102,7 @@ def make_due_recaps(settings: Settings, db: Database, now: dt.datetime | None = 
     for event_id in due_events(db, settings, now):
         try:
             done = make_recap(settings, db, event_id, now)
-        except (NewsletterError, SQLAlchemyError):
+        except Exception:  # whatever one event holds (a bad value, a bug): the others and the sends after them go on
             log.exception("the recap of event %s could not be made; the next sweep tries again", event_id)
             continue
         if done is not None:

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from publisher.accounts import audit
@@ -48,6 +49,10 @@ class DraftConflict(NewsletterError):
 
 class NotApproved(DraftConflict):
     """An automatic send found the draft without a sender's approval, or not due yet."""
+
+
+class RecapListTaken(DraftConflict):
+    """The list asked for is another audience of the same event, which has its own recap draft already."""
 
 
 class LintRefused(NewsletterError):
@@ -148,6 +153,7 @@ def update_draft(settings: Settings, db: Database, campaign_id: int, content: Dr
         campaign = _locked(session, campaign_id)
         _require_draft(campaign, "edited")
         mailing_list = find_list(session, content.list_name)
+        _require_free_recap_list(session, campaign, mailing_list)
         store_issue(campaign, render_issue(content.recap, _frame(settings, mailing_list, campaign.id)))
         campaign.list_id = mailing_list.id
         campaign.provider = content.provider
@@ -255,6 +261,26 @@ def require_draft(campaign_id: int, status: CampaignStatus, verb: str) -> None:
 
 def _require_draft(campaign: Campaign, verb: str) -> None:
     require_draft(campaign.id, campaign.status, verb)
+
+
+def _require_free_recap_list(session: Session, campaign: Campaign, mailing_list: MailingList) -> None:
+    """An event has one recap draft per list: moving one onto the list of its twin is refused, not a broken constraint.
+
+    A recap draft may go to any other list and stays the event's recap (the
+    mark that its recap was made), so moving it back is allowed too.
+    """
+    if campaign.recap_event_id is None or mailing_list.id == campaign.list_id:
+        return
+    twin = session.scalar(
+        select(Campaign.id).where(
+            Campaign.recap_event_id == campaign.recap_event_id, Campaign.list_id == mailing_list.id, Campaign.id != campaign.id
+        )
+    )
+    if twin is not None:
+        raise RecapListTaken(
+            f"campaign {twin} is already the recap of this event for {mailing_list.name}: "
+            f"choose another list for campaign {campaign.id}, or edit campaign {twin}"
+        )
 
 
 def _require_due_approval(campaign: Campaign) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from publisher.audience.event_audiences import audience_names
+from publisher.audience.event_audiences import AUDIENCES, EventAudience, counted_audience
 from publisher.audience.lists import find_list, list_names
 from publisher.db.engine import Database
 from publisher.db.models import Delivery, DeliveryState, Event, Subscriber, Subscription, SubscriptionStatus
@@ -92,9 +92,15 @@ def recipient_rows(db: Database, campaign_id: int) -> Iterator[RecipientRow]:
 def audiences(db: Database) -> list[tuple[str, int]]:
     """Every newsletter list, then the two audiences of every event (newest first), with the recipients a send would have now."""
     with db.transaction() as session:
-        slugs = session.scalars(select(Event.slug).order_by(Event.starts_at.desc().nulls_last(), Event.id.desc())).all()
-        names = [*list_names(session), *(name for slug in slugs for name in audience_names(slug))]
-        return [(name, audience_size(session, find_list(session, name))) for name in names]
+        events = session.scalars(select(Event).order_by(Event.starts_at.desc().nulls_last(), Event.id.desc())).all()
+        listed = [(name, audience_size(session, find_list(session, name))) for name in list_names(session)]
+        # Read only: an event audience's list row is made when a draft is saved or sent to it, not when it is offered.
+        for event in events:
+            listed += [
+                (EventAudience(event.slug, audience).list_name, audience_size(session, counted_audience(session, event, audience)))
+                for audience in AUDIENCES
+            ]
+        return listed
 
 
 def audience_of(db: Database, list_name: str) -> int:

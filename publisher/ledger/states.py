@@ -114,6 +114,8 @@ def send(campaign: Campaign, *, scheduled: bool, now: dt.datetime | None = None)
     """Send a draft: scheduled until its ``send_at``, else sending at once."""
     _move(campaign, SCHEDULED if scheduled else SENDING, Event.SEND)
     campaign.released_at = None if scheduled else (now or utcnow())
+    # A draft keeps why its automatic send was refused here; once sent, that reason would read as a pause.
+    campaign.pause_reason = None
 
 
 def pause(campaign: Campaign, reason: str) -> None:

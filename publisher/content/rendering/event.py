@@ -114,7 +114,12 @@ def local_time(value: dt.datetime, zone_name: str | None) -> dt.datetime:
     if zone_name is None:
         return value
     zone = ZoneInfo(zone_name)
-    return value.replace(tzinfo=zone) if value.tzinfo is None else value.astimezone(zone)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=zone)
+    try:
+        return value.astimezone(zone)
+    except OverflowError:  # at the very ends of the calendar: shown as written rather than not at all
+        return value
 
 
 def _day(value: dt.datetime) -> str:
@@ -145,7 +150,11 @@ def google_calendar_url(event: NextEvent) -> str:
 
 
 def _utc(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    try:
+        value = value.astimezone(dt.UTC)
+    except OverflowError:  # at the very ends of the calendar: the nearest time that exists
+        value = dt.datetime.min if value.year == dt.MINYEAR else dt.datetime.max
+    return value.strftime("%Y%m%dT%H%M%SZ")
 
 
 def photo_rows(photos: list[Photo]) -> list[list[PhotoCell]]:

@@ -29,6 +29,11 @@ TEXT_FIELDS = (
 )
 RESOURCE_FIELDS = (("title", "Resource title", 500), ("url", "Resource link", 2000), ("description", "Resource description", 2000))
 MAX_BODY = 200_000
+#: The kept details (speakers, photos, links, the next event) are a few kilobytes a few levels deep;
+#: a hidden field far larger or deeper was tampered with, and JSON that deep would exhaust the parser's stack.
+MAX_EXTRA = 100_000
+MAX_EXTRA_DEPTH = 10
+UNREADABLE_EXTRA = "The kept details of this draft could not be read: reload the draft and edit it again."
 MAX_RESOURCES = 50
 #: Where a recap problem (pydantic's location) is shown on the form.
 _WHERE = {
@@ -94,7 +99,7 @@ class DraftForm:
                 if len(value) > longest:
                     draft.errors[f"resource_{key}_{index}"] = f"{label} is {len(value)} characters long; at most {longest} fit"
             draft.resources.append(row)
-        draft.extra = draft._text(form, "extra", "Kept details", MAX_BODY, "extra")
+        draft.extra = draft._text(form, "extra", "Kept details", MAX_EXTRA, "extra")
         draft.list_name = draft._text(form, "list", "List", 100, "list")
         draft.provider = draft._text(form, "provider", "Provider", 40, "provider")
         return draft
@@ -135,14 +140,16 @@ class DraftForm:
         return ", ".join(kept[:-1]) + (" and " if len(kept) > 1 else "") + kept[-1] if kept else "details"
 
     def _extras(self) -> dict[str, Any]:
-        if not self.extra:
+        if not self.extra or "extra" in self.errors:  # nothing kept, or cut (and said so) when read
             return {}
-        try:
-            extras = json.loads(self.extra)
-        except ValueError:
-            extras = None
+        extras = None
+        if _nesting(self.extra) <= MAX_EXTRA_DEPTH:
+            try:
+                extras = json.loads(self.extra)
+            except (ValueError, RecursionError):
+                extras = None
         if not isinstance(extras, dict):
-            self.errors["extra"] = "The kept details of this draft could not be read: reload the draft and edit it again."
+            self.errors["extra"] = UNREADABLE_EXTRA
             return {}
         return extras
 
@@ -194,3 +201,27 @@ def field_for(where: str, resource_rows: list[int]) -> str:
         key = parts[2] if len(parts) > 2 and parts[2] in {"title", "url", "description"} else "title"
         return f"resource_{key}_{resource_rows[int(parts[1])]}"
     return "form"
+
+
+def _nesting(text: str) -> int:
+    """How deep JSON ``text`` nests arrays and objects (brackets inside strings do not count), up to one past the limit."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_EXTRA_DEPTH:
+                break
+        elif char in "]}":
+            depth -= 1
+    return deepest

@@ -23,7 +23,7 @@ from publisher.content.drafting import compose, lint_draft, read_draft
 from publisher.content.recap import MAX_RECAP_BYTES
 from publisher.core.errors import ConfigurationError, ContentError, NotFoundError
 from publisher.db.models import Campaign
-from publisher.ledger.drafts import DraftConflict, DraftContent, create_draft, update_draft
+from publisher.ledger.drafts import DraftConflict, DraftContent, RecapListTaken, create_draft, update_draft
 from publisher.ledger.results import audiences
 from publisher.web.console import previews
 from publisher.web.console.auth import actor, read_form
@@ -147,6 +147,9 @@ async def _post(request: Request, ctx: WebContext, user: SignedIn, campaign_id: 
         return await run_in_threadpool(form_page, ctx, user, form, campaign_id)
     try:
         saved = await run_in_threadpool(save, ctx, actor(request, ctx, user), form, campaign_id)
+    except RecapListTaken as exc:
+        form.errors["list"] = str(exc)
+        saved = None
     except DraftConflict:
         assert campaign_id is not None
         return sent_already(user, campaign_id)

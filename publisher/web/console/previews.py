@@ -99,8 +99,11 @@ async def live_preview(request: Request, ctx: Context, user: Editor) -> Response
 
 
 def _live_preview_page(ctx: WebContext, user: SignedIn, form: DraftForm) -> Response:
+    fields = form.recap_fields()
+    if "extra" in form.errors:  # rendered without them, the preview would show a draft that saving refuses
+        return console_page("_preview_problems.html.j2", user, 200, problems=[form.errors["extra"]])
     try:
-        recap = read_draft(compose(form.recap_fields(), form.body), "the form")
+        recap = read_draft(compose(fields, form.body), "the form")
     except ContentError as exc:
         form.place(exc.problems)
         return console_page("_preview_problems.html.j2", user, 200, problems=sorted(set(form.errors.values())))

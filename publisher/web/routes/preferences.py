@@ -1,5 +1,10 @@
 """The preference page: every list of one subscriber, and a way to leave one or all.
 
+Someone registered for an event also sees a line for event emails, which
+come from their registrations rather than a subscription: a button stops them
+(the ``event:*`` suppression, as an event email's own unsubscribe link does),
+and leaving every list stops them too, since the emails' footers lead here.
+
 Joining again is deliberately not offered here: a new subscription goes
 through double opt-in, so it needs the sign-up form, not a signed link that
 may have been forwarded.
@@ -17,7 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
-from publisher.audience.lists import leave_all, leave_list
+from publisher.audience.event_audiences import is_registrant
+from publisher.audience.lists import event_emails_stopped, leave_all, leave_list, stop_event_emails
 from publisher.core.links import PREFERENCES, UNSUBSCRIBE
 from publisher.db.models import MAX_ID, MailingList, Subscriber, Subscription, SubscriptionStatus
 from publisher.web.deps import Context, WebContext
@@ -45,6 +51,17 @@ class ListRow:
         return self.status != SubscriptionStatus.UNSUBSCRIBED
 
 
+@dataclass(frozen=True)
+class EventEmails:
+    """The event emails line: shown to someone registered for an event."""
+
+    stopped: bool
+
+    @property
+    def label(self) -> str:
+        return "Stopped" if self.stopped else "Sent for the events you registered for"
+
+
 @router.get("/preferences/{token}", response_class=HTMLResponse, summary="A subscriber's lists (signed link)")
 def preferences_page(token: str, ctx: Context) -> HTMLResponse:
     subscriber_id = _subscriber_id(ctx, token)
@@ -52,26 +69,38 @@ def preferences_page(token: str, ctx: Context) -> HTMLResponse:
         address = _address(session, subscriber_id)
         if address is None:
             return message_page("Nothing to manage", GONE, brand=ctx.settings.brand)
-        return _page(ctx, address, _rows(session, subscriber_id), notice=None)
+        return _page(ctx, address, _rows(session, subscriber_id), _event_emails(session, subscriber_id, address), notice=None)
 
 
-@router.post("/preferences/{token}", response_class=HTMLResponse, summary="Leave one list (list_id) or all (all=1)")
+@router.post(
+    "/preferences/{token}", response_class=HTMLResponse, summary="Leave one list (list_id) or all (all=1), or stop event emails (events=1)"
+)
 def update_preferences(
     token: str,
     ctx: Context,
     list_id: Annotated[int | None, Form(description="Leave this list.")] = None,
-    leave_everything: Annotated[bool, Form(alias="all", description="Leave every list.")] = False,
+    leave_everything: Annotated[bool, Form(alias="all", description="Leave every list, and stop event emails.")] = False,
+    stop_events: Annotated[bool, Form(alias="events", description="Stop event emails.")] = False,
 ) -> HTMLResponse:
     subscriber_id = _subscriber_id(ctx, token)
-    if list_id is None and not leave_everything:
+    if list_id is None and not leave_everything and not stop_events:
         raise HTTPException(400, "Choose a list to leave, or leave all lists.")
     with ctx.db.transaction() as session:
         address = _address(session, subscriber_id)
         if address is None:
             return message_page("Nothing to manage", GONE, brand=ctx.settings.brand)
+        registrant = is_registrant(session, subscriber_id)
         if leave_everything:
-            changed = leave_all(session, subscriber_id)
+            # Event emails' footers lead here: leaving everything must stop them as well.
+            changed = leave_all(session, subscriber_id) + int(stop_event_emails(session, subscriber_id))
             notice = "You have left every list." if changed else "You had already left every list."
+            if changed and registrant:
+                notice = "You have left every list, and event emails have stopped."
+        elif stop_events:
+            if not registrant:
+                raise HTTPException(400, "You are not registered for any event, so there are no event emails to stop.")
+            changed = int(stop_event_emails(session, subscriber_id))
+            notice = "Event emails have stopped." if changed else "Event emails had already stopped."
         else:
             row = next((row for row in _rows(session, subscriber_id) if row.list_id == list_id), None)
             if row is None:
@@ -79,8 +108,8 @@ def update_preferences(
             changed = int(leave_list(session, subscriber_id, row.list_id))
             notice = f"You have left {row.name}." if changed else f"You had already left {row.name}."
         if changed:
-            log.info("subscriber %s left %s list(s) on the preference page", subscriber_id, changed)
-        return _page(ctx, address, _rows(session, subscriber_id), notice=notice)
+            log.info("subscriber %s made %s change(s) on the preference page", subscriber_id, changed)
+        return _page(ctx, address, _rows(session, subscriber_id), _event_emails(session, subscriber_id, address), notice=notice)
 
 
 def _subscriber_id(ctx: WebContext, token: str) -> int:
@@ -123,13 +152,20 @@ def _label(subscription: Subscription) -> str:
     return f"Left on {left.day} {left:%B %Y}" if left else "Left"
 
 
-def _page(ctx: WebContext, address: str, rows: list[ListRow], notice: str | None) -> HTMLResponse:
+def _event_emails(session: Session, subscriber_id: int, address: str) -> EventEmails | None:
+    if not is_registrant(session, subscriber_id):
+        return None
+    return EventEmails(stopped=event_emails_stopped(session, address))
+
+
+def _page(ctx: WebContext, address: str, rows: list[ListRow], events: EventEmails | None, notice: str | None) -> HTMLResponse:
     return page(
         "preferences.html.j2",
         brand=ctx.settings.brand,
         title="Your subscriptions",
         address=mask_email(address),
         rows=rows,
-        any_active=any(row.active for row in rows),
+        events=events,
+        any_active=any(row.active for row in rows) or (events is not None and not events.stopped),
         notice=notice,
     )
