@@ -6,10 +6,11 @@ import datetime as dt
 import threading
 
 import pytest
+from sqlalchemy import select
 
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Attendance
+from publisher.db.models import Attendance, Event
 from publisher.events.catalogue import EventError, EventFields, create_event
 from publisher.events.platforms.delivery import CheckIn, Delivery, apply_delivery
 from publisher.events.registrants import Registration
@@ -64,6 +65,23 @@ def test_withdrawing_keeps_those_who_came_and_check_ins_find_registrants_by_thei
     )
     apply(db, settings, Delivery(source="luma", event_id="e", withdrawn=["zoe@example.com", "grace@example.com", "stranger@example.com"]))
     assert list(people(db, "luma-e")) == ["grace@example.com"]
+
+
+def test_platform_ids_that_clean_to_the_same_text_stay_different_events(db: Database, settings: Settings) -> None:
+    ids = ["Meetup.A", "meetup:a", "a" * 90 + "1", "a" * 90 + "2"]
+    for number, platform_id in enumerate(ids):
+        delivery = Delivery(
+            source="generic", event_id=platform_id, fields=EventFields(name=f"Event {number}"), registrations=[person(f"p{number}@example.com")]
+        )
+        apply(db, settings, delivery)
+        apply(db, settings, delivery.model_copy(update={"fields": EventFields(name=f"Event {number}, renamed")}))
+    with db.transaction() as session:
+        stored = {platform_id: (slug, name) for platform_id, slug, name in session.execute(select(Event.platform_id, Event.slug, Event.name))}
+    assert {platform_id: name for platform_id, (_, name) in stored.items()} == {
+        platform_id: f"Event {number}, renamed" for number, platform_id in enumerate(ids)
+    }
+    for number, platform_id in enumerate(ids):
+        assert list(people(db, stored[platform_id][0])) == [f"p{number}@example.com"]
 
 
 def test_a_platform_never_writes_into_an_event_it_did_not_create(db: Database, settings: Settings) -> None:

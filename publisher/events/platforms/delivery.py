@@ -51,7 +51,7 @@ class Delivery(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     source: Literal["zoom", "eventbrite", "luma", "generic"]
-    #: The event's id on the platform: its slug is ``<source>-<id>``.
+    #: The event's id on the platform: its slug is ``<source>-<id>`` (see ``platform_slug``).
     event_id: str
     #: The platform's id of this delivery, where it gives one; None when applying it again is harmless anyway.
     dedupe_key: str | None = None
@@ -94,7 +94,7 @@ def apply_delivery(session: Session, settings: Settings, delivery: Delivery) -> 
         # A slug made by hand that happens to look like a platform's: never mixed with the platform's people.
         raise EventError(f"the event '{slug}' was not created by {delivery.source}: its deliveries are not applied to it")
     event = ensure_event(session, slug, delivery.source, delivery.fields, platform_id=delivery.event_id)
-    applied = Applied(slug)
+    applied = Applied(event.slug)
     if delivery.registrations:
         applied.report = record_registrations(session, settings, event, list(delivery.registrations))
     for email in delivery.withdrawn:
