@@ -70,13 +70,13 @@ def test_withdrawing_keeps_those_who_came_and_check_ins_find_registrants_by_thei
 def test_platform_ids_that_clean_to_the_same_text_stay_different_events(db: Database, settings: Settings) -> None:
     ids = ["Meetup.A", "meetup:a", "a" * 90 + "1", "a" * 90 + "2"]
     for number, platform_id in enumerate(ids):
-        delivery = Delivery(
-            source="generic", event_id=platform_id, fields=EventFields(name=f"Event {number}"), registrations=[person(f"p{number}@example.com")]
-        )
+        fields, registrations = EventFields(name=f"Event {number}"), [person(f"p{number}@example.com")]
+        delivery = Delivery(source="generic", event_id=platform_id, fields=fields, registrations=registrations)
         apply(db, settings, delivery)
         apply(db, settings, delivery.model_copy(update={"fields": EventFields(name=f"Event {number}, renamed")}))
     with db.transaction() as session:
-        stored = {platform_id: (slug, name) for platform_id, slug, name in session.execute(select(Event.platform_id, Event.slug, Event.name))}
+        rows = session.execute(select(Event.platform_id, Event.slug, Event.name))
+        stored = {platform_id: (slug, name) for platform_id, slug, name in rows}
     assert {platform_id: name for platform_id, (_, name) in stored.items()} == {
         platform_id: f"Event {number}, renamed" for number, platform_id in enumerate(ids)
     }
