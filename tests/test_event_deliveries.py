@@ -84,6 +84,15 @@ def test_platform_ids_that_clean_to_the_same_text_stay_different_events(db: Data
         assert list(people(db, stored[platform_id][0])) == [f"p{number}@example.com"]
 
 
+def test_an_address_both_registered_and_withdrawn_in_one_delivery_stays_registered(db: Database, settings: Settings) -> None:
+    apply(db, settings, Delivery(source="eventbrite", event_id="7", registrations=[person("grace@example.com")]))
+    both = Delivery(
+        source="eventbrite", event_id="7", registrations=[person(platform_id="2")], withdrawn=["ada@example.com", "grace@example.com"]
+    )
+    apply(db, settings, both)
+    assert list(people(db, "eventbrite-7")) == ["ada@example.com"]
+
+
 def test_a_platform_never_writes_into_an_event_it_did_not_create(db: Database, settings: Settings) -> None:
     create_event(db, "zoom-99", "manual", EventFields(name="Made by hand"))
     with pytest.raises(EventError, match="not created by zoom"):

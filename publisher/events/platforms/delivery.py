@@ -57,7 +57,7 @@ class Delivery(BaseModel):
     dedupe_key: str | None = None
     fields: EventFields = EventFields()
     registrations: list[Registration] = []
-    #: Addresses the platform says are no longer registered (cancelled, refunded, declined).
+    #: Addresses the platform says are no longer registered (cancelled, refunded, declined); one also in ``registrations`` stays.
     withdrawn: list[str] = []
     check_ins: list[CheckIn] = []
     signal: Literal["started", "ended"] | None = None
@@ -97,8 +97,11 @@ def apply_delivery(session: Session, settings: Settings, delivery: Delivery) -> 
     applied = Applied(event.slug)
     if delivery.registrations:
         applied.report = record_registrations(session, settings, event, list(delivery.registrations))
+    # One order can hold a refunded ticket and a live one for the same person: the live one keeps them registered.
+    registered = {registration.email for registration in delivery.registrations}
     for email in delivery.withdrawn:
-        applied.withdrawn += withdraw(session, event, email)
+        if email not in registered:
+            applied.withdrawn += withdraw(session, event, email)
     for check_in in delivery.check_ins:
         applied.checked_in += check_in_registrant(session, event, check_in)
     if delivery.signal is not None and delivery.signal_at is not None:
