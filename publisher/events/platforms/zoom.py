@@ -12,7 +12,7 @@ or a ``participant`` where the event is about a person.
   ``join_time``, and ``registrant_id`` when they registered) attended. A
   participant with an address is recorded by it; one without (a guest who
   did not sign in) is matched by ``registrant_id`` to the registration
-  already recorded; one with neither is ignored, and so is the host
+  (tried again later when it is not recorded yet); one with neither is ignored, and so is the host
   (``participant.id`` is the webinar's ``host_id``);
 - ``webinar.started`` and ``webinar.ended``: a start and an end signal (see
   ``publisher.events.endings``); Zoom sends ``ended`` again when the host
