@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from publisher.audience.event_audiences import SLUG, find_event, has_ended
-from publisher.core.clock import utcnow
+from publisher.core.clock import utcnow, within_range
 from publisher.core.errors import NewsletterError
 from publisher.core.settings import RecapRule, Settings
 from publisher.core.text_rules import refuse_control_characters
@@ -142,6 +142,11 @@ def check_fields(fields: EventFields) -> EventFields:
     for label, when in (("start", fields.starts_at), ("end", fields.ends_at)):
         if when is not None and when.tzinfo is None:
             raise EventError(f"the event {label} time has no UTC offset: give one (2026-12-04T18:30:00+01:00)")
+        if when is not None:
+            try:
+                within_range(when)
+            except ValueError as exc:
+                raise EventError(f"the event {label} time {exc}") from None
     if fields.starts_at and fields.ends_at and fields.ends_at < fields.starts_at:
         raise EventError("the event ends before it starts")
     return fields
