@@ -154,3 +154,34 @@ def test_a_check_in_that_waits_for_a_concurrent_registration_is_merged_not_lost(
     assert errors == []
     ada = people(db, "eventbrite-8")["ada@example.com"]
     assert (ada.attendance, ada.checked_in_at) == (Attendance.YES, CAME)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.timing
+def test_two_merges_of_the_same_registrant_at_once_keep_what_each_knew(db: Database, settings: Settings) -> None:
+    apply(db, settings, Delivery(source="generic", event_id="m", registrations=[person(attendance=Attendance.UNKNOWN)]))
+    first = db.sessions()
+    first.begin()
+    # The check-in's transaction has merged Ada (attendance yes) but not committed yet ...
+    apply_delivery(
+        first, settings, Delivery(source="generic", event_id="m", registrations=[person(attendance=Attendance.YES, checked_in_at=CAME)])
+    )
+    first.flush()
+    errors: list[BaseException] = []
+
+    def register_again() -> None:
+        # ... while the platform reports her registration again, with check-ins counted (attendance no).
+        try:
+            apply(db, settings, Delivery(source="generic", event_id="m", registrations=[person(attendance=Attendance.NO)]))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=register_again)
+    thread.start()
+    wait_until(lambda: waiting_on_locks(db) > 0)
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert errors == []
+    ada = people(db, "generic-m")["ada@example.com"]
+    assert (ada.attendance, ada.checked_in_at) == (Attendance.YES, CAME)
