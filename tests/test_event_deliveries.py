@@ -6,7 +6,9 @@ import datetime as dt
 import threading
 
 import pytest
+import redis
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
@@ -14,7 +16,11 @@ from publisher.db.models import Attendance, Event
 from publisher.events.catalogue import EventError, EventFields, create_event
 from publisher.events.platforms.delivery import CheckIn, Delivery, RegistrantNotYetKnown, apply_delivery
 from publisher.events.registrants import Registration
+from publisher.queue import enqueue_event_delivery
+from tests.support.environment import environment_for
 from tests.support.event_hooks import people, stored_event
+from tests.support.tcp_proxy import refusing_proxy
+from tests.support.types import StartWorker
 from tests.support.waiting import wait_until, waiting_on_locks
 
 CAME = dt.datetime(2026, 12, 4, 18, 5, tzinfo=dt.UTC)
@@ -185,3 +191,21 @@ def test_two_merges_of_the_same_registrant_at_once_keep_what_each_knew(db: Datab
     assert errors == []
     ada = people(db, "generic-m")["ada@example.com"]
     assert (ada.attendance, ada.checked_in_at) == (Attendance.YES, CAME)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_delivery_the_database_cannot_take_at_first_is_tried_again_not_dropped(
+    db: Database, settings: Settings, redis_client: redis.Redis, start_worker: StartWorker
+) -> None:
+    # The platform has had its 200 already: a delivery lost here is lost for good.
+    url = make_url(settings.resolved_database_url)
+    with refusing_proxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        worker = start_worker(environment_for(settings, NEWSLETTER_DATABASE_URL=proxied, NEWSLETTER_MAX_COUNTDOWN="1"))
+        # The worker is up (it migrated at start); the database goes away for the task's first connection.
+        proxy.refuse_next(1)
+        delivery = Delivery(source="zoom", event_id="9", dedupe_key="reg-9", registrations=[person(platform_id="r-ada")])
+        enqueue_event_delivery(settings, "zoom", delivery.message())
+        wait_until(lambda: "ada@example.com" in people(db, "zoom-9"))
+        assert proxy.refused == 1
+        assert "zoom delivery not applied yet, tried again" in worker.log()
