@@ -297,3 +297,31 @@ def test_cli_refuses_meetup_and_unusable_files_with_exit_2(env: dict[str, str], 
     assert missing.returncode == 2 and "cannot read file" in missing.output
     listed = run_cli(env, "events", "list", "--json")
     assert listed.output.strip() == "[]"
+
+
+def test_a_time_out_of_range_skips_its_row_naming_the_column(db: Database, settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "times.csv"
+    rows = [
+        "email,first_name,registered_at,checked_in_at,attended",
+        "early@example.com,Early,0001-01-01T00:00:00+05:00,,false",
+        "late@example.com,Late,9999-12-31T23:59:59-05:00,,false",
+        "epoch@example.com,Epoch,1969-12-31T23:59:59Z,,false",
+        "came@example.com,Came,2026-10-01T09:00:00Z,2201-01-01T00:00:00Z,true",
+        "fine@example.com,Fine,2026-10-01T09:00:00Z,,false",
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    result = _import(db, settings, path, kind="generic")
+    reasons = {p.line: p.reason for p in result.report.problems}
+    assert sorted(reasons) == [2, 3, 4, 5]
+    assert reasons[2].startswith("registered_at '0001-01-01T00:00:00+05:00' is not between 1970 and 2200")
+    assert reasons[5].startswith("checked_in_at '2201-01-01T00:00:00Z' is not between 1970 and 2200")
+    assert result.report.added == 1
+
+
+def test_cli_reports_a_time_out_of_range_as_file_line_skipped(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "times.csv"
+    path.write_text("email,registered_at\nada@example.com,0001-01-01T00:00:00+05:00\ngrace@example.com,2026-10-01T09:00:00Z\n")
+    result = run_cli(env, "events", "import", str(path), "--event", "times", "--format", "generic")
+    assert result.returncode == 0, result.output
+    assert f"{path}:2: skipped: registered_at '0001-01-01T00:00:00+05:00' is not between 1970 and 2200" in result.output
+    assert result.last_line == "event times: 1 added, 0 updated, 0 unchanged, 1 skipped"

@@ -95,8 +95,9 @@ def test_an_event_that_has_ended_stays_ended_whatever_comes_after(db: Database, 
     signal(db, "ended", T0)
     settle(db, quiet, T0 + dt.timedelta(hours=1))
     assert signal(db, "started", T0 + dt.timedelta(hours=2)) is False
-    assert signal(db, "ended", T0 + dt.timedelta(hours=3)) is False
-    assert state(db) == (T0, T0)
+    signal(db, "ended", T0 + dt.timedelta(hours=3))
+    assert state(db)[1] == T0
+    assert settle(db, quiet, T0 + dt.timedelta(hours=5)) == []
 
 
 def test_only_events_whose_quiet_period_has_passed_are_settled(db: Database, quiet: Settings) -> None:
@@ -125,3 +126,42 @@ def test_a_zero_quiet_period_settles_at_once(db: Database, settings: Settings) -
     make_event(db)
     signal(db, "ended", T0)
     assert settle(db, settings.model_copy(update={"event_end_quiet_seconds": 0}), T0) == ["zoom-1"]
+
+
+@pytest.mark.postgres
+def test_a_late_retried_end_from_before_a_restart_is_ignored_and_the_real_end_counts(db: Database, quiet: Settings) -> None:
+    # ended(18:00) got a 503 at first; started(18:02) was applied; the platform retries ended(18:00) at 18:20.
+    make_event(db)
+    restart = T0 + dt.timedelta(minutes=2)
+    signal(db, "started", restart)
+    assert signal(db, "ended", T0) is False
+    assert settle(db, quiet, T0 + dt.timedelta(minutes=20)) == []
+    assert state(db) == (None, None)
+    # An end at the very time of the restart is not after it either.
+    assert signal(db, "ended", restart) is False
+    real_end = T0 + dt.timedelta(hours=1)
+    assert signal(db, "ended", real_end) is True
+    assert settle(db, quiet, real_end + dt.timedelta(seconds=QUIET)) == ["zoom-1"]
+    assert state(db) == (real_end, real_end)
+
+
+@pytest.mark.postgres
+def test_the_latest_start_is_remembered_whatever_order_starts_arrive_in(db: Database, quiet: Settings) -> None:
+    make_event(db)
+    signal(db, "started", T0 + dt.timedelta(minutes=30))
+    signal(db, "started", T0)  # an older start, delivered late, does not move it back
+    assert signal(db, "ended", T0 + dt.timedelta(minutes=10)) is False
+    assert signal(db, "ended", T0 + dt.timedelta(minutes=31)) is True
+
+
+@pytest.mark.postgres
+def test_an_end_after_the_event_settled_is_kept_as_the_latest_signal_without_ending_it_again(db: Database, quiet: Settings) -> None:
+    make_event(db)
+    signal(db, "ended", T0)
+    settle(db, quiet, T0 + dt.timedelta(seconds=QUIET))
+    real_end = T0 + dt.timedelta(hours=1)
+    assert signal(db, "ended", real_end) is True
+    assert state(db) == (real_end, T0)
+    assert signal(db, "ended", T0 + dt.timedelta(minutes=5)) is False
+    assert settle(db, quiet, real_end + dt.timedelta(hours=1)) == []
+    assert state(db) == (real_end, T0)

@@ -65,6 +65,14 @@ def test_ids_names_and_times_are_checked_naming_where_they_were() -> None:
             instant(bad, "t")
 
 
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "1969-12-31T23:59:59Z", "2201-01-01T00:00:00Z"])
+def test_a_time_out_of_range_is_refused_naming_where_it_was(text: str) -> None:
+    with pytest.raises(PayloadError, match=r"^payload.object.start_time: .* not between 1970 and 2200"):
+        instant(text, "payload.object.start_time")
+    assert instant("2200-12-31T23:59:59Z", "x") == dt.datetime(2200, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+    assert instant("1970-01-01T00:00:00Z", "x") == dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
 def test_decorations_that_cannot_be_used_are_dropped_not_refused() -> None:
     assert zone("Europe/Paris") == "Europe/Paris"
     assert zone("Mars/Olympus") is None

@@ -174,6 +174,48 @@ def test_hostile_values_and_wrong_types_never_get_a_server_error_or_are_stored(
     assert [text for text in stored if first_control_character(text)] == []
 
 
+#: Valid ISO 8601 times no event can have: Python cannot even move the first two to UTC.
+OUT_OF_RANGE = ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "1969-12-31T23:59:59Z", "2201-01-01T00:00:00Z")
+
+
+def time_fields(value: Any, where: str = "") -> list[str]:
+    """Where ``value`` holds a time: every leaf that reads as one."""
+    if isinstance(value, dict):
+        return [found for name, item in value.items() for found in time_fields(item, f"{where}.{name}" if where else name)]
+    if isinstance(value, str) and len(value) > 9 and value[4:5] == "-" and "T" in value:
+        return [where]
+    return []
+
+
+def with_value(payload: dict[str, Any], where: str, value: Any) -> dict[str, Any]:
+    head, _, rest = where.partition(".")
+    return {**payload, head: with_value(payload[head], rest, value) if rest else value}
+
+
+@SQLITE
+def test_a_valid_time_out_of_range_in_any_time_field_is_refused_naming_it(
+    base: str, settings: Settings, db: Database, redis_client: redis.Redis
+) -> None:
+    tried = []
+    for hook in HOOKS.values():
+        for payload in hook.payloads:
+            for where in time_fields(payload):
+                for moment in OUT_OF_RANGE:
+                    answer = call(base, hook, json.dumps(with_value(payload, where, moment)).encode())
+                    tried.append(where)
+                    assert answer.status_code == 400, (hook.path, where, moment, answer.status_code, answer.text[:200])
+                    assert where.split(".")[-1] in answer.json()["detail"]
+                    assert "1970" in answer.json()["detail"]
+    assert sorted(set(tried)) == [
+        "data.checked_in_at",
+        "data.ended_at",
+        "payload.object.end_time",
+        "payload.object.participant.join_time",
+        "payload.object.start_time",
+    ]
+    assert queued(redis_client) == []
+
+
 @SQLITE
 @pytest.mark.parametrize("path", sorted(HOOKS))
 def test_a_type_of_the_wrong_kind_is_ignored_or_refused_never_a_server_error(path: str, base: str, redis_client: redis.Redis) -> None:

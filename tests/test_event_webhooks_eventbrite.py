@@ -141,6 +141,18 @@ def test_a_cancelled_ticket_withdraws_the_registrant_unless_another_ticket_is_th
     assert list(people(db, SLUG)) == ["grace@example.com"]
 
 
+def test_an_order_with_a_refunded_and_an_active_ticket_for_one_address_keeps_the_person(
+    hook_url: str, eventbrite_settings: Settings, db: Database, redis_client: redis.Redis, fake: tuple[FakeProviders, EventbriteApi]
+) -> None:
+    server, api = fake
+    api.add_attendee("301", EVENT, ORDER, "ada@example.com", "Ada", cancelled=True)  # refunded
+    api.add_attendee("302", EVENT, ORDER, "ada@example.com", "Ada")
+    post(hook_url, order_placed(server.base_url))
+    apply_queued(redis_client, db, eventbrite_settings)
+    found = people(db, SLUG)
+    assert {email: (p.attendance, p.platform_id) for email, p in found.items()} == {"ada@example.com": (Attendance.NO, "302")}
+
+
 def test_event_updated_changes_the_name_times_and_venue(
     hook_url: str, eventbrite_settings: Settings, db: Database, redis_client: redis.Redis, fake: tuple[FakeProviders, EventbriteApi]
 ) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 import time_machine
 from sqlalchemy import delete, func, select
 
 from publisher.audience import event_audiences
+from publisher.audience.event_audiences import SLUG
 from publisher.audience.lists import ListNameError, find_list, leave_audience, list_names
 from publisher.audience.subscribers import import_rows, rows_of_records
 from publisher.audience.suppressions import suppress_address
@@ -163,7 +165,13 @@ def test_registrants_join_the_sources_sign_up_list_only_with_consent_and_the_rec
 
 def test_slugs_fields_and_rules_are_checked(db: Database) -> None:
     assert platform_slug("zoom", "81234567890") == "zoom-81234567890"
-    assert platform_slug("luma", "evt-AbC_12") == "luma-evt-abc-12"
+    assert platform_slug("generic", "conf-2026") == "generic-conf-2026"
+    # Where cleaning loses something (case, other characters, length), a digest of the id keeps ids apart.
+    assert re.fullmatch(r"luma-evt-abc-12-[0-9a-f]{10}", platform_slug("luma", "evt-AbC_12"))
+    folded = ["Meetup.A", "meetup:a", "meetup_a", "a" * 99 + "1", "a" * 99 + "2"]
+    slugs = [platform_slug("generic", platform_id) for platform_id in folded]
+    assert len(set(slugs)) == len(folded)
+    assert all(SLUG.fullmatch(slug) for slug in slugs)
     make_event(db)
     with pytest.raises(EventError, match="already an event"):
         make_event(db)

@@ -93,6 +93,34 @@ def test_a_sender_mailbox_no_message_can_carry_is_refused_naming_the_variable(
     assert error["loc"] == (variable if field == "from_address" else field,)
 
 
+@pytest.mark.parametrize("source", ["manual", "zoom", "eventbrite", "luma", "generic"])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("event:launch:attended", "reserved for event audiences"),
+        ("Event:*", "reserved for event audiences"),
+        ("News\nletter", "line break"),
+        ("News\x1b[31mletter", "control character"),
+        ("x" * 101, "at most 100"),
+    ],
+)
+def test_a_signup_list_no_list_can_be_is_refused_at_start_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, source: str, value: str, reason: str
+) -> None:
+    variable = f"NEWSLETTER_{source.upper()}_SIGNUP_LIST"
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=reason) as refused:
+        load_settings()
+    assert variable in str(refused.value)
+
+
+def test_a_signup_list_name_is_kept_stripped_and_an_empty_one_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_ZOOM_SIGNUP_LIST", " Webinar fans ")
+    monkeypatch.setenv("NEWSLETTER_LUMA_SIGNUP_LIST", " ")
+    settings = load_settings()
+    assert (settings.event_signup_list("zoom"), settings.event_signup_list("luma")) == ("Webinar fans", None)
+
+
 @pytest.mark.parametrize(
     "value", ['"Support, Inc" <s@x.com>', "Modu Events <events@modu.example>", "events@bücher.de", "Événements Modu <events@modu.example>"]
 )

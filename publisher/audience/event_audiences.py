@@ -26,10 +26,9 @@ from sqlalchemy.orm import Session, aliased
 
 from publisher.core.clock import utcnow
 from publisher.core.errors import NotFoundError
+from publisher.core.list_names import EVENT_PREFIX
 from publisher.db.models import Attendance, Event, EventRegistrant, MailingList, Subscriber
 
-#: List names that start with this belong to events: no one imports into them or signs up to them.
-EVENT_PREFIX = "event:"
 #: The reserved list whose suppressions stop every event audience (and no newsletter list).
 EVENTS_SCOPE = "event:*"
 ATTENDED = "attended"
@@ -49,11 +48,6 @@ class EventAudience:
     @property
     def list_name(self) -> str:
         return f"{EVENT_PREFIX}{self.slug}:{self.audience}"
-
-
-def is_event_name(name: str) -> bool:
-    """Whether ``name`` is in the reserved ``event:`` space (case does not matter)."""
-    return name.strip().lower().startswith(EVENT_PREFIX)
 
 
 def parse_audience(name: str) -> EventAudience | None:

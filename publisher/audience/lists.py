@@ -16,18 +16,17 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
-from publisher.audience.event_audiences import EVENT_PREFIX, EVENTS_SCOPE, audience_list, events_scope, is_event_name, parse_audience
+from publisher.audience.event_audiences import EVENTS_SCOPE, audience_list, events_scope, parse_audience
 from publisher.audience.suppressions import is_suppressed, suppress_address
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
+from publisher.core.list_names import EVENT_PREFIX, MAX_NAME, is_event_name
 from publisher.core.text_rules import refuse_control_characters
 from publisher.db.engine import Database
 from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 
 #: Longest description the schema stores.
 MAX_DESCRIPTION = 1000
-#: Longest list name the schema stores (``mailing_lists.name`` is VARCHAR(100)).
-MAX_NAME = 100
 
 
 class ListNameError(NewsletterError):

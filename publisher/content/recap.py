@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from publisher.core.clock import FIRST_YEAR, LAST_YEAR
 from publisher.core.errors import ContentError
 from publisher.core.text_rules import refuse_control_characters
 
@@ -27,9 +28,6 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 #: Largest recap file read. A recap is an article, not a book: a bigger file is
 #: a mistake, and parsing and rendering it would take minutes and gigabytes.
 MAX_RECAP_BYTES = 1_048_576
-#: The years an event's time may fall in: anything else is a typing mistake,
-#: and near the ends of Python's calendar a time moved to another zone overflows.
-FIRST_YEAR, LAST_YEAR = 1970, 2200
 _Timed = TypeVar("_Timed", "Event", "NextEvent")
 
 

@@ -29,6 +29,7 @@ from publisher.core.branding import (
     check_name,
 )
 from publisher.core.errors import ConfigurationError
+from publisher.core.list_names import check_joinable_name
 from publisher.core.private_files import private_directory
 
 #: What happens when an event ends: recap drafts, nothing, or drafts sent once approved.
@@ -312,6 +313,19 @@ class Settings(BaseSettings):
         if info.field_name == "brand_logo_url" and info.data.get("brand_name", "") is None:
             raise ValueError(f"{variable} needs NEWSLETTER_BRAND_NAME too: it is the logo's text alternative")
         return value
+
+    @field_validator("manual_signup_list", "zoom_signup_list", "eventbrite_signup_list", "luma_signup_list", "generic_signup_list")
+    @classmethod
+    def _joinable_list(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Registrants would be added to it at every delivery: a name no list
+        # people join can have (an event audience's, one on two lines) fails
+        # here, once, rather than in every worker task.
+        if value is None or not value.strip():
+            return None
+        try:
+            return check_joinable_name(value)
+        except ValueError as exc:
+            raise ValueError(f"NEWSLETTER_{str(info.field_name).upper()}: {exc}") from None
 
     @field_validator("secret_key", "old_secret_keys")
     @classmethod

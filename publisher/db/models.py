@@ -453,6 +453,8 @@ class Event(Base):
     auto_send_after: Mapped[int | None] = mapped_column()
     #: The latest "ended" signal a platform sent; it counts after the quiet period without a new start.
     end_signal_at: Mapped[dt.datetime | None] = mapped_column()
+    #: The latest "started" signal: an "ended" signal from before it (a late retry) never counts.
+    start_signal_at: Mapped[dt.datetime | None] = mapped_column()
     #: When the event ended: by ``events end``, a settled platform signal, or the end time passing.
     ended_at: Mapped[dt.datetime | None] = mapped_column()
     #: Set in the transaction that created the recap drafts (or decided there are none): once per event.

@@ -2,12 +2,14 @@
 
 An event's slug names it everywhere (its audiences are ``event:<slug>:…``):
 ``[a-z0-9-]{1,60}``, and ``<source>-<platform id>`` for an event a platform
-reported, so delivering the same event twice finds the same row.
+reported. A platform's event is found again by its source and platform id
+(unique together), so delivering the same event twice finds the same row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from publisher.audience.event_audiences import SLUG, find_event, has_ended
-from publisher.content.recap import FIRST_YEAR, LAST_YEAR
-from publisher.core.clock import utcnow
+from publisher.core.clock import utcnow, within_range
 from publisher.core.errors import NewsletterError
 from publisher.core.settings import MAX_EVENT_DELAY, RecapRule, Settings
 from publisher.core.text_rules import refuse_control_characters
@@ -33,6 +34,8 @@ MAX_NAME = 300
 MAX_VENUE = 500
 MAX_URL = 2000
 EVENTS = Event.metadata.tables[Event.__tablename__]
+#: Hex digits of the id's digest in a platform event's slug when its id had to be cleaned.
+DIGEST = 10
 
 
 class EventError(NewsletterError):
@@ -103,9 +106,19 @@ def check_slug(slug: str) -> str:
 
 
 def platform_slug(source: str, platform_id: str) -> str:
-    """``<source>-<platform id>``, with anything a slug may not hold turned into hyphens."""
+    """``<source>-<platform id>`` (``zoom-81234567890``) when the id is made of what a slug may hold.
+
+    Otherwise the id is cleaned (lower case, anything else turned into
+    hyphens, cut to fit) and a short digest of the whole id is added: cleaning
+    folds different ids together (``Meetup.A`` and ``meetup:a``, two long ids
+    that differ at the end), and each must keep its own event and audiences.
+    """
+    plain = f"{source}-{platform_id}"
+    if SLUG.fullmatch(plain):
+        return plain
     cleaned = re.sub(r"[^a-z0-9-]+", "-", platform_id.lower()).strip("-")
-    return check_slug(f"{source}-{cleaned}"[:60].rstrip("-"))
+    digest = hashlib.sha256(platform_id.encode(errors="replace")).hexdigest()[:DIGEST]
+    return check_slug(f"{f'{source}-{cleaned}'[: 59 - DIGEST].rstrip('-')}-{digest}")
 
 
 def check_fields(fields: EventFields) -> EventFields:
@@ -129,9 +142,11 @@ def check_fields(fields: EventFields) -> EventFields:
     for label, when in (("start", fields.starts_at), ("end", fields.ends_at)):
         if when is not None and when.tzinfo is None:
             raise EventError(f"the event {label} time has no UTC offset: give one (2026-12-04T18:30:00+01:00)")
-        if when is not None and not FIRST_YEAR <= when.year <= LAST_YEAR:
-            # As a recap's times: the drafts made from the event carry them, and Python's calendar ends near year 1.
-            raise EventError(f"the event {label} time must fall between the years {FIRST_YEAR} and {LAST_YEAR}")
+        if when is not None:
+            try:
+                within_range(when)
+            except ValueError as exc:
+                raise EventError(f"the event {label} time {exc}") from None
     if fields.starts_at and fields.ends_at and fields.ends_at < fields.starts_at:
         raise EventError("the event ends before it starts")
     return fields
@@ -161,14 +176,20 @@ def create_event(db: Database, slug: str, source: str, fields: EventFields) -> E
 
 
 def ensure_event(session: Session, slug: str, source: str, fields: EventFields, platform_id: str | None = None) -> Event:
-    """The event ``slug``, made from ``fields`` when it does not exist yet, updated with them when it does.
+    """The event ``slug`` (or, given a ``platform_id``, the source's event of that id), made from ``fields``
+    when it does not exist yet, updated with them when it does.
 
     Two deliveries racing for the same new event both end with one row: the
-    insert skips on conflict and both read the winner.
+    insert skips on conflict and both read the winner. EventError when the
+    slug is another event's.
     """
     check_slug(slug)
     check_fields(fields)
-    event = session.scalar(select(Event).where(Event.slug == slug))
+    if platform_id is None:
+        same = select(Event).where(Event.slug == slug)
+    else:
+        same = select(Event).where(Event.source == source, Event.platform_id == platform_id)
+    event = session.scalar(same)
     if event is None:
         values = _new_event(slug, source, platform_id, fields)
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -176,7 +197,9 @@ def ensure_event(session: Session, slug: str, source: str, fields: EventFields, 
         now = utcnow()
         row |= {"created_at": now, "updated_at": now, "speakers": values.speakers or []}
         session.execute(dialect.insert(EVENTS).values(**row).on_conflict_do_nothing())
-        event = session.scalars(select(Event).where(Event.slug == slug)).one()
+        event = session.scalar(same)
+        if event is None:
+            raise EventError(f"the slug '{slug}' belongs to another event: this one cannot be stored under it")
         # A delivery that lost the race still applies what it knows (the winner may have known less).
         update_event(event, fields)
     else:

@@ -22,6 +22,7 @@ from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from publisher.audience.subscribers import MAX_FIELD, UnsendableAddressError, sendable_email
+from publisher.core.clock import within_range
 from publisher.core.text_rules import refuse_control_characters
 from publisher.db.models import Attendance
 
@@ -307,14 +308,18 @@ def truth(record: dict[str, str], column: str) -> bool | None:
 
 
 def when(record: dict[str, str], column: str, zone: ZoneInfo) -> dt.datetime | None:
-    """A time column's value as an aware time (None when empty); RowSkipped naming the column when it is not a time."""
+    """A time column's value as an aware UTC time (None when empty); RowSkipped naming the column when it is not a time
+    between 1970 and 2200."""
     value = record.get(column, "").strip()
     if value.lower() in EMPTY:
         return None
     moment = parse_time(value)
     if moment is None:
         raise RowSkipped(f"{column} '{value[:60]}' is not a time (e.g. 2026-12-04T18:30:00+01:00)")
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    try:
+        return within_range(moment if moment.tzinfo is not None else moment.replace(tzinfo=zone))
+    except ValueError as exc:
+        raise RowSkipped(f"{column} '{value[:60]}' {exc}") from None
 
 
 def parse_time(value: str) -> dt.datetime | None:

@@ -8,9 +8,16 @@ the sweep settles it into ``Event.ended_at`` once
 NEWSLETTER_EVENT_END_QUIET_SECONDS have passed since it without a new start.
 The event then ended when the platform said so, not when the sweep noticed.
 
+Signals can arrive out of order: a delivery refused for a while (a 503) is
+retried by the platform after later ones were applied. So the latest start
+is remembered too (``Event.start_signal_at``), and an "ended" signal at or
+before it is ignored: it ended a part of the event that has started again.
+
 An event that has ended (settled, ended by hand, or past its end time once
-something set ``ended_at``) stays ended: signals after that change nothing,
-so its recap is prepared once.
+something set ``ended_at``) stays ended, so its recap is prepared once:
+starts after that change nothing, and a later "ended" only moves
+``end_signal_at`` (the platform's last word is kept, for whoever looks at
+the event) without ending it again.
 
 Each function takes the caller's session and joins its transaction. The
 changes are single UPDATE statements whose conditions hold the rules, so a
@@ -31,14 +38,17 @@ from publisher.db.models import Event
 def record_end_signal(session: Session, event: Event, at: dt.datetime) -> bool:
     """Note that the platform said the event ended at ``at``; return whether anything changed.
 
-    The same signal delivered again, or an older one, changes nothing.
+    The same signal delivered again, an older one, or one from before the
+    latest start changes nothing. After the event ended, a later signal is
+    kept in ``end_signal_at`` but ``ended_at`` stays.
     """
     changed = session.execute(
         update(Event)
         .where(
             Event.id == event.id,
-            Event.ended_at.is_(None),
             or_(Event.end_signal_at.is_(None), Event.end_signal_at < at),
+            or_(Event.start_signal_at.is_(None), Event.start_signal_at < at),
+            or_(Event.ended_at.is_(None), Event.ended_at < at),
         )
         .values(end_signal_at=at)
         .execution_options(synchronize_session=False)
@@ -51,8 +61,15 @@ def record_start_signal(session: Session, event: Event, at: dt.datetime) -> bool
     """The platform said the event (re)started at ``at``: a pending end signal from before then no longer counts.
 
     Return whether a pending end was cancelled. A start older than the pending
-    end (a late redelivery) leaves it as it is.
+    end (a late redelivery) leaves it as it is. The latest start is kept
+    either way, so that an end from before it, delivered late, is ignored.
     """
+    session.execute(
+        update(Event)
+        .where(Event.id == event.id, Event.ended_at.is_(None), or_(Event.start_signal_at.is_(None), Event.start_signal_at < at))
+        .values(start_signal_at=at)
+        .execution_options(synchronize_session=False)
+    )
     changed = session.execute(
         update(Event)
         .where(Event.id == event.id, Event.ended_at.is_(None), Event.end_signal_at.is_not(None), Event.end_signal_at <= at)

@@ -65,10 +65,17 @@ def record_registrations(session: Session, settings: Settings, event: Event, reg
     """Record the registrations in the caller's transaction; return what changed."""
     report = RegistrationReport()
     ids = _subscriber_ids(session, registrations, report)
+    # Merging writes what it read, so the rows are locked first (PostgreSQL; SQLite has one writer at a time):
+    # a concurrent delivery about the same people waits, then merges into what this one wrote. Locked in
+    # subscriber order, so two deliveries about the same people cannot deadlock each other.
     stored = {
         row.subscriber_id: row
         for row in session.scalars(
-            select(EventRegistrant).where(EventRegistrant.event_id == event.id, EventRegistrant.subscriber_id.in_(list(ids.values())))
+            select(EventRegistrant)
+            .where(EventRegistrant.event_id == event.id, EventRegistrant.subscriber_id.in_(list(ids.values())))
+            .order_by(EventRegistrant.subscriber_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
     }
     for registration in registrations:
@@ -82,7 +89,10 @@ def record_registrations(session: Session, settings: Settings, event: Event, reg
                 continue
             # Added meanwhile (a concurrent delivery, or the same person twice in this one): merged, not lost.
             existing = stored[subscriber_id] = session.scalars(
-                select(EventRegistrant).where(EventRegistrant.event_id == event.id, EventRegistrant.subscriber_id == subscriber_id)
+                select(EventRegistrant)
+                .where(EventRegistrant.event_id == event.id, EventRegistrant.subscriber_id == subscriber_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
             ).one()
         if _merge(existing, registration):
             report.updated += 1

@@ -21,7 +21,6 @@ from sqlalchemy import select
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Event
-from publisher.events.catalogue import platform_slug
 from publisher.events.platforms import eventbrite, luma
 from publisher.events.platforms.delivery import Applied, Delivery, apply_delivery
 from publisher.events.platforms.fetching import Fetch, http_fetch
@@ -56,6 +55,6 @@ def receive_message(db: Database, settings: Settings, source: str, message: dict
 def _known_events(db: Database, source: str) -> Callable[[str], bool]:
     def known(event_id: str) -> bool:
         with db.transaction() as session:
-            return session.scalar(select(Event.id).where(Event.slug == platform_slug(source, event_id))) is not None
+            return session.scalar(select(Event.id).where(Event.source == source, Event.platform_id == event_id)) is not None
 
     return known

@@ -25,6 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from publisher.core.errors import NewsletterError
 from publisher.core.settings import Settings
 from publisher.db.models import Attendance, Event, EventRegistrant, InboundEvent, Subscriber
 from publisher.events.catalogue import EventError, EventFields, ensure_event, platform_slug
@@ -34,6 +35,14 @@ from publisher.events.registrants import Registration, RegistrationReport, recor
 INBOUND = InboundEvent.metadata.tables[InboundEvent.__tablename__]
 #: InboundEvent.dedupe_key holds 200 characters; longer keys, and keys that are not printable ASCII, are kept as their digest.
 MAX_KEY = 200
+
+
+class RegistrantNotYetKnown(NewsletterError):
+    """A check-in names a registration not recorded yet: the platform's deliveries crossed, so try again later.
+
+    Raised from inside the delivery's transaction, so nothing of it is kept,
+    not even the claim of its id: the delivery tried again is applied.
+    """
 
 
 class CheckIn(BaseModel):
@@ -51,13 +60,13 @@ class Delivery(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     source: Literal["zoom", "eventbrite", "luma", "generic"]
-    #: The event's id on the platform: its slug is ``<source>-<id>``.
+    #: The event's id on the platform: its slug is ``<source>-<id>`` (see ``platform_slug``).
     event_id: str
     #: The platform's id of this delivery, where it gives one; None when applying it again is harmless anyway.
     dedupe_key: str | None = None
     fields: EventFields = EventFields()
     registrations: list[Registration] = []
-    #: Addresses the platform says are no longer registered (cancelled, refunded, declined).
+    #: Addresses the platform says are no longer registered (cancelled, refunded, declined); one also in ``registrations`` stays.
     withdrawn: list[str] = []
     check_ins: list[CheckIn] = []
     signal: Literal["started", "ended"] | None = None
@@ -94,11 +103,14 @@ def apply_delivery(session: Session, settings: Settings, delivery: Delivery) -> 
         # A slug made by hand that happens to look like a platform's: never mixed with the platform's people.
         raise EventError(f"the event '{slug}' was not created by {delivery.source}: its deliveries are not applied to it")
     event = ensure_event(session, slug, delivery.source, delivery.fields, platform_id=delivery.event_id)
-    applied = Applied(slug)
+    applied = Applied(event.slug)
     if delivery.registrations:
         applied.report = record_registrations(session, settings, event, list(delivery.registrations))
+    # One order can hold a refunded ticket and a live one for the same person: the live one keeps them registered.
+    registered = {registration.email for registration in delivery.registrations}
     for email in delivery.withdrawn:
-        applied.withdrawn += withdraw(session, event, email)
+        if email not in registered:
+            applied.withdrawn += withdraw(session, event, email)
     for check_in in delivery.check_ins:
         applied.checked_in += check_in_registrant(session, event, check_in)
     if delivery.signal is not None and delivery.signal_at is not None:
@@ -138,12 +150,16 @@ def withdraw(session: Session, event: Event, email: str) -> int:
 
 
 def check_in_registrant(session: Session, event: Event, check_in: CheckIn) -> int:
-    """Mark the registrant the platform knows as ``registrant_id`` as attended; 0 when nobody has that id."""
+    """Mark the registrant the platform knows as ``registrant_id`` as attended; return 1 when that changed anything.
+
+    RegistrantNotYetKnown when nobody has that id yet: the registration may
+    arrive after the check-in, and the check-in is not to be lost.
+    """
     registrant = session.scalar(
         select(EventRegistrant).where(EventRegistrant.event_id == event.id, EventRegistrant.platform_id == check_in.registrant_id)
     )
     if registrant is None:
-        return 0
+        raise RegistrantNotYetKnown(f"no registration '{check_in.registrant_id}' of the event '{event.slug}' is recorded yet")
     changed = registrant.attendance != Attendance.YES
     registrant.attendance = Attendance.YES
     if registrant.checked_in_at is None or check_in.checked_in_at < registrant.checked_in_at:

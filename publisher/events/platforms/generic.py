@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from publisher.audience.subscribers import MAX_FIELD
+from publisher.core.clock import within_range
 from publisher.core.text_rules import refuse_control_characters
 from publisher.db.models import Attendance
 from publisher.events.catalogue import MAX_NAME, MAX_URL, MAX_VENUE, EventFields
@@ -90,7 +91,11 @@ WebUrl = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=MAX_URL), AfterValidator(_web_url), Field(description="An http(s) address.")
 ]
 Zone = Annotated[str, StringConstraints(max_length=60), AfterValidator(_zone), Field(description="An IANA time zone, e.g. Europe/Paris.")]
-Time = Annotated[AwareDatetime, Field(description="An ISO 8601 time with its UTC offset, e.g. 2026-12-04T18:30:00+01:00.")]
+Time = Annotated[
+    AwareDatetime,
+    AfterValidator(within_range),
+    Field(description="An ISO 8601 time with its UTC offset, between 1970 and 2200, e.g. 2026-12-04T18:30:00+01:00."),
+]
 
 
 class Strict(BaseModel):

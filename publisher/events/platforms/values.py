@@ -15,6 +15,7 @@ import datetime as dt
 import re
 
 from publisher.audience.subscribers import MAX_FIELD, UnsendableAddressError, sendable_email
+from publisher.core.clock import within_range
 from publisher.core.errors import NewsletterError
 from publisher.core.text_rules import refuse_control_characters
 from publisher.db.models import Attendance
@@ -62,7 +63,7 @@ def identifier(value: object, where: str) -> str:
 
 
 def instant(value: object, where: str) -> dt.datetime | None:
-    """An ISO 8601 time (a missing offset is read as UTC), as an aware UTC datetime; None when absent."""
+    """An ISO 8601 time (a missing offset is read as UTC) between 1970 and 2200, as an aware UTC datetime; None when absent."""
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > 40:
@@ -72,7 +73,10 @@ def instant(value: object, where: str) -> dt.datetime | None:
         moment = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     except ValueError:
         raise PayloadError(where, f"'{text[:40]}' is not an ISO 8601 time such as 2026-12-04T18:30:00Z") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+    try:
+        return within_range(moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC))
+    except ValueError as exc:
+        raise PayloadError(where, f"'{text[:40]}' {exc}") from None
 
 
 def zone(value: object) -> str | None:

@@ -12,7 +12,7 @@ or a ``participant`` where the event is about a person.
   ``join_time``, and ``registrant_id`` when they registered) attended. A
   participant with an address is recorded by it; one without (a guest who
   did not sign in) is matched by ``registrant_id`` to the registration
-  already recorded; one with neither is ignored, and so is the host
+  (tried again later when it is not recorded yet); one with neither is ignored, and so is the host
   (``participant.id`` is the webinar's ``host_id``);
 - ``webinar.started`` and ``webinar.ended``: a start and an end signal (see
   ``publisher.events.endings``); Zoom sends ``ended`` again when the host
@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from publisher.core.clock import OUT_OF_RANGE, within_range
 from publisher.db.models import Attendance
 from publisher.events.catalogue import MAX_NAME, EventFields
 from publisher.events.platforms.delivery import CheckIn, Delivery, delivery_digest
@@ -148,7 +149,12 @@ def _optional_id(value: object) -> str | None:
 
 
 def _event_time(value: object) -> dt.datetime | None:
-    """``event_ts``: milliseconds since the epoch."""
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 10**14:
-        return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
-    return None
+    """``event_ts``: milliseconds since the epoch; None when it is not a number, PayloadError when out of range."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    if not 0 < value < 10**14:
+        raise PayloadError("event_ts", f"{OUT_OF_RANGE} (milliseconds since 1970)")
+    try:
+        return within_range(dt.datetime.fromtimestamp(value / 1000, dt.UTC))
+    except ValueError:
+        raise PayloadError("event_ts", f"{OUT_OF_RANGE} (milliseconds since 1970)") from None
