@@ -127,6 +127,7 @@ def test_a_refused_automatic_send_withdraws_the_approval_once_and_keeps_why(
 # --- Approving: what is refused, from the command line ----------------------------------------------
 
 
+@SQLITE
 def test_cli_approve_refuses_what_it_cannot_approve_with_exit_2(settings: Settings, db: Database, env: dict[str, str]) -> None:
     people(db)
     empty = automatic_meetup(db, settings, slug="not-written", body=None)
@@ -147,6 +148,7 @@ def test_cli_approve_refuses_what_it_cannot_approve_with_exit_2(settings: Settin
     assert [entry.action for entry in entries(db)].count("approved") == 0
 
 
+@SQLITE
 def test_cli_approve_takes_only_a_campaign_id_and_never_shows_a_traceback(env: dict[str, str]) -> None:
     for hostile in ("<b>1</b>", "1\x1b[31m", "9" * 400, "-5", "0", "99999999999999999999999"):
         result = run_cli(env, "approve", "--", hostile)
@@ -154,6 +156,7 @@ def test_cli_approve_takes_only_a_campaign_id_and_never_shows_a_traceback(env: d
         assert "\x1b[31m" not in result.output
 
 
+@SQLITE
 def test_cli_approving_twice_changes_nothing(settings: Settings, db: Database, env: dict[str, str]) -> None:
     drafts = automatic_meetup(db, settings)
     first = run_cli(env, "approve", str(drafts["attended"]))

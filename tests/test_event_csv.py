@@ -267,6 +267,7 @@ def test_only_a_consent_column_that_allows_it_joins_the_sign_up_list(db: Databas
     assert [tuple(row) for row in joined] == [("yes@example.com", "event:own-event (manual)")]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the command; the storage runs on both
 def test_cli_reports_bad_rows_as_file_line_skipped_and_a_second_import_as_unchanged(env: dict[str, str]) -> None:
     result = run_cli(env, "events", "import", str(LUMA), "--event", "luma-night")
     assert result.returncode == 0, result.output
@@ -281,6 +282,7 @@ def test_cli_reports_bad_rows_as_file_line_skipped_and_a_second_import_as_unchan
     assert "attended: 3" in shown.output and "source: luma" in shown.output
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the command; the storage runs on both
 def test_cli_refuses_meetup_and_unusable_files_with_exit_2(env: dict[str, str], tmp_path: Path) -> None:
     meetup = run_cli(env, "events", "import", str(MEETUP), "--event", "meetup", "--format", "meetup")
     assert meetup.returncode == 2 and "carries no email addresses" in meetup.output
@@ -318,6 +320,7 @@ def test_a_time_out_of_range_skips_its_row_naming_the_column(db: Database, setti
     assert result.report.added == 1
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the command; the storage runs on both
 def test_cli_reports_a_time_out_of_range_as_file_line_skipped(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "times.csv"
     path.write_text("email,registered_at\nada@example.com,0001-01-01T00:00:00+05:00\ngrace@example.com,2026-10-01T09:00:00Z\n")
