@@ -20,8 +20,7 @@ from publisher.audience.event_audiences import EVENTS_SCOPE, audience_list, even
 from publisher.audience.suppressions import is_suppressed, suppress_address
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
-from publisher.core.list_names import EVENT_PREFIX, MAX_NAME, is_event_name
-from publisher.core.text_rules import refuse_control_characters
+from publisher.core.list_names import EVENT_PREFIX, check_joinable_name, check_name, is_event_name
 from publisher.db.engine import Database
 from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 
@@ -35,10 +34,10 @@ class ListNameError(NewsletterError):
 
 def check_new_list_name(name: str) -> str:
     """``check_list_name`` for a list people join (import, sign-up): names in the ``event:`` space are refused."""
-    checked = check_list_name(name)
-    if is_event_name(checked):
-        raise ListNameError(f"names starting with '{EVENT_PREFIX}' are reserved for event audiences: choose another list name")
-    return checked
+    try:
+        return check_joinable_name(name)
+    except ValueError as exc:
+        raise ListNameError(str(exc)) from None
 
 
 def check_list_name(name: str) -> str:
@@ -49,15 +48,9 @@ def check_list_name(name: str) -> str:
     escape sequence in it, and PostgreSQL refuses NUL in a query outright.
     """
     try:
-        refuse_control_characters(name)
+        return check_name(name)
     except ValueError as exc:
-        raise ListNameError(f"the list name {exc}") from None
-    stripped = name.strip()
-    if not stripped:
-        raise ListNameError("the list name is empty")
-    if len(stripped) > MAX_NAME:
-        raise ListNameError(f"the list name is {len(stripped)} characters long; at most {MAX_NAME} fit")
-    return stripped
+        raise ListNameError(str(exc)) from None
 
 
 @dataclass(frozen=True)

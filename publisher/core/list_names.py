@@ -21,8 +21,8 @@ def is_event_name(name: str) -> bool:
     return name.strip().lower().startswith(EVENT_PREFIX)
 
 
-def check_joinable_name(name: str) -> str:
-    """The name stripped; ValueError saying what is wrong when no list people join can have it."""
+def check_name(name: str) -> str:
+    """The name stripped; ValueError saying what is wrong when no list can have it (empty, several lines, too long)."""
     try:
         refuse_control_characters(name)
     except ValueError as exc:
@@ -32,6 +32,12 @@ def check_joinable_name(name: str) -> str:
         raise ValueError("the list name is empty")
     if len(stripped) > MAX_NAME:
         raise ValueError(f"the list name is {len(stripped)} characters long; at most {MAX_NAME} fit")
+    return stripped
+
+
+def check_joinable_name(name: str) -> str:
+    """``check_name`` for a list people join: names in the ``event:`` space are refused too."""
+    stripped = check_name(name)
     if is_event_name(stripped):
         raise ValueError(f"names starting with '{EVENT_PREFIX}' are reserved for event audiences: choose another list name")
     return stripped
