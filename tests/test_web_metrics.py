@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,7 +16,7 @@ from sqlalchemy import select, update
 from publisher.core import provider_health
 from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
-from publisher.db.engine import Database
+from publisher.db.engine import Database, open_database
 from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState, EventType
 from publisher.feedback.recording import ProviderEvent, record_events
 from publisher.ledger.dispatch import QueuedBatch
@@ -24,6 +25,7 @@ from publisher.web.app import create_app
 from publisher.web.metrics import serve_metrics
 from tests.support.audience import people
 from tests.support.campaigns import publish
+from tests.support.tcp_proxy import database_behind_proxy
 from tests.support.web import free_port, serving
 from workers.delivery.provider_state import ProviderState
 from workers.providers import check_provider
@@ -176,6 +178,22 @@ def test_with_redis_down_the_scrape_answers_collector_up_0_and_nothing_else(sett
         status, samples = scrape(port)
     assert status == 200
     assert samples == {("newsletter_collector_up", frozenset()): 0}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_with_the_database_down_the_scrape_answers_collector_up_0(
+    settings: Settings, database_url: str, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    with database_behind_proxy(database_url, "pw-never-shown-77") as (url, proxy):
+        db = open_database(url)
+        with metrics_port(settings, db) as port:
+            assert value(scrape(port)[1], "newsletter_collector_up") == 1
+            proxy.go_down()
+            status, samples = scrape(port)
+        db.dispose()
+    assert status == 200
+    assert samples == {("newsletter_collector_up", frozenset()): 0}
+    assert "pw-never-shown-77" not in caplog.text
 
 
 def test_the_metrics_port_serves_the_gauges_and_the_public_port_has_no_metrics(settings: Settings, redis_client: redis.Redis) -> None:
