@@ -63,7 +63,7 @@ def _status_report(settings: Settings, db: Database, progress: list[CampaignProg
         report.in_doubt = in_doubt(db, campaign_id)
     url = settings.redis_url or EmbeddedRedis(settings.data_dir).url
     try:
-        client = connect(url)
+        client = connect(url, settings.redis_sentinel_master)
         report.queues = queue_depth(client, QUEUES)
         providers = {settings.provider, *(c.provider for c in progress if c.provider)}
         if settings.fallback_provider:

@@ -24,7 +24,7 @@ def worker(ctx: typer.Context) -> None:
     with reported_errors():
         check_worker_configuration(settings)
         url = redis_url(settings)
-        check_reachable(url)
+        check_reachable(url, settings.redis_sentinel_master)
         open_database(settings.resolved_database_url).dispose()  # migrate before the pool forks
     celery = configure(settings, url)
     import workers.sweeper  # noqa: F401  (registers the sweeper on worker start)
