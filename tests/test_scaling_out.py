@@ -5,7 +5,9 @@ docs/operations.md, "Scaling out".
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -17,12 +19,13 @@ import pytest
 import redis
 
 from publisher.core.broker import connect
-from publisher.core.settings import Settings
+from publisher.core.settings import SHARED_SETTINGS, Settings
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders, Reply, Request
 from tests.support.audience import CSV
 from tests.support.cli import run_cli
 from tests.support.environment import environment_for
+from tests.support.paths import PROJECT
 from tests.support.recaps import RECAP
 from tests.support.types import StartWorker
 from tests.support.waiting import wait_until
@@ -190,3 +193,18 @@ def test_a_sentinel_url_and_its_master_name_come_together_or_the_command_exits_3
     result = run_cli(env, "status")
     assert result.returncode == 3, result.output
     assert message in result.output
+
+
+def test_the_scaling_out_docs_list_exactly_the_settings_every_host_shares() -> None:
+    text = (PROJECT / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = text.split("### Settings every host shares", 1)[1].split("The rest may differ per host", 1)[0]
+    named = set(re.findall(r"`(NEWSLETTER_[A-Z0-9_]+\*?)`", section))
+    variables = {
+        name: field.alias or f"NEWSLETTER_{name.upper()}" for name, field in Settings.model_fields.items()
+    }  # from_address is NEWSLETTER_FROM
+
+    def documented(variable: str) -> bool:
+        return any(fnmatch.fnmatchcase(variable, pattern) for pattern in named)
+
+    assert {name for name, variable in variables.items() if documented(variable)} == SHARED_SETTINGS
+    assert all(pattern in variables.values() or pattern.endswith("*") for pattern in named), named
