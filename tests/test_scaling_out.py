@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from publisher.core.broker import connect
+from publisher.core.broker import check_reachable, connect
+from publisher.core.errors import BrokerUnavailableError
 from publisher.core.settings import SHARED_SETTINGS, Settings
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders, Reply, Request
@@ -208,3 +209,11 @@ def test_the_scaling_out_docs_list_exactly_the_settings_every_host_shares() -> N
 
     assert {name for name, variable in variables.items() if documented(variable)} == SHARED_SETTINGS
     assert all(pattern in variables.values() or pattern.endswith("*") for pattern in named), named
+
+
+def test_unreachable_sentinels_are_reported_without_their_password() -> None:
+    url = "sentinel://:hunter2-password@127.0.0.1:1;sentinel://:hunter2-password@127.0.0.1:2"
+    with pytest.raises(BrokerUnavailableError) as raised:
+        check_reachable(url, MASTER)
+    assert "hunter2" not in str(raised.value)
+    assert "sentinel://:***@127.0.0.1:1;sentinel://:***@127.0.0.1:2" in str(raised.value)
