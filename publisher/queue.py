@@ -65,13 +65,17 @@ producer = Celery("newsletter", set_as_current=False)
 producer.conf.update(MESSAGE_OPTIONS)
 
 
-def transport_options(settings: Settings) -> dict[str, float]:
+def transport_options(settings: Settings) -> dict[str, float | str]:
     """Broker options; every worker and publisher must use the same visibility timeout."""
-    return {
+    options: dict[str, float | str] = {
         "visibility_timeout": settings.visibility_timeout,
         # kombu's default is to look for unacked messages every 100 s.
         "unacked_restore_interval": max(1.0, settings.visibility_timeout / 4),
     }
+    if settings.redis_sentinel_master:
+        # kombu's sentinel:// transport asks the Sentinels for this master.
+        options["master_name"] = settings.redis_sentinel_master
+    return options
 
 
 def configure_broker(app: Celery, settings: Settings, url: str | None = None) -> Celery:
@@ -112,7 +116,7 @@ def unmark_queued(client: redis.Redis, batch_id: int) -> None:
 def enqueue(settings: Settings, url: str, batches: list[QueuedBatch]) -> None:
     """Send one task per batch through Celery (the message carries only the batch id)."""
     app = configure_broker(producer, settings, url)
-    mark_queued(connect(url), [batch.batch_id for batch in batches])
+    mark_queued(connect(url, settings.redis_sentinel_master), [batch.batch_id for batch in batches])
     with app.producer_or_acquire() as connection:
         for batch in batches:
             # The same message the task's own apply_async wrote: send_task
@@ -133,7 +137,7 @@ def dispatch_due(settings: Settings, db: Database, url: str) -> int:
     due = release_due(db, dt.timedelta(seconds=settings.lease_seconds))
     maybe = [batch for batch in due if batch.unless_queued]
     if maybe:
-        on_queue = connect(url).hmget(QUEUED_KEY, [str(batch.batch_id) for batch in maybe])
+        on_queue = connect(url, settings.redis_sentinel_master).hmget(QUEUED_KEY, [str(batch.batch_id) for batch in maybe])
         # A marker older than any message can wait (countdown + redelivery) outlived its message.
         fresh_after = time.time() - (settings.max_countdown + settings.visibility_timeout) * 2
         queued = {batch.batch_id for batch, mark in zip(maybe, on_queue, strict=True) if mark is not None and float(mark) > fresh_after}

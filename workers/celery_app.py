@@ -16,11 +16,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery, signals
 from kombu.entity import Queue
 
+from publisher.core.logs import configure_logging
 from publisher.core.settings import Settings, load_settings
 from publisher.queue import MESSAGE_OPTIONS, QUEUE_PRIORITY, QUEUE_SEND, QUEUES, TASK_SWEEP, configure_broker
 from workers.providers import provider_class
@@ -75,6 +77,13 @@ def check_worker_configuration(settings: Settings) -> None:
     provider_class(settings.provider).check_configuration(settings)
     if settings.fallback_provider:
         provider_class(settings.fallback_provider).check_configuration(settings)
+
+
+@signals.setup_logging.connect
+def _configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    # A receiver here stops Celery from setting up logging itself: every
+    # line, Celery's own included, goes out in NEWSLETTER_LOG_FORMAT.
+    configure_logging(current_settings().log_format, loglevel or logging.INFO)
 
 
 @signals.celeryd_init.connect

@@ -21,7 +21,7 @@ _context: WorkerContext | None = None
 
 
 def build_context(settings: Settings) -> WorkerContext:
-    client = connect(redis_url(settings, start=False))
+    client = connect(redis_url(settings, start=False), settings.redis_sentinel_master)
     return WorkerContext(
         settings=settings,
         db=open_database(settings.resolved_database_url, settings.secret_keys),

@@ -47,7 +47,7 @@ class Sweeper(threading.Thread):
             self.stopping.wait(self.settings.sweep_interval)
 
     def sweep_once(self) -> int:
-        client = connect(self.url)
+        client = connect(self.url, self.settings.redis_sentinel_master)
         lock = client.lock(LOCK_NAME, timeout=max(60.0, self.settings.sweep_interval * 4), blocking=False)
         if not lock.acquire():
             return 0

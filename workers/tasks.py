@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from celery import Task
 
-from publisher.core.broker import connect
 from publisher.ledger.dispatch import defer_batch
 from publisher.queue import TASK_SEND_BATCH, TASK_SWEEP, mark_queued, unmark_queued
 from workers.celery_app import app, current_settings, redis_url_of_broker
@@ -17,8 +16,8 @@ def send_batch(self: Task, batch_id: int) -> None:
     """Deliver the open records of one batch; schedule a retry when some must wait."""
     # From here the ledger, not a queued message, stands for this batch; if
     # the task fails, the sweep finds its pending records and enqueues it again.
-    unmark_queued(connect(redis_url_of_broker()), batch_id)
     ctx = worker_context()
+    unmark_queued(ctx.state.client, batch_id)
     outcome = deliver_batch(ctx, batch_id, max_countdown=ctx.settings.max_countdown)
     if outcome.retry_in is None:
         return

@@ -9,6 +9,7 @@ credentials).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -75,10 +76,16 @@ def cli_settings() -> Settings:
     from publisher.core.settings import load_settings
 
     try:
-        return load_settings()
+        settings = load_settings()
     except ValidationError as exc:
         problems = "; ".join(f"{_variable(e['loc'])}: {e['msg']}" for e in exc.errors())
         fail(f"invalid configuration: {problems}", EXIT_UNAVAILABLE)
+    if settings.log_format == "json":
+        # Warnings and errors logged by a command come out as JSON lines; text keeps Python's plain ones.
+        from publisher.core.logs import configure_logging
+
+        configure_logging("json", logging.WARNING)
+    return settings
 
 
 def _variable(loc: tuple[int | str, ...]) -> str:

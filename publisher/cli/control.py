@@ -23,7 +23,7 @@ def _enqueue_due(settings: Settings, db: Database) -> int:
     from publisher.queue import dispatch_due
 
     url = redis_url(settings)
-    check_reachable(url)
+    check_reachable(url, settings.redis_sentinel_master)
     return dispatch_due(settings, db, url)
 
 

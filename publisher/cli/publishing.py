@@ -61,7 +61,7 @@ def run_publish(settings: Settings, options: PublishOptions, report: Callable[[s
     provider = provider_class(options.provider)
     provider.check_configuration(settings)
     url = redis_url(settings)
-    check_reachable(url)
+    check_reachable(url, settings.redis_sentinel_master)
     db = open_database(settings.resolved_database_url, settings.secret_keys)
     try:
         plan = CampaignPlan(

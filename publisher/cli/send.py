@@ -32,7 +32,7 @@ def send(
     with reported_errors():
         # Checked before anything is written, as `newsletter publish` does: a
         # draft sent with no broker would wait for the workers' sweep unseen.
-        check_reachable(redis_url(settings))
+        check_reachable(redis_url(settings), settings.redis_sentinel_master)
         db = open_database(settings.resolved_database_url, settings.secret_keys)
         try:
             order = SendOrder(campaign_id, settings.batch_size, moment, force)

@@ -24,7 +24,7 @@ def _configured_app() -> tuple[Settings, Celery]:
     settings = cli_settings()
     with reported_errors():
         url = redis_url(settings)
-        check_reachable(url)
+        check_reachable(url, settings.redis_sentinel_master)
     return settings, configure(settings, url)
 
 

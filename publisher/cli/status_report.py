@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 
 import redis
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -16,6 +18,11 @@ from publisher.db.models import DeliveryState
 from publisher.ledger.status import CampaignProgress
 from workers.delivery.provider_state import ProviderState
 from workers.delivery.rate_limit import RateLimiter
+
+#: Longest title shown; a longer one ends in an ellipsis.
+TITLE_WIDTH = 32
+#: Every delivery state, as the status output names it (short enough for one line at any width).
+COUNT_LABELS = {state.value: state.value.replace("_", " ") for state in DeliveryState}
 
 
 @dataclass
@@ -38,45 +45,116 @@ def show(console: Console, report: StatusReport, *, as_json: bool) -> None:
     if as_json:
         print(safe_json(report.as_dict()))
         return
-    console.print(_campaign_table(report.campaigns))
-    for campaign in report.campaigns:
-        if campaign.pause_reason:
-            console.print(f"campaign {campaign.id} is paused: {safe(campaign.pause_reason)}", markup=False)
+    console.print(render(report, console.width))
+
+
+def render(report: StatusReport, width: int) -> Group:
+    """The whole report for a terminal ``width`` columns wide: campaigns, then queues and providers.
+
+    The table is used when every column fits on one line; otherwise each
+    campaign gets a block of lines, so no header or number is ever split.
+    """
+    parts: list[RenderableType] = [campaign_view(report.campaigns, width)]
+    lines = [f"campaign {c.id} is paused: {safe(c.pause_reason)}" for c in report.campaigns if c.pause_reason]
     dead = sum(c.dead_letters for c in report.campaigns)
     if dead:
-        console.print(f"dead letters: {dead} (`newsletter dlq list`)")
+        lines.append(f"dead letters: {dead} (`newsletter dlq list`)")
     if report.in_doubt:
-        addresses = ", ".join(safe(address) for address in report.in_doubt)
-        console.print(f"in doubt (may or may not have been sent; `newsletter reconcile` settles them): {addresses}", markup=False)
+        addresses = ", ".join(map(safe, report.in_doubt))
+        lines.append(f"in doubt (may or may not have been sent; `newsletter reconcile` settles them): {addresses}")
+    # Sentences may wrap between words; the queue and provider figures break only between figures.
+    parts.extend(Text(line) for line in lines)
     if report.queues is None:
-        console.print("queues: Redis not reachable")
+        parts.append(Text("queues: Redis not reachable"))
     else:
-        console.print("queues: " + ", ".join(f"{name} {count}" for name, count in report.queues.items()))
+        queues = [f"{name} {count}," for name, count in report.queues.items()]
+        parts.extend(Text(line) for line in _flow(["queues:", *queues], width, "", gap=" ", last=","))
     for name, health in report.providers.items():
-        console.print(safe(f"provider {name}: " + ", ".join(f"{key} {value}" for key, value in health.items())), markup=False)
+        figures = [safe(f"{key} {value},") for key, value in health.items()]
+        parts.extend(Text(line) for line in _flow([safe(f"provider {name}:"), *figures], width, "", gap=" ", last=","))
+    return Group(*parts)
+
+
+def campaign_view(campaigns: list[CampaignProgress], width: int) -> RenderableType:
+    """The campaigns as a table when it fits ``width`` unwrapped, else as one block per campaign."""
+    table = _campaign_table(campaigns)
+    if _natural_width(table) <= width:
+        return table
+    return Group(Text("Campaigns", style="italic"), *(_campaign_block(c, width) for c in campaigns))
+
+
+def _natural_width(table: Table) -> int:
+    console = Console(width=10_000, color_system=None, file=io.StringIO())
+    return Measurement.get(console, console.options, table).maximum
 
 
 def _campaign_table(campaigns: list[CampaignProgress]) -> Table:
     table = Table(title="Campaigns")
-    for column in ("id", "title", "list", "status", *[s.value for s in DeliveryState], "total", "progress"):
-        table.add_column(column, overflow="fold")
+    for column in ("id", "title", "list", "status", *COUNT_LABELS.values(), "total", "progress"):
+        table.add_column(column, no_wrap=True)
     for c in campaigns:
-        label = safe(c.title if len(c.title) <= 32 else c.title[:31] + "…")
-        list_label = safe(c.list_name or "-") + (" (test)" if c.is_test else "")
-        done = c.total - c.open
         progress = Table.grid(padding=(0, 1))
-        progress.add_row(ProgressBar(total=max(1, c.total), completed=done, width=16), _rate(c))
+        progress.add_row(ProgressBar(total=max(1, c.total), completed=c.total - c.open, width=16), _percent(c) + _rate(c))
         # Text cells, not strings: a string cell is parsed as rich markup.
-        cells = [str(c.id), label, list_label, c.status, *[str(c.counts[s.value]) for s in DeliveryState], str(c.total)]
+        cells = [str(c.id), _title(c), _list_label(c), c.status, *[str(c.counts[s]) for s in COUNT_LABELS], str(c.total)]
         table.add_row(*(Text(cell) for cell in cells), progress)
     return table
+
+
+def _campaign_block(c: CampaignProgress, width: int) -> Group:
+    """A campaign on a few lines: what it is, every count, and its progress."""
+    indent = "  "
+    head = _flow([f"#{c.id}", _title(c), f"list {_list_label(c)}", c.status], width, "")
+    counts = _flow([*(f"{label} {c.counts[state]}" for state, label in COUNT_LABELS.items()), f"total {c.total}"], width, indent)
+    tail = _percent(c) + _rate(c)
+    bar_width = max(4, min(30, width - len(indent) - len(tail) - 1))
+    bar = Table.grid(padding=(0, 1))
+    bar.add_row(Text(indent[:-1]), ProgressBar(total=max(1, c.total), completed=c.total - c.open, width=bar_width), Text(tail))
+    return Group(*(Text(line) for line in head), *(Text(line) for line in counts), bar)
+
+
+def _flow(items: list[str], width: int, indent: str, *, gap: str = "  ", last: str = "") -> list[str]:
+    """Lay ``items`` out on lines of at most ``width`` columns, breaking only between items.
+
+    An item too long for a line by itself is cut short with an ellipsis;
+    ``last`` is taken off the end of the final item (a trailing comma).
+    """
+    if items and last and items[-1].endswith(last):
+        items = [*items[:-1], items[-1].removesuffix(last)]
+    room = max(8, width - len(indent))
+    lines: list[str] = []
+    line = ""
+    for item in items:
+        if len(item) > room:
+            item = item[: room - 1] + "…"
+        candidate = f"{line}{gap}{item}" if line else item
+        if len(candidate) <= room:
+            line = candidate
+            continue
+        lines.append(line)
+        line = item
+    if line:
+        lines.append(line)
+    return [indent + line for line in lines]
+
+
+def _title(c: CampaignProgress) -> str:
+    return safe(c.title if len(c.title) <= TITLE_WIDTH else c.title[: TITLE_WIDTH - 1] + "…")
+
+
+def _list_label(c: CampaignProgress) -> str:
+    return safe(c.list_name or "-") + (" (test)" if c.is_test else "")
+
+
+def _percent(c: CampaignProgress) -> str:
+    return f"{100 * (c.total - c.open) // max(1, c.total)}%"
 
 
 def _rate(campaign: CampaignProgress) -> str:
     if not campaign.rate:
         return ""
     eta = campaign.eta_seconds
-    return f"{campaign.rate:.1f}/s" + (f", ETA {eta:.0f}s" if eta else "")
+    return f" {campaign.rate:.1f}/s" + (f", ETA {eta:.0f}s" if eta else "")
 
 
 def provider_health(client: redis.Redis, settings: Settings, providers: set[str]) -> dict[str, dict[str, object]]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
 from publisher.core.broker import check_reachable, redis_url
+from publisher.core.logs import configure_logging
 from publisher.core.settings import Settings
 from publisher.web import access_log
 from publisher.web.app import create_app
@@ -23,10 +25,21 @@ class Listen:
 
 def serve_web(settings: Settings, listen: Listen) -> None:
     """Check Redis, build the app and serve it until interrupted (SIGINT or SIGTERM)."""
-    check_reachable(redis_url(settings))
+    check_reachable(redis_url(settings), settings.redis_sentinel_master)
     web = create_app(settings, check_provider, metrics_host=listen.host)
     access_log.install()
     proxies = [ip.strip() for ip in settings.trusted_proxies.split(",") if ip.strip()] or None
+    logs: dict[str, Any] = {}
+    if settings.log_format == "json":
+        # No logging set-up of uvicorn's own: its loggers, the access log
+        # included, go through the root logger's JSON lines.
+        configure_logging("json")
+        logs["log_config"] = None
     uvicorn.run(
-        web, host=listen.host, port=listen.port, proxy_headers=listen.proxy_headers and proxies is not None, forwarded_allow_ips=proxies
+        web,
+        host=listen.host,
+        port=listen.port,
+        proxy_headers=listen.proxy_headers and proxies is not None,
+        forwarded_allow_ips=proxies,
+        **logs,
     )

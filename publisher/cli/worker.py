@@ -26,7 +26,7 @@ def worker(ctx: typer.Context) -> None:
     with reported_errors():
         check_worker_configuration(settings)
         url = redis_url(settings)
-        check_reachable(url)
+        check_reachable(url, settings.redis_sentinel_master)
         open_database(settings.resolved_database_url).dispose()  # migrate before the pool forks
     celery = configure(settings, url)
     import workers.sweeper  # noqa: F401  (registers the sweeper on worker start)
@@ -64,7 +64,7 @@ def ping_worker(
     node = host_format(default_nodename(name))
     with reported_errors():
         url = redis_url(settings, start=False)
-        check_reachable(url)
+        check_reachable(url, settings.redis_sentinel_master)
     replies = configure(settings, url).control.ping(destination=[node], timeout=timeout)
     if not any(node in reply for reply in replies):
         fail(f"worker {node} did not answer within {timeout:g}s", EXIT_FAILED)

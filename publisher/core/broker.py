@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import importlib.util
 import os
@@ -18,17 +19,21 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from publisher.core.errors import BrokerUnavailableError, ConfigurationError
 from publisher.core.private_files import CHILD_UMASK, open_private, private_directory, write_private
 from publisher.core.settings import Settings
 
 START_TIMEOUT = 10.0
+#: Where a Sentinel listens when its URL names no port.
+SENTINEL_PORT = 26379
 #: sun_path holds 108 bytes; a longer socket path goes under the temp dir.
 MAX_SOCKET_PATH = 100
 
@@ -133,21 +138,61 @@ def redis_url(settings: Settings, *, start: bool = True) -> str:
     return embedded.url
 
 
-def connect(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
+def connect(url: str, sentinel_master: str | None = None) -> redis.Redis:
+    """A client for the Redis at ``url``: ``redis://``, ``unix://``, or Sentinels (``sentinel://h1:26379;sentinel://h2:26379``).
+
+    Through Sentinels the client asks them where the master named
+    ``sentinel_master`` is, and asks again after a failover. This is the one
+    way the project reaches Redis outside Celery: rate limits, locks, circuit
+    state and queue markers all come through here.
+    """
+    return _client(url, sentinel_master, socket_connect_timeout=2, socket_timeout=10)
 
 
-def probe(url: str) -> redis.Redis:
+def probe(url: str, sentinel_master: str | None = None) -> redis.Redis:
     """A client for questions that must be answered quickly (checks, monitoring): short timeouts, no retries."""
-    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+    return _client(url, sentinel_master, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 0))
 
 
-def check_reachable(url: str) -> None:
+def check_reachable(url: str, sentinel_master: str | None = None) -> None:
     """Raise BrokerUnavailableError unless Redis at ``url`` answers PING."""
     try:
-        probe(url).ping()
+        probe(url, sentinel_master).ping()
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         raise BrokerUnavailableError(f"cannot reach Redis at {redact(url)} ({exc}); nothing was written") from exc
+
+
+def is_sentinel(url: str) -> bool:
+    return url.startswith("sentinel://")
+
+
+def _client(url: str, sentinel_master: str | None, **options: Any) -> redis.Redis:
+    if not is_sentinel(url):
+        return redis.Redis.from_url(url, **options)
+    if not sentinel_master:
+        raise ConfigurationError("a sentinel:// Redis URL needs NEWSLETTER_REDIS_SENTINEL_MASTER, the name of the master")
+    return _sentinels(url, tuple(sorted(options.items(), key=lambda item: item[0])), sentinel_master)
+
+
+@functools.cache
+def _sentinels(url: str, options: tuple[tuple[str, Any], ...], master: str) -> redis.Redis:
+    # One client per URL and options: redis-py's pool reconnects after a fork
+    # by itself, and asking the Sentinels on every call would double the round trips.
+    addresses: list[tuple[str, int]] = []
+    master_options: dict[str, Any] = dict(options)
+    for part in url.split(";"):
+        parts = urlsplit(part.strip())
+        if parts.scheme != "sentinel" or not parts.hostname:
+            raise ConfigurationError(f"{redact(part)} is not a sentinel://host:port URL (several are joined with ';')")
+        addresses.append((parts.hostname, parts.port or SENTINEL_PORT))
+        if parts.password:
+            master_options["password"] = unquote(parts.password)
+        if parts.path.strip("/"):
+            master_options["db"] = int(parts.path.strip("/"))
+    sentinel_options = {key: value for key, value in options if key.startswith("socket_")}
+    sentinel = Sentinel(addresses, sentinel_kwargs=sentinel_options, **master_options)
+    client: redis.Redis = sentinel.master_for(master)
+    return client
 
 
 def celery_broker_url(url: str) -> str:
@@ -158,7 +203,9 @@ def celery_broker_url(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced, for messages and logs."""
+    """The URL with any password replaced, for messages and logs (each of several ';'-joined Sentinel URLs too)."""
+    if ";" in url:
+        return ";".join(redact(part) for part in url.split(";"))
     parts = urlsplit(url)
     if parts.password is None:
         return url

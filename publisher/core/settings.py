@@ -36,6 +36,8 @@ from publisher.core.private_files import private_directory
 RecapRule = Literal["drafts", "none", "auto"]
 #: The longest delay an event setting takes (ten years, in seconds): a later time is a mistake, and fits no date column.
 MAX_EVENT_DELAY = 10 * 365 * 86400
+#: How log lines are written: readable text, or one JSON object per line for a log collector.
+LogFormat = Literal["text", "json"]
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 MIN_SECRET_LENGTH = 16
 
@@ -55,8 +57,16 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         Path("var"), description="Where local state lives (SQLite file, outbox, embedded Redis, secret key), for its owner only."
     )
-    redis_url: str | None = Field(None, description="External Redis; unset starts the embedded redis-server under data_dir.")
+    redis_url: str | None = Field(
+        None,
+        description="External Redis, redis://… or Sentinels as sentinel://h1:26379;sentinel://h2:26379; "
+        "unset starts the embedded redis-server under data_dir.",
+    )
+    redis_sentinel_master: str | None = Field(
+        None, validate_default=True, description="Name of the master the Sentinels of a sentinel:// NEWSLETTER_REDIS_URL watch."
+    )
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset means sqlite:///<data_dir>/newsletter.db.")
+    log_format: LogFormat = Field("text", description="Log lines as text, or as one JSON object per line (json).")
     provider: str = Field("outbox", description="Provider used when a campaign names none.")
     outbox_dir: Path | None = Field(None, description="Where the outbox provider writes .eml files; unset means <data_dir>/outbox.")
     from_address: str = Field(
@@ -346,6 +356,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"each key must be at least {MIN_SECRET_LENGTH} characters (try: openssl rand -base64 48)")
         return value
 
+    @field_validator("redis_sentinel_master")
+    @classmethod
+    def _sentinel_has_master(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # The Sentinels answer for several masters: without a name nothing knows which one holds the queues.
+        url = info.data.get("redis_url") or ""
+        value = value.strip() if value and value.strip() else None
+        if url.startswith("sentinel://") and value is None:
+            raise ValueError("NEWSLETTER_REDIS_URL names Sentinels (sentinel://): set this to the name of the master they watch")
+        if value is not None and not url.startswith("sentinel://"):
+            raise ValueError("set only with a sentinel:// NEWSLETTER_REDIS_URL")
+        return value
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -369,6 +391,45 @@ class Settings(BaseSettings):
         if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()):
             raise ConfigurationError(f"set NEWSLETTER_{field.upper()}: the {field.split('_')[0]} provider needs it")
         return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+
+#: Settings every host of one deployment must give the same value (docs/operations.md, "Scaling out"): any
+#: worker may take any batch or run the sweep, and any web process may answer any link or webhook, so these
+#: must decide the same thing everywhere. The others (data_dir, ports, timeouts, log format) are per host.
+SHARED_SETTINGS = frozenset(
+    {
+        "redis_url",
+        "redis_sentinel_master",
+        "database_url",
+        "secret_key",
+        "old_secret_keys",
+        "public_url",
+        "from_address",
+        "reply_to",
+        "postal_address",
+        "provider",
+        "fallback_provider",
+        "failover_after",
+        "failover_cooldown",
+        "batch_size",
+        "max_attempts",
+        "lease_seconds",
+        "visibility_timeout",
+        "max_countdown",
+        "error_pause_rate",
+        "error_pause_minimum",
+        "soft_bounce_limit",
+        "confirm_link_days",
+        "ses_sns_topic_arns",
+        "sns_certificate_url_pattern",
+        *(
+            name
+            for name in Settings.model_fields
+            if name.startswith(("brand_", "event", "zoom_", "luma_", "manual_", "generic_"))
+            or name.startswith(("postmark_", "sendgrid_", "mailgun_", "resend_", "ses_", "smtp_"))
+        ),
+    }
+)
 
 
 def _load_or_create_secret(path: Path) -> str:

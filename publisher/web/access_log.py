@@ -25,7 +25,10 @@ class RedactTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
-            record.args = (args[0], args[1], redact_path(args[2]), args[3], args[4])
+            path = redact_path(args[2])
+            record.args = (args[0], args[1], path, args[3], args[4])
+            # Fields of their own in a JSON log (NEWSLETTER_LOG_FORMAT=json); the text line ignores them.
+            record.method, record.path, record.status = args[1], path, args[4]
         return True
 
 

@@ -44,7 +44,7 @@ class WebContext:
             provider_check=provider_check,
             settings=settings,
             db=open_database(settings.resolved_database_url, settings.secret_keys),
-            redis=connect(redis_url(settings)),
+            redis=connect(redis_url(settings), settings.redis_sentinel_master),
             signer=signer_for(settings),
             queuer=ThreadPoolExecutor(max_workers=1, thread_name_prefix="confirmation-queue"),
         )

@@ -43,7 +43,7 @@ class ClusterCollector(Collector):
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
         self.db = db
-        self.redis = probe(redis_url(settings, start=False))
+        self.redis = probe(redis_url(settings, start=False), settings.redis_sentinel_master)
 
     def collect(self) -> Iterable[Metric]:
         up = GaugeMetricFamily("newsletter_collector_up", "1 when this scrape read the database and Redis, else 0.")

@@ -65,7 +65,7 @@ def _select_one(db: Database) -> bool:
 
 
 def _ping(settings: Settings) -> bool:
-    with probe(redis_url(settings, start=False)) as client:
+    with probe(redis_url(settings, start=False), settings.redis_sentinel_master) as client:
         return bool(client.ping())
 
 
