@@ -81,6 +81,23 @@ def configure_broker(app: Celery, settings: Settings, url: str | None = None) ->
     return app
 
 
+def queue_depth(client: redis.Redis, queues: tuple[str, ...] = QUEUES) -> dict[str, int]:
+    """Messages waiting in each queue, not yet taken by a worker (one round trip)."""
+    # kombu keeps one Redis list per priority step: "name", "name\x06\x163", …
+    keys = {queue: [queue, *(f"{queue}\x06\x16{step}" for step in range(1, 10))] for queue in queues}
+    with client.pipeline(transaction=False) as pipe:
+        for names in keys.values():
+            for name in names:
+                pipe.llen(name)
+        lengths = iter(pipe.execute())
+    return {queue: sum(int(next(lengths)) for _ in names) for queue, names in keys.items()}
+
+
+def unacked(client: redis.Redis) -> int:
+    """Messages taken by workers and not yet acknowledged (Redis gives them back after the visibility timeout)."""
+    return int(client.hlen("unacked"))
+
+
 def mark_queued(client: redis.Redis, batch_ids: list[int]) -> None:
     """Note that a message for each batch is on the queue (the task unmarks it when it starts)."""
     if batch_ids:

@@ -53,10 +53,10 @@ def status(
 def _status_report(settings: Settings, db: Database, progress: list[CampaignProgress], campaign_id: int | None) -> StatusReport:
     import redis
 
-    from publisher.cli.status_report import StatusReport, provider_health, queue_depth
+    from publisher.cli.status_report import StatusReport, provider_health
     from publisher.core.broker import EmbeddedRedis, connect
     from publisher.ledger.status import in_doubt
-    from publisher.queue import QUEUES
+    from publisher.queue import queue_depth, unacked
 
     report = StatusReport(campaigns=progress)
     if campaign_id is not None:
@@ -64,7 +64,7 @@ def _status_report(settings: Settings, db: Database, progress: list[CampaignProg
     url = settings.redis_url or EmbeddedRedis(settings.data_dir).url
     try:
         client = connect(url)
-        report.queues = queue_depth(client, QUEUES)
+        report.queues = {**queue_depth(client), "unacked": unacked(client)}
         providers = {settings.provider, *(c.provider for c in progress if c.provider)}
         if settings.fallback_provider:
             providers.add(settings.fallback_provider)

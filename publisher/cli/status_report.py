@@ -90,14 +90,3 @@ def provider_health(client: redis.Redis, settings: Settings, providers: set[str]
         }
         for name in sorted(providers)
     }
-
-
-def queue_depth(client: redis.Redis, queues: tuple[str, ...]) -> dict[str, int]:
-    """Messages waiting in each queue, plus those taken by workers and not yet acknowledged."""
-    depth: dict[str, int] = {}
-    for queue in queues:
-        # kombu keeps one Redis list per priority step: "name", "name\x06\x163", …
-        keys = [queue, *(f"{queue}\x06\x16{step}" for step in range(1, 10))]
-        depth[queue] = sum(int(client.llen(key)) for key in keys)
-    depth["unacked"] = int(client.hlen("unacked"))
-    return depth

@@ -24,7 +24,7 @@ class Listen:
 def serve_web(settings: Settings, listen: Listen) -> None:
     """Check Redis, build the app and serve it until interrupted (SIGINT or SIGTERM)."""
     check_reachable(redis_url(settings))
-    web = create_app(settings, check_provider)
+    web = create_app(settings, check_provider, metrics_host=listen.host)
     access_log.install()
     proxies = [ip.strip() for ip in settings.trusted_proxies.split(",") if ip.strip()] or None
     uvicorn.run(

@@ -137,10 +137,15 @@ def connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
 
 
+def probe(url: str) -> redis.Redis:
+    """A client for questions that must be answered quickly (checks, monitoring): short timeouts, no retries."""
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+
+
 def check_reachable(url: str) -> None:
     """Raise BrokerUnavailableError unless Redis at ``url`` answers PING."""
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, retry=Retry(NoBackoff(), 0)).ping()
+        probe(url).ping()
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         raise BrokerUnavailableError(f"cannot reach Redis at {redact(url)} ({exc}); nothing was written") from exc
 

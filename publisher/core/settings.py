@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     max_attempts: int = Field(5, ge=1, description="Provider attempts per recipient before it is marked failed.")
     sweep_interval: float = Field(15.0, gt=0, description="Seconds between the workers' sweeps (scheduled sends, retries, leases).")
     metrics_port: int = Field(9808, ge=0, le=65535, description="Port of each worker's Prometheus /metrics (0: off).")
+    web_metrics_port: int = Field(
+        9809,
+        ge=0,
+        le=65535,
+        description="Port of the web app's Prometheus /metrics (queues, campaigns, providers; 0: off), apart from the public port.",
+    )
     lease_seconds: float = Field(60.0, gt=0, description="How long a claimed record is reserved for the worker sending it.")
     visibility_timeout: float = Field(120.0, gt=0, description="Seconds before Redis hands an unacknowledged task to another worker.")
     max_countdown: float = Field(60.0, gt=0, description="Longest retry wait kept on the queue; longer waits are kept in the database.")

@@ -15,6 +15,7 @@ checked before the migration commits.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -173,6 +174,16 @@ def schema_change(engine: Engine) -> Iterator[Connection]:
                     raise RuntimeError(f"the migration left rows pointing at missing rows: {broken[:5]}")
         finally:
             raw.execute("PRAGMA foreign_keys=ON")
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the database's schema is the newest these migrations know (neither behind nor ahead)."""
+    return _current_revision(engine) == _head_revision()
+
+
+@functools.cache
+def _head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _current_revision(engine: Engine) -> str | None:

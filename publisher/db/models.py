@@ -10,7 +10,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, literal_column, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -269,6 +269,16 @@ class Delivery(Base):
     dead_lettered_at: Mapped[dt.datetime | None] = mapped_column()
 
 
+#: The in-doubt records and the dead-letter list, for the monitoring counts
+#: over every campaign. Partial indexes keep those counts to the few rows
+#: concerned; a query uses the same literal predicate (not a bound parameter,
+#: which SQLite cannot match to an index's WHERE) to be answered from them.
+IN_DOUBT_ROWS = Delivery.state == literal_column("'in_doubt'")
+DEAD_LETTERED_ROWS = Delivery.dead_lettered_at.is_not(None)
+Index("ix_deliveries_in_doubt", Delivery.campaign_id, sqlite_where=IN_DOUBT_ROWS, postgresql_where=IN_DOUBT_ROWS)
+Index("ix_deliveries_dead_lettered", Delivery.campaign_id, sqlite_where=DEAD_LETTERED_ROWS, postgresql_where=DEAD_LETTERED_ROWS)
+
+
 class Suppression(Base):
     """An address that must not be mailed again: everywhere (no list) or on one list.
 
@@ -330,6 +340,10 @@ class DeliveryEvent(Base):
     occurred_at: Mapped[dt.datetime] = mapped_column()
     detail: Mapped[str] = mapped_column(String(1000), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# A campaign's hard bounces and complaints, read for monitoring, are the recent ones of two types.
+Index("ix_delivery_events_type_created", DeliveryEvent.type, DeliveryEvent.created_at)
 
 
 class Role(enum.StrEnum):

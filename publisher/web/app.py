@@ -46,6 +46,8 @@ from publisher.web.event_hooks import generic as generic_hook
 from publisher.web.event_hooks import luma as luma_hook
 from publisher.web.event_hooks import zoom as zoom_hook
 from publisher.web.limits import BodySizeLimit, BodyTimeLimit
+from publisher.web.metrics import serve_metrics
+from publisher.web.readiness import readiness
 from publisher.web.redirects import RelativeRedirects
 from publisher.web.render import message_page
 from publisher.web.routes import archive, calendar, pages, preferences, subscribe, view, webhooks
@@ -79,14 +81,24 @@ EVENT_HOOKS = (zoom_hook, eventbrite_hook, luma_hook, generic_hook)
 HTML_PREFIXES = ("/unsubscribe", "/preferences", "/view", "/confirm", "/archive", "/console")
 
 
-def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
-    """The app; ``provider_check`` checks a provider before a draft is sent through it (``workers.providers.check_provider``)."""
+def create_app(settings: Settings, provider_check: ProviderCheck, *, metrics_host: str | None = None) -> FastAPI:
+    """The app; ``provider_check`` checks a provider before a draft is sent through it (``workers.providers.check_provider``).
+
+    With ``metrics_host``, the app serves the cluster's Prometheus gauges on
+    that host and NEWSLETTER_WEB_METRICS_PORT while it runs (``newsletter
+    serve`` passes its own host); the public app has no /metrics.
+    """
     context = WebContext.build(settings, provider_check)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        context.close()
+        metrics = serve_metrics(settings, context.db, metrics_host) if metrics_host is not None else None
+        try:
+            yield
+        finally:
+            if metrics is not None:
+                metrics.stop()
+            context.close()
 
     app = FastAPI(
         title="Newsletter",
@@ -127,6 +139,16 @@ def create_app(settings: Settings, provider_check: ProviderCheck) -> FastAPI:
     @app.get("/healthz", response_class=PlainTextResponse, summary="Liveness check")
     def healthz() -> str:
         return "ok"
+
+    @app.get(
+        "/readyz",
+        summary="Readiness check",
+        description="200 when the database and Redis answer and the schema is current; 503 naming the failed checks.",
+        responses={503: {"description": "Not ready: `failed` names the checks that failed."}},
+    )
+    def readyz() -> JSONResponse:
+        ready = readiness(settings, context.db)
+        return JSONResponse(ready.as_dict(), status_code=200 if ready.ready else 503, headers={"Cache-Control": "no-store"})
 
     return app
 

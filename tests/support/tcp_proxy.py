@@ -13,6 +13,11 @@ import socket
 import threading
 from collections.abc import Iterator
 
+from sqlalchemy import make_url
+
+#: "Every connection from now on", for a proxy whose listener may still accept one after it is closed.
+REFUSE_ALL = 2**31
+
 
 class RefusingProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
@@ -25,6 +30,11 @@ class RefusingProxy:
         self._sockets: list[socket.socket] = []
         self._thread = threading.Thread(target=self._accept, daemon=True)
         self._thread.start()
+
+    def go_down(self) -> None:
+        """Refuse every new connection and drop the open ones: the target is gone for good."""
+        self.refuse_next(REFUSE_ALL)
+        self.stop()
 
     def refuse_next(self, count: int) -> None:
         with self._lock:
@@ -73,3 +83,14 @@ def refusing_proxy(target_host: str, target_port: int) -> Iterator[RefusingProxy
         yield proxy
     finally:
         proxy.stop()
+
+
+@contextlib.contextmanager
+def database_behind_proxy(url: str, password: str) -> Iterator[tuple[str, RefusingProxy]]:
+    """A PostgreSQL URL that reaches the database through a proxy, with ``password`` in it (trust auth ignores it).
+
+    ``go_down`` on the proxy then makes the database unreachable for whoever holds the URL.
+    """
+    target = make_url(url)
+    with refusing_proxy(target.host or "127.0.0.1", target.port or 5432) as proxy:
+        yield target.set(port=proxy.port, password=password).render_as_string(hide_password=False), proxy

@@ -148,8 +148,8 @@ def _send_chunks(ctx: WorkerContext, provider: Provider, batch_key: str, emails:
         renew_lease(ctx.db, [email.delivery_id for email in emails[start:]], lease_for(ctx))
         if not _admitted(ctx, provider, len(chunk)):
             return results, _give_back(ctx, emails[start:])
-        with metrics.PROVIDER_CALL_SECONDS.labels(provider.name).time():
-            results.extend(provider.send(chunk, batch_key=f"{batch_key}-{start}"))
+        key = f"{batch_key}-{start}"
+        results.extend(metrics.provider_call(provider.name, lambda: provider.send(chunk, batch_key=key)))  # noqa: B023 (called at once)
     return results, 0
 
 

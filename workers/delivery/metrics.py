@@ -1,4 +1,4 @@
-"""Prometheus metrics of the workers: messages by provider and outcome, provider call latency.
+"""Prometheus metrics of the workers: messages by provider and outcome, provider calls and their latency.
 
 Celery's prefork pool runs tasks in child processes, so prometheus_client
 runs in multiprocess mode: each child writes its samples under
@@ -11,8 +11,11 @@ importing anything of the workers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, start_http_server
+
+from publisher.core.outcomes import Outcome, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +25,11 @@ PROVIDER_CALL_SECONDS = Histogram(
     "Duration of one provider call (a batch).",
     ["provider"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+PROVIDER_CALLS = Counter(
+    "newsletter_provider_calls",
+    "Provider calls (one per batch call), by result: ok, or error when the call raised or no message of it was accepted.",
+    ["provider", "result"],
 )
 
 
@@ -41,3 +49,20 @@ def record(provider: str, *, sent: int, failed: int, retried: int) -> None:
     for outcome, count in (("sent", sent), ("failed", failed), ("retried", retried)):
         if count:
             MESSAGES.labels(provider, outcome).inc(count)
+
+
+def provider_call(provider: str, call: Callable[[], list[SendResult]]) -> list[SendResult]:
+    """Make one provider call, timed and counted: an error when it raised or its answer accepted no message.
+
+    A call that accepted some messages and refused others worked: the refusals
+    are the messages' outcomes (newsletter_messages_total), not the call's.
+    """
+    with PROVIDER_CALL_SECONDS.labels(provider).time():
+        try:
+            results = call()
+        except BaseException:
+            PROVIDER_CALLS.labels(provider, "error").inc()
+            raise
+    ok = any(result.outcome == Outcome.ACCEPTED for result in results)
+    PROVIDER_CALLS.labels(provider, "ok" if ok else "error").inc()
+    return results

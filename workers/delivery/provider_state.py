@@ -13,17 +13,13 @@ from dataclasses import dataclass
 
 import redis
 
+from publisher.core import provider_health
 from publisher.core.outcomes import Outcome, SendResult
 from publisher.core.settings import Settings
 from publisher.core.signals import Halt
 
-PREFIX = "newsletter:provider"
 #: Pause after a quota halt that names no time: until the next UTC midnight.
 QUOTA_RESET_HOUR = 0
-
-
-def _key(provider: str, what: str) -> str:
-    return f"{PREFIX}:{provider}:{what}"
 
 
 @dataclass(frozen=True)
@@ -33,14 +29,13 @@ class ProviderState:
 
     def paused_for(self, provider: str) -> float:
         """Seconds the provider stays paused for every worker (0: not paused)."""
-        remaining = int(self.client.pttl(_key(provider, "paused")))
-        return max(0.0, remaining / 1000)
+        return provider_health.paused_for(self.client, provider)
 
     def pause(self, provider: str, seconds: float, reason: str) -> None:
-        self.client.set(_key(provider, "paused"), reason, px=max(1, int(seconds * 1000)))
+        self.client.set(provider_health.key(provider, "paused"), reason, px=max(1, int(seconds * 1000)))
 
     def circuit_open(self, provider: str) -> bool:
-        return bool(self.client.exists(_key(provider, "circuit")))
+        return provider_health.circuit_open(self.client, provider)
 
     def choose(self, provider: str) -> str:
         """The provider to call now: the fallback while the primary's circuit is open."""
@@ -61,12 +56,12 @@ class ProviderState:
         throttled = [r.retry_after for r in results if r.outcome == Outcome.TRANSIENT and r.retry_after]
         if throttled:
             self.pause(provider, max(t for t in throttled if t is not None), "provider asked to retry later")
-        failures = _key(provider, "failures")
+        failures = provider_health.key(provider, "failures")
         if all(result.outcome == Outcome.TRANSIENT for result in results):
             count = int(self.client.incr(failures))
             self.client.expire(failures, int(self.settings.failover_cooldown * 2))
             if count >= self.settings.failover_after:
-                self.client.set(_key(provider, "circuit"), "open", px=int(self.settings.failover_cooldown * 1000))
+                self.client.set(provider_health.key(provider, "circuit"), "open", px=int(self.settings.failover_cooldown * 1000))
                 self.client.delete(failures)
         else:
             self.client.delete(failures)

@@ -1,10 +1,8 @@
 """What the campaign page shows live: counts by state, rate, ETA, provider health, and the report with its charts.
 
-Provider health is read straight from the Redis keys the workers keep
-(``workers.delivery.provider_state``, which the web app may not import): a
-pause with its remaining time, and whether the circuit is open. The keys'
-names are the workers' contract with every reader, as ``newsletter status``
-shows them too.
+Provider health is read from the Redis keys the workers keep, through
+``publisher.core.provider_health``: a pause with its remaining time, and
+whether the circuit is open, as ``newsletter status`` shows them too.
 """
 
 from __future__ import annotations
@@ -14,6 +12,7 @@ from dataclasses import dataclass
 import redis
 from redis.exceptions import RedisError
 
+from publisher.core import provider_health as provider_keys
 from publisher.db.models import DeliveryState
 from publisher.ledger.report import CampaignReport, campaign_report
 from publisher.ledger.results import by_provider, deliveries_over_time
@@ -21,7 +20,6 @@ from publisher.ledger.status import CampaignProgress, campaign_progress
 from publisher.web.console.charts import Chart, columns, rows
 from publisher.web.deps import WebContext
 
-PROVIDER_KEY = "newsletter:provider:{name}:{what}"
 OUTCOMES = ("delivered", "bounced", "complained", "unsubscribed", "opened", "clicked")
 
 
@@ -62,14 +60,7 @@ class Live:
 
 def provider_health(client: redis.Redis, names: list[str]) -> list[Health]:
     try:
-        return [
-            Health(
-                name,
-                max(0.0, int(client.pttl(PROVIDER_KEY.format(name=name, what="paused"))) / 1000),
-                bool(client.exists(PROVIDER_KEY.format(name=name, what="circuit"))),
-            )
-            for name in names
-        ]
+        return [Health(name, provider_keys.paused_for(client, name), provider_keys.circuit_open(client, name)) for name in names]
     except (RedisError, OSError):
         return [Health(name, 0.0, False, reachable=False) for name in names]
 
