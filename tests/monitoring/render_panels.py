@@ -49,25 +49,28 @@ def points(series: dict[str, Any], start: float) -> tuple[list[float], list[floa
     return times, values
 
 
-def _unit_axis(axes: Axes, defaults: dict[str, Any]) -> float:
-    """Format the y axis for the panel's unit; return the factor values are drawn with."""
+def _scale(defaults: dict[str, Any]) -> float:
+    """The factor values are drawn with: seconds as milliseconds, the rest as they are."""
+    return 1000.0 if defaults.get("unit") == "s" else 1.0
+
+
+def _unit_axis(axes: Axes, defaults: dict[str, Any]) -> None:
+    """Format the y axis for the panel's unit, and bound it by its min and max (after the lines are drawn)."""
     unit = str(defaults.get("unit", "short"))
-    scale = 1.0
+    scale = _scale(defaults)
     if unit == "percentunit":
         axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     elif unit == "s":
-        scale = 1000.0
         axes.set_ylabel("ms")
     elif unit.startswith("suffix:"):
         axes.set_ylabel(unit.split(":", 1)[1].strip())
     if defaults.get("decimals") == 0:
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     low, high = defaults.get("min"), defaults.get("max")
-    if low is not None:
-        axes.set_ylim(bottom=low * scale)
-    if high is not None:
-        axes.set_ylim(top=high * scale * 1.05)
-    return scale
+    bottom, top = axes.get_ylim()
+    bottom = bottom if low is None else low * scale
+    top = top * 1.1 if high is None else high * scale * 1.05
+    axes.set_ylim(bottom, max(top, bottom + 1) if defaults.get("decimals") == 0 else top)
 
 
 def _figure(panel: dict[str, Any]) -> tuple[Figure, Axes]:
@@ -86,18 +89,21 @@ def _figure(panel: dict[str, Any]) -> tuple[Figure, Axes]:
 def draw_timeseries(panel: dict[str, Any], results: dict[str, list[dict[str, Any]]], start: float, end: float) -> Figure:
     figure, axes = _figure(panel)
     defaults = panel["fieldConfig"]["defaults"]
-    scale = _unit_axis(axes, defaults)
-    colour = 0
-    for target in panel["targets"]:
+    scale = _scale(defaults)
+    drawn = 0
+    for number, target in enumerate(panel["targets"]):
+        # A panel's second query dashed, so a line it hides under another still shows.
+        style = ("-", "--", ":")[number % 3]
         for series in sorted(results.get(target["refId"], []), key=lambda s: sorted(s["metric"].items())):
             times, values = points(series, start)
             label = legend(target.get("legendFormat", ""), series["metric"]) or target["expr"]
-            axes.plot(times, [v * scale for v in values], label=label, color=COLOURS[colour % len(COLOURS)], linewidth=2)
-            colour += 1
+            axes.plot(times, [v * scale for v in values], style, label=label, color=COLOURS[drawn % len(COLOURS)], linewidth=2)
+            drawn += 1
+    _unit_axis(axes, defaults)
     axes.set_xlim(0, end - start)
     axes.set_xlabel("seconds since the first publish")
-    if colour:
-        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(colour, 4), frameon=False, fontsize=9)
+    if drawn:
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(drawn, 4), frameon=False, fontsize=9)
     figure.subplots_adjust(left=0.08, right=0.98, top=0.86, bottom=0.33)
     return figure
 
@@ -112,17 +118,16 @@ def draw_stat(panel: dict[str, Any], results: dict[str, list[dict[str, Any]]], s
     steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
     colour = next(step["color"] for step in reversed(steps) if step["value"] is None or last >= step["value"])
     shade = {"green": "#37872D", "red": "#C4162A"}.get(colour, colour)
-    axes.fill_between(times, values, color="white", alpha=0.25, step="post")
-    axes.plot(times, values, color="white", linewidth=1.5, drawstyle="steps-post")
     axes.set_facecolor(shade)
+    # The sparkline in the lower third, under the number, as Grafana draws it.
+    axes.plot(times, values, color="white", alpha=0.6, linewidth=2, drawstyle="steps-post")
     axes.set_xlim(0, end - start)
-    axes.set_ylim(0, max([v for v in values if not math.isnan(v)] + [1]) * 2.2)
+    axes.set_ylim(0, max([v for v in values if not math.isnan(v)] + [1]) * 3)
     axes.set_xticks([])
     axes.set_yticks([])
     axes.grid(False)
     text = "no data" if math.isnan(last) else f"{last:.0f}"
-    axes.text(0.5, 0.62, text, transform=axes.transAxes, ha="center", va="center", fontsize=54, fontweight="bold", color="white")
-    axes.text(0.5, 0.2, "last value; the line is the same over the send", transform=axes.transAxes, ha="center", color="white", fontsize=9)
+    axes.text(0.5, 0.6, text, transform=axes.transAxes, ha="center", va="center", fontsize=60, fontweight="bold", color="white")
     figure.subplots_adjust(left=0.02, right=0.98, top=0.86, bottom=0.1)
     return figure
 
