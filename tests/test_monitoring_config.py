@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from publisher.core.settings import Settings
+from tests.support import monitoring
 from tests.support.monitoring import (
     ALERTMANAGER_CONFIG,
     DASHBOARD,
@@ -61,6 +62,22 @@ def compose() -> dict[str, Any]:
 
 def rule_tests() -> list[Path]:
     return sorted(RULE_TESTS_DIR.glob("*.yml"))
+
+
+# --- The tools ------------------------------------------------------------------------------
+
+
+def test_a_missing_tool_fails_under_ci_and_skips_with_the_reason_elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(monitoring, "TOOLS_DIR", tmp_path)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=f"{tmp_path}/promtool is missing: install Debian's prometheus"):
+        tool("promtool")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="promtool is missing"):
+        tool("promtool")
+    (tmp_path / "promtool").write_text("#!/bin/sh\n", encoding="utf-8")
+    (tmp_path / "promtool").chmod(0o755)
+    assert tool("promtool") == tmp_path / "promtool"
 
 
 # --- Prometheus: configuration, rules and the alerts' unit tests -------------------------------

@@ -27,17 +27,19 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from publisher.core.broker import redis_url
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Delivery, DeliveryState, EventType
 from publisher.feedback.recording import ProviderEvent, record_events
-from publisher.queue import QUEUE_SEND
+from publisher.ledger.dispatch import QueuedBatch, mark_enqueued
+from publisher.queue import QUEUE_SEND, enqueue
 from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.monitoring.render_panels import render
-from tests.support.cli import run_cli
+from tests.support.audience import people
+from tests.support.campaigns import publish as publish_campaign
 from tests.support.monitoring import panels, recorded_names
 from tests.support.prometheus import Prometheus, config_for, running_prometheus
-from tests.support.recaps import RECAP
 from tests.support.types import StartWorker
 from tests.support.web import free_port, serving
 
@@ -50,12 +52,12 @@ BATCH_SIZE = 5
 BATCHES = RECIPIENTS // BATCH_SIZE
 
 
-def publish(env: dict[str, str]) -> int:
-    result = run_cli(env, "publish", RECAP, "--list", "attendees")
-    assert result.returncode == 0, result.output
-    word, number = result.last_line.split()
-    assert word == "campaign", result.output
-    return int(number)
+def publish(settings: Settings, db: Database) -> int:
+    """Publish the shared recap to "attendees" and put its batches on the queue, as `newsletter publish` does."""
+    created = publish_campaign(settings, db)
+    enqueue(settings, redis_url(settings, start=False), [QueuedBatch(batch_id, priority=False) for batch_id in created.batch_ids])
+    mark_enqueued(db, created.batch_ids)
+    return created.id
 
 
 def sent_total(prometheus: Prometheus, expected: int) -> float | None:
@@ -116,10 +118,10 @@ def test_prometheus_sees_the_send_and_every_panel_and_rule_has_data(
         "NEWSLETTER_BATCH_SIZE": str(BATCH_SIZE),
         "NEWSLETTER_POSTMARK_REQUESTS_PER_SECOND": "3",
     }
+    sender = settings.model_copy(update={"provider": "postmark", "batch_size": BATCH_SIZE})
     audience = tmp_path / "audience.csv"
     audience.write_text("email,first_name\n" + "".join(f"reader{n}@example.com,Reader {n}\n" for n in range(RECIPIENTS)), encoding="utf-8")
-    imported = run_cli(env, "subscribers", "import", audience, "--list", "attendees")
-    assert imported.returncode == 0, imported.output
+    people(db, audience)
     fake_postmark.faults.delay = 0.03
     fake_postmark.faults.canned.append(CannedAnswer(503, "Service Unavailable", {"Retry-After": "1"}))
 
@@ -127,7 +129,7 @@ def test_prometheus_sees_the_send_and_every_panel_and_rule_has_data(
     targets = {"newsletter-worker": f"127.0.0.1:{worker_port}", "newsletter-web": f"127.0.0.1:{web_port}"}
     with serving(web), running_prometheus(config_for(targets), tmp_path / "prometheus") as prometheus:
         start = time.time()
-        first = publish(env)
+        first = publish(sender, db)
         # No worker yet: the campaign's batches wait on the queue, and the collector says so.
         depth = prometheus.eventually(
             "the queue depth of the waiting campaign",
@@ -140,7 +142,7 @@ def test_prometheus_sees_the_send_and_every_panel_and_rule_has_data(
         prometheus.eventually("the first campaign's messages", lambda: sent_total(prometheus, RECIPIENTS))
         assert prometheus.value('up{job="newsletter-worker"}') == 1
         complain(settings, db, first)
-        publish(env)
+        publish(sender, db)
         # The bounced and the complaining address are suppressed: the second campaign skips them.
         prometheus.eventually("the second campaign's messages", lambda: sent_total(prometheus, 2 * RECIPIENTS - 2))
         prometheus.eventually(
