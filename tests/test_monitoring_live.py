@@ -128,12 +128,16 @@ def test_prometheus_sees_the_send_and_every_panel_and_rule_has_data(
     web = create_app(settings.model_copy(update={"web_metrics_port": web_port}), check_provider, metrics_host="127.0.0.1")
     targets = {"newsletter-worker": f"127.0.0.1:{worker_port}", "newsletter-web": f"127.0.0.1:{web_port}"}
     with serving(web), running_prometheus(config_for(targets), tmp_path / "prometheus") as prometheus:
+        # Prometheus applies new targets after a few seconds: publish once it has the web app's, so the charts start before the send.
+        prometheus.eventually(
+            "a first scrape of the web app", lambda: prometheus.query('newsletter_collector_up{job="newsletter-web"} == 1')
+        )
         start = time.time()
         first = publish(sender, db)
         # No worker yet: the campaign's batches wait on the queue, and the collector says so.
         depth = prometheus.eventually(
-            "the queue depth of the waiting campaign",
-            lambda: prometheus.value(f'newsletter_queue_depth{{job="newsletter-web", queue="{QUEUE_SEND}"}} > 0'),
+            "the waiting campaign's batches on the queue",
+            lambda: prometheus.value(f'newsletter_queue_depth{{job="newsletter-web", queue="{QUEUE_SEND}"}} >= {BATCHES}'),
         )
         assert depth == BATCHES
         assert prometheus.value('newsletter_campaigns_sending{job="newsletter-web"}') == 1
