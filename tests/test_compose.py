@@ -152,6 +152,7 @@ def test_long_running_service_comes_up_and_stops_on_sigterm(name: str, app: Path
                 assert process.poll() is None, f"{name} exited with {process.returncode}:\n{log_path.read_text()}"
                 assert time.monotonic() < deadline, f"{name} not ready after {WORKER_READY_TIMEOUT}s:\n{log_path.read_text()}"
                 time.sleep(0.1)
+            _passes_its_healthcheck(service, local_environment(service, app, translated), app)
             process.send_signal(signal.SIGTERM)
             # Flower (tornado) exits with the signal's status; the workers exit 0 after a warm shutdown.
             assert process.wait(30) in (0, -signal.SIGTERM, 128 + signal.SIGTERM), log_path.read_text()
@@ -159,6 +160,29 @@ def test_long_running_service_comes_up_and_stops_on_sigterm(name: str, app: Path
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def _passes_its_healthcheck(service: dict[str, Any], env: dict[str, str], app: Path) -> None:
+    """Run the service's compose healthcheck here, as Docker runs it in the container, once the service is up."""
+    if "healthcheck" not in service:
+        return
+    kind, program, *arguments = service["healthcheck"]["test"]
+    assert kind == "CMD"
+    command = {"newsletter": [sys.executable, "-m", "publisher"], "python": [sys.executable]}[program]
+    deadline = time.monotonic() + WORKER_READY_TIMEOUT
+    while True:
+        # A service logs that it is up a moment before it answers (a worker's first ping, the app's first request).
+        result = subprocess.run([*command, *arguments], env=env, cwd=app, capture_output=True, text=True, check=False)
+        if result.returncode == 0:
+            return
+        assert time.monotonic() < deadline, f"the healthcheck keeps failing: {result.stdout}{result.stderr}"
+        time.sleep(1)
+
+
+def test_the_web_and_worker_healthchecks_are_readiness_checks() -> None:
+    services = compose()["services"]
+    assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])
+    assert services["worker"]["healthcheck"]["test"][1:3] == ["newsletter", "ping-worker"]
 
 
 def test_one_shot_publisher_publishes_the_example_recap(app: Path, translated: dict[str, str]) -> None:

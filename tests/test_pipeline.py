@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+import uuid
 from pathlib import Path
 
 import pytest
 import redis
+import requests
 from sqlalchemy import func, select, update
 
 from publisher.db.engine import open_database
@@ -365,3 +367,36 @@ def test_workers_export_prometheus_metrics(env: dict[str, str], start_worker: St
         exposed = response.read().decode()
     assert 'newsletter_messages_total{outcome="sent",provider="outbox"} 25.0' in exposed
     assert 'newsletter_provider_call_seconds_count{provider="outbox"}' in exposed
+    assert 'newsletter_provider_calls_total{provider="outbox",result="ok"} 1.0' in exposed
+
+
+def test_workers_count_provider_calls_that_failed_apart_from_those_that_worked(
+    postmark_env: dict[str, str], fake_postmark: FakeProviders, start_worker: StartWorker
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**postmark_env, "NEWSLETTER_METRICS_PORT": str(port)}
+    fake_postmark.faults.canned.append(CannedAnswer(503, "Service Unavailable", {"Retry-After": "1"}))
+    run_cli(env, "subscribers", "import", CSV, "--list", "attendees")
+    cid = campaign_id(run_cli(env, "publish", RECAP, "--list", "attendees"))
+    start_worker(env)
+    assert wait_done(env, cid)["sent"] == 25
+    exposed = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert 'newsletter_provider_calls_total{provider="postmark",result="error"} 1.0' in exposed
+    assert 'newsletter_provider_calls_total{provider="postmark",result="ok"} 1.0' in exposed
+    assert 'newsletter_provider_call_seconds_count{provider="postmark"} 2.0' in exposed
+
+
+def test_ping_worker_says_whether_the_worker_takes_tasks(env: dict[str, str], start_worker: StartWorker) -> None:
+    node = f"ping-{uuid.uuid4().hex[:8]}@%h"
+    unanswered = run_cli(env, "ping-worker", "--name", node, "--timeout", "2")
+    assert unanswered.returncode == 1
+    assert "did not answer" in unanswered.output
+    start_worker(env, "-n", node)
+    answered = run_cli(env, "ping-worker", "--name", node)
+    assert answered.returncode == 0, answered.output
+    assert "is ready" in answered.output
+    broken = run_cli({**env, "NEWSLETTER_REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"}, "ping-worker")
+    assert broken.returncode == 3
+    assert "hunter2" not in broken.output

@@ -95,6 +95,11 @@ def test_the_collector_reports_queues_campaigns_and_providers_exactly(
     finished_recently = publish(settings, db, provider="postmark")
     finished_long_ago = publish(settings, db)
     test_send = publish(settings, db, test_to="ada@example.com")
+    paused = publish(settings, db)
+    with db.transaction() as session:
+        session.execute(
+            update(Campaign).where(Campaign.id == paused.id).values(status=CampaignStatus.PAUSED, pause_reason="by an operator")
+        )
     ids = _states(
         db,
         sending.id,
@@ -129,13 +134,13 @@ def test_the_collector_reports_queues_campaigns_and_providers_exactly(
     assert value(samples, "newsletter_collector_up") == 1
     assert value(samples, "newsletter_queue_depth", queue=QUEUE_SEND) == 3
     assert value(samples, "newsletter_queue_depth", queue=QUEUE_PRIORITY) == 1
-    assert value(samples, "newsletter_campaigns_sending") == 1
+    assert value(samples, "newsletter_campaigns_sending") == 1  # the paused one has records pending, and nothing moves
     recipients = {
         (dict(labels)["campaign"], dict(labels)["state"]): count
         for (name, labels), count in samples.items()
         if name == "newsletter_campaign_recipients"
     }
-    sid, rid = str(sending.id), str(finished_recently.id)
+    sid, rid, pid = str(sending.id), str(finished_recently.id), str(paused.id)
     assert recipients == {
         **{(sid, state.value): 0.0 for state in DeliveryState},
         (sid, "pending"): 7,
@@ -146,9 +151,12 @@ def test_the_collector_reports_queues_campaigns_and_providers_exactly(
         (sid, "suppressed"): 1,
         **{(rid, state.value): 0.0 for state in DeliveryState},
         (rid, "sent"): 25,
+        **{(pid, state.value): 0.0 for state in DeliveryState},
+        (pid, "pending"): 25,
     }  # neither the campaign finished three days ago nor the test send
     assert value(samples, "newsletter_campaign_progress_ratio", campaign=sid) == 15 / 25
     assert value(samples, "newsletter_campaign_progress_ratio", campaign=rid) == 1
+    assert value(samples, "newsletter_campaign_progress_ratio", campaign=pid) == 0
     assert value(samples, "newsletter_campaign_bounces", campaign=sid) == 1
     assert value(samples, "newsletter_campaign_complaints", campaign=sid) == 1
     assert value(samples, "newsletter_campaign_bounces", campaign=rid) == 0

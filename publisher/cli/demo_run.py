@@ -59,6 +59,8 @@ def demo_settings(directory: Path, public_url: str = DEFAULT_PUBLIC_URL) -> Sett
         outbox_dir=directory / "outbox",
         postal_address=DEMO_ADDRESS,
         public_url=public_url,
+        # A playground beside whatever else runs here: no metrics port taken.
+        web_metrics_port=0,
     )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from publisher.cli.common import cli_settings, reported_errors
+from publisher.cli.common import EXIT_FAILED, cli_settings, fail, out, reported_errors
 from publisher.core.settings import Settings
 
 app = typer.Typer()
@@ -37,6 +39,36 @@ def worker(ctx: typer.Context) -> None:
     # unnecessary and they add a second to every start. Task events feed Flower.
     defaults = ["--loglevel=INFO", f"--queues={','.join(QUEUES)}", "--without-mingle", "--without-gossip", "--task-events"]
     celery.worker_main(["worker", *defaults, *ctx.args])
+
+
+@app.command("ping-worker")
+def ping_worker(
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="The worker node name, as given to -n (%h: this host); celery@<this host> when omitted."),
+    ] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, max=60, help="Seconds to wait for the answer.")] = 5.0,
+) -> None:
+    """Ask a worker, through the broker, whether it is taking tasks: exit 0 when it answers, 1 when it does not.
+
+    The readiness check of a worker (its compose healthcheck): the answer comes
+    from the worker's main process once it consumes the queues, over the same
+    Redis the tasks come through. Redis unreachable exits 3.
+    """
+    from celery.utils.nodenames import default_nodename, host_format
+
+    from publisher.core.broker import check_reachable, redis_url
+    from workers.celery_app import configure
+
+    settings = cli_settings()
+    node = host_format(default_nodename(name))
+    with reported_errors():
+        url = redis_url(settings, start=False)
+        check_reachable(url)
+    replies = configure(settings, url).control.ping(destination=[node], timeout=timeout)
+    if not any(node in reply for reply in replies):
+        fail(f"worker {node} did not answer within {timeout:g}s", EXIT_FAILED)
+    out.print(f"worker {node} is ready")
 
 
 def _prepare_metrics(settings: Settings) -> None:

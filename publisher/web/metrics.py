@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 
 class ClusterCollector(Collector):
-    """Reads the ledger and Redis at every scrape: a few grouped counts and one Redis round trip per family."""
+    """Reads the ledger and Redis at every scrape: a few grouped counts, one Redis round trip for the queues and two per provider."""
 
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
