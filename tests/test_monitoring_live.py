@@ -172,6 +172,8 @@ def test_prometheus_sees_the_send_and_every_panel_and_rule_has_data(
             ],
         )
         assert [alert["labels"]["campaign"] for alert in firing] == [str(first)]
+        # Nothing else is wrong, and no other alert says so.
+        assert {alert["labels"]["alertname"] for alert in prometheus.alerts() if alert["state"] == "firing"} == {"NewsletterComplaintRate"}
 
         for name in recorded_names():
             prometheus.eventually(f"data for the recording rule {name}", lambda name=name: prometheus.query(name))
