@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench-render bench clean
+.PHONY: demo test lint typecheck pytest bench-render bench monitoring-panels clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -45,6 +45,14 @@ bench-render: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.bench.bench_send
+
+# The Grafana dashboard's panels as PNG charts in docs/monitoring/, drawn from
+# the data of the live monitoring test's Prometheus (Grafana itself is not
+# installable here): run the test, then draw what it recorded.
+monitoring-panels: $(VENV)/.installed-dev
+	rm -f var/monitoring/panels.json
+	NEWSLETTER_TEST_PANEL_DATA=$(CURDIR)/var/monitoring/panels.json $(BIN)/pytest -n 0 -q tests/test_monitoring_live.py
+	$(BIN)/python -m tests.monitoring.render_panels var/monitoring/panels.json docs/monitoring
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
