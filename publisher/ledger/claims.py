@@ -83,7 +83,7 @@ class RecordSummary:
 
 def batch_provider(db: Database, batch_id: int) -> str | None:
     """The provider the batch's campaign sends through; None when the batch is gone."""
-    with db.transaction() as session:
+    with db.reading() as session:
         return session.scalar(select(Campaign.provider).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id))
 
 
@@ -279,7 +279,7 @@ def error_rate(db: Database, campaign_id: int) -> tuple[float, int]:
     what happens after the operator's fix, not paused again at once for the
     failures that paused it.
     """
-    with db.transaction() as session:
+    with db.reading() as session:
         since = session.scalar(select(Campaign.released_at).where(Campaign.id == campaign_id))
         query = (
             select(Delivery.state, func.count())
@@ -302,7 +302,7 @@ def pause_campaign(db: Database, campaign_id: int, reason: str) -> None:
 
 def pause_batch_campaign(db: Database, batch_id: int, reason: str) -> None:
     """Pause the campaign a batch belongs to."""
-    with db.transaction() as session:
+    with db.reading() as session:
         campaign_id = session.scalar(select(Batch.campaign_id).where(Batch.id == batch_id))
     if campaign_id is not None:
         pause_campaign(db, campaign_id, reason)
