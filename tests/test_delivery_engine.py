@@ -225,3 +225,18 @@ def test_the_rate_limit_holds_across_workers(engine_settings: Settings, fake_pro
     assert time.monotonic() - started >= 0.2  # three calls at 10/s need at least two intervals
     for ctx in workers:
         ctx.close()
+
+
+def test_the_pool_children_inherit_frozen_objects_so_their_collector_leaves_shared_pages_alone() -> None:
+    import gc
+
+    from celery import signals
+
+    import workers.celery_app  # noqa: F401  (connects the handler)
+
+    gc.unfreeze()
+    try:
+        signals.worker_before_create_process.send(sender=None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

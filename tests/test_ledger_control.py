@@ -286,3 +286,58 @@ def test_a_resumed_campaign_is_judged_on_what_happens_after_the_resume(ctx: Work
     fake_provider.faults.reject[second_batch[0]] = (300, "Invalid email request")
     deliver_batch(ctx, campaign.batch_ids[1], max_countdown=60)
     assert campaign_status(ctx, campaign.id).status == CampaignStatus.SENDING
+
+
+def test_every_outcome_of_one_call_is_recorded_on_its_own_record(ctx: WorkerContext) -> None:
+    """Results are written a group at a time; each record still ends exactly as its own outcome says."""
+    from publisher.core.outcomes import Outcome, SendResult
+    from publisher.core.signals import Halt
+    from publisher.db.models import Suppression
+    from publisher.ledger.claims import record_results
+
+    campaign = publish_enqueued(ctx)
+    claim = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
+    assert claim is not None and len(claim.deliveries) == 10
+    ids = [delivery.id for delivery in claim.deliveries]
+    with ctx.db.transaction() as session:
+        # One record on its last attempt, one taken over by another worker after its lease ran out.
+        session.execute(update(Delivery).where(Delivery.id == ids[4]).values(attempts=3))
+        session.execute(update(Delivery).where(Delivery.id == ids[7]).values(state=DeliveryState.PENDING))
+    results = [
+        SendResult(ids[0], Outcome.ACCEPTED, provider_message_id="pm-0"),
+        SendResult(ids[1], Outcome.ACCEPTED, provider_message_id="pm-1"),
+        SendResult(ids[2], Outcome.PERMANENT, error="bad mailbox"),
+        SendResult(ids[3], Outcome.PERMANENT, error="inactive", suppress=True),
+        SendResult(ids[4], Outcome.TRANSIENT, error="busy"),
+        SendResult(ids[5], Outcome.TRANSIENT, error="busy", retry_after=7.0),
+        SendResult(ids[6], Outcome.TRANSIENT, error="quota used up", halt=Halt.QUOTA),
+        SendResult(ids[7], Outcome.ACCEPTED, provider_message_id="pm-7"),
+        SendResult(ids[8], Outcome.TRANSIENT, error="read timeout", maybe_sent=True),
+        SendResult(ids[9], Outcome.ACCEPTED, provider_message_id="pm-9"),
+    ]
+    summary = record_results(ctx.db, campaign.id, results, max_attempts=3)
+    assert (summary.sent, summary.failed, summary.retrying, summary.retry_after, summary.max_attempts_seen) == (3, 3, 2, 7.0, 3)
+    with ctx.db.transaction() as session:
+        rows = {row.id: row for row in session.execute(select(Delivery).where(Delivery.id.in_(ids))).scalars()}
+        suppressed = session.scalars(select(Suppression.email)).all()
+    expected = {
+        0: (DeliveryState.SENT, 1, None, "pm-0"),
+        1: (DeliveryState.SENT, 1, None, "pm-1"),
+        2: (DeliveryState.FAILED, 1, "bad mailbox", None),
+        3: (DeliveryState.FAILED, 1, "inactive", None),
+        4: (DeliveryState.FAILED, 3, "busy (gave up after 3 attempts)", None),
+        5: (DeliveryState.PENDING, 1, "busy", None),
+        6: (DeliveryState.PENDING, 0, "quota used up", None),
+        7: (DeliveryState.PENDING, 1, None, None),  # not ours any more: untouched
+        8: (DeliveryState.IN_DOUBT, 1, "read timeout; it may have been sent: see `newsletter reconcile`", None),
+        9: (DeliveryState.SENT, 1, None, "pm-9"),
+    }
+    for index, (state, attempts, error, provider_id) in expected.items():
+        row = rows[ids[index]]
+        assert (row.state, row.attempts, row.last_error, row.provider_message_id) == (state, attempts, error, provider_id), index
+        assert (row.sent_at is not None) == (state == DeliveryState.SENT), index
+        assert (row.dead_lettered_at is not None) == (index == 4), index
+        if index != 7:
+            assert row.lease_until is None, index
+    assert rows[ids[7]].lease_until is not None
+    assert suppressed == [rows[ids[3]].email]

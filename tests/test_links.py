@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 import time_machine
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from publisher.core.links import CONFIRM, PREFERENCES, UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget, signer_for
 from publisher.core.settings import Settings
@@ -97,3 +97,48 @@ def test_a_confirm_link_signed_without_a_time_counts_as_expired_and_a_forged_one
     with pytest.raises(BadSignature) as refused:
         signer.verify(CONFIRM, forged)
     assert not isinstance(refused.value, SignatureExpired)
+
+
+def test_tokens_issued_by_itsdangerous_before_still_verify_compressed_or_not() -> None:
+    # Issued by URLSafeSerializer as links were signed before their signers
+    # were kept per purpose: ids of repeated digits came out zlib-compressed
+    # (the leading "."), the others plain.
+    signer = LinkSigner("key-now", "https://news.example")
+    issued = {
+        "WzcsMiwzMV0.iZ9RvKbtLmgf1UyH3MBxoQn4njI": LinkTarget(7, 2, 31),
+        ".eJyLNjKAAR2szFgAdY0Gtw.sM-OdSnrt1sMzh4KxboOQsQAwIw": LinkTarget(2_000_000_000, 2_000_000_000, 2_000_000_000),
+    }
+    for token, target in issued.items():
+        assert signer.verify(UNSUBSCRIBE, token) == target
+        assert URLSafeSerializer("key-now", salt=f"newsletter.{UNSUBSCRIBE}").loads(token) == [
+            target.subscriber_id,
+            target.list_id,
+            target.campaign_id,
+        ]
+
+
+def test_new_tokens_read_with_plain_itsdangerous_and_match_its_uncompressed_form() -> None:
+    # A deployment rolled back to signing with URLSafeSerializer itself still reads every link sent meanwhile.
+    signer = LinkSigner("key-now", "https://news.example", ["key-before"])
+    for target in (TARGET, LinkTarget(None, 2, None), LinkTarget(2_000_000_000, 2_000_000_000, 2_000_000_000)):
+        payload = [target.subscriber_id, target.list_id, target.campaign_id]
+        for purpose in (UNSUBSCRIBE, PREFERENCES, VIEW):
+            token = signer.token(purpose, target)
+            assert not token.startswith(".")
+            assert URLSafeSerializer(["key-before", "key-now"], salt=f"newsletter.{purpose}").loads(token) == payload
+        confirm = signer.token(CONFIRM, target)
+        assert URLSafeTimedSerializer("key-now", salt=f"newsletter.{CONFIRM}").loads(confirm, max_age=60) == payload
+    assert signer.token(UNSUBSCRIBE, TARGET) == URLSafeSerializer("key-now", salt=f"newsletter.{UNSUBSCRIBE}").dumps(
+        [TARGET.subscriber_id, TARGET.list_id, TARGET.campaign_id]
+    )
+
+
+def test_a_signer_verifies_with_each_of_its_keys_after_signing_many_links() -> None:
+    # Keys are derived once and kept per secret: the kept key of the newest must never stand in for a retired one.
+    old = LinkSigner("key-before", "https://news.example")
+    signer = LinkSigner("key-now", "https://news.example", ["key-before"])
+    tokens = [signer.token(VIEW, LinkTarget(n, 1, 1)) for n in range(1, 50)]
+    assert [signer.verify(VIEW, token).subscriber_id for token in tokens] == list(range(1, 50))
+    assert signer.verify(VIEW, old.token(VIEW, TARGET)) == TARGET
+    with pytest.raises(BadSignature):
+        old.verify(VIEW, tokens[0])

@@ -136,6 +136,18 @@ def test_an_oversized_message_is_refused_before_sending(fake_provider: FakeProvi
 
 
 @pytest.mark.parametrize("case", BATCHING, ids=str)
+def test_a_message_within_the_limit_in_characters_but_over_it_in_bytes_is_refused(
+    fake_provider: FakeProviders, case: HttpProviderCase
+) -> None:
+    assert case.addressed is not None and case.max_message_bytes is not None
+    batch = personalised(2)
+    batch[0] = dataclasses.replace(batch[0], html="é" * (case.max_message_bytes // 2 + 1))  # two bytes each in UTF-8
+    results = case.build(fake_provider).send(batch)
+    assert [r.outcome for r in results] == [Outcome.PERMANENT, Outcome.ACCEPTED]
+    assert case.too_large in (results[0].error or "")
+
+
+@pytest.mark.parametrize("case", BATCHING, ids=str)
 def test_server_errors_in_the_providers_shape_are_transient(fake_provider: FakeProviders, case: HttpProviderCase) -> None:
     fake_provider.faults.error_rate = 1.0
     results = case.build(fake_provider).send(personalised(2))

@@ -154,3 +154,26 @@ def test_a_sender_no_message_can_carry_halts_the_call_and_fails_no_record(
         assert not any(r.maybe_sent for r in results), provider.name
     assert fake_provider.calls == []
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_every_json_provider_sends_utf8_json_that_reads_back_as_written(fake_provider: FakeProviders) -> None:
+    subject, body = "Zoë’s recap: 東京 ✓", "<p>Grüße, “friends” — 👋</p>"
+    for provider in every_http_provider(fake_provider):
+        if provider.name == "mailgun":
+            continue  # a multipart form, not a JSON body
+        email = dataclasses.replace(emails(1)[0], subject=subject, html=body)
+        assert [r.outcome for r in provider.send([email])] == [Outcome.ACCEPTED], provider.name
+        call = [call for call in fake_provider.calls_to(provider.name) if call.method == "POST"][-1]
+        assert call.headers["content-type"] == "application/json", provider.name
+        text = call.body.decode("utf-8")
+        assert subject in text and body in text, provider.name  # UTF-8 as it is, not \\u escapes
+
+
+def test_json_bodies_orjson_refuses_are_written_as_the_standard_library_writes_them() -> None:
+    import json
+
+    from workers.providers import http
+
+    assert http.json_body({"name": "Zoë"}) == '{"name":"Zoë"}'.encode()
+    for payload in (["lone \ud800 surrogate"], {"count": 2**70}):
+        assert http.json_body(payload) == json.dumps(payload).encode()

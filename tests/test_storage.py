@@ -1,16 +1,20 @@
-"""Storage: migrations apply themselves to a fresh database; SQLite runs in WAL mode with a busy timeout."""
+"""Storage: migrations apply themselves to a fresh database; SQLite runs in WAL mode with a busy timeout, and only writers take its lock."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import pytest
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import OperationalError
 
 from publisher.db.engine import BUSY_TIMEOUT_MS, Database, alembic_config, open_database, schema_change
+from publisher.db.models import MailingList
 from tests.support.paths import PROJECT
 
 
@@ -77,3 +81,72 @@ def test_processes_starting_together_migrate_once(database_url: str) -> None:
     with database.engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() == _head()
     database.dispose()
+
+
+def test_sqlite_reading_waits_for_no_writer_and_may_not_write(tmp_path: Path) -> None:
+    database = open_database(f"sqlite:///{tmp_path / 'var' / 'n.db'}")
+    with database.transaction() as session:
+        session.execute(text("CREATE TABLE counter (value INTEGER)"))
+        session.execute(text("INSERT INTO counter VALUES (1)"))
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with database.transaction() as session:
+            session.execute(text("UPDATE counter SET value = 2"))
+            holding.set()  # the write lock is held until the read below has finished
+            release.wait(60)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert holding.wait(60)
+        with database.reading() as session:
+            assert session.scalar(text("SELECT value FROM counter")) == 1  # the last committed value, at once
+    finally:
+        release.set()
+        thread.join()
+    with pytest.raises(OperationalError, match="readonly"), database.reading() as session:
+        session.execute(text("UPDATE counter SET value = 3"))
+    # The refusal belongs to the reading transaction only: the same pooled connection writes again.
+    with database.transaction() as session:
+        session.execute(text("UPDATE counter SET value = value + 1"))
+    with database.reading() as session:
+        assert session.scalar(text("SELECT value FROM counter")) == 3
+    database.dispose()
+
+
+def test_sqlite_writers_that_read_first_still_take_turns(tmp_path: Path) -> None:
+    """Each writing transaction holds the write lock from its first read: no update is lost, none fails."""
+    database = open_database(f"sqlite:///{tmp_path / 'var' / 'n.db'}")
+    with database.transaction() as session:
+        session.execute(text("CREATE TABLE counter (value INTEGER)"))
+        session.execute(text("INSERT INTO counter VALUES (0)"))
+    errors: list[BaseException] = []
+
+    def add(times: int) -> None:
+        try:
+            for _ in range(times):
+                with database.transaction() as session:
+                    seen = session.scalar(text("SELECT value FROM counter"))
+                    session.execute(text("UPDATE counter SET value = :value"), {"value": seen + 1})
+                with database.reading() as session:
+                    session.scalar(text("SELECT value FROM counter"))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(50,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with database.reading() as session:
+        assert session.scalar(text("SELECT value FROM counter")) == 200
+    database.dispose()
+
+
+def test_reading_sees_what_was_committed(db: Database) -> None:
+    with db.transaction() as session:
+        session.add(MailingList(name="weekly"))
+    with db.reading() as session:
+        assert session.scalar(select(MailingList.name)) == "weekly"

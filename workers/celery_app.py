@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -90,3 +91,11 @@ def _configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
 def _configure_worker(conf: Any = None, **_: Any) -> None:
     # Covers `celery -A workers.celery_app worker` as well as `newsletter worker`.
     check_worker_configuration(current_settings())
+
+
+@signals.worker_before_create_process.connect
+def _freeze_before_fork(**_: Any) -> None:
+    # A pool child shares its parent's memory until it writes to it, and the
+    # garbage collector writes to every object it scans: frozen objects are
+    # never scanned, so the pages of everything imported stay shared.
+    gc.freeze()

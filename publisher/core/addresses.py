@@ -14,6 +14,7 @@ not every provider offers, so it is refused (docs/providers.md).
 
 from __future__ import annotations
 
+import functools
 import re
 from email.header import Header
 from email.headerregistry import Address
@@ -109,11 +110,18 @@ def _name_words(name: str) -> list[str]:
 
 
 def _encoded(text: str) -> list[str]:
+    return list(_encoded_words(text))
+
+
+# A worker writes a To header per recipient, and encoding a word costs about
+# 10 µs; names repeat (first names most of all), so their words are kept.
+@functools.lru_cache(maxsize=4096)
+def _encoded_words(text: str) -> tuple[str, ...]:
     # Header picks the shorter of Q and B per word and never splits a character;
     # Q in a phrase keeps only letters, digits and -!*+/ (RFC 2047 section 5).
     # 74 keeps every word within the 75 characters RFC 2047 allows; the
     # header name leaves room for the longest name before the first one.
-    return Header(text, "utf-8", header_name="Reply-To").encode(linesep="\n", maxlinelen=74).split()
+    return tuple(Header(text, "utf-8", header_name="Reply-To").encode(linesep="\n", maxlinelen=74).split())
 
 
 def format_address(name: str, address: str) -> str:

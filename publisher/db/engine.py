@@ -2,9 +2,14 @@
 
 Every command calls :func:`open_database`, which brings a fresh or older
 database to the newest schema before anything reads it: there is no separate
-init step. SQLite runs in WAL mode with a busy timeout, and every transaction
-starts with ``BEGIN IMMEDIATE`` so that concurrent workers queue for the write
-lock instead of failing when a read transaction tries to upgrade.
+init step. SQLite runs in WAL mode with a busy timeout. A transaction that
+writes (``Database.transaction``) starts with ``BEGIN IMMEDIATE``, so that
+concurrent workers queue for the one write lock instead of failing when a
+transaction that began by reading tries to upgrade. A transaction that only
+reads (``Database.reading``) starts with a plain ``BEGIN`` and takes no lock:
+in WAL mode it reads a snapshot while a writer works. SQLite refuses any
+write inside it (``PRAGMA query_only``), so a write put there by mistake
+fails at once instead of waiting for, or racing, the write lock.
 
 Migrations run with SQLite's foreign keys off, as SQLite's own procedure for
 rebuilding a table asks: dropping a table that others reference would
@@ -44,6 +49,9 @@ BUSY_TIMEOUT_MS = 30_000
 PG_MIGRATION_LOCK = 72_634_011
 
 
+#: The execution option that marks a read-only transaction (``Database.reading``).
+READ_ONLY = "newsletter_read_only"
+
 #: Where a session finds the keys that hash addresses (``publisher.audience.suppressions``): newest first.
 SECRET_KEYS = "secret_keys"  # noqa: S105 (the name of a session.info entry, not a secret)
 
@@ -52,11 +60,22 @@ SECRET_KEYS = "secret_keys"  # noqa: S105 (the name of a session.info entry, not
 class Database:
     engine: Engine
     sessions: sessionmaker[Session]
+    readers: sessionmaker[Session]
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """Yield a session whose work is committed on success and rolled back on error."""
         with self.sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """Yield a session for a transaction that only reads: on SQLite it waits for no writer and holds up none.
+
+        Writing in it is an error on SQLite (``attempt to write a readonly
+        database``); use ``transaction`` for anything that may write.
+        """
+        with self.readers.begin() as session:
             yield session
 
     def dispose(self) -> None:
@@ -86,8 +105,10 @@ def open_database(url: str, secret_keys: Sequence[str] = ()) -> Database:
         engine.dispose()
         raise _unavailable(url, str(exc.orig)) from exc
     migrate(engine)
-    sessions = sessionmaker(engine, expire_on_commit=False, info={SECRET_KEYS: tuple(secret_keys)})
-    return Database(engine=engine, sessions=sessions)
+    info = {SECRET_KEYS: tuple(secret_keys)}
+    sessions = sessionmaker(engine, expire_on_commit=False, info=info)
+    readers = sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False, info=info)
+    return Database(engine=engine, sessions=sessions, readers=readers)
 
 
 def _unavailable(url: str, reason: str) -> DatabaseUnavailableError:
@@ -112,7 +133,8 @@ def create_db_engine(url: str) -> Engine:
         create_private_file(Path(parsed.database))
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, hide_parameters=True)
     event.listen(engine, "connect", _configure_sqlite)
-    event.listen(engine, "begin", _begin_immediate)
+    event.listen(engine, "begin", _begin)
+    event.listen(engine.pool, "reset", _reset)
     return engine
 
 
@@ -128,8 +150,21 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_immediate(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _begin(connection: Connection) -> None:
+    if not connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    connection.exec_driver_sql("BEGIN")
+    connection.exec_driver_sql("PRAGMA query_only=ON")
+    connection.connection.info[READ_ONLY] = True
+
+
+def _reset(dbapi_connection: Any, record: Any, _state: Any) -> None:
+    # The pragma belongs to the connection, not to the transaction: it is
+    # lifted whenever the connection goes back to the pool, however the
+    # transaction ended, so the next one may write.
+    if record.info.pop(READ_ONLY, False):
+        dbapi_connection.execute("PRAGMA query_only=OFF")
 
 
 def alembic_config() -> Config:

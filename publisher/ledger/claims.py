@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from publisher.audience.suppressions import suppress_address, suppressed_addresses
 from publisher.core.clock import utcnow
-from publisher.core.outcomes import Outcome, SendResult
+from publisher.core.outcomes import SendResult
 from publisher.db.engine import Database
 from publisher.db.models import (
     Batch,
@@ -31,6 +31,7 @@ from publisher.db.models import (
     SubscriptionStatus,
 )
 from publisher.ledger import states
+from publisher.ledger.result_changes import HeldRecord, RecordSummary, ResultChanges
 
 
 @dataclass(frozen=True)
@@ -71,19 +72,9 @@ class Claim:
     busy_for: float | None
 
 
-@dataclass(frozen=True)
-class RecordSummary:
-    sent: int
-    failed: int
-    retrying: int
-    #: Longest Retry-After a provider asked for among the retrying records.
-    retry_after: float | None
-    max_attempts_seen: int
-
-
 def batch_provider(db: Database, batch_id: int) -> str | None:
     """The provider the batch's campaign sends through; None when the batch is gone."""
-    with db.transaction() as session:
+    with db.reading() as session:
         return session.scalar(select(Campaign.provider).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id))
 
 
@@ -123,30 +114,44 @@ def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str,
             )
         claimable = or_(Delivery.state == DeliveryState.PENDING, expired)
         rows = session.execute(
-            select(Delivery, Subscriber.first_name, Subscriber.last_name, Subscriber.attributes)
+            select(
+                Delivery.id,
+                Delivery.email,
+                Delivery.message_id,
+                Delivery.subscriber_id,
+                Delivery.attempts,
+                Subscriber.first_name,
+                Subscriber.last_name,
+                Subscriber.attributes,
+            )
             .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
             .where(Delivery.batch_id == batch_id, claimable)
             .order_by(Delivery.id)
             .with_for_update(of=Delivery)
         ).all()
-        claimed = []
-        for delivery, first_name, last_name, attributes in rows:
-            delivery.state = DeliveryState.SENDING
-            delivery.attempts += 1
-            delivery.lease_until = now + lease
-            delivery.provider = provider
-            claimed.append(
-                ClaimedDelivery(
-                    id=delivery.id,
-                    email=delivery.email,
-                    message_id=delivery.message_id,
-                    subscriber_id=delivery.subscriber_id,
-                    first_name=first_name or "",
-                    last_name=last_name or "",
-                    attributes=dict(attributes or {}),
-                    attempts=delivery.attempts,
+        if rows:
+            # One statement for the whole batch: the rows read above are
+            # locked (SQLite's write lock, PostgreSQL's row locks) until commit.
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_([row.id for row in rows]))
+                .values(
+                    state=DeliveryState.SENDING, attempts=Delivery.attempts + 1, lease_until=now + lease, provider=provider, updated_at=now
                 )
             )
+        claimed = [
+            ClaimedDelivery(
+                id=row.id,
+                email=row.email,
+                message_id=row.message_id,
+                subscriber_id=row.subscriber_id,
+                first_name=row.first_name or "",
+                last_name=row.last_name or "",
+                attributes=dict(row.attributes or {}),
+                attempts=row.attempts + 1,
+            )
+            for row in rows
+        ]
         if not claimed:
             states.complete_if_done(session, campaign.id)
         busy_until = session.scalar(
@@ -190,66 +195,27 @@ def _suppress_unsubscribed(session: Session, batch_id: int, campaign: Campaign) 
 def record_results(
     db: Database, campaign_id: int, results: list[SendResult], max_attempts: int, *, idempotent: bool = False
 ) -> RecordSummary:
-    """Write every result of one provider call in one transaction."""
+    """Write every result of one provider call in one transaction (a statement per kind of change, not per record)."""
     now = utcnow()
-    sent = failed = retrying = 0
-    retry_after: float | None = None
-    max_seen = 0
     with db.transaction() as session:
         cancelled = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)) == CampaignStatus.CANCELLED
         # Only records still ``sending`` take a result: one whose lease ran out
         # meanwhile was taken over (or put in doubt) and is no longer ours.
-        by_id = {
-            d.id: d
-            for d in session.scalars(
-                select(Delivery).where(Delivery.id.in_([r.delivery_id for r in results]), Delivery.state == DeliveryState.SENDING)
+        rows = session.execute(
+            select(Delivery.id, Delivery.attempts, Delivery.email, Delivery.provider).where(
+                Delivery.id.in_([r.delivery_id for r in results]), Delivery.state == DeliveryState.SENDING
             )
-        }
+        )
+        held = {row.id: HeldRecord(row.id, row.attempts, row.email, row.provider) for row in rows}
+        changes = ResultChanges()
         for result in results:
-            delivery = by_id.get(result.delivery_id)
-            if delivery is None:
-                continue
-            max_seen = max(max_seen, delivery.attempts)
-            delivery.lease_until = None
-            if cancelled and result.outcome != Outcome.ACCEPTED:
-                delivery.state = DeliveryState.CANCELLED
-                delivery.last_error = f"campaign cancelled; last answer: {result.error}"
-            elif result.maybe_sent and not idempotent:
-                # Retrying could send it twice: the operator decides (newsletter reconcile).
-                delivery.state = DeliveryState.IN_DOUBT
-                delivery.last_error = f"{result.error}; it may have been sent: see `newsletter reconcile`"
-            elif result.halt is not None:
-                # Not the recipient's doing (quota, rejected credentials):
-                # the attempt does not count and the record waits.
-                delivery.state = DeliveryState.PENDING
-                delivery.attempts = max(0, delivery.attempts - 1)
-                delivery.last_error = result.error
-                retrying += 1
-            elif result.outcome == Outcome.ACCEPTED:
-                delivery.state = DeliveryState.SENT
-                delivery.provider_message_id = result.provider_message_id
-                delivery.sent_at = now
-                delivery.last_error = None
-                sent += 1
-            elif result.outcome == Outcome.PERMANENT:
-                delivery.state = DeliveryState.FAILED
-                delivery.last_error = result.error or "failed"
-                failed += 1
-                if result.suppress:
-                    suppress_address(session, delivery.email, f"provider: {delivery.last_error}", f"provider:{delivery.provider}")
-            elif delivery.attempts >= max_attempts:
-                delivery.state = DeliveryState.FAILED
-                delivery.last_error = f"{result.error or 'failed'} (gave up after {delivery.attempts} attempts)"
-                delivery.dead_lettered_at = now
-                failed += 1
-            else:
-                delivery.state = DeliveryState.PENDING
-                delivery.last_error = result.error
-                retrying += 1
-                if result.retry_after is not None:
-                    retry_after = max(retry_after or 0.0, result.retry_after)
+            if (record := held.get(result.delivery_id)) is not None:
+                changes.add(result, record, max_attempts, cancelled=cancelled, idempotent=idempotent)
+        changes.write(session, now)
+        for email, reason, provider in changes.to_suppress:
+            suppress_address(session, email, f"provider: {reason}", f"provider:{provider}")
         states.complete_if_done(session, campaign_id)
-    return RecordSummary(sent=sent, failed=failed, retrying=retrying, retry_after=retry_after, max_attempts_seen=max_seen)
+    return changes.summary()
 
 
 def renew_lease(db: Database, delivery_ids: list[int], lease: dt.timedelta) -> None:
@@ -279,7 +245,7 @@ def error_rate(db: Database, campaign_id: int) -> tuple[float, int]:
     what happens after the operator's fix, not paused again at once for the
     failures that paused it.
     """
-    with db.transaction() as session:
+    with db.reading() as session:
         since = session.scalar(select(Campaign.released_at).where(Campaign.id == campaign_id))
         query = (
             select(Delivery.state, func.count())
@@ -302,7 +268,7 @@ def pause_campaign(db: Database, campaign_id: int, reason: str) -> None:
 
 def pause_batch_campaign(db: Database, batch_id: int, reason: str) -> None:
     """Pause the campaign a batch belongs to."""
-    with db.transaction() as session:
+    with db.reading() as session:
         campaign_id = session.scalar(select(Batch.campaign_id).where(Batch.id == batch_id))
     if campaign_id is not None:
         pause_campaign(db, campaign_id, reason)

@@ -122,7 +122,7 @@ def _share(count: int, base: int) -> float | None:
 
 def campaign_report(db: Database, campaign_id: int) -> CampaignReport:
     """Report on one campaign; NotFoundError when there is none with that id."""
-    with db.transaction() as session:
+    with db.reading() as session:
         row = session.execute(
             select(Campaign, MailingList.name).outerjoin(MailingList, MailingList.id == Campaign.list_id).where(Campaign.id == campaign_id)
         ).first()

@@ -40,7 +40,7 @@ class RecipientRow:
 
 def deliveries_over_time(db: Database, campaign_id: int, buckets: int = 12) -> list[Bucket]:
     """Records sent, in ``buckets`` equal slices of time from the first send to the last (empty when none was sent)."""
-    with db.transaction() as session:
+    with db.reading() as session:
         first, last = session.execute(
             select(func.min(Delivery.sent_at), func.max(Delivery.sent_at)).where(
                 Delivery.campaign_id == campaign_id, Delivery.state == DeliveryState.SENT
@@ -64,7 +64,7 @@ def deliveries_over_time(db: Database, campaign_id: int, buckets: int = 12) -> l
 
 def by_provider(db: Database, campaign_id: int) -> dict[str, dict[str, int]]:
     """Records by the provider that took them (or "none" yet) and by state."""
-    with db.transaction() as session:
+    with db.reading() as session:
         rows = session.execute(
             select(Delivery.provider, Delivery.state, func.count())
             .where(Delivery.campaign_id == campaign_id)
@@ -78,7 +78,7 @@ def by_provider(db: Database, campaign_id: int) -> dict[str, dict[str, int]]:
 
 def recipient_rows(db: Database, campaign_id: int) -> Iterator[RecipientRow]:
     """Every record of the campaign in ledger order, streamed."""
-    with db.transaction() as session:
+    with db.reading() as session:
         query = (
             select(Delivery.email, Delivery.state, Delivery.provider, Delivery.attempts, Delivery.sent_at, Delivery.last_error)
             .where(Delivery.campaign_id == campaign_id)

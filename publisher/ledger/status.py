@@ -93,7 +93,7 @@ def campaign_progress(
     Filtered in the query, before the limit: older than ``before``, test sends
     too unless ``tests`` is False, only those in ``status`` when it is given.
     """
-    with db.transaction() as session:
+    with db.reading() as session:
         query = select(Campaign, MailingList.name).outerjoin(MailingList, MailingList.id == Campaign.list_id)
         if campaign_id is not None:
             query = query.where(Campaign.id == campaign_id)
@@ -157,7 +157,7 @@ def campaign_progress(
 
 def in_doubt(db: Database, campaign_id: int, limit: int = 20) -> list[str]:
     """Addresses of the campaign's in-doubt records (the first ``limit``)."""
-    with db.transaction() as session:
+    with db.reading() as session:
         return list(
             session.scalars(
                 select(Delivery.email)

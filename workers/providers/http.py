@@ -1,13 +1,20 @@
-"""Shared plumbing of the HTTP providers: one requests.Session per process, timeouts always set."""
+"""Shared plumbing of the HTTP providers: one requests.Session per process, timeouts always set, JSON by orjson.
+
+A 500-message batch is about 10 MB of JSON; orjson writes it several times
+faster than the standard library (which ``requests``' ``json=`` uses), straight
+to UTF-8 bytes, and reads the answers faster too.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import json
 import threading
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 
 from publisher.core.errors import PermanentDeliveryError, TransientDeliveryError
@@ -30,6 +37,29 @@ def session() -> requests.Session:
 def post(url: str, *, timeout: float, **kwargs: Any) -> requests.Response:
     """POST and translate network failures into TransientDeliveryError."""
     return _request("POST", url, timeout=timeout, **kwargs)
+
+
+def post_json(url: str, payload: Any, *, headers: dict[str, str], timeout: float, **kwargs: Any) -> requests.Response:
+    """POST ``payload`` as a JSON body, like ``requests``' ``json=``."""
+    return post(url, data=json_body(payload), headers={**headers, "Content-Type": "application/json"}, timeout=timeout, **kwargs)
+
+
+def json_body(payload: Any) -> bytes:
+    """``payload`` as JSON in UTF-8.
+
+    The few values orjson refuses and the standard library writes (a lone
+    surrogate in a string, an integer beyond 64 bits) are written by the
+    standard library, as they always were.
+    """
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError:
+        return json.dumps(payload).encode()
+
+
+def read_json(response: requests.Response) -> Any:
+    """The answer's JSON body; ValueError when it is not JSON (as ``response.json()`` raises)."""
+    return orjson.loads(response.content)
 
 
 def get(url: str, *, timeout: float, **kwargs: Any) -> requests.Response:

@@ -31,7 +31,6 @@ one). Messages up to 25 MB; o:, h: and v: fields up to 16 KB together.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Hashable
 from typing import Any, ClassVar
@@ -92,13 +91,13 @@ class MailgunProvider(Provider):
         except BUILD_ERRORS:
             return False  # halved until the email that cannot be built goes alone, and fails alone
         options = sum(len(name) + len(value.encode()) for name, value in form if name[:2] in ("o:", "h:", "v:"))
-        sizes = [len(json.dumps(own).encode()) for own in variables.values()]
+        sizes = [len(http.json_body(own)) for own in variables.values()]
         total = sum(len(value.encode()) for _, value in form) + sum(sizes)
         return options <= OPTIONS_LIMIT and max(sizes) <= VARIABLES_LIMIT and total <= (self.max_message_bytes or total)
 
     def prepare(self, emails: list[OutgoingEmail]) -> Form:
         form, variables = self._form(emails)
-        return [*form, ("recipient-variables", json.dumps(variables))] if len(emails) > 1 else form
+        return [*form, ("recipient-variables", http.json_body(variables).decode())] if len(emails) > 1 else form
 
     def _form(self, emails: list[OutgoingEmail]) -> tuple[Form, dict[str, dict[str, str]]]:
         """The form fields and, for a batch, each recipient's variables."""

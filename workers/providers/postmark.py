@@ -58,7 +58,7 @@ class PostmarkProvider(Provider):
         return message
 
     def transmit(self, payload: list[dict[str, Any]], *, idempotency_key: str) -> requests.Response:
-        response = http.post(self.url, json=payload, headers=self._headers(), timeout=self.settings.http_timeout)
+        response = http.post_json(self.url, payload, headers=self._headers(), timeout=self.settings.http_timeout)
         if response.status_code != 200:
             raise http.failure(response)
         return response
@@ -74,7 +74,7 @@ class PostmarkProvider(Provider):
 
     def interpret(self, emails: list[OutgoingEmail], response: requests.Response) -> list[SendResult]:
         try:
-            items = response.json()
+            items = http.read_json(response)
         except ValueError:
             items = None
         if not isinstance(items, list) or len(items) != len(emails):

@@ -79,7 +79,7 @@ class ResendProvider(Provider):
 
     def transmit(self, payload: list[dict[str, Any]], *, idempotency_key: str) -> requests.Response:
         headers = {**self._headers(), "Idempotency-Key": _fit(idempotency_key), "x-batch-validation": "permissive"}
-        response = http.post(self.base_url + "/emails/batch", json=payload, headers=headers, timeout=self.settings.http_timeout)
+        response = http.post_json(self.base_url + "/emails/batch", payload, headers=headers, timeout=self.settings.http_timeout)
         if response.status_code != 200:
             raise failure(response)
         return response
@@ -155,7 +155,7 @@ def _name(response: requests.Response) -> str | None:
 
 def _json(response: requests.Response) -> Any:
     try:
-        return response.json()
+        return http.read_json(response)
     except ValueError:
         return None
 

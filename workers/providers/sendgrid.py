@@ -97,7 +97,7 @@ class SendGridProvider(Provider):
 
     def transmit(self, payload: dict[str, Any], *, idempotency_key: str) -> requests.Response:
         # SendGrid has no idempotency key; idempotency_key is not sent.
-        response = http.post(self.base_url + "/v3/mail/send", json=payload, headers=self.headers, timeout=self.settings.http_timeout)
+        response = http.post_json(self.base_url + "/v3/mail/send", payload, headers=self.headers, timeout=self.settings.http_timeout)
         if response.status_code == 202:
             return response
         if response.status_code == 400 and _refused(response, len(payload["personalizations"])):

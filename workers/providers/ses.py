@@ -30,7 +30,6 @@ rate limit, and the calls inside a batch are spaced within that booking.
 
 from __future__ import annotations
 
-import json
 import time
 from email.header import Header
 from typing import Any, ClassVar
@@ -124,7 +123,7 @@ class SesProvider(Provider):
         return attempts
 
     def _send_one(self, message: dict[str, Any]) -> Attempt:
-        body = json.dumps(message).encode()
+        body = http.json_body(message)
         url, headers = self._signed("POST", "/v2/email/outbound-emails", body)
         try:
             # The signature covers these exact bytes: send them, never re-serialise.
