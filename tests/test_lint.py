@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from publisher.content.lint import LintReport, Severity, lint_html, lint_recap
-from publisher.content.lint.caniemail import Status, features, parse_feature
+from publisher.content.lint.caniemail import Status, compile_data, features, nice_names, parse_feature, read_features, read_nice_names
 from publisher.content.lint.colours import contrast_ratio, parse_colour
 from publisher.content.lint.report import Finding
 from publisher.content.lint.usage import property_feature
@@ -373,9 +373,17 @@ def test_every_feature_file_loads_including_those_indented_with_tabs() -> None:
     files = [path for path in folder.glob("*.md") if not path.name.startswith("_")]
     with_tabs = [path for path in files if "\t" in path.read_text(encoding="utf-8")]
     assert len(files) == 307 and len(with_tabs) == 165
-    loaded = features()
+    loaded = read_features()
     assert set(loaded) == {path.stem for path in files}
     assert all(loaded[path.stem].support for path in with_tabs)
+
+
+def test_the_compiled_data_is_the_feature_files_parsed() -> None:
+    """Run ``caniemail.main()`` to write it again when this fails after the files were updated."""
+    compiled = Path(__file__).resolve().parent.parent / "publisher" / "content" / "lint" / "caniemail" / "features.json"
+    assert compiled.read_text(encoding="utf-8") == compile_data()
+    assert features() == read_features()
+    assert nice_names() == read_nice_names()
 
 
 def test_the_last_listed_version_counts() -> None:
