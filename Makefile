@@ -43,6 +43,7 @@ test: lint typecheck pytest
 bench-render: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.bench.bench_render
 
+# At the defaults a user gets, every figure the median of three runs (docs/performance.md).
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.bench.bench_send
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
@@ -37,7 +38,8 @@ ProviderCheck = Callable[[Settings, str], int]
 
 
 def batch_size(settings: Settings, check: ProviderCheck, provider: str) -> int:
-    return min(settings.batch_size, check(settings, provider))
+    """The provider's largest batch, or NEWSLETTER_BATCH_SIZE when that is set lower."""
+    return settings.batch_size_for(check(settings, provider))
 
 
 def send(settings: Settings, db: Database, order: SendOrder, actor: Actor, check: ProviderCheck) -> CreatedCampaign:
@@ -46,7 +48,7 @@ def send(settings: Settings, db: Database, order: SendOrder, actor: Actor, check
     # A draft sent already is a conflict, whatever has become of its provider's settings since.
     require_draft(draft.id, draft.status, "sent")
     size = batch_size(settings, check, draft.provider)
-    created = send_draft(settings, db, SendOrder(order.campaign_id, size, order.send_at, order.force), actor)
+    created = send_draft(settings, db, replace(order, batch_size=size), actor)
     if not created.scheduled:
         _enqueue(settings, db, [QueuedBatch(batch_id, False) for batch_id in created.batch_ids])
     return created

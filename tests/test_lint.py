@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from functools import cache
@@ -10,7 +11,16 @@ from pathlib import Path
 import pytest
 
 from publisher.content.lint import LintReport, Severity, lint_html, lint_recap
-from publisher.content.lint.caniemail import Status, features, parse_feature
+from publisher.content.lint.caniemail import (
+    CLIENTS,
+    Status,
+    compile_data,
+    features,
+    nice_names,
+    parse_feature,
+    read_features,
+    read_nice_names,
+)
 from publisher.content.lint.colours import contrast_ratio, parse_colour
 from publisher.content.lint.report import Finding
 from publisher.content.lint.usage import property_feature
@@ -373,9 +383,26 @@ def test_every_feature_file_loads_including_those_indented_with_tabs() -> None:
     files = [path for path in folder.glob("*.md") if not path.name.startswith("_")]
     with_tabs = [path for path in files if "\t" in path.read_text(encoding="utf-8")]
     assert len(files) == 307 and len(with_tabs) == 165
-    loaded = features()
+    loaded = read_features()
     assert set(loaded) == {path.stem for path in files}
     assert all(loaded[path.stem].support for path in with_tabs)
+
+
+def test_the_compiled_data_is_the_feature_files_parsed() -> None:
+    """Run ``caniemail.main()`` to write it again when this fails after the files were updated."""
+    compiled = Path(__file__).resolve().parent.parent / "publisher" / "content" / "lint" / "caniemail" / "features.json"
+    assert compiled.read_text(encoding="utf-8") == compile_data()
+    parsed = read_features()
+    assert set(features()) == set(parsed)
+    for slug, feature in features().items():
+        wanted = {
+            (family, platform): support
+            for (family, platform), support in parsed[slug].support.items()
+            if family in CLIENTS and platform in (CLIENTS[family] or {platform})
+        }
+        assert feature == dataclasses.replace(parsed[slug], support=wanted)
+        assert feature.clients_with(Status.UNSUPPORTED) == parsed[slug].clients_with(Status.UNSUPPORTED)
+    assert nice_names() == read_nice_names()
 
 
 def test_the_last_listed_version_counts() -> None:

@@ -68,7 +68,7 @@ def run_publish(settings: Settings, options: PublishOptions, report: Callable[[s
             recap=recap,
             list_name=options.list_name,
             provider=options.provider,
-            batch_size=min(settings.batch_size, provider.max_batch_size),
+            batch_size=settings.batch_size_for(provider.max_batch_size),
             send_at=options.send_at,
             test_to=(options.test_to,) if options.test_to else (),
             # Kept with the campaign: the web app reads its next event from it (the .ics link).

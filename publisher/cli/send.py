@@ -35,7 +35,7 @@ def send(
         check_reachable(redis_url(settings), settings.redis_sentinel_master)
         db = open_database(settings.resolved_database_url, settings.secret_keys)
         try:
-            order = SendOrder(campaign_id, settings.batch_size, moment, force)
+            order = SendOrder(campaign_id, send_at=moment, force=force)
             created = sending.send(settings, db, order, CLI_ACTOR, check_provider)
             provider = load_draft(db, campaign_id).provider
         except LintRefused as exc:

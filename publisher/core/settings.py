@@ -93,7 +93,9 @@ class Settings(BaseSettings):
     brand_font: str | None = Field(
         None, description="CSS font-family list of every text in emails and pages; unset keeps the layouts' fonts."
     )
-    batch_size: int = Field(100, ge=1, le=1000, description="Recipients per delivery task (capped by the provider's batch limit).")
+    batch_size: int | None = Field(
+        None, ge=1, le=1000, description="Recipients per delivery task; unset means the provider's largest batch, which also caps it."
+    )
     http_timeout: float = Field(10.0, gt=0, description="Seconds before a provider HTTP call is abandoned.")
     fetch_timeout: float = Field(
         10.0, gt=0, description="Seconds a fetch of a web page or feed (recap from a URL) may take in all: connection, redirects and body."
@@ -267,6 +269,10 @@ class Settings(BaseSettings):
         configured = getattr(self, f"{provider}_requests_per_second", None)
         return float(configured) if configured is not None else default
 
+    def batch_size_for(self, provider_max: int) -> int:
+        """Recipients per delivery task for a provider taking at most ``provider_max`` per call: its largest unless set lower."""
+        return min(self.batch_size or provider_max, provider_max)
+
     @property
     def brand(self) -> Brand:
         """The brand the emails and the subscriber pages show."""
@@ -305,7 +311,7 @@ class Settings(BaseSettings):
             sender_mailbox(value)  # AddressError is a ValueError: pydantic reports it under the variable
         return value
 
-    @field_validator("brand_name", "brand_logo_url", "brand_font", mode="before")
+    @field_validator("brand_name", "brand_logo_url", "brand_font", "batch_size", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -16,9 +16,10 @@ import datetime as dt
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select
+from sqlalchemy import Connection, Dialect, Select, bindparam, func, insert, select
 from sqlalchemy.orm import Session, object_session
 
 from publisher.audience import event_audiences
@@ -31,7 +32,7 @@ from publisher.core.clock import utcnow
 from publisher.core.errors import ConfigurationError, NewsletterError, NotFoundError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, Delivery, Event, MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import Batch, Campaign, Delivery, DeliveryState, Event, MailingList, Subscriber, Subscription, SubscriptionStatus
 from publisher.ledger.states import initial_status
 
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
@@ -196,6 +197,9 @@ def write_batches(
     # bulk path costs more than the database does at a million rows.
     connection = session.connection()
     now = utcnow()
+    records = _RecordInsert(
+        connection, {"campaign_id": campaign_id, "state": DeliveryState.PENDING, "attempts": 0, "created_at": now, "updated_at": now}
+    )
     batch_ids: list[int] = []
     recipients = 0
     for seq, members in enumerate(audience):
@@ -203,23 +207,51 @@ def write_batches(
             insert(BATCHES).returning(BATCHES.c.id), {"campaign_id": campaign_id, "seq": seq, "created_at": now}
         ).scalar_one()
         batch_ids.append(batch_id)
-        connection.execute(
-            insert(DELIVERIES),
-            [
-                {
-                    "campaign_id": campaign_id,
-                    "batch_id": batch_id,
-                    "subscriber_id": subscriber_id,
-                    "email": email,
-                    "message_id": new_message_id(domain),
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for subscriber_id, email in members
-            ],
-        )
+        records.execute(batch_id, [(subscriber_id, email, new_message_id(domain)) for subscriber_id, email in members])
         recipients += len(members)
     return batch_ids, recipients
+
+
+#: What each ledger record of a batch has of its own, in this order; every other value is the same for the whole campaign.
+_OWN = ("batch_id", "subscriber_id", "email", "message_id")
+
+
+class _RecordInsert:
+    """The ledger records' INSERT, handed to the driver with each value already in the form it takes.
+
+    Core's executemany passes every value of every row through its column's
+    bind processor (dates become text on SQLite, the state its string): most
+    of the database time of a publish. Only the recipient's own values differ
+    from row to row, and they need none, so the campaign's shared values are
+    processed once here and the rows go to the driver as they are. Columns
+    with a default must all be among them: the driver applies no default.
+    """
+
+    def __init__(self, connection: Connection, shared: dict[str, Any]) -> None:
+        dialect = connection.dialect
+        defaulted = {column.name for column in DELIVERIES.columns if column.default is not None}
+        if not defaulted <= set(shared):
+            raise RuntimeError(f"ledger record columns with a default not written: {sorted(defaulted - set(shared))}")
+        columns = [*_OWN, *shared]
+        compiled = insert(DELIVERIES).values({name: bindparam(name) for name in columns}).compile(dialect=dialect)
+        self._connection, self._sql = connection, compiled.string
+        self._shared = tuple(_driver_value(dialect, name, value) for name, value in shared.items())
+        # Positional paramstyles (SQLite's qmark) take tuples in the statement's order; named ones (psycopg's) take dicts.
+        positions = compiled.positiontup if compiled.positional else None
+        self._order = itemgetter(*(columns.index(name) for name in positions)) if positions else None
+        self._columns = columns
+
+    def execute(self, batch_id: int, members: list[tuple[int | None, str, str]]) -> None:
+        rows = [(batch_id, *member, *self._shared) for member in members]
+        if self._order is not None:
+            self._connection.exec_driver_sql(self._sql, list(map(self._order, rows)))
+        else:
+            self._connection.exec_driver_sql(self._sql, [dict(zip(self._columns, row, strict=True)) for row in rows])
+
+
+def _driver_value(dialect: Dialect, name: str, value: Any) -> Any:
+    process = DELIVERIES.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+    return process(value) if process is not None else value
 
 
 def message_domain(settings: Settings) -> str:

@@ -196,7 +196,8 @@ def load_draft(db: Database, campaign_id: int) -> Draft:
 @dataclass(frozen=True)
 class SendOrder:
     campaign_id: int
-    batch_size: int
+    #: Recipients per batch; None until ``publisher.sending`` sets the provider's (``Settings.batch_size_for``).
+    batch_size: int | None = None
     send_at: dt.datetime | None = None
     force: bool = False
     #: Sent by the workers' sweep: only an approved draft whose ``auto_send_at`` has come.
@@ -205,6 +206,8 @@ class SendOrder:
 
 def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor) -> CreatedCampaign:
     """Freeze the draft's audience and make it scheduled or sending; the caller enqueues the batches."""
+    if order.batch_size is None:
+        raise ValueError("a send order needs its batch size: publisher.sending sets the provider's")
     with db.transaction() as session:
         campaign = _locked(session, order.campaign_id)
         _require_draft(campaign, "sent")

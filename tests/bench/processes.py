@@ -1,4 +1,4 @@
-"""Processes for the send benchmark: run and measure them (wall time, peak RSS, CPU), optionally under cProfile.
+"""Processes for the send benchmark: run and measure them (wall time, peak RSS and PSS, CPU), optionally under cProfile.
 
 Linux only: memory and CPU come from /proc and getrusage.
 """
@@ -28,6 +28,8 @@ TICKS = os.sysconf("SC_CLK_TCK")
 #: (a scan of /proc costs milliseconds of the bench process, which also serves the fake provider).
 SAMPLE_INTERVAL = 0.2
 TREE_EVERY = 10
+#: PSS (``/proc/PID/smaps_rollup``) is read every PSS_EVERY samples: the kernel walks every mapping to answer.
+PSS_EVERY = 5
 #: Set to a directory to run every worker pool process under cProfile (bench_send ``--profile DIR``).
 PROFILE_ENV = "NEWSLETTER_BENCH_PROFILE"
 
@@ -147,6 +149,15 @@ def _rss_kb(pid: int) -> int:
         return 0
 
 
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: each shared page counted once in all, split between the processes sharing it."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="utf-8") as rollup:
+            return next((int(line.split()[1]) for line in rollup if line.startswith("Pss:")), 0)
+    except OSError:
+        return 0
+
+
 def _cpu_seconds(pid: int) -> float | None:
     try:
         fields = _stat_fields(pid)
@@ -164,12 +175,13 @@ def machine_ticks() -> tuple[int, int]:
 
 
 class TreeWatch(threading.Thread):
-    """Poll some process trees: the peak of their summed VmRSS, and the CPU time each process used."""
+    """Poll some process trees: the peaks of their summed VmRSS and PSS, and the CPU time each process used."""
 
     def __init__(self, roots: Sequence[int]) -> None:
         super().__init__(daemon=True)
         self.roots = list(roots)
         self.peak_kb = 0
+        self.peak_pss_kb = 0
         self.processes = 0
         self._cpu: dict[int, float] = {}
         self._base: dict[int, float] = {}
@@ -185,12 +197,14 @@ class TreeWatch(threading.Thread):
         while not self._stopping.is_set():
             if samples % TREE_EVERY == 0:
                 pids = _descendants(self.roots)
+            self._sample(pids, pss=samples % PSS_EVERY == 0)
             samples += 1
-            self._sample(pids)
             self._stopping.wait(SAMPLE_INTERVAL)
-        self._sample(_descendants(self.roots))
+        self._sample(_descendants(self.roots), pss=True)
 
-    def _sample(self, pids: list[int]) -> None:
+    def _sample(self, pids: list[int], *, pss: bool) -> None:
+        if pss:
+            self.peak_pss_kb = max(self.peak_pss_kb, sum(_pss_kb(pid) for pid in pids))
         total = sum(_rss_kb(pid) for pid in pids)
         if total > self.peak_kb:
             self.peak_kb, self.processes = total, len(pids)
@@ -208,6 +222,10 @@ class TreeWatch(threading.Thread):
     @property
     def peak_mb(self) -> float:
         return self.peak_kb / 1024
+
+    @property
+    def peak_pss_mb(self) -> float:
+        return self.peak_pss_kb / 1024
 
     @property
     def cpu_seconds(self) -> float:
@@ -243,12 +261,12 @@ def _stop_profile(**_: Any) -> None:
         _profiler.dump_stats(Path(os.environ[PROFILE_ENV]) / f"{os.getpid()}.prof")
 
 
-def worker_command(concurrency: int, profile: Path | None) -> list[str]:
-    """``newsletter worker``, under cProfile when ``profile`` names a directory (set PROFILE_ENV too)."""
+def worker_command(profile: Path | None) -> list[str]:
+    """``newsletter worker`` with no options, under cProfile when ``profile`` names a directory (set PROFILE_ENV too)."""
     if profile is None:
-        return [PYTHON, "-m", "publisher", "worker", f"--concurrency={concurrency}"]
+        return [PYTHON, "-m", "publisher", "worker"]
     entry = "from tests.bench.processes import profiled_worker; profiled_worker()"
-    return [PYTHON, "-c", entry, "worker", f"--concurrency={concurrency}"]
+    return [PYTHON, "-c", entry, "worker"]
 
 
 def print_profile(directory: Path, limit: int = 35) -> None:

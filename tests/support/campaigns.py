@@ -16,6 +16,7 @@ from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_cam
 from tests.support.audience import people
 from tests.support.cli import run_cli
 from tests.support.recaps import RECAP
+from workers.providers import provider_class
 
 
 def publish(
@@ -31,11 +32,12 @@ def publish(
 
     The campaign goes through ``provider``, or the settings' provider when none is named.
     """
+    name = provider or settings.provider
     plan = CampaignPlan(
         recap=load_recap(recap),
         list_name=list_name,
-        provider=provider or settings.provider,
-        batch_size=settings.batch_size,
+        provider=name,
+        batch_size=settings.batch_size_for(provider_class(name).max_batch_size),
         test_to=(test_to,) if test_to else (),
         recap_text=recap.read_text(encoding="utf-8"),
     )

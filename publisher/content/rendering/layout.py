@@ -231,6 +231,9 @@ _PREMAILER_OPTIONS: dict[str, object] = {
     # One stylesheet per process: premailer's process-wide parse cache
     # (128 entries) is plenty and saves a parse per issue.
     "cache_css_parsing": True,
+    # cssutils' validation only logs what it finds (and the log is off, above);
+    # it compiles and runs a regex per property, most of a cold render's time.
+    "disable_validation": True,
 }
 
 

@@ -77,7 +77,7 @@ def send_campaign(
     request = body or SendRequest()
     send_at = _moment(request.send_at) if request.send_at else None
     campaign_out(ctx, campaign_id)
-    order = SendOrder(campaign_id, ctx.settings.batch_size, send_at, request.force)
+    order = SendOrder(campaign_id, send_at=send_at, force=request.force)
     # A list with nobody to send to is the campaign's state, not a missing resource.
     with translated(not_found=409):
         created = sending.send(ctx.settings, ctx.db, order, actor, ctx.provider_check)

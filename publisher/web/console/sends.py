@@ -169,7 +169,7 @@ def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int
         return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": problem})
     try:
         created = sending.send(
-            ctx.settings, ctx.db, SendOrder(campaign_id, 0, moment, force), actor(request, ctx, user), ctx.provider_check
+            ctx.settings, ctx.db, SendOrder(campaign_id, send_at=moment, force=force), actor(request, ctx, user), ctx.provider_check
         )
     except DraftConflict:
         return sent_already(user, campaign_id)
