@@ -297,16 +297,16 @@ class _FirstLines:
             else:
                 first[row.email] = row.line
                 unique.append(row)
-        if unique:
-            statement = self._dialect.insert(FIRST_LINES).on_conflict_do_nothing().returning(FIRST_LINES.c.email)
-            new = set(self._session.scalars(statement, [{"email": row.email, "line": row.line} for row in unique]))
-            earlier = [row for row in unique if row.email not in new]
-            for start in range(0, len(earlier), QUERY_CHUNK):
-                emails = [row.email for row in earlier[start : start + QUERY_CHUNK]]
-                query = select(FIRST_LINES.c.email, FIRST_LINES.c.line).where(FIRST_LINES.c.email.in_(emails))
-                first.update((email, line) for email, line in self._session.execute(query))
+        for start in range(0, len(unique), QUERY_CHUNK):
+            emails = [row.email for row in unique[start : start + QUERY_CHUNK]]
+            query = select(FIRST_LINES.c.email, FIRST_LINES.c.line).where(FIRST_LINES.c.email.in_(emails))
+            first.update((email, line) for email, line in self._session.execute(query))
+        earlier = [row for row in unique if first[row.email] != row.line]
+        if earlier:
             repeated.extend(earlier)
-            unique = [row for row in unique if row.email in new]
+            unique = [row for row in unique if first[row.email] == row.line]
+        if unique:
+            self._session.execute(insert(FIRST_LINES), [{"email": row.email, "line": row.line} for row in unique])
         problems.extend(RowProblem(row.line, f"{row.email} already appears on line {first[row.email]}") for row in repeated)
         return unique
 
