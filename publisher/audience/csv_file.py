@@ -68,13 +68,6 @@ def open_file(path: Path) -> BinaryIO:
         raise ImportFileError(f"{path}: cannot read file ({exc.strerror})") from exc
 
 
-def read_address_data(
-    data: bytes, name: str, parse: Callable[[int, list[str], list[str]], RowT | RowProblem]
-) -> tuple[list[RowT], list[RowProblem]]:
-    """``read_address_rows`` for CSV already in memory (an upload); ``name`` says where it came from in errors."""
-    return _parse_rows(name, read_records(data, name), parse)
-
-
 def read_records(data: bytes, name: str) -> Iterator[tuple[int, list[str]]]:
     """The CSV records of ``data`` with the line each starts on, for a caller that finds its own header.
 
