@@ -123,7 +123,7 @@ def parsed_rows(
 ) -> Iterator[tuple[int, RowT | RowProblem]]:
     """Each record after the header with its line, parsed with ``parse(line, columns, values)``; blank records are left out."""
     for start, values in records:
-        if not any(value.strip() for value in values):
+        if not "".join(values).strip():
             continue
         if len(values) != len(columns):
             yield start, RowProblem(start, f"has {len(values)} fields, the header has {len(columns)}")
