@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 
-from publisher.core.text_rules import refuse_control_characters
+from publisher.core.text_rules import REFUSED_CATEGORIES, first_control_character, refuse_control_characters
 
 
 @pytest.mark.parametrize(
@@ -30,3 +31,11 @@ def test_control_characters_and_separators_are_refused_with_the_character_named(
 @pytest.mark.parametrize("value", ["", "Zoë O'Brien", "李 小龍", "名前 😀", "Ada\u00a0Lovelace"])
 def test_ordinary_names_pass(value: str) -> None:
     refuse_control_characters(value)
+
+
+def test_the_refused_characters_are_exactly_those_of_the_refused_unicode_categories() -> None:
+    """The rule is searched with a character class; it must name the same characters as the categories do, in every plane."""
+    every = [chr(code) for code in range(0x110000) if not 0xD800 <= code <= 0xDFFF]
+    by_category = [char for char in every if unicodedata.category(char) in REFUSED_CATEGORIES]
+    assert [char for char in every if first_control_character(char) is not None] == by_category
+    assert len(by_category) == 67  # 65 control characters, U+2028 and U+2029

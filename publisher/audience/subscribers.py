@@ -2,7 +2,11 @@
 
 Addresses are checked for syntax only (no DNS lookups). Invalid rows are
 reported with their line numbers and skipped; the valid ones are written in
-one transaction, so an import either lands whole or not at all. Imported
+one transaction, so an import either lands whole or not at all. A file is
+streamed: it is read once whole to refuse it before anything is written when
+it cannot be read (not UTF-8, no 'email' column, a quote never closed), then
+again in chunks of ``CHUNK_ROWS`` rows, each checked and written before the
+next is read, so memory stays the same whatever the size of the file. Imported
 subscribers are confirmed: they come from the organiser's own records, and
 the subscription records that as its consent proof (source
 ``import:<file name>``, consented and confirmed at the import).
@@ -16,16 +20,28 @@ send time, so lifting a suppression brings them back.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+import io
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from publisher.audience.csv_file import RowProblem, first_of_each_address, read_address_data, read_address_rows
+from publisher.audience.csv_file import (
+    RowProblem,
+    address_columns,
+    check_readable,
+    first_of_each_address,
+    open_file,
+    open_records,
+    parsed_rows,
+    read_address_rows,
+)
 from publisher.audience.lists import check_new_list_name
 from publisher.audience.suppressions import hashes_of
 from publisher.core.clock import utcnow
@@ -35,19 +51,36 @@ from publisher.db.models import ConsentAction, ConsentEvent, MailingList, Subscr
 
 NAME_COLUMNS = ("email", "first_name", "last_name")
 MAX_FIELD = 200
+#: Rows read, checked and written at a time; the import holds no more of the file than this.
+CHUNK_ROWS = 5_000
+#: Addresses per lookup statement (``IN (…)`` of them, or of their hashes).
 QUERY_CHUNK = 500
+SUBSCRIBERS = Subscriber.metadata.tables[Subscriber.__tablename__]
+SUBSCRIPTIONS = Subscription.metadata.tables[Subscription.__tablename__]
+#: The line each address of a file being imported first appears on; temporary, in the import's transaction.
+FIRST_LINES = Table(
+    "import_first_lines",
+    MetaData(),
+    Column("email", String(320), primary_key=True),
+    Column("line", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
 #: Line breaks and tabs an attribute value may hold (mapped away before checking it).
 MULTILINE = str.maketrans(dict.fromkeys("\t\n\r\u2028\u2029", " "))
 ERASED = "address was erased on request; it is never imported again"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     line: int
     email: str
     first_name: str
     last_name: str
     attributes: dict[str, str]
+
+
+#: Where an import hands each skipped row as it goes (the CLI prints it).
+ProblemSink = Callable[[RowProblem], None]
 
 
 @dataclass
@@ -58,6 +91,19 @@ class ImportReport:
     #: Rows whose address had unsubscribed from the list: kept unsubscribed.
     kept_unsubscribed: int = 0
     problems: list[RowProblem] = field(default_factory=list)
+    #: Given: it receives each skipped row as the import goes, and ``problems`` stays empty.
+    on_problem: ProblemSink | None = field(default=None, repr=False, compare=False)
+    #: Rows skipped, whether kept in ``problems`` or handed to ``on_problem``.
+    skipped: int = 0
+
+    def skip(self, problems: Iterable[RowProblem]) -> None:
+        """Report rows skipped (in line order, when they come chunk by chunk)."""
+        for problem in problems:
+            self.skipped += 1
+            if self.on_problem is None:
+                self.problems.append(problem)
+            else:
+                self.on_problem(problem)
 
 
 def normalise_email(address: str) -> str:
@@ -157,24 +203,57 @@ def _parse_record(line: int, record: object) -> Row | RowProblem:
     return _parse_row(line, columns, values)
 
 
-def import_subscribers(db: Database, path: Path, list_name: str) -> ImportReport:
-    """Import the valid rows of ``path`` into ``list_name`` (created if new)."""
+def import_subscribers(
+    db: Database, path: Path, list_name: str, *, chunk_rows: int = CHUNK_ROWS, on_problem: ProblemSink | None = None
+) -> ImportReport:
+    """Import the valid rows of ``path`` into ``list_name`` (created if new), streaming the file.
+
+    ``on_problem``, when given, receives each skipped row in line order as
+    the import goes, instead of the report keeping them all.
+    """
     list_name = check_new_list_name(list_name)
-    rows, problems = read_rows(path)
-    return import_rows(db, rows, problems, list_name, f"import:{path.name}")
+    with open_file(path) as stream:
+        return _import_stream(db, stream, str(path), list_name, f"import:{path.name}", ImportReport(on_problem=on_problem), chunk_rows)
 
 
-def import_csv_data(db: Database, data: bytes, list_name: str, *, name: str, source: str) -> ImportReport:
+def import_csv_data(db: Database, data: bytes, list_name: str, *, name: str, source: str, chunk_rows: int = CHUNK_ROWS) -> ImportReport:
     """``import_subscribers`` for CSV already in memory: ``name`` says where it came from in errors, ``source`` in the consent records."""
     list_name = check_new_list_name(list_name)
-    rows, problems = read_address_data(data, name, _parse_row)
-    return import_rows(db, rows, problems, list_name, source)
+    return _import_stream(db, io.BytesIO(data), name, list_name, source, ImportReport(), chunk_rows)
+
+
+def _import_stream(
+    db: Database, stream: BinaryIO, name: str, list_name: str, source: str, report: ImportReport, chunk_rows: int
+) -> ImportReport:
+    """Read the file twice: first whole, to refuse it before anything is written; then in chunks, each written in turn.
+
+    A file refused whole (not UTF-8, a field over the CSV limit, no header)
+    is thus refused before the transaction begins, however far into the file
+    its fault is. The chunks are written in one transaction all the same: if
+    the file changes between the readings, or the database fails, nothing of
+    the import stays.
+    """
+    check_readable(stream, name)
+    stream.seek(0)
+    records = open_records(stream, name)
+    rows = parsed_rows(records, address_columns(records, name), _parse_row)
+    with db.transaction() as session:
+        writer = _ListWriter(session, list_name, source, report)
+        first_lines = _FirstLines(session)
+        while chunk := list(itertools.islice(rows, chunk_rows)):
+            problems = [row for _, row in chunk if isinstance(row, RowProblem)]
+            valid = writer.without_erased([row for _, row in chunk if isinstance(row, Row)], problems)
+            writer.write(first_lines.first_of_each_address(valid, problems))
+            report.skip(sorted(problems, key=lambda problem: problem.line))
+        first_lines.drop()
+    return report
 
 
 def import_rows(db: Database, rows: list[Row], problems: list[RowProblem], list_name: str, source: str) -> ImportReport:
     """Write validated rows into ``list_name`` (created if new), in one transaction; ``problems`` are reported with the rest."""
     list_name = check_new_list_name(list_name)
-    report = ImportReport(problems=list(problems))
+    report = ImportReport()
+    report.skip(problems)
     with db.transaction() as session:
         join_list(session, rows, list_name, source, report)
     report.problems.sort(key=lambda problem: problem.line)
@@ -186,15 +265,184 @@ def join_list(session: Session, rows: list[Row], list_name: str, source: str, re
 
     ``source`` is their consent. Return how many subscriptions were added.
     """
-    mailing_list = _get_or_create_list(session, check_new_list_name(list_name))
-    statistics = _Statistics(session)
-    joined = 0
+    writer = _ListWriter(session, check_new_list_name(list_name), source, report)
     for start in range(0, len(rows), QUERY_CHUNK):
-        chunk = _without_erased(session, rows[start : start + QUERY_CHUNK], report)
-        added = _upsert_chunk(session, mailing_list, chunk, source, report)
-        statistics.grown(added)
-        joined += added
-    return joined
+        problems: list[RowProblem] = []
+        writer.write(writer.without_erased(rows[start : start + QUERY_CHUNK], problems))
+        report.skip(problems)
+    return writer.joined
+
+
+class _FirstLines:
+    """The line each address of the file first appeared on, kept in a temporary table of the import's transaction.
+
+    A million addresses in a Python dict took 150 MB; the table keeps the
+    import's memory the same whatever the size of the file.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        # Created in the transaction: a rollback removes it too.
+        FIRST_LINES.create(session.connection())
+
+    def first_of_each_address(self, rows: list[Row], problems: list[RowProblem]) -> list[Row]:
+        """The rows whose address no earlier row had; a repeated address is a problem on its later line."""
+        first: dict[str, int] = {}
+        repeated: list[Row] = []
+        unique: list[Row] = []
+        for row in rows:
+            if row.email in first:
+                repeated.append(row)
+            else:
+                first[row.email] = row.line
+                unique.append(row)
+        for start in range(0, len(unique), QUERY_CHUNK):
+            emails = [row.email for row in unique[start : start + QUERY_CHUNK]]
+            query = select(FIRST_LINES.c.email, FIRST_LINES.c.line).where(FIRST_LINES.c.email.in_(emails))
+            first.update((email, line) for email, line in self._session.execute(query))
+        earlier = [row for row in unique if first[row.email] != row.line]
+        if earlier:
+            repeated.extend(earlier)
+            unique = [row for row in unique if first[row.email] == row.line]
+        if unique:
+            self._session.execute(insert(FIRST_LINES), [{"email": row.email, "line": row.line} for row in unique])
+        problems.extend(RowProblem(row.line, f"{row.email} already appears on line {first[row.email]}") for row in repeated)
+        return unique
+
+    def drop(self) -> None:
+        FIRST_LINES.drop(self._session.connection())
+
+
+class _ListWriter:
+    """Writes checked rows into one list, a chunk at a time, in the caller's transaction."""
+
+    def __init__(self, session: Session, list_name: str, source: str, report: ImportReport) -> None:
+        self._session = session
+        self._list_id = _get_or_create_list(session, list_name).id
+        self._source = source
+        self._report = report
+        self._statistics = _Statistics(session)
+        self._dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        #: Subscriptions added so far.
+        self.joined = 0
+
+    def without_erased(self, rows: list[Row], problems: list[RowProblem]) -> list[Row]:
+        """Drop the rows whose address was erased on request, adding each to ``problems`` (without its address)."""
+        erased: set[str] = set()
+        for start in range(0, len(rows), QUERY_CHUNK):
+            hashes = hashes_of(self._session, (row.email for row in rows[start : start + QUERY_CHUNK]))
+            query = select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes)), Suppression.email.is_(None))
+            erased.update(hashes[digest] for digest in self._session.scalars(query))
+        if not erased:
+            return rows
+        problems.extend(RowProblem(row.line, ERASED) for row in rows if row.email in erased)
+        return [row for row in rows if row.email not in erased]
+
+    def write(self, rows: list[Row]) -> None:
+        for start in range(0, len(rows), QUERY_CHUNK):
+            added = self._upsert(rows[start : start + QUERY_CHUNK])
+            self._statistics.grown(added)
+            self.joined += added
+
+    def _upsert(self, rows: list[Row]) -> int:
+        """Write rows of distinct addresses; return how many subscriptions they added."""
+        # Core statements, not ORM objects: a million-row import spent most of its
+        # time building, flushing and forgetting objects it never used again.
+        session, report, now = self._session, self._report, utcnow()
+        existing = self._stored([row.email for row in rows])
+        new = [row for row in rows if row.email not in existing]
+        ids = {found.email: found.id for found in existing.values()}
+        if new:
+            added = self._insert_subscribers(new, now)
+            report.added += len(added)
+            ids.update(added)
+            if len(added) < len(new):
+                # Added meanwhile by another transaction (a sign-up): found now, and updated like any other.
+                existing.update(self._stored([row.email for row in new if row.email not in added]))
+                ids.update({found.email: found.id for found in existing.values()})
+        memberships = {
+            found.subscriber_id: found
+            for found in session.execute(
+                select(Subscription.id, Subscription.subscriber_id, Subscription.status).where(
+                    Subscription.list_id == self._list_id,
+                    Subscription.subscriber_id.in_([found.id for found in existing.values()]),
+                )
+            )
+        }
+        changed_names: list[dict[str, Any]] = []
+        joining: list[dict[str, Any]] = []
+        confirming: list[int] = []
+        source = self._source
+        for row in rows:
+            stored = existing.get(row.email)
+            changed = False
+            if stored is not None and (names := _changed_names(stored, row)) is not None:
+                changed_names.append({"id": stored.id, **names, "updated_at": now})
+                changed = True
+            membership = memberships.get(ids[row.email])
+            if membership is None:
+                joining.append(
+                    {
+                        "list_id": self._list_id,
+                        "subscriber_id": ids[row.email],
+                        "status": SubscriptionStatus.CONFIRMED,
+                        "source": source,
+                        "consented_at": now,
+                        "confirmed_at": now,
+                        "created_at": now,
+                    }
+                )
+                changed = True
+            elif membership.status == SubscriptionStatus.UNSUBSCRIBED:
+                # An import never overrides someone's own decision to leave.
+                report.kept_unsubscribed += 1
+            elif membership.status == SubscriptionStatus.PENDING:
+                confirming.append(membership.id)
+                changed = True
+            if stored is not None:
+                if changed:
+                    report.updated += 1
+                else:
+                    report.unchanged += 1
+        if changed_names:
+            session.execute(update(Subscriber), changed_names)
+        if confirming:
+            # The organiser's records now stand as the consent: the pending
+            # request's IP and user agent no longer describe it.
+            consent = {"status": SubscriptionStatus.CONFIRMED, "source": source, "consented_at": now, "confirmed_at": now}
+            consent |= {"consent_ip": None, "consent_user_agent": None}
+            session.execute(update(Subscription), [{"id": id_, **consent} for id_ in confirming])
+        joined: list[int] = []
+        if joining:
+            # A subscription a concurrent sign-up adds first is left to it (pending, with its own consent).
+            statement = self._dialect.insert(SUBSCRIPTIONS).on_conflict_do_nothing().returning(SUBSCRIPTIONS.c.id)
+            joined = list(session.scalars(statement, joining))
+        if consented := confirming + joined:
+            history = [{"subscription_id": id_, "action": ConsentAction.IMPORTED, "source": source, "created_at": now} for id_ in consented]
+            session.execute(insert(ConsentEvent), history)
+        return len(joined)
+
+    def _stored(self, emails: list[str]) -> dict[str, Any]:
+        """The stored subscribers among ``emails``, by address."""
+        query = select(Subscriber.id, Subscriber.email, Subscriber.first_name, Subscriber.last_name, Subscriber.attributes)
+        return {found.email: found for found in self._session.execute(query.where(Subscriber.email.in_(emails)))}
+
+    def _insert_subscribers(self, rows: list[Row], now: dt.datetime) -> dict[str, int]:
+        """Insert new subscribers in one multi-row statement; return the ids of those inserted by address."""
+        values = [
+            {
+                "email": row.email,
+                "first_name": row.first_name,
+                "last_name": row.last_name,
+                "attributes": row.attributes,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for row in rows
+        ]
+        statement = self._dialect.insert(SUBSCRIBERS).on_conflict_do_nothing().returning(SUBSCRIBERS.c.id, SUBSCRIBERS.c.email)
+        return {email: id_ for id_, email in self._session.execute(statement, values)}
 
 
 class _Statistics:
@@ -226,15 +474,6 @@ class _Statistics:
             self._next = 2 * self._rows
 
 
-def _without_erased(session: Session, rows: list[Row], report: ImportReport) -> list[Row]:
-    """Drop (and report) the rows whose address was erased on request."""
-    hashes = hashes_of(session, (row.email for row in rows))
-    found = session.scalars(select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes)), Suppression.email.is_(None)))
-    erased = {hashes[digest] for digest in found}
-    report.problems.extend(RowProblem(row.line, ERASED) for row in rows if row.email in erased)
-    return [row for row in rows if row.email not in erased]
-
-
 def _get_or_create_list(session: Session, name: str) -> MailingList:
     mailing_list = session.scalar(select(MailingList).where(MailingList.name == name))
     if mailing_list is None:
@@ -242,98 +481,6 @@ def _get_or_create_list(session: Session, name: str) -> MailingList:
         session.add(mailing_list)
         session.flush()
     return mailing_list
-
-
-def _upsert_chunk(session: Session, mailing_list: MailingList, rows: list[Row], source: str, report: ImportReport) -> int:
-    """Write one chunk; return how many subscriptions it added."""
-    # Core statements, not ORM objects: a million-row import spent most of its
-    # time building, flushing and forgetting objects it never used again.
-    existing = {
-        found.email: found
-        for found in session.execute(
-            select(Subscriber.id, Subscriber.email, Subscriber.first_name, Subscriber.last_name, Subscriber.attributes).where(
-                Subscriber.email.in_([row.email for row in rows])
-            )
-        )
-    }
-    memberships = {
-        found.subscriber_id: found
-        for found in session.execute(
-            select(Subscription.id, Subscription.subscriber_id, Subscription.status).where(
-                Subscription.list_id == mailing_list.id,
-                Subscription.subscriber_id.in_([found.id for found in existing.values()]),
-            )
-        )
-    }
-    now = utcnow()
-    ids = {found.email: found.id for found in existing.values()}
-    ids.update(_insert_subscribers(session, [row for row in rows if row.email not in existing], now))
-    report.added += len(rows) - len(existing)
-    changed_names: list[dict[str, Any]] = []
-    joining: list[dict[str, Any]] = []
-    confirming: list[int] = []
-    for row in rows:
-        stored = existing.get(row.email)
-        changed = False
-        if stored is not None and (names := _changed_names(stored, row)) is not None:
-            changed_names.append({"id": stored.id, **names, "updated_at": now})
-            changed = True
-        membership = memberships.get(ids[row.email])
-        if membership is None:
-            joining.append(
-                {
-                    "list_id": mailing_list.id,
-                    "subscriber_id": ids[row.email],
-                    "status": SubscriptionStatus.CONFIRMED,
-                    "source": source,
-                    "consented_at": now,
-                    "confirmed_at": now,
-                    "created_at": now,
-                }
-            )
-            changed = True
-        elif membership.status == SubscriptionStatus.UNSUBSCRIBED:
-            # An import never overrides someone's own decision to leave.
-            report.kept_unsubscribed += 1
-        elif membership.status == SubscriptionStatus.PENDING:
-            confirming.append(membership.id)
-            changed = True
-        if stored is not None:
-            if changed:
-                report.updated += 1
-            else:
-                report.unchanged += 1
-    if changed_names:
-        session.execute(update(Subscriber), changed_names)
-    if confirming:
-        # The organiser's records now stand as the consent: the pending
-        # request's IP and user agent no longer describe it.
-        consent = {"status": SubscriptionStatus.CONFIRMED, "source": source, "consented_at": now, "confirmed_at": now}
-        consent |= {"consent_ip": None, "consent_user_agent": None}
-        session.execute(update(Subscription), [{"id": id_, **consent} for id_ in confirming])
-    consented = confirming + (list(session.scalars(insert(Subscription).returning(Subscription.id), joining)) if joining else [])
-    if consented:
-        history = [{"subscription_id": id_, "action": ConsentAction.IMPORTED, "source": source, "created_at": now} for id_ in consented]
-        session.execute(insert(ConsentEvent), history)
-    return len(joining)
-
-
-def _insert_subscribers(session: Session, rows: list[Row], now: dt.datetime) -> dict[str, int]:
-    """Insert new subscribers in one multi-row statement; return their ids by address."""
-    if not rows:
-        return {}
-    values = [
-        {
-            "email": row.email,
-            "first_name": row.first_name,
-            "last_name": row.last_name,
-            "attributes": row.attributes,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for row in rows
-    ]
-    return {email: id_ for id_, email in session.execute(insert(Subscriber).returning(Subscriber.id, Subscriber.email), values)}
 
 
 def _changed_names(stored: Any, row: Row) -> dict[str, Any] | None:

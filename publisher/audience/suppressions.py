@@ -47,7 +47,7 @@ def email_hash(email: str) -> str:
 
 def keyed_hash(email: str, secret: str) -> str:
     """The fingerprint of a normalised address under one signing key."""
-    return hmac.new(_hash_key(secret), email.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(_hash_key(secret), email.encode(), "sha256").hex()
 
 
 @functools.lru_cache(maxsize=16)
@@ -74,7 +74,11 @@ def known_hashes(session: Session, email: str) -> list[str]:
 
 def hashes_of(session: Session, emails: Iterable[str]) -> dict[str, str]:
     """Every hash the entries for these addresses may hold, each with its address."""
-    return {digest: email for email in emails for digest in known_hashes(session, email)}
+    keys = _secret_keys(session)
+    hashes: dict[str, str] = {}
+    for email in emails:
+        hashes.update((digest, email) for digest in (*(keyed_hash(email, secret) for secret in keys), email_hash(email)))
+    return hashes
 
 
 def in_scope(list_id: int | None, *, include_global: bool = True) -> ColumnElement[bool]:

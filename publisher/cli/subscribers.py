@@ -22,19 +22,22 @@ def subscribers_import(
     """Import subscribers (confirmed) from a UTF-8 CSV file; invalid rows are reported and skipped."""
     from publisher.accounts import audit
     from publisher.accounts.roles import CLI_ACTOR
+    from publisher.audience.csv_file import RowProblem
     from publisher.audience.subscribers import import_subscribers
+
+    def skipped(problem: RowProblem) -> None:
+        # Printed as the import goes: a file of any size may have any number.
+        err.print(safe(f"{csv_file}:{problem.line}: skipped: {problem.reason}"), soft_wrap=True)
 
     settings = cli_settings()
     with reported_errors(), command_database(settings) as db:
-        report = import_subscribers(db, csv_file, list_name)
-        counts = f"{report.added} added, {report.updated} updated, {len(report.problems)} skipped, from {csv_file.name}"
+        report = import_subscribers(db, csv_file, list_name, on_problem=skipped)
+        counts = f"{report.added} added, {report.updated} updated, {report.skipped} skipped, from {csv_file.name}"
         audit.log(db, CLI_ACTOR, audit.Action.IMPORTED, target=list_name, detail=counts)
-    for problem in report.problems:
-        err.print(safe(f"{csv_file}:{problem.line}: skipped: {problem.reason}"), soft_wrap=True)
     summary = f"list '{safe(list_name)}': {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
     if report.kept_unsubscribed:
         summary += f", {report.kept_unsubscribed} kept unsubscribed"
-    out.print(summary + f", {len(report.problems)} skipped")
+    out.print(summary + f", {report.skipped} skipped")
 
 
 Address = Annotated[str, typer.Argument(help="Email address.")]
