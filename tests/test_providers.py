@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
+import json
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,16 @@ def test_postmark_whole_call_answers(fake_postmark: FakeProviders, answer: Canne
     results = POSTMARK.build(fake_postmark).send(emails(2))
     assert [r.outcome for r in results] == [outcome, outcome]
     assert results[0].error
+
+
+def test_postmark_answer_with_a_byte_order_mark_is_read_as_accepted(fake_postmark: FakeProviders) -> None:
+    """A UTF-8 BOM is legal before JSON; an accepted batch read as unreadable would be sent again."""
+    answer = [{"ErrorCode": 0, "Message": "OK", "MessageID": f"id-{k}", "To": f"person{k}@example.com"} for k in range(2)]
+    fake_postmark.faults.canned.append(CannedAnswer(200, "\ufeff" + json.dumps(answer), {"Content-Type": "application/json"}))
+    results = POSTMARK.build(fake_postmark).send(emails(2))
+    assert [(r.outcome, r.provider_message_id) for r in results] == [(Outcome.ACCEPTED, "id-0"), (Outcome.ACCEPTED, "id-1")], results[
+        0
+    ].error
 
 
 def test_postmark_429_carries_retry_after(fake_postmark: FakeProviders) -> None:

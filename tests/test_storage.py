@@ -105,11 +105,21 @@ def test_sqlite_reading_waits_for_no_writer_and_may_not_write(tmp_path: Path) ->
     finally:
         release.set()
         thread.join()
-    with pytest.raises(OperationalError, match="readonly"), database.reading() as session:
-        session.execute(text("UPDATE counter SET value = 3"))
-    # The refusal belongs to the reading transaction only: the same pooled connection writes again.
-    with database.transaction() as session:
-        session.execute(text("UPDATE counter SET value = value + 1"))
+    with database.reading() as session:
+        refused_on = session.connection().connection.dbapi_connection
+        with pytest.raises(OperationalError, match="readonly"):
+            session.execute(text("UPDATE counter SET value = 3"))
+    # The refusal belongs to the reading transaction only: the same pooled
+    # connection writes again (the pool hands its connections out in turn).
+    for _ in range(10):
+        with database.transaction() as session:
+            if session.connection().connection.dbapi_connection is not refused_on:
+                continue
+            assert session.scalar(text("PRAGMA query_only")) == 0
+            session.execute(text("UPDATE counter SET value = value + 1"))
+            break
+    else:
+        pytest.fail("the pool never handed out the connection of the refused read again")
     with database.reading() as session:
         assert session.scalar(text("SELECT value FROM counter")) == 3
     database.dispose()

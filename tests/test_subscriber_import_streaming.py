@@ -111,6 +111,10 @@ def test_without_a_receiver_the_report_keeps_the_skipped_rows_in_line_order(db: 
 LATE_FAULTS = {
     "not-utf8": (b"p99@example.com,Ren\xe9e,Dubois,\n", "line 52 is not UTF-8"),
     "quote-left-open": (b'p99@example.com,"Ren\xc3\xa9e,Dubois,\n' + b"x" * 140_000 + b"\n", ":52: a field is longer than 131072"),
+    "quote-left-open-near-the-end": (
+        b'p99@example.com,"Ren\xc3\xa9e,Dubois,\np100@example.com,Ana,Lee,\n',
+        ":52: a quoted field is followed by more text",
+    ),
 }
 
 
@@ -171,3 +175,12 @@ def test_cli_prints_each_skipped_row_and_counts_them(env: dict[str, str], tmp_pa
     assert f"{path}:3: skipped: 'bad' is not a valid email address" in result.output
     assert f"{path}:4: skipped: p1@example.com already appears on line 2" in result.output
     assert "list 'attendees': 2 added, 0 updated, 0 unchanged, 2 skipped" in result.output
+
+
+def test_a_quote_never_closed_before_the_end_of_the_file_refuses_it(db: Database, tmp_path: Path) -> None:
+    """Without a later quote the open one runs to the end of the file: the rows after it are not taken as one field."""
+    path = tmp_path / "open.csv"
+    path.write_bytes(f'{HEADER}{person(1)}p2@example.com,"Ana,Lee,\np3@example.com,Bo,Li,\n'.encode())
+    with pytest.raises(ImportFileError, match=":3: a quote opened on this line is never closed"):
+        import_subscribers(db, path, "big", chunk_rows=4)
+    assert counts(db) == NOTHING

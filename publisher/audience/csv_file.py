@@ -41,7 +41,9 @@ class _Records:
     """The CSV records of a text with the line each one starts on (a quoted field may span lines)."""
 
     def __init__(self, text: Iterable[str]) -> None:
-        self._reader = csv.reader(text)
+        # strict: a quote left open near the end of the file is an error, not
+        # a last field that silently swallows every row after it.
+        self._reader = csv.reader(text, strict=True)
         #: The line the record being read starts on; after an error, the line of the bad record.
         self.start = 1
 
@@ -158,6 +160,10 @@ def _csv_problem(exc: csv.Error) -> str:
     if "field larger than field limit" in str(exc):
         limit = csv.field_size_limit()
         return f"a field is longer than {limit} characters, the most a CSV field may hold; is a quote left open on or before this line?"
+    if "unexpected end of data" in str(exc):
+        return "a quote opened on this line is never closed"
+    if "expected after" in str(exc):
+        return "a quoted field is followed by more text before the next comma; is a quote left open on or before this line?"
     return f"not readable as CSV ({exc})"
 
 

@@ -222,7 +222,7 @@ def _head_revision() -> str | None:
 
 
 def _current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with engine.execution_options(**{READ_ONLY: True}).connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 

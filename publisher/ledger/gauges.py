@@ -73,7 +73,7 @@ class LedgerGauges:
 def ledger_gauges(db: Database, now: dt.datetime | None = None) -> LedgerGauges:
     """Read the monitoring numbers in one read transaction."""
     since = (now or utcnow()) - WATCHED_FOR
-    with db.transaction() as session:
+    with db.reading() as session:
         watched = session.execute(
             select(Campaign.id, Campaign.status, Campaign.provider, Campaign.created_at)
             .where(

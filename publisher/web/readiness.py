@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from publisher.core.broker import probe, redis_url
 from publisher.core.settings import Settings
-from publisher.db.engine import Database, schema_is_current
+from publisher.db.engine import READ_ONLY, Database, schema_is_current
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,8 @@ def readiness(settings: Settings, db: Database) -> Readiness:
 
 
 def _select_one(db: Database) -> bool:
-    with db.engine.connect() as connection:
+    # A read connection: on SQLite it neither waits for a writer's lock nor takes it.
+    with db.engine.execution_options(**{READ_ONLY: True}).connect() as connection:
         return bool(connection.execute(text("SELECT 1")).scalar() == 1)
 
 

@@ -52,7 +52,8 @@ def record(provider: str, *, sent: int, failed: int, retried: int) -> None:
 
 
 def provider_call(provider: str, call: Callable[[], list[SendResult]]) -> list[SendResult]:
-    """Make one provider call, timed and counted: an error when it raised or its answer accepted no message.
+    """Make one provider call, timed and counted: an error when it raised, or when it accepted
+    no message and refused some for a reason of its own (a temporary error, a halt).
 
     A call that accepted some messages and refused others worked: the refusals
     are the messages' outcomes (newsletter_messages_total), not the call's.
@@ -63,6 +64,10 @@ def provider_call(provider: str, call: Callable[[], list[SendResult]]) -> list[S
         except BaseException:
             PROVIDER_CALLS.labels(provider, "error").inc()
             raise
-    ok = any(result.outcome == Outcome.ACCEPTED for result in results)
+    # Addresses the provider refused for good are the list's fault, not the
+    # provider's: a call whose every message was refused that way worked.
+    ok = any(result.outcome == Outcome.ACCEPTED for result in results) or all(
+        result.outcome == Outcome.PERMANENT and result.halt is None for result in results
+    )
     PROVIDER_CALLS.labels(provider, "ok" if ok else "error").inc()
     return results

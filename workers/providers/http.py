@@ -7,6 +7,7 @@ to UTF-8 bytes, and reads the answers faster too.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import email.utils
 import json
@@ -58,8 +59,17 @@ def json_body(payload: Any) -> bytes:
 
 
 def read_json(response: requests.Response) -> Any:
-    """The answer's JSON body; ValueError when it is not JSON (as ``response.json()`` raises)."""
-    return orjson.loads(response.content)
+    """The answer's JSON body; ValueError when it is not JSON (as ``response.json()`` raises).
+
+    orjson reads UTF-8 without a byte order mark only: a leading BOM (legal
+    before JSON) is dropped first, and an answer in another encoding is read
+    by requests, so an accepted batch is never taken for an unreadable one.
+    """
+    content = response.content.removeprefix(codecs.BOM_UTF8)
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return response.json()
 
 
 def get(url: str, *, timeout: float, **kwargs: Any) -> requests.Response:
