@@ -38,6 +38,9 @@ class OutgoingEmail:
     reply_to: str | None = None
     is_test: bool = False
     extra_headers: dict[str, str] = field(default_factory=dict)
+    #: The provider's own JSON object for this message, written as soon as it was built
+    #: (``Provider.keep``); ``html`` and ``text`` are then empty, so a batch does not hold them.
+    encoded: bytes | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # The wire form whoever builds the email (punycode domain): providers key
