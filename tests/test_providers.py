@@ -193,8 +193,10 @@ def test_every_provider_sends_the_same_bytes_for_emails_kept_by_it_as_for_whole_
 
 def test_postmark_keeps_a_batch_as_its_json_objects_not_its_bodies(fake_postmark: FakeProviders) -> None:
     provider = POSTMARK.build(fake_postmark)
-    kept = [provider.keep(e) for e in emails(2)]
+    whole = emails(2)
+    kept = [provider.keep(e) for e in whole]
     assert [(e.html, e.text) for e in kept] == [("", "")] * 2
+    assert [(e.delivery_id, e.recipient, e.headers()) for e in kept] == [(e.delivery_id, e.recipient, e.headers()) for e in whole]
     assert all(e.encoded for e in kept)
     results = provider.send(kept)
     assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 2

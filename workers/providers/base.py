@@ -82,7 +82,8 @@ class Provider(abc.ABC):
         results: dict[int, SendResult] = {}
         sendable = []
         for email in emails:
-            too_big = self._oversized(email)
+            # A kept email (``keep``) was measured before its bodies were dropped.
+            too_big = self._oversized(email) if email.encoded is None else None
             if too_big:
                 results[email.delivery_id] = SendResult.permanent(email, too_big)
             else:

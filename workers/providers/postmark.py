@@ -10,7 +10,6 @@ is set. Messages (with attachments) may be up to 10 MB.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, ClassVar
 
 import requests
@@ -53,7 +52,7 @@ class PostmarkProvider(Provider):
             return email
         if encoded is None:
             return email
-        return dataclasses.replace(email, html="", text="", encoded=encoded)
+        return email.kept_as(encoded)
 
     def _message(self, email: OutgoingEmail) -> dict[str, Any]:
         message: dict[str, Any] = {
