@@ -188,3 +188,57 @@ def test_json_bodies_orjson_refuses_are_written_as_the_standard_library_writes_t
     assert http.json_body({"name": "Zoë"}) == '{"name":"Zoë"}'.encode()
     for payload in (["lone \ud800 surrogate"], {"count": 2**70}):
         assert http.json_body(payload) == json.dumps(payload).encode()
+
+
+def test_every_provider_sends_the_same_bytes_for_emails_kept_by_it_as_for_whole_ones(fake_provider: FakeProviders) -> None:
+    batch = [dataclasses.replace(e, html=f"<p>Grüße {e.delivery_id} ✓</p>") for e in emails(3)]
+    for provider in every_http_provider(fake_provider):
+        kept = [provider.keep(e) for e in batch]
+        if all(k is e for k, e in zip(kept, batch, strict=True)):
+            continue  # kept whole: the same emails
+        assert [r.outcome for r in provider.send(batch, batch_key="k")] == [Outcome.ACCEPTED] * 3, provider.name
+        assert [r.outcome for r in provider.send(kept, batch_key="k")] == [Outcome.ACCEPTED] * 3, provider.name
+        whole, from_kept = [c.body for c in fake_provider.calls_to(provider.name) if c.method == "POST"][-2:]
+        assert from_kept == whole, provider.name
+
+
+def test_postmark_keeps_a_batch_as_its_json_objects_not_its_bodies(fake_postmark: FakeProviders) -> None:
+    provider = POSTMARK.build(fake_postmark)
+    whole = emails(2)
+    kept = [provider.keep(e) for e in whole]
+    assert [(e.html, e.text) for e in kept] == [("", "")] * 2
+    assert [(e.delivery_id, e.recipient, e.headers()) for e in kept] == [(e.delivery_id, e.recipient, e.headers()) for e in whole]
+    assert all(e.encoded for e in kept)
+    results = provider.send(kept)
+    assert [r.outcome for r in results] == [Outcome.ACCEPTED] * 2
+    payload = fake_postmark.calls_to("postmark")[0].json()
+    assert [(m["HtmlBody"], m["TextBody"]) for m in payload] == [("<p>Hello</p>", "Hello\n")] * 2
+
+
+def test_postmark_keeps_whole_what_it_must_refuse_or_write_otherwise(fake_postmark: FakeProviders) -> None:
+    import json
+
+    provider = POSTMARK.build(fake_postmark)
+    huge = dataclasses.replace(emails(1)[0], html="x" * (provider.max_message_bytes or 0))
+    assert provider.keep(huge) is huge
+    assert "accepts at most" in (provider.send([huge])[0].error or "")
+    lone, plain = dataclasses.replace(emails(2)[0], text="lone \ud800 surrogate"), emails(2)[1]
+    assert provider.keep(lone) is lone
+    payload = provider.prepare([lone, provider.keep(plain)])
+    from workers.providers import http
+
+    assert http.json_body(payload) == json.dumps(provider.prepare([lone, plain])).encode()
+
+
+def test_a_body_of_objects_written_before_is_sent_in_pieces_with_the_bytes_and_length_of_the_whole() -> None:
+    from workers.providers import http
+
+    for count in (1, 2, 40):
+        items = [http.message_json({"HtmlBody": "é" * 20_000 * (index + 1)}) or b"" for index in range(count)]
+        body = http.request_body([http.Encoded(item) for item in items])
+        assert isinstance(body, http.JsonArray)
+        pieces = list(body)
+        assert b"".join(pieces) == http.json_body([http.Encoded(item) for item in items])
+        assert len(body) == len(b"".join(pieces))
+        assert (len(pieces) > 1) == (count == 40)
+    assert http.request_body([{"a": 1}]) == b'[{"a":1}]'

@@ -9,6 +9,7 @@ that each reads back as exactly its one address, whatever the display name.
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -38,6 +39,9 @@ class OutgoingEmail:
     reply_to: str | None = None
     is_test: bool = False
     extra_headers: dict[str, str] = field(default_factory=dict)
+    #: The provider's own JSON object for this message, written as soon as it was built
+    #: (``Provider.keep``); ``html`` and ``text`` are then empty, so a batch does not hold them.
+    encoded: bytes | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # The wire form whoever builds the email (punycode domain): providers key
@@ -78,6 +82,15 @@ class OutgoingEmail:
             headers["X-Newsletter-Test"] = "yes"
         headers.update(self.extra_headers)
         return headers
+
+    def kept_as(self, encoded: bytes) -> OutgoingEmail:
+        """This email without its bodies, carrying the provider's JSON object for it instead."""
+        # A shallow copy, not dataclasses.replace: the address is already in its wire form.
+        kept = copy.copy(self)
+        object.__setattr__(kept, "html", "")
+        object.__setattr__(kept, "text", "")
+        object.__setattr__(kept, "encoded", encoded)
+        return kept
 
     def to_mime(self) -> EmailMessage:
         """Build multipart/alternative with the text part first, as RFC 2046 orders them."""

@@ -97,7 +97,8 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
         try:
             if subject_fault is not None:
                 raise RenderError(subject_fault)
-            emails.append(compose(ctx, campaign, issue, delivery, confirm=confirm))
+            # Kept in the provider's wire form where it has one, so the batch's bodies die one by one.
+            emails.append(provider.keep(compose(ctx, campaign, issue, delivery, confirm=confirm)))
         except RenderError as exc:
             results.append(SendResult(delivery.id, outcome=Outcome.PERMANENT, error=f"render failed: {exc}"))
     sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails)

@@ -14,11 +14,12 @@ from typing import Any, ClassVar
 
 import requests
 
+from publisher.core.addresses import SenderError
 from publisher.core.message import OutgoingEmail
 from publisher.core.outcomes import SendResult
 from publisher.core.settings import Settings
 from workers.providers import http
-from workers.providers.base import Provider
+from workers.providers.base import BUILD_ERRORS, Provider
 
 #: Per-message error codes that are worth retrying (100: maintenance).
 TRANSIENT_CODES = {100}
@@ -38,8 +39,20 @@ class PostmarkProvider(Provider):
         self.base_url = settings.postmark_base_url.rstrip("/")
         self.url = self.base_url + "/email/batch"
 
-    def prepare(self, emails: list[OutgoingEmail]) -> list[dict[str, Any]]:
-        return [self._message(email) for email in emails]
+    def prepare(self, emails: list[OutgoingEmail]) -> list[Any]:
+        return [self._message(email) if email.encoded is None else http.Encoded(email.encoded) for email in emails]
+
+    def keep(self, email: OutgoingEmail) -> OutgoingEmail:
+        # An email that send() must refuse or fail alone is kept whole, so it does.
+        if self._oversized(email):
+            return email
+        try:
+            encoded = http.message_json(self._message(email))
+        except (SenderError, *BUILD_ERRORS):
+            return email
+        if encoded is None:
+            return email
+        return email.kept_as(encoded)
 
     def _message(self, email: OutgoingEmail) -> dict[str, Any]:
         message: dict[str, Any] = {
@@ -57,7 +70,7 @@ class PostmarkProvider(Provider):
             message["ReplyTo"] = email.reply_to_header
         return message
 
-    def transmit(self, payload: list[dict[str, Any]], *, idempotency_key: str) -> requests.Response:
+    def transmit(self, payload: list[Any], *, idempotency_key: str) -> requests.Response:
         response = http.post_json(self.url, payload, headers=self._headers(), timeout=self.settings.http_timeout)
         if response.status_code != 200:
             raise http.failure(response)
