@@ -20,7 +20,6 @@ from publisher.db.engine import Database
 from publisher.db.models import (
     DEAD_LETTERED_ROWS,
     IN_DOUBT_ROWS,
-    OPEN_STATES,
     Campaign,
     CampaignKind,
     CampaignStatus,
@@ -29,13 +28,14 @@ from publisher.db.models import (
     DeliveryState,
     EventType,
 )
+from publisher.ledger.status import StateCounts
 
 #: How long a finished campaign is still reported after it completed.
 WATCHED_FOR = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)
-class CampaignGauges:
+class CampaignGauges(StateCounts):
     id: int
     status: CampaignStatus
     provider: str
@@ -44,14 +44,6 @@ class CampaignGauges:
     #: Recipients with a hard bounce / a complaint reported by the provider's webhooks.
     bounces: int = 0
     complaints: int = 0
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def open(self) -> int:
-        return sum(self.counts[state.value] for state in OPEN_STATES)
 
     @property
     def progress(self) -> float:

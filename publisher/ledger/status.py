@@ -16,8 +16,22 @@ from publisher.db.models import OPEN_STATES, Campaign, CampaignStatus, Delivery,
 RATE_WINDOW = 60
 
 
+class StateCounts:
+    """Totals over ``counts``, records per delivery state with every state present."""
+
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def open(self) -> int:
+        return sum(self.counts[state.value] for state in OPEN_STATES)
+
+
 @dataclass(frozen=True)
-class CampaignProgress:
+class CampaignProgress(StateCounts):
     id: int
     title: str
     list_name: str | None
@@ -41,14 +55,6 @@ class CampaignProgress:
     @property
     def eta_seconds(self) -> float | None:
         return self.open / self.rate if self.rate and self.open else None
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def open(self) -> int:
-        return sum(self.counts[state.value] for state in OPEN_STATES)
 
     @property
     def finished(self) -> bool:
