@@ -29,7 +29,7 @@ class Watch:
         self.output = output
         with open(output, "wb") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "publisher", "status", *args, "--watch", "--interval", "0.2"],
+                [sys.executable, "-m", "publisher", "status", *args, "--watch", "--interval", "1"],
                 env={**env, "COLUMNS": "80"},
                 stdout=sink,
                 stderr=subprocess.STDOUT,
