@@ -13,7 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import OperationalError
 
-from publisher.db.engine import BUSY_TIMEOUT_MS, Database, alembic_config, open_database, schema_change
+from publisher.db.engine import BUSY_TIMEOUT_MS, HEAD_REVISION, Database, alembic_config, open_database, schema_change
 from publisher.db.models import MailingList
 from tests.support.paths import PROJECT
 
@@ -35,6 +35,38 @@ def test_reopening_a_migrated_database_changes_nothing(database_url: str) -> Non
     with again.engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() == _head()
     again.dispose()
+
+
+def test_the_head_revision_named_in_the_engine_is_alembics_head() -> None:
+    assert _head() == HEAD_REVISION
+
+
+def test_a_database_one_revision_behind_is_upgraded_on_open(db: Database) -> None:
+    from alembic import command
+
+    config = alembic_config()
+    with schema_change(db.engine) as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "-1")
+    with db.engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() != HEAD_REVISION
+    again = open_database(str(db.engine.url.render_as_string(hide_password=False)))
+    with again.engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == HEAD_REVISION
+    again.dispose()
+
+
+def test_opening_a_current_database_does_not_import_alembic(database_url: str) -> None:
+    open_database(database_url).dispose()
+    script = (
+        "import sys; from publisher.db.engine import open_database; open_database(sys.argv[1]).dispose(); "
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'alembic'))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script, database_url], cwd=PROJECT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
 
 
 def test_migrations_upgrade_and_downgrade_cleanly(db: Database) -> None:

@@ -1,58 +1,98 @@
-"""The ``newsletter`` command: builds the Typer app and registers every command module.
+"""The ``newsletter`` command: the root of every command, each module loaded only when its command is used.
 
 Each module of this package defines one command or one group, with its own
-``app``; this root only puts them together, so no command module imports the
-root and the order below is the order of ``newsletter --help``. Command
-modules keep their heavy imports inside the commands: ``newsletter --help``
-and ``newsletter status`` do not pay for rendering or the providers.
-Exit codes are documented in :mod:`publisher.cli.common`.
+``app``; this root only names them, so no command module imports the root and
+the order of ``COMMANDS`` is the order of ``newsletter --help``. A command's
+module is imported when that command runs or its help is shown (``newsletter
+--help`` shows every command's summary, so it imports them all): ``newsletter
+publish`` does not pay for the database models of ``lists``, the renderer of
+``preview`` or the providers. Command modules keep their heavy imports inside
+the commands as well. Exit codes are documented in :mod:`publisher.cli.common`.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import NamedTuple
+
 import typer
+from typer._click import Command, Context
+from typer.core import TyperGroup
 
-from publisher.cli import (
-    approve,
-    audit_log,
-    control,
-    demo,
-    embedded_redis,
-    events,
-    lint,
-    lists,
-    preview,
-    providers,
-    publish,
-    recap,
-    report,
-    send,
-    services,
-    status,
-    subscribers,
-    suppressions,
-    tokens,
-    users,
-    worker,
-)
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Event recaps in, newsletters out.")
+class Entry(NamedTuple):
+    """Where a command is: its module in this package, the Typer app there, and whether that app is a group."""
 
-# Commands, in the order of --help.
-for module in (publish, send, approve, worker, status, preview, lint, demo, control, services, report, audit_log):
-    app.add_typer(module.app)
+    module: str
+    app: str = "app"
+    group: bool = False
 
-# Groups.
-app.add_typer(subscribers.app, name="subscribers")
-app.add_typer(users.app, name="users")
-app.add_typer(tokens.app, name="tokens")
-app.add_typer(embedded_redis.app, name="redis")
-app.add_typer(providers.app, name="providers")
-app.add_typer(control.dlq_app, name="dlq")
-app.add_typer(lists.app, name="lists")
-app.add_typer(events.app, name="events")
-app.add_typer(recap.app, name="recap")
-app.add_typer(suppressions.app, name="suppressions")
+
+#: Every command and group of ``newsletter``, in the order of --help. A command
+#: module's app may hold several commands (``control`` has pause, resume, ...).
+COMMANDS: dict[str, Entry] = {
+    "publish": Entry("publish"),
+    "send": Entry("send"),
+    "approve": Entry("approve"),
+    "worker": Entry("worker"),
+    "ping-worker": Entry("worker"),
+    "status": Entry("status"),
+    "preview": Entry("preview"),
+    "lint": Entry("lint"),
+    "demo": Entry("demo"),
+    "pause": Entry("control"),
+    "resume": Entry("control"),
+    "cancel": Entry("control"),
+    "reconcile": Entry("control"),
+    "beat": Entry("services"),
+    "flower": Entry("services"),
+    "serve": Entry("services"),
+    "report": Entry("report"),
+    "audit": Entry("audit_log"),
+    # Groups.
+    "subscribers": Entry("subscribers", group=True),
+    "users": Entry("users", group=True),
+    "tokens": Entry("tokens", group=True),
+    "redis": Entry("embedded_redis", group=True),
+    "providers": Entry("providers", group=True),
+    "dlq": Entry("control", app="dlq_app", group=True),
+    "lists": Entry("lists", group=True),
+    "events": Entry("events", group=True),
+    "recap": Entry("recap", group=True),
+    "suppressions": Entry("suppressions", group=True),
+}
+
+
+def load_command(name: str) -> Command:
+    """The click command ``name``, built from its module exactly as if it had been added to the root."""
+    entry = COMMANDS[name]
+    module_app = getattr(importlib.import_module(f"publisher.cli.{entry.module}"), entry.app)
+    holder = typer.Typer(add_completion=False)
+    holder.add_typer(module_app, name=name if entry.group else None)
+    command = typer.main.get_group(holder).commands.get(name)
+    if command is None:
+        raise LookupError(f"publisher.cli.{entry.module}.{entry.app} has no command {name!r}")
+    return command
+
+
+class LazyCommands(TyperGroup):
+    """The root group: lists the commands of ``COMMANDS`` and imports a command's module on first use."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+app = typer.Typer(cls=LazyCommands, no_args_is_help=True, add_completion=False, help="Event recaps in, newsletters out.")
+
+
+@app.callback()
+def newsletter() -> None:
+    """Event recaps in, newsletters out."""
 
 
 def main() -> None:
