@@ -25,10 +25,9 @@ from publisher.db.models import (
     CampaignStatus,
     Delivery,
     DeliveryEvent,
-    DeliveryState,
     EventType,
 )
-from publisher.ledger.status import StateCounts
+from publisher.ledger.status import StateCounts, counts_by_state
 
 #: How long a finished campaign is still reported after it completed.
 WATCHED_FOR = dt.timedelta(hours=24)
@@ -76,7 +75,7 @@ def ledger_gauges(db: Database, now: dt.datetime | None = None) -> LedgerGauges:
             .order_by(Campaign.id)
         ).all()
         ids = [row.id for row in watched]
-        counts = _counts(session, ids)
+        counts = counts_by_state(session, ids)
         events = _events(session, ids, min((row.created_at for row in watched), default=None))
         campaigns = [
             CampaignGauges(
@@ -112,19 +111,6 @@ def _count_indexed(session: Session, rows: ColumnElement[bool], index: str) -> i
     # SQLAlchemy renders no table hint for SQLite; both names here are the module's own constants.
     predicate = rows.compile(dialect=dialect)
     return session.scalar(text(f"SELECT count(*) FROM deliveries INDEXED BY {index} WHERE {predicate}")) or 0  # noqa: S608
-
-
-def _counts(session: Session, ids: list[int]) -> dict[int, dict[str, int]]:
-    counts = {cid: {state.value: 0 for state in DeliveryState} for cid in ids}
-    if ids:
-        rows = session.execute(
-            select(Delivery.campaign_id, Delivery.state, func.count())
-            .where(Delivery.campaign_id.in_(ids))
-            .group_by(Delivery.campaign_id, Delivery.state)
-        ).all()
-        for cid, state, count in rows:
-            counts[cid][DeliveryState(state).value] = count
-    return counts
 
 
 def _events(session: Session, ids: list[int], oldest: dt.datetime | None) -> dict[tuple[int, EventType], int]:

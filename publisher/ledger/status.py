@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from publisher.core.clock import utcnow
 from publisher.core.errors import NotFoundError
@@ -28,6 +29,20 @@ class StateCounts:
     @property
     def open(self) -> int:
         return sum(self.counts[state.value] for state in OPEN_STATES)
+
+
+def counts_by_state(session: Session, ids: list[int]) -> dict[int, dict[str, int]]:
+    """Records per delivery state of each campaign in ``ids``, every state present (0 when none)."""
+    counts = {cid: {state.value: 0 for state in DeliveryState} for cid in ids}
+    if ids:
+        rows = session.execute(
+            select(Delivery.campaign_id, Delivery.state, func.count())
+            .where(Delivery.campaign_id.in_(ids))
+            .group_by(Delivery.campaign_id, Delivery.state)
+        ).all()
+        for cid, state, count in rows:
+            counts[cid][DeliveryState(state).value] = count
+    return counts
 
 
 @dataclass(frozen=True)
@@ -115,14 +130,7 @@ def campaign_progress(
         if campaign_id is not None and not campaigns:
             raise NotFoundError(f"no campaign with id {campaign_id}")
         ids = [campaign.id for campaign, _ in campaigns]
-        counts: dict[int, dict[str, int]] = {cid: {state.value: 0 for state in DeliveryState} for cid in ids}
-        rows = session.execute(
-            select(Delivery.campaign_id, Delivery.state, func.count())
-            .where(Delivery.campaign_id.in_(ids))
-            .group_by(Delivery.campaign_id, Delivery.state)
-        ).all()
-        for cid, state, count in rows:
-            counts[cid][DeliveryState(state).value] = count
+        counts = counts_by_state(session, ids)
         since = utcnow() - dt.timedelta(seconds=RATE_WINDOW)
         recent = dict(
             session.execute(
