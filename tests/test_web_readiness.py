@@ -76,3 +76,17 @@ def test_unready_naming_the_migrations_when_the_database_is_behind(
         "failed": ["migrations"],
         "checks": {"database": "ok", "redis": "ok", "migrations": "failed"},
     }
+
+
+READY = {"status": "ready", "checks": {"database": "ok", "redis": "ok", "migrations": "ok"}}
+
+
+def test_readyz_ignores_hostile_oversized_and_malformed_input(web_url: str) -> None:
+    """The check reads nothing of the request: hostile queries, huge or broken bodies change neither status nor answer."""
+    hostile = requests.get(f"{web_url}/readyz", params={"x": "<script>\x1b[31m' OR 1=1--"}, timeout=10)
+    assert (hostile.status_code, hostile.json()) == (200, READY)
+    assert "<script>" not in hostile.text
+    oversized = requests.get(f"{web_url}/readyz", params={"x": "a" * 6_000}, timeout=10)
+    assert oversized.status_code < 500 and "Traceback" not in oversized.text
+    malformed = requests.post(f"{web_url}/readyz", data=b"{not json", headers={"Content-Type": "application/json"}, timeout=10)
+    assert malformed.status_code == 405
