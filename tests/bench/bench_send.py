@@ -289,6 +289,9 @@ class SendFigures:
     #: CPU seconds used by the workers, by this process (the fake provider), and the machine's busy share meanwhile.
     worker_cpu: float
     fake_cpu: float
+    #: The worker mains' part of ``worker_cpu`` and of the peak PSS (the rest is their pool processes').
+    mains_cpu: float
+    mains_pss_mb: float
     machine_busy: float
     publish: Measured | None = None
     #: The publish call inside the command: wall and CPU seconds.
@@ -413,6 +416,8 @@ def send_once(
         worker_processes=watch.processes,
         worker_cpu=watch.cpu_seconds,
         fake_cpu=fake_cpu,
+        mains_cpu=watch.roots_cpu_seconds,
+        mains_pss_mb=watch.roots_pss_mb,
         machine_busy=busy,
         publish=published,
         call_seconds=call_seconds,
@@ -456,6 +461,8 @@ def run_naive(directory: Path, redis_url: str, fake: FakeProviders, acceptances:
         worker_processes=watch.processes,
         worker_cpu=watch.cpu_seconds,
         fake_cpu=fake_cpu,
+        mains_cpu=watch.roots_cpu_seconds,
+        mains_pss_mb=watch.roots_pss_mb,
         machine_busy=busy,
     )
 
@@ -587,6 +594,11 @@ def report(options: Options, results: Results) -> bool:
             f"peak PSS {runs_of([f.peak_worker_pss_mb for f in figures], '.0f')} MB "
             f"(summed RSS {median([f.peak_worker_mb for f in figures]):.0f} MB) over {figures[-1].worker_processes} processes, "
             "mains and pool children"
+        )
+        out(
+            f"            of which the mains: CPU "
+            f"{median([f.mains_cpu for f in figures]) / figures[0].recipients * 1000:.3f} ms per email, "
+            f"PSS {median([f.mains_pss_mb for f in figures]):.0f} MB"
         )
         out(
             f"  machine:  {median([f.machine_busy for f in figures]):.0%} busy (of {os.cpu_count()} CPUs); "

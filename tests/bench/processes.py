@@ -184,6 +184,8 @@ class TreeWatch(threading.Thread):
         self.peak_pss_kb = 0
         self.processes = 0
         self._cpu: dict[int, float] = {}
+        #: Each process's PSS in the sample of the peak total.
+        self._pss_at_peak: dict[int, int] = {}
         self._base: dict[int, float] = {}
         self._stopping = threading.Event()
 
@@ -204,7 +206,9 @@ class TreeWatch(threading.Thread):
 
     def _sample(self, pids: list[int], *, pss: bool) -> None:
         if pss:
-            self.peak_pss_kb = max(self.peak_pss_kb, sum(_pss_kb(pid) for pid in pids))
+            each = {pid: _pss_kb(pid) for pid in pids}
+            if sum(each.values()) > self.peak_pss_kb:
+                self.peak_pss_kb, self._pss_at_peak = sum(each.values()), each
         total = sum(_rss_kb(pid) for pid in pids)
         if total > self.peak_kb:
             self.peak_kb, self.processes = total, len(pids)
@@ -232,6 +236,16 @@ class TreeWatch(threading.Thread):
         """CPU time used since ``mark()`` by every process seen."""
         return sum(cpu - self._base.get(pid, 0.0) for pid, cpu in self._cpu.items())
 
+    @property
+    def roots_cpu_seconds(self) -> float:
+        """The part of ``cpu_seconds`` used by the roots themselves (the worker mains, not their pool)."""
+        return sum(cpu - self._base.get(pid, 0.0) for pid, cpu in self._cpu.items() if pid in self.roots)
+
+    @property
+    def roots_pss_mb(self) -> float:
+        """The roots' share of the peak PSS."""
+        return sum(kb for pid, kb in self._pss_at_peak.items() if pid in self.roots) / 1024
+
 
 # Profiling the workers ----------------------------------------------------------
 
@@ -251,7 +265,7 @@ def profiled_worker() -> None:
 
 def _start_profile(**_: Any) -> None:
     global _profiler
-    _profiler = cProfile.Profile()
+    _profiler = cProfile.Profile(time.process_time)
     _profiler.enable()
 
 
@@ -274,7 +288,7 @@ def print_profile(directory: Path, limit: int = 35) -> None:
     if not files:
         print(f"no profiles in {directory}: did the pool processes stop cleanly?")
         return
-    print(f"profile of {len(files)} worker pool processes ({directory}); wall-clock time, so lock and network waits count:")
+    print(f"profile of {len(files)} worker pool processes ({directory}); CPU time, so lock and network waits do not count:")
     stats = pstats.Stats(*files)
     stats.sort_stats("cumulative").print_stats(limit)
     stats.sort_stats("tottime").print_stats(limit)
