@@ -234,7 +234,7 @@ def test_a_body_of_objects_written_before_is_sent_in_pieces_with_the_bytes_and_l
     from workers.providers import http
 
     for count in (1, 2, 40):
-        items = [http.message_json({"HtmlBody": "é" * 20_000 * (index + 1)}) or b"" for index in range(count)]
+        items = [http.object_json({"To": "a@example.com"}, {"HtmlBody": "é" * 20_000 * (index + 1)}) or b"" for index in range(count)]
         body = http.request_body([http.Encoded(item) for item in items])
         assert isinstance(body, http.JsonArray)
         pieces = list(body)

@@ -16,6 +16,8 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
+import orjson
+
 from publisher.core.addresses import AddressError, SenderError, ascii_address, folded_address, format_address, sender_mailbox
 from publisher.core.clock import utcnow
 
@@ -42,6 +44,9 @@ class OutgoingEmail:
     #: The provider's own JSON object for this message, written as soon as it was built
     #: (``Provider.keep``); ``html`` and ``text`` are then empty, so a batch does not hold them.
     encoded: bytes | None = field(default=None, compare=False, repr=False)
+    #: The HTML and text bodies as JSON strings (quotes included), for a provider that
+    #: writes JSON (``Provider.json_bodies``); ``html`` and ``text`` are then empty.
+    json_bodies: tuple[bytes, bytes] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # The wire form whoever builds the email (punycode domain): providers key
@@ -83,12 +88,20 @@ class OutgoingEmail:
         headers.update(self.extra_headers)
         return headers
 
+    def bodies(self) -> tuple[str, str]:
+        """The HTML and text bodies, read back from their JSON when the email carries them so."""
+        if self.json_bodies is None:
+            return self.html, self.text
+        html, text = self.json_bodies
+        return orjson.loads(html), orjson.loads(text)
+
     def kept_as(self, encoded: bytes) -> OutgoingEmail:
         """This email without its bodies, carrying the provider's JSON object for it instead."""
         # A shallow copy, not dataclasses.replace: the address is already in its wire form.
         kept = copy.copy(self)
         object.__setattr__(kept, "html", "")
         object.__setattr__(kept, "text", "")
+        object.__setattr__(kept, "json_bodies", None)
         object.__setattr__(kept, "encoded", encoded)
         return kept
 
@@ -103,8 +116,9 @@ class OutgoingEmail:
             message.set_raw("Reply-To", folded_address(*reply_to))
         for name, value in self.headers().items():
             message[name] = value
-        message.set_content(self.text, subtype="plain", charset="utf-8")
-        message.add_alternative(self.html, subtype="html", charset="utf-8")
+        html, text = self.bodies()
+        message.set_content(text, subtype="plain", charset="utf-8")
+        message.add_alternative(html, subtype="html", charset="utf-8")
         return message
 
 

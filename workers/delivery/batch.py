@@ -12,6 +12,8 @@ import random
 import time
 from dataclasses import dataclass
 
+import orjson
+
 from publisher.content.rendering.layout import RenderedIssue
 from publisher.content.rendering.personalize import Recipient
 from publisher.core.errors import ConfigurationError, RenderError
@@ -98,7 +100,8 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
             if subject_fault is not None:
                 raise RenderError(subject_fault)
             # Kept in the provider's wire form where it has one, so the batch's bodies die one by one.
-            emails.append(provider.keep(compose(ctx, campaign, issue, delivery, confirm=confirm)))
+            email = compose(ctx, campaign, issue, delivery, confirm=confirm, json_bodies=provider.json_bodies)
+            emails.append(provider.keep(email))
         except RenderError as exc:
             results.append(SendResult(delivery.id, outcome=Outcome.PERMANENT, error=f"render failed: {exc}"))
     sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails)
@@ -213,12 +216,21 @@ def header_fault(field: str, value: str) -> str | None:
 
 
 def compose(
-    ctx: WorkerContext, campaign: CampaignSnapshot, issue: RenderedIssue, delivery: ClaimedDelivery, *, confirm: bool | None = None
+    ctx: WorkerContext,
+    campaign: CampaignSnapshot,
+    issue: RenderedIssue,
+    delivery: ClaimedDelivery,
+    *,
+    confirm: bool | None = None,
+    json_bodies: bool = False,
 ) -> OutgoingEmail:
     """Stage 2 for one recipient: fill the personal fields and build the email.
 
     ``confirm`` says whether the template has a confirm link (None: look it
     up); an issue without one costs no extra signature per recipient.
+    ``json_bodies``: write the bodies as JSON strings, for a provider whose
+    request is JSON (``Provider.json_bodies``); a value JSON cannot carry
+    gives the email its string bodies instead.
     """
     target = LinkTarget(delivery.subscriber_id, campaign.list_id, campaign.id)
     if confirm is None:
@@ -235,7 +247,8 @@ def compose(
     )
     if name_fault := header_fault("name", recipient.full_name):
         raise RenderError(name_fault)
-    html, text = issue.personalise(recipient)
+    bodies = _json_bodies(issue, recipient) if json_bodies else None
+    html, text = ("", "") if bodies is not None else issue.personalise(recipient)
     return OutgoingEmail(
         delivery_id=delivery.id,
         campaign_id=campaign.id,
@@ -250,7 +263,15 @@ def compose(
         unsubscribe_url=recipient.unsubscribe_url,
         reply_to=ctx.settings.reply_to,
         is_test=campaign.is_test,
+        json_bodies=bodies,
     )
+
+
+def _json_bodies(issue: RenderedIssue, recipient: Recipient) -> tuple[bytes, bytes] | None:
+    try:
+        return issue.personalise_json(recipient)
+    except orjson.JSONEncodeError:
+        return None  # a lone surrogate in a value: the string bodies, which the standard library writes
 
 
 def _log_outcomes(campaign_id: int, batch_id: int, provider: str, sent: int, failed: int, retried: int) -> None:

@@ -32,6 +32,7 @@ class PostmarkProvider(Provider):
     max_batch_size: ClassVar[int] = 500
     max_message_bytes: ClassVar[int | None] = 10 * 1024 * 1024
     required_settings: ClassVar[tuple[str, ...]] = ("postmark_api_key",)
+    json_bodies: ClassVar[bool] = True
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -47,7 +48,7 @@ class PostmarkProvider(Provider):
         if self._oversized(email):
             return email
         try:
-            encoded = http.message_json(self._message(email))
+            encoded = http.object_json(self._envelope(email), self._bodies(email))
         except (SenderError, *BUILD_ERRORS):
             return email
         if encoded is None:
@@ -55,12 +56,14 @@ class PostmarkProvider(Provider):
         return email.kept_as(encoded)
 
     def _message(self, email: OutgoingEmail) -> dict[str, Any]:
+        # The bodies last, as ``keep`` writes them.
+        return self._envelope(email) | self._bodies(email)
+
+    def _envelope(self, email: OutgoingEmail) -> dict[str, Any]:
         message: dict[str, Any] = {
             "From": email.from_header,
             "To": email.recipient,
             "Subject": email.subject,
-            "HtmlBody": email.html,
-            "TextBody": email.text,
             "MessageStream": self.settings.postmark_message_stream,
             "Tag": f"campaign-{email.campaign_id}",
             "Metadata": {"delivery_id": str(email.delivery_id), "message_id": email.message_id},
@@ -69,6 +72,13 @@ class PostmarkProvider(Provider):
         if email.reply_to:
             message["ReplyTo"] = email.reply_to_header
         return message
+
+    @staticmethod
+    def _bodies(email: OutgoingEmail) -> dict[str, Any]:
+        if email.json_bodies is None:
+            return {"HtmlBody": email.html, "TextBody": email.text}
+        html, text = email.json_bodies
+        return {"HtmlBody": http.Encoded(html), "TextBody": http.Encoded(text)}
 
     def transmit(self, payload: list[Any], *, idempotency_key: str) -> requests.Response:
         response = http.post_json(self.url, payload, headers=self._headers(), timeout=self.settings.http_timeout)

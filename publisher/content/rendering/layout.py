@@ -94,6 +94,11 @@ class RenderedIssue:
         html, text = self._compiled
         return html.render(recipient, html=True), text.render(recipient, html=False)
 
+    def personalise_json(self, recipient: Recipient) -> tuple[bytes, bytes]:
+        """``personalise`` with each body written as a JSON string; orjson.JSONEncodeError for a value JSON cannot carry."""
+        html, text = self._compiled
+        return html.render_json(recipient, html=True), text.render_json(recipient, html=False)
+
 
 @cache
 def environment() -> Environment:

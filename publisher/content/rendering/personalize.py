@@ -21,6 +21,12 @@ the element without the attribute instead of with an empty or relative one.
 
 The stage-1 output is split once into literal chunks and slots, so stage 2 is
 a join, not a search over the whole document per recipient.
+
+A provider that sends JSON can take each body as a JSON string instead
+(``render_json``): the literal chunks are escaped for JSON once per batch and
+only the recipient's values per email, so the body is never converted to UTF-8
+and scanned for escapes as a whole. JSON escapes character by character, so
+the pieces joined are byte for byte the JSON of the whole body.
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ import secrets
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import quote
 
+import orjson
 from markupsafe import Markup
 
 from publisher.core.errors import RenderError
@@ -211,6 +219,9 @@ class WholeUrl:
             return ""
         return self.opening + (escape_attribute(url) if html else url) + self.rest.render(recipient, html=html)
 
+    def render_json(self, recipient: Recipient, *, html: bool) -> bytes:
+        return json_chars(self.render(recipient, html=html))
+
 
 Slot = tuple[str, str] | WholeUrl
 
@@ -275,3 +286,28 @@ class CompiledTemplate:
                 out.append(encode(recipient.field(slot[0]), slot[1], html=html))
             out.append(literal)
         return "".join(out)
+
+    @cached_property
+    def _json_literals(self) -> tuple[bytes, ...]:
+        return tuple(json_chars(literal) for literal in self.literals)
+
+    def render_json(self, recipient: Recipient, *, html: bool) -> bytes:
+        """``render`` written as a JSON string, quotes included; orjson.JSONEncodeError for a value JSON cannot carry."""
+        literals = self._json_literals
+        out = [b'"', literals[0]]
+        for slot, literal in zip(self.slots, literals[1:], strict=True):
+            if isinstance(slot, WholeUrl):
+                out.append(slot.render_json(recipient, html=html))
+            else:
+                out.append(json_chars(encode(recipient.field(slot[0]), slot[1], html=html)))
+            out.append(literal)
+        out.append(b'"')
+        return b"".join(out)
+
+
+def json_chars(value: str) -> bytes:
+    """A string's characters as they stand inside a JSON string (escaped, UTF-8), without the quotes.
+
+    orjson.JSONEncodeError for a string JSON cannot carry (a lone surrogate).
+    """
+    return orjson.dumps(value)[1:-1]
