@@ -215,6 +215,31 @@ def test_postmark_keeps_a_batch_as_its_json_objects_not_its_bodies(fake_postmark
     assert [(m["HtmlBody"], m["TextBody"]) for m in payload] == [("<p>Hello</p>", "Hello\n")] * 2
 
 
+def test_postmark_sends_bodies_given_as_json_in_the_bytes_of_the_same_bodies_given_as_strings(fake_postmark: FakeProviders) -> None:
+    import orjson
+
+    provider = POSTMARK.build(fake_postmark)
+    assert provider.json_bodies
+    strings = [dataclasses.replace(e, html=f'<p title="q">Grüße {e.delivery_id} ✓\\</p>', text="Tab\there\n") for e in emails(2)]
+    as_json = [dataclasses.replace(e, html="", text="", json_bodies=(orjson.dumps(e.html), orjson.dumps(e.text))) for e in strings]
+    assert [e.bodies() for e in as_json] == [(e.html, e.text) for e in strings]
+    for batch in (strings, as_json, [provider.keep(e) for e in as_json]):
+        assert [r.outcome for r in provider.send(batch)] == [Outcome.ACCEPTED] * 2
+    bodies = [c.body for c in fake_postmark.calls_to("postmark")]
+    assert bodies[1] == bodies[0] and bodies[2] == bodies[0]
+    assert [(m["HtmlBody"], m["TextBody"]) for m in json.loads(bodies[2])] == [(e.html, e.text) for e in strings]
+
+
+def test_a_message_given_as_json_over_the_size_limit_is_refused_with_its_size(fake_postmark: FakeProviders) -> None:
+    import orjson
+
+    provider = POSTMARK.build(fake_postmark)
+    huge = dataclasses.replace(emails(1)[0], html="", text="", json_bodies=(orjson.dumps("é" * (provider.max_message_bytes or 0)), b'""'))
+    assert provider.keep(huge) is huge
+    assert "accepts at most" in (provider.send([huge])[0].error or "")
+    assert fake_postmark.calls_to("postmark") == []
+
+
 def test_postmark_keeps_whole_what_it_must_refuse_or_write_otherwise(fake_postmark: FakeProviders) -> None:
     import json
 

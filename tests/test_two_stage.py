@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -78,6 +80,26 @@ def recipients(draw: st.DrawFn) -> Recipient:
 @given(name=st.sampled_from([str(path) for path in RECAPS] + ["merge-tags"]), recipient=recipients())
 def test_two_stage_output_is_identical_to_a_one_pass_render(name: str, recipient: Recipient) -> None:
     assert stage_one(name).personalise(recipient) == render_single(recap_named(name), FRAME, recipient)
+
+
+#: Values JSON escapes (quotes, backslashes, tab and other control characters, separators) or writes as they are.
+json_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40) | st.sampled_from(['"\\\t\n', "\u2028 \x00 \u00e9"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from([str(path) for path in RECAPS] + ["merge-tags"]), recipient=recipients(), first_name=json_text)
+def test_the_bodies_written_as_json_are_the_json_of_the_bodies(name: str, recipient: Recipient, first_name: str) -> None:
+    recipient = dataclasses.replace(recipient, first_name=first_name, attributes={**recipient.attributes, "company": first_name})
+    html, text = stage_one(name).personalise(recipient)
+    assert stage_one(name).personalise_json(recipient) == (orjson.dumps(html), orjson.dumps(text))
+
+
+def test_a_value_json_cannot_carry_is_refused_by_the_json_form_only() -> None:
+    issue = stage_one(str(RECAPS[0]))
+    lone = Recipient(email="a@example.com", first_name="lone \ud800", last_name="", unsubscribe_url="", view_url="")
+    assert "lone \ud800" in issue.personalise(lone)[0]
+    with pytest.raises(orjson.JSONEncodeError):
+        issue.personalise_json(lone)
 
 
 def test_merge_tags_are_escaped_in_text_and_url_encoded_in_urls() -> None:

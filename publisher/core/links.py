@@ -17,15 +17,21 @@ signer, built once, that derives its keys once (itsdangerous derives the key
 from the secret and the salt on every signature otherwise), and the payload
 (three ids) is never offered to zlib: compressing a few bytes only ever pays
 for ids of ten repeated digits, and tokens issued compressed still verify,
-since reading a token looks at its own first byte.
+since reading a token looks at its own first byte. The payload is written by
+orjson, in the same bytes as itsdangerous' compact JSON, and the HMAC is
+given hashlib's SHA-1 itself rather than itsdangerous' lazy wrapper, which
+keeps the standard library from its pure-Python HMAC: the same tokens, for
+half the cost.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode, want_bytes
 from itsdangerous.url_safe import URLSafeSerializerMixin
@@ -44,6 +50,21 @@ class LinkTarget:
     subscriber_id: int | None
     list_id: int | None
     campaign_id: int | None
+
+
+class _CompactJson:
+    """itsdangerous' serializer interface over orjson: the compact JSON itsdangerous writes, as text."""
+
+    @staticmethod
+    def dumps(obj: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+    @staticmethod
+    def loads(payload: str | bytes) -> Any:
+        return orjson.loads(payload)
+
+
+_SERIALIZER_OPTIONS: dict[str, Any] = {"serializer": _CompactJson, "signer_kwargs": {"digest_method": hashlib.sha1}}
 
 
 class _KeyedOnce(Signer):
@@ -82,12 +103,12 @@ class _OneSignerPerSalt(URLSafeSerializerMixin):
 
 class _Serializer(_OneSignerPerSalt, URLSafeSerializer):
     def __init__(self, keys: Iterable[str], salt: str) -> None:
-        super().__init__(list(keys), salt=salt, signer=_KeyedOnce)
+        super().__init__(list(keys), salt=salt, signer=_KeyedOnce, **_SERIALIZER_OPTIONS)
 
 
 class _TimedSerializer(_OneSignerPerSalt, URLSafeTimedSerializer):
     def __init__(self, keys: Iterable[str], salt: str) -> None:
-        super().__init__(list(keys), salt=salt, signer=_TimedKeyedOnce)
+        super().__init__(list(keys), salt=salt, signer=_TimedKeyedOnce, **_SERIALIZER_OPTIONS)
 
 
 class LinkSigner:
