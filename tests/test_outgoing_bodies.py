@@ -10,6 +10,7 @@ import orjson
 from publisher.content.recap import load_recap
 from publisher.content.rendering.layout import IssueFrame, render_issue
 from publisher.core.links import signer_for
+from publisher.core.message import JsonText
 from publisher.core.settings import Settings
 from publisher.ledger.claims import CampaignSnapshot, ClaimedDelivery
 from tests.support.recaps import RECAP
@@ -17,7 +18,7 @@ from workers.delivery.batch import compose
 from workers.delivery.context import WorkerContext
 
 
-def composed(settings: Settings, first_name: str, *, json_bodies: bool) -> tuple[str, str, tuple[bytes, bytes] | None]:
+def composed(settings: Settings, first_name: str, *, json_bodies: bool) -> tuple[str, str, tuple[JsonText, JsonText] | None]:
     issue = render_issue(load_recap(RECAP), IssueFrame(list_name="attendees", postal_address="1 Test Street"))
     templates = {"html_template": issue.html, "text_template": issue.text, "nonce": issue.nonce}
     campaign = CampaignSnapshot(id=7, list_id=3, provider="postmark", is_test=False, subject="Recap", **templates)
@@ -34,7 +35,8 @@ def test_a_json_provider_gets_the_json_of_the_bodies_every_other_provider_gets(s
     assert none is None and 'Zoë "Z" \\' in text
     empty_html, empty_text, bodies = composed(settings, 'Zoë "Z" \\', json_bodies=True)
     assert (empty_html, empty_text) == ("", "")
-    assert bodies == (orjson.dumps(html), orjson.dumps(text))
+    assert bodies is not None
+    assert (bytes(bodies[0]), bytes(bodies[1])) == (orjson.dumps(html), orjson.dumps(text))
 
 
 def test_a_value_json_cannot_carry_leaves_the_email_its_string_bodies(settings: Settings) -> None:

@@ -91,7 +91,9 @@ json_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_si
 def test_the_bodies_written_as_json_are_the_json_of_the_bodies(name: str, recipient: Recipient, first_name: str) -> None:
     recipient = dataclasses.replace(recipient, first_name=first_name, attributes={**recipient.attributes, "company": first_name})
     html, text = stage_one(name).personalise(recipient)
-    assert stage_one(name).personalise_json(recipient) == (orjson.dumps(html), orjson.dumps(text))
+    html_json, text_json = stage_one(name).personalise_json(recipient)
+    assert (bytes(html_json), bytes(text_json)) == (orjson.dumps(html), orjson.dumps(text))
+    assert (html_json.length, html_json.text(), text_json.text()) == (len(orjson.dumps(html)), html, text)
 
 
 def test_a_value_json_cannot_carry_is_refused_by_the_json_form_only() -> None:

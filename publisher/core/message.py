@@ -26,6 +26,30 @@ ONE_CLICK = "List-Unsubscribe=One-Click"
 MIME_POLICY = SMTP.clone(refold_source="none")
 
 
+class JsonText:
+    """A text written as a JSON string (quotes included), in pieces: joined once, where the message is written."""
+
+    __slots__ = ("length", "pieces")
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+        self.length = sum(map(len, pieces))
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.pieces)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JsonText) and bytes(self) == bytes(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"JsonText({bytes(self)!r})"
+
+    def text(self) -> str:
+        return str(orjson.loads(bytes(self)))
+
+
 @dataclass(frozen=True)
 class OutgoingEmail:
     delivery_id: int
@@ -44,9 +68,9 @@ class OutgoingEmail:
     #: The provider's own JSON object for this message, written as soon as it was built
     #: (``Provider.keep``); ``html`` and ``text`` are then empty, so a batch does not hold them.
     encoded: bytes | None = field(default=None, compare=False, repr=False)
-    #: The HTML and text bodies as JSON strings (quotes included), for a provider that
-    #: writes JSON (``Provider.json_bodies``); ``html`` and ``text`` are then empty.
-    json_bodies: tuple[bytes, bytes] | None = field(default=None, compare=False, repr=False)
+    #: The HTML and text bodies as JSON strings, for a provider that writes JSON
+    #: (``Provider.json_bodies``); ``html`` and ``text`` are then empty.
+    json_bodies: tuple[JsonText, JsonText] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # The wire form whoever builds the email (punycode domain): providers key
@@ -93,16 +117,13 @@ class OutgoingEmail:
         if self.json_bodies is None:
             return self.html, self.text
         html, text = self.json_bodies
-        return orjson.loads(html), orjson.loads(text)
+        return html.text(), text.text()
 
     def kept_as(self, encoded: bytes) -> OutgoingEmail:
         """This email without its bodies, carrying the provider's JSON object for it instead."""
         # A shallow copy, not dataclasses.replace: the address is already in its wire form.
         kept = copy.copy(self)
-        object.__setattr__(kept, "html", "")
-        object.__setattr__(kept, "text", "")
-        object.__setattr__(kept, "json_bodies", None)
-        object.__setattr__(kept, "encoded", encoded)
+        kept.__dict__.update(html="", text="", json_bodies=None, encoded=encoded)
         return kept
 
     def to_mime(self) -> EmailMessage:

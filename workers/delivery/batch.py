@@ -19,7 +19,7 @@ from publisher.content.rendering.personalize import Recipient
 from publisher.core.clock import utcnow
 from publisher.core.errors import ConfigurationError, RenderError
 from publisher.core.links import CONFIRM, UNSUBSCRIBE, VIEW, LinkTarget
-from publisher.core.message import OutgoingEmail
+from publisher.core.message import JsonText, OutgoingEmail
 from publisher.core.outcomes import Outcome, SendResult
 from publisher.core.signals import Halt
 from publisher.core.text_rules import describe_character, first_control_character
@@ -283,7 +283,7 @@ def compose(
     )
 
 
-def _json_bodies(issue: RenderedIssue, recipient: Recipient) -> tuple[bytes, bytes] | None:
+def _json_bodies(issue: RenderedIssue, recipient: Recipient) -> tuple[JsonText, JsonText] | None:
     try:
         return issue.personalise_json(recipient)
     except orjson.JSONEncodeError:

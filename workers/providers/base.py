@@ -162,7 +162,7 @@ class Provider(abc.ABC):
         # UTF-8 with some characters escaped, never shorter: nearly every message
         # is within the limit by one of these bounds, and is never encoded just to be measured.
         json_bodies = email.json_bodies
-        bound = sum(map(len, json_bodies)) if json_bodies is not None else 4 * (len(email.html) + len(email.text))
+        bound = sum(body.length for body in json_bodies) if json_bodies is not None else 4 * (len(email.html) + len(email.text))
         if bound + headers <= self.max_message_bytes:
             return None
         html, text = email.bodies()

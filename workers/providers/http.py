@@ -20,6 +20,7 @@ import orjson
 import requests
 
 from publisher.core.errors import PermanentDeliveryError, TransientDeliveryError
+from publisher.core.message import JsonText
 from publisher.core.outcomes import trim
 from publisher.core.signals import Halt, RateLimit
 
@@ -108,27 +109,31 @@ class JsonArray:
 def object_json(members: dict[str, Any], large: dict[str, Any]) -> bytes | None:
     """The JSON object of ``members`` then ``large``, as ``json_body`` writes their union; None when orjson refuses a value.
 
-    For a payload to carry as ``Encoded``. Each of ``large`` (the bodies, a
-    string or ``Encoded``) is written alone and copied once into a result of
-    the exact size: orjson's own bytes keep the room it reserved while writing
-    (four bytes for every character of a non-ASCII string, about 250 KB for a
-    32 KB message), and a batch keeps 500 of them.
+    For a payload to carry as ``Encoded``. Each of ``large`` (the bodies: a
+    string, or a ``JsonText`` written before) is written alone, and copied once
+    into a result of the exact size: orjson's own bytes keep the room it
+    reserved while writing (four bytes for every character of a non-ASCII
+    string, about 250 KB for a 32 KB message), and a batch keeps 500 of them.
     """
+    parts: list[bytes] = []
     try:
         head = orjson.dumps(members, default=_fragment)
-        values = [value.json if isinstance(value, Encoded) else orjson.dumps(value, default=_fragment) for value in large.values()]
+        for index, (name, value) in enumerate(large.items()):
+            parts += (b"," if index or members else b"", orjson.dumps(name), b":")
+            if isinstance(value, JsonText):
+                parts += value.pieces
+            else:
+                parts.append(orjson.dumps(value, default=_fragment))
     except orjson.JSONEncodeError:
         return None
-    parts = [head[:-1]]
-    for index, (name, value) in enumerate(zip(large, values, strict=True)):
-        parts += (b"," if index or members else b"", orjson.dumps(name), b":", value)
-    parts.append(b"}")
-    return b"".join(parts)
+    return b"".join([head[:-1], *parts, b"}"])
 
 
 def _fragment(value: Any) -> orjson.Fragment:
     if isinstance(value, Encoded):
         return orjson.Fragment(value.json)
+    if isinstance(value, JsonText):
+        return orjson.Fragment(bytes(value))
     raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
@@ -136,6 +141,8 @@ def _decoded(value: Any) -> Any:
     # The standard library writes a body orjson refused: what orjson wrote before is read back and written again.
     if isinstance(value, Encoded):
         return orjson.loads(value.json)
+    if isinstance(value, JsonText):
+        return value.text()
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 

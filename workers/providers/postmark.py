@@ -78,7 +78,7 @@ class PostmarkProvider(Provider):
         if email.json_bodies is None:
             return {"HtmlBody": email.html, "TextBody": email.text}
         html, text = email.json_bodies
-        return {"HtmlBody": http.Encoded(html), "TextBody": http.Encoded(text)}
+        return {"HtmlBody": html, "TextBody": text}
 
     def transmit(self, payload: list[Any], *, idempotency_key: str) -> requests.Response:
         response = http.post_json(self.url, payload, headers=self._headers(), timeout=self.settings.http_timeout)

@@ -32,6 +32,7 @@ from publisher.content.rendering.personalize import (
 from publisher.content.rendering.plaintext import PLACEHOLDER, to_text, wrap_text
 from publisher.core.branding import Brand
 from publisher.core.errors import ContentError
+from publisher.core.message import JsonText
 from publisher.core.settings import Settings
 from templates import TEMPLATES_DIR
 
@@ -94,7 +95,7 @@ class RenderedIssue:
         html, text = self._compiled
         return html.render(recipient, html=True), text.render(recipient, html=False)
 
-    def personalise_json(self, recipient: Recipient) -> tuple[bytes, bytes]:
+    def personalise_json(self, recipient: Recipient) -> tuple[JsonText, JsonText]:
         """``personalise`` with each body written as a JSON string; orjson.JSONEncodeError for a value JSON cannot carry."""
         html, text = self._compiled
         return html.render_json(recipient, html=True), text.render_json(recipient, html=False)

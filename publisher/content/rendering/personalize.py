@@ -44,6 +44,7 @@ import orjson
 from markupsafe import Markup
 
 from publisher.core.errors import RenderError
+from publisher.core.message import JsonText
 
 TEXT, ATTRIBUTE, URL_PART, WHOLE_URL = "X", "A", "U", "W"
 #: Schemes a whole-URL merge tag may give; anything else (javascript:, data:, a relative URL) drops the attribute.
@@ -291,8 +292,8 @@ class CompiledTemplate:
     def _json_literals(self) -> tuple[bytes, ...]:
         return tuple(json_chars(literal) for literal in self.literals)
 
-    def render_json(self, recipient: Recipient, *, html: bool) -> bytes:
-        """``render`` written as a JSON string, quotes included; orjson.JSONEncodeError for a value JSON cannot carry."""
+    def render_json(self, recipient: Recipient, *, html: bool) -> JsonText:
+        """``render`` written as a JSON string; orjson.JSONEncodeError for a value JSON cannot carry."""
         literals = self._json_literals
         out = [b'"', literals[0]]
         for slot, literal in zip(self.slots, literals[1:], strict=True):
@@ -302,7 +303,7 @@ class CompiledTemplate:
                 out.append(json_chars(encode(recipient.field(slot[0]), slot[1], html=html)))
             out.append(literal)
         out.append(b'"')
-        return b"".join(out)
+        return JsonText(out)
 
 
 def json_chars(value: str) -> bytes:
