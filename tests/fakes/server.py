@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 #: struct timeval, as SO_TIMESTAMP delivers it. Python names neither the
 #: option nor its message type; 29 is both on Linux.
 TIMEVAL = struct.Struct("@ll")
@@ -53,7 +55,14 @@ class Request:
     arrived: float = field(default_factory=time.time)
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        # orjson reads a 16 MB batch in a tenth of the time: the fake stands
+        # for a remote service, and its CPU on this machine is the bench's
+        # noise. What orjson refuses (a lone surrogate's escape, a number
+        # beyond 64 bits, another encoding) is read as the standard library reads it.
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return json.loads(self.body)
 
 
 @dataclass(frozen=True)
