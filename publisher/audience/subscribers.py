@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from publisher.audience.address_syntax import normalized_address
 from publisher.audience.csv_file import (
     RowProblem,
     address_columns,
@@ -114,10 +115,10 @@ def normalise_email(address: str) -> str:
     if any(char in address for char in "\r\n"):
         raise ValueError("contains a line break")
     try:
-        checked = validate_email(address, check_deliverability=False)
+        normalized = normalized_address(address)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from exc
-    return checked.normalized.lower()
+    return normalized.lower()
 
 
 class UnsendableAddressError(ValueError):
