@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from email_validator import EmailNotValidError
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
+from sqlalchemy import Column, ColumnElement, Integer, MetaData, String, Table, insert, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -58,6 +58,7 @@ CHUNK_ROWS = 5_000
 QUERY_CHUNK = 500
 SUBSCRIBERS = Subscriber.metadata.tables[Subscriber.__tablename__]
 SUBSCRIPTIONS = Subscription.metadata.tables[Subscription.__tablename__]
+CONSENT_EVENTS = ConsentEvent.metadata.tables[ConsentEvent.__tablename__]
 #: The line each address of a file being imported first appears on; temporary, in the import's transaction.
 FIRST_LINES = Table(
     "import_first_lines",
@@ -372,7 +373,7 @@ class _ListWriter:
             )
         }
         changed_names: list[dict[str, Any]] = []
-        joining: list[dict[str, Any]] = []
+        joining: list[int] = []
         confirming: list[int] = []
         source = self._source
         for row in rows:
@@ -383,17 +384,7 @@ class _ListWriter:
                 changed = True
             membership = memberships.get(ids[row.email])
             if membership is None:
-                joining.append(
-                    {
-                        "list_id": self._list_id,
-                        "subscriber_id": ids[row.email],
-                        "status": SubscriptionStatus.CONFIRMED,
-                        "source": source,
-                        "consented_at": now,
-                        "confirmed_at": now,
-                        "created_at": now,
-                    }
-                )
+                joining.append(ids[row.email])
                 changed = True
             elif membership.status == SubscriptionStatus.UNSUBSCRIBED:
                 # An import never overrides someone's own decision to leave.
@@ -414,15 +405,41 @@ class _ListWriter:
             consent = {"status": SubscriptionStatus.CONFIRMED, "source": source, "consented_at": now, "confirmed_at": now}
             consent |= {"consent_ip": None, "consent_user_agent": None}
             session.execute(update(Subscription), [{"id": id_, **consent} for id_ in confirming])
-        joined: list[int] = []
-        if joining:
-            # A subscription a concurrent sign-up adds first is left to it (pending, with its own consent).
-            statement = self._dialect.insert(SUBSCRIPTIONS).on_conflict_do_nothing().returning(SUBSCRIPTIONS.c.id)
-            joined = list(session.scalars(statement, joining))
+        joined = self._join(joining, now) if joining else []
         if consented := confirming + joined:
-            history = [{"subscription_id": id_, "action": ConsentAction.IMPORTED, "source": source, "created_at": now} for id_ in consented]
-            session.execute(insert(ConsentEvent), history)
+            self._record_consent(consented, now)
         return len(joined)
+
+    def _join(self, subscriber_ids: list[int], now: dt.datetime) -> list[int]:
+        """Add confirmed subscriptions of these subscribers to the list; return the ids of those added.
+
+        One INSERT … SELECT over the subscribers: every value but the
+        subscriber's is the same, so it is sent once, not once a row.
+        """
+        columns = SUBSCRIPTIONS.c
+        values = select(
+            _constant(self._list_id, columns.list_id),
+            SUBSCRIBERS.c.id,
+            _constant(SubscriptionStatus.CONFIRMED, columns.status),
+            _constant(self._source, columns.source),
+            *(_constant(now, column) for column in (columns.consented_at, columns.confirmed_at, columns.created_at)),
+        ).where(SUBSCRIBERS.c.id.in_(subscriber_ids))
+        names = ["list_id", "subscriber_id", "status", "source", "consented_at", "confirmed_at", "created_at"]
+        # A subscription a concurrent sign-up adds first is left to it (pending, with its own consent).
+        statement = self._dialect.insert(SUBSCRIPTIONS).from_select(names, values.order_by(SUBSCRIBERS.c.id))
+        return list(self._session.scalars(statement.on_conflict_do_nothing().returning(columns.id)))
+
+    def _record_consent(self, subscription_ids: list[int], now: dt.datetime) -> None:
+        """Add the import to the consent history of these subscriptions, in one INSERT … SELECT."""
+        events = CONSENT_EVENTS.c
+        values = select(
+            SUBSCRIPTIONS.c.id,
+            _constant(ConsentAction.IMPORTED, events.action),
+            _constant(self._source, events.source),
+            _constant(now, events.created_at),
+        ).where(SUBSCRIPTIONS.c.id.in_(subscription_ids))
+        names = ["subscription_id", "action", "source", "created_at"]
+        self._session.execute(insert(CONSENT_EVENTS).from_select(names, values.order_by(SUBSCRIPTIONS.c.id)))
 
     def _stored(self, emails: list[str]) -> dict[str, Any]:
         """The stored subscribers among ``emails``, by address."""
@@ -482,6 +499,11 @@ def _get_or_create_list(session: Session, name: str) -> MailingList:
         session.add(mailing_list)
         session.flush()
     return mailing_list
+
+
+def _constant(value: object, column: Column[Any]) -> ColumnElement[Any]:
+    """``value`` as a constant of an INSERT … SELECT into ``column``, typed as the column is."""
+    return literal(value, column.type)
 
 
 def _changed_names(stored: Any, row: Row) -> dict[str, Any] | None:
