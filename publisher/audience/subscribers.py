@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from email_validator import EmailNotValidError
-from sqlalchemy import Column, ColumnElement, Integer, MetaData, String, Table, insert, literal, select, text, update
+from sqlalchemy import Column, ColumnElement, Integer, MetaData, String, Table, bindparam, exists, insert, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -66,6 +66,18 @@ FIRST_LINES = Table(
     Column("email", String(320), primary_key=True),
     Column("line", Integer, nullable=False),
     prefixes=["TEMPORARY"],
+)
+#: The import's lookups, built once: ``IN`` lists of a chunk's values bound as one expanding parameter.
+EARLIER_LINES = select(FIRST_LINES.c.email, FIRST_LINES.c.line).where(FIRST_LINES.c.email.in_(bindparam("emails", expanding=True)))
+ERASED_HASHES = select(Suppression.email_hash).where(
+    Suppression.email_hash.in_(bindparam("hashes", expanding=True)), Suppression.email.is_(None)
+)
+ANY_ERASED = select(exists().where(Suppression.email.is_(None)))
+STORED = select(Subscriber.id, Subscriber.email, Subscriber.first_name, Subscriber.last_name, Subscriber.attributes).where(
+    Subscriber.email.in_(bindparam("emails", expanding=True))
+)
+MEMBERSHIPS = select(Subscription.id, Subscription.subscriber_id, Subscription.status).where(
+    Subscription.list_id == bindparam("list_id"), Subscription.subscriber_id.in_(bindparam("subscriber_ids", expanding=True))
 )
 #: Line breaks and tabs an attribute value may hold (mapped away before checking it).
 MULTILINE = str.maketrans(dict.fromkeys("\t\n\r\u2028\u2029", " "))
@@ -299,16 +311,18 @@ class _FirstLines:
             else:
                 first[row.email] = row.line
                 unique.append(row)
-        for start in range(0, len(unique), QUERY_CHUNK):
-            emails = [row.email for row in unique[start : start + QUERY_CHUNK]]
-            query = select(FIRST_LINES.c.email, FIRST_LINES.c.line).where(FIRST_LINES.c.email.in_(emails))
-            first.update((email, line) for email, line in self._session.execute(query))
-        earlier = [row for row in unique if first[row.email] != row.line]
-        if earlier:
-            repeated.extend(earlier)
-            unique = [row for row in unique if first[row.email] == row.line]
         if unique:
-            self._session.execute(insert(FIRST_LINES), [{"email": row.email, "line": row.line} for row in unique])
+            # Each address is written unless an earlier chunk wrote it: a chunk
+            # that repeats none (the usual case) needs no lookup.
+            statement = self._dialect.insert(FIRST_LINES).on_conflict_do_nothing().returning(FIRST_LINES.c.email)
+            written = set(self._session.scalars(statement, [{"email": row.email, "line": row.line} for row in unique]))
+            if len(written) < len(unique):
+                earlier = [row for row in unique if row.email not in written]
+                for start in range(0, len(earlier), QUERY_CHUNK):
+                    emails = [row.email for row in earlier[start : start + QUERY_CHUNK]]
+                    first.update((email, line) for email, line in self._session.execute(EARLIER_LINES, {"emails": emails}))
+                repeated.extend(earlier)
+                unique = [row for row in unique if row.email in written]
         problems.extend(RowProblem(row.line, f"{row.email} already appears on line {first[row.email]}") for row in repeated)
         return unique
 
@@ -332,10 +346,12 @@ class _ListWriter:
     def without_erased(self, rows: list[Row], problems: list[RowProblem]) -> list[Row]:
         """Drop the rows whose address was erased on request, adding each to ``problems`` (without its address)."""
         erased: set[str] = set()
+        if not rows or not self._session.scalar(ANY_ERASED):
+            # Most databases hold no erased entry: nothing to hash the addresses for.
+            return rows
         for start in range(0, len(rows), QUERY_CHUNK):
             hashes = hashes_of(self._session, (row.email for row in rows[start : start + QUERY_CHUNK]))
-            query = select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes)), Suppression.email.is_(None))
-            erased.update(hashes[digest] for digest in self._session.scalars(query))
+            erased.update(hashes[digest] for digest in self._session.scalars(ERASED_HASHES, {"hashes": list(hashes)}))
         if not erased:
             return rows
         problems.extend(RowProblem(row.line, ERASED) for row in rows if row.email in erased)
@@ -363,15 +379,10 @@ class _ListWriter:
                 # Added meanwhile by another transaction (a sign-up): found now, and updated like any other.
                 existing.update(self._stored([row.email for row in new if row.email not in added]))
                 ids.update({found.email: found.id for found in existing.values()})
-        memberships = {
-            found.subscriber_id: found
-            for found in session.execute(
-                select(Subscription.id, Subscription.subscriber_id, Subscription.status).where(
-                    Subscription.list_id == self._list_id,
-                    Subscription.subscriber_id.in_([found.id for found in existing.values()]),
-                )
-            )
-        }
+        memberships = {}
+        if existing:
+            known = {"list_id": self._list_id, "subscriber_ids": [found.id for found in existing.values()]}
+            memberships = {found.subscriber_id: found for found in session.execute(MEMBERSHIPS, known)}
         changed_names: list[dict[str, Any]] = []
         joining: list[int] = []
         confirming: list[int] = []
@@ -443,8 +454,7 @@ class _ListWriter:
 
     def _stored(self, emails: list[str]) -> dict[str, Any]:
         """The stored subscribers among ``emails``, by address."""
-        query = select(Subscriber.id, Subscriber.email, Subscriber.first_name, Subscriber.last_name, Subscriber.attributes)
-        return {found.email: found for found in self._session.execute(query.where(Subscriber.email.in_(emails)))}
+        return {found.email: found for found in self._session.execute(STORED, {"emails": emails})}
 
     def _insert_subscribers(self, rows: list[Row], now: dt.datetime) -> dict[str, int]:
         """Insert new subscribers in one multi-row statement; return the ids of those inserted by address."""
