@@ -23,9 +23,6 @@ from email_validator.syntax import DomainNameValidationResult, validate_email_do
 
 #: Domains whose result is kept; a file of as many different domains only loses the saving.
 DOMAIN_CACHE = 4096
-#: Characters that make the library read the part before the @-sign as more than a dot-atom (a quoted
-#: local part, a display name before ``<``) or the part after it as an IP literal.
-_NOT_PLAIN = ('"', "<")
 
 
 def normalized_address(address: str) -> str:
@@ -42,7 +39,9 @@ def normalized_address(address: str) -> str:
 def _plain(address: str) -> str | None:
     """The normalised form of a plain address, None when it is not plain; EmailNotValidError when a step refuses it."""
     local, at, domain = address.partition("@")
-    if not at or not local.isascii() or any(char in local for char in _NOT_PLAIN) or domain.startswith("["):
+    # A quote or ``<`` before the @-sign makes the library read a quoted local
+    # part or a display name, a ``[`` after it an IP literal.
+    if not at or not local.isascii() or '"' in local or "<" in local or domain.startswith("["):
         return None
     # The library splits at an @-sign that no following character combines with.
     if not domain.isascii() and unicodedata.normalize("NFC", address[len(local) : len(local) + 32])[0] != "@":

@@ -125,7 +125,7 @@ def normalise_email(address: str) -> str:
 
     Raises ValueError with the reason when the address is not valid.
     """
-    if any(char in address for char in "\r\n"):
+    if "\r" in address or "\n" in address:
         raise ValueError("contains a line break")
     try:
         normalized = normalized_address(address)
