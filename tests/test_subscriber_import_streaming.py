@@ -99,6 +99,21 @@ def test_bad_rows_are_skipped_with_their_lines_in_every_chunk_while_their_neighb
     assert stored == {f"p{n}@example.com": f"Zoë{n}" for n in (1, 2, 3, 5, 6)}
 
 
+def test_an_address_repeated_twice_in_a_later_chunk_names_its_first_line_both_times(db: Database, tmp_path: Path) -> None:
+    path = tmp_path / "repeats.csv"
+    rows = [person(1), person(2), person(3), "P1@example.com,A,B,\n", person(4), "p1@Example.com,C,D,\n", "p4@example.com,E,F,\n"]
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    report = import_subscribers(db, path, "big", chunk_rows=3)
+    assert [(problem.line, problem.reason) for problem in report.problems] == [
+        (5, "p1@example.com already appears on line 2"),
+        (7, "p1@example.com already appears on line 2"),
+        (8, "p4@example.com already appears on line 6"),
+    ]
+    assert report.added == 4
+    with db.transaction() as session:
+        assert session.scalar(select(Subscriber.first_name).where(Subscriber.email == "p1@example.com")) == "Zoë1"
+
+
 def test_without_a_receiver_the_report_keeps_the_skipped_rows_in_line_order(db: Database, tmp_path: Path) -> None:
     path = tmp_path / "people.csv"
     rows = [person(n) if n % 5 else "nobody,at,all,\n" for n in range(1, 21)]

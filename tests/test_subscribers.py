@@ -169,6 +169,41 @@ def test_an_import_of_many_chunks_adds_updates_and_keeps_decisions_across_them(d
         assert session.scalar(select(func.count()).select_from(ConsentEvent)) == 1200
 
 
+def test_an_import_confirms_each_membership_it_adds_or_completes_with_one_consent_event(db: Database, tmp_path: Path) -> None:
+    """New people, people already on another list and a pending sign-up: each ends confirmed with the import as its proof."""
+    import_subscribers(db, people(tmp_path / "other.csv", range(4)), "other")
+    import_subscribers(db, people(tmp_path / "pending.csv", range(1, 2)), "big")
+    with db.transaction() as session:
+        session.execute(update(Subscription).where(Subscription.source == "import:pending.csv").values(status=SubscriptionStatus.PENDING))
+    report = import_subscribers(db, people(tmp_path / "big.csv", range(6)), "big")
+    assert (report.added, report.updated, report.unchanged) == (2, 4, 0)
+    with db.transaction() as session:
+        big = session.scalar(select(MailingList.id).where(MailingList.name == "big"))
+        found = session.execute(
+            select(
+                Subscriber.email,
+                Subscription.id,
+                Subscription.status,
+                Subscription.source,
+                Subscription.consented_at,
+                Subscription.confirmed_at,
+            )
+            .join(Subscription)
+            .where(Subscription.list_id == big)
+            .order_by(Subscriber.email)
+        ).all()
+        events = session.execute(
+            select(ConsentEvent.subscription_id, ConsentEvent.action, ConsentEvent.source, ConsentEvent.created_at).where(
+                ConsentEvent.source == "import:big.csv"
+            )
+        ).all()
+    assert [(row.email, row.status, row.source) for row in found] == [
+        (f"p{n}@example.com", SubscriptionStatus.CONFIRMED, "import:big.csv") for n in range(6)
+    ]
+    assert all(row.consented_at == row.confirmed_at == found[0].consented_at for row in found)
+    assert sorted(events) == sorted((row.id, "imported", "import:big.csv", row.consented_at) for row in found)
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_import_keeps_postgresqls_planner_statistics_current(db: Database, tmp_path: Path) -> None:
     """Without statistics the foreign-key checks of a growing import scan whole tables (100,000 rows: 145 s instead of 21 s)."""

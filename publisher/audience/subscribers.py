@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
+from email_validator import EmailNotValidError
+from sqlalchemy import Column, ColumnElement, Integer, MetaData, String, Table, bindparam, exists, insert, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from publisher.audience.address_syntax import normalized_address
 from publisher.audience.csv_file import (
     RowProblem,
     address_columns,
@@ -57,6 +58,7 @@ CHUNK_ROWS = 5_000
 QUERY_CHUNK = 500
 SUBSCRIBERS = Subscriber.metadata.tables[Subscriber.__tablename__]
 SUBSCRIPTIONS = Subscription.metadata.tables[Subscription.__tablename__]
+CONSENT_EVENTS = ConsentEvent.metadata.tables[ConsentEvent.__tablename__]
 #: The line each address of a file being imported first appears on; temporary, in the import's transaction.
 FIRST_LINES = Table(
     "import_first_lines",
@@ -64,6 +66,18 @@ FIRST_LINES = Table(
     Column("email", String(320), primary_key=True),
     Column("line", Integer, nullable=False),
     prefixes=["TEMPORARY"],
+)
+#: The import's lookups, built once: ``IN`` lists of a chunk's values bound as one expanding parameter.
+EARLIER_LINES = select(FIRST_LINES.c.email, FIRST_LINES.c.line).where(FIRST_LINES.c.email.in_(bindparam("emails", expanding=True)))
+ERASED_HASHES = select(Suppression.email_hash).where(
+    Suppression.email_hash.in_(bindparam("hashes", expanding=True)), Suppression.email.is_(None)
+)
+ANY_ERASED = select(exists().where(Suppression.email.is_(None)))
+STORED = select(Subscriber.id, Subscriber.email, Subscriber.first_name, Subscriber.last_name, Subscriber.attributes).where(
+    Subscriber.email.in_(bindparam("emails", expanding=True))
+)
+MEMBERSHIPS = select(Subscription.id, Subscription.subscriber_id, Subscription.status).where(
+    Subscription.list_id == bindparam("list_id"), Subscription.subscriber_id.in_(bindparam("subscriber_ids", expanding=True))
 )
 #: Line breaks and tabs an attribute value may hold (mapped away before checking it).
 MULTILINE = str.maketrans(dict.fromkeys("\t\n\r\u2028\u2029", " "))
@@ -111,13 +125,13 @@ def normalise_email(address: str) -> str:
 
     Raises ValueError with the reason when the address is not valid.
     """
-    if any(char in address for char in "\r\n"):
+    if "\r" in address or "\n" in address:
         raise ValueError("contains a line break")
     try:
-        checked = validate_email(address, check_deliverability=False)
+        normalized = normalized_address(address)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from exc
-    return checked.normalized.lower()
+    return normalized.lower()
 
 
 class UnsendableAddressError(ValueError):
@@ -297,16 +311,18 @@ class _FirstLines:
             else:
                 first[row.email] = row.line
                 unique.append(row)
-        for start in range(0, len(unique), QUERY_CHUNK):
-            emails = [row.email for row in unique[start : start + QUERY_CHUNK]]
-            query = select(FIRST_LINES.c.email, FIRST_LINES.c.line).where(FIRST_LINES.c.email.in_(emails))
-            first.update((email, line) for email, line in self._session.execute(query))
-        earlier = [row for row in unique if first[row.email] != row.line]
-        if earlier:
-            repeated.extend(earlier)
-            unique = [row for row in unique if first[row.email] == row.line]
         if unique:
-            self._session.execute(insert(FIRST_LINES), [{"email": row.email, "line": row.line} for row in unique])
+            # Each address is written unless an earlier chunk wrote it: a chunk
+            # that repeats none (the usual case) needs no lookup.
+            statement = self._dialect.insert(FIRST_LINES).on_conflict_do_nothing().returning(FIRST_LINES.c.email)
+            written = set(self._session.scalars(statement, [{"email": row.email, "line": row.line} for row in unique]))
+            if len(written) < len(unique):
+                earlier = [row for row in unique if row.email not in written]
+                for start in range(0, len(earlier), QUERY_CHUNK):
+                    emails = [row.email for row in earlier[start : start + QUERY_CHUNK]]
+                    first.update((email, line) for email, line in self._session.execute(EARLIER_LINES, {"emails": emails}))
+                repeated.extend(earlier)
+                unique = [row for row in unique if row.email in written]
         problems.extend(RowProblem(row.line, f"{row.email} already appears on line {first[row.email]}") for row in repeated)
         return unique
 
@@ -330,10 +346,12 @@ class _ListWriter:
     def without_erased(self, rows: list[Row], problems: list[RowProblem]) -> list[Row]:
         """Drop the rows whose address was erased on request, adding each to ``problems`` (without its address)."""
         erased: set[str] = set()
+        if not rows or not self._session.scalar(ANY_ERASED):
+            # Most databases hold no erased entry: nothing to hash the addresses for.
+            return rows
         for start in range(0, len(rows), QUERY_CHUNK):
             hashes = hashes_of(self._session, (row.email for row in rows[start : start + QUERY_CHUNK]))
-            query = select(Suppression.email_hash).where(Suppression.email_hash.in_(list(hashes)), Suppression.email.is_(None))
-            erased.update(hashes[digest] for digest in self._session.scalars(query))
+            erased.update(hashes[digest] for digest in self._session.scalars(ERASED_HASHES, {"hashes": list(hashes)}))
         if not erased:
             return rows
         problems.extend(RowProblem(row.line, ERASED) for row in rows if row.email in erased)
@@ -361,17 +379,12 @@ class _ListWriter:
                 # Added meanwhile by another transaction (a sign-up): found now, and updated like any other.
                 existing.update(self._stored([row.email for row in new if row.email not in added]))
                 ids.update({found.email: found.id for found in existing.values()})
-        memberships = {
-            found.subscriber_id: found
-            for found in session.execute(
-                select(Subscription.id, Subscription.subscriber_id, Subscription.status).where(
-                    Subscription.list_id == self._list_id,
-                    Subscription.subscriber_id.in_([found.id for found in existing.values()]),
-                )
-            )
-        }
+        memberships = {}
+        if existing:
+            known = {"list_id": self._list_id, "subscriber_ids": [found.id for found in existing.values()]}
+            memberships = {found.subscriber_id: found for found in session.execute(MEMBERSHIPS, known)}
         changed_names: list[dict[str, Any]] = []
-        joining: list[dict[str, Any]] = []
+        joining: list[int] = []
         confirming: list[int] = []
         source = self._source
         for row in rows:
@@ -382,17 +395,7 @@ class _ListWriter:
                 changed = True
             membership = memberships.get(ids[row.email])
             if membership is None:
-                joining.append(
-                    {
-                        "list_id": self._list_id,
-                        "subscriber_id": ids[row.email],
-                        "status": SubscriptionStatus.CONFIRMED,
-                        "source": source,
-                        "consented_at": now,
-                        "confirmed_at": now,
-                        "created_at": now,
-                    }
-                )
+                joining.append(ids[row.email])
                 changed = True
             elif membership.status == SubscriptionStatus.UNSUBSCRIBED:
                 # An import never overrides someone's own decision to leave.
@@ -413,20 +416,45 @@ class _ListWriter:
             consent = {"status": SubscriptionStatus.CONFIRMED, "source": source, "consented_at": now, "confirmed_at": now}
             consent |= {"consent_ip": None, "consent_user_agent": None}
             session.execute(update(Subscription), [{"id": id_, **consent} for id_ in confirming])
-        joined: list[int] = []
-        if joining:
-            # A subscription a concurrent sign-up adds first is left to it (pending, with its own consent).
-            statement = self._dialect.insert(SUBSCRIPTIONS).on_conflict_do_nothing().returning(SUBSCRIPTIONS.c.id)
-            joined = list(session.scalars(statement, joining))
+        joined = self._join(joining, now) if joining else []
         if consented := confirming + joined:
-            history = [{"subscription_id": id_, "action": ConsentAction.IMPORTED, "source": source, "created_at": now} for id_ in consented]
-            session.execute(insert(ConsentEvent), history)
+            self._record_consent(consented, now)
         return len(joined)
+
+    def _join(self, subscriber_ids: list[int], now: dt.datetime) -> list[int]:
+        """Add confirmed subscriptions of these subscribers to the list; return the ids of those added.
+
+        One INSERT … SELECT over the subscribers: every value but the
+        subscriber's is the same, so it is sent once, not once a row.
+        """
+        columns = SUBSCRIPTIONS.c
+        values = select(
+            _constant(self._list_id, columns.list_id),
+            SUBSCRIBERS.c.id,
+            _constant(SubscriptionStatus.CONFIRMED, columns.status),
+            _constant(self._source, columns.source),
+            *(_constant(now, column) for column in (columns.consented_at, columns.confirmed_at, columns.created_at)),
+        ).where(SUBSCRIBERS.c.id.in_(subscriber_ids))
+        names = ["list_id", "subscriber_id", "status", "source", "consented_at", "confirmed_at", "created_at"]
+        # A subscription a concurrent sign-up adds first is left to it (pending, with its own consent).
+        statement = self._dialect.insert(SUBSCRIPTIONS).from_select(names, values.order_by(SUBSCRIBERS.c.id))
+        return list(self._session.scalars(statement.on_conflict_do_nothing().returning(columns.id)))
+
+    def _record_consent(self, subscription_ids: list[int], now: dt.datetime) -> None:
+        """Add the import to the consent history of these subscriptions, in one INSERT … SELECT."""
+        events = CONSENT_EVENTS.c
+        values = select(
+            SUBSCRIPTIONS.c.id,
+            _constant(ConsentAction.IMPORTED, events.action),
+            _constant(self._source, events.source),
+            _constant(now, events.created_at),
+        ).where(SUBSCRIPTIONS.c.id.in_(subscription_ids))
+        names = ["subscription_id", "action", "source", "created_at"]
+        self._session.execute(insert(CONSENT_EVENTS).from_select(names, values.order_by(SUBSCRIPTIONS.c.id)))
 
     def _stored(self, emails: list[str]) -> dict[str, Any]:
         """The stored subscribers among ``emails``, by address."""
-        query = select(Subscriber.id, Subscriber.email, Subscriber.first_name, Subscriber.last_name, Subscriber.attributes)
-        return {found.email: found for found in self._session.execute(query.where(Subscriber.email.in_(emails)))}
+        return {found.email: found for found in self._session.execute(STORED, {"emails": emails})}
 
     def _insert_subscribers(self, rows: list[Row], now: dt.datetime) -> dict[str, int]:
         """Insert new subscribers in one multi-row statement; return the ids of those inserted by address."""
@@ -481,6 +509,11 @@ def _get_or_create_list(session: Session, name: str) -> MailingList:
         session.add(mailing_list)
         session.flush()
     return mailing_list
+
+
+def _constant(value: object, column: Column[Any]) -> ColumnElement[Any]:
+    """``value`` as a constant of an INSERT … SELECT into ``column``, typed as the column is."""
+    return literal(value, column.type)
 
 
 def _changed_names(stored: Any, row: Row) -> dict[str, Any] | None:

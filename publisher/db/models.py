@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, literal_column, text
@@ -38,6 +39,30 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """The processor of ``process_bind_param`` and the dialect's, remembering the last value it was given.
+
+        A bulk write binds one time to each of its rows (an import's
+        ``created_at``): a million rows converted and formatted the same
+        datetime a million times. A datetime is immutable and the one remembered
+        is kept alive, so the same object always has the same result; the pair
+        is replaced whole, so threads sharing the processor never mix two.
+        """
+        process = super().bind_processor(dialect)
+        if process is None:
+            return None
+        last: tuple[object, Any] = (object(), None)
+
+        def remembering(value: Any) -> Any:
+            nonlocal last
+            seen, result = last
+            if value is not seen:
+                result = process(value)
+                last = (value, result)
+            return result
+
+        return remembering
 
 
 class Base(DeclarativeBase):
