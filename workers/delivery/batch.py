@@ -12,7 +12,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from publisher.content.rendering.layout import RenderedIssue
+from publisher.content.rendering.issue import RenderedIssue
 from publisher.content.rendering.personalize import Recipient
 from publisher.core.errors import ConfigurationError, RenderError
 from publisher.core.links import CONFIRM, UNSUBSCRIBE, VIEW, LinkTarget
