@@ -26,6 +26,7 @@ from publisher.core.errors import ConfigurationError, NewsletterError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.ledger import approval
+from publisher.ledger.auto_send import due_approved
 from publisher.ledger.campaigns import CreatedCampaign
 from publisher.ledger.dispatch import QueuedBatch, mark_enqueued
 from publisher.ledger.drafts import DraftConflict, SendOrder, load_draft, require_draft, send_draft, send_test
@@ -63,7 +64,7 @@ def send_due_approved(settings: Settings, db: Database, check: ProviderCheck, no
     reason with the draft, so it is not tried again at every sweep.
     """
     sent: list[int] = []
-    for campaign_id in approval.due_approved(db, now):
+    for campaign_id in due_approved(db, now):
         draft = load_draft(db, campaign_id)
         actor = Actor(kind="auto", name=draft.approved_by or "")
         try:

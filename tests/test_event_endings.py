@@ -9,13 +9,13 @@ import datetime as dt
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Event
 from publisher.events.catalogue import EventFields, ensure_event
-from publisher.events.endings import record_end_signal, record_start_signal, settle_end_signals
+from publisher.events.endings import recap_work_waiting, record_end_signal, record_start_signal, settle_end_signals
 from publisher.events.platforms.delivery import Delivery, apply_delivery
 
 QUIET = 600
@@ -165,3 +165,28 @@ def test_an_end_after_the_event_settled_is_kept_as_the_latest_signal_without_end
     assert signal(db, "ended", T0 + dt.timedelta(minutes=5)) is False
     assert settle(db, quiet, real_end + dt.timedelta(hours=1)) == []
     assert state(db) == (real_end, T0)
+
+
+@pytest.mark.postgres
+def test_the_sweep_finds_work_exactly_when_a_signal_can_settle_or_a_recap_is_due(db: Database, quiet: Settings) -> None:
+    settings = quiet.model_copy(update={"event_recap_delay": 3600.0})
+
+    def waiting(now: dt.datetime) -> bool:
+        return recap_work_waiting(db, settings, now)
+
+    make_event(db)
+    assert not waiting(T0 + dt.timedelta(days=30))  # no end time, no signal
+    signal(db, "ended", T0)
+    assert not waiting(T0 + dt.timedelta(seconds=QUIET - 1))
+    assert waiting(T0 + dt.timedelta(seconds=QUIET))  # the signal can settle
+    settle(db, settings, T0 + dt.timedelta(seconds=QUIET))
+    assert not waiting(T0 + dt.timedelta(seconds=3599))  # ended at T0, the recap not due yet
+    assert waiting(T0 + dt.timedelta(seconds=3600))
+    with db.transaction() as session:
+        session.execute(update(Event).values(recap_done_at=T0 + dt.timedelta(seconds=3600)))
+    assert not waiting(T0 + dt.timedelta(days=30))
+    # An end time passing counts as well, with no signal at all.
+    with db.transaction() as session:
+        ensure_event(session, "zoom-2", "zoom", EventFields(name="Webinar", ends_at=T0), platform_id="2")
+    assert not waiting(T0 + dt.timedelta(seconds=3599))
+    assert waiting(T0 + dt.timedelta(seconds=3600))

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publisher.content.recap import Recap, parse_recap
-from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
+from publisher.content.rendering.issue import RenderedIssue
+from publisher.content.rendering.layout import IssueFrame, render_issue, render_single
 from publisher.content.rendering.personalize import Recipient, check_text_outside_tags, new_nonce, placeholder
 from publisher.core.errors import NewsletterError, RenderError
 from publisher.queue import QUEUE_SEND

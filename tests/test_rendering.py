@@ -7,7 +7,8 @@ import re
 import pytest
 
 from publisher.content.recap import Recap, load_recap, parse_recap
-from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
+from publisher.content.rendering.issue import RenderedIssue
+from publisher.content.rendering.layout import IssueFrame, render_issue, render_single
 from publisher.content.rendering.personalize import ATTRIBUTE, Recipient, placeholder
 from tests.support.paths import EXAMPLES
 

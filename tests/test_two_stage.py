@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publisher.content.recap import Recap, load_recap, parse_recap
-from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
+from publisher.content.rendering.issue import RenderedIssue
+from publisher.content.rendering.layout import IssueFrame, render_issue, render_single
 from publisher.content.rendering.personalize import Recipient
 from publisher.core.errors import NewsletterError
 from publisher.core.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget

@@ -18,11 +18,12 @@ import redis
 from celery import signals
 
 from publisher.core.broker import connect
+from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
-from publisher.events.recaps import RecapMade, make_due_recaps
+from publisher.events.endings import recap_work_waiting
+from publisher.ledger.auto_send import due_approved
 from publisher.queue import dispatch_due
-from publisher.sending import send_due_approved
 from workers.celery_app import current_settings, redis_url_of_broker
 from workers.providers import check_provider
 
@@ -73,18 +74,26 @@ class Sweeper(threading.Thread):
         Runs before the dispatch, which enqueues the batches these write.
         """
         # Each step in its own try: a failing one must never keep the other from running, sweep after sweep.
-        made: list[RecapMade] = []
-        sent: list[int] = []
+        # The recap and send code (the renderer, the lint: about 10 MB) is
+        # imported only when a cheap query finds work for it, so a worker
+        # that never has any never holds it.
+        made = sent = 0
         try:
-            made = make_due_recaps(self.settings, db)
+            if recap_work_waiting(db, self.settings, utcnow()):
+                from publisher.events.recaps import make_due_recaps
+
+                made = len(make_due_recaps(self.settings, db))
         except Exception:
             log.exception("the sweep's recap step failed")
         try:
-            sent = send_due_approved(self.settings, db, check_provider)
+            if due_approved(db):
+                from publisher.sending import send_due_approved
+
+                sent = len(send_due_approved(self.settings, db, check_provider))
         except Exception:
             log.exception("the sweep's automatic sends failed")
         if made or sent:
-            log.info("sweep: %s event recap(s) made, %s approved draft(s) sent", len(made), len(sent))
+            log.info("sweep: %s event recap(s) made, %s approved draft(s) sent", made, sent)
 
 
 _sweeper: Sweeper | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -38,7 +39,15 @@ def worker(ctx: typer.Context) -> None:
     # Mingle and gossip sync revokes between workers; the ledger makes them
     # unnecessary and they add a second to every start. Task events feed Flower.
     defaults = ["--loglevel=INFO", f"--queues={','.join(QUEUES)}", "--without-mingle", "--without-gossip", "--task-events"]
-    celery.worker_main(["worker", *defaults, *ctx.args])
+    # Celery's worker command itself, as `celery worker` runs it, but not
+    # through Celery's root command: that one imports every other command
+    # and the installed plugins (an interactive shell, Flower's web server),
+    # about 11 MB that every process of every worker would hold.
+    from celery.bin.base import CLIContext
+    from celery.bin.worker import worker as celery_worker
+
+    obj = CLIContext(app=celery, no_color=bool(os.environ.get("NO_COLOR")), workdir=None)
+    celery_worker.main([*defaults, *ctx.args], prog_name="newsletter worker", obj=obj, standalone_mode=False)
 
 
 @app.command("ping-worker")
@@ -74,7 +83,6 @@ def ping_worker(
 def _prepare_metrics(settings: Settings) -> None:
     # prometheus_client picks its multiprocess mode when first imported: the
     # directory is set here, before anything of the workers is imported.
-    import os
     import shutil
 
     from publisher.core.private_files import private_directory

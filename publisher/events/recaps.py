@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from publisher.accounts.roles import Actor, Permission
@@ -46,7 +46,7 @@ from publisher.core.settings import RecapRule, Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, Event
 from publisher.events.catalogue import recap_rule
-from publisher.events.endings import settle_end_signals
+from publisher.events.endings import due_events, settle_end_signals
 from publisher.ledger.campaigns import audience_size
 from publisher.ledger.drafts import DraftContent, add_draft
 from publisher.ledger.notice import write_notice
@@ -73,20 +73,6 @@ def ended_moment(event: Event, now: dt.datetime) -> dt.datetime | None:
     """When the event ended: the first of its ending (by hand or a settled signal) and its end time to have come."""
     moments = [moment for moment in (event.ended_at, event.ends_at) if moment is not None and moment <= now]
     return min(moments) if moments else None
-
-
-def due_events(db: Database, settings: Settings, now: dt.datetime | None = None) -> list[int]:
-    """The events whose recap is due and not made yet, the longest-ended first."""
-    now = now or utcnow()
-    ended_before = now - dt.timedelta(seconds=settings.event_recap_delay)
-    with db.transaction() as session:
-        return list(
-            session.scalars(
-                select(Event.id)
-                .where(Event.recap_done_at.is_(None), or_(Event.ended_at <= ended_before, Event.ends_at <= ended_before))
-                .order_by(Event.id)
-            )
-        )
 
 
 def make_due_recaps(settings: Settings, db: Database, now: dt.datetime | None = None) -> list[RecapMade]:

@@ -14,8 +14,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from publisher.accounts import audit
 from publisher.accounts.audit import Action
 from publisher.accounts.roles import Actor
@@ -75,23 +73,6 @@ def approve(db: Database, campaign_id: int, actor: Actor, now: dt.datetime | Non
         detail = f"sent automatically at {when.isoformat()}" if when > now else f"due since {when.isoformat()}: sent at the next sweep"
         audit.record(session, actor, Action.APPROVED, campaign_id=campaign.id, detail=detail)
         return Approval(campaign.id, campaign.approved_by, now, when, new=True)
-
-
-def due_approved(db: Database, now: dt.datetime | None = None) -> list[int]:
-    """The approved drafts whose automatic send has come, oldest first."""
-    now = now or utcnow()
-    with db.transaction() as session:
-        return list(
-            session.scalars(
-                select(Campaign.id)
-                .where(
-                    Campaign.status == CampaignStatus.DRAFT,
-                    Campaign.approved_at.is_not(None),
-                    Campaign.auto_send_at <= now,
-                )
-                .order_by(Campaign.auto_send_at, Campaign.id)
-            )
-        )
 
 
 def refuse_automatic_send(db: Database, campaign_id: int, actor: Actor, reason: str) -> None:

@@ -26,7 +26,8 @@ from publisher.audience import event_audiences
 from publisher.audience.lists import find_list
 from publisher.audience.suppressions import is_erased, suppressed_addresses
 from publisher.content.recap import Recap
-from publisher.content.rendering.layout import RenderedIssue, issue_frame, render_issue
+from publisher.content.rendering.issue import RenderedIssue
+from publisher.content.rendering.layout import issue_frame, render_issue
 from publisher.core.addresses import AddressError, sender_mailbox
 from publisher.core.clock import utcnow
 from publisher.core.errors import ConfigurationError, NewsletterError, NotFoundError

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from publisher.content.rendering.layout import RenderedIssue
+from publisher.content.rendering.issue import RenderedIssue
 from publisher.core.settings import Settings
 from publisher.db.models import CampaignKind
 from publisher.ledger.one_batch import write_one_batch

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from publisher.content.rendering.layout import RenderedIssue
+from publisher.content.rendering.issue import RenderedIssue
 from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
 from publisher.db.models import Batch, Campaign, CampaignKind, Delivery

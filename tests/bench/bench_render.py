@@ -33,7 +33,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 from publisher.content.recap import Recap, load_recap
-from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue, render_single
+from publisher.content.rendering.issue import RenderedIssue
+from publisher.content.rendering.layout import IssueFrame, render_issue, render_single
 from publisher.content.rendering.personalize import Recipient
 from publisher.core.links import UNSUBSCRIBE, VIEW, LinkSigner, LinkTarget
 from tests.bench import preview_lint

@@ -7,7 +7,8 @@ import hashlib
 from functools import cache
 
 from publisher.content.recap import load_recap
-from publisher.content.rendering.layout import IssueFrame, RenderedIssue, render_issue
+from publisher.content.rendering.issue import RenderedIssue
+from publisher.content.rendering.layout import IssueFrame, render_issue
 from publisher.content.rendering.personalize import Recipient
 from publisher.core.message import OutgoingEmail
 from tests.fakes.server import FakeProviders

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from publisher.content.rendering.layout import RenderedIssue
+from publisher.content.rendering.issue import RenderedIssue
 from publisher.content.rendering.personalize import Recipient
 from publisher.core.clock import utcnow
 from publisher.core.errors import ConfigurationError, RenderError

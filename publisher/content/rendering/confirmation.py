@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from publisher.content.rendering.layout import RenderedIssue, render_email
+from publisher.content.rendering.issue import RenderedIssue
+from publisher.content.rendering.layout import render_email
 from publisher.core.branding import Brand
 
 HTML_TEMPLATE = "confirmation.html.j2"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from functools import cache, cached_property, lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -20,6 +20,7 @@ from premailer import Premailer
 
 from publisher.content.recap import Recap
 from publisher.content.rendering.event import calendar_url, event_card, next_event_card, photo_rows
+from publisher.content.rendering.issue import RenderedIssue
 from publisher.content.rendering.markdown import MergeTagPlacementError, insert_placeholders, to_html
 from publisher.content.rendering.personalize import (
     CompiledTemplate,
@@ -32,7 +33,6 @@ from publisher.content.rendering.personalize import (
 from publisher.content.rendering.plaintext import PLACEHOLDER, to_text, wrap_text
 from publisher.core.branding import Brand
 from publisher.core.errors import ContentError
-from publisher.core.message import JsonText
 from publisher.core.settings import Settings
 from templates import TEMPLATES_DIR
 
@@ -70,35 +70,6 @@ def issue_frame(settings: Settings, list_name: str, campaign_id: int | None = No
         calendar_url=calendar_url(settings.public_url, campaign_id) if campaign_id is not None else None,
         registered_for=registered_for,
     )
-
-
-@dataclass(frozen=True)
-class RenderedIssue:
-    """Stage-1 output: inlined HTML and text with placeholders, and their nonce."""
-
-    html: str
-    text: str
-    nonce: str
-
-    @cached_property
-    def _compiled(self) -> tuple[CompiledTemplate, CompiledTemplate]:
-        return CompiledTemplate.compile(self.html, self.nonce), CompiledTemplate.compile(self.text, self.nonce)
-
-    @property
-    def fields(self) -> set[str]:
-        """Every personal field the issue uses (subscriber attributes included)."""
-        html, text = self._compiled
-        return html.fields | text.fields
-
-    def personalise(self, recipient: Recipient) -> tuple[str, str]:
-        """Return (html, text) for one recipient: stage 2, a join over pre-split chunks."""
-        html, text = self._compiled
-        return html.render(recipient, html=True), text.render(recipient, html=False)
-
-    def personalise_json(self, recipient: Recipient) -> tuple[JsonText, JsonText]:
-        """``personalise`` with each body written as a JSON string; orjson.JSONEncodeError for a value JSON cannot carry."""
-        html, text = self._compiled
-        return html.render_json(recipient, html=True), text.render_json(recipient, html=False)
 
 
 @cache

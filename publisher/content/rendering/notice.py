@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from publisher.content.rendering.layout import RenderedIssue, render_email
+from publisher.content.rendering.issue import RenderedIssue
+from publisher.content.rendering.layout import render_email
 from publisher.core.branding import Brand
 
 HTML_TEMPLATE = "notice.html.j2"
