@@ -3,8 +3,9 @@
 Each worker's main process runs one sweeper thread. A Redis lock makes sure
 only one sweep runs at a time across all workers and hosts; the sweep makes the
 recap drafts of events that have ended, sends approved drafts whose automatic
-send has come, releases scheduled campaigns that are due and enqueues any
-batch not on the queue yet.
+send has come, releases scheduled campaigns that are due, enqueues any
+batch not on the queue yet, and a webhook delivery task when an outgoing
+webhook message is due and none waits.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from publisher.core.broker import connect
 from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
 from publisher.events.recaps import RecapMade, make_due_recaps
-from publisher.queue import dispatch_due
+from publisher.queue import deliver_webhooks_after_commit, dispatch_due, dispatch_due_webhooks
 from publisher.sending import send_due_approved
 from workers.celery_app import current_settings, redis_url_of_broker
 from workers.providers import check_provider
@@ -52,6 +53,7 @@ class Sweeper(threading.Thread):
         if not lock.acquire():
             return 0
         db = open_database(self.settings.resolved_database_url, self.settings.secret_keys)
+        deliver_webhooks_after_commit(self.settings, db, self.url)
         try:
             try:
                 self.sweep_events(db)
@@ -60,6 +62,11 @@ class Sweeper(threading.Thread):
             released = dispatch_due(self.settings, db, self.url)
             if released:
                 log.info("sweep enqueued %s batch(es)", released)
+            try:
+                # Webhook messages whose task was lost, whose retry is due, or whose endpoint was enabled again.
+                dispatch_due_webhooks(self.settings, db, self.url)
+            except Exception:
+                log.exception("the sweep's webhook step failed")
             return released
         finally:
             # The prefork pool may fork again later: hold no connections.

@@ -20,7 +20,7 @@ from publisher.core.broker import connect, redis_url
 from publisher.core.links import LinkSigner, signer_for
 from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
-from publisher.queue import enqueue_confirmation
+from publisher.queue import deliver_webhooks_after_commit, enqueue_confirmation
 from publisher.sending import ProviderCheck
 
 
@@ -40,10 +40,13 @@ class WebContext:
 
     @classmethod
     def build(cls, settings: Settings, provider_check: ProviderCheck) -> WebContext:
+        db = open_database(settings.resolved_database_url, settings.secret_keys)
+        # Confirmations, unsubscribes, bounces and sends announce webhooks: queued as soon as they commit.
+        deliver_webhooks_after_commit(settings, db)
         return cls(
             provider_check=provider_check,
             settings=settings,
-            db=open_database(settings.resolved_database_url, settings.secret_keys),
+            db=db,
             redis=connect(redis_url(settings), settings.redis_sentinel_master),
             signer=signer_for(settings),
             queuer=ThreadPoolExecutor(max_workers=1, thread_name_prefix="confirmation-queue"),
