@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from svix.webhooks import Webhook
 
@@ -39,6 +39,7 @@ class WebhookRun:
     delivered: int = 0
     failed: int = 0
     disabled: int = 0
+    disabled_endpoints: set[int] = field(default_factory=set)
 
 
 def deliver_due(settings: Settings, db: Database, budget: float = TASK_BUDGET) -> WebhookRun:
@@ -51,7 +52,9 @@ def deliver_due(settings: Settings, db: Database, budget: float = TASK_BUDGET) -
         if not claimed:
             break
         for message in claimed:
-            send_one(settings, db, policy, message, run)
+            # An endpoint disabled a moment ago gets no more calls: its messages wait until it is enabled again.
+            if message.endpoint_id not in run.disabled_endpoints:
+                send_one(settings, db, policy, message, run)
     return run
 
 
@@ -82,6 +85,7 @@ def send_one(settings: Settings, db: Database, policy: FetchPolicy, message: Cla
     run.failed += 1
     if record_failure(db, message, error, settings.webhook_disable_after):
         run.disabled += 1
+        run.disabled_endpoints.add(message.endpoint_id)
         log.warning(
             "webhook endpoint %s disabled after %s failed calls in a row: %s", message.endpoint_id, settings.webhook_disable_after, error
         )
