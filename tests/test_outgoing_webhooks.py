@@ -8,6 +8,7 @@ with svix's ``Webhook.verify``, as a customer's would. Time is moved
 from __future__ import annotations
 
 import datetime as dt
+import re
 import socket
 from collections.abc import Iterator
 
@@ -136,9 +137,14 @@ def test_only_the_event_types_an_endpoint_asked_for_are_sent_to_it(db: Database,
 
 def test_a_change_rolled_back_announces_nothing(db: Database, loopback: Settings, receiver: Receiver) -> None:
     _registered(db, receiver)
-    with pytest.raises(RuntimeError), db.transaction() as session:
-        announce(session, SUBSCRIBER_UNSUBSCRIBED, {"detail": "rolled back"})
-        raise RuntimeError("the change failed")
+
+    def change_that_fails() -> None:
+        with db.transaction() as session:
+            announce(session, SUBSCRIBER_UNSUBSCRIBED, {"detail": "rolled back"})
+            raise RuntimeError("the change failed")
+
+    with pytest.raises(RuntimeError):
+        change_that_fails()
 
     assert messages(db) == []
     assert deliver_due(loopback, db).delivered == 0
@@ -297,7 +303,7 @@ def test_loopback_is_refused_unless_allowed(db: Database) -> None:
 
 @pytest.mark.parametrize("events", [[], ["campaign.sent"], ["campaign.sending", "x" * 10_000], ["Campaign.Sending"]])
 def test_event_types_that_are_refused(db: Database, events: list[str]) -> None:
-    with pytest.raises(WebhookError, match="campaign.sending, campaign.completed, delivery.bounced"):
+    with pytest.raises(WebhookError, match=re.escape("campaign.sending, campaign.completed, delivery.bounced")):
         add_endpoint(db, "http://127.0.0.1:8080/hooks", events, LOOPBACK, "cli")
     assert list_endpoints(db) == []
 
