@@ -18,14 +18,26 @@ from sqlalchemy import select, update
 
 from publisher.audience.lists import leave_list
 from publisher.audience.signup import confirm_subscription
+from publisher.content.recap import load_recap
 from publisher.core.clock import utcnow
 from publisher.core.fetching import FetchPolicy
 from publisher.core.links import LinkTarget
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Delivery, DeliveryState, EventType, MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryState,
+    EventType,
+    MailingList,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
 from publisher.feedback.recording import ProviderEvent, record_events
-from publisher.ledger import states
+from publisher.ledger import control, states
+from publisher.ledger.campaigns import CampaignPlan, create_campaign
 from publisher.outgoing_webhooks.announce import announce
 from publisher.outgoing_webhooks.endpoints import add_endpoint, enable_endpoint, list_endpoints, remove_endpoint
 from publisher.outgoing_webhooks.events import EVENT_TYPES, SUBSCRIBER_UNSUBSCRIBED, WebhookError
@@ -34,6 +46,7 @@ from tests.fakes.webhook_receiver import Receiver, receiving
 from tests.support.audience import people
 from tests.support.campaigns import publish
 from tests.support.outgoing_webhooks import LOOPBACK, add, endpoint, messages
+from tests.support.recaps import RECAP
 from workers.webhooks import deliver_due
 
 T0 = dt.datetime(2026, 12, 4, 12, 0, 0, tzinfo=dt.UTC)
@@ -121,6 +134,28 @@ def test_each_event_type_is_sent_once_signed_with_its_data(db: Database, loopbac
     assert deliver_due(loopback, db).delivered == 0
     assert len(receiver.calls) == 6, "a delivered message is never sent again"
     assert all(message.delivered_at is not None and message.attempts == 1 for message in messages(db))
+
+
+def test_a_scheduled_campaign_resumed_after_its_send_at_announces_that_it_is_sending(
+    db: Database, loopback: Settings, receiver: Receiver
+) -> None:
+    endpoint_id = _registered(db, receiver, ("campaign.sending",))
+    people(db)
+    with time_machine.travel(T0, tick=False) as clock:
+        plan = CampaignPlan(load_recap(RECAP), "attendees", "outbox", batch_size=100, send_at=T0 + dt.timedelta(hours=1))
+        created = create_campaign(loopback, db, plan)
+        assert created.scheduled
+        control.pause(db, created.id)
+        clock.shift(dt.timedelta(hours=2))
+        control.resume(db, created.id)
+
+    (message,) = messages(db, endpoint_id)
+    assert message.event_type == "campaign.sending"
+    with db.transaction() as session:
+        assert session.scalar(select(Campaign.status).where(Campaign.id == created.id)) is CampaignStatus.SENDING
+    control.pause(db, created.id)
+    control.resume(db, created.id)
+    assert len(messages(db, endpoint_id)) == 1, "resuming a campaign that was sending announces nothing again"
 
 
 def test_only_the_event_types_an_endpoint_asked_for_are_sent_to_it(db: Database, loopback: Settings, receiver: Receiver) -> None:

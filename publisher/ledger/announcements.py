@@ -1,8 +1,9 @@
 """The campaign events of the outgoing webhooks, written in the transaction that changes the campaign.
 
 ``campaign.sending`` is announced once, when a campaign starts sending (sent
-at once, or released when its ``send_at`` came), with its audience frozen;
-resuming a paused campaign or reopening a complete one announces nothing.
+at once, released when its ``send_at`` came, or resumed after its ``send_at``
+passed while it was paused), with its audience frozen; resuming a campaign
+that had started sending, or reopening a complete one, announces nothing.
 ``campaign.completed`` is announced when it completes. Test sends,
 confirmation emails and notices to console users announce nothing.
 """
