@@ -13,10 +13,12 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+import redis
 import time_machine
 from sqlalchemy import select, update
 
 from publisher.audience.lists import leave_list
+from publisher.audience.privacy import erase
 from publisher.audience.signup import confirm_subscription
 from publisher.content.recap import load_recap
 from publisher.core.clock import utcnow
@@ -34,6 +36,7 @@ from publisher.db.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    WebhookMessage,
 )
 from publisher.feedback.recording import ProviderEvent, record_events
 from publisher.ledger import control, states
@@ -41,12 +44,14 @@ from publisher.ledger.campaigns import CampaignPlan, create_campaign
 from publisher.outgoing_webhooks.announce import announce
 from publisher.outgoing_webhooks.endpoints import add_endpoint, enable_endpoint, list_endpoints, remove_endpoint
 from publisher.outgoing_webhooks.events import EVENT_TYPES, SUBSCRIBER_UNSUBSCRIBED, WebhookError
-from publisher.outgoing_webhooks.messages import BACKOFF, any_due
+from publisher.outgoing_webhooks.messages import BACKOFF, RETENTION, any_due, prune
+from publisher.queue import WEBHOOKS_QUEUED_KEY
 from tests.fakes.webhook_receiver import Receiver, receiving
 from tests.support.audience import people
 from tests.support.campaigns import publish
 from tests.support.outgoing_webhooks import LOOPBACK, add, endpoint, messages
 from tests.support.recaps import RECAP
+from workers import sweeper
 from workers.webhooks import deliver_due
 
 T0 = dt.datetime(2026, 12, 4, 12, 0, 0, tzinfo=dt.UTC)
@@ -364,3 +369,59 @@ def test_two_endpoints_each_get_the_event_signed_with_their_own_secret(db: Datab
         assert deliver_due(loopback, db).delivered == 2
     assert one.calls[0].verified and two.calls[0].verified
     assert one.calls[0].headers["webhook-signature"] != two.calls[0].headers["webhook-signature"]
+
+
+def test_messages_about_an_erased_person_are_deleted_and_never_sent(db: Database, loopback: Settings, receiver: Receiver) -> None:
+    endpoint_id = _registered(db, receiver, ("subscriber.unsubscribed",))
+    ids = people(db)
+    email, other = sorted(ids)[:2]
+    with db.transaction() as session:
+        attendees = session.scalar(select(MailingList.id).where(MailingList.name == "attendees"))
+        assert attendees is not None
+        leave_list(session, ids[email], attendees)
+        leave_list(session, ids[other], attendees)
+    assert len(messages(db, endpoint_id)) == 2
+
+    assert erase(db, email).webhook_messages == 1
+
+    assert deliver_due(loopback, db).delivered == 1
+    assert [call.payload["data"]["subscriber"]["email"] for call in receiver.calls] == [other]
+    assert all(email not in message.payload for message in messages(db))
+
+
+def test_delivered_messages_are_deleted_after_the_retention(db: Database, loopback: Settings, receiver: Receiver) -> None:
+    _registered(db, receiver)
+    with time_machine.travel(T0, tick=False) as clock:
+        _one_event(db, "delivered")
+        assert deliver_due(loopback, db).delivered == 1
+        _one_event(db, "waiting")
+        clock.shift(RETENTION)
+        assert prune(db) == 0, "kept for the whole retention"
+        clock.shift(1)
+        assert prune(db) == 1
+
+    (left,) = messages(db)
+    assert '"waiting"' in left.payload, "a message not delivered yet is never pruned"
+
+
+def test_the_sweep_queues_due_webhooks_and_prunes_even_when_its_batch_dispatch_fails(
+    db: Database, settings: Settings, redis_client: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add(db, "http://127.0.0.1:8080/hooks")
+    with time_machine.travel(T0, tick=False):
+        _one_event(db, "old")
+    with db.transaction() as session:
+        session.execute(update(WebhookMessage).values(delivered_at=T0, next_attempt_at=None))
+    _one_event(db, "due")
+
+    def broken_dispatch(*_: object) -> int:
+        raise RuntimeError("the batch dispatch failed")
+
+    monkeypatch.setattr(sweeper, "dispatch_due", broken_dispatch)
+    redis_client.delete(sweeper.LOCK_NAME)
+    with time_machine.travel(T0 + RETENTION + dt.timedelta(days=1)):
+        assert sweeper.Sweeper(settings, redis_url).sweep_once() == 0
+
+    assert redis_client.exists(WEBHOOKS_QUEUED_KEY), "a delivery task was queued for the due message"
+    (left,) = messages(db)
+    assert '"due"' in left.payload, "the delivered message past its retention was deleted"

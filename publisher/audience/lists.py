@@ -182,7 +182,7 @@ def _leave(session: Session, subscriber_id: int, *where: ColumnElement[bool]) ->
         names = session.scalars(select(MailingList.name).where(MailingList.id.in_(left)).order_by(MailingList.name)).all()
         for name in names:
             data = {"subscriber": {"id": subscriber_id, "email": email}, "list": name, "unsubscribed_at": iso(now)}
-            announce(session, SUBSCRIBER_UNSUBSCRIBED, data, now)
+            announce(session, SUBSCRIBER_UNSUBSCRIBED, data, now, subscriber_id=subscriber_id)
     return len(left)
 
 

@@ -308,7 +308,7 @@ def _announce_confirmed(session: Session, subscription: Subscription, list_name:
         "list": list_name,
         "confirmed_at": iso(subscription.confirmed_at),
     }
-    announce(session, SUBSCRIBER_CONFIRMED, data)
+    announce(session, SUBSCRIBER_CONFIRMED, data, subscriber_id=subscriber.id)
 
 
 def _take_request_names(session: Session, subscription: Subscription, campaign_id: int | None) -> None:

@@ -544,6 +544,7 @@ class WebhookMessage(Base):
     __table_args__ = (
         UniqueConstraint("endpoint_id", "message_id"),
         Index("ix_webhook_messages_due", "delivered_at", "next_attempt_at"),
+        Index("ix_webhook_messages_failed_at", "failed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -559,3 +560,10 @@ class WebhookMessage(Base):
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column()
     delivered_at: Mapped[dt.datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(String(500))
+    #: When it was given up on: still failing MESSAGE_MAX_AGE after it was written (publisher.outgoing_webhooks.messages).
+    failed_at: Mapped[dt.datetime | None] = mapped_column()
+    #: The person the event is about (subscriber, bounce and complaint events), so that erasing them deletes it
+    #: (no foreign key: the erasure deletes the subscriber, and the message with it).
+    subscriber_id: Mapped[int | None] = mapped_column(index=True)
+    #: The ledger record a bounce or complaint is about, for the same reason.
+    delivery_id: Mapped[int | None] = mapped_column(index=True)

@@ -118,10 +118,10 @@ def _announce(session: Session, delivery: Delivery, event: ProviderEvent, *, sup
         "detail": event.detail[:DETAIL_LIMIT],
         "suppressed": suppressed,
     }
-    if event.type is EventType.COMPLAINED:
-        announce(session, DELIVERY_COMPLAINED, data)
-    else:
-        announce(session, DELIVERY_BOUNCED, {**data, "bounce": _BOUNCES[event.type]})
+    if event.type is not EventType.COMPLAINED:
+        data["bounce"] = _BOUNCES[event.type]
+    event_type = DELIVERY_COMPLAINED if event.type is EventType.COMPLAINED else DELIVERY_BOUNCED
+    announce(session, event_type, data, subscriber_id=delivery.subscriber_id, delivery_id=delivery.id)
 
 
 def find_delivery(session: Session, event: ProviderEvent) -> Delivery | None:

@@ -30,10 +30,20 @@ ANNOUNCED = "webhook_messages_written"
 _ENDPOINTS = "webhook_endpoints_read"
 
 
-def announce(session: Session, event_type: str, data: dict[str, Any], now: dt.datetime | None = None) -> int:
+def announce(
+    session: Session,
+    event_type: str,
+    data: dict[str, Any],
+    now: dt.datetime | None = None,
+    *,
+    subscriber_id: int | None = None,
+    delivery_id: int | None = None,
+) -> int:
     """Write one message of ``event_type`` for each endpoint that asked for it; return how many.
 
     Disabled endpoints get theirs too: they are sent once it is enabled again.
+    ``subscriber_id`` and ``delivery_id`` name the person and the ledger
+    record the event is about, so that erasing the person deletes it.
     """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
@@ -44,7 +54,15 @@ def announce(session: Session, event_type: str, data: dict[str, Any], now: dt.da
     body = orjson.dumps({"type": event_type, "timestamp": _iso(now), "data": data}).decode()
     message_id = f"msg_{uuid.uuid4().hex}"
     session.add_all(
-        WebhookMessage(endpoint_id=endpoint_id, message_id=message_id, event_type=event_type, payload=body, next_attempt_at=now)
+        WebhookMessage(
+            endpoint_id=endpoint_id,
+            message_id=message_id,
+            event_type=event_type,
+            payload=body,
+            next_attempt_at=now,
+            subscriber_id=subscriber_id,
+            delivery_id=delivery_id,
+        )
         for endpoint_id in targets
     )
     session.info[ANNOUNCED] = True

@@ -15,7 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
 
 from publisher.core.clock import utcnow
 from publisher.db.engine import Database
@@ -28,6 +29,8 @@ CLAIM_SECONDS = 300
 #: Messages claimed at once.
 CLAIM_BATCH = 20
 ERROR_LIMIT = 500
+#: How long a delivered (or given up) message is kept, for `webhooks list` and for looking into a complaint; the sweep deletes it then.
+RETENTION = dt.timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -133,3 +136,29 @@ def record_failure(db: Database, claimed: Claimed, error: str, disable_after: in
             endpoint.disabled_reason = f"{endpoint.consecutive_failures} failed calls in a row; the last: {error}"[:ERROR_LIMIT]
             return True
         return False
+
+
+def forget_person(session: Session, subscriber_id: int | None, delivery_ids: list[int]) -> int:
+    """Delete every message about a person being erased (sent or not: a payload names them); return how many.
+
+    In the erasure's transaction: what was still waiting is never sent, and
+    what was sent leaves no copy of their address, names or bounce text here.
+    A message a worker holds at this moment is checked again just before its
+    call (:func:`still_sendable`) and is not sent.
+    """
+    about = []
+    if subscriber_id is not None:
+        about.append(WebhookMessage.subscriber_id == subscriber_id)
+    if delivery_ids:
+        about.append(WebhookMessage.delivery_id.in_(delivery_ids))
+    if not about:
+        return 0
+    return int(getattr(session.execute(delete(WebhookMessage).where(or_(*about))), "rowcount", 0) or 0)
+
+
+def prune(db: Database, now: dt.datetime | None = None) -> int:
+    """Delete the messages delivered or given up on more than :data:`RETENTION` ago (the sweep's part); return how many."""
+    cutoff = (now or utcnow()) - RETENTION
+    with db.transaction() as session:
+        old = or_(WebhookMessage.delivered_at < cutoff, WebhookMessage.failed_at < cutoff)
+        return int(getattr(session.execute(delete(WebhookMessage).where(old)), "rowcount", 0) or 0)

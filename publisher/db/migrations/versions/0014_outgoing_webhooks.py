@@ -47,12 +47,17 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", WHEN, nullable=True),
         sa.Column("delivered_at", WHEN, nullable=True),
         sa.Column("last_error", sa.String(500), nullable=True),
+        sa.Column("failed_at", WHEN, nullable=True),
+        sa.Column("subscriber_id", sa.Integer(), nullable=True, index=True),
+        sa.Column("delivery_id", sa.Integer(), nullable=True, index=True),
         sa.UniqueConstraint("endpoint_id", "message_id"),
     )
     op.create_index("ix_webhook_messages_due", "webhook_messages", ["delivered_at", "next_attempt_at"])
+    op.create_index("ix_webhook_messages_failed_at", "webhook_messages", ["failed_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_messages_failed_at", table_name="webhook_messages")
     op.drop_index("ix_webhook_messages_due", table_name="webhook_messages")
     op.drop_table("webhook_messages")
     op.drop_table("webhook_endpoints")
