@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -51,6 +52,7 @@ from tests.support.audience import people
 from tests.support.campaigns import publish
 from tests.support.outgoing_webhooks import LOOPBACK, add, endpoint, messages
 from tests.support.recaps import RECAP
+from tests.support.waiting import wait_until, waiting_on_locks
 from workers import sweeper
 from workers.webhooks import deliver_due
 
@@ -425,3 +427,22 @@ def test_the_sweep_queues_due_webhooks_and_prunes_even_when_its_batch_dispatch_f
     assert redis_client.exists(WEBHOOKS_QUEUED_KEY), "a delivery task was queued for the due message"
     (left,) = messages(db)
     assert '"due"' in left.payload, "the delivered message past its retention was deleted"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_removing_an_endpoint_meanwhile_never_fails_the_change_that_announces(db: Database) -> None:
+    endpoint_id, _ = add(db, "http://127.0.0.1:8080/hooks")
+    removed: list[int] = []
+    remover = threading.Thread(target=lambda: removed.append(remove_endpoint(db, endpoint_id).id))
+    with db.transaction() as session:
+        session.add(Subscriber(email="leaving@example.com"))
+        announce(session, SUBSCRIBER_UNSUBSCRIBED, {"detail": "the change"})
+        # The endpoint is removed while this transaction is open: that waits for it, rather than break its insert.
+        remover.start()
+        wait_until(lambda: bool(removed) or waiting_on_locks(db) > 0)
+    remover.join(timeout=30)
+
+    assert removed == [endpoint_id]
+    with db.transaction() as session:
+        assert session.scalar(select(Subscriber.id).where(Subscriber.email == "leaving@example.com")) is not None, "the change committed"
+    assert messages(db) == [], "its message went with the endpoint"

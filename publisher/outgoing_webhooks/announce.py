@@ -80,9 +80,15 @@ def _iso(value: dt.datetime) -> str:
 
 def _endpoints(session: Session) -> list[tuple[int, list[str]]]:
     # Read once per transaction: a webhook batch of a thousand bounces asks a thousand times.
+    # The rows are locked FOR KEY SHARE (PostgreSQL; the lock the foreign key
+    # check of the insert would take anyway, taken at the read): an endpoint
+    # removed meanwhile waits for this transaction to end, rather than commit
+    # first and make its message's insert, and so the whole change, fail.
+    # Updates of the endpoint (a failure counted, enabling it) are not held up.
     cached: list[tuple[int, list[str]]] | None = session.info.get(_ENDPOINTS)
     if cached is None:
-        rows = session.execute(select(WebhookEndpoint.id, WebhookEndpoint.event_types)).all()
+        query = select(WebhookEndpoint.id, WebhookEndpoint.event_types).with_for_update(read=True, key_share=True)
+        rows = session.execute(query).all()
         cached = [(row.id, list(row.event_types)) for row in rows]
         session.info[_ENDPOINTS] = cached
     return cached

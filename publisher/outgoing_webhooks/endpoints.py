@@ -135,7 +135,7 @@ def enable_endpoint(db: Database, endpoint_id: int, now: dt.datetime | None = No
     """Enable an endpoint again: its failures are forgotten and its waiting messages are due now."""
     now = now or utcnow()
     with db.transaction() as session:
-        endpoint = _find(session, endpoint_id)
+        endpoint = _find(session, endpoint_id, key_share=True)
         endpoint.disabled_at = None
         endpoint.disabled_reason = None
         endpoint.consecutive_failures = 0
@@ -150,8 +150,11 @@ def enable_endpoint(db: Database, endpoint_id: int, now: dt.datetime | None = No
         return _info(endpoint, 0)
 
 
-def _find(session: Session, endpoint_id: int) -> WebhookEndpoint:
-    endpoint = session.get(WebhookEndpoint, endpoint_id, with_for_update=True) if 0 < endpoint_id <= MAX_ID else None
+def _find(session: Session, endpoint_id: int, *, key_share: bool = False) -> WebhookEndpoint:
+    # Removing takes FOR UPDATE, which waits for the transactions announcing to it (publisher.outgoing_webhooks.announce);
+    # an update that keeps the row (key_share: FOR NO KEY UPDATE) does not.
+    lock = {"key_share": True} if key_share else True
+    endpoint = session.get(WebhookEndpoint, endpoint_id, with_for_update=lock) if 0 < endpoint_id <= MAX_ID else None
     if endpoint is None:
         raise NotFoundError(f"no webhook endpoint {endpoint_id}: see `newsletter webhooks list`")
     return endpoint

@@ -125,7 +125,8 @@ def record_failure(db: Database, claimed: Claimed, error: str, disable_after: in
         message.attempts += 1
         message.last_error = error
         message.next_attempt_at = now + backoff(message.attempts)
-        endpoint = session.get(WebhookEndpoint, claimed.endpoint_id, with_for_update=True)
+        # FOR NO KEY UPDATE: a transaction announcing an event (FOR KEY SHARE) is not waited for.
+        endpoint = session.get(WebhookEndpoint, claimed.endpoint_id, with_for_update={"key_share": True})
         if endpoint is None:
             return False
         endpoint.consecutive_failures += 1
