@@ -37,6 +37,7 @@ from publisher.db.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    WebhookEndpoint,
     WebhookMessage,
 )
 from publisher.feedback.recording import ProviderEvent, record_events
@@ -45,7 +46,7 @@ from publisher.ledger.campaigns import CampaignPlan, create_campaign
 from publisher.outgoing_webhooks.announce import announce
 from publisher.outgoing_webhooks.endpoints import add_endpoint, enable_endpoint, list_endpoints, remove_endpoint
 from publisher.outgoing_webhooks.events import EVENT_TYPES, SUBSCRIBER_UNSUBSCRIBED, WebhookError
-from publisher.outgoing_webhooks.messages import BACKOFF, RETENTION, any_due, prune
+from publisher.outgoing_webhooks.messages import BACKOFF, MAX_AGE, RETENTION, any_due, claim_due, claim_seconds, prune
 from publisher.queue import WEBHOOKS_QUEUED_KEY
 from tests.fakes.webhook_receiver import Receiver, receiving
 from tests.support.audience import people
@@ -234,14 +235,16 @@ def test_an_endpoint_is_disabled_after_the_failures_in_a_row_and_enabled_again(
     with time_machine.travel(T0, tick=False) as clock:
         _one_event(db, "first")
         _one_event(db, "second")
-        assert deliver_due(limited, db).failed == 2
+        assert deliver_due(limited, db).failed == 1, "the other message waits for its backoff, not called"
+        clock.shift(BACKOFF[0])
+        assert deliver_due(limited, db).failed == 1
         assert endpoint(db, endpoint_id).disabled_at is None
         clock.shift(BACKOFF[0])
         run = deliver_due(limited, db)
-        assert (run.failed, run.disabled) == (1, 1), "the third failure in a row disables it; the other message is not tried"
+        assert (run.failed, run.disabled) == (1, 1), "the third failure in a row disables it"
 
         found = endpoint(db, endpoint_id)
-        assert found.disabled_at == T0 + dt.timedelta(seconds=BACKOFF[0])
+        assert found.disabled_at == T0 + dt.timedelta(seconds=2 * BACKOFF[0])
         assert found.disabled_reason == "3 failed calls in a row; the last: HTTP 502 Bad Gateway"
         (shown,) = list_endpoints(db)
         assert not shown.enabled
@@ -279,13 +282,14 @@ def test_a_success_resets_the_failures_in_a_row(db: Database, loopback: Settings
 
 
 def test_a_closed_port_is_a_failed_attempt(db: Database, loopback: Settings) -> None:
+    # Bound but not listening for the whole call: the port stays closed, and no other process can take it meanwhile.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    endpoint_id, _ = add(db, f"http://127.0.0.1:{port}/hooks")
-    _one_event(db)
+        endpoint_id, _ = add(db, f"http://127.0.0.1:{port}/hooks")
+        _one_event(db)
 
-    assert deliver_due(loopback, db).failed == 1
+        assert deliver_due(loopback, db).failed == 1
 
     (message,) = messages(db)
     assert message.delivered_at is None
@@ -446,3 +450,115 @@ def test_removing_an_endpoint_meanwhile_never_fails_the_change_that_announces(db
     with db.transaction() as session:
         assert session.scalar(select(Subscriber.id).where(Subscriber.email == "leaving@example.com")) is not None, "the change committed"
     assert messages(db) == [], "its message went with the endpoint"
+
+
+def test_a_failing_endpoint_counts_one_failure_per_run_and_holds_up_no_other(db: Database, loopback: Settings) -> None:
+    with receiving() as failing, receiving() as healthy:
+        failing_id = _registered(db, failing)
+        _registered(db, healthy)
+        failing.statuses = [503] * 40
+        with time_machine.travel(T0, tick=False) as clock:
+            for number in range(20):
+                _one_event(db, f"event {number}")
+
+            run = deliver_due(loopback, db)
+
+            assert (run.failed, run.delivered) == (1, 20), "one call to the failing endpoint; every message of the other delivered"
+            assert len(failing.calls) == 1
+            assert endpoint(db, failing_id).consecutive_failures == 1
+            waiting = messages(db, failing_id)
+            assert len(waiting) == 20 and all(message.delivered_at is None for message in waiting)
+            assert sorted(message.attempts for message in waiting) == [0] * 19 + [1], "only the message called counts an attempt"
+
+            assert deliver_due(loopback, db).failed == 1, "the next run is one failure too"
+            clock.shift(BACKOFF[0])
+            assert deliver_due(loopback, db).failed == 1
+            assert endpoint(db, failing_id).consecutive_failures == 3
+            assert len(failing.calls) == 3
+
+
+def test_a_message_whose_claim_lapsed_during_the_batch_is_not_sent(db: Database, loopback: Settings, receiver: Receiver) -> None:
+    _registered(db, receiver)
+    taken: list[int] = []
+    with time_machine.travel(T0, tick=False) as clock:
+        for number in range(3):
+            _one_event(db, f"event {number}")
+
+        def slow_call(_: object) -> None:
+            if not taken:
+                # The first call took so long that the batch's claim lapsed, and another worker claimed the rest.
+                clock.shift(claim_seconds(loopback.http_timeout) + 1)
+                taken.extend(message.id for message in claim_due(db, http_timeout=loopback.http_timeout))
+
+        receiver.on_call = slow_call
+        run = deliver_due(loopback, db)
+
+    assert len(taken) == 3, "the call in flight too: its claim had lapsed"
+    assert (run.delivered, len(receiver.calls)) == (1, 1), "the messages the other worker holds are left to it"
+    assert run.held_back == 2
+
+
+def test_a_message_still_failing_after_the_maximum_age_is_given_up(db: Database, loopback: Settings, receiver: Receiver) -> None:
+    endpoint_id = _registered(db, receiver)
+    receiver.statuses = [500] * 100
+    with time_machine.travel(T0, tick=False) as clock:
+        _one_event(db)
+        deliver_due(loopback, db)
+        clock.shift(MAX_AGE - dt.timedelta(seconds=1))
+        deliver_due(loopback, db)
+        (message,) = messages(db)
+        assert message.failed_at is None and message.next_attempt_at is not None, "still retried before the maximum age"
+        clock.shift(BACKOFF[-1])
+
+        assert deliver_due(loopback, db).failed == 1
+        (message,) = messages(db)
+        assert message.failed_at == T0 + MAX_AGE - dt.timedelta(seconds=1) + dt.timedelta(seconds=BACKOFF[-1])
+        assert message.next_attempt_at is None and message.delivered_at is None
+        clock.shift(dt.timedelta(days=1))
+        assert not any_due(db)
+        assert deliver_due(loopback, db).failed == 0
+        enable_endpoint(db, endpoint_id)
+        assert not any_due(db), "enabling the endpoint again does not revive a message given up on"
+
+    (shown,) = list_endpoints(db)
+    assert (shown.waiting, shown.failed) == (0, 1)
+    assert len(receiver.calls) == 3
+
+
+def test_messages_claimed_for_an_endpoint_removed_or_disabled_meanwhile_are_not_sent(db: Database, loopback: Settings) -> None:
+    with receiving() as first, receiving() as removed, receiving() as disabled:
+        _registered(db, first)
+        removed_id = _registered(db, removed)
+        disabled_id = _registered(db, disabled)
+        _one_event(db)
+
+        def meanwhile(_: object) -> None:
+            remove_endpoint(db, removed_id)
+            with db.transaction() as session:
+                session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == disabled_id).values(disabled_at=utcnow()))
+
+        first.on_call = meanwhile
+        run = deliver_due(loopback, db)
+
+        assert (run.delivered, run.failed) == (1, 0)
+        assert (len(first.calls), removed.calls, disabled.calls) == (1, [], [])
+        (waiting,) = messages(db, disabled_id)
+        assert waiting.delivered_at is None and waiting.attempts == 0, "it waits for its endpoint to be enabled"
+
+
+def test_an_endpoints_reason_phrase_is_stored_and_logged_as_one_printable_line(
+    db: Database, loopback: Settings, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    endpoint_id = _registered(db, receiver)
+    receiver.statuses = [500]
+    receiver.reason = "Down\x1b[31m for\x9b now\x7f\tok"
+    _one_event(db)
+
+    with caplog.at_level("INFO", logger="workers.webhooks"):
+        deliver_due(loopback, db)
+
+    (message,) = messages(db)
+    assert message.last_error == "HTTP 500 Down [31m for now ok"
+    assert endpoint(db, endpoint_id).last_error == "HTTP 500 Down [31m for now ok"
+    assert "HTTP 500 Down [31m for now ok" in caplog.text
+    assert not any(char in caplog.text for char in "\x1b\x9b\x7f")

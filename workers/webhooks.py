@@ -25,12 +25,23 @@ from svix.webhooks import Webhook
 from publisher.core.clock import utcnow
 from publisher.core.fetching import FetchError, FetchPolicy, post
 from publisher.core.settings import Settings
+from publisher.core.text_rules import printable_line
 from publisher.db.engine import Database
-from publisher.outgoing_webhooks.messages import Claimed, claim_due, record_failure, record_success
+from publisher.outgoing_webhooks.messages import (
+    CALL_MARGIN,
+    Claimed,
+    backoff,
+    claim_due,
+    record_failure,
+    record_success,
+    release,
+    still_sendable,
+)
 
 log = logging.getLogger(__name__)
 
-#: Seconds one task keeps claiming due messages; what is left is for the next task or the sweep.
+#: Seconds one task keeps calling (the visibility timeout may make it shorter: :func:`task_budget`);
+#: what is left is for the next task or the sweep.
 TASK_BUDGET = 120.0
 
 
@@ -39,22 +50,45 @@ class WebhookRun:
     delivered: int = 0
     failed: int = 0
     disabled: int = 0
+    #: Messages claimed but not sent: their endpoint failed earlier in the run, was removed or disabled, or time ran out.
+    held_back: int = 0
     disabled_endpoints: set[int] = field(default_factory=set)
+    #: Endpoints that failed once in this run: their other messages wait for their backoff, uncalled and uncounted.
+    failed_endpoints: set[int] = field(default_factory=set)
 
 
-def deliver_due(settings: Settings, db: Database, budget: float = TASK_BUDGET) -> WebhookRun:
-    """Send every message that is due, a batch of claims at a time, until none is left or ``budget`` seconds have passed."""
+def task_budget(settings: Settings) -> float:
+    """Seconds a task may start calls for: ending, last call included, before the broker hands the task to another worker."""
+    return max(0.0, min(TASK_BUDGET, settings.visibility_timeout - settings.http_timeout - 2 * CALL_MARGIN))
+
+
+def deliver_due(settings: Settings, db: Database, budget: float | None = None) -> WebhookRun:
+    """Send every message that is due, a batch of claims at a time, until none is left or ``budget`` seconds have passed.
+
+    After an endpoint's first failure in the run its other messages are not
+    called: each waits for its own backoff, and the failure is counted once,
+    so a short outage is one failure, not one per waiting message, and an
+    endpoint that does not answer holds up the others for one timeout only.
+    """
     policy = FetchPolicy(timeout=settings.http_timeout, max_bytes=settings.fetch_max_bytes, allow_loopback=settings.fetch_allow_loopback)
     run = WebhookRun()
-    deadline = time.monotonic() + budget
+    deadline = time.monotonic() + (task_budget(settings) if budget is None else budget)
     while time.monotonic() < deadline:
-        claimed = claim_due(db)
+        claimed = claim_due(db, http_timeout=settings.http_timeout, skip_endpoints=run.failed_endpoints)
         if not claimed:
             break
         for message in claimed:
-            # An endpoint disabled a moment ago gets no more calls: its messages wait until it is enabled again.
-            if message.endpoint_id not in run.disabled_endpoints:
+            if message.endpoint_id in run.failed_endpoints:
+                # Its endpoint failed a moment ago: back to the message's own backoff, neither called nor counted.
+                release(db, message, utcnow() + backoff(message.attempts))
+            elif time.monotonic() >= deadline or not still_sendable(db, message, settings.http_timeout):
+                # Out of time; or its claim is about to lapse, it was erased, or its endpoint was removed or
+                # disabled: not called, and due again at once (if this worker still holds it).
+                release(db, message, utcnow())
+            else:
                 send_one(settings, db, policy, message, run)
+                continue
+            run.held_back += 1
     return run
 
 
@@ -81,8 +115,11 @@ def send_one(settings: Settings, db: Database, policy: FetchPolicy, message: Cla
             run.delivered += 1
             log.info("webhook %s (%s) delivered to endpoint %s", message.message_id, message.event_type, message.endpoint_id)
             return
-        error = f"HTTP {answer.status} {answer.reason}".strip()
+        error = f"HTTP {answer.status} {answer.reason}"
+    # The endpoint wrote the reason phrase: one printable line, whatever it sent.
+    error = printable_line(error)
     run.failed += 1
+    run.failed_endpoints.add(message.endpoint_id)
     if record_failure(db, message, error, settings.webhook_disable_after):
         run.disabled += 1
         run.disabled_endpoints.add(message.endpoint_id)

@@ -42,7 +42,7 @@ def webhooks_add(
 
 @app.command("list")
 def webhooks_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
-    """List endpoints: URL, event types, enabled or disabled (and why), failures in a row, messages waiting (never the secret)."""
+    """List endpoints: URL, event types, enabled or disabled (and why), failures in a row, messages waiting or failed (no secret)."""
     from publisher.outgoing_webhooks.endpoints import list_endpoints
 
     settings = cli_settings()
@@ -58,7 +58,7 @@ def webhooks_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-
             " ".join(endpoint.event_types),
             "enabled" if endpoint.enabled else f"disabled: {endpoint.disabled_reason or ''}",
             str(endpoint.consecutive_failures),
-            str(endpoint.waiting),
+            str(endpoint.waiting) + (f" ({endpoint.failed} failed)" if endpoint.failed else ""),
         ]
         for endpoint in endpoints
     )

@@ -48,8 +48,10 @@ class EndpointInfo:
     last_success_at: dt.datetime | None
     last_failure_at: dt.datetime | None
     last_error: str | None
-    #: Messages not answered yet.
+    #: Messages not answered yet (and not given up on).
     waiting: int = 0
+    #: Messages given up on (still failing 5 days after they were written), until the retention deletes them.
+    failed: int = 0
 
     @property
     def enabled(self) -> bool:
@@ -73,6 +75,7 @@ class EndpointInfo:
             "last_failure_at": when(self.last_failure_at),
             "last_error": self.last_error,
             "waiting": self.waiting,
+            "failed": self.failed,
         }
 
 
@@ -107,17 +110,18 @@ def add_endpoint(db: Database, url: str, event_types: list[str], policy: FetchPo
 
 
 def list_endpoints(db: Database) -> list[EndpointInfo]:
-    """Every endpoint, oldest first, with how many messages wait for it."""
+    """Every endpoint, oldest first, with how many messages wait for it and how many were given up on."""
     with db.reading() as session:
-        waiting = dict(
-            session.execute(
-                select(WebhookMessage.endpoint_id, func.count())
-                .where(WebhookMessage.delivered_at.is_(None))
-                .group_by(WebhookMessage.endpoint_id)
-            ).all()
-        )
+        given_up = WebhookMessage.failed_at.is_not(None)
+        counted = session.execute(
+            select(WebhookMessage.endpoint_id, given_up.label("failed"), func.count())
+            .where(WebhookMessage.delivered_at.is_(None))
+            .group_by(WebhookMessage.endpoint_id, given_up)
+        ).all()
+        waiting = {endpoint_id: int(count) for endpoint_id, failed, count in counted if not failed}
+        failed = {endpoint_id: int(count) for endpoint_id, failed, count in counted if failed}
         endpoints = session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id)).all()
-        return [_info(endpoint, int(waiting.get(endpoint.id, 0))) for endpoint in endpoints]
+        return [_info(endpoint, waiting.get(endpoint.id, 0), failed.get(endpoint.id, 0)) for endpoint in endpoints]
 
 
 def remove_endpoint(db: Database, endpoint_id: int) -> EndpointInfo:
@@ -141,7 +145,7 @@ def enable_endpoint(db: Database, endpoint_id: int, now: dt.datetime | None = No
         endpoint.consecutive_failures = 0
         waiting = session.execute(
             update(WebhookMessage)
-            .where(WebhookMessage.endpoint_id == endpoint_id, WebhookMessage.delivered_at.is_(None))
+            .where(WebhookMessage.endpoint_id == endpoint_id, WebhookMessage.delivered_at.is_(None), WebhookMessage.failed_at.is_(None))
             .values(next_attempt_at=now)
         )
         if getattr(waiting, "rowcount", 0):
@@ -160,7 +164,7 @@ def _find(session: Session, endpoint_id: int, *, key_share: bool = False) -> Web
     return endpoint
 
 
-def _info(endpoint: WebhookEndpoint, waiting: int) -> EndpointInfo:
+def _info(endpoint: WebhookEndpoint, waiting: int, failed: int = 0) -> EndpointInfo:
     return EndpointInfo(
         id=endpoint.id,
         url=endpoint.url,
@@ -174,4 +178,5 @@ def _info(endpoint: WebhookEndpoint, waiting: int) -> EndpointInfo:
         last_failure_at=endpoint.last_failure_at,
         last_error=endpoint.last_error,
         waiting=waiting,
+        failed=failed,
     )

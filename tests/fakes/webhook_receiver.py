@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +37,10 @@ class Receiver:
     statuses: list[int] = field(default_factory=list)
     calls: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The reason phrase of the status line (the server's usual one when None).
+    reason: str | None = None
+    #: Called with each call before it is answered (what happens meanwhile elsewhere: time moved, an endpoint removed).
+    on_call: Callable[[Received], None] | None = None
 
     @property
     def url(self) -> str:
@@ -47,6 +51,8 @@ class Receiver:
             return [call for call in self.calls if call.payload.get("type") == event_type]
 
     def _answer(self, received: Received) -> int:
+        if self.on_call is not None:
+            self.on_call(received)
         with self.lock:
             self.calls.append(received)
             return self.statuses.pop(0) if self.statuses else 200
@@ -72,7 +78,7 @@ def receiving() -> Iterator[Receiver]:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             headers = {name.lower(): value for name, value in self.headers.items()}
             status = receiver._answer(Received(self.path, headers, body, _verify(receiver.secret, headers, body)))
-            self.send_response(status)
+            self.send_response(status, receiver.reason)
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"ok")
