@@ -6,12 +6,14 @@ import re
 
 import pytest
 import requests
+from sqlalchemy import update
 from svix.webhooks import Webhook
 
 from publisher.accounts.audit import entries
+from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Role
+from publisher.db.models import Role, WebhookEndpoint
 from publisher.outgoing_webhooks.endpoints import list_endpoints
 from tests.support.console import TIMEOUT
 from tests.support.console_pages import console_as
@@ -34,6 +36,7 @@ def test_an_admin_adds_an_endpoint_and_its_secret_is_shown_once(db: Database, lo
     answer = admin.post("/console/admin/webhooks/add", {"url": URL, "event": ["delivery.bounced", "campaign.sending"]})
 
     assert answer.status_code == 200
+    assert answer.headers["cache-control"] == "no-store", "the page with the secret is never cached"
     found = SHOWN_ONCE.search(answer.text)
     assert found, answer.text
     secret = found.group(1)
@@ -66,18 +69,36 @@ def test_remove_and_enable(db: Database, loopback_url: str) -> None:
     assert f"no webhook endpoint {endpoint_id}" in again.text
 
 
+def test_an_enabled_endpoints_failures_show_the_last_answer(db: Database, loopback_url: str) -> None:
+    add(db, URL)
+    with db.transaction() as session:
+        session.execute(update(WebhookEndpoint).values(consecutive_failures=2, last_error="HTTP 503 <b>Service</b> Unavailable"))
+
+    page = console_as(db, loopback_url, Role.ADMIN).get("/console/admin").text
+
+    assert "enabled (2 failed in a row; the last: HTTP 503 &lt;b&gt;Service&lt;/b&gt; Unavailable)" in page
+
+
 def test_webhooks_are_for_admins_only_and_need_the_csrf_token(db: Database, loopback_url: str) -> None:
     endpoint_id, _ = add(db, URL)
+    forms = (
+        ("add", {"url": URL, "event": "campaign.sending"}),
+        ("remove", {"endpoint": str(endpoint_id)}),
+        ("enable", {"endpoint": str(endpoint_id)}),
+    )
+    with db.transaction() as session:
+        session.execute(update(WebhookEndpoint).values(disabled_at=utcnow(), disabled_reason="failing"))
     for role in (Role.VIEWER, Role.EDITOR, Role.SENDER):
         user = console_as(db, loopback_url, role)
-        for path, form in (("add", {"url": URL, "event": "campaign.sending"}), ("remove", {"endpoint": str(endpoint_id)})):
+        for path, form in forms:
             assert user.post(f"/console/admin/webhooks/{path}", form).status_code == 403
     admin = console_as(db, loopback_url, Role.ADMIN)
-    no_token = requests.post(
-        f"{loopback_url}/console/admin/webhooks/remove", data={"endpoint": str(endpoint_id)}, cookies=admin.client.cookies, timeout=TIMEOUT
-    )
-    assert no_token.status_code == 403
-    assert len(list_endpoints(db)) == 1
+    for path, form in forms:
+        no_token = requests.post(f"{loopback_url}/console/admin/webhooks/{path}", data=form, cookies=admin.client.cookies, timeout=TIMEOUT)
+        assert no_token.status_code == 403, path
+    (kept,) = list_endpoints(db)
+    assert (kept.id, kept.enabled) == (endpoint_id, False), "nothing was added, removed or enabled"
+    assert entries(db) == []
 
 
 @pytest.mark.parametrize(
