@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 
 import redis
 from celery import Celery
@@ -223,20 +224,33 @@ def dispatch_due_webhooks(settings: Settings, db: Database, url: str) -> bool:
     return any_due(db) and enqueue_webhooks(settings, url)
 
 
-def deliver_webhooks_after_commit(settings: Settings, db: Database, url: str | None = None) -> None:
+def deliver_webhooks_after_commit(
+    settings: Settings, db: Database, url: str | None = None, submit: Callable[[Callable[[], None]], object] | None = None
+) -> None:
     """From now on, each transaction of ``db`` that wrote webhook messages puts a delivery task on the queue once it commits.
 
     Best effort: the messages are in the database already, and the workers'
-    sweep sends them if the queue cannot be reached now.
+    sweep sends them if the queue cannot be reached now. ``submit`` runs the
+    queuing elsewhere (the web application's own thread: a request never
+    waits on Redis); without it, it runs at once, in the committing thread.
     """
 
-    def after_commit(session: Session) -> None:
-        if not session.info.pop(ANNOUNCED, False):
-            return
+    def queue_task() -> None:
         try:
             enqueue_webhooks(settings, url or redis_url(settings, start=False))
         except (OperationalError, RedisError, OSError) as exc:
             log.warning("webhook messages written; the queue is unreachable (%s): the workers' sweep sends them", type(exc).__name__)
+
+    def after_commit(session: Session) -> None:
+        if not session.info.pop(ANNOUNCED, False):
+            return
+        if submit is None:
+            queue_task()
+            return
+        try:
+            submit(queue_task)
+        except RuntimeError:  # shutting down: the sweep sends them
+            log.warning("webhook messages written while shutting down: the workers' sweep sends them")
 
     def after_rollback(session: Session) -> None:
         session.info.pop(ANNOUNCED, None)

@@ -11,7 +11,7 @@ import datetime as dt
 import re
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -26,7 +26,7 @@ from publisher.core.clock import utcnow
 from publisher.core.fetching import FetchPolicy
 from publisher.core.links import LinkTarget
 from publisher.core.settings import Settings
-from publisher.db.engine import Database
+from publisher.db.engine import Database, open_database
 from publisher.db.models import (
     Campaign,
     CampaignStatus,
@@ -47,7 +47,7 @@ from publisher.outgoing_webhooks.announce import announce
 from publisher.outgoing_webhooks.endpoints import add_endpoint, enable_endpoint, list_endpoints, remove_endpoint
 from publisher.outgoing_webhooks.events import EVENT_TYPES, SUBSCRIBER_UNSUBSCRIBED, WebhookError
 from publisher.outgoing_webhooks.messages import BACKOFF, MAX_AGE, RETENTION, any_due, claim_due, claim_seconds, prune
-from publisher.queue import WEBHOOKS_QUEUED_KEY
+from publisher.queue import WEBHOOKS_QUEUED_KEY, deliver_webhooks_after_commit
 from tests.fakes.webhook_receiver import Receiver, receiving
 from tests.support.audience import people
 from tests.support.campaigns import publish
@@ -562,3 +562,21 @@ def test_an_endpoints_reason_phrase_is_stored_and_logged_as_one_printable_line(
     assert endpoint(db, endpoint_id).last_error == "HTTP 500 Down [31m for now ok"
     assert "HTTP 500 Down [31m for now ok" in caplog.text
     assert not any(char in caplog.text for char in "\x1b\x9b\x7f")
+
+
+def test_the_delivery_task_is_queued_by_the_submitted_job_not_in_the_committing_thread(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    db = open_database(settings.resolved_database_url, settings.secret_keys)
+    submitted: list[Callable[[], None]] = []
+    try:
+        deliver_webhooks_after_commit(settings, db, submit=submitted.append)
+        add(db, "http://127.0.0.1:8080/hooks")
+        _one_event(db)
+
+        assert len(submitted) == 1
+        assert not redis_client.exists(WEBHOOKS_QUEUED_KEY), "the commit did no Redis work itself"
+        submitted[0]()
+        assert redis_client.exists(WEBHOOKS_QUEUED_KEY)
+    finally:
+        db.dispose()
