@@ -91,7 +91,7 @@ def dlq_list(campaign: Annotated[int | None, typer.Option(help="Only this campai
     from publisher.ledger import control
 
     settings = cli_settings()
-    with reported_errors(), command_database(settings, webhooks=True) as db:
+    with reported_errors(), command_database(settings) as db:
         letters, total = control.dead_letters(db, campaign)
     for letter in letters:
         out.print(safe(f"campaign {letter.campaign_id}  {letter.email}  attempts {letter.attempts}  {letter.last_error or ''}"))

@@ -82,7 +82,7 @@ def webhooks_remove(endpoint_id: EndpointId) -> None:
 
 @app.command("enable")
 def webhooks_enable(endpoint_id: EndpointId) -> None:
-    """Enable an endpoint again (after it was disabled for failing): its waiting messages are sent from the next sweep."""
+    """Enable an endpoint again (after it was disabled for failing): its waiting messages are queued for sending at once."""
     from publisher.accounts import audit
     from publisher.accounts.roles import CLI_ACTOR
     from publisher.outgoing_webhooks.endpoints import enable_endpoint
