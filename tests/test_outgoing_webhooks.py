@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+import sqlalchemy
 import time_machine
 from sqlalchemy import select, update
 
@@ -580,3 +581,28 @@ def test_the_delivery_task_is_queued_by_the_submitted_job_not_in_the_committing_
         assert redis_client.exists(WEBHOOKS_QUEUED_KEY)
     finally:
         db.dispose()
+
+
+def test_no_event_data_is_gathered_when_no_endpoint_asked_for_the_type(db: Database, loopback: Settings) -> None:
+    add(db, "http://127.0.0.1:8080/hooks", ("delivery.bounced",))
+    ids = people(db)
+    created = publish(loopback, db)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    sqlalchemy.event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        with db.transaction() as session:
+            attendees = session.scalar(select(MailingList.id).where(MailingList.name == "attendees"))
+            assert attendees is not None
+            statements.clear()
+            assert leave_list(session, next(iter(ids.values())), attendees)
+            session.execute(update(Delivery).where(Delivery.campaign_id == created.id).values(state=DeliveryState.SENT))
+            assert states.complete_if_done(session, created.id)
+    finally:
+        sqlalchemy.event.remove(db.engine, "before_cursor_execute", seen)
+
+    assert not [sql for sql in statements if "FROM subscribers" in sql or "FROM mailing_lists" in sql or "GROUP BY" in sql]
+    assert messages(db) == []

@@ -24,7 +24,7 @@ from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.core.list_names import EVENT_PREFIX, check_joinable_name, check_name, is_event_name
 from publisher.db.engine import Database
 from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus
-from publisher.outgoing_webhooks.announce import announce, iso
+from publisher.outgoing_webhooks.announce import announce, iso, wants
 from publisher.outgoing_webhooks.events import SUBSCRIBER_UNSUBSCRIBED
 
 #: Longest description the schema stores.
@@ -177,7 +177,7 @@ def _leave(session: Session, subscriber_id: int, *where: ColumnElement[bool]) ->
         .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=now)
         .returning(Subscription.list_id)
     ).all()
-    if left:
+    if left and wants(session, SUBSCRIBER_UNSUBSCRIBED):
         email = session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
         names = session.scalars(select(MailingList.name).where(MailingList.id.in_(left)).order_by(MailingList.name)).all()
         for name in names:

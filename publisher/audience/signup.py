@@ -57,7 +57,7 @@ from publisher.core.text_rules import refuse_control_characters
 from publisher.core.throttle import HourlyLimit
 from publisher.db.engine import Database
 from publisher.db.models import MAX_ID, ConsentAction, ConsentEvent, MailingList, Subscriber, Subscription, SubscriptionStatus
-from publisher.outgoing_webhooks.announce import announce, iso
+from publisher.outgoing_webhooks.announce import announce, iso, wants
 from publisher.outgoing_webhooks.events import SUBSCRIBER_CONFIRMED
 
 SOURCES = ("form", "api")
@@ -295,6 +295,8 @@ def confirm_subscription(db: Database, target: LinkTarget, ip: str | None = None
 
 
 def _announce_confirmed(session: Session, subscription: Subscription, list_name: str) -> None:
+    if not wants(session, SUBSCRIBER_CONFIRMED):
+        return
     subscriber = session.get(Subscriber, subscription.subscriber_id)
     if subscriber is None:
         return

@@ -17,11 +17,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from publisher.db.models import Campaign, CampaignKind, Delivery, DeliveryState, MailingList
-from publisher.outgoing_webhooks.announce import announce, iso
+from publisher.outgoing_webhooks.announce import announce, iso, wants
 from publisher.outgoing_webhooks.events import CAMPAIGN_COMPLETED, CAMPAIGN_SENDING
 
 
 def campaign_sending(session: Session, campaign_id: int, now: dt.datetime | None = None) -> None:
+    if not wants(session, CAMPAIGN_SENDING):
+        return
     campaign = session.get(Campaign, campaign_id)
     if campaign is None or not _announced(campaign):
         return
@@ -30,6 +32,8 @@ def campaign_sending(session: Session, campaign_id: int, now: dt.datetime | None
 
 
 def campaign_completed(session: Session, campaign_id: int, now: dt.datetime | None = None) -> None:
+    if not wants(session, CAMPAIGN_COMPLETED):
+        return  # no endpoint asked: the campaign's records are not grouped under its lock for nothing
     campaign = session.get(Campaign, campaign_id)
     if campaign is None or not _announced(campaign):
         return

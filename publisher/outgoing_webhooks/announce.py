@@ -69,6 +69,14 @@ def announce(
     return len(targets)
 
 
+def wants(session: Session, event_type: str) -> bool:
+    """Whether any endpoint asked for ``event_type``: asked before building an event's data, which costs queries.
+
+    The endpoints are read once per transaction (and locked, see :func:`_endpoints`): asking again is free.
+    """
+    return any(event_type in types for _, types in _endpoints(session))
+
+
 def iso(value: dt.datetime | None) -> str | None:
     """A time as payloads write it: UTC, ISO 8601, with a Z."""
     return None if value is None else _iso(value)
