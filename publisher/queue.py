@@ -15,16 +15,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 
 import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from publisher.core.broker import celery_broker_url, connect, redis_url
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.ledger.dispatch import QueuedBatch, mark_enqueued, release_due
+from publisher.outgoing_webhooks.announce import ANNOUNCED
+from publisher.outgoing_webhooks.messages import any_due
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,8 @@ TASK_SEND_BATCH = "newsletter.send_batch"
 TASK_SWEEP = "newsletter.sweep"
 #: One delivery from an event platform (Zoom, Eventbrite, Luma, any other), verified by the web app.
 TASK_EVENT_DELIVERY = "newsletter.event_delivery"
+#: Send the outgoing webhook messages that are due (no argument: the database says which).
+TASK_DELIVER_WEBHOOKS = "newsletter.deliver_webhooks"
 #: Seconds a task may run (hard, then soft) before the worker stops it; the message carries them too.
 TASK_TIME_LIMIT = 600
 TASK_SOFT_TIME_LIMIT = 540
@@ -47,6 +54,10 @@ EVENT_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.1, "interval_step":
 
 #: Redis hash of the batches with a message on the queue (batch id → when it was put there).
 QUEUED_KEY = "newsletter:queued"
+
+#: Set while a webhook delivery task waits on the queue (the task deletes it when it starts); it expires
+#: by itself, so a lost message holds nothing up for long.
+WEBHOOKS_QUEUED_KEY = "newsletter:webhooks-queued"
 
 #: How messages are written and read, the same for the publisher's app and the workers'.
 MESSAGE_OPTIONS: dict[str, object] = {
@@ -179,3 +190,70 @@ def enqueue_confirmation(settings: Settings, db: Database, batch_id: int) -> Non
         log.warning("confirmation batch %s could not be enqueued; the workers' sweep sends it", batch_id, exc_info=True)
         return
     mark_enqueued(db, [batch_id])
+
+
+def enqueue_webhooks(settings: Settings, url: str, *, force: bool = False) -> bool:
+    """Put one webhook delivery task on the priority queue unless one waits there already (or ``force``); return whether one was put."""
+    client = connect(url, settings.redis_sentinel_master)
+    # One waiting task sends every message that is due: more would only wait for each other's claims.
+    expiry = int(max(60.0, settings.visibility_timeout * 2))
+    if not client.set(WEBHOOKS_QUEUED_KEY, str(time.time()), nx=not force, ex=expiry):
+        return False
+    app = configure_broker(producer, settings, url)
+    try:
+        app.send_task(
+            TASK_DELIVER_WEBHOOKS,
+            queue=QUEUE_PRIORITY,
+            ignore_result=True,
+            time_limit=TASK_TIME_LIMIT,
+            soft_time_limit=TASK_SOFT_TIME_LIMIT,
+            retry_policy=EVENT_PUBLISH_RETRY,
+        )
+    except BaseException:
+        client.delete(WEBHOOKS_QUEUED_KEY)
+        raise
+    return True
+
+
+def unmark_webhooks_queued(client: redis.Redis) -> None:
+    client.delete(WEBHOOKS_QUEUED_KEY)
+
+
+def dispatch_due_webhooks(settings: Settings, db: Database, url: str) -> bool:
+    """The sweep's part: put a delivery task on the queue when a webhook message is due and none waits."""
+    return any_due(db) and enqueue_webhooks(settings, url)
+
+
+def deliver_webhooks_after_commit(
+    settings: Settings, db: Database, url: str | None = None, submit: Callable[[Callable[[], None]], object] | None = None
+) -> None:
+    """From now on, each transaction of ``db`` that wrote webhook messages puts a delivery task on the queue once it commits.
+
+    Best effort: the messages are in the database already, and the workers'
+    sweep sends them if the queue cannot be reached now. ``submit`` runs the
+    queuing elsewhere (the web application's own thread: a request never
+    waits on Redis); without it, it runs at once, in the committing thread.
+    """
+
+    def queue_task() -> None:
+        try:
+            enqueue_webhooks(settings, url or redis_url(settings, start=False))
+        except (OperationalError, RedisError, OSError) as exc:
+            log.warning("webhook messages written; the queue is unreachable (%s): the workers' sweep sends them", type(exc).__name__)
+
+    def after_commit(session: Session) -> None:
+        if not session.info.pop(ANNOUNCED, False):
+            return
+        if submit is None:
+            queue_task()
+            return
+        try:
+            submit(queue_task)
+        except RuntimeError:  # shutting down: the sweep sends them
+            log.warning("webhook messages written while shutting down: the workers' sweep sends them")
+
+    def after_rollback(session: Session) -> None:
+        session.info.pop(ANNOUNCED, None)
+
+    event.listen(db.sessions, "after_commit", after_commit)
+    event.listen(db.sessions, "after_rollback", after_rollback)

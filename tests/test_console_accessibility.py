@@ -47,7 +47,7 @@ LUMA_EXPORT = FIXTURES / "events" / "luma-guests.csv"
 FAILING = {"serious", "critical"}
 DOCS_SCREENSHOTS = PROJECT / "docs" / "screenshots"
 #: The screenshots docs/console.md shows.
-IN_THE_DOCS = ("lists", "import-result", "subscriber", "suppressions", "admin", "token-created", "events", "event")
+IN_THE_DOCS = ("lists", "import-result", "subscriber", "suppressions", "admin", "token-created", "webhook-added", "events", "event")
 
 #: Every console page behind sign-in, as (screenshot name, path); ``{campaign_id}`` and
 #: ``{subscriber_id}`` are filled from the seeded data. The campaign pages are added
@@ -172,7 +172,7 @@ def test_no_console_page_has_a_serious_or_critical_accessibility_violation(
 def test_pages_after_a_form_have_no_serious_or_critical_accessibility_violation(
     browser: BrowserContext, settings: Settings, db: Database, web_url: str
 ) -> None:
-    """The answers to forms: an import with rejected rows, a field error, a token shown once."""
+    """The answers to forms: an import with rejected rows, a field error, a token and a webhook secret shown once."""
     seed(settings, db)
     page = browser.new_page()
     sign_in(page, web_url)
@@ -194,6 +194,13 @@ def test_pages_after_a_form_have_no_serious_or_critical_accessibility_violation(
     page.get_by_role("button", name="Create token").click()
     page.locator("#shown-once").wait_for()
     found += violations(page, "token-created")
+    page.goto(f"{web_url}/console/admin")
+    page.locator("#webhook_url").fill("https://93.184.215.14/newsletter")
+    page.get_by_label("campaign.completed").check()
+    page.get_by_label("delivery.bounced").check()
+    page.get_by_role("button", name="Add endpoint").click()
+    page.locator("#shown-once").wait_for()
+    found += violations(page, "webhook-added")
     page.goto(f"{web_url}/console/attendees/import?event=product-vs-tech")
     page.get_by_label("CSV file").set_input_files(
         files=[{"name": "guests.csv", "mimeType": "text/csv", "buffer": LUMA_EXPORT.read_bytes()}]
@@ -202,7 +209,7 @@ def test_pages_after_a_form_have_no_serious_or_critical_accessibility_violation(
     page.get_by_role("table", name="Skipped rows").wait_for()
     found += violations(page, "attendees-import-result")
     assert found == []
-    show_in_the_docs(("import-result", "suppression-error", "token-created", "attendees-import-result"))
+    show_in_the_docs(("import-result", "suppression-error", "token-created", "webhook-added", "attendees-import-result"))
 
 
 def show_in_the_docs(taken: Iterable[str]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from publisher.audience.lists import leave_list
 from publisher.audience.privacy import ERASED_REASON, PLACEHOLDER_PREFIX, erase, export
 from publisher.audience.subscribers import import_subscribers
 from publisher.audience.suppressions import address_hash, is_suppressed, suppress_address
@@ -27,10 +28,12 @@ from publisher.db.models import (
     Subscriber,
     Subscription,
     Suppression,
+    WebhookMessage,
 )
 from publisher.feedback.recording import ProviderEvent, record_events
 from tests.support.campaigns import publish
 from tests.support.cli import run_cli
+from tests.support.outgoing_webhooks import add
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -71,7 +74,11 @@ def ada_delivery(db: Database, campaign_id: int) -> Delivery:
 
 @pytest.fixture
 def seed(db: Database, settings: Settings, tmp_path: Path) -> Seed:
-    """Ada on two lists with consent proof, sent one issue (delivered, soft-bounced once), failed on another, suppressed on one list."""
+    """Ada on two lists with consent proof, sent one issue (delivered, soft-bounced once), failed on another, suppressed on one list.
+
+    An outgoing webhook endpoint was told of the bounce (delivered to it) and of Ada leaving the speakers list (still waiting).
+    """
+    add(db, "http://127.0.0.1:8080/hooks")
     import_subscribers(db, people_csv(tmp_path), "attendees")
     import_subscribers(db, people_csv(tmp_path), "speakers")
     with db.transaction() as session:
@@ -107,6 +114,9 @@ def seed(db: Database, settings: Settings, tmp_path: Path) -> Seed:
             ],
         )
         suppress_address(session, ADA, "provider: 550 <ADA@example.com>: no such user", "provider:postmark", speakers)
+        assert ada_id is not None and speakers is not None
+        leave_list(session, ada_id, speakers)
+        session.execute(update(WebhookMessage).where(WebhookMessage.event_type == "delivery.bounced").values(delivered_at=SENT_AT))
     return Seed(db, to_attendees, to_speakers)
 
 
@@ -155,8 +165,17 @@ def test_export_of_an_unknown_address_is_none(seed: Seed) -> None:
 def test_erase_leaves_no_personal_data_in_any_table_but_a_hash_suppression(seed: Seed) -> None:
     before = every_stored_value(seed.db)
     assert all(trace in before for trace in ADA_TRACES)  # the check below can see each of them
+    with seed.db.transaction() as session:
+        told = session.execute(select(WebhookMessage.event_type, WebhookMessage.delivered_at.is_not(None))).all()
+        assert sorted(told) == [
+            ("campaign.sending", False),
+            ("campaign.sending", False),
+            ("delivery.bounced", True),
+            ("subscriber.unsubscribed", False),
+        ]
     erased = erase(seed.db, ADA)
     assert (erased.subscriber, erased.subscriptions, erased.deliveries, erased.events, erased.suppressions) == (True, 2, 2, 1, 1)
+    assert erased.webhook_messages == 2
     assert erased.suppression_added
     stored = every_stored_value(seed.db)
     assert [trace for trace in ADA_TRACES if trace in stored] == []

@@ -12,6 +12,7 @@ from publisher.core.broker import connect, redis_url
 from publisher.core.links import signer_for
 from publisher.core.settings import Settings
 from publisher.db.engine import open_database
+from publisher.queue import deliver_webhooks_after_commit
 from workers.celery_app import current_settings
 from workers.delivery.context import WorkerContext
 from workers.delivery.provider_state import ProviderState
@@ -21,10 +22,14 @@ _context: WorkerContext | None = None
 
 
 def build_context(settings: Settings) -> WorkerContext:
-    client = connect(redis_url(settings, start=False), settings.redis_sentinel_master)
+    url = redis_url(settings, start=False)
+    client = connect(url, settings.redis_sentinel_master)
+    db = open_database(settings.resolved_database_url, settings.secret_keys)
+    # Campaigns complete here: their webhook messages go on the queue as soon as that commits.
+    deliver_webhooks_after_commit(settings, db, url)
     return WorkerContext(
         settings=settings,
-        db=open_database(settings.resolved_database_url, settings.secret_keys),
+        db=db,
         signer=signer_for(settings),
         state=ProviderState(client, settings),
         limiter=RateLimiter(client),

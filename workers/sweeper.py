@@ -3,8 +3,11 @@
 Each worker's main process runs one sweeper thread. A Redis lock makes sure
 only one sweep runs at a time across all workers and hosts; the sweep makes the
 recap drafts of events that have ended, sends approved drafts whose automatic
-send has come, releases scheduled campaigns that are due and enqueues any
-batch not on the queue yet.
+send has come, releases scheduled campaigns that are due, enqueues any
+batch not on the queue yet, and a webhook delivery task when an outgoing
+webhook message is due and none waits; it deletes the webhook messages
+delivered or given up on more than 30 days ago. Each step has its own
+guard: one failing never keeps the others from running.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
 from publisher.events.endings import recap_work_waiting
 from publisher.ledger.auto_send import due_approved
-from publisher.queue import dispatch_due
+from publisher.outgoing_webhooks.messages import prune as prune_webhook_messages
+from publisher.queue import deliver_webhooks_after_commit, dispatch_due, dispatch_due_webhooks
 from workers.celery_app import current_settings, redis_url_of_broker
 from workers.providers import check_provider
 
@@ -53,20 +57,41 @@ class Sweeper(threading.Thread):
         if not lock.acquire():
             return 0
         db = open_database(self.settings.resolved_database_url, self.settings.secret_keys)
+        deliver_webhooks_after_commit(self.settings, db, self.url)
         try:
             try:
                 self.sweep_events(db)
             except Exception:  # the batches below must still be dispatched
                 log.exception("the sweep's event step failed")
-            released = dispatch_due(self.settings, db, self.url)
+            released = 0
+            try:
+                released = dispatch_due(self.settings, db, self.url)
+            except Exception:  # the webhook step below must still run
+                log.exception("the sweep's dispatch failed")
             if released:
                 log.info("sweep enqueued %s batch(es)", released)
+            self.sweep_webhooks(db)
             return released
         finally:
             # The prefork pool may fork again later: hold no connections.
             db.dispose()
             with contextlib.suppress(redis.exceptions.LockError):
                 lock.release()
+
+    def sweep_webhooks(self, db: Database) -> None:
+        """Queue a delivery task for the webhook messages that are due, and delete those kept long enough; each step guarded."""
+        try:
+            # Webhook messages whose task was lost, whose retry is due, or whose endpoint was enabled again.
+            dispatch_due_webhooks(self.settings, db, self.url)
+        except Exception:
+            log.exception("the sweep's webhook step failed")
+        try:
+            pruned = prune_webhook_messages(db)
+        except Exception:
+            log.exception("the sweep's webhook pruning failed")
+        else:
+            if pruned:
+                log.info("sweep deleted %s webhook message(s) past their retention", pruned)
 
     def sweep_events(self, db: Database) -> None:
         """What ended events ask for: recap drafts and the editors' notice, then the approved drafts that are due.

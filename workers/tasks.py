@@ -5,10 +5,11 @@ from __future__ import annotations
 from celery import Task
 
 from publisher.ledger.dispatch import defer_batch
-from publisher.queue import TASK_SEND_BATCH, TASK_SWEEP, mark_queued, unmark_queued
+from publisher.queue import TASK_DELIVER_WEBHOOKS, TASK_SEND_BATCH, TASK_SWEEP, mark_queued, unmark_queued, unmark_webhooks_queued
 from workers.celery_app import app, current_settings, redis_url_of_broker
 from workers.delivery.batch import deliver_batch
 from workers.runtime import worker_context
+from workers.webhooks import deliver_due
 
 
 @app.task(bind=True, name=TASK_SEND_BATCH, max_retries=None)
@@ -39,3 +40,12 @@ def sweep() -> int:
     from workers.sweeper import Sweeper
 
     return Sweeper(current_settings(), redis_url_of_broker()).sweep_once()
+
+
+@app.task(name=TASK_DELIVER_WEBHOOKS, ignore_result=True)
+def deliver_webhooks() -> int:
+    """Send the outgoing webhook messages that are due; return how many were delivered."""
+    ctx = worker_context()
+    # From here a new message needs a new task: the one running may have claimed its batch already.
+    unmark_webhooks_queued(ctx.state.client)
+    return deliver_due(ctx.settings, ctx.db).delivered

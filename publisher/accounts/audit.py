@@ -37,6 +37,9 @@ class Action(enum.StrEnum):
     ROLE_CHANGED = "role-changed"
     TOKEN_CREATED = "token-created"  # noqa: S105 (an audit action, not a password)
     TOKEN_REVOKED = "token-revoked"  # noqa: S105 (an audit action, not a password)
+    WEBHOOK_ADDED = "webhook-added"
+    WEBHOOK_REMOVED = "webhook-removed"
+    WEBHOOK_ENABLED = "webhook-enabled"
     EVENT_CREATED = "event-created"
     EVENT_ENDED = "event-ended"
     EVENT_CHANGED = "event-changed"

@@ -6,7 +6,8 @@ stop, an ``event:*`` suppression, since no one subscribes to an event audience):
 one-click POST and the providers' own unsubscribe events. Each call is
 idempotent. A campaign that is already running skips the address from its
 next batch on, because the workers check subscription status when they claim
-a batch.
+a batch. Each subscription left is announced to the outgoing webhooks
+(``subscriber.unsubscribed``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.core.list_names import EVENT_PREFIX, check_joinable_name, check_name, is_event_name
 from publisher.db.engine import Database
 from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.outgoing_webhooks.announce import announce, iso, wants
+from publisher.outgoing_webhooks.events import SUBSCRIBER_UNSUBSCRIBED
 
 #: Longest description the schema stores.
 MAX_DESCRIPTION = 1000
@@ -158,26 +161,29 @@ def _summary(mailing_list: MailingList, counts: dict[SubscriptionStatus, int]) -
 
 def leave_list(session: Session, subscriber_id: int, list_id: int) -> bool:
     """Unsubscribe from one list; return whether anything changed."""
-    result = session.execute(
-        update(Subscription)
-        .where(
-            Subscription.subscriber_id == subscriber_id,
-            Subscription.list_id == list_id,
-            Subscription.status != SubscriptionStatus.UNSUBSCRIBED,
-        )
-        .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return _leave(session, subscriber_id, Subscription.list_id == list_id) > 0
 
 
 def leave_all(session: Session, subscriber_id: int) -> int:
     """Unsubscribe from every list; return how many subscriptions changed."""
-    result = session.execute(
+    return _leave(session, subscriber_id)
+
+
+def _leave(session: Session, subscriber_id: int, *where: ColumnElement[bool]) -> int:
+    now = utcnow()
+    left = session.scalars(
         update(Subscription)
-        .where(Subscription.subscriber_id == subscriber_id, Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
-        .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=utcnow())
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+        .where(Subscription.subscriber_id == subscriber_id, Subscription.status != SubscriptionStatus.UNSUBSCRIBED, *where)
+        .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=now)
+        .returning(Subscription.list_id)
+    ).all()
+    if left and wants(session, SUBSCRIBER_UNSUBSCRIBED):
+        email = session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
+        names = session.scalars(select(MailingList.name).where(MailingList.id.in_(left)).order_by(MailingList.name)).all()
+        for name in names:
+            data = {"subscriber": {"id": subscriber_id, "email": email}, "list": name, "unsubscribed_at": iso(now)}
+            announce(session, SUBSCRIBER_UNSUBSCRIBED, data, now, subscriber_id=subscriber_id)
+    return len(left)
 
 
 def leave_list_by_address(session: Session, list_name: str, email: str) -> bool:

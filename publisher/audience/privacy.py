@@ -12,7 +12,9 @@ the address, and suppression entries keep only the hash (keyed with
 NEWSLETTER_SECRET_KEY: ``publisher.audience.suppressions``). A global hash-only
 entry then makes sure the address is never mailed again, even if it is
 imported later. Everything happens in one transaction; the outbox files of
-the anonymised records are deleted after it commits.
+the anonymised records are deleted after it commits. The outgoing webhook
+messages about the person (their confirmations, unsubscribes, bounces and
+complaints) are deleted, whether sent or still waiting.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from publisher.db.models import (
     Subscription,
     Suppression,
 )
+from publisher.outgoing_webhooks.messages import forget_person
 
 ERASED_REASON = "erased on request"
 ERASED_SOURCE = "privacy"
@@ -69,6 +72,8 @@ class Erasure:
     outbox_files: int = 0
     #: The erased subscriber's id (None when the address had no subscriber record): what the audit log names instead.
     subscriber_id: int | None = None
+    #: Outgoing webhook messages about the person, deleted (sent or still waiting).
+    webhook_messages: int = 0
 
     @property
     def held_anything(self) -> bool:
@@ -266,6 +271,7 @@ def erase(db: Database, email: str, outbox_dir: Path | None = None) -> Erasure:
             values["dead_lettered_at"] = None
             session.execute(update(Delivery).where(Delivery.id == record.id).values(**values))
         events = _clear_event_details(session, ids)
+        webhook_messages = forget_person(session, subscriber_id, ids)
         suppressions = _reduce_suppressions(session, email, digests, redact)
         subscriptions = 0
         if subscriber_id is not None:
@@ -287,6 +293,7 @@ def erase(db: Database, email: str, outbox_dir: Path | None = None) -> Erasure:
         suppression_added=added,
         outbox_files=files,
         subscriber_id=subscriber_id,
+        webhook_messages=webhook_messages,
     )
 
 

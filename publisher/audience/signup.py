@@ -57,6 +57,8 @@ from publisher.core.text_rules import refuse_control_characters
 from publisher.core.throttle import HourlyLimit
 from publisher.db.engine import Database
 from publisher.db.models import MAX_ID, ConsentAction, ConsentEvent, MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.outgoing_webhooks.announce import announce, iso, wants
+from publisher.outgoing_webhooks.events import SUBSCRIBER_CONFIRMED
 
 SOURCES = ("form", "api")
 #: Column sizes of the consent proof and the subscriber's names.
@@ -288,7 +290,27 @@ def confirm_subscription(db: Database, target: LinkTarget, ip: str | None = None
             subscription.status = SubscriptionStatus.CONFIRMED
             subscription.confirmed_at = utcnow()
             session.add(_consent_event(subscription.id, ConsentAction.CONFIRMED, "confirm link", ip, user_agent))
+            _announce_confirmed(session, subscription, list_name)
         return Confirmation(ConfirmState(subscription.status.value), list_name)
+
+
+def _announce_confirmed(session: Session, subscription: Subscription, list_name: str) -> None:
+    if not wants(session, SUBSCRIBER_CONFIRMED):
+        return
+    subscriber = session.get(Subscriber, subscription.subscriber_id)
+    if subscriber is None:
+        return
+    data = {
+        "subscriber": {
+            "id": subscriber.id,
+            "email": subscriber.email,
+            "first_name": subscriber.first_name,
+            "last_name": subscriber.last_name,
+        },
+        "list": list_name,
+        "confirmed_at": iso(subscription.confirmed_at),
+    }
+    announce(session, SUBSCRIBER_CONFIRMED, data, subscriber_id=subscriber.id)
 
 
 def _take_request_names(session: Session, subscription: Subscription, campaign_id: int | None) -> None:

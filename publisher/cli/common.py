@@ -58,11 +58,19 @@ def reported_errors() -> Iterator[None]:
 
 
 @contextmanager
-def command_database(settings: Settings) -> Iterator[Database]:
-    """The database for one command, migrated on open; its connections are closed when the command is done with it."""
+def command_database(settings: Settings, *, webhooks: bool = False) -> Iterator[Database]:
+    """The database for one command, migrated on open; its connections are closed when the command is done with it.
+
+    ``webhooks``: the command may change what outgoing webhooks announce (a
+    campaign completing), so their delivery task is queued after each commit.
+    """
     from publisher.db.engine import open_database
 
     db = open_database(settings.resolved_database_url, settings.secret_keys)
+    if webhooks:
+        from publisher.queue import deliver_webhooks_after_commit
+
+        deliver_webhooks_after_commit(settings, db)
     try:
         yield db
     finally:

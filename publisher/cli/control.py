@@ -34,7 +34,7 @@ def pause(campaign_id: CampaignId) -> None:
     from publisher.ledger import control
 
     settings = cli_settings()
-    with reported_errors(), command_database(settings) as db:
+    with reported_errors(), command_database(settings, webhooks=True) as db:
         control.pause(db, campaign_id, actor=CLI_ACTOR)
     out.print(f"campaign {campaign_id} paused; `newsletter resume {campaign_id}` continues it")
 
@@ -46,7 +46,7 @@ def resume(campaign_id: CampaignId) -> None:
     from publisher.ledger import control
 
     settings = cli_settings()
-    with reported_errors(), command_database(settings) as db:
+    with reported_errors(), command_database(settings, webhooks=True) as db:
         control.resume(db, campaign_id, actor=CLI_ACTOR)
         batches = _enqueue_due(settings, db)
     out.print(f"campaign {campaign_id} resumed; {batches} batch(es) enqueued")
@@ -59,7 +59,7 @@ def cancel(campaign_id: CampaignId) -> None:
     from publisher.ledger import control
 
     settings = cli_settings()
-    with reported_errors(), command_database(settings) as db:
+    with reported_errors(), command_database(settings, webhooks=True) as db:
         cancelled = control.cancel(db, campaign_id, actor=CLI_ACTOR)
     out.print(f"campaign {campaign_id} cancelled; {cancelled} record(s) will not be sent")
 
@@ -77,7 +77,7 @@ def reconcile(
     if resend_in_doubt == mark_sent:
         fail("choose exactly one of --resend-in-doubt and --mark-sent", EXIT_INPUT)
     settings = cli_settings()
-    with reported_errors(), command_database(settings) as db:
+    with reported_errors(), command_database(settings, webhooks=True) as db:
         count = control.reconcile(db, campaign_id, resend=resend_in_doubt, actor=CLI_ACTOR)
         if resend_in_doubt and count:
             _enqueue_due(settings, db)
@@ -105,7 +105,7 @@ def dlq_replay(campaign: Annotated[int | None, typer.Option(help="Only this camp
     from publisher.ledger import control
 
     settings = cli_settings()
-    with reported_errors(), command_database(settings) as db:
+    with reported_errors(), command_database(settings, webhooks=True) as db:
         count = control.replay(db, campaign, actor=CLI_ACTOR)
         if count:
             _enqueue_due(settings, db)

@@ -60,6 +60,7 @@ COMMANDS: dict[str, Entry] = {
     "events": Entry("events", group=True),
     "recap": Entry("recap", group=True),
     "suppressions": Entry("suppressions", group=True),
+    "webhooks": Entry("webhooks", group=True),
 }
 
 

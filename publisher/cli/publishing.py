@@ -26,7 +26,7 @@ from publisher.db.engine import Database, open_database
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
 from publisher.ledger.dispatch import QueuedBatch, mark_enqueued
 from publisher.ledger.drafts import DraftContent, create_draft
-from publisher.queue import enqueue
+from publisher.queue import deliver_webhooks_after_commit, enqueue
 from workers.providers import check_provider, provider_class
 
 
@@ -63,6 +63,7 @@ def run_publish(settings: Settings, options: PublishOptions, report: Callable[[s
     url = redis_url(settings)
     check_reachable(url, settings.redis_sentinel_master)
     db = open_database(settings.resolved_database_url, settings.secret_keys)
+    deliver_webhooks_after_commit(settings, db, url)
     try:
         plan = CampaignPlan(
             recap=recap,

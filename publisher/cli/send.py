@@ -25,6 +25,7 @@ def send(
     from publisher.core.broker import check_reachable, redis_url
     from publisher.db.engine import open_database
     from publisher.ledger.drafts import LintRefused, SendOrder, load_draft
+    from publisher.queue import deliver_webhooks_after_commit
     from workers.providers import check_provider
 
     settings = cli_settings()
@@ -34,6 +35,7 @@ def send(
         # draft sent with no broker would wait for the workers' sweep unseen.
         check_reachable(redis_url(settings), settings.redis_sentinel_master)
         db = open_database(settings.resolved_database_url, settings.secret_keys)
+        deliver_webhooks_after_commit(settings, db, redis_url(settings))
         try:
             order = SendOrder(campaign_id, send_at=moment, force=force)
             created = sending.send(settings, db, order, CLI_ACTOR, check_provider)

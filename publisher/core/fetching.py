@@ -21,7 +21,9 @@ The guard against server-side request forgery:
   an error.
 
 It is a building block for anything that fetches what a person named (a
-recap's blog post, a feed, a platform's API); it uses ``requests``.
+recap's blog post, a feed, a platform's API), and for the outgoing webhooks,
+which POST to a URL an operator named under the same rules (:func:`post`,
+:func:`check_destination`); it uses ``requests``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -48,6 +50,7 @@ MAX_REDIRECTS = 5
 MAX_URL_LENGTH = 2000
 CHUNK = 65_536
 USER_AGENT = "Mozilla/5.0 (compatible; newsletter-recap-import/1.0)"
+POST_USER_AGENT = "newsletter-webhooks/1.0"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
@@ -97,6 +100,82 @@ def fetch(url: str, policy: FetchPolicy, accept: Collection[str], accept_header:
     finally:
         timer.cancel()
         guard.expire()
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What a POST was answered: the status and its reason phrase (the body is read up to a limit, then dropped)."""
+
+    status: int
+    reason: str
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+#: The most of an answer's body read after a POST: the status is what counts, the rest is drained and dropped.
+POST_ANSWER_BYTES = 65_536
+
+
+def post(url: str, policy: FetchPolicy, body: bytes, headers: Mapping[str, str]) -> Posted:
+    """POST ``body`` to ``url`` under ``policy``'s address checks and deadline; FetchError when no answer came.
+
+    A redirect is not followed: it is an answer like any other, and the
+    caller decides what a status means.
+    """
+    check_url(url, policy)
+    guard = _Guard(policy)
+    timer = threading.Timer(policy.timeout, guard.expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        with requests.Session() as session:
+            session.trust_env = False
+            adapter = _GuardedAdapter(guard)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            try:
+                response = session.post(
+                    url,
+                    data=body,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=guard.remaining(),
+                    headers={"User-Agent": POST_USER_AGENT, "Accept-Encoding": "identity", **headers},
+                )
+            except AddressRefusedError as exc:
+                raise AddressRefusedError(f"{url} is refused: {exc}") from None
+            except (requests.RequestException, HTTPError, OSError, ValueError) as exc:
+                raise guard.failure(url, exc) from None
+            with response:
+                if guard.expired:
+                    raise guard.failure(url, TimeoutError())
+                # The status arrived; a body cut short changes nothing.
+                with contextlib.suppress(HTTPError, OSError):
+                    response.raw.read1(POST_ANSWER_BYTES, decode_content=False)
+                return Posted(status=response.status_code, reason=(response.reason or "")[:100])
+    finally:
+        timer.cancel()
+        guard.expire()
+
+
+def check_destination(url: str, policy: FetchPolicy) -> str:
+    """``url`` if it may be reached now: :func:`check_url`, then every address its host resolves to; FetchError if not."""
+    check_url(url, policy)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    scheme = parts.scheme.lower()
+    rule = _Guard(policy).rule(scheme)
+    try:
+        found = socket.getaddrinfo(host, parts.port or (443 if scheme == "https" else 80), 0, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise FetchError(f"{url}: the host name does not resolve") from None
+    for *_, address in found:
+        refusal = rule.refusal(str(address[0]))
+        if refusal is not None:
+            raise AddressRefusedError(f"{url} is refused: {_refused(host, str(address[0]), refusal)}")
+    return url
 
 
 def check_url(url: str, policy: FetchPolicy) -> str:

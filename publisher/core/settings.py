@@ -107,6 +107,9 @@ class Settings(BaseSettings):
         "link-local and other non-public addresses stay refused.",
     )
     max_attempts: int = Field(5, ge=1, description="Provider attempts per recipient before it is marked failed.")
+    webhook_disable_after: int = Field(
+        20, ge=1, le=10_000, description="Consecutive failed calls to an outgoing webhook endpoint after which it is disabled."
+    )
     sweep_interval: float = Field(15.0, gt=0, description="Seconds between the workers' sweeps (scheduled sends, retries, leases).")
     metrics_port: int = Field(9808, ge=0, le=65535, description="Port of each worker's Prometheus /metrics (0: off).")
     web_metrics_port: int = Field(
@@ -419,6 +422,7 @@ SHARED_SETTINGS = frozenset(
         "failover_cooldown",
         "batch_size",
         "max_attempts",
+        "webhook_disable_after",
         "lease_seconds",
         "visibility_timeout",
         "max_countdown",

@@ -4,7 +4,9 @@ Subjects, titles, preheaders and names end up in mail headers and on one
 line of a page. A control character there (C0 and C1, NUL, tab and DEL
 included) or U+2028/U+2029 makes message building fail for the whole batch,
 or splits what a reader sees; so such text is refused where it enters, with
-the character named, rather than repaired later.
+the character named, rather than repaired later. Text from outside that is only shown or logged
+(an endpoint's HTTP reason phrase, say) is made one printable line instead
+(:func:`printable_line`).
 """
 
 from __future__ import annotations
@@ -40,3 +42,14 @@ def describe_character(char: str) -> str:
     if char == "\t":
         return f"a tab ({code})"
     return f"a control character ({code})"
+
+
+#: Categories dropped from text made printable: format (bidi overrides, zero-width), surrogates, private use, unassigned.
+_UNPRINTABLE_CATEGORIES = frozenset({"Cf", "Cs", "Co", "Cn"})
+
+
+def printable_line(value: str) -> str:
+    """``value`` as one printable line: refused characters become spaces, invisible ones go, runs of spaces become one."""
+    spaced = REFUSED.sub(" ", value)
+    kept = "".join(char for char in spaced if unicodedata.category(char) not in _UNPRINTABLE_CATEGORIES)
+    return " ".join(kept.split())

@@ -532,3 +532,63 @@ class InboundEvent(Base):
     #: The platform's delivery id, or a digest of what it said.
     dedupe_key: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEndpoint(Base):
+    """A URL that outgoing webhooks are sent to, for the event types it asked for.
+
+    ``secret`` (``whsec_…``) signs every call to it: a shared secret the
+    receiver verifies with, so it is kept as it is (never hashed), shown once
+    when the endpoint is added and never logged.
+    """
+
+    __tablename__ = "webhook_endpoints"
+    # An id names an endpoint in commands and logs: a removed one's must never be given to another.
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 (read once by SQLAlchemy)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    event_types: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: "user:<email>" or "cli".
+    created_by: Mapped[str] = mapped_column(String(400), default="")
+    #: Failed calls since the last one answered 2xx; at NEWSLETTER_WEBHOOK_DISABLE_AFTER the endpoint is disabled.
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column()
+    disabled_reason: Mapped[str | None] = mapped_column(String(500))
+    last_success_at: Mapped[dt.datetime | None] = mapped_column()
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class WebhookMessage(Base):
+    """One event for one endpoint: written in the transaction of the change it reports, sent until it is answered 2xx."""
+
+    __tablename__ = "webhook_messages"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "message_id"),
+        Index("ix_webhook_messages_due", "delivered_at", "next_attempt_at"),
+        Index("ix_webhook_messages_failed_at", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True)
+    #: The ``webhook-id`` header: one per event, the same on every attempt, so a receiver can drop a repeat.
+    message_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(40))
+    #: The JSON body exactly as signed and sent: ``{"type", "timestamp", "data"}``.
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    #: When it is next sent (or, while a worker holds it, when that worker's claim lapses); None once delivered.
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column()
+    delivered_at: Mapped[dt.datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    #: When it was given up on: still failing MESSAGE_MAX_AGE after it was written (publisher.outgoing_webhooks.messages).
+    failed_at: Mapped[dt.datetime | None] = mapped_column()
+    #: The person the event is about (subscriber, bounce and complaint events), so that erasing them deletes it
+    #: (no foreign key: the erasure deletes the subscriber, and the message with it).
+    subscriber_id: Mapped[int | None] = mapped_column(index=True)
+    #: The ledger record a bounce or complaint is about, for the same reason.
+    delivery_id: Mapped[int | None] = mapped_column(index=True)

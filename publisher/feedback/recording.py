@@ -12,7 +12,9 @@ What events do:
 
 - a hard bounce or a complaint suppresses the address everywhere at once;
 - soft bounces suppress it after NEWSLETTER_SOFT_BOUNCE_LIMIT of them;
-- a provider-side unsubscribe unsubscribes it from the campaign's list.
+- a provider-side unsubscribe unsubscribes it from the campaign's list;
+- a bounce or a complaint is announced to the outgoing webhooks
+  (``delivery.bounced``, ``delivery.complained``), in the same transaction.
 
 An event about a record whose person was erased is stored without its
 detail (bounce texts quote the address) and acts on nothing: the address is
@@ -34,6 +36,8 @@ from publisher.audience.privacy import PLACEHOLDER_PREFIX
 from publisher.audience.suppressions import suppress_address
 from publisher.core.settings import Settings
 from publisher.db.models import Campaign, Delivery, DeliveryEvent, EventType
+from publisher.outgoing_webhooks.announce import announce, iso
+from publisher.outgoing_webhooks.events import DELIVERY_BOUNCED, DELIVERY_COMPLAINED
 
 DETAIL_LIMIT = 1000
 
@@ -93,8 +97,31 @@ def record_events(session: Session, settings: Settings, events: list[ProviderEve
             continue
         report.recorded += 1
         if not _erased(delivery):
+            suppressed = report.suppressed
             _act(session, settings, delivery, event, report)
+            _announce(session, delivery, event, suppressed=report.suppressed > suppressed)
     return report
+
+
+_BOUNCES = {EventType.BOUNCED_HARD: "hard", EventType.BOUNCED_SOFT: "soft"}
+
+
+def _announce(session: Session, delivery: Delivery, event: ProviderEvent, *, suppressed: bool) -> None:
+    if event.type not in (*_BOUNCES, EventType.COMPLAINED):
+        return
+    data: dict[str, object] = {
+        "campaign_id": delivery.campaign_id,
+        "delivery_id": delivery.id,
+        "email": delivery.email,
+        "provider": event.provider,
+        "occurred_at": iso(event.occurred_at),
+        "detail": event.detail[:DETAIL_LIMIT],
+        "suppressed": suppressed,
+    }
+    if event.type is not EventType.COMPLAINED:
+        data["bounce"] = _BOUNCES[event.type]
+    event_type = DELIVERY_COMPLAINED if event.type is EventType.COMPLAINED else DELIVERY_BOUNCED
+    announce(session, event_type, data, subscriber_id=delivery.subscriber_id, delivery_id=delivery.id)
 
 
 def find_delivery(session: Session, event: ProviderEvent) -> Delivery | None:

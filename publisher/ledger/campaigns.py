@@ -34,6 +34,7 @@ from publisher.core.errors import ConfigurationError, NewsletterError, NotFoundE
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Batch, Campaign, Delivery, DeliveryState, Event, MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.ledger.announcements import campaign_sending
 from publisher.ledger.states import initial_status
 
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
@@ -94,6 +95,8 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
             assert mailing_list is not None  # has_audience is False without a list
             audience = audience_batches(session, mailing_list, plan.batch_size)
         batch_ids, recipients = write_batches(session, campaign.id, audience, message_domain(settings))
+        if not scheduled:
+            campaign_sending(session, campaign.id)
         return CreatedCampaign(
             id=campaign.id,
             recipients=recipients,

@@ -22,6 +22,7 @@ from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.db.engine import Database
 from publisher.db.models import OPEN_STATES, Batch, Campaign, CampaignStatus, Delivery, DeliveryState
 from publisher.ledger import states
+from publisher.ledger.announcements import campaign_sending
 from publisher.ledger.states import Event
 
 OPERATOR_PAUSE = "paused by an operator"
@@ -68,7 +69,11 @@ def resume(db: Database, campaign_id: int, actor: Actor | None = None) -> None:
         campaign = _campaign(session, campaign_id)
         if not states.allows(campaign.status, Event.RESUME):
             raise ControlError(f"campaign {campaign_id} is {campaign.status.value}, not paused")
+        never_released = campaign.released_at is None
         states.resume(campaign)
+        if never_released and campaign.status is CampaignStatus.SENDING:
+            # Scheduled, paused, and resumed after its send_at: it starts sending here, not in the sweep's release.
+            campaign_sending(session, campaign_id)
         _requeue_open_batches(session, campaign_id)
         # Its last batches may have finished while it was paused.
         states.complete_if_done(session, campaign_id)

@@ -30,6 +30,7 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, MailingList
 from publisher.ledger import states
+from publisher.ledger.announcements import campaign_sending
 from publisher.ledger.campaigns import (
     CampaignPlan,
     CreatedCampaign,
@@ -229,6 +230,8 @@ def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor)
         batch_ids, recipients = write_batches(
             session, campaign.id, audience_batches(session, mailing_list, order.batch_size), message_domain(settings)
         )
+        if not scheduled:
+            campaign_sending(session, campaign.id)
         action = Action.SCHEDULED if scheduled else Action.SENT
         detail = f"{recipients} recipient(s)" + (f", at {order.send_at.isoformat()}" if scheduled and order.send_at else "")
         audit.record(

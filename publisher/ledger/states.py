@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError
 from publisher.db.models import OPEN_STATES, Campaign, CampaignStatus, Delivery
+from publisher.ledger.announcements import campaign_completed, campaign_sending
 
 DRAFT = CampaignStatus.DRAFT
 SCHEDULED, SENDING, PAUSED = CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED
@@ -155,8 +156,17 @@ def _move(campaign: Campaign, target: CampaignStatus, event: Event) -> None:
 
 
 def release_due(session: Session, now: dt.datetime) -> int:
-    """Start every scheduled campaign whose ``send_at`` has come; return how many."""
-    return _move_where(session, SCHEDULED, SENDING, Event.RELEASE, Campaign.send_at <= now, released_at=now)
+    """Start every scheduled campaign whose ``send_at`` has come, announcing each (``campaign.sending``); return how many."""
+    _check(None, SCHEDULED, SENDING, Event.RELEASE)
+    released = session.scalars(
+        update(Campaign)
+        .where(Campaign.status == SCHEDULED, Campaign.send_at <= now)
+        .values(status=SENDING, released_at=now)
+        .returning(Campaign.id)
+    ).all()
+    for campaign_id in released:
+        campaign_sending(session, campaign_id, now)
+    return len(released)
 
 
 def pause_sending(session: Session, campaign_id: int, reason: str) -> bool:
@@ -183,7 +193,9 @@ def complete_if_done(session: Session, campaign_id: int, now: dt.datetime | None
     still_open = session.scalar(select(Delivery.id).where(Delivery.campaign_id == campaign_id, Delivery.state.in_(OPEN_STATES)).limit(1))
     if still_open is not None:
         return False
-    _move_where(session, SENDING, COMPLETE, Event.COMPLETE, Campaign.id == campaign_id, completed_at=now or utcnow())
+    now = now or utcnow()
+    _move_where(session, SENDING, COMPLETE, Event.COMPLETE, Campaign.id == campaign_id, completed_at=now)
+    campaign_completed(session, campaign_id, now)
     return True
 
 

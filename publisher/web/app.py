@@ -30,6 +30,7 @@ from publisher.web.api import sends as api_sends
 from publisher.web.console import admin as console_admin
 from publisher.web.console import admin_tokens as console_admin_tokens
 from publisher.web.console import admin_users as console_admin_users
+from publisher.web.console import admin_webhooks as console_admin_webhooks
 from publisher.web.console import campaign_page, controls, draft_import, drafts, export, previews, sends, signin
 from publisher.web.console import campaigns as console_campaigns
 from publisher.web.console import events as console_events
@@ -72,6 +73,7 @@ AUDIENCE_PAGES = (
     console_admin,
     console_admin_users,
     console_admin_tokens,
+    console_admin_webhooks,
 )
 
 #: The event platforms' webhooks, under /webhooks/events (apart from the providers').

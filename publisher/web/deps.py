@@ -1,6 +1,6 @@
 """What every request handler shares: settings, database, Redis, the link signer and the confirmation queuer.
 
-Confirmations are queued on a thread of the application's own, not on the
+Confirmations (and the delivery tasks of outgoing webhooks) are queued on a thread of the application's own, not on the
 worker threads that serve requests (Starlette's, shared by every sync
 handler): with Redis slow or down, a burst of sign-ups would otherwise hold
 them all, and every page after it would wait for a free one.
@@ -20,7 +20,7 @@ from publisher.core.broker import connect, redis_url
 from publisher.core.links import LinkSigner, signer_for
 from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
-from publisher.queue import enqueue_confirmation
+from publisher.queue import deliver_webhooks_after_commit, enqueue_confirmation
 from publisher.sending import ProviderCheck
 
 
@@ -40,13 +40,18 @@ class WebContext:
 
     @classmethod
     def build(cls, settings: Settings, provider_check: ProviderCheck) -> WebContext:
+        db = open_database(settings.resolved_database_url, settings.secret_keys)
+        queuer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="confirmation-queue")
+        # Confirmations, unsubscribes, bounces and sends announce webhooks: their
+        # delivery task is queued once they commit, on the queuer's thread.
+        deliver_webhooks_after_commit(settings, db, submit=queuer.submit)
         return cls(
             provider_check=provider_check,
             settings=settings,
-            db=open_database(settings.resolved_database_url, settings.secret_keys),
+            db=db,
             redis=connect(redis_url(settings), settings.redis_sentinel_master),
             signer=signer_for(settings),
-            queuer=ThreadPoolExecutor(max_workers=1, thread_name_prefix="confirmation-queue"),
+            queuer=queuer,
         )
 
     def close(self) -> None:

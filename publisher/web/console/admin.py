@@ -1,8 +1,8 @@
-"""The admin page: users and roles, API tokens and the audit log; for admins only (403 for anyone else).
+"""The admin page: users and roles, API tokens, outgoing webhooks and the audit log; for admins only (403 for anyone else).
 
-The changes are in ``admin_users`` and ``admin_tokens``; this module draws
-the page they all answer with. A generated password and a new token's secret
-are shown once, on the answer to the POST that made them, and never again.
+The changes are in ``admin_users``, ``admin_tokens`` and ``admin_webhooks``;
+this module draws the page they all answer with. A generated password, a new
+token and a new webhook endpoint's signing secret are shown once, on the answer to the POST that made them, and never again.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from publisher.accounts.roles import Role, Scope
 from publisher.accounts.sessions import SignedIn
 from publisher.accounts.tokens import list_tokens
 from publisher.accounts.users import list_users
+from publisher.outgoing_webhooks.endpoints import list_endpoints
+from publisher.outgoing_webhooks.events import EVENT_TYPES
 from publisher.web.console.access import Admin
 from publisher.web.console.pages import console_page
 from publisher.web.deps import Context, WebContext
@@ -49,6 +51,8 @@ def admin_page(ctx: WebContext, user: SignedIn, status_code: int = 200, **contex
         tokens=list_tokens(ctx.db),
         roles=[role.value for role in Role],
         scopes=[scope.value for scope in Scope],
+        webhooks=list_endpoints(ctx.db),
+        event_types=EVENT_TYPES,
         audit=log[:AUDIT_PAGE],
         older=log[AUDIT_PAGE - 1].id if len(log) > AUDIT_PAGE else None,
         **values,
@@ -73,4 +77,6 @@ DONE = {
     "removed": "The user was removed.",
     "role": "The role was changed.",
     "revoked": "The token was revoked: requests carrying it are refused from now on.",
+    "webhook-removed": "The webhook endpoint was removed, with the messages waiting for it.",
+    "webhook-enabled": "The webhook endpoint was enabled: the messages waiting for it are sent now.",
 }
