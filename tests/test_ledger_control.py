@@ -257,7 +257,7 @@ def test_results_arriving_after_cancel_do_not_reopen_records(ctx: WorkerContext,
     from publisher.core.outcomes import Outcome, SendResult
     from publisher.ledger.claims import record_results
 
-    record_results(ctx.db, campaign.id, [SendResult(d.id, Outcome.TRANSIENT, error="503") for d in claim.deliveries], 5)
+    record_results(ctx.db, claim, [SendResult(d.id, Outcome.TRANSIENT, error="503") for d in claim.deliveries], 5)
     assert counts(ctx, campaign.id) == {DeliveryState.CANCELLED: 25}
 
 
@@ -296,12 +296,14 @@ def test_every_outcome_of_one_call_is_recorded_on_its_own_record(ctx: WorkerCont
     from publisher.ledger.claims import record_results
 
     campaign = publish_enqueued(ctx)
-    claim = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
-    assert claim is not None and len(claim.deliveries) == 10
-    ids = [delivery.id for delivery in claim.deliveries]
     with ctx.db.transaction() as session:
-        # One record on its last attempt, one taken over by another worker after its lease ran out.
-        session.execute(update(Delivery).where(Delivery.id == ids[4]).values(attempts=3))
+        ids = session.scalars(select(Delivery.id).where(Delivery.batch_id == campaign.batch_ids[0]).order_by(Delivery.id)).all()
+        # One record about to make its last attempt.
+        session.execute(update(Delivery).where(Delivery.id == ids[4]).values(attempts=2))
+    claim = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
+    assert claim is not None and [delivery.id for delivery in claim.deliveries] == ids
+    with ctx.db.transaction() as session:
+        # One taken over by another worker after its lease ran out.
         session.execute(update(Delivery).where(Delivery.id == ids[7]).values(state=DeliveryState.PENDING))
     results = [
         SendResult(ids[0], Outcome.ACCEPTED, provider_message_id="pm-0"),
@@ -315,7 +317,7 @@ def test_every_outcome_of_one_call_is_recorded_on_its_own_record(ctx: WorkerCont
         SendResult(ids[8], Outcome.TRANSIENT, error="read timeout", maybe_sent=True),
         SendResult(ids[9], Outcome.ACCEPTED, provider_message_id="pm-9"),
     ]
-    summary = record_results(ctx.db, campaign.id, results, max_attempts=3)
+    summary = record_results(ctx.db, claim, results, max_attempts=3)
     assert (summary.sent, summary.failed, summary.retrying, summary.retry_after, summary.max_attempts_seen) == (3, 3, 2, 7.0, 3)
     with ctx.db.transaction() as session:
         rows = {row.id: row for row in session.execute(select(Delivery).where(Delivery.id.in_(ids))).scalars()}
@@ -341,3 +343,28 @@ def test_every_outcome_of_one_call_is_recorded_on_its_own_record(ctx: WorkerCont
             assert row.lease_until is None, index
     assert rows[ids[7]].lease_until is not None
     assert suppressed == [rows[ids[3]].email]
+
+
+@pytest.mark.timing
+def test_results_of_a_claim_taken_over_after_its_lease_leave_the_new_claim_alone(ctx: WorkerContext, clock: TimeMachineFixture) -> None:
+    """A worker whose lease ran out answers late: the records are ``sending`` again, but under another claim, whose results count."""
+    from publisher.core.outcomes import Outcome, SendResult
+    from publisher.ledger.claims import record_results
+
+    campaign = publish_enqueued(ctx)
+    batch = campaign.batch_ids[0]
+    late = claim_batch(ctx.db, batch, LEASE, "postmark", idempotent=True)
+    clock.shift(PAST_THE_LEASE)
+    current = claim_batch(ctx.db, batch, LEASE, "postmark", idempotent=True)
+    assert late is not None and current is not None
+    assert [d.id for d in current.deliveries] == [d.id for d in late.deliveries]
+    late_results = [SendResult(d.id, Outcome.TRANSIENT, error="late answer") for d in late.deliveries]
+    summary = record_results(ctx.db, late, late_results, max_attempts=3, idempotent=True)
+    assert (summary.sent, summary.failed, summary.retrying) == (0, 0, 0)
+    assert counts(ctx, campaign.id) == {DeliveryState.SENDING: 10, DeliveryState.PENDING: 15}
+    with ctx.db.transaction() as session:
+        untouched = session.execute(select(Delivery.last_error, Delivery.lease_until).where(Delivery.batch_id == batch)).all()
+    assert all(error is None and lease is not None for error, lease in untouched)
+    results = [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"pm-{d.id}") for d in current.deliveries]
+    assert record_results(ctx.db, current, results, max_attempts=3, idempotent=True).sent == 10
+    assert counts(ctx, campaign.id) == {DeliveryState.SENT: 10, DeliveryState.PENDING: 15}

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+import orjson
+from sqlalchemy import ColumnElement, Row, Text, and_, case, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from publisher.audience.suppressions import suppress_address, suppressed_addresses
@@ -31,7 +33,31 @@ from publisher.db.models import (
     SubscriptionStatus,
 )
 from publisher.ledger import states
-from publisher.ledger.result_changes import HeldRecord, RecordSummary, ResultChanges
+from publisher.ledger.result_changes import HeldRecord, RecordSummary, ResultChanges, summary
+
+#: What a claim reads of its campaign: the snapshot's columns and the status, not an ORM object.
+SNAPSHOT_COLUMNS = (
+    Campaign.id,
+    Campaign.status,
+    Campaign.list_id,
+    Campaign.provider,
+    Campaign.is_test,
+    Campaign.subject,
+    Campaign.html_template,
+    Campaign.text_template,
+    Campaign.placeholder_nonce,
+    Campaign.kind,
+)
+#: The claimed records' subscriber fields, read back by the claim's UPDATE (a record may have no subscriber).
+#: The attributes come as JSON text: most are ``{}``, which needs no parsing.
+SUBSCRIBER_COLUMNS = tuple(
+    select(column).where(Subscriber.id == Delivery.subscriber_id).correlate(Delivery).scalar_subquery().label(name)
+    for name, column in (
+        ("first_name", Subscriber.first_name),
+        ("last_name", Subscriber.last_name),
+        ("attributes", cast(Subscriber.attributes, Text)),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +96,10 @@ class Claim:
     deliveries: list[ClaimedDelivery]
     #: Seconds until a record leased by another worker may be taken over.
     busy_for: float | None
+    #: The provider the records were claimed for.
+    provider: str
+    #: When the lease of the claimed records runs out.
+    lease_until: dt.datetime
 
 
 def batch_provider(db: Database, batch_id: int) -> str | None:
@@ -92,140 +122,122 @@ def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str,
     """
     now = utcnow()
     with db.transaction() as session:
-        campaign = session.scalar(select(Campaign).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id))
+        campaign = session.execute(
+            select(*SNAPSHOT_COLUMNS).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id)
+        ).one_or_none()
         if campaign is None or campaign.status != CampaignStatus.SENDING:
             return None
-        _suppress_unsubscribed(session, batch_id, campaign)
+        _suppress_unsubscribed(session, batch_id, campaign.list_id, now)
         expired = and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
-        if not idempotent:
-            session.execute(
-                update(Delivery)
-                .where(Delivery.batch_id == batch_id, expired)
-                .values(state=DeliveryState.IN_DOUBT, last_error=IN_DOUBT_REASON, lease_until=None, updated_at=now)
-            )
-        if idempotent:
-            # Only the provider that held the claim can answer a repeated key
-            # without sending twice: an expired claim of another provider
-            # (say, before a failover) is in doubt.
-            session.execute(
-                update(Delivery)
-                .where(Delivery.batch_id == batch_id, expired, Delivery.provider != provider)
-                .values(state=DeliveryState.IN_DOUBT, last_error=IN_DOUBT_REASON, lease_until=None, updated_at=now)
-            )
+        # Only the provider that held the claim can answer a repeated key
+        # without sending twice: an expired claim of another provider (say,
+        # before a failover) is in doubt, and any expired claim is without one.
+        lost = and_(expired, Delivery.provider != provider) if idempotent else expired
+        session.execute(
+            update(Delivery)
+            .where(Delivery.batch_id == batch_id, lost)
+            .values(state=DeliveryState.IN_DOUBT, last_error=IN_DOUBT_REASON, lease_until=None, updated_at=now)
+        )
         claimable = or_(Delivery.state == DeliveryState.PENDING, expired)
+        # Locked in id order (SQLite's write lock, PostgreSQL's row locks, so
+        # two claims of one batch queue rather than deadlock), then moved to
+        # ``sending`` and read back by the same statement.
+        locked = select(Delivery.id).where(Delivery.batch_id == batch_id, claimable).order_by(Delivery.id).with_for_update()
         rows = session.execute(
-            select(
-                Delivery.id,
-                Delivery.email,
-                Delivery.message_id,
-                Delivery.subscriber_id,
-                Delivery.attempts,
-                Subscriber.first_name,
-                Subscriber.last_name,
-                Subscriber.attributes,
-            )
-            .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.batch_id == batch_id, claimable)
-            .order_by(Delivery.id)
-            .with_for_update(of=Delivery)
+            update(Delivery)
+            .where(Delivery.id.in_(locked.scalar_subquery()))
+            .values(state=DeliveryState.SENDING, attempts=Delivery.attempts + 1, lease_until=now + lease, provider=provider, updated_at=now)
+            .returning(Delivery.id, Delivery.email, Delivery.message_id, Delivery.subscriber_id, Delivery.attempts, *SUBSCRIBER_COLUMNS)
         ).all()
-        if rows:
-            # One statement for the whole batch: the rows read above are
-            # locked (SQLite's write lock, PostgreSQL's row locks) until commit.
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_([row.id for row in rows]))
-                .values(
-                    state=DeliveryState.SENDING, attempts=Delivery.attempts + 1, lease_until=now + lease, provider=provider, updated_at=now
+        claimed = sorted(
+            (
+                ClaimedDelivery(
+                    id=row.id,
+                    email=row.email,
+                    message_id=row.message_id,
+                    subscriber_id=row.subscriber_id,
+                    first_name=row.first_name or "",
+                    last_name=row.last_name or "",
+                    attributes=_attributes(row.attributes),
+                    attempts=row.attempts,
                 )
-            )
-        claimed = [
-            ClaimedDelivery(
-                id=row.id,
-                email=row.email,
-                message_id=row.message_id,
-                subscriber_id=row.subscriber_id,
-                first_name=row.first_name or "",
-                last_name=row.last_name or "",
-                attributes=dict(row.attributes or {}),
-                attempts=row.attempts + 1,
-            )
-            for row in rows
-        ]
+                for row in rows
+            ),
+            key=lambda delivery: delivery.id,
+        )
+        busy_for = None
         if not claimed:
             states.complete_if_done(session, campaign.id)
-        busy_until = session.scalar(
-            select(func.min(Delivery.lease_until)).where(
-                Delivery.batch_id == batch_id, Delivery.state == DeliveryState.SENDING, Delivery.lease_until >= now
+            busy_until = session.scalar(
+                select(func.min(Delivery.lease_until)).where(
+                    Delivery.batch_id == batch_id, Delivery.state == DeliveryState.SENDING, Delivery.lease_until >= now
+                )
             )
-        )
-        busy_for = None if claimed or busy_until is None else max(1.0, (_aware(busy_until) - now).total_seconds())
-        return Claim(campaign=_snapshot(campaign), deliveries=claimed, busy_for=busy_for)
+            busy_for = None if busy_until is None else max(1.0, (_aware(busy_until) - now).total_seconds())
+        return Claim(campaign=_snapshot(campaign), deliveries=claimed, busy_for=busy_for, provider=provider, lease_until=now + lease)
 
 
-def _suppress_unsubscribed(session: Session, batch_id: int, campaign: Campaign) -> None:
+def _suppress_unsubscribed(session: Session, batch_id: int, list_id: int | None, now: dt.datetime) -> None:
     # Someone who unsubscribed, or whose address was suppressed, after the
-    # audience was frozen is skipped from the next batch on.
-    pending = (Delivery.batch_id == batch_id, Delivery.state == DeliveryState.PENDING)
-    session.execute(
-        update(Delivery)
-        .where(*pending, Delivery.email.in_(suppressed_addresses(campaign.list_id)))
-        .values(state=DeliveryState.SUPPRESSED, last_error="on the suppression list", updated_at=utcnow())
-    )
-    if campaign.list_id is None:
-        return
-    # Correlated, so each of the batch's records is one index lookup, not a
-    # scan of every subscription of the list per batch.
-    left = (
-        select(Subscription.id)
-        .where(
-            Subscription.list_id == campaign.list_id,
-            Subscription.subscriber_id == Delivery.subscriber_id,
-            Subscription.status == SubscriptionStatus.UNSUBSCRIBED,
-        )
-        .exists()
-    )
-    session.execute(
-        update(Delivery)
-        .where(*pending, left)
-        .values(state=DeliveryState.SUPPRESSED, last_error="unsubscribed before sending", updated_at=utcnow())
-    )
-
-
-def record_results(
-    db: Database, campaign_id: int, results: list[SendResult], max_attempts: int, *, idempotent: bool = False
-) -> RecordSummary:
-    """Write every result of one provider call in one transaction (a statement per kind of change, not per record)."""
-    now = utcnow()
-    with db.transaction() as session:
-        cancelled = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)) == CampaignStatus.CANCELLED
-        # Only records still ``sending`` take a result: one whose lease ran out
-        # meanwhile was taken over (or put in doubt) and is no longer ours.
-        rows = session.execute(
-            select(Delivery.id, Delivery.attempts, Delivery.email, Delivery.provider).where(
-                Delivery.id.in_([r.delivery_id for r in results]), Delivery.state == DeliveryState.SENDING
+    # audience was frozen is skipped from the next batch on: one statement
+    # for both reasons.
+    suppressed = Delivery.email.in_(suppressed_addresses(list_id))
+    skipped: ColumnElement[bool] = suppressed
+    if list_id is not None:
+        # Correlated, so each of the batch's records is one index lookup, not a
+        # scan of every subscription of the list per batch.
+        left = (
+            select(Subscription.id)
+            .where(
+                Subscription.list_id == list_id,
+                Subscription.subscriber_id == Delivery.subscriber_id,
+                Subscription.status == SubscriptionStatus.UNSUBSCRIBED,
             )
+            .exists()
         )
-        held = {row.id: HeldRecord(row.id, row.attempts, row.email, row.provider) for row in rows}
+        skipped = or_(suppressed, left)
+    session.execute(
+        update(Delivery)
+        .where(Delivery.batch_id == batch_id, Delivery.state == DeliveryState.PENDING, skipped)
+        .values(
+            state=DeliveryState.SUPPRESSED,
+            last_error=case((suppressed, "on the suppression list"), else_="unsubscribed before sending"),
+            updated_at=now,
+        )
+    )
+
+
+def record_results(db: Database, claim: Claim, results: list[SendResult], max_attempts: int, *, idempotent: bool = False) -> RecordSummary:
+    """Write every result of one provider call in one transaction (one statement for the batch's records).
+
+    A result is written only to a record still ``sending`` under the attempt
+    of ``claim``: one whose lease ran out meanwhile was taken over (or put in
+    doubt) and is no longer ours, even when the new claim holds it still.
+    """
+    now = utcnow()
+    held = {d.id: HeldRecord(d.id, d.attempts, d.email, claim.provider) for d in claim.deliveries}
+    with db.transaction() as session:
+        cancelled = session.scalar(select(Campaign.status).where(Campaign.id == claim.campaign.id)) == CampaignStatus.CANCELLED
         changes = ResultChanges()
         for result in results:
             if (record := held.get(result.delivery_id)) is not None:
                 changes.add(result, record, max_attempts, cancelled=cancelled, idempotent=idempotent)
-        changes.write(session, now)
-        for email, reason, provider in changes.to_suppress:
-            suppress_address(session, email, f"provider: {reason}", f"provider:{provider}")
-        states.complete_if_done(session, campaign_id)
-    return changes.summary()
+        written = changes.write(session, now)
+        for change in written:
+            if change.suppress is not None:
+                suppress_address(session, change.record.email, f"provider: {change.suppress}", f"provider:{change.record.provider}")
+        states.complete_if_done(session, claim.campaign.id)
+    return summary(written)
 
 
-def renew_lease(db: Database, delivery_ids: list[int], lease: dt.timedelta) -> None:
-    """Push the lease of records still being sent forward, before each provider call."""
+def renew_lease(db: Database, delivery_ids: list[int], lease: dt.timedelta) -> dt.datetime:
+    """Push the lease of records still being sent forward, before a provider call; return when it now runs out."""
+    lease_until = utcnow() + lease
     with db.transaction() as session:
         session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.SENDING)
-            .values(lease_until=utcnow() + lease)
+            update(Delivery).where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.SENDING).values(lease_until=lease_until)
         )
+    return lease_until
 
 
 def release_claim(db: Database, delivery_ids: list[int]) -> None:
@@ -274,7 +286,7 @@ def pause_batch_campaign(db: Database, batch_id: int, reason: str) -> None:
         pause_campaign(db, campaign_id, reason)
 
 
-def _snapshot(campaign: Campaign) -> CampaignSnapshot:
+def _snapshot(campaign: Row[*tuple[Any, ...]]) -> CampaignSnapshot:
     return CampaignSnapshot(
         id=campaign.id,
         list_id=campaign.list_id,
@@ -286,6 +298,12 @@ def _snapshot(campaign: Campaign) -> CampaignSnapshot:
         nonce=campaign.placeholder_nonce,
         kind=CampaignKind(campaign.kind),
     )
+
+
+def _attributes(text: str | None) -> dict[str, str]:
+    if not text or text == "{}":
+        return {}
+    return dict(orjson.loads(text))
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

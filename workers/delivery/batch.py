@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from publisher.content.rendering.layout import RenderedIssue
 from publisher.content.rendering.personalize import Recipient
+from publisher.core.clock import utcnow
 from publisher.core.errors import ConfigurationError, RenderError
 from publisher.core.links import CONFIRM, UNSUBSCRIBE, VIEW, LinkTarget
 from publisher.core.message import OutgoingEmail
@@ -40,6 +41,8 @@ from workers.providers.base import Provider
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 5.0
+#: The share of its lease a claim must still have for a provider call to go without renewing it first.
+RENEW_BELOW = 0.9
 #: Halts only an operator can lift: the campaign pauses with this reason and its records wait.
 OPERATOR_HALTS = {
     Halt.CREDENTIALS: "{provider} rejected the credentials; fix them, then resume: {error}",
@@ -101,10 +104,10 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
             emails.append(provider.keep(compose(ctx, campaign, issue, delivery, confirm=confirm)))
         except RenderError as exc:
             results.append(SendResult(delivery.id, outcome=Outcome.PERMANENT, error=f"render failed: {exc}"))
-    sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails)
+    sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails, claim.lease_until)
     results.extend(sent_results)
     ctx.state.observe(name, results)
-    summary = record_results(ctx.db, campaign.id, results, ctx.settings.max_attempts, idempotent=provider.idempotent)
+    summary = record_results(ctx.db, claim, results, ctx.settings.max_attempts, idempotent=provider.idempotent)
     _log_outcomes(campaign.id, batch_id, name, summary.sent, summary.failed, summary.retrying)
     metrics.record(name, sent=summary.sent, failed=summary.failed, retried=summary.retrying)
     reason = next((OPERATOR_HALTS[r.halt].format(provider=name, error=r.error) for r in results if r.halt in OPERATOR_HALTS), None)
@@ -138,17 +141,24 @@ def backoff(attempt: int, retry_after: float | None, cap: float) -> float:
     return delay
 
 
-def _send_chunks(ctx: WorkerContext, provider: Provider, batch_key: str, emails: list[OutgoingEmail]) -> tuple[list[SendResult], int]:
+def _send_chunks(
+    ctx: WorkerContext, provider: Provider, batch_key: str, emails: list[OutgoingEmail], lease_until: dt.datetime
+) -> tuple[list[SendResult], int]:
     """Send in provider-sized calls within the shared rate limit; return the results and how many were given back."""
     results: list[SendResult] = []
+    lease = lease_for(ctx)
     for start in range(0, len(emails), provider.max_batch_size):
         chunk = emails[start : start + provider.max_batch_size]
         if not _wait_for_rate_limit(ctx, provider, len(chunk)):
             return results, _give_back(ctx, emails[start:])
-        # Waiting and earlier calls ate into the lease: renew it for the records still to go.
-        renew_lease(ctx.db, [email.delivery_id for email in emails[start:]], lease_for(ctx))
         if not _admitted(ctx, provider, len(chunk)):
             return results, _give_back(ctx, emails[start:])
+        # Waiting and earlier calls ate into the lease: renew it for the
+        # records still to go once a tenth of it has gone. Every call starts
+        # with nine tenths of a lease or more (more than five HTTP timeouts),
+        # and one straight after the claim skips the write.
+        if lease_until - utcnow() < lease * RENEW_BELOW:
+            lease_until = renew_lease(ctx.db, [email.delivery_id for email in emails[start:]], lease)
         key = f"{batch_key}-{start}"
         results.extend(metrics.provider_call(provider.name, lambda: provider.send(chunk, batch_key=key)))  # noqa: B023 (called at once)
     return results, 0
