@@ -33,7 +33,9 @@ from publisher.db.models import (
     SubscriptionStatus,
 )
 from publisher.ledger import states
-from publisher.ledger.result_changes import HeldRecord, RecordSummary, ResultChanges, summary
+from publisher.ledger.result_changes import DELIVERIES, HeldRecord, RecordSummary, ResultChanges, summary
+
+SUBSCRIBERS = Subscriber.metadata.tables[Subscriber.__tablename__]
 
 #: What a claim reads of its campaign: the snapshot's columns and the status, not an ORM object.
 SNAPSHOT_COLUMNS = (
@@ -50,12 +52,13 @@ SNAPSHOT_COLUMNS = (
 )
 #: The claimed records' subscriber fields, read back by the claim's UPDATE (a record may have no subscriber).
 #: The attributes come as JSON text: most are ``{}``, which needs no parsing.
+#: Core columns, not the ORM's: the claim's rows come back as plain rows, with no identity map to keep in step.
 SUBSCRIBER_COLUMNS = tuple(
-    select(column).where(Subscriber.id == Delivery.subscriber_id).correlate(Delivery).scalar_subquery().label(name)
+    select(column).where(SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id).correlate(DELIVERIES).scalar_subquery().label(name)
     for name, column in (
-        ("first_name", Subscriber.first_name),
-        ("last_name", Subscriber.last_name),
-        ("attributes", cast(Subscriber.attributes, Text)),
+        ("first_name", SUBSCRIBERS.c.first_name),
+        ("last_name", SUBSCRIBERS.c.last_name),
+        ("attributes", cast(SUBSCRIBERS.c.attributes, Text)),
     )
 )
 
@@ -138,16 +141,17 @@ def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str,
             .where(Delivery.batch_id == batch_id, lost)
             .values(state=DeliveryState.IN_DOUBT, last_error=IN_DOUBT_REASON, lease_until=None, updated_at=now)
         )
-        claimable = or_(Delivery.state == DeliveryState.PENDING, expired)
         # Locked in id order (SQLite's write lock, PostgreSQL's row locks, so
         # two claims of one batch queue rather than deadlock), then moved to
         # ``sending`` and read back by the same statement.
-        locked = select(Delivery.id).where(Delivery.batch_id == batch_id, claimable).order_by(Delivery.id).with_for_update()
+        d = DELIVERIES.c
+        claimable = or_(d.state == DeliveryState.PENDING, and_(d.state == DeliveryState.SENDING, d.lease_until < now))
+        locked = select(d.id).where(d.batch_id == batch_id, claimable).order_by(d.id).with_for_update()
         rows = session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(locked.scalar_subquery()))
-            .values(state=DeliveryState.SENDING, attempts=Delivery.attempts + 1, lease_until=now + lease, provider=provider, updated_at=now)
-            .returning(Delivery.id, Delivery.email, Delivery.message_id, Delivery.subscriber_id, Delivery.attempts, *SUBSCRIBER_COLUMNS)
+            update(DELIVERIES)
+            .where(d.id.in_(locked.scalar_subquery()))
+            .values(state=DeliveryState.SENDING, attempts=d.attempts + 1, lease_until=now + lease, provider=provider, updated_at=now)
+            .returning(d.id, d.email, d.message_id, d.subscriber_id, d.attempts, *SUBSCRIBER_COLUMNS)
         ).all()
         claimed = sorted(
             (
