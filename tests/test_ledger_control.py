@@ -368,3 +368,39 @@ def test_results_of_a_claim_taken_over_after_its_lease_leave_the_new_claim_alone
     results = [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"pm-{d.id}") for d in current.deliveries]
     assert record_results(ctx.db, current, results, max_attempts=3, idempotent=True).sent == 10
     assert counts(ctx, campaign.id) == {DeliveryState.SENT: 10, DeliveryState.PENDING: 15}
+
+
+@pytest.mark.timing
+def test_a_provider_call_renews_the_lease_once_a_tenth_of_it_has_gone(
+    ctx: WorkerContext, fake_provider: FakeProviders, clock: TimeMachineFixture
+) -> None:
+    """A call straight after the claim keeps the claim's lease; a later one starts with a whole lease again."""
+    from publisher.content.rendering.layout import RenderedIssue
+    from publisher.core.clock import utcnow
+    from workers.delivery.batch import _send_chunks, compose
+
+    campaign = publish_enqueued(ctx)
+    lease = lease_for(ctx)
+    claim = claim_batch(ctx.db, campaign.batch_ids[0], lease, "postmark", idempotent=False)
+    assert claim is not None and len(claim.deliveries) == 10
+    snapshot = claim.campaign
+    issue = RenderedIssue(html=snapshot.html_template, text=snapshot.text_template, nonce=snapshot.nonce)
+    emails = [compose(ctx, snapshot, issue, delivery) for delivery in claim.deliveries]
+
+    def leases() -> list[dt.datetime | None]:
+        with ctx.db.reading() as session:
+            return list(
+                session.scalars(select(Delivery.lease_until).where(Delivery.batch_id == campaign.batch_ids[0]).order_by(Delivery.id))
+            )
+
+    clock.shift(lease * 0.05)
+    results, given_back = _send_chunks(ctx, ctx.provider("postmark"), "early", emails[:5], claim.lease_until)
+    assert (len(results), given_back) == (5, 0)
+    assert leases() == [claim.lease_until] * 10
+    clock.shift(lease * 0.1)
+    before = utcnow()
+    results, given_back = _send_chunks(ctx, ctx.provider("postmark"), "late", emails[5:], claim.lease_until)
+    assert (len(results), given_back) == (5, 0)
+    renewed = leases()
+    assert renewed[:5] == [claim.lease_until] * 5
+    assert all(until is not None and until >= before + lease for until in renewed[5:])

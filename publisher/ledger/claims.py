@@ -10,6 +10,7 @@ already sent are never claimed again.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,17 +106,39 @@ class Claim:
     lease_until: dt.datetime
 
 
-def batch_provider(db: Database, batch_id: int) -> str | None:
-    """The provider the batch's campaign sends through; None when the batch is gone."""
-    with db.reading() as session:
-        return session.scalar(select(Campaign.provider).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id))
-
-
 IN_DOUBT_REASON = "the worker was lost during the provider call: it may have been sent; see `newsletter reconcile`"
 
 
+@dataclass(frozen=True)
+class ProviderChoice:
+    """The provider a claim is for, chosen once the campaign's own is known; or why nothing is claimed now."""
+
+    name: str = ""
+    idempotent: bool = False
+    #: Claim nothing and try again after this many seconds (the provider is paused for every worker).
+    wait: float | None = None
+    #: Claim nothing and pause the campaign with this reason (the workers cannot use the provider).
+    refusal: str | None = None
+
+
+#: Given the campaign's provider, the one to claim for. It runs inside the
+#: claim's transaction (on SQLite, holding the write lock): a Redis read or
+#: two, nothing slower.
+ChooseProvider = Callable[[str], ProviderChoice]
+
+
 def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str, *, idempotent: bool) -> Claim | None:
-    """Claim the batch's open records for ``provider``; None when the campaign is not sending.
+    """Claim the batch's open records for ``provider``; None when the campaign is not sending."""
+    return claim_batch_for(db, batch_id, lease, lambda _campaign_provider: ProviderChoice(provider, idempotent))
+
+
+def claim_batch_for(db: Database, batch_id: int, lease: dt.timedelta, choose: ChooseProvider) -> Claim | None:
+    """Claim the batch's open records for the provider ``choose`` picks; None when the campaign is not sending.
+
+    The campaign, the choice and the claim are one transaction, so a batch
+    needs no lookup of its own. A choice that refuses the provider pauses
+    the campaign in that transaction and claims nothing (None); one that
+    waits claims nothing and says how long (``busy_for``).
 
     A record still ``sending`` after its lease belonged to a worker that died
     mid-call: the provider may or may not have accepted it. With an
@@ -130,6 +153,13 @@ def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str,
         ).one_or_none()
         if campaign is None or campaign.status != CampaignStatus.SENDING:
             return None
+        choice = choose(campaign.provider)
+        if choice.refusal is not None:
+            states.pause_sending(session, campaign.id, choice.refusal)
+            return None
+        if choice.wait is not None:
+            return Claim(campaign=_snapshot(campaign), deliveries=[], busy_for=choice.wait, provider=choice.name, lease_until=now)
+        provider, idempotent = choice.name, choice.idempotent
         _suppress_unsubscribed(session, batch_id, campaign.list_id, now)
         expired = and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
         # Only the provider that held the claim can answer a repeated key
@@ -280,14 +310,6 @@ def pause_campaign(db: Database, campaign_id: int, reason: str) -> None:
     """Stop a sending campaign for an operator; its open records stay pending."""
     with db.transaction() as session:
         states.pause_sending(session, campaign_id, reason)
-
-
-def pause_batch_campaign(db: Database, batch_id: int, reason: str) -> None:
-    """Pause the campaign a batch belongs to."""
-    with db.reading() as session:
-        campaign_id = session.scalar(select(Batch.campaign_id).where(Batch.id == batch_id))
-    if campaign_id is not None:
-        pause_campaign(db, campaign_id, reason)
 
 
 def _snapshot(campaign: Row[*tuple[Any, ...]]) -> CampaignSnapshot:

@@ -24,10 +24,9 @@ from publisher.core.text_rules import describe_character, first_control_characte
 from publisher.ledger.claims import (
     CampaignSnapshot,
     ClaimedDelivery,
-    batch_provider,
-    claim_batch,
+    ProviderChoice,
+    claim_batch_for,
     error_rate,
-    pause_batch_campaign,
     pause_campaign,
     record_results,
     release_claim,
@@ -67,25 +66,13 @@ def lease_for(ctx: WorkerContext) -> dt.timedelta:
 
 
 def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) -> BatchOutcome:
-    primary = batch_provider(ctx.db, batch_id)
-    if primary is None:
-        return BatchOutcome()
-    name = ctx.state.choose(primary)
-    paused = ctx.state.paused_for(name)
-    if paused:
-        return BatchOutcome(retry_in=max(paused, 1.0))
-    try:
-        provider = ctx.provider(name)
-    except ConfigurationError as exc:
-        # Published with a provider this worker has no settings for: say so
-        # in `status` instead of retrying for ever.
-        pause_batch_campaign(ctx.db, batch_id, f"workers cannot use {name}: {exc}")
-        return BatchOutcome()
-    claim = claim_batch(ctx.db, batch_id, lease_for(ctx), name, idempotent=provider.idempotent)
+    claim = claim_batch_for(ctx.db, batch_id, lease_for(ctx), lambda primary: choose_provider(ctx, primary))
     if claim is None:
         return BatchOutcome()
     if not claim.deliveries:
         return BatchOutcome(retry_in=claim.busy_for)
+    name = claim.provider
+    provider = ctx.provider(name)
     campaign = claim.campaign
     issue = RenderedIssue(html=campaign.html_template, text=campaign.text_template, nonce=campaign.nonce)
     results: list[SendResult] = []
@@ -126,6 +113,21 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
     if released:
         retry_in = min(retry_in or max_countdown, max_countdown)
     return BatchOutcome(sent=summary.sent, failed=summary.failed, retrying=summary.retrying, retry_in=retry_in)
+
+
+def choose_provider(ctx: WorkerContext, primary: str) -> ProviderChoice:
+    """The provider to claim a batch of a campaign sending through ``primary`` for: the fallback while its circuit is open."""
+    name = ctx.state.choose(primary)
+    paused = ctx.state.paused_for(name)
+    if paused:
+        return ProviderChoice(name, wait=max(paused, 1.0))
+    try:
+        provider = ctx.provider(name)
+    except ConfigurationError as exc:
+        # Published with a provider this worker has no settings for: say so
+        # in `status` instead of retrying for ever.
+        return ProviderChoice(name, refusal=f"workers cannot use {name}: {exc}")
+    return ProviderChoice(name, idempotent=provider.idempotent)
 
 
 def backoff(attempt: int, retry_after: float | None, cap: float) -> float:
