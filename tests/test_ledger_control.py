@@ -404,3 +404,43 @@ def test_a_provider_call_renews_the_lease_once_a_tenth_of_it_has_gone(
     renewed = leases()
     assert renewed[:5] == [claim.lease_until] * 5
     assert all(until is not None and until >= before + lease for until in renewed[5:])
+
+
+@pytest.mark.timing
+def test_a_claim_sets_aside_suppressed_unsubscribed_and_lost_records_each_with_its_reason(
+    ctx: WorkerContext, clock: TimeMachineFixture
+) -> None:
+    from publisher.audience.suppressions import suppress_address
+    from publisher.db.models import Subscription, SubscriptionStatus
+    from publisher.ledger.claims import IN_DOUBT_REASON
+
+    campaign = publish_enqueued(ctx)
+    batch = campaign.batch_ids[0]
+    first = claim_batch(ctx.db, batch, LEASE, "postmark", idempotent=True)
+    assert first is not None and len(first.deliveries) == 10
+    suppressed, unsubscribed, open_, *held = first.deliveries
+    with ctx.db.transaction() as session:
+        # Three records never went out (given back), and then two of them may not be mailed any more.
+        ids = [suppressed.id, unsubscribed.id, open_.id]
+        session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(state=DeliveryState.PENDING, attempts=0, lease_until=None))
+        suppress_address(session, suppressed.email, "complained elsewhere", "operator")
+        session.execute(
+            update(Subscription)
+            .where(Subscription.subscriber_id == unsubscribed.subscriber_id, Subscription.list_id == first.campaign.list_id)
+            .values(status=SubscriptionStatus.UNSUBSCRIBED)
+        )
+    clock.shift(PAST_THE_LEASE)
+    # Another provider cannot answer the first one's keys: its expired records are in doubt.
+    claim = claim_batch(ctx.db, batch, LEASE, "resend", idempotent=True)
+    assert claim is not None and [d.id for d in claim.deliveries] == [open_.id]
+    with ctx.db.transaction() as session:
+        rows = {row.id: row for row in session.execute(select(Delivery.id, Delivery.state, Delivery.last_error, Delivery.lease_until))}
+    assert (rows[suppressed.id].state, rows[suppressed.id].last_error) == (DeliveryState.SUPPRESSED, "on the suppression list")
+    assert (rows[unsubscribed.id].state, rows[unsubscribed.id].last_error) == (DeliveryState.SUPPRESSED, "unsubscribed before sending")
+    assert rows[open_.id].state == DeliveryState.SENDING
+    for delivery in held:
+        assert (rows[delivery.id].state, rows[delivery.id].last_error, rows[delivery.id].lease_until) == (
+            DeliveryState.IN_DOUBT,
+            IN_DOUBT_REASON,
+            None,
+        )

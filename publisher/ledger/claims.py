@@ -10,13 +10,13 @@ already sent are never claimed again.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Row, Text, and_, case, cast, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Row, Text, Update, and_, bindparam, case, cast, func, or_, select, update
 
 from publisher.audience.suppressions import suppress_address, suppressed_addresses
 from publisher.core.clock import utcnow
@@ -108,6 +108,37 @@ class Claim:
 
 IN_DOUBT_REASON = "the worker was lost during the provider call: it may have been sent; see `newsletter reconcile`"
 
+#: The claim's time, one parameter of its statements.
+NOW = bindparam("now", type_=DELIVERIES.c.updated_at.type)
+
+
+def _claim_statement() -> Update:
+    """Lock the batch's claimable records in id order, move them to ``sending`` and read them back, in one statement.
+
+    Claimable: pending, or ``sending`` under a lease that ran out. The lock
+    order (SQLite's write lock, PostgreSQL's row locks) makes two claims of
+    one batch queue rather than deadlock.
+    """
+    d = DELIVERIES.c
+    claimable = or_(d.state == DeliveryState.PENDING, and_(d.state == DeliveryState.SENDING, d.lease_until < NOW))
+    locked = select(d.id).where(d.batch_id == bindparam("of_batch"), claimable).order_by(d.id).with_for_update()
+    return (
+        update(DELIVERIES)
+        .where(d.id.in_(locked.scalar_subquery()))
+        .values(
+            state=DeliveryState.SENDING,
+            attempts=d.attempts + 1,
+            lease_until=bindparam("leased_until", type_=d.lease_until.type),
+            provider=bindparam("for_provider"),
+            updated_at=NOW,
+        )
+        .returning(d.id, d.email, d.message_id, d.subscriber_id, d.attempts, *SUBSCRIBER_COLUMNS)
+    )
+
+
+#: Built once: a batch's claim only executes it.
+CLAIM = _claim_statement()
+
 
 @dataclass(frozen=True)
 class ProviderChoice:
@@ -160,29 +191,9 @@ def claim_batch_for(db: Database, batch_id: int, lease: dt.timedelta, choose: Ch
         if choice.wait is not None:
             return Claim(campaign=_snapshot(campaign), deliveries=[], busy_for=choice.wait, provider=choice.name, lease_until=now)
         provider, idempotent = choice.name, choice.idempotent
-        _suppress_unsubscribed(session, batch_id, campaign.list_id, now)
-        expired = and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
-        # Only the provider that held the claim can answer a repeated key
-        # without sending twice: an expired claim of another provider (say,
-        # before a failover) is in doubt, and any expired claim is without one.
-        lost = and_(expired, Delivery.provider != provider) if idempotent else expired
-        session.execute(
-            update(Delivery)
-            .where(Delivery.batch_id == batch_id, lost)
-            .values(state=DeliveryState.IN_DOUBT, last_error=IN_DOUBT_REASON, lease_until=None, updated_at=now)
-        )
-        # Locked in id order (SQLite's write lock, PostgreSQL's row locks, so
-        # two claims of one batch queue rather than deadlock), then moved to
-        # ``sending`` and read back by the same statement.
-        d = DELIVERIES.c
-        claimable = or_(d.state == DeliveryState.PENDING, and_(d.state == DeliveryState.SENDING, d.lease_until < now))
-        locked = select(d.id).where(d.batch_id == batch_id, claimable).order_by(d.id).with_for_update()
-        rows = session.execute(
-            update(DELIVERIES)
-            .where(d.id.in_(locked.scalar_subquery()))
-            .values(state=DeliveryState.SENDING, attempts=d.attempts + 1, lease_until=now + lease, provider=provider, updated_at=now)
-            .returning(d.id, d.email, d.message_id, d.subscriber_id, d.attempts, *SUBSCRIBER_COLUMNS)
-        ).all()
+        values = {"of_batch": batch_id, "now": now, "for_provider": provider, "leased_until": now + lease}
+        session.execute(_set_aside(campaign.list_id, idempotent=idempotent), values)
+        rows = session.execute(CLAIM, values).all()
         claimed = sorted(
             (
                 ClaimedDelivery(
@@ -211,32 +222,42 @@ def claim_batch_for(db: Database, batch_id: int, lease: dt.timedelta, choose: Ch
         return Claim(campaign=_snapshot(campaign), deliveries=claimed, busy_for=busy_for, provider=provider, lease_until=now + lease)
 
 
-def _suppress_unsubscribed(session: Session, batch_id: int, list_id: int | None, now: dt.datetime) -> None:
-    # Someone who unsubscribed, or whose address was suppressed, after the
-    # audience was frozen is skipped from the next batch on: one statement
-    # for both reasons.
-    suppressed = Delivery.email.in_(suppressed_addresses(list_id))
+@functools.lru_cache(maxsize=64)
+def _set_aside(list_id: int | None, *, idempotent: bool) -> Update:
+    """The records of a batch its claim will not take, in one statement (built once per list).
+
+    A pending record whose address was suppressed, or whose subscriber
+    unsubscribed, after the audience was frozen is skipped. An expired claim
+    is in doubt unless the provider can answer it again: only an idempotent
+    provider, and only the one that held the claim (not, say, the other one
+    after a failover), answers a repeated key without sending twice.
+    """
+    pending = DELIVERIES.c.state == DeliveryState.PENDING
+    expired = and_(DELIVERIES.c.state == DeliveryState.SENDING, DELIVERIES.c.lease_until < NOW)
+    lost = and_(expired, DELIVERIES.c.provider != bindparam("for_provider")) if idempotent else expired
+    suppressed = DELIVERIES.c.email.in_(suppressed_addresses(list_id))
     skipped: ColumnElement[bool] = suppressed
     if list_id is not None:
         # Correlated, so each of the batch's records is one index lookup, not a
         # scan of every subscription of the list per batch.
-        left = (
+        unsubscribed = (
             select(Subscription.id)
             .where(
                 Subscription.list_id == list_id,
-                Subscription.subscriber_id == Delivery.subscriber_id,
+                Subscription.subscriber_id == DELIVERIES.c.subscriber_id,
                 Subscription.status == SubscriptionStatus.UNSUBSCRIBED,
             )
             .exists()
         )
-        skipped = or_(suppressed, left)
-    session.execute(
-        update(Delivery)
-        .where(Delivery.batch_id == batch_id, Delivery.state == DeliveryState.PENDING, skipped)
+        skipped = or_(suppressed, unsubscribed)
+    return (
+        update(DELIVERIES)
+        .where(DELIVERIES.c.batch_id == bindparam("of_batch"), or_(and_(pending, skipped), lost))
         .values(
-            state=DeliveryState.SUPPRESSED,
-            last_error=case((suppressed, "on the suppression list"), else_="unsubscribed before sending"),
-            updated_at=now,
+            state=case((pending, DeliveryState.SUPPRESSED.value), else_=DeliveryState.IN_DOUBT.value),
+            last_error=case((~pending, IN_DOUBT_REASON), (suppressed, "on the suppression list"), else_="unsubscribed before sending"),
+            lease_until=case((pending, DELIVERIES.c.lease_until), else_=None),
+            updated_at=NOW,
         )
     )
 

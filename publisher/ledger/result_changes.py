@@ -14,11 +14,12 @@ outcome rules are the ledger's (docs/delivery.md, step 4).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import JSON, BigInteger, Boolean, ColumnElement, Integer, String, Text, bindparam, case, cast, column, func, update
+from sqlalchemy import JSON, BigInteger, Boolean, ColumnElement, Integer, String, Text, Update, bindparam, case, cast, column, func, update
 from sqlalchemy.orm import Session
 
 from publisher.core.outcomes import Outcome, SendResult
@@ -79,6 +80,7 @@ ROW_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("sent", Boolean),
     ("dead", Boolean),
 )
+ROW_NAMES = tuple(name for name, _ in ROW_COLUMNS)
 
 
 @dataclass
@@ -128,24 +130,10 @@ class ResultChanges:
             )
             for c in self.changes
         ]
-        v, parameters = _rows_source(session.get_bind().dialect.name, rows)
-        stamp = bindparam("now", type_=DELIVERIES.c.updated_at.type)
-        statement = (
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id == v["id"], DELIVERIES.c.state == DeliveryState.SENDING, DELIVERIES.c.attempts == v["claimed"])
-            .values(
-                state=v["state"],
-                attempts=v["attempts"],
-                last_error=v["error"],
-                provider_message_id=case((v["sent"], v["provider_id"]), else_=DELIVERIES.c.provider_message_id),
-                sent_at=case((v["sent"], stamp), else_=DELIVERIES.c.sent_at),
-                dead_lettered_at=case((v["dead"], stamp), else_=DELIVERIES.c.dead_lettered_at),
-                lease_until=None,
-                updated_at=stamp,
-            )
-            .returning(DELIVERIES.c.id)
-        )
-        taken = set(session.execute(statement, {**parameters, "now": now}).scalars())
+        dialect = session.get_bind().dialect.name
+        # PostgreSQL's json_to_recordset takes objects; SQLite's json_extract finds an index faster than a key.
+        document = orjson.dumps([dict(zip(ROW_NAMES, row, strict=True)) for row in rows] if dialect == "postgresql" else rows)
+        taken = set(session.execute(_statement(dialect), {"rows": document.decode(), "now": now}).scalars())
         return [c for c in self.changes if c.record.id in taken]
 
 
@@ -162,18 +150,34 @@ def summary(changes: list[Change]) -> RecordSummary:
     )
 
 
-def _rows_source(dialect: str, rows: list[tuple[Any, ...]]) -> tuple[dict[str, ColumnElement[Any]], dict[str, Any]]:
-    """The batch's rows as a FROM item over one JSON parameter: its columns by name, and the parameters to pass."""
+@functools.cache
+def _statement(dialect: str) -> Update:
+    """The UPDATE of a batch's records from its rows, built once per dialect."""
+    v = _rows_source(dialect)
+    stamp = bindparam("now", type_=DELIVERIES.c.updated_at.type)
+    return (
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id == v["id"], DELIVERIES.c.state == DeliveryState.SENDING, DELIVERIES.c.attempts == v["claimed"])
+        .values(
+            state=v["state"],
+            attempts=v["attempts"],
+            last_error=v["error"],
+            provider_message_id=case((v["sent"], v["provider_id"]), else_=DELIVERIES.c.provider_message_id),
+            sent_at=case((v["sent"], stamp), else_=DELIVERIES.c.sent_at),
+            dead_lettered_at=case((v["dead"], stamp), else_=DELIVERIES.c.dead_lettered_at),
+            lease_until=None,
+            updated_at=stamp,
+        )
+        .returning(DELIVERIES.c.id)
+    )
+
+
+def _rows_source(dialect: str) -> dict[str, ColumnElement[Any]]:
+    """The batch's rows, one JSON parameter, as a FROM item: its columns by name."""
     document = bindparam("rows", type_=Text)
-    names = [name for name, _ in ROW_COLUMNS]
     if dialect == "postgresql":
         typed = func.json_to_recordset(cast(document, JSON)).table_valued(*(column(name, kind) for name, kind in ROW_COLUMNS))
         unpacked = typed.render_derived(name="v", with_types=True)
-        objects = [dict(zip(names, row, strict=True)) for row in rows]
-        return {name: unpacked.c[name] for name in names}, {"rows": orjson.dumps(objects).decode()}
-    # SQLite: an array per row (json_extract finds an index faster than a key).
+        return {name: unpacked.c[name] for name in ROW_NAMES}
     each = func.json_each(document).table_valued("value", name="v")
-    columns: dict[str, ColumnElement[Any]] = {
-        name: func.json_extract(each.c.value, f"$[{index}]", type_=kind) for index, (name, kind) in enumerate(ROW_COLUMNS)
-    }
-    return columns, {"rows": orjson.dumps(rows).decode()}
+    return {name: func.json_extract(each.c.value, f"$[{index}]", type_=kind) for index, (name, kind) in enumerate(ROW_COLUMNS)}
