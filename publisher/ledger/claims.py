@@ -112,8 +112,9 @@ IN_DOUBT_REASON = "the worker was lost during the provider call: it may have bee
 NOW = bindparam("now", type_=DELIVERIES.c.updated_at.type)
 
 
+@functools.cache
 def _claim_statement() -> Update:
-    """Lock the batch's claimable records in id order, move them to ``sending`` and read them back, in one statement.
+    """Lock the batch's claimable records in id order, move them to ``sending`` and read them back (built once).
 
     Claimable: pending, or ``sending`` under a lease that ran out. The lock
     order (SQLite's write lock, PostgreSQL's row locks) makes two claims of
@@ -134,10 +135,6 @@ def _claim_statement() -> Update:
         )
         .returning(d.id, d.email, d.message_id, d.subscriber_id, d.attempts, *SUBSCRIBER_COLUMNS)
     )
-
-
-#: Built once: a batch's claim only executes it.
-CLAIM = _claim_statement()
 
 
 @dataclass(frozen=True)
@@ -193,7 +190,7 @@ def claim_batch_for(db: Database, batch_id: int, lease: dt.timedelta, choose: Ch
         provider, idempotent = choice.name, choice.idempotent
         values = {"of_batch": batch_id, "now": now, "for_provider": provider, "leased_until": now + lease}
         session.execute(_set_aside(campaign.list_id, idempotent=idempotent), values)
-        rows = session.execute(CLAIM, values).all()
+        rows = session.execute(_claim_statement(), values).all()
         claimed = sorted(
             (
                 ClaimedDelivery(
@@ -270,7 +267,7 @@ def record_results(db: Database, claim: Claim, results: list[SendResult], max_at
     doubt) and is no longer ours, even when the new claim holds it still.
     """
     now = utcnow()
-    held = {d.id: HeldRecord(d.id, d.attempts, d.email, claim.provider) for d in claim.deliveries}
+    held: dict[int, HeldRecord] = {delivery.id: delivery for delivery in claim.deliveries}
     with db.transaction() as session:
         cancelled = session.scalar(select(Campaign.status).where(Campaign.id == claim.campaign.id)) == CampaignStatus.CANCELLED
         changes = ResultChanges()
@@ -280,7 +277,7 @@ def record_results(db: Database, claim: Claim, results: list[SendResult], max_at
         written = changes.write(session, now)
         for change in written:
             if change.suppress is not None:
-                suppress_address(session, change.record.email, f"provider: {change.suppress}", f"provider:{change.record.provider}")
+                suppress_address(session, change.record.email, f"provider: {change.suppress}", f"provider:{claim.provider}")
         states.complete_if_done(session, claim.campaign.id)
     return summary(written)
 

@@ -1,14 +1,14 @@
 """What one provider call's results change in the ledger, written as one statement.
 
 ``publisher.ledger.claims.record_results`` hands each result here with the
-record as its claim left it (id, attempt number, address, provider), and
-writes every change in its transaction with one ``UPDATE … FROM`` over the
-batch's rows, passed as one JSON document (PostgreSQL ``json_to_recordset``,
-SQLite ``json_each``): one statement with one parameter and one round trip
-for the batch, whatever its outcomes. A record takes its
-change only while it is still ``sending`` under the attempt that claimed it;
-``RETURNING`` says which did, and only those count in the summary. The
-outcome rules are the ledger's (docs/delivery.md, step 4).
+record as its claim left it (id, attempt number, address), and writes every
+change in its transaction with one ``UPDATE … FROM`` over the batch's rows,
+passed as one JSON document (PostgreSQL ``json_to_recordset``, SQLite
+``json_each``): one statement with one parameter and one round trip for the
+batch, whatever its outcomes. A record takes its change only while it is
+still ``sending`` under the attempt that claimed it; ``RETURNING`` says
+which did, and only those count in the summary. The outcome rules are the
+ledger's (docs/delivery.md, step 4).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 from sqlalchemy import JSON, BigInteger, Boolean, ColumnElement, Integer, String, Text, Update, bindparam, case, cast, column, func, update
@@ -42,17 +42,20 @@ class RecordSummary:
     max_attempts_seen: int
 
 
-@dataclass(frozen=True)
-class HeldRecord:
-    """A record as the claim left it: ``sending`` under attempt ``attempts``."""
+class HeldRecord(Protocol):
+    """A record as its claim left it: ``sending`` under attempt ``attempts``."""
 
-    id: int
-    attempts: int
-    email: str
-    provider: str | None
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def email(self) -> str: ...
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Change:
     """What one result writes to its record, and how it counts."""
 
