@@ -149,7 +149,7 @@ def send_everything(db: Database, created: CreatedCampaign) -> None:
     for batch_id in created.batch_ids:
         claim = claim_batch(db, batch_id, LEASE, "outbox", idempotent=False)
         assert claim is not None
-        record_results(db, created.id, [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"m{d.id}") for d in claim.deliveries], 3)
+        record_results(db, claim, [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"m{d.id}") for d in claim.deliveries], 3)
 
 
 def status_of(db: Database, campaign_id: int) -> CampaignStatus:

@@ -6,14 +6,12 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from time_machine import TimeMachineFixture
 
-from publisher.core.clock import utcnow
 from publisher.core.outcomes import Outcome, SendResult
 from publisher.core.settings import Settings
 from publisher.core.signals import Halt
@@ -22,7 +20,7 @@ from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryStat
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import CannedAnswer, FakeProviders
 from tests.support.campaigns import publish_to_attendees
-from workers.delivery.batch import deliver_batch, lease_for
+from workers.delivery.batch import deliver_batch
 from workers.delivery.context import WorkerContext
 from workers.delivery.provider_state import ProviderState
 from workers.runtime import build_context
@@ -63,36 +61,6 @@ def test_a_batch_is_sent_and_recorded_in_one_provider_call(ctx: WorkerContext, f
     assert (outcome.sent, outcome.failed, outcome.retry_in) == (10, 0, None)
     assert len(fake_provider.calls_to("postmark")) == 1
     assert [s for s, _, _ in states(ctx.db, campaign.id)].count(DeliveryState.SENT) == 10
-
-
-def lease_renewals(ctx: WorkerContext) -> list[str]:
-    """The statements that push a lease forward (``renew_lease``), from now on."""
-    renewals: list[str] = []
-
-    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if re.match(r"UPDATE deliveries SET lease_until=[^,]+(, updated_at=[^,]+)? WHERE", statement):
-            renewals.append(statement)
-
-    event.listen(ctx.db.engine, "before_cursor_execute", seen)
-    return renewals
-
-
-def test_a_call_renews_the_lease_only_when_a_wait_ate_into_it(ctx: WorkerContext, time_machine: TimeMachineFixture) -> None:
-    campaign = publish_to_attendees(ctx.settings, ctx.db)
-    time_machine.move_to(utcnow(), tick=True)
-    renewals = lease_renewals(ctx)
-    assert deliver_batch(ctx, campaign.batch_ids[0], max_countdown=300).sent == 10
-    assert renewals == []
-    reserve = ctx.limiter.reserve
-
-    def slow_reserve(*args: Any, **kwargs: Any) -> Any:
-        # The call waited a third of the lease for its turn.
-        time_machine.shift(lease_for(ctx) / 3)
-        return reserve(*args, **kwargs)
-
-    ctx.limiter.reserve = slow_reserve  # type: ignore[method-assign]
-    assert deliver_batch(ctx, campaign.batch_ids[1], max_countdown=300).sent == 10
-    assert len(renewals) == 1
 
 
 @pytest.mark.parametrize("name", ["Eve\u2028Bcc: victim@example.com", "Eve\x85", "Eve\x0b", "Eve\x1c"])

@@ -257,7 +257,7 @@ def test_results_arriving_after_cancel_do_not_reopen_records(ctx: WorkerContext,
     from publisher.core.outcomes import Outcome, SendResult
     from publisher.ledger.claims import record_results
 
-    record_results(ctx.db, campaign.id, [SendResult(d.id, Outcome.TRANSIENT, error="503") for d in claim.deliveries], 5)
+    record_results(ctx.db, claim, [SendResult(d.id, Outcome.TRANSIENT, error="503") for d in claim.deliveries], 5)
     assert counts(ctx, campaign.id) == {DeliveryState.CANCELLED: 25}
 
 
@@ -296,12 +296,14 @@ def test_every_outcome_of_one_call_is_recorded_on_its_own_record(ctx: WorkerCont
     from publisher.ledger.claims import record_results
 
     campaign = publish_enqueued(ctx)
-    claim = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
-    assert claim is not None and len(claim.deliveries) == 10
-    ids = [delivery.id for delivery in claim.deliveries]
     with ctx.db.transaction() as session:
-        # One record on its last attempt, one taken over by another worker after its lease ran out.
-        session.execute(update(Delivery).where(Delivery.id == ids[4]).values(attempts=3))
+        ids = session.scalars(select(Delivery.id).where(Delivery.batch_id == campaign.batch_ids[0]).order_by(Delivery.id)).all()
+        # One record about to make its last attempt.
+        session.execute(update(Delivery).where(Delivery.id == ids[4]).values(attempts=2))
+    claim = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
+    assert claim is not None and [delivery.id for delivery in claim.deliveries] == ids
+    with ctx.db.transaction() as session:
+        # One taken over by another worker after its lease ran out.
         session.execute(update(Delivery).where(Delivery.id == ids[7]).values(state=DeliveryState.PENDING))
     results = [
         SendResult(ids[0], Outcome.ACCEPTED, provider_message_id="pm-0"),
@@ -315,7 +317,7 @@ def test_every_outcome_of_one_call_is_recorded_on_its_own_record(ctx: WorkerCont
         SendResult(ids[8], Outcome.TRANSIENT, error="read timeout", maybe_sent=True),
         SendResult(ids[9], Outcome.ACCEPTED, provider_message_id="pm-9"),
     ]
-    summary = record_results(ctx.db, campaign.id, results, max_attempts=3)
+    summary = record_results(ctx.db, claim, results, max_attempts=3)
     assert (summary.sent, summary.failed, summary.retrying, summary.retry_after, summary.max_attempts_seen) == (3, 3, 2, 7.0, 3)
     with ctx.db.transaction() as session:
         rows = {row.id: row for row in session.execute(select(Delivery).where(Delivery.id.in_(ids))).scalars()}
@@ -341,3 +343,104 @@ def test_every_outcome_of_one_call_is_recorded_on_its_own_record(ctx: WorkerCont
             assert row.lease_until is None, index
     assert rows[ids[7]].lease_until is not None
     assert suppressed == [rows[ids[3]].email]
+
+
+@pytest.mark.timing
+def test_results_of_a_claim_taken_over_after_its_lease_leave_the_new_claim_alone(ctx: WorkerContext, clock: TimeMachineFixture) -> None:
+    """A worker whose lease ran out answers late: the records are ``sending`` again, but under another claim, whose results count."""
+    from publisher.core.outcomes import Outcome, SendResult
+    from publisher.ledger.claims import record_results
+
+    campaign = publish_enqueued(ctx)
+    batch = campaign.batch_ids[0]
+    late = claim_batch(ctx.db, batch, LEASE, "postmark", idempotent=True)
+    clock.shift(PAST_THE_LEASE)
+    current = claim_batch(ctx.db, batch, LEASE, "postmark", idempotent=True)
+    assert late is not None and current is not None
+    assert [d.id for d in current.deliveries] == [d.id for d in late.deliveries]
+    late_results = [SendResult(d.id, Outcome.TRANSIENT, error="late answer") for d in late.deliveries]
+    summary = record_results(ctx.db, late, late_results, max_attempts=3, idempotent=True)
+    assert (summary.sent, summary.failed, summary.retrying) == (0, 0, 0)
+    assert counts(ctx, campaign.id) == {DeliveryState.SENDING: 10, DeliveryState.PENDING: 15}
+    with ctx.db.transaction() as session:
+        untouched = session.execute(select(Delivery.last_error, Delivery.lease_until).where(Delivery.batch_id == batch)).all()
+    assert all(error is None and lease is not None for error, lease in untouched)
+    results = [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"pm-{d.id}") for d in current.deliveries]
+    assert record_results(ctx.db, current, results, max_attempts=3, idempotent=True).sent == 10
+    assert counts(ctx, campaign.id) == {DeliveryState.SENT: 10, DeliveryState.PENDING: 15}
+
+
+@pytest.mark.timing
+def test_a_provider_call_renews_the_lease_once_a_tenth_of_it_has_gone(
+    ctx: WorkerContext, fake_provider: FakeProviders, clock: TimeMachineFixture
+) -> None:
+    """A call straight after the claim keeps the claim's lease; a later one starts with a whole lease again."""
+    from publisher.content.rendering.layout import RenderedIssue
+    from publisher.core.clock import utcnow
+    from workers.delivery.batch import _send_chunks, compose
+
+    campaign = publish_enqueued(ctx)
+    lease = lease_for(ctx)
+    claim = claim_batch(ctx.db, campaign.batch_ids[0], lease, "postmark", idempotent=False)
+    assert claim is not None and len(claim.deliveries) == 10
+    snapshot = claim.campaign
+    issue = RenderedIssue(html=snapshot.html_template, text=snapshot.text_template, nonce=snapshot.nonce)
+    emails = [compose(ctx, snapshot, issue, delivery) for delivery in claim.deliveries]
+
+    def leases() -> list[dt.datetime | None]:
+        with ctx.db.reading() as session:
+            return list(
+                session.scalars(select(Delivery.lease_until).where(Delivery.batch_id == campaign.batch_ids[0]).order_by(Delivery.id))
+            )
+
+    clock.shift(lease * 0.05)
+    results, given_back = _send_chunks(ctx, ctx.provider("postmark"), "early", emails[:5], claim.lease_until)
+    assert (len(results), given_back) == (5, 0)
+    assert leases() == [claim.lease_until] * 10
+    clock.shift(lease * 0.1)
+    before = utcnow()
+    results, given_back = _send_chunks(ctx, ctx.provider("postmark"), "late", emails[5:], claim.lease_until)
+    assert (len(results), given_back) == (5, 0)
+    renewed = leases()
+    assert renewed[:5] == [claim.lease_until] * 5
+    assert all(until is not None and until >= before + lease for until in renewed[5:])
+
+
+@pytest.mark.timing
+def test_a_claim_sets_aside_suppressed_unsubscribed_and_lost_records_each_with_its_reason(
+    ctx: WorkerContext, clock: TimeMachineFixture
+) -> None:
+    from publisher.audience.suppressions import suppress_address
+    from publisher.db.models import Subscription, SubscriptionStatus
+    from publisher.ledger.claims import IN_DOUBT_REASON
+
+    campaign = publish_enqueued(ctx)
+    batch = campaign.batch_ids[0]
+    first = claim_batch(ctx.db, batch, LEASE, "postmark", idempotent=True)
+    assert first is not None and len(first.deliveries) == 10
+    suppressed, unsubscribed, open_, *held = first.deliveries
+    with ctx.db.transaction() as session:
+        # Three records never went out (given back), and then two of them may not be mailed any more.
+        ids = [suppressed.id, unsubscribed.id, open_.id]
+        session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(state=DeliveryState.PENDING, attempts=0, lease_until=None))
+        suppress_address(session, suppressed.email, "complained elsewhere", "operator")
+        session.execute(
+            update(Subscription)
+            .where(Subscription.subscriber_id == unsubscribed.subscriber_id, Subscription.list_id == first.campaign.list_id)
+            .values(status=SubscriptionStatus.UNSUBSCRIBED)
+        )
+    clock.shift(PAST_THE_LEASE)
+    # Another provider cannot answer the first one's keys: its expired records are in doubt.
+    claim = claim_batch(ctx.db, batch, LEASE, "resend", idempotent=True)
+    assert claim is not None and [d.id for d in claim.deliveries] == [open_.id]
+    with ctx.db.transaction() as session:
+        rows = {row.id: row for row in session.execute(select(Delivery.id, Delivery.state, Delivery.last_error, Delivery.lease_until))}
+    assert (rows[suppressed.id].state, rows[suppressed.id].last_error) == (DeliveryState.SUPPRESSED, "on the suppression list")
+    assert (rows[unsubscribed.id].state, rows[unsubscribed.id].last_error) == (DeliveryState.SUPPRESSED, "unsubscribed before sending")
+    assert rows[open_.id].state == DeliveryState.SENDING
+    for delivery in held:
+        assert (rows[delivery.id].state, rows[delivery.id].last_error, rows[delivery.id].lease_until) == (
+            DeliveryState.IN_DOUBT,
+            IN_DOUBT_REASON,
+            None,
+        )

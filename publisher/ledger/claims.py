@@ -10,10 +10,13 @@ already sent are never claimed again.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session
+import orjson
+from sqlalchemy import ColumnElement, Row, Text, Update, and_, bindparam, case, cast, func, or_, select, update
 
 from publisher.audience.suppressions import suppress_address, suppressed_addresses
 from publisher.core.clock import utcnow
@@ -31,7 +34,34 @@ from publisher.db.models import (
     SubscriptionStatus,
 )
 from publisher.ledger import states
-from publisher.ledger.result_changes import HeldRecord, RecordSummary, ResultChanges
+from publisher.ledger.result_changes import DELIVERIES, HeldRecord, RecordSummary, ResultChanges, summary
+
+SUBSCRIBERS = Subscriber.metadata.tables[Subscriber.__tablename__]
+
+#: What a claim reads of its campaign: the snapshot's columns and the status, not an ORM object.
+SNAPSHOT_COLUMNS = (
+    Campaign.id,
+    Campaign.status,
+    Campaign.list_id,
+    Campaign.provider,
+    Campaign.is_test,
+    Campaign.subject,
+    Campaign.html_template,
+    Campaign.text_template,
+    Campaign.placeholder_nonce,
+    Campaign.kind,
+)
+#: The claimed records' subscriber fields, read back by the claim's UPDATE (a record may have no subscriber).
+#: The attributes come as JSON text: most are ``{}``, which needs no parsing.
+#: Core columns, not the ORM's: the claim's rows come back as plain rows, with no identity map to keep in step.
+SUBSCRIBER_COLUMNS = tuple(
+    select(column).where(SUBSCRIBERS.c.id == DELIVERIES.c.subscriber_id).correlate(DELIVERIES).scalar_subquery().label(name)
+    for name, column in (
+        ("first_name", SUBSCRIBERS.c.first_name),
+        ("last_name", SUBSCRIBERS.c.last_name),
+        ("attributes", cast(SUBSCRIBERS.c.attributes, Text)),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -70,19 +100,73 @@ class Claim:
     deliveries: list[ClaimedDelivery]
     #: Seconds until a record leased by another worker may be taken over.
     busy_for: float | None
-
-
-def batch_provider(db: Database, batch_id: int) -> str | None:
-    """The provider the batch's campaign sends through; None when the batch is gone."""
-    with db.reading() as session:
-        return session.scalar(select(Campaign.provider).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id))
+    #: The provider the records were claimed for.
+    provider: str
+    #: When the lease of the claimed records runs out.
+    lease_until: dt.datetime
 
 
 IN_DOUBT_REASON = "the worker was lost during the provider call: it may have been sent; see `newsletter reconcile`"
 
+#: The claim's time, one parameter of its statements.
+NOW = bindparam("now", type_=DELIVERIES.c.updated_at.type)
+
+
+@functools.cache
+def _claim_statement() -> Update:
+    """Lock the batch's claimable records in id order, move them to ``sending`` and read them back (built once).
+
+    Claimable: pending, or ``sending`` under a lease that ran out. The lock
+    order (SQLite's write lock, PostgreSQL's row locks) makes two claims of
+    one batch queue rather than deadlock.
+    """
+    d = DELIVERIES.c
+    claimable = or_(d.state == DeliveryState.PENDING, and_(d.state == DeliveryState.SENDING, d.lease_until < NOW))
+    locked = select(d.id).where(d.batch_id == bindparam("of_batch"), claimable).order_by(d.id).with_for_update()
+    return (
+        update(DELIVERIES)
+        .where(d.id.in_(locked.scalar_subquery()))
+        .values(
+            state=DeliveryState.SENDING,
+            attempts=d.attempts + 1,
+            lease_until=bindparam("leased_until", type_=d.lease_until.type),
+            provider=bindparam("for_provider"),
+            updated_at=NOW,
+        )
+        .returning(d.id, d.email, d.message_id, d.subscriber_id, d.attempts, *SUBSCRIBER_COLUMNS)
+    )
+
+
+@dataclass(frozen=True)
+class ProviderChoice:
+    """The provider a claim is for, chosen once the campaign's own is known; or why nothing is claimed now."""
+
+    name: str = ""
+    idempotent: bool = False
+    #: Claim nothing and try again after this many seconds (the provider is paused for every worker).
+    wait: float | None = None
+    #: Claim nothing and pause the campaign with this reason (the workers cannot use the provider).
+    refusal: str | None = None
+
+
+#: Given the campaign's provider, the one to claim for. It runs inside the
+#: claim's transaction (on SQLite, holding the write lock): a Redis read or
+#: two, nothing slower.
+ChooseProvider = Callable[[str], ProviderChoice]
+
 
 def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str, *, idempotent: bool) -> Claim | None:
-    """Claim the batch's open records for ``provider``; None when the campaign is not sending.
+    """Claim the batch's open records for ``provider``; None when the campaign is not sending."""
+    return claim_batch_for(db, batch_id, lease, lambda _campaign_provider: ProviderChoice(provider, idempotent))
+
+
+def claim_batch_for(db: Database, batch_id: int, lease: dt.timedelta, choose: ChooseProvider) -> Claim | None:
+    """Claim the batch's open records for the provider ``choose`` picks; None when the campaign is not sending.
+
+    The campaign, the choice and the claim are one transaction, so a batch
+    needs no lookup of its own. A choice that refuses the provider pauses
+    the campaign in that transaction and claims nothing (None); one that
+    waits claims nothing and says how long (``busy_for``).
 
     A record still ``sending`` after its lease belonged to a worker that died
     mid-call: the provider may or may not have accepted it. With an
@@ -92,140 +176,120 @@ def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str,
     """
     now = utcnow()
     with db.transaction() as session:
-        campaign = session.scalar(select(Campaign).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id))
+        campaign = session.execute(
+            select(*SNAPSHOT_COLUMNS).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id)
+        ).one_or_none()
         if campaign is None or campaign.status != CampaignStatus.SENDING:
             return None
-        _suppress_unsubscribed(session, batch_id, campaign)
-        expired = and_(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
-        if not idempotent:
-            session.execute(
-                update(Delivery)
-                .where(Delivery.batch_id == batch_id, expired)
-                .values(state=DeliveryState.IN_DOUBT, last_error=IN_DOUBT_REASON, lease_until=None, updated_at=now)
-            )
-        if idempotent:
-            # Only the provider that held the claim can answer a repeated key
-            # without sending twice: an expired claim of another provider
-            # (say, before a failover) is in doubt.
-            session.execute(
-                update(Delivery)
-                .where(Delivery.batch_id == batch_id, expired, Delivery.provider != provider)
-                .values(state=DeliveryState.IN_DOUBT, last_error=IN_DOUBT_REASON, lease_until=None, updated_at=now)
-            )
-        claimable = or_(Delivery.state == DeliveryState.PENDING, expired)
-        rows = session.execute(
-            select(
-                Delivery.id,
-                Delivery.email,
-                Delivery.message_id,
-                Delivery.subscriber_id,
-                Delivery.attempts,
-                Subscriber.first_name,
-                Subscriber.last_name,
-                Subscriber.attributes,
-            )
-            .outerjoin(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.batch_id == batch_id, claimable)
-            .order_by(Delivery.id)
-            .with_for_update(of=Delivery)
-        ).all()
-        if rows:
-            # One statement for the whole batch: the rows read above are
-            # locked (SQLite's write lock, PostgreSQL's row locks) until commit.
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_([row.id for row in rows]))
-                .values(
-                    state=DeliveryState.SENDING, attempts=Delivery.attempts + 1, lease_until=now + lease, provider=provider, updated_at=now
+        choice = choose(campaign.provider)
+        if choice.refusal is not None:
+            states.pause_sending(session, campaign.id, choice.refusal)
+            return None
+        if choice.wait is not None:
+            return Claim(campaign=_snapshot(campaign), deliveries=[], busy_for=choice.wait, provider=choice.name, lease_until=now)
+        provider, idempotent = choice.name, choice.idempotent
+        values = {"of_batch": batch_id, "now": now, "for_provider": provider, "leased_until": now + lease}
+        session.execute(_set_aside(campaign.list_id, idempotent=idempotent), values)
+        rows = session.execute(_claim_statement(), values).all()
+        claimed = sorted(
+            (
+                ClaimedDelivery(
+                    id=row.id,
+                    email=row.email,
+                    message_id=row.message_id,
+                    subscriber_id=row.subscriber_id,
+                    first_name=row.first_name or "",
+                    last_name=row.last_name or "",
+                    attributes=_attributes(row.attributes),
+                    attempts=row.attempts,
                 )
-            )
-        claimed = [
-            ClaimedDelivery(
-                id=row.id,
-                email=row.email,
-                message_id=row.message_id,
-                subscriber_id=row.subscriber_id,
-                first_name=row.first_name or "",
-                last_name=row.last_name or "",
-                attributes=dict(row.attributes or {}),
-                attempts=row.attempts + 1,
-            )
-            for row in rows
-        ]
+                for row in rows
+            ),
+            key=lambda delivery: delivery.id,
+        )
+        busy_for = None
         if not claimed:
             states.complete_if_done(session, campaign.id)
-        busy_until = session.scalar(
-            select(func.min(Delivery.lease_until)).where(
-                Delivery.batch_id == batch_id, Delivery.state == DeliveryState.SENDING, Delivery.lease_until >= now
+            busy_until = session.scalar(
+                select(func.min(Delivery.lease_until)).where(
+                    Delivery.batch_id == batch_id, Delivery.state == DeliveryState.SENDING, Delivery.lease_until >= now
+                )
             )
+            busy_for = None if busy_until is None else max(1.0, (_aware(busy_until) - now).total_seconds())
+        return Claim(campaign=_snapshot(campaign), deliveries=claimed, busy_for=busy_for, provider=provider, lease_until=now + lease)
+
+
+@functools.lru_cache(maxsize=64)
+def _set_aside(list_id: int | None, *, idempotent: bool) -> Update:
+    """The records of a batch its claim will not take, in one statement (built once per list).
+
+    A pending record whose address was suppressed, or whose subscriber
+    unsubscribed, after the audience was frozen is skipped. An expired claim
+    is in doubt unless the provider can answer it again: only an idempotent
+    provider, and only the one that held the claim (not, say, the other one
+    after a failover), answers a repeated key without sending twice.
+    """
+    pending = DELIVERIES.c.state == DeliveryState.PENDING
+    expired = and_(DELIVERIES.c.state == DeliveryState.SENDING, DELIVERIES.c.lease_until < NOW)
+    lost = and_(expired, DELIVERIES.c.provider != bindparam("for_provider")) if idempotent else expired
+    suppressed = DELIVERIES.c.email.in_(suppressed_addresses(list_id))
+    skipped: ColumnElement[bool] = suppressed
+    if list_id is not None:
+        # Correlated, so each of the batch's records is one index lookup, not a
+        # scan of every subscription of the list per batch.
+        unsubscribed = (
+            select(Subscription.id)
+            .where(
+                Subscription.list_id == list_id,
+                Subscription.subscriber_id == DELIVERIES.c.subscriber_id,
+                Subscription.status == SubscriptionStatus.UNSUBSCRIBED,
+            )
+            .exists()
         )
-        busy_for = None if claimed or busy_until is None else max(1.0, (_aware(busy_until) - now).total_seconds())
-        return Claim(campaign=_snapshot(campaign), deliveries=claimed, busy_for=busy_for)
-
-
-def _suppress_unsubscribed(session: Session, batch_id: int, campaign: Campaign) -> None:
-    # Someone who unsubscribed, or whose address was suppressed, after the
-    # audience was frozen is skipped from the next batch on.
-    pending = (Delivery.batch_id == batch_id, Delivery.state == DeliveryState.PENDING)
-    session.execute(
-        update(Delivery)
-        .where(*pending, Delivery.email.in_(suppressed_addresses(campaign.list_id)))
-        .values(state=DeliveryState.SUPPRESSED, last_error="on the suppression list", updated_at=utcnow())
-    )
-    if campaign.list_id is None:
-        return
-    # Correlated, so each of the batch's records is one index lookup, not a
-    # scan of every subscription of the list per batch.
-    left = (
-        select(Subscription.id)
-        .where(
-            Subscription.list_id == campaign.list_id,
-            Subscription.subscriber_id == Delivery.subscriber_id,
-            Subscription.status == SubscriptionStatus.UNSUBSCRIBED,
+        skipped = or_(suppressed, unsubscribed)
+    return (
+        update(DELIVERIES)
+        .where(DELIVERIES.c.batch_id == bindparam("of_batch"), or_(and_(pending, skipped), lost))
+        .values(
+            state=case((pending, DeliveryState.SUPPRESSED.value), else_=DeliveryState.IN_DOUBT.value),
+            last_error=case((~pending, IN_DOUBT_REASON), (suppressed, "on the suppression list"), else_="unsubscribed before sending"),
+            lease_until=case((pending, DELIVERIES.c.lease_until), else_=None),
+            updated_at=NOW,
         )
-        .exists()
-    )
-    session.execute(
-        update(Delivery)
-        .where(*pending, left)
-        .values(state=DeliveryState.SUPPRESSED, last_error="unsubscribed before sending", updated_at=utcnow())
     )
 
 
-def record_results(
-    db: Database, campaign_id: int, results: list[SendResult], max_attempts: int, *, idempotent: bool = False
-) -> RecordSummary:
-    """Write every result of one provider call in one transaction (a statement per kind of change, not per record)."""
+def record_results(db: Database, claim: Claim, results: list[SendResult], max_attempts: int, *, idempotent: bool = False) -> RecordSummary:
+    """Write every result of one provider call in one transaction (one statement for the batch's records).
+
+    A result is written only to a record still ``sending`` under the attempt
+    of ``claim``: one whose lease ran out meanwhile was taken over (or put in
+    doubt) and is no longer ours, even when the new claim holds it still.
+    """
     now = utcnow()
+    held: dict[int, HeldRecord] = {delivery.id: delivery for delivery in claim.deliveries}
     with db.transaction() as session:
-        cancelled = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)) == CampaignStatus.CANCELLED
-        # Only records still ``sending`` take a result: one whose lease ran out
-        # meanwhile was taken over (or put in doubt) and is no longer ours.
-        rows = session.execute(
-            select(Delivery.id, Delivery.attempts, Delivery.email, Delivery.provider).where(
-                Delivery.id.in_([r.delivery_id for r in results]), Delivery.state == DeliveryState.SENDING
-            )
-        )
-        held = {row.id: HeldRecord(row.id, row.attempts, row.email, row.provider) for row in rows}
+        cancelled = session.scalar(select(Campaign.status).where(Campaign.id == claim.campaign.id)) == CampaignStatus.CANCELLED
         changes = ResultChanges()
         for result in results:
             if (record := held.get(result.delivery_id)) is not None:
                 changes.add(result, record, max_attempts, cancelled=cancelled, idempotent=idempotent)
-        changes.write(session, now)
-        for email, reason, provider in changes.to_suppress:
-            suppress_address(session, email, f"provider: {reason}", f"provider:{provider}")
-        states.complete_if_done(session, campaign_id)
-    return changes.summary()
+        written = changes.write(session, now)
+        for change in written:
+            if change.suppress is not None:
+                suppress_address(session, change.record.email, f"provider: {change.suppress}", f"provider:{claim.provider}")
+        states.complete_if_done(session, claim.campaign.id)
+    return summary(written)
 
 
-def renew_lease(db: Database, delivery_ids: list[int], lease: dt.timedelta) -> None:
-    """Push the lease of records still being sent forward, before each provider call."""
+def renew_lease(db: Database, delivery_ids: list[int], lease: dt.timedelta) -> dt.datetime:
+    """Push the lease of records still being sent forward, before a provider call; return when it now runs out."""
+    lease_until = utcnow() + lease
     with db.transaction() as session:
         session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.SENDING)
-            .values(lease_until=utcnow() + lease)
+            update(Delivery).where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.SENDING).values(lease_until=lease_until)
         )
+    return lease_until
 
 
 def release_claim(db: Database, delivery_ids: list[int]) -> None:
@@ -266,15 +330,7 @@ def pause_campaign(db: Database, campaign_id: int, reason: str) -> None:
         states.pause_sending(session, campaign_id, reason)
 
 
-def pause_batch_campaign(db: Database, batch_id: int, reason: str) -> None:
-    """Pause the campaign a batch belongs to."""
-    with db.reading() as session:
-        campaign_id = session.scalar(select(Batch.campaign_id).where(Batch.id == batch_id))
-    if campaign_id is not None:
-        pause_campaign(db, campaign_id, reason)
-
-
-def _snapshot(campaign: Campaign) -> CampaignSnapshot:
+def _snapshot(campaign: Row[*tuple[Any, ...]]) -> CampaignSnapshot:
     return CampaignSnapshot(
         id=campaign.id,
         list_id=campaign.list_id,
@@ -286,6 +342,12 @@ def _snapshot(campaign: Campaign) -> CampaignSnapshot:
         nonce=campaign.placeholder_nonce,
         kind=CampaignKind(campaign.kind),
     )
+
+
+def _attributes(text: str | None) -> dict[str, str]:
+    if not text or text == "{}":
+        return {}
+    return dict(orjson.loads(text))
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -1,24 +1,35 @@
-"""What one provider call's results change in the ledger, grouped so each group is one statement.
+"""What one provider call's results change in the ledger, written as one statement.
 
-``publisher.ledger.claims.record_results`` reads the records still
-``sending``, hands each result here, and writes the groups in its
-transaction: an ``executemany`` per group rather than an ORM object per
-recipient. The outcome rules are the ledger's (docs/delivery.md, step 4).
+``publisher.ledger.claims.record_results`` hands each result here with the
+record as its claim left it (id, attempt number, address), and writes every
+change in its transaction with one ``UPDATE … FROM`` over the batch's rows,
+passed as one JSON document (PostgreSQL ``json_to_recordset``, SQLite
+``json_each``): one statement with one parameter and one round trip for the
+batch, whatever its outcomes. A record takes its change only while it is
+still ``sending`` under the attempt that claimed it; ``RETURNING`` says
+which did, and only those count in the summary. The outcome rules are the
+ledger's (docs/delivery.md, step 4).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import bindparam, update
+import orjson
+from sqlalchemy import JSON, BigInteger, Boolean, ColumnElement, Integer, String, Text, Update, bindparam, case, cast, column, func, update
 from sqlalchemy.orm import Session
 
 from publisher.core.outcomes import Outcome, SendResult
 from publisher.db.models import Delivery, DeliveryState
 
-#: The table itself: a list of parameters with a Core statement is one ``executemany``, not the ORM's bulk update.
+#: The table itself, for Core statements.
 DELIVERIES = Delivery.metadata.tables[Delivery.__tablename__]
+
+#: How a change counts in the batch's summary.
+Tally = Literal["sent", "failed", "retrying"]
 
 
 @dataclass(frozen=True)
@@ -31,93 +42,145 @@ class RecordSummary:
     max_attempts_seen: int
 
 
-@dataclass(frozen=True)
-class HeldRecord:
-    """A record still ``sending`` when its result came back."""
+class HeldRecord(Protocol):
+    """A record as its claim left it: ``sending`` under attempt ``attempts``."""
 
-    id: int
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def email(self) -> str: ...
+
+
+@dataclass(slots=True)
+class Change:
+    """What one result writes to its record, and how it counts."""
+
+    record: HeldRecord
+    state: DeliveryState
+    #: The attempt count written (one less when the attempt is given back).
     attempts: int
-    email: str
-    provider: str | None
+    error: str | None
+    provider_message_id: str | None = None
+    dead_lettered: bool = False
+    tally: Tally | None = None
+    retry_after: float | None = None
+    #: The provider says never to mail the address again (reason).
+    suppress: str | None = None
+
+
+#: The fields of each of the batch's rows, in order, with their SQL types.
+ROW_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("id", BigInteger),
+    ("claimed", Integer),
+    ("state", String),
+    ("attempts", Integer),
+    ("error", Text),
+    ("provider_id", Text),
+    ("sent", Boolean),
+    ("dead", Boolean),
+)
+ROW_NAMES = tuple(name for name, _ in ROW_COLUMNS)
 
 
 @dataclass
 class ResultChanges:
-    """The ledger changes one call's results make, grouped by the columns they write."""
+    """The ledger changes one call's results make."""
 
-    #: (id, new state, last_error): the change of most outcomes.
-    settled: list[dict[str, object]] = field(default_factory=list)
-    #: (id, provider message id): accepted.
-    sent: list[dict[str, object]] = field(default_factory=list)
-    #: (id, attempts, last_error): halted, the attempt given back.
-    halted: list[dict[str, object]] = field(default_factory=list)
-    #: (id, last_error): failed after the last attempt, dead-lettered.
-    given_up: list[dict[str, object]] = field(default_factory=list)
-    #: (address, reason, provider) the provider says never to mail again.
-    to_suppress: list[tuple[str, str, str | None]] = field(default_factory=list)
-    retrying: int = 0
-    failed: int = 0
-    retry_after: float | None = None
-    max_attempts_seen: int = 0
+    changes: list[Change] = field(default_factory=list)
 
     def add(self, result: SendResult, record: HeldRecord, max_attempts: int, *, cancelled: bool, idempotent: bool) -> None:
-        self.max_attempts_seen = max(self.max_attempts_seen, record.attempts)
+        attempts = record.attempts
         if cancelled and result.outcome != Outcome.ACCEPTED:
-            self._settle(record, DeliveryState.CANCELLED, f"campaign cancelled; last answer: {result.error}")
+            change = Change(record, DeliveryState.CANCELLED, attempts, f"campaign cancelled; last answer: {result.error}")
         elif result.maybe_sent and not idempotent:
             # Retrying could send it twice: the operator decides (newsletter reconcile).
-            self._settle(record, DeliveryState.IN_DOUBT, f"{result.error}; it may have been sent: see `newsletter reconcile`")
+            error = f"{result.error}; it may have been sent: see `newsletter reconcile`"
+            change = Change(record, DeliveryState.IN_DOUBT, attempts, error)
         elif result.halt is not None:
             # Not the recipient's doing (quota, rejected credentials):
             # the attempt does not count and the record waits.
-            self.halted.append({"row_id": record.id, "new_attempts": max(0, record.attempts - 1), "error": result.error})
-            self.retrying += 1
+            change = Change(record, DeliveryState.PENDING, max(0, attempts - 1), result.error, tally="retrying")
         elif result.outcome == Outcome.ACCEPTED:
-            self.sent.append({"row_id": record.id, "provider_id": result.provider_message_id})
+            change = Change(record, DeliveryState.SENT, attempts, None, provider_message_id=result.provider_message_id, tally="sent")
         elif result.outcome == Outcome.PERMANENT:
             reason = result.error or "failed"
-            self._settle(record, DeliveryState.FAILED, reason)
-            self.failed += 1
-            if result.suppress:
-                self.to_suppress.append((record.email, reason, record.provider))
-        elif record.attempts >= max_attempts:
-            self.given_up.append({"row_id": record.id, "error": f"{result.error or 'failed'} (gave up after {record.attempts} attempts)"})
-            self.failed += 1
+            change = Change(record, DeliveryState.FAILED, attempts, reason, tally="failed", suppress=reason if result.suppress else None)
+        elif attempts >= max_attempts:
+            error = f"{result.error or 'failed'} (gave up after {attempts} attempts)"
+            change = Change(record, DeliveryState.FAILED, attempts, error, dead_lettered=True, tally="failed")
         else:
-            self._settle(record, DeliveryState.PENDING, result.error)
-            self.retrying += 1
-            if result.retry_after is not None:
-                self.retry_after = max(self.retry_after or 0.0, result.retry_after)
+            change = Change(record, DeliveryState.PENDING, attempts, result.error, tally="retrying", retry_after=result.retry_after)
+        self.changes.append(change)
 
-    def _settle(self, record: HeldRecord, state: DeliveryState, error: str | None) -> None:
-        self.settled.append({"row_id": record.id, "new_state": state, "error": error})
-
-    def write(self, session: Session, now: dt.datetime) -> None:
-        """One executemany per group; each still requires the record to be ``sending``."""
-        common = {"lease_until": None, "updated_at": now}
-        groups: list[tuple[list[dict[str, object]], dict[str, object]]] = [
-            (self.settled, {"state": bindparam("new_state"), "last_error": bindparam("error")}),
+    def write(self, session: Session, now: dt.datetime) -> list[Change]:
+        """Write every change in one statement; return the changes whose record took it."""
+        if not self.changes:
+            return []
+        rows = [
             (
-                self.sent,
-                {"state": DeliveryState.SENT, "provider_message_id": bindparam("provider_id"), "sent_at": now, "last_error": None},
-            ),
-            (self.halted, {"state": DeliveryState.PENDING, "attempts": bindparam("new_attempts"), "last_error": bindparam("error")}),
-            (self.given_up, {"state": DeliveryState.FAILED, "last_error": bindparam("error"), "dead_lettered_at": now}),
+                c.record.id,
+                c.record.attempts,
+                c.state.value,
+                c.attempts,
+                c.error,
+                c.provider_message_id,
+                c.state is DeliveryState.SENT,
+                c.dead_lettered,
+            )
+            for c in self.changes
         ]
-        for rows, values in groups:
-            if rows:
-                statement = (
-                    update(DELIVERIES)
-                    .where(DELIVERIES.c.id == bindparam("row_id"), DELIVERIES.c.state == DeliveryState.SENDING)
-                    .values(**values, **common)
-                )
-                session.execute(statement, rows)
+        dialect = session.get_bind().dialect.name
+        # PostgreSQL's json_to_recordset takes objects; SQLite's json_extract finds an index faster than a key.
+        document = orjson.dumps([dict(zip(ROW_NAMES, row, strict=True)) for row in rows] if dialect == "postgresql" else rows)
+        taken = set(session.execute(_statement(dialect), {"rows": document.decode(), "now": now}).scalars())
+        return [c for c in self.changes if c.record.id in taken]
 
-    def summary(self) -> RecordSummary:
-        return RecordSummary(
-            sent=len(self.sent),
-            failed=self.failed,
-            retrying=self.retrying,
-            retry_after=self.retry_after,
-            max_attempts_seen=self.max_attempts_seen,
+
+def summary(changes: list[Change]) -> RecordSummary:
+    """How the changes written count: sent, failed, retrying, and the longest Retry-After among the retrying."""
+    tallies = [c.tally for c in changes]
+    waits = [c.retry_after for c in changes if c.retry_after is not None]
+    return RecordSummary(
+        sent=tallies.count("sent"),
+        failed=tallies.count("failed"),
+        retrying=tallies.count("retrying"),
+        retry_after=max(waits) if waits else None,
+        max_attempts_seen=max((c.record.attempts for c in changes), default=0),
+    )
+
+
+@functools.cache
+def _statement(dialect: str) -> Update:
+    """The UPDATE of a batch's records from its rows, built once per dialect."""
+    v = _rows_source(dialect)
+    stamp = bindparam("now", type_=DELIVERIES.c.updated_at.type)
+    return (
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id == v["id"], DELIVERIES.c.state == DeliveryState.SENDING, DELIVERIES.c.attempts == v["claimed"])
+        .values(
+            state=v["state"],
+            attempts=v["attempts"],
+            last_error=v["error"],
+            provider_message_id=case((v["sent"], v["provider_id"]), else_=DELIVERIES.c.provider_message_id),
+            sent_at=case((v["sent"], stamp), else_=DELIVERIES.c.sent_at),
+            dead_lettered_at=case((v["dead"], stamp), else_=DELIVERIES.c.dead_lettered_at),
+            lease_until=None,
+            updated_at=stamp,
         )
+        .returning(DELIVERIES.c.id)
+    )
+
+
+def _rows_source(dialect: str) -> dict[str, ColumnElement[Any]]:
+    """The batch's rows, one JSON parameter, as a FROM item: its columns by name."""
+    document = bindparam("rows", type_=Text)
+    if dialect == "postgresql":
+        typed = func.json_to_recordset(cast(document, JSON)).table_valued(*(column(name, kind) for name, kind in ROW_COLUMNS))
+        unpacked = typed.render_derived(name="v", with_types=True)
+        return {name: unpacked.c[name] for name in ROW_NAMES}
+    each = func.json_each(document).table_valued("value", name="v")
+    return {name: func.json_extract(each.c.value, f"$[{index}]", type_=kind) for index, (name, kind) in enumerate(ROW_COLUMNS)}

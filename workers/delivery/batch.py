@@ -26,10 +26,9 @@ from publisher.core.text_rules import describe_character, first_control_characte
 from publisher.ledger.claims import (
     CampaignSnapshot,
     ClaimedDelivery,
-    batch_provider,
-    claim_batch,
+    ProviderChoice,
+    claim_batch_for,
     error_rate,
-    pause_batch_campaign,
     pause_campaign,
     record_results,
     release_claim,
@@ -43,6 +42,8 @@ from workers.providers.base import Provider
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 5.0
+#: The share of its lease a claim must still have for a provider call to go without renewing it first.
+RENEW_BELOW = 0.9
 #: Halts only an operator can lift: the campaign pauses with this reason and its records wait.
 OPERATOR_HALTS = {
     Halt.CREDENTIALS: "{provider} rejected the credentials; fix them, then resume: {error}",
@@ -61,36 +62,19 @@ class BatchOutcome:
     retry_in: float | None = None
 
 
-#: The share of a lease that may pass before a provider call renews it.
-RENEW_AFTER = 0.25
-
-
 def lease_for(ctx: WorkerContext) -> dt.timedelta:
     """Longer than the slowest provider call, so a live sender is never overtaken."""
     return dt.timedelta(seconds=max(ctx.settings.lease_seconds, ctx.settings.http_timeout * 6))
 
 
 def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) -> BatchOutcome:
-    primary = batch_provider(ctx.db, batch_id)
-    if primary is None:
-        return BatchOutcome()
-    name = ctx.state.choose(primary)
-    paused = ctx.state.paused_for(name)
-    if paused:
-        return BatchOutcome(retry_in=max(paused, 1.0))
-    try:
-        provider = ctx.provider(name)
-    except ConfigurationError as exc:
-        # Published with a provider this worker has no settings for: say so
-        # in `status` instead of retrying for ever.
-        pause_batch_campaign(ctx.db, batch_id, f"workers cannot use {name}: {exc}")
-        return BatchOutcome()
-    leased_at = utcnow()
-    claim = claim_batch(ctx.db, batch_id, lease_for(ctx), name, idempotent=provider.idempotent)
+    claim = claim_batch_for(ctx.db, batch_id, lease_for(ctx), lambda primary: choose_provider(ctx, primary))
     if claim is None:
         return BatchOutcome()
     if not claim.deliveries:
         return BatchOutcome(retry_in=claim.busy_for)
+    name = claim.provider
+    provider = ctx.provider(name)
     campaign = claim.campaign
     issue = RenderedIssue(html=campaign.html_template, text=campaign.text_template, nonce=campaign.nonce)
     results: list[SendResult] = []
@@ -110,10 +94,10 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
             emails.append(provider.keep(email))
         except RenderError as exc:
             results.append(SendResult(delivery.id, outcome=Outcome.PERMANENT, error=f"render failed: {exc}"))
-    sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails, leased_at)
+    sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails, claim.lease_until)
     results.extend(sent_results)
     ctx.state.observe(name, results)
-    summary = record_results(ctx.db, campaign.id, results, ctx.settings.max_attempts, idempotent=provider.idempotent)
+    summary = record_results(ctx.db, claim, results, ctx.settings.max_attempts, idempotent=provider.idempotent)
     _log_outcomes(campaign.id, batch_id, name, summary.sent, summary.failed, summary.retrying)
     metrics.record(name, sent=summary.sent, failed=summary.failed, retried=summary.retrying)
     reason = next((OPERATOR_HALTS[r.halt].format(provider=name, error=r.error) for r in results if r.halt in OPERATOR_HALTS), None)
@@ -134,6 +118,21 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
     return BatchOutcome(sent=summary.sent, failed=summary.failed, retrying=summary.retrying, retry_in=retry_in)
 
 
+def choose_provider(ctx: WorkerContext, primary: str) -> ProviderChoice:
+    """The provider to claim a batch of a campaign sending through ``primary`` for: the fallback while its circuit is open."""
+    name = ctx.state.choose(primary)
+    paused = ctx.state.paused_for(name)
+    if paused:
+        return ProviderChoice(name, wait=max(paused, 1.0))
+    try:
+        provider = ctx.provider(name)
+    except ConfigurationError as exc:
+        # Published with a provider this worker has no settings for: say so
+        # in `status` instead of retrying for ever.
+        return ProviderChoice(name, refusal=f"workers cannot use {name}: {exc}")
+    return ProviderChoice(name, idempotent=provider.idempotent)
+
+
 def backoff(attempt: int, retry_after: float | None, cap: float) -> float:
     """Exponential backoff with full jitter (at most ``cap``), never shorter than Retry-After.
 
@@ -148,26 +147,23 @@ def backoff(attempt: int, retry_after: float | None, cap: float) -> float:
 
 
 def _send_chunks(
-    ctx: WorkerContext, provider: Provider, batch_key: str, emails: list[OutgoingEmail], leased_at: dt.datetime
+    ctx: WorkerContext, provider: Provider, batch_key: str, emails: list[OutgoingEmail], lease_until: dt.datetime
 ) -> tuple[list[SendResult], int]:
-    """Send in provider-sized calls within the shared rate limit; return the results and how many were given back.
-
-    ``leased_at``: when the records' lease was last set.
-    """
+    """Send in provider-sized calls within the shared rate limit; return the results and how many were given back."""
     results: list[SendResult] = []
     lease = lease_for(ctx)
     for start in range(0, len(emails), provider.max_batch_size):
         chunk = emails[start : start + provider.max_batch_size]
         if not _wait_for_rate_limit(ctx, provider, len(chunk)):
             return results, _give_back(ctx, emails[start:])
-        # Waiting and earlier calls ate into the lease: renew it for the records
-        # still to go. Most calls follow their claim at once and skip that
-        # write: three quarters of a lease are at least four and a half HTTP timeouts.
-        if utcnow() - leased_at > lease * RENEW_AFTER:
-            leased_at = utcnow()
-            renew_lease(ctx.db, [email.delivery_id for email in emails[start:]], lease)
         if not _admitted(ctx, provider, len(chunk)):
             return results, _give_back(ctx, emails[start:])
+        # Waiting and earlier calls ate into the lease: renew it for the
+        # records still to go once a tenth of it has gone. Every call starts
+        # with nine tenths of a lease or more (more than five HTTP timeouts),
+        # and one straight after the claim skips the write.
+        if lease_until - utcnow() < lease * RENEW_BELOW:
+            lease_until = renew_lease(ctx.db, [email.delivery_id for email in emails[start:]], lease)
         key = f"{batch_key}-{start}"
         results.extend(metrics.provider_call(provider.name, lambda: provider.send(chunk, batch_key=key)))  # noqa: B023 (called at once)
     return results, 0
