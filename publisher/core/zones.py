@@ -25,9 +25,14 @@ EXAMPLE_ZONE = "Europe/Paris"
 MAX_ZONE_LENGTH = 64
 
 
+#: Files some zone databases hold beside the zones (Debian's ``localtime`` is the machine's own).
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
 @functools.cache
 def _zone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    names = zoneinfo.available_timezones() - _NOT_ZONES
+    return frozenset(name for name in names if not name.startswith(("posix/", "right/")))
 
 
 @functools.cache

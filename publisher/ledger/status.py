@@ -12,6 +12,7 @@ from publisher.core.clock import utcnow
 from publisher.core.errors import NotFoundError
 from publisher.db.engine import Database
 from publisher.db.models import OPEN_STATES, Campaign, CampaignStatus, Delivery, DeliveryState, MailingList
+from publisher.ledger.releases import NextRelease, next_releases
 
 #: Seconds over which the sending rate is measured.
 RATE_WINDOW = 60
@@ -66,6 +67,8 @@ class CampaignProgress(StateCounts):
     auto_send_at: dt.datetime | None = None
     approved_by: str | None = None
     approved_at: dt.datetime | None = None
+    #: When its next recipients go out, and how many: a local-time send's next time zone, or a scheduled send's ``send_at``.
+    next_release: NextRelease | None = None
 
     @property
     def eta_seconds(self) -> float | None:
@@ -97,6 +100,8 @@ class CampaignProgress(StateCounts):
             "auto_send_at": self.auto_send_at.isoformat() if self.auto_send_at else None,
             "approved_by": self.approved_by,
             "approved_at": self.approved_at.isoformat() if self.approved_at else None,
+            "next_release_at": self.next_release.release_at.isoformat() if self.next_release else None,
+            "next_release_recipients": self.next_release.recipients if self.next_release else None,
         }
 
 
@@ -131,6 +136,7 @@ def campaign_progress(
             raise NotFoundError(f"no campaign with id {campaign_id}")
         ids = [campaign.id for campaign, _ in campaigns]
         counts = counts_by_state(session, ids)
+        upcoming = next_releases(session, [campaign for campaign, _ in campaigns], {cid: sum(c.values()) for cid, c in counts.items()})
         since = utcnow() - dt.timedelta(seconds=RATE_WINDOW)
         recent = dict(
             session.execute(
@@ -164,6 +170,7 @@ def campaign_progress(
                 auto_send_at=campaign.auto_send_at,
                 approved_by=campaign.approved_by,
                 approved_at=campaign.approved_at,
+                next_release=upcoming.get(campaign.id),
             )
             for campaign, list_name in campaigns
         ]
