@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from publisher import sending
 from publisher.accounts.sessions import SignedIn
 from publisher.audience.subscribers import sendable_email
-from publisher.core.clock import utcnow
+from publisher.core.clock import FIRST_YEAR, LAST_YEAR, utcnow
 from publisher.core.errors import ConfigurationError, NotFoundError
 from publisher.db.models import CampaignStatus
 from publisher.ledger import approval
@@ -94,11 +94,30 @@ def send_time(send_date: str, send_time: str, time_zone: str) -> tuple[dt.dateti
     return moment, ""
 
 
+def local_send_time(send_date: str, send_time: str) -> tuple[dt.datetime | None, str]:
+    """The local time (no zone) a schedule in each subscriber's time zone names, or the problem with it."""
+    try:
+        local = dt.datetime.combine(dt.date.fromisoformat(send_date.strip()), dt.time.fromisoformat(send_time.strip()))
+    except ValueError:
+        return None, "Give a send date (YYYY-MM-DD) and a send time (HH:MM)."
+    if not FIRST_YEAR <= local.year <= LAST_YEAR:
+        return None, f"Give a send date between {FIRST_YEAR} and {LAST_YEAR}."
+    return local.replace(second=0, microsecond=0), ""
+
+
 def confirmation(ctx: WebContext, user: SignedIn, campaign_id: int, status_code: int = 200, **extra: Any) -> HTMLResponse:
     draft = existing(ctx, campaign_id)
     audience = audience_of(ctx.db, draft.list_name) if draft.list_name else 0
     errors = [f for f in draft.lint.get("findings", []) if f.get("severity") == "error"]
-    context: dict[str, Any] = {"send_at": "", "local": "", "typed": "", "count_error": "", "force": False, "refused": []}
+    context: dict[str, Any] = {
+        "send_at": "",
+        "local": "",
+        "typed": "",
+        "count_error": "",
+        "force": False,
+        "refused": [],
+        "local_time": False,
+    }
     context.update(extra)
     return console_page(
         "send_confirm.html.j2",
@@ -123,12 +142,19 @@ def ask_to_confirm(
     send_date: Annotated[str, Form(max_length=20)] = "",
     send_time_: Annotated[str, Form(alias="send_time", max_length=20)] = "",
     time_zone: Annotated[str, Form(max_length=60)] = "UTC",
+    local_time: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """The confirmation page of ``Send now`` or ``Schedule``."""
     if existing(ctx, campaign_id).status is not CampaignStatus.DRAFT:
         return sent_already(user, campaign_id)
     if when != "schedule":
         return confirmation(ctx, user, campaign_id)
+    if local_time == "yes":
+        wall, problem = local_send_time(send_date, send_time_)
+        if wall is None:
+            kept = {"send_date": send_date, "send_time": send_time_, "local_time": True}
+            return campaign_view(ctx, user, campaign_id, 422, schedule_error=problem, **kept)
+        return confirmation(ctx, user, campaign_id, send_at=wall.isoformat(), local=f"{wall:%Y-%m-%d %H:%M}", local_time=True)
     moment, problem = send_time(send_date, send_time_, time_zone)
     if moment is None:
         return campaign_view(ctx, user, campaign_id, 422, schedule_error=problem, send_date=send_date, send_time=send_time_)
@@ -147,30 +173,39 @@ async def confirm_send(
     send_at: Annotated[str, Form(max_length=40)] = "",
     local: Annotated[str, Form(max_length=120)] = "",
     force: Annotated[str, Form(max_length=10)] = "",
+    local_time: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    return await run_in_threadpool(_confirm, request, ctx, user, campaign_id, (recipients, send_at, local, force == "yes"))
+    typed = (recipients, send_at, local, force == "yes", local_time == "yes")
+    return await run_in_threadpool(_confirm, request, ctx, user, campaign_id, typed)
 
 
-def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int, typed: tuple[str, str, str, bool]) -> Response:
-    recipients, send_at, local, force = typed
+def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int, typed: tuple[str, str, str, bool, bool]) -> Response:
+    recipients, send_at, local, force, in_local_time = typed
     draft = existing(ctx, campaign_id)
     if draft.status is not CampaignStatus.DRAFT:
         return sent_already(user, campaign_id)
-    kept = {"send_at": send_at, "local": local, "typed": recipients, "force": force}
+    kept = {"send_at": send_at, "local": local, "typed": recipients, "force": force, "local_time": in_local_time}
     try:
         moment = dt.datetime.fromisoformat(send_at) if send_at else None
     except ValueError:
         moment = None
-    if send_at and (moment is None or moment.tzinfo is None):
+    # A local time has no offset (each zone gives its own); any other send time has one.
+    understood = moment is not None and (moment.tzinfo is None) == in_local_time
+    if in_local_time and moment is not None and not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        understood = False
+    if (send_at or in_local_time) and not understood:
         return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": "The send time was not understood: schedule again."})
+    order = (
+        SendOrder(campaign_id, send_at=None, local_time=moment, force=force)
+        if in_local_time
+        else SendOrder(campaign_id, send_at=moment, force=force)
+    )
     audience = audience_of(ctx.db, draft.list_name) if draft.list_name else 0
     if recipients.strip() != str(audience):
         problem = f"Type the number of recipients, {audience}, to confirm."
         return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": problem})
     try:
-        created = sending.send(
-            ctx.settings, ctx.db, SendOrder(campaign_id, send_at=moment, force=force), actor(request, ctx, user), ctx.provider_check
-        )
+        created = sending.send(ctx.settings, ctx.db, order, actor(request, ctx, user), ctx.provider_check)
     except DraftConflict:
         return sent_already(user, campaign_id)
     # 409 as in the API: lint errors and a list with no one to send to are the state of the draft or the list, not the request.
@@ -180,7 +215,7 @@ def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int
         return confirmation(ctx, user, campaign_id, 409, **{**kept, "count_error": str(exc)})
     except ConfigurationError as exc:
         return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": str(exc)})
-    notice = "scheduled" if created.scheduled else "sent"
+    notice = "scheduled" if created.scheduled or created.held_batch_ids else "sent"
     return RedirectResponse(f"/console/campaigns/{campaign_id}?notice={notice}", status_code=303)
 
 
