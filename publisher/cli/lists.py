@@ -17,7 +17,7 @@ SHOWN_STATUSES = (SubscriptionStatus.CONFIRMED, SubscriptionStatus.PENDING, Subs
 
 @app.command("show")
 def lists_show() -> None:
-    """Show every list: public or private, subscribers by status, description."""
+    """Show every list: public or private, subscribers by status, time zone, description."""
     from publisher.audience.lists import list_summaries
     from publisher.db.engine import open_database
 
@@ -30,8 +30,8 @@ def lists_show() -> None:
     width = max(len(safe(summary.name)) for summary in summaries)
     for summary in summaries:
         counts = ", ".join(f"{summary.counts[status]} {status.value}" for status in SHOWN_STATUSES)
-        line = f"{safe(summary.name):<{width}}  {'public ' if summary.public else 'private'}  {counts}"
-        line += f"  {summary.timezone}"
+        # The zone is one word, so it comes before the description, the only free text on the line.
+        line = f"{safe(summary.name):<{width}}  {'public ' if summary.public else 'private'}  {counts}  {safe(summary.timezone)}"
         out.print(line + (f"  {safe(summary.description)}" if summary.description else ""), soft_wrap=True)
 
 
