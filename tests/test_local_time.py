@@ -18,9 +18,10 @@ from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
 from publisher.core.zones import check_zone, local_instant
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, CampaignRelease, CampaignStatus, Delivery, ReleaseState, Subscriber
+from publisher.db.models import Batch, Campaign, CampaignRelease, CampaignStatus, Delivery, DeliveryState, ReleaseState, Subscriber
 from publisher.ledger import status as ledger_status
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
+from publisher.ledger.claims import claim_batch
 from publisher.ledger.dispatch import release_due
 from publisher.queue import QUEUED_KEY
 from tests.support.cli import run_cli
@@ -255,6 +256,27 @@ def test_a_paused_campaigns_zones_wait_for_resume_and_a_cancelled_ones_are_never
     sweep(settings, redis_url, AT["America/New_York"])
     assert releases(db, created.id)["America/New_York"][2] is ReleaseState.PENDING
     assert enqueued_zones(db, created.id) == {"Asia/Tokyo": 2}
+
+
+def test_a_held_batch_claimed_before_its_release_sends_nothing_and_is_claimed_once_released(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    # A publisher that enqueues every batch (one older than the releases, say) must not send a zone early: the claim refuses it.
+    audience(db, tmp_path)
+    with time_machine.travel(AT["Asia/Kolkata"] + dt.timedelta(minutes=1), tick=False):
+        created = publish_local(settings, db)
+    assert campaign_status(db, created.id) is CampaignStatus.SENDING
+    (held, *_) = sorted(created.held_batch_ids)
+    (due, *_) = created.due_batch_ids
+    assert claim_batch(db, held, LEASE, "outbox", idempotent=False) is None
+    with db.transaction() as session:
+        states = set(session.scalars(select(Delivery.state).where(Delivery.batch_id == held)))
+    assert states == {DeliveryState.PENDING}
+    claim = claim_batch(db, due, LEASE, "outbox", idempotent=False)
+    assert claim is not None and claim.deliveries  # a released zone's batch is claimed as usual
+    release_due(db, LEASE, now=AT["America/New_York"])
+    claim = claim_batch(db, held, LEASE, "outbox", idempotent=False)
+    assert claim is not None and claim.deliveries
 
 
 # --- Status -----------------------------------------------------------------------------------------

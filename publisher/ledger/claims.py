@@ -23,9 +23,11 @@ from publisher.db.models import (
     Batch,
     Campaign,
     CampaignKind,
+    CampaignRelease,
     CampaignStatus,
     Delivery,
     DeliveryState,
+    ReleaseState,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -82,7 +84,7 @@ IN_DOUBT_REASON = "the worker was lost during the provider call: it may have bee
 
 
 def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str, *, idempotent: bool) -> Claim | None:
-    """Claim the batch's open records for ``provider``; None when the campaign is not sending.
+    """Claim the batch's open records for ``provider``; None when the campaign is not sending or the batch's release is not due.
 
     A record still ``sending`` after its lease belonged to a worker that died
     mid-call: the provider may or may not have accepted it. With an
@@ -92,7 +94,13 @@ def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str,
     """
     now = utcnow()
     with db.transaction() as session:
-        campaign = session.scalar(select(Campaign).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id))
+        campaign = session.scalar(
+            select(Campaign)
+            .join(Batch, Batch.campaign_id == Campaign.id)
+            # A batch of a time zone whose local time has not come is not claimed, however it reached the queue.
+            .outerjoin(CampaignRelease, CampaignRelease.id == Batch.release_id)
+            .where(Batch.id == batch_id, or_(Batch.release_id.is_(None), CampaignRelease.state == ReleaseState.RELEASED))
+        )
         if campaign is None or campaign.status != CampaignStatus.SENDING:
             return None
         _suppress_unsubscribed(session, batch_id, campaign)
