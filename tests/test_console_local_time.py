@@ -91,6 +91,38 @@ def test_a_local_time_schedule_refuses_what_it_cannot_read_and_sends_nothing(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("send_time", ["09:00Z", "09:00+02:00", "09:00:00-05:00"])
+def test_a_local_time_with_an_offset_is_refused_next_to_the_fields(team: Database, web_url: str, send_time: str) -> None:
+    ada = sign_in(web_url, ADA)
+    cid = save_draft(ada, web_url)
+    page = f"{web_url}/console/campaigns/{cid}"
+    answer = post(ada, f"{page}/send", {"when": "schedule", "local_time": "yes", "send_date": "2031-07-01", "send_time": send_time}, page)
+    assert answer.status_code == 422
+    assert "has an offset, but Local time sends at that time in each subscriber&#39;s time zone" in answer.text
+    assert "give it without one (e.g. 09:00)" in answer.text
+    with team.transaction() as session:
+        assert session.scalar(select(Campaign.status).where(Campaign.id == cid)) is CampaignStatus.DRAFT
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_local_time_past_in_every_subscribers_zone_is_refused_and_one_past_in_some_is_taken(team: Database, web_url: str) -> None:
+    ada = sign_in(web_url, ADA)
+    cid = save_draft(ada, web_url)
+    page = f"{web_url}/console/campaigns/{cid}"
+    past = {"when": "schedule", "local_time": "yes", "send_date": "2025-01-06", "send_time": "09:00"}
+    answer = post(ada, f"{page}/send", past, page)
+    assert answer.status_code == 422
+    assert "2025-01-06 09:00 has passed in every subscriber&#39;s time zone (the last, America/New_York" in answer.text
+    with team.transaction() as session:
+        assert session.scalar(select(Campaign.status).where(Campaign.id == cid)) is CampaignStatus.DRAFT
+    # The present moment's UTC clock time has passed in Tokyo (UTC+9) and not yet come in New York (UTC-4 or -5).
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
+    some = {**past, "send_date": f"{now:%Y-%m-%d}", "send_time": f"{now:%H:%M}"}
+    taken = post(ada, f"{page}/send", some, page)
+    assert taken.status_code == 200 and "local time" in taken.text
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("send_at", "status"),
     [

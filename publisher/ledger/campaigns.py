@@ -45,7 +45,7 @@ from publisher.db.models import (
     SubscriptionStatus,
 )
 from publisher.ledger import states
-from publisher.ledger.releases import ZoneReleases
+from publisher.ledger.releases import ZoneReleases, last_release
 from publisher.ledger.states import initial_status
 
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
@@ -174,7 +174,16 @@ def _confirmed(mailing_list: MailingList) -> Select[int, str]:
 
 def _zoned(mailing_list: MailingList) -> Select[int, str, str]:
     """``_confirmed`` with each subscriber's own ``timezone`` attribute (None when they have none)."""
-    return _confirmed(mailing_list).add_columns(Subscriber.attributes["timezone"].as_string())
+    return _confirmed(mailing_list).add_columns(Subscriber.attributes["timezone"].as_string().label("own_zone"))
+
+
+def last_local_release(db: Database, list_name: str, local: dt.datetime) -> tuple[dt.datetime, str] | None:
+    """When ``local`` comes in the last time zone of the list's audience, and that zone; None when it has no one to send to."""
+    with db.transaction() as session:
+        mailing_list = find_list(session, list_name)
+        zoned = _zoned(mailing_list).subquery()
+        owns = session.scalars(select(zoned.c.own_zone).distinct()).all()
+        return last_release(local, owns, mailing_list.timezone)
 
 
 def has_audience(session: Session, mailing_list: MailingList | None) -> bool:

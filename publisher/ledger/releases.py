@@ -41,12 +41,12 @@ class ZoneReleases:
 
     def __init__(self, session: Session, campaign_id: int, local: dt.datetime, default_zone: str, now: dt.datetime) -> None:
         self._session, self._campaign_id, self._local, self._now = session, campaign_id, local, now
-        self._default = default_zone if is_zone(default_zone) else "UTC"
+        self._default = zone_of(None, default_zone)
         self._rows: dict[str, CampaignRelease] = {}
 
     def zone_of(self, own: object) -> str:
         """The subscriber's zone: their own when it is a known IANA name, else the list's."""
-        return own if isinstance(own, str) and is_zone(own) else self._default
+        return zone_of(own, self._default)
 
     def release_id(self, zone: str, recipients: int) -> int:
         """The id of ``zone``'s release (made on first use), counting ``recipients`` more in it."""
@@ -98,6 +98,19 @@ class ZoneReleases:
     @property
     def pending_ids(self) -> frozenset[int]:
         return frozenset(row.id for row in self._rows.values() if row.state is ReleaseState.PENDING)
+
+
+def zone_of(own: object, default_zone: str) -> str:
+    """A subscriber's zone: their own ``timezone`` attribute when it is a known IANA name, else their list's (else UTC)."""
+    if isinstance(own, str) and is_zone(own):
+        return own
+    return default_zone if is_zone(default_zone) else "UTC"
+
+
+def last_release(local: dt.datetime, owns: Iterable[object], default_zone: str) -> tuple[dt.datetime, str] | None:
+    """When the last of these zones reaches ``local``, and which zone that is; None when there are none."""
+    zones = {zone_of(own, default_zone) for own in owns}
+    return max(((local_instant(local, name), name) for name in zones), default=None)
 
 
 def release_due(session: Session, now: dt.datetime) -> int:

@@ -31,6 +31,7 @@ from publisher.core.clock import FIRST_YEAR, LAST_YEAR, utcnow
 from publisher.core.errors import ConfigurationError, NotFoundError
 from publisher.db.models import CampaignStatus
 from publisher.ledger import approval
+from publisher.ledger.campaigns import last_local_release
 from publisher.ledger.drafts import DraftConflict, LintRefused, SendOrder
 from publisher.ledger.results import audience_of
 from publisher.web.console.auth import actor
@@ -100,9 +101,30 @@ def local_send_time(send_date: str, send_time: str) -> tuple[dt.datetime | None,
         local = dt.datetime.combine(dt.date.fromisoformat(send_date.strip()), dt.time.fromisoformat(send_time.strip()))
     except ValueError:
         return None, "Give a send date (YYYY-MM-DD) and a send time (HH:MM)."
+    if local.tzinfo is not None:
+        # As `publish --local-time` says it: each subscriber's zone gives the offset.
+        return None, (
+            f"{send_time.strip()[:20]!r} has an offset, but Local time sends at that time in each subscriber's time zone: "
+            "give it without one (e.g. 09:00)."
+        )
     if not FIRST_YEAR <= local.year <= LAST_YEAR:
         return None, f"Give a send date between {FIRST_YEAR} and {LAST_YEAR}."
     return local.replace(second=0, microsecond=0), ""
+
+
+def past_everywhere(ctx: WebContext, list_name: str | None, local: dt.datetime) -> str:
+    """The problem with a local time that has passed in every subscriber's zone (it would go to the whole list at once), or ""."""
+    try:
+        last = last_local_release(ctx.db, list_name, local) if list_name else None
+    except NotFoundError:
+        return ""  # the list is gone: the confirmation says so
+    if last is None or last[0] > utcnow():
+        return ""
+    moment, zone = last
+    return (
+        f"{local:%Y-%m-%d %H:%M} has passed in every subscriber's time zone (the last, {zone}, at {moment:%Y-%m-%d %H:%M} UTC): "
+        "choose a later time, or Send now."
+    )
 
 
 def confirmation(ctx: WebContext, user: SignedIn, campaign_id: int, status_code: int = 200, **extra: Any) -> HTMLResponse:
@@ -151,7 +173,9 @@ def ask_to_confirm(
         return confirmation(ctx, user, campaign_id)
     if local_time == "yes":
         wall, problem = local_send_time(send_date, send_time_)
-        if wall is None:
+        if wall is not None:
+            problem = past_everywhere(ctx, existing(ctx, campaign_id).list_name, wall)
+        if wall is None or problem:
             kept = {"send_date": send_date, "send_time": send_time_, "local_time": True}
             return campaign_view(ctx, user, campaign_id, 422, schedule_error=problem, **kept)
         return confirmation(ctx, user, campaign_id, send_at=wall.isoformat(), local=f"{wall:%Y-%m-%d %H:%M}", local_time=True)
