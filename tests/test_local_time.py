@@ -11,18 +11,33 @@ import redis
 import time_machine
 from sqlalchemy import select, update
 
+from publisher.accounts.roles import CLI_ACTOR
 from publisher.audience.lists import ListChange, update_list
 from publisher.audience.subscribers import import_subscribers
+from publisher.content.drafting import lint_draft
 from publisher.content.recap import load_recap
 from publisher.core.clock import utcnow
+from publisher.core.errors import NotFoundError
 from publisher.core.settings import Settings
 from publisher.core.zones import check_zone, local_instant
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, CampaignRelease, CampaignStatus, Delivery, DeliveryState, ReleaseState, Subscriber
+from publisher.db.models import (
+    Batch,
+    Campaign,
+    CampaignRelease,
+    CampaignStatus,
+    Delivery,
+    DeliveryState,
+    ReleaseState,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
 from publisher.ledger import status as ledger_status
-from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
+from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign, write_local_time
 from publisher.ledger.claims import claim_batch
 from publisher.ledger.dispatch import release_due
+from publisher.ledger.drafts import DraftContent, create_draft
 from publisher.queue import QUEUED_KEY
 from tests.support.cli import run_cli
 from tests.support.recaps import RECAP
@@ -277,6 +292,31 @@ def test_a_held_batch_claimed_before_its_release_sends_nothing_and_is_claimed_on
     release_due(db, LEASE, now=AT["America/New_York"])
     claim = claim_batch(db, held, LEASE, "outbox", idempotent=False)
     assert claim is not None and claim.deliveries
+
+
+def test_a_local_time_send_whose_audience_emptied_after_the_check_is_refused_and_writes_nothing(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    audience(db, tmp_path)
+    recap = load_recap(RECAP)
+    content = DraftContent(recap, RECAP.read_text(encoding="utf-8"), "attendees", settings.provider, lint_draft(settings, recap))
+    draft_id = create_draft(settings, db, content, CLI_ACTOR)
+
+    def everyone_leaves_then_write() -> None:
+        with db.transaction() as session:
+            campaign = session.get(Campaign, draft_id)
+            assert campaign is not None and campaign.mailing_list is not None
+            # Everyone leaves between the check for an audience and the stream of it.
+            session.execute(update(Subscription).values(status=SubscriptionStatus.UNSUBSCRIBED))
+            write_local_time(session, campaign, campaign.mailing_list, LOCAL, (2, "example.com"))
+
+    with pytest.raises(NotFoundError, match="has no confirmed subscribers: nothing to send"):
+        everyone_leaves_then_write()
+    with db.transaction() as session:
+        campaign = session.get(Campaign, draft_id)
+        assert campaign is not None and (campaign.status, campaign.send_at) == (CampaignStatus.DRAFT, None)
+        assert session.scalar(select(CampaignRelease.id)) is None and session.scalar(select(Batch.id)) is None
+        assert set(session.scalars(select(Subscription.status))) == {SubscriptionStatus.CONFIRMED}  # all rolled back
 
 
 # --- Status -----------------------------------------------------------------------------------------

@@ -145,6 +145,10 @@ def write_local_time(
     rows = session.execute(_zoned(mailing_list).execution_options(yield_per=size))
     audience = ((release_id, members) for release_id, members in releases.group(rows.partitions(size), size))
     batch_ids, recipients, release_of = write_release_batches(session, campaign.id, audience, domain)
+    if not recipients:
+        # Everyone left after the audience was checked: raising rolls the whole campaign back,
+        # instead of leaving it scheduled with no release and no send_at.
+        raise NotFoundError(f"list '{mailing_list.name}' has no confirmed subscribers: nothing to send")
     campaign.send_at = releases.first_release_at
     scheduled = not releases.any_released
     if campaign.status is CampaignStatus.DRAFT:
