@@ -34,6 +34,7 @@ from publisher.db.models import (
     SubscriptionStatus,
 )
 from publisher.ledger import status as ledger_status
+from publisher.ledger.archive import archived_campaign, archived_issues
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign, write_local_time
 from publisher.ledger.claims import claim_batch
 from publisher.ledger.dispatch import release_due
@@ -317,6 +318,24 @@ def test_a_local_time_send_whose_audience_emptied_after_the_check_is_refused_and
         assert campaign is not None and (campaign.status, campaign.send_at) == (CampaignStatus.DRAFT, None)
         assert session.scalar(select(CampaignRelease.id)) is None and session.scalar(select(Batch.id)) is None
         assert set(session.scalars(select(Subscription.status))) == {SubscriptionStatus.CONFIRMED}  # all rolled back
+
+
+def test_a_local_time_issue_is_archived_once_its_last_zone_is_released_and_dated_then(
+    settings: Settings, db: Database, redis_url: str, tmp_path: Path
+) -> None:
+    audience(db, tmp_path)
+    update_list(db, "attendees", ListChange(public=True))
+    with time_machine.travel(PUBLISHED, tick=False):
+        created = publish_local(settings, db)
+    sweep(settings, redis_url, AT["Europe/Paris"])
+    assert campaign_status(db, created.id) is CampaignStatus.SENDING
+    with db.transaction() as session:
+        # Going out in Tokyo, not yet in New York: not in the archive or the feed, which anyone may read.
+        assert archived_issues(session) == [] and archived_campaign(session, created.id) is None
+    sweep(settings, redis_url, AT["America/New_York"])
+    with db.transaction() as session:
+        assert [(issue.id, issue.published_at) for issue in archived_issues(session)] == [(created.id, AT["America/New_York"])]
+        assert archived_campaign(session, created.id) is not None
 
 
 # --- Status -----------------------------------------------------------------------------------------
