@@ -358,6 +358,21 @@ def test_status_gives_the_next_release_and_its_recipients(settings: Settings, db
     assert (progress.as_dict()["next_release_at"], progress.as_dict()["next_release_recipients"]) == (None, None)
 
 
+def test_the_eta_counts_only_the_records_of_released_zones(settings: Settings, db: Database, tmp_path: Path) -> None:
+    audience(db, tmp_path)
+    with time_machine.travel(AT["Asia/Kolkata"] + dt.timedelta(minutes=1), tick=False):
+        created = publish_local(settings, db)
+    with db.transaction() as session:
+        # One of Tokyo's records sent just now: one a minute.
+        first = session.scalars(select(Delivery).where(Delivery.batch_id.in_(created.due_batch_ids)).order_by(Delivery.id).limit(1)).one()
+        first.state, first.sent_at = DeliveryState.SENT, utcnow()
+    (progress,) = ledger_status.campaign_progress(db, created.id)
+    assert progress.open == 7 and progress.held == 5  # Paris and New York wait for their release
+    # Two released records left at one a minute: two minutes, not seven.
+    assert progress.eta_seconds == pytest.approx(120)
+    assert progress.as_dict()["eta_seconds"] == 120
+
+
 def test_zones_released_at_the_same_instant_are_one_next_release(settings: Settings, db: Database, tmp_path: Path) -> None:
     audience(db, tmp_path, {"p@example.com": "Europe/Paris", "b@example.com": "Europe/Berlin", "n@example.com": "America/New_York"})
     with time_machine.travel(PUBLISHED, tick=False):
