@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 import time_machine
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from publisher.accounts.roles import CLI_ACTOR
 from publisher.audience.lists import ListChange, update_list
@@ -18,6 +18,7 @@ from publisher.content.drafting import lint_draft
 from publisher.content.recap import load_recap
 from publisher.core.clock import utcnow
 from publisher.core.errors import NotFoundError
+from publisher.core.outcomes import Outcome, SendResult
 from publisher.core.settings import Settings
 from publisher.core.zones import check_zone, local_instant
 from publisher.db.engine import Database
@@ -33,13 +34,14 @@ from publisher.db.models import (
     Subscription,
     SubscriptionStatus,
 )
+from publisher.ledger import control
 from publisher.ledger import status as ledger_status
 from publisher.ledger.archive import archived_campaign, archived_issues
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign, write_local_time
-from publisher.ledger.claims import claim_batch
+from publisher.ledger.claims import claim_batch, record_results
 from publisher.ledger.dispatch import release_due
 from publisher.ledger.drafts import DraftContent, create_draft
-from publisher.queue import QUEUED_KEY
+from publisher.queue import QUEUE_SEND, QUEUED_KEY, unmark_queued
 from tests.support.cli import run_cli
 from tests.support.recaps import RECAP
 from workers.sweeper import LOCK_NAME, Sweeper
@@ -96,6 +98,24 @@ def sweep(settings: Settings, redis_url: str, moment: dt.datetime) -> None:
         Sweeper(settings, redis_url).sweep_once()
 
 
+def queued_batches(client: redis.Redis) -> list[int]:
+    """The batch of every message on the send queue, one entry per message (a batch on it twice is there twice)."""
+    return [int(json.loads(message)["headers"]["argsrepr"].strip("[]")) for message in client.lrange(QUEUE_SEND, 0, -1)]
+
+
+def drain(db: Database, client: redis.Redis, campaign_id: int) -> list[int]:
+    """Do what a worker does with every message on the send queue: take it, claim its batch and send it; return their batches."""
+    taken = queued_batches(client)
+    client.delete(QUEUE_SEND)
+    for batch_id in taken:
+        unmark_queued(client, batch_id)
+        claim = claim_batch(db, batch_id, LEASE, "outbox", idempotent=False)
+        if claim is not None and claim.deliveries:
+            accepted = [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"m{d.id}") for d in claim.deliveries]
+            record_results(db, campaign_id, accepted, 3)
+    return taken
+
+
 def releases(db: Database, campaign_id: int) -> dict[str, tuple[dt.datetime, int, ReleaseState]]:
     with db.transaction() as session:
         rows = session.scalars(select(CampaignRelease).where(CampaignRelease.campaign_id == campaign_id)).all()
@@ -143,23 +163,32 @@ def test_each_zone_is_released_by_the_sweep_at_its_local_time_across_a_dst_chang
     with db.transaction() as session:
         assert session.get(Campaign, created.id).send_at == AT["Asia/Tokyo"]  # type: ignore[union-attr]
 
+    # A worker takes and sends what each sweep put on the queue, so nothing is re-enqueued as lost hours later.
+    taken: list[int] = []
     sweep(settings, redis_url, AT["Asia/Tokyo"] - dt.timedelta(seconds=1))
     assert campaign_status(db, created.id) is CampaignStatus.SCHEDULED and enqueued_zones(db, created.id) == {}
+    assert redis_client.llen(QUEUE_SEND) == 0
     sweep(settings, redis_url, AT["Asia/Tokyo"])
     assert campaign_status(db, created.id) is CampaignStatus.SENDING
     assert enqueued_zones(db, created.id) == {"Asia/Tokyo": 2}
+    assert redis_client.llen(QUEUE_SEND) == 1  # Tokyo's one batch
+    taken += drain(db, redis_client, created.id)
     sweep(settings, redis_url, AT["Europe/Paris"] - dt.timedelta(seconds=1))
     assert enqueued_zones(db, created.id) == {"Asia/Tokyo": 2, "Asia/Kolkata": 1}
+    taken += drain(db, redis_client, created.id)
     sweep(settings, redis_url, AT["Europe/Paris"])
     assert enqueued_zones(db, created.id) == {"Asia/Tokyo": 2, "Asia/Kolkata": 1, "Europe/Paris": 2}
+    taken += drain(db, redis_client, created.id)
     sweep(settings, redis_url, AT["America/New_York"])
+    assert redis_client.llen(QUEUE_SEND) == 2  # New York's two batches, and nothing else
+    taken += drain(db, redis_client, created.id)
     assert enqueued_zones(db, created.id) == {"Asia/Tokyo": 2, "Asia/Kolkata": 1, "Europe/Paris": 2, "America/New_York": 3}
     assert {state for _, _, state in releases(db, created.id).values()} == {ReleaseState.RELEASED}
     with db.transaction() as session:
         released = dict(session.execute(select(CampaignRelease.zone, CampaignRelease.released_at)).all())
     assert released["Europe/Paris"] == AT["Europe/Paris"]  # marked by the sweep that found it due
-    queued = {int(batch_id) for batch_id in redis_client.hkeys(QUEUED_KEY)}
-    assert queued == set(created.batch_ids)  # every batch on the queue once
+    # Every batch was on the send queue exactly once: as many messages as batches, and each batch among them.
+    assert len(taken) == len(created.batch_ids) and sorted(taken) == sorted(created.batch_ids)
 
 
 def test_no_batch_mixes_zones_and_every_recipient_is_in_their_own_zone(settings: Settings, db: Database, tmp_path: Path) -> None:
@@ -253,25 +282,81 @@ def test_a_release_marked_by_a_sweep_that_died_before_enqueuing_is_enqueued_once
         assert session.scalar(select(CampaignRelease.released_at).where(CampaignRelease.zone == "Europe/Paris")) == AT["Europe/Paris"]
 
 
-def test_a_paused_campaigns_zones_wait_for_resume_and_a_cancelled_ones_are_never_released(
-    settings: Settings, db: Database, redis_url: str, tmp_path: Path
-) -> None:
-    from publisher.ledger import states
+def batches_of(db: Database, campaign_id: int, zones: set[str]) -> set[int]:
+    with db.transaction() as session:
+        return set(
+            session.scalars(
+                select(Batch.id)
+                .join(CampaignRelease, CampaignRelease.id == Batch.release_id)
+                .where(Batch.campaign_id == campaign_id, CampaignRelease.zone.in_(zones))
+            )
+        )
 
+
+def test_a_paused_campaigns_zones_wait_for_resume_and_a_cancelled_ones_are_never_released(
+    settings: Settings, db: Database, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
     audience(db, tmp_path)
     with time_machine.travel(PUBLISHED, tick=False):
         created = publish_local(settings, db)
     sweep(settings, redis_url, AT["Asia/Tokyo"])
-    with db.transaction() as session:
-        states.pause(session.get(Campaign, created.id, with_for_update=True), "operator")  # type: ignore[arg-type]
+    with time_machine.travel(AT["Asia/Tokyo"] + dt.timedelta(minutes=1), tick=False):
+        control.pause(db, created.id)
     sweep(settings, redis_url, AT["Europe/Paris"])
     assert releases(db, created.id)["Europe/Paris"][2] is ReleaseState.PENDING
     assert enqueued_zones(db, created.id) == {"Asia/Tokyo": 2}
-    with db.transaction() as session:
-        states.cancel(session.get(Campaign, created.id, with_for_update=True))  # type: ignore[arg-type]
+
+    resumed = AT["Europe/Paris"] + dt.timedelta(minutes=5)
+    with time_machine.travel(resumed, tick=False):
+        control.resume(db, created.id)
+    assert campaign_status(db, created.id) is CampaignStatus.SENDING
+    sweep(settings, redis_url, resumed)
+    sweep(settings, redis_url, resumed + dt.timedelta(seconds=15))
+    # Kolkata and Paris, past while it was paused, are released by the first sweep after the resume.
+    states = {zone: state for zone, (_, _, state) in releases(db, created.id).items()}
+    assert states == {
+        "Asia/Tokyo": ReleaseState.RELEASED,
+        "Asia/Kolkata": ReleaseState.RELEASED,
+        "Europe/Paris": ReleaseState.RELEASED,
+        "America/New_York": ReleaseState.PENDING,
+    }
+    assert enqueued_zones(db, created.id) == {"Asia/Tokyo": 2, "Asia/Kolkata": 1, "Europe/Paris": 2}
+    queued = queued_batches(redis_client)
+    released_late = batches_of(db, created.id, {"Asia/Kolkata", "Europe/Paris"})
+    assert sorted(batch for batch in queued if batch in released_late) == sorted(released_late)  # each on the queue once
+    assert not set(queued) & batches_of(db, created.id, {"America/New_York"})
+
+    with time_machine.travel(resumed + dt.timedelta(minutes=1), tick=False):
+        control.cancel(db, created.id)
     sweep(settings, redis_url, AT["America/New_York"])
     assert releases(db, created.id)["America/New_York"][2] is ReleaseState.PENDING
-    assert enqueued_zones(db, created.id) == {"Asia/Tokyo": 2}
+    assert enqueued_zones(db, created.id) == {"Asia/Tokyo": 2, "Asia/Kolkata": 1, "Europe/Paris": 2}
+
+
+def test_a_campaign_whose_released_zones_are_all_sent_stays_sending_until_the_last_zone(
+    settings: Settings, db: Database, redis_url: str, tmp_path: Path
+) -> None:
+    audience(db, tmp_path)
+    with time_machine.travel(PUBLISHED, tick=False):
+        created = publish_local(settings, db)
+
+    def send_released(moment: dt.datetime) -> None:
+        sweep(settings, redis_url, moment)
+        for batch_id in created.batch_ids:
+            claim = claim_batch(db, batch_id, LEASE, "outbox", idempotent=False)
+            if claim is not None and claim.deliveries:
+                accepted = [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"m{d.id}") for d in claim.deliveries]
+                record_results(db, created.id, accepted, 3)
+        # A later sweep's backstop completes a sending campaign with nothing open, if it thought so.
+        sweep(settings, redis_url, moment + dt.timedelta(seconds=15))
+
+    send_released(AT["Europe/Paris"])
+    with db.transaction() as session:
+        sent = session.scalar(select(func.count()).where(Delivery.campaign_id == created.id, Delivery.state == DeliveryState.SENT))
+    assert sent == 5  # Tokyo, Kolkata and Paris: everything released
+    assert campaign_status(db, created.id) is CampaignStatus.SENDING
+    send_released(AT["America/New_York"])
+    assert campaign_status(db, created.id) is CampaignStatus.COMPLETE
 
 
 def test_a_held_batch_claimed_before_its_release_sends_nothing_and_is_claimed_once_released(
@@ -434,6 +519,26 @@ def test_publish_refuses_a_local_time_it_cannot_use_with_exit_2_and_writes_nothi
     assert "Traceback" not in result.output and len(result.output) < 2_000
     with db.transaction() as session:
         assert session.scalars(select(Campaign.id)).all() == []
+
+
+def test_send_local_time_schedules_a_draft_one_release_per_zone(db: Database, env: dict[str, str], tmp_path: Path) -> None:
+    audience(db, tmp_path)
+    drafted = run_cli(env, "publish", RECAP, "--list", "attendees", "--draft")
+    assert drafted.returncode == 0, drafted.output
+    draft_id = int(drafted.last_line.split()[-1])
+    result = run_cli(env, "send", str(draft_id), "--send-at", "2031-07-01T09:00", "--local-time")
+    assert result.returncode == 0, result.output
+    assert result.last_line == f"campaign {draft_id}"
+    said = " ".join(result.output.split())
+    assert "scheduled at 2031-07-01T09:00:00 local time: 4 batch(es) wait for their time zone" in said, result.output
+    assert "enqueued" not in said
+    assert campaign_status(db, draft_id) is CampaignStatus.SCHEDULED
+    assert {zone: (at, count) for zone, (at, count, _) in releases(db, draft_id).items()} == {
+        "Asia/Tokyo": (dt.datetime(2031, 7, 1, 0, 0, tzinfo=dt.UTC), 2),
+        "Asia/Kolkata": (dt.datetime(2031, 7, 1, 3, 30, tzinfo=dt.UTC), 1),
+        "Europe/Paris": (dt.datetime(2031, 7, 1, 7, 0, tzinfo=dt.UTC), 2),
+        "America/New_York": (dt.datetime(2031, 7, 1, 13, 0, tzinfo=dt.UTC), 3),
+    }
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

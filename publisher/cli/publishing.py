@@ -114,10 +114,11 @@ def _audit_published(db: Database, created: CreatedCampaign, options: PublishOpt
 def report_local_time(created: CreatedCampaign, local: dt.datetime, report: Callable[[str], None]) -> None:
     """Say how a local-time send goes out: how many batches wait for a later zone."""
     held = len(created.held_batch_ids)
+    when = f"scheduled at {local.isoformat()} local time"
     if held:
-        report(f"sent at {local.isoformat()} local time: {held} batch(es) wait for their time zone; a running worker releases each then")
+        report(f"{when}: {held} batch(es) wait for their time zone; a running worker releases each then")
     else:
-        report(f"sent at {local.isoformat()} local time: every time zone's time has come")
+        report(f"{when}: that time has come in every time zone, so every batch goes now")
 
 
 def run_draft(settings: Settings, recap_path: Path, list_name: str, provider: str, report: Callable[[str], None]) -> int:
