@@ -50,8 +50,8 @@ def send(settings: Settings, db: Database, order: SendOrder, actor: Actor, check
     require_draft(draft.id, draft.status, "sent")
     size = batch_size(settings, check, draft.provider)
     created = send_draft(settings, db, replace(order, batch_size=size), actor)
-    if not created.scheduled:
-        _enqueue(settings, db, [QueuedBatch(batch_id, False) for batch_id in created.batch_ids])
+    if created.due_batch_ids:
+        _enqueue(settings, db, [QueuedBatch(batch_id, False) for batch_id in created.due_batch_ids])
     return created
 
 

@@ -15,10 +15,13 @@ from sqlalchemy import func, select, update
 from publisher.accounts.audit import entries
 from publisher.accounts.roles import Scope
 from publisher.accounts.tokens import revoke_token
+from publisher.content.recap import load_recap
 from publisher.core.links import UNSUBSCRIBE, signer_for
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Campaign, Subscription, SubscriptionStatus
+from publisher.db.models import Campaign, Subscriber, Subscription, SubscriptionStatus
+from publisher.ledger.campaigns import CampaignPlan, create_campaign
+from publisher.ledger.status import campaign_progress
 from tests.support.api import Api, assert_problem, token, wheres
 from tests.support.audience import RAJ, ZOE, people
 from tests.support.recaps import RECAP, WORKSHOP
@@ -27,7 +30,10 @@ from tests.support.types import ServeWeb
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 #: The status keys of a campaign (``newsletter status --json``), every one of which an API campaign carries.
-STATUS_KEYS = {"id", "title", "list", "status", "test", "created_at", "send_at", "total", "finished", "deliveries", "provider"}
+STATUS_KEYS = {
+    *("id", "title", "list", "status", "test", "created_at", "send_at", "total", "finished", "deliveries", "provider"),
+    *("next_release_at", "next_release_recipients"),
+}
 HTTP_IMAGE = "![A photo](http://images.example/p.jpg){width=600 height=400}"
 
 
@@ -240,8 +246,30 @@ def test_a_send_at_in_the_future_schedules_it(api: Api, audience: dict[str, int]
     when = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(microsecond=0)
     answer = api.post(f"/campaigns/{campaign['id']}/send", json={"send_at": when.isoformat()})
     assert answer.status_code == 202 and answer.json()["status"] == "scheduled"
-    assert api.get(f"/campaigns/{campaign['id']}").json()["send_at"] == when.isoformat()
+    shown = api.get(f"/campaigns/{campaign['id']}").json()
+    assert shown["send_at"] == when.isoformat()
+    assert (shown["next_release_at"], shown["next_release_recipients"]) == (when.isoformat(), len(audience))
     assert wheres(assert_problem(api.post(f"/campaigns/{campaign['id']}/send", json={"send_at": "soon"}), 422)) == {"send_at"}
+
+
+def test_a_local_time_campaign_shows_its_next_zone_as_status_json_does(
+    api: Api, settings: Settings, db: Database, audience: dict[str, int]
+) -> None:
+    with db.transaction() as session:
+        session.execute(update(Subscriber).where(Subscriber.email == ZOE).values(attributes={"timezone": "America/New_York"}))
+    plan = CampaignPlan(
+        recap=load_recap(RECAP), list_name="attendees", provider="outbox", batch_size=10, local_time=dt.datetime(2031, 7, 1, 9, 0)
+    )
+    created = create_campaign(settings, db, plan)
+    shown = api.get(f"/campaigns/{created.id}").json()
+    (status,) = [c.as_dict() for c in campaign_progress(db, created.id)]
+    # The list's zone is UTC: everyone but Zoe at 09:00 UTC, Zoe at 09:00 in New York.
+    assert (shown["next_release_at"], shown["next_release_recipients"]) == ("2031-07-01T09:00:00+00:00", len(audience) - 1)
+    assert {key: shown[key] for key in ("next_release_at", "next_release_recipients")} == {
+        key: status[key] for key in ("next_release_at", "next_release_recipients")
+    }
+    listed = {c["id"]: c for c in api.get("/campaigns").json()["items"]}
+    assert listed[created.id]["next_release_recipients"] == len(audience) - 1
 
 
 def test_pause_resume_and_cancel_follow_the_campaign_state(api: Api, db: Database, audience: dict[str, int]) -> None:

@@ -269,6 +269,18 @@ def test_schedule_reads_the_users_time_zone_and_shows_utc(team: Database, web_ur
     assert 'value="2020-01-01"' in past.text
 
 
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "Factory", "../../../etc/localtime", "/etc/localtime", "posix/Europe/Paris"])
+def test_schedule_refuses_a_time_zone_that_is_a_file_but_no_iana_name(team: Database, web_url: str, zone: str) -> None:
+    ada = sign_in(web_url, ADA)
+    cid = save_draft(ada, web_url)
+    page = f"{web_url}/console/campaigns/{cid}"
+    when = {"when": "schedule", "send_date": "2031-07-01", "send_time": "10:30", "time_zone": zone}
+    refused = post(ada, f"{page}/send", when, page)
+    assert refused.status_code == 422 and 'id="schedule-error"' in refused.text
+    assert "Unknown time zone" in refused.text and "use an IANA name such as Europe/Paris" in refused.text
+    assert status_of(team, cid) is CampaignStatus.DRAFT
+
+
 def test_lint_errors_refuse_the_send_unless_forced(team: Database, web_url: str) -> None:
     ada = sign_in(web_url, ADA)
     form = {**form_of(), "body": "![A photo](http://images.example/p.jpg){width=600 height=400}"}

@@ -102,6 +102,14 @@ def test_lists_show_shows_a_hostile_list_name_escaped(env: dict[str, str], hosti
     assert "news\\x1b[31m[red]x[/red]\\u2028y" in output
 
 
+def test_lists_show_shows_a_stored_time_zone_escaped(env: dict[str, str], db: Database, hostile: int) -> None:
+    with db.transaction() as session:
+        session.execute(update(MailingList).values(timezone="Zone\x1b[8m\u202e"))
+    output = cli(env, "lists", "show")
+    assert_clean(output)
+    assert "Zone\\x1b[8m\\u202e" in output
+
+
 @pytest.mark.parametrize(
     "command",
     [["status", "--json"], ["report", "{id}", "--json"], ["suppressions", "list", "--json"], ["subscribers", "export", "{email}"]],

@@ -22,6 +22,7 @@ from publisher.audience.suppressions import is_suppressed, suppress_address
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.core.list_names import EVENT_PREFIX, check_joinable_name, check_name, is_event_name
+from publisher.core.zones import DEFAULT_ZONE, check_zone
 from publisher.db.engine import Database
 from publisher.db.models import MailingList, Subscriber, Subscription, SubscriptionStatus
 from publisher.outgoing_webhooks.announce import announce, iso, wants
@@ -61,6 +62,8 @@ class ListSummary:
     name: str
     public: bool
     description: str
+    #: The time zone of its subscribers who have none of their own (local-time sends).
+    timezone: str = DEFAULT_ZONE
     #: Subscriptions by status; every status is present, zero when none.
     counts: dict[SubscriptionStatus, int] = field(default_factory=dict)
 
@@ -71,6 +74,8 @@ class ListChange:
 
     public: bool | None = None
     description: str | None = None
+    #: IANA name (checked by ``publisher.core.zones.check_zone``): the zone of its subscribers who have none.
+    timezone: str | None = None
 
 
 def list_summaries(db: Database) -> list[ListSummary]:
@@ -94,6 +99,11 @@ def update_list(db: Database, name: str, change: ListChange) -> ListSummary:
             mailing_list.public = change.public
         if change.description is not None:
             mailing_list.description = change.description
+        if change.timezone is not None:
+            try:
+                mailing_list.timezone = check_zone(change.timezone)
+            except ValueError as exc:
+                raise NewsletterError(str(exc)) from None
         counted = session.execute(
             select(Subscription.status, func.count()).where(Subscription.list_id == mailing_list.id).group_by(Subscription.status)
         ).all()
@@ -155,6 +165,7 @@ def _summary(mailing_list: MailingList, counts: dict[SubscriptionStatus, int]) -
         name=mailing_list.name,
         public=mailing_list.public,
         description=mailing_list.description,
+        timezone=mailing_list.timezone,
         counts={status: counts.get(status, 0) for status in SubscriptionStatus},
     )
 

@@ -47,6 +47,7 @@ from publisher.audience.lists import check_new_list_name
 from publisher.audience.suppressions import hashes_of
 from publisher.core.clock import utcnow
 from publisher.core.text_rules import describe_character, first_control_character, refuse_control_characters
+from publisher.core.zones import check_zone
 from publisher.db.engine import Database
 from publisher.db.models import ConsentAction, ConsentEvent, MailingList, Subscriber, Subscription, SubscriptionStatus, Suppression
 
@@ -186,7 +187,22 @@ def _parse_row(line: int, columns: list[str], values: list[str]) -> Row | RowPro
         char = first_control_character(value.translate(MULTILINE))
         if char is not None:
             return RowProblem(line, f"{key} contains {describe_character(char)}")
+    zone_problem = timezone_problem(attributes)
+    if zone_problem:
+        return RowProblem(line, zone_problem)
     return Row(line, email, record.get("first_name", ""), record.get("last_name", ""), attributes)
+
+
+def timezone_problem(attributes: dict[str, str]) -> str | None:
+    """What is wrong with the ``timezone`` attribute, which local-time sends read; None when it is absent or an IANA name."""
+    value = attributes.get("timezone")
+    if value is None:
+        return None
+    try:
+        check_zone(value)
+    except ValueError as exc:
+        return f"timezone: {exc}"
+    return None
 
 
 def rows_of_records(records: Sequence[object]) -> tuple[list[Row], list[RowProblem]]:

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from publisher.cli.terminal import safe
+from publisher.core.clock import FIRST_YEAR, LAST_YEAR, OUT_OF_RANGE
 from publisher.core.errors import BrokerUnavailableError, ConfigurationError, DatabaseUnavailableError, NewsletterError
 from publisher.core.settings import Settings
 
@@ -121,3 +122,22 @@ def parse_time(value: str) -> dt.datetime:
     except ValueError:
         fail(f"--send-at {value!r} is not an ISO 8601 time (e.g. 2026-12-01T09:00:00+00:00)", EXIT_INPUT)
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def parse_local_time(send_at: str | None) -> dt.datetime:
+    """``--send-at`` given with ``--local-time``: a date and time with no offset, or exit 2."""
+    if send_at is None:
+        fail("--local-time needs --send-at, the local time to send at (e.g. --send-at 2026-12-01T09:00 --local-time)", EXIT_INPUT)
+    try:
+        moment = dt.datetime.fromisoformat(send_at)
+    except ValueError:
+        fail(f"--send-at {send_at[:60]!r} is not an ISO 8601 time (e.g. 2026-12-01T09:00)", EXIT_INPUT)
+    if moment.tzinfo is not None:
+        fail(
+            f"--send-at {send_at[:60]!r} has an offset, but --local-time sends at that time in each recipient's zone: "
+            "give it without one (e.g. 2026-12-01T09:00)",
+            EXIT_INPUT,
+        )
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        fail(f"--send-at {send_at[:60]!r} {OUT_OF_RANGE}", EXIT_INPUT)
+    return moment

@@ -1,4 +1,4 @@
-"""List commands: show the lists, make one public or private, describe it."""
+"""List commands: show the lists, make one public or private, describe it, give it a time zone."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ SHOWN_STATUSES = (SubscriptionStatus.CONFIRMED, SubscriptionStatus.PENDING, Subs
 
 @app.command("show")
 def lists_show() -> None:
-    """Show every list: public or private, subscribers by status, description."""
+    """Show every list: public or private, subscribers by status, time zone, description."""
     from publisher.audience.lists import list_summaries
     from publisher.db.engine import open_database
 
@@ -30,7 +30,8 @@ def lists_show() -> None:
     width = max(len(safe(summary.name)) for summary in summaries)
     for summary in summaries:
         counts = ", ".join(f"{summary.counts[status]} {status.value}" for status in SHOWN_STATUSES)
-        line = f"{safe(summary.name):<{width}}  {'public ' if summary.public else 'private'}  {counts}"
+        # The zone is one word, so it comes before the description, the only free text on the line.
+        line = f"{safe(summary.name):<{width}}  {'public ' if summary.public else 'private'}  {counts}  {safe(summary.timezone)}"
         out.print(line + (f"  {safe(summary.description)}" if summary.description else ""), soft_wrap=True)
 
 
@@ -41,21 +42,34 @@ def lists_set(
         bool | None, typer.Option("--public/--private", help="Public lists take sign-ups and have their issues in the archive and feed.")
     ] = None,
     description: Annotated[str | None, typer.Option(help="One line about the list, shown on the preference page.")] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(help="IANA time zone (e.g. Europe/Paris) of subscribers with none of their own, for --local-time sends."),
+    ] = None,
 ) -> None:
-    """Make a list public or private, or change its description."""
+    """Make a list public or private, or change its description or time zone."""
     from publisher.audience.lists import MAX_DESCRIPTION, ListChange, update_list
+    from publisher.core.zones import check_zone
     from publisher.db.engine import open_database
 
-    if public is None and description is None:
-        fail("nothing to change: give --public, --private or --description TEXT", EXIT_INPUT)
+    if public is None and description is None and timezone is None:
+        fail("nothing to change: give --public, --private, --description TEXT or --timezone ZONE", EXIT_INPUT)
+    if timezone is not None:
+        try:
+            timezone = check_zone(timezone.strip())
+        except ValueError as exc:
+            fail(f"--timezone: {exc}", EXIT_INPUT)
     if description is not None:
         description = description.strip()
         if len(description) > MAX_DESCRIPTION:
             fail(f"--description is {len(description)} characters long; at most {MAX_DESCRIPTION} fit", EXIT_INPUT)
     settings = cli_settings()
     with reported_errors():
-        summary = update_list(open_database(settings.resolved_database_url), name, ListChange(public=public, description=description))
+        change = ListChange(public=public, description=description, timezone=timezone)
+        summary = update_list(open_database(settings.resolved_database_url), name, change)
     if summary.public:
         out.print(f"list '{safe(summary.name)}' is public: its issues are in the archive and the RSS feed", soft_wrap=True)
     else:
         out.print(f"list '{safe(summary.name)}' is private: its issues are not in the archive", soft_wrap=True)
+    if timezone is not None:
+        out.print(f"subscribers of '{safe(summary.name)}' with no time zone of their own are in {summary.timezone}", soft_wrap=True)

@@ -36,6 +36,8 @@ class PublishOptions:
     list_name: str | None
     provider: str
     send_at: dt.datetime | None = None
+    #: ``send_at`` without its offset, to send at that time in each recipient's zone (``--local-time``).
+    local_time: dt.datetime | None = None
     test_to: str | None = None
     #: Publish even when lint finds errors.
     force: bool = False
@@ -71,6 +73,7 @@ def run_publish(settings: Settings, options: PublishOptions, report: Callable[[s
             provider=options.provider,
             batch_size=settings.batch_size_for(provider.max_batch_size),
             send_at=options.send_at,
+            local_time=options.local_time,
             test_to=(options.test_to,) if options.test_to else (),
             # Kept with the campaign: the web app reads its next event from it (the .ics link).
             recap_text=text,
@@ -80,13 +83,17 @@ def run_publish(settings: Settings, options: PublishOptions, report: Callable[[s
         _audit_published(db, created, options)
         kind = "test send" if created.is_test else "campaign"
         report(f"{kind} {created.id}: {created.recipients} recipient(s) in {len(created.batch_ids)} batch(es) via {options.provider}")
-        if created.scheduled:
+        if options.local_time is not None:
+            report_local_time(created, options.local_time, report)
+        elif created.scheduled:
             assert options.send_at is not None
             report(f"scheduled for {options.send_at.isoformat()}; a running worker releases it then")
             return created
-        enqueue(settings, url, [QueuedBatch(batch_id, created.is_test) for batch_id in created.batch_ids])
-        mark_enqueued(db, created.batch_ids)
-        report(f"enqueued {len(created.batch_ids)} batch(es); run `newsletter worker` to deliver")
+        due = created.due_batch_ids
+        if due:
+            enqueue(settings, url, [QueuedBatch(batch_id, created.is_test) for batch_id in due])
+            mark_enqueued(db, due)
+            report(f"enqueued {len(due)} batch(es); run `newsletter worker` to deliver")
         return created
     finally:
         db.dispose()
@@ -96,11 +103,23 @@ def _audit_published(db: Database, created: CreatedCampaign, options: PublishOpt
     if created.is_test:
         audit.log(db, CLI_ACTOR, Action.TEST_SENT, campaign_id=created.id, target=options.test_to or "")
         return
-    action = Action.SCHEDULED if created.scheduled else Action.SENT
+    action = Action.SCHEDULED if created.scheduled or created.held_batch_ids else Action.SENT
     when = f", at {options.send_at.isoformat()}" if created.scheduled and options.send_at else ""
+    if options.local_time is not None:
+        when = f", at {options.local_time.isoformat()} local time"
     audit.log(
         db, CLI_ACTOR, action, campaign_id=created.id, target=options.list_name or "", detail=f"{created.recipients} recipient(s){when}"
     )
+
+
+def report_local_time(created: CreatedCampaign, local: dt.datetime, report: Callable[[str], None]) -> None:
+    """Say how a local-time send goes out: how many batches wait for a later zone."""
+    held = len(created.held_batch_ids)
+    when = f"scheduled at {local.isoformat()} local time"
+    if held:
+        report(f"{when}: {held} batch(es) wait for their time zone; a running worker releases each then")
+    else:
+        report(f"{when}: that time has come in every time zone, so every batch goes now")
 
 
 def run_draft(settings: Settings, recap_path: Path, list_name: str, provider: str, report: Callable[[str], None]) -> int:

@@ -98,6 +98,9 @@ def _campaign_table(campaigns: list[CampaignProgress]) -> Table:
         # Text cells, not strings: a string cell is parsed as rich markup.
         cells = [str(c.id), _title(c), _list_label(c), c.status, *[str(c.counts[s]) for s in COUNT_LABELS], str(c.total)]
         table.add_row(*(Text(cell) for cell in cells), progress)
+    releases = [f"#{c.id} {_next_release(c).replace('  ', ' ')}" for c in campaigns if c.next_release]
+    if releases:
+        table.caption = Text("\n".join(releases))
     return table
 
 
@@ -110,7 +113,17 @@ def _campaign_block(c: CampaignProgress, width: int) -> Group:
     bar_width = max(4, min(30, width - len(indent) - len(tail) - 1))
     bar = Table.grid(padding=(0, 1))
     bar.add_row(Text(indent[:-1]), ProgressBar(total=max(1, c.total), completed=c.total - c.open, width=bar_width), Text(tail))
-    return Group(*(Text(line) for line in head), *(Text(line) for line in counts), bar)
+    upcoming = _flow(_next_release(c).split("  "), width, indent, gap=" ") if c.next_release else []
+    return Group(*(Text(line) for line in head), *(Text(line) for line in counts), *(Text(line) for line in upcoming), bar)
+
+
+def _next_release(c: CampaignProgress) -> str:
+    """When the campaign's next recipients go out: ``next release 2026-01-16 08:00 UTC: 120 recipient(s) (Europe/Paris)``."""
+    release = c.next_release
+    assert release is not None
+    zones = f" ({', '.join(release.zones[:3])}{', …' if len(release.zones) > 3 else ''})" if release.zones else ""
+    # Double spaces mark where a narrow block may break the line.
+    return f"next release {release.release_at:%Y-%m-%d %H:%M} UTC:  {release.recipients} recipient(s){zones.replace(' (', '  (', 1)}"
 
 
 def _flow(items: list[str], width: int, indent: str, *, gap: str = "  ", last: str = "") -> list[str]:

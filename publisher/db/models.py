@@ -132,6 +132,8 @@ class MailingList(Base):
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
     #: "attended" or "no-show" on an event's list.
     event_audience: Mapped[str | None] = mapped_column(String(20))
+    #: The IANA time zone of its subscribers who have none of their own (a local-time send releases them at its local time).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
 
 class Subscriber(Base):
@@ -250,6 +252,34 @@ class Campaign(Base):
     mailing_list: Mapped[MailingList | None] = relationship()
 
 
+class ReleaseState(enum.StrEnum):
+    PENDING = "pending"
+    RELEASED = "released"
+
+
+class CampaignRelease(Base):
+    """One time zone of a campaign sent at a local time: its batches wait until ``release_at`` (UTC).
+
+    The workers' sweep marks a due release ``released``; its batches are then
+    enqueued as any batch never enqueued is (``publisher.ledger.dispatch``).
+    """
+
+    __tablename__ = "campaign_releases"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "zone"),
+        Index("ix_campaign_releases_state_release_at", "state", "release_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    #: IANA name, e.g. "Europe/Paris".
+    zone: Mapped[str] = mapped_column(String(64))
+    release_at: Mapped[dt.datetime] = mapped_column()
+    recipients: Mapped[int] = mapped_column(Integer)
+    state: Mapped[ReleaseState] = mapped_column(_enum(ReleaseState, "release_state"))
+    released_at: Mapped[dt.datetime | None] = mapped_column()
+
+
 class Batch(Base):
     """A fixed group of deliveries sent by one task; its members never change."""
 
@@ -263,6 +293,8 @@ class Batch(Base):
     #: A retry wait too long for the queue: the sweep enqueues the batch again then.
     not_before: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: The time zone release it waits for (a local-time send); None: it goes with its campaign.
+    release_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_releases.id", ondelete="CASCADE"), index=True)
 
 
 class Delivery(Base):

@@ -3,6 +3,11 @@
 An issue is archived when its list is public, it is a real issue (not a test
 send, not a confirmation request) and it has gone out: released, and sending
 or complete. Paused, cancelled and scheduled campaigns stay out.
+
+A campaign sent at a local time (``publisher.ledger.releases``) goes out zone
+by zone over up to a day: it is archived once its last zone is released, and
+dated then, so the archive never shows an issue to readers of a zone that
+has not had it yet.
 """
 
 from __future__ import annotations
@@ -10,10 +15,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from publisher.db.models import MAX_ID, Campaign, CampaignKind, CampaignStatus, MailingList
+from publisher.db.models import MAX_ID, Campaign, CampaignKind, CampaignRelease, CampaignStatus, MailingList, ReleaseState
 
 ARCHIVED_STATUSES = (CampaignStatus.SENDING, CampaignStatus.COMPLETE)
 
@@ -34,16 +39,24 @@ def _archived() -> ColumnElement[bool]:
         Campaign.is_test.is_(False),
         Campaign.released_at.is_not(None),
         Campaign.status.in_(ARCHIVED_STATUSES),
+        ~exists().where(CampaignRelease.campaign_id == Campaign.id, CampaignRelease.state == ReleaseState.PENDING),
     )
+
+
+def _published_at() -> ColumnElement[dt.datetime | None]:
+    """When the issue went out to everyone: its last zone's release for a local-time send, else its own release."""
+    last_zone = select(func.max(CampaignRelease.released_at)).where(CampaignRelease.campaign_id == Campaign.id).scalar_subquery()
+    return func.coalesce(last_zone, Campaign.released_at)
 
 
 def archived_issues(session: Session, limit: int | None = None) -> list[ArchivedIssue]:
     """The archived issues, newest first (only the columns a listing needs, not the HTML)."""
+    published_at = _published_at().label("published_at")
     query = (
-        select(Campaign.id, Campaign.title, Campaign.subject, MailingList.name, Campaign.released_at)
+        select(Campaign.id, Campaign.title, Campaign.subject, MailingList.name, published_at)
         .join(MailingList, MailingList.id == Campaign.list_id)
         .where(_archived())
-        .order_by(Campaign.released_at.desc(), Campaign.id.desc())
+        .order_by(published_at.desc(), Campaign.id.desc())
         .limit(limit)
     )
     issues = []

@@ -33,8 +33,21 @@ from publisher.core.clock import utcnow
 from publisher.core.errors import ConfigurationError, NewsletterError, NotFoundError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, Delivery, DeliveryState, Event, MailingList, Subscriber, Subscription, SubscriptionStatus
+from publisher.db.models import (
+    Batch,
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryState,
+    Event,
+    MailingList,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+from publisher.ledger import states
 from publisher.ledger.announcements import campaign_sending
+from publisher.ledger.releases import ZoneReleases, last_release
 from publisher.ledger.states import initial_status
 
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
@@ -48,6 +61,8 @@ class CampaignPlan:
     provider: str
     batch_size: int
     send_at: dt.datetime | None = None
+    #: Send at this local time (naive) in each recipient's time zone instead (``publisher.ledger.releases``).
+    local_time: dt.datetime | None = None
     #: A test send: these addresses only, no list needed.
     test_to: tuple[str, ...] = ()
     #: Put before the subject. Not "[TEST] ": the workers add that to every test send.
@@ -69,6 +84,13 @@ class CreatedCampaign:
     batch_ids: list[int]
     scheduled: bool
     is_test: bool
+    #: Batches of time zones whose local time has not come yet: the sweep enqueues them at their release.
+    held_batch_ids: frozenset[int] = frozenset()
+
+    @property
+    def due_batch_ids(self) -> list[int]:
+        """The batches to enqueue now (none while the campaign is scheduled)."""
+        return [] if self.scheduled else [batch_id for batch_id in self.batch_ids if batch_id not in self.held_batch_ids]
 
 
 def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> CreatedCampaign:
@@ -80,7 +102,10 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
         if not plan.test_to and not has_audience(session, mailing_list):
             name = mailing_list.name if mailing_list else plan.list_name
             raise NotFoundError(f"list '{name}' has no confirmed subscribers: nothing to send")
-        scheduled = plan.send_at is not None and plan.send_at > utcnow()
+        if plan.local_time is not None and (plan.test_to or mailing_list is None):
+            raise NewsletterError("a test send goes at once: it cannot be sent at a local time")
+        # A local-time send starts scheduled; its first release decides below.
+        scheduled = plan.local_time is not None or (plan.send_at is not None and plan.send_at > utcnow())
         campaign = _new_campaign(plan, mailing_list, scheduled)
         session.add(campaign)
         session.flush()
@@ -89,6 +114,9 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
         calendar_of = plan.calendar_of or (None if plan.test_to else campaign.id)
         frame = issue_frame(settings, _list_label(mailing_list), calendar_of, registered_for(mailing_list) if mailing_list else None)
         store_issue(campaign, render_issue(plan.recap, frame))
+        if plan.local_time is not None:
+            assert mailing_list is not None
+            return write_local_time(session, campaign, mailing_list, plan.local_time, (plan.batch_size, message_domain(settings)))
         if plan.test_to:
             audience: Iterable[Sequence[tuple[int | None, str]]] = [_test_audience(session, plan.test_to)]
         else:
@@ -106,6 +134,37 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
         )
 
 
+def write_local_time(
+    session: Session, campaign: Campaign, mailing_list: MailingList, local: dt.datetime, batching: tuple[int, str]
+) -> CreatedCampaign:
+    """Write the audience of a campaign sent at ``local`` time in each zone, one release per zone; it is scheduled or sending.
+
+    The campaign is still a draft (``send_draft``) or was written scheduled
+    (``create_campaign``); it becomes sending here when some zone's local
+    time has already come, and its ``send_at`` is its first release.
+    """
+    size, domain = batching
+    now = utcnow()
+    releases = ZoneReleases(session, campaign.id, local, mailing_list.timezone, now)
+    rows = session.execute(_zoned(mailing_list).execution_options(yield_per=size))
+    audience = ((release_id, members) for release_id, members in releases.group(rows.partitions(size), size))
+    batch_ids, recipients, release_of = write_release_batches(session, campaign.id, audience, domain)
+    if not recipients:
+        # Everyone left after the audience was checked: raising rolls the whole campaign back,
+        # instead of leaving it scheduled with no release and no send_at.
+        raise NotFoundError(f"list '{mailing_list.name}' has no confirmed subscribers: nothing to send")
+    campaign.send_at = releases.first_release_at
+    scheduled = not releases.any_released
+    if campaign.status is CampaignStatus.DRAFT:
+        states.send(campaign, scheduled=scheduled, now=now)
+    elif not scheduled:
+        states.release(campaign, now)
+    if not scheduled:
+        campaign_sending(session, campaign.id)
+    held = frozenset(batch_id for batch_id, release_id in release_of.items() if release_id in releases.pending_ids)
+    return CreatedCampaign(campaign.id, recipients, batch_ids, scheduled=scheduled, is_test=False, held_batch_ids=held)
+
+
 def _confirmed(mailing_list: MailingList) -> Select[int, str]:
     """The list's confirmed, not suppressed subscribers in id order (the (list_id, subscriber_id) index serves both).
 
@@ -121,6 +180,20 @@ def _confirmed(mailing_list: MailingList) -> Select[int, str]:
             .order_by(Subscription.subscriber_id)
         )
     return members.where(Subscriber.email.not_in(suppressed_addresses(mailing_list.id)))
+
+
+def _zoned(mailing_list: MailingList) -> Select[int, str, str]:
+    """``_confirmed`` with each subscriber's own ``timezone`` attribute (None when they have none)."""
+    return _confirmed(mailing_list).add_columns(Subscriber.attributes["timezone"].as_string().label("own_zone"))
+
+
+def last_local_release(db: Database, list_name: str, local: dt.datetime) -> tuple[dt.datetime, str] | None:
+    """When ``local`` comes in the last time zone of the list's audience, and that zone; None when it has no one to send to."""
+    with db.transaction() as session:
+        mailing_list = find_list(session, list_name)
+        zoned = _zoned(mailing_list).subquery()
+        owns = session.scalars(select(zoned.c.own_zone).distinct()).all()
+        return last_release(local, owns, mailing_list.timezone)
 
 
 def has_audience(session: Session, mailing_list: MailingList | None) -> bool:
@@ -197,6 +270,14 @@ def write_batches(
     session: Session, campaign_id: int, audience: Iterable[Sequence[tuple[int | None, str]]], domain: str
 ) -> tuple[list[int], int]:
     """Write one batch row and its ledger records per chunk of the audience; return the batch ids and the recipient count."""
+    batch_ids, recipients, _ = write_release_batches(session, campaign_id, ((None, members) for members in audience), domain)
+    return batch_ids, recipients
+
+
+def write_release_batches(
+    session: Session, campaign_id: int, audience: Iterable[tuple[int | None, Sequence[tuple[int | None, str]]]], domain: str
+) -> tuple[list[int], int, dict[int, int | None]]:
+    """``write_batches`` for chunks that each belong to a release (or none); also return each batch's release."""
     # Core inserts on the session's connection (same transaction): the ORM's
     # bulk path costs more than the database does at a million rows.
     connection = session.connection()
@@ -205,15 +286,17 @@ def write_batches(
         connection, {"campaign_id": campaign_id, "state": DeliveryState.PENDING, "attempts": 0, "created_at": now, "updated_at": now}
     )
     batch_ids: list[int] = []
+    release_of: dict[int, int | None] = {}
     recipients = 0
-    for seq, members in enumerate(audience):
+    for seq, (release_id, members) in enumerate(audience):
         batch_id = connection.execute(
-            insert(BATCHES).returning(BATCHES.c.id), {"campaign_id": campaign_id, "seq": seq, "created_at": now}
+            insert(BATCHES).returning(BATCHES.c.id), {"campaign_id": campaign_id, "seq": seq, "created_at": now, "release_id": release_id}
         ).scalar_one()
         batch_ids.append(batch_id)
+        release_of[batch_id] = release_id
         records.execute(batch_id, [(subscriber_id, email, new_message_id(domain)) for subscriber_id, email in members])
         recipients += len(members)
-    return batch_ids, recipients
+    return batch_ids, recipients, release_of
 
 
 #: What each ledger record of a batch has of its own, in this order; every other value is the same for the whole campaign.

@@ -26,9 +26,11 @@ from publisher.db.models import (
     Batch,
     Campaign,
     CampaignKind,
+    CampaignRelease,
     CampaignStatus,
     Delivery,
     DeliveryState,
+    ReleaseState,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -156,7 +158,7 @@ ChooseProvider = Callable[[str], ProviderChoice]
 
 
 def claim_batch(db: Database, batch_id: int, lease: dt.timedelta, provider: str, *, idempotent: bool) -> Claim | None:
-    """Claim the batch's open records for ``provider``; None when the campaign is not sending."""
+    """Claim the batch's open records for ``provider``; None when the campaign is not sending or the batch's release is not due."""
     return claim_batch_for(db, batch_id, lease, lambda _campaign_provider: ProviderChoice(provider, idempotent))
 
 
@@ -166,7 +168,9 @@ def claim_batch_for(db: Database, batch_id: int, lease: dt.timedelta, choose: Ch
     The campaign, the choice and the claim are one transaction, so a batch
     needs no lookup of its own. A choice that refuses the provider pauses
     the campaign in that transaction and claims nothing (None); one that
-    waits claims nothing and says how long (``busy_for``).
+    waits claims nothing and says how long (``busy_for``). A batch of a time
+    zone whose local time has not come is not claimed (None), however it
+    reached the queue.
 
     A record still ``sending`` after its lease belonged to a worker that died
     mid-call: the provider may or may not have accepted it. With an
@@ -177,7 +181,10 @@ def claim_batch_for(db: Database, batch_id: int, lease: dt.timedelta, choose: Ch
     now = utcnow()
     with db.transaction() as session:
         campaign = session.execute(
-            select(*SNAPSHOT_COLUMNS).join(Batch, Batch.campaign_id == Campaign.id).where(Batch.id == batch_id)
+            select(*SNAPSHOT_COLUMNS)
+            .join(Batch, Batch.campaign_id == Campaign.id)
+            .outerjoin(CampaignRelease, CampaignRelease.id == Batch.release_id)
+            .where(Batch.id == batch_id, or_(Batch.release_id.is_(None), CampaignRelease.state == ReleaseState.RELEASED))
         ).one_or_none()
         if campaign is None or campaign.status != CampaignStatus.SENDING:
             return None

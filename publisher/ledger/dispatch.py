@@ -5,7 +5,8 @@ batch ``enqueued_at``. If the publisher dies in between, or a campaign is
 scheduled for later, the batches stay un-enqueued in the database and
 ``release_due`` (run by the workers' periodic sweep through
 ``publisher.queue.dispatch_due``) finds them: a send a week away never sits
-in Redis as an ETA task.
+in Redis as an ETA task. The batches of a local-time send's time zone wait
+for their release (``publisher.ledger.releases``) the same way.
 """
 
 from __future__ import annotations
@@ -17,8 +18,18 @@ from sqlalchemy import and_, or_, select, update
 
 from publisher.core.clock import utcnow
 from publisher.db.engine import Database
-from publisher.db.models import OPEN_STATES, Batch, Campaign, CampaignKind, CampaignStatus, Delivery, DeliveryState
-from publisher.ledger import states
+from publisher.db.models import (
+    OPEN_STATES,
+    Batch,
+    Campaign,
+    CampaignKind,
+    CampaignRelease,
+    CampaignStatus,
+    Delivery,
+    DeliveryState,
+    ReleaseState,
+)
+from publisher.ledger import releases, states
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,8 @@ def release_due(db: Database, lease: dt.timedelta, now: dt.datetime | None = Non
     now = now or utcnow()
     with db.transaction() as session:
         states.release_due(session, now)
+        # The same transaction: a local-time campaign's first zone is released with the campaign.
+        releases.release_due(session, now)
     complete_finished(db, now)
     return _due_batches(db, lease, now)
 
@@ -90,8 +103,11 @@ def _due_batches(db: Database, lease: dt.timedelta, now: dt.datetime) -> list[Qu
             # queue, so a big issue never holds them back.
             select(Batch.id, or_(Campaign.is_test, Campaign.kind.in_((CampaignKind.CONFIRMATION, CampaignKind.NOTICE))), certain)
             .join(Campaign, Campaign.id == Batch.campaign_id)
+            .outerjoin(CampaignRelease, CampaignRelease.id == Batch.release_id)
             .where(
                 Campaign.status == CampaignStatus.SENDING,
+                # A batch of a time zone whose local time has not come waits for its release.
+                or_(Batch.release_id.is_(None), CampaignRelease.state == ReleaseState.RELEASED),
                 or_(certain, and_(Batch.enqueued_at < now - lease, Batch.not_before.is_(None), waiting)),
             )
             .order_by(Batch.id)

@@ -41,6 +41,7 @@ from publisher.ledger.campaigns import (
     registered_for,
     store_issue,
     write_batches,
+    write_local_time,
 )
 
 
@@ -200,6 +201,8 @@ class SendOrder:
     #: Recipients per batch; None until ``publisher.sending`` sets the provider's (``Settings.batch_size_for``).
     batch_size: int | None = None
     send_at: dt.datetime | None = None
+    #: Send at this local time (naive) in each recipient's time zone instead of at ``send_at``.
+    local_time: dt.datetime | None = None
     force: bool = False
     #: Sent by the workers' sweep: only an approved draft whose ``auto_send_at`` has come.
     automatic: bool = False
@@ -224,20 +227,27 @@ def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor)
         # Rendered again: the postal address or the list may have changed since the draft was saved.
         issue = render_issue(read_draft(campaign.recap_text or "", f"campaign {campaign.id}"), _frame(settings, mailing_list, campaign.id))
         store_issue(campaign, issue)
-        scheduled = order.send_at is not None and order.send_at > utcnow()
-        campaign.send_at = order.send_at
-        states.send(campaign, scheduled=scheduled)
-        batch_ids, recipients = write_batches(
-            session, campaign.id, audience_batches(session, mailing_list, order.batch_size), message_domain(settings)
-        )
-        if not scheduled:
-            campaign_sending(session, campaign.id)
-        action = Action.SCHEDULED if scheduled else Action.SENT
-        detail = f"{recipients} recipient(s)" + (f", at {order.send_at.isoformat()}" if scheduled and order.send_at else "")
+        if order.local_time is not None:
+            # Announces campaign.sending itself when some zone goes at once.
+            created = write_local_time(session, campaign, mailing_list, order.local_time, (order.batch_size, message_domain(settings)))
+            when = f", at {order.local_time.isoformat()} local time"
+        else:
+            scheduled = order.send_at is not None and order.send_at > utcnow()
+            campaign.send_at = order.send_at
+            states.send(campaign, scheduled=scheduled)
+            batch_ids, recipients = write_batches(
+                session, campaign.id, audience_batches(session, mailing_list, order.batch_size), message_domain(settings)
+            )
+            if not scheduled:
+                campaign_sending(session, campaign.id)
+            created = CreatedCampaign(id=campaign.id, recipients=recipients, batch_ids=batch_ids, scheduled=scheduled, is_test=False)
+            when = f", at {order.send_at.isoformat()}" if scheduled and order.send_at else ""
+        action = Action.SCHEDULED if created.scheduled or created.held_batch_ids else Action.SENT
+        detail = f"{created.recipients} recipient(s){when}"
         audit.record(
             session, actor, action, campaign_id=campaign.id, target=mailing_list.name, detail=detail + (", forced" if errors else "")
         )
-        return CreatedCampaign(id=campaign.id, recipients=recipients, batch_ids=batch_ids, scheduled=scheduled, is_test=False)
+        return created
 
 
 def send_test(

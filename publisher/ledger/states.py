@@ -9,7 +9,9 @@ A new campaign starts ``draft`` (written in the console, the API or with
   nothing moves a campaign back to draft.
 
 - scheduled → sending: *release*. The workers' periodic sweep
-  (``publisher.ledger.dispatch.release_due``) once ``send_at`` has come.
+  (``publisher.ledger.dispatch.release_due``) once ``send_at`` has come,
+  or the ledger as a local-time send is written when a zone's time has
+  already come (``publisher.ledger.releases``).
 - scheduled or sending → paused: *pause*. An operator (``newsletter pause``);
   the workers pause a sending campaign themselves when its provider halts
   (quota, rejected credentials, a provider they cannot use) or its error
@@ -117,6 +119,12 @@ def send(campaign: Campaign, *, scheduled: bool, now: dt.datetime | None = None)
     campaign.released_at = None if scheduled else (now or utcnow())
     # A draft keeps why its automatic send was refused here; once sent, that reason would read as a pause.
     campaign.pause_reason = None
+
+
+def release(campaign: Campaign, now: dt.datetime | None = None) -> None:
+    """Start a scheduled campaign now: a local-time send written when some zone's time has already come."""
+    _move(campaign, SENDING, Event.RELEASE)
+    campaign.released_at = now or utcnow()
 
 
 def pause(campaign: Campaign, reason: str) -> None:

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from publisher.core.clock import utcnow
 from publisher.core.errors import NotFoundError
 from publisher.db.engine import Database
-from publisher.db.models import OPEN_STATES, Campaign, CampaignStatus, Delivery, DeliveryState, MailingList
+from publisher.db.models import OPEN_STATES, Campaign, CampaignRelease, CampaignStatus, Delivery, DeliveryState, MailingList, ReleaseState
+from publisher.ledger.releases import NextRelease, next_releases
 
 #: Seconds over which the sending rate is measured.
 RATE_WINDOW = 60
@@ -66,10 +67,16 @@ class CampaignProgress(StateCounts):
     auto_send_at: dt.datetime | None = None
     approved_by: str | None = None
     approved_at: dt.datetime | None = None
+    #: When its next recipients go out, and how many: a local-time send's next time zone, or a scheduled send's ``send_at``.
+    next_release: NextRelease | None = None
+    #: Open records of time zones not released yet (a local-time send): they wait for their zone, not for the workers.
+    held: int = 0
 
     @property
     def eta_seconds(self) -> float | None:
-        return self.open / self.rate if self.rate and self.open else None
+        """Seconds until the records the workers may send now are sent, at the last minute's rate."""
+        ready = self.open - self.held
+        return ready / self.rate if self.rate and ready > 0 else None
 
     @property
     def finished(self) -> bool:
@@ -97,6 +104,8 @@ class CampaignProgress(StateCounts):
             "auto_send_at": self.auto_send_at.isoformat() if self.auto_send_at else None,
             "approved_by": self.approved_by,
             "approved_at": self.approved_at.isoformat() if self.approved_at else None,
+            "next_release_at": self.next_release.release_at.isoformat() if self.next_release else None,
+            "next_release_recipients": self.next_release.recipients if self.next_release else None,
         }
 
 
@@ -131,6 +140,14 @@ def campaign_progress(
             raise NotFoundError(f"no campaign with id {campaign_id}")
         ids = [campaign.id for campaign, _ in campaigns]
         counts = counts_by_state(session, ids)
+        upcoming = next_releases(session, [campaign for campaign, _ in campaigns], {cid: sum(c.values()) for cid, c in counts.items()})
+        held = dict(
+            session.execute(
+                select(CampaignRelease.campaign_id, func.sum(CampaignRelease.recipients))
+                .where(CampaignRelease.campaign_id.in_(ids), CampaignRelease.state == ReleaseState.PENDING)
+                .group_by(CampaignRelease.campaign_id)
+            ).all()
+        )
         since = utcnow() - dt.timedelta(seconds=RATE_WINDOW)
         recent = dict(
             session.execute(
@@ -164,6 +181,8 @@ def campaign_progress(
                 auto_send_at=campaign.auto_send_at,
                 approved_by=campaign.approved_by,
                 approved_at=campaign.approved_at,
+                next_release=upcoming.get(campaign.id),
+                held=int(held.get(campaign.id) or 0),
             )
             for campaign, list_name in campaigns
         ]

@@ -141,6 +141,7 @@ def campaign_view(ctx: WebContext, user: SignedIn, campaign_id: int, status_code
         "schedule_error": "",
         "send_date": "",
         "send_time": "",
+        "local_time": False,
         "notice": "",
         "subscriber": "",
         "matches": [],

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -27,10 +26,12 @@ from starlette.concurrency import run_in_threadpool
 from publisher import sending
 from publisher.accounts.sessions import SignedIn
 from publisher.audience.subscribers import sendable_email
-from publisher.core.clock import utcnow
+from publisher.core import zones
+from publisher.core.clock import FIRST_YEAR, LAST_YEAR, utcnow
 from publisher.core.errors import ConfigurationError, NotFoundError
 from publisher.db.models import CampaignStatus
 from publisher.ledger import approval
+from publisher.ledger.campaigns import last_local_release
 from publisher.ledger.drafts import DraftConflict, LintRefused, SendOrder
 from publisher.ledger.results import audience_of
 from publisher.web.console.auth import actor
@@ -81,9 +82,11 @@ def send_test(
 def send_time(send_date: str, send_time: str, time_zone: str) -> tuple[dt.datetime | None, str]:
     """The UTC moment a schedule names in the user's time zone, or the problem with it."""
     try:
-        zone = ZoneInfo(time_zone.strip() or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return None, f"Unknown time zone {time_zone[:60]!r}."
+        # Checked against the zone database's list: ZoneInfo alone opens files such as localtime.
+        zone = zones.zone(time_zone.strip() or "UTC")
+    except ValueError as exc:
+        problem = str(exc)
+        return None, f"{problem[:1].upper()}{problem[1:]}."
     try:
         local = dt.datetime.combine(dt.date.fromisoformat(send_date.strip()), dt.time.fromisoformat(send_time.strip()), tzinfo=zone)
     except ValueError:
@@ -94,11 +97,51 @@ def send_time(send_date: str, send_time: str, time_zone: str) -> tuple[dt.dateti
     return moment, ""
 
 
+def local_send_time(send_date: str, send_time: str) -> tuple[dt.datetime | None, str]:
+    """The local time (no zone) a schedule in each subscriber's time zone names, or the problem with it."""
+    try:
+        local = dt.datetime.combine(dt.date.fromisoformat(send_date.strip()), dt.time.fromisoformat(send_time.strip()))
+    except ValueError:
+        return None, "Give a send date (YYYY-MM-DD) and a send time (HH:MM)."
+    if local.tzinfo is not None:
+        # As `publish --local-time` says it: each subscriber's zone gives the offset.
+        return None, (
+            f"{send_time.strip()[:20]!r} has an offset, but Local time sends at that time in each subscriber's time zone: "
+            "give it without one (e.g. 09:00)."
+        )
+    if not FIRST_YEAR <= local.year <= LAST_YEAR:
+        return None, f"Give a send date between {FIRST_YEAR} and {LAST_YEAR}."
+    return local.replace(second=0, microsecond=0), ""
+
+
+def past_everywhere(ctx: WebContext, list_name: str | None, local: dt.datetime) -> str:
+    """The problem with a local time that has passed in every subscriber's zone (it would go to the whole list at once), or ""."""
+    try:
+        last = last_local_release(ctx.db, list_name, local) if list_name else None
+    except NotFoundError:
+        return ""  # the list is gone: the confirmation says so
+    if last is None or last[0] > utcnow():
+        return ""
+    moment, zone = last
+    return (
+        f"{local:%Y-%m-%d %H:%M} has passed in every subscriber's time zone (the last, {zone}, at {moment:%Y-%m-%d %H:%M} UTC): "
+        "choose a later time, or Send now."
+    )
+
+
 def confirmation(ctx: WebContext, user: SignedIn, campaign_id: int, status_code: int = 200, **extra: Any) -> HTMLResponse:
     draft = existing(ctx, campaign_id)
     audience = audience_of(ctx.db, draft.list_name) if draft.list_name else 0
     errors = [f for f in draft.lint.get("findings", []) if f.get("severity") == "error"]
-    context: dict[str, Any] = {"send_at": "", "local": "", "typed": "", "count_error": "", "force": False, "refused": []}
+    context: dict[str, Any] = {
+        "send_at": "",
+        "local": "",
+        "typed": "",
+        "count_error": "",
+        "force": False,
+        "refused": [],
+        "local_time": False,
+    }
     context.update(extra)
     return console_page(
         "send_confirm.html.j2",
@@ -123,17 +166,26 @@ def ask_to_confirm(
     send_date: Annotated[str, Form(max_length=20)] = "",
     send_time_: Annotated[str, Form(alias="send_time", max_length=20)] = "",
     time_zone: Annotated[str, Form(max_length=60)] = "UTC",
+    local_time: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     """The confirmation page of ``Send now`` or ``Schedule``."""
     if existing(ctx, campaign_id).status is not CampaignStatus.DRAFT:
         return sent_already(user, campaign_id)
     if when != "schedule":
         return confirmation(ctx, user, campaign_id)
+    if local_time == "yes":
+        wall, problem = local_send_time(send_date, send_time_)
+        if wall is not None:
+            problem = past_everywhere(ctx, existing(ctx, campaign_id).list_name, wall)
+        if wall is None or problem:
+            kept = {"send_date": send_date, "send_time": send_time_, "local_time": True}
+            return campaign_view(ctx, user, campaign_id, 422, schedule_error=problem, **kept)
+        return confirmation(ctx, user, campaign_id, send_at=wall.isoformat(), local=f"{wall:%Y-%m-%d %H:%M}", local_time=True)
     moment, problem = send_time(send_date, send_time_, time_zone)
     if moment is None:
         return campaign_view(ctx, user, campaign_id, 422, schedule_error=problem, send_date=send_date, send_time=send_time_)
     zone = time_zone.strip() or "UTC"
-    local = f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} ({zone})"
+    local = f"{moment.astimezone(zones.zone(zone)):%Y-%m-%d %H:%M} ({zone})"
     return confirmation(ctx, user, campaign_id, send_at=moment.isoformat(), local=local)
 
 
@@ -147,30 +199,39 @@ async def confirm_send(
     send_at: Annotated[str, Form(max_length=40)] = "",
     local: Annotated[str, Form(max_length=120)] = "",
     force: Annotated[str, Form(max_length=10)] = "",
+    local_time: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    return await run_in_threadpool(_confirm, request, ctx, user, campaign_id, (recipients, send_at, local, force == "yes"))
+    typed = (recipients, send_at, local, force == "yes", local_time == "yes")
+    return await run_in_threadpool(_confirm, request, ctx, user, campaign_id, typed)
 
 
-def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int, typed: tuple[str, str, str, bool]) -> Response:
-    recipients, send_at, local, force = typed
+def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int, typed: tuple[str, str, str, bool, bool]) -> Response:
+    recipients, send_at, local, force, in_local_time = typed
     draft = existing(ctx, campaign_id)
     if draft.status is not CampaignStatus.DRAFT:
         return sent_already(user, campaign_id)
-    kept = {"send_at": send_at, "local": local, "typed": recipients, "force": force}
+    kept = {"send_at": send_at, "local": local, "typed": recipients, "force": force, "local_time": in_local_time}
     try:
         moment = dt.datetime.fromisoformat(send_at) if send_at else None
     except ValueError:
         moment = None
-    if send_at and (moment is None or moment.tzinfo is None):
+    # A local time has no offset (each zone gives its own); any other send time has one.
+    understood = moment is not None and (moment.tzinfo is None) == in_local_time
+    if in_local_time and moment is not None and not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        understood = False
+    if (send_at or in_local_time) and not understood:
         return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": "The send time was not understood: schedule again."})
+    order = (
+        SendOrder(campaign_id, send_at=None, local_time=moment, force=force)
+        if in_local_time
+        else SendOrder(campaign_id, send_at=moment, force=force)
+    )
     audience = audience_of(ctx.db, draft.list_name) if draft.list_name else 0
     if recipients.strip() != str(audience):
         problem = f"Type the number of recipients, {audience}, to confirm."
         return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": problem})
     try:
-        created = sending.send(
-            ctx.settings, ctx.db, SendOrder(campaign_id, send_at=moment, force=force), actor(request, ctx, user), ctx.provider_check
-        )
+        created = sending.send(ctx.settings, ctx.db, order, actor(request, ctx, user), ctx.provider_check)
     except DraftConflict:
         return sent_already(user, campaign_id)
     # 409 as in the API: lint errors and a list with no one to send to are the state of the draft or the list, not the request.
@@ -180,7 +241,7 @@ def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int
         return confirmation(ctx, user, campaign_id, 409, **{**kept, "count_error": str(exc)})
     except ConfigurationError as exc:
         return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": str(exc)})
-    notice = "scheduled" if created.scheduled else "sent"
+    notice = "scheduled" if created.scheduled or created.held_batch_ids else "sent"
     return RedirectResponse(f"/console/campaigns/{campaign_id}?notice={notice}", status_code=303)
 
 
