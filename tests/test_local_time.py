@@ -112,7 +112,7 @@ def drain(db: Database, client: redis.Redis, campaign_id: int) -> list[int]:
         claim = claim_batch(db, batch_id, LEASE, "outbox", idempotent=False)
         if claim is not None and claim.deliveries:
             accepted = [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"m{d.id}") for d in claim.deliveries]
-            record_results(db, campaign_id, accepted, 3)
+            record_results(db, claim, accepted, 3)
     return taken
 
 
@@ -346,7 +346,7 @@ def test_a_campaign_whose_released_zones_are_all_sent_stays_sending_until_the_la
             claim = claim_batch(db, batch_id, LEASE, "outbox", idempotent=False)
             if claim is not None and claim.deliveries:
                 accepted = [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"m{d.id}") for d in claim.deliveries]
-                record_results(db, created.id, accepted, 3)
+                record_results(db, claim, accepted, 3)
         # A later sweep's backstop completes a sending campaign with nothing open, if it thought so.
         sweep(settings, redis_url, moment + dt.timedelta(seconds=15))
 
