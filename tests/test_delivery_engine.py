@@ -63,6 +63,44 @@ def test_a_batch_is_sent_and_recorded_in_one_provider_call(ctx: WorkerContext, f
     assert [s for s, _, _ in states(ctx.db, campaign.id)].count(DeliveryState.SENT) == 10
 
 
+def test_the_provider_is_chosen_outside_sqlites_write_lock_for_a_campaign_on_any_provider(ctx: WorkerContext) -> None:
+    import sqlite3
+
+    if ctx.db.engine.dialect.name != "sqlite":
+        pytest.skip("the write lock checked here is SQLite's; PostgreSQL locks rows, not the database")
+    locked_while_reading_redis: list[bool] = []
+
+    def locked() -> bool:
+        other = sqlite3.connect(str(ctx.db.engine.url.database), timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return False
+        except sqlite3.OperationalError:
+            return True
+        finally:
+            other.close()
+
+    class Watched(ProviderState):
+        def choose(self, provider: str) -> str:
+            locked_while_reading_redis.append(locked())
+            return super().choose(provider)
+
+        def paused_for(self, provider: str) -> float:
+            locked_while_reading_redis.append(locked())
+            return super().paused_for(provider)
+
+    ctx.state = Watched(ctx.state.client, ctx.state.settings)
+    on_postmark = publish_to_attendees(ctx.settings, ctx.db)
+    on_outbox = publish_to_attendees(ctx.settings, ctx.db, provider="outbox")
+    assert deliver_batch(ctx, on_postmark.batch_ids[0], max_countdown=300).sent == 10
+    # A campaign on another provider than the one guessed is claimed with a choice for its own.
+    assert deliver_batch(ctx, on_outbox.batch_ids[0], max_countdown=300).sent == 10
+    assert locked_while_reading_redis and not any(locked_while_reading_redis)
+    assert ctx.last_primary == "outbox"
+    assert [state for state, _, _ in states(ctx.db, on_outbox.id)].count(DeliveryState.SENT) == 10
+
+
 @pytest.mark.parametrize("name", ["Eve\u2028Bcc: victim@example.com", "Eve\x85", "Eve\x0b", "Eve\x1c"])
 def test_a_name_no_header_can_carry_fails_its_record_alone_with_the_reason(
     ctx: WorkerContext, fake_provider: FakeProviders, name: str

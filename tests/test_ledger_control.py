@@ -406,6 +406,50 @@ def test_a_provider_call_renews_the_lease_once_a_tenth_of_it_has_gone(
     assert all(until is not None and until >= before + lease for until in renewed[5:])
 
 
+def test_a_call_after_the_longest_rate_limit_waits_never_lets_its_records_lease_run_out(
+    ctx: WorkerContext, fake_provider: FakeProviders, clock: TimeMachineFixture
+) -> None:
+    """The booking and the admission may each wait half a lease: the lease is renewed before each, never lapses between."""
+    from typing import Any
+
+    from publisher.content.rendering.issue import RenderedIssue
+    from publisher.core.clock import utcnow
+    from workers.delivery.batch import _send_chunks, compose
+
+    paced = build_context(ctx.settings.model_copy(update={"postmark_requests_per_second": 100.0}))
+    campaign = publish_enqueued(paced)
+    lease = lease_for(paced)
+    claim = claim_batch(paced.db, campaign.batch_ids[0], lease, "postmark", idempotent=False)
+    assert claim is not None
+    issue = RenderedIssue(html=claim.campaign.html_template, text=claim.campaign.text_template, nonce=claim.campaign.nonce)
+    emails = [compose(paced, claim.campaign, issue, delivery) for delivery in claim.deliveries]
+    held: list[bool] = []
+
+    def still_held() -> None:
+        with paced.db.reading() as session:
+            leases = session.scalars(select(Delivery.lease_until).where(Delivery.batch_id == campaign.batch_ids[0]))
+            held.append(all(until is not None and until > utcnow() for until in leases))
+
+    reserve, admit = paced.limiter.reserve, paced.limiter.admit
+
+    def waiting(wait: Any) -> Any:
+        def waited(*args: Any, **kwargs: Any) -> Any:
+            clock.shift(lease / 2)
+            still_held()
+            return wait(*args, **kwargs)
+
+        return waited
+
+    paced.limiter.reserve = waiting(reserve)  # type: ignore[method-assign]
+    paced.limiter.admit = waiting(admit)  # type: ignore[method-assign]
+    try:
+        results, given_back = _send_chunks(paced, paced.provider("postmark"), "slow", emails, claim.lease_until)
+    finally:
+        paced.close()
+    assert (len(results), given_back) == (10, 0)
+    assert held == [True, True]
+
+
 @pytest.mark.timing
 def test_a_claim_sets_aside_suppressed_unsubscribed_and_lost_records_each_with_its_reason(
     ctx: WorkerContext, clock: TimeMachineFixture

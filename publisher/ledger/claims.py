@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -354,7 +355,11 @@ def _snapshot(campaign: Row[*tuple[Any, ...]]) -> CampaignSnapshot:
 def _attributes(text: str | None) -> dict[str, str]:
     if not text or text == "{}":
         return {}
-    return dict(orjson.loads(text))
+    try:
+        return dict(orjson.loads(text))
+    except orjson.JSONDecodeError:
+        # Written by the standard library, which writes what orjson refuses to read (NaN, a lone surrogate's escape).
+        return dict(json.loads(text))
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

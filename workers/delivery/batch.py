@@ -7,6 +7,7 @@ Plain functions over a ``WorkerContext``; the Celery task only calls
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
 import time
@@ -25,6 +26,7 @@ from publisher.core.signals import Halt
 from publisher.core.text_rules import describe_character, first_control_character
 from publisher.ledger.claims import (
     CampaignSnapshot,
+    Claim,
     ClaimedDelivery,
     ProviderChoice,
     claim_batch_for,
@@ -68,7 +70,7 @@ def lease_for(ctx: WorkerContext) -> dt.timedelta:
 
 
 def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) -> BatchOutcome:
-    claim = claim_batch_for(ctx.db, batch_id, lease_for(ctx), lambda primary: choose_provider(ctx, primary))
+    claim = _claim(ctx, batch_id)
     if claim is None:
         return BatchOutcome()
     if not claim.deliveries:
@@ -118,6 +120,32 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
     return BatchOutcome(sent=summary.sent, failed=summary.failed, retrying=summary.retrying, retry_in=retry_in)
 
 
+def _claim(ctx: WorkerContext, batch_id: int) -> Claim | None:
+    """Claim the batch for the provider its campaign is to use now.
+
+    The choice reads Redis (circuits, pauses), so it is made before the
+    claim's transaction, never inside SQLite's write lock: for the provider
+    the campaign most likely has (the last one seen, else the deployment's).
+    A campaign on another one claims nothing the first time, and is claimed
+    again with a choice for its own.
+    """
+    guess = ctx.last_primary or ctx.settings.provider
+    claim = None
+    for _ in range(2):
+        seen: list[str] = []
+        claim = claim_batch_for(ctx.db, batch_id, lease_for(ctx), functools.partial(_chosen, guess, choose_provider(ctx, guess), seen))
+        if not seen or seen[0] == guess:
+            return claim
+        guess = ctx.last_primary = seen[0]
+    return claim  # its provider changed again meanwhile: nothing claimed, and a retry at once
+
+
+def _chosen(guess: str, choice: ProviderChoice, seen: list[str], primary: str) -> ProviderChoice:
+    # In the claim's transaction: the choice made before it, if it was for the campaign's provider.
+    seen.append(primary)
+    return choice if primary == guess else ProviderChoice(primary, wait=0.0)
+
+
 def choose_provider(ctx: WorkerContext, primary: str) -> ProviderChoice:
     """The provider to claim a batch of a campaign sending through ``primary`` for: the fallback while its circuit is open."""
     name = ctx.state.choose(primary)
@@ -156,17 +184,25 @@ def _send_chunks(
         chunk = emails[start : start + provider.max_batch_size]
         if not _wait_for_rate_limit(ctx, provider, len(chunk)):
             return results, _give_back(ctx, emails[start:])
+        # Waiting and earlier calls ate into the lease: renew it for the
+        # records still to go once a tenth of it has gone, before the
+        # admission (which may wait half a lease too) and again after it.
+        # Every call starts with nine tenths of a lease or more (more than
+        # five HTTP timeouts), and one straight after the claim skips the write.
+        lease_until = _keep_leased(ctx, emails[start:], lease_until, lease)
         if not _admitted(ctx, provider, len(chunk)):
             return results, _give_back(ctx, emails[start:])
-        # Waiting and earlier calls ate into the lease: renew it for the
-        # records still to go once a tenth of it has gone. Every call starts
-        # with nine tenths of a lease or more (more than five HTTP timeouts),
-        # and one straight after the claim skips the write.
-        if lease_until - utcnow() < lease * RENEW_BELOW:
-            lease_until = renew_lease(ctx.db, [email.delivery_id for email in emails[start:]], lease)
+        lease_until = _keep_leased(ctx, emails[start:], lease_until, lease)
         key = f"{batch_key}-{start}"
         results.extend(metrics.provider_call(provider.name, lambda: provider.send(chunk, batch_key=key)))  # noqa: B023 (called at once)
     return results, 0
+
+
+def _keep_leased(ctx: WorkerContext, rest: list[OutgoingEmail], lease_until: dt.datetime, lease: dt.timedelta) -> dt.datetime:
+    """The lease of the records still to go, renewed when less than RENEW_BELOW of it is left."""
+    if lease_until - utcnow() < lease * RENEW_BELOW:
+        return renew_lease(ctx.db, [email.delivery_id for email in rest], lease)
+    return lease_until
 
 
 def _call_cost(ctx: WorkerContext, provider: Provider, messages: int) -> CallCost:

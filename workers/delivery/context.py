@@ -28,6 +28,8 @@ class WorkerContext:
     limiter: RateLimiter
     pid: int = field(default_factory=os.getpid)
     _providers: dict[str, Provider] = field(default_factory=dict)
+    #: The provider of the campaign whose batch this worker claimed last: the likeliest for the next one.
+    last_primary: str | None = None
 
     def provider(self, name: str) -> Provider:
         if name not in self._providers:
