@@ -32,7 +32,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
@@ -85,6 +85,13 @@ class Fetched:
 
 def fetch(url: str, policy: FetchPolicy, accept: Collection[str], accept_header: str) -> Fetched:
     """Fetch ``url`` under ``policy``; raise FetchError unless it answers 2xx with one of the media types ``accept``."""
+    with _guarded_session(policy) as (session, guard):
+        return _follow(session, guard, url, accept, accept_header)
+
+
+@contextlib.contextmanager
+def _guarded_session(policy: FetchPolicy) -> Iterator[tuple[requests.Session, _Guard]]:
+    """A session whose connections go through ``policy``'s address checks, and its guard, expired at ``policy.timeout``."""
     guard = _Guard(policy)
     timer = threading.Timer(policy.timeout, guard.expire)
     timer.daemon = True
@@ -96,7 +103,7 @@ def fetch(url: str, policy: FetchPolicy, accept: Collection[str], accept_header:
             adapter = _GuardedAdapter(guard)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
-            return _follow(session, guard, url, accept, accept_header)
+            yield session, guard
     finally:
         timer.cancel()
         guard.expire()
@@ -125,39 +132,27 @@ def post(url: str, policy: FetchPolicy, body: bytes, headers: Mapping[str, str])
     caller decides what a status means.
     """
     check_url(url, policy)
-    guard = _Guard(policy)
-    timer = threading.Timer(policy.timeout, guard.expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        with requests.Session() as session:
-            session.trust_env = False
-            adapter = _GuardedAdapter(guard)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            try:
-                response = session.post(
-                    url,
-                    data=body,
-                    stream=True,
-                    allow_redirects=False,
-                    timeout=guard.remaining(),
-                    headers={"User-Agent": POST_USER_AGENT, "Accept-Encoding": "identity", **headers},
-                )
-            except AddressRefusedError as exc:
-                raise AddressRefusedError(f"{url} is refused: {exc}") from None
-            except (requests.RequestException, HTTPError, OSError, ValueError) as exc:
-                raise guard.failure(url, exc) from None
-            with response:
-                if guard.expired:
-                    raise guard.failure(url, TimeoutError())
-                # The status arrived; a body cut short changes nothing.
-                with contextlib.suppress(HTTPError, OSError):
-                    response.raw.read1(POST_ANSWER_BYTES, decode_content=False)
-                return Posted(status=response.status_code, reason=(response.reason or "")[:100])
-    finally:
-        timer.cancel()
-        guard.expire()
+    with _guarded_session(policy) as (session, guard):
+        try:
+            response = session.post(
+                url,
+                data=body,
+                stream=True,
+                allow_redirects=False,
+                timeout=guard.remaining(),
+                headers={"User-Agent": POST_USER_AGENT, "Accept-Encoding": "identity", **headers},
+            )
+        except AddressRefusedError as exc:
+            raise AddressRefusedError(f"{url} is refused: {exc}") from None
+        except (requests.RequestException, HTTPError, OSError, ValueError) as exc:
+            raise guard.failure(url, exc) from None
+        with response:
+            if guard.expired:
+                raise guard.failure(url, TimeoutError())
+            # The status arrived; a body cut short changes nothing.
+            with contextlib.suppress(HTTPError, OSError):
+                response.raw.read1(POST_ANSWER_BYTES, decode_content=False)
+            return Posted(status=response.status_code, reason=(response.reason or "")[:100])
 
 
 def check_destination(url: str, policy: FetchPolicy) -> str:
