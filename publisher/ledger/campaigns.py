@@ -28,6 +28,7 @@ from publisher.audience.suppressions import is_erased, suppressed_addresses
 from publisher.content.recap import Recap
 from publisher.content.rendering.issue import RenderedIssue
 from publisher.content.rendering.layout import issue_frame, render_issue
+from publisher.content.rendering.tracking import track_issue
 from publisher.core.addresses import AddressError, sender_mailbox
 from publisher.core.clock import utcnow
 from publisher.core.errors import ConfigurationError, NewsletterError, NotFoundError
@@ -113,7 +114,7 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
         # campaign's own .ics of its next event.
         calendar_of = plan.calendar_of or (None if plan.test_to else campaign.id)
         frame = issue_frame(settings, _list_label(mailing_list), calendar_of, registered_for(mailing_list) if mailing_list else None)
-        store_issue(campaign, render_issue(plan.recap, frame))
+        store_issue(campaign, with_tracking(settings, campaign, mailing_list, render_issue(plan.recap, frame)))
         if plan.local_time is not None:
             assert mailing_list is not None
             return write_local_time(session, campaign, mailing_list, plan.local_time, (plan.batch_size, message_domain(settings)))
@@ -236,6 +237,23 @@ def registered_for(mailing_list: MailingList) -> str | None:
 
 def _list_label(mailing_list: MailingList | None) -> str:
     return mailing_list.name if mailing_list else "test"
+
+
+def with_tracking(settings: Settings, campaign: Campaign, mailing_list: MailingList | None, issue: RenderedIssue) -> RenderedIssue:
+    """Decide whether the campaign tracks opens and clicks, and return its issue to store: tracked, or as it was.
+
+    Decided when the campaign is published: NEWSLETTER_TRACKING and the list's
+    own switch must both be on. A test send is never tracked: its readers are
+    the team checking the content, who should land on the real links, and
+    their opens say nothing about the audience (a test send has no list whose
+    choice could apply either).
+    """
+    campaign.tracking = bool(settings.tracking and mailing_list is not None and mailing_list.tracking and not campaign.is_test)
+    if not campaign.tracking:
+        campaign.tracked_links = None
+        return issue
+    tracked, campaign.tracked_links = track_issue(issue, settings.public_url)
+    return tracked
 
 
 def store_issue(campaign: Campaign, issue: RenderedIssue) -> None:

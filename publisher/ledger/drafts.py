@@ -40,6 +40,7 @@ from publisher.ledger.campaigns import (
     message_domain,
     registered_for,
     store_issue,
+    with_tracking,
     write_batches,
     write_local_time,
 )
@@ -226,7 +227,7 @@ def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor)
             raise NotFoundError(f"list '{name}' has no confirmed subscribers: nothing to send")
         # Rendered again: the postal address or the list may have changed since the draft was saved.
         issue = render_issue(read_draft(campaign.recap_text or "", f"campaign {campaign.id}"), _frame(settings, mailing_list, campaign.id))
-        store_issue(campaign, issue)
+        store_issue(campaign, with_tracking(settings, campaign, mailing_list, issue))
         if order.local_time is not None:
             # Announces campaign.sending itself when some zone goes at once.
             created = write_local_time(session, campaign, mailing_list, order.local_time, (order.batch_size, message_domain(settings)))

@@ -1,7 +1,8 @@
 """Keep signed tokens and webhook keys out of the access log.
 
 A token in /unsubscribe/…, /preferences/…, /view/… or /confirm/… is a
-capability: whoever holds it can act for that subscriber. The last part of
+capability: whoever holds it can act for that subscriber (one in /t/o/… or
+/t/c/… names who opened or clicked what). The last part of
 /webhooks/events/eventbrite/… and /webhooks/events/luma/… is the secret key
 those platforms' webhooks are accepted with. uvicorn logs every request
 path, so that part is replaced before the line is written.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 
-TOKEN_PATH = re.compile(r"^(/(?:unsubscribe|preferences|view|confirm|webhooks/events/eventbrite|webhooks/events/luma)/)[^/?\s]+")
+TOKEN_PATH = re.compile(r"^(/(?:unsubscribe|preferences|view|confirm|t/o|t/c|webhooks/events/eventbrite|webhooks/events/luma)/)[^/?\s]+")
 
 
 def redact_path(path: str) -> str:

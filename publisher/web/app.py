@@ -51,7 +51,7 @@ from publisher.web.metrics import serve_metrics
 from publisher.web.readiness import readiness
 from publisher.web.redirects import RelativeRedirects
 from publisher.web.render import message_page
-from publisher.web.routes import archive, calendar, pages, preferences, subscribe, view, webhooks
+from publisher.web.routes import archive, calendar, pages, preferences, subscribe, tracking, view, webhooks
 from templates import TEMPLATES_DIR
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ AUDIENCE_PAGES = (
 EVENT_HOOKS = (zoom_hook, eventbrite_hook, luma_hook, generic_hook)
 
 #: Routes whose callers are people with a browser, not programs.
-HTML_PREFIXES = ("/unsubscribe", "/preferences", "/view", "/confirm", "/archive", "/console")
+HTML_PREFIXES = ("/unsubscribe", "/preferences", "/view", "/confirm", "/archive", "/console", "/t/")
 
 
 def create_app(settings: Settings, provider_check: ProviderCheck, *, metrics_host: str | None = None) -> FastAPI:
@@ -124,6 +124,7 @@ def create_app(settings: Settings, provider_check: ProviderCheck, *, metrics_hos
         pages,
         preferences,
         view,
+        tracking,
         archive,
         calendar,
         subscribe,

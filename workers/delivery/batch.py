@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import orjson
 
 from publisher.content.rendering.issue import RenderedIssue
-from publisher.content.rendering.personalize import Recipient
+from publisher.content.rendering.personalize import TRACK_FIELD, Recipient
 from publisher.core.clock import utcnow
 from publisher.core.errors import ConfigurationError, RenderError
 from publisher.core.links import CONFIRM, UNSUBSCRIBE, VIEW, LinkTarget
@@ -82,9 +82,9 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
     results: list[SendResult] = []
     emails: list[OutgoingEmail] = []
     try:
-        confirm = CONFIRM_FIELD in issue.fields
+        confirm, track = CONFIRM_FIELD in issue.fields, TRACK_FIELD in issue.fields
     except RenderError:
-        confirm = False  # every record fails to render below, each with the reason
+        confirm = track = False  # every record fails to render below, each with the reason
     # The subject is the campaign's: checked once for the batch, not per recipient.
     subject_fault = header_fault("subject", campaign.subject)
     for delivery in claim.deliveries:
@@ -92,7 +92,7 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
             if subject_fault is not None:
                 raise RenderError(subject_fault)
             # Kept in the provider's wire form where it has one, so the batch's bodies die one by one.
-            email = compose(ctx, campaign, issue, delivery, confirm=confirm, json_bodies=provider.json_bodies)
+            email = compose(ctx, campaign, issue, delivery, confirm=confirm, track=track, json_bodies=provider.json_bodies)
             emails.append(provider.keep(email))
         except RenderError as exc:
             results.append(SendResult(delivery.id, outcome=Outcome.PERMANENT, error=f"render failed: {exc}"))
@@ -270,12 +270,15 @@ def compose(
     delivery: ClaimedDelivery,
     *,
     confirm: bool | None = None,
+    track: bool | None = None,
     json_bodies: bool = False,
 ) -> OutgoingEmail:
     """Stage 2 for one recipient: fill the personal fields and build the email.
 
     ``confirm`` says whether the template has a confirm link (None: look it
     up); an issue without one costs no extra signature per recipient.
+    ``track`` likewise says whether it is a tracked issue, whose pixel and
+    click links take one token per email, signed for this delivery.
     ``json_bodies``: write the bodies as JSON strings, for a provider whose
     request is JSON (``Provider.json_bodies``); a value JSON cannot carry
     gives the email its string bodies instead.
@@ -283,6 +286,8 @@ def compose(
     target = LinkTarget(delivery.subscriber_id, campaign.list_id, campaign.id)
     if confirm is None:
         confirm = CONFIRM_FIELD in issue.fields
+    if track is None:
+        track = TRACK_FIELD in issue.fields
     links = campaign.has_subscriber_links
     recipient = Recipient(
         email=delivery.email,
@@ -292,6 +297,7 @@ def compose(
         view_url=ctx.signer.url(VIEW, target) if links else "",
         attributes=delivery.attributes,
         confirm_url=ctx.signer.url(CONFIRM, target) if confirm else "",
+        track_token=ctx.signer.track_token(delivery.id, campaign.id) if track else "",
     )
     if name_fault := header_fault("name", recipient.full_name):
         raise RenderError(name_fault)

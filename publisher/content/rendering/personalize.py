@@ -22,6 +22,12 @@ the element without the attribute instead of with an empty or relative one.
 The stage-1 output is split once into literal chunks and slots, so stage 2 is
 a join, not a search over the whole document per recipient.
 
+A tracked issue (``publisher.content.rendering.tracking``) marks each tracked
+link and its open pixel with ``T`` markers around two forms: the tracked one,
+which takes the recipient's signed tracking token, and the original one. A
+recipient without a token (the view page, the archive, a preview) gets the
+original link and no pixel; stage 2 only picks one of two prepared strings.
+
 A provider that sends JSON can take each body as a JSON string instead
 (``render_json``): the literal chunks are escaped for JSON once per batch and
 only the recipient's values per email, so the body is never converted to UTF-8
@@ -46,7 +52,12 @@ from markupsafe import Markup
 from publisher.core.errors import RenderError
 from publisher.core.message import JsonText
 
-TEXT, ATTRIBUTE, URL_PART, WHOLE_URL = "X", "A", "U", "W"
+TEXT, ATTRIBUTE, URL_PART, WHOLE_URL, TRACKED = "X", "A", "U", "W", "T"
+#: The markers of a tracked span, in order: tracked form (before and after the token), then the original form.
+TRACK_START, TRACK_TOKEN, TRACK_OR, TRACK_END = "track", "token", "or", "end"
+TRACK_MARKERS = (TRACK_START, TRACK_TOKEN, TRACK_OR, TRACK_END)
+#: The field a tracked issue needs of each recipient: the worker signs a token only for issues that use it.
+TRACK_FIELD = "track_token"
 #: Schemes a whole-URL merge tag may give; anything else (javascript:, data:, a relative URL) drops the attribute.
 WHOLE_URL_SCHEMES = re.compile(r"(?:https?|mailto):", re.IGNORECASE)
 #: Characters a whole URL keeps as they are; every other one is percent-encoded.
@@ -90,6 +101,8 @@ class Recipient:
     attributes: Mapping[str, str] = field(default_factory=dict)
     #: The signed confirm link of a double opt-in email; empty for every other email.
     confirm_url: str = ""
+    #: The signed tracking token of this delivery (``LinkSigner.track_token``); empty: original links, no pixel.
+    track_token: str = ""
 
     @property
     def preferences_url(self) -> str:
@@ -183,7 +196,7 @@ class ValueFields:
 
 
 def pattern(nonce: str) -> re.Pattern[str]:
-    return re.compile(f"NL{re.escape(nonce)}([XAUW])([a-z][a-z0-9_]*?)X")
+    return re.compile(f"NL{re.escape(nonce)}([XAUWT])([a-z][a-z0-9_]*?)X")
 
 
 def check_text_outside_tags(html: str, nonce: str) -> None:
@@ -224,7 +237,34 @@ class WholeUrl:
         return json_chars(self.render(recipient, html=html))
 
 
-Slot = tuple[str, str] | WholeUrl
+@dataclass(frozen=True)
+class Tracked:
+    """A tracked span: ``head + token + tail`` for a recipient with a tracking token, else ``plain``.
+
+    All three are stage-1 text, already escaped for their part; the token is
+    signed by us and made of URL-safe base64 and dots only, so it needs no
+    escaping in HTML, text or JSON.
+    """
+
+    head: str
+    tail: str
+    plain: str
+
+    def render(self, recipient: Recipient, *, html: bool) -> str:
+        token = recipient.track_token
+        return f"{self.head}{token}{self.tail}" if token else self.plain
+
+    @cached_property
+    def _json(self) -> tuple[bytes, bytes, bytes]:
+        return json_chars(self.head), json_chars(self.tail), json_chars(self.plain)
+
+    def render_json(self, recipient: Recipient, *, html: bool) -> bytes:
+        head, tail, plain = self._json
+        token = recipient.track_token
+        return head + token.encode() + tail if token else plain
+
+
+Slot = tuple[str, str] | WholeUrl | Tracked
 
 
 @dataclass(frozen=True)
@@ -239,8 +279,11 @@ class CompiledTemplate:
         parts = pattern(nonce).split(template)
         # split() alternates literal, kind, name, literal, kind, name, …, literal
         pairs = [(name, kind) for kind, name in zip(parts[1::3], parts[2::3], strict=True)]
-        for name, _kind in pairs:
-            if not name.startswith(ATTRIBUTE_PREFIX) and name not in PERSONAL_FIELDS:
+        for name, kind in pairs:
+            if kind == TRACKED:
+                if name not in TRACK_MARKERS:
+                    raise RenderError(f"unknown tracking marker {name!r}")
+            elif not name.startswith(ATTRIBUTE_PREFIX) and name not in PERSONAL_FIELDS:
                 raise RenderError(f"unknown personal field {name!r}")
         return cls._assemble(parts[0::3], pairs)
 
@@ -250,6 +293,13 @@ class CompiledTemplate:
         index = 0
         while index < len(pairs):
             name, kind = pairs[index]
+            if kind == TRACKED:
+                if pairs[index : index + 4] != [(marker, TRACKED) for marker in TRACK_MARKERS]:
+                    raise RenderError("a tracked link whose markers are incomplete or out of order")
+                slots.append(Tracked(head=chunks[index + 1], tail=chunks[index + 2], plain=chunks[index + 3]))
+                literals.append(chunks[index + 4])
+                index += 4
+                continue
             if kind != WHOLE_URL:
                 slots.append((name, kind))
                 literals.append(chunks[index + 1])
@@ -275,16 +325,19 @@ class CompiledTemplate:
     def fields(self) -> set[str]:
         names: set[str] = set()
         for slot in self.slots:
-            names |= {slot.name} | slot.rest.fields if isinstance(slot, WholeUrl) else {slot[0]}
+            if isinstance(slot, WholeUrl):
+                names |= {slot.name} | slot.rest.fields
+            else:
+                names.add(TRACK_FIELD if isinstance(slot, Tracked) else slot[0])
         return names
 
     def render(self, recipient: Recipient, *, html: bool) -> str:
         out = [self.literals[0]]
         for slot, literal in zip(self.slots, self.literals[1:], strict=True):
-            if isinstance(slot, WholeUrl):
-                out.append(slot.render(recipient, html=html))
-            else:
+            if isinstance(slot, tuple):
                 out.append(encode(recipient.field(slot[0]), slot[1], html=html))
+            else:
+                out.append(slot.render(recipient, html=html))
             out.append(literal)
         return "".join(out)
 
@@ -297,10 +350,10 @@ class CompiledTemplate:
         literals = self._json_literals
         out = [b'"', literals[0]]
         for slot, literal in zip(self.slots, literals[1:], strict=True):
-            if isinstance(slot, WholeUrl):
-                out.append(slot.render_json(recipient, html=html))
-            else:
+            if isinstance(slot, tuple):
                 out.append(json_chars(encode(recipient.field(slot[0]), slot[1], html=html)))
+            else:
+                out.append(slot.render_json(recipient, html=html))
             out.append(literal)
         out.append(b'"')
         return JsonText(out)

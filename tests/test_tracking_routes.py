@@ -1,0 +1,152 @@
+"""The pixel and the click redirects on the real web app: what they answer, what they record, and what they refuse."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import requests
+import time_machine
+from sqlalchemy import select
+
+from publisher.audience.privacy import erase
+from publisher.core.links import VIEW, LinkSigner, LinkTarget, signer_for
+from publisher.core.settings import Settings
+from publisher.db.engine import Database
+from publisher.db.models import Delivery, EngagementKind
+from publisher.web.routes.tracking import PIXEL
+from tests.support.audience import ZOE, people
+from tests.support.campaigns import publish
+from tests.support.tracking import BROWSER, click, deliveries, engagements, mark_sent, pixel, tracked_links
+
+SENT = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+#: Long enough after sending that no timing rule applies: a reader.
+LATER = SENT + dt.timedelta(hours=2)
+
+
+@pytest.fixture
+def campaign_id(settings: Settings, db: Database) -> int:
+    people(db)
+    created = publish(settings, db)
+    mark_sent(db, created.id, SENT)
+    return created.id
+
+
+def get(url: str, **kwargs: object) -> requests.Response:
+    return requests.get(url, headers={"User-Agent": BROWSER}, allow_redirects=False, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_pixel_is_a_transparent_gif_never_cached_and_records_an_open(
+    settings: Settings, db: Database, web_url: str, campaign_id: int
+) -> None:
+    delivery = deliveries(db, campaign_id)[0]
+    with time_machine.travel(LATER, tick=True):
+        response = get(pixel(settings, web_url, delivery, campaign_id))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "image/gif" and response.content == PIXEL
+    assert response.content[:6] == b"GIF89a" and response.content[6:10] == b"\x01\x00\x01\x00"
+    assert "no-store" in response.headers["Cache-Control"]
+    [row] = engagements(db, delivery)
+    assert (row.kind, row.source, row.campaign_id, row.link_index, row.url) == (EngagementKind.OPEN, "app", campaign_id, None, None)
+    assert row.machine is False and row.machine_reason is None
+    assert LATER <= row.occurred_at < LATER + dt.timedelta(minutes=1)
+
+
+def test_a_click_redirects_to_its_stored_url_and_records_the_click(
+    settings: Settings, db: Database, web_url: str, campaign_id: int
+) -> None:
+    delivery = deliveries(db, campaign_id)[1]
+    links = tracked_links(db, campaign_id)
+    assert len(links) >= 2
+    with time_machine.travel(LATER, tick=True):
+        response = get(click(settings, web_url, 1, delivery, campaign_id))
+    assert response.status_code == 302
+    assert response.headers["Location"] == links[1]
+    assert "no-store" in response.headers["Cache-Control"] and response.headers["Referrer-Policy"] == "no-referrer"
+    [row] = engagements(db, delivery)
+    assert (row.kind, row.link_index, row.url, row.machine) == (EngagementKind.CLICK, 1, links[1], False)
+
+
+def test_head_answers_as_get_and_records_nothing(settings: Settings, db: Database, web_url: str, campaign_id: int) -> None:
+    delivery = deliveries(db, campaign_id)[0]
+    with time_machine.travel(LATER, tick=True):
+        opened = requests.head(pixel(settings, web_url, delivery, campaign_id), timeout=10)
+        clicked = requests.head(click(settings, web_url, 0, delivery, campaign_id), allow_redirects=False, timeout=10)
+    assert opened.status_code == 200 and opened.headers["Content-Type"] == "image/gif"
+    assert clicked.status_code == 302 and clicked.headers["Location"] == tracked_links(db, campaign_id)[0]
+    assert engagements(db) == []
+
+
+def test_forged_tampered_unknown_and_malformed_links_are_404_and_record_nothing(
+    settings: Settings, db: Database, web_url: str, campaign_id: int
+) -> None:
+    delivery = deliveries(db, campaign_id)[0]
+    links = tracked_links(db, campaign_id)
+    signer = signer_for(settings)
+    token = signer.track_token(delivery, campaign_id)
+    payload, signature = token.split(".")
+    other = signer.track_token(delivery, campaign_id + 1)
+    bad_tokens = [
+        f"{payload}.{signature[:-2]}AA" if not signature.endswith("AA") else f"{payload}.{signature[:-2]}BB",
+        f"{other.split('.')[0]}.{signature}",
+        signer.token(VIEW, LinkTarget(1, 1, campaign_id)),
+        LinkSigner("another-deployment-key", settings.public_url).track_token(delivery, campaign_id),
+        "x" * 5000,
+        "%00%0d%0a",
+        "..",
+        "-",
+    ]
+    urls = [f"{web_url}/t/o/{bad}.gif" for bad in bad_tokens] + [f"{web_url}/t/c/0.{bad}" for bad in bad_tokens]
+    urls += [
+        f"{web_url}/t/c/{len(links)}.{token}",  # one past the campaign's links
+        f"{web_url}/t/c/99999999.{token}",
+        f"{web_url}/t/c/-1.{token}",
+        f"{web_url}/t/c/{token}",  # no link number
+        f"{web_url}/t/c/0.",
+        f"{web_url}/t/o/{token}",  # no .gif
+        f"{web_url}/t/c/0.{other}",  # a campaign that does not exist
+        f"{web_url}/t/c/0.{signer.track_token(2**31, campaign_id)}",
+    ]
+    for url in urls:
+        response = get(url)
+        assert response.status_code == 404, url
+        assert "Location" not in response.headers
+        assert response.headers["Content-Type"].startswith("text/html"), url
+    assert engagements(db) == []
+
+
+def test_an_untracked_campaign_has_no_working_tracking_links(settings: Settings, db: Database, web_url: str) -> None:
+    people(db)
+    untracked = publish(settings.model_copy(update={"tracking": False}), db).id
+    delivery = deliveries(db, untracked)[0]
+    assert get(pixel(settings, web_url, delivery, untracked)).status_code == 404
+    assert get(click(settings, web_url, 0, delivery, untracked)).status_code == 404
+    assert engagements(db) == []
+
+
+def test_an_erased_subscribers_link_still_leads_to_its_page_and_records_nothing(
+    settings: Settings, db: Database, web_url: str, campaign_id: int
+) -> None:
+    with db.transaction() as session:
+        delivery = session.scalar(select(Delivery.id).where(Delivery.campaign_id == campaign_id, Delivery.email == ZOE))
+    assert delivery is not None
+    erase(db, ZOE)
+    with time_machine.travel(LATER, tick=True):
+        clicked = get(click(settings, web_url, 0, delivery, campaign_id))
+        opened = get(pixel(settings, web_url, delivery, campaign_id))
+    assert clicked.status_code == 302 and clicked.headers["Location"] == tracked_links(db, campaign_id)[0]
+    assert opened.status_code == 200
+    assert engagements(db) == []
+
+
+def test_the_view_page_shows_the_original_links_and_records_no_open(
+    settings: Settings, db: Database, web_url: str, campaign_id: int
+) -> None:
+    with db.transaction() as session:
+        subscriber = session.scalar(select(Delivery.subscriber_id).where(Delivery.campaign_id == campaign_id, Delivery.email == ZOE))
+    view = signer_for(settings).url(VIEW, LinkTarget(subscriber, None, campaign_id)).replace(settings.public_url, web_url)
+    page = get(view)
+    assert page.status_code == 200
+    assert "/t/c/" not in page.text and "/t/o/" not in page.text
+    assert tracked_links(db, campaign_id)[0].replace("&", "&amp;") in page.text
+    assert engagements(db) == []
