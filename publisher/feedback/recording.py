@@ -14,7 +14,12 @@ What events do:
 - soft bounces suppress it after NEWSLETTER_SOFT_BOUNCE_LIMIT of them;
 - a provider-side unsubscribe unsubscribes it from the campaign's list;
 - a bounce or a complaint is announced to the outgoing webhooks
-  (``delivery.bounced``, ``delivery.complained``), in the same transaction.
+  (``delivery.bounced``, ``delivery.complained``), in the same transaction;
+- an open or a click of a tracked campaign is also an engagement
+  (``publisher.tracking``), classified by the same rules as the web app's own,
+  written in the same transaction and only when the event itself is new: a
+  webhook delivered twice is one engagement, and the figures count each
+  recipient once whether the pixel, the provider or both saw them.
 
 An event about a record whose person was erased is stored without its
 detail (bounce texts quote the address) and acts on nothing: the address is
@@ -35,9 +40,11 @@ from publisher.audience.lists import leave_audience
 from publisher.audience.privacy import PLACEHOLDER_PREFIX
 from publisher.audience.suppressions import suppress_address
 from publisher.core.settings import Settings
-from publisher.db.models import Campaign, Delivery, DeliveryEvent, EventType
+from publisher.db.models import Campaign, Delivery, DeliveryEvent, EngagementKind, EventType
 from publisher.outgoing_webhooks.announce import announce, iso
 from publisher.outgoing_webhooks.events import DELIVERY_BOUNCED, DELIVERY_COMPLAINED
+from publisher.tracking.classify import Seen
+from publisher.tracking.recording import Hit, provider_link, record, recordable
 
 DETAIL_LIMIT = 1000
 
@@ -59,6 +66,10 @@ class ProviderEvent:
     event_id: str | None = None
     #: A short human-readable reason: bounce description, clicked URL, …
     detail: str = ""
+    #: The user agent of an open or click, when the provider reports it (classified, never stored).
+    user_agent: str | None = None
+    #: The provider's own verdict that an open was a machine's (SendGrid's ``sg_machine_open``).
+    machine_open: bool = False
 
     def describe(self) -> str:
         ids = self.message_id or self.delivery_id or self.provider_message_id
@@ -100,7 +111,24 @@ def record_events(session: Session, settings: Settings, events: list[ProviderEve
             suppressed = report.suppressed
             _act(session, settings, delivery, event, report)
             _announce(session, delivery, event, suppressed=report.suppressed > suppressed)
+            _engage(session, delivery, event)
     return report
+
+
+_ENGAGEMENTS = {EventType.OPENED: EngagementKind.OPEN, EventType.CLICKED: EngagementKind.CLICK}
+
+
+def _engage(session: Session, delivery: Delivery, event: ProviderEvent) -> None:
+    """Write a provider's open or click of a tracked campaign as an engagement (the event itself is new)."""
+    kind = _ENGAGEMENTS.get(event.type)
+    if kind is None:
+        return
+    campaign = session.get(Campaign, delivery.campaign_id)
+    if campaign is None or not campaign.tracking or not recordable(delivery, campaign):
+        return
+    seen = Seen(kind, event.occurred_at, event.user_agent, provider_machine=event.machine_open and kind is EngagementKind.OPEN)
+    number, url = provider_link(campaign, event.detail or None) if kind is EngagementKind.CLICK else (None, None)
+    record(session, delivery, campaign, Hit(seen, source=event.provider, link_index=number, url=url))
 
 
 _BOUNCES = {EventType.BOUNCED_HARD: "hard", EventType.BOUNCED_SOFT: "soft"}

@@ -10,6 +10,7 @@ showed what they were.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -23,6 +24,8 @@ from publisher.tracking.classify import CLICK_BURST_SECONDS, Seen, burst_reason,
 MAX_PER_DELIVERY = 200
 #: What an erased subscriber's anonymised delivery address starts with (``publisher.audience.privacy``).
 ERASED_PREFIX = "erased:"
+#: A click link of ours, as a provider that tracks clicks too reports it.
+_OWN_CLICK = re.compile(r"https?://[^/]+(?:/[^?#]*)?/t/c/([0-9]{1,6})\.[A-Za-z0-9_.\-]+")
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,22 @@ def _mark_burst(session: Session, delivery_id: int, campaign: Campaign, at: dt.d
     session.execute(
         update(Engagement).where(*window, Engagement.machine.is_(False)).values(machine=True, machine_reason=burst_reason(links))
     )
+
+
+def provider_link(campaign: Campaign, url: str | None) -> tuple[int | None, str | None]:
+    """The link number and URL of a click a provider reported: one of our click links stands for its stored URL.
+
+    A provider that tracks clicks itself reports the link it rewrote, which is
+    our click link when ours is tracked too; its token is never stored.
+    """
+    tracked = campaign.tracked_links or []
+    own = _OWN_CLICK.fullmatch(url or "")
+    if own is not None:
+        number = int(own.group(1))
+        return (number, tracked[number]) if number < len(tracked) else (None, None)
+    if url in tracked:
+        return tracked.index(url), url
+    return None, url
 
 
 def _link_number(campaign: Campaign, index: int | None, url: str | None) -> int | None:

@@ -134,3 +134,14 @@ def as_delivery_id(value: object) -> int | None:
     if isinstance(value, int) and 0 < value <= MAX_ID:
         return value
     return None
+
+
+#: The longest user agent read from a provider's event; it is classified, never stored.
+USER_AGENT_LIMIT = 1000
+
+
+def user_agent(value: object) -> str | None:
+    """The user agent a provider reports for an open or click; None when it reports none (not a string)."""
+    if not isinstance(value, str):
+        return None
+    return value.replace("\x00", "")[:USER_AGENT_LIMIT]

@@ -27,7 +27,17 @@ from typing import Any
 from publisher.db.models import EventType
 from publisher.feedback.recording import ProviderEvent
 from publisher.web.deps import WebContext
-from publisher.web.webhooks.base import as_delivery_id, check_timestamp, malformed, parse_json, parse_time, register, text, unauthorized
+from publisher.web.webhooks.base import (
+    as_delivery_id,
+    check_timestamp,
+    malformed,
+    parse_json,
+    parse_time,
+    register,
+    text,
+    unauthorized,
+    user_agent,
+)
 
 NAME = "mailgun"
 TOKEN_PREFIX = "newsletter:webhook:mailgun:token:"  # noqa: S105 (a Redis key prefix)
@@ -158,6 +168,7 @@ def parse_event(data: dict[str, Any]) -> list[ProviderEvent]:
             # Mailgun's event id is unique only within a day: with its
             # timestamp it is unique for good, and the same on a redelivery.
             event_id=f"{event_id}@{data.get('timestamp')}" if event_id else None,
+            user_agent=_user_agent(data) if event_type in (EventType.OPENED, EventType.CLICKED) else None,
             detail=detail,
         )
     ]
@@ -171,3 +182,8 @@ def _provider_message_id(data: dict[str, Any]) -> str | None:
     if not value:
         return None
     return f"<{value.strip('<>')}>"
+
+
+def _user_agent(data: dict[str, Any]) -> str | None:
+    info = data.get("client-info")
+    return user_agent(info.get("user-agent")) if isinstance(info, dict) else None

@@ -24,7 +24,17 @@ from typing import Any
 from publisher.db.models import EventType
 from publisher.feedback.recording import ProviderEvent
 from publisher.web.deps import WebContext
-from publisher.web.webhooks.base import as_delivery_id, malformed, parse_json, parse_time, register, same_secret, text, unauthorized
+from publisher.web.webhooks.base import (
+    as_delivery_id,
+    malformed,
+    parse_json,
+    parse_time,
+    register,
+    same_secret,
+    text,
+    unauthorized,
+    user_agent,
+)
 
 NAME = "postmark"
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="newsletter webhooks", charset="UTF-8"'}
@@ -145,6 +155,7 @@ def _event(record: dict[str, Any], event_type: EventType, time_field: str, detai
         provider_message_id=provider_message_id,
         event_id=event_id,
         detail=detail,
+        user_agent=user_agent(record.get("UserAgent")) if event_type in (EventType.OPENED, EventType.CLICKED) else None,
     )
 
 

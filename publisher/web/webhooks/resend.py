@@ -33,7 +33,7 @@ from publisher.db.models import EventType
 from publisher.feedback.recording import ProviderEvent
 from publisher.web.deps import WebContext
 from publisher.web.inbound import whsec_key
-from publisher.web.webhooks.base import as_delivery_id, malformed, now, parse_json, parse_time, register, text, unauthorized
+from publisher.web.webhooks.base import as_delivery_id, malformed, now, parse_json, parse_time, register, text, unauthorized, user_agent
 
 PROVIDER = "resend"
 SIGNATURE_HEADERS = ("svix-id", "svix-timestamp", "svix-signature")
@@ -106,6 +106,7 @@ def event_from(payload: dict[str, Any], svix_id: str) -> ProviderEvent | None:
         provider_message_id=email_id,
         event_id=text(svix_id),
         detail=detail,
+        user_agent=_user_agent(data, kind),
     )
 
 
@@ -125,3 +126,8 @@ def _tag(tags: object, name: str) -> object:
             if isinstance(tag, dict) and tag.get("name") == name:
                 return tag.get("value")
     return None
+
+
+def _user_agent(data: dict[str, Any], kind: str) -> str | None:
+    section = data.get({"email.opened": "open", "email.clicked": "click"}.get(kind, ""))
+    return user_agent(section.get("userAgent")) if isinstance(section, dict) else None

@@ -34,7 +34,17 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key, lo
 from publisher.db.models import EventType
 from publisher.feedback.recording import ProviderEvent
 from publisher.web.deps import WebContext
-from publisher.web.webhooks.base import as_delivery_id, check_timestamp, malformed, parse_json, parse_time, register, text, unauthorized
+from publisher.web.webhooks.base import (
+    as_delivery_id,
+    check_timestamp,
+    malformed,
+    parse_json,
+    parse_time,
+    register,
+    text,
+    unauthorized,
+    user_agent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -173,4 +183,7 @@ def parse_event(index: int, item: dict[str, Any]) -> ProviderEvent | None:
         provider_message_id=provider_message_id,
         event_id=text(item.get("sg_event_id")) or None,
         detail=detail,
+        user_agent=user_agent(item.get("useragent")) if event_type in (EventType.OPENED, EventType.CLICKED) else None,
+        # SendGrid's own verdict on an open: Apple's privacy proxy fetched it.
+        machine_open=item.get("sg_machine_open") is True,
     )

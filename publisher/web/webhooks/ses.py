@@ -27,13 +27,14 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from publisher.db.models import EventType
 from publisher.feedback.recording import ProviderEvent
 from publisher.web.deps import WebContext
 from publisher.web.webhooks import sns
-from publisher.web.webhooks.base import JSON, as_delivery_id, malformed, now, parse_time, register, text
+from publisher.web.webhooks.base import JSON, as_delivery_id, malformed, now, parse_time, register, text, user_agent
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,8 @@ def _delay(record: dict[str, Any], envelope: sns.Envelope) -> list[ProviderEvent
 def _simple(record: dict[str, Any], envelope: sns.Envelope, kind: EventType) -> ProviderEvent:
     section = _section(record, {EventType.DELIVERED: "delivery", EventType.OPENED: "open", EventType.CLICKED: "click"}[kind])
     detail = text(section.get("smtpResponse")) if kind is EventType.DELIVERED else text(section.get("link"))
-    return _event(record, envelope, kind, _time(section.get("timestamp"), envelope), {}, detail)
+    event = _event(record, envelope, kind, _time(section.get("timestamp"), envelope), {}, detail)
+    return event if kind is EventType.DELIVERED else replace(event, user_agent=user_agent(section.get("userAgent")))
 
 
 def _event(
