@@ -142,7 +142,7 @@ def test_lists_show_and_set_make_a_list_public(env: dict[str, str], settings: Se
 
     shown = run_cli(env, "lists", "show")
     assert shown.returncode == 0, shown.output
-    line = r"attendees\s+public\s+25 confirmed, 0 pending, 0 unsubscribed\s+UTC\s+Recaps of Modu events"
+    line = r"attendees\s+public\s+25 confirmed, 0 pending, 0 unsubscribed\s+UTC\s+tracking on\s+Recaps of Modu events"
     assert re.search(line, shown.output), shown.output
 
     assert run_cli(env, "lists", "set", "attendees", "--private").returncode == 0

@@ -6,8 +6,9 @@ recap drafts of events that have ended, sends approved drafts whose automatic
 send has come, releases scheduled campaigns that are due, enqueues any
 batch not on the queue yet, and a webhook delivery task when an outgoing
 webhook message is due and none waits; it deletes the webhook messages
-delivered or given up on more than 30 days ago. Each step has its own
-guard: one failing never keeps the others from running.
+delivered or given up on more than 30 days ago, and the opens and clicks
+older than NEWSLETTER_TRACKING_DAYS. Each step has its own guard: one
+failing never keeps the others from running.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from publisher.events.endings import recap_work_waiting
 from publisher.ledger.auto_send import due_approved
 from publisher.outgoing_webhooks.messages import prune as prune_webhook_messages
 from publisher.queue import deliver_webhooks_after_commit, dispatch_due, dispatch_due_webhooks
+from publisher.tracking.retention import prune as prune_engagements
 from workers.celery_app import current_settings, redis_url_of_broker
 from workers.providers import check_provider
 
@@ -71,6 +73,7 @@ class Sweeper(threading.Thread):
             if released:
                 log.info("sweep enqueued %s batch(es)", released)
             self.sweep_webhooks(db)
+            self.sweep_engagements(db)
             return released
         finally:
             # The prefork pool may fork again later: hold no connections.
@@ -92,6 +95,16 @@ class Sweeper(threading.Thread):
         else:
             if pruned:
                 log.info("sweep deleted %s webhook message(s) past their retention", pruned)
+
+    def sweep_engagements(self, db: Database) -> None:
+        """Delete the opens and clicks kept NEWSLETTER_TRACKING_DAYS already."""
+        try:
+            pruned = prune_engagements(db, self.settings.tracking_days)
+        except Exception:
+            log.exception("the sweep's tracking retention step failed")
+        else:
+            if pruned:
+                log.info("sweep deleted %s open(s) and click(s) past NEWSLETTER_TRACKING_DAYS", pruned)
 
     def sweep_events(self, db: Database) -> None:
         """What ended events ask for: recap drafts and the editors' notice, then the approved drafts that are due.

@@ -64,6 +64,8 @@ class ListSummary:
     description: str
     #: The time zone of its subscribers who have none of their own (local-time sends).
     timezone: str = DEFAULT_ZONE
+    #: Whether its issues track opens and clicks (when NEWSLETTER_TRACKING is on too).
+    tracking: bool = True
     #: Subscriptions by status; every status is present, zero when none.
     counts: dict[SubscriptionStatus, int] = field(default_factory=dict)
 
@@ -76,6 +78,8 @@ class ListChange:
     description: str | None = None
     #: IANA name (checked by ``publisher.core.zones.check_zone``): the zone of its subscribers who have none.
     timezone: str | None = None
+    #: Track opens and clicks in its issues published from now on.
+    tracking: bool | None = None
 
 
 def list_summaries(db: Database) -> list[ListSummary]:
@@ -99,6 +103,8 @@ def update_list(db: Database, name: str, change: ListChange) -> ListSummary:
             mailing_list.public = change.public
         if change.description is not None:
             mailing_list.description = change.description
+        if change.tracking is not None:
+            mailing_list.tracking = change.tracking
         if change.timezone is not None:
             try:
                 mailing_list.timezone = check_zone(change.timezone)
@@ -166,6 +172,7 @@ def _summary(mailing_list: MailingList, counts: dict[SubscriptionStatus, int]) -
         public=mailing_list.public,
         description=mailing_list.description,
         timezone=mailing_list.timezone,
+        tracking=mailing_list.tracking,
         counts={status: counts.get(status, 0) for status in SubscriptionStatus},
     )
 

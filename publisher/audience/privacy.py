@@ -2,8 +2,8 @@
 
 The export gathers every row that names the address: the subscriber with
 its subscriptions and their consent proof, the suppression entries (matched
-by hash, so erased ones are included), and the ledger records with their
-provider events.
+by hash, so erased ones are included), the ledger records with their
+provider events, and the opens and clicks recorded of those emails.
 
 Erasure deletes the subscriber (and so its subscriptions) and anonymises
 what must stay for the campaigns' figures: each ledger record's address
@@ -14,7 +14,9 @@ entry then makes sure the address is never mailed again, even if it is
 imported later. Everything happens in one transaction; the outbox files of
 the anonymised records are deleted after it commits. The outgoing webhook
 messages about the person (their confirmations, unsubscribes, bounces and
-complaints) are deleted, whether sent or still waiting.
+complaints) are deleted, whether sent or still waiting. The opens and clicks
+of the person's emails are deleted: a figure counted from them before goes
+down by one, which is what forgetting someone means.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from publisher.db.models import (
     Delivery,
     DeliveryEvent,
     DeliveryState,
+    Engagement,
     Event,
     EventRegistrant,
     MailingList,
@@ -74,6 +77,8 @@ class Erasure:
     subscriber_id: int | None = None
     #: Outgoing webhook messages about the person, deleted (sent or still waiting).
     webhook_messages: int = 0
+    #: Opens and clicks of the person's emails, deleted.
+    engagements: int = 0
 
     @property
     def held_anything(self) -> bool:
@@ -84,7 +89,7 @@ class Erasure:
         """What was erased, in counts only: the audit entry's detail, which must not name the address."""
         return (
             f"{self.subscriptions} subscription(s) deleted, {self.deliveries} delivery record(s) anonymised, "
-            f"{self.events} event detail(s) cleared; suppressed everywhere by hash"
+            f"{self.events} event detail(s) cleared, {self.engagements} open(s) and click(s) deleted; suppressed everywhere by hash"
         )
 
 
@@ -98,7 +103,7 @@ def export(db: Database, email: str) -> dict[str, object] | None:
         digests = known_hashes(session, email)
         subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
         suppressions = _export_suppressions(session, digests)
-        deliveries = _export_deliveries(session, _ledger_rows(email, subscriber.id if subscriber else None))
+        deliveries, delivery_ids = _export_deliveries(session, _ledger_rows(email, subscriber.id if subscriber else None))
         if subscriber is None and not suppressions and not deliveries:
             return None
         return {
@@ -109,6 +114,7 @@ def export(db: Database, email: str) -> dict[str, object] | None:
             "event_registrations": _export_registrations(session, subscriber.id) if subscriber else [],
             "suppressions": suppressions,
             "deliveries": deliveries,
+            "opens_and_clicks": _export_engagements(session, delivery_ids),
         }
 
 
@@ -211,7 +217,32 @@ def _export_suppressions(session: Session, digests: list[str]) -> list[dict[str,
     ]
 
 
-def _export_deliveries(session: Session, match: ColumnElement[bool]) -> list[dict[str, object]]:
+def _export_engagements(session: Session, delivery_ids: list[int]) -> list[dict[str, object]]:
+    """The opens and clicks of these deliveries: campaign, kind, when, the link, and the human or machine verdict."""
+    if not delivery_ids:
+        return []
+    rows = session.execute(
+        select(Engagement, Campaign.title)
+        .join(Campaign, Campaign.id == Engagement.campaign_id)
+        .where(Engagement.delivery_id.in_(delivery_ids))
+        .order_by(Engagement.occurred_at, Engagement.id)
+    ).all()
+    return [
+        {
+            "campaign_id": e.campaign_id,
+            "campaign_title": title,
+            "kind": e.kind.value,
+            "occurred_at": _iso(e.occurred_at),
+            "url": e.url,
+            "source": e.source,
+            "verdict": "machine" if e.machine else "human",
+            "machine_reason": e.machine_reason,
+        }
+        for e, title in rows
+    ]
+
+
+def _export_deliveries(session: Session, match: ColumnElement[bool]) -> tuple[list[dict[str, object]], list[int]]:
     rows = session.execute(
         select(Delivery, Campaign.title, MailingList.name)
         .join(Campaign, Campaign.id == Delivery.campaign_id)
@@ -243,7 +274,7 @@ def _export_deliveries(session: Session, match: ColumnElement[bool]) -> list[dic
             "events": events.get(d.id, []),
         }
         for d, title, list_name in rows
-    ]
+    ], [d.id for d, _, _ in rows]
 
 
 def erase(db: Database, email: str, outbox_dir: Path | None = None) -> Erasure:
@@ -271,6 +302,9 @@ def erase(db: Database, email: str, outbox_dir: Path | None = None) -> Erasure:
             values["dead_lettered_at"] = None
             session.execute(update(Delivery).where(Delivery.id == record.id).values(**values))
         events = _clear_event_details(session, ids)
+        engagements = (
+            int(getattr(session.execute(delete(Engagement).where(Engagement.delivery_id.in_(ids))), "rowcount", 0) or 0) if ids else 0
+        )
         webhook_messages = forget_person(session, subscriber_id, ids)
         suppressions = _reduce_suppressions(session, email, digests, redact)
         subscriptions = 0
@@ -294,7 +328,14 @@ def erase(db: Database, email: str, outbox_dir: Path | None = None) -> Erasure:
         outbox_files=files,
         subscriber_id=subscriber_id,
         webhook_messages=webhook_messages,
+        engagements=engagements,
     )
+
+
+def _delete_engagements(session: Session, delivery_ids: list[int]) -> int:
+    if not delivery_ids:
+        return 0
+    return int(getattr(session.execute(delete(Engagement).where(Engagement.delivery_id.in_(delivery_ids))), "rowcount", 0) or 0)
 
 
 def _clear_event_details(session: Session, delivery_ids: list[int]) -> int:

@@ -1,4 +1,4 @@
-"""List commands: show the lists, make one public or private, describe it, give it a time zone."""
+"""List commands: show the lists, make one public or private, describe it, give it a time zone, switch its tracking."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from publisher.db.models import SubscriptionStatus
 app = typer.Typer(no_args_is_help=True, help="Show the lists; choose which ones have their issues in the public archive.")
 
 SHOWN_STATUSES = (SubscriptionStatus.CONFIRMED, SubscriptionStatus.PENDING, SubscriptionStatus.UNSUBSCRIBED)
+SWITCH = {"on": True, "off": False}
 
 
 @app.command("show")
 def lists_show() -> None:
-    """Show every list: public or private, subscribers by status, time zone, description."""
+    """Show every list: public or private, subscribers by status, time zone, tracking, description."""
     from publisher.audience.lists import list_summaries
     from publisher.db.engine import open_database
 
@@ -31,7 +32,10 @@ def lists_show() -> None:
     for summary in summaries:
         counts = ", ".join(f"{summary.counts[status]} {status.value}" for status in SHOWN_STATUSES)
         # The zone is one word, so it comes before the description, the only free text on the line.
-        line = f"{safe(summary.name):<{width}}  {'public ' if summary.public else 'private'}  {counts}  {safe(summary.timezone)}"
+        tracking = "tracking on " if summary.tracking else "tracking off"
+        line = (
+            f"{safe(summary.name):<{width}}  {'public ' if summary.public else 'private'}  {counts}  {safe(summary.timezone)}  {tracking}"
+        )
         out.print(line + (f"  {safe(summary.description)}" if summary.description else ""), soft_wrap=True)
 
 
@@ -46,14 +50,24 @@ def lists_set(
         str | None,
         typer.Option(help="IANA time zone (e.g. Europe/Paris) of subscribers with none of their own, for --local-time sends."),
     ] = None,
+    tracking: Annotated[
+        str | None,
+        typer.Option(
+            metavar="on|off",
+            help="Track opens and clicks in the list's issues published from now on (NEWSLETTER_TRACKING must be on too).",
+        ),
+    ] = None,
 ) -> None:
-    """Make a list public or private, or change its description or time zone."""
+    """Make a list public or private, or change its description, time zone or tracking."""
     from publisher.audience.lists import MAX_DESCRIPTION, ListChange, update_list
     from publisher.core.zones import check_zone
     from publisher.db.engine import open_database
 
-    if public is None and description is None and timezone is None:
-        fail("nothing to change: give --public, --private, --description TEXT or --timezone ZONE", EXIT_INPUT)
+    if public is None and description is None and timezone is None and tracking is None:
+        fail("nothing to change: give --public, --private, --description TEXT, --timezone ZONE or --tracking on|off", EXIT_INPUT)
+    if tracking is not None and tracking.strip().lower() not in SWITCH:
+        fail(f"--tracking: give on or off, not {safe(tracking)!r}", EXIT_INPUT)
+    track = SWITCH[tracking.strip().lower()] if tracking is not None else None
     if timezone is not None:
         try:
             timezone = check_zone(timezone.strip())
@@ -65,7 +79,7 @@ def lists_set(
             fail(f"--description is {len(description)} characters long; at most {MAX_DESCRIPTION} fit", EXIT_INPUT)
     settings = cli_settings()
     with reported_errors():
-        change = ListChange(public=public, description=description, timezone=timezone)
+        change = ListChange(public=public, description=description, timezone=timezone, tracking=track)
         summary = update_list(open_database(settings.resolved_database_url), name, change)
     if summary.public:
         out.print(f"list '{safe(summary.name)}' is public: its issues are in the archive and the RSS feed", soft_wrap=True)
@@ -73,3 +87,8 @@ def lists_set(
         out.print(f"list '{safe(summary.name)}' is private: its issues are not in the archive", soft_wrap=True)
     if timezone is not None:
         out.print(f"subscribers of '{safe(summary.name)}' with no time zone of their own are in {summary.timezone}", soft_wrap=True)
+    if track is not None:
+        what = "track opens and clicks" if summary.tracking else "track no opens or clicks: links stay as written, no pixel"
+        out.print(f"issues to '{safe(summary.name)}' published from now on {what}", soft_wrap=True)
+        if summary.tracking and not settings.tracking:
+            out.print("NEWSLETTER_TRACKING is off: no issue is tracked until it is on", soft_wrap=True)

@@ -84,6 +84,8 @@ def subscribers_erase(
         if erased.deliveries:
             stopped = f", {erased.stopped} of them no longer to be sent" if erased.stopped else ""
             out.print(f"  {erased.deliveries} delivery record(s) anonymised{stopped}; {erased.events} event detail(s) cleared")
+            if erased.engagements:
+                out.print(f"  {erased.engagements} open(s) and click(s) deleted")
         if erased.outbox_files:
             out.print(f"  {erased.outbox_files} outbox message file(s) deleted")
         if erased.suppressions:

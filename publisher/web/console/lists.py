@@ -1,4 +1,4 @@
-"""The lists page: every list with its subscriptions counted by status, its public/private switch, and `Import CSV`.
+"""The lists page: every list with its subscriptions counted by status, its public/private and tracking switches, and `Import CSV`.
 
 Importing follows ``newsletter subscribers import``: every row is checked,
 rejected rows are listed with their line and reason, the valid ones land in
@@ -34,7 +34,13 @@ MAX_FIELD = 1000
 @router.get("/lists", response_class=HTMLResponse)
 def lists_page(ctx: Context, user: User) -> HTMLResponse:
     return console_page(
-        "lists.html.j2", user, title="Lists", section="lists", lists=list_summaries(ctx.db), statuses=list(SubscriptionStatus)
+        "lists.html.j2",
+        user,
+        title="Lists",
+        section="lists",
+        lists=list_summaries(ctx.db),
+        statuses=list(SubscriptionStatus),
+        tracking=ctx.settings.tracking,
     )
 
 
@@ -61,6 +67,28 @@ def set_visibility(
         target=f"list:{changed.name}",
         detail="public" if changed.public else "private",
     )
+    return RedirectResponse("/console/lists", status_code=303, headers=HEADERS)
+
+
+@router.post("/lists/tracking")
+def set_tracking(
+    request: Request,
+    ctx: Context,
+    user: Admin,
+    list_name: Annotated[str, Form(alias="list", max_length=MAX_FIELD)],
+    tracking: Annotated[str, Form(max_length=10)],
+) -> Response:
+    """Switch the tracking of opens and clicks in the list's issues published from now on."""
+    if tracking not in ("on", "off"):
+        raise HTTPException(400, "tracking must be on or off")
+    try:
+        changed = update_list(ctx.db, list_name, ListChange(tracking=tracking == "on"))
+    except ListNameError as exc:
+        raise HTTPException(400, str(exc)) from None
+    except NotFoundError as exc:
+        raise HTTPException(404, str(exc)) from None
+    detail = "tracking on" if changed.tracking else "tracking off"
+    log(ctx.db, actor(request, ctx, user), Action.LIST_CHANGED, target=f"list:{changed.name}", detail=detail)
     return RedirectResponse("/console/lists", status_code=303, headers=HEADERS)
 
 
