@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest bench-render bench monitoring-panels clean
+.PHONY: demo test lint typecheck pytest bench-render bench-redirect bench monitoring-panels clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -42,6 +42,10 @@ test: lint typecheck pytest
 
 bench-render: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.bench.bench_render
+
+# A click link and the open pixel answered by the real web app over loopback (docs/performance.md).
+bench-redirect: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.bench.bench_redirect
 
 # At the defaults a user gets, every figure the median of three runs (docs/performance.md).
 bench: $(VENV)/.installed-dev

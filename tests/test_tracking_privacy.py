@@ -13,9 +13,9 @@ from publisher.accounts.audit import entries
 from publisher.audience.privacy import erase, export
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Campaign, Delivery, Engagement, EngagementKind, MailingList, Role
+from publisher.db.models import Delivery, Engagement, EngagementKind, MailingList, Role
 from publisher.tracking.classify import Seen
-from publisher.tracking.recording import Hit, record
+from publisher.tracking.recording import Hit, record, target
 from tests.support.audience import RAJ, ZOE, people
 from tests.support.campaigns import publish
 from tests.support.cli import run_cli
@@ -29,10 +29,10 @@ SENT = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 def engage(db: Database, campaign_id: int, email: str, kind: EngagementKind, at: dt.datetime, url: str | None = None) -> None:
     with db.transaction() as session:
-        delivery = session.scalar(select(Delivery).where(Delivery.campaign_id == campaign_id, Delivery.email == email))
-        campaign = session.get(Campaign, campaign_id)
-        assert delivery is not None and campaign is not None
-        record(session, delivery, campaign, Hit(Seen(kind, at, BROWSER), source="app", url=url))
+        delivery = session.scalar(select(Delivery.id).where(Delivery.campaign_id == campaign_id, Delivery.email == email))
+        assert delivery is not None
+        to = target(session, campaign_id, delivery)
+        assert to is not None and record(session, to, Hit(Seen(kind, at, BROWSER), source="app", url=url))
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ from publisher.db.models import Campaign, Delivery, DeliveryEvent, EngagementKin
 from publisher.outgoing_webhooks.announce import announce, iso
 from publisher.outgoing_webhooks.events import DELIVERY_BOUNCED, DELIVERY_COMPLAINED
 from publisher.tracking.classify import Seen
-from publisher.tracking.recording import Hit, provider_link, record, recordable
+from publisher.tracking.recording import Hit, provider_link, record, target
 
 DETAIL_LIMIT = 1000
 
@@ -123,12 +123,12 @@ def _engage(session: Session, delivery: Delivery, event: ProviderEvent) -> None:
     kind = _ENGAGEMENTS.get(event.type)
     if kind is None:
         return
-    campaign = session.get(Campaign, delivery.campaign_id)
-    if campaign is None or not campaign.tracking or not recordable(delivery, campaign):
+    to = target(session, delivery.campaign_id, delivery.id)
+    if to is None or not to.recordable:
         return
     seen = Seen(kind, event.occurred_at, event.user_agent, provider_machine=event.machine_open and kind is EngagementKind.OPEN)
-    number, url = provider_link(campaign, event.detail or None) if kind is EngagementKind.CLICK else (None, None)
-    record(session, delivery, campaign, Hit(seen, source=event.provider, link_index=number, url=url))
+    number, url = provider_link(to, event.detail or None) if kind is EngagementKind.CLICK else (None, None)
+    record(session, to, Hit(seen, source=event.provider, link_index=number, url=url))
 
 
 _BOUNCES = {EventType.BOUNCED_HARD: "hard", EventType.BOUNCED_SOFT: "soft"}

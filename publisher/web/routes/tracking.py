@@ -22,13 +22,12 @@ import re
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from itsdangerous import BadSignature
-from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from publisher.core.clock import utcnow
-from publisher.db.models import MAX_ID, Campaign, Delivery, EngagementKind
+from publisher.db.models import MAX_ID, EngagementKind
 from publisher.tracking.classify import Seen
-from publisher.tracking.recording import Hit, record, recordable
+from publisher.tracking.recording import Hit, record, target
 from publisher.web.deps import Context
 
 router = APIRouter(tags=["tracking"])
@@ -46,12 +45,12 @@ NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache", "Refer
 @router.api_route("/t/o/{token}.gif", methods=["GET", "HEAD"], summary="The open pixel of one tracked email (signed)")
 def open_pixel(token: str, request: Request, ctx: Context) -> Response:
     delivery_id, campaign_id = _verified(ctx, token)
-    if request.method == "GET":
-        with ctx.db.transaction() as session:
-            campaign = session.get(Campaign, campaign_id)
-            if campaign is None or not campaign.tracking:
-                raise HTTPException(404, NOT_FOUND)
-            _record(session, campaign, delivery_id, Hit(_seen(request, EngagementKind.OPEN), source="app"))
+    with ctx.db.transaction() as session:
+        to = target(session, campaign_id, delivery_id)
+        if to is None:
+            raise HTTPException(404, NOT_FOUND)
+        if request.method == "GET":
+            record(session, to, Hit(_seen(request, EngagementKind.OPEN), source="app"))
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
@@ -63,15 +62,12 @@ def click(token: str, request: Request, ctx: Context) -> Response:
     number = int(found.group(1))
     delivery_id, campaign_id = _verified(ctx, found.group(2))
     with ctx.db.transaction() as session:
-        campaign = session.get(Campaign, campaign_id)
-        links = (campaign.tracked_links or []) if campaign is not None and campaign.tracking else []
-        if number >= len(links):
+        to = target(session, campaign_id, delivery_id)
+        if to is None or number >= len(to.links):
             raise HTTPException(404, NOT_FOUND)
-        url = links[number]
+        url = to.links[number]
         if request.method == "GET":
-            assert campaign is not None
-            hit = Hit(_seen(request, EngagementKind.CLICK), source="app", link_index=number, url=url)
-            _record(session, campaign, delivery_id, hit)
+            record(session, to, Hit(_seen(request, EngagementKind.CLICK), source="app", link_index=number, url=url))
     return RedirectResponse(url, status_code=302, headers=NO_STORE)
 
 
@@ -90,9 +86,3 @@ def _verified(ctx: Context, token: str) -> tuple[int, int]:
 def _seen(request: Request, kind: EngagementKind) -> Seen:
     # The user agent is classified and dropped; the client's address is never read.
     return Seen(kind=kind, occurred_at=utcnow(), user_agent=request.headers.get("user-agent", ""))
-
-
-def _record(session: Session, campaign: Campaign, delivery_id: int, hit: Hit) -> None:
-    delivery = session.get(Delivery, delivery_id)
-    if delivery is not None and recordable(delivery, campaign):
-        record(session, delivery, campaign, hit)
