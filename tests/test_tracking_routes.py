@@ -14,6 +14,7 @@ from publisher.core.links import VIEW, LinkSigner, LinkTarget, signer_for
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Delivery, EngagementKind
+from publisher.web.access_log import redact_path
 from publisher.web.routes.tracking import PIXEL
 from tests.support.audience import ZOE, people
 from tests.support.campaigns import publish
@@ -150,3 +151,8 @@ def test_the_view_page_shows_the_original_links_and_records_no_open(
     assert "/t/c/" not in page.text and "/t/o/" not in page.text
     assert tracked_links(db, campaign_id)[0].replace("&", "&amp;") in page.text
     assert engagements(db) == []
+
+
+def test_tracking_tokens_are_kept_out_of_the_access_log() -> None:
+    assert redact_path("/t/c/3.WzEsMl0.c2lnbmF0dXJl") == "/t/c/[token]"
+    assert redact_path("/t/o/WzEsMl0.c2lnbmF0dXJl.gif") == "/t/o/[token]"
