@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"machine:  {machine()}; load average {os.getloadavg()[0]:.1f}")
     print(f"app:      newsletter serve (uvicorn, one process), SQLite; {recipients} recipients, {links} links; one kept-alive client")
     runs = ", ".join(f"{value:.2f}" for value in click_medians)
-    tail = f"p99 {statistics.median(click_p99s):.1f}"
+    tail = f"p99 {statistics.median(click_p99s):.1f} ms"
     print(f"click:    GET /t/c/N.TOKEN -> 302, {args.runs} run(s) of {args.requests:,}: median {click_median:.2f} ms (runs: {runs}) {tail}")
     runs = ", ".join(f"{value:.2f}" for value in pixel_medians)
     print(f"pixel:    GET /t/o/TOKEN.gif -> 200, {args.runs} run(s) of {args.requests:,}: median {pixel_median:.2f} ms (runs: {runs})")
