@@ -42,20 +42,40 @@ _CLICK = re.compile(r"([0-9]{1,6})\.(.+)")
 NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 
 
-@router.api_route("/t/o/{token}.gif", methods=["GET", "HEAD"], summary="The open pixel of one tracked email (signed)")
+@router.get("/t/o/{token}.gif", summary="The open pixel of one tracked email (signed): records an open")
 def open_pixel(token: str, request: Request, ctx: Context) -> Response:
+    return _pixel(token, ctx, _seen(request, EngagementKind.OPEN))
+
+
+@router.head("/t/o/{token}.gif", include_in_schema=False)
+def open_pixel_head(token: str, ctx: Context) -> Response:
+    return _pixel(token, ctx, None)
+
+
+@router.get("/t/c/{token}", summary="A tracked link of one email (signed): records the click, redirects to the link")
+def click(token: str, request: Request, ctx: Context) -> Response:
+    return _click(token, ctx, _seen(request, EngagementKind.CLICK))
+
+
+@router.head("/t/c/{token}", include_in_schema=False)
+def click_head(token: str, ctx: Context) -> Response:
+    return _click(token, ctx, None)
+
+
+def _pixel(token: str, ctx: Context, seen: Seen | None) -> Response:
+    """The pixel, recording ``seen`` (None: a HEAD request, which records nothing)."""
     delivery_id, campaign_id = _verified(ctx, token)
     with ctx.db.transaction() as session:
         to = target(session, campaign_id, delivery_id)
         if to is None:
             raise HTTPException(404, NOT_FOUND)
-        if request.method == "GET":
-            record(session, to, Hit(_seen(request, EngagementKind.OPEN), source="app"))
+        if seen is not None:
+            record(session, to, Hit(seen, source="app"))
     return Response(PIXEL, media_type="image/gif", headers=NO_STORE)
 
 
-@router.api_route("/t/c/{token}", methods=["GET", "HEAD"], summary="A tracked link of one email: records the click, redirects (signed)")
-def click(token: str, request: Request, ctx: Context) -> Response:
+def _click(token: str, ctx: Context, seen: Seen | None) -> Response:
+    """The redirect to the link's stored URL, recording ``seen`` (None: a HEAD request, which records nothing)."""
     found = _CLICK.fullmatch(token)
     if found is None:
         raise HTTPException(404, NOT_FOUND)
@@ -66,8 +86,8 @@ def click(token: str, request: Request, ctx: Context) -> Response:
         if to is None or number >= len(to.links):
             raise HTTPException(404, NOT_FOUND)
         url = to.links[number]
-        if request.method == "GET":
-            record(session, to, Hit(_seen(request, EngagementKind.CLICK), source="app", link_index=number, url=url))
+        if seen is not None:
+            record(session, to, Hit(seen, source="app", link_index=number, url=url))
     return RedirectResponse(url, status_code=302, headers=NO_STORE)
 
 
