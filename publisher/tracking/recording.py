@@ -8,7 +8,7 @@ showed what they were.
 
 A click answers within milliseconds, so nothing here loads a whole row:
 the campaign's stored issue alone is tens of kilobytes. ``target`` reads the
-few columns needed in one query.
+few columns needed in one query, and the statements are built once.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from publisher.db.models import Campaign, Delivery, Engagement, EngagementKind
@@ -59,11 +58,17 @@ _TARGET = (
     .outerjoin(Delivery, (Delivery.id == bindparam("delivery_id")) & (Delivery.campaign_id == Campaign.id))
     .where(Campaign.id == bindparam("campaign_id"))
 )
-#: A delivery's engagements so far (never more than MAX_PER_DELIVERY): the history every rule reads.
-_HISTORY = (
-    select(Engagement.kind, Engagement.occurred_at, Engagement.link_index, Engagement.url)
-    .where(Engagement.delivery_id == bindparam("delivery_id"))
-    .limit(MAX_PER_DELIVERY)
+#: How many engagements the delivery has, and whether one of them is an open at or before the time given.
+_HISTORY = select(
+    func.count(),
+    func.max(case((and_(Engagement.kind == EngagementKind.OPEN, Engagement.occurred_at <= bindparam("at")), 1), else_=0)),
+).where(Engagement.delivery_id == bindparam("delivery_id"))
+#: The delivery's clicks in a burst window.
+_WINDOW = select(Engagement.link_index, Engagement.url).where(
+    Engagement.delivery_id == bindparam("delivery_id"),
+    Engagement.kind == EngagementKind.CLICK,
+    Engagement.occurred_at >= bindparam("since"),
+    Engagement.occurred_at <= bindparam("at"),
 )
 _INSERT = insert(ENGAGEMENTS)
 
@@ -94,15 +99,19 @@ class Hit:
 
 
 def record(session: Session, to: Target, hit: Hit) -> bool:
-    """Classify and add the engagement; False when it is not recordable or the delivery has MAX_PER_DELIVERY already."""
+    """Classify and add the engagement; False when it is not recordable or the delivery has MAX_PER_DELIVERY already.
+
+    Two aggregate reads, whatever the delivery's history: its count and
+    whether it was opened before, then, for a click, the clicks of its
+    burst window.
+    """
     if to.delivery_id is None or to.erased:
         return False
     seen = hit.seen
-    history = session.execute(_HISTORY, {"delivery_id": to.delivery_id}).all()
-    if len(history) >= MAX_PER_DELIVERY:
+    count, opened = session.execute(_HISTORY, {"delivery_id": to.delivery_id, "at": seen.occurred_at}).one()
+    if count >= MAX_PER_DELIVERY:
         return False
-    opened_before = any(row.kind is EngagementKind.OPEN and row.occurred_at <= seen.occurred_at for row in history)
-    reason = machine_reason(seen, to.sent_at, opened_before=opened_before)
+    reason = machine_reason(seen, to.sent_at, opened_before=bool(opened))
     url = hit.url[:2000] if hit.url else None
     values = {
         "delivery_id": to.delivery_id,
@@ -116,30 +125,29 @@ def record(session: Session, to: Target, hit: Hit) -> bool:
         "machine_reason": reason[:200] if reason else None,
     }
     session.execute(_INSERT, values)
-    if seen.kind is EngagementKind.CLICK and _burst(to, [*history, (seen.kind, seen.occurred_at, hit.link_index, url)], seen.occurred_at):
-        since = seen.occurred_at - dt.timedelta(seconds=CLICK_BURST_SECONDS)
-        session.execute(
-            update(Engagement)
-            .where(
-                Engagement.delivery_id == to.delivery_id,
-                Engagement.kind == EngagementKind.CLICK,
-                Engagement.occurred_at >= since,
-                Engagement.occurred_at <= seen.occurred_at,
-                Engagement.machine.is_(False),
-            )
-            .values(machine=True, machine_reason=burst_reason(len(to.links)))
-        )
+    if seen.kind is EngagementKind.CLICK and len(to.links) >= 2:
+        _mark_burst(session, to, seen.occurred_at)
     return True
 
 
-def _burst(to: Target, history: list[Any], at: dt.datetime) -> bool:
-    """Whether every link of the campaign was clicked in the CLICK_BURST_SECONDS up to ``at``."""
-    if len(to.links) < 2:
-        return False  # one link clicked once is what a reader does
+def _mark_burst(session: Session, to: Target, at: dt.datetime) -> None:
+    """Mark machine every click of the window up to ``at`` when every link of the campaign was clicked in it."""
     since = at - dt.timedelta(seconds=CLICK_BURST_SECONDS)
-    clicks = [(index, url) for kind, occurred_at, index, url in history if kind is EngagementKind.CLICK and since <= occurred_at <= at]
-    numbers = {_link_number(to.links, index, url) for index, url in clicks}
-    return len(numbers - {None}) >= len(to.links)
+    window = {"delivery_id": to.delivery_id, "since": since, "at": at}
+    numbers = {_link_number(to.links, index, url) for index, url in session.execute(_WINDOW, window)}
+    if len(numbers - {None}) < len(to.links):
+        return
+    session.execute(
+        update(Engagement)
+        .where(
+            Engagement.delivery_id == to.delivery_id,
+            Engagement.kind == EngagementKind.CLICK,
+            Engagement.occurred_at >= since,
+            Engagement.occurred_at <= at,
+            Engagement.machine.is_(False),
+        )
+        .values(machine=True, machine_reason=burst_reason(len(to.links)))
+    )
 
 
 def provider_link(to: Target, url: str | None) -> tuple[int | None, str | None]:

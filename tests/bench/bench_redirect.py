@@ -137,16 +137,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=REQUESTS, help="clicks (and as many pixels) to time per run")
     parser.add_argument("--runs", type=int, default=RUNS, help="runs; the figure is the median of their medians")
     args = parser.parse_args(argv)
-    click_medians, pixel_medians, click_p99s = [], [], []
+    click_medians, pixel_medians, click_p99s, loads = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="bench-redirect-") as folder:
         for run in range(args.runs):
+            loads.append(os.getloadavg()[0])
             clicks, pixels, recipients, links = one_run(Path(folder) / f"run-{run}", args.requests)
             click_medians.append(statistics.median(clicks))
             pixel_medians.append(statistics.median(pixels))
             click_p99s.append(p99(clicks))
     click_median, pixel_median = statistics.median(click_medians), statistics.median(pixel_medians)
     print(f"redirect benchmark, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}")
-    print(f"machine:  {machine()}; load average {os.getloadavg()[0]:.1f}")
+    print(f"machine:  {machine()}; load average at each run's start: {', '.join(f'{load:.1f}' for load in loads)}")
     print(f"app:      newsletter serve (uvicorn, one process), SQLite; {recipients} recipients, {links} links; one kept-alive client")
     runs = ", ".join(f"{value:.2f}" for value in click_medians)
     tail = f"p99 {statistics.median(click_p99s):.1f} ms"
