@@ -37,7 +37,8 @@ PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRA
 NOT_FOUND = "This link is not valid. Copy the whole link from the email."
 #: A token is a few dozen characters; anything much longer is not one of ours and is not verified.
 MAX_TOKEN = 200
-_TOKEN = re.compile(r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)?")
+#: A tracking token: base64url payload, a dot, base64url signature (never compressed, so never a leading dot).
+_TOKEN = re.compile(r"[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")
 _CLICK = re.compile(r"([0-9]{1,6})\.(.+)")
 NO_STORE = {"Cache-Control": "no-store, max-age=0", "Pragma": "no-cache", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 
