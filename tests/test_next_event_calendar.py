@@ -13,10 +13,12 @@ from icalendar import Calendar
 from sqlalchemy import update
 
 from publisher.accounts.roles import CLI_ACTOR
+from publisher.content.rendering.issue import RenderedIssue
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, CampaignStatus
 from publisher.ledger.drafts import SendOrder, send_draft, send_test
+from publisher.web.issue import neutral_copy
 from tests.support.audience import people
 from tests.support.campaigns import publish
 from tests.support.drafts import save_draft
@@ -114,9 +116,13 @@ def test_the_email_links_to_its_own_campaigns_calendar(public_settings: Settings
     with db.transaction() as session:
         stored = session.get(Campaign, campaign)
         assert stored is not None
-        html, text = stored.html_template, stored.text_template
+        issue = RenderedIssue(html=stored.html_template, text=stored.text_template, nonce=stored.placeholder_nonce)
+        tracked = stored.tracked_links or []
     link = ics_url(PUBLIC_URL, campaign)
+    # As the view page renders it (no tracking token): the link itself; in the email, a tracked link leading to it.
+    html, text = issue.personalise(neutral_copy(unsubscribe_url="u", view_url="v"))
     assert f'href="{link}"' in html and f"(.ics): {link}\n" in text
+    assert link in tracked
     assert fetch(base, campaign).status_code == 200
 
 
