@@ -66,9 +66,12 @@ def columns(title: str, items: list[tuple[str, int]], height: int = 160) -> Char
     return Chart(title, bars, WIDTH, height, "columns")
 
 
+#: A stacked chart's drawing width: narrower than the others, so that its text stays readable when a
+#: phone scales it down to the screen.
+STACKED_WIDTH = 360
 #: Room on the left of a stacked chart for the value axis, and under it for the times.
-AXIS = 36
-UNDER = 30
+AXIS = 30
+UNDER = 26
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,8 @@ class StackedChart:
     #: Where the columns change width (hourly to daily), to draw a line and say so; None when they do not.
     change_x: float | None
     change_label: str
+    #: Whether the label goes left of the line (when the line is near the right edge).
+    change_label_left: bool
     #: What the accessible name adds after the totals (the bucket rule).
     note: str
 
@@ -142,13 +147,13 @@ def stacked_columns(
     items: list[tuple[str, str, int, int]],
     *,
     note: str = "",
-    height: int = 190,
+    height: int = 170,
 ) -> StackedChart:
     """Columns left to right of (label, span, first, second), scaled to the tallest; a line where the span changes."""
     top = max((first + second for _, _, first, second in items), default=0)
     scale = top or 1
     plot_top, base = 10.0, float(height - UNDER)
-    step = (WIDTH - AXIS - 8) / max(1, len(items))
+    step = (STACKED_WIDTH - AXIS - 4) / max(1, len(items))
     stacks: list[Stack] = []
     change_x, change_label = None, ""
     for index, (label, span, first, second) in enumerate(items):
@@ -171,4 +176,5 @@ def stacked_columns(
         )
         if index and change_x is None and span != items[index - 1][1]:
             change_x, change_label = x, f"by {span} from here"
-    return StackedChart(title, series, stacks, WIDTH, height, top, plot_top, base, change_x, change_label, note)
+    left = change_x is not None and change_x > STACKED_WIDTH / 2
+    return StackedChart(title, series, stacks, STACKED_WIDTH, height, top, plot_top, base, change_x, change_label, left, note)
