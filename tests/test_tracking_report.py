@@ -94,3 +94,14 @@ def test_without_a_send_the_timeline_starts_at_the_first_engagement(db: Database
         (ORIGIN + dt.timedelta(hours=7), 0),
         (ORIGIN + dt.timedelta(hours=8), 1),
     ]
+
+
+def test_an_engagement_stamped_far_in_the_future_ends_the_timeline_at_its_last_day(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    seeded = sent_campaign(db, settings, tmp_path, tracking=True)
+    engage(db, seeded.campaign_id, seeded.ids[PEOPLE[0]], EngagementKind.OPEN, dt.datetime(2199, 1, 1, tzinfo=dt.UTC))
+    with db.reading() as session:
+        timeline = engagement_timeline(session, seeded.campaign_id, FIRST)
+    assert len(timeline) == HOURLY_HOURS + TIMELINE_DAYS
+    assert timeline[-1].opened_human == 1 and sum(bucket.opened_human for bucket in timeline) == 1

@@ -152,7 +152,8 @@ def stacked_columns(
     """Columns left to right of (label, span, first, second), scaled to the tallest; a line where the span changes."""
     top = max((first + second for _, _, first, second in items), default=0)
     scale = top or 1
-    plot_top, base = 10.0, float(height - UNDER)
+    # Room above the plot for the label of the daily line, so no column ever covers it.
+    plot_top, base = 22.0, float(height - UNDER)
     step = (STACKED_WIDTH - AXIS - 4) / max(1, len(items))
     stacks: list[Stack] = []
     change_x, change_label = None, ""
