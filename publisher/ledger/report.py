@@ -25,7 +25,8 @@ Rates of delivery, bounces, complaints, unsubscribes, opens and clicks
 share of all recipients. A rate whose base is zero is None.
 
 Each figure is one GROUP BY or one counting query: nothing loads the
-campaign's records.
+campaign's records. The timeline streams one row per recipient who opened
+or clicked.
 """
 
 from __future__ import annotations
