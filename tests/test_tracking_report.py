@@ -105,3 +105,12 @@ def test_an_engagement_stamped_far_in_the_future_ends_the_timeline_at_its_last_d
         timeline = engagement_timeline(session, seeded.campaign_id, FIRST)
     assert len(timeline) == HOURLY_HOURS + TIMELINE_DAYS
     assert timeline[-1].opened_human == 1 and sum(bucket.opened_human for bucket in timeline) == 1
+
+
+def test_a_click_with_an_empty_url_counts_for_its_link_number_or_not_at_all(db: Database, settings: Settings, tmp_path: Path) -> None:
+    seeded = sent_campaign(db, settings, tmp_path, tracking=True)
+    engage(db, seeded.campaign_id, seeded.ids[PEOPLE[0]], EngagementKind.CLICK, FIRST, url="", link_index=2)
+    engage(db, seeded.campaign_id, seeded.ids[PEOPLE[1]], EngagementKind.CLICK, FIRST, url="", source="mailgun")
+    with db.reading() as session:
+        assert top_links(session, seeded.campaign_id, LINKS) == [LinkFigures(LINKS[2], 1, 0)]
+        assert unique_figures(session, seeded.campaign_id).clicked_human == 2

@@ -1,7 +1,8 @@
 """The links readers clicked: per URL, unique human clickers and the clickers seen only as machines.
 
 A click's URL is the one recorded with it (the tracked link's, or the one the
-provider reported), else the campaign's tracked link of its number. A
+provider reported), else the campaign's tracked link of its number; a click
+with neither is left out. A
 recipient counts once per URL: as a human clicker when any of their clicks on
 it was a human's, else as a machine-only clicker (a link scanner that
 followed every link). Links are ordered by human clickers, then machine-only
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from publisher.db.models import Engagement, EngagementKind
 
@@ -32,11 +33,13 @@ class LinkFigures:
         return {"url": self.url, "clicked_human": self.clicked_human, "clicked_machine": self.clicked_machine}
 
 
-def _clicked_url(tracked_links: list[str] | None) -> ColumnElement[str | None] | InstrumentedAttribute[str | None]:
+def _clicked_url(tracked_links: list[str] | None) -> ColumnElement[str | None]:
+    # A provider may report an empty URL: that is no URL.
+    recorded = func.nullif(Engagement.url, "")
     if not tracked_links:
-        return Engagement.url
+        return recorded
     by_number = case(dict(enumerate(tracked_links)), value=Engagement.link_index)
-    return func.coalesce(Engagement.url, by_number)
+    return func.coalesce(recorded, by_number)
 
 
 def top_links(session: Session, campaign_id: int, tracked_links: list[str] | None, limit: int | None = None) -> list[LinkFigures]:
