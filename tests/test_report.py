@@ -111,6 +111,11 @@ def test_figures_and_rates_come_from_the_ledger_and_the_events(seeded: Seeded, d
         "opens": 4,
         "clicked": 1,
         "clicks": 2,
+        # The engagements ledger: empty here, the provider's events above are only in the event log.
+        "opened_human": 0,
+        "opened_machine": 0,
+        "clicked_human": 0,
+        "clicked_machine": 0,
         "deferred": 0,
         "failed": 1,
         "in_doubt": 1,
@@ -125,6 +130,10 @@ def test_figures_and_rates_come_from_the_ledger_and_the_events(seeded: Seeded, d
         "unsubscribed": pytest.approx(2 / 6),
         "opened": pytest.approx(2 / 6),
         "clicked": pytest.approx(1 / 6),
+        "opened_human": 0,
+        "opened_machine": 0,
+        "clicked_human": 0,
+        "clicked_machine": 0,
         "failed": pytest.approx(1 / 10),
     }
     second = campaign_report(db, seeded.second).figures
@@ -139,7 +148,9 @@ def test_a_campaign_with_nothing_sent_has_no_rates_but_a_failure_rate(db: Databa
     campaign = publish(settings, db).id
     set_state(db, campaign, "a@example.com", DeliveryState.FAILED)
     report = campaign_report(db, campaign)
-    assert report.rates == dict.fromkeys(("delivered", "bounced", "complained", "unsubscribed", "opened", "clicked")) | {"failed": 0.5}
+    shares_of_sent = ("delivered", "bounced", "complained", "unsubscribed", "opened", "clicked")
+    engagement = ("opened_human", "opened_machine", "clicked_human", "clicked_machine")
+    assert report.rates == dict.fromkeys((*shares_of_sent, *engagement)) | {"failed": 0.5}
     assert report.as_dict()["rates"]["failed"] == 0.5
 
 

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from publisher.cli.common import CampaignId, cli_settings, out, reported_errors
+from publisher.cli.report_engagement import show_engagement
 from publisher.cli.terminal import safe, safe_json
 
 app = typer.Typer()
@@ -26,8 +27,6 @@ ROWS: tuple[tuple[str, str | None], ...] = (
     ("bounced_soft", None),
     ("complained", "sent"),
     ("unsubscribed", "sent"),
-    ("opened", "sent"),
-    ("clicked", "sent"),
     ("failed", "recipients"),
     ("in_doubt", None),
     ("suppressed", None),
@@ -42,7 +41,7 @@ def report(
     campaign_id: CampaignId,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Show what became of a campaign: sent, delivered, bounced, complained, unsubscribed, failed, with rates."""
+    """Show what became of a campaign: sent, delivered, bounced, complained, unsubscribed, failed, opens and clicks, with rates."""
     from publisher.db.engine import open_database
     from publisher.ledger.report import campaign_report
 
@@ -74,4 +73,4 @@ def show(result: CampaignReport) -> None:
             shown = f"{rate:.1%} of {base}"
         table.add_row(LABELS.get(name, name), str(figures[name]), shown)
     out.print(table)
-    out.print(f"opens {figures['opens']} ({figures['opened']} unique), clicks {figures['clicks']} ({figures['clicked']} unique)")
+    show_engagement(result)

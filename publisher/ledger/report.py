@@ -11,12 +11,22 @@ for it, or when the recipient left the campaign's list after this message
 was sent to them and before any later issue of that list was: a departure
 is credited to the last issue the person received, not to every earlier one.
 
-Rates of delivery, bounces, complaints, unsubscribes, opens and clicks are
-shares of ``sent``; the failure rate is a share of all recipients. A rate
-whose base is zero is None.
+``opened`` and ``clicked`` (and ``opens``, ``clicks``) count the providers'
+webhook events alone, as they come, unclassified. ``opened_human``,
+``opened_machine``, ``clicked_human`` and ``clicked_machine`` count the
+recipients seen in the engagements ledger (``publisher.tracking``): the open
+pixel and tracked links, merged with the providers' open and click events
+(which are recorded there as well), each recipient once, human if any of
+their opens or clicks was a human's. The two families overlap; they are
+never added together.
+
+Rates of delivery, bounces, complaints, unsubscribes, opens and clicks
+(human and machine alike) are shares of ``sent``; the failure rate is a
+share of all recipients. A rate whose base is zero is None.
 
 Each figure is one GROUP BY or one counting query: nothing loads the
-campaign's records.
+campaign's records. The timeline streams one row per recipient who opened
+or clicked.
 """
 
 from __future__ import annotations
@@ -41,9 +51,21 @@ from publisher.db.models import (
     Subscription,
     SubscriptionStatus,
 )
+from publisher.tracking.summary import EngagementSummary, engagement_summary
 
 #: Figures given as a share of ``sent``.
-SHARE_OF_SENT = ("delivered", "bounced", "complained", "unsubscribed", "opened", "clicked")
+SHARE_OF_SENT = (
+    "delivered",
+    "bounced",
+    "complained",
+    "unsubscribed",
+    "opened",
+    "clicked",
+    "opened_human",
+    "opened_machine",
+    "clicked_human",
+    "clicked_machine",
+)
 #: Figures given as a share of all recipients.
 SHARE_OF_RECIPIENTS = ("failed",)
 
@@ -64,6 +86,8 @@ class CampaignReport:
     event_totals: dict[str, int]
     bounced: int
     unsubscribed: int
+    #: Unique human and machine opens and clicks, top links and the timeline.
+    engagement: EngagementSummary
 
     @property
     def recipients(self) -> int:
@@ -85,6 +109,10 @@ class CampaignReport:
             "opens": self.event_totals[EventType.OPENED.value],
             "clicked": self.events[EventType.CLICKED.value],
             "clicks": self.event_totals[EventType.CLICKED.value],
+            "opened_human": self.engagement.figures.opened_human,
+            "opened_machine": self.engagement.figures.opened_machine,
+            "clicked_human": self.engagement.figures.clicked_human,
+            "clicked_machine": self.engagement.figures.clicked_machine,
             "deferred": self.events[EventType.DEFERRED.value],
             "failed": self.states[DeliveryState.FAILED.value],
             "in_doubt": self.states[DeliveryState.IN_DOUBT.value],
@@ -113,6 +141,7 @@ class CampaignReport:
             **self.figures,
             "rates": {name: round(rate, 4) if rate is not None else None for name, rate in self.rates.items()},
             "ledger": self.states,
+            **self.engagement.as_dict(),
         }
 
 
@@ -142,6 +171,7 @@ def campaign_report(db: Database, campaign_id: int) -> CampaignReport:
             event_totals=totals,
             bounced=_bounced(session, campaign_id),
             unsubscribed=_unsubscribed(session, campaign),
+            engagement=engagement_summary(session, campaign),
         )
 
 

@@ -1,5 +1,8 @@
 """What the campaign page shows live: counts by state, rate, ETA, provider health, and the report with its charts.
 
+Opens and clicks are drawn from the engagements ledger: human and
+machine-only recipients stacked per bucket of ``publisher.tracking.timeline``.
+
 Provider health is read from the Redis keys the workers keep, through
 ``publisher.core.provider_health``: a pause with its remaining time, and
 whether the circuit is open, as ``newsletter status`` shows them too.
@@ -17,10 +20,23 @@ from publisher.db.models import DeliveryState
 from publisher.ledger.report import CampaignReport, campaign_report
 from publisher.ledger.results import by_provider, deliveries_over_time
 from publisher.ledger.status import CampaignProgress, campaign_progress
-from publisher.web.console.charts import Chart, columns, rows
+from publisher.tracking.timeline import HOURLY_HOURS, TimelineBucket
+from publisher.web.console.charts import Chart, StackedChart, columns, rows, stacked_columns
 from publisher.web.deps import WebContext
 
-OUTCOMES = ("delivered", "bounced", "complained", "unsubscribed", "opened", "clicked")
+#: The outcomes chart's bars: figure and label. Opens and clicks are the people's, not the proxies' and scanners'.
+OUTCOMES = (
+    ("delivered", "delivered"),
+    ("bounced", "bounced"),
+    ("complained", "complained"),
+    ("unsubscribed", "unsubscribed"),
+    ("opened_human", "opened (human)"),
+    ("clicked_human", "clicked (human)"),
+)
+SERIES = ("human", "machine only")
+BUCKETS = (
+    f"Each recipient counts once, at their first open or click: hourly for {HOURLY_HOURS} h from the hour of the first send, then daily."
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,8 @@ class Live:
     outcomes: Chart
     providers: dict[str, dict[str, int]]
     per_provider: Chart
+    opens_over_time: StackedChart
+    clicks_over_time: StackedChart
 
     @property
     def done(self) -> int:
@@ -77,9 +95,25 @@ def live(ctx: WebContext, campaign_id: int) -> Live:
         health=provider_health(ctx.redis, [name for name in names if name]),
         report=report,
         over_time=columns("Deliveries over time", [(bucket.start.strftime("%H:%M:%S"), bucket.sent) for bucket in timeline]),
-        outcomes=rows("Outcomes", [(name, figures[name]) for name in OUTCOMES]),
+        outcomes=rows("Outcomes", [(label, figures[name]) for name, label in OUTCOMES]),
         providers=providers,
         per_provider=rows(
             "Sent per provider", [(name, states[DeliveryState.SENT.value]) for name, states in providers.items() if name != "none"]
         ),
+        opens_over_time=over_time("Opens over time", report.engagement.timeline, "opened"),
+        clicks_over_time=over_time("Clicks over time", report.engagement.timeline, "clicked"),
     )
+
+
+def over_time(title: str, timeline: list[TimelineBucket], figure: str) -> StackedChart:
+    """Human and machine-only recipients of ``figure`` ("opened" or "clicked") per bucket."""
+    items = [
+        (
+            f"{bucket.start.day} {bucket.start:%b %H:%M}",
+            "hour" if bucket.hourly else "day",
+            getattr(bucket, f"{figure}_human"),
+            getattr(bucket, f"{figure}_machine"),
+        )
+        for bucket in timeline
+    ]
+    return stacked_columns(title, SERIES, items, note=BUCKETS)

@@ -1,0 +1,106 @@
+"""A campaign with opens and clicks, written to the engagements ledger as the tracking routes and the webhooks leave them.
+
+``seed_engagements`` builds one scenario that the report, the API and the
+console tests all check: six recipients sent at ``FIRST``, tracked, with
+human and machine opens and clicks from the app and from providers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from publisher.audience.subscribers import import_subscribers
+from publisher.core.settings import Settings
+from publisher.db.engine import Database
+from publisher.db.models import Campaign, Delivery, DeliveryState, Engagement, EngagementKind
+from tests.support.campaigns import publish
+
+PEOPLE = [f"p{n}@example.com" for n in range(6)]
+#: When the campaign went out: the timeline's buckets start at 14:00, the whole hour.
+FIRST = dt.datetime(2026, 3, 2, 14, 23, 10, tzinfo=dt.UTC)
+LINKS = ["https://modu.example/a", "https://modu.example/b", "https://modu.example/c"]
+
+
+@dataclass(frozen=True)
+class Engaged:
+    campaign_id: int
+    #: Delivery ids by address.
+    ids: dict[str, int]
+
+
+def engage(
+    db: Database,
+    campaign_id: int,
+    delivery_id: int,
+    kind: EngagementKind,
+    at: dt.datetime,
+    *,
+    machine: bool = False,
+    source: str = "app",
+    link_index: int | None = None,
+    url: str | None = None,
+) -> None:
+    with db.transaction() as session:
+        session.add(
+            Engagement(
+                delivery_id=delivery_id,
+                campaign_id=campaign_id,
+                kind=kind,
+                link_index=link_index,
+                url=url,
+                source=source,
+                occurred_at=at,
+                machine=machine,
+                machine_reason="scanner" if machine else None,
+            )
+        )
+
+
+def sent_campaign(db: Database, settings: Settings, tmp_path: Path, *, tracking: bool) -> Engaged:
+    """Six recipients, all sent at FIRST; tracked with LINKS, or not tracked at all."""
+    people = tmp_path / "people.csv"
+    people.write_text("email\n" + "\n".join(PEOPLE) + "\n", encoding="utf-8")
+    import_subscribers(db, people, "attendees")
+    campaign_id = publish(settings, db).id
+    with db.transaction() as session:
+        session.execute(update(Delivery).where(Delivery.campaign_id == campaign_id).values(state=DeliveryState.SENT, sent_at=FIRST))
+        session.execute(
+            update(Campaign).where(Campaign.id == campaign_id).values(tracking=tracking, tracked_links=LINKS if tracking else None)
+        )
+        ids = dict(session.execute(select(Delivery.email, Delivery.id).where(Delivery.campaign_id == campaign_id)).all())
+    return Engaged(campaign_id, ids)
+
+
+def after(**delta: float) -> dt.datetime:
+    return FIRST + dt.timedelta(**delta)
+
+
+def seed_engagements(db: Database, settings: Settings, tmp_path: Path) -> Engaged:
+    """The scenario (figures: 3 human openers, 2 machine-only; 3 human clickers, 1 machine-only).
+
+    - p0: a privacy proxy's open at delivery, the reader's own 3 h later, then a click on link 0 (by its number only).
+    - p1: opened after 30 minutes (seen by the pixel and by the provider), clicked link b after 35.
+    - p2: only a proxy's open.
+    - p3: a scanner clicked every link 20 seconds after delivery.
+    - p4: a scanner clicked b, then the reader clicked b two days later, reported by the provider with its URL.
+    - p5: nothing.
+    """
+    seeded = sent_campaign(db, settings, tmp_path, tracking=True)
+    cid, ids = seeded.campaign_id, seeded.ids
+    p0, p1, p2, p3, p4, _ = (ids[email] for email in PEOPLE)
+    engage(db, cid, p0, EngagementKind.OPEN, after(seconds=5), machine=True)
+    engage(db, cid, p0, EngagementKind.OPEN, after(hours=3, minutes=10))
+    engage(db, cid, p0, EngagementKind.CLICK, after(hours=3, minutes=20), link_index=0)
+    engage(db, cid, p1, EngagementKind.OPEN, after(minutes=30))
+    engage(db, cid, p1, EngagementKind.OPEN, after(minutes=31), source="postmark")
+    engage(db, cid, p1, EngagementKind.CLICK, after(minutes=35), link_index=1, url=LINKS[1])
+    engage(db, cid, p2, EngagementKind.OPEN, after(seconds=10), machine=True)
+    for number, link in enumerate(LINKS):
+        engage(db, cid, p3, EngagementKind.CLICK, after(seconds=20), machine=True, link_index=number, url=link)
+    engage(db, cid, p4, EngagementKind.CLICK, after(minutes=1), machine=True, source="postmark", url=LINKS[1])
+    engage(db, cid, p4, EngagementKind.CLICK, after(hours=50), source="postmark", url=LINKS[1])
+    return seeded

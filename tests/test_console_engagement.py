@@ -1,0 +1,126 @@
+"""The campaign page's opens and clicks: human and machine side by side with rates, the charts over time, the top links."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from markupsafe import escape
+from playwright.sync_api import Locator, expect
+
+from publisher.core.settings import Settings
+from publisher.db.engine import Database
+from publisher.db.models import EngagementKind, Role
+from tests.support.chromium import SCREENSHOTS, chromium
+from tests.support.console import PASSWORD, TIMEOUT, add_person, sign_in
+from tests.support.engagements import FIRST, LINKS, PEOPLE, engage, seed_engagements, sent_campaign
+from tests.support.paths import PROJECT
+
+VIC = "vic@modu.example"
+PHONE = 375
+#: The right edge of the furthest right element of the section: past the viewport, the page scrolls sideways.
+RIGHTMOST = "() => Math.max(...[...document.querySelectorAll('section.engagement *')].map(e => e.getBoundingClientRect().right))"
+
+
+def page_of(web_url: str, campaign_id: int) -> str:
+    viewer = sign_in(web_url, VIC)
+    answer = viewer.get(f"{web_url}/console/campaigns/{campaign_id}", timeout=TIMEOUT)
+    assert answer.status_code == 200, answer.text[:500]
+    return answer.text
+
+
+def cell(page: str, attribute: str, name: str) -> str:
+    found = re.search(rf'data-{attribute}="{name}">([^<]*)<', page)
+    assert found, name
+    return found.group(1)
+
+
+def test_the_page_shows_human_and_machine_figures_with_rates_the_charts_and_the_top_links(
+    db: Database, settings: Settings, tmp_path: Path, web_url: str
+) -> None:
+    seeded = seed_engagements(db, settings, tmp_path)
+    add_person(db, VIC, Role.VIEWER)
+    page = page_of(web_url, seeded.campaign_id)
+    figures = {name: cell(page, "figure", name) for name in ("opened_human", "opened_machine", "clicked_human", "clicked_machine")}
+    assert figures == {"opened_human": "3", "opened_machine": "2", "clicked_human": "3", "clicked_machine": "1"}
+    rates = {name: cell(page, "rate", name) for name in figures}
+    assert rates == {"opened_human": "50.0%", "opened_machine": "33.3%", "clicked_human": "50.0%", "clicked_machine": "16.7%"}
+    assert "Rates are shares of the 6 sent." in page
+    # The charts: an accessible name with the totals and the busiest bucket, and a table of the buckets with anyone in them.
+    assert 'aria-label="Opens over time: 3 human, 2 machine only, from 2 Mar 14:00 UTC. Most in the hour from 2 Mar 14:00' in page
+    assert 'aria-label="Clicks over time: 3 human, 1 machine only, from 2 Mar 14:00 UTC.' in page
+    assert page.count('class="bar first"') == 6 and page.count('class="bar second"') == 2
+    assert page.count(">by day from here<") == 2  # the line where the columns turn daily, on each chart
+    assert '<tr><th scope="row">4 Mar 14:00</th><td>day</td>' in page
+    links = re.findall(r'<tr><td class="break">([^<]+)</td><td class="number">(\d+)</td><td class="number">(\d+)</td></tr>', page)
+    assert links == [(LINKS[1], "2", "1"), (LINKS[0], "1", "1"), (LINKS[2], "0", "1")]
+    assert "The provider's own open and click events, as reported: 0 opened, 0 clicked" in page
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_an_untracked_campaign_says_opens_and_clicks_are_unknown(db: Database, settings: Settings, tmp_path: Path, web_url: str) -> None:
+    seeded = sent_campaign(db, settings, tmp_path, tracking=False)
+    add_person(db, VIC, Role.VIEWER)
+    page = page_of(web_url, seeded.campaign_id)
+    assert "Not tracked: this campaign's emails carried no open pixel and no tracked links, and the provider reported" in page
+    assert "opens and clicks are unknown." in page
+    # Unknown is not zero: no figures, no charts, no links.
+    assert 'data-figure="opened_human"' not in page and "Opens over time" not in page and "Top links" not in page
+    engage(db, seeded.campaign_id, seeded.ids[PEOPLE[2]], EngagementKind.OPEN, FIRST, source="sendgrid")
+    page = page_of(web_url, seeded.campaign_id)
+    assert "Opens and clicks come only from the provider's own tracking events." in page
+    assert cell(page, "figure", "opened_human") == "1" and cell(page, "rate", "opened_human") == "16.7%"
+    assert "No clicks yet." in page
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_hostile_url_a_provider_reported_is_shown_as_text(db: Database, settings: Settings, tmp_path: Path, web_url: str) -> None:
+    seeded = sent_campaign(db, settings, tmp_path, tracking=False)
+    add_person(db, VIC, Role.VIEWER)
+    hostile = 'javascript:alert(1)//"><script>alert(2)</script><img src=x onerror=alert(3)>' + "x" * 1900
+    engage(db, seeded.campaign_id, seeded.ids[PEOPLE[0]], EngagementKind.CLICK, FIRST, source="mailgun", url=hostile)
+    page = page_of(web_url, seeded.campaign_id)
+    assert "<script>alert(2)" not in page and "<img src=x" not in page
+    assert f'<td class="break">{escape(hostile)}</td>' in page
+    assert 'href="javascript:' not in page
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_in_a_browser_the_charts_are_named_readable_at_phone_width_and_pass_axe(
+    db: Database, settings: Settings, tmp_path: Path, web_url: str
+) -> None:
+    seeded = seed_engagements(db, settings, tmp_path)
+    add_person(db, VIC, Role.VIEWER)
+    with chromium(viewport={"width": 1280, "height": 900}) as context:
+        page = context.new_page()
+        page.goto(f"{web_url}/console/sign-in")
+        page.get_by_label("Email").fill(VIC)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{web_url}/console/campaigns")
+        page.goto(f"{web_url}/console/campaigns/{seeded.campaign_id}")
+        section = page.locator("section.engagement")
+        for name in ("Opens over time", "Clicks over time"):
+            expect(section.get_by_role("img", name=re.compile(f"^{name}: "))).to_be_visible()
+        expect(section.get_by_role("table", name="Unique opens and clicks")).to_be_visible()
+        expect(section.get_by_role("table", name=re.compile("^Top links"))).to_be_visible()
+        shoot(section, "console-engagement-desktop.png")
+        # docs/console.md shows it.
+        shutil.copyfile(SCREENSHOTS / "console-engagement-desktop.png", PROJECT / "docs" / "screenshots" / "console-engagement.png")
+        violations = Axe().run(page, context="section.engagement").response["violations"]
+        assert [(v["id"], v["impact"]) for v in violations if v["impact"] in ("serious", "critical")] == []
+        page.set_viewport_size({"width": PHONE, "height": 900})
+        chart = section.get_by_role("img", name=re.compile("^Opens over time: "))
+        box = chart.bounding_box()
+        assert box is not None and box["width"] <= PHONE
+        widest = page.evaluate(RIGHTMOST)
+        assert widest <= PHONE, widest
+        shoot(section, "console-engagement-phone.png")
+
+
+def shoot(element: Locator, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    element.screenshot(path=str(SCREENSHOTS / name))
