@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from publisher.cli.common import cli_settings
+from publisher.cli.startup import loading
 from publisher.cli.terminal import safe
 
 EXIT_OK = 0
@@ -25,9 +26,10 @@ def lint(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Render RECAP as a subscriber gets it and check it; exit 1 on errors (warnings pass), 2 on bad content."""
-    from publisher.content.lint import lint_recap
-    from publisher.content.recap import load_recap
-    from publisher.core.errors import ContentError, RenderError
+    with loading():
+        from publisher.content.lint import lint_recap
+        from publisher.content.recap import load_recap
+        from publisher.core.errors import ContentError, RenderError
 
     settings = cli_settings()
     try:

@@ -19,6 +19,8 @@ import typer
 from typer._click import Command, Context
 from typer.core import TyperGroup
 
+from publisher.cli.startup import loading
+
 
 class Entry(NamedTuple):
     """Where a command is: its module in this package, the Typer app there, and whether that app is a group."""
@@ -84,7 +86,8 @@ class LazyCommands(TyperGroup):
 
     def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
-            self.commands[cmd_name] = load_command(cmd_name)
+            with loading():
+                self.commands[cmd_name] = load_command(cmd_name)
         return super().get_command(ctx, cmd_name)
 
 

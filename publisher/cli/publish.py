@@ -18,6 +18,7 @@ from publisher.cli.common import (
     reported_errors,
     sendable_address,
 )
+from publisher.cli.startup import loading
 from publisher.cli.terminal import safe
 
 app = typer.Typer()
@@ -40,7 +41,8 @@ def publish(
     draft: Annotated[bool, typer.Option("--draft", help="Save as a draft to send later with `newsletter send`; nothing is sent.")] = False,
 ) -> None:
     """Create a campaign from RECAP, freeze its audience and enqueue its delivery (or save it as a draft)."""
-    from publisher.cli.publishing import PublishOptions, run_draft, run_publish
+    with loading():
+        from publisher.cli.publishing import PublishOptions, run_draft, run_publish
 
     settings = cli_settings()
     if draft:

@@ -312,7 +312,10 @@ def write_release_batches(
         ).scalar_one()
         batch_ids.append(batch_id)
         release_of[batch_id] = release_id
-        records.execute(batch_id, [(subscriber_id, email, new_message_id(domain)) for subscriber_id, email in members])
+        message_ids = new_message_ids(domain, len(members))
+        records.execute(
+            batch_id, [(subscriber_id, email, message_id) for (subscriber_id, email), message_id in zip(members, message_ids, strict=True)]
+        )
         recipients += len(members)
     return batch_ids, recipients, release_of
 
@@ -371,3 +374,13 @@ def message_domain(settings: Settings) -> str:
 def new_message_id(domain: str) -> str:
     """A Message-ID (without angle brackets) no one can guess: webhooks are matched by it."""
     return f"{secrets.token_hex(16)}@{domain}"
+
+
+def new_message_ids(domain: str, count: int) -> list[str]:
+    """``count`` Message-IDs as ``new_message_id`` makes them, from one read of the system's random source.
+
+    One ``token_hex`` per recipient cost a system call each: a tenth of a
+    large publish's ledger writing. The bytes are as random either way.
+    """
+    hexes = secrets.token_bytes(16 * count).hex()
+    return [f"{hexes[start : start + 32]}@{domain}" for start in range(0, 32 * count, 32)]
