@@ -29,7 +29,7 @@ from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, MailingList
-from publisher.ledger import states
+from publisher.ledger import states, subject_tests
 from publisher.ledger.announcements import campaign_sending
 from publisher.ledger.campaigns import (
     CampaignPlan,
@@ -42,6 +42,7 @@ from publisher.ledger.campaigns import (
     store_issue,
     write_batches,
     write_local_time,
+    write_subject_test,
 )
 
 
@@ -227,6 +228,9 @@ def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor)
         # Rendered again: the postal address or the list may have changed since the draft was saved.
         issue = render_issue(read_draft(campaign.recap_text or "", f"campaign {campaign.id}"), _frame(settings, mailing_list, campaign.id))
         store_issue(campaign, issue)
+        tested = subject_tests.set_up(campaign) is not None
+        if tested and order.local_time is not None:
+            raise NewsletterError(f"campaign {campaign.id} carries a subject test, which goes at one time: not at a local time")
         if order.local_time is not None:
             # Announces campaign.sending itself when some zone goes at once.
             created = write_local_time(session, campaign, mailing_list, order.local_time, (order.batch_size, message_domain(settings)))
@@ -235,14 +239,17 @@ def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor)
             scheduled = order.send_at is not None and order.send_at > utcnow()
             campaign.send_at = order.send_at
             states.send(campaign, scheduled=scheduled)
-            batch_ids, recipients = write_batches(
-                session, campaign.id, audience_batches(session, mailing_list, order.batch_size), message_domain(settings)
-            )
+            if tested:
+                created = write_subject_test(session, settings, campaign, mailing_list, order.batch_size, scheduled=scheduled)
+            else:
+                batch_ids, recipients = write_batches(
+                    session, campaign.id, audience_batches(session, mailing_list, order.batch_size), message_domain(settings)
+                )
+                created = CreatedCampaign(id=campaign.id, recipients=recipients, batch_ids=batch_ids, scheduled=scheduled, is_test=False)
             if not scheduled:
                 campaign_sending(session, campaign.id)
-            created = CreatedCampaign(id=campaign.id, recipients=recipients, batch_ids=batch_ids, scheduled=scheduled, is_test=False)
             when = f", at {order.send_at.isoformat()}" if scheduled and order.send_at else ""
-        action = Action.SCHEDULED if created.scheduled or created.held_batch_ids else Action.SENT
+        action = Action.SENT if created.sent_now else Action.SCHEDULED
         detail = f"{created.recipients} recipient(s){when}"
         audit.record(
             session, actor, action, campaign_id=campaign.id, target=mailing_list.name, detail=detail + (", forced" if errors else "")

@@ -241,7 +241,7 @@ def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int
         return confirmation(ctx, user, campaign_id, 409, **{**kept, "count_error": str(exc)})
     except ConfigurationError as exc:
         return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": str(exc)})
-    notice = "scheduled" if created.scheduled or created.held_batch_ids else "sent"
+    notice = "sent" if created.sent_now else "scheduled"
     return RedirectResponse(f"/console/campaigns/{campaign_id}?notice={notice}", status_code=303)
 
 
