@@ -41,6 +41,7 @@ from publisher.db.models import (
     Subscription,
     SubscriptionStatus,
 )
+from publisher.ledger.subject_test_figures import NO_TEST, SubjectTestReport, report_of
 
 #: Figures given as a share of ``sent``.
 SHARE_OF_SENT = ("delivered", "bounced", "complained", "unsubscribed", "opened", "clicked")
@@ -64,6 +65,8 @@ class CampaignReport:
     event_totals: dict[str, int]
     bounced: int
     unsubscribed: int
+    #: Its subject test's figures and decision (``publisher.ledger.subject_test_figures``); None without one.
+    subject_test: SubjectTestReport | None = None
 
     @property
     def recipients(self) -> int:
@@ -113,6 +116,7 @@ class CampaignReport:
             **self.figures,
             "rates": {name: round(rate, 4) if rate is not None else None for name, rate in self.rates.items()},
             "ledger": self.states,
+            **(self.subject_test.as_dict() if self.subject_test else NO_TEST),
         }
 
 
@@ -142,6 +146,7 @@ def campaign_report(db: Database, campaign_id: int) -> CampaignReport:
             event_totals=totals,
             bounced=_bounced(session, campaign_id),
             unsubscribed=_unsubscribed(session, campaign),
+            subject_test=report_of(session, campaign),
         )
 
 

@@ -76,17 +76,19 @@ def progress_of(session: Session, campaign: Campaign) -> SubjectTestProgress | N
     if test is None:
         return None
     release = remainder_release(session, campaign.id)
+    # Grouped by plain columns (a handful of groups: the remainder has one release), summed up below.
     rows = session.execute(
-        select(Delivery.variant, Batch.release_id.is_(None), Delivery.state == DeliveryState.SENT, func.count())
+        select(Delivery.variant, Batch.release_id, Delivery.state, func.count())
         .join(Batch, Batch.id == Delivery.batch_id)
         .where(Delivery.campaign_id == campaign.id)
-        .group_by(Delivery.variant, Batch.release_id.is_(None), Delivery.state == DeliveryState.SENT)
+        .group_by(Delivery.variant, Batch.release_id, Delivery.state)
     ).all()
     subjects = variant_subjects(campaign.subject, campaign.subject_variants)
     recipients = dict.fromkeys(range(1, len(subjects) + 1), 0)
     sent = dict(recipients)
     remainder = 0
-    for variant, in_test, is_sent, count in rows:
+    for variant, release_id, state, count in rows:
+        in_test, is_sent = release_id is None, DeliveryState(state) is DeliveryState.SENT
         if in_test and variant is not None:
             recipients[int(variant)] = recipients.get(int(variant), 0) + count
         elif not in_test:

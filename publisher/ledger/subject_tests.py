@@ -410,7 +410,7 @@ def decide_due(db: Database, now: dt.datetime | None = None) -> list[Decided]:
 
 
 def pick_winner(db: Database, campaign_id: int, number: int, actor: Actor) -> list[int]:
-    """Decide a test by hand before its wait has passed; return the remainder's batches, now due (once the campaign sends).
+    """Decide a test by hand before its wait has passed; return the remainder's batches when they are due now (the campaign sends).
 
     Raise NotFoundError for an unknown campaign, SubjectTestError for one
     without a test or a variant it does not have, DecisionConflict once it is
@@ -438,8 +438,8 @@ def pick_winner(db: Database, campaign_id: int, number: int, actor: Actor) -> li
             raise DecisionConflict(_decided_already(campaign))
         audit.record(session, actor, Action.WINNER_PICKED, campaign_id=campaign_id, detail=f"variant {number}")
         release = remainder_release(session, campaign_id)
-        if release is None:
-            return []
+        if release is None or campaign.status is not CampaignStatus.SENDING:
+            return []  # a scheduled or paused campaign's batches are enqueued by the sweep once it sends
         return list(session.scalars(select(Batch.id).where(Batch.release_id == release.id).order_by(Batch.id)))
 
 

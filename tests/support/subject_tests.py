@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
+import redis
+import time_machine
 from sqlalchemy import select
 
 from publisher.audience.subscribers import import_subscribers
 from publisher.content.recap import load_recap
+from publisher.core.outcomes import Outcome, SendResult
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Batch, Delivery, Engagement, EngagementKind
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
+from publisher.ledger.claims import claim_batch, record_results
 from publisher.ledger.subject_tests import subject_test
+from publisher.queue import QUEUE_SEND, unmark_queued
 from tests.support.recaps import RECAP
+from workers.sweeper import LOCK_NAME, Sweeper
 
 #: The shared recap's own subject: variant 1.
 FIRST = load_recap(RECAP).meta.email_subject
@@ -85,3 +92,31 @@ def engage(
             )
             for delivery_id in delivery_ids
         )
+
+
+LEASE = dt.timedelta(minutes=5)
+
+
+def sweep(settings: Settings, redis_url: str, moment: dt.datetime) -> None:
+    """One sweep of the workers at ``moment``, as they run it (under its Redis lock)."""
+    redis.Redis.from_url(redis_url).delete(LOCK_NAME)
+    with time_machine.travel(moment, tick=False):
+        Sweeper(settings, redis_url).sweep_once()
+
+
+def queued_batches(client: redis.Redis) -> list[int]:
+    """The batch of every message on the send queue."""
+    return [int(json.loads(message)["headers"]["argsrepr"].strip("[]")) for message in client.lrange(QUEUE_SEND, 0, -1)]
+
+
+def drain(db: Database, client: redis.Redis) -> list[int]:
+    """Do what a worker does with every message on the send queue: claim its batch and record it sent; return the batches."""
+    taken = queued_batches(client)
+    client.delete(QUEUE_SEND)
+    for batch_id in taken:
+        unmark_queued(client, batch_id)
+        claim = claim_batch(db, batch_id, LEASE, "outbox", idempotent=False)
+        if claim is not None and claim.deliveries:
+            accepted = [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"m{d.id}") for d in claim.deliveries]
+            record_results(db, claim, accepted, 3)
+    return taken
