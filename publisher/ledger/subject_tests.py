@@ -332,19 +332,29 @@ class Decided:
     comparison: Comparison
 
 
-def _record(session: Session, campaign: Campaign, winner: int, how: Decision, by: str, comparison: Comparison, now: dt.datetime) -> bool:
+@dataclass(frozen=True)
+class _Verdict:
+    winner: int
+    how: Decision
+    by: str
+    results: list[tuple[int, int]]
+    comparison: Comparison
+
+
+def _record(session: Session, campaign: Campaign, verdict: _Verdict, now: dt.datetime) -> bool:
     """Write the decision and release the remainder with the winner's subject, once; False when it was decided already."""
+    winner, comparison = verdict.winner, verdict.comparison
     written = session.execute(
         update(Campaign)
         .where(Campaign.id == campaign.id, Campaign.ab_winner.is_(None))
         .values(
             ab_winner=winner,
             ab_decided_at=now,
-            ab_decision=how.value,
-            ab_decided_by=by[:400],
+            ab_decision=verdict.how.value,
+            ab_decided_by=verdict.by[:400],
             ab_statistic=comparison.statistic,
             ab_p_value=comparison.p_value,
-            ab_results=[list(pair) for pair in variant_results(session, campaign)],
+            ab_results=[list(pair) for pair in verdict.results],
         )
         .execution_options(synchronize_session=False)
     )
@@ -395,10 +405,11 @@ def decide(db: Database, campaign_id: int, now: dt.datetime | None = None) -> De
         campaign = session.get(Campaign, campaign_id)
         if campaign is None or not campaign.subject_variants or campaign.ab_winner is not None:
             return None
-        comparison = compare(variant_results(session, campaign))
+        results = variant_results(session, campaign)
+        comparison = compare(results)
         how = Decision.SIGNIFICANT if comparison.significant else Decision.NOT_SIGNIFICANT
         winner = comparison.best if comparison.significant else 1
-        if not _record(session, campaign, winner, how, SWEEP_DECIDER, comparison, now):
+        if not _record(session, campaign, _Verdict(winner, how, SWEEP_DECIDER, results, comparison), now):
             return None
         return Decided(campaign_id, winner, how, comparison)
 
@@ -432,8 +443,9 @@ def pick_winner(db: Database, campaign_id: int, number: int, actor: Actor) -> li
             raise DecisionConflict(_decided_already(campaign))
         if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.CANCELLED, CampaignStatus.COMPLETE):
             raise DecisionConflict(f"campaign {campaign_id} is {campaign.status.value}: its test has no remainder waiting for a winner")
-        comparison = compare(variant_results(session, campaign))
-        if not _record(session, campaign, number, Decision.BY_HAND, actor.label, comparison, now):
+        # The statistic as it stands, for the report: the pick is the sender's, whatever it says.
+        results = variant_results(session, campaign)
+        if not _record(session, campaign, _Verdict(number, Decision.BY_HAND, actor.label, results, compare(results)), now):
             session.refresh(campaign)
             raise DecisionConflict(_decided_already(campaign))
         audit.record(session, actor, Action.WINNER_PICKED, campaign_id=campaign_id, detail=f"variant {number}")
