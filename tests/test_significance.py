@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 
 from publisher.ledger.significance import ALPHA, Comparison, compare
+from tests.support.paths import PROJECT
 
 
 def test_two_variants_use_the_pooled_two_proportion_z_test() -> None:
@@ -83,3 +87,11 @@ def test_the_best_variant_is_the_highest_rate_and_the_lower_number_on_a_tie() ->
 def test_malformed_figures_are_refused(results: list[tuple[int, int]]) -> None:
     with pytest.raises(ValueError, match="two to four"):
         compare(results)
+
+
+def test_the_workers_load_scipy_only_to_decide_a_test() -> None:
+    code = "import sys, workers.sweeper, workers.tasks, publisher.ledger.subject_tests; print('scipy' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(PROJECT)}
+    )
+    assert result.stdout.strip() == "False"

@@ -17,6 +17,7 @@ from publisher.db.engine import Database
 from publisher.db.models import AuditEntry, Batch, Campaign, CampaignRelease, EngagementKind, ReleaseState
 from publisher.ledger import control
 from publisher.ledger.report import campaign_report
+from publisher.ledger.significance import compare
 from publisher.ledger.status import campaign_progress
 from publisher.ledger.subject_tests import Decision, DecisionConflict, SubjectTestError, decide, pick_winner
 from tests.support.subject_tests import OTHERS, audience, drain, engage, publish_tested, queued_batches, records, sweep
@@ -181,3 +182,20 @@ def test_a_cancelled_campaigns_winner_cannot_be_picked(settings: Settings, db: D
     control.cancel(db, created.id)
     with pytest.raises(DecisionConflict, match="is cancelled"):
         pick_winner(db, created.id, 1, CLI_ACTOR)
+
+
+def test_three_variants_are_decided_by_chi_squared(
+    settings: Settings, db: Database, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    campaign_id = _sent_test(settings, db, redis_url, redis_client, tmp_path, variants=OTHERS)
+    variants = _by_variant(db, campaign_id)
+    assert {number: len(ids) for number, ids in variants.items()} == {1: 7, 2: 7, 3: 6}
+    engage(db, campaign_id, variants[1][:1])
+    engage(db, campaign_id, variants[3])
+    sweep(settings, redis_url, PUBLISHED + WAIT)
+    campaign = _campaign(db, campaign_id)
+    expected = compare([(1, 7), (0, 7), (6, 6)])
+    assert (campaign.ab_winner, campaign.ab_decision, campaign.ab_results) == (3, Decision.SIGNIFICANT.value, [[1, 7], [0, 7], [6, 6]])
+    assert campaign.ab_statistic == pytest.approx(expected.statistic) and campaign.ab_p_value == pytest.approx(expected.p_value)
+    report = campaign_report(db, campaign_id)
+    assert report.subject_test is not None and report.subject_test.statistic_name == "chi-squared"

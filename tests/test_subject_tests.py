@@ -10,11 +10,17 @@ import pytest
 import time_machine
 from sqlalchemy import select, update
 
+from publisher.accounts.roles import CLI_ACTOR
+from publisher.content.drafting import lint_draft
+from publisher.content.recap import load_recap
+from publisher.core.errors import NewsletterError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignRelease, MailingList, ReleaseState
 from publisher.ledger.dispatch import release_due
-from publisher.ledger.subject_tests import SubjectTestError, share_sizes, subject_test
+from publisher.ledger.drafts import DraftContent, SendOrder, create_draft, send_draft
+from publisher.ledger.subject_tests import SubjectTestError, configure, share_sizes, subject_test
+from tests.support.recaps import RECAP
 from tests.support.subject_tests import FIRST, OTHERS, audience, publish_tested, records
 
 LEASE = dt.timedelta(minutes=5)
@@ -126,3 +132,22 @@ def test_a_subject_test_needs_tracking(settings: Settings, db: Database, tmp_pat
 def test_a_bad_set_up_is_refused_naming_what_is_wrong(variants: tuple[str, ...], options: dict[str, object], problem: str) -> None:
     with pytest.raises(SubjectTestError, match=problem):
         subject_test(FIRST, variants, **options)  # type: ignore[arg-type]
+
+
+def test_a_draft_that_carries_a_test_is_sent_with_it_and_never_at_a_local_time(settings: Settings, db: Database, tmp_path: Path) -> None:
+    audience(db, tmp_path, 20)
+    recap = load_recap(RECAP)
+    content = DraftContent(recap, RECAP.read_text(encoding="utf-8"), "attendees", settings.provider, lint_draft(settings, recap))
+    draft_id = create_draft(settings, db, content, CLI_ACTOR)
+    with db.transaction() as session:
+        draft = session.get(Campaign, draft_id)
+        assert draft is not None
+        configure(draft, subject_test(FIRST, OTHERS[:1], share=50))
+    with pytest.raises(NewsletterError, match="carries a subject test"):
+        send_draft(settings, db, SendOrder(draft_id, batch_size=5, local_time=dt.datetime(2030, 1, 1, 9)), CLI_ACTOR)
+    created = send_draft(settings, db, SendOrder(draft_id, batch_size=5), CLI_ACTOR)
+    assert created.subject_test and created.sent_now and created.recipients == 20
+    rows = records(db, draft_id)
+    assert collections.Counter(row[2] for row in rows if row[3] is None) == {1: 5, 2: 5}
+    assert {row[2] for row in rows if row[3] is not None} == {None}
+    assert set(created.held_batch_ids) == {batch for batch in created.batch_ids if batch not in created.due_batch_ids}
