@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import collections
 import html
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import pytest
 import requests
 from markupsafe import escape
+from playwright.sync_api import BrowserContext, expect
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Role
 from publisher.ledger.subject_tests import decide
 from tests.support.audience import people
-from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
+from tests.support.chromium import SCREENSHOTS, chromium
+from tests.support.console import PASSWORD, TIMEOUT, add_person, csrf_token, sign_in
 from tests.support.console_drafts import save_draft
 from tests.support.subject_tests import FIRST, OTHERS, records
 
@@ -23,6 +25,8 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 ADA = "ada@modu.example"  # sender
 EVE = "eve@modu.example"  # editor
 VIC = "vic@modu.example"  # viewer
+#: Milliseconds a browser step may take on a busy machine.
+SLOW = 60_000
 HOSTILE = '<script>alert("x")</script> & <b>bold</b>'
 
 
@@ -116,6 +120,24 @@ def test_a_bad_subject_test_is_shown_next_to_its_field_and_nothing_is_sent(
     assert status_of(db, cid) is CampaignStatus.DRAFT and records(db, cid) == []
 
 
+@pytest.mark.parametrize(
+    "tampered",
+    [
+        {"variant_2": "a\r\nBcc: x@example.com"},
+        {"variant_2": "B", "test_share": "99"},
+        {"variant_2": "B", "test_wait": "0s"},
+        {"variant_2": "x" * 5000},
+    ],
+)
+def test_a_tampered_confirmation_is_refused_and_sends_nothing(team: int, web_url: str, db: Database, tampered: dict[str, str]) -> None:
+    ada = sign_in(web_url, ADA)
+    cid = save_draft(ada, web_url)
+    page = f"{web_url}/console/campaigns/{cid}"
+    answer = post(ada, f"{page}/send/confirm", {**tampered, "recipients": str(team)}, page)
+    assert 400 <= answer.status_code < 500 and "Bcc: x@example.com</" not in answer.text
+    assert status_of(db, cid) is CampaignStatus.DRAFT and records(db, cid) == []
+
+
 def test_a_subject_test_cannot_go_at_local_time(team: int, web_url: str, db: Database) -> None:
     ada = sign_in(web_url, ADA)
     cid = save_draft(ada, web_url)
@@ -203,3 +225,45 @@ def test_a_hostile_subject_variant_is_shown_escaped_everywhere(team: int, web_ur
     assert "<script>alert" not in shown and "<b>bold</b>" not in shown and escaped in shown
     asked = post(ada, f"{page}/pick-winner", {"variant": "2"}, page)
     assert "<script>alert" not in asked.text and escaped in asked.text
+
+
+@pytest.fixture
+def browser() -> Iterator[BrowserContext]:
+    with chromium(viewport={"width": 1280, "height": 900}) as context:
+        context.set_default_timeout(SLOW)
+        expect.set_options(timeout=SLOW)
+        yield context
+
+
+def test_a_subject_test_is_set_up_and_its_winner_picked_in_a_real_browser(team: int, web_url: str, browser: BrowserContext) -> None:
+    cid = save_draft(sign_in(web_url, ADA), web_url)
+    page = browser.new_page()
+    page.goto(f"{web_url}/console/campaigns/{cid}")
+    page.get_by_label("Email").fill(ADA)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Subject test (optional)").click()
+    page.get_by_label("Variant 2").fill(OTHERS[0])
+    page.get_by_label("Variant 3").fill(OTHERS[1])
+    page.get_by_label("Test share (%)").fill("40")
+    page.get_by_label("Wait").fill("30m")
+    page.get_by_label("Winner on").select_option("clicks")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("section[aria-labelledby='send-heading']").screenshot(path=str(SCREENSHOTS / "console-subject-test-form.png"))
+    page.get_by_role("button", name="Send now").click()
+    expect(page.locator("#plan-heading")).to_have_text("Subject test")
+    page.get_by_label("Number of recipients").fill(str(team))
+    page.screenshot(path=str(SCREENSHOTS / "console-subject-test-confirm.png"), full_page=True)
+    page.get_by_role("button", name="Confirm send").click()
+    page.wait_for_url(f"{web_url}/console/campaigns/{cid}?notice=sent")
+    panel = page.locator("#subject-test")
+    expect(panel.locator("tbody tr")).to_have_count(3)
+    expect(panel).to_contain_text("The wait ends at")
+    panel.screenshot(path=str(SCREENSHOTS / "console-subject-test.png"))
+    panel.get_by_role("button", name="Pick variant 2 as the winner").click()
+    expect(page.get_by_role("heading", name="Pick variant 2 as the winner?")).to_be_visible()
+    page.get_by_role("button", name="Confirm pick").click()
+    page.wait_for_url(f"{web_url}/console/campaigns/{cid}?notice=picked")
+    expect(page.locator("#subject-test .decision")).to_contain_text(f"variant 2, picked by hand by user:{ADA}")
+    expect(page.locator("#subject-test")).not_to_contain_text("Pick this winner")
+    page.locator("#subject-test").screenshot(path=str(SCREENSHOTS / "console-subject-test-decided.png"))
