@@ -8,8 +8,9 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 import requests
+from axe_playwright_python.sync_playwright import Axe
 from markupsafe import escape
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Role
@@ -227,6 +228,12 @@ def test_a_hostile_subject_variant_is_shown_escaped_everywhere(team: int, web_ur
     assert "<script>alert" not in asked.text and escaped in asked.text
 
 
+def serious_violations(page: Page) -> list[str]:
+    """What axe-core finds serious or critical on the page."""
+    found = Axe().run(page).response["violations"]
+    return [f"{v['id']}: {v['help']}" for v in found if v["impact"] in ("serious", "critical")]
+
+
 @pytest.fixture
 def browser() -> Iterator[BrowserContext]:
     with chromium(viewport={"width": 1280, "height": 900}) as context:
@@ -250,6 +257,7 @@ def test_a_subject_test_is_set_up_and_its_winner_picked_in_a_real_browser(team: 
     page.get_by_label("Winner on").select_option("clicks")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.locator("section[aria-labelledby='send-heading']").screenshot(path=str(SCREENSHOTS / "console-subject-test-form.png"))
+    assert serious_violations(page) == []
     page.get_by_role("button", name="Send now").click()
     expect(page.locator("#plan-heading")).to_have_text("Subject test")
     page.get_by_label("Number of recipients").fill(str(team))
@@ -260,8 +268,10 @@ def test_a_subject_test_is_set_up_and_its_winner_picked_in_a_real_browser(team: 
     expect(panel.locator("tbody tr")).to_have_count(3)
     expect(panel).to_contain_text("The wait ends at")
     panel.screenshot(path=str(SCREENSHOTS / "console-subject-test.png"))
+    assert serious_violations(page) == []
     panel.get_by_role("button", name="Pick variant 2 as the winner").click()
     expect(page.get_by_role("heading", name="Pick variant 2 as the winner?")).to_be_visible()
+    assert serious_violations(page) == []
     page.get_by_role("button", name="Confirm pick").click()
     page.wait_for_url(f"{web_url}/console/campaigns/{cid}?notice=picked")
     expect(page.locator("#subject-test .decision")).to_contain_text(f"variant 2, picked by hand by user:{ADA}")
