@@ -202,6 +202,37 @@ def test_pick_this_winner_asks_to_confirm_then_decides_once(team: int, web_url: 
     assert post(ada, f"{web_url}/console/campaigns/999999/pick-winner", {"variant": "1"}, page).status_code == 404
 
 
+def test_the_progress_stream_sends_the_panel_when_it_changes_only(team: int, web_url: str, db: Database) -> None:
+    ada = sign_in(web_url, ADA)
+    cid = send_tested(ada, web_url, team)
+    vic = sign_in(web_url, VIC)
+    with vic.get(f"{web_url}/console/campaigns/{cid}/events", stream=True, timeout=TIMEOUT) as stream:
+        lines = stream.iter_lines(decode_unicode=True)
+
+        def next_event() -> tuple[str, str]:
+            name, data = "", []
+            for line in lines:
+                if not line:
+                    return name, "".join(data)
+                if line.startswith("event: "):
+                    name = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    data.append(line.removeprefix("data: "))
+            raise AssertionError("the stream ended")
+
+        seen: list[tuple[str, str]] = []
+        while [name for name, _ in seen].count("progress") < 2:
+            seen.append(next_event())
+        panels = [data for name, data in seen if name == "subject_test"]
+        assert len(panels) == 1  # two rounds, one panel: unchanged, it is not sent again
+        assert "The wait ends at" in panels[0] and "Pick this winner" not in panels[0]
+        decide(db, cid)
+        name, data = next_event()
+        while name != "subject_test":
+            name, data = next_event()
+    assert "no significant difference: variant 1 sent" in data
+
+
 def test_no_significant_difference_says_variant_1_was_sent(team: int, web_url: str, db: Database) -> None:
     ada = sign_in(web_url, ADA)
     cid = send_tested(ada, web_url, team)
