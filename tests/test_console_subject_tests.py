@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import html
 from collections.abc import Iterator, Mapping
 
@@ -14,7 +15,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Role
-from publisher.ledger.subject_tests import decide
+from publisher.ledger.subject_tests import configure, decide, subject_test
 from tests.support.audience import people
 from tests.support.chromium import SCREENSHOTS, chromium
 from tests.support.console import PASSWORD, TIMEOUT, add_person, csrf_token, sign_in
@@ -79,6 +80,21 @@ def test_the_send_form_has_a_subject_test_section_for_senders_only(team: int, we
     token = csrf_token(sign_in(web_url, EVE), page)
     refused = sign_in(web_url, EVE).post(f"{page}/send", data={"csrf_token": token, "variant_2": "B"}, timeout=TIMEOUT)
     assert refused.status_code == 403
+
+
+def test_a_draft_that_carries_a_test_says_so_and_fills_the_form(team: int, web_url: str, db: Database) -> None:
+    cid = save_draft(sign_in(web_url, EVE), web_url)
+    with db.transaction() as session:
+        campaign = session.get(Campaign, cid)
+        assert campaign is not None
+        configure(campaign, subject_test(FIRST, OTHERS, share=30, wait=dt.timedelta(minutes=45), metric="clicks"))
+    page = f"{web_url}/console/campaigns/{cid}"
+    editor = sign_in(web_url, EVE).get(page, timeout=TIMEOUT).text
+    assert '<dd class="carried-test">3 subjects on 30% of the list, winner on unique human clicks after 45m</dd>' in editor
+    sender = sign_in(web_url, ADA).get(page, timeout=TIMEOUT).text
+    assert '<details class="subject-test-fields" open>' in sender
+    assert f'name="variant_3" type="text" maxlength="500" value="{OTHERS[1]}"' in sender
+    assert 'name="test_wait" type="text" value="45m"' in sender and '<option value="clicks" selected>' in sender
 
 
 def test_a_send_form_without_its_csrf_token_is_refused(team: int, web_url: str, db: Database) -> None:
@@ -281,12 +297,18 @@ def test_a_subject_test_is_set_up_and_its_winner_picked_in_a_real_browser(team: 
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("Subject test (optional)").click()
+    page.get_by_label("Variant 2").fill(FIRST.upper())
+    page.get_by_label("Test share (%)").fill("80")
+    page.get_by_role("button", name="Send now").click()
+    expect(page.locator("#variant_2-error")).to_contain_text("same as variant 1")
+    expect(page.locator("#test_share-error")).to_contain_text("1 to 50 percent")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("section[aria-labelledby='send-heading']").screenshot(path=str(SCREENSHOTS / "console-subject-test-errors.png"))
     page.get_by_label("Variant 2").fill(OTHERS[0])
     page.get_by_label("Variant 3").fill(OTHERS[1])
     page.get_by_label("Test share (%)").fill("40")
     page.get_by_label("Wait").fill("30m")
     page.get_by_label("Winner on").select_option("clicks")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.locator("section[aria-labelledby='send-heading']").screenshot(path=str(SCREENSHOTS / "console-subject-test-form.png"))
     assert serious_violations(page) == []
     page.get_by_role("button", name="Send now").click()

@@ -163,7 +163,10 @@ def campaign_view(ctx: WebContext, user: SignedIn, campaign_id: int, status_code
     }
     context.update(extra)
     if context["is_draft"]:
-        context.setdefault("ab", subject_test_form.of_draft(subject_test_form.draft_test(ctx.db, campaign_id)))
+        # A test set through the API: shown to everyone, and filled into the send form.
+        carried = subject_test_form.draft_test(ctx.db, campaign_id)
+        context["carried"] = subject_test_form.summary(carried) if carried else ""
+        context.setdefault("ab", subject_test_form.of_draft(carried))
         context["own_subject"] = own_subject(draft)
     figures = live(ctx, campaign_id)
     context["live"] = figures

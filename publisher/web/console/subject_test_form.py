@@ -64,6 +64,14 @@ def of_draft(campaign_test: SubjectTest | None) -> TestForm:
     return TestForm(typed, str(campaign_test.share), format_wait(campaign_test.wait), campaign_test.metric)
 
 
+def summary(test: SubjectTest) -> str:
+    """A test's set-up in a line: ``2 subjects on 20% of the list, winner on unique human opens after 2h``."""
+    return (
+        f"{len(test.variants) + 1} subjects on {test.share}% of the list, "
+        f"winner on unique human {test.metric} after {format_wait(test.wait)}"
+    )
+
+
 def draft_test(db: Database, campaign_id: int) -> SubjectTest | None:
     with db.reading() as session:
         campaign = session.get(Campaign, campaign_id)
