@@ -212,6 +212,8 @@ def share_sizes(audience: int, share: int, variants: int) -> list[int]:
 
 
 Member = tuple[int | None, str]
+#: Batch ids per UPDATE when the test's records are given their variant.
+_IDS_PER_STATEMENT = 500
 
 
 class AudienceSplit:
@@ -231,7 +233,8 @@ class AudienceSplit:
         self._sizes = share_sizes(audience, test.share, self._variants)
         self._needed, self._left = sum(self._sizes), audience
         self._picked = 0
-        self._rng = rng or random.SystemRandom()
+        # Seeded from the system's entropy: a fair draw, not a secret, and a million draws take a fraction of a second.
+        self._rng = rng or random.Random()  # noqa: S311 (sampling, not cryptography)
         self.remainder = CampaignRelease(
             campaign_id=campaign.id,
             zone=None,
@@ -289,12 +292,15 @@ class AudienceSplit:
             # The audience shrank between its count and its reading (someone left meanwhile).
             raise SubjectTestError("the audience changed while the test was being dealt: some variant got no one; send again")
         for number in range(1, self._variants + 1):
-            self._session.execute(
-                update(Delivery)
-                .where(Delivery.batch_id.in_(by_lane[number]))
-                .values(variant=number)
-                .execution_options(synchronize_session=False)
-            )
+            batches = by_lane[number]
+            # In slices: SQLite takes a bounded number of parameters per statement.
+            for start in range(0, len(batches), _IDS_PER_STATEMENT):
+                self._session.execute(
+                    update(Delivery)
+                    .where(Delivery.batch_id.in_(batches[start : start + _IDS_PER_STATEMENT]))
+                    .values(variant=number)
+                    .execution_options(synchronize_session=False)
+                )
         return frozenset(by_lane.get(0, ()))
 
 
