@@ -19,7 +19,8 @@ from publisher.ledger import control
 from publisher.ledger.report import campaign_report
 from publisher.ledger.significance import compare
 from publisher.ledger.status import campaign_progress
-from publisher.ledger.subject_tests import Decision, DecisionConflict, SubjectTestError, decide, pick_winner
+from publisher.ledger.subject_test_decision import Decision, DecisionConflict, decide, pick_winner
+from publisher.ledger.subject_tests import SubjectTestError
 from tests.support.subject_tests import OTHERS, audience, drain, engage, publish_tested, queued_batches, records, sweep
 
 PUBLISHED = dt.datetime(2025, 1, 16, 9, 0, tzinfo=dt.UTC)

@@ -151,3 +151,12 @@ def test_a_draft_that_carries_a_test_is_sent_with_it_and_never_at_a_local_time(s
     assert collections.Counter(row[2] for row in rows if row[3] is None) == {1: 5, 2: 5}
     assert {row[2] for row in rows if row[3] is not None} == {None}
     assert set(created.held_batch_ids) == {batch for batch in created.batch_ids if batch not in created.due_batch_ids}
+
+
+def test_a_variant_over_many_batches_gets_all_of_its_records(settings: Settings, db: Database, tmp_path: Path) -> None:
+    # One recipient per batch: each variant's 550 batches are more than one statement names at once.
+    audience(db, tmp_path, 2200)
+    created = publish_tested(settings, db, share=50, batch_size=1)
+    rows = records(db, created.id)
+    assert collections.Counter(row[2] for row in rows) == {1: 550, 2: 550, None: 1100}
+    assert all((row[3] is None) == (row[2] is not None) for row in rows)

@@ -27,7 +27,7 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
 from publisher.events.endings import recap_work_waiting
 from publisher.ledger.auto_send import due_approved
-from publisher.ledger.subject_tests import decide_due, due_decisions
+from publisher.ledger.subject_test_decision import decide_due, due_decisions
 from publisher.outgoing_webhooks.messages import prune as prune_webhook_messages
 from publisher.queue import deliver_webhooks_after_commit, dispatch_due, dispatch_due_webhooks
 from workers.celery_app import current_settings, redis_url_of_broker
@@ -87,7 +87,7 @@ class Sweeper(threading.Thread):
     def sweep_subject_tests(self, db: Database) -> None:
         """Decide the subject tests whose wait has passed: each winner's remainder is then due for the dispatch that follows.
 
-        Each decision is one transaction that happens once (``publisher.ledger.subject_tests``):
+        Each decision is one transaction that happens once (``publisher.ledger.subject_test_decision``):
         a worker that dies in the middle of one leaves it for the next sweep.
         """
         if not due_decisions(db):

@@ -140,7 +140,7 @@ def report_subject_test(db: Database, campaign_id: int, report: Callable[[str], 
         return
     split = ", ".join(f"variant {variant.number}: {variant.recipients}" for variant in progress.variants)
     report(
-        f"subject test: {progress.test_recipients} recipient(s) now ({split}); {progress.remainder_recipients} get the winner "
+        f"subject test: {progress.test_recipients} recipient(s) in the test ({split}); {progress.remainder_recipients} get the winner "
         f"at {progress.decide_at:%Y-%m-%d %H:%M} UTC, on unique human {progress.metric} "
         f"(`newsletter pick-winner {campaign_id} N` decides sooner)"
     )

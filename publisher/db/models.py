@@ -279,7 +279,7 @@ class Campaign(Base):
     ab_share: Mapped[int | None] = mapped_column(Integer)
     ab_wait_seconds: Mapped[int | None] = mapped_column(Integer)
     ab_metric: Mapped[str | None] = mapped_column(String(10))
-    #: The decision, written once (``publisher.ledger.subject_tests``): the winning variant's number (from 1),
+    #: The decision, written once (``publisher.ledger.subject_test_decision``): the winning variant's number (from 1),
     #: when, how ("significant", "not_significant", "by_hand") and by whom ("sweep", "cli", "user:<email>"), the
     #: test statistic (z, or chi-squared for 3 or 4 variants) and its p-value, and each variant's
     #: ``[successes, trials]`` as they stood then.
@@ -323,7 +323,7 @@ class CampaignRelease(Base):
     state: Mapped[ReleaseState] = mapped_column(_enum(ReleaseState, "release_state"))
     released_at: Mapped[dt.datetime | None] = mapped_column()
     #: The recipients a subject test leaves for its winner: released by the decision
-    #: (``publisher.ledger.subject_tests``), never by its time alone; ``release_at`` is when the decision is due.
+    #: (``publisher.ledger.subject_test_decision``), never by its time alone; ``release_at`` is when the decision is due.
     subject_test: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 

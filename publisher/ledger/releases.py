@@ -117,7 +117,7 @@ def release_due(session: Session, now: dt.datetime) -> int:
     """Mark released every pending release whose time has come, of a campaign that is sending; return how many.
 
     A paused campaign's releases wait for it to be resumed; a cancelled one's are never released. The
-    remainder of a subject test is released by its decision (``publisher.ledger.subject_tests``), not here.
+    remainder of a subject test is released by its decision (``publisher.ledger.subject_test_decision``), not here.
     """
     sending = select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING).scalar_subquery()
     result = session.execute(

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from publisher.db.engine import Database
 from publisher.db.models import Batch, Campaign, Delivery, DeliveryState, ReleaseState
 from publisher.ledger.significance import ALPHA, rate
-from publisher.ledger.subject_tests import DEFAULT_METRIC, Decision, remainder_release, set_up, variant_results, variant_subjects
+from publisher.ledger.subject_test_decision import Decision, remainder_release, variant_results
+from publisher.ledger.subject_tests import DEFAULT_METRIC, set_up, variant_subjects
 
 
 @dataclass(frozen=True)
