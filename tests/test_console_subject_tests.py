@@ -15,7 +15,8 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Role
-from publisher.ledger.subject_tests import configure, decide, subject_test
+from publisher.ledger.subject_test_decision import decide
+from publisher.ledger.subject_tests import configure, subject_test
 from tests.support.audience import people
 from tests.support.chromium import SCREENSHOTS, chromium
 from tests.support.console import PASSWORD, TIMEOUT, add_person, csrf_token, sign_in

@@ -11,7 +11,7 @@ from publisher.core.errors import ConfigurationError, ContentError, ImportFileEr
 from publisher.ledger.control import ControlError
 from publisher.ledger.drafts import DraftConflict, LintRefused
 from publisher.ledger.idempotency import IdempotencyConflict
-from publisher.ledger.subject_tests import DecisionConflict
+from publisher.ledger.subject_test_decision import DecisionConflict
 from publisher.web.api.problems import LINT_ERRORS, ApiProblem
 
 

@@ -16,8 +16,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from publisher import sending
 from publisher.accounts.sessions import SignedIn
 from publisher.core.errors import NotFoundError
+from publisher.ledger.subject_test_decision import DecisionConflict
 from publisher.ledger.subject_test_figures import subject_test_progress
-from publisher.ledger.subject_tests import DecisionConflict, SubjectTestError
+from publisher.ledger.subject_tests import SubjectTestError
 from publisher.web.console.auth import actor
 from publisher.web.console.campaign_page import existing
 from publisher.web.console.pages import console_page
