@@ -142,6 +142,7 @@ def test_a_bad_subject_test_is_shown_next_to_its_field_and_nothing_is_sent(
     "tampered",
     [
         {"variant_2": "a\r\nBcc: x@example.com"},
+        {"variant_2": "B", "local_time": "yes", "send_at": "2031-07-01T09:00:00"},
         {"variant_2": "B", "test_share": "99"},
         {"variant_2": "B", "test_wait": "0s"},
         {"variant_2": "x" * 5000},
@@ -153,6 +154,7 @@ def test_a_tampered_confirmation_is_refused_and_sends_nothing(team: int, web_url
     page = f"{web_url}/console/campaigns/{cid}"
     answer = post(ada, f"{page}/send/confirm", {**tampered, "recipients": str(team)}, page)
     assert 400 <= answer.status_code < 500 and "Bcc: x@example.com</" not in answer.text
+    assert "Confirm send" not in answer.text  # no confirmation that would send it without its test
     assert status_of(db, cid) is CampaignStatus.DRAFT and records(db, cid) == []
 
 

@@ -257,8 +257,10 @@ def _confirm(
     kept = {"send_at": send_at, "local": local, "typed": recipients, "force": force, "local_time": in_local_time, "ab": form}
     # Read again: the confirmation's hidden fields come back from the browser.
     test, problems = subject_test_form.read(form, own_subject(draft))
-    if problems:
-        return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": TEST_NOT_UNDERSTOOD})
+    if problems or (test is not None and in_local_time):
+        # Not the confirmation again: without the test it could be confirmed, and sent without one.
+        back = f"/console/campaigns/{campaign_id}"
+        return console_page("message.html.j2", user, 422, title="Not sent", section="campaigns", message=TEST_NOT_UNDERSTOOD, back=back)
     try:
         moment = dt.datetime.fromisoformat(send_at) if send_at else None
     except ValueError:

@@ -84,11 +84,9 @@ def read(form: TestForm, own_subject: str) -> tuple[SubjectTest | None, dict[str
         return None, {}
     errors: dict[str, str] = {}
     seen = {own_subject.strip().casefold(): "variant 1 (the draft's subject)"}
-    number = 1
     for field, typed in zip(VARIANT_FIELDS, form.variants, strict=True):
         if not typed.strip():
             continue
-        number += 1
         label = f"Variant {field[-1]}"
         try:
             check_subject(typed, label)
@@ -109,7 +107,10 @@ def read(form: TestForm, own_subject: str) -> tuple[SubjectTest | None, dict[str
         errors["test_metric"] = "Choose unique human opens or unique human clicks."
     if errors:
         return None, errors
-    return subject_tests.subject_test(own_subject, form.subjects, share=share, wait=wait, metric=form.metric), {}
+    try:
+        return subject_tests.subject_test(own_subject, form.subjects, share=share, wait=wait, metric=form.metric), {}
+    except SubjectTestError as exc:  # every rule is checked above by field; kept for a rule added there later
+        return None, {"subject_test": f"{exc}."}
 
 
 def _share(typed: str, errors: dict[str, str]) -> int:
