@@ -105,14 +105,14 @@ def publish(
 
 def _test_options(variants: list[str], share: int | None, wait: str | None, metric: TestMetric | None) -> TestOptions | None:
     """The subject test asked for, each value checked where the recap is not needed; exit 2 naming the option."""
-    from publisher.cli.publishing import TestOptions
-    from publisher.ledger.subject_tests import DEFAULT_SHARE, DEFAULT_WAIT, MAX_VARIANTS, SubjectTestError, check_subject, parse_wait
-
     if not variants:
         given = [name for name, value in (("--test-share", share), ("--test-wait", wait), ("--test-metric", metric)) if value is not None]
         if given:
             fail(f"{', '.join(given)} set up a subject test: give the subjects to test with --subject-variant", EXIT_INPUT)
         return None
+    from publisher.cli.publishing import TestOptions
+    from publisher.ledger.subject_tests import DEFAULT_SHARE, DEFAULT_WAIT, MAX_VARIANTS, SubjectTestError, check_subject, parse_wait
+
     if len(variants) > MAX_VARIANTS - 1:
         fail(f"--subject-variant is given at most {MAX_VARIANTS - 1} times (the recap's own subject is the first variant)", EXIT_INPUT)
     try:

@@ -38,7 +38,7 @@ RECIPIENTS = 200
 BOUND = 240.0
 
 pytestmark = [
-    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
+    pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True),
     pytest.mark.timing,
     pytest.mark.timeout(int(BOUND * 4)),
 ]
