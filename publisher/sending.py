@@ -25,7 +25,7 @@ from publisher.core.broker import redis_url
 from publisher.core.errors import ConfigurationError, NewsletterError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.ledger import approval
+from publisher.ledger import approval, subject_test_decision
 from publisher.ledger.auto_send import due_approved
 from publisher.ledger.campaigns import CreatedCampaign
 from publisher.ledger.dispatch import QueuedBatch, mark_enqueued
@@ -78,6 +78,16 @@ def send_due_approved(settings: Settings, db: Database, check: ProviderCheck, no
             continue
         sent.append(campaign_id)
     return sent
+
+
+def pick_winner(settings: Settings, db: Database, campaign_id: int, number: int, actor: Actor) -> None:
+    """Decide a campaign's subject test by hand (variant ``number``, from 1) and enqueue the remainder's batches.
+
+    Raises as ``publisher.ledger.subject_test_decision.pick_winner`` does: after the decision the pick is a conflict.
+    """
+    due = subject_test_decision.pick_winner(db, campaign_id, number, actor)
+    if due:
+        _enqueue(settings, db, [QueuedBatch(batch_id, False) for batch_id in due])
 
 
 def test(

@@ -3,7 +3,8 @@
 Each worker's main process runs one sweeper thread. A Redis lock makes sure
 only one sweep runs at a time across all workers and hosts; the sweep makes the
 recap drafts of events that have ended, sends approved drafts whose automatic
-send has come, releases scheduled campaigns that are due, enqueues any
+send has come, decides the subject tests whose wait has passed (releasing
+each remainder with its winner), releases scheduled campaigns that are due, enqueues any
 batch not on the queue yet, and a webhook delivery task when an outgoing
 webhook message is due and none waits; it deletes the webhook messages
 delivered or given up on more than 30 days ago, and the opens and clicks
@@ -27,6 +28,7 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
 from publisher.events.endings import recap_work_waiting
 from publisher.ledger.auto_send import due_approved
+from publisher.ledger.subject_test_decision import decide_due, due_decisions
 from publisher.outgoing_webhooks.messages import prune as prune_webhook_messages
 from publisher.queue import deliver_webhooks_after_commit, dispatch_due, dispatch_due_webhooks
 from publisher.tracking.retention import prune as prune_engagements
@@ -65,6 +67,10 @@ class Sweeper(threading.Thread):
                 self.sweep_events(db)
             except Exception:  # the batches below must still be dispatched
                 log.exception("the sweep's event step failed")
+            try:
+                self.sweep_subject_tests(db)
+            except Exception:  # the batches below must still be dispatched
+                log.exception("the sweep's subject test step failed")
             released = 0
             try:
                 released = dispatch_due(self.settings, db, self.url)
@@ -80,6 +86,23 @@ class Sweeper(threading.Thread):
             db.dispose()
             with contextlib.suppress(redis.exceptions.LockError):
                 lock.release()
+
+    def sweep_subject_tests(self, db: Database) -> None:
+        """Decide the subject tests whose wait has passed: each winner's remainder is then due for the dispatch that follows.
+
+        Each decision is one transaction that happens once (``publisher.ledger.subject_test_decision``):
+        a worker that dies in the middle of one leaves it for the next sweep.
+        """
+        if not due_decisions(db):
+            return
+        for decided in decide_due(db):
+            log.info(
+                "campaign %s: subject test decided, variant %s wins (%s, p=%s)",
+                decided.campaign_id,
+                decided.winner,
+                decided.decision.value,
+                "n/a" if decided.comparison.p_value is None else f"{decided.comparison.p_value:.4g}",
+            )
 
     def sweep_webhooks(self, db: Database) -> None:
         """Queue a delivery task for the webhook messages that are due, and delete those kept long enough; each step guarded."""

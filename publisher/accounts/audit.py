@@ -46,6 +46,8 @@ class Action(enum.StrEnum):
     APPROVED = "approved"
     #: An approval that no longer holds: the draft was edited, or its automatic send was refused.
     APPROVAL_WITHDRAWN = "approval-withdrawn"
+    #: A subject test's winner picked by hand, before its wait had passed.
+    WINNER_PICKED = "winner-picked"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ COMMANDS: dict[str, Entry] = {
     "publish": Entry("publish"),
     "send": Entry("send"),
     "approve": Entry("approve"),
+    "pick-winner": Entry("pick_winner"),
     "worker": Entry("worker"),
     "ping-worker": Entry("worker"),
     "status": Entry("status"),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,7 +22,17 @@ from publisher.cli.common import (
 from publisher.cli.startup import loading
 from publisher.cli.terminal import safe
 
+if TYPE_CHECKING:
+    from publisher.cli.publishing import TestOptions
+
 app = typer.Typer()
+
+
+class TestMetric(enum.StrEnum):
+    """What decides a subject test (``publisher.tracking.figures.METRICS``)."""
+
+    OPENS = "opens"
+    CLICKS = "clicks"
 
 
 @app.command()
@@ -39,12 +50,32 @@ def publish(
     test_to: Annotated[str | None, typer.Option(help="Send one copy, marked as a test, to this address only.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Publish even when lint finds errors.")] = False,
     draft: Annotated[bool, typer.Option("--draft", help="Save as a draft to send later with `newsletter send`; nothing is sent.")] = False,
+    subject_variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--subject-variant",
+            help="Test this subject against the recap's own (variant 1) on a share of the list first; give it 1 to 3 times.",
+        ),
+    ] = None,
+    test_share: Annotated[
+        int | None, typer.Option("--test-share", min=1, max=50, help="Percent of the list in the subject test, split evenly (default 20).")
+    ] = None,
+    test_wait: Annotated[
+        str | None, typer.Option("--test-wait", help="How long the test runs before the winner is decided: 90s, 30m, 2h (default 2h).")
+    ] = None,
+    test_metric: Annotated[
+        TestMetric | None, typer.Option("--test-metric", help="What wins the subject test: unique human opens or clicks (default opens).")
+    ] = None,
 ) -> None:
     """Create a campaign from RECAP, freeze its audience and enqueue its delivery (or save it as a draft)."""
     with loading():
         from publisher.cli.publishing import PublishOptions, run_draft, run_publish
 
     settings = cli_settings()
+    test = _test_options(subject_variant or [], test_share, test_wait, test_metric)
+    if test is not None and (draft or test_to is not None or local_time):
+        given = next(name for name, value in (("--draft", draft), ("--test-to", test_to), ("--local-time", local_time)) if value)
+        fail(f"--subject-variant cannot be given with {given}: a subject test goes to a list's audience at one time", EXIT_INPUT)
     if draft:
         _check_draft_options(list_name, send_at=send_at, test_to=test_to, force=force, local_time=local_time)
         assert list_name is not None
@@ -67,10 +98,35 @@ def publish(
             provider=provider or settings.provider,
             test_to=sendable_address(test_to) if test_to else None,
             force=force,
+            subject_test=test,
         )
         result = run_publish(settings, options, report=_report)
     sys.stderr.flush()
     print(f"campaign {result.id}", flush=True)
+
+
+def _test_options(variants: list[str], share: int | None, wait: str | None, metric: TestMetric | None) -> TestOptions | None:
+    """The subject test asked for, each value checked where the recap is not needed; exit 2 naming the option."""
+    if not variants:
+        given = [name for name, value in (("--test-share", share), ("--test-wait", wait), ("--test-metric", metric)) if value is not None]
+        if given:
+            fail(f"{', '.join(given)} set up a subject test: give the subjects to test with --subject-variant", EXIT_INPUT)
+        return None
+    from publisher.cli.publishing import TestOptions
+    from publisher.ledger.subject_tests import DEFAULT_SHARE, DEFAULT_WAIT, MAX_VARIANTS, SubjectTestError, check_subject, parse_wait
+
+    if len(variants) > MAX_VARIANTS - 1:
+        fail(f"--subject-variant is given at most {MAX_VARIANTS - 1} times (the recap's own subject is the first variant)", EXIT_INPUT)
+    try:
+        for number, subject in enumerate(variants, start=1):
+            check_subject(subject, f"--subject-variant #{number}")
+    except SubjectTestError as exc:
+        fail(str(exc), EXIT_INPUT)
+    try:
+        parsed_wait = parse_wait(wait) if wait is not None else DEFAULT_WAIT
+    except SubjectTestError as exc:
+        fail(f"--test-wait: {exc}", EXIT_INPUT)
+    return TestOptions(tuple(variants), share or DEFAULT_SHARE, parsed_wait, (metric or TestMetric.OPENS).value)
 
 
 def _report(line: str) -> None:

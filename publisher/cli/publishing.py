@@ -26,6 +26,8 @@ from publisher.db.engine import Database, open_database
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
 from publisher.ledger.dispatch import QueuedBatch, mark_enqueued
 from publisher.ledger.drafts import DraftContent, create_draft
+from publisher.ledger.subject_test_figures import subject_test_progress
+from publisher.ledger.subject_tests import subject_test
 from publisher.queue import deliver_webhooks_after_commit, enqueue
 from workers.providers import check_provider, provider_class
 
@@ -41,6 +43,18 @@ class PublishOptions:
     test_to: str | None = None
     #: Publish even when lint finds errors.
     force: bool = False
+    #: A subject test: the other subjects and its set-up, checked against the recap's subject once it is read.
+    subject_test: TestOptions | None = None
+
+
+@dataclass(frozen=True)
+class TestOptions:
+    """``--subject-variant`` and the options of its test, as given."""
+
+    variants: tuple[str, ...]
+    share: int
+    wait: dt.timedelta
+    metric: str
 
 
 def check_lint(settings: Settings, recap: Recap, *, force: bool, report: Callable[[str], None]) -> None:
@@ -60,6 +74,10 @@ def run_publish(settings: Settings, options: PublishOptions, report: Callable[[s
     text = read_recap_text(options.recap)
     recap = parse_recap(text, str(options.recap))
     check_lint(settings, recap, force=options.force, report=report)
+    test = None
+    if options.subject_test is not None:
+        given = options.subject_test
+        test = subject_test(recap.meta.email_subject, given.variants, share=given.share, wait=given.wait, metric=given.metric)
     provider = provider_class(options.provider)
     provider.check_configuration(settings)
     url = redis_url(settings)
@@ -78,11 +96,14 @@ def run_publish(settings: Settings, options: PublishOptions, report: Callable[[s
             # Kept with the campaign: the web app reads its next event from it (the .ics link).
             recap_text=text,
             created_by=CLI_ACTOR.label,
+            subject_test=test,
         )
         created = create_campaign(settings, db, plan)
         _audit_published(db, created, options)
         kind = "test send" if created.is_test else "campaign"
         report(f"{kind} {created.id}: {created.recipients} recipient(s) in {len(created.batch_ids)} batch(es) via {options.provider}")
+        if created.subject_test:
+            report_subject_test(db, created.id, report)
         if options.local_time is not None:
             report_local_time(created, options.local_time, report)
         elif created.scheduled:
@@ -103,12 +124,25 @@ def _audit_published(db: Database, created: CreatedCampaign, options: PublishOpt
     if created.is_test:
         audit.log(db, CLI_ACTOR, Action.TEST_SENT, campaign_id=created.id, target=options.test_to or "")
         return
-    action = Action.SCHEDULED if created.scheduled or created.held_batch_ids else Action.SENT
+    action = Action.SENT if created.sent_now else Action.SCHEDULED
     when = f", at {options.send_at.isoformat()}" if created.scheduled and options.send_at else ""
     if options.local_time is not None:
         when = f", at {options.local_time.isoformat()} local time"
     audit.log(
         db, CLI_ACTOR, action, campaign_id=created.id, target=options.list_name or "", detail=f"{created.recipients} recipient(s){when}"
+    )
+
+
+def report_subject_test(db: Database, campaign_id: int, report: Callable[[str], None]) -> None:
+    """Say how a subject test goes out: the test's recipients per variant now, the rest when the winner is decided."""
+    progress = subject_test_progress(db, campaign_id)
+    if progress is None:
+        return
+    split = ", ".join(f"variant {variant.number}: {variant.recipients}" for variant in progress.variants)
+    report(
+        f"subject test: {progress.test_recipients} recipient(s) in the test ({split}); {progress.remainder_recipients} get the winner "
+        f"at {progress.decide_at:%Y-%m-%d %H:%M} UTC, on unique human {progress.metric} "
+        f"(`newsletter pick-winner {campaign_id} N` decides sooner)"
     )
 
 

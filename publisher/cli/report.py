@@ -16,6 +16,7 @@ app = typer.Typer()
 
 if TYPE_CHECKING:
     from publisher.ledger.report import CampaignReport
+    from publisher.ledger.subject_test_figures import SubjectTestReport
 
 #: Rows of the text report: figure, and the base its rate is a share of (None: no rate).
 ROWS: tuple[tuple[str, str | None], ...] = (
@@ -74,3 +75,24 @@ def show(result: CampaignReport) -> None:
         table.add_row(LABELS.get(name, name), str(figures[name]), shown)
     out.print(table)
     show_engagement(result)
+    if result.subject_test is not None:
+        show_subject_test(result.subject_test)
+
+
+def show_subject_test(test: SubjectTestReport) -> None:
+    """Each variant's test figures on the test's metric, the statistic and the decision."""
+    out.print(f"subject test, on unique human {test.metric} of the test's recipients:")
+    table = Table(box=None, pad_edge=False)
+    for column, justify in (("variant", "right"), ("subject", "left"), ("sent", "right"), (test.metric, "right"), ("rate", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for variant in test.variants:
+        share = variant.rate
+        mark = " *" if variant.number == test.winner else ""
+        shown = f"{share:.1%}" if share is not None else "-"
+        table.add_row(f"{variant.number}{mark}", safe(variant.subject), str(variant.sent), str(variant.engaged), shown)
+    out.print(table)
+    if test.statistic is not None and test.p_value is not None:
+        out.print(f"{test.statistic_name} = {test.statistic:.3f}, p = {test.p_value:.4f}")
+    elif test.winner is not None:
+        out.print("no test statistic: the figures could not be compared (no one sent, or no one or everyone engaged)")
+    out.print(f"decision: {safe(test.verdict)}", soft_wrap=True)

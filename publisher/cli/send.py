@@ -28,7 +28,7 @@ def send(
     """Freeze a draft's audience and enqueue its delivery, or schedule it; a draft is sent once."""
     from publisher import sending
     from publisher.accounts.roles import CLI_ACTOR
-    from publisher.cli.publishing import report_local_time
+    from publisher.cli.publishing import report_local_time, report_subject_test
     from publisher.core.broker import check_reachable, redis_url
     from publisher.db.engine import open_database
     from publisher.ledger.drafts import LintRefused, SendOrder, load_draft
@@ -38,6 +38,7 @@ def send(
     settings = cli_settings()
     local = parse_local_time(send_at) if local_time else None
     moment = parse_time(send_at) if send_at and local is None else None
+    tested: list[str] = []
     with reported_errors():
         # Checked before anything is written, as `newsletter publish` does: a
         # draft sent with no broker would wait for the workers' sweep unseen.
@@ -48,6 +49,8 @@ def send(
             order = SendOrder(campaign_id, send_at=moment, local_time=local, force=force)
             created = sending.send(settings, db, order, CLI_ACTOR, check_provider)
             provider = load_draft(db, campaign_id).provider
+            if created.subject_test:
+                report_subject_test(db, created.id, tested.append)
         except LintRefused as exc:
             for finding in exc.findings:
                 err.print(safe(f"lint error: {finding.get('check', '?')}: {finding.get('message', '')}"), soft_wrap=True)
@@ -56,6 +59,8 @@ def send(
             db.dispose()
     batches = len(created.batch_ids)
     err.print(safe(f"campaign {created.id}: {created.recipients} recipient(s) in {batches} batch(es) via {provider}"), soft_wrap=True)
+    for line in tested:
+        err.print(safe(line), soft_wrap=True)
     if local is not None:
         report_local_time(created, local, lambda line: err.print(safe(line), soft_wrap=True))
     if created.scheduled and local is None:

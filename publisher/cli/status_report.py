@@ -56,6 +56,7 @@ def render(report: StatusReport, width: int) -> Group:
     """
     parts: list[RenderableType] = [campaign_view(report.campaigns, width)]
     lines = [f"campaign {c.id} is paused: {safe(c.pause_reason)}" for c in report.campaigns if c.pause_reason]
+    lines.extend(subject_test_line(c) for c in report.campaigns if c.subject_test)
     dead = sum(c.dead_letters for c in report.campaigns)
     if dead:
         lines.append(f"dead letters: {dead} (`newsletter dlq list`)")
@@ -124,6 +125,21 @@ def _next_release(c: CampaignProgress) -> str:
     zones = f" ({', '.join(release.zones[:3])}{', …' if len(release.zones) > 3 else ''})" if release.zones else ""
     # Double spaces mark where a narrow block may break the line.
     return f"next release {release.release_at:%Y-%m-%d %H:%M} UTC:  {release.recipients} recipient(s){zones.replace(' (', '  (', 1)}"
+
+
+def subject_test_line(c: CampaignProgress) -> str:
+    """The test's share and the remainder apart: ``campaign 7 subject test: 21 in the test (…); 82 in the remainder, …``."""
+    test = c.subject_test
+    assert test is not None
+    variants = ", ".join(f"variant {v.number} {v.sent}/{v.recipients} sent" for v in test.variants)
+    if test.winner is None:
+        when = f"{test.decide_at:%Y-%m-%d %H:%M} UTC" if test.decide_at else "its decision"
+        rest = f"wait for the winner (decided on human {test.metric} at {when}, or `newsletter pick-winner {c.id} N`)"
+    else:
+        how = {"significant": "the test's winner", "not_significant": "no significant difference", "by_hand": "picked by hand"}
+        rest = f"get variant {test.winner} ({how.get(test.decision or '', test.decision or '')})"
+    remainder = f"{test.remainder_recipients} in the remainder {rest}"
+    return f"campaign {c.id} subject test: {test.test_recipients} in the test ({test.share}%: {variants}); {remainder}"
 
 
 def _flow(items: list[str], width: int, indent: str, *, gap: str = "  ", last: str = "") -> list[str]:

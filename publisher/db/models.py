@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -271,6 +272,24 @@ class Campaign(Base):
     #: The URLs its tracked links redirect to, in the order of their link numbers: a click link can
     #: only ever lead to one of these (never an open redirect).
     tracked_links: Mapped[list[str] | None] = mapped_column(JSON)
+    #: A subject-line test's other subjects, variants 2 to 4 in order (``subject`` is variant 1); None: no test.
+    subject_variants: Mapped[list[str] | None] = mapped_column(JSON)
+    #: The test's set-up: the percentage of the audience that takes part, split evenly among the variants,
+    #: how long after the release the winner is decided, and on what ("opens" or "clicks", human ones only).
+    ab_share: Mapped[int | None] = mapped_column(Integer)
+    ab_wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    ab_metric: Mapped[str | None] = mapped_column(String(10))
+    #: The decision, written once (``publisher.ledger.subject_test_decision``): the winning variant's number (from 1),
+    #: when, how ("significant", "not_significant", "by_hand") and by whom ("sweep", "cli", "user:<email>"), the
+    #: test statistic (z, or chi-squared for 3 or 4 variants) and its p-value, and each variant's
+    #: ``[successes, trials]`` as they stood then.
+    ab_winner: Mapped[int | None] = mapped_column(Integer)
+    ab_decided_at: Mapped[dt.datetime | None] = mapped_column()
+    ab_decision: Mapped[str | None] = mapped_column(String(20))
+    ab_decided_by: Mapped[str | None] = mapped_column(String(400))
+    ab_statistic: Mapped[float | None] = mapped_column(Float)
+    ab_p_value: Mapped[float | None] = mapped_column(Float)
+    ab_results: Mapped[list[list[int]] | None] = mapped_column(JSON)
 
     mailing_list: Mapped[MailingList | None] = relationship()
 
@@ -282,6 +301,8 @@ class ReleaseState(enum.StrEnum):
 
 class CampaignRelease(Base):
     """One time zone of a campaign sent at a local time: its batches wait until ``release_at`` (UTC).
+
+    Or the remainder of a subject test (``subject_test``): its batches wait for the winner.
 
     The workers' sweep marks a due release ``released``; its batches are then
     enqueued as any batch never enqueued is (``publisher.ledger.dispatch``).
@@ -295,12 +316,15 @@ class CampaignRelease(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    #: IANA name, e.g. "Europe/Paris".
-    zone: Mapped[str] = mapped_column(String(64))
+    #: IANA name, e.g. "Europe/Paris"; None for the remainder of a subject test.
+    zone: Mapped[str | None] = mapped_column(String(64))
     release_at: Mapped[dt.datetime] = mapped_column()
     recipients: Mapped[int] = mapped_column(Integer)
     state: Mapped[ReleaseState] = mapped_column(_enum(ReleaseState, "release_state"))
     released_at: Mapped[dt.datetime | None] = mapped_column()
+    #: The recipients a subject test leaves for its winner: released by the decision
+    #: (``publisher.ledger.subject_test_decision``), never by its time alone; ``release_at`` is when the decision is due.
+    subject_test: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Batch(Base):
@@ -347,6 +371,9 @@ class Delivery(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column()
     #: Set when the record failed after exhausting its retries (the dead-letter list).
     dead_lettered_at: Mapped[dt.datetime | None] = mapped_column()
+    #: The subject-line test variant it is sent with (from 1): set when the campaign is written for the test's
+    #: share, and with the decision for the remainder; None for a campaign without a test.
+    variant: Mapped[int | None] = mapped_column(Integer)
 
 
 #: The in-doubt records and the dead-letter list, for the monitoring counts

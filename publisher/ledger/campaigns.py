@@ -46,10 +46,11 @@ from publisher.db.models import (
     Subscription,
     SubscriptionStatus,
 )
-from publisher.ledger import states
+from publisher.ledger import states, subject_tests
 from publisher.ledger.announcements import campaign_sending
 from publisher.ledger.releases import ZoneReleases, last_release
 from publisher.ledger.states import initial_status
+from publisher.ledger.subject_tests import AudienceSplit, SubjectTest
 
 BATCHES = Batch.metadata.tables[Batch.__tablename__]
 DELIVERIES = Delivery.metadata.tables[Delivery.__tablename__]
@@ -76,6 +77,8 @@ class CampaignPlan:
     #: of a draft links to the draft's, as the draft will once it is sent.
     #: None: the campaign's own, or none for a test send of a file.
     calendar_of: int | None = None
+    #: Test these other subjects (variants 2 to 4) on a share of the audience first (``publisher.ledger.subject_tests``).
+    subject_test: SubjectTest | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,13 @@ class CreatedCampaign:
     is_test: bool
     #: Batches of time zones whose local time has not come yet: the sweep enqueues them at their release.
     held_batch_ids: frozenset[int] = frozenset()
+    #: It carries a subject test: ``held_batch_ids`` are the remainder's, which wait for the winner.
+    subject_test: bool = False
+
+    @property
+    def sent_now(self) -> bool:
+        """Some of it goes now and no time zone waits: sent, not scheduled (a test's remainder waits for its winner, not a time)."""
+        return not self.scheduled and (self.subject_test or not self.held_batch_ids)
 
     @property
     def due_batch_ids(self) -> list[int]:
@@ -105,9 +115,12 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
             raise NotFoundError(f"list '{name}' has no confirmed subscribers: nothing to send")
         if plan.local_time is not None and (plan.test_to or mailing_list is None):
             raise NewsletterError("a test send goes at once: it cannot be sent at a local time")
+        if plan.subject_test is not None and (plan.test_to or plan.local_time is not None):
+            raise NewsletterError("a subject test goes to a list at one time: it cannot be a test send or be sent at a local time")
         # A local-time send starts scheduled; its first release decides below.
         scheduled = plan.local_time is not None or (plan.send_at is not None and plan.send_at > utcnow())
         campaign = _new_campaign(plan, mailing_list, scheduled)
+        subject_tests.configure(campaign, plan.subject_test)
         session.add(campaign)
         session.flush()
         # Rendered once the campaign has its id: the issue links to the
@@ -118,6 +131,12 @@ def create_campaign(settings: Settings, db: Database, plan: CampaignPlan) -> Cre
         if plan.local_time is not None:
             assert mailing_list is not None
             return write_local_time(session, campaign, mailing_list, plan.local_time, (plan.batch_size, message_domain(settings)))
+        if plan.subject_test is not None:
+            assert mailing_list is not None
+            created = write_subject_test(session, settings, campaign, mailing_list, plan.batch_size, scheduled=scheduled)
+            if not scheduled:
+                campaign_sending(session, campaign.id)
+            return created
         if plan.test_to:
             audience: Iterable[Sequence[tuple[int | None, str]]] = [_test_audience(session, plan.test_to)]
         else:
@@ -164,6 +183,23 @@ def write_local_time(
         campaign_sending(session, campaign.id)
     held = frozenset(batch_id for batch_id, release_id in release_of.items() if release_id in releases.pending_ids)
     return CreatedCampaign(campaign.id, recipients, batch_ids, scheduled=scheduled, is_test=False, held_batch_ids=held)
+
+
+def write_subject_test(
+    session: Session, settings: Settings, campaign: Campaign, mailing_list: MailingList, batch_size: int, *, scheduled: bool
+) -> CreatedCampaign:
+    """Write the audience of a campaign that carries a subject test: its test share now, its remainder held for the winner.
+
+    The test's wait starts when the campaign is released: now, or at its
+    ``send_at`` when it is scheduled. The caller announces a campaign that sends now.
+    """
+    subject_tests.require_tracking(settings.tracking, mailing_list)
+    start = campaign.send_at if scheduled and campaign.send_at is not None else utcnow()
+    split = AudienceSplit(session, campaign, audience_size(session, mailing_list), start)
+    dealt = split.group(audience_batches(session, mailing_list, batch_size), batch_size)
+    batch_ids, recipients, _ = write_release_batches(session, campaign.id, dealt, message_domain(settings))
+    held = split.finish(batch_ids)
+    return CreatedCampaign(campaign.id, recipients, batch_ids, scheduled=scheduled, is_test=False, held_batch_ids=held, subject_test=True)
 
 
 def _confirmed(mailing_list: MailingList) -> Select[int, str]:

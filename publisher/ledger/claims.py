@@ -53,6 +53,7 @@ SNAPSHOT_COLUMNS = (
     Campaign.text_template,
     Campaign.placeholder_nonce,
     Campaign.kind,
+    Campaign.subject_variants,
 )
 #: The claimed records' subscriber fields, read back by the claim's UPDATE (a record may have no subscriber).
 #: The attributes come as JSON text: most are ``{}``, which needs no parsing.
@@ -78,6 +79,19 @@ class CampaignSnapshot:
     text_template: str
     nonce: str
     kind: CampaignKind = CampaignKind.ISSUE
+    #: A subject test's other subjects, variants 2 to 4 (``subject`` is variant 1).
+    subject_variants: tuple[str, ...] = ()
+
+    def subject_for(self, variant: int | None) -> str:
+        """The subject of a record sent with ``variant`` (None or 1: the campaign's own)."""
+        if variant is None or variant <= 1:
+            return self.subject
+        return self.subject_variants[variant - 2]
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """Every subject its records may carry, variant 1 first."""
+        return (self.subject, *self.subject_variants)
 
     @property
     def has_subscriber_links(self) -> bool:
@@ -95,6 +109,8 @@ class ClaimedDelivery:
     last_name: str
     attributes: dict[str, str]
     attempts: int
+    #: Its subject test variant (None: the campaign's subject).
+    variant: int | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +152,7 @@ def _claim_statement() -> Update:
             provider=bindparam("for_provider"),
             updated_at=NOW,
         )
-        .returning(d.id, d.email, d.message_id, d.subscriber_id, d.attempts, *SUBSCRIBER_COLUMNS)
+        .returning(d.id, d.email, d.message_id, d.subscriber_id, d.attempts, d.variant, *SUBSCRIBER_COLUMNS)
     )
 
 
@@ -210,6 +226,7 @@ def claim_batch_for(db: Database, batch_id: int, lease: dt.timedelta, choose: Ch
                     last_name=row.last_name or "",
                     attributes=_attributes(row.attributes),
                     attempts=row.attempts,
+                    variant=row.variant,
                 )
                 for row in rows
             ),
@@ -349,6 +366,7 @@ def _snapshot(campaign: Row[*tuple[Any, ...]]) -> CampaignSnapshot:
         text_template=campaign.text_template,
         nonce=campaign.placeholder_nonce,
         kind=CampaignKind(campaign.kind),
+        subject_variants=tuple(campaign.subject_variants or ()),
     )
 
 

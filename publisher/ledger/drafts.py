@@ -10,6 +10,7 @@ send it once: the second finds it sent already.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, MailingList
-from publisher.ledger import states
+from publisher.ledger import states, subject_tests
 from publisher.ledger.announcements import campaign_sending
 from publisher.ledger.campaigns import (
     CampaignPlan,
@@ -43,7 +44,9 @@ from publisher.ledger.campaigns import (
     with_tracking,
     write_batches,
     write_local_time,
+    write_subject_test,
 )
+from publisher.ledger.subject_tests import SubjectTest
 
 
 class DraftConflict(NewsletterError):
@@ -117,13 +120,13 @@ def _frame(settings: Settings, mailing_list: MailingList, campaign_id: int) -> I
     return issue_frame(settings, mailing_list.name, campaign_id, registered_for(mailing_list))
 
 
-def create_draft(settings: Settings, db: Database, content: DraftContent, actor: Actor) -> int:
-    """Store a new draft (its list must exist); return its id."""
+def create_draft(settings: Settings, db: Database, content: DraftContent, actor: Actor, test: SubjectTest | None = None) -> int:
+    """Store a new draft (its list must exist), with the subject test it is to carry if any; return its id."""
     with db.transaction() as session:
-        return add_draft(session, settings, content, actor)
+        return add_draft(session, settings, content, actor, test)
 
 
-def add_draft(session: Session, settings: Settings, content: DraftContent, actor: Actor) -> int:
+def add_draft(session: Session, settings: Settings, content: DraftContent, actor: Actor, test: SubjectTest | None = None) -> int:
     """``create_draft`` in the caller's transaction."""
     mailing_list = find_list(session, content.list_name)
     campaign = Campaign(
@@ -142,6 +145,7 @@ def add_draft(session: Session, settings: Settings, content: DraftContent, actor
         created_by=actor.label[:400],
         updated_at=utcnow(),
     )
+    subject_tests.configure(campaign, test)
     session.add(campaign)
     session.flush()
     # Rendered once the draft has its id: it links to its own next-event calendar, which works once it is sent.
@@ -196,6 +200,12 @@ def load_draft(db: Database, campaign_id: int) -> Draft:
         )
 
 
+class DraftsTest(enum.Enum):
+    """A send order that leaves the draft's subject test as it is (the one it carries, or none)."""
+
+    KEEP = "keep"
+
+
 @dataclass(frozen=True)
 class SendOrder:
     campaign_id: int
@@ -207,6 +217,9 @@ class SendOrder:
     force: bool = False
     #: Sent by the workers' sweep: only an approved draft whose ``auto_send_at`` has come.
     automatic: bool = False
+    #: The subject test it is sent with: the draft's own (KEEP), or this one instead (None: none); checked
+    #: again against the draft's subject in the send's transaction, so a test and its send are one change.
+    subject_test: SubjectTest | DraftsTest | None = DraftsTest.KEEP
 
 
 def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor) -> CreatedCampaign:
@@ -228,6 +241,11 @@ def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor)
         # Rendered again: the postal address or the list may have changed since the draft was saved.
         issue = render_issue(read_draft(campaign.recap_text or "", f"campaign {campaign.id}"), _frame(settings, mailing_list, campaign.id))
         store_issue(campaign, with_tracking(settings, campaign, mailing_list, issue))
+        if not isinstance(order.subject_test, DraftsTest):
+            subject_tests.configure(campaign, _checked(campaign.subject, order.subject_test))
+        tested = subject_tests.set_up(campaign) is not None
+        if tested and order.local_time is not None:
+            raise NewsletterError(f"campaign {campaign.id} carries a subject test, which goes at one time: not at a local time")
         if order.local_time is not None:
             # Announces campaign.sending itself when some zone goes at once.
             created = write_local_time(session, campaign, mailing_list, order.local_time, (order.batch_size, message_domain(settings)))
@@ -236,19 +254,29 @@ def send_draft(settings: Settings, db: Database, order: SendOrder, actor: Actor)
             scheduled = order.send_at is not None and order.send_at > utcnow()
             campaign.send_at = order.send_at
             states.send(campaign, scheduled=scheduled)
-            batch_ids, recipients = write_batches(
-                session, campaign.id, audience_batches(session, mailing_list, order.batch_size), message_domain(settings)
-            )
+            if tested:
+                created = write_subject_test(session, settings, campaign, mailing_list, order.batch_size, scheduled=scheduled)
+            else:
+                batch_ids, recipients = write_batches(
+                    session, campaign.id, audience_batches(session, mailing_list, order.batch_size), message_domain(settings)
+                )
+                created = CreatedCampaign(id=campaign.id, recipients=recipients, batch_ids=batch_ids, scheduled=scheduled, is_test=False)
             if not scheduled:
                 campaign_sending(session, campaign.id)
-            created = CreatedCampaign(id=campaign.id, recipients=recipients, batch_ids=batch_ids, scheduled=scheduled, is_test=False)
             when = f", at {order.send_at.isoformat()}" if scheduled and order.send_at else ""
-        action = Action.SCHEDULED if created.scheduled or created.held_batch_ids else Action.SENT
+        action = Action.SENT if created.sent_now else Action.SCHEDULED
         detail = f"{created.recipients} recipient(s){when}"
         audit.record(
             session, actor, action, campaign_id=campaign.id, target=mailing_list.name, detail=detail + (", forced" if errors else "")
         )
         return created
+
+
+def _checked(subject: str, test: SubjectTest | None) -> SubjectTest | None:
+    """The test as set up against the subject the draft has now (variant 1); SubjectTestError naming what is wrong."""
+    if test is None:
+        return None
+    return subject_tests.subject_test(subject, test.variants, share=test.share, wait=test.wait, metric=test.metric)
 
 
 def send_test(

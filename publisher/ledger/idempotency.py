@@ -22,6 +22,7 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import IdempotencyKey
 from publisher.ledger.drafts import DraftContent, add_draft
+from publisher.ledger.subject_tests import SubjectTest
 
 #: Longest key stored (``idempotency_keys.key`` is VARCHAR(200)).
 MAX_KEY = 200
@@ -47,14 +48,16 @@ class Created:
     new: bool
 
 
-def create_draft_once(settings: Settings, db: Database, content: DraftContent, actor: Actor, key: RequestKey) -> Created:
-    """The draft this key made before, or a new one stored with the key."""
+def create_draft_once(
+    settings: Settings, db: Database, content: DraftContent, actor: Actor, key: RequestKey, test: SubjectTest | None = None
+) -> Created:
+    """The draft this key made before, or a new one stored with the key (and the subject test it carries, if any)."""
     try:
         with db.transaction() as session:
             found = _earlier(session, key)
             if found is not None:
                 return found
-            campaign_id = add_draft(session, settings, content, actor)
+            campaign_id = add_draft(session, settings, content, actor, test)
             session.add(IdempotencyKey(owner=key.owner, key=key.key, body_digest=key.body_digest, campaign_id=campaign_id))
             session.flush()
             return Created(campaign_id, new=True)

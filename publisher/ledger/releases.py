@@ -116,12 +116,18 @@ def last_release(local: dt.datetime, owns: Iterable[object], default_zone: str) 
 def release_due(session: Session, now: dt.datetime) -> int:
     """Mark released every pending release whose time has come, of a campaign that is sending; return how many.
 
-    A paused campaign's releases wait for it to be resumed; a cancelled one's are never released.
+    A paused campaign's releases wait for it to be resumed; a cancelled one's are never released. The
+    remainder of a subject test is released by its decision (``publisher.ledger.subject_test_decision``), not here.
     """
     sending = select(Campaign.id).where(Campaign.status == CampaignStatus.SENDING).scalar_subquery()
     result = session.execute(
         update(CampaignRelease)
-        .where(CampaignRelease.state == ReleaseState.PENDING, CampaignRelease.release_at <= now, CampaignRelease.campaign_id.in_(sending))
+        .where(
+            CampaignRelease.state == ReleaseState.PENDING,
+            CampaignRelease.subject_test.is_(False),
+            CampaignRelease.release_at <= now,
+            CampaignRelease.campaign_id.in_(sending),
+        )
         .values(state=ReleaseState.RELEASED, released_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -159,7 +165,9 @@ def next_releases(session: Session, campaigns: Sequence[Campaign], recipients: d
         for campaign_id, release_at, count, zone in rows:
             # Zones with the same offset are released at the same instant: one release for the reader.
             known = found.get(campaign_id, NextRelease(release_at, 0))
-            found[campaign_id] = NextRelease(release_at, known.recipients + count, (*known.zones, zone))
+            # A subject test's remainder has no zone: it goes when its winner is decided.
+            zones = (*known.zones, zone) if zone is not None else known.zones
+            found[campaign_id] = NextRelease(release_at, known.recipients + count, zones)
         zoned = set(session.scalars(select(CampaignRelease.campaign_id).where(CampaignRelease.campaign_id.in_(ids)).distinct()))
     else:
         zoned = set()

@@ -51,6 +51,7 @@ from publisher.db.models import (
     Subscription,
     SubscriptionStatus,
 )
+from publisher.ledger.subject_test_figures import NO_TEST, SubjectTestReport, report_of
 from publisher.tracking.summary import EngagementSummary, engagement_summary
 
 #: Figures given as a share of ``sent``.
@@ -88,6 +89,8 @@ class CampaignReport:
     unsubscribed: int
     #: Unique human and machine opens and clicks, top links and the timeline.
     engagement: EngagementSummary
+    #: Its subject test's figures and decision (``publisher.ledger.subject_test_figures``); None without one.
+    subject_test: SubjectTestReport | None = None
 
     @property
     def recipients(self) -> int:
@@ -142,6 +145,7 @@ class CampaignReport:
             "rates": {name: round(rate, 4) if rate is not None else None for name, rate in self.rates.items()},
             "ledger": self.states,
             **self.engagement.as_dict(),
+            **(self.subject_test.as_dict() if self.subject_test else NO_TEST),
         }
 
 
@@ -172,6 +176,7 @@ def campaign_report(db: Database, campaign_id: int) -> CampaignReport:
             bounced=_bounced(session, campaign_id),
             unsubscribed=_unsubscribed(session, campaign),
             engagement=engagement_summary(session, campaign),
+            subject_test=report_of(session, campaign),
         )
 
 

@@ -13,6 +13,7 @@ from publisher.core.errors import NotFoundError
 from publisher.db.engine import Database
 from publisher.db.models import OPEN_STATES, Campaign, CampaignRelease, CampaignStatus, Delivery, DeliveryState, MailingList, ReleaseState
 from publisher.ledger.releases import NextRelease, next_releases
+from publisher.ledger.subject_test_figures import SubjectTestProgress, progress_of
 
 #: Seconds over which the sending rate is measured.
 RATE_WINDOW = 60
@@ -71,6 +72,8 @@ class CampaignProgress(StateCounts):
     next_release: NextRelease | None = None
     #: Open records of time zones not released yet (a local-time send): they wait for their zone, not for the workers.
     held: int = 0
+    #: Its subject test: the test's share and the remainder apart, each variant's records sent, the winner once decided.
+    subject_test: SubjectTestProgress | None = None
 
     @property
     def eta_seconds(self) -> float | None:
@@ -106,6 +109,7 @@ class CampaignProgress(StateCounts):
             "approved_at": self.approved_at.isoformat() if self.approved_at else None,
             "next_release_at": self.next_release.release_at.isoformat() if self.next_release else None,
             "next_release_recipients": self.next_release.recipients if self.next_release else None,
+            "subject_test": self.subject_test.as_dict() if self.subject_test else None,
         }
 
 
@@ -183,6 +187,7 @@ def campaign_progress(
                 approved_at=campaign.approved_at,
                 next_release=upcoming.get(campaign.id),
                 held=int(held.get(campaign.id) or 0),
+                subject_test=progress_of(session, campaign) if campaign.subject_variants else None,
             )
             for campaign, list_name in campaigns
         ]

@@ -31,7 +31,7 @@ from publisher.web.console import admin as console_admin
 from publisher.web.console import admin_tokens as console_admin_tokens
 from publisher.web.console import admin_users as console_admin_users
 from publisher.web.console import admin_webhooks as console_admin_webhooks
-from publisher.web.console import campaign_page, controls, draft_import, drafts, export, previews, sends, signin
+from publisher.web.console import campaign_page, controls, draft_import, drafts, export, previews, sends, signin, winners
 from publisher.web.console import campaigns as console_campaigns
 from publisher.web.console import events as console_events
 from publisher.web.console import events_import as console_events_import
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 CONSOLE_BASICS = (signin, console_home, console_campaigns)
 #: The console's campaign pages; ``drafts``, ``draft_import`` and ``previews`` come before the
 #: campaign page so that /campaigns/new and /campaigns/preview are not read as ids.
-CAMPAIGN_PAGES = (drafts, draft_import, previews, sends, controls, export, campaign_page)
+CAMPAIGN_PAGES = (drafts, draft_import, previews, sends, controls, winners, export, campaign_page)
 #: The HTTP API, under ``/v1``.
 API_ROUTES = (api_campaigns, api_sends, api_lists)
 #: The console's events, lists, subscribers, suppressions and admin pages.

@@ -85,11 +85,11 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
         confirm, track = CONFIRM_FIELD in issue.fields, TRACK_FIELD in issue.fields
     except RenderError:
         confirm = track = False  # every record fails to render below, each with the reason
-    # The subject is the campaign's: checked once for the batch, not per recipient.
-    subject_fault = header_fault("subject", campaign.subject)
+    # The subjects are the campaign's (one per subject test variant): checked once for the batch, not per recipient.
+    subject_faults = [header_fault("subject", subject) for subject in campaign.subjects]
     for delivery in claim.deliveries:
         try:
-            if subject_fault is not None:
+            if (subject_fault := subject_faults[(delivery.variant or 1) - 1]) is not None:
                 raise RenderError(subject_fault)
             # Kept in the provider's wire form where it has one, so the batch's bodies die one by one.
             email = compose(ctx, campaign, issue, delivery, confirm=confirm, track=track, json_bodies=provider.json_bodies)
@@ -311,7 +311,7 @@ def compose(
         # Becomes the wire form (punycode domain); an address no provider takes fails this record alone.
         to_address=delivery.email,
         to_name=recipient.full_name,
-        subject=("[TEST] " if campaign.is_test else "") + campaign.subject,
+        subject=("[TEST] " if campaign.is_test else "") + campaign.subject_for(delivery.variant),
         html=html,
         text=text,
         unsubscribe_url=recipient.unsubscribe_url,

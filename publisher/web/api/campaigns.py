@@ -30,6 +30,7 @@ from publisher.ledger.status import campaign_progress
 from publisher.web.api.auth import CampaignsRead, CampaignsWrite
 from publisher.web.api.problems import ApiProblem, responses
 from publisher.web.api.schemas import CampaignOut, CampaignPage, ContentFields, DraftChange, DraftCreate
+from publisher.web.api.subject_tests import ab_test_out, requested_test
 from publisher.web.api.translate import translated
 from publisher.web.deps import Context, WebContext
 from publisher.web.issue import issue_response, render_html, subscriber_copy
@@ -49,17 +50,23 @@ def campaign_out(ctx: WebContext, campaign_id: int) -> CampaignOut:
     if progress is None or progress.is_test:
         raise ApiProblem(404, f"no campaign with id {campaign_id}")
     with ctx.db.transaction() as session:
-        lint, recap_text = session.execute(select(Campaign.lint, Campaign.recap_text).where(Campaign.id == campaign_id)).one()
-    return CampaignOut.model_validate(progress.as_dict() | {"lint": lint, "content": _content(campaign_id, recap_text)})
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None  # campaign_progress found it; campaigns are never deleted
+        lint, recap_text = campaign.lint, campaign.recap_text
+        variants, ab_test = ab_test_out(session, campaign)
+    shown = {"lint": lint, "content": _content(campaign_id, recap_text), "subject_variants": variants, "ab_test": ab_test}
+    return CampaignOut.model_validate(progress.as_dict() | shown)
 
 
 def campaign_page(ctx: WebContext, limit: int, before: int | None) -> list[CampaignOut]:
     """The newest ``limit`` campaigns older than ``before``, test sends left out; without their content, to keep pages small."""
     progress = campaign_progress(ctx.db, limit=limit, before=before, tests=False)
+    shown: dict[int, dict[str, Any]] = {}
     with ctx.db.transaction() as session:
-        rows = session.execute(select(Campaign.id, Campaign.lint).where(Campaign.id.in_([p.id for p in progress])))
-        lints: dict[int, dict[str, Any] | None] = {row.id: row.lint for row in rows}
-    return [CampaignOut.model_validate(p.as_dict() | {"lint": lints[p.id]}) for p in progress]
+        for campaign in session.scalars(select(Campaign).where(Campaign.id.in_([p.id for p in progress]))):
+            variants, ab_test = ab_test_out(session, campaign) if campaign.subject_variants else (None, None)
+            shown[campaign.id] = {"lint": campaign.lint, "subject_variants": variants, "ab_test": ab_test}
+    return [CampaignOut.model_validate(p.as_dict() | shown[p.id]) for p in progress]
 
 
 def _content(campaign_id: int, recap_text: str | None) -> dict[str, Any] | None:
@@ -116,15 +123,16 @@ def create_campaign(
         Header(min_length=1, max_length=MAX_KEY, description="Sending the same body again with the same key gives the same draft."),
     ] = None,
 ) -> CampaignOut:
-    fields = body.model_dump(exclude_none=True)
+    fields = body.model_dump(exclude_none=True, exclude={"subject_variants", "ab_test"})
     list_name, provider = fields.pop("list"), fields.pop("provider", None) or ctx.settings.provider
     content = draft_content(ctx, _recap_text(fields), list_name, provider)
+    test = requested_test(content.recap.meta.email_subject, body)
     with translated():
         if idempotency_key is None:
-            campaign_id, new = create_draft(ctx.settings, ctx.db, content, actor), True
+            campaign_id, new = create_draft(ctx.settings, ctx.db, content, actor, test), True
         else:
             digest = hashlib.sha256(json.dumps(body.model_dump(exclude_none=True), sort_keys=True).encode()).hexdigest()
-            created = create_draft_once(ctx.settings, ctx.db, content, actor, RequestKey(actor.name, idempotency_key, digest))
+            created = create_draft_once(ctx.settings, ctx.db, content, actor, RequestKey(actor.name, idempotency_key, digest), test)
             campaign_id, new = created.campaign_id, created.new
     response.status_code = 201 if new else 200
     response.headers["Location"] = f"/v1/campaigns/{campaign_id}"

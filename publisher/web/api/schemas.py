@@ -8,9 +8,18 @@ CLI use, and its problems come back as a 422 naming each field.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from publisher.ledger.subject_tests import (
+    DEFAULT_SHARE,
+    MAX_SHARE,
+    MAX_VARIANTS,
+    MIN_SHARE,
+    MIN_VARIANTS,
+    SUBJECT_LIMIT,
+)
 
 #: Most addresses one test send may go to.
 MAX_TEST_ADDRESSES = 10
@@ -54,7 +63,35 @@ class ContentFields(_Body):
     )
 
 
-class DraftCreate(ContentFields):
+Subject = Annotated[str, Field(max_length=SUBJECT_LIMIT)]
+#: A wait in whole seconds, or as the CLI's ``--test-wait`` writes it; its range is checked with the rest of the test.
+Wait = StrictInt | StrictStr
+
+
+class AbTestIn(_Body):
+    """How a subject test runs; every key has its default."""
+
+    share: int = Field(
+        DEFAULT_SHARE, strict=True, ge=MIN_SHARE, le=MAX_SHARE, description="Percent of the audience in the test, split evenly."
+    )
+    wait: Wait = Field(
+        "2h", description="How long the test runs before the winner is decided: seconds, or `90s`, `30m`, `2h`; 1 minute to 7 days."
+    )
+    metric: Literal["opens", "clicks"] = Field("opens", description="What wins: unique human opens (a click counts as one) or clicks.")
+
+
+class SubjectTestFields(BaseModel):
+    subject_variants: list[Subject] | None = Field(
+        None,
+        min_length=MIN_VARIANTS,
+        max_length=MAX_VARIANTS,
+        description="A subject-line test: 2 to 4 subjects, the campaign's own subject first.",
+        examples=[["Your workshop notes", "Holborn, in five lessons"]],
+    )
+    ab_test: AbTestIn | None = Field(None, description="The test's set-up (with `subject_variants`); defaults when left out.")
+
+
+class DraftCreate(ContentFields, SubjectTestFields):
     list: str = Field(max_length=200, description="The list it is for (it must exist).")
     provider: str | None = Field(None, max_length=100, description="Provider to send through; NEWSLETTER_PROVIDER when left out.")
 
@@ -87,6 +124,39 @@ class ContentOut(BaseModel):
     next_event: dict[str, Any] | None = None
     body: str
     recap: str = Field(description="The recap text as stored.")
+
+
+class VariantOut(BaseModel):
+    number: int = Field(description="From 1; variant 1 is the campaign's own subject.")
+    subject: str
+    recipients: int = Field(description="Its recipients in the test.")
+    sent: int = Field(description="Records sent with this subject: its test's, and the remainder's once it won.")
+    test_sent: int = Field(description="Its test records sent: the base of its rate.")
+    engaged: int = Field(description="Of those, the ones with a human open (or click, per `metric`).")
+    rate: float | None = Field(description="engaged / test_sent; null before any was sent.")
+
+
+class AbTestOut(BaseModel):
+    share: int
+    wait: str = Field(description="As `--test-wait` writes it, e.g. `2h`.")
+    wait_seconds: int
+    metric: str
+    decide_at: str | None = Field(description="When the sweep decides (UTC), unless a sender picks the winner first; null for a draft.")
+    test_recipients: int
+    remainder_recipients: int = Field(description="Recipients who get the winner.")
+    variants: list[VariantOut]
+    winner: int | None = Field(description="The winning variant; null until decided.")
+    decision: str | None = Field(description="`significant`, `not_significant` (variant 1 sent) or `by_hand`.")
+    verdict: str = Field(description="The decision in words.")
+    statistic_name: str = Field(description="`z` (two variants) or `chi-squared`.")
+    statistic: float | None
+    p_value: float | None
+    decided_by: str | None = Field(description="`sweep`, `cli`, `user:EMAIL` or `token:NAME`.")
+    decided_at: str | None
+
+
+#: Named before CampaignOut, whose ``list`` field hides the builtin in its body.
+Subjects = list[str]
 
 
 class CampaignOut(BaseModel):
@@ -122,6 +192,8 @@ class CampaignOut(BaseModel):
     content: ContentOut | None = Field(
         None, description="The recap as fields (null in lists: GET the campaign for it; and for a file published before recaps were kept)."
     )
+    subject_variants: Subjects | None = Field(None, description="Its subject-line test's subjects, variant 1 (its own) first; null: none.")
+    ab_test: AbTestOut | None = Field(None, description="Its subject-line test: the set-up, each variant's figures, the decision.")
 
 
 class CampaignPage(BaseModel):
@@ -138,9 +210,15 @@ class TestSent(BaseModel):
     recipients: list[str]
 
 
-class SendRequest(_Body):
+class SendRequest(_Body, SubjectTestFields):
+    """``subject_variants`` and ``ab_test``, when given, replace the test the draft carries; left out, it is sent with its own."""
+
     send_at: str | None = Field(None, max_length=60, description="ISO 8601 date and time with its offset; now when left out.")
     force: bool = Field(False, description="Send even with lint errors.")
+
+
+class PickWinner(_Body):
+    variant: int = Field(strict=True, ge=1, le=MAX_VARIANTS, description="The winning variant, from 1 (the campaign's own subject).")
 
 
 class SendAccepted(BaseModel):

@@ -1,4 +1,4 @@
-"""``/v1/campaigns/{id}/…``: test copies, sending once, approving an automatic send, pause, resume, cancel and the report.
+"""``/v1/campaigns/{id}/…``: test copies, sending once, approving an automatic send, pause, resume, cancel, the report, pick-winner.
 
 Sending goes through ``publisher.sending``, as the CLI and the console do:
 the ledger is written under the campaign's row lock, so of two sends of one
@@ -9,23 +9,28 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 from redis.exceptions import RedisError
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from publisher import sending
 from publisher.audience.subscribers import sendable_email
 from publisher.core.broker import redis_url
+from publisher.db.models import Campaign
 from publisher.ledger import approval, control
 from publisher.ledger.drafts import SendOrder
 from publisher.ledger.report import campaign_report
+from publisher.ledger.subject_tests import SubjectTestError
 from publisher.queue import dispatch_due
 from publisher.web.api.auth import CampaignsRead, CampaignsSend, CampaignsWrite
 from publisher.web.api.campaigns import CampaignId, campaign_out
 from publisher.web.api.problems import ApiProblem, responses
-from publisher.web.api.schemas import CampaignOut, ControlDone, SendAccepted, SendRequest, TestSend, TestSent
+from publisher.web.api.schemas import CampaignOut, ControlDone, PickWinner, SendAccepted, SendRequest, TestSend, TestSent
+from publisher.web.api.subject_tests import requested_test
 from publisher.web.api.translate import translated
 from publisher.web.deps import Context
 
@@ -61,6 +66,11 @@ def _moment(value: str) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def _own_subject(ctx: Context, campaign_id: int) -> str:
+    with ctx.db.reading() as session:
+        return session.scalar(select(Campaign.subject).where(Campaign.id == campaign_id)) or ""
+
+
 @router.post(
     "/campaigns/{campaign_id}/send",
     status_code=202,
@@ -78,6 +88,8 @@ def send_campaign(
     send_at = _moment(request.send_at) if request.send_at else None
     campaign_out(ctx, campaign_id)
     order = SendOrder(campaign_id, send_at=send_at, force=request.force)
+    if request.subject_variants is not None or request.ab_test is not None:
+        order = replace(order, subject_test=requested_test(_own_subject(ctx, campaign_id), request))
     # A list with nobody to send to is the campaign's state, not a missing resource.
     with translated(not_found=409):
         created = sending.send(ctx.settings, ctx.db, order, actor, ctx.provider_check)
@@ -147,3 +159,23 @@ def report_campaign(campaign_id: CampaignId, actor: CampaignsRead, ctx: Context)
     campaign_out(ctx, campaign_id)
     with translated():
         return campaign_report(ctx.db, campaign_id).as_dict()
+
+
+@router.post(
+    "/campaigns/{campaign_id}/pick-winner",
+    response_model=CampaignOut,
+    responses=responses(404, 409),
+    summary="Decide a subject test by hand: the rest of the list gets this variant now",
+)
+def pick_winner(campaign_id: CampaignId, body: PickWinner, actor: CampaignsSend, ctx: Context) -> CampaignOut:
+    """409 once the test is decided (by the sweep or by hand), for a campaign without a test, and for a draft,
+    a cancelled or a complete campaign; 422 for a variant the test does not have.
+    """
+    if campaign_out(ctx, campaign_id).ab_test is None:
+        raise ApiProblem(409, f"campaign {campaign_id} has no subject test: there is no winner to pick")
+    with translated():
+        try:
+            sending.pick_winner(ctx.settings, ctx.db, campaign_id, body.variant, actor)
+        except SubjectTestError as exc:
+            raise ApiProblem(422, str(exc), errors=[("variant", str(exc))]) from exc
+    return campaign_out(ctx, campaign_id)

@@ -37,7 +37,7 @@ from publisher.ledger.drafts import Draft, load_draft
 from publisher.ledger.results import audience_of, list_members
 from publisher.ledger.states import Event
 from publisher.ledger.status import in_doubt
-from publisher.web.console import previews
+from publisher.web.console import previews, subject_test_form
 from publisher.web.console.auth import User, session_token
 from publisher.web.console.pages import HEADERS, console_page
 from publisher.web.console.progress import live
@@ -58,6 +58,7 @@ NOTICES = {
     "sent": "Sending has started: the progress below updates by itself.",
     "scheduled": "Scheduled: it starts at the time shown.",
     "approved": "Approved: the workers send it at the time shown, or at their next sweep if that has passed.",
+    "picked": "Winner picked: the rest of the list is sent its subject.",
 }
 
 
@@ -112,6 +113,14 @@ def existing(ctx: WebContext, campaign_id: int) -> Draft:
         raise HTTPException(404, str(exc)) from exc
 
 
+def own_subject(draft: Draft) -> str:
+    """A draft's own subject: variant 1 of a subject test."""
+    try:
+        return draft.recap.meta.email_subject
+    except (ContentError, NotFoundError):
+        return ""
+
+
 def controls_of(ctx: WebContext, campaign_id: int, status: str) -> dict[str, Any]:
     """What the control section shows: the buttons the campaign's status allows, in-doubt records, dead letters."""
     current = CampaignStatus(status)
@@ -150,8 +159,15 @@ def campaign_view(ctx: WebContext, user: SignedIn, campaign_id: int, status_code
         "widths": previews.WIDTHS,
         "approve_error": "",
         "automatic": automatic_send(draft, utcnow()),
+        "ab_errors": {},
     }
     context.update(extra)
+    if context["is_draft"]:
+        # A test set through the API: shown to everyone, and filled into the send form.
+        carried = subject_test_form.draft_test(ctx.db, campaign_id)
+        context["carried"] = subject_test_form.summary(carried) if carried else ""
+        context.setdefault("ab", subject_test_form.of_draft(carried))
+        context["own_subject"] = own_subject(draft)
     figures = live(ctx, campaign_id)
     context["live"] = figures
     if context["is_draft"] and draft.recap_text is not None:
@@ -181,6 +197,8 @@ class Fragments:
     #: What the controls depend on: they are sent again only when it changes.
     controls_key: tuple[object, ...]
     finished: bool
+    #: The subject test's panel ("" without a test): sent when it changes, so its buttons stay put in between.
+    subject_test: str = ""
 
 
 def fragments(ctx: WebContext, user: SignedIn, campaign_id: int) -> Fragments:
@@ -191,7 +209,10 @@ def fragments(ctx: WebContext, user: SignedIn, campaign_id: int) -> Fragments:
     progress = console_page("_progress.html.j2", user, live=figures, campaign_id=campaign_id)
     controls = console_page("_controls.html.j2", user, campaign_id=campaign_id, **shown)
     key = (user.role, shown["status"], tuple(shown["in_doubt"]), shown["dead_total"])
-    return Fragments(bytes(progress.body).decode(), bytes(controls.body).decode(), key, figures.progress.finished)
+    panel = ""
+    if figures.progress.subject_test is not None:
+        panel = bytes(console_page("_subject_test.html.j2", user, live=figures, campaign_id=campaign_id).body).decode()
+    return Fragments(bytes(progress.body).decode(), bytes(controls.body).decode(), key, figures.progress.finished, panel)
 
 
 def event(name: str, html: str) -> str:
@@ -212,6 +233,7 @@ async def progress_events(request: Request, ctx: Context, user: User, campaign_i
 
     async def events() -> AsyncIterator[str]:
         controls_key: tuple[object, ...] | None = None
+        panel = ""
         viewer = user
         stream_key = (str(ctx.db.engine.url), campaign_id)
         OPEN_STREAMS[stream_key] += 1
@@ -224,6 +246,9 @@ async def progress_events(request: Request, ctx: Context, user: User, campaign_i
                 if now.controls_key != controls_key:
                     controls_key = now.controls_key
                     yield event("controls", now.controls)
+                if now.subject_test != panel:
+                    panel = now.subject_test
+                    yield event("subject_test", panel)
                 if now.finished:
                     yield "event: done\ndata: finished\n\n"
                     return

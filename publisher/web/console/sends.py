@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -34,16 +35,26 @@ from publisher.ledger import approval
 from publisher.ledger.campaigns import last_local_release
 from publisher.ledger.drafts import DraftConflict, LintRefused, SendOrder
 from publisher.ledger.results import audience_of
+from publisher.ledger.subject_tests import DEFAULT_SHARE, SubjectTestError
+from publisher.web.console import subject_test_form
 from publisher.web.console.auth import actor
-from publisher.web.console.campaign_page import campaign_view, existing
+from publisher.web.console.campaign_page import campaign_view, existing, own_subject
 from publisher.web.console.drafts import sent_already
 from publisher.web.console.pages import console_page
 from publisher.web.console.roles import Editor, Sender
+from publisher.web.console.subject_test_form import TestForm
 from publisher.web.deps import Context, WebContext
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
 MAX_TEST_RECIPIENTS = 10
+#: Longest subject field read (a subject is at most 500 characters: longer is shown as a problem, not refused unread).
+MAX_TYPED = 4000
+LOCAL_TIME_AND_TEST = (
+    "A subject test goes to the whole list at one time, not at each subscriber's local time: "
+    "uncheck Local time, or clear the subject variants."
+)
+TEST_NOT_UNDERSTOOD = "The subject test was not understood: go back to the draft and send again."
 _SEPARATORS = re.compile(r"[,\n\r;]+")
 
 
@@ -141,8 +152,14 @@ def confirmation(ctx: WebContext, user: SignedIn, campaign_id: int, status_code:
         "force": False,
         "refused": [],
         "local_time": False,
+        "ab": TestForm(),
     }
     context.update(extra)
+    test, _ = subject_test_form.read(context["ab"], own_subject(draft))
+    try:
+        context["split"] = subject_test_form.split_of(test, audience) if test is not None else None
+    except SubjectTestError as exc:
+        context.update(split=None, count_error=context["count_error"] or str(exc))
     return console_page(
         "send_confirm.html.j2",
         user,
@@ -153,6 +170,7 @@ def confirmation(ctx: WebContext, user: SignedIn, campaign_id: int, status_code:
         campaign_id=campaign_id,
         audience=audience,
         lint_errors=errors,
+        own_subject=own_subject(draft),
         **context,
     )
 
@@ -167,26 +185,43 @@ def ask_to_confirm(
     send_time_: Annotated[str, Form(alias="send_time", max_length=20)] = "",
     time_zone: Annotated[str, Form(max_length=60)] = "UTC",
     local_time: Annotated[str, Form(max_length=10)] = "",
+    variant_2: Annotated[str, Form(max_length=MAX_TYPED)] = "",
+    variant_3: Annotated[str, Form(max_length=MAX_TYPED)] = "",
+    variant_4: Annotated[str, Form(max_length=MAX_TYPED)] = "",
+    test_share: Annotated[str, Form(max_length=20)] = str(DEFAULT_SHARE),
+    test_wait: Annotated[str, Form(max_length=20)] = "2h",
+    test_metric: Annotated[str, Form(max_length=20)] = "opens",
 ) -> Response:
-    """The confirmation page of ``Send now`` or ``Schedule``."""
-    if existing(ctx, campaign_id).status is not CampaignStatus.DRAFT:
+    """The confirmation page of ``Send now`` or ``Schedule``, with the subject test if one is set up."""
+    draft = existing(ctx, campaign_id)
+    if draft.status is not CampaignStatus.DRAFT:
         return sent_already(user, campaign_id)
+    form = TestForm((variant_2, variant_3, variant_4), test_share, test_wait, test_metric)
+    kept: dict[str, Any] = {"send_date": send_date, "send_time": send_time_, "local_time": local_time == "yes", "ab": form}
+    test, problems = subject_test_form.read(form, own_subject(draft))
+    if test is not None:
+        if when == "schedule" and local_time == "yes":
+            problems["subject_test"] = LOCAL_TIME_AND_TEST
+        audience = audience_of(ctx.db, draft.list_name) if draft.list_name else 0
+        problems = problems or subject_test_form.sendable(ctx.settings, ctx.db, draft.list_name, test, audience)
+    if problems:
+        return campaign_view(ctx, user, campaign_id, 422, ab_errors=problems, **kept)
+    tested: dict[str, Any] = {"ab": form} if test is not None else {}
     if when != "schedule":
-        return confirmation(ctx, user, campaign_id)
+        return confirmation(ctx, user, campaign_id, **tested)
     if local_time == "yes":
         wall, problem = local_send_time(send_date, send_time_)
         if wall is not None:
-            problem = past_everywhere(ctx, existing(ctx, campaign_id).list_name, wall)
+            problem = past_everywhere(ctx, draft.list_name, wall)
         if wall is None or problem:
-            kept = {"send_date": send_date, "send_time": send_time_, "local_time": True}
             return campaign_view(ctx, user, campaign_id, 422, schedule_error=problem, **kept)
         return confirmation(ctx, user, campaign_id, send_at=wall.isoformat(), local=f"{wall:%Y-%m-%d %H:%M}", local_time=True)
     moment, problem = send_time(send_date, send_time_, time_zone)
     if moment is None:
-        return campaign_view(ctx, user, campaign_id, 422, schedule_error=problem, send_date=send_date, send_time=send_time_)
+        return campaign_view(ctx, user, campaign_id, 422, schedule_error=problem, **kept)
     zone = time_zone.strip() or "UTC"
     local = f"{moment.astimezone(zones.zone(zone)):%Y-%m-%d %H:%M} ({zone})"
-    return confirmation(ctx, user, campaign_id, send_at=moment.isoformat(), local=local)
+    return confirmation(ctx, user, campaign_id, send_at=moment.isoformat(), local=local, **tested)
 
 
 @router.post("/campaigns/{campaign_id}/send/confirm", response_class=HTMLResponse)
@@ -200,17 +235,32 @@ async def confirm_send(
     local: Annotated[str, Form(max_length=120)] = "",
     force: Annotated[str, Form(max_length=10)] = "",
     local_time: Annotated[str, Form(max_length=10)] = "",
+    variant_2: Annotated[str, Form(max_length=MAX_TYPED)] = "",
+    variant_3: Annotated[str, Form(max_length=MAX_TYPED)] = "",
+    variant_4: Annotated[str, Form(max_length=MAX_TYPED)] = "",
+    test_share: Annotated[str, Form(max_length=20)] = str(DEFAULT_SHARE),
+    test_wait: Annotated[str, Form(max_length=20)] = "2h",
+    test_metric: Annotated[str, Form(max_length=20)] = "opens",
 ) -> Response:
     typed = (recipients, send_at, local, force == "yes", local_time == "yes")
-    return await run_in_threadpool(_confirm, request, ctx, user, campaign_id, typed)
+    form = TestForm((variant_2, variant_3, variant_4), test_share, test_wait, test_metric)
+    return await run_in_threadpool(_confirm, request, ctx, user, campaign_id, typed, form)
 
 
-def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int, typed: tuple[str, str, str, bool, bool]) -> Response:
+def _confirm(
+    request: Request, ctx: WebContext, user: SignedIn, campaign_id: int, typed: tuple[str, str, str, bool, bool], form: TestForm
+) -> Response:
     recipients, send_at, local, force, in_local_time = typed
     draft = existing(ctx, campaign_id)
     if draft.status is not CampaignStatus.DRAFT:
         return sent_already(user, campaign_id)
-    kept = {"send_at": send_at, "local": local, "typed": recipients, "force": force, "local_time": in_local_time}
+    kept = {"send_at": send_at, "local": local, "typed": recipients, "force": force, "local_time": in_local_time, "ab": form}
+    # Read again: the confirmation's hidden fields come back from the browser.
+    test, problems = subject_test_form.read(form, own_subject(draft))
+    if problems or (test is not None and in_local_time):
+        # Not the confirmation again: without the test it could be confirmed, and sent without one.
+        back = f"/console/campaigns/{campaign_id}"
+        return console_page("message.html.j2", user, 422, title="Not sent", section="campaigns", message=TEST_NOT_UNDERSTOOD, back=back)
     try:
         moment = dt.datetime.fromisoformat(send_at) if send_at else None
     except ValueError:
@@ -226,6 +276,7 @@ def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int
         if in_local_time
         else SendOrder(campaign_id, send_at=moment, force=force)
     )
+    order = replace(order, subject_test=test)
     audience = audience_of(ctx.db, draft.list_name) if draft.list_name else 0
     if recipients.strip() != str(audience):
         problem = f"Type the number of recipients, {audience}, to confirm."
@@ -239,9 +290,9 @@ def _confirm(request: Request, ctx: WebContext, user: SignedIn, campaign_id: int
         return confirmation(ctx, user, campaign_id, 409, **{**kept, "refused": exc.findings})
     except NotFoundError as exc:
         return confirmation(ctx, user, campaign_id, 409, **{**kept, "count_error": str(exc)})
-    except ConfigurationError as exc:
+    except (ConfigurationError, SubjectTestError) as exc:
         return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": str(exc)})
-    notice = "scheduled" if created.scheduled or created.held_batch_ids else "sent"
+    notice = "sent" if created.sent_now else "scheduled"
     return RedirectResponse(f"/console/campaigns/{campaign_id}?notice={notice}", status_code=303)
 
 

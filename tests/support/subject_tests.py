@@ -1,0 +1,122 @@
+"""Subject-line tests for the tests: an audience of N people, a campaign that tests subjects, and opens or clicks recorded by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import redis
+import time_machine
+from sqlalchemy import select
+
+from publisher.audience.subscribers import import_subscribers
+from publisher.content.recap import load_recap
+from publisher.core.outcomes import Outcome, SendResult
+from publisher.core.settings import Settings
+from publisher.db.engine import Database
+from publisher.db.models import Batch, Delivery, Engagement, EngagementKind
+from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
+from publisher.ledger.claims import claim_batch, record_results
+from publisher.ledger.subject_tests import subject_test
+from publisher.queue import QUEUE_SEND, unmark_queued
+from tests.support.recaps import RECAP
+from workers.sweeper import LOCK_NAME, Sweeper
+
+#: The shared recap's own subject: variant 1.
+FIRST = load_recap(RECAP).meta.email_subject
+OTHERS = ("Holborn, in five lessons", "What product and tech agreed on")
+
+
+def audience(db: Database, tmp_path: Path, count: int, list_name: str = "attendees") -> list[str]:
+    """Import ``count`` people into ``list_name``; return their addresses."""
+    emails = [f"reader{n:05d}@example.com" for n in range(count)]
+    csv = tmp_path / f"{list_name}-{count}.csv"
+    csv.write_text("email,first_name\n" + "".join(f"{email},Reader\n" for email in emails), encoding="utf-8")
+    report = import_subscribers(db, csv, list_name)
+    assert not report.problems
+    return emails
+
+
+def publish_tested(
+    settings: Settings,
+    db: Database,
+    variants: tuple[str, ...] = OTHERS[:1],
+    *,
+    share: int = 20,
+    wait: dt.timedelta = dt.timedelta(hours=2),
+    metric: str = "opens",
+    batch_size: int = 10,
+    send_at: dt.datetime | None = None,
+) -> CreatedCampaign:
+    """Write a campaign to "attendees" that tests ``variants`` against the recap's subject, as `newsletter publish` does."""
+    plan = CampaignPlan(
+        recap=load_recap(RECAP),
+        list_name="attendees",
+        provider=settings.provider,
+        batch_size=batch_size,
+        send_at=send_at,
+        recap_text=RECAP.read_text(encoding="utf-8"),
+        subject_test=subject_test(FIRST, variants, share=share, wait=wait, metric=metric),
+    )
+    return create_campaign(settings, db, plan)
+
+
+def records(db: Database, campaign_id: int) -> list[tuple[int, str, int | None, int | None, str]]:
+    """Every ledger record of the campaign: (id, address, variant, its batch's release, state)."""
+    with db.reading() as session:
+        rows = session.execute(
+            select(Delivery.id, Delivery.email, Delivery.variant, Batch.release_id, Delivery.state)
+            .join(Batch, Batch.id == Delivery.batch_id)
+            .where(Delivery.campaign_id == campaign_id)
+            .order_by(Delivery.id)
+        ).all()
+    return [(row[0], row[1], row[2], row[3], str(row[4].value if hasattr(row[4], "value") else row[4])) for row in rows]
+
+
+def engage(
+    db: Database, campaign_id: int, delivery_ids: list[int], kind: EngagementKind = EngagementKind.OPEN, *, machine: bool = False
+) -> None:
+    """Record an open (or click) of each delivery, as the tracking routes do: human unless ``machine``."""
+    at = dt.datetime(2025, 1, 16, 9, 0, tzinfo=dt.UTC)
+    with db.transaction() as session:
+        session.add_all(
+            Engagement(
+                delivery_id=delivery_id,
+                campaign_id=campaign_id,
+                kind=kind,
+                source="app",
+                occurred_at=at,
+                machine=machine,
+                machine_reason="privacy proxy" if machine else None,
+            )
+            for delivery_id in delivery_ids
+        )
+
+
+LEASE = dt.timedelta(minutes=5)
+
+
+def sweep(settings: Settings, redis_url: str, moment: dt.datetime) -> None:
+    """One sweep of the workers at ``moment``, as they run it (under its Redis lock)."""
+    redis.Redis.from_url(redis_url).delete(LOCK_NAME)
+    with time_machine.travel(moment, tick=False):
+        Sweeper(settings, redis_url).sweep_once()
+
+
+def queued_batches(client: redis.Redis) -> list[int]:
+    """The batch of every message on the send queue."""
+    return [int(json.loads(message)["headers"]["argsrepr"].strip("[]")) for message in client.lrange(QUEUE_SEND, 0, -1)]
+
+
+def drain(db: Database, client: redis.Redis) -> list[int]:
+    """Do what a worker does with every message on the send queue: claim its batch and record it sent; return the batches."""
+    taken = queued_batches(client)
+    client.delete(QUEUE_SEND)
+    for batch_id in taken:
+        unmark_queued(client, batch_id)
+        claim = claim_batch(db, batch_id, LEASE, "outbox", idempotent=False)
+        if claim is not None and claim.deliveries:
+            accepted = [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"m{d.id}") for d in claim.deliveries]
+            record_results(db, claim, accepted, 3)
+    return taken
