@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from publisher.audience.subscribers import import_subscribers
 from publisher.content.recap import load_recap
+from publisher.core.clock import utcnow
 from publisher.core.outcomes import Outcome, SendResult
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
@@ -78,7 +79,8 @@ def engage(
     db: Database, campaign_id: int, delivery_ids: list[int], kind: EngagementKind = EngagementKind.OPEN, *, machine: bool = False
 ) -> None:
     """Record an open (or click) of each delivery, as the tracking routes do: human unless ``machine``."""
-    at = dt.datetime(2025, 1, 16, 9, 0, tzinfo=dt.UTC)
+    # Now (whatever time the test travelled to): an older one would be past NEWSLETTER_TRACKING_DAYS, and the sweep deletes it.
+    at = utcnow()
     with db.transaction() as session:
         session.add_all(
             Engagement(
