@@ -90,6 +90,11 @@ def test(
     return created
 
 
+def enqueue_batches(settings: Settings, db: Database, batch_ids: list[int]) -> None:
+    """Put batches written outside a send (an import's welcome issue) on the queue; the sweep does it when the broker cannot."""
+    _enqueue(settings, db, [QueuedBatch(batch_id, False) for batch_id in batch_ids])
+
+
 def _enqueue(settings: Settings, db: Database, batches: list[QueuedBatch]) -> None:
     try:
         enqueue(settings, redis_url(settings, start=False), batches)

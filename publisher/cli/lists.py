@@ -1,4 +1,4 @@
-"""List commands: show the lists, make one public or private, describe it, give it a time zone."""
+"""List commands: show the lists, make one public or private, describe it, give it a time zone or a welcome issue."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from publisher.cli.common import EXIT_INPUT, cli_settings, fail, out, reported_errors
+from publisher.cli.common import EXIT_INPUT, MAX_CAMPAIGN_ID, cli_settings, fail, out, reported_errors
 from publisher.cli.terminal import safe
 from publisher.db.models import SubscriptionStatus
 
@@ -32,6 +32,8 @@ def lists_show() -> None:
         counts = ", ".join(f"{summary.counts[status]} {status.value}" for status in SHOWN_STATUSES)
         # The zone is one word, so it comes before the description, the only free text on the line.
         line = f"{safe(summary.name):<{width}}  {'public ' if summary.public else 'private'}  {counts}  {safe(summary.timezone)}"
+        if summary.welcome_campaign_id is not None:
+            line += f"  welcome {summary.welcome_campaign_id}"
         out.print(line + (f"  {safe(summary.description)}" if summary.description else ""), soft_wrap=True)
 
 
@@ -46,14 +48,23 @@ def lists_set(
         str | None,
         typer.Option(help="IANA time zone (e.g. Europe/Paris) of subscribers with none of their own, for --local-time sends."),
     ] = None,
+    welcome: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ID|none",
+            help="An issue of this list that each confirmed sign-up gets a copy of; `none` stops welcoming.",
+        ),
+    ] = None,
 ) -> None:
-    """Make a list public or private, or change its description or time zone."""
+    """Make a list public or private, or change its description, time zone or welcome issue."""
     from publisher.audience.lists import MAX_DESCRIPTION, ListChange, update_list
     from publisher.core.zones import check_zone
     from publisher.db.engine import open_database
+    from publisher.ledger.welcome import set_welcome
 
-    if public is None and description is None and timezone is None:
-        fail("nothing to change: give --public, --private, --description TEXT or --timezone ZONE", EXIT_INPUT)
+    if public is None and description is None and timezone is None and welcome is None:
+        fail("nothing to change: give --public, --private, --description TEXT, --timezone ZONE or --welcome ID", EXIT_INPUT)
+    welcome_id = _welcome_id(welcome) if welcome is not None else None
     if timezone is not None:
         try:
             timezone = check_zone(timezone.strip())
@@ -66,10 +77,28 @@ def lists_set(
     settings = cli_settings()
     with reported_errors():
         change = ListChange(public=public, description=description, timezone=timezone)
-        summary = update_list(open_database(settings.resolved_database_url), name, change)
+        db = open_database(settings.resolved_database_url)
+        # One transaction: a welcome issue refused leaves the other changes unmade too.
+        summary = set_welcome(db, name, welcome_id, change) if welcome is not None else update_list(db, name, change)
     if summary.public:
         out.print(f"list '{safe(summary.name)}' is public: its issues are in the archive and the RSS feed", soft_wrap=True)
     else:
         out.print(f"list '{safe(summary.name)}' is private: its issues are not in the archive", soft_wrap=True)
     if timezone is not None:
         out.print(f"subscribers of '{safe(summary.name)}' with no time zone of their own are in {summary.timezone}", soft_wrap=True)
+    if welcome is not None:
+        if summary.welcome_campaign_id is None:
+            out.print(f"list '{safe(summary.name)}' has no welcome issue: sign-ups get none", soft_wrap=True)
+        else:
+            welcome_line = f"each sign-up confirmed on '{safe(summary.name)}' gets a copy of campaign {summary.welcome_campaign_id}"
+            out.print(welcome_line, soft_wrap=True)
+
+
+def _welcome_id(value: str) -> int | None:
+    """``--welcome``'s campaign id, or None for ``none``; exit 2 for anything else."""
+    text = value.strip()
+    if text.lower() == "none":
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_CAMPAIGN_ID)) and 0 < int(text) <= MAX_CAMPAIGN_ID):
+        fail(f"--welcome {value[:40]!r}: give a campaign id (1 to {MAX_CAMPAIGN_ID}, see `newsletter status`) or `none`", EXIT_INPUT)
+    return int(text)

@@ -88,6 +88,8 @@ class CampaignKind(enum.StrEnum):
     CONFIRMATION = "confirmation"
     #: A note to the console's people (an event's recap drafts are ready): no list, no unsubscribe link.
     NOTICE = "notice"
+    #: A copy of a list's welcome issue (``MailingList.welcome_campaign_id``) to people who just joined it.
+    WELCOME = "welcome"
 
 
 class CampaignStatus(enum.StrEnum):
@@ -134,6 +136,11 @@ class MailingList(Base):
     event_audience: Mapped[str | None] = mapped_column(String(20))
     #: The IANA time zone of its subscribers who have none of their own (a local-time send releases them at its local time).
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    #: The issue each new subscriber gets a copy of when their sign-up is confirmed (``publisher.ledger.welcome``).
+    #: ``use_alter``: campaigns name their list too, and the two tables are created before either constraint.
+    welcome_campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL", use_alter=True, name="fk_mailing_lists_welcome_campaign_id")
+    )
 
 
 class Subscriber(Base):
@@ -248,8 +255,27 @@ class Campaign(Base):
     approved_at: Mapped[dt.datetime | None] = mapped_column()
     #: When the sweep sends this draft, once approved (the recap rule "auto").
     auto_send_at: Mapped[dt.datetime | None] = mapped_column()
+    #: A welcome campaign's issue: the campaign whose stage-1 render it copies.
+    welcome_of: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
 
-    mailing_list: Mapped[MailingList | None] = relationship()
+    # Named: the lists point back at campaigns too (their welcome issue).
+    mailing_list: Mapped[MailingList | None] = relationship(foreign_keys=[list_id])
+
+
+class WelcomeSend(Base):
+    """A subscriber given a copy of a welcome issue: at most one per issue and subscriber, however often they confirm."""
+
+    __tablename__ = "welcome_sends"
+    __table_args__ = (UniqueConstraint("template_id", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The welcome issue copied.
+    template_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    #: Erasing the person removes the row with them.
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    #: The welcome campaign that carries their copy.
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class ReleaseState(enum.StrEnum):

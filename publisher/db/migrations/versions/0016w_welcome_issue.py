@@ -1,0 +1,55 @@
+"""welcome issues: a list's welcome campaign, welcome campaigns and who was given one
+
+Revision ID: 0016w
+Revises: 0015
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0016w"
+down_revision = "0015"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("mailing_lists") as batch:
+        batch.add_column(sa.Column("welcome_campaign_id", sa.Integer(), nullable=True))
+        batch.create_foreign_key("fk_mailing_lists_welcome_campaign_id", "campaigns", ["welcome_campaign_id"], ["id"], ondelete="SET NULL")
+    with op.batch_alter_table("campaigns") as batch:
+        batch.add_column(sa.Column("welcome_of", sa.Integer(), nullable=True))
+        batch.create_foreign_key("fk_campaigns_welcome_of", "campaigns", ["welcome_of"], ["id"], ondelete="SET NULL")
+        batch.create_index("ix_campaigns_welcome_of", ["welcome_of"], unique=False)
+    op.create_table(
+        "welcome_sends",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("template_id", sa.Integer(), nullable=False),
+        sa.Column("subscriber_id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["template_id"], ["campaigns.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["subscriber_id"], ["subscribers.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("template_id", "subscriber_id"),
+    )
+    with op.batch_alter_table("welcome_sends") as batch:
+        batch.create_index("ix_welcome_sends_subscriber_id", ["subscriber_id"], unique=False)
+        batch.create_index("ix_welcome_sends_campaign_id", ["campaign_id"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("welcome_sends") as batch:
+        batch.drop_index("ix_welcome_sends_campaign_id")
+        batch.drop_index("ix_welcome_sends_subscriber_id")
+    op.drop_table("welcome_sends")
+    with op.batch_alter_table("campaigns") as batch:
+        batch.drop_index("ix_campaigns_welcome_of")
+        batch.drop_constraint("fk_campaigns_welcome_of", type_="foreignkey")
+        batch.drop_column("welcome_of")
+    with op.batch_alter_table("mailing_lists") as batch:
+        batch.drop_constraint("fk_mailing_lists_welcome_campaign_id", type_="foreignkey")
+        batch.drop_column("welcome_campaign_id")
