@@ -124,6 +124,11 @@ class Settings(BaseSettings):
     error_pause_rate: float = Field(0.25, gt=0, le=1, description="Failed share of finished records that pauses a campaign by itself.")
     error_pause_minimum: int = Field(50, ge=1, description="Finished records needed before the error rate can pause a campaign.")
 
+    tracking: bool = Field(
+        True,
+        description="Track opens (a pixel) and clicks (signed redirects through the web app) in issues; a list can switch it off.",
+    )
+    tracking_days: int = Field(365, ge=1, le=3650, description="Days each recorded open and click is kept before the sweep deletes it.")
     soft_bounce_limit: int = Field(3, ge=1, description="Soft bounces of an address before it is suppressed everywhere.")
     subscribe_ip_limit: int = Field(10, ge=1, description="Subscribe requests allowed per client IP per hour.")
     subscribe_address_limit: int = Field(3, ge=1, description="Subscribe requests allowed per address per hour (confirmation emails sent).")
@@ -429,6 +434,8 @@ SHARED_SETTINGS = frozenset(
         "error_pause_rate",
         "error_pause_minimum",
         "soft_bounce_limit",
+        "tracking",
+        "tracking_days",
         "confirm_link_days",
         "ses_sns_topic_arns",
         "sns_certificate_url_pattern",

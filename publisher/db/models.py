@@ -11,7 +11,22 @@ import enum
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint, literal_column, text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    literal_column,
+    text,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -141,6 +156,8 @@ class MailingList(Base):
     welcome_campaign_id: Mapped[int | None] = mapped_column(
         ForeignKey("campaigns.id", ondelete="SET NULL", use_alter=True, name="fk_mailing_lists_welcome_campaign_id")
     )
+    #: Whether its issues track opens and clicks (when NEWSLETTER_TRACKING is on as well).
+    tracking: Mapped[bool] = mapped_column(default=True, server_default=true())
 
 
 class Subscriber(Base):
@@ -257,6 +274,12 @@ class Campaign(Base):
     auto_send_at: Mapped[dt.datetime | None] = mapped_column()
     #: A welcome campaign's issue: the campaign whose stage-1 render it copies.
     welcome_of: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
+    #: Whether its emails carry the open pixel and tracked links, decided when it is published; a
+    #: campaign sent without them cannot tell readers from non-readers.
+    tracking: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: The URLs its tracked links redirect to, in the order of their link numbers: a click link can
+    #: only ever lead to one of these (never an open redirect).
+    tracked_links: Mapped[list[str] | None] = mapped_column(JSON)
 
     # Named: the lists point back at campaigns too (their welcome issue).
     mailing_list: Mapped[MailingList | None] = relationship(foreign_keys=[list_id])
@@ -427,6 +450,37 @@ class DeliveryEvent(Base):
 
 # A campaign's hard bounces and complaints, read for monitoring, are the recent ones of two types.
 Index("ix_delivery_events_type_created", DeliveryEvent.type, DeliveryEvent.created_at)
+
+
+class EngagementKind(enum.StrEnum):
+    OPEN = "open"
+    CLICK = "click"
+
+
+class Engagement(Base):
+    """One open or click of one delivery, seen by the web app or reported by the provider, classified.
+
+    ``machine`` is the verdict of ``publisher.tracking.classify`` and ``machine_reason`` why: a
+    privacy proxy or a link scanner fetched it, not a reader. Neither the user agent nor the
+    address it came from is kept. Rows older than NEWSLETTER_TRACKING_DAYS are deleted by the sweep.
+    """
+
+    __tablename__ = "engagements"
+    __table_args__ = (Index("ix_engagements_campaign_kind", "campaign_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    kind: Mapped[EngagementKind] = mapped_column(_enum(EngagementKind, "engagement_kind"))
+    #: The tracked link's number in ``Campaign.tracked_links`` (clicks through the web app).
+    link_index: Mapped[int | None] = mapped_column(Integer)
+    #: The URL clicked: the tracked link's, or the one a provider reported.
+    url: Mapped[str | None] = mapped_column(String(2000))
+    #: "app" for the pixel and the redirects, else the provider whose webhook reported it.
+    source: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[dt.datetime] = mapped_column(index=True)
+    machine: Mapped[bool] = mapped_column(default=False)
+    machine_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class Role(enum.StrEnum):

@@ -103,6 +103,9 @@ def _welcome_campaign(session: Session, settings: Settings, template: Campaign) 
         text_template=template.text_template,
         placeholder_nonce=template.placeholder_nonce,
         welcome_of=template.id,
+        # Its links and pixel are the issue's: tracked (or not) as the issue is.
+        tracking=template.tracking,
+        tracked_links=template.tracked_links,
         created_by="welcome",
         released_at=now,
     )

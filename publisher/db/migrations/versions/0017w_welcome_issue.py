@@ -1,7 +1,7 @@
 """welcome issues: a list's welcome campaign, welcome campaigns and who was given one
 
-Revision ID: 0016w
-Revises: 0015
+Revision ID: 0017w
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0016w"
-down_revision = "0015"
+revision = "0017w"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

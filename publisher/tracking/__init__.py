@@ -1,0 +1,1 @@
+"""Opens and clicks: recorded per delivery, classified human or machine, counted without double counting."""
