@@ -33,6 +33,7 @@ class Entry(NamedTuple):
 COMMANDS: dict[str, Entry] = {
     "publish": Entry("publish"),
     "send": Entry("send"),
+    "resend": Entry("resend"),
     "approve": Entry("approve"),
     "worker": Entry("worker"),
     "ping-worker": Entry("worker"),

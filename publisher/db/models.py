@@ -235,7 +235,11 @@ class ConsentEvent(Base):
 class Campaign(Base):
     __tablename__ = "campaigns"
     # An event's recap drafts are made once: one per event and audience, whatever repeats.
-    __table_args__ = (UniqueConstraint("recap_event_id", "list_id", name="uq_campaigns_recap_event_list"),)
+    __table_args__ = (
+        UniqueConstraint("recap_event_id", "list_id", name="uq_campaigns_recap_event_list"),
+        # A campaign is resent at most once: a second resend of it breaks this, whoever asks at the same moment.
+        UniqueConstraint("resend_of", name="uq_campaigns_resend_of"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     list_id: Mapped[int | None] = mapped_column(ForeignKey("mailing_lists.id"))
@@ -274,6 +278,8 @@ class Campaign(Base):
     auto_send_at: Mapped[dt.datetime | None] = mapped_column()
     #: A welcome campaign's issue: the campaign whose stage-1 render it copies.
     welcome_of: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
+    #: A resend's first campaign: this one went to those of its recipients who did not open it (``publisher.ledger.resend``).
+    resend_of: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
     #: Whether its emails carry the open pixel and tracked links, decided when it is published; a
     #: campaign sent without them cannot tell readers from non-readers.
     tracking: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -64,6 +64,10 @@ class CampaignReport:
     event_totals: dict[str, int]
     bounced: int
     unsubscribed: int
+    #: The campaign this one resent to its non-openers.
+    resend_of: int | None = None
+    #: The campaign that resent this one to its non-openers.
+    resent_as: int | None = None
 
     @property
     def recipients(self) -> int:
@@ -109,6 +113,8 @@ class CampaignReport:
                 "status": self.status,
                 "test": self.is_test,
                 "released_at": self.released_at.isoformat() if self.released_at else None,
+                "resend_of": self.resend_of,
+                "resent_as": self.resent_as,
             },
             **self.figures,
             "rates": {name: round(rate, 4) if rate is not None else None for name, rate in self.rates.items()},
@@ -142,6 +148,8 @@ def campaign_report(db: Database, campaign_id: int) -> CampaignReport:
             event_totals=totals,
             bounced=_bounced(session, campaign_id),
             unsubscribed=_unsubscribed(session, campaign),
+            resend_of=campaign.resend_of,
+            resent_as=session.scalar(select(Campaign.id).where(Campaign.resend_of == campaign.id)),
         )
 
 
