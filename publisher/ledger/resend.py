@@ -140,6 +140,25 @@ def non_openers(campaign: Campaign) -> Select[int | None, str]:
     )
 
 
+@dataclass(frozen=True)
+class ResendState:
+    """What a campaign's page says about resending it."""
+
+    resend_of: int | None
+    resent_as: int | None
+    #: Why it cannot be resent now; None when it can.
+    refusal: str | None
+
+
+def resend_state(db: Database, campaign_id: int) -> ResendState:
+    """Whether the campaign can be resent to its non-openers, and its resend or first campaign."""
+    with db.reading() as session:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFoundError(f"no campaign with id {campaign_id}")
+        return ResendState(campaign.resend_of, resent_as(session, campaign_id), refusal(session, campaign))
+
+
 def resend_to_non_openers(settings: Settings, db: Database, order: ResendOrder, actor: Actor) -> CreatedCampaign:
     """Write the resend of ``order.campaign_id`` to its non-openers, scheduled or going out; the caller enqueues its batches."""
     if order.batch_size is None:

@@ -8,7 +8,7 @@ CLI use, and its problems come back as a 422 naming each field.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -141,6 +141,22 @@ class TestSent(BaseModel):
 class SendRequest(_Body):
     send_at: str | None = Field(None, max_length=60, description="ISO 8601 date and time with its offset; now when left out.")
     force: bool = Field(False, description="Send even with lint errors.")
+
+
+class ResendRequest(_Body):
+    to: Literal["non-openers"] = Field(description="Who gets it: those sent the issue with no human open or click, still on the list.")
+    subject: str | None = Field(
+        None, max_length=500, description="A new subject, one line; the issue's when left out.", examples=["In case you missed it"]
+    )
+    send_at: str | None = Field(None, max_length=60, description="ISO 8601 date and time with its offset; now when left out.")
+
+
+class ResendAccepted(BaseModel):
+    id: int = Field(description="The resend: a campaign of its own, with its own report.")
+    resend_of: int
+    status: str
+    recipients: int
+    send_at: str | None
 
 
 class SendAccepted(BaseModel):

@@ -34,6 +34,7 @@ from publisher.core.errors import ContentError, NotFoundError
 from publisher.db.models import CampaignStatus
 from publisher.ledger import control, states
 from publisher.ledger.drafts import Draft, load_draft
+from publisher.ledger.resend import resend_state
 from publisher.ledger.results import audience_of, list_members
 from publisher.ledger.states import Event
 from publisher.ledger.status import in_doubt
@@ -58,6 +59,8 @@ NOTICES = {
     "sent": "Sending has started: the progress below updates by itself.",
     "scheduled": "Scheduled: it starts at the time shown.",
     "approved": "Approved: the workers send it at the time shown, or at their next sweep if that has passed.",
+    "resent": "This resend to the first campaign's non-openers has started; its figures below are its own.",
+    "resend_scheduled": "This resend to the first campaign's non-openers is scheduled: it starts at the time shown.",
 }
 
 
@@ -126,6 +129,7 @@ def controls_of(ctx: WebContext, campaign_id: int, status: str) -> dict[str, Any
         "in_doubt": in_doubt(ctx.db, campaign_id),
         "dead_letters": letters,
         "dead_total": total,
+        "resend": resend_state(ctx.db, campaign_id),
     }
 
 
@@ -190,7 +194,7 @@ def fragments(ctx: WebContext, user: SignedIn, campaign_id: int) -> Fragments:
     shown = controls_of(ctx, campaign_id, figures.progress.status)
     progress = console_page("_progress.html.j2", user, live=figures, campaign_id=campaign_id)
     controls = console_page("_controls.html.j2", user, campaign_id=campaign_id, **shown)
-    key = (user.role, shown["status"], tuple(shown["in_doubt"]), shown["dead_total"])
+    key = (user.role, shown["status"], tuple(shown["in_doubt"]), shown["dead_total"], shown["resend"])
     return Fragments(bytes(progress.body).decode(), bytes(controls.body).decode(), key, figures.progress.finished)
 
 
