@@ -356,6 +356,9 @@ def test_sign_up_confirm_twice_and_a_real_worker_sends_the_welcome_issue_once(
     headers = {header["Name"]: header["Value"] for header in welcome.raw["Headers"]}
     assert headers["List-Unsubscribe"].startswith("<http://localhost:8000/unsubscribe/")
     assert len(welcome_deliveries(db, NEWCOMER)) == 1
+    views = set(re.findall(r"http://localhost:8000(/view/[A-Za-z0-9_.-]+)", welcome.raw["HtmlBody"]))
+    assert len(views) == 1
+    assert requests.get(f"{web_url}{views.pop()}", timeout=10).status_code == 200  # the welcome's view link shows the issue
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Subscription).where(Subscription.list_id == list_id)) == 2
     # The provider saw the issue, the confirmation and one welcome: nothing else.
