@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -206,6 +207,29 @@ def test_a_confirmed_sign_up_gets_one_welcome_campaign_however_often_the_link_is
             original.placeholder_nonce,
         )
         assert session.scalar(select(func.count()).select_from(WelcomeSend)) == 1
+
+
+def test_two_clicks_of_the_confirm_link_at_once_write_one_welcome(settings: Settings, db: Database, web_url: str) -> None:
+    people(db)
+    list_id = make_public(db)
+    choose_welcome(db, list_id, publish(settings, db).id)
+    answer = requests.post(f"{web_url}/subscribe", json={"email": NEWCOMER, "list": "attendees"}, timeout=10)
+    assert answer.status_code == 202
+    link = confirm_path(signer_for(settings), settings, db, NEWCOMER, list_id)
+    start = threading.Barrier(3)
+    answers: list[int] = []
+
+    def click() -> None:
+        start.wait()
+        answers.append(requests.post(f"{web_url}{link}", timeout=10).status_code)
+
+    threads = [threading.Thread(target=click) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200, 200, 200]
+    assert len(welcome_deliveries(db, NEWCOMER)) == 1
 
 
 def test_leaving_and_confirming_again_sends_no_second_welcome(settings: Settings, db: Database, web_url: str) -> None:
