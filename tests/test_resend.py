@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import threading
@@ -29,6 +30,8 @@ from publisher.db.models import (
     MailingList,
     Role,
 )
+from publisher.ledger.claims import claim_batch
+from publisher.ledger.dispatch import release_due
 from publisher.ledger.report import campaign_report
 from publisher.ledger.resend import InvalidResend, ResendOrder, ResendRefused, resend_to_non_openers
 from tests.fakes.server import FakeProviders
@@ -188,6 +191,72 @@ def test_a_campaign_still_sending_a_test_send_and_one_everyone_opened_are_refuse
     assert campaign_count(db) == before  # nothing half-written
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_campaign_released_longer_ago_than_the_tracking_days_is_refused(settings: Settings, db: Database) -> None:
+    issue, _ = sent_issue(settings, db)
+    with db.transaction() as session:
+        released = utcnow() - dt.timedelta(days=settings.tracking_days, hours=1)
+        session.execute(update(Campaign).where(Campaign.id == issue).values(released_at=released))
+    before = campaign_count(db)
+    with pytest.raises(ResendRefused, match=rf"more than {settings.tracking_days} days ago \(NEWSLETTER_TRACKING_DAYS\)"):
+        resend_to_non_openers(settings, db, order(issue), CLI_ACTOR)
+    assert campaign_count(db) == before
+    # Within the days kept, it can.
+    with db.transaction() as session:
+        session.execute(update(Campaign).where(Campaign.id == issue).values(released_at=utcnow() - dt.timedelta(days=1)))
+    assert resend_to_non_openers(settings, db, order(issue), CLI_ACTOR).recipients == ATTENDEES
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_scheduled_resend_is_not_sent_to_who_opened_the_first_campaign_before_it_went_out(settings: Settings, db: Database) -> None:
+    issue, deliveries = sent_issue(settings, db)
+    send_at = utcnow() + dt.timedelta(hours=2)
+    created = resend_to_non_openers(settings, db, ResendOrder(issue, send_at=send_at, batch_size=10), CLI_ACTOR)
+    assert created.scheduled and created.recipients == ATTENDEES
+    # Between scheduling and release: two readers (an open reported late, a click) and a privacy proxy's fetch.
+    engage(db, issue, deliveries[ZOE], EngagementKind.OPEN)
+    engage(db, issue, deliveries[RAJ], EngagementKind.CLICK)
+    engage(db, issue, deliveries[AMELIE], EngagementKind.OPEN, machine=True)
+
+    due = release_due(db, dt.timedelta(minutes=5), send_at + dt.timedelta(minutes=1))
+    claimed: set[str] = set()
+    for batch in due:
+        claim = claim_batch(db, batch.batch_id, dt.timedelta(minutes=5), "postmark", idempotent=False)
+        assert claim is not None
+        claimed |= {delivery.email for delivery in claim.deliveries}
+    assert claimed == set(deliveries) - {ZOE, RAJ}
+    assert AMELIE in claimed
+    with db.transaction() as session:
+        set_aside = session.execute(
+            select(Delivery.email, Delivery.state, Delivery.last_error).where(
+                Delivery.campaign_id == created.id, Delivery.email.in_([ZOE, RAJ])
+            )
+        ).all()
+    assert sorted(set_aside) == [
+        (RAJ, DeliveryState.SUPPRESSED, "opened the first campaign before the resend went out"),
+        (ZOE, DeliveryState.SUPPRESSED, "opened the first campaign before the resend went out"),
+    ]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_resend_is_untracked_when_tracking_was_switched_off_since(settings: Settings, db: Database) -> None:
+    issue, _ = sent_issue(settings, db)
+    untracked = settings.model_copy(update={"tracking": False})
+    created = resend_to_non_openers(untracked, db, order(issue), CLI_ACTOR)
+    with db.transaction() as session:
+        assert session.scalar(select(Campaign.tracking).where(Campaign.id == created.id)) is False
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_resend_is_untracked_when_its_list_stopped_tracking(settings: Settings, db: Database) -> None:
+    issue, _ = sent_issue(settings, db)
+    with db.transaction() as session:
+        session.execute(update(MailingList).where(MailingList.name == "attendees").values(tracking=False))
+    created = resend_to_non_openers(settings, db, order(issue), CLI_ACTOR)
+    with db.transaction() as session:
+        assert session.scalar(select(Campaign.tracking).where(Campaign.id == created.id)) is False
+
+
 @pytest.mark.parametrize(
     ("subject", "reason"),
     [
@@ -272,6 +341,17 @@ def test_the_command_refuses_a_campaign_sent_without_tracking_with_exit_2(settin
     assert "sent without tracking" in result.output
 
 
+def test_the_command_refuses_a_campaign_older_than_the_tracking_days_with_exit_2(
+    settings: Settings, db: Database, env: dict[str, str]
+) -> None:
+    issue, _ = sent_issue(settings, db)
+    with db.transaction() as session:
+        session.execute(update(Campaign).where(Campaign.id == issue).values(released_at=utcnow() - dt.timedelta(days=400)))
+    result = run_cli({**env, "COLUMNS": "400", "NEWSLETTER_TRACKING_DAYS": "30"}, "resend", str(issue), "--to", "non-openers")
+    assert result.returncode == 2
+    assert "more than 30 days ago (NEWSLETTER_TRACKING_DAYS)" in result.output
+
+
 # --- The API --------------------------------------------------------------------------------------
 
 
@@ -326,6 +406,12 @@ def test_the_api_refuses_an_untracked_campaign_bad_bodies_unknown_ids_and_missin
     assert_problem(api.post(f"/campaigns/{'9' * 5000}/resend", json={"to": "non-openers"}), 422)  # no id that size
     reader = Api(web_url, token(db, "reader", (Scope.CAMPAIGNS_READ, Scope.CAMPAIGNS_WRITE)))
     assert_problem(reader.post(f"/campaigns/{issue}/resend", json={"to": "non-openers"}), 403)
+    assert campaign_report(db, issue).resent_as is None
+    with db.transaction() as session:
+        released = utcnow() - dt.timedelta(days=settings.tracking_days + 1)
+        session.execute(update(Campaign).where(Campaign.id == issue).values(released_at=released))
+    stale = assert_problem(api.post(f"/campaigns/{issue}/resend", json={"to": "non-openers"}), 409)
+    assert "(NEWSLETTER_TRACKING_DAYS)" in stale["detail"]
     assert campaign_report(db, issue).resent_as is None
 
 

@@ -12,6 +12,8 @@ Refused, with the reason and nothing written:
 
 - a campaign sent without tracking: it cannot tell who opened it, so everyone
   would count as a non-opener;
+- a campaign released longer ago than NEWSLETTER_TRACKING_DAYS: the sweep may
+  have deleted its opens, so its readers would count as non-openers too;
 - a second resend of the same campaign, or a resend of a resend: a recipient
   gets at most one resend per campaign (``campaigns.resend_of`` is unique);
 - anything but a complete issue (a test send, a confirmation, a draft, a
@@ -19,7 +21,9 @@ Refused, with the reason and nothing written:
 - a resend with nobody to go to.
 
 The first campaign's row lock serialises two resends of it: the second waits,
-then finds the first's resend.
+then finds the first's resend. A resend's audience is frozen when it is
+written; when each batch is claimed, the records of anyone who opened or
+clicked the first campaign since are set aside (``publisher.ledger.claims``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
 from publisher.accounts import audit
@@ -54,7 +58,7 @@ from publisher.db.models import (
 from publisher.ledger.announcements import campaign_sending
 from publisher.ledger.campaigns import CreatedCampaign, message_domain, write_batches
 from publisher.ledger.states import initial_status
-from publisher.tracking.figures import engaged_deliveries
+from publisher.tracking.figures import engaged
 
 #: The only audience a resend has (``--to non-openers``).
 NON_OPENERS = "non-openers"
@@ -99,8 +103,11 @@ def resent_as(session: Session, campaign_id: int) -> int | None:
     return session.scalar(select(Campaign.id).where(Campaign.resend_of == campaign_id))
 
 
-def refusal(session: Session, campaign: Campaign) -> str | None:
-    """Why ``campaign`` cannot be resent to its non-openers now; None when it can."""
+def refusal(session: Session, campaign: Campaign, tracking_days: int) -> str | None:
+    """Why ``campaign`` cannot be resent to its non-openers now; None when it can.
+
+    ``tracking_days`` is NEWSLETTER_TRACKING_DAYS: how long its opens are kept.
+    """
     if campaign.kind is not CampaignKind.ISSUE:
         return f"campaign {campaign.id} is a {campaign.kind.value} email, not an issue: only an issue can be resent"
     if campaign.resend_of is not None:
@@ -111,6 +118,12 @@ def refusal(session: Session, campaign: Campaign) -> str | None:
         return f"campaign {campaign.id} is {campaign.status.value}: only a complete campaign can be resent"
     if not campaign.tracking:
         return f"campaign {campaign.id} was sent without tracking: it cannot tell who opened it, so everyone would count as a non-opener"
+    released = campaign.released_at or campaign.created_at
+    if released is not None and _aware(released) < utcnow() - dt.timedelta(days=tracking_days):
+        return (
+            f"campaign {campaign.id} was released more than {tracking_days} days ago (NEWSLETTER_TRACKING_DAYS): "
+            "its opens may have been deleted since, so its readers would count as non-openers"
+        )
     return None
 
 
@@ -132,7 +145,8 @@ def non_openers(campaign: Campaign) -> Select[int | None, str]:
             Delivery.state == DeliveryState.SENT,
             # Erasing a person clears the record's subscriber: they are never mailed again.
             Delivery.subscriber_id.is_not(None),
-            Delivery.id.not_in(engaged_deliveries(campaign.id)),
+            # Correlated: one lookup of the record's engagements (indexed), an anti-join at any size.
+            ~exists().where(engaged(Delivery.id)),
             ~left,
             Delivery.email.not_in(suppressed_addresses(campaign.list_id)),
         )
@@ -150,13 +164,13 @@ class ResendState:
     refusal: str | None
 
 
-def resend_state(db: Database, campaign_id: int) -> ResendState:
+def resend_state(db: Database, campaign_id: int, tracking_days: int) -> ResendState:
     """Whether the campaign can be resent to its non-openers, and its resend or first campaign."""
     with db.reading() as session:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
             raise NotFoundError(f"no campaign with id {campaign_id}")
-        return ResendState(campaign.resend_of, resent_as(session, campaign_id), refusal(session, campaign))
+        return ResendState(campaign.resend_of, resent_as(session, campaign_id), refusal(session, campaign, tracking_days))
 
 
 def resend_to_non_openers(settings: Settings, db: Database, order: ResendOrder, actor: Actor) -> CreatedCampaign:
@@ -168,10 +182,13 @@ def resend_to_non_openers(settings: Settings, db: Database, order: ResendOrder, 
         original = session.get(Campaign, order.campaign_id, with_for_update=True) if 0 < order.campaign_id <= MAX_ID else None
         if original is None or original.is_test:
             raise NotFoundError(f"no campaign with id {order.campaign_id}")
-        if (problem := refusal(session, original)) is not None:
+        if (problem := refusal(session, original, settings.tracking_days)) is not None:
             raise ResendRefused(problem)
         scheduled = order.send_at is not None and order.send_at > utcnow()
-        campaign = _copy(original, subject, order.send_at, scheduled)
+        mailing_list = session.get(MailingList, original.list_id) if original.list_id is not None else None
+        # Tracked as the first was, unless tracking was switched off since (everywhere or for the list).
+        tracking = original.tracking and settings.tracking and (mailing_list is None or mailing_list.tracking)
+        campaign = _copy(original, subject, order.send_at, scheduled, tracking=tracking)
         campaign.created_by = actor.label[:400]
         session.add(campaign)
         session.flush()
@@ -182,14 +199,14 @@ def resend_to_non_openers(settings: Settings, db: Database, order: ResendOrder, 
             raise ResendRefused(f"nobody to resend campaign {original.id} to: every recipient opened it, or has left since")
         if not scheduled:
             campaign_sending(session, campaign.id)
-        list_name = session.scalar(select(MailingList.name).where(MailingList.id == original.list_id)) or ""
+        list_name = mailing_list.name if mailing_list is not None else ""
         when = f", at {order.send_at.isoformat()}" if scheduled and order.send_at else ""
         detail = f"resend of campaign {original.id} to {recipients} non-opener(s){when}"
         audit.record(session, actor, Action.RESENT, campaign_id=campaign.id, target=list_name, detail=detail)
         return CreatedCampaign(id=campaign.id, recipients=recipients, batch_ids=batch_ids, scheduled=scheduled, is_test=False)
 
 
-def _copy(original: Campaign, subject: str | None, send_at: dt.datetime | None, scheduled: bool) -> Campaign:
+def _copy(original: Campaign, subject: str | None, send_at: dt.datetime | None, scheduled: bool, *, tracking: bool) -> Campaign:
     """The resend's row: the first campaign's issue as rendered (stage 1), with its own subject, time and figures."""
     now = utcnow()
     return Campaign(
@@ -210,8 +227,8 @@ def _copy(original: Campaign, subject: str | None, send_at: dt.datetime | None, 
         recap_text=original.recap_text,
         lint=original.lint,
         resend_of=original.id,
-        # Tracked as the first was, with the same links: its own opens and clicks make its own report.
-        tracking=original.tracking,
+        # With the first's links: its own opens and clicks make its own report.
+        tracking=tracking,
         tracked_links=original.tracked_links,
     )
 
@@ -220,3 +237,8 @@ def _chunks(session: Session, query: Select[int | None, str], size: int) -> Iter
     result = session.execute(query.execution_options(yield_per=size))
     for rows in result.partitions(size):
         yield [(row[0], row[1]) for row in rows]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite hands back naive times, all of them UTC.
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

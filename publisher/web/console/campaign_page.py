@@ -129,7 +129,7 @@ def controls_of(ctx: WebContext, campaign_id: int, status: str) -> dict[str, Any
         "in_doubt": in_doubt(ctx.db, campaign_id),
         "dead_letters": letters,
         "dead_total": total,
-        "resend": resend_state(ctx.db, campaign_id),
+        "resend": resend_state(ctx.db, campaign_id, ctx.settings.tracking_days),
     }
 
 
