@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
@@ -27,6 +28,8 @@ from publisher.db.models import (
     Subscription,
     WelcomeSend,
 )
+from publisher.ledger.dispatch import release_due
+from publisher.ledger.welcome import WelcomeIssues
 from tests.fakes.server import Accepted, FakeProviders
 from tests.support.audience import people
 from tests.support.campaigns import publish, publish_with_cli
@@ -54,6 +57,20 @@ def choose_welcome(db: Database, list_id: int, campaign_id: int | None) -> None:
 def welcome_of(db: Database, name: str = "attendees") -> int | None:
     with db.transaction() as session:
         return session.scalar(select(MailingList.welcome_campaign_id).where(MailingList.name == name))
+
+
+def welcome_for(settings: Settings, db: Database, address: str = ADDRESS, name: str = "attendees") -> tuple[int, bool]:
+    """Write the welcome campaign of ``address``, as confirming does: its batch and whether it is tracked."""
+    with db.transaction() as session:
+        mailing_list = session.scalar(select(MailingList).where(MailingList.name == name))
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
+        assert mailing_list is not None and subscriber is not None
+        batch_id = WelcomeIssues(settings)(session, mailing_list, subscriber)
+        assert batch_id is not None
+        tracking = session.scalar(
+            select(Campaign.tracking).join(Delivery, Delivery.campaign_id == Campaign.id).where(Delivery.batch_id == batch_id).limit(1)
+        )
+        return batch_id, bool(tracking)
 
 
 def welcome_deliveries(db: Database, address: str | None = None) -> list[tuple[int, str, int | None]]:
@@ -288,6 +305,51 @@ def test_an_import_sends_no_welcome_unless_asked_and_then_once_per_subscriber(
     assert again.returncode == 0, again.output
     assert again.last_line == "welcome issue: sent to no one (nobody newly confirmed, or each had it already)"
     assert len(welcome_deliveries(db)) == 2
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_an_imports_welcome_skips_addresses_suppressed_on_the_list_but_not_on_another(
+    settings: Settings, db: Database, env: dict[str, str], tmp_path: Path
+) -> None:
+    people(db)
+    list_id = make_public(db)
+    choose_welcome(db, list_id, publish(settings, db).id)
+    with db.transaction() as session:
+        other = MailingList(name="other-list", description="")
+        session.add(other)
+        session.flush()
+        suppress_address(session, "left-attendees@example.com", "unsubscribed", "import", list_id=list_id)
+        suppress_address(session, "left-other@example.com", "unsubscribed", "import", list_id=other.id)
+        suppress_address(session, "bounced@example.com", "hard bounce", "provider:postmark")
+    csv = write_csv(tmp_path, "left-attendees@example.com", "left-other@example.com", "bounced@example.com", NEWCOMER)
+    result = run_cli(env, "subscribers", "import", csv, "--list", "attendees", "--welcome")
+    assert result.returncode == 0, result.output
+    assert [address for _, address, _ in welcome_deliveries(db)] == ["left-other@example.com", NEWCOMER]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_welcome_requeued_by_the_sweep_goes_on_the_priority_queue(settings: Settings, db: Database) -> None:
+    people(db)
+    list_id = make_public(db)
+    choose_welcome(db, list_id, publish(settings, db).id)
+    batch_id, _ = welcome_for(settings, db)
+    due = [batch for batch in release_due(db, dt.timedelta(minutes=5)) if batch.batch_id == batch_id]
+    assert [batch.priority for batch in due] == [True]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_welcome_is_tracked_only_while_tracking_is_on_everywhere_and_for_the_list(settings: Settings, db: Database) -> None:
+    people(db)
+    list_id = make_public(db)
+    issue = publish(settings, db)
+    with db.transaction() as session:
+        session.execute(update(Campaign).where(Campaign.id == issue.id).values(tracking=True))
+    choose_welcome(db, list_id, issue.id)
+    assert welcome_for(settings, db, "zoe.obrien@example.com")[1] is True
+    assert welcome_for(settings.model_copy(update={"tracking": False}), db, "raj.patel@example.org")[1] is False
+    with db.transaction() as session:
+        session.execute(update(MailingList).where(MailingList.id == list_id).values(tracking=False))
+    assert welcome_for(settings, db, "kwame.mensah@example.com")[1] is False
 
 
 def test_an_imports_welcome_is_cut_into_batches_of_the_batch_size(

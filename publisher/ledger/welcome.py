@@ -27,12 +27,12 @@ from sqlalchemy import exists, insert, select
 from sqlalchemy.orm import Session
 
 from publisher.audience.lists import ListChange, ListSummary, change_list, find_list, summary_of
-from publisher.audience.suppressions import suppressed_addresses
+from publisher.audience.suppressions import in_scope
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import MAX_ID, Campaign, CampaignKind, CampaignStatus, MailingList, Subscriber, WelcomeSend
+from publisher.db.models import MAX_ID, Campaign, CampaignKind, CampaignStatus, MailingList, Subscriber, Suppression, WelcomeSend
 from publisher.ledger.campaigns import message_domain, write_batches
 from publisher.ledger.states import initial_status
 
@@ -89,6 +89,8 @@ def _usable_template(session: Session, mailing_list: MailingList) -> Campaign | 
 def _welcome_campaign(session: Session, settings: Settings, template: Campaign) -> Campaign:
     """A welcome campaign copying ``template``'s stage-1 render, going out at once (its batches follow)."""
     now = utcnow()
+    # In the session already (the caller's list): no query.
+    mailing_list = session.get(MailingList, template.list_id) if template.list_id is not None else None
     campaign = Campaign(
         list_id=template.list_id,
         status=initial_status(scheduled=False),
@@ -103,8 +105,9 @@ def _welcome_campaign(session: Session, settings: Settings, template: Campaign) 
         text_template=template.text_template,
         placeholder_nonce=template.placeholder_nonce,
         welcome_of=template.id,
-        # Its links and pixel are the issue's: tracked (or not) as the issue is.
-        tracking=template.tracking,
+        # Its links and pixel are the issue's: tracked as the issue is, unless tracking
+        # was switched off since (everywhere, or for the list).
+        tracking=template.tracking and settings.tracking and (mailing_list is None or mailing_list.tracking),
         tracked_links=template.tracked_links,
         created_by="welcome",
         released_at=now,
@@ -164,10 +167,10 @@ class ImportWelcome:
         if template is None:
             raise NoWelcomeIssue(_no_welcome(mailing_list.name))
         welcomed = exists().where(WelcomeSend.template_id == template.id, WelcomeSend.subscriber_id == Subscriber.id)
+        # Correlated on the address (indexed): the chunk's own suppressions, not the whole table's per chunk.
+        suppressed = exists().where(in_scope(list_id), Suppression.email == Subscriber.email)
         members = session.execute(
-            select(Subscriber.id, Subscriber.email)
-            .where(Subscriber.id.in_(subscriber_ids), ~welcomed, Subscriber.email.not_in(suppressed_addresses(list_id)))
-            .order_by(Subscriber.id)
+            select(Subscriber.id, Subscriber.email).where(Subscriber.id.in_(subscriber_ids), ~welcomed, ~suppressed).order_by(Subscriber.id)
         ).all()
         if not members:
             return
