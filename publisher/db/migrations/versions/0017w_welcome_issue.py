@@ -1,5 +1,9 @@
 """welcome issues: a list's welcome campaign, welcome campaigns and who was given one
 
+Downgrading deletes the welcome campaigns (kind ``welcome``) with their
+ledger: the code before this revision knows no such kind. A welcome still
+going out stops; the people already welcomed keep no record of it.
+
 Revision ID: 0017w
 Revises: 0016
 """
@@ -41,7 +45,23 @@ def upgrade() -> None:
         batch.create_index("ix_welcome_sends_campaign_id", ["campaign_id"], unique=False)
 
 
+#: The welcome campaigns, which the code before this revision cannot read.
+WELCOME_CAMPAIGNS = "SELECT id FROM campaigns WHERE kind = 'welcome'"
+
+
 def downgrade() -> None:
+    # One by one, children first: SQLite runs migrations with its foreign keys (and so their cascades) off.
+    for statement in (
+        f"DELETE FROM delivery_events WHERE delivery_id IN (SELECT id FROM deliveries WHERE campaign_id IN ({WELCOME_CAMPAIGNS}))",
+        f"DELETE FROM engagements WHERE campaign_id IN ({WELCOME_CAMPAIGNS})",
+        f"DELETE FROM deliveries WHERE campaign_id IN ({WELCOME_CAMPAIGNS})",
+        f"DELETE FROM batches WHERE campaign_id IN ({WELCOME_CAMPAIGNS})",
+        f"DELETE FROM campaign_releases WHERE campaign_id IN ({WELCOME_CAMPAIGNS})",
+        f"DELETE FROM idempotency_keys WHERE campaign_id IN ({WELCOME_CAMPAIGNS})",
+        f"UPDATE consent_events SET campaign_id = NULL WHERE campaign_id IN ({WELCOME_CAMPAIGNS})",
+        "DELETE FROM campaigns WHERE kind = 'welcome'",
+    ):
+        op.execute(statement)
     with op.batch_alter_table("welcome_sends") as batch:
         batch.drop_index("ix_welcome_sends_campaign_id")
         batch.drop_index("ix_welcome_sends_subscriber_id")

@@ -1,5 +1,10 @@
 """resends: a campaign sent again to the non-openers of another, once per campaign
 
+Downgrading keeps the resends: each is an ordinary issue campaign with its
+own ledger, which the code before this revision reads as it is. Only the
+link to its first campaign is lost, and with it the rule that a campaign is
+resent once.
+
 Revision ID: 0018w
 Revises: 0017w
 """
