@@ -183,7 +183,7 @@ def enqueue_event_delivery(settings: Settings, source: str, payload: dict[str, o
 
 
 def enqueue_confirmation(settings: Settings, db: Database, batch_id: int) -> None:
-    """Put a double opt-in email on the priority queue; on a broker failure leave it to the sweep."""
+    """Put a double opt-in email (or a confirmed sign-up's welcome issue) on the priority queue; if the broker fails, the sweep does."""
     try:
         enqueue(settings, redis_url(settings, start=False), [QueuedBatch(batch_id, priority=True)])
     except (OperationalError, RedisError, OSError):

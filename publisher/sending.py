@@ -30,6 +30,7 @@ from publisher.ledger.auto_send import due_approved
 from publisher.ledger.campaigns import CreatedCampaign
 from publisher.ledger.dispatch import QueuedBatch, mark_enqueued
 from publisher.ledger.drafts import DraftConflict, SendOrder, load_draft, require_draft, send_draft, send_test
+from publisher.ledger.resend import ResendOrder, resend_to_non_openers
 from publisher.queue import enqueue
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,16 @@ def send(settings: Settings, db: Database, order: SendOrder, actor: Actor, check
     require_draft(draft.id, draft.status, "sent")
     size = batch_size(settings, check, draft.provider)
     created = send_draft(settings, db, replace(order, batch_size=size), actor)
+    if created.due_batch_ids:
+        _enqueue(settings, db, [QueuedBatch(batch_id, False) for batch_id in created.due_batch_ids])
+    return created
+
+
+def resend(settings: Settings, db: Database, order: ResendOrder, actor: Actor, check: ProviderCheck) -> CreatedCampaign:
+    """Resend a complete issue to its non-openers through its own provider; enqueue the batches when it is due now."""
+    original = load_draft(db, order.campaign_id)
+    size = batch_size(settings, check, original.provider)
+    created = resend_to_non_openers(settings, db, replace(order, batch_size=size), actor)
     if created.due_batch_ids:
         _enqueue(settings, db, [QueuedBatch(batch_id, False) for batch_id in created.due_batch_ids])
     return created
@@ -98,6 +109,11 @@ def test(
     created = send_test(settings, db, campaign_id, addresses, batch_size(settings, check, draft.provider), actor)
     _enqueue(settings, db, [QueuedBatch(batch_id, True) for batch_id in created.batch_ids])
     return created
+
+
+def enqueue_batches(settings: Settings, db: Database, batch_ids: list[int]) -> None:
+    """Put batches written outside a send (an import's welcome issue) on the queue; the sweep does it when the broker cannot."""
+    _enqueue(settings, db, [QueuedBatch(batch_id, False) for batch_id in batch_ids])
 
 
 def _enqueue(settings: Settings, db: Database, batches: list[QueuedBatch]) -> None:

@@ -10,11 +10,29 @@ from pathlib import Path
 import pytest
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select, text, update
 from sqlalchemy.exc import OperationalError
 
+from publisher.accounts.roles import CLI_ACTOR
+from publisher.core.clock import utcnow
+from publisher.core.settings import Settings
 from publisher.db.engine import BUSY_TIMEOUT_MS, HEAD_REVISION, Database, alembic_config, open_database, schema_change
-from publisher.db.models import MailingList
+from publisher.db.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryEvent,
+    DeliveryState,
+    Engagement,
+    EngagementKind,
+    EventType,
+    MailingList,
+    Subscriber,
+)
+from publisher.ledger.resend import ResendOrder, resend_to_non_openers
+from publisher.ledger.welcome import WelcomeIssues
+from tests.support.audience import ZOE, people
+from tests.support.campaigns import publish
 from tests.support.paths import PROJECT
 
 
@@ -81,6 +99,63 @@ def test_migrations_upgrade_and_downgrade_cleanly(db: Database) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     assert "deliveries" in inspect(db.engine).get_table_names()
+
+
+def _downgrade_to(db: Database, revision: str) -> None:
+    from alembic import command
+
+    config = alembic_config()
+    with schema_change(db.engine) as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def test_downgrading_keeps_resends_and_deletes_welcome_campaigns_whole(settings: Settings, db: Database) -> None:
+    """0019's downgrade leaves a resend an ordinary campaign; 0018's deletes the welcome campaigns, no row of them left."""
+    people(db)
+    issue = publish(settings, db)
+    with db.transaction() as session:
+        session.execute(update(Delivery).where(Delivery.campaign_id == issue.id).values(state=DeliveryState.SENT, sent_at=utcnow()))
+        session.execute(update(Campaign).where(Campaign.id == issue.id).values(status=CampaignStatus.COMPLETE, tracking=True))
+        mailing_list = session.scalar(select(MailingList).where(MailingList.name == "attendees"))
+        assert mailing_list is not None
+        mailing_list.welcome_campaign_id = issue.id
+    resend = resend_to_non_openers(settings, db, ResendOrder(issue.id, batch_size=10), CLI_ACTOR)
+    with db.transaction() as session:
+        mailing_list = session.scalar(select(MailingList).where(MailingList.name == "attendees"))
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.email == ZOE))
+        assert mailing_list is not None and subscriber is not None
+        batch_id = WelcomeIssues(settings)(session, mailing_list, subscriber)
+        welcome = session.scalar(select(Delivery).where(Delivery.batch_id == batch_id))
+        assert welcome is not None
+        welcome_id = welcome.campaign_id
+        now = utcnow()
+        opened = Engagement(delivery_id=welcome.id, campaign_id=welcome_id, kind=EngagementKind.OPEN, source="app", occurred_at=now)
+        session.add(opened)
+        session.add(DeliveryEvent(delivery_id=welcome.id, type=EventType.DELIVERED, occurred_at=now, provider="postmark", dedupe_key="w1"))
+
+    def count(sql: str, **values: int) -> int:
+        with db.engine.connect() as connection:
+            return int(connection.execute(text(sql), values).scalar_one())
+
+    _downgrade_to(db, "0018")
+    assert count("SELECT count(*) FROM deliveries WHERE campaign_id = :c", c=resend.id) == resend.recipients
+    _downgrade_to(db, "0017")
+    assert count("SELECT count(*) FROM campaigns WHERE kind = 'welcome'") == 0
+    assert count("SELECT count(*) FROM batches WHERE campaign_id = :c", c=welcome_id) == 0
+    assert count("SELECT count(*) FROM deliveries WHERE campaign_id = :c", c=welcome_id) == 0
+    assert count("SELECT count(*) FROM engagements WHERE campaign_id = :c", c=welcome_id) == 0
+    assert count("SELECT count(*) FROM delivery_events WHERE delivery_id NOT IN (SELECT id FROM deliveries)") == 0
+    assert count("SELECT count(*) FROM campaigns WHERE id IN (:a, :b)", a=issue.id, b=resend.id) == 2
+
+    from alembic import command
+
+    config = alembic_config()
+    with schema_change(db.engine) as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    with db.engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == HEAD_REVISION
 
 
 def test_migrations_build_exactly_the_schema_the_models_describe(db: Database) -> None:

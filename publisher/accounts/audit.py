@@ -21,6 +21,8 @@ class Action(enum.StrEnum):
     TEST_SENT = "test-sent"
     SENT = "sent"
     SCHEDULED = "scheduled"
+    #: A campaign written to resend an issue to its non-openers.
+    RESENT = "resent"
     PAUSED = "paused"
     RESUMED = "resumed"
     CANCELLED = "cancelled"

@@ -68,6 +68,8 @@ class ListSummary:
     tracking: bool = True
     #: Subscriptions by status; every status is present, zero when none.
     counts: dict[SubscriptionStatus, int] = field(default_factory=dict)
+    #: The issue each new subscriber gets a copy of (``newsletter lists set NAME --welcome ID``).
+    welcome_campaign_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -98,22 +100,32 @@ def list_summaries(db: Database) -> list[ListSummary]:
 def update_list(db: Database, name: str, change: ListChange) -> ListSummary:
     """Apply ``change`` to the list called ``name``; NotFoundError names the lists there are."""
     with db.transaction() as session:
-        mailing_list = find_list(session, check_new_list_name(name))
-        if change.public is not None:
-            mailing_list.public = change.public
-        if change.description is not None:
-            mailing_list.description = change.description
-        if change.tracking is not None:
-            mailing_list.tracking = change.tracking
-        if change.timezone is not None:
-            try:
-                mailing_list.timezone = check_zone(change.timezone)
-            except ValueError as exc:
-                raise NewsletterError(str(exc)) from None
-        counted = session.execute(
-            select(Subscription.status, func.count()).where(Subscription.list_id == mailing_list.id).group_by(Subscription.status)
-        ).all()
-        return _summary(mailing_list, {SubscriptionStatus(status): count for status, count in counted})
+        return summary_of(session, change_list(session, name, change))
+
+
+def change_list(session: Session, name: str, change: ListChange) -> MailingList:
+    """``update_list`` in the caller's transaction; return the list."""
+    mailing_list = find_list(session, check_new_list_name(name))
+    if change.public is not None:
+        mailing_list.public = change.public
+    if change.description is not None:
+        mailing_list.description = change.description
+    if change.tracking is not None:
+        mailing_list.tracking = change.tracking
+    if change.timezone is not None:
+        try:
+            mailing_list.timezone = check_zone(change.timezone)
+        except ValueError as exc:
+            raise NewsletterError(str(exc)) from None
+    return mailing_list
+
+
+def summary_of(session: Session, mailing_list: MailingList) -> ListSummary:
+    """The list as ``newsletter lists show`` describes it, its subscriptions counted now."""
+    counted = session.execute(
+        select(Subscription.status, func.count()).where(Subscription.list_id == mailing_list.id).group_by(Subscription.status)
+    ).all()
+    return _summary(mailing_list, {SubscriptionStatus(status): count for status, count in counted})
 
 
 def find_list(session: Session, name: str, hint: str = "") -> MailingList:
@@ -174,6 +186,7 @@ def _summary(mailing_list: MailingList, counts: dict[SubscriptionStatus, int]) -
         timezone=mailing_list.timezone,
         tracking=mailing_list.tracking,
         counts={status: counts.get(status, 0) for status in SubscriptionStatus},
+        welcome_campaign_id=mailing_list.welcome_campaign_id,
     )
 
 

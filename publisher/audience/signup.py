@@ -88,6 +88,18 @@ class ConfirmationWriter(Protocol):
     def __call__(self, session: Session, settings: Settings, mailing_list: MailingList, subscriber: Subscriber) -> ConfirmationEmail: ...
 
 
+class WelcomeWriter(Protocol):
+    """Stores a copy of the list's welcome issue for a subscriber just confirmed, in the caller's transaction.
+
+    Returns the batch to enqueue after the commit, or None when the list has
+    no welcome issue or the subscriber had this one already. The welcome is a
+    campaign in the delivery ledger, a layer above this one: the caller
+    passes ``publisher.ledger.welcome.WelcomeIssues``.
+    """
+
+    def __call__(self, session: Session, mailing_list: MailingList, subscriber: Subscriber) -> int | None: ...
+
+
 class InvalidSignup(NewsletterError):
     """A field of a sign-up request is unusable; nothing was written."""
 
@@ -262,6 +274,8 @@ class ConfirmState(enum.StrEnum):
 class Confirmation:
     state: ConfirmState
     list_name: str = ""
+    #: The welcome issue's batch written by this confirmation, to enqueue after the commit.
+    welcome_batch_id: int | None = None
 
 
 def confirmation_state(db: Database, target: LinkTarget) -> Confirmation:
@@ -274,24 +288,33 @@ def confirmation_state(db: Database, target: LinkTarget) -> Confirmation:
         return Confirmation(ConfirmState(subscription.status.value), list_name)
 
 
-def confirm_subscription(db: Database, target: LinkTarget, ip: str | None = None, user_agent: str | None = None) -> Confirmation:
+def confirm_subscription(
+    db: Database, target: LinkTarget, ip: str | None = None, user_agent: str | None = None, welcome: WelcomeWriter | None = None
+) -> Confirmation:
     """Confirm the link's pending subscription; idempotent. Return where it stands afterwards.
 
     ``ip`` and ``user_agent`` are those of the confirming request: they go
-    into the consent history.
+    into the consent history. ``welcome`` writes the list's welcome issue in
+    the same transaction, so a confirmation never stands without it; the
+    subscription's row lock makes a second click wait and then find it
+    confirmed, with nothing more to write.
     """
     with db.transaction() as session:
         found = _target_subscription(session, target, for_update=True)
         if found is None:
             return Confirmation(ConfirmState.GONE)
         subscription, list_name = found
+        welcome_batch_id = None
         if subscription.status == SubscriptionStatus.PENDING:
             _take_request_names(session, subscription, target.campaign_id)
             subscription.status = SubscriptionStatus.CONFIRMED
             subscription.confirmed_at = utcnow()
             session.add(_consent_event(subscription.id, ConsentAction.CONFIRMED, "confirm link", ip, user_agent))
             _announce_confirmed(session, subscription, list_name)
-        return Confirmation(ConfirmState(subscription.status.value), list_name)
+            mailing_list = session.get(MailingList, subscription.list_id)
+            if welcome is not None and mailing_list is not None:
+                welcome_batch_id = welcome(session, mailing_list, subscription.subscriber)
+        return Confirmation(ConfirmState(subscription.status.value), list_name, welcome_batch_id)
 
 
 def _announce_confirmed(session: Session, subscription: Subscription, list_name: str) -> None:

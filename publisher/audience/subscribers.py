@@ -25,7 +25,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from email_validator import EmailNotValidError
 from sqlalchemy import Column, ColumnElement, Integer, MetaData, String, Table, bindparam, exists, insert, literal, select, text, update
@@ -96,6 +96,17 @@ class Row:
 
 #: Where an import hands each skipped row as it goes (the CLI prints it).
 ProblemSink = Callable[[RowProblem], None]
+
+
+class ConfirmedSink(Protocol):
+    """Receives the subscribers an import has just confirmed on the list, a chunk at a time, in the import's transaction.
+
+    ``subscribers import --welcome`` passes ``publisher.ledger.welcome.ImportWelcome``,
+    a layer above this one, which writes them a copy of the list's welcome issue.
+    Raising rolls the whole import back.
+    """
+
+    def __call__(self, session: Session, list_id: int, subscriber_ids: list[int]) -> None: ...
 
 
 @dataclass
@@ -234,16 +245,25 @@ def _parse_record(line: int, record: object) -> Row | RowProblem:
 
 
 def import_subscribers(
-    db: Database, path: Path, list_name: str, *, chunk_rows: int = CHUNK_ROWS, on_problem: ProblemSink | None = None
+    db: Database,
+    path: Path,
+    list_name: str,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    on_problem: ProblemSink | None = None,
+    on_confirmed: ConfirmedSink | None = None,
 ) -> ImportReport:
     """Import the valid rows of ``path`` into ``list_name`` (created if new), streaming the file.
 
     ``on_problem``, when given, receives each skipped row in line order as
-    the import goes, instead of the report keeping them all.
+    the import goes, instead of the report keeping them all; ``on_confirmed``
+    each chunk's subscribers that joined the list or were pending and are
+    confirmed now.
     """
     list_name = check_new_list_name(list_name)
+    report = ImportReport(on_problem=on_problem)
     with open_file(path) as stream:
-        return _import_stream(db, stream, str(path), list_name, f"import:{path.name}", ImportReport(on_problem=on_problem), chunk_rows)
+        return _import_stream(db, stream, str(path), list_name, f"import:{path.name}", report, chunk_rows, on_confirmed)
 
 
 def import_csv_data(db: Database, data: bytes, list_name: str, *, name: str, source: str, chunk_rows: int = CHUNK_ROWS) -> ImportReport:
@@ -253,7 +273,14 @@ def import_csv_data(db: Database, data: bytes, list_name: str, *, name: str, sou
 
 
 def _import_stream(
-    db: Database, stream: BinaryIO, name: str, list_name: str, source: str, report: ImportReport, chunk_rows: int
+    db: Database,
+    stream: BinaryIO,
+    name: str,
+    list_name: str,
+    source: str,
+    report: ImportReport,
+    chunk_rows: int,
+    on_confirmed: ConfirmedSink | None = None,
 ) -> ImportReport:
     """Read the file twice: first whole, to refuse it before anything is written; then in chunks, each written in turn.
 
@@ -268,7 +295,7 @@ def _import_stream(
     records = open_records(stream, name)
     rows = parsed_rows(records, address_columns(records, name), _parse_row)
     with db.transaction() as session:
-        writer = _ListWriter(session, list_name, source, report)
+        writer = _ListWriter(session, list_name, source, report, on_confirmed)
         first_lines = _FirstLines(session)
         while chunk := list(itertools.islice(rows, chunk_rows)):
             problems = [row for _, row in chunk if isinstance(row, RowProblem)]
@@ -349,11 +376,14 @@ class _FirstLines:
 class _ListWriter:
     """Writes checked rows into one list, a chunk at a time, in the caller's transaction."""
 
-    def __init__(self, session: Session, list_name: str, source: str, report: ImportReport) -> None:
+    def __init__(
+        self, session: Session, list_name: str, source: str, report: ImportReport, on_confirmed: ConfirmedSink | None = None
+    ) -> None:
         self._session = session
         self._list_id = _get_or_create_list(session, list_name).id
         self._source = source
         self._report = report
+        self._on_confirmed = on_confirmed
         self._statistics = _Statistics(session)
         self._dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
         #: Subscriptions added so far.
@@ -402,6 +432,7 @@ class _ListWriter:
         changed_names: list[dict[str, Any]] = []
         joining: list[int] = []
         confirming: list[int] = []
+        confirmed_members: list[int] = []
         source = self._source
         for row in rows:
             stored = existing.get(row.email)
@@ -418,6 +449,7 @@ class _ListWriter:
                 report.kept_unsubscribed += 1
             elif membership.status == SubscriptionStatus.PENDING:
                 confirming.append(membership.id)
+                confirmed_members.append(membership.subscriber_id)
                 changed = True
             if stored is not None:
                 if changed:
@@ -433,12 +465,15 @@ class _ListWriter:
             consent |= {"consent_ip": None, "consent_user_agent": None}
             session.execute(update(Subscription), [{"id": id_, **consent} for id_ in confirming])
         joined = self._join(joining, now) if joining else []
-        if consented := confirming + joined:
+        if consented := confirming + [subscription_id for subscription_id, _ in joined]:
             self._record_consent(consented, now)
+        confirmed_members += [subscriber_id for _, subscriber_id in joined]
+        if confirmed_members and self._on_confirmed is not None:
+            self._on_confirmed(session, self._list_id, sorted(confirmed_members))
         return len(joined)
 
-    def _join(self, subscriber_ids: list[int], now: dt.datetime) -> list[int]:
-        """Add confirmed subscriptions of these subscribers to the list; return the ids of those added.
+    def _join(self, subscriber_ids: list[int], now: dt.datetime) -> list[tuple[int, int]]:
+        """Add confirmed subscriptions of these subscribers to the list; return (subscription id, subscriber id) of those added.
 
         One INSERT … SELECT over the subscribers: every value but the
         subscriber's is the same, so it is sent once, not once a row.
@@ -454,7 +489,8 @@ class _ListWriter:
         names = ["list_id", "subscriber_id", "status", "source", "consented_at", "confirmed_at", "created_at"]
         # A subscription a concurrent sign-up adds first is left to it (pending, with its own consent).
         statement = self._dialect.insert(SUBSCRIPTIONS).from_select(names, values.order_by(SUBSCRIBERS.c.id))
-        return list(self._session.scalars(statement.on_conflict_do_nothing().returning(columns.id)))
+        added = self._session.execute(statement.on_conflict_do_nothing().returning(columns.id, columns.subscriber_id))
+        return [(subscription_id, subscriber_id) for subscription_id, subscriber_id in added]
 
     def _record_consent(self, subscription_ids: list[int], now: dt.datetime) -> None:
         """Add the import to the consent history of these subscriptions, in one INSERT … SELECT."""

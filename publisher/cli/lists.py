@@ -1,4 +1,4 @@
-"""List commands: show the lists, make one public or private, describe it, give it a time zone, switch its tracking."""
+"""List commands: show the lists, make one public or private, describe it, give it a time zone, a welcome issue, switch its tracking."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from publisher.cli.common import EXIT_INPUT, cli_settings, fail, out, reported_errors
+from publisher.cli.common import EXIT_INPUT, MAX_CAMPAIGN_ID, cli_settings, fail, out, reported_errors
 from publisher.cli.terminal import safe
 from publisher.db.models import SubscriptionStatus
 
@@ -36,6 +36,8 @@ def lists_show() -> None:
         line = (
             f"{safe(summary.name):<{width}}  {'public ' if summary.public else 'private'}  {counts}  {safe(summary.timezone)}  {tracking}"
         )
+        if summary.welcome_campaign_id is not None:
+            line += f"  welcome {summary.welcome_campaign_id}"
         out.print(line + (f"  {safe(summary.description)}" if summary.description else ""), soft_wrap=True)
 
 
@@ -57,17 +59,29 @@ def lists_set(
             help="Track opens and clicks in the list's issues published from now on (NEWSLETTER_TRACKING must be on too).",
         ),
     ] = None,
+    welcome: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ID|none",
+            help="An issue of this list that each confirmed sign-up gets a copy of; `none` stops welcoming.",
+        ),
+    ] = None,
 ) -> None:
-    """Make a list public or private, or change its description, time zone or tracking."""
+    """Make a list public or private, or change its description, time zone, tracking or welcome issue."""
     from publisher.audience.lists import MAX_DESCRIPTION, ListChange, update_list
     from publisher.core.zones import check_zone
     from publisher.db.engine import open_database
+    from publisher.ledger.welcome import set_welcome
 
-    if public is None and description is None and timezone is None and tracking is None:
-        fail("nothing to change: give --public, --private, --description TEXT, --timezone ZONE or --tracking on|off", EXIT_INPUT)
+    if public is None and description is None and timezone is None and tracking is None and welcome is None:
+        fail(
+            "nothing to change: give --public, --private, --description TEXT, --timezone ZONE, --tracking on|off or --welcome ID",
+            EXIT_INPUT,
+        )
     if tracking is not None and tracking.strip().lower() not in SWITCH:
         fail(f"--tracking: give on or off, not {safe(tracking)!r}", EXIT_INPUT)
     track = SWITCH[tracking.strip().lower()] if tracking is not None else None
+    welcome_id = _welcome_id(welcome) if welcome is not None else None
     if timezone is not None:
         try:
             timezone = check_zone(timezone.strip())
@@ -80,7 +94,9 @@ def lists_set(
     settings = cli_settings()
     with reported_errors():
         change = ListChange(public=public, description=description, timezone=timezone, tracking=track)
-        summary = update_list(open_database(settings.resolved_database_url), name, change)
+        db = open_database(settings.resolved_database_url)
+        # One transaction: a welcome issue refused leaves the other changes unmade too.
+        summary = set_welcome(db, name, welcome_id, change) if welcome is not None else update_list(db, name, change)
     if summary.public:
         out.print(f"list '{safe(summary.name)}' is public: its issues are in the archive and the RSS feed", soft_wrap=True)
     else:
@@ -92,3 +108,19 @@ def lists_set(
         out.print(f"issues to '{safe(summary.name)}' published from now on {what}", soft_wrap=True)
         if summary.tracking and not settings.tracking:
             out.print("NEWSLETTER_TRACKING is off: no issue is tracked until it is on", soft_wrap=True)
+    if welcome is not None:
+        if summary.welcome_campaign_id is None:
+            out.print(f"list '{safe(summary.name)}' has no welcome issue: sign-ups get none", soft_wrap=True)
+        else:
+            welcome_line = f"each sign-up confirmed on '{safe(summary.name)}' gets a copy of campaign {summary.welcome_campaign_id}"
+            out.print(welcome_line, soft_wrap=True)
+
+
+def _welcome_id(value: str) -> int | None:
+    """``--welcome``'s campaign id, or None for ``none``; exit 2 for anything else."""
+    text = value.strip()
+    if text.lower() == "none":
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_CAMPAIGN_ID)) and 0 < int(text) <= MAX_CAMPAIGN_ID):
+        fail(f"--welcome {value[:40]!r}: give a campaign id (1 to {MAX_CAMPAIGN_ID}, see `newsletter status`) or `none`", EXIT_INPUT)
+    return int(text)

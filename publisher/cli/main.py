@@ -35,6 +35,7 @@ class Entry(NamedTuple):
 COMMANDS: dict[str, Entry] = {
     "publish": Entry("publish"),
     "send": Entry("send"),
+    "resend": Entry("resend"),
     "approve": Entry("approve"),
     "pick-winner": Entry("pick_winner"),
     "worker": Entry("worker"),

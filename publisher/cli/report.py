@@ -59,6 +59,10 @@ def show(result: CampaignReport) -> None:
     released = result.released_at.strftime("%Y-%m-%d %H:%M UTC") if result.released_at else "not released"
     test = ", test send" if result.is_test else ""
     out.print(f"campaign {result.id}: {safe(result.title)} ({where}, {result.status}, released {released}{test})", soft_wrap=True)
+    if result.resend_of is not None:
+        out.print(f"the resend of campaign {result.resend_of} to its non-openers: these figures are the resend's own")
+    if result.resent_as is not None:
+        out.print(f"resent to its non-openers as campaign {result.resent_as} (`newsletter report {result.resent_as}`)")
     figures, rates = result.figures, result.rates
     table = Table(box=None, pad_edge=False)
     table.add_column("figure")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from publisher.core.settings import Settings
+    from publisher.db.engine import Database
+    from publisher.ledger.welcome import ImportWelcome
 
 from publisher.cli.common import EXIT_INPUT, cli_settings, command_database, err, fail, out, reported_errors, sendable_address
 from publisher.cli.terminal import safe, safe_json
@@ -18,6 +23,9 @@ app = typer.Typer(no_args_is_help=True, help="Manage subscribers.")
 def subscribers_import(
     csv_file: Annotated[Path, typer.Argument(help="CSV with columns email, first_name, last_name, …")],
     list_name: Annotated[str, typer.Option("--list", help="List to add them to (created if new).")],
+    welcome: Annotated[
+        bool, typer.Option("--welcome", help="Send the list's welcome issue to everyone the import confirms (none without it).")
+    ] = False,
 ) -> None:
     """Import subscribers (confirmed) from a UTF-8 CSV file; invalid rows are reported and skipped."""
     from publisher.accounts import audit
@@ -31,13 +39,40 @@ def subscribers_import(
 
     settings = cli_settings()
     with reported_errors(), command_database(settings) as db:
-        report = import_subscribers(db, csv_file, list_name, on_problem=skipped)
+        welcomes = _welcome_writer(settings, db, list_name) if welcome else None
+        report = import_subscribers(db, csv_file, list_name, on_problem=skipped, on_confirmed=welcomes)
         counts = f"{report.added} added, {report.updated} updated, {report.skipped} skipped, from {csv_file.name}"
         audit.log(db, CLI_ACTOR, audit.Action.IMPORTED, target=list_name, detail=counts)
+        if welcomes is not None and welcomes.batch_ids:
+            from publisher.sending import enqueue_batches
+
+            enqueue_batches(settings, db, welcomes.batch_ids)
     summary = f"list '{safe(list_name)}': {report.added} added, {report.updated} updated, {report.unchanged} unchanged"
     if report.kept_unsubscribed:
         summary += f", {report.kept_unsubscribed} kept unsubscribed"
     out.print(summary + f", {report.skipped} skipped")
+    if welcomes is not None:
+        _report_welcomes(welcomes)
+
+
+def _welcome_writer(settings: Settings, db: Database, list_name: str) -> ImportWelcome:
+    """What writes the welcome issue during the import, once the list, its welcome issue and the provider are checked."""
+    from publisher.audience.lists import check_new_list_name
+    from publisher.ledger.welcome import ImportWelcome, require_welcome
+    from publisher.sending import batch_size
+    from workers.providers import check_provider
+
+    require_welcome(db, check_new_list_name(list_name))
+    return ImportWelcome(settings, batch_size(settings, check_provider, settings.provider))
+
+
+def _report_welcomes(welcomes: ImportWelcome) -> None:
+    if welcomes.campaign_id is None:
+        out.print("welcome issue: sent to no one (nobody newly confirmed, or each had it already)", soft_wrap=True)
+        return
+    out.print(
+        f"welcome issue: campaign {welcomes.campaign_id} to {welcomes.recipients} subscriber(s) in {len(welcomes.batch_ids)} batch(es)"
+    )
 
 
 Address = Annotated[str, typer.Argument(help="Email address.")]

@@ -104,6 +104,8 @@ class CampaignKind(enum.StrEnum):
     CONFIRMATION = "confirmation"
     #: A note to the console's people (an event's recap drafts are ready): no list, no unsubscribe link.
     NOTICE = "notice"
+    #: A copy of a list's welcome issue (``MailingList.welcome_campaign_id``) to people who just joined it.
+    WELCOME = "welcome"
 
 
 class CampaignStatus(enum.StrEnum):
@@ -150,6 +152,11 @@ class MailingList(Base):
     event_audience: Mapped[str | None] = mapped_column(String(20))
     #: The IANA time zone of its subscribers who have none of their own (a local-time send releases them at its local time).
     timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    #: The issue each new subscriber gets a copy of when their sign-up is confirmed (``publisher.ledger.welcome``).
+    #: ``use_alter``: campaigns name their list too, and the two tables are created before either constraint.
+    welcome_campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL", use_alter=True, name="fk_mailing_lists_welcome_campaign_id")
+    )
     #: Whether its issues track opens and clicks (when NEWSLETTER_TRACKING is on as well).
     tracking: Mapped[bool] = mapped_column(default=True, server_default=true())
 
@@ -229,7 +236,11 @@ class ConsentEvent(Base):
 class Campaign(Base):
     __tablename__ = "campaigns"
     # An event's recap drafts are made once: one per event and audience, whatever repeats.
-    __table_args__ = (UniqueConstraint("recap_event_id", "list_id", name="uq_campaigns_recap_event_list"),)
+    __table_args__ = (
+        UniqueConstraint("recap_event_id", "list_id", name="uq_campaigns_recap_event_list"),
+        # A campaign is resent at most once: a second resend of it breaks this, whoever asks at the same moment.
+        UniqueConstraint("resend_of", name="uq_campaigns_resend_of"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     list_id: Mapped[int | None] = mapped_column(ForeignKey("mailing_lists.id"))
@@ -266,6 +277,10 @@ class Campaign(Base):
     approved_at: Mapped[dt.datetime | None] = mapped_column()
     #: When the sweep sends this draft, once approved (the recap rule "auto").
     auto_send_at: Mapped[dt.datetime | None] = mapped_column()
+    #: A welcome campaign's issue: the campaign whose stage-1 render it copies.
+    welcome_of: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
+    #: A resend's first campaign: this one went to those of its recipients who did not open it (``publisher.ledger.resend``).
+    resend_of: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
     #: Whether its emails carry the open pixel and tracked links, decided when it is published; a
     #: campaign sent without them cannot tell readers from non-readers.
     tracking: Mapped[bool] = mapped_column(default=False, server_default=false())
@@ -291,7 +306,24 @@ class Campaign(Base):
     ab_p_value: Mapped[float | None] = mapped_column(Float)
     ab_results: Mapped[list[list[int]] | None] = mapped_column(JSON)
 
-    mailing_list: Mapped[MailingList | None] = relationship()
+    # Named: the lists point back at campaigns too (their welcome issue).
+    mailing_list: Mapped[MailingList | None] = relationship(foreign_keys=[list_id])
+
+
+class WelcomeSend(Base):
+    """A subscriber given a copy of a welcome issue: at most one per issue and subscriber, however often they confirm."""
+
+    __tablename__ = "welcome_sends"
+    __table_args__ = (UniqueConstraint("template_id", "subscriber_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The welcome issue copied.
+    template_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    #: Erasing the person removes the row with them.
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    #: The welcome campaign that carries their copy.
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class ReleaseState(enum.StrEnum):

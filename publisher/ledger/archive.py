@@ -37,6 +37,8 @@ def _archived() -> ColumnElement[bool]:
         MailingList.public.is_(True),
         Campaign.kind == CampaignKind.ISSUE,
         Campaign.is_test.is_(False),
+        # A resend is the same issue again: the archive has it once, as first sent.
+        Campaign.resend_of.is_(None),
         Campaign.released_at.is_not(None),
         Campaign.status.in_(ARCHIVED_STATUSES),
         ~exists().where(CampaignRelease.campaign_id == Campaign.id, CampaignRelease.state == ReleaseState.PENDING),

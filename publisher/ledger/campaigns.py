@@ -321,15 +321,24 @@ def _new_campaign(plan: CampaignPlan, mailing_list: MailingList | None, schedule
 
 
 def write_batches(
-    session: Session, campaign_id: int, audience: Iterable[Sequence[tuple[int | None, str]]], domain: str
+    session: Session, campaign_id: int, audience: Iterable[Sequence[tuple[int | None, str]]], domain: str, first_seq: int = 0
 ) -> tuple[list[int], int]:
-    """Write one batch row and its ledger records per chunk of the audience; return the batch ids and the recipient count."""
-    batch_ids, recipients, _ = write_release_batches(session, campaign_id, ((None, members) for members in audience), domain)
+    """Write one batch row and its ledger records per chunk of the audience; return the batch ids and the recipient count.
+
+    The batches are numbered from ``first_seq``: a campaign written in several
+    calls (a welcome issue to an import, chunk by chunk) continues its numbering.
+    """
+    chunks = ((None, members) for members in audience)
+    batch_ids, recipients, _ = write_release_batches(session, campaign_id, chunks, domain, first_seq)
     return batch_ids, recipients
 
 
 def write_release_batches(
-    session: Session, campaign_id: int, audience: Iterable[tuple[int | None, Sequence[tuple[int | None, str]]]], domain: str
+    session: Session,
+    campaign_id: int,
+    audience: Iterable[tuple[int | None, Sequence[tuple[int | None, str]]]],
+    domain: str,
+    first_seq: int = 0,
 ) -> tuple[list[int], int, dict[int, int | None]]:
     """``write_batches`` for chunks that each belong to a release (or none); also return each batch's release."""
     # Core inserts on the session's connection (same transaction): the ORM's
@@ -342,7 +351,7 @@ def write_release_batches(
     batch_ids: list[int] = []
     release_of: dict[int, int | None] = {}
     recipients = 0
-    for seq, (release_id, members) in enumerate(audience):
+    for seq, (release_id, members) in enumerate(audience, start=first_seq):
         batch_id = connection.execute(
             insert(BATCHES).returning(BATCHES.c.id), {"campaign_id": campaign_id, "seq": seq, "created_at": now, "release_id": release_id}
         ).scalar_one()

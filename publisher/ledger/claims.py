@@ -31,6 +31,8 @@ from publisher.db.models import (
     CampaignStatus,
     Delivery,
     DeliveryState,
+    Engagement,
+    EngagementKind,
     ReleaseState,
     Subscriber,
     Subscription,
@@ -54,6 +56,7 @@ SNAPSHOT_COLUMNS = (
     Campaign.placeholder_nonce,
     Campaign.kind,
     Campaign.subject_variants,
+    Campaign.resend_of,
 )
 #: The claimed records' subscriber fields, read back by the claim's UPDATE (a record may have no subscriber).
 #: The attributes come as JSON text: most are ``{}``, which needs no parsing.
@@ -213,7 +216,9 @@ def claim_batch_for(db: Database, batch_id: int, lease: dt.timedelta, choose: Ch
             return Claim(campaign=_snapshot(campaign), deliveries=[], busy_for=choice.wait, provider=choice.name, lease_until=now)
         provider, idempotent = choice.name, choice.idempotent
         values = {"of_batch": batch_id, "now": now, "for_provider": provider, "leased_until": now + lease}
-        session.execute(_set_aside(campaign.list_id, idempotent=idempotent), values)
+        resend = campaign.resend_of is not None
+        set_aside = values | {"first_campaign": campaign.resend_of} if resend else values
+        session.execute(_set_aside(campaign.list_id, idempotent=idempotent, resend=resend), set_aside)
         rows = session.execute(_claim_statement(), values).all()
         claimed = sorted(
             (
@@ -244,15 +249,20 @@ def claim_batch_for(db: Database, batch_id: int, lease: dt.timedelta, choose: Ch
         return Claim(campaign=_snapshot(campaign), deliveries=claimed, busy_for=busy_for, provider=provider, lease_until=now + lease)
 
 
-@functools.lru_cache(maxsize=64)
-def _set_aside(list_id: int | None, *, idempotent: bool) -> Update:
+@functools.lru_cache(maxsize=128)
+def _set_aside(list_id: int | None, *, idempotent: bool, resend: bool = False) -> Update:
     """The records of a batch its claim will not take, in one statement (built once per list).
 
     A pending record whose address was suppressed, or whose subscriber
-    unsubscribed, after the audience was frozen is skipped. An expired claim
-    is in doubt unless the provider can answer it again: only an idempotent
-    provider, and only the one that held the claim (not, say, the other one
-    after a failover), answers a repeated key without sending twice.
+    unsubscribed, after the audience was frozen is skipped. So is, for a
+    resend (``resend``, its first campaign as the ``first_campaign``
+    parameter), one whose recipient opened or clicked the first campaign
+    since the resend was written: a scheduled resend's audience is frozen
+    days before it goes out, and a provider may report an open late. An
+    expired claim is in doubt unless the provider can answer it again: only
+    an idempotent provider, and only the one that held the claim (not, say,
+    the other one after a failover), answers a repeated key without sending
+    twice.
     """
     pending = DELIVERIES.c.state == DeliveryState.PENDING
     expired = and_(DELIVERIES.c.state == DeliveryState.SENDING, DELIVERIES.c.lease_until < NOW)
@@ -271,16 +281,44 @@ def _set_aside(list_id: int | None, *, idempotent: bool) -> Update:
             )
             .exists()
         )
-        skipped = or_(suppressed, unsubscribed)
+        skipped = or_(skipped, unsubscribed)
+    reasons: list[tuple[ColumnElement[bool], str]] = [(~pending, IN_DOUBT_REASON), (suppressed, "on the suppression list")]
+    if resend:
+        opened = _opened_first_campaign()
+        skipped = or_(skipped, opened)
+        reasons.append((opened, "opened the first campaign before the resend went out"))
     return (
         update(DELIVERIES)
         .where(DELIVERIES.c.batch_id == bindparam("of_batch"), or_(and_(pending, skipped), lost))
         .values(
             state=case((pending, DeliveryState.SUPPRESSED.value), else_=DeliveryState.IN_DOUBT.value),
-            last_error=case((~pending, IN_DOUBT_REASON), (suppressed, "on the suppression list"), else_="unsubscribed before sending"),
+            last_error=case(*reasons, else_="unsubscribed before sending"),
             lease_until=case((pending, DELIVERIES.c.lease_until), else_=None),
             updated_at=NOW,
         )
+    )
+
+
+def _opened_first_campaign() -> ColumnElement[bool]:
+    """Whether the record's recipient has a human open or click of the resend's first campaign (``first_campaign``).
+
+    As ``publisher.tracking.figures.engaged_deliveries`` counts a reader: a
+    click counts as an open, a machine's fetch does not. The first campaign's
+    record is found by its address (the resend's records copy it), through
+    the unique index on (campaign, address); its engagements through theirs
+    on the record.
+    """
+    first = DELIVERIES.alias("first_deliveries")
+    return (
+        select(Engagement.id)
+        .join(first, first.c.id == Engagement.delivery_id)
+        .where(
+            first.c.campaign_id == bindparam("first_campaign", type_=first.c.campaign_id.type),
+            first.c.email == DELIVERIES.c.email,
+            Engagement.kind.in_((EngagementKind.OPEN, EngagementKind.CLICK)),
+            Engagement.machine.is_(False),
+        )
+        .exists()
     )
 
 

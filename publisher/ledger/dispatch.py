@@ -47,6 +47,10 @@ def mark_enqueued(db: Database, batch_ids: list[int]) -> None:
         session.execute(update(Batch).where(Batch.id.in_(batch_ids)).values(enqueued_at=utcnow(), not_before=None))
 
 
+#: The kinds of campaign whose batches the sweep puts on the priority queue (as they were first enqueued).
+PRIORITY_KINDS = (CampaignKind.CONFIRMATION, CampaignKind.WELCOME, CampaignKind.NOTICE)
+
+
 def defer_batch(db: Database, batch_id: int, seconds: float) -> None:
     """Keep a long retry wait in the ledger; the sweep enqueues the batch when it is due."""
     with db.transaction() as session:
@@ -99,9 +103,9 @@ def _due_batches(db: Database, lease: dt.timedelta, now: dt.datetime) -> list[Qu
     certain = or_(Batch.enqueued_at.is_(None), Batch.not_before <= now, and_(Batch.enqueued_at < now - lease, expired_lease))
     with db.transaction() as session:
         rows = session.execute(
-            # Test sends, confirmation requests and notices go on the priority
-            # queue, so a big issue never holds them back.
-            select(Batch.id, or_(Campaign.is_test, Campaign.kind.in_((CampaignKind.CONFIRMATION, CampaignKind.NOTICE))), certain)
+            # Test sends, confirmation requests, welcome issues and notices go on
+            # the priority queue, so a big issue never holds them back.
+            select(Batch.id, or_(Campaign.is_test, Campaign.kind.in_(PRIORITY_KINDS)), certain)
             .join(Campaign, Campaign.id == Batch.campaign_id)
             .outerjoin(CampaignRelease, CampaignRelease.id == Batch.release_id)
             .where(

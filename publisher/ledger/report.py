@@ -91,6 +91,10 @@ class CampaignReport:
     engagement: EngagementSummary
     #: Its subject test's figures and decision (``publisher.ledger.subject_test_figures``); None without one.
     subject_test: SubjectTestReport | None = None
+    #: The campaign this one resent to its non-openers.
+    resend_of: int | None = None
+    #: The campaign that resent this one to its non-openers.
+    resent_as: int | None = None
 
     @property
     def recipients(self) -> int:
@@ -140,6 +144,8 @@ class CampaignReport:
                 "status": self.status,
                 "test": self.is_test,
                 "released_at": self.released_at.isoformat() if self.released_at else None,
+                "resend_of": self.resend_of,
+                "resent_as": self.resent_as,
             },
             **self.figures,
             "rates": {name: round(rate, 4) if rate is not None else None for name, rate in self.rates.items()},
@@ -177,6 +183,8 @@ def campaign_report(db: Database, campaign_id: int) -> CampaignReport:
             unsubscribed=_unsubscribed(session, campaign),
             engagement=engagement_summary(session, campaign),
             subject_test=report_of(session, campaign),
+            resend_of=campaign.resend_of,
+            resent_as=session.scalar(select(Campaign.id).where(Campaign.resend_of == campaign.id)),
         )
 
 

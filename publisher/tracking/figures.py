@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from publisher.db.models import Engagement, EngagementKind
 
@@ -28,6 +28,17 @@ METRICS: tuple[Metric, ...] = ("opens", "clicks")
 def _kinds(metric: Metric) -> tuple[EngagementKind, ...]:
     # A click counts as an open.
     return (EngagementKind.OPEN, EngagementKind.CLICK) if metric == "opens" else (EngagementKind.CLICK,)
+
+
+def engaged(delivery_id: ColumnElement[int] | InstrumentedAttribute[int], metric: Metric = "opens") -> ColumnElement[bool]:
+    """The condition on ``engagements`` that a row is a human open or click of ``delivery_id``.
+
+    For a correlated ``EXISTS`` (``exists().where(engaged(Delivery.id))``):
+    one lookup of the record's engagements by their indexed delivery, where
+    ``NOT IN (engaged_deliveries(…))`` would make PostgreSQL hash every one
+    of the campaign's engaged ids, or worse, on a big campaign.
+    """
+    return and_(Engagement.delivery_id == delivery_id, Engagement.kind.in_(_kinds(metric)), Engagement.machine.is_(False))
 
 
 def engaged_deliveries(campaign_id: int, metric: Metric = "opens", *, human: bool = True) -> Select[int]:

@@ -221,6 +221,22 @@ class PickWinner(_Body):
     variant: int = Field(strict=True, ge=1, le=MAX_VARIANTS, description="The winning variant, from 1 (the campaign's own subject).")
 
 
+class ResendRequest(_Body):
+    to: Literal["non-openers"] = Field(description="Who gets it: those sent the issue with no human open or click, still on the list.")
+    subject: str | None = Field(
+        None, max_length=500, description="A new subject, one line; the issue's when left out.", examples=["In case you missed it"]
+    )
+    send_at: str | None = Field(None, max_length=60, description="ISO 8601 date and time with its offset; now when left out.")
+
+
+class ResendAccepted(BaseModel):
+    id: int = Field(description="The resend: a campaign of its own, with its own report.")
+    resend_of: int
+    status: str
+    recipients: int
+    send_at: str | None
+
+
 class SendAccepted(BaseModel):
     id: int
     status: str

@@ -1,4 +1,4 @@
-"""``/v1/campaigns/{id}/…``: test copies, sending once, approving an automatic send, pause, resume, cancel, the report, pick-winner.
+"""``/v1/campaigns/{id}/…``: test copies, sending once, resending, approving, pause, resume, cancel, the report, pick-winner.
 
 Sending goes through ``publisher.sending``, as the CLI and the console do:
 the ledger is written under the campaign's row lock, so of two sends of one
@@ -24,12 +24,23 @@ from publisher.db.models import Campaign
 from publisher.ledger import approval, control
 from publisher.ledger.drafts import SendOrder
 from publisher.ledger.report import campaign_report
+from publisher.ledger.resend import ResendOrder
 from publisher.ledger.subject_tests import SubjectTestError
 from publisher.queue import dispatch_due
 from publisher.web.api.auth import CampaignsRead, CampaignsSend, CampaignsWrite
 from publisher.web.api.campaigns import CampaignId, campaign_out
 from publisher.web.api.problems import ApiProblem, responses
-from publisher.web.api.schemas import CampaignOut, ControlDone, PickWinner, SendAccepted, SendRequest, TestSend, TestSent
+from publisher.web.api.schemas import (
+    CampaignOut,
+    ControlDone,
+    PickWinner,
+    ResendAccepted,
+    ResendRequest,
+    SendAccepted,
+    SendRequest,
+    TestSend,
+    TestSent,
+)
 from publisher.web.api.subject_tests import requested_test
 from publisher.web.api.translate import translated
 from publisher.web.deps import Context
@@ -95,6 +106,34 @@ def send_campaign(
         created = sending.send(ctx.settings, ctx.db, order, actor, ctx.provider_check)
     return SendAccepted(
         id=created.id,
+        status="scheduled" if created.scheduled else "sending",
+        recipients=created.recipients,
+        send_at=send_at.isoformat() if created.scheduled and send_at else None,
+    )
+
+
+@router.post(
+    "/campaigns/{campaign_id}/resend",
+    status_code=202,
+    response_model=ResendAccepted,
+    responses=responses(404, 409),
+    summary="Resend a complete issue to its non-openers, once",
+)
+def resend_campaign(campaign_id: CampaignId, body: ResendRequest, actor: CampaignsSend, ctx: Context) -> ResendAccepted:
+    """A new campaign of the same issue to everyone sent it with no human open or click, still on the list.
+
+    409: the campaign was resent already (or is a resend), was sent without
+    tracking, is not complete, or has nobody left to resend to. 422: a
+    subject that is empty or not one line.
+    """
+    send_at = _moment(body.send_at) if body.send_at else None
+    campaign_out(ctx, campaign_id)
+    # Nobody to resend to is the campaign's state, not a missing resource.
+    with translated(not_found=409):
+        created = sending.resend(ctx.settings, ctx.db, ResendOrder(campaign_id, body.subject, send_at), actor, ctx.provider_check)
+    return ResendAccepted(
+        id=created.id,
+        resend_of=campaign_id,
         status="scheduled" if created.scheduled else "sending",
         recipients=created.recipients,
         send_at=send_at.isoformat() if created.scheduled and send_at else None,

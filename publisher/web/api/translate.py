@@ -11,6 +11,7 @@ from publisher.core.errors import ConfigurationError, ContentError, ImportFileEr
 from publisher.ledger.control import ControlError
 from publisher.ledger.drafts import DraftConflict, LintRefused
 from publisher.ledger.idempotency import IdempotencyConflict
+from publisher.ledger.resend import ResendRefused
 from publisher.ledger.subject_test_decision import DecisionConflict
 from publisher.web.api.problems import LINT_ERRORS, ApiProblem
 
@@ -24,7 +25,7 @@ def translated(not_found: int = 404) -> Iterator[None]:
         raise ApiProblem(422, str(exc), errors=exc.problems) from exc
     except LintRefused as exc:
         raise ApiProblem(409, str(exc), type_=LINT_ERRORS, extra={"findings": exc.findings}) from exc
-    except (DraftConflict, ControlError, IdempotencyConflict, DecisionConflict) as exc:
+    except (DraftConflict, ControlError, IdempotencyConflict, DecisionConflict, ResendRefused) as exc:
         raise ApiProblem(409, str(exc)) from exc
     except NotFoundError as exc:
         raise ApiProblem(not_found, str(exc)) from exc

@@ -34,6 +34,7 @@ from publisher.core.errors import ContentError, NotFoundError
 from publisher.db.models import CampaignStatus
 from publisher.ledger import control, states
 from publisher.ledger.drafts import Draft, load_draft
+from publisher.ledger.resend import resend_state
 from publisher.ledger.results import audience_of, list_members
 from publisher.ledger.states import Event
 from publisher.ledger.status import in_doubt
@@ -59,6 +60,8 @@ NOTICES = {
     "scheduled": "Scheduled: it starts at the time shown.",
     "approved": "Approved: the workers send it at the time shown, or at their next sweep if that has passed.",
     "picked": "Winner picked: the rest of the list is sent its subject.",
+    "resent": "This resend to the first campaign's non-openers has started; its figures below are its own.",
+    "resend_scheduled": "This resend to the first campaign's non-openers is scheduled: it starts at the time shown.",
 }
 
 
@@ -135,6 +138,7 @@ def controls_of(ctx: WebContext, campaign_id: int, status: str) -> dict[str, Any
         "in_doubt": in_doubt(ctx.db, campaign_id),
         "dead_letters": letters,
         "dead_total": total,
+        "resend": resend_state(ctx.db, campaign_id, ctx.settings.tracking_days),
     }
 
 
@@ -208,7 +212,7 @@ def fragments(ctx: WebContext, user: SignedIn, campaign_id: int) -> Fragments:
     shown = controls_of(ctx, campaign_id, figures.progress.status)
     progress = console_page("_progress.html.j2", user, live=figures, campaign_id=campaign_id)
     controls = console_page("_controls.html.j2", user, campaign_id=campaign_id, **shown)
-    key = (user.role, shown["status"], tuple(shown["in_doubt"]), shown["dead_total"])
+    key = (user.role, shown["status"], tuple(shown["in_doubt"]), shown["dead_total"], shown["resend"])
     panel = ""
     if figures.progress.subject_test is not None:
         panel = bytes(console_page("_subject_test.html.j2", user, live=figures, campaign_id=campaign_id).body).decode()

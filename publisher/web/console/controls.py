@@ -1,9 +1,9 @@
-"""``Pause``, ``Resume``, ``Cancel`` (after ``Confirm cancel``), ``Resend in doubt``, ``Mark sent`` and ``Replay``.
+"""``Pause``, ``Resume``, ``Cancel`` (after ``Confirm cancel``), ``Resend in doubt``, ``Mark sent``, ``Replay``, ``Resend to non-openers``.
 
-Each is one ledger change (``publisher.ledger.control``) and one audit
-entry. Work made due again (resume, resend, replay) is enqueued at once, as
-``newsletter resume`` does; when the broker cannot take it, the workers'
-sweep enqueues it instead.
+Each is one ledger change (``publisher.ledger.control``, ``publisher.ledger.resend``)
+and one audit entry. Work made due again (resume, resend, replay) is enqueued
+at once, as ``newsletter resume`` does; when the broker cannot take it, the
+workers' sweep enqueues it instead.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from redis.exceptions import RedisError
 from sqlalchemy.exc import OperationalError
 
+from publisher import sending
 from publisher.accounts.roles import Actor
 from publisher.accounts.sessions import SignedIn
 from publisher.core.broker import redis_url
+from publisher.core.errors import ConfigurationError, NewsletterError
 from publisher.ledger import control
+from publisher.ledger.resend import SUBJECT_LIMIT, ResendOrder, ResendRefused
 from publisher.queue import dispatch_due
 from publisher.web.console.auth import actor
 from publisher.web.console.campaign_page import existing
@@ -99,3 +102,20 @@ def reconcile(request: Request, ctx: Context, user: Sender, campaign_id: int, ch
 @router.post("/campaigns/{campaign_id}/replay")
 def replay(request: Request, ctx: Context, user: Sender, campaign_id: int) -> Response:
     return _act(request, ctx, user, campaign_id, lambda who: control.replay(ctx.db, campaign_id, actor=who), requeue=True)
+
+
+@router.post("/campaigns/{campaign_id}/resend")
+def resend(
+    request: Request, ctx: Context, user: Sender, campaign_id: int, subject: Annotated[str, Form(max_length=SUBJECT_LIMIT)] = ""
+) -> Response:
+    """Resend a complete, tracked issue to its non-openers as a new campaign, once; an empty subject keeps the issue's."""
+    existing(ctx, campaign_id)
+    order = ResendOrder(campaign_id, subject if subject.strip() else None)
+    try:
+        created = sending.resend(ctx.settings, ctx.db, order, actor(request, ctx, user), ctx.provider_check)
+    except (NewsletterError, ConfigurationError) as exc:
+        status, title = (409, "Not now") if isinstance(exc, ResendRefused) else (400, "That did not work")
+        back = f"/console/campaigns/{campaign_id}"
+        return console_page("message.html.j2", user, status, title=title, section="campaigns", message=str(exc), back=back)
+    notice = "resend_scheduled" if created.scheduled else "resent"
+    return RedirectResponse(f"/console/campaigns/{created.id}?notice={notice}", status_code=303)

@@ -48,6 +48,7 @@ from publisher.core.links import CONFIRM, LinkTarget
 from publisher.core.throttle import HourlyLimit
 from publisher.db.models import MailingList
 from publisher.ledger.confirmation import write_confirmation
+from publisher.ledger.welcome import WelcomeIssues
 from publisher.web.deps import Context, WebContext, client_ip, web_context
 from publisher.web.render import message_page, page
 
@@ -223,19 +224,19 @@ async def subscribe(request: Request) -> Response:
     return response
 
 
-async def _hand_over_confirmation(ctx: WebContext, batch_id: int) -> None:
+async def _hand_over_confirmation(ctx: WebContext, batch_id: int, what: str = "confirmation") -> None:
     # Runs once the answer has gone, and only hands the queuing to the app's
     # own thread: the request's call ends at once, and no request-serving
     # thread waits on Redis (see publisher.web.deps).
-    ctx.queuer.submit(_enqueue_confirmation, ctx, batch_id)
+    ctx.queuer.submit(_enqueue_confirmation, ctx, batch_id, what)
 
 
-def _enqueue_confirmation(ctx: WebContext, batch_id: int) -> None:
+def _enqueue_confirmation(ctx: WebContext, batch_id: int, what: str = "confirmation") -> None:
     try:
         ctx.enqueue_confirmation(ctx.settings, ctx.db, batch_id)
     except Exception:
-        # The sign-up is written and answered; the sweep enqueues the batch later.
-        log.exception("could not enqueue confirmation batch %s; the sweep will", batch_id)
+        # The sign-up (or confirmation) is written and answered; the sweep enqueues the batch later.
+        log.exception("could not enqueue %s batch %s; the sweep will", what, batch_id)
 
 
 def _ip_limit(ctx: WebContext) -> HourlyLimit:
@@ -329,9 +330,14 @@ def confirm_page(token: str, ctx: Context) -> HTMLResponse:
 )
 def confirm(token: str, request: Request, ctx: Context) -> HTMLResponse:
     target = _verified(ctx, token)
-    confirmation = confirm_subscription(ctx.db, target, client_ip(request, ctx.settings), request.headers.get("user-agent"))
+    welcome = WelcomeIssues(ctx.settings)
+    confirmation = confirm_subscription(ctx.db, target, client_ip(request, ctx.settings), request.headers.get("user-agent"), welcome)
     log.info("confirm link of subscriber %s on list %s: %s", target.subscriber_id, target.list_id, confirmation.state.value)
-    return _confirm_answer(ctx, confirmation)
+    answer = _confirm_answer(ctx, confirmation)
+    if confirmation.welcome_batch_id is not None:
+        # On the priority queue, from the app's own thread, like a confirmation email; the sweep sends it if that fails.
+        answer.background = BackgroundTask(_hand_over_confirmation, ctx, confirmation.welcome_batch_id, "welcome")
+    return answer
 
 
 def _confirm_answer(ctx: WebContext, confirmation: Confirmation) -> HTMLResponse:

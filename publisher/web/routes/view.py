@@ -25,8 +25,8 @@ def view_issue(token: str, ctx: Context) -> HTMLResponse:
         raise HTTPException(404, NO_ISSUE)
     with ctx.db.transaction() as session:
         campaign = session.get(Campaign, target.campaign_id)
-        # Confirmation requests carry a personal confirm link: never a page.
-        if campaign is None or campaign.kind != CampaignKind.ISSUE:
+        # Confirmation requests carry a personal confirm link: never a page. A welcome is a copy of an issue.
+        if campaign is None or campaign.kind not in (CampaignKind.ISSUE, CampaignKind.WELCOME):
             raise HTTPException(404, NO_ISSUE)
         subscriber = session.get(Subscriber, target.subscriber_id) if target.subscriber_id and target.subscriber_id <= MAX_ID else None
         # View links get forwarded and shared, so the page carries no
