@@ -13,10 +13,10 @@ from playwright.sync_api import Locator, expect
 
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import EngagementKind, Role
+from publisher.db.models import EventType, Role
 from tests.support.chromium import SCREENSHOTS, chromium
 from tests.support.console import PASSWORD, TIMEOUT, add_person, sign_in
-from tests.support.engagements import FIRST, LINKS, PEOPLE, engage, seed_engagements, sent_campaign
+from tests.support.engagements import FIRST, LINKS, PEOPLE, provider_event, seed_engagements, sent_campaign
 from tests.support.paths import PROJECT
 
 VIC = "vic@modu.example"
@@ -57,31 +57,38 @@ def test_the_page_shows_human_and_machine_figures_with_rates_the_charts_and_the_
     assert '<tr><th scope="row">4 Mar 14:00</th><td>day</td>' in page
     links = re.findall(r'<tr><td class="break">([^<]+)</td><td class="number">(\d+)</td><td class="number">(\d+)</td></tr>', page)
     assert links == [(LINKS[1], "2", "1"), (LINKS[0], "1", "1"), (LINKS[2], "0", "1")]
-    assert "The provider's own open and click events, as reported: 0 opened, 0 clicked" in page
+    # The provider's own events beside them, unclassified, with their rates.
+    assert (cell(page, "figure", "opened"), cell(page, "rate", "opened")) == ("0", "0.0%")
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_an_untracked_campaign_says_opens_and_clicks_are_unknown(db: Database, settings: Settings, tmp_path: Path, web_url: str) -> None:
+def test_an_untracked_campaign_shows_human_and_machine_as_unknown_and_the_provider_events_with_rates(
+    db: Database, settings: Settings, tmp_path: Path, web_url: str
+) -> None:
     seeded = sent_campaign(db, settings, tmp_path, tracking=False)
     add_person(db, VIC, Role.VIEWER)
+    provider_event(db, settings, seeded.campaign_id, PEOPLE[2], EventType.OPENED, FIRST)
+    provider_event(db, settings, seeded.campaign_id, PEOPLE[3], EventType.OPENED, FIRST)
+    provider_event(db, settings, seeded.campaign_id, PEOPLE[3], EventType.CLICKED, FIRST, detail=LINKS[0])
     page = page_of(web_url, seeded.campaign_id)
-    assert "Not tracked: this campaign's emails carried no open pixel and no tracked links, and the provider reported" in page
-    assert "opens and clicks are unknown." in page
-    # Unknown is not zero: no figures, no charts, no links.
-    assert 'data-figure="opened_human"' not in page and "Opens over time" not in page and "Top links" not in page
-    engage(db, seeded.campaign_id, seeded.ids[PEOPLE[2]], EngagementKind.OPEN, FIRST, source="sendgrid")
-    page = page_of(web_url, seeded.campaign_id)
-    assert "Opens and clicks come only from the provider's own tracking events." in page
-    assert cell(page, "figure", "opened_human") == "1" and cell(page, "rate", "opened_human") == "16.7%"
-    assert "No clicks yet." in page
+    assert "Not tracked: this campaign's emails carried no open pixel and no tracked links, so who opened and clicked" in page
+    # Unknown is not zero, and the provider's own events are shown with their rates.
+    for name in ("opened_human", "opened_machine", "clicked_human", "clicked_machine"):
+        assert cell(page, "figure", name) == "unknown (not tracked)"
+        assert f'data-rate="{name}"' not in page
+    assert (cell(page, "figure", "opened"), cell(page, "rate", "opened")) == ("2", "33.3%")
+    assert (cell(page, "figure", "clicked"), cell(page, "rate", "clicked")) == ("1", "16.7%")
+    # The outcomes chart draws the provider's figures, not zeros.
+    assert "opened (provider): 2, clicked (provider): 1" in page and "(human)" not in page
+    assert "Opens over time" not in page and "Top links" not in page
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_hostile_url_a_provider_reported_is_shown_as_text(db: Database, settings: Settings, tmp_path: Path, web_url: str) -> None:
-    seeded = sent_campaign(db, settings, tmp_path, tracking=False)
+    seeded = sent_campaign(db, settings, tmp_path, tracking=True)
     add_person(db, VIC, Role.VIEWER)
     hostile = 'javascript:alert(1)//"><script>alert(2)</script><img src=x onerror=alert(3)>' + "x" * 1900
-    engage(db, seeded.campaign_id, seeded.ids[PEOPLE[0]], EngagementKind.CLICK, FIRST, source="mailgun", url=hostile)
+    provider_event(db, settings, seeded.campaign_id, PEOPLE[0], EventType.CLICKED, FIRST, detail=hostile)
     page = page_of(web_url, seeded.campaign_id)
     assert "<script>alert(2)" not in page and "<img src=x" not in page
     assert f'<td class="break">{escape(hostile)}</td>' in page

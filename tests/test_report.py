@@ -111,10 +111,10 @@ def test_figures_and_rates_come_from_the_ledger_and_the_events(seeded: Seeded, d
         "opens": 4,
         "clicked": 1,
         "clicks": 2,
-        # The engagements ledger: empty here, the provider's events above are only in the event log.
-        "opened_human": 0,
+        # Tracked: the provider's opens and clicks above are engagements as well, each recipient once.
+        "opened_human": 2,
         "opened_machine": 0,
-        "clicked_human": 0,
+        "clicked_human": 1,
         "clicked_machine": 0,
         "deferred": 0,
         "failed": 1,
@@ -130,9 +130,9 @@ def test_figures_and_rates_come_from_the_ledger_and_the_events(seeded: Seeded, d
         "unsubscribed": pytest.approx(2 / 6),
         "opened": pytest.approx(2 / 6),
         "clicked": pytest.approx(1 / 6),
-        "opened_human": 0,
+        "opened_human": pytest.approx(2 / 6),
         "opened_machine": 0,
-        "clicked_human": 0,
+        "clicked_human": pytest.approx(1 / 6),
         "clicked_machine": 0,
         "failed": pytest.approx(1 / 10),
     }
@@ -169,7 +169,7 @@ def test_cli_report_as_text_and_json(env: dict[str, str], seeded: Seeded) -> Non
     assert rows["delivered"] == ["5", "83.3%", "of", "sent"]
     assert rows["failed"] == ["1", "10.0%", "of", "recipients"]
     assert rows["hard"] == ["1"]
-    assert "opens 4 (2 unique), clicks 2 (1 unique)" in text.output
+    assert "opened 2 (33.3%), clicked 1 (16.7%); events: opens 4, clicks 2" in text.output
     as_json = run_cli(env, "report", str(seeded.first), "--json")
     assert as_json.returncode == 0, as_json.output
     data = json.loads(as_json.output)

@@ -16,9 +16,12 @@ webhook events alone, as they come, unclassified. ``opened_human``,
 ``opened_machine``, ``clicked_human`` and ``clicked_machine`` count the
 recipients seen in the engagements ledger (``publisher.tracking``): the open
 pixel and tracked links, merged with the providers' open and click events
-(which are recorded there as well), each recipient once, human if any of
-their opens or clicks was a human's. The two families overlap; they are
-never added together.
+(recorded there as well for a tracked campaign), each recipient once, human
+if any of their opens or clicks was a human's. The two families overlap;
+they are never added together. For a campaign that is not tracked nothing
+is recorded in the engagements ledger, so the four are None (unknown, not
+zero), and so are their rates: the providers' ``opened`` and ``clicked`` are
+all there is.
 
 Rates of delivery, bounces, complaints, unsubscribes, opens and clicks
 (human and machine alike) are shares of ``sent``; the failure rate is a
@@ -94,8 +97,9 @@ class CampaignReport:
         return sum(self.states.values())
 
     @property
-    def figures(self) -> dict[str, int]:
-        """The headline figures, in the order they are shown."""
+    def figures(self) -> dict[str, int | None]:
+        """The headline figures, in the order they are shown; the human and machine ones are None when not tracked."""
+        unique = self.engagement.figures
         return {
             "recipients": self.recipients,
             "sent": self.states[DeliveryState.SENT.value],
@@ -109,10 +113,10 @@ class CampaignReport:
             "opens": self.event_totals[EventType.OPENED.value],
             "clicked": self.events[EventType.CLICKED.value],
             "clicks": self.event_totals[EventType.CLICKED.value],
-            "opened_human": self.engagement.figures.opened_human,
-            "opened_machine": self.engagement.figures.opened_machine,
-            "clicked_human": self.engagement.figures.clicked_human,
-            "clicked_machine": self.engagement.figures.clicked_machine,
+            "opened_human": unique.opened_human if unique else None,
+            "opened_machine": unique.opened_machine if unique else None,
+            "clicked_human": unique.clicked_human if unique else None,
+            "clicked_machine": unique.clicked_machine if unique else None,
             "deferred": self.events[EventType.DEFERRED.value],
             "failed": self.states[DeliveryState.FAILED.value],
             "in_doubt": self.states[DeliveryState.IN_DOUBT.value],
@@ -145,8 +149,8 @@ class CampaignReport:
         }
 
 
-def _share(count: int, base: int) -> float | None:
-    return count / base if base else None
+def _share(count: int | None, base: int | None) -> float | None:
+    return count / base if count is not None and base else None
 
 
 def campaign_report(db: Database, campaign_id: int) -> CampaignReport:

@@ -24,15 +24,17 @@ from publisher.tracking.timeline import HOURLY_HOURS, TimelineBucket
 from publisher.web.console.charts import Chart, StackedChart, columns, rows, stacked_columns
 from publisher.web.deps import WebContext
 
-#: The outcomes chart's bars: figure and label. Opens and clicks are the people's, not the proxies' and scanners'.
+#: The outcomes chart's bars: figure and label.
 OUTCOMES = (
     ("delivered", "delivered"),
     ("bounced", "bounced"),
     ("complained", "complained"),
     ("unsubscribed", "unsubscribed"),
-    ("opened_human", "opened (human)"),
-    ("clicked_human", "clicked (human)"),
 )
+#: Its opens and clicks: the people's, not the proxies' and scanners', when the campaign is tracked.
+TRACKED_OUTCOMES = (("opened_human", "opened (human)"), ("clicked_human", "clicked (human)"))
+#: Without tracking who opened is unknown: the provider's own events, unclassified, are all there is.
+UNTRACKED_OUTCOMES = (("opened", "opened (provider)"), ("clicked", "clicked (provider)"))
 SERIES = ("human", "machine only")
 BUCKETS = (
     f"Each recipient counts once, at their first open or click: hourly for {HOURLY_HOURS} h from the hour of the first send, then daily."
@@ -90,12 +92,13 @@ def live(ctx: WebContext, campaign_id: int) -> Live:
     names = list(dict.fromkeys([progress.provider, *(name for name in providers if name != "none")]))
     timeline = deliveries_over_time(ctx.db, campaign_id)
     figures = report.figures
+    outcomes = (*OUTCOMES, *(TRACKED_OUTCOMES if report.engagement.tracking else UNTRACKED_OUTCOMES))
     return Live(
         progress=progress,
         health=provider_health(ctx.redis, [name for name in names if name]),
         report=report,
         over_time=columns("Deliveries over time", [(bucket.start.strftime("%H:%M:%S"), bucket.sent) for bucket in timeline]),
-        outcomes=rows("Outcomes", [(label, figures[name]) for name, label in OUTCOMES]),
+        outcomes=rows("Outcomes", [(label, figures[name] or 0) for name, label in outcomes]),
         providers=providers,
         per_provider=rows(
             "Sent per provider", [(name, states[DeliveryState.SENT.value]) for name, states in providers.items() if name != "none"]
