@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import redis
+import time_machine
 from axe_playwright_python.sync_playwright import Axe
 from markupsafe import escape
 from playwright.sync_api import Locator, expect
 
+from publisher.accounts.sessions import SignedIn
+from publisher.core.links import signer_for
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import EventType, Role
+from publisher.db.models import EngagementKind, EventType, Role
+from publisher.web.console.campaign_page import fragments
+from publisher.web.console.progress import live
+from publisher.web.deps import WebContext
+from publisher.web.engagement_cache import REFRESH
 from tests.support.chromium import SCREENSHOTS, chromium
 from tests.support.console import PASSWORD, TIMEOUT, add_person, sign_in
-from tests.support.engagements import FIRST, LINKS, PEOPLE, provider_event, seed_engagements, sent_campaign
+from tests.support.engagements import FIRST, LINKS, PEOPLE, after, engage, provider_event, seed_engagements, sent_campaign
 from tests.support.paths import PROJECT
 
 VIC = "vic@modu.example"
@@ -131,3 +141,27 @@ def test_in_a_browser_the_charts_are_named_readable_at_phone_width_and_pass_axe(
 def shoot(element: Locator, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     element.screenshot(path=str(SCREENSHOTS / name))
+
+
+def test_the_live_fragment_computes_opens_and_clicks_at_most_every_30_seconds_and_a_page_load_at_once(
+    db: Database, settings: Settings, tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    seeded = sent_campaign(db, settings, tmp_path, tracking=True)
+    with ThreadPoolExecutor(max_workers=1) as queuer:
+        ctx = WebContext(settings, db, redis_client, signer_for(settings), queuer, provider_check=lambda settings, name: None)
+        viewer = SignedIn(1, VIC, Role.VIEWER, "csrf")
+
+        def opened() -> str:
+            return cell(fragments(ctx, viewer, seeded.campaign_id).progress, "figure", "opened_human")
+
+        with time_machine.travel(after(hours=1), tick=False) as moment:
+            assert opened() == "0"
+            engage(db, seeded.campaign_id, seeded.ids[PEOPLE[0]], EngagementKind.OPEN, after(hours=1))
+            moment.shift(REFRESH - dt.timedelta(seconds=1))
+            assert opened() == "0"  # the summary of 29 s ago, not read again
+            moment.shift(dt.timedelta(seconds=1))
+            assert opened() == "1"
+            engage(db, seeded.campaign_id, seeded.ids[PEOPLE[1]], EngagementKind.OPEN, after(hours=1))
+            # A page load reads them at once, and the fragments go on from there.
+            assert live(ctx, seeded.campaign_id).report.figures["opened_human"] == 2
+            assert opened() == "2"

@@ -85,9 +85,13 @@ def provider_health(client: redis.Redis, names: list[str]) -> list[Health]:
         return [Health(name, 0.0, False, reachable=False) for name in names]
 
 
-def live(ctx: WebContext, campaign_id: int) -> Live:
+def live(ctx: WebContext, campaign_id: int, *, fresh: bool = True) -> Live:
+    """What the page shows now; with ``fresh=False`` (the live fragment) opens and clicks may be up to REFRESH old."""
     progress = campaign_progress(ctx.db, campaign_id)[0]
-    report = campaign_report(ctx.db, campaign_id)
+    kept = None if fresh else ctx.engagements.recent(campaign_id)
+    report = campaign_report(ctx.db, campaign_id, engagement=kept)
+    if kept is None:
+        ctx.engagements.keep(campaign_id, report.engagement)
     providers = by_provider(ctx.db, campaign_id)
     names = list(dict.fromkeys([progress.provider, *(name for name in providers if name != "none")]))
     timeline = deliveries_over_time(ctx.db, campaign_id)
