@@ -64,6 +64,9 @@ def test_the_page_shows_human_and_machine_figures_with_rates_the_charts_and_the_
     assert 'aria-label="Clicks over time: 3 human, 1 machine only, from 2 Mar 14:00 UTC.' in page
     assert page.count('class="bar first"') == 6 and page.count('class="bar second"') == 2
     assert page.count(">by day from here<") == 2  # the line where the columns turn daily, on each chart
+    # Times in UTC, and a key in words: which part of a column is whom.
+    assert "<figcaption>Opens over time (UTC)</figcaption>" in page and "<figcaption>Clicks over time (UTC)</figcaption>" in page
+    assert page.count("human: lower part of each column</li>") == 2 and page.count("machine only: upper part</li>") == 2
     assert '<tr><th scope="row">4 Mar 14:00</th><td>day</td>' in page
     links = re.findall(r'<tr><td class="break">([^<]+)</td><td class="number">(\d+)</td><td class="number">(\d+)</td></tr>', page)
     assert links == [(LINKS[1], "2", "1"), (LINKS[0], "1", "1"), (LINKS[2], "0", "1")]

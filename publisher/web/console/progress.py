@@ -113,14 +113,19 @@ def live(ctx: WebContext, campaign_id: int, *, fresh: bool = True) -> Live:
 
 
 def over_time(title: str, timeline: list[TimelineBucket], figure: str) -> StackedChart:
-    """Human and machine-only recipients of ``figure`` ("opened" or "clicked") per bucket."""
+    """Human and machine-only recipients of ``figure`` ("opened" or "clicked") per bucket.
+
+    The times read "2 Mar 14:00", with the year as well when the timeline runs into another year.
+    """
+    years = timeline and timeline[0].start.year != timeline[-1].start.year
     items = [
         (
-            f"{bucket.start.day} {bucket.start:%b %H:%M}",
+            f"{bucket.start.day} {bucket.start:%b %Y %H:%M}" if years else f"{bucket.start.day} {bucket.start:%b %H:%M}",
             "hour" if bucket.hourly else "day",
             getattr(bucket, f"{figure}_human"),
             getattr(bucket, f"{figure}_machine"),
         )
         for bucket in timeline
     ]
-    return stacked_columns(title, SERIES, items, note=BUCKETS)
+    empty = "No opens yet." if figure == "opened" else "No clicks yet."
+    return stacked_columns(title, SERIES, items, note=BUCKETS, empty=empty)
