@@ -28,8 +28,8 @@ Rates of delivery, bounces, complaints, unsubscribes, opens and clicks
 share of all recipients. A rate whose base is zero is None.
 
 Each figure is one GROUP BY or one counting query: nothing loads the
-campaign's records. The timeline streams one row per recipient who opened
-or clicked.
+campaign's records. The timeline is counted by the database as well: one
+row per time bucket comes back, not one per recipient.
 """
 
 from __future__ import annotations
