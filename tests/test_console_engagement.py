@@ -138,7 +138,14 @@ def test_in_a_browser_the_charts_are_named_readable_at_phone_width_and_pass_axe(
         assert box is not None and box["width"] <= PHONE
         widest = page.evaluate(RIGHTMOST)
         assert widest <= PHONE, widest
+        assert rightmost_cell(section.get_by_role("table", name="Unique opens and clicks")) <= PHONE
         shoot(section, "console-engagement-phone.png")
+
+
+def rightmost_cell(table: Locator) -> float:
+    """The right edge of the table's furthest right cell."""
+    right: float = table.evaluate("t => Math.max(...[...t.querySelectorAll('th, td')].map(c => c.getBoundingClientRect().right))")
+    return right
 
 
 def shoot(element: Locator, name: str) -> None:
@@ -168,3 +175,24 @@ def test_the_live_fragment_computes_opens_and_clicks_at_most_every_30_seconds_an
             # A page load reads them at once, and the fragments go on from there.
             assert live(ctx, seeded.campaign_id).report.figures["opened_human"] == 2
             assert opened() == "2"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_in_a_browser_an_untracked_campaigns_figures_fit_a_phone(db: Database, settings: Settings, tmp_path: Path, web_url: str) -> None:
+    seeded = sent_campaign(db, settings, tmp_path, tracking=False)
+    provider_event(db, settings, seeded.campaign_id, PEOPLE[2], EventType.OPENED, FIRST)
+    add_person(db, VIC, Role.VIEWER)
+    with chromium(viewport={"width": PHONE, "height": 900}) as context:
+        page = context.new_page()
+        page.goto(f"{web_url}/console/sign-in")
+        page.get_by_label("Email").fill(VIC)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{web_url}/console/campaigns")
+        page.goto(f"{web_url}/console/campaigns/{seeded.campaign_id}")
+        figures = page.locator("section.engagement").get_by_role("table", name="Unique opens and clicks")
+        # Every cell of the figures within the screen: the provider's column is not cut off.
+        assert rightmost_cell(figures) <= PHONE
+        widest = page.evaluate(RIGHTMOST)
+        assert widest <= PHONE, widest
+        shoot(page.locator("section.engagement"), "console-engagement-untracked-phone.png")
