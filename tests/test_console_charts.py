@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from publisher.tracking.timeline import DAY, HOUR, TimelineBucket
 from publisher.web.console.charts import STACKED_WIDTH, stacked_columns
+from publisher.web.console.progress import over_time
 
 SERIES = ("human", "machine only")
+START = dt.datetime(2026, 3, 2, 14, tzinfo=dt.UTC)
 
 
 def test_stacks_put_the_first_series_under_the_second_scaled_to_the_tallest_column() -> None:
@@ -36,3 +41,26 @@ def test_a_line_marks_where_the_columns_turn_daily_labelled_on_the_side_with_roo
 def test_an_empty_chart_says_so() -> None:
     chart = stacked_columns("Opens over time", SERIES, [])
     assert chart.stacks == [] and chart.description == "Opens over time. No data yet."
+
+
+def test_columns_that_are_all_zero_make_an_empty_chart_that_says_so() -> None:
+    chart = stacked_columns(
+        "Clicks over time", SERIES, [("2 Mar 14:00", "hour", 0, 0), ("2 Mar 15:00", "hour", 0, 0)], empty="No clicks yet."
+    )
+    assert chart.stacks == [] and chart.filled == []
+    assert chart.description == "Clicks over time. No clicks yet."
+
+
+def test_opens_without_clicks_draw_the_opens_and_say_no_clicks_yet() -> None:
+    timeline = [TimelineBucket(START, START + HOUR, opened_human=2), TimelineBucket(START + HOUR, START + 2 * HOUR, opened_machine=1)]
+    assert [stack.first + stack.second for stack in over_time("Opens over time", timeline, "opened").stacks] == [2, 1]
+    clicks = over_time("Clicks over time", timeline, "clicked")
+    assert clicks.stacks == [] and clicks.empty == "No clicks yet."
+
+
+def test_the_times_carry_the_year_when_the_timeline_runs_into_another_year() -> None:
+    late = dt.datetime(2026, 12, 31, 14, tzinfo=dt.UTC)
+    timeline = [TimelineBucket(late, late + HOUR, opened_human=1), TimelineBucket(late + DAY, late + 2 * DAY, opened_human=1)]
+    assert [stack.label for stack in over_time("Opens over time", timeline, "opened").stacks] == ["31 Dec 2026 14:00", "1 Jan 2027 14:00"]
+    within = [TimelineBucket(START, START + HOUR, opened_human=1)]
+    assert [stack.label for stack in over_time("Opens over time", within, "opened").stacks] == ["2 Mar 14:00"]

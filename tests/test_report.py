@@ -170,7 +170,7 @@ def test_cli_report_as_text_and_json(env: dict[str, str], seeded: Seeded) -> Non
     assert rows["delivered"] == ["5", "83.3%", "of", "sent"]
     assert rows["failed"] == ["1", "10.0%", "of", "recipients"]
     assert rows["hard"] == ["1"]
-    assert "opens 4 (2 unique), clicks 2 (1 unique)" in text.output
+    assert "opened 2 (33.3%), clicked 1 (16.7%); events: opens 4, clicks 2" in text.output
     as_json = run_cli(env, "report", str(seeded.first), "--json")
     assert as_json.returncode == 0, as_json.output
     data = json.loads(as_json.output)

@@ -7,35 +7,27 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Delivery, EngagementKind, EventType
-from publisher.feedback.recording import ProviderEvent, record_events
+from publisher.db.models import Engagement, EngagementKind, EventType
 from publisher.ledger.report import campaign_report
-from publisher.tracking.links import SHOWN_LINKS
+from publisher.tracking.links import JSON_LINKS, SHOWN_LINKS
 from tests.support.api import Api, token
 from tests.support.cli import run_cli
-from tests.support.engagements import FIRST, LINKS, PEOPLE, after, engage, seed_engagements, sent_campaign
+from tests.support.engagements import FIRST, LINKS, PEOPLE, after, engage, provider_event, seed_engagements, sent_campaign
 
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 ENGAGEMENT_KEYS = ("opened_human", "opened_machine", "clicked_human", "clicked_machine")
+PROVIDER_LINE = "provider events, unclassified (unique recipients, rates of sent)"
 #: Anything a terminal would act on: C0 but the line break, DEL, C1.
 RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
 
-def provider_open(db: Database, settings: Settings, campaign_id: int, email: str) -> None:
-    """The provider's own open event for one recipient, as its webhook records it in the event log."""
-    with db.reading() as session:
-        message_id = session.scalar(select(Delivery.message_id).where(Delivery.campaign_id == campaign_id, Delivery.email == email))
-    with db.transaction() as session:
-        record_events(session, settings, [ProviderEvent("postmark", EventType.OPENED, after(minutes=31), message_id=message_id)])
-
-
 def test_the_report_shows_unique_human_and_machine_figures_with_rates_of_sent(db: Database, settings: Settings, tmp_path: Path) -> None:
     seeded = seed_engagements(db, settings, tmp_path)
-    provider_open(db, settings, seeded.campaign_id, PEOPLE[1])
+    provider_event(db, settings, seeded.campaign_id, PEOPLE[1], EventType.OPENED, after(minutes=31))
     data = campaign_report(db, seeded.campaign_id).as_dict()
     assert data["sent"] == 6 and data["tracking"] is True
     assert {key: data[key] for key in ENGAGEMENT_KEYS} == {"opened_human": 3, "opened_machine": 2, "clicked_human": 3, "clicked_machine": 1}
@@ -65,28 +57,56 @@ def test_the_report_shows_unique_human_and_machine_figures_with_rates_of_sent(db
     assert (timeline[48]["start"], timeline[48]["end"]) == ("2026-03-04T14:00:00+00:00", "2026-03-05T14:00:00+00:00")
 
 
-def test_the_json_has_every_link_and_the_text_the_first_ten(db: Database, settings: Settings, tmp_path: Path) -> None:
+def test_the_json_has_the_first_hundred_links_with_their_total_and_the_text_the_first_ten(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
     seeded = sent_campaign(db, settings, tmp_path, tracking=True)
     reader = seeded.ids[PEOPLE[0]]
-    for number in range(SHOWN_LINKS + 2):
-        engage(db, seeded.campaign_id, reader, EngagementKind.CLICK, after(minutes=number), url=f"https://modu.example/{number:02}")
+    with db.transaction() as session:
+        for number in range(JSON_LINKS + 5):
+            url = f"https://modu.example/{number:03}"
+            click = Engagement(delivery_id=reader, campaign_id=seeded.campaign_id, kind=EngagementKind.CLICK, url=url, source="app")
+            session.add(click)
+            click.occurred_at, click.machine = after(minutes=1), False
     report = campaign_report(db, seeded.campaign_id)
-    assert len(report.as_dict()["top_links"]) == SHOWN_LINKS + 2
+    data = report.as_dict()
+    assert (len(data["top_links"]), data["links_total"]) == (JSON_LINKS, JSON_LINKS + 5)
+    assert data["top_links"][0]["url"] == "https://modu.example/000"
     assert len(report.engagement.top_links) == SHOWN_LINKS
 
 
-def test_an_untracked_campaign_reports_tracking_off_and_counts_only_what_the_provider_saw(
+def test_a_click_with_a_link_number_counts_for_the_tracked_link_however_the_provider_spelled_it(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    seeded = sent_campaign(db, settings, tmp_path, tracking=True)
+    engage(db, seeded.campaign_id, seeded.ids[PEOPLE[0]], EngagementKind.CLICK, FIRST, link_index=1, url=LINKS[1])
+    engage(db, seeded.campaign_id, seeded.ids[PEOPLE[1]], EngagementKind.CLICK, FIRST, link_index=1, url="HTTPS://MODU.example/b/")
+    engage(db, seeded.campaign_id, seeded.ids[PEOPLE[2]], EngagementKind.CLICK, FIRST, url="https://elsewhere.example/")
+    data = campaign_report(db, seeded.campaign_id).as_dict()
+    assert data["top_links"] == [
+        {"url": LINKS[1], "clicked_human": 2, "clicked_machine": 0},
+        {"url": "https://elsewhere.example/", "clicked_human": 1, "clicked_machine": 0},
+    ]
+    assert data["links_total"] == 2
+
+
+def test_an_untracked_campaign_reports_human_and_machine_as_unknown_and_the_provider_events_with_rates(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:
     seeded = sent_campaign(db, settings, tmp_path, tracking=False)
+    provider_event(db, settings, seeded.campaign_id, PEOPLE[2], EventType.OPENED, after(hours=2))
+    provider_event(db, settings, seeded.campaign_id, PEOPLE[2], EventType.OPENED, after(hours=3))
+    provider_event(db, settings, seeded.campaign_id, PEOPLE[3], EventType.CLICKED, after(hours=2), detail=LINKS[0])
+    with db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(Engagement)) == 0  # the capture side records none
     data = campaign_report(db, seeded.campaign_id).as_dict()
     assert data["tracking"] is False
-    assert [data[key] for key in ENGAGEMENT_KEYS] == [0, 0, 0, 0]
-    assert (data["top_links"], data["timeline"]) == ([], [])
-    # A provider's open, recorded in the engagements ledger with the provider as its source.
-    engage(db, seeded.campaign_id, seeded.ids[PEOPLE[2]], EngagementKind.OPEN, after(hours=2), source="sendgrid")
-    data = campaign_report(db, seeded.campaign_id).as_dict()
-    assert (data["tracking"], data["opened_human"], data["rates"]["opened_human"]) == (False, 1, 0.1667)
+    # Unknown, not zero: nothing saw who opened, human or machine.
+    assert [data[key] for key in ENGAGEMENT_KEYS] == [None, None, None, None]
+    assert [data["rates"][key] for key in ENGAGEMENT_KEYS] == [None, None, None, None]
+    assert (data["opened"], data["opens"], data["rates"]["opened"]) == (1, 2, 0.1667)
+    assert (data["clicked"], data["clicks"], data["rates"]["clicked"]) == (1, 1, 0.1667)
+    assert (data["top_links"], data["links_total"], data["timeline"]) == ([], 0, [])
 
 
 @SQLITE_ONLY
@@ -111,33 +131,33 @@ def test_cli_report_text_shows_human_and_machine_side_by_side_then_links_and_tim
         ["2026-03-02", "17:00", "1", "h", "1", "0", "1", "0"],
         ["2026-03-04", "14:00", "1", "day", "1", "0", "1", "0"],
     ]
-    assert "provider events: opens 0 (0 unique), clicks 0 (0 unique)" in lines
+    assert f"{PROVIDER_LINE}: opened 0 (0.0%), clicked 0 (0.0%); events: opens 0, clicks 0" in lines
     data = json.loads(run_cli(env, "report", str(seeded.campaign_id), "--json").output)
     assert [data[key] for key in ENGAGEMENT_KEYS] == [3, 2, 3, 1]
-    assert {"tracking", "top_links", "timeline", "opened", "clicked", "opens", "clicks"} <= data.keys()
+    assert {"tracking", "top_links", "links_total", "timeline", "opened", "clicked", "opens", "clicks"} <= data.keys()
 
 
 @SQLITE_ONLY
-def test_cli_report_of_an_untracked_campaign_says_opens_and_clicks_are_unknown(
+def test_cli_report_of_an_untracked_campaign_says_human_and_machine_are_unknown_and_gives_the_provider_rates(
     env: dict[str, str], db: Database, settings: Settings, tmp_path: Path
 ) -> None:
     seeded = sent_campaign(db, settings, tmp_path, tracking=False)
+    provider_event(db, settings, seeded.campaign_id, PEOPLE[2], EventType.OPENED, FIRST)
     result = run_cli({**env, "COLUMNS": "400"}, "report", str(seeded.campaign_id))
     assert result.returncode == 0, result.output
     assert "opens and clicks: not tracked: its emails carried no open pixel and no tracked links" in result.output
-    assert "otherwise they are unknown" in result.output
-    assert "top links" not in result.output
-    engage(db, seeded.campaign_id, seeded.ids[PEOPLE[2]], EngagementKind.OPEN, FIRST, source="sendgrid")
-    result = run_cli({**env, "COLUMNS": "400"}, "report", str(seeded.campaign_id))
-    assert "opens and clicks: not tracked, from the provider's own tracking events only" in result.output
-    assert "top links: no clicks yet" in result.output
+    lines = result.output.splitlines()
+    opened = next(line for line in lines if line.startswith("opened "))
+    assert opened.split() == ["opened", "unknown", "(not", "tracked)", "-", "unknown", "(not", "tracked)", "-"]
+    assert f"{PROVIDER_LINE}: opened 1 (16.7%), clicked 0 (0.0%); events: opens 1, clicks 0" in lines
+    assert "top links" not in result.output and "over time" not in result.output
 
 
 @SQLITE_ONLY
 def test_cli_report_shows_a_hostile_reported_url_escaped(env: dict[str, str], db: Database, settings: Settings, tmp_path: Path) -> None:
-    seeded = sent_campaign(db, settings, tmp_path, tracking=False)
+    seeded = sent_campaign(db, settings, tmp_path, tracking=True)
     hostile = "https://x.example/\x1b]0;pwned\x07[bold]b[/bold]\x9b2J" + "y" * 1900
-    engage(db, seeded.campaign_id, seeded.ids[PEOPLE[0]], EngagementKind.CLICK, FIRST, source="mailgun", url=hostile)
+    provider_event(db, settings, seeded.campaign_id, PEOPLE[0], EventType.CLICKED, FIRST, detail=hostile)
     output = run_cli({**env, "COLUMNS": "4000"}, "report", str(seeded.campaign_id)).output
     assert not RAW.search(output), repr(RAW.search(output))
     assert "https://x.example/\\x1b]0;pwned\\x07[bold]b[/bold]\\x9b2J" + "y" * 1900 in output

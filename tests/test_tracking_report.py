@@ -114,3 +114,26 @@ def test_a_click_with_an_empty_url_counts_for_its_link_number_or_not_at_all(db: 
     with db.reading() as session:
         assert top_links(session, seeded.campaign_id, LINKS) == [LinkFigures(LINKS[2], 1, 0)]
         assert unique_figures(session, seeded.campaign_id).clicked_human == 2
+
+
+def test_the_database_puts_each_time_in_the_bucket_the_documented_rule_gives_edges_included(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    seeded = sent_campaign(db, settings, tmp_path, tracking=True)
+    tick = dt.timedelta(microseconds=1)
+    moments = [
+        ORIGIN - dt.timedelta(minutes=1),  # before the first bucket: in it
+        ORIGIN + dt.timedelta(hours=1) - tick,
+        ORIGIN + dt.timedelta(hours=1),
+        ORIGIN + dt.timedelta(hours=HOURLY_HOURS) - tick,
+        ORIGIN + dt.timedelta(hours=HOURLY_HOURS),
+        ORIGIN + dt.timedelta(hours=HOURLY_HOURS, days=2, seconds=0.5),
+    ]
+    for person, moment in zip(PEOPLE, moments, strict=True):
+        engage(db, seeded.campaign_id, seeded.ids[person], EngagementKind.CLICK, moment)
+    with db.reading() as session:
+        timeline = engagement_timeline(session, seeded.campaign_id, FIRST)
+    found = [index for index, bucket in enumerate(timeline) for _ in range(bucket.clicked_human)]
+    assert found == [0, 0, 1, HOURLY_HOURS - 1, HOURLY_HOURS, HOURLY_HOURS + 2]
+    assert found == sorted(bucket_index(ORIGIN, moment) for moment in moments)
+    assert [index for index, bucket in enumerate(timeline) for _ in range(bucket.opened_human)] == found

@@ -15,9 +15,11 @@ if TYPE_CHECKING:
     from publisher.tracking.summary import EngagementSummary
 
 UNTRACKED = (
-    "opens and clicks: not tracked: its emails carried no open pixel and no tracked links, so opens and clicks come "
-    "only from the provider's own tracking events, when it has them; otherwise they are unknown"
+    "opens and clicks: not tracked: its emails carried no open pixel and no tracked links, so which recipients opened or clicked, "
+    "human or machine, is unknown; the provider's own events below are all there is"
 )
+#: What a human or machine figure of an untracked campaign reads: unknown, never zero.
+UNKNOWN = "unknown (not tracked)"
 TIMELINE = (
     "opens and clicks over time (UTC; unique recipients, hourly for 48 h from the hour of the first send, then daily; empty ones left out)"
 )
@@ -27,26 +29,33 @@ def _rate(rate: float | None) -> str:
     return "-" if rate is None else f"{rate:.1%}"
 
 
+def _count(count: int | None) -> str:
+    return UNKNOWN if count is None else str(count)
+
+
 def show_engagement(result: CampaignReport) -> None:
-    """Print the unique human and machine figures with their rates, then the top links and the timeline."""
+    """Print the unique human and machine figures with their rates, then the top links, the timeline and the provider's events."""
     engagement = result.engagement
     figures, rates = result.figures, result.rates
-    if not engagement.tracking and not engagement.seen:
-        out.print(UNTRACKED, soft_wrap=True)
+    if engagement.tracking:
+        out.print(f"opens and clicks: tracked; unique recipients, rates are shares of sent ({figures['sent']})", soft_wrap=True)
     else:
-        how = "tracked" if engagement.tracking else "not tracked, from the provider's own tracking events only"
-        out.print(f"opens and clicks: {how}; unique recipients, rates are shares of sent ({figures['sent']})", soft_wrap=True)
-        table = Table(box=None, pad_edge=False)
-        for column in ("figure", "human", "rate", "machine only", "rate"):
-            table.add_column(column, justify="left" if column == "figure" else "right")
-        for name in ("opened", "clicked"):
-            human, machine = f"{name}_human", f"{name}_machine"
-            table.add_row(name, str(figures[human]), _rate(rates[human]), str(figures[machine]), _rate(rates[machine]))
-        out.print(table)
+        out.print(UNTRACKED, soft_wrap=True)
+    table = Table(box=None, pad_edge=False)
+    for column in ("figure", "human", "rate", "machine only", "rate"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for name in ("opened", "clicked"):
+        human, machine = f"{name}_human", f"{name}_machine"
+        table.add_row(name, _count(figures[human]), _rate(rates[human]), _count(figures[machine]), _rate(rates[machine]))
+    out.print(table)
+    if engagement.tracking:
         _links(engagement)
         _timeline(engagement)
-    opens, clicks = f"opens {figures['opens']} ({figures['opened']} unique)", f"clicks {figures['clicks']} ({figures['clicked']} unique)"
-    out.print(f"provider events: {opens}, {clicks}")
+    # The provider's figures stand apart: they overlap the human and machine ones and are never added to them.
+    opened = f"opened {figures['opened']} ({_rate(rates['opened'])})"
+    clicked = f"clicked {figures['clicked']} ({_rate(rates['clicked'])})"
+    totals = f"opens {figures['opens']}, clicks {figures['clicks']}"
+    out.print(f"provider events, unclassified (unique recipients, rates of sent): {opened}, {clicked}; events: {totals}", soft_wrap=True)
 
 
 def _links(engagement: EngagementSummary) -> None:
@@ -54,7 +63,7 @@ def _links(engagement: EngagementSummary) -> None:
     if not shown:
         out.print("top links: no clicks yet")
         return
-    out.print(f"top links (unique clickers; {len(shown)} of {len(engagement.links)})")
+    out.print(f"top links (unique clickers; {len(shown)} of {engagement.links_total})")
     table = Table(box=None, pad_edge=False)
     table.add_column("human", justify="right")
     table.add_column("machine only", justify="right")

@@ -16,17 +16,20 @@ webhook events alone, as they come, unclassified. ``opened_human``,
 ``opened_machine``, ``clicked_human`` and ``clicked_machine`` count the
 recipients seen in the engagements ledger (``publisher.tracking``): the open
 pixel and tracked links, merged with the providers' open and click events
-(which are recorded there as well), each recipient once, human if any of
-their opens or clicks was a human's. The two families overlap; they are
-never added together.
+(recorded there as well for a tracked campaign), each recipient once, human
+if any of their opens or clicks was a human's. The two families overlap;
+they are never added together. For a campaign that is not tracked nothing
+is recorded in the engagements ledger, so the four are None (unknown, not
+zero), and so are their rates: the providers' ``opened`` and ``clicked`` are
+all there is.
 
 Rates of delivery, bounces, complaints, unsubscribes, opens and clicks
 (human and machine alike) are shares of ``sent``; the failure rate is a
 share of all recipients. A rate whose base is zero is None.
 
 Each figure is one GROUP BY or one counting query: nothing loads the
-campaign's records. The timeline streams one row per recipient who opened
-or clicked.
+campaign's records. The timeline is counted by the database as well: one
+row per time bucket comes back, not one per recipient.
 """
 
 from __future__ import annotations
@@ -101,8 +104,9 @@ class CampaignReport:
         return sum(self.states.values())
 
     @property
-    def figures(self) -> dict[str, int]:
-        """The headline figures, in the order they are shown."""
+    def figures(self) -> dict[str, int | None]:
+        """The headline figures, in the order they are shown; the human and machine ones are None when not tracked."""
+        unique = self.engagement.figures
         return {
             "recipients": self.recipients,
             "sent": self.states[DeliveryState.SENT.value],
@@ -116,10 +120,10 @@ class CampaignReport:
             "opens": self.event_totals[EventType.OPENED.value],
             "clicked": self.events[EventType.CLICKED.value],
             "clicks": self.event_totals[EventType.CLICKED.value],
-            "opened_human": self.engagement.figures.opened_human,
-            "opened_machine": self.engagement.figures.opened_machine,
-            "clicked_human": self.engagement.figures.clicked_human,
-            "clicked_machine": self.engagement.figures.clicked_machine,
+            "opened_human": unique.opened_human if unique else None,
+            "opened_machine": unique.opened_machine if unique else None,
+            "clicked_human": unique.clicked_human if unique else None,
+            "clicked_machine": unique.clicked_machine if unique else None,
             "deferred": self.events[EventType.DEFERRED.value],
             "failed": self.states[DeliveryState.FAILED.value],
             "in_doubt": self.states[DeliveryState.IN_DOUBT.value],
@@ -155,12 +159,16 @@ class CampaignReport:
         }
 
 
-def _share(count: int, base: int) -> float | None:
-    return count / base if base else None
+def _share(count: int | None, base: int | None) -> float | None:
+    return count / base if count is not None and base else None
 
 
-def campaign_report(db: Database, campaign_id: int) -> CampaignReport:
-    """Report on one campaign; NotFoundError when there is none with that id."""
+def campaign_report(db: Database, campaign_id: int, engagement: EngagementSummary | None = None) -> CampaignReport:
+    """Report on one campaign; NotFoundError when there is none with that id.
+
+    ``engagement``, when given, is a summary of its opens and clicks computed
+    a moment ago, used as it is (the costliest part of the report).
+    """
     with db.reading() as session:
         row = session.execute(
             select(Campaign, MailingList.name).outerjoin(MailingList, MailingList.id == Campaign.list_id).where(Campaign.id == campaign_id)
@@ -181,7 +189,7 @@ def campaign_report(db: Database, campaign_id: int) -> CampaignReport:
             event_totals=totals,
             bounced=_bounced(session, campaign_id),
             unsubscribed=_unsubscribed(session, campaign),
-            engagement=engagement_summary(session, campaign),
+            engagement=engagement or engagement_summary(session, campaign),
             subject_test=report_of(session, campaign),
             resend_of=campaign.resend_of,
             resent_as=session.scalar(select(Campaign.id).where(Campaign.resend_of == campaign.id)),

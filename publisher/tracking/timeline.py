@@ -15,7 +15,9 @@ alone. The buckets therefore add up to the unique figures of
 counts in it, and anything after ``TIMELINE_DAYS`` (a provider's clock far
 off) in the last.
 
-One GROUP BY per campaign, streamed: one row per recipient seen at all.
+The buckets are counted by the database: two queries (opens, clicks), each
+grouping the recipients' first times by bucket, so at most one row per
+bucket comes back however many recipients engaged.
 """
 
 from __future__ import annotations
@@ -24,18 +26,16 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import ColumnElement, Subquery, and_, case, func, select
 from sqlalchemy.orm import Session
 
+from publisher.db.functions import whole_seconds
 from publisher.db.models import Engagement, EngagementKind
 
 #: Hours of hourly buckets from the first send; after them the buckets are a day wide.
 HOURLY_HOURS = 48
 #: Days after the hourly buckets the timeline covers at most (a year: longer than readers come back).
 TIMELINE_DAYS = 366
-#: Rows fetched at a time while the recipients are counted.
-CHUNK = 1000
-
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
 
@@ -91,47 +91,76 @@ def bucket_bounds(origin: dt.datetime, index: int) -> tuple[dt.datetime, dt.date
     return start, start + DAY
 
 
+def _bucket_of(moment: ColumnElement[dt.datetime], origin: dt.datetime) -> ColumnElement[int]:
+    """``bucket_index`` in SQL: the number of the bucket ``moment`` falls in."""
+    elapsed = whole_seconds(moment) - int(origin.timestamp())
+    # Integer division, and elapsed is never negative where it is used: the hours rounded down.
+    hours = elapsed // 3600
+    days = (hours - HOURLY_HOURS) // 24
+    return case(
+        (elapsed < 0, 0),
+        (hours < HOURLY_HOURS, hours),
+        (days >= TIMELINE_DAYS - 1, HOURLY_HOURS + TIMELINE_DAYS - 1),
+        else_=HOURLY_HOURS + days,
+    )
+
+
+def _firsts(campaign_id: int) -> Subquery:
+    """One row per recipient seen: their first human open or click, first at all, first human click, first click."""
+    not_machine = Engagement.machine.is_(False)
+    is_click = Engagement.kind == EngagementKind.CLICK
+    return (
+        select(
+            func.min(case((not_machine, Engagement.occurred_at))).label("human_open"),
+            func.min(Engagement.occurred_at).label("any_open"),
+            func.min(case((and_(is_click, not_machine), Engagement.occurred_at))).label("human_click"),
+            func.min(case((is_click, Engagement.occurred_at))).label("any_click"),
+        )
+        .where(Engagement.campaign_id == campaign_id)
+        .group_by(Engagement.delivery_id)
+        .subquery()
+    )
+
+
+def _counts(session: Session, firsts: Subquery, metric: str, origin: dt.datetime) -> list[tuple[int, int, int]]:
+    """(bucket, human, machine-only) for ``metric`` ("open" or "click"): a human at their first human one, else at their first."""
+    human_at, any_at = firsts.c[f"human_{metric}"], firsts.c[f"any_{metric}"]
+    placed = (
+        select(
+            _bucket_of(func.coalesce(human_at, any_at), origin).label("bucket"),
+            case((human_at.is_not(None), 1), else_=0).label("human"),
+        )
+        .where(any_at.is_not(None))
+        .subquery()
+    )
+    # Grouped outside the subquery: PostgreSQL would not match a GROUP BY expression whose parameters are bound apart.
+    query = select(placed.c.bucket, func.sum(placed.c.human), func.count() - func.sum(placed.c.human)).group_by(placed.c.bucket)
+    return [(int(bucket), int(human), int(machine)) for bucket, human, machine in session.execute(query)]
+
+
 def engagement_timeline(session: Session, campaign_id: int, first_send: dt.datetime | None) -> list[TimelineBucket]:
     """The campaign's unique opens and clicks per bucket from ``first_send``; empty when nobody engaged.
 
     Without a first send (nothing was sent, yet engagements were recorded) the
     timeline starts at the first engagement.
     """
-    not_machine = Engagement.machine.is_(False)
-    is_click = Engagement.kind == EngagementKind.CLICK
-    query = (
-        select(
-            func.min(case((not_machine, Engagement.occurred_at))),
-            func.min(Engagement.occurred_at),
-            func.min(case((and_(is_click, not_machine), Engagement.occurred_at))),
-            func.min(case((is_click, Engagement.occurred_at))),
-        )
-        .where(Engagement.campaign_id == campaign_id)
-        .group_by(Engagement.delivery_id)
-        .execution_options(yield_per=CHUNK)
-    )
     if first_send is None:
         first_send = session.scalar(select(func.min(Engagement.occurred_at)).where(Engagement.campaign_id == campaign_id))
         if first_send is None:
             return []
     origin = timeline_origin(first_send)
+    firsts = _firsts(campaign_id)
     found: dict[int, TimelineBucket] = {}
 
-    def bucket(moment: dt.datetime) -> TimelineBucket:
-        index = bucket_index(origin, moment)
+    def bucket(index: int) -> TimelineBucket:
         if index not in found:
             found[index] = TimelineBucket(*bucket_bounds(origin, index))
         return found[index]
 
-    for first_human_open, first_open, first_human_click, first_click in session.execute(query):
-        if first_human_open is not None:
-            bucket(first_human_open).opened_human += 1
-        else:
-            bucket(first_open).opened_machine += 1
-        if first_human_click is not None:
-            bucket(first_human_click).clicked_human += 1
-        elif first_click is not None:
-            bucket(first_click).clicked_machine += 1
+    for index, human, machine in _counts(session, firsts, "open", origin):
+        bucket(index).opened_human, bucket(index).opened_machine = human, machine
+    for index, human, machine in _counts(session, firsts, "click", origin):
+        bucket(index).clicked_human, bucket(index).clicked_machine = human, machine
     if not found:
         return []
     return [found.get(index) or TimelineBucket(*bucket_bounds(origin, index)) for index in range(max(found) + 1)]

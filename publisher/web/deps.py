@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 import redis
@@ -22,6 +22,7 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
 from publisher.queue import deliver_webhooks_after_commit, enqueue_confirmation
 from publisher.sending import ProviderCheck
+from publisher.web.engagement_cache import EngagementCache
 
 
 @dataclass
@@ -37,6 +38,8 @@ class WebContext:
     provider_check: ProviderCheck
     #: Puts a confirmation batch on the queue; replaceable so a test can make it slow.
     enqueue_confirmation: Callable[[Settings, Database, int], None] = enqueue_confirmation
+    #: The campaign pages' opens and clicks, reused by their live fragments for a while.
+    engagements: EngagementCache = field(default_factory=EngagementCache)
 
     @classmethod
     def build(cls, settings: Settings, provider_check: ProviderCheck) -> WebContext:

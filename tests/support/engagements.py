@@ -16,7 +16,8 @@ from sqlalchemy import select, update
 from publisher.audience.subscribers import import_subscribers
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Campaign, Delivery, DeliveryState, Engagement, EngagementKind
+from publisher.db.models import Campaign, Delivery, DeliveryState, Engagement, EngagementKind, EventType
+from publisher.feedback.recording import ProviderEvent, record_events
 from tests.support.campaigns import publish
 
 PEOPLE = [f"p{n}@example.com" for n in range(6)]
@@ -58,6 +59,17 @@ def engage(
                 machine_reason="scanner" if machine else None,
             )
         )
+
+
+def provider_event(
+    db: Database, settings: Settings, campaign_id: int, email: str, kind: EventType, at: dt.datetime, *, detail: str = ""
+) -> None:
+    """The provider's own open or click event for one recipient, recorded as its webhook records it."""
+    with db.reading() as session:
+        message_id = session.scalar(select(Delivery.message_id).where(Delivery.campaign_id == campaign_id, Delivery.email == email))
+    with db.transaction() as session:
+        event = ProviderEvent("postmark", kind, at, message_id=message_id, detail=detail, event_id=f"{kind.value}-{email}-{at.isoformat()}")
+        assert record_events(session, settings, [event]).recorded == 1
 
 
 def sent_campaign(db: Database, settings: Settings, tmp_path: Path, *, tracking: bool) -> Engaged:

@@ -1,7 +1,8 @@
 """A campaign's page: a draft's preview, test and send forms; a sent campaign's live progress, controls and report.
 
 Progress is live over Server-Sent Events (``/events``): an HTML fragment
-every second or so until the campaign is finished, then a ``done`` event
+every second or so (its opens and clicks at most every 30 seconds:
+``publisher.web.engagement_cache``) until the campaign is finished, then a ``done`` event
 that closes the stream (htmx's ``sse-close``), so the browser does not
 reconnect. Without JavaScript the page shows the same fragment, current as
 of the last reload.
@@ -208,7 +209,8 @@ class Fragments:
 def fragments(ctx: WebContext, user: SignedIn, campaign_id: int) -> Fragments:
     """The live sections' HTML: progress and report, and the controls."""
     existing(ctx, campaign_id)
-    figures = live(ctx, campaign_id)
+    # Every second: the opens and clicks are reused for up to engagement_cache.REFRESH.
+    figures = live(ctx, campaign_id, fresh=False)
     shown = controls_of(ctx, campaign_id, figures.progress.status)
     progress = console_page("_progress.html.j2", user, live=figures, campaign_id=campaign_id)
     controls = console_page("_controls.html.j2", user, campaign_id=campaign_id, **shown)

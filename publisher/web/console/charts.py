@@ -113,6 +113,8 @@ class StackedChart:
     change_label_left: bool
     #: What the accessible name adds after the totals (the bucket rule).
     note: str
+    #: What the chart says when nobody is in it.
+    empty: str
 
     @property
     def left(self) -> int:
@@ -131,7 +133,7 @@ class StackedChart:
     @property
     def description(self) -> str:
         if not self.stacks:
-            return f"{self.title}. No data yet."
+            return f"{self.title}. {self.empty}"
         first, second = self.totals
         busiest = max(self.stacks, key=lambda stack: stack.first + stack.second)
         return (
@@ -147,10 +149,16 @@ def stacked_columns(
     items: list[tuple[str, str, int, int]],
     *,
     note: str = "",
+    empty: str = "No data yet.",
     height: int = 170,
 ) -> StackedChart:
-    """Columns left to right of (label, span, first, second), scaled to the tallest; a line where the span changes."""
+    """Columns left to right of (label, span, first, second), scaled to the tallest; a line where the span changes.
+
+    Columns that are all zero (opens but no clicks yet) make an empty chart that says ``empty``, not a scale of 0 to 0.
+    """
     top = max((first + second for _, _, first, second in items), default=0)
+    if not top:
+        items = []
     scale = top or 1
     # Room above the plot for the label of the daily line, so no column ever covers it.
     plot_top, base = 22.0, float(height - UNDER)
@@ -178,4 +186,4 @@ def stacked_columns(
         if index and change_x is None and span != items[index - 1][1]:
             change_x, change_label = x, f"by {span} from here"
     left = change_x is not None and change_x > STACKED_WIDTH / 2
-    return StackedChart(title, series, stacks, STACKED_WIDTH, height, top, plot_top, base, change_x, change_label, left, note)
+    return StackedChart(title, series, stacks, STACKED_WIDTH, height, top, plot_top, base, change_x, change_label, left, note, empty)

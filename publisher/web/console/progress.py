@@ -24,15 +24,17 @@ from publisher.tracking.timeline import HOURLY_HOURS, TimelineBucket
 from publisher.web.console.charts import Chart, StackedChart, columns, rows, stacked_columns
 from publisher.web.deps import WebContext
 
-#: The outcomes chart's bars: figure and label. Opens and clicks are the people's, not the proxies' and scanners'.
+#: The outcomes chart's bars: figure and label.
 OUTCOMES = (
     ("delivered", "delivered"),
     ("bounced", "bounced"),
     ("complained", "complained"),
     ("unsubscribed", "unsubscribed"),
-    ("opened_human", "opened (human)"),
-    ("clicked_human", "clicked (human)"),
 )
+#: Its opens and clicks: the people's, not the proxies' and scanners', when the campaign is tracked.
+TRACKED_OUTCOMES = (("opened_human", "opened (human)"), ("clicked_human", "clicked (human)"))
+#: Without tracking who opened is unknown: the provider's own events, unclassified, are all there is.
+UNTRACKED_OUTCOMES = (("opened", "opened (provider)"), ("clicked", "clicked (provider)"))
 SERIES = ("human", "machine only")
 BUCKETS = (
     f"Each recipient counts once, at their first open or click: hourly for {HOURLY_HOURS} h from the hour of the first send, then daily."
@@ -83,19 +85,24 @@ def provider_health(client: redis.Redis, names: list[str]) -> list[Health]:
         return [Health(name, 0.0, False, reachable=False) for name in names]
 
 
-def live(ctx: WebContext, campaign_id: int) -> Live:
+def live(ctx: WebContext, campaign_id: int, *, fresh: bool = True) -> Live:
+    """What the page shows now; with ``fresh=False`` (the live fragment) opens and clicks may be up to REFRESH old."""
     progress = campaign_progress(ctx.db, campaign_id)[0]
-    report = campaign_report(ctx.db, campaign_id)
+    kept = None if fresh else ctx.engagements.recent(campaign_id)
+    report = campaign_report(ctx.db, campaign_id, engagement=kept)
+    if kept is None:
+        ctx.engagements.keep(campaign_id, report.engagement)
     providers = by_provider(ctx.db, campaign_id)
     names = list(dict.fromkeys([progress.provider, *(name for name in providers if name != "none")]))
     timeline = deliveries_over_time(ctx.db, campaign_id)
     figures = report.figures
+    outcomes = (*OUTCOMES, *(TRACKED_OUTCOMES if report.engagement.tracking else UNTRACKED_OUTCOMES))
     return Live(
         progress=progress,
         health=provider_health(ctx.redis, [name for name in names if name]),
         report=report,
         over_time=columns("Deliveries over time", [(bucket.start.strftime("%H:%M:%S"), bucket.sent) for bucket in timeline]),
-        outcomes=rows("Outcomes", [(label, figures[name]) for name, label in OUTCOMES]),
+        outcomes=rows("Outcomes", [(label, figures[name] or 0) for name, label in outcomes]),
         providers=providers,
         per_provider=rows(
             "Sent per provider", [(name, states[DeliveryState.SENT.value]) for name, states in providers.items() if name != "none"]
@@ -106,14 +113,19 @@ def live(ctx: WebContext, campaign_id: int) -> Live:
 
 
 def over_time(title: str, timeline: list[TimelineBucket], figure: str) -> StackedChart:
-    """Human and machine-only recipients of ``figure`` ("opened" or "clicked") per bucket."""
+    """Human and machine-only recipients of ``figure`` ("opened" or "clicked") per bucket.
+
+    The times read "2 Mar 14:00", with the year as well when the timeline runs into another year.
+    """
+    years = timeline and timeline[0].start.year != timeline[-1].start.year
     items = [
         (
-            f"{bucket.start.day} {bucket.start:%b %H:%M}",
+            f"{bucket.start.day} {bucket.start:%b %Y %H:%M}" if years else f"{bucket.start.day} {bucket.start:%b %H:%M}",
             "hour" if bucket.hourly else "day",
             getattr(bucket, f"{figure}_human"),
             getattr(bucket, f"{figure}_machine"),
         )
         for bucket in timeline
     ]
-    return stacked_columns(title, SERIES, items, note=BUCKETS)
+    empty = "No opens yet." if figure == "opened" else "No clicks yet."
+    return stacked_columns(title, SERIES, items, note=BUCKETS, empty=empty)
