@@ -36,7 +36,7 @@ def test_the_api_document_names_its_bearer_scheme_and_problem_answers(web_url: s
     operations = [
         (path, method, spec) for path, methods in document["paths"].items() if path.startswith("/v1/") for method, spec in methods.items()
     ]
-    assert len(operations) == 16
+    assert len(operations) == 17
     for path, method, spec in operations:
         assert spec["security"] == [{"HTTPBearer": []}], (path, method)
         for status in ("401", "403", "422", "429"):
@@ -61,7 +61,7 @@ def test_no_generated_api_request_gets_a_server_error_or_an_undocumented_answer(
         *("--include-path-regex", "^/v1/", "--header", f"Authorization: Bearer {secret}", "--checks", CHECKS),
         *("--phases", "examples,coverage,fuzzing", "--max-examples", "15", "--seed", "20261204"),
     )
-    assert summary["operations"]["tested"] == 16
+    assert summary["operations"]["tested"] == 17
     assert summary["failures"] == summary["errors"] == []
     # The token was accepted: the fuzzer's requests reached the handlers and changed things.
     assert Counter(entry.action for entry in entries(db, limit=10_000)) >= Counter({"created": 1, "imported": 1})
