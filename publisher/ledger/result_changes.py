@@ -9,8 +9,8 @@ batch, whatever its outcomes. A record takes its change only while it is
 still ``sending`` under the attempt that claimed it; ``RETURNING`` says
 which did, and only those count in the summary. Whether the campaign was
 cancelled meanwhile is read by the same statement: a record that was not
-accepted is then cancelled instead (each row carries both changes). The outcome rules are the
-ledger's (docs/delivery.md, step 4).
+accepted is then cancelled instead (each row carries both changes). The
+outcome rules are the ledger's (docs/delivery.md, step 4).
 """
 
 from __future__ import annotations
