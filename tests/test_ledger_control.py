@@ -488,3 +488,27 @@ def test_a_claim_sets_aside_suppressed_unsubscribed_and_lost_records_each_with_i
             IN_DOUBT_REASON,
             None,
         )
+
+
+def test_results_after_cancel_keep_what_was_accepted_and_cancel_the_rest_without_dead_letters(ctx: WorkerContext) -> None:
+    from publisher.core.outcomes import Outcome, SendResult
+    from publisher.ledger.claims import record_results
+
+    campaign = publish_enqueued(ctx)
+    claim = claim_batch(ctx.db, campaign.batch_ids[0], LEASE, "postmark", idempotent=False)
+    assert claim is not None
+    control.cancel(ctx.db, campaign.id)
+    accepted, given_up, *rest = claim.deliveries
+    results = [
+        SendResult(accepted.id, Outcome.ACCEPTED, provider_message_id="pm-1"),
+        SendResult(given_up.id, Outcome.TRANSIENT, error="503"),  # its last attempt: dead-lettered were it not cancelled
+        *(SendResult(d.id, Outcome.PERMANENT, error="bad address") for d in rest),
+    ]
+    summary = record_results(ctx.db, claim, results, max_attempts=1)
+    assert (summary.sent, summary.failed, summary.retrying) == (1, 0, 0)
+    with ctx.db.transaction() as session:
+        records = {d.id: d for d in session.scalars(select(Delivery).where(Delivery.batch_id == campaign.batch_ids[0]))}
+    assert records[accepted.id].state == DeliveryState.SENT and records[accepted.id].provider_message_id == "pm-1"
+    assert records[given_up.id].state == DeliveryState.CANCELLED and records[given_up.id].dead_lettered_at is None
+    assert records[given_up.id].last_error == "campaign cancelled; last answer: 503"
+    assert {records[d.id].state for d in rest} == {DeliveryState.CANCELLED}

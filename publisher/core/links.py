@@ -21,18 +21,22 @@ since reading a token looks at its own first byte. The payload is written by
 orjson, in the same bytes as itsdangerous' compact JSON, and the HMAC is
 given hashlib's SHA-1 itself rather than itsdangerous' lazy wrapper, which
 keeps the standard library from its pure-Python HMAC: the same tokens, for
-half the cost.
+half the cost. The links that carry no time are written in one pass with the
+signer's derived key (``hmac.digest``, one call into OpenSSL) instead of
+through itsdangerous' layers: the same bytes again, in a third of the time.
 
 The tracking token (the open pixel and every click link of one email) carries
 a delivery and its campaign, not a subscriber: it is signed once per email,
 in the same bytes as the serializer writes (so the serializer verifies it),
-with the HMAC computed in one call, because stage 2 has a few microseconds
-per email to spare for it.
+from an HMAC keyed once (``hmac.new(…).copy()``), because stage 2 has a few
+microseconds per email to spare for it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -118,30 +122,6 @@ class _TimedSerializer(_OneSignerPerSalt, URLSafeTimedSerializer):
         super().__init__(list(keys), salt=salt, signer=_TimedKeyedOnce, **_SERIALIZER_OPTIONS)
 
 
-class _PrekeyedHmac:
-    """HMAC-SHA1 (RFC 2104) with the keyed inner and outer states built once: half the cost of ``hmac.digest`` per message.
-
-    ``hmac.digest`` sets up both keyed states for every message; copying
-    states keyed once gives the same bytes (a test compares them).
-    """
-
-    # HMAC-SHA1, as itsdangerous signs every link: an HMAC's strength does not rest on SHA-1's collision resistance.
-    def __init__(self, key: bytes) -> None:
-        block = hashlib.sha1().block_size  # noqa: S324
-        if len(key) > block:
-            key = hashlib.sha1(key).digest()  # noqa: S324
-        key = key.ljust(block, b"\0")
-        self._inner = hashlib.sha1(bytes(byte ^ 0x36 for byte in key))  # noqa: S324
-        self._outer = hashlib.sha1(bytes(byte ^ 0x5C for byte in key))  # noqa: S324
-
-    def digest(self, message: bytes) -> bytes:
-        inner = self._inner.copy()
-        inner.update(message)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.digest()
-
-
 class LinkSigner:
     """Build and check the signed links of one deployment."""
 
@@ -154,12 +134,20 @@ class LinkSigner:
         # Confirm links signed before they carried their time: recognised, of unknown age.
         self._untimed_confirm = _Serializer(keys, salt=f"newsletter.{CONFIRM}")
         self._confirm_max_age = confirm_max_age
+        # What itsdangerous signs with: the newest key, derived for each purpose's salt.
+        self._keys = {purpose: serializer.make_signer(serializer.salt).derive_key() for purpose, serializer in self._serializers.items()}
         self._track = _Serializer(keys, salt=f"newsletter.{TRACK}")
-        self._track_mac = _PrekeyedHmac(self._track.make_signer(self._track.salt).derive_key())
+        # Keyed once; each token copies it rather than keying an HMAC again.
+        self._track_mac = hmac.new(self._track.make_signer(self._track.salt).derive_key(), digestmod="sha1")
 
     def token(self, purpose: str, target: LinkTarget) -> str:
         payload = [target.subscriber_id, target.list_id, target.campaign_id]
-        return self._confirm.dumps(payload) if purpose == CONFIRM else self._serializers[purpose].dumps(payload)
+        if purpose == CONFIRM:
+            return self._confirm.dumps(payload)
+        # itsdangerous' URL-safe token, written directly: base64(JSON) "." base64(HMAC-SHA1 of it).
+        body = base64.urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=")
+        signature = base64.urlsafe_b64encode(hmac.digest(self._keys[purpose], body, "sha1")).rstrip(b"=")
+        return (body + b"." + signature).decode()
 
     def url(self, purpose: str, target: LinkTarget) -> str:
         return f"{self._public_url}/{purpose}/{self.token(purpose, target)}"
@@ -183,7 +171,9 @@ class LinkSigner:
     def track_token(self, delivery_id: int, campaign_id: int) -> str:
         """The token of one email's pixel and click links: what ``_track.dumps([delivery_id, campaign_id])`` writes, faster."""
         payload = base64_encode(b"[%d,%d]" % (delivery_id, campaign_id))
-        signature = base64_encode(self._track_mac.digest(payload))
+        mac = self._track_mac.copy()
+        mac.update(payload)
+        signature = base64_encode(mac.digest())
         return (payload + b"." + signature).decode()
 
     def verify_track(self, token: str) -> tuple[int, int]:

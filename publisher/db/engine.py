@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from publisher.core.errors import DatabaseUnavailableError
 from publisher.core.private_files import create_private_file, open_private, private_directory
+from publisher.db.liveness import check_on_checkout
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -129,7 +130,10 @@ def create_db_engine(url: str) -> Engine:
     # an error message or a log line must not carry them.
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        # Not pool_pre_ping: its SELECT 1 was a round trip per transaction.
+        server = create_engine(url, hide_parameters=True)
+        check_on_checkout(server)
+        return server
     if parsed.database and parsed.database != ":memory:":
         # SQLite gives its -wal and -shm files the database file's mode.
         private_directory(Path(parsed.database).parent)

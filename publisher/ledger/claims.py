@@ -332,12 +332,11 @@ def record_results(db: Database, claim: Claim, results: list[SendResult], max_at
     now = utcnow()
     held: dict[int, HeldRecord] = {delivery.id: delivery for delivery in claim.deliveries}
     with db.transaction() as session:
-        cancelled = session.scalar(select(Campaign.status).where(Campaign.id == claim.campaign.id)) == CampaignStatus.CANCELLED
         changes = ResultChanges()
         for result in results:
             if (record := held.get(result.delivery_id)) is not None:
-                changes.add(result, record, max_attempts, cancelled=cancelled, idempotent=idempotent)
-        written = changes.write(session, now)
+                changes.add(result, record, max_attempts, idempotent=idempotent)
+        written = changes.write(session, claim.campaign.id, now)
         for change in written:
             if change.suppress is not None:
                 suppress_address(session, change.record.email, f"provider: {change.suppress}", f"provider:{claim.provider}")

@@ -7,8 +7,10 @@ passed as one JSON document (PostgreSQL ``json_to_recordset``, SQLite
 ``json_each``): one statement with one parameter and one round trip for the
 batch, whatever its outcomes. A record takes its change only while it is
 still ``sending`` under the attempt that claimed it; ``RETURNING`` says
-which did, and only those count in the summary. The outcome rules are the
-ledger's (docs/delivery.md, step 4).
+which did, and only those count in the summary. Whether the campaign was
+cancelled meanwhile is read by the same statement: a record that was not
+accepted is then cancelled instead (each row carries both changes). The
+outcome rules are the ledger's (docs/delivery.md, step 4).
 """
 
 from __future__ import annotations
@@ -19,11 +21,28 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import orjson
-from sqlalchemy import JSON, BigInteger, Boolean, ColumnElement, Integer, String, Text, Update, bindparam, case, cast, column, func, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    Integer,
+    String,
+    Text,
+    Update,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from publisher.core.outcomes import Outcome, SendResult
-from publisher.db.models import Delivery, DeliveryState
+from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState
 
 #: The table itself, for Core statements.
 DELIVERIES = Delivery.metadata.tables[Delivery.__tablename__]
@@ -70,6 +89,8 @@ class Change:
     retry_after: float | None = None
     #: The provider says never to mail the address again (reason).
     suppress: str | None = None
+    #: What it writes instead when the campaign was cancelled meanwhile (None: an accepted message, recorded as sent).
+    if_cancelled: Change | None = None
 
 
 #: The fields of each of the batch's rows, in order, with their SQL types.
@@ -82,6 +103,8 @@ ROW_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("provider_id", Text),
     ("sent", Boolean),
     ("dead", Boolean),
+    ("cancellable", Boolean),
+    ("cancel_error", Text),
 )
 ROW_NAMES = tuple(name for name, _ in ROW_COLUMNS)
 
@@ -92,11 +115,9 @@ class ResultChanges:
 
     changes: list[Change] = field(default_factory=list)
 
-    def add(self, result: SendResult, record: HeldRecord, max_attempts: int, *, cancelled: bool, idempotent: bool) -> None:
+    def add(self, result: SendResult, record: HeldRecord, max_attempts: int, *, idempotent: bool) -> None:
         attempts = record.attempts
-        if cancelled and result.outcome != Outcome.ACCEPTED:
-            change = Change(record, DeliveryState.CANCELLED, attempts, f"campaign cancelled; last answer: {result.error}")
-        elif result.maybe_sent and not idempotent:
+        if result.maybe_sent and not idempotent:
             # Retrying could send it twice: the operator decides (newsletter reconcile).
             error = f"{result.error}; it may have been sent: see `newsletter reconcile`"
             change = Change(record, DeliveryState.IN_DOUBT, attempts, error)
@@ -114,10 +135,12 @@ class ResultChanges:
             change = Change(record, DeliveryState.FAILED, attempts, error, dead_lettered=True, tally="failed")
         else:
             change = Change(record, DeliveryState.PENDING, attempts, result.error, tally="retrying", retry_after=result.retry_after)
+        if result.outcome != Outcome.ACCEPTED:
+            change.if_cancelled = Change(record, DeliveryState.CANCELLED, attempts, f"campaign cancelled; last answer: {result.error}")
         self.changes.append(change)
 
-    def write(self, session: Session, now: dt.datetime) -> list[Change]:
-        """Write every change in one statement; return the changes whose record took it."""
+    def write(self, session: Session, campaign_id: int, now: dt.datetime) -> list[Change]:
+        """Write every change in one statement; return the changes the records took (the cancelled ones if the campaign was)."""
         if not self.changes:
             return []
         rows = [
@@ -130,14 +153,23 @@ class ResultChanges:
                 c.provider_message_id,
                 c.state is DeliveryState.SENT,
                 c.dead_lettered,
+                c.if_cancelled is not None,
+                c.if_cancelled.error if c.if_cancelled is not None else None,
             )
             for c in self.changes
         ]
         dialect = session.get_bind().dialect.name
         # PostgreSQL's json_to_recordset takes objects; SQLite's json_extract finds an index faster than a key.
         document = orjson.dumps([dict(zip(ROW_NAMES, row, strict=True)) for row in rows] if dialect == "postgresql" else rows)
-        taken = set(session.execute(_statement(dialect), {"rows": document.decode(), "now": now}).scalars())
-        return [c for c in self.changes if c.record.id in taken]
+        parameters = {"rows": document.decode(), "now": now, "campaign": campaign_id}
+        taken: dict[int, str] = {row.id: row.state for row in session.execute(_statement(dialect), parameters)}
+        return [_as_taken(c, taken[c.record.id]) for c in self.changes if c.record.id in taken]
+
+
+def _as_taken(change: Change, state: str) -> Change:
+    if state == DeliveryState.CANCELLED.value and change.if_cancelled is not None:
+        return change.if_cancelled
+    return change
 
 
 def summary(changes: list[Change]) -> RecordSummary:
@@ -158,20 +190,23 @@ def _statement(dialect: str) -> Update:
     """The UPDATE of a batch's records from its rows, built once per dialect."""
     v = _rows_source(dialect)
     stamp = bindparam("now", type_=DELIVERIES.c.updated_at.type)
+    # Read once for the statement (no correlation), in its snapshot: where a separate SELECT was.
+    status = select(Campaign.status).where(Campaign.id == bindparam("campaign")).scalar_subquery()
+    cancelled = and_(v["cancellable"], status == CampaignStatus.CANCELLED)
     return (
         update(DELIVERIES)
         .where(DELIVERIES.c.id == v["id"], DELIVERIES.c.state == DeliveryState.SENDING, DELIVERIES.c.attempts == v["claimed"])
         .values(
-            state=v["state"],
-            attempts=v["attempts"],
-            last_error=v["error"],
+            state=case((cancelled, DeliveryState.CANCELLED.value), else_=v["state"]),
+            attempts=case((cancelled, v["claimed"]), else_=v["attempts"]),
+            last_error=case((cancelled, v["cancel_error"]), else_=v["error"]),
             provider_message_id=case((v["sent"], v["provider_id"]), else_=DELIVERIES.c.provider_message_id),
             sent_at=case((v["sent"], stamp), else_=DELIVERIES.c.sent_at),
-            dead_lettered_at=case((v["dead"], stamp), else_=DELIVERIES.c.dead_lettered_at),
+            dead_lettered_at=case((and_(v["dead"], ~cancelled), stamp), else_=DELIVERIES.c.dead_lettered_at),
             lease_until=None,
             updated_at=stamp,
         )
-        .returning(DELIVERIES.c.id)
+        .returning(DELIVERIES.c.id, DELIVERIES.c.state)
     )
 
 
