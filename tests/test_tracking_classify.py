@@ -101,19 +101,23 @@ def test_scanner_and_program_user_agents_are_machines_and_gmails_proxy_is_a_read
 def test_a_click_seconds_after_sending_before_any_open_is_a_scanner(
     settings: Settings, db: Database, web_url: str, campaign_id: int
 ) -> None:
-    early, opened_first, late = deliveries(db, campaign_id)[:3]
+    early, prefetched, opened_first, late = deliveries(db, campaign_id)[:4]
     with at(SCANNER_CLICK_SECONDS - 20):
         fetch(click(settings, web_url, 0, early, campaign_id))
     with at(SCANNER_CLICK_SECONDS - 30):
-        fetch(pixel(settings, web_url, opened_first, campaign_id))
+        fetch(pixel(settings, web_url, prefetched, campaign_id))
+        fetch(pixel(settings, web_url, opened_first, campaign_id), GMAIL)
     with at(SCANNER_CLICK_SECONDS - 10):
+        fetch(click(settings, web_url, 0, prefetched, campaign_id))
         fetch(click(settings, web_url, 0, opened_first, campaign_id))
     with at(SCANNER_CLICK_SECONDS + 60):
         fetch(click(settings, web_url, 0, late, campaign_id))
     [row] = engagements(db, early)
     assert row.machine is True and row.machine_reason is not None and "before any open" in row.machine_reason
-    # After an open the click is the reader's (the open itself was too early to count: a prefetch).
-    assert [row.machine for row in engagements(db, opened_first)] == [True, False]
+    # A machine's open (a proxy prefetching images on arrival) is no reader's: the scanner's click after it is still one.
+    assert [(row.kind, row.machine) for row in engagements(db, prefetched)] == [(EngagementKind.OPEN, True), (EngagementKind.CLICK, True)]
+    # After a reader's open (Gmail fetches when the message is opened) the click is the reader's.
+    assert [row.machine for row in engagements(db, opened_first)] == [False, False]
     assert [row.machine for row in engagements(db, late)] == [False]
 
 

@@ -75,7 +75,8 @@ def machine_reason(seen: Seen, sent_at: dt.datetime | None, opened_before: bool)
 
     ``sent_at`` is when the provider accepted the email (None: not recorded
     yet, which only happens within moments of sending); ``opened_before``
-    whether the delivery has any open recorded before this one.
+    whether the delivery has a human open recorded before this one (a
+    machine's open, a privacy proxy's prefetch, shows no reader saw it).
     """
     if seen.provider_machine:
         return PROVIDER_MACHINE_OPEN

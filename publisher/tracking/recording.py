@@ -58,11 +58,10 @@ _TARGET = (
     .outerjoin(Delivery, (Delivery.id == bindparam("delivery_id")) & (Delivery.campaign_id == Campaign.id))
     .where(Campaign.id == bindparam("campaign_id"))
 )
-#: How many engagements the delivery has, and whether one of them is an open at or before the time given.
-_HISTORY = select(
-    func.count(),
-    func.max(case((and_(Engagement.kind == EngagementKind.OPEN, Engagement.occurred_at <= bindparam("at")), 1), else_=0)),
-).where(Engagement.delivery_id == bindparam("delivery_id"))
+#: How many engagements the delivery has, and whether one of them is a reader's open at or before the time given
+#: (a machine's open, a proxy's prefetch, says nothing about whether a reader saw the message before clicking).
+_READER_OPEN = and_(Engagement.kind == EngagementKind.OPEN, Engagement.machine.is_(False), Engagement.occurred_at <= bindparam("at"))
+_HISTORY = select(func.count(), func.max(case((_READER_OPEN, 1), else_=0))).where(Engagement.delivery_id == bindparam("delivery_id"))
 #: The delivery's clicks in a burst window.
 _WINDOW = select(Engagement.link_index, Engagement.url).where(
     Engagement.delivery_id == bindparam("delivery_id"),
