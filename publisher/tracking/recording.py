@@ -70,6 +70,8 @@ _WINDOW = select(Engagement.link_index, Engagement.url).where(
     Engagement.occurred_at <= bindparam("at"),
 )
 _INSERT = insert(ENGAGEMENTS)
+#: The delivery's row, locked until the transaction ends: recordings of one delivery take turns (below).
+_LOCK = select(Delivery.id).where(Delivery.id == bindparam("delivery_id")).with_for_update()
 
 
 def target(session: Session, campaign_id: int, delivery_id: int) -> Target | None:
@@ -100,13 +102,20 @@ class Hit:
 def record(session: Session, to: Target, hit: Hit) -> bool:
     """Classify and add the engagement; False when it is not recordable or the delivery has MAX_PER_DELIVERY already.
 
-    Two aggregate reads, whatever the delivery's history: its count and
-    whether it was opened before, then, for a click, the clicks of its
-    burst window.
+    The delivery's row locked, then two aggregate reads, whatever the
+    delivery's history: its count and whether it was opened before, then,
+    for a click, the clicks of its burst window.
     """
     if to.delivery_id is None or to.erased:
         return False
     seen = hit.seen
+    # Each recording reads the delivery's history, then writes by it (the cap,
+    # the burst). On PostgreSQL two transactions at once would each miss the
+    # other's uncommitted row: a scanner's parallel clicks would never make a
+    # burst, and the cap could be passed. Locking the delivery makes the second
+    # wait for the first to commit. SQLite's BEGIN IMMEDIATE serialises writers
+    # already (and ignores FOR UPDATE).
+    session.execute(_LOCK, {"delivery_id": to.delivery_id})
     count, opened = session.execute(_HISTORY, {"delivery_id": to.delivery_id, "at": seen.occurred_at}).one()
     if count >= MAX_PER_DELIVERY:
         return False
