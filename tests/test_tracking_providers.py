@@ -11,6 +11,7 @@ import time_machine
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
+from publisher.audience.privacy import export
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Delivery, DeliveryEvent, EngagementKind
@@ -102,6 +103,17 @@ def test_a_provider_click_of_our_click_link_stands_for_its_stored_url(settings: 
     [row] = engagements(db, scanned)
     assert (row.link_index, row.url, row.machine_reason) == (0, links[0], "a security scanner's user agent (mimecast)")
     assert not any("/t/c/" in (row.url or "") for row in engagements(db))
+    # The stored event holds the stored URL too, never the token: events are exported and shown.
+    token = ours.split("/t/c/1.")[1]
+    forged = ours.replace("/t/c/1.", "/t/c/999.")
+    an_hour_later = (LATER + dt.timedelta(hours=1)).isoformat()
+    postmark(app, postmark_event(db, delivery, "Click", OriginalLink=forged, UserAgent=BROWSER, ReceivedAt=an_hour_later))
+    with db.transaction() as session:
+        stored = select(DeliveryEvent.detail).where(DeliveryEvent.delivery_id == delivery).order_by(DeliveryEvent.id)
+        details = session.scalars(stored).all()
+        email = session.scalar(select(Delivery.email).where(Delivery.id == delivery))
+    assert details == [links[1], f"{settings.public_url}/t/c/999"]
+    assert email is not None and token not in str(export(db, email)) and token not in "".join(details)
 
 
 @SQLITE

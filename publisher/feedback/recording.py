@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -44,7 +44,7 @@ from publisher.db.models import Campaign, Delivery, DeliveryEvent, EngagementKin
 from publisher.outgoing_webhooks.announce import announce, iso
 from publisher.outgoing_webhooks.events import DELIVERY_BOUNCED, DELIVERY_COMPLAINED
 from publisher.tracking.classify import Seen
-from publisher.tracking.recording import Hit, provider_link, record, target
+from publisher.tracking.recording import Hit, is_own_click, provider_link, record, target, without_token
 
 DETAIL_LIMIT = 1000
 
@@ -103,6 +103,7 @@ def record_events(session: Session, settings: Settings, events: list[ProviderEve
         if delivery is None:
             report.unknown.append(event.describe())
             continue
+        event = _without_token(session, delivery, event)
         if not _store(session, delivery, event):
             report.duplicates += 1
             continue
@@ -129,6 +130,14 @@ def _engage(session: Session, delivery: Delivery, event: ProviderEvent) -> None:
     seen = Seen(kind, event.occurred_at, event.user_agent, provider_machine=event.machine_open and kind is EngagementKind.OPEN)
     number, url = provider_link(to, event.detail or None) if kind is EngagementKind.CLICK else (None, None)
     record(session, to, Hit(seen, source=event.provider, link_index=number, url=url))
+
+
+def _without_token(session: Session, delivery: Delivery, event: ProviderEvent) -> ProviderEvent:
+    """The event with our click link in its detail (a provider tracking clicks on top of ours) replaced by its stored URL."""
+    if event.type is not EventType.CLICKED or not is_own_click(event.detail):
+        return event
+    links = session.scalar(select(Campaign.tracked_links).where(Campaign.id == delivery.campaign_id)) or ()
+    return replace(event, detail=without_token(event.detail, links))
 
 
 _BOUNCES = {EventType.BOUNCED_HARD: "hard", EventType.BOUNCED_SOFT: "soft"}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import and_, bindparam, case, func, insert, select, update
@@ -171,6 +172,26 @@ def provider_link(to: Target, url: str | None) -> tuple[int | None, str | None]:
     if url in to.links:
         return to.links.index(url), url
     return None, url
+
+
+def is_own_click(url: str) -> bool:
+    """Whether ``url`` is one of our click links, token and all."""
+    return _OWN_CLICK.fullmatch(url) is not None
+
+
+def without_token(url: str, links: Sequence[str]) -> str:
+    """``url`` with our click link, if it is one, replaced by the stored URL it stands for.
+
+    A provider's click event is stored and exported with the link it saw;
+    our click link's token names the reader, so it is never kept: the link
+    becomes its campaign's stored URL, or, for a number the campaign does not
+    have, the link less its token.
+    """
+    own = _OWN_CLICK.fullmatch(url)
+    if own is None:
+        return url
+    number = int(own.group(1))
+    return links[number] if number < len(links) else url[: own.end(1)]
 
 
 def _link_number(links: tuple[str, ...], index: int | None, url: str | None) -> int | None:
