@@ -117,6 +117,20 @@ def test_a_provider_click_of_our_click_link_stands_for_its_stored_url(settings: 
 
 
 @SQLITE
+def test_a_provider_event_dated_in_the_future_is_recorded_as_of_now(settings: Settings, db: Database, app: str) -> None:
+    """Retention keys on the time: a webhook's clock far ahead must not keep its open past NEWSLETTER_TRACKING_DAYS."""
+    campaign_id = sent_campaign(settings, db)
+    delivery = deliveries(db, campaign_id)[0]
+    ahead = postmark_event(db, delivery, "Open", UserAgent=BROWSER, ReceivedAt="2099-01-01T00:00:00Z")
+    with time_machine.travel(LATER, tick=False):
+        assert postmark(app, ahead)["recorded"] == 1
+        assert postmark(app, ahead)["duplicates"] == 1, "still one event when delivered again"
+    with db.transaction() as session:
+        assert session.scalars(select(DeliveryEvent.occurred_at).where(DeliveryEvent.delivery_id == delivery)).all() == [LATER]
+    assert [row.occurred_at for row in engagements(db, delivery)] == [LATER]
+
+
+@SQLITE
 def test_an_untracked_or_erased_delivery_gets_the_event_but_no_engagement(settings: Settings, db: Database, app: str) -> None:
     campaign_id = sent_campaign(settings, db, tracking=False)
     delivery = deliveries(db, campaign_id)[0]
