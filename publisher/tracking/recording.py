@@ -21,14 +21,12 @@ from dataclasses import dataclass
 from sqlalchemy import and_, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from publisher.db.models import Campaign, Delivery, Engagement, EngagementKind
+from publisher.db.models import ERASED_EMAIL_PREFIX, Campaign, Delivery, Engagement, EngagementKind
 from publisher.tracking.classify import CLICK_BURST_SECONDS, Seen, burst_reason, machine_reason
 
 #: Engagements kept per delivery: a token replayed in a loop keeps working (the
 #: link still leads to its page) but stops writing rows past this many.
 MAX_PER_DELIVERY = 200
-#: What an erased subscriber's anonymised delivery address starts with (``publisher.audience.privacy``).
-ERASED_PREFIX = "erased:"
 #: A click link of ours, as a provider that tracks clicks too reports it.
 _OWN_CLICK = re.compile(r"https?://[^/]+(?:/[^?#]*)?/t/c/([0-9]{1,6})\.[A-Za-z0-9_.\-]+")
 ENGAGEMENTS = Engagement.metadata.tables[Engagement.__tablename__]
@@ -85,7 +83,7 @@ def target(session: Session, campaign_id: int, delivery_id: int) -> Target | Non
         links=tuple(row.tracked_links or ()),
         delivery_id=row.id,
         sent_at=row.sent_at,
-        erased=row.id is not None and row.email.startswith(ERASED_PREFIX),
+        erased=row.id is not None and row.email.startswith(ERASED_EMAIL_PREFIX),
     )
 
 
