@@ -26,7 +26,7 @@ SCANNER_CLICK_SECONDS = 60
 #: following each link in turn (a reader clicks one or two, seconds apart at the least).
 CLICK_BURST_SECONDS = 10
 
-#: The user agent Apple's privacy proxy fetches images with: the bare product token, nothing else.
+#: The user agent Apple's privacy proxy was measured fetching images with (2021): the bare product token, nothing else.
 APPLE_PROXY_USER_AGENT = "Mozilla/5.0"
 #: Image proxies that fetch the pixel when the reader opens the message (Gmail, Yahoo): human.
 READER_PROXIES = ("googleimageproxy", "yahoomailproxy")
