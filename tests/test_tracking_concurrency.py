@@ -95,3 +95,13 @@ def test_two_clicks_at_once_never_pass_the_cap(db: Database, campaign_id: int) -
     assert sorted(running.result() for running in clicks) == [False, True]
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Engagement).where(Engagement.delivery_id == delivery)) == MAX_PER_DELIVERY
+
+
+def test_a_burst_whose_earliest_click_is_recorded_last_is_marked(db: Database, campaign_id: int) -> None:
+    """Parallel requests take the lock in any order: the click that completes a burst may be its earliest."""
+    delivery = deliveries(db, campaign_id)[0]
+    count = links_of(db, campaign_id)
+    for number in [*range(1, count), 0]:
+        assert click_in(db, campaign_id, delivery, number)
+    rows = engagements(db, delivery)
+    assert len(rows) == count and all(row.machine for row in rows)

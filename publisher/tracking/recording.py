@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -30,6 +32,7 @@ MAX_PER_DELIVERY = 200
 #: A click link of ours, as a provider that tracks clicks too reports it.
 _OWN_CLICK = re.compile(r"https?://[^/]+(?:/[^?#]*)?/t/c/([0-9]{1,6})\.[A-Za-z0-9_.\-]+")
 ENGAGEMENTS = Engagement.metadata.tables[Engagement.__tablename__]
+DELIVERIES = Delivery.metadata.tables[Delivery.__tablename__]
 
 
 @dataclass(frozen=True)
@@ -57,20 +60,27 @@ _TARGET = (
     .outerjoin(Delivery, (Delivery.id == bindparam("delivery_id")) & (Delivery.campaign_id == Campaign.id))
     .where(Campaign.id == bindparam("campaign_id"))
 )
+# The statements below name the tables, not the mapped classes: Core
+# statements skip the ORM's per-execution work (``target`` runs first, as an
+# ORM statement, and flushes the session for them).
+_E = ENGAGEMENTS.c
 #: How many engagements the delivery has, and whether one of them is a reader's open at or before the time given
 #: (a machine's open, a proxy's prefetch, says nothing about whether a reader saw the message before clicking).
-_READER_OPEN = and_(Engagement.kind == EngagementKind.OPEN, Engagement.machine.is_(False), Engagement.occurred_at <= bindparam("at"))
-_HISTORY = select(func.count(), func.max(case((_READER_OPEN, 1), else_=0))).where(Engagement.delivery_id == bindparam("delivery_id"))
-#: The delivery's clicks in a burst window.
-_WINDOW = select(Engagement.link_index, Engagement.url).where(
-    Engagement.delivery_id == bindparam("delivery_id"),
-    Engagement.kind == EngagementKind.CLICK,
-    Engagement.occurred_at >= bindparam("since"),
-    Engagement.occurred_at <= bindparam("at"),
+_READER_OPEN = and_(_E.kind == EngagementKind.OPEN, _E.machine.is_(False), _E.occurred_at <= bindparam("at"))
+_HISTORY = select(func.count(), func.max(case((_READER_OPEN, 1), else_=0))).where(_E.delivery_id == bindparam("delivery_id"))
+#: The delivery's clicks between two times.
+_IN_WINDOW = and_(
+    _E.delivery_id == bindparam("delivery"),  # not "delivery_id": an UPDATE keeps column names for its SET values
+    _E.kind == EngagementKind.CLICK,
+    _E.occurred_at >= bindparam("since"),
+    _E.occurred_at <= bindparam("at"),
 )
+_WINDOW = select(_E.link_index, _E.url, _E.machine, _E.occurred_at).where(_IN_WINDOW)
+#: Those clicks not yet marked, marked machine with the burst's reason.
+_MARK = update(ENGAGEMENTS).where(_IN_WINDOW, _E.machine.is_(False)).values(machine=True, machine_reason=bindparam("reason"))
 _INSERT = insert(ENGAGEMENTS)
 #: The delivery's row, locked until the transaction ends: recordings of one delivery take turns (below).
-_LOCK = select(Delivery.id).where(Delivery.id == bindparam("delivery_id")).with_for_update()
+_LOCK = select(DELIVERIES.c.id).where(DELIVERIES.c.id == bindparam("delivery_id")).with_for_update()
 
 
 def target(session: Session, campaign_id: int, delivery_id: int) -> Target | None:
@@ -138,23 +148,50 @@ def record(session: Session, to: Target, hit: Hit) -> bool:
 
 
 def _mark_burst(session: Session, to: Target, at: dt.datetime) -> None:
-    """Mark machine every click of the window up to ``at`` when every link of the campaign was clicked in it."""
-    since = at - dt.timedelta(seconds=CLICK_BURST_SECONDS)
-    window = {"delivery_id": to.delivery_id, "since": since, "at": at}
-    numbers = {_link_number(to.links, index, url) for index, url in session.execute(_WINDOW, window)}
-    if len(numbers - {None}) < len(to.links):
+    """Mark machine the clicks of every window of CLICK_BURST_SECONDS around ``at`` in which every link of the campaign was clicked.
+
+    The windows are the ones that hold ``at``: a click recorded now may be
+    older than clicks recorded before it (parallel requests take turns for
+    the delivery's lock in any order), so they may end after it.
+    """
+    width = dt.timedelta(seconds=CLICK_BURST_SECONDS)
+    near = {"delivery": to.delivery_id, "since": at - width, "at": at + width}
+    clicks = sorted(session.execute(_WINDOW, near).all(), key=lambda click: click.occurred_at)
+    wanted = len(to.links)
+    first, last = _burst_span(clicks, [_link_number(to.links, c.link_index, c.url) for c in clicks], wanted, at, width)
+    if first is None or last is None or all(click.machine for click in clicks if first <= click.occurred_at <= last):
         return
-    session.execute(
-        update(Engagement)
-        .where(
-            Engagement.delivery_id == to.delivery_id,
-            Engagement.kind == EngagementKind.CLICK,
-            Engagement.occurred_at >= since,
-            Engagement.occurred_at <= at,
-            Engagement.machine.is_(False),
-        )
-        .values(machine=True, machine_reason=burst_reason(len(to.links)))
-    )
+    session.execute(_MARK, {"delivery": to.delivery_id, "since": first, "at": last, "reason": burst_reason(wanted)})
+
+
+def _burst_span(
+    clicks: Sequence[Any], numbers: Sequence[int | None], wanted: int, at: dt.datetime, width: dt.timedelta
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The earliest start and latest end of the windows holding ``at`` in which all ``wanted`` links were clicked.
+
+    ``clicks`` are in time order; one pass with a window sliding over them.
+    """
+    seen: Counter[int] = Counter()
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+    end = 0
+    for start, click in enumerate(clicks):
+        if click.occurred_at > at:
+            break
+        while end < len(clicks) and clicks[end].occurred_at <= click.occurred_at + width:
+            entering = numbers[end]
+            if entering is not None:
+                seen[entering] += 1
+            end += 1
+        if len(seen) == wanted:
+            first = click.occurred_at if first is None else first
+            last = click.occurred_at + width
+        number = numbers[start]
+        if number is not None:
+            seen[number] -= 1
+            if not seen[number]:
+                del seen[number]
+    return first, last
 
 
 def provider_link(to: Target, url: str | None) -> tuple[int | None, str | None]:
