@@ -80,7 +80,9 @@ _WINDOW = select(_E.link_index, _E.url, _E.machine, _E.occurred_at).where(_IN_WI
 _MARK = update(ENGAGEMENTS).where(_IN_WINDOW, _E.machine.is_(False)).values(machine=True, machine_reason=bindparam("reason"))
 _INSERT = insert(ENGAGEMENTS)
 #: The delivery's row, locked until the transaction ends: recordings of one delivery take turns (below).
-_LOCK = select(DELIVERIES.c.id).where(DELIVERIES.c.id == bindparam("delivery_id")).with_for_update()
+#: FOR NO KEY UPDATE on PostgreSQL: it still excludes another recording, but not the key-share locks other
+#: transactions take on the row by inserting rows that refer to it (a provider's events, say).
+_LOCK = select(DELIVERIES.c.id).where(DELIVERIES.c.id == bindparam("delivery_id")).with_for_update(key_share=True)
 
 
 def target(session: Session, campaign_id: int, delivery_id: int) -> Target | None:
