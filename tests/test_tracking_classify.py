@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import requests
 import time_machine
+from sqlalchemy import select
 
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import EngagementKind
+from publisher.db.models import Campaign, EngagementKind
 from publisher.tracking import classify
 from publisher.tracking.classify import CLICK_BURST_SECONDS, PREFETCH_OPEN_SECONDS, SCANNER_CLICK_SECONDS, Seen, machine_reason
 from publisher.tracking.figures import unique_figures
@@ -99,19 +101,23 @@ def test_scanner_and_program_user_agents_are_machines_and_gmails_proxy_is_a_read
 def test_a_click_seconds_after_sending_before_any_open_is_a_scanner(
     settings: Settings, db: Database, web_url: str, campaign_id: int
 ) -> None:
-    early, opened_first, late = deliveries(db, campaign_id)[:3]
+    early, prefetched, opened_first, late = deliveries(db, campaign_id)[:4]
     with at(SCANNER_CLICK_SECONDS - 20):
         fetch(click(settings, web_url, 0, early, campaign_id))
     with at(SCANNER_CLICK_SECONDS - 30):
-        fetch(pixel(settings, web_url, opened_first, campaign_id))
+        fetch(pixel(settings, web_url, prefetched, campaign_id))
+        fetch(pixel(settings, web_url, opened_first, campaign_id), GMAIL)
     with at(SCANNER_CLICK_SECONDS - 10):
+        fetch(click(settings, web_url, 0, prefetched, campaign_id))
         fetch(click(settings, web_url, 0, opened_first, campaign_id))
     with at(SCANNER_CLICK_SECONDS + 60):
         fetch(click(settings, web_url, 0, late, campaign_id))
     [row] = engagements(db, early)
     assert row.machine is True and row.machine_reason is not None and "before any open" in row.machine_reason
-    # After an open the click is the reader's (the open itself was too early to count: a prefetch).
-    assert [row.machine for row in engagements(db, opened_first)] == [True, False]
+    # A machine's open (a proxy prefetching images on arrival) is no reader's: the scanner's click after it is still one.
+    assert [(row.kind, row.machine) for row in engagements(db, prefetched)] == [(EngagementKind.OPEN, True), (EngagementKind.CLICK, True)]
+    # After a reader's open (Gmail fetches when the message is opened) the click is the reader's.
+    assert [row.machine for row in engagements(db, opened_first)] == [False, False]
     assert [row.machine for row in engagements(db, late)] == [False]
 
 
@@ -133,6 +139,20 @@ def test_every_link_clicked_within_seconds_marks_the_whole_burst_machine(
         with at(start + number * (CLICK_BURST_SECONDS + 1)):
             fetch(click(settings, web_url, number, reader, campaign_id))
     assert not any(row.machine for row in engagements(db, reader))
+
+
+def test_a_scanner_following_the_html_parts_links_makes_a_burst(settings: Settings, db: Database, web_url: str, campaign_id: int) -> None:
+    """The seed issue's text part has image URLs the HTML part shows as images: they are no tracked links."""
+    scanned = deliveries(db, campaign_id)[0]
+    with db.transaction() as session:
+        html = session.scalar(select(Campaign.html_template).where(Campaign.id == campaign_id)) or ""
+    numbers = sorted({int(n) for n in re.findall(r"/t/c/(\d+)\.", html)})
+    assert numbers and len(numbers) == len(tracked_links(db, campaign_id))
+    for step, number in enumerate(numbers):
+        with at(3 * 3600 + step * (CLICK_BURST_SECONDS / len(numbers))):
+            fetch(click(settings, web_url, number, scanned, campaign_id))
+    rows = engagements(db, scanned)
+    assert len(rows) == len(numbers) and all(row.machine for row in rows)
 
 
 @SQLITE

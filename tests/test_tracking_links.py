@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from publisher.content.rendering.issue import RenderedIssue
 from publisher.content.rendering.personalize import TRACK_FIELD, Recipient
+from publisher.content.rendering.tracking import track_issue
 from publisher.core.links import VIEW, LinkSigner, LinkTarget
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
@@ -70,7 +71,8 @@ def test_a_published_issue_tracks_its_links_and_ends_with_a_pixel(tracked_settin
     assert campaign.tracking is True
     links = campaign.tracked_links
     assert links is not None
-    assert "https://www.modu.example/programme?a=1&b=2" in links and "https://www.modu.example/plain" in links
+    # The HTML part's anchors only: a URL written in the text alone is no link of the HTML part.
+    assert links == ["https://www.modu.example/programme?a=1&b=2"]
     # Never the merge-tag link, a mailto, or our own subscriber links.
     assert not any("*|" in url or "people?email" in url or url.startswith("mailto:") for url in links)
     assert not any(re.search(r"/(unsubscribe|preferences|view|confirm)/", url) for url in links)
@@ -81,7 +83,8 @@ def test_a_published_issue_tracks_its_links_and_ends_with_a_pixel(tracked_settin
     html, text = issue.personalise(recipient(token))
     number = links.index("https://www.modu.example/programme?a=1&b=2")
     assert f'href="{PUBLIC}/t/c/{number}.{token}"' in html
-    assert f"{PUBLIC}/t/c/{links.index('https://www.modu.example/plain')}.{token}" in text
+    assert f"{PUBLIC}/t/c/{number}.{token}" in text
+    assert "see https://www.modu.example/plain in" in text
     # The merge-tag link is the recipient's own, filled in, not tracked.
     assert 'href="https://www.modu.example/people?email=zoe%40example.com"' in html
     assert 'href="mailto:events@modu.example"' in html
@@ -155,6 +158,25 @@ def test_the_track_token_is_what_the_serializer_signs_and_nothing_else_verifies(
     for token in forged:
         with pytest.raises(BadSignature):
             SIGNER.verify_track(token)
+
+
+def test_the_text_part_tracks_the_html_parts_anchors_only_and_keeps_quotes_in_them() -> None:
+    quoted = 'https://x.example/?a=1&b="2"'
+    href = quoted.replace('"', "&quot;")
+    issue = RenderedIssue(
+        html=(
+            f'<html><body><a href="{href}">q</a> <a href="https://x.example/a">a</a><img src="https://img.example/photo.jpg"></body></html>'
+        ),
+        text=f'Quoted {quoted}. See (https://x.example/a), "https://x.example/a" and https://x.example/ab; photo https://img.example/photo.jpg\n',
+        nonce="0123456789abcdef",
+    )
+    tracked, links = track_issue(issue, PUBLIC)
+    assert links == [quoted, "https://x.example/a"]
+    _, text = tracked.personalise(recipient("TOKEN"))
+    assert text == (
+        f'Quoted {PUBLIC}/t/c/0.TOKEN. See ({PUBLIC}/t/c/1.TOKEN), "{PUBLIC}/t/c/1.TOKEN" and https://x.example/ab; '
+        "photo https://img.example/photo.jpg\n"
+    )
 
 
 def test_the_link_numbers_are_the_stored_urls_in_both_parts(tracked_settings: Settings, db: Database) -> None:

@@ -13,7 +13,7 @@ from publisher.accounts.audit import entries
 from publisher.audience.privacy import erase, export
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Delivery, Engagement, EngagementKind, MailingList, Role
+from publisher.db.models import Delivery, DeliveryEvent, Engagement, EngagementKind, EventType, MailingList, Role
 from publisher.tracking.classify import Seen
 from publisher.tracking.recording import Hit, record, target
 from tests.support.audience import RAJ, ZOE, people
@@ -58,6 +58,26 @@ def test_the_sweep_deletes_opens_and_clicks_older_than_the_tracking_days(
         Sweeper(configured, redis_url).sweep_once()
     [left] = engagements(db)
     assert left.occurred_at == SENT + dt.timedelta(days=10)
+
+
+def test_the_sweep_deletes_the_providers_opens_and_clicks_older_than_the_tracking_days(
+    settings: Settings, db: Database, redis_client: redis.Redis, redis_url: str, campaign_id: int
+) -> None:
+    kept_days = 30
+    old, recent = SENT + dt.timedelta(hours=1), SENT + dt.timedelta(days=10)
+    with db.transaction() as session:
+        delivery = session.scalar(select(Delivery.id).where(Delivery.campaign_id == campaign_id, Delivery.email == ZOE))
+        assert delivery is not None
+        for number, (kind, at) in enumerate(
+            [(EventType.DELIVERED, old), (EventType.OPENED, old), (EventType.CLICKED, old), (EventType.OPENED, recent)]
+        ):
+            session.add(DeliveryEvent(delivery_id=delivery, provider="postmark", type=kind, dedupe_key=f"e{number}", occurred_at=at))
+    with time_machine.travel(SENT + dt.timedelta(days=kept_days, hours=2), tick=False):
+        Sweeper(settings.model_copy(update={"tracking_days": kept_days}), redis_url).sweep_once()
+    with db.transaction() as session:
+        left = session.execute(select(DeliveryEvent.type, DeliveryEvent.occurred_at).order_by(DeliveryEvent.id)).all()
+    # The delivery itself is the ledger's, kept; the provider's open and click are tracking data, gone with ours.
+    assert [tuple(row) for row in left] == [(EventType.DELIVERED, old), (EventType.OPENED, recent)]
 
 
 def test_export_holds_a_persons_opens_and_clicks_and_erasure_deletes_them(settings: Settings, db: Database, campaign_id: int) -> None:

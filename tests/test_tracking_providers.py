@@ -11,6 +11,7 @@ import time_machine
 from pydantic import SecretStr
 from sqlalchemy import select, update
 
+from publisher.audience.privacy import export
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Delivery, DeliveryEvent, EngagementKind
@@ -102,6 +103,31 @@ def test_a_provider_click_of_our_click_link_stands_for_its_stored_url(settings: 
     [row] = engagements(db, scanned)
     assert (row.link_index, row.url, row.machine_reason) == (0, links[0], "a security scanner's user agent (mimecast)")
     assert not any("/t/c/" in (row.url or "") for row in engagements(db))
+    # The stored event holds the stored URL too, never the token: events are exported and shown.
+    token = ours.split("/t/c/1.")[1]
+    forged = ours.replace("/t/c/1.", "/t/c/999.")
+    an_hour_later = (LATER + dt.timedelta(hours=1)).isoformat()
+    postmark(app, postmark_event(db, delivery, "Click", OriginalLink=forged, UserAgent=BROWSER, ReceivedAt=an_hour_later))
+    with db.transaction() as session:
+        stored = select(DeliveryEvent.detail).where(DeliveryEvent.delivery_id == delivery).order_by(DeliveryEvent.id)
+        details = session.scalars(stored).all()
+        email = session.scalar(select(Delivery.email).where(Delivery.id == delivery))
+    assert details == [links[1], f"{settings.public_url}/t/c/999"]
+    assert email is not None and token not in str(export(db, email)) and token not in "".join(details)
+
+
+@SQLITE
+def test_a_provider_event_dated_in_the_future_is_recorded_as_of_now(settings: Settings, db: Database, app: str) -> None:
+    """Retention keys on the time: a webhook's clock far ahead must not keep its open past NEWSLETTER_TRACKING_DAYS."""
+    campaign_id = sent_campaign(settings, db)
+    delivery = deliveries(db, campaign_id)[0]
+    ahead = postmark_event(db, delivery, "Open", UserAgent=BROWSER, ReceivedAt="2099-01-01T00:00:00Z")
+    with time_machine.travel(LATER, tick=False):
+        assert postmark(app, ahead)["recorded"] == 1
+        assert postmark(app, ahead)["duplicates"] == 1, "still one event when delivered again"
+    with db.transaction() as session:
+        assert session.scalars(select(DeliveryEvent.occurred_at).where(DeliveryEvent.delivery_id == delivery)).all() == [LATER]
+    assert [row.occurred_at for row in engagements(db, delivery)] == [LATER]
 
 
 @SQLITE

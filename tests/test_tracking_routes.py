@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 import requests
@@ -14,7 +15,7 @@ from publisher.core.links import VIEW, LinkSigner, LinkTarget, signer_for
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Delivery, EngagementKind
-from publisher.web.access_log import redact_path
+from publisher.web.access_log import RedactTokens, redact_path
 from publisher.web.routes.tracking import PIXEL
 from tests.support.audience import ZOE, people
 from tests.support.campaigns import publish
@@ -156,3 +157,18 @@ def test_the_view_page_shows_the_original_links_and_records_no_open(
 def test_tracking_tokens_are_kept_out_of_the_access_log() -> None:
     assert redact_path("/t/c/3.WzEsMl0.c2lnbmF0dXJl") == "/t/c/[token]"
     assert redact_path("/t/o/WzEsMl0.c2lnbmF0dXJl.gif") == "/t/o/[token]"
+
+
+def access_line(client: str, path: str) -> logging.LogRecord:
+    line = '%s - "%s %s HTTP/%s" %d'
+    return logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, line, (client, "GET", path, "1.1", 302), None)
+
+
+def test_the_access_log_never_keeps_the_address_of_an_open_or_a_click() -> None:
+    for path in ("/t/c/3.WzEsMl0.c2lnbmF0dXJl", "/t/o/WzEsMl0.c2lnbmF0dXJl.gif", "/t/c/garbage?x=1"):
+        line = access_line("203.0.113.9:51234", path)
+        RedactTokens().filter(line)
+        assert line.getMessage().startswith('- - "GET /t/') and "203.0.113.9" not in line.getMessage()
+    other = access_line("203.0.113.9:51234", "/archive/")
+    RedactTokens().filter(other)
+    assert other.getMessage() == '203.0.113.9:51234 - "GET /archive/ HTTP/1.1" 302'

@@ -62,10 +62,16 @@ def test_serve_runs_the_app_and_keeps_tokens_out_of_the_access_log(env: dict[str
         answer = requests.get(f"http://127.0.0.1:{port}/unsubscribe/{secret_token}", timeout=5)
         assert answer.status_code == 400
         assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        assert requests.get(f"http://127.0.0.1:{port}/t/o/{secret_token}.gif", timeout=5).status_code == 404
+        assert requests.get(f"http://127.0.0.1:{port}/t/c/0.{secret_token}", timeout=5).status_code == 404
     logged = log_path.read_text()
     assert "GET /unsubscribe/[token] HTTP/1.1" in logged
     assert "GET /healthz HTTP/1.1" in logged
     assert secret_token not in logged
+    # An open or a click is logged without the client's address: with the time, it would tie the reader to the engagement.
+    tracking = [line for line in logged.splitlines() if "GET /t/" in line]
+    assert len(tracking) == 2 and all('- - "GET /t/' in line and "127.0.0.1" not in line for line in tracking)
+    assert any("127.0.0.1" in line and "GET /healthz" in line for line in logged.splitlines())
 
 
 def _sample_path(template: str) -> str:

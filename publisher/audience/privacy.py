@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from publisher.audience.suppressions import add_entries, known_hashes
 from publisher.db.engine import Database
 from publisher.db.models import (
+    ERASED_EMAIL_PREFIX,
     Campaign,
     ConsentEvent,
     Delivery,
@@ -53,7 +54,8 @@ ERASED_SOURCE = "privacy"
 #: Ledger records of an erased address carry this prefix and random hex: unique
 #: per campaign, and not derived from the address, so the person's campaign
 #: history cannot be found again even by someone who knows the address.
-PLACEHOLDER_PREFIX = "erased:"
+#: (Defined with the model, so that tracking, a sibling layer, reads the same one.)
+PLACEHOLDER_PREFIX = ERASED_EMAIL_PREFIX
 #: What an address inside a stored text (bounce message, error) is replaced with.
 REDACTED = "[erased]"
 #: Ledger states that would still lead to a send (now, by a resend, or a replay).
@@ -302,9 +304,7 @@ def erase(db: Database, email: str, outbox_dir: Path | None = None) -> Erasure:
             values["dead_lettered_at"] = None
             session.execute(update(Delivery).where(Delivery.id == record.id).values(**values))
         events = _clear_event_details(session, ids)
-        engagements = (
-            int(getattr(session.execute(delete(Engagement).where(Engagement.delivery_id.in_(ids))), "rowcount", 0) or 0) if ids else 0
-        )
+        engagements = _delete_engagements(session, ids)
         webhook_messages = forget_person(session, subscriber_id, ids)
         suppressions = _reduce_suppressions(session, email, digests, redact)
         subscriptions = 0

@@ -376,6 +376,10 @@ class Batch(Base):
     release_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_releases.id", ondelete="CASCADE"), index=True)
 
 
+#: What the address of an erased person's ledger record starts with (``publisher.audience.privacy`` writes it).
+ERASED_EMAIL_PREFIX = "erased:"
+
+
 class Delivery(Base):
     """One recipient of one campaign: the ledger record."""
 

@@ -21,6 +21,9 @@ What events do:
   webhook delivered twice is one engagement, and the figures count each
   recipient once whether the pixel, the provider or both saw them.
 
+An event is kept with the time the provider gives, or the time it arrived
+when the provider's is later: the retention of opens and clicks goes by it.
+
 An event about a record whose person was erased is stored without its
 detail (bounce texts quote the address) and acts on nothing: the address is
 suppressed by its hash already, and the record holds only a placeholder.
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -39,12 +42,13 @@ from sqlalchemy.orm import Session
 from publisher.audience.lists import leave_audience
 from publisher.audience.privacy import PLACEHOLDER_PREFIX
 from publisher.audience.suppressions import suppress_address
+from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
 from publisher.db.models import Campaign, Delivery, DeliveryEvent, EngagementKind, EventType
 from publisher.outgoing_webhooks.announce import announce, iso
 from publisher.outgoing_webhooks.events import DELIVERY_BOUNCED, DELIVERY_COMPLAINED
 from publisher.tracking.classify import Seen
-from publisher.tracking.recording import Hit, provider_link, record, target
+from publisher.tracking.recording import Hit, is_own_click, provider_link, record, target, without_token
 
 DETAIL_LIMIT = 1000
 
@@ -103,7 +107,10 @@ def record_events(session: Session, settings: Settings, events: list[ProviderEve
         if delivery is None:
             report.unknown.append(event.describe())
             continue
-        if not _store(session, delivery, event):
+        event = _without_token(session, delivery, event)
+        key = dedupe_key(delivery, event)  # before the time is clamped: a webhook delivered again is the same event
+        event = _no_later_than_now(event)
+        if not _store(session, delivery, event, key):
             report.duplicates += 1
             continue
         report.recorded += 1
@@ -129,6 +136,20 @@ def _engage(session: Session, delivery: Delivery, event: ProviderEvent) -> None:
     seen = Seen(kind, event.occurred_at, event.user_agent, provider_machine=event.machine_open and kind is EngagementKind.OPEN)
     number, url = provider_link(to, event.detail or None) if kind is EngagementKind.CLICK else (None, None)
     record(session, to, Hit(seen, source=event.provider, link_index=number, url=url))
+
+
+def _without_token(session: Session, delivery: Delivery, event: ProviderEvent) -> ProviderEvent:
+    """The event with our click link in its detail (a provider tracking clicks on top of ours) replaced by its stored URL."""
+    if event.type is not EventType.CLICKED or not is_own_click(event.detail):
+        return event
+    links = session.scalar(select(Campaign.tracked_links).where(Campaign.id == delivery.campaign_id)) or ()
+    return replace(event, detail=without_token(event.detail, links))
+
+
+def _no_later_than_now(event: ProviderEvent) -> ProviderEvent:
+    """The event, dated now if the provider dated it later: the retention of opens and clicks goes by their time."""
+    now = utcnow()
+    return replace(event, occurred_at=now) if event.occurred_at > now else event
 
 
 _BOUNCES = {EventType.BOUNCED_HARD: "hard", EventType.BOUNCED_SOFT: "soft"}
@@ -189,8 +210,7 @@ def _erased(delivery: Delivery) -> bool:
     return delivery.email.startswith(PLACEHOLDER_PREFIX)
 
 
-def _store(session: Session, delivery: Delivery, event: ProviderEvent) -> bool:
-    key = dedupe_key(delivery, event)
+def _store(session: Session, delivery: Delivery, event: ProviderEvent, key: str) -> bool:
     seen = select(DeliveryEvent.id).where(DeliveryEvent.provider == event.provider, DeliveryEvent.dedupe_key == key)
     if session.scalar(seen) is not None:
         return False

@@ -26,7 +26,7 @@ SCANNER_CLICK_SECONDS = 60
 #: following each link in turn (a reader clicks one or two, seconds apart at the least).
 CLICK_BURST_SECONDS = 10
 
-#: The user agent Apple's privacy proxy fetches images with: the bare product token, nothing else.
+#: The user agent Apple's privacy proxy was measured fetching images with (2021): the bare product token, nothing else.
 APPLE_PROXY_USER_AGENT = "Mozilla/5.0"
 #: Image proxies that fetch the pixel when the reader opens the message (Gmail, Yahoo): human.
 READER_PROXIES = ("googleimageproxy", "yahoomailproxy")
@@ -75,7 +75,8 @@ def machine_reason(seen: Seen, sent_at: dt.datetime | None, opened_before: bool)
 
     ``sent_at`` is when the provider accepted the email (None: not recorded
     yet, which only happens within moments of sending); ``opened_before``
-    whether the delivery has any open recorded before this one.
+    whether the delivery has a human open recorded before this one (a
+    machine's open, a privacy proxy's prefetch, shows no reader saw it).
     """
     if seen.provider_machine:
         return PROVIDER_MACHINE_OPEN

@@ -15,22 +15,24 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from publisher.db.models import Campaign, Delivery, Engagement, EngagementKind
+from publisher.db.models import ERASED_EMAIL_PREFIX, Campaign, Delivery, Engagement, EngagementKind
 from publisher.tracking.classify import CLICK_BURST_SECONDS, Seen, burst_reason, machine_reason
 
 #: Engagements kept per delivery: a token replayed in a loop keeps working (the
 #: link still leads to its page) but stops writing rows past this many.
 MAX_PER_DELIVERY = 200
-#: What an erased subscriber's anonymised delivery address starts with (``publisher.audience.privacy``).
-ERASED_PREFIX = "erased:"
 #: A click link of ours, as a provider that tracks clicks too reports it.
 _OWN_CLICK = re.compile(r"https?://[^/]+(?:/[^?#]*)?/t/c/([0-9]{1,6})\.[A-Za-z0-9_.\-]+")
 ENGAGEMENTS = Engagement.metadata.tables[Engagement.__tablename__]
+DELIVERIES = Delivery.metadata.tables[Delivery.__tablename__]
 
 
 @dataclass(frozen=True)
@@ -58,19 +60,29 @@ _TARGET = (
     .outerjoin(Delivery, (Delivery.id == bindparam("delivery_id")) & (Delivery.campaign_id == Campaign.id))
     .where(Campaign.id == bindparam("campaign_id"))
 )
-#: How many engagements the delivery has, and whether one of them is an open at or before the time given.
-_HISTORY = select(
-    func.count(),
-    func.max(case((and_(Engagement.kind == EngagementKind.OPEN, Engagement.occurred_at <= bindparam("at")), 1), else_=0)),
-).where(Engagement.delivery_id == bindparam("delivery_id"))
-#: The delivery's clicks in a burst window.
-_WINDOW = select(Engagement.link_index, Engagement.url).where(
-    Engagement.delivery_id == bindparam("delivery_id"),
-    Engagement.kind == EngagementKind.CLICK,
-    Engagement.occurred_at >= bindparam("since"),
-    Engagement.occurred_at <= bindparam("at"),
+# The statements below name the tables, not the mapped classes: Core
+# statements skip the ORM's per-execution work (``target`` runs first, as an
+# ORM statement, and flushes the session for them).
+_E = ENGAGEMENTS.c
+#: How many engagements the delivery has, and whether one of them is a reader's open at or before the time given
+#: (a machine's open, a proxy's prefetch, says nothing about whether a reader saw the message before clicking).
+_READER_OPEN = and_(_E.kind == EngagementKind.OPEN, _E.machine.is_(False), _E.occurred_at <= bindparam("at"))
+_HISTORY = select(func.count(), func.max(case((_READER_OPEN, 1), else_=0))).where(_E.delivery_id == bindparam("delivery_id"))
+#: The delivery's clicks between two times.
+_IN_WINDOW = and_(
+    _E.delivery_id == bindparam("delivery"),  # not "delivery_id": an UPDATE keeps column names for its SET values
+    _E.kind == EngagementKind.CLICK,
+    _E.occurred_at >= bindparam("since"),
+    _E.occurred_at <= bindparam("at"),
 )
+_WINDOW = select(_E.link_index, _E.url, _E.machine, _E.occurred_at).where(_IN_WINDOW)
+#: Those clicks not yet marked, marked machine with the burst's reason.
+_MARK = update(ENGAGEMENTS).where(_IN_WINDOW, _E.machine.is_(False)).values(machine=True, machine_reason=bindparam("reason"))
 _INSERT = insert(ENGAGEMENTS)
+#: The delivery's row, locked until the transaction ends: recordings of one delivery take turns (below).
+#: FOR NO KEY UPDATE on PostgreSQL: it still excludes another recording, but not the key-share locks other
+#: transactions take on the row by inserting rows that refer to it (a provider's events, say).
+_LOCK = select(DELIVERIES.c.id).where(DELIVERIES.c.id == bindparam("delivery_id")).with_for_update(key_share=True)
 
 
 def target(session: Session, campaign_id: int, delivery_id: int) -> Target | None:
@@ -83,7 +95,7 @@ def target(session: Session, campaign_id: int, delivery_id: int) -> Target | Non
         links=tuple(row.tracked_links or ()),
         delivery_id=row.id,
         sent_at=row.sent_at,
-        erased=row.id is not None and row.email.startswith(ERASED_PREFIX),
+        erased=row.id is not None and row.email.startswith(ERASED_EMAIL_PREFIX),
     )
 
 
@@ -101,13 +113,20 @@ class Hit:
 def record(session: Session, to: Target, hit: Hit) -> bool:
     """Classify and add the engagement; False when it is not recordable or the delivery has MAX_PER_DELIVERY already.
 
-    Two aggregate reads, whatever the delivery's history: its count and
-    whether it was opened before, then, for a click, the clicks of its
-    burst window.
+    The delivery's row locked, then two aggregate reads, whatever the
+    delivery's history: its count and whether it was opened before, then,
+    for a click, the clicks of its burst window.
     """
     if to.delivery_id is None or to.erased:
         return False
     seen = hit.seen
+    # Each recording reads the delivery's history, then writes by it (the cap,
+    # the burst). On PostgreSQL two transactions at once would each miss the
+    # other's uncommitted row: a scanner's parallel clicks would never make a
+    # burst, and the cap could be passed. Locking the delivery makes the second
+    # wait for the first to commit. SQLite's BEGIN IMMEDIATE serialises writers
+    # already (and ignores FOR UPDATE).
+    session.execute(_LOCK, {"delivery_id": to.delivery_id})
     count, opened = session.execute(_HISTORY, {"delivery_id": to.delivery_id, "at": seen.occurred_at}).one()
     if count >= MAX_PER_DELIVERY:
         return False
@@ -131,23 +150,50 @@ def record(session: Session, to: Target, hit: Hit) -> bool:
 
 
 def _mark_burst(session: Session, to: Target, at: dt.datetime) -> None:
-    """Mark machine every click of the window up to ``at`` when every link of the campaign was clicked in it."""
-    since = at - dt.timedelta(seconds=CLICK_BURST_SECONDS)
-    window = {"delivery_id": to.delivery_id, "since": since, "at": at}
-    numbers = {_link_number(to.links, index, url) for index, url in session.execute(_WINDOW, window)}
-    if len(numbers - {None}) < len(to.links):
+    """Mark machine the clicks of every window of CLICK_BURST_SECONDS around ``at`` in which every link of the campaign was clicked.
+
+    The windows are the ones that hold ``at``: a click recorded now may be
+    older than clicks recorded before it (parallel requests take turns for
+    the delivery's lock in any order), so they may end after it.
+    """
+    width = dt.timedelta(seconds=CLICK_BURST_SECONDS)
+    near = {"delivery": to.delivery_id, "since": at - width, "at": at + width}
+    clicks = sorted(session.execute(_WINDOW, near).all(), key=lambda click: click.occurred_at)
+    wanted = len(to.links)
+    first, last = _burst_span(clicks, [_link_number(to.links, c.link_index, c.url) for c in clicks], wanted, at, width)
+    if first is None or last is None or all(click.machine for click in clicks if first <= click.occurred_at <= last):
         return
-    session.execute(
-        update(Engagement)
-        .where(
-            Engagement.delivery_id == to.delivery_id,
-            Engagement.kind == EngagementKind.CLICK,
-            Engagement.occurred_at >= since,
-            Engagement.occurred_at <= at,
-            Engagement.machine.is_(False),
-        )
-        .values(machine=True, machine_reason=burst_reason(len(to.links)))
-    )
+    session.execute(_MARK, {"delivery": to.delivery_id, "since": first, "at": last, "reason": burst_reason(wanted)})
+
+
+def _burst_span(
+    clicks: Sequence[Any], numbers: Sequence[int | None], wanted: int, at: dt.datetime, width: dt.timedelta
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The earliest start and latest end of the windows holding ``at`` in which all ``wanted`` links were clicked.
+
+    ``clicks`` are in time order; one pass with a window sliding over them.
+    """
+    seen: Counter[int] = Counter()
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+    end = 0
+    for start, click in enumerate(clicks):
+        if click.occurred_at > at:
+            break
+        while end < len(clicks) and clicks[end].occurred_at <= click.occurred_at + width:
+            entering = numbers[end]
+            if entering is not None:
+                seen[entering] += 1
+            end += 1
+        if len(seen) == wanted:
+            first = click.occurred_at if first is None else first
+            last = click.occurred_at + width
+        number = numbers[start]
+        if number is not None:
+            seen[number] -= 1
+            if not seen[number]:
+                del seen[number]
+    return first, last
 
 
 def provider_link(to: Target, url: str | None) -> tuple[int | None, str | None]:
@@ -163,6 +209,26 @@ def provider_link(to: Target, url: str | None) -> tuple[int | None, str | None]:
     if url in to.links:
         return to.links.index(url), url
     return None, url
+
+
+def is_own_click(url: str) -> bool:
+    """Whether ``url`` is one of our click links, token and all."""
+    return _OWN_CLICK.fullmatch(url) is not None
+
+
+def without_token(url: str, links: Sequence[str]) -> str:
+    """``url`` with our click link, if it is one, replaced by the stored URL it stands for.
+
+    A provider's click event is stored and exported with the link it saw;
+    our click link's token names the reader, so it is never kept: the link
+    becomes its campaign's stored URL, or, for a number the campaign does not
+    have, the link less its token.
+    """
+    own = _OWN_CLICK.fullmatch(url)
+    if own is None:
+        return url
+    number = int(own.group(1))
+    return links[number] if number < len(links) else url[: own.end(1)]
 
 
 def _link_number(links: tuple[str, ...], index: int | None, url: str | None) -> int | None:

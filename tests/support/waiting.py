@@ -47,6 +47,9 @@ class Running:
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
 
+    def finished(self) -> bool:
+        return not self._thread.is_alive()
+
     def result(self) -> Any:
         self._thread.join(timeout=60)
         assert not self._thread.is_alive(), "the call never returned"

@@ -7,8 +7,12 @@ tracked one (``personalize.Tracked``): the view page, the archive and a
 preview render the issue without a token, so they show the original links
 and no pixel, and record nothing.
 
-What is rewritten: every ``<a href>`` of the HTML part and every URL of the
-plain-text part whose scheme is http or https. What never is: a link with a
+What is rewritten: every ``<a href>`` of the HTML part whose scheme is http
+or https, and in the plain-text part each of those same URLs wherever it is
+written. A URL the text part alone has (an image's address the HTML shows as
+``<img src>``, say) stays as it is: the campaign's tracked links are exactly
+the HTML part's, so a scanner that follows every link of the HTML part
+clicks every tracked link and makes a burst. What never is: a link with a
 merge tag in it (its URL differs per recipient, so it cannot be one of the
 campaign's stored URLs), and our own subscriber links (unsubscribe,
 preferences, view, confirm), which are personal fields, not URLs, at this
@@ -43,11 +47,12 @@ MAX_TRACKED_URL = 2000
 OWN_ROUTES = ("unsubscribe", "preferences", "view", "confirm", "t")
 #: An ``<a>`` start tag's href, as lxml writes it after premailer: double quotes, '"' escaped as &quot;.
 _ANCHOR_HREF = re.compile(r'(<a\s[^>]*?(?<=\s)href=")([^"]*)(")', re.IGNORECASE)
-#: A URL in the plain text: it starts a line, a word or a ``(url)``; a URL inside another URL is not one.
-_TEXT_URL = re.compile(r"(?<![^\s(<])https?://[^\s<>\"]+", re.IGNORECASE)
+#: A URL in the plain text: it starts a line, a word, a ``(url)`` or a ``"url"``; a URL inside another URL is not one.
+#: It may hold quotes (an href can), so where it ends is settled by which anchor URL it is (``_text_url``).
+_TEXT_URL = re.compile(r"(?<![^\s(<\"])https?://[^\s<>]+", re.IGNORECASE)
 _HTTP = re.compile(r"https?://", re.IGNORECASE)
-#: Punctuation that ends a sentence rather than a URL written in plain text.
-_TRAILING = ".,;:!?'"
+#: What may end a sentence, a quotation or a ``(url)`` rather than a URL written in plain text.
+_TRAILING = ".,;:!?'\")"
 _BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
 
 
@@ -82,11 +87,11 @@ def track_issue(issue: RenderedIssue, public_url: str) -> tuple[RenderedIssue, l
         return match.group(1) + marks.span(head, "", written) + match.group(3)
 
     def text_link(match: re.Match[str]) -> str:
-        url = _trim(match.group(0))
-        rest = match.group(0)[len(url) :]
-        if not _trackable(url, issue.nonce, own):
+        url = _text_url(match.group(0), links.numbers)
+        if url is None:
             return match.group(0)
-        return marks.span(f"{public_url}/t/c/{links.number(url)}.", "", url) + rest
+        rest = match.group(0)[len(url) :]
+        return marks.span(f"{public_url}/t/c/{links.numbers[url]}.", "", url) + rest
 
     html = _ANCHOR_HREF.sub(html_link, issue.html)
     text = _TEXT_URL.sub(text_link, issue.text)
@@ -124,14 +129,20 @@ def _trackable(url: str, nonce: str, own: tuple[str, ...]) -> bool:
     )
 
 
-def _trim(url: str) -> str:
-    """A URL found in prose, less the punctuation and closing parenthesis that end its sentence or ``(url)``."""
+def _text_url(written: str, anchors: dict[str, int]) -> str | None:
+    """The anchor URL ``written`` is, less the punctuation, quote or parenthesis that ends its sentence; None if it is none.
+
+    The longest reading wins: ``https://x/?q="a"`` is that URL when an anchor
+    has it, and ``https://x/?q=`` quoted when that is the anchor.
+    """
+    url = written
     while url:
-        if url[-1] in _TRAILING or (url[-1] == ")" and url.count(")") > url.count("(")):
-            url = url[:-1]
-        else:
-            break
-    return url
+        if url in anchors:
+            return url
+        if url[-1] not in _TRAILING:
+            return None
+        url = url[:-1]
+    return None
 
 
 def _with_pixel(html: str, pixel: str) -> str:
