@@ -79,7 +79,8 @@ def test_workers_killed_while_deciding_and_while_sending_the_remainder_send_ever
 ) -> None:
     env = _env(env, fake_provider)
     people = audience(db, tmp_path, RECIPIENTS)
-    published = run_cli(env, "publish", RECAP, "--list", "attendees", "--subject-variant", OTHERS[0], "--test-wait", "1m")
+    # A wait no run reaches: the test moves it past itself (step 2), so a slow machine never decides early.
+    published = run_cli(env, "publish", RECAP, "--list", "attendees", "--subject-variant", OTHERS[0], "--test-wait", "2h")
     assert published.returncode == 0, published.output
     campaign_id = int(published.last_line.split()[1])
     decided_inside, results_held = tmp_path / "deciding", tmp_path / "sending"
