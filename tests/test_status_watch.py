@@ -21,6 +21,14 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 #: Only a broken watch gets near this: the campaign is done, or the signal sent, well before.
 EXIT_BOUND = 60
 
+# The command as a terminal runs it, Ctrl-C included: a test run started in
+# the background (nohup, a CI runner's job) ignores SIGINT, its children
+# inherit that, and Python then keeps ignoring it.
+WITH_CTRL_C = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'newsletter'; runpy.run_module('publisher', run_name='__main__')"
+)
+
 
 class Watch:
     """``newsletter status … --watch`` in a subprocess, its output in a file the test reads as it grows."""
@@ -29,7 +37,7 @@ class Watch:
         self.output = output
         with open(output, "wb") as sink:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "publisher", "status", *args, "--watch", "--interval", "1"],
+                [sys.executable, "-c", WITH_CTRL_C, "status", *args, "--watch", "--interval", "1"],
                 env={**env, "COLUMNS": "80"},
                 stdout=sink,
                 stderr=subprocess.STDOUT,
