@@ -11,6 +11,7 @@ import functools
 import logging
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -33,9 +34,8 @@ from publisher.ledger.claims import (
     error_rate,
     pause_campaign,
     record_results,
-    release_claim,
-    renew_lease,
 )
+from publisher.ledger.leases import release_claim, renew_lease
 from workers.delivery import metrics
 from workers.delivery.context import WorkerContext
 from workers.delivery.rate_limit import CallCost
@@ -96,7 +96,7 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
             emails.append(provider.keep(email))
         except RenderError as exc:
             results.append(SendResult(delivery.id, outcome=Outcome.PERMANENT, error=f"render failed: {exc}"))
-    sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails, claim.lease_until)
+    sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails, claim)
     results.extend(sent_results)
     ctx.state.observe(name, results)
     summary = record_results(ctx.db, claim, results, ctx.settings.max_attempts, idempotent=provider.idempotent)
@@ -175,33 +175,36 @@ def backoff(attempt: int, retry_after: float | None, cap: float) -> float:
 
 
 def _send_chunks(
-    ctx: WorkerContext, provider: Provider, batch_key: str, emails: list[OutgoingEmail], lease_until: dt.datetime
+    ctx: WorkerContext, provider: Provider, batch_key: str, emails: list[OutgoingEmail], claim: Claim
 ) -> tuple[list[SendResult], int]:
-    """Send in provider-sized calls within the shared rate limit; return the results and how many were given back."""
+    """Send the claim's ``emails`` in provider-sized calls within the shared rate limit; return the results and how many were given back."""
     results: list[SendResult] = []
-    lease = lease_for(ctx)
+    lease, lease_until = lease_for(ctx), claim.lease_until
+    held = {delivery.id: delivery for delivery in claim.deliveries}
     for start in range(0, len(emails), provider.max_batch_size):
         chunk = emails[start : start + provider.max_batch_size]
         if not _wait_for_rate_limit(ctx, provider, len(chunk)):
-            return results, _give_back(ctx, emails[start:])
+            return results, _give_back(ctx, held, emails[start:])
         # Waiting and earlier calls ate into the lease: renew it for the
         # records still to go once a tenth of it has gone, before the
         # admission (which may wait half a lease too) and again after it.
         # Every call starts with nine tenths of a lease or more (more than
         # five HTTP timeouts), and one straight after the claim skips the write.
-        lease_until = _keep_leased(ctx, emails[start:], lease_until, lease)
+        lease_until = _keep_leased(ctx, held, emails[start:], lease_until, lease)
         if not _admitted(ctx, provider, len(chunk)):
-            return results, _give_back(ctx, emails[start:])
-        lease_until = _keep_leased(ctx, emails[start:], lease_until, lease)
+            return results, _give_back(ctx, held, emails[start:])
+        lease_until = _keep_leased(ctx, held, emails[start:], lease_until, lease)
         key = f"{batch_key}-{start}"
         results.extend(metrics.provider_call(provider.name, lambda: provider.send(chunk, batch_key=key)))  # noqa: B023 (called at once)
     return results, 0
 
 
-def _keep_leased(ctx: WorkerContext, rest: list[OutgoingEmail], lease_until: dt.datetime, lease: dt.timedelta) -> dt.datetime:
+def _keep_leased(
+    ctx: WorkerContext, held: Mapping[int, ClaimedDelivery], rest: list[OutgoingEmail], lease_until: dt.datetime, lease: dt.timedelta
+) -> dt.datetime:
     """The lease of the records still to go, renewed when less than RENEW_BELOW of it is left."""
     if lease_until - utcnow() < lease * RENEW_BELOW:
-        return renew_lease(ctx.db, [email.delivery_id for email in rest], lease)
+        return renew_lease(ctx.db, [held[email.delivery_id] for email in rest], lease)
     return lease_until
 
 
@@ -215,9 +218,9 @@ def _call_cost(ctx: WorkerContext, provider: Provider, messages: int) -> CallCos
     )
 
 
-def _give_back(ctx: WorkerContext, rest: list[OutgoingEmail]) -> int:
+def _give_back(ctx: WorkerContext, held: Mapping[int, ClaimedDelivery], rest: list[OutgoingEmail]) -> int:
     """The limit is further off than a task should wait: release the rest for the retry (or the sweep); return how many."""
-    release_claim(ctx.db, [email.delivery_id for email in rest])
+    release_claim(ctx.db, [held[email.delivery_id] for email in rest])
     return len(rest)
 
 
