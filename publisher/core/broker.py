@@ -168,7 +168,10 @@ def is_sentinel(url: str) -> bool:
 
 def _client(url: str, sentinel_master: str | None, **options: Any) -> redis.Redis:
     if not is_sentinel(url):
-        return redis.Redis.from_url(url, **options)
+        try:
+            return redis.Redis.from_url(url, **options)
+        except ValueError as exc:  # an unknown scheme, a port that is not a number
+            raise ConfigurationError(f"NEWSLETTER_REDIS_URL {redact(url)} is not a Redis URL: {exc}") from exc
     if not sentinel_master:
         raise ConfigurationError("a sentinel:// Redis URL needs NEWSLETTER_REDIS_SENTINEL_MASTER, the name of the master")
     return _sentinels(url, tuple(sorted(options.items(), key=lambda item: item[0])), sentinel_master)

@@ -1,0 +1,71 @@
+"""``newsletter worker`` exits with the worker's own exit code: a worker that cannot start is never a success.
+
+A supervisor (systemd, compose, Kubernetes) reads the exit code to tell a
+worker that stopped on request from one that could not start; every case here
+runs the real command in a subprocess, against the test Redis and database.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_cli
+from tests.support.types import StartWorker
+
+#: Celery's exit code when the pidfile is held by a live process (os.EX_CANTCREAT).
+PIDFILE_HELD = 73
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def worker_env(env: dict[str, str]) -> dict[str, str]:
+    return {**env, "NEWSLETTER_METRICS_PORT": "0"}
+
+
+def test_a_worker_stopped_on_request_exits_0(worker_env: dict[str, str], start_worker: StartWorker) -> None:
+    worker = start_worker(worker_env)
+    worker.stop()  # SIGTERM: Celery's warm shutdown
+    assert worker.process.returncode == 0, worker.log()[-2000:]
+
+
+def test_a_worker_that_cannot_start_exits_with_its_failure_code(worker_env: dict[str, str], tmp_path: Path) -> None:
+    pidfile = tmp_path / "worker.pid"
+    pidfile.write_text(f"{os.getpid()}\n")  # this test process: alive, so the pidfile is held
+    result = run_cli(worker_env, "worker", f"--pidfile={pidfile}")
+    assert result.returncode == PIDFILE_HELD, result.output
+    assert "already exists" in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ("--concurrency=abc", "'abc'"),
+        ("--pool=nonexistent", "'nonexistent'"),
+        ("--no-such-option", "--no-such-option"),
+        ("--autoscale=" + "9" * 5000, "autoscale"),
+    ],
+    ids=["bad-value", "bad-choice", "unknown", "oversized"],
+)
+def test_a_bad_worker_option_is_a_usage_error(worker_env: dict[str, str], option: str, said: str) -> None:
+    result = run_cli(worker_env, "worker", option)
+    assert result.returncode == 2, result.output
+    assert said in result.output
+    assert "Traceback" not in result.output and "╭" not in result.output, result.output
+
+
+@pytest.mark.parametrize("url", ["bogus://127.0.0.1:6379/0", "redis://127.0.0.1:notaport/0"], ids=["scheme", "port"])
+def test_a_malformed_broker_url_is_refused_naming_the_setting(worker_env: dict[str, str], url: str) -> None:
+    result = run_cli({**worker_env, "NEWSLETTER_REDIS_URL": url}, "worker")
+    assert result.returncode == 3, result.output
+    assert "NEWSLETTER_REDIS_URL" in result.output
+    assert "Traceback" not in result.output and "╭" not in result.output, result.output
+
+
+def test_an_unreachable_broker_stops_the_worker_before_it_starts(worker_env: dict[str, str]) -> None:
+    result = run_cli({**worker_env, "NEWSLETTER_REDIS_URL": "redis://127.0.0.1:1/0"}, "worker")
+    assert result.returncode == 3, result.output
+    assert "cannot reach Redis" in result.output
