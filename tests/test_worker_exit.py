@@ -57,11 +57,14 @@ def test_a_bad_worker_option_is_a_usage_error(worker_env: dict[str, str], option
     assert "Traceback" not in result.output and "╭" not in result.output, result.output
 
 
-@pytest.mark.parametrize("url", ["bogus://127.0.0.1:6379/0", "redis://127.0.0.1:notaport/0"], ids=["scheme", "port"])
-def test_a_malformed_broker_url_is_refused_naming_the_setting(worker_env: dict[str, str], url: str) -> None:
+@pytest.mark.parametrize(
+    "url", ["bogus://:pass-word-1@127.0.0.1:6379/0", "redis://user:pass-word-1@127.0.0.1:notaport/0"], ids=["scheme", "port"]
+)
+def test_a_malformed_broker_url_is_refused_naming_the_setting_and_hiding_its_password(worker_env: dict[str, str], url: str) -> None:
     result = run_cli({**worker_env, "NEWSLETTER_REDIS_URL": url}, "worker")
     assert result.returncode == 3, result.output
     assert "NEWSLETTER_REDIS_URL" in result.output
+    assert "pass-word-1" not in result.output
     assert "Traceback" not in result.output and "╭" not in result.output, result.output
 
 
