@@ -11,7 +11,6 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -177,35 +176,71 @@ def backoff(attempt: int, retry_after: float | None, cap: float) -> float:
 def _send_chunks(
     ctx: WorkerContext, provider: Provider, batch_key: str, emails: list[OutgoingEmail], claim: Claim
 ) -> tuple[list[SendResult], int]:
-    """Send the claim's ``emails`` in provider-sized calls within the shared rate limit; return the results and how many were given back."""
+    """Send the claim's ``emails`` in provider-sized calls within the shared rate limit; return the results and how many were given back.
+
+    Only records the claim still holds are sent, and only they have a result:
+    one another claim took over after this one's lease ran out (a stall) is
+    left out of every call from the renewal that found it gone.
+    """
     results: list[SendResult] = []
-    lease, lease_until = lease_for(ctx), claim.lease_until
-    held = {delivery.id: delivery for delivery in claim.deliveries}
+    lease = _Lease(ctx, claim)
     for start in range(0, len(emails), provider.max_batch_size):
-        chunk = emails[start : start + provider.max_batch_size]
+        # The chunks stay where the claim put them (a chunk's idempotency key
+        # is its recipients'); records found gone are only taken out of them.
+        chunk = lease.still_held(emails[start : start + provider.max_batch_size])
+        if not chunk:
+            continue
         if not _wait_for_rate_limit(ctx, provider, len(chunk)):
-            return results, _give_back(ctx, held, emails[start:])
+            return results, _give_back(ctx, lease, emails[start:])
         # Waiting and earlier calls ate into the lease: renew it for the
         # records still to go once a tenth of it has gone, before the
         # admission (which may wait half a lease too) and again after it.
         # Every call starts with nine tenths of a lease or more (more than
         # five HTTP timeouts), and one straight after the claim skips the write.
-        lease_until = _keep_leased(ctx, held, emails[start:], lease_until, lease)
+        lease.keep(emails[start:])
+        if not (chunk := lease.still_held(chunk)):
+            continue
         if not _admitted(ctx, provider, len(chunk)):
-            return results, _give_back(ctx, held, emails[start:])
-        lease_until = _keep_leased(ctx, held, emails[start:], lease_until, lease)
+            return results, _give_back(ctx, lease, emails[start:])
+        lease.keep(emails[start:])
+        if not (chunk := lease.still_held(chunk)):
+            continue
         key = f"{batch_key}-{start}"
         results.extend(metrics.provider_call(provider.name, lambda: provider.send(chunk, batch_key=key)))  # noqa: B023 (called at once)
     return results, 0
 
 
-def _keep_leased(
-    ctx: WorkerContext, held: Mapping[int, ClaimedDelivery], rest: list[OutgoingEmail], lease_until: dt.datetime, lease: dt.timedelta
-) -> dt.datetime:
-    """The lease of the records still to go, renewed when less than RENEW_BELOW of it is left."""
-    if lease_until - utcnow() < lease * RENEW_BELOW:
-        return renew_lease(ctx.db, [held[email.delivery_id] for email in rest], lease)
-    return lease_until
+class _Lease:
+    """A claim's lease as its sender sees it: when it runs out, and which records it has found gone."""
+
+    def __init__(self, ctx: WorkerContext, claim: Claim) -> None:
+        self.ctx, self.claim = ctx, claim
+        self.length = lease_for(ctx)
+        self.until = claim.lease_until
+        self.records = {delivery.id: delivery for delivery in claim.deliveries}
+        self.gone: set[int] = set()
+
+    def keep(self, rest: list[OutgoingEmail]) -> None:
+        """Renew the lease of the records still to go when less than RENEW_BELOW of it is left, noting those no longer held."""
+        if self.until - utcnow() >= self.length * RENEW_BELOW:
+            return
+        asked = self.still_held(rest)
+        renewal = renew_lease(self.ctx.db, self.held_records(asked), self.length)
+        self.until = renewal.lease_until
+        gone = {email.delivery_id for email in asked} - renewal.held
+        if gone:
+            self.gone |= gone
+            log.warning(
+                "campaign %s: %s records were taken over (or put in doubt) after this worker's lease ran out; they are not sent here",
+                self.claim.campaign.id,
+                len(gone),
+            )
+
+    def still_held(self, emails: list[OutgoingEmail]) -> list[OutgoingEmail]:
+        return [email for email in emails if email.delivery_id not in self.gone]
+
+    def held_records(self, emails: list[OutgoingEmail]) -> list[ClaimedDelivery]:
+        return [self.records[email.delivery_id] for email in self.still_held(emails)]
 
 
 def _call_cost(ctx: WorkerContext, provider: Provider, messages: int) -> CallCost:
@@ -218,10 +253,11 @@ def _call_cost(ctx: WorkerContext, provider: Provider, messages: int) -> CallCos
     )
 
 
-def _give_back(ctx: WorkerContext, held: Mapping[int, ClaimedDelivery], rest: list[OutgoingEmail]) -> int:
-    """The limit is further off than a task should wait: release the rest for the retry (or the sweep); return how many."""
-    release_claim(ctx.db, [held[email.delivery_id] for email in rest])
-    return len(rest)
+def _give_back(ctx: WorkerContext, lease: _Lease, rest: list[OutgoingEmail]) -> int:
+    """The limit is further off than a task should wait: release the rest still held for the retry (or the sweep); return how many."""
+    records = lease.held_records(rest)
+    release_claim(ctx.db, records)
+    return len(records)
 
 
 def _admitted(ctx: WorkerContext, provider: Provider, messages: int) -> bool:
