@@ -57,18 +57,44 @@ def test_a_bad_worker_option_is_a_usage_error(worker_env: dict[str, str], option
     assert "Traceback" not in result.output and "╭" not in result.output, result.output
 
 
+#: A password in three pieces: none of them may be printed, whatever cuts the URL apart.
+PIECES = ("Zq9", "Wx7", "Kp4")
+PASSWORD = "".join(PIECES)
+
+
 @pytest.mark.parametrize(
-    "url", ["bogus://:pass-word-1@127.0.0.1:6379/0", "redis://user:pass-word-1@127.0.0.1:notaport/0"], ids=["scheme", "port"]
+    ("url", "master"),
+    [
+        (f"bogus://:{PASSWORD}@127.0.0.1:6379/0", None),
+        (f"redis://user:{PASSWORD}@127.0.0.1:notaport/0", None),
+        (f"user:{PASSWORD}@127.0.0.1:6379", None),
+        # Characters a password must percent-encode, written as they are: the URL's parser ends its host part early.
+        ("redis://:{}/{}#{}@127.0.0.1:6379/0".format(*PIECES), None),
+        ("redis://:{}?{}@{}@127.0.0.1:6379/0".format(*PIECES), None),
+        (f"redis://:{PASSWORD}@[::1:6379/0", None),
+        (f"sentinel://:{PASSWORD}@127.0.0.1:notaport", "mymaster"),
+        (f"sentinel://:{PASSWORD}@127.0.0.1:26379/notadb", "mymaster"),
+    ],
+    ids=["scheme", "port", "no-scheme", "slash-and-hash", "question-mark-and-at", "ipv6", "sentinel-port", "sentinel-db"],
 )
-def test_a_malformed_broker_url_is_refused_naming_the_setting_and_hiding_its_password(worker_env: dict[str, str], url: str) -> None:
-    result = run_cli({**worker_env, "NEWSLETTER_REDIS_URL": url}, "worker")
+def test_a_malformed_broker_url_is_refused_naming_the_setting_and_hiding_its_password(
+    worker_env: dict[str, str], url: str, master: str | None
+) -> None:
+    env = {**worker_env, "NEWSLETTER_REDIS_URL": url}
+    if master is not None:
+        env["NEWSLETTER_REDIS_SENTINEL_MASTER"] = master
+    result = run_cli(env, "worker")
     assert result.returncode == 3, result.output
     assert "NEWSLETTER_REDIS_URL" in result.output
-    assert "pass-word-1" not in result.output
+    assert not [piece for piece in PIECES if piece in result.output], result.output
     assert "Traceback" not in result.output and "╭" not in result.output, result.output
 
 
-def test_an_unreachable_broker_stops_the_worker_before_it_starts(worker_env: dict[str, str]) -> None:
-    result = run_cli({**worker_env, "NEWSLETTER_REDIS_URL": "redis://127.0.0.1:1/0"}, "worker")
+@pytest.mark.parametrize(
+    "url", ["redis://127.0.0.1:1/0", f"redis://127.0.0.1:1/0?password={PASSWORD}&db=0"], ids=["no-password", "password-in-query"]
+)
+def test_an_unreachable_broker_stops_the_worker_before_it_starts(worker_env: dict[str, str], url: str) -> None:
+    result = run_cli({**worker_env, "NEWSLETTER_REDIS_URL": url}, "worker")
     assert result.returncode == 3, result.output
     assert "cannot reach Redis" in result.output
+    assert not [piece for piece in PIECES if piece in result.output], result.output
