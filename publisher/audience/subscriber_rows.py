@@ -21,6 +21,7 @@ from publisher.core.zones import check_zone
 
 NAME_COLUMNS = ("email", "first_name", "last_name")
 MAX_FIELD = 200
+#: Line breaks and tabs an attribute value may hold (mapped away before checking it).
 MULTILINE = str.maketrans(dict.fromkeys("\t\n\r\u2028\u2029", " "))
 
 
@@ -73,6 +74,7 @@ def read_rows(path: Path) -> tuple[list[Row], list[RowProblem]]:
 
 
 def parse_row(line: int, columns: list[str], values: list[str]) -> Row | RowProblem:
+    """Check one row (its ``values`` under the file's ``columns``, ``email`` among them): the subscriber it gives, or why not."""
     record = {column: value.strip() for column, value in zip(columns, values, strict=True)}
     raw = record["email"]
     if not raw:

@@ -73,7 +73,6 @@ STORED = select(Subscriber.id, Subscriber.email, Subscriber.first_name, Subscrib
 MEMBERSHIPS = select(Subscription.id, Subscription.subscriber_id, Subscription.status).where(
     Subscription.list_id == bindparam("list_id"), Subscription.subscriber_id.in_(bindparam("subscriber_ids", expanding=True))
 )
-#: Line breaks and tabs an attribute value may hold (mapped away before checking it).
 ERASED = "address was erased on request; it is never imported again"
 
 
