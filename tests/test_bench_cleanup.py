@@ -17,10 +17,15 @@ from tests.support.paths import PROJECT
 # As a benchmark's main does: Redis for the block, then the work (here: wait
 # for a line on stdin, then fail).
 BENCH = """
+import signal
 import sys
 from pathlib import Path
 from tests.bench.cleanup import embedded_redis, interrupted_by_sigterm
 
+# Ctrl-C as a terminal delivers it, whatever this test runs under: a run
+# started in the background (nohup, a CI runner's job) ignores SIGINT, and
+# Python then keeps ignoring it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 with interrupted_by_sigterm(), embedded_redis(Path(sys.argv[1])) as redis:
     print(redis.url, flush=True)
     sys.stdin.readline()
