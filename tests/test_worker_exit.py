@@ -8,6 +8,7 @@ runs the real command in a subprocess, against the test Redis and database.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from tests.support.types import StartWorker
 
 #: Celery's exit code when the pidfile is held by a live process (os.EX_CANTCREAT).
 PIDFILE_HELD = 73
+#: Celery's exit code after a warm shutdown asked for with Ctrl-C (SIGINT): EX_FAILURE.
+CTRL_C = 1
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -30,6 +33,13 @@ def test_a_worker_stopped_on_request_exits_0(worker_env: dict[str, str], start_w
     worker = start_worker(worker_env)
     worker.stop()  # SIGTERM: Celery's warm shutdown
     assert worker.process.returncode == 0, worker.log()[-2000:]
+
+
+def test_a_worker_stopped_with_ctrl_c_exits_with_celerys_code_for_it(worker_env: dict[str, str], start_worker: StartWorker) -> None:
+    """Ctrl-C is a warm shutdown too, but Celery ends it with 1: only SIGTERM is a stop a supervisor counts as clean."""
+    worker = start_worker(worker_env)
+    os.killpg(worker.process.pid, signal.SIGINT)  # as a terminal sends it: to the whole foreground group
+    assert worker.process.wait(60) == CTRL_C, worker.log()[-2000:]
 
 
 def test_a_worker_that_cannot_start_exits_with_its_failure_code(worker_env: dict[str, str], tmp_path: Path) -> None:
