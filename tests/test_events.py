@@ -13,7 +13,8 @@ from sqlalchemy import delete, func, select
 from publisher.audience import event_audiences
 from publisher.audience.event_audiences import SLUG
 from publisher.audience.lists import ListNameError, find_list, leave_audience, list_names
-from publisher.audience.subscribers import import_rows, rows_of_records
+from publisher.audience.subscriber_rows import rows_of_records
+from publisher.audience.subscribers import import_rows
 from publisher.audience.suppressions import suppress_address
 from publisher.core.errors import NotFoundError
 from publisher.core.settings import Settings

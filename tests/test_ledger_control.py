@@ -394,12 +394,12 @@ def test_a_provider_call_renews_the_lease_once_a_tenth_of_it_has_gone(
             )
 
     clock.shift(lease * 0.05)
-    results, given_back = _send_chunks(ctx, ctx.provider("postmark"), "early", emails[:5], claim.lease_until)
+    results, given_back = _send_chunks(ctx, ctx.provider("postmark"), "early", emails[:5], claim)
     assert (len(results), given_back) == (5, 0)
     assert leases() == [claim.lease_until] * 10
     clock.shift(lease * 0.1)
     before = utcnow()
-    results, given_back = _send_chunks(ctx, ctx.provider("postmark"), "late", emails[5:], claim.lease_until)
+    results, given_back = _send_chunks(ctx, ctx.provider("postmark"), "late", emails[5:], claim)
     assert (len(results), given_back) == (5, 0)
     renewed = leases()
     assert renewed[:5] == [claim.lease_until] * 5
@@ -443,7 +443,7 @@ def test_a_call_after_the_longest_rate_limit_waits_never_lets_its_records_lease_
     paced.limiter.reserve = waiting(reserve)  # type: ignore[method-assign]
     paced.limiter.admit = waiting(admit)  # type: ignore[method-assign]
     try:
-        results, given_back = _send_chunks(paced, paced.provider("postmark"), "slow", emails, claim.lease_until)
+        results, given_back = _send_chunks(paced, paced.provider("postmark"), "slow", emails, claim)
     finally:
         paced.close()
     assert (len(results), given_back) == (10, 0)

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import create_engine, func, make_url, select, text, update
 
 from publisher.audience.lists import ListNameError
-from publisher.audience.subscribers import import_subscribers, normalise_email, read_rows
+from publisher.audience.subscriber_rows import normalise_email, read_rows
+from publisher.audience.subscribers import import_subscribers
 from publisher.core.errors import ImportFileError
 from publisher.db.engine import Database
 from publisher.db.models import ConsentEvent, MailingList, Subscriber, Subscription, SubscriptionStatus

@@ -47,7 +47,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from publisher.audience.lists import ListNameError, check_new_list_name
-from publisher.audience.subscribers import UnsendableAddressError, sendable_email
+from publisher.audience.subscriber_rows import UnsendableAddressError, sendable_email
 from publisher.audience.suppressions import is_suppressed
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError

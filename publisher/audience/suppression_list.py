@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from publisher.audience.csv_file import RowProblem, read_address_rows
 from publisher.audience.lists import find_list
-from publisher.audience.subscribers import normalise_email
+from publisher.audience.subscriber_rows import normalise_email
 from publisher.audience.suppressions import add_entries, address_hash, hashes_of, in_scope, known_hashes, suppress_address
 from publisher.core.errors import NewsletterError
 from publisher.db.engine import Database

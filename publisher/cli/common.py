@@ -105,7 +105,7 @@ def _variable(loc: tuple[int | str, ...]) -> str:
 
 def sendable_address(value: str) -> str:
     """``value`` as an address we can send to, or exit 2 saying why not."""
-    from publisher.audience.subscribers import UnsendableAddressError, sendable_email
+    from publisher.audience.subscriber_rows import UnsendableAddressError, sendable_email
 
     try:
         return sendable_email(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
+import click
 import typer
 
 from publisher.cli.common import EXIT_FAILED, cli_settings, fail, out, reported_errors
@@ -47,7 +48,13 @@ def worker(ctx: typer.Context) -> None:
     from celery.bin.worker import worker as celery_worker
 
     obj = CLIContext(app=celery, no_color=bool(os.environ.get("NO_COLOR")), workdir=None)
-    celery_worker.main([*defaults, *ctx.args], prog_name="newsletter worker", obj=obj, standalone_mode=False)
+    try:
+        # Not standalone: Celery's command returns the worker's exit code instead of exiting itself.
+        code = celery_worker.main([*defaults, *ctx.args], prog_name="newsletter worker", obj=obj, standalone_mode=False)
+    except click.ClickException as exc:  # a bad option or value: usage and the reason, no traceback
+        exc.show()
+        raise typer.Exit(exc.exit_code) from None
+    raise typer.Exit(_exit_code(code))
 
 
 @app.command("ping-worker")
@@ -78,6 +85,13 @@ def ping_worker(
     if not any(node in reply for reply in replies):
         fail(f"worker {node} did not answer within {timeout:g}s", EXIT_FAILED)
     out.print(f"worker {node} is ready")
+
+
+def _exit_code(code: object) -> int:
+    """The process exit code for what the worker ended with: None is a clean stop; a message (a SystemExit's) is a failure."""
+    if code is None or isinstance(code, int):
+        return code or 0
+    return EXIT_FAILED
 
 
 def _prepare_metrics(settings: Settings) -> None:

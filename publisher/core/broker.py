@@ -15,12 +15,13 @@ import functools
 import hashlib
 import importlib.util
 import os
+import re
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -168,7 +169,11 @@ def is_sentinel(url: str) -> bool:
 
 def _client(url: str, sentinel_master: str | None, **options: Any) -> redis.Redis:
     if not is_sentinel(url):
-        return redis.Redis.from_url(url, **options)
+        try:
+            return redis.Redis.from_url(url, **options)
+        except ValueError as exc:  # an unknown scheme, a port that is not a number
+            # Not chained: the parser's own message may quote a piece of a password it could not tell apart.
+            raise ConfigurationError(f"NEWSLETTER_REDIS_URL {redact(url)} is not a Redis URL: {_unreadable(url, exc)}") from None
     if not sentinel_master:
         raise ConfigurationError("a sentinel:// Redis URL needs NEWSLETTER_REDIS_SENTINEL_MASTER, the name of the master")
     return _sentinels(url, tuple(sorted(options.items(), key=lambda item: item[0])), sentinel_master)
@@ -181,14 +186,20 @@ def _sentinels(url: str, options: tuple[tuple[str, Any], ...], master: str) -> r
     addresses: list[tuple[str, int]] = []
     master_options: dict[str, Any] = dict(options)
     for part in url.split(";"):
-        parts = urlsplit(part.strip())
-        if parts.scheme != "sentinel" or not parts.hostname:
-            raise ConfigurationError(f"{redact(part)} is not a sentinel://host:port URL (several are joined with ';')")
-        addresses.append((parts.hostname, parts.port or SENTINEL_PORT))
+        refused = ConfigurationError(
+            f"NEWSLETTER_REDIS_URL {redact(part)} is not a sentinel://[:PASSWORD@]HOST[:PORT][/DB] URL (several are joined with ';')"
+        )
+        try:
+            parts = urlsplit(part.strip())
+            if parts.scheme != "sentinel" or not parts.hostname:
+                raise refused
+            addresses.append((parts.hostname, parts.port or SENTINEL_PORT))
+            if parts.path.strip("/"):
+                master_options["db"] = int(parts.path.strip("/"))
+        except ValueError:  # a port or database that is not a number, a bracket left open
+            raise refused from None
         if parts.password:
             master_options["password"] = unquote(parts.password)
-        if parts.path.strip("/"):
-            master_options["db"] = int(parts.path.strip("/"))
     sentinel_options = {key: value for key, value in options if key.startswith("socket_")}
     sentinel = Sentinel(addresses, sentinel_kwargs=sentinel_options, **master_options)
     client: redis.Redis = sentinel.master_for(master)
@@ -203,11 +214,38 @@ def celery_broker_url(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced, for messages and logs (each of several ';'-joined Sentinel URLs too)."""
+    """The URL with any password replaced, for messages and logs (each of several ';'-joined Sentinel URLs too).
+
+    Read by hand, not by ``urlsplit``: a password with a character it should
+    have percent-encoded (``/ ? # @``) ends the parser's host part inside the
+    password, which would then be printed. Everything before the last ``@``
+    but a user name is hidden, and a ``password`` query parameter's value.
+    """
     if ";" in url:
         return ";".join(redact(part) for part in url.split(";"))
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    userinfo, at, host = rest.rpartition("@")
+    if at:
+        user, colon, _password = userinfo.partition(":")
+        rest = f"{user}:***@{host}" if colon else f"***@{host}"
+    return scheme + separator + _QUERY_PASSWORD.sub(r"\1***", rest)
+
+
+#: A ``password`` query parameter's value, which redis-py reads as the password.
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+
+
+def _unreadable(url: str, exc: ValueError) -> str:
+    """Why redis-py refused ``url``: its own reason, unless that could quote a piece of the password."""
+    if not url.lower().startswith(("redis://", "rediss://", "unix://")):
+        return "it must start with redis://, rediss:// or unix://"
+    userinfo, at, _host = url.partition("://")[2].rpartition("@")
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError as unparsable:  # a bracket left open, said without quoting the URL
+        return str(unparsable)
+    if at and netloc.rpartition("@")[0] != userinfo:
+        return "its password has a character that must be percent-encoded (/ ? # @ as %2F %3F %23 %40)"
+    return str(exc)

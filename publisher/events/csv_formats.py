@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from publisher.audience.subscribers import MAX_FIELD, UnsendableAddressError, sendable_email
+from publisher.audience.subscriber_rows import MAX_FIELD, UnsendableAddressError, sendable_email
 from publisher.core.clock import within_range
 from publisher.core.text_rules import refuse_control_characters
 from publisher.db.models import Attendance

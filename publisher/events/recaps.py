@@ -37,7 +37,7 @@ from publisher.accounts.roles import Actor, Permission
 from publisher.accounts.users import addresses_of
 from publisher.audience.event_audiences import ATTENDED, AUDIENCES, NO_SHOW, EventAudience
 from publisher.audience.lists import find_list
-from publisher.audience.subscribers import sendable_email
+from publisher.audience.subscriber_rows import sendable_email
 from publisher.content import recap as recap_format
 from publisher.content.drafting import lint_draft, read_draft
 from publisher.content.rendering.notice import DraftLink, RecapNotice, render_notice

@@ -21,7 +21,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from publisher.audience.csv_file import RowProblem
-from publisher.audience.subscribers import ImportReport, Row, join_list
+from publisher.audience.subscriber_rows import Row
+from publisher.audience.subscribers import ImportReport, join_list
 from publisher.audience.suppressions import is_erased
 from publisher.core.clock import utcnow
 from publisher.core.settings import Settings

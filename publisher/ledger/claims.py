@@ -344,26 +344,6 @@ def record_results(db: Database, claim: Claim, results: list[SendResult], max_at
     return summary(written)
 
 
-def renew_lease(db: Database, delivery_ids: list[int], lease: dt.timedelta) -> dt.datetime:
-    """Push the lease of records still being sent forward, before a provider call; return when it now runs out."""
-    lease_until = utcnow() + lease
-    with db.transaction() as session:
-        session.execute(
-            update(Delivery).where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.SENDING).values(lease_until=lease_until)
-        )
-    return lease_until
-
-
-def release_claim(db: Database, delivery_ids: list[int]) -> None:
-    """Give claimed records back untouched (the call was never made); the attempt does not count."""
-    with db.transaction() as session:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(delivery_ids), Delivery.state == DeliveryState.SENDING)
-            .values(state=DeliveryState.PENDING, attempts=Delivery.attempts - 1, lease_until=None, updated_at=utcnow())
-        )
-
-
 def error_rate(db: Database, campaign_id: int) -> tuple[float, int]:
     """Failed share of the records finished (sent or failed) since the campaign was released or resumed.
 

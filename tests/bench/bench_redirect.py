@@ -34,12 +34,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from publisher.core.broker import EmbeddedRedis
 from publisher.core.clock import utcnow
 from publisher.core.links import signer_for
 from publisher.core.settings import Settings
 from publisher.db.engine import open_database
 from tests.bench.bench_render import machine
+from tests.bench.cleanup import embedded_redis, interrupted_by_sigterm
 from tests.bench.processes import PYTHON, Service, _cpu_seconds
 from tests.support.audience import people
 from tests.support.campaigns import publish
@@ -118,9 +118,7 @@ def server_cpu(server: Service) -> float:
 def one_run(folder: Path, requests: int) -> Run:
     """Serve a fresh database and time ``requests`` clicks and as many pixels."""
     folder.mkdir()
-    redis = EmbeddedRedis(folder / "redis")
-    redis.start()
-    try:
+    with embedded_redis(folder / "redis") as redis:
         settings = settings_in(folder, redis.url)
         db = open_database(settings.resolved_database_url, settings.secret_keys)
         people(db)
@@ -146,8 +144,6 @@ def one_run(folder: Path, requests: int) -> Run:
             connection.close()
         finally:
             server.stop()
-    finally:
-        redis.stop()
     per_request = 1000 / len(tokens)
     return Run(clicks, pixels, (middle - started) * per_request, (ended - middle) * per_request, len(ids), len(links))
 
@@ -158,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=RUNS, help="runs; the figure is the median of their medians")
     args = parser.parse_args(argv)
     click_medians, pixel_medians, click_p99s, loads, cpu = [], [], [], [], []
-    with tempfile.TemporaryDirectory(prefix="bench-redirect-") as folder:
+    with interrupted_by_sigterm(), tempfile.TemporaryDirectory(prefix="bench-redirect-") as folder:
         for run in range(args.runs):
             loads.append(os.getloadavg()[0])
             measured = one_run(Path(folder) / f"run-{run}", args.requests)

@@ -52,9 +52,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from publisher.core.broker import EmbeddedRedis
 from tests.bench import preview_lint, publish_call
 from tests.bench.bench_render import FIRST_NAMES, LAST_NAMES, machine, subscribers
+from tests.bench.cleanup import embedded_redis, interrupted_by_sigterm
 from tests.bench.processes import (
     PROFILE_ENV,
     PROJECT,
@@ -694,25 +694,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         setups.append(Setup(f"sqlite {LARGE:,}", "sqlite", LARGE))
     if options.postgres:
         setups.append(Setup(f"postgresql {RECIPIENTS:,}", "postgresql", RECIPIENTS))
-    embedded = EmbeddedRedis(directory)
-    embedded.start()
-    fake = start_fake_providers(*all_handlers())
-    without_nagle(fake)
-    acceptances = Acceptances(fake)
     try:
-        progress("lint of the seed recap")
-        lint = measure_lint(runs)
-        fake.faults.delay = PROVIDER_LATENCY
-        ceiling = fake_ceiling(fake, acceptances)
-        sends = {setup.label: run_setup(setup, directory, embedded.url, fake, acceptances, options) for setup in setups}
-        naive = []
-        for number in range(1, runs + 1 if options.naive else 1):
-            progress(f"naive: {options.naive:,} tasks, run {number} of {runs}")
-            naive.append(run_naive(directory, embedded.url, fake, acceptances, options.naive))
-        million = run_million(directory, embedded.url, fake) if options.million else None
+        with interrupted_by_sigterm(), embedded_redis(directory) as embedded:
+            fake = start_fake_providers(*all_handlers())
+            try:
+                without_nagle(fake)
+                acceptances = Acceptances(fake)
+                progress("lint of the seed recap")
+                lint = measure_lint(runs)
+                fake.faults.delay = PROVIDER_LATENCY
+                ceiling = fake_ceiling(fake, acceptances)
+                sends = {setup.label: run_setup(setup, directory, embedded.url, fake, acceptances, options) for setup in setups}
+                naive = []
+                for number in range(1, runs + 1 if options.naive else 1):
+                    progress(f"naive: {options.naive:,} tasks, run {number} of {runs}")
+                    naive.append(run_naive(directory, embedded.url, fake, acceptances, options.naive))
+                million = run_million(directory, embedded.url, fake) if options.million else None
+            finally:
+                fake.stop()
     finally:
-        fake.stop()
-        embedded.stop()
         if options.keep:
             print(f"kept {directory}", file=sys.stderr)
         else:

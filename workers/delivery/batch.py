@@ -33,9 +33,8 @@ from publisher.ledger.claims import (
     error_rate,
     pause_campaign,
     record_results,
-    release_claim,
-    renew_lease,
 )
+from publisher.ledger.leases import release_claim, renew_lease
 from workers.delivery import metrics
 from workers.delivery.context import WorkerContext
 from workers.delivery.rate_limit import CallCost
@@ -96,7 +95,7 @@ def deliver_batch(ctx: WorkerContext, batch_id: int, *, max_countdown: float) ->
             emails.append(provider.keep(email))
         except RenderError as exc:
             results.append(SendResult(delivery.id, outcome=Outcome.PERMANENT, error=f"render failed: {exc}"))
-    sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails, claim.lease_until)
+    sent_results, released = _send_chunks(ctx, provider, f"newsletter-{campaign.id}-{batch_id}", emails, claim)
     results.extend(sent_results)
     ctx.state.observe(name, results)
     summary = record_results(ctx.db, claim, results, ctx.settings.max_attempts, idempotent=provider.idempotent)
@@ -175,34 +174,73 @@ def backoff(attempt: int, retry_after: float | None, cap: float) -> float:
 
 
 def _send_chunks(
-    ctx: WorkerContext, provider: Provider, batch_key: str, emails: list[OutgoingEmail], lease_until: dt.datetime
+    ctx: WorkerContext, provider: Provider, batch_key: str, emails: list[OutgoingEmail], claim: Claim
 ) -> tuple[list[SendResult], int]:
-    """Send in provider-sized calls within the shared rate limit; return the results and how many were given back."""
+    """Send the claim's ``emails`` in provider-sized calls within the shared rate limit; return the results and how many were given back.
+
+    Only records the claim still holds are sent, and only they have a result:
+    one another claim took over after this one's lease ran out (a stall) is
+    left out of every call from the renewal that found it gone.
+    """
     results: list[SendResult] = []
-    lease = lease_for(ctx)
+    lease = _Lease(ctx, claim)
     for start in range(0, len(emails), provider.max_batch_size):
-        chunk = emails[start : start + provider.max_batch_size]
+        # The chunks stay where the claim put them (a chunk's idempotency key
+        # is its recipients'); records found gone are only taken out of them.
+        chunk = lease.still_held(emails[start : start + provider.max_batch_size])
+        if not chunk:
+            continue
         if not _wait_for_rate_limit(ctx, provider, len(chunk)):
-            return results, _give_back(ctx, emails[start:])
+            return results, _give_back(ctx, lease, emails[start:])
         # Waiting and earlier calls ate into the lease: renew it for the
         # records still to go once a tenth of it has gone, before the
         # admission (which may wait half a lease too) and again after it.
         # Every call starts with nine tenths of a lease or more (more than
         # five HTTP timeouts), and one straight after the claim skips the write.
-        lease_until = _keep_leased(ctx, emails[start:], lease_until, lease)
+        lease.keep(emails[start:])
+        if not (chunk := lease.still_held(chunk)):
+            continue
         if not _admitted(ctx, provider, len(chunk)):
-            return results, _give_back(ctx, emails[start:])
-        lease_until = _keep_leased(ctx, emails[start:], lease_until, lease)
+            return results, _give_back(ctx, lease, emails[start:])
+        lease.keep(emails[start:])
+        if not (chunk := lease.still_held(chunk)):
+            continue
         key = f"{batch_key}-{start}"
         results.extend(metrics.provider_call(provider.name, lambda: provider.send(chunk, batch_key=key)))  # noqa: B023 (called at once)
     return results, 0
 
 
-def _keep_leased(ctx: WorkerContext, rest: list[OutgoingEmail], lease_until: dt.datetime, lease: dt.timedelta) -> dt.datetime:
-    """The lease of the records still to go, renewed when less than RENEW_BELOW of it is left."""
-    if lease_until - utcnow() < lease * RENEW_BELOW:
-        return renew_lease(ctx.db, [email.delivery_id for email in rest], lease)
-    return lease_until
+class _Lease:
+    """A claim's lease as its sender sees it: when it runs out, and which records it has found gone."""
+
+    def __init__(self, ctx: WorkerContext, claim: Claim) -> None:
+        self.ctx, self.claim = ctx, claim
+        self.length = lease_for(ctx)
+        self.until = claim.lease_until
+        self.records = {delivery.id: delivery for delivery in claim.deliveries}
+        self.gone: set[int] = set()
+
+    def keep(self, rest: list[OutgoingEmail]) -> None:
+        """Renew the lease of the records still to go when less than RENEW_BELOW of it is left, noting those no longer held."""
+        if self.until - utcnow() >= self.length * RENEW_BELOW:
+            return
+        asked = self.still_held(rest)
+        renewal = renew_lease(self.ctx.db, self.held_records(asked), self.length)
+        self.until = renewal.lease_until
+        gone = {email.delivery_id for email in asked} - renewal.held
+        if gone:
+            self.gone |= gone
+            log.warning(
+                "campaign %s: %s records were taken over (or put in doubt) after this worker's lease ran out; they are not sent here",
+                self.claim.campaign.id,
+                len(gone),
+            )
+
+    def still_held(self, emails: list[OutgoingEmail]) -> list[OutgoingEmail]:
+        return [email for email in emails if email.delivery_id not in self.gone]
+
+    def held_records(self, emails: list[OutgoingEmail]) -> list[ClaimedDelivery]:
+        return [self.records[email.delivery_id] for email in self.still_held(emails)]
 
 
 def _call_cost(ctx: WorkerContext, provider: Provider, messages: int) -> CallCost:
@@ -215,10 +253,11 @@ def _call_cost(ctx: WorkerContext, provider: Provider, messages: int) -> CallCos
     )
 
 
-def _give_back(ctx: WorkerContext, rest: list[OutgoingEmail]) -> int:
-    """The limit is further off than a task should wait: release the rest for the retry (or the sweep); return how many."""
-    release_claim(ctx.db, [email.delivery_id for email in rest])
-    return len(rest)
+def _give_back(ctx: WorkerContext, lease: _Lease, rest: list[OutgoingEmail]) -> int:
+    """The limit is further off than a task should wait: release the rest still held for the retry (or the sweep); return how many."""
+    records = lease.held_records(rest)
+    release_claim(ctx.db, records)
+    return len(records)
 
 
 def _admitted(ctx: WorkerContext, provider: Provider, messages: int) -> bool:

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from publisher.audience.subscribers import MAX_FIELD
+from publisher.audience.subscriber_rows import MAX_FIELD
 from publisher.core.clock import within_range
 from publisher.core.text_rules import refuse_control_characters
 from publisher.db.models import Attendance

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from publisher.audience.subscribers import MAX_FIELD, UnsendableAddressError, sendable_email
+from publisher.audience.subscriber_rows import MAX_FIELD, UnsendableAddressError, sendable_email
 from publisher.core.clock import within_range
 from publisher.core.errors import NewsletterError
 from publisher.core.text_rules import refuse_control_characters

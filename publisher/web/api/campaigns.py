@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from publisher.accounts.roles import Scope
 from publisher.audience.lists import find_list
-from publisher.audience.subscribers import normalise_email
+from publisher.audience.subscriber_rows import normalise_email
 from publisher.content.drafting import compose, fields_of, lint_draft, merge, read_draft
 from publisher.content.preview import SampleSubscriber
 from publisher.content.rendering.personalize import Recipient

@@ -20,7 +20,8 @@ from publisher.accounts import audit
 from publisher.accounts.audit import Action
 from publisher.accounts.roles import Actor
 from publisher.audience.lists import ListNameError, check_list_name, check_new_list_name, leave_list_by_address, list_summaries
-from publisher.audience.subscribers import ImportReport, import_csv_data, import_rows, normalise_email, rows_of_records
+from publisher.audience.subscriber_rows import normalise_email, rows_of_records
+from publisher.audience.subscribers import ImportReport, import_csv_data, import_rows
 from publisher.web.api.auth import SubscribersRead, SubscribersWrite
 from publisher.web.api.problems import ApiProblem, responses
 from publisher.web.api.schemas import ImportResult, ListOut, Rejected, Unsubscribed

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from publisher import sending
-from publisher.audience.subscribers import sendable_email
+from publisher.audience.subscriber_rows import sendable_email
 from publisher.core.broker import redis_url
 from publisher.db.models import Campaign
 from publisher.ledger import approval, control

@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from publisher import sending
 from publisher.accounts.sessions import SignedIn
-from publisher.audience.subscribers import sendable_email
+from publisher.audience.subscriber_rows import sendable_email
 from publisher.core import zones
 from publisher.core.clock import FIRST_YEAR, LAST_YEAR, utcnow
 from publisher.core.errors import ConfigurationError, NotFoundError

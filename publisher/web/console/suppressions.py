@@ -16,7 +16,7 @@ from publisher.accounts.audit import Action, log
 from publisher.accounts.sessions import SignedIn
 from publisher.audience.lists import list_summaries
 from publisher.audience.lookup import MAX_SEARCH, SEARCH_LIMIT, find_suppressions
-from publisher.audience.subscribers import normalise_email
+from publisher.audience.subscriber_rows import normalise_email
 from publisher.audience.suppression_list import DEFAULT_REASON, IMPORT_REASON, add, check_reason, import_file, remove
 from publisher.core.errors import ImportFileError, NewsletterError, NotFoundError
 from publisher.web.console.access import Editor
