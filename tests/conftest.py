@@ -7,12 +7,18 @@ NEWSLETTER_TEST_REDIS_URL); it is flushed before and after every test.
 PostgreSQL tests use a fresh database per test on the server at
 NEWSLETTER_TEST_POSTGRES_URL (default: the local one) and are skipped, with
 the reason shown, only when no server can be reached.
+
+A SQLite test's database starts as a copy of one migrated once per test
+process (the migrations took most of a short test's time); a test marked
+``empty_database`` gets no file, for the product to create and migrate.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator
@@ -24,6 +30,7 @@ import redis
 from sqlalchemy import make_url
 
 from publisher.core.broker import EmbeddedRedis
+from publisher.core.private_files import create_private_file, private_directory
 from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
 from tests.fakes.postmark import TOKEN
@@ -87,12 +94,29 @@ def postgres_url() -> Iterator[str]:
         connection.close()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database migrated to head, in one file (no WAL beside it), to copy."""
+    path = tmp_path_factory.mktemp("migrated") / "newsletter.db"
+    open_database(f"sqlite:///{path}").dispose()
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.execute("PRAGMA journal_mode=DELETE")
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each storage test runs once on SQLite and once on PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'var' / 'newsletter.db'}"
-    return str(request.getfixturevalue("postgres_url"))
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    path = tmp_path / "var" / "newsletter.db"
+    if request.node.get_closest_marker("empty_database") is None:
+        # Made as the product makes it (owner only), then filled with the migrated copy.
+        private_directory(path.parent)
+        create_private_file(path)
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture

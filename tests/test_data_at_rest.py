@@ -59,6 +59,7 @@ def assert_owner_only(root: Path, *, besides: str | None = None) -> None:
             assert mode(path) & 0o077 == 0, path
 
 
+@pytest.mark.empty_database
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_import_and_a_send_leave_the_data_directory_for_the_owner_only(
     env: dict[str, str], settings: Settings, start_worker: StartWorker, permissive_umask: None

@@ -40,6 +40,7 @@ def _head() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+@pytest.mark.empty_database
 def test_fresh_database_is_migrated_to_head(db: Database) -> None:
     with db.engine.connect() as connection:
         assert MigrationContext.configure(connection).get_current_revision() == _head()
@@ -179,6 +180,7 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
     database.dispose()
 
 
+@pytest.mark.empty_database
 def test_processes_starting_together_migrate_once(database_url: str) -> None:
     script = "import sys; from publisher.db.engine import open_database; open_database(sys.argv[1]).dispose()"
     processes = [subprocess.Popen([sys.executable, "-c", script, database_url], cwd=PROJECT, stderr=subprocess.PIPE) for _ in range(4)]
