@@ -15,13 +15,12 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Role
-from publisher.ledger.subject_test_decision import decide
 from publisher.ledger.subject_tests import configure, subject_test
 from tests.support.audience import people
 from tests.support.chromium import SCREENSHOTS, chromium
 from tests.support.console import PASSWORD, TIMEOUT, add_person, csrf_token, sign_in
 from tests.support.console_drafts import save_draft
-from tests.support.subject_tests import FIRST, OTHERS, records
+from tests.support.subject_tests import FIRST, OTHERS, decide_when_due, records
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -245,7 +244,7 @@ def test_the_progress_stream_sends_the_panel_when_it_changes_only(team: int, web
         panels = [data for name, data in seen if name == "subject_test"]
         assert len(panels) == 1  # two rounds, one panel: unchanged, it is not sent again
         assert "The wait ends at" in panels[0] and "Pick this winner" not in panels[0]
-        decide(db, cid)
+        decide_when_due(db, cid)
         name, data = next_event()
         while name != "subject_test":
             name, data = next_event()
@@ -255,7 +254,7 @@ def test_the_progress_stream_sends_the_panel_when_it_changes_only(team: int, web
 def test_no_significant_difference_says_variant_1_was_sent(team: int, web_url: str, db: Database) -> None:
     ada = sign_in(web_url, ADA)
     cid = send_tested(ada, web_url, team)
-    decided = decide(db, cid)
+    decided = decide_when_due(db, cid)
     assert decided is not None and decided.winner == 1
     shown = ada.get(f"{web_url}/console/campaigns/{cid}", timeout=TIMEOUT).text
     assert "<strong>Decision:</strong>" in shown and "no significant difference: variant 1 sent" in shown
