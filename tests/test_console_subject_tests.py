@@ -13,6 +13,7 @@ from axe_playwright_python.sync_playwright import Axe
 from markupsafe import escape
 from playwright.sync_api import BrowserContext, Page, expect
 
+from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignStatus, Role
 from publisher.ledger.subject_tests import configure, subject_test
@@ -21,6 +22,7 @@ from tests.support.chromium import SCREENSHOTS, chromium
 from tests.support.console import PASSWORD, TIMEOUT, add_person, csrf_token, sign_in
 from tests.support.console_drafts import save_draft
 from tests.support.subject_tests import FIRST, OTHERS, decide_when_due, records
+from tests.support.types import ServeWeb
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -154,6 +156,23 @@ def test_a_tampered_confirmation_is_refused_and_sends_nothing(team: int, web_url
     answer = post(ada, f"{page}/send/confirm", {**tampered, "recipients": str(team)}, page)
     assert 400 <= answer.status_code < 500 and "Bcc: x@example.com</" not in answer.text
     assert "Confirm send" not in answer.text  # no confirmation that would send it without its test
+    assert status_of(db, cid) is CampaignStatus.DRAFT and records(db, cid) == []
+
+
+def test_a_wait_longer_than_opens_are_kept_is_shown_next_to_the_wait_and_nothing_is_sent(
+    team: int, settings: Settings, serve_web: ServeWeb, db: Database
+) -> None:
+    base = serve_web(settings.model_copy(update={"tracking_days": 1}))
+    ada = sign_in(base, ADA)
+    cid = save_draft(ada, base)
+    page = f"{base}/console/campaigns/{cid}"
+    fields = {"variant_2": "B", "test_share": "40", "test_wait": "25h"}
+    answer = post(ada, f"{page}/send", {"when": "now", **fields}, page)
+    assert answer.status_code == 422
+    error = answer.text.split('id="test_wait-error">', 1)[1].split("</p>", 1)[0]
+    assert "longer than NEWSLETTER_TRACKING_DAYS (1 day)" in html.unescape(error)
+    confirmed = post(ada, f"{page}/send/confirm", {**fields, "recipients": str(team)}, page)
+    assert 400 <= confirmed.status_code < 500
     assert status_of(db, cid) is CampaignStatus.DRAFT and records(db, cid) == []
 
 

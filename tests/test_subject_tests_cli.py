@@ -188,3 +188,17 @@ def test_a_list_with_tracking_off_is_refused_a_subject_test(db: Database, env: d
     assert result.returncode == 2 and "list 'attendees' has off" in " ".join(result.output.split())
     off = run_cli({**env, "NEWSLETTER_TRACKING": "false"}, "publish", RECAP, "--list", "attendees", "--subject-variant", "a")
     assert off.returncode == 2 and "NEWSLETTER_TRACKING" in off.output
+
+
+@SQLITE
+def test_a_wait_longer_than_opens_are_kept_is_refused(db: Database, env: dict[str, str], tmp_path: Path) -> None:
+    audience(db, tmp_path, 10)
+    short = {**env, "NEWSLETTER_TRACKING_DAYS": "1"}
+    result = run_cli(short, "publish", RECAP, "--list", "attendees", "--subject-variant", "a", "--test-share", "50", "--test-wait", "25h")
+    assert result.returncode == 2, result.output
+    said = " ".join(result.output.split())
+    assert "the test wait, 25h, is longer than NEWSLETTER_TRACKING_DAYS (1 day)" in said
+    with db.reading() as session:
+        assert session.scalar(select(Campaign.id)) is None
+    kept = run_cli(short, "publish", RECAP, "--list", "attendees", "--subject-variant", "a", "--test-share", "50", "--test-wait", "24h")
+    assert kept.returncode == 0, kept.output

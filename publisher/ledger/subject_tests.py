@@ -108,6 +108,16 @@ def require_tracking(tracking: bool, mailing_list: MailingList) -> None:
         )
 
 
+def require_kept(wait: dt.timedelta, tracking_days: int) -> None:
+    """The opens and clicks a test is decided on must still be kept when it is decided (NEWSLETTER_TRACKING_DAYS)."""
+    if wait > dt.timedelta(days=tracking_days):
+        days = f"{tracking_days} day{'' if tracking_days == 1 else 's'}"
+        raise SubjectTestError(
+            f"the test wait, {format_wait(wait)}, is longer than NEWSLETTER_TRACKING_DAYS ({days}), how long opens and clicks "
+            "are kept: those it is decided on would be deleted first; shorten the wait"
+        )
+
+
 def check_subject(subject: str, what: str) -> None:
     """A subject goes in a mail header: one line, not empty, at most SUBJECT_LIMIT characters."""
     if not subject.strip():
