@@ -183,7 +183,11 @@ class CampaignOut(BaseModel):
     approved_by: str | None = Field(None, description="Who approved that automatic send (null: it waits for an approval).")
     approved_at: str | None = None
     next_release_at: str | None = Field(
-        None, description="When its next recipients go out (UTC): a local-time send's next time zone, or a scheduled send's send_at."
+        None,
+        description=(
+            "When its next recipients go out (UTC): a local-time send's next time zone, a scheduled send's send_at, "
+            "or a sending subject test's decision (its remainder then gets the winner)."
+        ),
     )
     next_release_recipients: int | None = Field(None, description="How many recipients go out then (null: none ahead).")
     lint: LintOut | None = Field(
