@@ -64,7 +64,9 @@ def test_publish_a_subject_test_send_the_test_then_the_winner_to_the_rest_each_o
     campaign_id = int(published.last_line.split()[1])
     # `send` and `publish` report the whole audience; the test's share is said apart.
     assert f"campaign {campaign_id}: 40 recipient(s)" in published.output
-    assert "subject test: 8 recipient(s) in the test (variant 1: 3, variant 2: 3, variant 3: 2); 32 get the winner" in published.output
+    said = " ".join(published.output.split())
+    assert "subject test: 8 recipient(s) in the test (variant 1: 3, variant 2: 3, variant 3: 2); 32 get the winner" in said
+    assert "get the winner 2h after the test starts sending (at " in said
 
     start_worker(env)
     wait_until(lambda: _sent(db, campaign_id) == 8, timeout=BOUND)
