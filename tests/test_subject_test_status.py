@@ -15,6 +15,7 @@ from publisher.accounts.roles import CLI_ACTOR
 from publisher.cli.status_report import StatusReport, render
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
+from publisher.ledger import control
 from publisher.ledger.status import CampaignProgress, campaign_progress
 from publisher.ledger.subject_test_decision import pick_winner
 from tests.support.subject_tests import audience, drain, publish_tested, sweep
@@ -88,3 +89,17 @@ def test_a_sending_test_shows_its_decision_time_as_such_and_the_test_and_remaind
     said = _said(progress, columns)
     assert "(50%: variant 1 10 of 10 sent, variant 2 10 of 10 sent)" in said
     assert "20 in the remainder get variant 2 (picked by hand): 20 of 20 sent" in said
+
+
+def test_a_paused_test_says_its_decision_comes_a_full_wait_after_the_resume(
+    settings: Settings, db: Database, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    audience(db, tmp_path, 40)
+    with time_machine.travel(PUBLISHED, tick=False):
+        created = publish_tested(settings, db, share=50)
+        control.pause(db, created.id)
+    progress = _progress(db, created.id, PUBLISHED)
+    assert progress.next_release is None  # not known until it is resumed
+    said = _said(progress, 250)
+    assert "20 in the remainder wait for the winner: the subject-test decision comes 2h after the campaign is resumed" in said
+    assert "subject-test decision 2025" not in said
