@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
 import time_machine
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
+from publisher.accounts.roles import CLI_ACTOR
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignRelease, ReleaseState
-from publisher.ledger import control
-from publisher.ledger.subject_test_decision import decide, decide_due
+from publisher.ledger import control, subject_test_decision
+from publisher.ledger.subject_test_decision import DecisionConflict, decide, decide_due, pick_winner, variant_results
 from tests.support.subject_tests import audience, drain, publish_tested, sweep
 
 PUBLISHED = dt.datetime(2025, 1, 16, 9, 0, tzinfo=dt.UTC)
@@ -139,3 +143,72 @@ def test_one_test_that_cannot_be_decided_does_not_keep_the_others_waiting(
     assert [d.campaign_id for d in decided] == [sound.id]
     assert _winner(db, broken.id) is None and _winner(db, sound.id) == 1
     assert f"campaign {broken.id}" in caplog.text
+
+
+def _unless_held(db: Database, campaign_id: int, *steps: Callable[[Database, int], object]) -> bool:
+    """Take ``steps`` (pause, resume, cancel) on the campaign from other connections unless its row is held; whether they were taken."""
+    with db.engine.connect() as other:
+        try:
+            other.execute(text("SELECT id FROM campaigns WHERE id = :id FOR UPDATE NOWAIT"), {"id": campaign_id})
+        except OperationalError:
+            return False  # held by the decision: each step would wait for it to commit
+        other.rollback()
+    for step in steps:
+        step(db, campaign_id)
+    return True
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite runs one writer at a time: no interleaving
+def test_a_pause_and_resume_committed_while_the_decision_is_taken_are_never_overruled_by_it(
+    settings: Settings, db: Database, redis_url: str, redis_client: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audience(db, tmp_path, 40)
+    with time_machine.travel(PUBLISHED, tick=False):
+        created = publish_tested(settings, db, share=50)
+    _send_test_share(settings, db, redis_url, redis_client, PUBLISHED + SECOND)
+    due = PUBLISHED + WAIT
+    interleaved: list[bool] = []
+
+    def figures_meanwhile(session: Session, campaign: Campaign) -> list[tuple[int, int]]:
+        # An operator pauses and resumes while the sweep is reading the test's figures.
+        interleaved.append(_unless_held(db, created.id, control.pause, control.resume))
+        return variant_results(session, campaign)
+
+    monkeypatch.setattr(subject_test_decision, "variant_results", figures_meanwhile)
+    with time_machine.travel(due, tick=False):
+        decided = decide(db, created.id, due)
+    assert len(interleaved) == 1
+    if interleaved[0]:
+        # The resume committed first: it restarted the wait, and the decision must not be written over it.
+        assert decided is None and _winner(db, created.id) is None
+        assert _remainder(db, created.id).release_at == due + WAIT
+    else:
+        # The decision held the campaign: the pause would have waited for it, and the resume then finds it decided.
+        assert decided is not None and _winner(db, created.id) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_cancel_committed_while_a_winner_is_picked_is_never_overruled_by_the_pick(
+    settings: Settings, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audience(db, tmp_path, 40)
+    with time_machine.travel(PUBLISHED, tick=False):
+        created = publish_tested(settings, db, share=50)
+    interleaved: list[bool] = []
+
+    def figures_meanwhile(session: Session, campaign: Campaign) -> list[tuple[int, int]]:
+        interleaved.append(_unless_held(db, created.id, control.cancel))
+        return variant_results(session, campaign)
+
+    monkeypatch.setattr(subject_test_decision, "variant_results", figures_meanwhile)
+    with time_machine.travel(PUBLISHED + SECOND, tick=False):
+        try:
+            batches = pick_winner(db, created.id, 2, CLI_ACTOR)
+        except DecisionConflict:
+            batches = None
+    assert len(interleaved) == 1
+    if interleaved[0]:
+        # Cancelled first: a cancelled campaign gets no winner and no batch to send.
+        assert batches is None and _winner(db, created.id) is None
+    else:
+        assert batches and _winner(db, created.id) == 2

@@ -167,7 +167,8 @@ def decide(db: Database, campaign_id: int, now: dt.datetime | None = None) -> De
     """
     now = now or utcnow()
     with db.transaction() as session:
-        campaign = session.get(Campaign, campaign_id)
+        # Held until the decision commits: a pause, resume or cancel (which take the same lock) comes wholly before or after it.
+        campaign = session.get(Campaign, campaign_id, with_for_update=True)
         if campaign is None or not campaign.subject_variants or campaign.ab_winner is not None:
             return None
         release = remainder_release(session, campaign_id)
@@ -227,7 +228,8 @@ def pick_winner(db: Database, campaign_id: int, number: int, actor: Actor) -> li
     if not 0 < campaign_id <= MAX_ID:
         raise NotFoundError(f"no campaign with id {campaign_id}")
     with db.transaction() as session:
-        campaign = session.get(Campaign, campaign_id)
+        # As in decide(): a cancel committed meanwhile is seen before the pick, not after it.
+        campaign = session.get(Campaign, campaign_id, with_for_update=True)
         if campaign is None or campaign.is_test:
             raise NotFoundError(f"no campaign with id {campaign_id}")
         if not campaign.subject_variants:
