@@ -18,7 +18,7 @@ from publisher.db.engine import Database
 from publisher.ledger import control
 from publisher.ledger.status import CampaignProgress, campaign_progress
 from publisher.ledger.subject_test_decision import pick_winner
-from tests.support.subject_tests import audience, drain, publish_tested, sweep
+from tests.support.subject_tests import audience, drain, publish_tested, send_batch, share_batches, sweep
 
 PUBLISHED = dt.datetime(2025, 1, 16, 9, 0, tzinfo=dt.UTC)
 WAIT = dt.timedelta(hours=2)
@@ -103,3 +103,18 @@ def test_a_paused_test_says_its_decision_comes_a_full_wait_after_the_resume(
     said = _said(progress, 250)
     assert "20 in the remainder wait for the winner: the subject-test decision comes 2h after the campaign is resumed" in said
     assert "subject-test decision 2025" not in said
+
+
+def test_a_test_whose_wait_is_over_before_its_share_was_sent_says_the_decision_waits_for_it(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    audience(db, tmp_path, 40)
+    with time_machine.travel(PUBLISHED, tick=False):
+        created = publish_tested(settings, db, share=50)
+    with time_machine.travel(PUBLISHED, tick=False):
+        send_batch(db, share_batches(db, created.id)[0])
+    said = _said(_progress(db, created.id, PUBLISHED + WAIT + dt.timedelta(minutes=1)), 250)
+    assert "(50%: variant 1 10 of 10 sent, variant 2 0 of 10 sent)" in said
+    assert (
+        "the subject-test decision was due at 2025-01-16 11:00 UTC: it is taken once the test share is sent, 2h later at the latest" in said
+    )

@@ -20,7 +20,7 @@ from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignRelease, ReleaseState
 from publisher.ledger import control, subject_test_decision
 from publisher.ledger.subject_test_decision import DecisionConflict, decide, decide_due, pick_winner, variant_results
-from tests.support.subject_tests import audience, drain, publish_tested, sweep
+from tests.support.subject_tests import audience, drain, publish_tested, send_batch, share_batches, sweep
 
 PUBLISHED = dt.datetime(2025, 1, 16, 9, 0, tzinfo=dt.UTC)
 WAIT = dt.timedelta(hours=2)
@@ -212,3 +212,61 @@ def test_a_cancel_committed_while_a_winner_is_picked_is_never_overruled_by_the_p
         assert batches is None and _winner(db, created.id) is None
     else:
         assert batches and _winner(db, created.id) == 2
+
+
+def test_a_test_share_still_being_sent_when_its_wait_is_over_is_decided_once_it_is_all_sent(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    audience(db, tmp_path, 40)
+    with time_machine.travel(PUBLISHED, tick=False):
+        created = publish_tested(settings, db, share=50)
+    first, *rest = share_batches(db, created.id)
+    with time_machine.travel(PUBLISHED + SECOND, tick=False):
+        send_batch(db, first)
+    # The workers died with the rest of the test share still to send: the wait's end does not decide on a part of it.
+    assert decide(db, created.id, PUBLISHED + WAIT) is None
+    assert _winner(db, created.id) is None
+    finished = PUBLISHED + WAIT + dt.timedelta(minutes=30)
+    with time_machine.travel(finished, tick=False):
+        for batch_id in rest:
+            send_batch(db, batch_id)
+    decided = decide(db, created.id, finished)
+    assert decided is not None and _winner(db, created.id) == 1
+
+
+@pytest.mark.parametrize(
+    ("kept", "latest"),
+    [(None, PUBLISHED + 2 * WAIT), (dt.timedelta(hours=3), PUBLISHED + dt.timedelta(hours=3))],
+    ids=["one-more-wait", "before-its-opens-are-deleted"],
+)
+def test_a_test_share_never_all_sent_is_decided_on_what_was_at_the_latest(
+    settings: Settings, db: Database, tmp_path: Path, kept: dt.timedelta | None, latest: dt.datetime
+) -> None:
+    audience(db, tmp_path, 40)
+    with time_machine.travel(PUBLISHED, tick=False):
+        created = publish_tested(settings, db, share=50)
+    with time_machine.travel(PUBLISHED + SECOND, tick=False):
+        send_batch(db, share_batches(db, created.id)[0])
+    assert decide_due(db, latest - SECOND, kept=kept) == []
+    assert _winner(db, created.id) is None
+    assert [d.campaign_id for d in decide_due(db, latest, kept=kept)] == [created.id]
+    with db.reading() as session:
+        results = session.scalar(select(Campaign.ab_results).where(Campaign.id == created.id))
+    assert sum(trials for _, trials in results) == 10  # the one batch sent
+
+
+def test_the_sweep_keeps_the_decision_within_the_days_opens_are_kept(
+    settings: Settings, db: Database, redis_url: str, tmp_path: Path
+) -> None:
+    audience(db, tmp_path, 40)
+    wait = dt.timedelta(hours=20)
+    with time_machine.travel(PUBLISHED, tick=False):
+        created = publish_tested(settings, db, share=50, wait=wait)
+    with time_machine.travel(PUBLISHED + SECOND, tick=False):
+        send_batch(db, share_batches(db, created.id)[0])
+    kept_a_day = settings.model_copy(update={"tracking_days": 1})
+    # Opens are kept a day: the decision waits for the rest of the test share 4 hours at most, not 20.
+    sweep(kept_a_day, redis_url, PUBLISHED + dt.timedelta(hours=24) - SECOND)
+    assert _winner(db, created.id) is None
+    sweep(kept_a_day, redis_url, PUBLISHED + dt.timedelta(hours=24))
+    assert _winner(db, created.id) == 1

@@ -157,6 +157,12 @@ def _decision_time(c: CampaignProgress) -> str:
     test = c.subject_test
     assert test is not None
     wait = format_wait(dt.timedelta(seconds=test.wait_seconds))
+    if c.status == "sending" and test.decide_at is not None and test.wait_over:
+        # Workers that died, or a slow provider, left part of the test share unsent (docs/subject-tests.md).
+        return (
+            f"was due at {test.decide_at:%Y-%m-%d %H:%M} UTC: it is taken once the test share is sent, "
+            f"{wait} later at the latest, on human {test.metric}"
+        )
     if c.status == "sending" and test.decide_at is not None:
         return f"is due at {test.decide_at:%Y-%m-%d %H:%M} UTC, on human {test.metric}"
     if c.status == "paused":

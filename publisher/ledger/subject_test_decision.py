@@ -36,7 +36,7 @@ from publisher.db.models import (
     ReleaseState,
 )
 from publisher.ledger.significance import Comparison, compare
-from publisher.ledger.subject_tests import DEFAULT_METRIC, SubjectTestError, restart_waits
+from publisher.ledger.subject_tests import DEFAULT_METRIC, DEFAULT_WAIT, SubjectTestError, restart_waits
 from publisher.tracking.figures import METRICS, Metric, engaged_deliveries
 
 log = logging.getLogger(__name__)
@@ -158,12 +158,14 @@ def due_decisions(db: Database, now: dt.datetime | None = None) -> list[int]:
         )
 
 
-def decide(db: Database, campaign_id: int, now: dt.datetime | None = None) -> Decided | None:
+def decide(db: Database, campaign_id: int, now: dt.datetime | None = None, *, kept: dt.timedelta | None = None) -> Decided | None:
     """Decide one test on its figures now, in one transaction, if it is due; None when it is not (or is no test).
 
     Not due: decided already, not sending (paused, cancelled, complete), or
     its wait not over. A test none of whose share was sent yet while some of
     it still waits (its workers were down) gets a full wait from now instead.
+    One with part of its share still to send waits for the rest (``_grace``);
+    ``kept`` is how long opens and clicks are kept (NEWSLETTER_TRACKING_DAYS).
     """
     now = now or utcnow()
     with db.transaction() as session:
@@ -177,15 +179,28 @@ def decide(db: Database, campaign_id: int, now: dt.datetime | None = None) -> De
         if release.release_at > now:
             return None
         results = variant_results(session, campaign)
-        if not any(trials for _, trials in results) and _test_share_open(session, campaign_id):
+        share_open = _test_share_open(session, campaign_id)
+        if share_open and not any(trials for _, trials in results):
             restart_waits(session, [campaign_id], now)
             return None
+        if share_open and now < release.release_at + _grace(campaign, kept):
+            return None  # the rest of the test share is still to be sent: decide on all of it
         comparison = compare(results)
         how = Decision.SIGNIFICANT if comparison.significant else Decision.NOT_SIGNIFICANT
         winner = comparison.best if comparison.significant else 1
         if not _record(session, campaign, _Verdict(winner, how, SWEEP_DECIDER, results, comparison, sending_only=True), now):
             return None
         return Decided(campaign_id, winner, how, comparison)
+
+
+def _grace(campaign: Campaign, kept: dt.timedelta | None) -> dt.timedelta:
+    """How long past its wait a test waits for the rest of its share to be sent (workers that died, a slow provider).
+
+    One more wait at most, so that a share never sent in full is still
+    decided, on what was; and never past the days its first opens are kept.
+    """
+    wait = dt.timedelta(seconds=campaign.ab_wait_seconds or DEFAULT_WAIT.total_seconds())
+    return wait if kept is None else max(dt.timedelta(0), min(wait, kept - wait))
 
 
 def _test_share_open(session: Session, campaign_id: int) -> bool:
@@ -199,8 +214,8 @@ def _test_share_open(session: Session, campaign_id: int) -> bool:
     return found is not None
 
 
-def decide_due(db: Database, now: dt.datetime | None = None) -> list[Decided]:
-    """The sweep's step: decide every test whose wait has passed, each in its own transaction.
+def decide_due(db: Database, now: dt.datetime | None = None, *, kept: dt.timedelta | None = None) -> list[Decided]:
+    """The sweep's step: decide every test whose wait has passed, each in its own transaction (``decide``).
 
     One that fails is logged and left for the next sweep; the others are still decided.
     """
@@ -208,7 +223,7 @@ def decide_due(db: Database, now: dt.datetime | None = None) -> list[Decided]:
     decided: list[Decided] = []
     for campaign_id in due_decisions(db, now):
         try:
-            outcome = decide(db, campaign_id, now)
+            outcome = decide(db, campaign_id, now, kept=kept)
         except Exception:  # one damaged campaign must not keep every other test waiting
             log.exception("campaign %s: its subject test could not be decided; the next sweep tries again", campaign_id)
             continue

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from publisher.core.clock import utcnow
 from publisher.db.engine import Database
 from publisher.db.models import Batch, Campaign, Delivery, DeliveryState, ReleaseState
 from publisher.ledger.significance import ALPHA, rate
@@ -54,6 +55,8 @@ class SubjectTestProgress:
     winner: int | None
     decision: str | None
     decided_at: dt.datetime | None
+    #: Undecided with its wait over: the decision waits for the rest of the test share to be sent (or for a sweep).
+    wait_over: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -122,6 +125,7 @@ def progress_of(session: Session, campaign: Campaign) -> SubjectTestProgress | N
         winner=campaign.ab_winner,
         decision=campaign.ab_decision,
         decided_at=campaign.ab_decided_at,
+        wait_over=release is not None and release.state is ReleaseState.PENDING and release.release_at <= utcnow(),
     )
 
 

@@ -118,11 +118,19 @@ def drain(db: Database, client: redis.Redis) -> list[int]:
     client.delete(QUEUE_SEND)
     for batch_id in taken:
         unmark_queued(client, batch_id)
-        _send(db, batch_id)
+        send_batch(db, batch_id)
     return taken
 
 
-def _send(db: Database, batch_id: int) -> None:
+def share_batches(db: Database, campaign_id: int) -> list[int]:
+    """The test share's batches (those held for the winner have a release), in order."""
+    with db.reading() as session:
+        query = select(Batch.id).where(Batch.campaign_id == campaign_id, Batch.release_id.is_(None)).order_by(Batch.id)
+        return list(session.scalars(query))
+
+
+def send_batch(db: Database, batch_id: int) -> None:
+    """Send one batch as a worker would, every record accepted."""
     claim = claim_batch(db, batch_id, LEASE, "outbox", idempotent=False)
     if claim is not None and claim.deliveries:
         record_results(db, claim, _accepted(claim), 3)
@@ -134,10 +142,8 @@ def _accepted(claim: Claim) -> list[SendResult]:
 
 def decide_when_due(db: Database, campaign_id: int) -> Decided | None:
     """Send the test's share as a worker would, let its wait pass (moved in the ledger, not waited for), and decide as the sweep does."""
-    with db.reading() as session:
-        test_batches = session.scalars(select(Batch.id).where(Batch.campaign_id == campaign_id, Batch.release_id.is_(None))).all()
-    for batch_id in test_batches:
-        _send(db, batch_id)
+    for batch_id in share_batches(db, campaign_id):
+        send_batch(db, batch_id)
     with db.transaction() as session:
         session.execute(update(CampaignRelease).where(CampaignRelease.campaign_id == campaign_id).values(release_at=utcnow()))
     return decide(db, campaign_id)
