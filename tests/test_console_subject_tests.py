@@ -12,10 +12,12 @@ import requests
 from axe_playwright_python.sync_playwright import Axe
 from markupsafe import escape
 from playwright.sync_api import BrowserContext, Page, expect
+from sqlalchemy import update
 
+from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Campaign, CampaignStatus, Role
+from publisher.db.models import Campaign, CampaignRelease, CampaignStatus, Role
 from publisher.ledger.subject_tests import configure, subject_test
 from tests.support.audience import people
 from tests.support.chromium import SCREENSHOTS, chromium
@@ -212,6 +214,22 @@ def test_a_subject_test_goes_through_its_confirmation_into_the_ledger_and_shows_
     assert '<th scope="col">Human opens</th>' in panel
     viewer = sign_in(web_url, VIC).get(page, timeout=TIMEOUT).text
     assert "Subject test" in viewer and "Pick this winner" not in viewer
+
+
+def test_a_test_whose_wait_is_over_before_its_share_was_sent_says_what_the_decision_waits_for(
+    team: int, web_url: str, db: Database
+) -> None:
+    ada = sign_in(web_url, ADA)
+    cid = send_tested(ada, web_url, team)
+    # No worker sent the test share, and its wait is over (moved in the ledger, not waited for).
+    with db.transaction() as session:
+        session.execute(
+            update(CampaignRelease).where(CampaignRelease.campaign_id == cid).values(release_at=utcnow() - dt.timedelta(minutes=1))
+        )
+    shown = ada.get(f"{web_url}/console/campaigns/{cid}", timeout=TIMEOUT).text
+    panel = shown.split('<section id="subject-test"', 1)[1].split("</section>", 1)[0]
+    assert "The wait ended at <strong>" in panel and "The wait ends at" not in panel
+    assert "the workers decide once the test share is sent, 30m later at the latest" in panel
 
 
 def test_pick_this_winner_asks_to_confirm_then_decides_once(team: int, web_url: str, db: Database) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from dataclasses import dataclass, field
 
@@ -17,7 +16,6 @@ from publisher.cli.terminal import safe, safe_json
 from publisher.core.settings import Settings
 from publisher.db.models import DeliveryState
 from publisher.ledger.status import CampaignProgress
-from publisher.ledger.subject_tests import format_wait
 from workers.delivery.provider_state import ProviderState
 from workers.delivery.rate_limit import RateLimiter
 
@@ -156,7 +154,7 @@ def _decision_time(c: CampaignProgress) -> str:
     """When the sweep decides: a full wait after the test's share starts (or resumes) sending (docs/subject-tests.md)."""
     test = c.subject_test
     assert test is not None
-    wait = format_wait(dt.timedelta(seconds=test.wait_seconds))
+    wait = test.wait
     if c.status == "sending" and test.decide_at is not None and test.wait_over:
         # Workers that died, or a slow provider, left part of the test share unsent (docs/subject-tests.md).
         return (

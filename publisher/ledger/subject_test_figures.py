@@ -22,7 +22,7 @@ from publisher.db.engine import Database
 from publisher.db.models import Batch, Campaign, Delivery, DeliveryState, ReleaseState
 from publisher.ledger.significance import ALPHA, rate
 from publisher.ledger.subject_test_decision import Decision, remainder_release, variant_results
-from publisher.ledger.subject_tests import DEFAULT_METRIC, set_up, variant_subjects
+from publisher.ledger.subject_tests import DEFAULT_METRIC, format_wait, set_up, variant_subjects
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,11 @@ class SubjectTestProgress:
     decided_at: dt.datetime | None
     #: Undecided with its wait over: the decision waits for the rest of the test share to be sent (or for a sweep).
     wait_over: bool = False
+
+    @property
+    def wait(self) -> str:
+        """The wait as ``--test-wait`` writes it (``2h``)."""
+        return format_wait(dt.timedelta(seconds=self.wait_seconds))
 
     def as_dict(self) -> dict[str, object]:
         return {

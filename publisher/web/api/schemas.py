@@ -141,7 +141,12 @@ class AbTestOut(BaseModel):
     wait: str = Field(description="As `--test-wait` writes it, e.g. `2h`.")
     wait_seconds: int
     metric: str
-    decide_at: str | None = Field(description="When the sweep decides (UTC), unless a sender picks the winner first; null for a draft.")
+    decide_at: str | None = Field(
+        description=(
+            "When the test's wait ends and the sweep decides (UTC), unless a sender picks the winner first; later when part of "
+            "the test share is still to be sent then (one more wait at most); null for a draft."
+        )
+    )
     test_recipients: int
     remainder_recipients: int = Field(description="Recipients who get the winner.")
     variants: list[VariantOut]
