@@ -199,7 +199,7 @@ def test_a_wait_longer_than_opens_are_kept_is_refused(db: Database, env: dict[st
     result = run_cli(short, "publish", RECAP, "--list", "attendees", "--subject-variant", "a", "--test-share", "50", "--test-wait", "25h")
     assert result.returncode == 2, result.output
     said = " ".join(result.output.split())
-    assert "the test wait, 25h, is longer than NEWSLETTER_TRACKING_DAYS (1 day)" in said
+    assert "--test-wait: the test wait, 25h, is longer than NEWSLETTER_TRACKING_DAYS (1 day)" in said
     with db.reading() as session:
         assert session.scalar(select(Campaign.id)) is None
     kept = run_cli(short, "publish", RECAP, "--list", "attendees", "--subject-variant", "a", "--test-share", "50", "--test-wait", "24h")
