@@ -9,12 +9,14 @@ import pytest
 from sqlalchemy import func, select
 
 from publisher.accounts.roles import Scope
+from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign
 from tests.support.api import Api, assert_problem, token, wheres
 from tests.support.audience import people
 from tests.support.recaps import RECAP
 from tests.support.subject_tests import FIRST, OTHERS, records
+from tests.support.types import ServeWeb
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -186,3 +188,20 @@ def test_an_idempotency_key_covers_the_subject_test(api: Api, audience: dict[str
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     other = {**body, "subject_variants": [FIRST, OTHERS[1]]}
     assert_problem(api.post("/campaigns", json=other, headers={"Idempotency-Key": "ab-1"}), 409)
+
+
+def test_a_wait_longer_than_opens_are_kept_is_refused_at_send_and_the_draft_stays(
+    settings: Settings, serve_web: ServeWeb, db: Database, audience: dict[str, int]
+) -> None:
+    # Opens are kept a day: a 25-hour wait would decide on opens already deleted.
+    api = Api(serve_web(settings.model_copy(update={"tracking_days": 1})), token(db))
+    created = draft(api, subject_variants=[FIRST, OTHERS[0]], ab_test={"share": 40, "wait": "25h"})
+    problem = assert_problem(api.post(f"/campaigns/{created['id']}/send"), 422)
+    assert "NEWSLETTER_TRACKING_DAYS" in problem["detail"] and "1 day" in problem["detail"]
+    assert api.get(f"/campaigns/{created['id']}").json()["status"] == "draft" and records(db, created["id"]) == []
+    variants = [FIRST, OTHERS[0]]
+    longer = api.post(f"/campaigns/{created['id']}/send", json={"subject_variants": variants, "ab_test": {"share": 40, "wait": 90000}})
+    assert "NEWSLETTER_TRACKING_DAYS" in assert_problem(longer, 422)["detail"]
+    # A day is as long as opens are kept: allowed.
+    kept = api.post(f"/campaigns/{created['id']}/send", json={"subject_variants": variants, "ab_test": {"share": 40, "wait": "24h"}})
+    assert kept.status_code == 202, kept.text

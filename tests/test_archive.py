@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -13,13 +14,17 @@ import pytest
 import requests
 from sqlalchemy import select, update
 
+from publisher.accounts.roles import CLI_ACTOR
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, CampaignStatus, MailingList
+from publisher.ledger.archive import archived_issues
+from publisher.ledger.subject_test_decision import pick_winner
 from tests.support.audience import CSV, people
 from tests.support.campaigns import publish
 from tests.support.cli import run_cli
 from tests.support.recaps import WORKSHOP
+from tests.support.subject_tests import OTHERS, audience, publish_tested
 from tests.support.types import ServeWeb
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -175,3 +180,22 @@ def test_rss_description_shows_markup_in_a_subject_as_text(
     assert description == "&lt;b&gt;bold&lt;/b&gt; &amp; &lt;img src=x onerror=alert(1)&gt;"
     rendered = lxml.html.fragment_fromstring(description, create_parent="div")
     assert rendered.text_content() == subject and len(rendered) == 0  # the reader shows the subject as text, no elements
+
+
+def test_a_subject_tests_issue_is_archived_with_the_winning_subject(
+    public_settings: Settings, db: Database, tmp_path: Path, serve_web: ServeWeb
+) -> None:
+    audience(db, tmp_path, 10)
+    with db.transaction() as session:
+        session.execute(update(MailingList).where(MailingList.name == "attendees").values(public=True))
+    created = publish_tested(public_settings, db, share=50)
+    base = serve_web(public_settings)
+    # Before the decision only the test's share has it: it is not in the archive yet.
+    with db.reading() as session:
+        assert archived_issues(session) == []
+    pick_winner(db, created.id, 2, CLI_ACTOR)
+    with db.reading() as session:
+        assert [(issue.id, issue.subject) for issue in archived_issues(session)] == [(created.id, OTHERS[0])]
+    response = requests.get(f"{base}/archive/feed.xml", timeout=5)
+    [item] = ElementTree.fromstring(response.content).iter("item")  # noqa: S314 (our own feed)
+    assert item.findtext("description") == OTHERS[0]

@@ -210,7 +210,7 @@ def test_set_based_moves_touch_only_their_source_status(settings: Settings, db: 
     control.pause(db, paused.id)
 
     with db.transaction() as session:
-        assert states.release_due(session, now + dt.timedelta(minutes=2)) == 1
+        assert states.release_due(session, now + dt.timedelta(minutes=2)) == [due.id]
         assert not states.pause_sending(session, later.id, "a halt")  # scheduled: the workers leave it be
         assert not states.pause_sending(session, paused.id, "a halt")
         assert not states.complete_if_done(session, paused.id)  # paused: resume decides it

@@ -12,16 +12,19 @@ import requests
 from axe_playwright_python.sync_playwright import Axe
 from markupsafe import escape
 from playwright.sync_api import BrowserContext, Page, expect
+from sqlalchemy import update
 
+from publisher.core.clock import utcnow
+from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Campaign, CampaignStatus, Role
-from publisher.ledger.subject_test_decision import decide
+from publisher.db.models import Campaign, CampaignRelease, CampaignStatus, Role
 from publisher.ledger.subject_tests import configure, subject_test
 from tests.support.audience import people
 from tests.support.chromium import SCREENSHOTS, chromium
 from tests.support.console import PASSWORD, TIMEOUT, add_person, csrf_token, sign_in
 from tests.support.console_drafts import save_draft
-from tests.support.subject_tests import FIRST, OTHERS, records
+from tests.support.subject_tests import FIRST, OTHERS, decide_when_due, records
+from tests.support.types import ServeWeb
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -158,6 +161,23 @@ def test_a_tampered_confirmation_is_refused_and_sends_nothing(team: int, web_url
     assert status_of(db, cid) is CampaignStatus.DRAFT and records(db, cid) == []
 
 
+def test_a_wait_longer_than_opens_are_kept_is_shown_next_to_the_wait_and_nothing_is_sent(
+    team: int, settings: Settings, serve_web: ServeWeb, db: Database
+) -> None:
+    base = serve_web(settings.model_copy(update={"tracking_days": 1}))
+    ada = sign_in(base, ADA)
+    cid = save_draft(ada, base)
+    page = f"{base}/console/campaigns/{cid}"
+    fields = {"variant_2": "B", "test_share": "40", "test_wait": "25h"}
+    answer = post(ada, f"{page}/send", {"when": "now", **fields}, page)
+    assert answer.status_code == 422
+    error = answer.text.split('id="test_wait-error">', 1)[1].split("</p>", 1)[0]
+    assert "longer than NEWSLETTER_TRACKING_DAYS (1 day)" in html.unescape(error)
+    confirmed = post(ada, f"{page}/send/confirm", {**fields, "recipients": str(team)}, page)
+    assert 400 <= confirmed.status_code < 500
+    assert status_of(db, cid) is CampaignStatus.DRAFT and records(db, cid) == []
+
+
 def test_a_subject_test_cannot_go_at_local_time(team: int, web_url: str, db: Database) -> None:
     ada = sign_in(web_url, ADA)
     cid = save_draft(ada, web_url)
@@ -194,6 +214,22 @@ def test_a_subject_test_goes_through_its_confirmation_into_the_ledger_and_shows_
     assert '<th scope="col">Human opens</th>' in panel
     viewer = sign_in(web_url, VIC).get(page, timeout=TIMEOUT).text
     assert "Subject test" in viewer and "Pick this winner" not in viewer
+
+
+def test_a_test_whose_wait_is_over_before_its_share_was_sent_says_what_the_decision_waits_for(
+    team: int, web_url: str, db: Database
+) -> None:
+    ada = sign_in(web_url, ADA)
+    cid = send_tested(ada, web_url, team)
+    # No worker sent the test share, and its wait is over (moved in the ledger, not waited for).
+    with db.transaction() as session:
+        session.execute(
+            update(CampaignRelease).where(CampaignRelease.campaign_id == cid).values(release_at=utcnow() - dt.timedelta(minutes=1))
+        )
+    shown = ada.get(f"{web_url}/console/campaigns/{cid}", timeout=TIMEOUT).text
+    panel = shown.split('<section id="subject-test"', 1)[1].split("</section>", 1)[0]
+    assert "The wait ended at <strong>" in panel and "The wait ends at" not in panel
+    assert "the workers decide once the test share is sent, 30m later at the latest" in panel
 
 
 def test_pick_this_winner_asks_to_confirm_then_decides_once(team: int, web_url: str, db: Database) -> None:
@@ -245,7 +281,7 @@ def test_the_progress_stream_sends_the_panel_when_it_changes_only(team: int, web
         panels = [data for name, data in seen if name == "subject_test"]
         assert len(panels) == 1  # two rounds, one panel: unchanged, it is not sent again
         assert "The wait ends at" in panels[0] and "Pick this winner" not in panels[0]
-        decide(db, cid)
+        decide_when_due(db, cid)
         name, data = next_event()
         while name != "subject_test":
             name, data = next_event()
@@ -255,7 +291,7 @@ def test_the_progress_stream_sends_the_panel_when_it_changes_only(team: int, web
 def test_no_significant_difference_says_variant_1_was_sent(team: int, web_url: str, db: Database) -> None:
     ada = sign_in(web_url, ADA)
     cid = send_tested(ada, web_url, team)
-    decided = decide(db, cid)
+    decided = decide_when_due(db, cid)
     assert decided is not None and decided.winner == 1
     shown = ada.get(f"{web_url}/console/campaigns/{cid}", timeout=TIMEOUT).text
     assert "<strong>Decision:</strong>" in shown and "no significant difference: variant 1 sent" in shown

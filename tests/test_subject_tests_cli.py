@@ -64,7 +64,9 @@ def test_publish_a_subject_test_send_the_test_then_the_winner_to_the_rest_each_o
     campaign_id = int(published.last_line.split()[1])
     # `send` and `publish` report the whole audience; the test's share is said apart.
     assert f"campaign {campaign_id}: 40 recipient(s)" in published.output
-    assert "subject test: 8 recipient(s) in the test (variant 1: 3, variant 2: 3, variant 3: 2); 32 get the winner" in published.output
+    said = " ".join(published.output.split())
+    assert "subject test: 8 recipient(s) in the test (variant 1: 3, variant 2: 3, variant 3: 2); 32 get the winner" in said
+    assert "get the winner 2h after the test starts sending (at " in said
 
     start_worker(env)
     wait_until(lambda: _sent(db, campaign_id) == 8, timeout=BOUND)
@@ -188,3 +190,17 @@ def test_a_list_with_tracking_off_is_refused_a_subject_test(db: Database, env: d
     assert result.returncode == 2 and "list 'attendees' has off" in " ".join(result.output.split())
     off = run_cli({**env, "NEWSLETTER_TRACKING": "false"}, "publish", RECAP, "--list", "attendees", "--subject-variant", "a")
     assert off.returncode == 2 and "NEWSLETTER_TRACKING" in off.output
+
+
+@SQLITE
+def test_a_wait_longer_than_opens_are_kept_is_refused(db: Database, env: dict[str, str], tmp_path: Path) -> None:
+    audience(db, tmp_path, 10)
+    short = {**env, "NEWSLETTER_TRACKING_DAYS": "1"}
+    result = run_cli(short, "publish", RECAP, "--list", "attendees", "--subject-variant", "a", "--test-share", "50", "--test-wait", "25h")
+    assert result.returncode == 2, result.output
+    said = " ".join(result.output.split())
+    assert "--test-wait: the test wait, 25h, is longer than NEWSLETTER_TRACKING_DAYS (1 day)" in said
+    with db.reading() as session:
+        assert session.scalar(select(Campaign.id)) is None
+    kept = run_cli(short, "publish", RECAP, "--list", "attendees", "--subject-variant", "a", "--test-share", "50", "--test-wait", "24h")
+    assert kept.returncode == 0, kept.output

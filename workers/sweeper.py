@@ -15,6 +15,7 @@ failing never keeps the others from running.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import threading
 from typing import Any
@@ -95,7 +96,8 @@ class Sweeper(threading.Thread):
         """
         if not due_decisions(db):
             return
-        for decided in decide_due(db):
+        # The decision never waits past the days the test's opens are kept.
+        for decided in decide_due(db, kept=dt.timedelta(days=self.settings.tracking_days)):
             log.info(
                 "campaign %s: subject test decided, variant %s wins (%s, p=%s)",
                 decided.campaign_id,

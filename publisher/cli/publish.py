@@ -72,7 +72,7 @@ def publish(
         from publisher.cli.publishing import PublishOptions, run_draft, run_publish
 
     settings = cli_settings()
-    test = _test_options(subject_variant or [], test_share, test_wait, test_metric)
+    test = _test_options(subject_variant or [], test_share, test_wait, test_metric, settings.tracking_days)
     if test is not None and (draft or test_to is not None or local_time):
         given = next(name for name, value in (("--draft", draft), ("--test-to", test_to), ("--local-time", local_time)) if value)
         fail(f"--subject-variant cannot be given with {given}: a subject test goes to a list's audience at one time", EXIT_INPUT)
@@ -105,7 +105,9 @@ def publish(
     print(f"campaign {result.id}", flush=True)
 
 
-def _test_options(variants: list[str], share: int | None, wait: str | None, metric: TestMetric | None) -> TestOptions | None:
+def _test_options(
+    variants: list[str], share: int | None, wait: str | None, metric: TestMetric | None, tracking_days: int
+) -> TestOptions | None:
     """The subject test asked for, each value checked where the recap is not needed; exit 2 naming the option."""
     if not variants:
         given = [name for name, value in (("--test-share", share), ("--test-wait", wait), ("--test-metric", metric)) if value is not None]
@@ -113,7 +115,15 @@ def _test_options(variants: list[str], share: int | None, wait: str | None, metr
             fail(f"{', '.join(given)} set up a subject test: give the subjects to test with --subject-variant", EXIT_INPUT)
         return None
     from publisher.cli.publishing import TestOptions
-    from publisher.ledger.subject_tests import DEFAULT_SHARE, DEFAULT_WAIT, MAX_VARIANTS, SubjectTestError, check_subject, parse_wait
+    from publisher.ledger.subject_tests import (
+        DEFAULT_SHARE,
+        DEFAULT_WAIT,
+        MAX_VARIANTS,
+        SubjectTestError,
+        check_subject,
+        parse_wait,
+        require_kept,
+    )
 
     if len(variants) > MAX_VARIANTS - 1:
         fail(f"--subject-variant is given at most {MAX_VARIANTS - 1} times (the recap's own subject is the first variant)", EXIT_INPUT)
@@ -124,6 +134,7 @@ def _test_options(variants: list[str], share: int | None, wait: str | None, metr
         fail(str(exc), EXIT_INPUT)
     try:
         parsed_wait = parse_wait(wait) if wait is not None else DEFAULT_WAIT
+        require_kept(parsed_wait, tracking_days)
     except SubjectTestError as exc:
         fail(f"--test-wait: {exc}", EXIT_INPUT)
     return TestOptions(tuple(variants), share or DEFAULT_SHARE, parsed_wait, (metric or TestMetric.OPENS).value)

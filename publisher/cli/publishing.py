@@ -27,7 +27,7 @@ from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_cam
 from publisher.ledger.dispatch import QueuedBatch, mark_enqueued
 from publisher.ledger.drafts import DraftContent, create_draft
 from publisher.ledger.subject_test_figures import subject_test_progress
-from publisher.ledger.subject_tests import subject_test
+from publisher.ledger.subject_tests import format_wait, subject_test
 from publisher.queue import deliver_webhooks_after_commit, enqueue
 from workers.providers import check_provider, provider_class
 
@@ -139,10 +139,11 @@ def report_subject_test(db: Database, campaign_id: int, report: Callable[[str], 
     if progress is None:
         return
     split = ", ".join(f"variant {variant.number}: {variant.recipients}" for variant in progress.variants)
+    wait = format_wait(dt.timedelta(seconds=progress.wait_seconds))
     report(
         f"subject test: {progress.test_recipients} recipient(s) in the test ({split}); {progress.remainder_recipients} get the winner "
-        f"at {progress.decide_at:%Y-%m-%d %H:%M} UTC, on unique human {progress.metric} "
-        f"(`newsletter pick-winner {campaign_id} N` decides sooner)"
+        f"{wait} after the test starts sending (at {progress.decide_at:%Y-%m-%d %H:%M} UTC at the earliest), "
+        f"on unique human {progress.metric} (`newsletter pick-winner {campaign_id} N` decides sooner)"
     )
 
 

@@ -119,27 +119,53 @@ def _campaign_block(c: CampaignProgress, width: int) -> Group:
 
 
 def _next_release(c: CampaignProgress) -> str:
-    """When the campaign's next recipients go out: ``next release 2026-01-16 08:00 UTC: 120 recipient(s) (Europe/Paris)``."""
+    """When the campaign's next recipients go out: ``next release 2026-01-16 08:00 UTC: 120 recipient(s) (Europe/Paris)``.
+
+    A subject test's remainder goes out when its winner is decided: ``subject-test decision … UTC: 82 recipient(s) get the winner``.
+    """
     release = c.next_release
     assert release is not None
-    zones = f" ({', '.join(release.zones[:3])}{', …' if len(release.zones) > 3 else ''})" if release.zones else ""
     # Double spaces mark where a narrow block may break the line.
+    if release.decision:
+        return f"subject-test decision {release.release_at:%Y-%m-%d %H:%M} UTC:  {release.recipients} recipient(s) get the winner"
+    zones = f" ({', '.join(release.zones[:3])}{', …' if len(release.zones) > 3 else ''})" if release.zones else ""
     return f"next release {release.release_at:%Y-%m-%d %H:%M} UTC:  {release.recipients} recipient(s){zones.replace(' (', '  (', 1)}"
 
 
 def subject_test_line(c: CampaignProgress) -> str:
-    """The test's share and the remainder apart: ``campaign 7 subject test: 21 in the test (…); 82 in the remainder, …``."""
+    """The test's share and the remainder apart, each with its own sent count.
+
+    ``campaign 7 subject test: 21 in the test (20%: variant 1 7 of 7 sent, …); 82 in the remainder wait for the winner: …``.
+    """
     test = c.subject_test
     assert test is not None
-    variants = ", ".join(f"variant {v.number} {v.sent}/{v.recipients} sent" for v in test.variants)
+    variants = ", ".join(f"variant {v.number} {v.test_sent} of {v.recipients} sent" for v in test.variants)
     if test.winner is None:
-        when = f"{test.decide_at:%Y-%m-%d %H:%M} UTC" if test.decide_at else "its decision"
-        rest = f"wait for the winner (decided on human {test.metric} at {when}, or `newsletter pick-winner {c.id} N`)"
+        rest = f"wait for the winner: the subject-test decision {_decision_time(c)} (or `newsletter pick-winner {c.id} N`)"
     else:
         how = {"significant": "the test's winner", "not_significant": "no significant difference", "by_hand": "picked by hand"}
-        rest = f"get variant {test.winner} ({how.get(test.decision or '', test.decision or '')})"
+        decided = f"({how.get(test.decision or '', test.decision or '')})"
+        rest = f"get variant {test.winner} {decided}: {test.remainder_sent} of {test.remainder_recipients} sent"
     remainder = f"{test.remainder_recipients} in the remainder {rest}"
     return f"campaign {c.id} subject test: {test.test_recipients} in the test ({test.share}%: {variants}); {remainder}"
+
+
+def _decision_time(c: CampaignProgress) -> str:
+    """When the sweep decides: a full wait after the test's share starts (or resumes) sending (docs/subject-tests.md)."""
+    test = c.subject_test
+    assert test is not None
+    wait = test.wait
+    if c.status == "sending" and test.decide_at is not None and test.wait_over:
+        # Workers that died, or a slow provider, left part of the test share unsent (docs/subject-tests.md).
+        return (
+            f"was due at {test.decide_at:%Y-%m-%d %H:%M} UTC: it is taken once the test share is sent, "
+            f"{wait} later at the latest, on human {test.metric}"
+        )
+    if c.status == "sending" and test.decide_at is not None:
+        return f"is due at {test.decide_at:%Y-%m-%d %H:%M} UTC, on human {test.metric}"
+    if c.status == "paused":
+        return f"comes {wait} after the campaign is resumed, on human {test.metric}"
+    return f"comes {wait} after the test starts sending, on human {test.metric}"
 
 
 def _flow(items: list[str], width: int, indent: str, *, gap: str = "  ", last: str = "") -> list[str]:

@@ -7,7 +7,8 @@ or complete. Paused, cancelled and scheduled campaigns stay out.
 A campaign sent at a local time (``publisher.ledger.releases``) goes out zone
 by zone over up to a day: it is archived once its last zone is released, and
 dated then, so the archive never shows an issue to readers of a zone that
-has not had it yet.
+has not had it yet. A subject test's issue is archived once its winner is
+decided (its remainder released), with the winning subject.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from publisher.db.models import MAX_ID, Campaign, CampaignKind, CampaignRelease, CampaignStatus, MailingList, ReleaseState
+from publisher.ledger.subject_tests import winning_subject
 
 ARCHIVED_STATUSES = (CampaignStatus.SENDING, CampaignStatus.COMPLETE)
 
@@ -27,6 +29,7 @@ ARCHIVED_STATUSES = (CampaignStatus.SENDING, CampaignStatus.COMPLETE)
 class ArchivedIssue:
     id: int
     title: str
+    #: The subject everyone outside a subject test's share was sent: the winner's.
     subject: str
     list_name: str
     published_at: dt.datetime
@@ -55,16 +58,16 @@ def archived_issues(session: Session, limit: int | None = None) -> list[Archived
     """The archived issues, newest first (only the columns a listing needs, not the HTML)."""
     published_at = _published_at().label("published_at")
     query = (
-        select(Campaign.id, Campaign.title, Campaign.subject, MailingList.name, published_at)
+        select(Campaign.id, Campaign.title, Campaign.subject, Campaign.subject_variants, Campaign.ab_winner, MailingList.name, published_at)
         .join(MailingList, MailingList.id == Campaign.list_id)
         .where(_archived())
         .order_by(published_at.desc(), Campaign.id.desc())
         .limit(limit)
     )
     issues = []
-    for campaign_id, title, subject, list_name, released_at in session.execute(query):
+    for campaign_id, title, subject, variants, winner, list_name, released_at in session.execute(query):
         assert released_at is not None  # _archived() requires it
-        issues.append(ArchivedIssue(campaign_id, title, subject, list_name, released_at))
+        issues.append(ArchivedIssue(campaign_id, title, winning_subject(subject, variants, winner), list_name, released_at))
     return issues
 
 

@@ -194,6 +194,9 @@ def write_subject_test(
     ``send_at`` when it is scheduled. The caller announces a campaign that sends now.
     """
     subject_tests.require_tracking(settings.tracking, mailing_list)
+    test = subject_tests.set_up(campaign)
+    if test is not None:
+        subject_tests.require_kept(test.wait, settings.tracking_days)
     start = campaign.send_at if scheduled and campaign.send_at is not None else utcnow()
     split = AudienceSplit(session, campaign, audience_size(session, mailing_list), start)
     dealt = split.group(audience_batches(session, mailing_list, batch_size), batch_size)

@@ -21,7 +21,7 @@ from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.db.engine import Database
 from publisher.db.models import OPEN_STATES, Batch, Campaign, CampaignStatus, Delivery, DeliveryState
-from publisher.ledger import states
+from publisher.ledger import states, subject_tests
 from publisher.ledger.announcements import campaign_sending
 from publisher.ledger.states import Event
 
@@ -70,7 +70,11 @@ def resume(db: Database, campaign_id: int, actor: Actor | None = None) -> None:
         if not states.allows(campaign.status, Event.RESUME):
             raise ControlError(f"campaign {campaign_id} is {campaign.status.value}, not paused")
         never_released = campaign.released_at is None
-        states.resume(campaign)
+        now = utcnow()
+        states.resume(campaign, now)
+        if campaign.status is CampaignStatus.SENDING:
+            # A pause restarts a subject test's wait: its recipients get a full wait of sending time before the decision.
+            subject_tests.restart_waits(session, [campaign_id], now)
         if never_released and campaign.status is CampaignStatus.SENDING:
             # Scheduled, paused, and resumed after its send_at: it starts sending here, not in the sweep's release.
             campaign_sending(session, campaign_id)

@@ -29,7 +29,7 @@ from publisher.db.models import (
     DeliveryState,
     ReleaseState,
 )
-from publisher.ledger import releases, states
+from publisher.ledger import releases, states, subject_tests
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,9 @@ def release_due(db: Database, lease: dt.timedelta, now: dt.datetime | None = Non
     """
     now = now or utcnow()
     with db.transaction() as session:
-        states.release_due(session, now)
+        started = states.release_due(session, now)
+        # A subject test's wait counts from when it really starts sending, however late that is.
+        subject_tests.restart_waits(session, started, now)
         # The same transaction: a local-time campaign's first zone is released with the campaign.
         releases.release_due(session, now)
     complete_finished(db, now)

@@ -140,40 +140,55 @@ class NextRelease:
     recipients: int
     #: The zones released then; none for a campaign scheduled at one instant for everyone.
     zones: tuple[str, ...] = ()
+    #: A subject test's decision (``release_at`` is when it is due): its remainder goes out with the winner then.
+    decision: bool = False
 
 
 def next_releases(session: Session, campaigns: Sequence[Campaign], recipients: dict[int, int]) -> dict[int, NextRelease]:
     """The next release of each campaign that has one ahead: its earliest pending zone, or its ``send_at`` while scheduled.
 
-    ``recipients`` gives each campaign's total, the size of a release for everyone at once.
+    ``recipients`` gives each campaign's total, the size of a release for everyone at once. A
+    subject test's remainder comes after its ``send_at`` (which sends the test's share), as a decision.
     """
     ids = [campaign.id for campaign in campaigns if campaign.status in WAITING]
     found: dict[int, NextRelease] = {}
+    decisions: dict[int, NextRelease] = {}
+    zoned: set[int] = set()
     if ids:
+        zones = (CampaignRelease.campaign_id.in_(ids), CampaignRelease.subject_test.is_(False))
         first = (
             select(CampaignRelease.campaign_id, func.min(CampaignRelease.release_at).label("at"))
-            .where(CampaignRelease.campaign_id.in_(ids), CampaignRelease.state == ReleaseState.PENDING)
+            .where(*zones, CampaignRelease.state == ReleaseState.PENDING)
             .group_by(CampaignRelease.campaign_id)
             .subquery()
         )
         rows = session.execute(
             select(CampaignRelease.campaign_id, CampaignRelease.release_at, CampaignRelease.recipients, CampaignRelease.zone)
             .join(first, (first.c.campaign_id == CampaignRelease.campaign_id) & (first.c.at == CampaignRelease.release_at))
-            .where(CampaignRelease.state == ReleaseState.PENDING)
+            .where(*zones, CampaignRelease.state == ReleaseState.PENDING)
             .order_by(CampaignRelease.campaign_id, CampaignRelease.zone)
         ).all()
         for campaign_id, release_at, count, zone in rows:
             # Zones with the same offset are released at the same instant: one release for the reader.
             known = found.get(campaign_id, NextRelease(release_at, 0))
-            # A subject test's remainder has no zone: it goes when its winner is decided.
-            zones = (*known.zones, zone) if zone is not None else known.zones
-            found[campaign_id] = NextRelease(release_at, known.recipients + count, zones)
-        zoned = set(session.scalars(select(CampaignRelease.campaign_id).where(CampaignRelease.campaign_id.in_(ids)).distinct()))
-    else:
-        zoned = set()
+            zones_then = (*known.zones, zone) if zone is not None else known.zones
+            found[campaign_id] = NextRelease(release_at, known.recipients + count, zones_then)
+        zoned = set(session.scalars(select(CampaignRelease.campaign_id).where(*zones).distinct()))
+        held = session.execute(
+            select(CampaignRelease.campaign_id, CampaignRelease.release_at, CampaignRelease.recipients).where(
+                CampaignRelease.campaign_id.in_(ids), CampaignRelease.subject_test.is_(True), CampaignRelease.state == ReleaseState.PENDING
+            )
+        ).all()
+        decisions = {campaign_id: NextRelease(at, count, decision=True) for campaign_id, at, count in held}
     for campaign in campaigns:
-        if campaign.id in found or campaign.id in zoned or campaign.send_at is None:
+        if campaign.id in found or campaign.id in zoned:
             continue
-        if campaign.status is CampaignStatus.SCHEDULED or (campaign.status is CampaignStatus.PAUSED and campaign.released_at is None):
-            found[campaign.id] = NextRelease(campaign.send_at, recipients.get(campaign.id, 0))
+        never_released = campaign.status is CampaignStatus.PAUSED and campaign.released_at is None
+        not_started = campaign.status is CampaignStatus.SCHEDULED or never_released
+        if not_started and campaign.send_at is not None:
+            remainder = decisions[campaign.id].recipients if campaign.id in decisions else 0
+            found[campaign.id] = NextRelease(campaign.send_at, recipients.get(campaign.id, 0) - remainder)
+        elif campaign.id in decisions and campaign.status is CampaignStatus.SENDING:
+            # Paused: the decision is a full wait after the resume, not known yet.
+            found[campaign.id] = decisions[campaign.id]
     return found

@@ -163,8 +163,8 @@ def _move(campaign: Campaign, target: CampaignStatus, event: Event) -> None:
 # -- Set-based, for the sweep and the workers: one UPDATE, no campaign loaded.
 
 
-def release_due(session: Session, now: dt.datetime) -> int:
-    """Start every scheduled campaign whose ``send_at`` has come, announcing each (``campaign.sending``); return how many."""
+def release_due(session: Session, now: dt.datetime) -> list[int]:
+    """Start every scheduled campaign whose ``send_at`` has come, announcing each (``campaign.sending``); return their ids."""
     _check(None, SCHEDULED, SENDING, Event.RELEASE)
     released = session.scalars(
         update(Campaign)
@@ -174,7 +174,7 @@ def release_due(session: Session, now: dt.datetime) -> int:
     ).all()
     for campaign_id in released:
         campaign_sending(session, campaign_id, now)
-    return len(released)
+    return list(released)
 
 
 def pause_sending(session: Session, campaign_id: int, reason: str) -> bool:

@@ -68,7 +68,8 @@ class CampaignProgress(StateCounts):
     auto_send_at: dt.datetime | None = None
     approved_by: str | None = None
     approved_at: dt.datetime | None = None
-    #: When its next recipients go out, and how many: a local-time send's next time zone, or a scheduled send's ``send_at``.
+    #: When its next recipients go out, and how many: a local-time send's next time zone, a scheduled send's ``send_at``,
+    #: or a sending subject test's decision (``NextRelease.decision``).
     next_release: NextRelease | None = None
     #: Open records of time zones not released yet (a local-time send): they wait for their zone, not for the workers.
     held: int = 0

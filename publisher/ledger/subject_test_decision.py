@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import case, func, select, update
@@ -23,10 +24,22 @@ from publisher.accounts.roles import Actor
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.db.engine import Database
-from publisher.db.models import MAX_ID, Batch, Campaign, CampaignRelease, CampaignStatus, Delivery, DeliveryState, ReleaseState
+from publisher.db.models import (
+    MAX_ID,
+    OPEN_STATES,
+    Batch,
+    Campaign,
+    CampaignRelease,
+    CampaignStatus,
+    Delivery,
+    DeliveryState,
+    ReleaseState,
+)
 from publisher.ledger.significance import Comparison, compare
-from publisher.ledger.subject_tests import DEFAULT_METRIC, SubjectTestError
+from publisher.ledger.subject_tests import DEFAULT_METRIC, DEFAULT_WAIT, SubjectTestError, restart_waits
 from publisher.tracking.figures import METRICS, Metric, engaged_deliveries
+
+log = logging.getLogger(__name__)
 
 #: Who decides when the wait has passed.
 SWEEP_DECIDER = "sweep"
@@ -82,14 +95,18 @@ class _Verdict:
     by: str
     results: list[tuple[int, int]]
     comparison: Comparison
+    #: Only while the campaign is sending (the sweep's decision); a sender may pick a scheduled or paused campaign's winner.
+    sending_only: bool = False
 
 
 def _record(session: Session, campaign: Campaign, verdict: _Verdict, now: dt.datetime) -> bool:
-    """Write the decision and release the remainder with the winner's subject, once; False when it was decided already."""
+    """Write the decision and release the remainder with the winner's subject, once; False when it was decided already (or cannot be)."""
     winner, comparison = verdict.winner, verdict.comparison
+    # In the UPDATE itself: a pause or cancel committed meanwhile makes it write nothing.
+    sending = (Campaign.status == CampaignStatus.SENDING,) if verdict.sending_only else ()
     written = session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign.id, Campaign.ab_winner.is_(None))
+        .where(Campaign.id == campaign.id, Campaign.ab_winner.is_(None), *sending)
         .values(
             ab_winner=winner,
             ab_decided_at=now,
@@ -141,26 +158,78 @@ def due_decisions(db: Database, now: dt.datetime | None = None) -> list[int]:
         )
 
 
-def decide(db: Database, campaign_id: int, now: dt.datetime | None = None) -> Decided | None:
-    """Decide one test on its figures now, in one transaction; None when it was decided already (or is not a test)."""
+def decide(db: Database, campaign_id: int, now: dt.datetime | None = None, *, kept: dt.timedelta | None = None) -> Decided | None:
+    """Decide one test on its figures now, in one transaction, if it is due; None when it is not (or is no test).
+
+    Not due: decided already, not sending (paused, cancelled, complete), or
+    its wait not over. A test none of whose share was sent yet while some of
+    it still waits (its workers were down) gets a full wait from now instead.
+    One with part of its share still to send waits for the rest (``_grace``);
+    ``kept`` is how long opens and clicks are kept (NEWSLETTER_TRACKING_DAYS).
+    """
     now = now or utcnow()
     with db.transaction() as session:
-        campaign = session.get(Campaign, campaign_id)
+        # Held until the decision commits: a pause, resume or cancel (which take the same lock) comes wholly before or after it.
+        campaign = session.get(Campaign, campaign_id, with_for_update=True)
         if campaign is None or not campaign.subject_variants or campaign.ab_winner is not None:
             return None
+        release = remainder_release(session, campaign_id)
+        if campaign.status is not CampaignStatus.SENDING or release is None or release.state is not ReleaseState.PENDING:
+            return None
+        if release.release_at > now:
+            return None
         results = variant_results(session, campaign)
+        share_open = _test_share_open(session, campaign_id)
+        if share_open and not any(trials for _, trials in results):
+            restart_waits(session, [campaign_id], now)
+            return None
+        if share_open and now < release.release_at + _grace(campaign, kept):
+            return None  # the rest of the test share is still to be sent: decide on all of it
         comparison = compare(results)
         how = Decision.SIGNIFICANT if comparison.significant else Decision.NOT_SIGNIFICANT
         winner = comparison.best if comparison.significant else 1
-        if not _record(session, campaign, _Verdict(winner, how, SWEEP_DECIDER, results, comparison), now):
+        if not _record(session, campaign, _Verdict(winner, how, SWEEP_DECIDER, results, comparison, sending_only=True), now):
             return None
         return Decided(campaign_id, winner, how, comparison)
 
 
-def decide_due(db: Database, now: dt.datetime | None = None) -> list[Decided]:
-    """The sweep's step: decide every test whose wait has passed, each in its own transaction."""
+def _grace(campaign: Campaign, kept: dt.timedelta | None) -> dt.timedelta:
+    """How long past its wait a test waits for the rest of its share to be sent (workers that died, a slow provider).
+
+    One more wait at most, so that a share never sent in full is still
+    decided, on what was; and never past the days its first opens are kept.
+    """
+    wait = dt.timedelta(seconds=campaign.ab_wait_seconds or DEFAULT_WAIT.total_seconds())
+    return wait if kept is None else max(dt.timedelta(0), min(wait, kept - wait))
+
+
+def _test_share_open(session: Session, campaign_id: int) -> bool:
+    """Whether some record of the test share is still to be sent."""
+    found = session.scalar(
+        select(Delivery.id)
+        .join(Batch, Batch.id == Delivery.batch_id)
+        .where(Delivery.campaign_id == campaign_id, Delivery.state.in_(OPEN_STATES), Batch.release_id.is_(None))
+        .limit(1)
+    )
+    return found is not None
+
+
+def decide_due(db: Database, now: dt.datetime | None = None, *, kept: dt.timedelta | None = None) -> list[Decided]:
+    """The sweep's step: decide every test whose wait has passed, each in its own transaction (``decide``).
+
+    One that fails is logged and left for the next sweep; the others are still decided.
+    """
     now = now or utcnow()
-    return [decided for campaign_id in due_decisions(db, now) if (decided := decide(db, campaign_id, now)) is not None]
+    decided: list[Decided] = []
+    for campaign_id in due_decisions(db, now):
+        try:
+            outcome = decide(db, campaign_id, now, kept=kept)
+        except Exception:  # one damaged campaign must not keep every other test waiting
+            log.exception("campaign %s: its subject test could not be decided; the next sweep tries again", campaign_id)
+            continue
+        if outcome is not None:
+            decided.append(outcome)
+    return decided
 
 
 def pick_winner(db: Database, campaign_id: int, number: int, actor: Actor) -> list[int]:
@@ -174,7 +243,8 @@ def pick_winner(db: Database, campaign_id: int, number: int, actor: Actor) -> li
     if not 0 < campaign_id <= MAX_ID:
         raise NotFoundError(f"no campaign with id {campaign_id}")
     with db.transaction() as session:
-        campaign = session.get(Campaign, campaign_id)
+        # As in decide(): a cancel committed meanwhile is seen before the pick, not after it.
+        campaign = session.get(Campaign, campaign_id, with_for_update=True)
         if campaign is None or campaign.is_test:
             raise NotFoundError(f"no campaign with id {campaign_id}")
         if not campaign.subject_variants:

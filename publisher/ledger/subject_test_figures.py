@@ -1,8 +1,9 @@
 """Where a subject test stands and what it found: for ``status``, ``report``, the API and the console.
 
 ``SubjectTestProgress`` counts ledger records: the test's recipients per
-variant, the remainder waiting for the winner, and each variant's records sent
-so far (test and remainder). ``SubjectTestReport`` gives each variant's figure
+variant and how many of them were sent, the remainder waiting for the winner
+and how many of it were sent, and each variant's records sent overall (its
+test's, and the remainder's once it won). ``SubjectTestReport`` gives each variant's figure
 on the test's metric as it stands now (its test records sent, those of them
 with a human open or click, the rate), and the decision as it was taken: the
 winner, how, the statistic and p-value, and the figures it was taken on.
@@ -16,11 +17,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from publisher.core.clock import utcnow
 from publisher.db.engine import Database
 from publisher.db.models import Batch, Campaign, Delivery, DeliveryState, ReleaseState
 from publisher.ledger.significance import ALPHA, rate
 from publisher.ledger.subject_test_decision import Decision, remainder_release, variant_results
-from publisher.ledger.subject_tests import DEFAULT_METRIC, set_up, variant_subjects
+from publisher.ledger.subject_tests import DEFAULT_METRIC, format_wait, set_up, variant_subjects
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class VariantProgress:
     recipients: int
     #: Records sent with this variant: the test's, and the remainder's once it won.
     sent: int
+    #: Records of the test's share sent with this variant.
+    test_sent: int
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,19 @@ class SubjectTestProgress:
     remainder_recipients: int
     #: Whether the remainder has been released (a winner decided).
     remainder_released: bool
+    #: Records of the remainder sent (with the winner's subject).
+    remainder_sent: int
     variants: tuple[VariantProgress, ...]
     winner: int | None
     decision: str | None
     decided_at: dt.datetime | None
+    #: Undecided with its wait over: the decision waits for the rest of the test share to be sent (or for a sweep).
+    wait_over: bool = False
+
+    @property
+    def wait(self) -> str:
+        """The wait as ``--test-wait`` writes it (``2h``)."""
+        return format_wait(dt.timedelta(seconds=self.wait_seconds))
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -58,7 +71,11 @@ class SubjectTestProgress:
             "decide_at": self.decide_at.isoformat() if self.decide_at else None,
             "test_recipients": self.test_recipients,
             "remainder_recipients": self.remainder_recipients,
-            "variants": [{"number": v.number, "subject": v.subject, "recipients": v.recipients, "sent": v.sent} for v in self.variants],
+            "remainder_sent": self.remainder_sent,
+            "variants": [
+                {"number": v.number, "subject": v.subject, "recipients": v.recipients, "test_sent": v.test_sent, "sent": v.sent}
+                for v in self.variants
+            ],
             "winner": self.winner,
             "decision": self.decision,
             "decided_at": self.decided_at.isoformat() if self.decided_at else None,
@@ -86,14 +103,16 @@ def progress_of(session: Session, campaign: Campaign) -> SubjectTestProgress | N
     ).all()
     subjects = variant_subjects(campaign.subject, campaign.subject_variants)
     recipients = dict.fromkeys(range(1, len(subjects) + 1), 0)
-    sent = dict(recipients)
-    remainder = 0
+    sent, test_sent = dict(recipients), dict(recipients)
+    remainder = remainder_sent = 0
     for variant, release_id, state, count in rows:
         in_test, is_sent = release_id is None, DeliveryState(state) is DeliveryState.SENT
         if in_test and variant is not None:
             recipients[int(variant)] = recipients.get(int(variant), 0) + count
+            test_sent[int(variant)] = test_sent.get(int(variant), 0) + (count if is_sent else 0)
         elif not in_test:
             remainder += count
+            remainder_sent += count if is_sent else 0
         if is_sent and variant is not None:
             sent[int(variant)] = sent.get(int(variant), 0) + count
     return SubjectTestProgress(
@@ -104,10 +123,14 @@ def progress_of(session: Session, campaign: Campaign) -> SubjectTestProgress | N
         test_recipients=sum(recipients.values()),
         remainder_recipients=remainder,
         remainder_released=release is not None and release.state is ReleaseState.RELEASED,
-        variants=tuple(VariantProgress(number, subjects[number - 1], recipients[number], sent[number]) for number in recipients),
+        remainder_sent=remainder_sent,
+        variants=tuple(
+            VariantProgress(number, subjects[number - 1], recipients[number], sent[number], test_sent[number]) for number in recipients
+        ),
         winner=campaign.ab_winner,
         decision=campaign.ab_decision,
         decided_at=campaign.ab_decided_at,
+        wait_over=release is not None and release.state is ReleaseState.PENDING and release.release_at <= utcnow(),
     )
 
 

@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from publisher.core.errors import NewsletterError
@@ -108,6 +108,16 @@ def require_tracking(tracking: bool, mailing_list: MailingList) -> None:
         )
 
 
+def require_kept(wait: dt.timedelta, tracking_days: int) -> None:
+    """The opens and clicks a test is decided on must still be kept when it is decided (NEWSLETTER_TRACKING_DAYS)."""
+    if wait > dt.timedelta(days=tracking_days):
+        days = f"{tracking_days} day{'' if tracking_days == 1 else 's'}"
+        raise SubjectTestError(
+            f"the test wait, {format_wait(wait)}, is longer than NEWSLETTER_TRACKING_DAYS ({days}), how long opens and clicks "
+            "are kept: those it is decided on would be deleted first; shorten the wait"
+        )
+
+
 def check_subject(subject: str, what: str) -> None:
     """A subject goes in a mail header: one line, not empty, at most SUBJECT_LIMIT characters."""
     if not subject.strip():
@@ -159,6 +169,39 @@ def set_up(campaign: Campaign) -> SubjectTest | None:
         wait=dt.timedelta(seconds=campaign.ab_wait_seconds or DEFAULT_WAIT.total_seconds()),
         metric=campaign.ab_metric if campaign.ab_metric in METRICS else DEFAULT_METRIC,
     )
+
+
+def restart_waits(session: Session, campaign_ids: Sequence[int], now: dt.datetime) -> None:
+    """Give each campaign's undecided test a full wait from ``now``: it starts (or resumes) sending now.
+
+    The decision is taken on what the test share's recipients did: a test
+    released late, or paused and resumed, gets its whole wait of sending time
+    again rather than what was left of the one planned (docs/subject-tests.md).
+    """
+    if not campaign_ids:
+        return
+    tested = session.execute(
+        select(Campaign.id, Campaign.ab_wait_seconds).where(
+            Campaign.id.in_(campaign_ids), Campaign.ab_wait_seconds.is_not(None), Campaign.ab_winner.is_(None)
+        )
+    ).all()
+    for campaign_id, wait_seconds in tested:
+        session.execute(
+            update(CampaignRelease)
+            .where(
+                CampaignRelease.campaign_id == campaign_id,
+                CampaignRelease.subject_test.is_(True),
+                CampaignRelease.state == ReleaseState.PENDING,
+            )
+            .values(release_at=now + dt.timedelta(seconds=wait_seconds or DEFAULT_WAIT.total_seconds()))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def winning_subject(subject: str, variants: Sequence[str] | None, winner: int | None) -> str:
+    """The subject the remainder was sent: the winner's once decided, else the campaign's own (variant 1)."""
+    subjects = variant_subjects(subject, variants)
+    return subjects[winner - 1] if winner is not None and 1 <= winner <= len(subjects) else subject
 
 
 def variant_subjects(subject: str, variants: Sequence[str] | None) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import redis
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from publisher.audience.subscribers import import_subscribers
 from publisher.content.recap import load_recap
@@ -16,9 +16,10 @@ from publisher.core.clock import utcnow
 from publisher.core.outcomes import Outcome, SendResult
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Delivery, Engagement, EngagementKind
+from publisher.db.models import Batch, CampaignRelease, Delivery, Engagement, EngagementKind
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
-from publisher.ledger.claims import claim_batch, record_results
+from publisher.ledger.claims import Claim, claim_batch, record_results
+from publisher.ledger.subject_test_decision import Decided, decide
 from publisher.ledger.subject_tests import subject_test
 from publisher.queue import QUEUE_SEND, unmark_queued
 from tests.support.recaps import RECAP
@@ -117,8 +118,32 @@ def drain(db: Database, client: redis.Redis) -> list[int]:
     client.delete(QUEUE_SEND)
     for batch_id in taken:
         unmark_queued(client, batch_id)
-        claim = claim_batch(db, batch_id, LEASE, "outbox", idempotent=False)
-        if claim is not None and claim.deliveries:
-            accepted = [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"m{d.id}") for d in claim.deliveries]
-            record_results(db, claim, accepted, 3)
+        send_batch(db, batch_id)
     return taken
+
+
+def share_batches(db: Database, campaign_id: int) -> list[int]:
+    """The test share's batches (those held for the winner have a release), in order."""
+    with db.reading() as session:
+        query = select(Batch.id).where(Batch.campaign_id == campaign_id, Batch.release_id.is_(None)).order_by(Batch.id)
+        return list(session.scalars(query))
+
+
+def send_batch(db: Database, batch_id: int) -> None:
+    """Send one batch as a worker would, every record accepted."""
+    claim = claim_batch(db, batch_id, LEASE, "outbox", idempotent=False)
+    if claim is not None and claim.deliveries:
+        record_results(db, claim, _accepted(claim), 3)
+
+
+def _accepted(claim: Claim) -> list[SendResult]:
+    return [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"m{d.id}") for d in claim.deliveries]
+
+
+def decide_when_due(db: Database, campaign_id: int) -> Decided | None:
+    """Send the test's share as a worker would, let its wait pass (moved in the ledger, not waited for), and decide as the sweep does."""
+    for batch_id in share_batches(db, campaign_id):
+        send_batch(db, batch_id)
+    with db.transaction() as session:
+        session.execute(update(CampaignRelease).where(CampaignRelease.campaign_id == campaign_id).values(release_at=utcnow()))
+    return decide(db, campaign_id)

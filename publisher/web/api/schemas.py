@@ -141,7 +141,12 @@ class AbTestOut(BaseModel):
     wait: str = Field(description="As `--test-wait` writes it, e.g. `2h`.")
     wait_seconds: int
     metric: str
-    decide_at: str | None = Field(description="When the sweep decides (UTC), unless a sender picks the winner first; null for a draft.")
+    decide_at: str | None = Field(
+        description=(
+            "When the test's wait ends and the sweep decides (UTC), unless a sender picks the winner first; later when part of "
+            "the test share is still to be sent then (one more wait at most); null for a draft."
+        )
+    )
     test_recipients: int
     remainder_recipients: int = Field(description="Recipients who get the winner.")
     variants: list[VariantOut]
@@ -183,7 +188,11 @@ class CampaignOut(BaseModel):
     approved_by: str | None = Field(None, description="Who approved that automatic send (null: it waits for an approval).")
     approved_at: str | None = None
     next_release_at: str | None = Field(
-        None, description="When its next recipients go out (UTC): a local-time send's next time zone, or a scheduled send's send_at."
+        None,
+        description=(
+            "When its next recipients go out (UTC): a local-time send's next time zone, a scheduled send's send_at, "
+            "or a sending subject test's decision (its remainder then gets the winner)."
+        ),
     )
     next_release_recipients: int | None = Field(None, description="How many recipients go out then (null: none ahead).")
     lint: LintOut | None = Field(

@@ -125,7 +125,7 @@ def _share(typed: str, errors: dict[str, str]) -> int:
 
 
 def sendable(settings: Settings, db: Database, list_name: str | None, test: SubjectTest, audience: int) -> dict[str, str]:
-    """What stops this test on this list now: tracking off, or too few recipients for each variant to get one."""
+    """What stops this test on this list now: tracking off, a wait longer than opens are kept, or too few recipients for each variant."""
     with db.reading() as session:
         mailing_list = session.scalar(select(MailingList).where(MailingList.name == list_name))
         try:
@@ -133,6 +133,10 @@ def sendable(settings: Settings, db: Database, list_name: str | None, test: Subj
                 subject_tests.require_tracking(settings.tracking, mailing_list)
         except SubjectTestError as exc:
             return {"subject_test": f"{exc}."}
+    try:
+        subject_tests.require_kept(test.wait, settings.tracking_days)
+    except SubjectTestError as exc:
+        return {"test_wait": f"{exc}."}
     try:
         share_sizes(audience, test.share, len(test.variants) + 1)
     except SubjectTestError as exc:
