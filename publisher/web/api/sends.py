@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from publisher import sending
 from publisher.audience.subscribers import sendable_email
 from publisher.core.broker import redis_url
+from publisher.core.clock import within_range
 from publisher.db.models import Campaign
 from publisher.ledger import approval, control
 from publisher.ledger.drafts import SendOrder
@@ -74,7 +75,13 @@ def _moment(value: str) -> dt.datetime:
         moment = dt.datetime.fromisoformat(value)
     except ValueError as exc:
         raise ApiProblem(422, f"send_at: {exc}", errors=[("send_at", "not an ISO 8601 date and time")]) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    try:
+        # Checked in UTC, as it is stored: 0001-01-01T00:00+14:00 has no UTC time at all.
+        within_range(moment)
+    except ValueError as exc:
+        raise ApiProblem(422, f"send_at: {exc}", errors=[("send_at", str(exc))]) from None
+    return moment
 
 
 def _own_subject(ctx: Context, campaign_id: int) -> str:
