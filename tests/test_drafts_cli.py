@@ -135,6 +135,9 @@ def test_send_of_an_unknown_campaign_or_a_bad_time_is_bad_input(settings: Settin
     draft = save_draft(settings, db)
     bad_time = run_cli(env, "send", str(draft), "--send-at", "next tuesday")
     assert bad_time.returncode == 2 and "ISO 8601" in bad_time.output
+    for moment in ("0001-01-01T00:00:00+14:00", "2500-01-01T09:00:00+00:00"):  # the first has no UTC time at all
+        out_of_range = run_cli(env, "send", str(draft), "--send-at", moment)
+        assert out_of_range.returncode == 2 and "is not between 1970 and 2200" in out_of_range.output
     assert load_draft(db, draft).status is CampaignStatus.DRAFT
 
 
