@@ -37,7 +37,8 @@ def nothing_written(db: Database, issue: int, before: int) -> None:
         *((moment, "is not between 1970 and 2200") for moment in OUT_OF_RANGE_TIMES),
         ("2" * 5000, "is not an ISO 8601 time"),
         ("\x1b[2J2026-12-01T09:00", "is not an ISO 8601 time"),
-        ("", "is not an ISO 8601 time"),
+        ("", "--send-at is empty: give an ISO 8601 time"),
+        (" ", "--send-at is empty: give an ISO 8601 time"),
     ],
 )
 def test_the_command_refuses_a_send_time_it_cannot_schedule_with_exit_2(
@@ -112,7 +113,7 @@ def test_the_api_refuses_wrong_types_hostile_and_out_of_range_values_with_422_na
         ("non-openers", "body"),
     ]
     cases += [({"to": "non-openers", "send_at": moment}, "send_at") for moment in OUT_OF_RANGE_TIMES]
-    cases += [({"to": "non-openers", "send_at": SCRIPT}, "send_at")]
+    cases += [({"to": "non-openers", "send_at": SCRIPT}, "send_at"), ({"to": "non-openers", "send_at": ""}, "send_at")]
     cases += [({"to": "non-openers", "subject": subject}, "subject") for subject in ("a\r\nBcc: x@example.com", "tab\there", "sep\u2028x")]
     problems = []
     for body, where in cases:

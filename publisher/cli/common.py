@@ -116,7 +116,13 @@ def sendable_address(value: str) -> str:
 
 
 def parse_time(value: str) -> dt.datetime:
-    """An ISO 8601 time for ``--send-at`` (no offset means UTC) in the years FIRST_YEAR to LAST_YEAR, or exit 2."""
+    """An ISO 8601 time for ``--send-at`` (no offset means UTC) in the years FIRST_YEAR to LAST_YEAR, or exit 2.
+
+    An empty value (a script's unset variable) is refused, never read as now:
+    leaving ``--send-at`` out is how to send now.
+    """
+    if not value.strip():
+        fail("--send-at is empty: give an ISO 8601 time (e.g. 2026-12-01T09:00:00+00:00), or leave --send-at out to send now", EXIT_INPUT)
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
