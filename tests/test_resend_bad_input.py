@@ -10,7 +10,7 @@ from publisher.db.engine import Database
 from publisher.db.models import Campaign, Role
 from publisher.ledger.report import campaign_report
 from tests.support.api import Api, assert_problem, token
-from tests.support.cli import run_cli
+from tests.support.cli import assert_plain, run_cli
 from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
 from tests.support.drafts import campaign_count
 from tests.support.resends import sent_issue
@@ -48,9 +48,8 @@ def test_the_command_refuses_a_send_time_it_cannot_schedule_with_exit_2(
     before = campaign_count(db)
     result = run_cli({**env, "COLUMNS": "400"}, "resend", str(issue), "--to", "non-openers", "--send-at", send_at)
     assert result.returncode == 2, result.output
-    assert reason in result.output and "Traceback" not in result.output
-    assert "\x1b" not in result.output
-    assert len(result.output) < 1000  # an oversized value is not echoed whole
+    assert reason in result.output
+    assert_plain(result.output, 1000)
     nothing_written(db, issue, before)
 
 
@@ -72,7 +71,7 @@ def test_the_command_refuses_hostile_and_oversized_values_without_echoing_them(
     result = run_cli({**env, "COLUMNS": "400"}, "resend", str(issue), "--to", "non-openers", *args)
     assert result.returncode == 2, result.output
     assert reason in result.output
-    assert "\x1b" not in result.output and "\x07" not in result.output and len(result.output) < 1000
+    assert_plain(result.output, 1000)
     nothing_written(db, issue, before)
 
 
@@ -85,7 +84,7 @@ def test_a_malformed_campaign_id_is_exit_2_and_resends_nothing(
     before = campaign_count(db)
     result = run_cli({**env, "COLUMNS": "400"}, "resend", campaign, "--to", "non-openers")
     assert result.returncode == 2, result.output
-    assert "Traceback" not in result.output
+    assert_plain(result.output)
     nothing_written(db, issue, before)
 
 
