@@ -250,6 +250,13 @@ def test_a_send_at_in_the_future_schedules_it(api: Api, audience: dict[str, int]
     assert shown["send_at"] == when.isoformat()
     assert (shown["next_release_at"], shown["next_release_recipients"]) == (when.isoformat(), len(audience))
     assert wheres(assert_problem(api.post(f"/campaigns/{campaign['id']}/send", json={"send_at": "soon"}), 422)) == {"send_at"}
+    other = draft(api)
+    for moment in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2500-01-01T09:00:00Z"):  # no UTC time, or past 2200
+        refused = assert_problem(api.post(f"/campaigns/{other['id']}/send", json={"send_at": moment}), 422)
+        assert wheres(refused) == {"send_at"} and "is not between 1970 and 2200" in refused["detail"]
+    empty = assert_problem(api.post(f"/campaigns/{other['id']}/send", json={"send_at": ""}), 422)  # never read as now
+    assert wheres(empty) == {"send_at"} and "leave it out" in empty["detail"]
+    assert api.get(f"/campaigns/{other['id']}").json()["status"] == "draft"
 
 
 def test_a_local_time_campaign_shows_its_next_zone_as_status_json_does(

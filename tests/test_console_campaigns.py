@@ -281,6 +281,39 @@ def test_schedule_refuses_a_time_zone_that_is_a_file_but_no_iana_name(team: Data
     assert status_of(team, cid) is CampaignStatus.DRAFT
 
 
+@pytest.mark.parametrize(
+    ("send_date", "send_time", "zone"),
+    [
+        ("0001-01-01", "00:00", "Pacific/Kiritimati"),  # no UTC time at all
+        ("9999-12-31", "23:59", "Pacific/Pago_Pago"),  # no UTC time at all
+        ("2500-01-01", "09:00", "UTC"),
+    ],
+)
+def test_schedule_refuses_a_time_outside_1970_to_2200_next_to_the_fields(
+    team: Database, web_url: str, send_date: str, send_time: str, zone: str
+) -> None:
+    ada = sign_in(web_url, ADA)
+    cid = save_draft(ada, web_url)
+    page = f"{web_url}/console/campaigns/{cid}"
+    when = {"when": "schedule", "send_date": send_date, "send_time": send_time, "time_zone": zone}
+    refused = post(ada, f"{page}/send", when, page)
+    assert refused.status_code == 422 and 'id="schedule-error"' in refused.text
+    assert "between 1970 and 2200" in refused.text and f'value="{send_date}"' in refused.text
+    assert status_of(team, cid) is CampaignStatus.DRAFT
+
+
+@pytest.mark.parametrize("send_at", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2500-01-01T09:00:00+00:00"])
+def test_a_tampered_schedule_confirmation_outside_1970_to_2200_is_refused_and_sends_nothing(
+    team: Database, web_url: str, send_at: str
+) -> None:
+    ada = sign_in(web_url, ADA)
+    cid = save_draft(ada, web_url)
+    page = f"{web_url}/console/campaigns/{cid}"
+    answer = post(ada, f"{page}/send/confirm", {"recipients": str(ATTENDEES), "send_at": send_at}, page)
+    assert answer.status_code == 422 and "The send time was not understood" in answer.text
+    assert status_of(team, cid) is CampaignStatus.DRAFT
+
+
 def test_lint_errors_refuse_the_send_unless_forced(team: Database, web_url: str) -> None:
     ada = sign_in(web_url, ADA)
     form = {**form_of(), "body": "![A photo](http://images.example/p.jpg){width=600 height=400}"}

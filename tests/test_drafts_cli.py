@@ -77,6 +77,25 @@ def test_publish_draft_refuses_options_that_belong_to_send(env: dict[str, str], 
     people(db)
     result = run_cli(env, "publish", RECAP, "--list", "attendees", "--draft", "--send-at", "2030-01-01T09:00:00")
     assert result.returncode == 2 and "--send-at" in result.output
+    empty = run_cli(env, "publish", RECAP, "--list", "attendees", "--draft", "--send-at", "")
+    assert empty.returncode == 2 and "--send-at" in empty.output
+    assert campaign_count(db) == 0
+
+
+@pytest.mark.parametrize(
+    ("send_at", "reason"),
+    [
+        ("", "--send-at is empty: give an ISO 8601 time"),  # a script's unset variable: never read as now
+        ("0001-01-01T00:00:00+14:00", "is not between 1970 and 2200"),  # no UTC time at all
+        ("2500-01-01T09:00:00+00:00", "is not between 1970 and 2200"),
+    ],
+)
+def test_publish_refuses_an_empty_or_unschedulable_send_at_and_sends_nothing(
+    env: dict[str, str], db: Database, send_at: str, reason: str
+) -> None:
+    people(db)
+    result = run_cli(env, "publish", RECAP, "--list", "attendees", "--send-at", send_at)
+    assert result.returncode == 2 and reason in result.output, result.output
     assert campaign_count(db) == 0
 
 
@@ -135,6 +154,11 @@ def test_send_of_an_unknown_campaign_or_a_bad_time_is_bad_input(settings: Settin
     draft = save_draft(settings, db)
     bad_time = run_cli(env, "send", str(draft), "--send-at", "next tuesday")
     assert bad_time.returncode == 2 and "ISO 8601" in bad_time.output
+    for moment in ("0001-01-01T00:00:00+14:00", "2500-01-01T09:00:00+00:00"):  # the first has no UTC time at all
+        out_of_range = run_cli(env, "send", str(draft), "--send-at", moment)
+        assert out_of_range.returncode == 2 and "is not between 1970 and 2200" in out_of_range.output
+    empty = run_cli(env, "send", str(draft), "--send-at", "")  # a script's unset variable: never read as now
+    assert empty.returncode == 2 and "--send-at is empty: give an ISO 8601 time" in empty.output
     assert load_draft(db, draft).status is CampaignStatus.DRAFT
 
 

@@ -25,7 +25,6 @@ from publisher.db.models import (
     CampaignStatus,
     Delivery,
     DeliveryState,
-    Engagement,
     EngagementKind,
     MailingList,
     Role,
@@ -40,57 +39,18 @@ from tests.support.audience import RAJ, ZOE, people
 from tests.support.campaigns import publish, publish_with_cli
 from tests.support.cli import run_cli
 from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
+from tests.support.drafts import campaign_count
+from tests.support.resends import ATTENDEES, complete, engage, sent_issue
 from tests.support.types import StartWorker
 
 AMELIE = "amelie.durand@example.net"
 KWAME = "kwame.mensah@example.com"
-ATTENDEES = 25
 SUBJECT = "In case you missed it: the Modu recap"
-
-
-def complete(db: Database, campaign_id: int, *, tracking: bool = True) -> dict[str, int]:
-    """Mark every record of the campaign sent and the campaign complete, as the workers leave it; return the delivery ids by address."""
-    with db.transaction() as session:
-        session.execute(update(Delivery).where(Delivery.campaign_id == campaign_id).values(state=DeliveryState.SENT, sent_at=utcnow()))
-        session.execute(
-            update(Campaign)
-            .where(Campaign.id == campaign_id)
-            .values(status=CampaignStatus.COMPLETE, completed_at=utcnow(), tracking=tracking)
-        )
-        rows = session.execute(select(Delivery.email, Delivery.id).where(Delivery.campaign_id == campaign_id))
-        return {row[0]: row[1] for row in rows}
-
-
-def engage(db: Database, campaign_id: int, delivery_id: int, kind: EngagementKind, *, machine: bool = False) -> None:
-    with db.transaction() as session:
-        session.add(
-            Engagement(
-                delivery_id=delivery_id,
-                campaign_id=campaign_id,
-                kind=kind,
-                source="app",
-                occurred_at=utcnow(),
-                machine=machine,
-                machine_reason="privacy proxy" if machine else None,
-            )
-        )
 
 
 def recipients_of(db: Database, campaign_id: int) -> set[str]:
     with db.transaction() as session:
         return set(session.scalars(select(Delivery.email).where(Delivery.campaign_id == campaign_id)))
-
-
-def campaign_count(db: Database) -> int:
-    with db.transaction() as session:
-        return len(session.scalars(select(Campaign.id)).all())
-
-
-def sent_issue(settings: Settings, db: Database, *, tracking: bool = True) -> tuple[int, dict[str, int]]:
-    """The shared recap sent to the 25 attendees, complete: its id and its delivery ids by address."""
-    people(db)
-    created = publish(settings, db)
-    return created.id, complete(db, created.id, tracking=tracking)
 
 
 def order(campaign_id: int, subject: str | None = None) -> ResendOrder:

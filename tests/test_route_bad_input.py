@@ -10,15 +10,18 @@ so the bad input reaches the handler rather than the door:
   never echoed unescaped;
 - a body over the size limit: 413 before any handler reads it;
 - a body that is not what its content type says: a 4xx (or the page the
-  route answers anyway), never a 5xx.
+  route answers anyway), never a 5xx;
+- an id in the path that no row can have (past the database's integer):
+  404 in the console, 422 in the API, never a 5xx, on both databases.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 import requests
@@ -32,6 +35,7 @@ from publisher.web.api.problems import PREFIX
 from tests.support.api import token
 from tests.support.audience import ZOE, people
 from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
+from tests.support.console_drafts import form_of
 from tests.support.drafts import save_draft
 from tests.support.types import ServeWeb
 
@@ -63,9 +67,13 @@ class Endpoint:
         return self.path.startswith(PREFIX)
 
 
-def endpoints() -> list[Endpoint]:
-    """Every POST, PATCH and DELETE route of the console and the API, sign-out last."""
-    found = [
+#: Ids no row can have: past PostgreSQL's integer, past SQLite's, and past any integer a database holds.
+IDS_PAST_RANGE = (str(2**31), str(2**63), "9" * 30)
+
+
+def routes(methods: set[str]) -> list[Endpoint]:
+    """Every route of the console and the API answering one of ``methods``."""
+    return [
         Endpoint(method, prefix + route.path)
         for prefix, modules in (
             ("", (*web_app.CONSOLE_BASICS, *web_app.CAMPAIGN_PAGES, *web_app.AUDIENCE_PAGES)),
@@ -74,9 +82,18 @@ def endpoints() -> list[Endpoint]:
         for module in modules
         for route in module.router.routes
         if isinstance(route, APIRoute)
-        for method in sorted(route.methods & {"POST", "PATCH", "DELETE"})
+        for method in sorted(route.methods & methods)
     ]
-    return sorted(found, key=lambda endpoint: endpoint.path == SIGN_OUT)
+
+
+def endpoints() -> list[Endpoint]:
+    """Every POST, PATCH and DELETE route of the console and the API, sign-out last."""
+    return sorted(routes({"POST", "PATCH", "DELETE"}), key=lambda endpoint: endpoint.path == SIGN_OUT)
+
+
+def id_routes() -> list[Endpoint]:
+    """Every route, of any method, with a row's id in its path."""
+    return [endpoint for endpoint in routes({"GET", "POST", "PATCH", "DELETE"}) if re.search(r"\{\w+_id\}", endpoint.path)]
 
 
 @dataclass
@@ -178,3 +195,28 @@ def test_a_malformed_body_gets_a_client_error_never_a_server_error(callers: Call
             if answer.status_code >= 500:
                 problems.append(f"{endpoint.method} {endpoint.path} ({content_type}): {answer.status_code} {answer.text[:200]!r}")
     assert problems == []
+
+
+def test_every_route_with_an_id_is_covered() -> None:
+    paths = {endpoint.path for endpoint in id_routes()}
+    expected = {"/console/campaigns/{campaign_id}/export.csv", "/console/subscribers/{subscriber_id}/erase", "/v1/campaigns/{campaign_id}"}
+    assert expected <= paths
+
+
+def test_an_id_past_the_databases_range_is_404_in_the_console_and_422_in_the_api(callers: Callers) -> None:
+    # A form each route would take for a campaign it has, so that only the id is wrong.
+    form = urlencode(form_of() | {"choice": "resend", "variant": "1", "test_recipients": ZOE}, doseq=True).encode()
+    problems = []
+    for endpoint in id_routes():
+        for number in IDS_PAST_RANGE:
+            values = {**callers.values, "campaign_id": number, "subscriber_id": number}
+            path = endpoint.path.format(**values)
+            content_type = "application/json" if endpoint.is_api else "application/x-www-form-urlencoded"
+            try:
+                answer = callers.call(Endpoint(endpoint.method, path), data=b"{}" if endpoint.is_api else form, content_type=content_type)
+            except requests.ConnectionError:  # the server failed before it could answer
+                problems.append(f"{endpoint.method} {path[:60]}: no answer")
+                continue
+            if answer.status_code != (422 if endpoint.is_api else 404):
+                problems.append(f"{endpoint.method} {path[:60]}: {answer.status_code}")
+    assert problems == [], "\n".join(problems)

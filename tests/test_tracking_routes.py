@@ -172,3 +172,45 @@ def test_the_access_log_never_keeps_the_address_of_an_open_or_a_click() -> None:
     other = access_line("203.0.113.9:51234", "/archive/")
     RedactTokens().filter(other)
     assert other.getMessage() == '203.0.113.9:51234 - "GET /archive/ HTTP/1.1" 302'
+
+
+def test_hostile_requests_never_lead_elsewhere_never_fail_and_record_only_what_was_asked(
+    settings: Settings, db: Database, web_url: str, campaign_id: int
+) -> None:
+    delivery = deliveries(db, campaign_id)[0]
+    links = tracked_links(db, campaign_id)
+    token = signer_for(settings).track_token(delivery, campaign_id)
+    with time_machine.travel(LATER, tick=True):
+        # What the request adds cannot choose where the link leads: not the query, not the Host header.
+        for extra in ("?url=https://evil.example&next=//evil.example", "?" + "q=" * 8000):
+            headers = {"User-Agent": BROWSER, "Host": "evil.example"}
+            clicked = requests.get(f"{web_url}/t/c/0.{token}{extra}", headers=headers, allow_redirects=False, timeout=10)
+            assert (clicked.status_code, clicked.headers["Location"]) == (302, links[0])
+        # A user agent of markup or of 8 KB is read to classify the request, never stored.
+        for agent in (f'{BROWSER} <script>alert("x")</script>', BROWSER + " x" * 4000):
+            assert requests.get(f"{web_url}/t/o/{token}.gif", headers={"User-Agent": agent}, timeout=10).status_code == 200
+    rows = engagements(db, delivery)
+    assert [row.kind for row in rows] == [EngagementKind.CLICK] * 2 + [EngagementKind.OPEN] * 2
+    assert all(row.url in (None, links[0]) for row in rows)
+    assert not any("script" in str(value) for row in rows for value in vars(row).values())
+
+    # Path tricks, a token one character too long, a body on a GET and another method: refused, nothing recorded.
+    tricks = [
+        f"{web_url}/t/c/0.{token}/..",
+        f"{web_url}/t/c/0.{token}%2F..%2F..%2Fetc%2Fpasswd",
+        f"{web_url}/t/c/0.{token}.gif",
+        f"{web_url}/t/o/..%2F..%2Fetc%2Fpasswd.gif",
+        f"{web_url}/t/o/{token}%00.gif",
+        f"{web_url}/t/c/0.{'A' * 100}.{'B' * 100}",
+        f"{web_url}/t/o/{'A' * 100}.{'B' * 100}.gif",
+        f"{web_url}/t/c/0000000.{token}",
+    ]
+    for url in tricks:
+        answer = get(url)
+        assert answer.status_code == 404, url
+        assert "Location" not in answer.headers
+    oversized = requests.get(f"{web_url}/t/o/{token}.gif", data=b"x" * (settings.max_request_bytes + 1), timeout=10)
+    assert oversized.status_code == 413
+    for method in ("POST", "PUT", "DELETE"):
+        assert requests.request(method, f"{web_url}/t/c/0.{token}", timeout=10, allow_redirects=False).status_code == 405
+    assert len(engagements(db, delivery)) == 4

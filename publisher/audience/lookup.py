@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from publisher.audience.suppression_list import Entry
 from publisher.audience.suppressions import known_hashes
 from publisher.db.engine import Database
-from publisher.db.models import MailingList, Subscriber, Suppression
+from publisher.db.models import MAX_ID, MailingList, Subscriber, Suppression
 
 #: Most rows a search returns; the page says when there may be more.
 SEARCH_LIMIT = 100
@@ -52,6 +52,8 @@ def find_subscribers(db: Database, text: str, limit: int = SEARCH_LIMIT) -> list
 
 def subscriber_address(db: Database, subscriber_id: int) -> str | None:
     """The address of the subscriber with this id, or None when there is none (erased, or never was)."""
+    if not 0 < subscriber_id <= MAX_ID:  # past the column's range it would overflow the query's parameter
+        return None
     with db.transaction() as session:
         return session.scalar(select(Subscriber.email).where(Subscriber.id == subscriber_id))
 

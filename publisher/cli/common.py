@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from publisher.cli.terminal import safe
-from publisher.core.clock import FIRST_YEAR, LAST_YEAR, OUT_OF_RANGE
+from publisher.core.clock import FIRST_YEAR, LAST_YEAR, OUT_OF_RANGE, within_range
 from publisher.core.errors import BrokerUnavailableError, ConfigurationError, DatabaseUnavailableError, NewsletterError
 from publisher.core.settings import Settings
 
@@ -116,12 +116,24 @@ def sendable_address(value: str) -> str:
 
 
 def parse_time(value: str) -> dt.datetime:
-    """An ISO 8601 time for ``--send-at`` (no offset means UTC), or exit 2."""
+    """An ISO 8601 time for ``--send-at`` (no offset means UTC) in the years FIRST_YEAR to LAST_YEAR, or exit 2.
+
+    An empty value (a script's unset variable) is refused, never read as now:
+    leaving ``--send-at`` out is how to send now.
+    """
+    if not value.strip():
+        fail("--send-at is empty: give an ISO 8601 time (e.g. 2026-12-01T09:00:00+00:00), or leave --send-at out to send now", EXIT_INPUT)
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        fail(f"--send-at {value!r} is not an ISO 8601 time (e.g. 2026-12-01T09:00:00+00:00)", EXIT_INPUT)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+        fail(f"--send-at {value[:60]!r} is not an ISO 8601 time (e.g. 2026-12-01T09:00:00+00:00)", EXIT_INPUT)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    try:
+        # Checked in UTC, as it is stored: 0001-01-01T00:00+14:00 has no UTC time at all.
+        within_range(moment)
+    except ValueError:
+        fail(f"--send-at {value[:60]!r} {OUT_OF_RANGE}", EXIT_INPUT)
+    return moment
 
 
 def parse_local_time(send_at: str | None) -> dt.datetime:

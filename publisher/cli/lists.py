@@ -79,7 +79,7 @@ def lists_set(
             EXIT_INPUT,
         )
     if tracking is not None and tracking.strip().lower() not in SWITCH:
-        fail(f"--tracking: give on or off, not {safe(tracking)!r}", EXIT_INPUT)
+        fail(f"--tracking: give on or off, not {safe(tracking[:40])!r}", EXIT_INPUT)
     track = SWITCH[tracking.strip().lower()] if tracking is not None else None
     welcome_id = _welcome_id(welcome) if welcome is not None else None
     if timezone is not None:

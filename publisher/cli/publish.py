@@ -93,7 +93,7 @@ def publish(
         options = PublishOptions(
             recap=recap,
             list_name=list_name,
-            send_at=parse_time(send_at) if send_at and local is None else None,
+            send_at=parse_time(send_at) if send_at is not None and local is None else None,
             local_time=local,
             provider=provider or settings.provider,
             test_to=sendable_address(test_to) if test_to else None,
@@ -148,6 +148,6 @@ def _check_draft_options(list_name: str | None, *, send_at: str | None, test_to:
     if list_name is None:
         fail("--draft needs --list NAME: the list the draft will be sent to", EXIT_INPUT)
     options = (("--send-at", send_at), ("--local-time", local_time), ("--test-to", test_to), ("--force", force))
-    given = [name for name, value in options if value]
+    given = [name for name, value in options if value is not None and value is not False]
     if given:
         fail(f"{', '.join(given)} cannot be given with --draft: they belong to `newsletter send`", EXIT_INPUT)

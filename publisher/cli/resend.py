@@ -34,7 +34,7 @@ def resend(
     if to not in AUDIENCES:
         fail(f"--to {to[:40]!r}: the one audience of a resend is {', '.join(AUDIENCES)}", EXIT_INPUT)
     settings = cli_settings()
-    moment = parse_time(send_at) if send_at else None
+    moment = parse_time(send_at) if send_at is not None else None
     with reported_errors():
         new_subject = check_subject(subject) if subject is not None else None
         # Checked before anything is written, as `newsletter send` does.

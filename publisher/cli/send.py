@@ -37,7 +37,7 @@ def send(
 
     settings = cli_settings()
     local = parse_local_time(send_at) if local_time else None
-    moment = parse_time(send_at) if send_at and local is None else None
+    moment = parse_time(send_at) if send_at is not None and local is None else None
     tested: list[str] = []
     with reported_errors():
         # Checked before anything is written, as `newsletter publish` does: a

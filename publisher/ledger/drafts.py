@@ -29,7 +29,7 @@ from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Campaign, CampaignStatus, MailingList
+from publisher.db.models import MAX_ID, Campaign, CampaignStatus, MailingList
 from publisher.ledger import states, subject_tests
 from publisher.ledger.announcements import campaign_sending
 from publisher.ledger.campaigns import (
@@ -109,11 +109,17 @@ class Draft:
         return read_draft(self.recap_text, f"campaign {self.id}")
 
 
-def _locked(session: Session, campaign_id: int) -> Campaign:
-    campaign = session.get(Campaign, campaign_id, with_for_update=True)
+def _campaign(session: Session, campaign_id: int, *, lock: bool = False) -> Campaign:
+    """The campaign (not a test send), or NotFoundError."""
+    # An id past the column's range would overflow the query's parameter: it names no campaign.
+    campaign = session.get(Campaign, campaign_id, with_for_update=lock) if 0 < campaign_id <= MAX_ID else None
     if campaign is None or campaign.is_test:
         raise NotFoundError(f"no campaign with id {campaign_id}")
     return campaign
+
+
+def _locked(session: Session, campaign_id: int) -> Campaign:
+    return _campaign(session, campaign_id, lock=True)
 
 
 def _frame(settings: Settings, mailing_list: MailingList, campaign_id: int) -> IssueFrame:
@@ -181,9 +187,7 @@ def update_draft(settings: Settings, db: Database, campaign_id: int, content: Dr
 def load_draft(db: Database, campaign_id: int) -> Draft:
     """A campaign with its recap text (any status: a sent draft is still read)."""
     with db.transaction() as session:
-        campaign = session.get(Campaign, campaign_id)
-        if campaign is None or campaign.is_test:
-            raise NotFoundError(f"no campaign with id {campaign_id}")
+        campaign = _campaign(session, campaign_id)
         return Draft(
             id=campaign.id,
             status=campaign.status,

@@ -41,3 +41,9 @@ def run_cli(
         check=False,
     )
     return CliResult(completed.returncode, completed.stdout)
+
+
+def assert_plain(output: str, most: int = 2000) -> None:
+    """A refusal as a user should see it: no traceback, no escape sequence reaching the terminal, no value echoed at length."""
+    assert "Traceback" not in output and "\x1b" not in output and "\x07" not in output, output[:500]
+    assert len(output) < most, f"{len(output)} characters"

@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from publisher import sending
 from publisher.audience.subscriber_rows import sendable_email
 from publisher.core.broker import redis_url
+from publisher.core.clock import within_range
 from publisher.db.models import Campaign
 from publisher.ledger import approval, control
 from publisher.ledger.drafts import SendOrder
@@ -69,12 +70,20 @@ def send_test_copies(campaign_id: CampaignId, body: TestSend, actor: CampaignsWr
 
 
 def _moment(value: str) -> dt.datetime:
-    """An ISO 8601 time; no offset means UTC, as with ``newsletter publish --send-at``."""
+    """An ISO 8601 time; no offset means UTC, as with ``newsletter publish --send-at``; an empty one is refused, never read as now."""
+    if not value.strip():
+        raise ApiProblem(422, "send_at: empty; leave it out (or null) to send now", errors=[("send_at", "empty")])
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError as exc:
         raise ApiProblem(422, f"send_at: {exc}", errors=[("send_at", "not an ISO 8601 date and time")]) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    try:
+        # Checked in UTC, as it is stored: 0001-01-01T00:00+14:00 has no UTC time at all.
+        within_range(moment)
+    except ValueError as exc:
+        raise ApiProblem(422, f"send_at: {exc}", errors=[("send_at", str(exc))]) from None
+    return moment
 
 
 def _own_subject(ctx: Context, campaign_id: int) -> str:
@@ -96,7 +105,7 @@ def send_campaign(
     body: Annotated[SendRequest | None, Body()] = None,
 ) -> SendAccepted:
     request = body or SendRequest()
-    send_at = _moment(request.send_at) if request.send_at else None
+    send_at = _moment(request.send_at) if request.send_at is not None else None
     campaign_out(ctx, campaign_id)
     order = SendOrder(campaign_id, send_at=send_at, force=request.force)
     if request.subject_variants is not None or request.ab_test is not None:
@@ -126,7 +135,7 @@ def resend_campaign(campaign_id: CampaignId, body: ResendRequest, actor: Campaig
     tracking, is not complete, or has nobody left to resend to. 422: a
     subject that is empty or not one line.
     """
-    send_at = _moment(body.send_at) if body.send_at else None
+    send_at = _moment(body.send_at) if body.send_at is not None else None
     campaign_out(ctx, campaign_id)
     # Nobody to resend to is the campaign's state, not a missing resource.
     with translated(not_found=409):

@@ -136,6 +136,7 @@ async def post_new(request: Request, ctx: Context, user: Editor) -> Response:
 
 @router.post("/campaigns/{campaign_id}/edit", response_class=HTMLResponse)
 async def post_edit(request: Request, ctx: Context, user: Editor, campaign_id: int) -> Response:
+    await run_in_threadpool(existing, ctx, campaign_id)  # 404 before the form is read
     return await _post(request, ctx, user, campaign_id)
 
 
@@ -168,6 +169,7 @@ async def upload_new(request: Request, ctx: Context, user: Editor) -> Response:
 
 @router.post("/campaigns/{campaign_id}/upload", response_class=HTMLResponse)
 async def upload_edit(request: Request, ctx: Context, user: Editor, campaign_id: int) -> Response:
+    await run_in_threadpool(existing, ctx, campaign_id)  # 404 before the file is read
     return await _upload(request, ctx, user, campaign_id)
 
 

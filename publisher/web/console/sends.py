@@ -28,7 +28,7 @@ from publisher import sending
 from publisher.accounts.sessions import SignedIn
 from publisher.audience.subscriber_rows import sendable_email
 from publisher.core import zones
-from publisher.core.clock import FIRST_YEAR, LAST_YEAR, utcnow
+from publisher.core.clock import FIRST_YEAR, LAST_YEAR, utcnow, within_range
 from publisher.core.errors import ConfigurationError, NotFoundError
 from publisher.db.models import CampaignStatus
 from publisher.ledger import approval
@@ -102,10 +102,24 @@ def send_time(send_date: str, send_time: str, time_zone: str) -> tuple[dt.dateti
         local = dt.datetime.combine(dt.date.fromisoformat(send_date.strip()), dt.time.fromisoformat(send_time.strip()), tzinfo=zone)
     except ValueError:
         return None, "Give a send date (YYYY-MM-DD) and a send time (HH:MM)."
+    if not schedulable(local):
+        return None, f"Give a send date between {FIRST_YEAR} and {LAST_YEAR}."
     moment = local.astimezone(dt.UTC)
     if moment <= utcnow():
         return None, f"{local:%Y-%m-%d %H:%M} {zone.key} is in the past: choose a later time, or Send now."
     return moment, ""
+
+
+def schedulable(moment: dt.datetime) -> bool:
+    """Whether a send time is in the years FIRST_YEAR to LAST_YEAR: a local time (no offset) by its own year, any other in UTC."""
+    if moment.tzinfo is None:
+        return FIRST_YEAR <= moment.year <= LAST_YEAR
+    try:
+        # 0001-01-01T00:00+14:00 has no UTC time at all: within_range says so rather than overflow.
+        within_range(moment)
+    except ValueError:
+        return False
+    return True
 
 
 def local_send_time(send_date: str, send_time: str) -> tuple[dt.datetime | None, str]:
@@ -120,7 +134,7 @@ def local_send_time(send_date: str, send_time: str) -> tuple[dt.datetime | None,
             f"{send_time.strip()[:20]!r} has an offset, but Local time sends at that time in each subscriber's time zone: "
             "give it without one (e.g. 09:00)."
         )
-    if not FIRST_YEAR <= local.year <= LAST_YEAR:
+    if not schedulable(local):
         return None, f"Give a send date between {FIRST_YEAR} and {LAST_YEAR}."
     return local.replace(second=0, microsecond=0), ""
 
@@ -266,9 +280,7 @@ def _confirm(
     except ValueError:
         moment = None
     # A local time has no offset (each zone gives its own); any other send time has one.
-    understood = moment is not None and (moment.tzinfo is None) == in_local_time
-    if in_local_time and moment is not None and not FIRST_YEAR <= moment.year <= LAST_YEAR:
-        understood = False
+    understood = moment is not None and (moment.tzinfo is None) == in_local_time and schedulable(moment)
     if (send_at or in_local_time) and not understood:
         return confirmation(ctx, user, campaign_id, 422, **{**kept, "count_error": "The send time was not understood: schedule again."})
     order = (

@@ -8,6 +8,7 @@ sender) is a 409 page saying how it was decided.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -27,6 +28,9 @@ from publisher.web.deps import Context, WebContext
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
+#: A variant number as the form sends it.
+_VARIANT = re.compile(r"[0-9]{1,2}")
+
 
 def _refused(user: SignedIn, campaign_id: int, status_code: int, message: str) -> HTMLResponse:
     title = "Not now" if status_code == 409 else "That did not work"
@@ -41,7 +45,8 @@ def _variant(ctx: WebContext, user: SignedIn, campaign_id: int, typed: str) -> t
     if progress is None:
         return _refused(user, campaign_id, 409, f"Campaign {campaign_id} has no subject test: there is no winner to pick.")
     numbers = {variant.number: variant.subject for variant in progress.variants}
-    number = int(typed) if typed.strip().isdigit() and len(typed.strip()) < 3 else 0
+    # ASCII digits only: str.isdigit also takes ² (which int() refuses) and other scripts' digits.
+    number = int(typed) if _VARIANT.fullmatch(typed.strip()) else 0
     if number not in numbers:
         return _refused(user, campaign_id, 422, f"Choose one of the variants 1 to {len(numbers)}.")
     if progress.winner is not None:
