@@ -23,7 +23,7 @@ from publisher.db.models import Attendance, Campaign, ConsentEvent, EventRegistr
 from publisher.events.catalogue import EventError, EventFields, end_event, event_summary, platform_slug, set_recap_rule
 from publisher.ledger.campaigns import audience_batches, audience_size
 from tests.support.audience import people, statuses
-from tests.support.cli import run_cli
+from tests.support.cli import assert_plain, run_cli
 from tests.support.drafts import deliveries_of, save_draft
 from tests.support.events import ENDS, MEETUP, make_event, register
 
@@ -231,12 +231,14 @@ def test_events_commands_refuse_bad_input_with_exit_2(env: dict[str, str]) -> No
         (["events", "create", "ok", *base, "--venue", "v", "--online-url", "https://x.example"], "not both"),
         (["events", "show", "missing"], "no event 'missing'"),
         (["events", "end", "x" * 500], "slug"),
+        (["events", "create", "ok", *base[:2], "--start", "9" * 5000, *base[4:]], "ISO 8601"),
+        (["events", "create", "ok", *base[:4], "--end", "2026-12-03T21:00:00" + " " * 5000, *base[6:]], "--end '2026-12-03T21:00:00 "),
     ]
     for args, message in cases:
         result = run_cli(env, *args)
         assert result.returncode == 2, (args, result.output)
         assert message in result.output, (args, result.output)
-        assert "\x1b" not in result.output
+        assert_plain(result.output)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

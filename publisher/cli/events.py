@@ -203,13 +203,14 @@ def _when(moment: dt.datetime | None, zone: str) -> str:
 
 
 def _time(option: str, value: str) -> dt.datetime:
+    shown = value[:60]  # a refused value is echoed, but never at length
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        fail(f"{option} {value!r} is not an ISO 8601 time (e.g. 2026-12-04T18:30:00+01:00)", EXIT_INPUT)
+        fail(f"{option} {shown!r} is not an ISO 8601 time (e.g. 2026-12-04T18:30:00+01:00)", EXIT_INPUT)
     if moment.tzinfo is None:
         fail(
-            f"{option} {value!r} has no UTC offset: add one (2026-12-04T18:30:00+01:00), or the time could be read in the wrong zone",
+            f"{option} {shown!r} has no UTC offset: add one (2026-12-04T18:30:00+01:00), or the time could be read in the wrong zone",
             EXIT_INPUT,
         )
     return moment
