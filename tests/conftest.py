@@ -4,13 +4,16 @@ Only fixtures and hooks live here; the helpers tests import live in tests/suppor
 
 Redis is the embedded redis-server the product itself uses (or the server at
 NEWSLETTER_TEST_REDIS_URL); it is flushed before and after every test.
-PostgreSQL tests use a fresh database per test on the server at
-NEWSLETTER_TEST_POSTGRES_URL (default: the local one) and are skipped, with
-the reason shown, only when no server can be reached.
+PostgreSQL tests use the server at NEWSLETTER_TEST_POSTGRES_URL (default: the
+local one) and are skipped, with the reason shown, only when no server can be
+reached.
 
-A SQLite test's database starts as a copy of one migrated once per test
-process (the migrations took most of a short test's time); a test marked
-``empty_database`` gets no file, for the product to create and migrate.
+Migrations took most of a short test's time, so a test's database starts
+migrated: on SQLite a copy of one migrated once per test process, on
+PostgreSQL that process's one database, emptied and renamed for each test
+(tests/support/postgres_pool.py). A test marked ``empty_database`` gets no
+SQLite file and a new, empty PostgreSQL database, for the product to create
+and migrate.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from publisher.db.engine import Database, open_database
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders, all_handlers, start_fake_providers
 from tests.support.environment import TEST_SECRET, environment_for
+from tests.support.postgres_pool import PostgresPool
 from tests.support.types import ServeWeb, StartWorker
 from tests.support.web import serving
 from tests.support.workers import WorkerProcess
@@ -76,15 +80,19 @@ def _postgres_admin_url() -> str:
     return os.environ.get("NEWSLETTER_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
 
 
+def _postgres_admin() -> psycopg.Connection:
+    admin = make_url(_postgres_admin_url())
+    try:
+        return psycopg.connect(admin.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"no PostgreSQL server reachable at {admin.render_as_string()}: {exc}")
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards."""
     admin = make_url(_postgres_admin_url())
-    plain = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        connection = psycopg.connect(plain, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server reachable at {admin.render_as_string()}: {exc}")
+    connection = _postgres_admin()
     name = f"newsletter_test_{uuid.uuid4().hex[:12]}"
     connection.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -92,6 +100,15 @@ def postgres_url() -> Iterator[str]:
     finally:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_pool() -> Iterator[PostgresPool]:
+    """This test process's migrated PostgreSQL database, emptied and renamed for each test."""
+    _postgres_admin().close()  # skips, saying why, when no server answers
+    pool = PostgresPool(_postgres_admin_url())
+    yield pool
+    pool.close()
 
 
 @pytest.fixture(scope="session")
@@ -108,10 +125,11 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each storage test runs once on SQLite and once on PostgreSQL."""
+    empty = request.node.get_closest_marker("empty_database") is not None
     if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
+        return str(request.getfixturevalue("postgres_url")) if empty else request.getfixturevalue("postgres_pool").take()
     path = tmp_path / "var" / "newsletter.db"
-    if request.node.get_closest_marker("empty_database") is None:
+    if not empty:
         # Made as the product makes it (owner only), then filled with the migrated copy.
         private_directory(path.parent)
         create_private_file(path)

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from tests.fakes.background import serve_in_background
+
 
 @dataclass(frozen=True)
 class SigningIdentity:
@@ -120,8 +122,7 @@ def running_fake_aws(identity: SigningIdentity) -> Iterator[FakeAws]:
     fake = FakeAws(identity)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(fake))
     fake.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    serve_in_background(server)
     try:
         yield fake
     finally:

@@ -31,6 +31,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from tests.fakes.background import serve_in_background
+
 #: struct timeval, as SO_TIMESTAMP delivers it. Python names neither the
 #: option nor its message type; 29 is both on Linux.
 TIMEVAL = struct.Struct("@ll")
@@ -260,7 +262,7 @@ def start_fake_providers(*handlers: Handler) -> FakeProviders:
     server = QuietServer(("127.0.0.1", 0), HTTPHandler)
     server.daemon_threads = True
     fake = FakeProviders(server=server, handlers=list(handlers))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_background(server)
     return fake
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from svix.webhooks import Webhook, WebhookVerificationError
 
+from tests.fakes.background import serve_in_background
+
 
 @dataclass(frozen=True)
 class Received:
@@ -88,8 +90,7 @@ def receiving() -> Iterator[Receiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     receiver.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    serve_in_background(server)
     try:
         yield receiver
     finally:

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.fakes.background import serve_in_background
 from tests.support.paths import FIXTURES
 
 WEB = FIXTURES / "web"
@@ -144,8 +145,7 @@ def serving_blog() -> Iterator[Blog]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.blog = Blog(base_url=f"http://127.0.0.1:{server.server_address[1]}")
     server.stopping = threading.Event()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serve_in_background(server)
     try:
         yield server.blog
     finally:
