@@ -18,10 +18,12 @@ import contextlib
 import datetime as dt
 import logging
 import threading
+import uuid
 from typing import Any
 
 import redis
 from celery import signals
+from redis.lock import Lock
 
 from publisher.core.broker import connect
 from publisher.core.clock import utcnow
@@ -47,6 +49,8 @@ class Sweeper(threading.Thread):
         self.settings = settings
         self.url = url
         self.stopping = threading.Event()
+        #: The lock and token of a sweep whose release has not succeeded yet.
+        self._held: tuple[Lock, str] | None = None
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -57,9 +61,15 @@ class Sweeper(threading.Thread):
             self.stopping.wait(self.settings.sweep_interval)
 
     def sweep_once(self) -> int:
+        if self._held is not None:
+            self._release()  # a lock a failed sweep may still hold: until Redis answers, no sweep
         client = connect(self.url, self.settings.redis_sentinel_master)
         lock = client.lock(LOCK_NAME, timeout=max(60.0, self.settings.sweep_interval * 4), blocking=False)
-        if not lock.acquire():
+        # Our own token, kept until the release succeeds: Redis can go away between the acquire and the
+        # release (a restart, with the lock persisted) and every sweep would then wait for it to expire.
+        self._held = (lock, uuid.uuid4().hex)
+        if not lock.acquire(token=self._held[1]):
+            self._held = None
             return 0
         db = open_database(self.settings.resolved_database_url, self.settings.secret_keys)
         deliver_webhooks_after_commit(self.settings, db, self.url)
@@ -85,8 +95,15 @@ class Sweeper(threading.Thread):
         finally:
             # The prefork pool may fork again later: hold no connections.
             db.dispose()
-            with contextlib.suppress(redis.exceptions.LockError):
-                lock.release()
+            self._release()
+
+    def _release(self) -> None:
+        """Release the lock this sweeper took, if it still holds it; a Redis error leaves it to try again."""
+        assert self._held is not None
+        lock, token = self._held
+        with contextlib.suppress(redis.exceptions.LockError):  # expired, or taken by another sweeper since
+            lock.do_release(token)
+        self._held = None
 
     def sweep_subject_tests(self, db: Database) -> None:
         """Decide the subject tests whose wait has passed: each winner's remainder is then due for the dispatch that follows.
