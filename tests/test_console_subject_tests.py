@@ -23,7 +23,7 @@ from tests.support.audience import people
 from tests.support.chromium import SCREENSHOTS, chromium
 from tests.support.console import PASSWORD, TIMEOUT, add_person, csrf_token, sign_in
 from tests.support.console_drafts import save_draft
-from tests.support.subject_tests import FIRST, OTHERS, decide_when_due, records
+from tests.support.subject_tests import FIRST, OTHERS, decide_when_due, records, send_batch, share_batches
 from tests.support.types import ServeWeb
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -222,14 +222,21 @@ def test_a_test_whose_wait_is_over_before_its_share_was_sent_says_what_the_decis
     ada = sign_in(web_url, ADA)
     cid = send_tested(ada, web_url, team)
     # No worker sent the test share, and its wait is over (moved in the ledger, not waited for).
+    ended = (utcnow() - dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
     with db.transaction() as session:
-        session.execute(
-            update(CampaignRelease).where(CampaignRelease.campaign_id == cid).values(release_at=utcnow() - dt.timedelta(minutes=1))
-        )
-    shown = ada.get(f"{web_url}/console/campaigns/{cid}", timeout=TIMEOUT).text
-    panel = shown.split('<section id="subject-test"', 1)[1].split("</section>", 1)[0]
-    assert "The wait ended at <strong>" in panel and "The wait ends at" not in panel
-    assert "the workers decide once the test share is sent, 30m later at the latest" in panel
+        session.execute(update(CampaignRelease).where(CampaignRelease.campaign_id == cid).values(release_at=ended))
+
+    def panel() -> str:
+        shown = ada.get(f"{web_url}/console/campaigns/{cid}", timeout=TIMEOUT).text
+        return shown.split('<section id="subject-test"', 1)[1].split("</section>", 1)[0]
+
+    waiting = panel()
+    assert f"The wait ended at <strong>{ended:%Y-%m-%d %H:%M} UTC</strong>" in waiting and "The wait ends at" not in waiting
+    assert "none of the test share is sent yet, and the test gets a full 30m wait once the workers send it" in waiting
+    # A worker sent part of the share, then died: the decision waits for the rest, one more wait at most.
+    send_batch(db, share_batches(db, cid)[0])
+    latest = ended + dt.timedelta(minutes=30)
+    assert f"the workers decide once the test share is sent, by <strong>{latest:%Y-%m-%d %H:%M} UTC</strong> at the latest" in panel()
 
 
 def test_pick_this_winner_asks_to_confirm_then_decides_once(team: int, web_url: str, db: Database) -> None:
