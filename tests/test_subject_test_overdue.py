@@ -22,7 +22,8 @@ from publisher.ledger.status import CampaignProgress, campaign_progress
 from publisher.ledger.subject_test_decision import decide_due
 from tests.support.api import Api, token
 from tests.support.cli import run_cli
-from tests.support.subject_tests import audience, publish_tested, send_batch, share_batches
+from tests.support.subject_tests import audience, publish_tested, share_batches
+from tests.support.sweeps import send_batch
 from tests.support.types import ServeWeb
 
 PUBLISHED = dt.datetime(2025, 1, 16, 9, 0, tzinfo=dt.UTC)

@@ -18,7 +18,8 @@ from publisher.db.engine import Database
 from publisher.ledger import control
 from publisher.ledger.status import CampaignProgress, campaign_progress
 from publisher.ledger.subject_test_decision import pick_winner
-from tests.support.subject_tests import audience, drain, publish_tested, send_batch, share_batches, sweep
+from tests.support.subject_tests import audience, publish_tested, share_batches
+from tests.support.sweeps import drain, send_batch, sweep
 
 PUBLISHED = dt.datetime(2025, 1, 16, 9, 0, tzinfo=dt.UTC)
 WAIT = dt.timedelta(hours=2)
