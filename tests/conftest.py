@@ -38,6 +38,8 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database, open_database
 from tests.fakes.postmark import TOKEN
 from tests.fakes.server import FakeProviders, all_handlers, start_fake_providers
+from tests.support.api import Api, token
+from tests.support.audience import people
 from tests.support.environment import TEST_SECRET, environment_for
 from tests.support.postgres_pool import PostgresPool
 from tests.support.types import ServeWeb, StartWorker
@@ -219,6 +221,18 @@ def serve_web() -> Iterator[ServeWeb]:
 def web_url(settings: Settings, redis_client: redis.Redis, serve_web: ServeWeb) -> str:
     """The web app on the default test settings."""
     return serve_web(settings)
+
+
+@pytest.fixture
+def api(web_url: str, db: Database) -> Api:
+    """A client of the web app's ``/v1`` with a token of every scope."""
+    return Api(web_url, token(db))
+
+
+@pytest.fixture
+def audience(db: Database) -> dict[str, int]:
+    """The example subscribers on "attendees"; their ids by address."""
+    return people(db)
 
 
 def pytest_report_header() -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -22,7 +21,7 @@ from publisher.db.engine import Database
 from publisher.db.models import Campaign, Subscriber, Subscription, SubscriptionStatus
 from publisher.ledger.campaigns import CampaignPlan, create_campaign
 from publisher.ledger.status import campaign_progress
-from tests.support.api import Api, assert_problem, token, wheres
+from tests.support.api import Api, assert_problem, draft, token, wheres
 from tests.support.audience import RAJ, ZOE, people
 from tests.support.recaps import RECAP, WORKSHOP
 from tests.support.types import ServeWeb
@@ -35,24 +34,6 @@ STATUS_KEYS = {
     *("next_release_at", "next_release_recipients"),
 }
 HTTP_IMAGE = "![A photo](http://images.example/p.jpg){width=600 height=400}"
-
-
-@pytest.fixture
-def api(web_url: str, db: Database) -> Api:
-    return Api(web_url, token(db))
-
-
-@pytest.fixture
-def audience(db: Database) -> dict[str, int]:
-    return people(db)
-
-
-def draft(api: Api, **fields: Any) -> dict[str, Any]:
-    body = {"list": "attendees", "recap": RECAP.read_text(encoding="utf-8")} | fields
-    response = api.post("/campaigns", json=body)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
 
 
 def test_no_token_or_a_revoked_one_is_401_with_a_bearer_challenge(web_url: str, db: Database) -> None:

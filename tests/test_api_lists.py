@@ -16,11 +16,6 @@ from tests.support.types import ServeWeb
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-@pytest.fixture
-def api(web_url: str, db: Database) -> Api:
-    return Api(web_url, token(db))
-
-
 def subscriber(db: Database, email: str) -> Subscriber | None:
     with db.transaction() as session:
         found = session.scalar(select(Subscriber).where(Subscriber.email == email))

@@ -12,8 +12,7 @@ from publisher.accounts.roles import Scope
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign
-from tests.support.api import Api, assert_problem, token, wheres
-from tests.support.audience import people
+from tests.support.api import Api, assert_problem, draft, token, wheres
 from tests.support.recaps import RECAP
 from tests.support.subject_tests import FIRST, OTHERS, records
 from tests.support.types import ServeWeb
@@ -21,24 +20,6 @@ from tests.support.types import ServeWeb
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 HOSTILE = '<script>alert("x")</script> & "quotes"'
-
-
-@pytest.fixture
-def api(web_url: str, db: Database) -> Api:
-    return Api(web_url, token(db))
-
-
-@pytest.fixture
-def audience(db: Database) -> dict[str, int]:
-    return people(db)
-
-
-def draft(api: Api, **fields: Any) -> dict[str, Any]:
-    body = {"list": "attendees", "recap": RECAP.read_text(encoding="utf-8")} | fields
-    response = api.post("/campaigns", json=body)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
 
 
 def split(db: Database, campaign_id: int) -> tuple[collections.Counter[int | None], set[int | None]]:

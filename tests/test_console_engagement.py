@@ -13,7 +13,7 @@ import redis
 import time_machine
 from axe_playwright_python.sync_playwright import Axe
 from markupsafe import escape
-from playwright.sync_api import Locator, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from publisher.accounts.sessions import SignedIn
 from publisher.core.links import signer_for
@@ -24,8 +24,8 @@ from publisher.web.console.campaign_page import fragments
 from publisher.web.console.progress import live
 from publisher.web.deps import WebContext
 from publisher.web.engagement_cache import REFRESH
-from tests.support.chromium import SCREENSHOTS, chromium
-from tests.support.console import PASSWORD, TIMEOUT, add_person, sign_in
+from tests.support.chromium import SCREENSHOTS, chromium, sign_in_page
+from tests.support.console import TIMEOUT, add_person, sign_in
 from tests.support.engagements import FIRST, LINKS, PEOPLE, after, engage, provider_event, seed_engagements, sent_campaign
 from tests.support.paths import PROJECT
 
@@ -115,13 +115,7 @@ def test_in_a_browser_the_charts_are_named_readable_at_phone_width_and_pass_axe(
     seeded = seed_engagements(db, settings, tmp_path)
     add_person(db, VIC, Role.VIEWER)
     with chromium(viewport={"width": 1280, "height": 900}) as context:
-        page = context.new_page()
-        page.goto(f"{web_url}/console/sign-in")
-        page.get_by_label("Email").fill(VIC)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(f"{web_url}/console/campaigns")
-        page.goto(f"{web_url}/console/campaigns/{seeded.campaign_id}")
+        page = campaign_page_of(context, web_url, seeded.campaign_id)
         section = page.locator("section.engagement")
         for name in ("Opens over time", "Clicks over time"):
             expect(section.get_by_role("img", name=re.compile(f"^{name}: "))).to_be_visible()
@@ -140,6 +134,16 @@ def test_in_a_browser_the_charts_are_named_readable_at_phone_width_and_pass_axe(
         assert widest <= PHONE, widest
         assert rightmost_cell(section.get_by_role("table", name="Unique opens and clicks")) <= PHONE
         shoot(section, "console-engagement-phone.png")
+
+
+def campaign_page_of(context: BrowserContext, web_url: str, campaign_id: int) -> Page:
+    """The campaign's page in the browser, signed in there as the viewer VIC."""
+    page = context.new_page()
+    page.goto(f"{web_url}/console/sign-in")
+    sign_in_page(page, VIC)
+    page.wait_for_url(f"{web_url}/console/campaigns")
+    page.goto(f"{web_url}/console/campaigns/{campaign_id}")
+    return page
 
 
 def rightmost_cell(table: Locator) -> float:
@@ -183,13 +187,7 @@ def test_in_a_browser_an_untracked_campaigns_figures_fit_a_phone(db: Database, s
     provider_event(db, settings, seeded.campaign_id, PEOPLE[2], EventType.OPENED, FIRST)
     add_person(db, VIC, Role.VIEWER)
     with chromium(viewport={"width": PHONE, "height": 900}) as context:
-        page = context.new_page()
-        page.goto(f"{web_url}/console/sign-in")
-        page.get_by_label("Email").fill(VIC)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(f"{web_url}/console/campaigns")
-        page.goto(f"{web_url}/console/campaigns/{seeded.campaign_id}")
+        page = campaign_page_of(context, web_url, seeded.campaign_id)
         figures = page.locator("section.engagement").get_by_role("table", name="Unique opens and clicks")
         # Every cell of the figures within the screen: the provider's column is not cut off.
         assert rightmost_cell(figures) <= PHONE

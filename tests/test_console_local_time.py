@@ -14,13 +14,12 @@ from publisher.audience.lists import ListChange, update_list
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignRelease, CampaignStatus, Role, Subscriber
 from tests.support.audience import people
-from tests.support.chromium import SCREENSHOTS, chromium
-from tests.support.console import PASSWORD, TIMEOUT, add_person, csrf_token, sign_in
-from tests.support.console_drafts import save_draft
+from tests.support.chromium import SCREENSHOTS, console_browser
+from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
+from tests.support.console_drafts import draft_in_browser, save_draft
 
 ADA = "ada@modu.example"  # sender
 ATTENDEES = 25
-SLOW = 60_000
 #: In New York, and in Tokyo (the list's zone) for everyone else.
 NEW_YORKERS = ("zoe.obrien@example.com", "raj.patel@example.org")
 
@@ -159,20 +158,13 @@ def test_a_local_time_schedule_without_the_csrf_token_is_refused(team: Database,
 
 @pytest.fixture
 def browser() -> Iterator[BrowserContext]:
-    with chromium(viewport={"width": 1280, "height": 900}) as context:
-        context.set_default_timeout(SLOW)
-        expect.set_options(timeout=SLOW)
+    with console_browser() as context:
         yield context
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_local_time_box_schedules_in_a_real_browser(team: Database, web_url: str, browser: BrowserContext) -> None:
-    cid = save_draft(sign_in(web_url, ADA), web_url)
-    page = browser.new_page()
-    page.goto(f"{web_url}/console/campaigns/{cid}")
-    page.get_by_label("Email").fill(ADA)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    cid, page = draft_in_browser(browser, web_url, ADA)
     page.get_by_label("Send date").fill("2031-07-01")
     page.get_by_label("Send time").fill("09:00")
     page.get_by_label("Local time").check()

@@ -20,10 +20,11 @@ from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignRelease, CampaignStatus, Role
 from publisher.ledger.subject_tests import configure, subject_test
 from tests.support.audience import people
-from tests.support.chromium import SCREENSHOTS, chromium
-from tests.support.console import PASSWORD, TIMEOUT, add_person, csrf_token, sign_in
-from tests.support.console_drafts import save_draft
-from tests.support.subject_tests import FIRST, OTHERS, decide_when_due, records
+from tests.support.chromium import SCREENSHOTS, console_browser
+from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
+from tests.support.console_drafts import draft_in_browser, save_draft
+from tests.support.subject_tests import FIRST, OTHERS, decide_when_due, records, share_batches
+from tests.support.sweeps import send_batch
 from tests.support.types import ServeWeb
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -31,8 +32,6 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 ADA = "ada@modu.example"  # sender
 EVE = "eve@modu.example"  # editor
 VIC = "vic@modu.example"  # viewer
-#: Milliseconds a browser step may take on a busy machine.
-SLOW = 60_000
 HOSTILE = '<script>alert("x")</script> & <b>bold</b>'
 
 
@@ -222,14 +221,21 @@ def test_a_test_whose_wait_is_over_before_its_share_was_sent_says_what_the_decis
     ada = sign_in(web_url, ADA)
     cid = send_tested(ada, web_url, team)
     # No worker sent the test share, and its wait is over (moved in the ledger, not waited for).
+    ended = (utcnow() - dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
     with db.transaction() as session:
-        session.execute(
-            update(CampaignRelease).where(CampaignRelease.campaign_id == cid).values(release_at=utcnow() - dt.timedelta(minutes=1))
-        )
-    shown = ada.get(f"{web_url}/console/campaigns/{cid}", timeout=TIMEOUT).text
-    panel = shown.split('<section id="subject-test"', 1)[1].split("</section>", 1)[0]
-    assert "The wait ended at <strong>" in panel and "The wait ends at" not in panel
-    assert "the workers decide once the test share is sent, 30m later at the latest" in panel
+        session.execute(update(CampaignRelease).where(CampaignRelease.campaign_id == cid).values(release_at=ended))
+
+    def panel() -> str:
+        shown = ada.get(f"{web_url}/console/campaigns/{cid}", timeout=TIMEOUT).text
+        return shown.split('<section id="subject-test"', 1)[1].split("</section>", 1)[0]
+
+    waiting = panel()
+    assert f"The wait ended at <strong>{ended:%Y-%m-%d %H:%M} UTC</strong>" in waiting and "The wait ends at" not in waiting
+    assert "none of the test share is sent yet, and the test gets a full 30m wait once the workers send it" in waiting
+    # A worker sent part of the share, then died: the decision waits for the rest, one more wait at most.
+    send_batch(db, share_batches(db, cid)[0])
+    latest = ended + dt.timedelta(minutes=30)
+    assert f"the workers decide once the test share is sent, by <strong>{latest:%Y-%m-%d %H:%M} UTC</strong> at the latest" in panel()
 
 
 def test_pick_this_winner_asks_to_confirm_then_decides_once(team: int, web_url: str, db: Database) -> None:
@@ -322,19 +328,12 @@ def serious_violations(page: Page) -> list[str]:
 
 @pytest.fixture
 def browser() -> Iterator[BrowserContext]:
-    with chromium(viewport={"width": 1280, "height": 900}) as context:
-        context.set_default_timeout(SLOW)
-        expect.set_options(timeout=SLOW)
+    with console_browser() as context:
         yield context
 
 
 def test_a_subject_test_is_set_up_and_its_winner_picked_in_a_real_browser(team: int, web_url: str, browser: BrowserContext) -> None:
-    cid = save_draft(sign_in(web_url, ADA), web_url)
-    page = browser.new_page()
-    page.goto(f"{web_url}/console/campaigns/{cid}")
-    page.get_by_label("Email").fill(ADA)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    cid, page = draft_in_browser(browser, web_url, ADA)
     page.get_by_text("Subject test (optional)").click()
     page.get_by_label("Variant 2").fill(FIRST.upper())
     page.get_by_label("Test share (%)").fill("80")

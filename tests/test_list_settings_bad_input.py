@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from publisher.accounts.audit import entries
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, MailingList, Role, Subscriber, WelcomeSend
-from tests.support.audience import people
-from tests.support.campaigns import publish
+from tests.support.audience import list_id, people
+from tests.support.campaigns import choose_welcome, publish
 from tests.support.cli import assert_plain, run_cli
 from tests.support.console import TIMEOUT
 from tests.support.console_pages import console_as
@@ -89,8 +89,7 @@ def welcoming(settings: Settings, db: Database) -> int:
     """The attendees list with a welcome issue; returns the issue's id."""
     people(db)
     issue = publish(settings, db).id
-    with db.transaction() as session:
-        session.execute(update(MailingList).where(MailingList.name == "attendees").values(welcome_campaign_id=issue))
+    choose_welcome(db, list_id(db, "attendees"), issue)
     return issue
 
 

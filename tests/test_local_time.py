@@ -41,12 +41,11 @@ from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_cam
 from publisher.ledger.claims import claim_batch, record_results
 from publisher.ledger.dispatch import release_due
 from publisher.ledger.drafts import DraftContent, create_draft
-from publisher.queue import QUEUE_SEND, QUEUED_KEY, unmark_queued
+from publisher.queue import QUEUE_SEND, QUEUED_KEY
 from tests.support.cli import run_cli
 from tests.support.recaps import RECAP
-from workers.sweeper import LOCK_NAME, Sweeper
+from tests.support.sweeps import LEASE, drain, queued_batches, sweep
 
-LEASE = dt.timedelta(minutes=5)
 #: Sunday 30 March 2025: clocks in Europe go forward at 01:00 UTC; New York changed three weeks before.
 LOCAL = dt.datetime(2025, 3, 30, 9, 0)
 PUBLISHED = dt.datetime(2025, 3, 29, 12, 0, tzinfo=dt.UTC)
@@ -89,31 +88,6 @@ def publish_local(settings: Settings, db: Database, local: dt.datetime = LOCAL, 
         recap_text=RECAP.read_text(encoding="utf-8"),
     )
     return create_campaign(settings, db, plan)
-
-
-def sweep(settings: Settings, redis_url: str, moment: dt.datetime) -> None:
-    """One sweep of the workers at ``moment``, as they run it (under its Redis lock)."""
-    redis.Redis.from_url(redis_url).delete(LOCK_NAME)
-    with time_machine.travel(moment, tick=False):
-        Sweeper(settings, redis_url).sweep_once()
-
-
-def queued_batches(client: redis.Redis) -> list[int]:
-    """The batch of every message on the send queue, one entry per message (a batch on it twice is there twice)."""
-    return [int(json.loads(message)["headers"]["argsrepr"].strip("[]")) for message in client.lrange(QUEUE_SEND, 0, -1)]
-
-
-def drain(db: Database, client: redis.Redis, campaign_id: int) -> list[int]:
-    """Do what a worker does with every message on the send queue: take it, claim its batch and send it; return their batches."""
-    taken = queued_batches(client)
-    client.delete(QUEUE_SEND)
-    for batch_id in taken:
-        unmark_queued(client, batch_id)
-        claim = claim_batch(db, batch_id, LEASE, "outbox", idempotent=False)
-        if claim is not None and claim.deliveries:
-            accepted = [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"m{d.id}") for d in claim.deliveries]
-            record_results(db, claim, accepted, 3)
-    return taken
 
 
 def releases(db: Database, campaign_id: int) -> dict[str, tuple[dt.datetime, int, ReleaseState]]:
@@ -172,16 +146,16 @@ def test_each_zone_is_released_by_the_sweep_at_its_local_time_across_a_dst_chang
     assert campaign_status(db, created.id) is CampaignStatus.SENDING
     assert enqueued_zones(db, created.id) == {"Asia/Tokyo": 2}
     assert redis_client.llen(QUEUE_SEND) == 1  # Tokyo's one batch
-    taken += drain(db, redis_client, created.id)
+    taken += drain(db, redis_client)
     sweep(settings, redis_url, AT["Europe/Paris"] - dt.timedelta(seconds=1))
     assert enqueued_zones(db, created.id) == {"Asia/Tokyo": 2, "Asia/Kolkata": 1}
-    taken += drain(db, redis_client, created.id)
+    taken += drain(db, redis_client)
     sweep(settings, redis_url, AT["Europe/Paris"])
     assert enqueued_zones(db, created.id) == {"Asia/Tokyo": 2, "Asia/Kolkata": 1, "Europe/Paris": 2}
-    taken += drain(db, redis_client, created.id)
+    taken += drain(db, redis_client)
     sweep(settings, redis_url, AT["America/New_York"])
     assert redis_client.llen(QUEUE_SEND) == 2  # New York's two batches, and nothing else
-    taken += drain(db, redis_client, created.id)
+    taken += drain(db, redis_client)
     assert enqueued_zones(db, created.id) == {"Asia/Tokyo": 2, "Asia/Kolkata": 1, "Europe/Paris": 2, "America/New_York": 3}
     assert {state for _, _, state in releases(db, created.id).values()} == {ReleaseState.RELEASED}
     with db.transaction() as session:

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import re
 import threading
-import time
 
 import pytest
 import requests
@@ -40,8 +39,10 @@ from tests.support.campaigns import publish, publish_with_cli
 from tests.support.cli import run_cli
 from tests.support.console import TIMEOUT, add_person, csrf_token, sign_in
 from tests.support.drafts import campaign_count
-from tests.support.resends import ATTENDEES, complete, engage, sent_issue
+from tests.support.engagements import PROXY, engage
+from tests.support.resends import ATTENDEES, complete, sent_issue
 from tests.support.types import StartWorker
+from tests.support.waiting import wait_until
 
 AMELIE = "amelie.durand@example.net"
 KWAME = "kwame.mensah@example.com"
@@ -65,7 +66,7 @@ def test_the_audience_is_the_non_openers_still_on_the_list_and_not_suppressed(se
     issue, deliveries = sent_issue(settings, db)
     engage(db, issue, deliveries[ZOE], EngagementKind.OPEN)
     engage(db, issue, deliveries[RAJ], EngagementKind.CLICK)  # a click counts as an open
-    engage(db, issue, deliveries[AMELIE], EngagementKind.OPEN, machine=True)  # a privacy proxy is no reader
+    engage(db, issue, deliveries[AMELIE], EngagementKind.OPEN, machine=True, reason=PROXY)  # a privacy proxy is no reader
     with db.transaction() as session:
         list_id = session.scalar(select(MailingList.id).where(MailingList.name == "attendees"))
         assert list_id is not None
@@ -176,7 +177,7 @@ def test_a_scheduled_resend_is_not_sent_to_who_opened_the_first_campaign_before_
     # Between scheduling and release: two readers (an open reported late, a click) and a privacy proxy's fetch.
     engage(db, issue, deliveries[ZOE], EngagementKind.OPEN)
     engage(db, issue, deliveries[RAJ], EngagementKind.CLICK)
-    engage(db, issue, deliveries[AMELIE], EngagementKind.OPEN, machine=True)
+    engage(db, issue, deliveries[AMELIE], EngagementKind.OPEN, machine=True, reason=PROXY)
 
     due = release_due(db, dt.timedelta(minutes=5), send_at + dt.timedelta(minutes=1))
     claimed: set[str] = set()
@@ -434,13 +435,6 @@ def test_the_console_says_why_an_untracked_campaign_cannot_be_resent_and_refuses
 # --- End to end -----------------------------------------------------------------------------------
 
 
-def wait_for(condition: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "not within the bound"
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_real_worker_sends_the_resend_to_the_non_openers_only(
     settings: Settings, db: Database, postmark_env: dict[str, str], fake_postmark: FakeProviders, start_worker: StartWorker
@@ -453,18 +447,18 @@ def test_a_real_worker_sends_the_resend_to_the_non_openers_only(
         with db.transaction() as session:
             return session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
 
-    wait_for(lambda: status(issue) == CampaignStatus.COMPLETE)
+    wait_until(lambda: status(issue) == CampaignStatus.COMPLETE)
     with db.transaction() as session:
         # What the tracked issue would have recorded: its pixel seen by Zoë, by a privacy proxy for Raj.
         session.execute(update(Campaign).where(Campaign.id == issue).values(tracking=True))
         deliveries = {row[0]: row[1] for row in session.execute(select(Delivery.email, Delivery.id).where(Delivery.campaign_id == issue))}
     engage(db, issue, deliveries[ZOE], EngagementKind.OPEN)
-    engage(db, issue, deliveries[RAJ], EngagementKind.OPEN, machine=True)
+    engage(db, issue, deliveries[RAJ], EngagementKind.OPEN, machine=True, reason=PROXY)
 
     result = run_cli(postmark_env, "resend", str(issue), "--to", "non-openers", "--subject", SUBJECT)
     assert result.returncode == 0, result.output
     resend_id = int(result.last_line.removeprefix("campaign "))
-    wait_for(lambda: status(resend_id) == CampaignStatus.COMPLETE)
+    wait_until(lambda: status(resend_id) == CampaignStatus.COMPLETE)
     with fake_postmark.lock:
         resent = [message.to for message in fake_postmark.accepted if message.subject == SUBJECT]
     assert sorted(resent) == sorted(set(deliveries) - {ZOE})

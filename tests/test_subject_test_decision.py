@@ -21,7 +21,9 @@ from publisher.ledger.significance import compare
 from publisher.ledger.status import campaign_progress
 from publisher.ledger.subject_test_decision import Decision, DecisionConflict, decide, pick_winner
 from publisher.ledger.subject_tests import SubjectTestError
-from tests.support.subject_tests import OTHERS, audience, drain, engage, publish_tested, queued_batches, records, sweep
+from tests.support.engagements import PROXY, engage
+from tests.support.subject_tests import OTHERS, audience, publish_tested, records
+from tests.support.sweeps import drain, queued_batches, sweep
 
 PUBLISHED = dt.datetime(2025, 1, 16, 9, 0, tzinfo=dt.UTC)
 WAIT = dt.timedelta(hours=2)
@@ -62,7 +64,7 @@ def test_the_sweep_decides_when_the_wait_has_passed_and_the_remainder_is_sent_th
     # Variant 2: all ten read it. Variant 1: one reader, and a privacy proxy that fetched every pixel (not a reader).
     engage(db, campaign_id, variants[2])
     engage(db, campaign_id, variants[1][:1])
-    engage(db, campaign_id, variants[1], machine=True)
+    engage(db, campaign_id, variants[1], machine=True, reason=PROXY)
 
     sweep(settings, redis_url, PUBLISHED + WAIT - dt.timedelta(seconds=1))
     assert _campaign(db, campaign_id).ab_winner is None and queued_batches(redis_client) == []

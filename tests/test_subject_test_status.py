@@ -18,7 +18,8 @@ from publisher.db.engine import Database
 from publisher.ledger import control
 from publisher.ledger.status import CampaignProgress, campaign_progress
 from publisher.ledger.subject_test_decision import pick_winner
-from tests.support.subject_tests import audience, drain, publish_tested, send_batch, share_batches, sweep
+from tests.support.subject_tests import audience, publish_tested, share_batches
+from tests.support.sweeps import drain, send_batch, sweep
 
 PUBLISHED = dt.datetime(2025, 1, 16, 9, 0, tzinfo=dt.UTC)
 WAIT = dt.timedelta(hours=2)
@@ -116,5 +117,9 @@ def test_a_test_whose_wait_is_over_before_its_share_was_sent_says_the_decision_w
     said = _said(_progress(db, created.id, PUBLISHED + WAIT + dt.timedelta(minutes=1)), 250)
     assert "(50%: variant 1 10 of 10 sent, variant 2 0 of 10 sent)" in said
     assert (
-        "the subject-test decision was due at 2025-01-16 11:00 UTC: it is taken once the test share is sent, 2h later at the latest" in said
-    )
+        "20 in the remainder wait for the winner: the subject-test decision was due at 2025-01-16 11:00 UTC and waits for the "
+        "rest of the test share (10 of 20 still to send): it is taken once they are sent, by 2025-01-16 13:00 UTC at the latest"
+    ) in said
+    assert "subject-test decision 2025-01-16 11:00 UTC (overdue): 20 recipient(s) get the winner" in said
+    on_time = _said(_progress(db, created.id, PUBLISHED + WAIT - dt.timedelta(seconds=1)), 250)
+    assert "the subject-test decision is due at 2025-01-16 11:00 UTC" in on_time and "overdue" not in on_time

@@ -19,8 +19,10 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignRelease, ReleaseState
 from publisher.ledger import control, subject_test_decision
+from publisher.ledger.campaigns import CreatedCampaign
 from publisher.ledger.subject_test_decision import DecisionConflict, decide, decide_due, pick_winner, variant_results
-from tests.support.subject_tests import audience, drain, publish_tested, send_batch, share_batches, sweep
+from tests.support.subject_tests import audience, publish_tested, share_batches
+from tests.support.sweeps import drain, send_batch, sweep
 
 PUBLISHED = dt.datetime(2025, 1, 16, 9, 0, tzinfo=dt.UTC)
 WAIT = dt.timedelta(hours=2)
@@ -47,7 +49,24 @@ def _send_test_share(settings: Settings, db: Database, redis_url: str, client: r
         assert drain(db, client)
 
 
+def _published(
+    settings: Settings,
+    db: Database,
+    tmp_path: Path,
+    moment: dt.datetime = PUBLISHED,
+    *,
+    send_at: dt.datetime | None = None,
+    wait: dt.timedelta = WAIT,
+) -> CreatedCampaign:
+    """Forty people, and a campaign published to them at ``moment`` that tests two subjects on half of them."""
+    audience(db, tmp_path, 40)
+    with time_machine.travel(moment, tick=False):
+        return publish_tested(settings, db, share=50, send_at=send_at, wait=wait)
+
+
 def _decided_exactly_a_wait_after(settings: Settings, db: Database, redis_url: str, campaign_id: int, start: dt.datetime) -> None:
+    """The test's wait starts (again) at ``start``: the decision is due a wait later, and the sweep takes it then, not a second sooner."""
+    assert _remainder(db, campaign_id).release_at == start + WAIT
     sweep(settings, redis_url, start + WAIT - SECOND)
     assert _winner(db, campaign_id) is None
     sweep(settings, redis_url, start + WAIT)
@@ -57,28 +76,23 @@ def _decided_exactly_a_wait_after(settings: Settings, db: Database, redis_url: s
 def test_a_scheduled_test_released_late_waits_a_full_wait_from_its_release(
     settings: Settings, db: Database, redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    audience(db, tmp_path, 40)
-    with time_machine.travel(PUBLISHED - dt.timedelta(days=1), tick=False):
-        created = publish_tested(settings, db, share=50, send_at=PUBLISHED)
+    created = _published(settings, db, tmp_path, PUBLISHED - dt.timedelta(days=1), send_at=PUBLISHED)
     assert _remainder(db, created.id).release_at == PUBLISHED + WAIT
     # The workers were down at send_at and long after: the first sweep comes 3 hours late.
     late = PUBLISHED + dt.timedelta(hours=3)
     _send_test_share(settings, db, redis_url, redis_client, late)
-    assert _remainder(db, created.id).release_at == late + WAIT
     _decided_exactly_a_wait_after(settings, db, redis_url, created.id, late)
 
 
 def test_a_test_paused_before_its_send_at_and_resumed_later_waits_a_full_wait_from_the_resume(
     settings: Settings, db: Database, redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    audience(db, tmp_path, 40)
+    created = _published(settings, db, tmp_path, send_at=PUBLISHED + dt.timedelta(hours=1))
     with time_machine.travel(PUBLISHED, tick=False):
-        created = publish_tested(settings, db, share=50, send_at=PUBLISHED + dt.timedelta(hours=1))
         control.pause(db, created.id)
     resumed = PUBLISHED + dt.timedelta(hours=5)
     with time_machine.travel(resumed, tick=False):
         control.resume(db, created.id)
-    assert _remainder(db, created.id).release_at == resumed + WAIT
     _send_test_share(settings, db, redis_url, redis_client, resumed + SECOND)
     _decided_exactly_a_wait_after(settings, db, redis_url, created.id, resumed)
 
@@ -86,9 +100,7 @@ def test_a_test_paused_before_its_send_at_and_resumed_later_waits_a_full_wait_fr
 def test_a_pause_during_the_test_restarts_its_wait_at_the_resume(
     settings: Settings, db: Database, redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    audience(db, tmp_path, 40)
-    with time_machine.travel(PUBLISHED, tick=False):
-        created = publish_tested(settings, db, share=50)
+    created = _published(settings, db, tmp_path)
     _send_test_share(settings, db, redis_url, redis_client, PUBLISHED + SECOND)
     # An hour into the wait, the campaign is paused for two hours.
     with time_machine.travel(PUBLISHED + dt.timedelta(hours=1), tick=False):
@@ -96,21 +108,17 @@ def test_a_pause_during_the_test_restarts_its_wait_at_the_resume(
     resumed = PUBLISHED + dt.timedelta(hours=3)
     with time_machine.travel(resumed, tick=False):
         control.resume(db, created.id)
-    assert _remainder(db, created.id).release_at == resumed + WAIT
     _decided_exactly_a_wait_after(settings, db, redis_url, created.id, resumed)
 
 
 def test_a_test_whose_workers_were_down_is_not_decided_before_any_of_it_was_sent(
     settings: Settings, db: Database, redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    audience(db, tmp_path, 40)
-    with time_machine.travel(PUBLISHED, tick=False):
-        created = publish_tested(settings, db, share=50)
+    created = _published(settings, db, tmp_path)
     # No worker ran until three hours later: nothing of the test share was sent by its planned decision.
     back = PUBLISHED + dt.timedelta(hours=3)
     _send_test_share(settings, db, redis_url, redis_client, back)
     assert _winner(db, created.id) is None
-    assert _remainder(db, created.id).release_at == back + WAIT
     _decided_exactly_a_wait_after(settings, db, redis_url, created.id, back)
 
 
@@ -118,9 +126,7 @@ def test_a_test_whose_workers_were_down_is_not_decided_before_any_of_it_was_sent
 def test_a_paused_or_cancelled_campaigns_test_is_not_decided(
     settings: Settings, db: Database, redis_url: str, redis_client: redis.Redis, tmp_path: Path, stop: object
 ) -> None:
-    audience(db, tmp_path, 40)
-    with time_machine.travel(PUBLISHED, tick=False):
-        created = publish_tested(settings, db, share=50)
+    created = _published(settings, db, tmp_path)
     _send_test_share(settings, db, redis_url, redis_client, PUBLISHED + SECOND)
     stop(db, created.id)  # type: ignore[operator]
     assert decide(db, created.id, PUBLISHED + WAIT) is None
@@ -162,9 +168,7 @@ def _unless_held(db: Database, campaign_id: int, *steps: Callable[[Database, int
 def test_a_pause_and_resume_committed_while_the_decision_is_taken_are_never_overruled_by_it(
     settings: Settings, db: Database, redis_url: str, redis_client: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    audience(db, tmp_path, 40)
-    with time_machine.travel(PUBLISHED, tick=False):
-        created = publish_tested(settings, db, share=50)
+    created = _published(settings, db, tmp_path)
     _send_test_share(settings, db, redis_url, redis_client, PUBLISHED + SECOND)
     due = PUBLISHED + WAIT
     interleaved: list[bool] = []
@@ -191,9 +195,7 @@ def test_a_pause_and_resume_committed_while_the_decision_is_taken_are_never_over
 def test_a_cancel_committed_while_a_winner_is_picked_is_never_overruled_by_the_pick(
     settings: Settings, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    audience(db, tmp_path, 40)
-    with time_machine.travel(PUBLISHED, tick=False):
-        created = publish_tested(settings, db, share=50)
+    created = _published(settings, db, tmp_path)
     interleaved: list[bool] = []
 
     def figures_meanwhile(session: Session, campaign: Campaign) -> list[tuple[int, int]]:
@@ -217,9 +219,7 @@ def test_a_cancel_committed_while_a_winner_is_picked_is_never_overruled_by_the_p
 def test_a_test_share_still_being_sent_when_its_wait_is_over_is_decided_once_it_is_all_sent(
     settings: Settings, db: Database, tmp_path: Path
 ) -> None:
-    audience(db, tmp_path, 40)
-    with time_machine.travel(PUBLISHED, tick=False):
-        created = publish_tested(settings, db, share=50)
+    created = _published(settings, db, tmp_path)
     first, *rest = share_batches(db, created.id)
     with time_machine.travel(PUBLISHED + SECOND, tick=False):
         send_batch(db, first)
@@ -242,9 +242,7 @@ def test_a_test_share_still_being_sent_when_its_wait_is_over_is_decided_once_it_
 def test_a_test_share_never_all_sent_is_decided_on_what_was_at_the_latest(
     settings: Settings, db: Database, tmp_path: Path, kept: dt.timedelta | None, latest: dt.datetime
 ) -> None:
-    audience(db, tmp_path, 40)
-    with time_machine.travel(PUBLISHED, tick=False):
-        created = publish_tested(settings, db, share=50)
+    created = _published(settings, db, tmp_path)
     with time_machine.travel(PUBLISHED + SECOND, tick=False):
         send_batch(db, share_batches(db, created.id)[0])
     assert decide_due(db, latest - SECOND, kept=kept) == []
@@ -258,10 +256,8 @@ def test_a_test_share_never_all_sent_is_decided_on_what_was_at_the_latest(
 def test_the_sweep_keeps_the_decision_within_the_days_opens_are_kept(
     settings: Settings, db: Database, redis_url: str, tmp_path: Path
 ) -> None:
-    audience(db, tmp_path, 40)
     wait = dt.timedelta(hours=20)
-    with time_machine.travel(PUBLISHED, tick=False):
-        created = publish_tested(settings, db, share=50, wait=wait)
+    created = _published(settings, db, tmp_path, wait=wait)
     with time_machine.travel(PUBLISHED + SECOND, tick=False):
         send_batch(db, share_batches(db, created.id)[0])
     kept_a_day = settings.model_copy(update={"tracking_days": 1})

@@ -17,8 +17,9 @@ from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignRelease, Delivery, MailingList
 from tests.support.cli import run_cli
+from tests.support.engagements import engage
 from tests.support.recaps import RECAP
-from tests.support.subject_tests import FIRST, OTHERS, audience, engage, records
+from tests.support.subject_tests import FIRST, OTHERS, audience, records
 from tests.support.types import StartWorker
 from tests.support.waiting import wait_until
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -32,10 +31,11 @@ from publisher.ledger.dispatch import release_due
 from publisher.ledger.welcome import WelcomeIssues
 from tests.fakes.server import Accepted, FakeProviders
 from tests.support.audience import people
-from tests.support.campaigns import publish, publish_with_cli
+from tests.support.campaigns import choose_welcome, publish, publish_with_cli
 from tests.support.cli import run_cli
 from tests.support.drafts import save_draft
 from tests.support.types import ServeWeb, StartWorker
+from tests.support.waiting import wait_until
 
 ADDRESS = "zoe.obrien@example.com"
 NEWCOMER = "mira.k@example.net"
@@ -47,11 +47,6 @@ def make_public(db: Database, name: str = "attendees") -> int:
         assert mailing_list is not None
         mailing_list.public = True
         return mailing_list.id
-
-
-def choose_welcome(db: Database, list_id: int, campaign_id: int | None) -> None:
-    with db.transaction() as session:
-        session.execute(update(MailingList).where(MailingList.id == list_id).values(welcome_campaign_id=campaign_id))
 
 
 def welcome_of(db: Database, name: str = "attendees") -> int | None:
@@ -384,28 +379,31 @@ def test_import_welcome_for_a_list_without_a_welcome_issue_is_exit_2_and_imports
 # --- End to end -----------------------------------------------------------------------------------
 
 
-def wait_for_messages(fake: FakeProviders, to: str, count: int, timeout: float = 30.0) -> list[Accepted]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with fake.lock:
-            found = [message for message in fake.accepted if message.to == to]
-        if len(found) >= count:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"fewer than {count} messages to {to} within {timeout}s")
+def messages_to(fake: FakeProviders, to: str) -> list[Accepted]:
+    """The messages the fake provider accepted for ``to`` so far."""
+    with fake.lock:
+        return [message for message in fake.accepted if message.to == to]
 
 
-def welcome_state(db: Database, address: str, timeout: float = 30.0) -> DeliveryState:
-    deadline = time.monotonic() + timeout
+def wait_for_messages(fake: FakeProviders, to: str, count: int) -> list[Accepted]:
+    """The messages to ``to`` once the fake provider has accepted ``count`` of them (a worker is sending them)."""
+    wait_until(lambda: len(messages_to(fake, to)) >= count)
+    return messages_to(fake, to)
+
+
+def welcome_state(db: Database, address: str) -> DeliveryState:
+    """The state of ``address``'s welcome record once it is settled (neither pending nor sending)."""
     query = select(Delivery.state).join(Campaign, Campaign.id == Delivery.campaign_id)
     query = query.where(Campaign.kind == CampaignKind.WELCOME, Delivery.email == address)
-    while True:
+
+    def state() -> DeliveryState | None:
         with db.transaction() as session:
-            state = session.scalar(query)
-        if state not in (None, DeliveryState.PENDING, DeliveryState.SENDING) or time.monotonic() > deadline:
-            assert state is not None
-            return state
-        time.sleep(0.1)
+            return session.scalar(query)
+
+    wait_until(lambda: state() not in (None, DeliveryState.PENDING, DeliveryState.SENDING))
+    settled = state()
+    assert settled is not None
+    return settled
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

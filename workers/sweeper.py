@@ -15,7 +15,6 @@ failing never keeps the others from running.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import threading
 import uuid
@@ -114,7 +113,7 @@ class Sweeper(threading.Thread):
         if not due_decisions(db):
             return
         # The decision never waits past the days the test's opens are kept.
-        for decided in decide_due(db, kept=dt.timedelta(days=self.settings.tracking_days)):
+        for decided in decide_due(db, kept=self.settings.tracking_kept):
             log.info(
                 "campaign %s: subject test decided, variant %s wins (%s, p=%s)",
                 decided.campaign_id,

@@ -50,14 +50,14 @@ def status(
         return
     with reported_errors():
         db = open_database(settings.resolved_database_url)
-        progress = campaign_progress(db, campaign_id)
+        progress = campaign_progress(db, campaign_id, kept=settings.tracking_kept)
         deadline = time.monotonic() + timeout
         while wait and not progress[0].finished:
             if time.monotonic() >= deadline:
                 show(out, StatusReport(campaigns=progress), as_json=as_json)
                 fail(f"campaign {campaign_id} still has {progress[0].open} deliveries open after {timeout:g}s", EXIT_FAILED)
             time.sleep(WAIT_POLL)
-            progress = campaign_progress(db, campaign_id)
+            progress = campaign_progress(db, campaign_id, kept=settings.tracking_kept)
         show(out, _status_report(settings, db, progress, campaign_id), as_json=as_json)
 
 
@@ -72,7 +72,7 @@ def _watch(settings: Settings, campaign_id: int | None, interval: float) -> None
             campaign_progress(db, campaign_id)  # an unknown campaign is refused before anything is drawn
             watch(
                 out,
-                lambda: _status_report(settings, db, campaign_progress(db, campaign_id), campaign_id),
+                lambda: _status_report(settings, db, campaign_progress(db, campaign_id, kept=settings.tracking_kept), campaign_id),
                 campaign_id=campaign_id,
                 interval=interval,
             )

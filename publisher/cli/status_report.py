@@ -16,6 +16,7 @@ from publisher.cli.terminal import safe, safe_json
 from publisher.core.settings import Settings
 from publisher.db.models import DeliveryState
 from publisher.ledger.status import CampaignProgress
+from publisher.ledger.subject_test_figures import SubjectTestProgress
 from workers.delivery.provider_state import ProviderState
 from workers.delivery.rate_limit import RateLimiter
 
@@ -127,7 +128,8 @@ def _next_release(c: CampaignProgress) -> str:
     assert release is not None
     # Double spaces mark where a narrow block may break the line.
     if release.decision:
-        return f"subject-test decision {release.release_at:%Y-%m-%d %H:%M} UTC:  {release.recipients} recipient(s) get the winner"
+        late = " (overdue)" if c.subject_test is not None and c.subject_test.decision_overdue else ""
+        return f"subject-test decision {release.release_at:%Y-%m-%d %H:%M} UTC{late}:  {release.recipients} recipient(s) get the winner"
     zones = f" ({', '.join(release.zones[:3])}{', …' if len(release.zones) > 3 else ''})" if release.zones else ""
     return f"next release {release.release_at:%Y-%m-%d %H:%M} UTC:  {release.recipients} recipient(s){zones.replace(' (', '  (', 1)}"
 
@@ -155,17 +157,28 @@ def _decision_time(c: CampaignProgress) -> str:
     test = c.subject_test
     assert test is not None
     wait = test.wait
-    if c.status == "sending" and test.decide_at is not None and test.wait_over:
-        # Workers that died, or a slow provider, left part of the test share unsent (docs/subject-tests.md).
-        return (
-            f"was due at {test.decide_at:%Y-%m-%d %H:%M} UTC: it is taken once the test share is sent, "
-            f"{wait} later at the latest, on human {test.metric}"
-        )
+    if test.decision_overdue and test.decide_at is not None:
+        return f"was due at {test.decide_at:%Y-%m-%d %H:%M} UTC {_overdue_because(test)}, on human {test.metric}"
     if c.status == "sending" and test.decide_at is not None:
         return f"is due at {test.decide_at:%Y-%m-%d %H:%M} UTC, on human {test.metric}"
     if c.status == "paused":
         return f"comes {wait} after the campaign is resumed, on human {test.metric}"
     return f"comes {wait} after the test starts sending, on human {test.metric}"
+
+
+def _overdue_because(test: SubjectTestProgress) -> str:
+    """What an overdue decision waits for, and by when at the latest (``subject_test_decision.decide`` has the rules)."""
+    if test.decide_by is None:
+        # None of the test share went out (the workers were down): the sweep gives the test its full wait again.
+        return f"but none of the test share is sent yet: once the workers send it, the test gets a full {test.wait} wait from then"
+    if test.test_unsent:
+        # Workers that died, or a slow provider, left part of the test share unsent (docs/subject-tests.md).
+        return (
+            f"and waits for the rest of the test share ({test.test_unsent} of {test.test_recipients} still to send): "
+            f"it is taken once they are sent, by {test.decide_by:%Y-%m-%d %H:%M} UTC at the latest"
+        )
+    latest = f"{test.decide_by:%Y-%m-%d %H:%M} UTC"
+    return f"and none of the test share is left to send: the workers' next sweep takes it, by {latest} at the latest"
 
 
 def _flow(items: list[str], width: int, indent: str, *, gap: str = "  ", last: str = "") -> list[str]:

@@ -7,6 +7,7 @@ never read ``os.environ`` themselves.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 import tempfile
@@ -381,6 +382,11 @@ class Settings(BaseSettings):
         if value is not None and not url.startswith("sentinel://"):
             raise ValueError("set only with a sentinel:// NEWSLETTER_REDIS_URL")
         return value
+
+    @property
+    def tracking_kept(self) -> dt.timedelta:
+        """How long each open and click is kept (``tracking_days``): what a subject test is decided on must be younger."""
+        return dt.timedelta(days=self.tracking_days)
 
     @property
     def resolved_database_url(self) -> str:

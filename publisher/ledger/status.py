@@ -122,11 +122,13 @@ def campaign_progress(
     before: int | None = None,
     tests: bool = True,
     status: CampaignStatus | None = None,
+    kept: dt.timedelta | None = None,
 ) -> list[CampaignProgress]:
     """Progress of one campaign, or of the most recent ``limit`` ones.
 
     Filtered in the query, before the limit: older than ``before``, test sends
     too unless ``tests`` is False, only those in ``status`` when it is given.
+    ``kept`` (NEWSLETTER_TRACKING_DAYS) bounds an overdue subject test's latest decision.
     """
     with db.reading() as session:
         query = select(Campaign, MailingList.name).outerjoin(MailingList, MailingList.id == Campaign.list_id)
@@ -188,7 +190,7 @@ def campaign_progress(
                 approved_at=campaign.approved_at,
                 next_release=upcoming.get(campaign.id),
                 held=int(held.get(campaign.id) or 0),
-                subject_test=progress_of(session, campaign) if campaign.subject_variants else None,
+                subject_test=progress_of(session, campaign, kept) if campaign.subject_variants else None,
             )
             for campaign, list_name in campaigns
         ]

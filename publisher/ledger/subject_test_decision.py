@@ -164,7 +164,7 @@ def decide(db: Database, campaign_id: int, now: dt.datetime | None = None, *, ke
     Not due: decided already, not sending (paused, cancelled, complete), or
     its wait not over. A test none of whose share was sent yet while some of
     it still waits (its workers were down) gets a full wait from now instead.
-    One with part of its share still to send waits for the rest (``_grace``);
+    One with part of its share still to send waits for the rest (``grace``);
     ``kept`` is how long opens and clicks are kept (NEWSLETTER_TRACKING_DAYS).
     """
     now = now or utcnow()
@@ -183,7 +183,7 @@ def decide(db: Database, campaign_id: int, now: dt.datetime | None = None, *, ke
         if share_open and not any(trials for _, trials in results):
             restart_waits(session, [campaign_id], now)
             return None
-        if share_open and now < release.release_at + _grace(campaign, kept):
+        if share_open and now < release.release_at + grace(campaign.ab_wait_seconds, kept):
             return None  # the rest of the test share is still to be sent: decide on all of it
         comparison = compare(results)
         how = Decision.SIGNIFICANT if comparison.significant else Decision.NOT_SIGNIFICANT
@@ -193,13 +193,14 @@ def decide(db: Database, campaign_id: int, now: dt.datetime | None = None, *, ke
         return Decided(campaign_id, winner, how, comparison)
 
 
-def _grace(campaign: Campaign, kept: dt.timedelta | None) -> dt.timedelta:
+def grace(wait_seconds: int | None, kept: dt.timedelta | None) -> dt.timedelta:
     """How long past its wait a test waits for the rest of its share to be sent (workers that died, a slow provider).
 
     One more wait at most, so that a share never sent in full is still
-    decided, on what was; and never past the days its first opens are kept.
+    decided, on what was; and never past the days its first opens are kept
+    (``kept``, NEWSLETTER_TRACKING_DAYS; None: no such bound).
     """
-    wait = dt.timedelta(seconds=campaign.ab_wait_seconds or DEFAULT_WAIT.total_seconds())
+    wait = dt.timedelta(seconds=wait_seconds or DEFAULT_WAIT.total_seconds())
     return wait if kept is None else max(dt.timedelta(0), min(wait, kept - wait))
 
 

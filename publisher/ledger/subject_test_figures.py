@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from publisher.core.clock import utcnow
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, Delivery, DeliveryState, ReleaseState
+from publisher.db.models import OPEN_STATES, Batch, Campaign, CampaignRelease, CampaignStatus, Delivery, DeliveryState, ReleaseState
 from publisher.ledger.significance import ALPHA, rate
-from publisher.ledger.subject_test_decision import Decision, remainder_release, variant_results
+from publisher.ledger.subject_test_decision import Decision, grace, remainder_release, variant_results
 from publisher.ledger.subject_tests import DEFAULT_METRIC, format_wait, set_up, variant_subjects
 
 
@@ -55,8 +55,13 @@ class SubjectTestProgress:
     winner: int | None
     decision: str | None
     decided_at: dt.datetime | None
-    #: Undecided with its wait over: the decision waits for the rest of the test share to be sent (or for a sweep).
-    wait_over: bool = False
+    #: Sending and undecided past ``decide_at``: the decision waits for the rest of the test share to be sent (or for a sweep).
+    decision_overdue: bool = False
+    #: While overdue, the latest the sweep decides, on what was sent by then (``grace``); None otherwise, and while none of
+    #: the test share is sent yet (the sweep then gives the test its full wait again).
+    decide_by: dt.datetime | None = None
+    #: Records of the test share still to be sent (pending or sending).
+    test_unsent: int = 0
 
     @property
     def wait(self) -> str:
@@ -69,6 +74,8 @@ class SubjectTestProgress:
             "share": self.share,
             "wait_seconds": self.wait_seconds,
             "decide_at": self.decide_at.isoformat() if self.decide_at else None,
+            "decision_overdue": self.decision_overdue,
+            "decide_by": self.decide_by.isoformat() if self.decide_by else None,
             "test_recipients": self.test_recipients,
             "remainder_recipients": self.remainder_recipients,
             "remainder_sent": self.remainder_sent,
@@ -82,14 +89,18 @@ class SubjectTestProgress:
         }
 
 
-def subject_test_progress(db: Database, campaign_id: int) -> SubjectTestProgress | None:
+def subject_test_progress(db: Database, campaign_id: int, kept: dt.timedelta | None = None) -> SubjectTestProgress | None:
     with db.reading() as session:
         campaign = session.get(Campaign, campaign_id)
-        return progress_of(session, campaign) if campaign is not None else None
+        return progress_of(session, campaign, kept) if campaign is not None else None
 
 
-def progress_of(session: Session, campaign: Campaign) -> SubjectTestProgress | None:
-    """The campaign's test as the ledger has it now; None when it carries none."""
+def progress_of(session: Session, campaign: Campaign, kept: dt.timedelta | None = None) -> SubjectTestProgress | None:
+    """The campaign's test as the ledger has it now; None when it carries none.
+
+    ``kept`` is how long opens and clicks are kept (NEWSLETTER_TRACKING_DAYS),
+    which bounds how late an overdue decision can be (``decide_by``).
+    """
     test = set_up(campaign)
     if test is None:
         return None
@@ -104,17 +115,19 @@ def progress_of(session: Session, campaign: Campaign) -> SubjectTestProgress | N
     subjects = variant_subjects(campaign.subject, campaign.subject_variants)
     recipients = dict.fromkeys(range(1, len(subjects) + 1), 0)
     sent, test_sent = dict(recipients), dict(recipients)
-    remainder = remainder_sent = 0
+    remainder = remainder_sent = test_unsent = 0
     for variant, release_id, state, count in rows:
         in_test, is_sent = release_id is None, DeliveryState(state) is DeliveryState.SENT
         if in_test and variant is not None:
             recipients[int(variant)] = recipients.get(int(variant), 0) + count
             test_sent[int(variant)] = test_sent.get(int(variant), 0) + (count if is_sent else 0)
+            test_unsent += count if DeliveryState(state) in OPEN_STATES else 0
         elif not in_test:
             remainder += count
             remainder_sent += count if is_sent else 0
         if is_sent and variant is not None:
             sent[int(variant)] = sent.get(int(variant), 0) + count
+    overdue, decide_by = _overdue(campaign, release, kept, unsent=test_unsent > 0, any_sent=any(test_sent.values()))
     return SubjectTestProgress(
         metric=test.metric,
         share=test.share,
@@ -130,8 +143,34 @@ def progress_of(session: Session, campaign: Campaign) -> SubjectTestProgress | N
         winner=campaign.ab_winner,
         decision=campaign.ab_decision,
         decided_at=campaign.ab_decided_at,
-        wait_over=release is not None and release.state is ReleaseState.PENDING and release.release_at <= utcnow(),
+        decision_overdue=overdue,
+        decide_by=decide_by,
+        test_unsent=test_unsent,
     )
+
+
+def _overdue(
+    campaign: Campaign, release: CampaignRelease | None, kept: dt.timedelta | None, *, unsent: bool, any_sent: bool
+) -> tuple[bool, dt.datetime | None]:
+    """Whether the decision is past its time, and by when the sweep takes it at the latest.
+
+    The rules are ``subject_test_decision.decide``'s: with part of the test
+    share still to send it waits for the rest, one more wait at most (within
+    ``kept``); with none of it sent, the sweep gives the test a full wait
+    again, so there is no latest time to tell yet.
+    """
+    overdue = (
+        campaign.status is CampaignStatus.SENDING
+        and campaign.ab_winner is None
+        and release is not None
+        and release.state is ReleaseState.PENDING
+        and release.release_at <= utcnow()
+    )
+    if not overdue or release is None:
+        return False, None
+    if unsent and not any_sent:
+        return True, None
+    return True, release.release_at + grace(campaign.ab_wait_seconds, kept)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from publisher.db.models import Campaign, CampaignRelease, Delivery
 from tests.fakes import resend
 from tests.fakes.server import FakeProviders
 from tests.support.cli import run_cli
+from tests.support.engagements import engage
 from tests.support.recaps import RECAP
-from tests.support.subject_tests import FIRST, OTHERS, audience, engage, records
+from tests.support.subject_tests import FIRST, OTHERS, audience, records
 from tests.support.waiting import wait_until
 from tests.support.workers import WorkerProcess
 from workers.sweeper import LOCK_NAME

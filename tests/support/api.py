@@ -9,6 +9,7 @@ import requests
 from publisher.accounts.roles import Scope
 from publisher.accounts.tokens import create_token
 from publisher.db.engine import Database
+from tests.support.recaps import RECAP
 
 #: Every scope there is: a token that may call everything.
 ALL_SCOPES = tuple(Scope)
@@ -52,6 +53,15 @@ def assert_problem(response: requests.Response, status: int) -> dict[str, Any]:
     assert {"type", "title", "status", "detail"} <= set(body)
     assert body["status"] == status and body["detail"]
     return body
+
+
+def draft(api: Api, **fields: Any) -> dict[str, Any]:
+    """Create a draft of the shared recap to "attendees" (``fields`` added to the body); return the campaign the API answers."""
+    body = {"list": "attendees", "recap": RECAP.read_text(encoding="utf-8")} | fields
+    response = api.post("/campaigns", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
 
 
 def wheres(problem: dict[str, Any]) -> set[str]:

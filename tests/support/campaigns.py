@@ -5,13 +5,14 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from publisher.content.recap import load_recap
 from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState
+from publisher.db.models import Batch, Campaign, CampaignStatus, Delivery, DeliveryState, MailingList
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
 from tests.support.audience import people
 from tests.support.cli import run_cli
@@ -48,6 +49,12 @@ def publish_to_attendees(settings: Settings, db: Database, provider: str | None 
     """Import the example subscribers into "attendees", then publish the shared recap to them."""
     people(db)
     return publish(settings, db, provider=provider)
+
+
+def choose_welcome(db: Database, list_id: int, campaign_id: int | None) -> None:
+    """Make ``campaign_id`` the list's welcome issue (None: no welcome issue), as `newsletter lists set --welcome` leaves it."""
+    with db.transaction() as session:
+        session.execute(update(MailingList).where(MailingList.id == list_id).values(welcome_campaign_id=campaign_id))
 
 
 def publish_with_cli(env: dict[str, str], list_name: str = "attendees") -> int:

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
+from tests.support.console import PASSWORD
 from tests.support.paths import PROJECT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,6 +31,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = PROJECT / "var" / "screenshots"
+#: Milliseconds a browser step may take on a busy machine.
+SLOW = 60_000
 
 
 @contextmanager
@@ -48,3 +51,19 @@ def chromium(**options: Any) -> Iterator[BrowserContext]:
             yield context
         finally:
             context.close()
+
+
+@contextmanager
+def console_browser() -> Iterator[BrowserContext]:
+    """Chromium at a desktop's size for the console, each step and expectation allowed SLOW on a busy machine."""
+    with chromium(viewport={"width": 1280, "height": 900}) as context:
+        context.set_default_timeout(SLOW)
+        expect.set_options(timeout=SLOW)
+        yield context
+
+
+def sign_in_page(page: Page, email: str, password: str = PASSWORD) -> None:
+    """Fill in and send the console's sign-in form the page shows."""
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()

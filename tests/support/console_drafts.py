@@ -6,9 +6,11 @@ import re
 from pathlib import Path
 
 import requests
+from playwright.sync_api import BrowserContext, Page
 
 from publisher.content.drafting import read_draft
-from tests.support.console import TIMEOUT, csrf_token
+from tests.support.chromium import sign_in_page
+from tests.support.console import TIMEOUT, csrf_token, sign_in
 from tests.support.recaps import RECAP
 
 _CAMPAIGN = re.compile(r"^/console/campaigns/(\d+)")
@@ -49,3 +51,12 @@ def save_draft(client: requests.Session, base_url: str, form: dict[str, str | li
     found = _CAMPAIGN.match(answer.headers["location"])
     assert found, answer.headers["location"]
     return int(found.group(1))
+
+
+def draft_in_browser(browser: BrowserContext, base_url: str, email: str) -> tuple[int, Page]:
+    """A draft saved by ``email``, open in the browser on its page after signing in there as ``email``: its id and the page."""
+    cid = save_draft(sign_in(base_url, email), base_url)
+    page = browser.new_page()
+    page.goto(f"{base_url}/console/campaigns/{cid}")
+    sign_in_page(page, email)
+    return cid, page

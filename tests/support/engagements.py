@@ -8,12 +8,14 @@ human and machine opens and clicks from the app and from providers.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select, update
 
 from publisher.audience.subscribers import import_subscribers
+from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, Delivery, DeliveryState, Engagement, EngagementKind, EventType
@@ -33,20 +35,34 @@ class Engaged:
     ids: dict[str, int]
 
 
+#: Why a machine's open or click was taken for one: a link scanner's click, or a privacy proxy fetching every pixel.
+SCANNER = "scanner"
+PROXY = "privacy proxy"
+
+
 def engage(
     db: Database,
     campaign_id: int,
-    delivery_id: int,
-    kind: EngagementKind,
-    at: dt.datetime,
+    delivery_ids: int | Iterable[int],
+    kind: EngagementKind = EngagementKind.OPEN,
+    at: dt.datetime | None = None,
     *,
     machine: bool = False,
+    reason: str = SCANNER,
     source: str = "app",
     link_index: int | None = None,
     url: str | None = None,
 ) -> None:
+    """Record an open (or click) of each delivery, one id or several, as the tracking routes and webhooks leave them.
+
+    Human unless ``machine``, when ``reason`` is why it was taken for a
+    machine's. ``at`` is now unless given (whatever time the test travelled
+    to): an older one could be past NEWSLETTER_TRACKING_DAYS, and the sweep deletes it.
+    """
+    ids = [delivery_ids] if isinstance(delivery_ids, int) else list(delivery_ids)
+    occurred = at or utcnow()
     with db.transaction() as session:
-        session.add(
+        session.add_all(
             Engagement(
                 delivery_id=delivery_id,
                 campaign_id=campaign_id,
@@ -54,10 +70,11 @@ def engage(
                 link_index=link_index,
                 url=url,
                 source=source,
-                occurred_at=at,
+                occurred_at=occurred,
                 machine=machine,
-                machine_reason="scanner" if machine else None,
+                machine_reason=reason if machine else None,
             )
+            for delivery_id in ids
         )
 
 

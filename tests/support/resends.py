@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState, Engagement, EngagementKind
+from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryState
 from tests.support.audience import people
 from tests.support.campaigns import publish
 
@@ -26,21 +26,6 @@ def complete(db: Database, campaign_id: int, *, tracking: bool = True) -> dict[s
         )
         rows = session.execute(select(Delivery.email, Delivery.id).where(Delivery.campaign_id == campaign_id))
         return {row[0]: row[1] for row in rows}
-
-
-def engage(db: Database, campaign_id: int, delivery_id: int, kind: EngagementKind, *, machine: bool = False) -> None:
-    with db.transaction() as session:
-        session.add(
-            Engagement(
-                delivery_id=delivery_id,
-                campaign_id=campaign_id,
-                kind=kind,
-                source="app",
-                occurred_at=utcnow(),
-                machine=machine,
-                machine_reason="privacy proxy" if machine else None,
-            )
-        )
 
 
 def sent_issue(settings: Settings, db: Database, *, tracking: bool = True) -> tuple[int, dict[str, int]]:

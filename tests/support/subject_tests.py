@@ -1,29 +1,23 @@
-"""Subject-line tests for the tests: an audience of N people, a campaign that tests subjects, and opens or clicks recorded by hand."""
+"""Subject-line tests for the tests: an audience of N people, a campaign that tests subjects, its test share and its records."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
-import redis
-import time_machine
 from sqlalchemy import select, update
 
 from publisher.audience.subscribers import import_subscribers
 from publisher.content.recap import load_recap
 from publisher.core.clock import utcnow
-from publisher.core.outcomes import Outcome, SendResult
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Batch, CampaignRelease, Delivery, Engagement, EngagementKind
+from publisher.db.models import Batch, CampaignRelease, Delivery
 from publisher.ledger.campaigns import CampaignPlan, CreatedCampaign, create_campaign
-from publisher.ledger.claims import Claim, claim_batch, record_results
 from publisher.ledger.subject_test_decision import Decided, decide
 from publisher.ledger.subject_tests import subject_test
-from publisher.queue import QUEUE_SEND, unmark_queued
 from tests.support.recaps import RECAP
-from workers.sweeper import LOCK_NAME, Sweeper
+from tests.support.sweeps import send_batch
 
 #: The shared recap's own subject: variant 1.
 FIRST = load_recap(RECAP).meta.email_subject
@@ -76,68 +70,11 @@ def records(db: Database, campaign_id: int) -> list[tuple[int, str, int | None, 
     return [(row[0], row[1], row[2], row[3], str(row[4].value if hasattr(row[4], "value") else row[4])) for row in rows]
 
 
-def engage(
-    db: Database, campaign_id: int, delivery_ids: list[int], kind: EngagementKind = EngagementKind.OPEN, *, machine: bool = False
-) -> None:
-    """Record an open (or click) of each delivery, as the tracking routes do: human unless ``machine``."""
-    # Now (whatever time the test travelled to): an older one would be past NEWSLETTER_TRACKING_DAYS, and the sweep deletes it.
-    at = utcnow()
-    with db.transaction() as session:
-        session.add_all(
-            Engagement(
-                delivery_id=delivery_id,
-                campaign_id=campaign_id,
-                kind=kind,
-                source="app",
-                occurred_at=at,
-                machine=machine,
-                machine_reason="privacy proxy" if machine else None,
-            )
-            for delivery_id in delivery_ids
-        )
-
-
-LEASE = dt.timedelta(minutes=5)
-
-
-def sweep(settings: Settings, redis_url: str, moment: dt.datetime) -> None:
-    """One sweep of the workers at ``moment``, as they run it (under its Redis lock)."""
-    redis.Redis.from_url(redis_url).delete(LOCK_NAME)
-    with time_machine.travel(moment, tick=False):
-        Sweeper(settings, redis_url).sweep_once()
-
-
-def queued_batches(client: redis.Redis) -> list[int]:
-    """The batch of every message on the send queue."""
-    return [int(json.loads(message)["headers"]["argsrepr"].strip("[]")) for message in client.lrange(QUEUE_SEND, 0, -1)]
-
-
-def drain(db: Database, client: redis.Redis) -> list[int]:
-    """Do what a worker does with every message on the send queue: claim its batch and record it sent; return the batches."""
-    taken = queued_batches(client)
-    client.delete(QUEUE_SEND)
-    for batch_id in taken:
-        unmark_queued(client, batch_id)
-        send_batch(db, batch_id)
-    return taken
-
-
 def share_batches(db: Database, campaign_id: int) -> list[int]:
     """The test share's batches (those held for the winner have a release), in order."""
     with db.reading() as session:
         query = select(Batch.id).where(Batch.campaign_id == campaign_id, Batch.release_id.is_(None)).order_by(Batch.id)
         return list(session.scalars(query))
-
-
-def send_batch(db: Database, batch_id: int) -> None:
-    """Send one batch as a worker would, every record accepted."""
-    claim = claim_batch(db, batch_id, LEASE, "outbox", idempotent=False)
-    if claim is not None and claim.deliveries:
-        record_results(db, claim, _accepted(claim), 3)
-
-
-def _accepted(claim: Claim) -> list[SendResult]:
-    return [SendResult(d.id, Outcome.ACCEPTED, provider_message_id=f"m{d.id}") for d in claim.deliveries]
 
 
 def decide_when_due(db: Database, campaign_id: int) -> Decided | None:

@@ -44,7 +44,7 @@ CONTENT_KEYS = tuple(ContentFields.model_fields)
 def campaign_out(ctx: WebContext, campaign_id: int) -> CampaignOut:
     """One campaign (not a test send) with its lint report and content; 404 when there is none."""
     try:
-        [progress] = campaign_progress(ctx.db, campaign_id)
+        [progress] = campaign_progress(ctx.db, campaign_id, kept=ctx.settings.tracking_kept)
     except NotFoundError:
         progress = None
     if progress is None or progress.is_test:
@@ -53,7 +53,7 @@ def campaign_out(ctx: WebContext, campaign_id: int) -> CampaignOut:
         campaign = session.get(Campaign, campaign_id)
         assert campaign is not None  # campaign_progress found it; campaigns are never deleted
         lint, recap_text = campaign.lint, campaign.recap_text
-        variants, ab_test = ab_test_out(session, campaign)
+        variants, ab_test = ab_test_out(session, campaign, ctx.settings.tracking_kept)
     shown = {"lint": lint, "content": _content(campaign_id, recap_text), "subject_variants": variants, "ab_test": ab_test}
     return CampaignOut.model_validate(progress.as_dict() | shown)
 
@@ -64,7 +64,7 @@ def campaign_page(ctx: WebContext, limit: int, before: int | None) -> list[Campa
     shown: dict[int, dict[str, Any]] = {}
     with ctx.db.transaction() as session:
         for campaign in session.scalars(select(Campaign).where(Campaign.id.in_([p.id for p in progress]))):
-            variants, ab_test = ab_test_out(session, campaign) if campaign.subject_variants else (None, None)
+            variants, ab_test = ab_test_out(session, campaign, ctx.settings.tracking_kept) if campaign.subject_variants else (None, None)
             shown[campaign.id] = {"lint": campaign.lint, "subject_variants": variants, "ab_test": ab_test}
     return [CampaignOut.model_validate(p.as_dict() | shown[p.id]) for p in progress]
 

@@ -147,6 +147,19 @@ class AbTestOut(BaseModel):
             "the test share is still to be sent then (one more wait at most); null for a draft."
         )
     )
+    decision_overdue: bool = Field(
+        description=(
+            "True while the test sends, undecided, past `decide_at`: the decision waits for the rest of the test share to be "
+            "sent (or for the workers' next sweep). `decide_at` and the campaign's `next_release_at` are then in the past."
+        )
+    )
+    decide_by: str | None = Field(
+        description=(
+            "While `decision_overdue`: the latest the sweep decides (UTC), on the test records sent by then: one more wait "
+            "after `decide_at`, never past NEWSLETTER_TRACKING_DAYS from the start. Null otherwise, and while none of the test "
+            "share is sent yet (the sweep then gives the test a full wait again)."
+        )
+    )
     test_recipients: int
     remainder_recipients: int = Field(description="Recipients who get the winner.")
     variants: list[VariantOut]
@@ -191,7 +204,8 @@ class CampaignOut(BaseModel):
         None,
         description=(
             "When its next recipients go out (UTC): a local-time send's next time zone, a scheduled send's send_at, "
-            "or a sending subject test's decision (its remainder then gets the winner)."
+            "or a sending subject test's decision (its remainder then gets the winner; in the past while "
+            "`ab_test.decision_overdue`)."
         ),
     )
     next_release_recipients: int | None = Field(None, description="How many recipients go out then (null: none ahead).")

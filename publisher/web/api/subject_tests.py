@@ -75,9 +75,12 @@ def _wait(given: int | str) -> dt.timedelta:
     return dt.timedelta(seconds=given)
 
 
-def ab_test_out(session: Session, campaign: Campaign) -> tuple[list[str] | None, AbTestOut | None]:
-    """A campaign's ``subject_variants`` and ``ab_test`` as the API shows them (None, None without a test)."""
-    progress, report = progress_of(session, campaign), report_of(session, campaign)
+def ab_test_out(session: Session, campaign: Campaign, kept: dt.timedelta) -> tuple[list[str] | None, AbTestOut | None]:
+    """A campaign's ``subject_variants`` and ``ab_test`` as the API shows them (None, None without a test).
+
+    ``kept`` is NEWSLETTER_TRACKING_DAYS, which bounds an overdue decision's ``decide_by``.
+    """
+    progress, report = progress_of(session, campaign, kept), report_of(session, campaign)
     if progress is None or report is None:
         return None, None
     variants = [
@@ -98,6 +101,8 @@ def ab_test_out(session: Session, campaign: Campaign) -> tuple[list[str] | None,
         wait_seconds=progress.wait_seconds,
         metric=progress.metric,
         decide_at=progress.decide_at.isoformat() if progress.decide_at else None,
+        decision_overdue=progress.decision_overdue,
+        decide_by=progress.decide_by.isoformat() if progress.decide_by else None,
         test_recipients=progress.test_recipients,
         remainder_recipients=progress.remainder_recipients,
         variants=variants,

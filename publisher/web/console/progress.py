@@ -87,7 +87,7 @@ def provider_health(client: redis.Redis, names: list[str]) -> list[Health]:
 
 def live(ctx: WebContext, campaign_id: int, *, fresh: bool = True) -> Live:
     """What the page shows now; with ``fresh=False`` (the live fragment) opens and clicks may be up to REFRESH old."""
-    progress = campaign_progress(ctx.db, campaign_id)[0]
+    progress = campaign_progress(ctx.db, campaign_id, kept=ctx.settings.tracking_kept)[0]
     kept = None if fresh else ctx.engagements.recent(campaign_id)
     report = campaign_report(ctx.db, campaign_id, engagement=kept)
     if kept is None:
