@@ -1,6 +1,7 @@
 """Welcome issues: a copy of one chosen issue for each person who joins a list.
 
-``newsletter lists set NAME --welcome ID`` names the issue. It must be an
+``newsletter lists set NAME --welcome ID`` names the issue (so does the
+console's lists page, offering the campaigns ``welcome_options`` finds). It must be an
 issue of that list (sent, going out, scheduled or a draft), not a test send,
 a confirmation or a cancelled campaign: its stage-1 render is copied as it
 stands, so the copy says what the issue says, footer and list name included.
@@ -22,8 +23,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import ColumnElement, String, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from publisher.audience.lists import ListChange, ListSummary, change_list, find_list, summary_of
@@ -45,7 +47,22 @@ class WelcomeChoiceError(NewsletterError):
     """The campaign cannot be the list's welcome issue; nothing was changed."""
 
 
-def template_problem(campaign: Campaign | None, mailing_list: MailingList, campaign_id: int) -> str | None:
+class Candidate(Protocol):
+    """What ``template_problem`` weighs: a Campaign, or a ``WelcomeChoice`` read without the campaign's render."""
+
+    @property
+    def is_test(self) -> bool: ...
+    @property
+    def kind(self) -> CampaignKind: ...
+    @property
+    def list_id(self) -> int | None: ...
+    @property
+    def status(self) -> CampaignStatus: ...
+    @property
+    def html_template(self) -> str: ...
+
+
+def template_problem(campaign: Candidate | None, mailing_list: MailingList, campaign_id: int) -> str | None:
     """Why ``campaign`` cannot welcome people to ``mailing_list``; None when it can."""
     if campaign is None:
         return f"no campaign with id {campaign_id}"
@@ -72,6 +89,67 @@ def set_welcome(db: Database, list_name: str, campaign_id: int | None, change: L
                 raise WelcomeChoiceError(problem)
         mailing_list.welcome_campaign_id = campaign_id
         return summary_of(session, mailing_list)
+
+
+@dataclass(frozen=True)
+class WelcomeChoice:
+    """A campaign that could be a list's welcome issue, as the console offers it."""
+
+    id: int
+    title: str
+    status: CampaignStatus
+    is_test: bool
+    kind: CampaignKind
+    list_id: int | None
+    #: The render's first character, not the render: ``template_problem`` asks only whether there is
+    #: one, and a list's campaigns are read for each lists page.
+    html_template: str
+
+
+@dataclass(frozen=True)
+class WelcomeOptions:
+    """A list's welcome issue and the campaigns ``set_welcome`` would take for it, newest first."""
+
+    current: int | None
+    #: Why the current welcome issue can no longer be copied (it changed since it was chosen); None when it can.
+    problem: str | None
+    choices: list[WelcomeChoice]
+
+
+_CHOICE_COLUMNS = (
+    Campaign.id,
+    Campaign.title,
+    Campaign.status,
+    Campaign.is_test,
+    Campaign.kind,
+    Campaign.list_id,
+    func.substr(Campaign.html_template, 1, 1, type_=String),
+)
+
+
+def _choices(session: Session, criterion: ColumnElement[bool]) -> list[WelcomeChoice]:
+    rows = session.execute(select(*_CHOICE_COLUMNS).where(criterion).order_by(Campaign.id.desc()))
+    return [
+        WelcomeChoice(id=row[0], title=row[1], status=row[2], is_test=row[3], kind=row[4], list_id=row[5], html_template=row[6] or "")
+        for row in rows
+    ]
+
+
+def welcome_options(db: Database) -> dict[str, WelcomeOptions]:
+    """Each list's welcome issue and the campaigns that can take its place, by list name: those ``template_problem`` accepts."""
+    with db.reading() as session:
+        by_list: dict[int, list[WelcomeChoice]] = {}
+        for choice in _choices(session, Campaign.list_id.is_not(None)):
+            by_list.setdefault(choice.list_id or 0, []).append(choice)
+        options = {}
+        for mailing_list in session.scalars(select(MailingList)):
+            choices = [c for c in by_list.get(mailing_list.id, []) if template_problem(c, mailing_list, c.id) is None]
+            current, problem = mailing_list.welcome_campaign_id, None
+            if current is not None and all(choice.id != current for choice in choices):
+                chosen = _choices(session, Campaign.id == current)
+                problem = template_problem(chosen[0] if chosen else None, mailing_list, current)
+            options[mailing_list.name] = WelcomeOptions(current, problem, choices)
+        return options
 
 
 def _usable_template(session: Session, mailing_list: MailingList) -> Campaign | None:
