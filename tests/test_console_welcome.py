@@ -115,7 +115,8 @@ def test_a_welcome_issue_that_can_no_longer_be_sent_is_shown_with_the_reason(set
         session.execute(update(Campaign).where(Campaign.id == issue).values(status=CampaignStatus.CANCELLED))
     page = admin.get("/console/lists").text
     assert f'<option value="{issue}" selected>#{issue} (cannot be sent)</option>' in offered(page)
-    assert f"#{issue} cannot be sent: campaign {issue} was cancelled" in page
+    assert f'<p id="welcome-1-error" class="field-error">#{issue} cannot be sent: campaign {issue} was cancelled</p>' in page
+    assert 'aria-describedby="welcome-1-error"' in offered(page)
     viewer = console_as(db, web_url, Role.VIEWER).get("/console/lists").text
     assert f"#{issue} cannot be sent: campaign {issue} was cancelled" in viewer
 
