@@ -44,13 +44,15 @@ def test_an_admin_chooses_an_issue_of_the_list_as_its_welcome_issue_and_clears_i
     draft = save_draft(settings, db)
     test_send = publish(settings, db, test_to="check@example.com").id
     elsewhere = publish(settings, db, "others").id
+    confirmation = publish(settings, db).id
     with db.transaction() as session:
         session.execute(update(Campaign).where(Campaign.id == issue).values(title=SCRIPT))
+        session.execute(update(Campaign).where(Campaign.id == confirmation).values(kind=CampaignKind.CONFIRMATION))
     admin = console_as(db, web_url, Role.ADMIN)
     field = offered(admin.get("/console/lists").text)
     assert '<option value="none">None</option>' in field and " selected" not in field
     assert f'<option value="{draft}">#{draft} ' in field and f'<option value="{issue}">#{issue} ' in field
-    assert f'value="{test_send}"' not in field and f'value="{elsewhere}"' not in field
+    assert f'value="{test_send}"' not in field and f'value="{elsewhere}"' not in field and f'value="{confirmation}"' not in field
     assert SCRIPT not in field and f"#{issue} &lt;script&gt;alert(" in field  # a title is text
 
     assert choose(admin, str(issue)).status_code == 303

@@ -93,7 +93,7 @@ def set_welcome(db: Database, list_name: str, campaign_id: int | None, change: L
 
 @dataclass(frozen=True)
 class WelcomeChoice:
-    """A campaign that could be a list's welcome issue, as the console offers it."""
+    """A campaign as the console's welcome field weighs and offers it: read without its render."""
 
     id: int
     title: str
@@ -139,7 +139,9 @@ def welcome_options(db: Database) -> dict[str, WelcomeOptions]:
     """Each list's welcome issue and the campaigns that can take its place, by list name: those ``template_problem`` accepts."""
     with db.reading() as session:
         by_list: dict[int, list[WelcomeChoice]] = {}
-        for choice in _choices(session, Campaign.list_id.is_not(None)):
+        # Issues only, the one kind template_problem takes: confirmations and welcome copies, one per
+        # sign-up, would be most of the rows read. template_problem still decides.
+        for choice in _choices(session, Campaign.list_id.is_not(None) & (Campaign.kind == CampaignKind.ISSUE)):
             by_list.setdefault(choice.list_id or 0, []).append(choice)
         options = {}
         for mailing_list in session.scalars(select(MailingList)):
