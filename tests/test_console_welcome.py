@@ -6,13 +6,14 @@ import html
 import re
 
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from publisher.accounts.audit import entries
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
 from publisher.db.models import Campaign, CampaignKind, CampaignStatus, MailingList, Role
-from tests.support.audience import people
+from publisher.ledger.welcome import WelcomeChoiceError, set_welcome, welcome_options
+from tests.support.audience import list_id, people
 from tests.support.campaigns import publish
 from tests.support.console import TIMEOUT
 from tests.support.console_pages import Console, console_as
@@ -185,3 +186,108 @@ def test_the_welcome_field_refuses_hostile_oversized_and_malformed_forms(setting
     assert oversized.status_code == 413
     assert welcome_of(db) is None
     assert entries(db) == []
+
+
+def _campaign(list_id: int, kind: CampaignKind, status: CampaignStatus, is_test: bool, rendered: bool) -> Campaign:
+    return Campaign(
+        list_id=list_id,
+        status=status,
+        kind=kind,
+        provider="log",
+        is_test=is_test,
+        title=f"{kind.value} {status.value}{' test' if is_test else ''}{'' if rendered else ' unrendered'}",
+        subject="s",
+        source="test",
+        content_digest="d",
+        html_template="<p>issue</p>" if rendered else "",
+        text_template="issue" if rendered else "",
+        placeholder_nonce="n" * 40 if rendered else "",
+    )
+
+
+def test_the_field_offers_exactly_the_campaigns_set_welcome_accepts(db: Database, web_url: str) -> None:
+    """Every kind, status, test flag, list and render: offered on the page if and only if set_welcome takes it."""
+    people(db)
+    people(db, list_name="others")
+    own, other = (list_id(db, name) for name in ("attendees", "others"))
+    with db.transaction() as session:
+        made = [
+            _campaign(on, kind, status, is_test, rendered)
+            for on in (own, other)
+            for kind in CampaignKind
+            for status in CampaignStatus
+            for is_test in (False, True)
+            for rendered in (True, False)
+        ]
+        session.add_all(made)
+        session.flush()
+        ids = [campaign.id for campaign in made]
+    admin = console_as(db, web_url, Role.ADMIN)
+    field = offered(admin.get("/console/lists").text)
+    shown = {int(value) for value in re.findall(r'<option value="(\d+)"', field)}
+    accepted = set()
+    for campaign_id in ids:
+        try:
+            set_welcome(db, "attendees", campaign_id)
+        except WelcomeChoiceError:
+            continue
+        accepted.add(campaign_id)
+    assert accepted  # the rule takes some: issues of the list, rendered, not cancelled
+    assert shown == accepted
+
+
+def test_the_lists_page_reads_no_stored_html_and_no_query_per_list(settings: Settings, db: Database) -> None:
+    """The welcome field's campaigns come from one query, whatever the number of lists, without any render."""
+    for name in ("attendees", "others", "third"):
+        people(db, list_name=name)
+        publish(settings, db, name)
+    for name in ("attendees", "others"):  # welcome issues that can no longer be sent
+        chosen = publish(settings, db, name).id
+        set_welcome(db, name, chosen)
+        with db.transaction() as session:
+            session.execute(update(Campaign).where(Campaign.id == chosen).values(status=CampaignStatus.CANCELLED))
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        options = welcome_options(db)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert options["attendees"].problem is not None and options["others"].problem is not None
+    assert all(options[name].choices for name in ("attendees", "others", "third"))
+    reads = [statement for statement in statements if statement.lstrip().upper().startswith("SELECT")]
+    assert [statement for statement in reads if "html_template" in statement or "text_template" in statement] == []
+    assert len(reads) == 2  # the lists, then their campaigns
+
+
+def test_a_refused_value_for_a_hostile_list_name_repeats_neither(settings: Settings, db: Database, web_url: str) -> None:
+    """The list name is checked before the value: a name no list can have is refused as such, never shown."""
+    people(db)
+    admin = console_as(db, web_url, Role.ADMIN)
+    for name, reason in (("attendees\x1b[2J", "control character"), ("attendees\r\nX-Injected: 1", "line break")):
+        answer = choose(admin, "x", name)
+        assert answer.status_code == 400 and reason in html.unescape(answer.text)
+        assert "\x1b" not in answer.text and "X-Injected" not in answer.text
+    long_name = "n" * 999
+    answer = choose(admin, "x", long_name)
+    assert answer.status_code == 400 and "n" * 200 not in answer.text
+    # A refusal for a name given with surrounding spaces is shown by that list's field.
+    answer = choose(admin, "x", " attendees ")
+    assert answer.status_code == 400 and 'aria-describedby="welcome-1-error"' in answer.text
+    assert welcome_of(db) is None and entries(db) == []
+
+
+def test_ids_past_the_databases_integers_are_refused_without_an_error(settings: Settings, db: Database, web_url: str) -> None:
+    people(db)
+    admin = console_as(db, web_url, Role.ADMIN)
+    for value in (str(2**31), "9999999999"):
+        answer = choose(admin, value)
+        assert answer.status_code == 400 and f"no campaign with id {value}" in answer.text
+    past = ((str(2**63), "choose a campaign of the list, or none"), (str(2**64), "choose a campaign"), ("9" * 30, "at most 20"))
+    for value, reason in past:
+        answer = choose(admin, value)
+        assert answer.status_code == 400 and reason in answer.text and value not in answer.text
+    assert welcome_of(db) is None and entries(db) == []

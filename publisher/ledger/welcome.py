@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, String, exists, func, insert, select
+from sqlalchemy import ColumnElement, exists, insert, select
 from sqlalchemy.orm import Session
 
-from publisher.audience.lists import ListChange, ListSummary, change_list, find_list, summary_of
+from publisher.audience.lists import ListChange, ListSummary, change_list, find_list, newsletter_list, summary_of
 from publisher.audience.suppressions import in_scope
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
@@ -59,7 +59,7 @@ class Candidate(Protocol):
     @property
     def status(self) -> CampaignStatus: ...
     @property
-    def html_template(self) -> str: ...
+    def placeholder_nonce(self) -> str: ...
 
 
 def template_problem(campaign: Candidate | None, mailing_list: MailingList, campaign_id: int) -> str | None:
@@ -74,7 +74,9 @@ def template_problem(campaign: Candidate | None, mailing_list: MailingList, camp
         return f"campaign {campaign_id} is not an issue of '{mailing_list.name}': its footer names another list"
     if campaign.status is CampaignStatus.CANCELLED:
         return f"campaign {campaign_id} was cancelled"
-    if not campaign.html_template:
+    if not campaign.placeholder_nonce:
+        # Written with the stage-1 render (``store_issue``), which cannot be filled in without it. Weighed
+        # instead of the render because it is short: the lists page weighs every issue of every list.
         return f"campaign {campaign_id} has no rendered issue"
     return None
 
@@ -101,9 +103,7 @@ class WelcomeChoice:
     is_test: bool
     kind: CampaignKind
     list_id: int | None
-    #: The render's first character, not the render: ``template_problem`` asks only whether there is
-    #: one, and a list's campaigns are read for each lists page.
-    html_template: str
+    placeholder_nonce: str
 
 
 @dataclass(frozen=True)
@@ -123,33 +123,41 @@ _CHOICE_COLUMNS = (
     Campaign.is_test,
     Campaign.kind,
     Campaign.list_id,
-    func.substr(Campaign.html_template, 1, 1, type_=String),
+    Campaign.placeholder_nonce,
 )
 
 
 def _choices(session: Session, criterion: ColumnElement[bool]) -> list[WelcomeChoice]:
     rows = session.execute(select(*_CHOICE_COLUMNS).where(criterion).order_by(Campaign.id.desc()))
     return [
-        WelcomeChoice(id=row[0], title=row[1], status=row[2], is_test=row[3], kind=row[4], list_id=row[5], html_template=row[6] or "")
+        WelcomeChoice(id=row[0], title=row[1], status=row[2], is_test=row[3], kind=row[4], list_id=row[5], placeholder_nonce=row[6])
         for row in rows
     ]
 
 
 def welcome_options(db: Database) -> dict[str, WelcomeOptions]:
-    """Each list's welcome issue and the campaigns that can take its place, by list name: those ``template_problem`` accepts."""
+    """Each newsletter list's welcome issue and the campaigns that can take its place, by list name: those ``template_problem`` accepts.
+
+    Two queries whatever the number of lists: the lists, then their campaigns.
+    """
     with db.reading() as session:
-        by_list: dict[int, list[WelcomeChoice]] = {}
+        lists = session.scalars(select(MailingList).where(newsletter_list())).all()
+        shown = select(MailingList.id).where(newsletter_list())
+        chosen = select(MailingList.welcome_campaign_id).where(newsletter_list(), MailingList.welcome_campaign_id.is_not(None))
         # Issues only, the one kind template_problem takes: confirmations and welcome copies, one per
-        # sign-up, would be most of the rows read. template_problem still decides.
-        for choice in _choices(session, Campaign.list_id.is_not(None) & (Campaign.kind == CampaignKind.ISSUE)):
-            by_list.setdefault(choice.list_id or 0, []).append(choice)
+        # sign-up, would be most of the rows read. template_problem still decides. Each list's current
+        # welcome issue is read whatever it has become since, to say why it can no longer be sent.
+        found = _choices(session, ((Campaign.kind == CampaignKind.ISSUE) & Campaign.list_id.in_(shown)) | Campaign.id.in_(chosen))
+        by_id = {choice.id: choice for choice in found}
+        by_list: dict[int, list[WelcomeChoice]] = {}
+        for choice in found:
+            if choice.list_id is not None:
+                by_list.setdefault(choice.list_id, []).append(choice)
         options = {}
-        for mailing_list in session.scalars(select(MailingList)):
+        for mailing_list in lists:
             choices = [c for c in by_list.get(mailing_list.id, []) if template_problem(c, mailing_list, c.id) is None]
-            current, problem = mailing_list.welcome_campaign_id, None
-            if current is not None and all(choice.id != current for choice in choices):
-                chosen = _choices(session, Campaign.id == current)
-                problem = template_problem(chosen[0] if chosen else None, mailing_list, current)
+            current = mailing_list.welcome_campaign_id
+            problem = None if current is None else template_problem(by_id.get(current), mailing_list, current)
             options[mailing_list.name] = WelcomeOptions(current, problem, choices)
         return options
 

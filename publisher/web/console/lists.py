@@ -120,13 +120,15 @@ def set_welcome_issue(
 ) -> Response:
     """Choose the issue each sign-up confirmed on the list gets a copy of, or none: ``newsletter lists set --welcome``."""
     try:
-        changed = set_welcome(ctx.db, list_name, _campaign_id(welcome))
+        # The name first: a refusal of the value is shown by that list's field, never with a name no list can have.
+        name = check_new_list_name(list_name)
+        changed = set_welcome(ctx.db, name, _campaign_id(welcome))
     except ListNameError as exc:
         raise HTTPException(400, str(exc)) from None
     except NotFoundError as exc:
         raise HTTPException(404, str(exc)) from None
     except (ValueError, WelcomeChoiceError) as exc:
-        return _lists_page(ctx, user, 400, (list_name, str(exc)))
+        return _lists_page(ctx, user, 400, (name, str(exc)))
     chosen = changed.welcome_campaign_id
     detail = f"welcome issue {chosen}" if chosen is not None else "no welcome issue"
     log(ctx.db, actor(request, ctx, user), Action.LIST_CHANGED, target=f"list:{changed.name}", detail=detail)
