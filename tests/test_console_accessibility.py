@@ -210,8 +210,10 @@ def test_pages_after_a_form_have_no_serious_or_critical_accessibility_violation(
     found += violations(page, "attendees-import-result")
     page.goto(f"{web_url}/console/lists")
     page.get_by_label("Welcome issue of attendees").select_option(str(seeded.campaign_id))
-    page.get_by_role("button", name="Save welcome issue of attendees").click()
-    page.wait_for_url(f"{web_url}/console/lists")
+    # Already at /console/lists: wait for the answer to the POST (the page it redirects to), not the URL.
+    with page.expect_navigation(url=f"{web_url}/console/lists"):
+        page.get_by_role("button", name="Save welcome issue of attendees").click()
+    assert page.get_by_label("Welcome issue of attendees").input_value() == str(seeded.campaign_id)
     # Cancelled once chosen: the page says it cannot be sent, and saving it again is refused.
     with db.transaction() as session:
         session.execute(update(Campaign).where(Campaign.id == seeded.campaign_id).values(status=CampaignStatus.CANCELLED))
