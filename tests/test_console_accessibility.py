@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import BrowserContext, Page
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from publisher.accounts.audit import Action, log
 from publisher.accounts.roles import Actor, Scope
@@ -26,7 +26,7 @@ from publisher.audience.privacy import erase
 from publisher.core.clock import utcnow
 from publisher.core.settings import Settings
 from publisher.db.engine import Database
-from publisher.db.models import Delivery, DeliveryEvent, DeliveryState, EventType, Role, Subscriber
+from publisher.db.models import Campaign, CampaignStatus, Delivery, DeliveryEvent, DeliveryState, EventType, Role, Subscriber
 from publisher.events.catalogue import EventFields, create_event, end_event
 from publisher.events.csv_import import import_attendees
 from tests.support.audience import ZOE
@@ -172,8 +172,8 @@ def test_no_console_page_has_a_serious_or_critical_accessibility_violation(
 def test_pages_after_a_form_have_no_serious_or_critical_accessibility_violation(
     browser: BrowserContext, settings: Settings, db: Database, web_url: str
 ) -> None:
-    """The answers to forms: an import with rejected rows, a field error, a token and a webhook secret shown once."""
-    seed(settings, db)
+    """Answers to forms: an import with rejected rows, a field error, a token and a webhook secret shown once, a refused welcome issue."""
+    seeded = seed(settings, db)
     page = browser.new_page()
     sign_in(page, web_url)
     page.goto(f"{web_url}/console/lists/import?list=attendees")
@@ -208,6 +208,19 @@ def test_pages_after_a_form_have_no_serious_or_critical_accessibility_violation(
     page.get_by_role("button", name="Import attendees").click()
     page.get_by_role("table", name="Skipped rows").wait_for()
     found += violations(page, "attendees-import-result")
+    page.goto(f"{web_url}/console/lists")
+    page.get_by_label("Welcome issue of attendees").select_option(str(seeded.campaign_id))
+    # Already at /console/lists: wait for the answer to the POST (the page it redirects to), not the URL.
+    with page.expect_navigation(url=f"{web_url}/console/lists"):
+        page.get_by_role("button", name="Save welcome issue of attendees").click()
+    assert page.get_by_label("Welcome issue of attendees").input_value() == str(seeded.campaign_id)
+    # Cancelled once chosen: the page says it cannot be sent, and saving it again is refused.
+    with db.transaction() as session:
+        session.execute(update(Campaign).where(Campaign.id == seeded.campaign_id).values(status=CampaignStatus.CANCELLED))
+    page.reload()
+    page.get_by_role("button", name="Save welcome issue of attendees").click()
+    page.get_by_role("alert").wait_for()
+    found += violations(page, "welcome-refused")
     assert found == []
     show_in_the_docs(("import-result", "suppression-error", "token-created", "webhook-added", "attendees-import-result"))
 

@@ -93,7 +93,7 @@ def list_summaries(db: Database) -> list[ListSummary]:
         counts: dict[int, dict[SubscriptionStatus, int]] = {}
         for list_id, status, count in counted:
             counts.setdefault(list_id, {})[SubscriptionStatus(status)] = count
-        lists = session.scalars(select(MailingList).where(_newsletter_list()).order_by(MailingList.name))
+        lists = session.scalars(select(MailingList).where(newsletter_list()).order_by(MailingList.name))
         return [_summary(mailing_list, counts.get(mailing_list.id, {})) for mailing_list in lists]
 
 
@@ -149,10 +149,11 @@ def _event_list(session: Session, name: str) -> MailingList:
 
 def list_names(session: Session) -> list[str]:
     """The newsletter lists' names (not the event audiences)."""
-    return list(session.scalars(select(MailingList.name).where(_newsletter_list()).order_by(MailingList.name)))
+    return list(session.scalars(select(MailingList.name).where(newsletter_list()).order_by(MailingList.name)))
 
 
-def _newsletter_list() -> ColumnElement[bool]:
+def newsletter_list() -> ColumnElement[bool]:
+    """The lists people subscribe to, not the event audiences (``event:…``)."""
     return ~MailingList.name.startswith(EVENT_PREFIX, autoescape=True)
 
 

@@ -240,6 +240,8 @@ class Campaign(Base):
         UniqueConstraint("recap_event_id", "list_id", name="uq_campaigns_recap_event_list"),
         # A campaign is resent at most once: a second resend of it breaks this, whoever asks at the same moment.
         UniqueConstraint("resend_of", name="uq_campaigns_resend_of"),
+        # A list's issues (the console's welcome field) without reading the confirmations and welcome copies, one per sign-up.
+        Index("ix_campaigns_kind_list_id", "kind", "list_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

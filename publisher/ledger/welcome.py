@@ -1,6 +1,7 @@
 """Welcome issues: a copy of one chosen issue for each person who joins a list.
 
-``newsletter lists set NAME --welcome ID`` names the issue. It must be an
+``newsletter lists set NAME --welcome ID`` names the issue (so does the
+console's lists page, offering the campaigns ``welcome_options`` finds). It must be an
 issue of that list (sent, going out, scheduled or a draft), not a test send,
 a confirmation or a cancelled campaign: its stage-1 render is copied as it
 stands, so the copy says what the issue says, footer and list name included.
@@ -22,11 +23,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import ColumnElement, exists, insert, select
 from sqlalchemy.orm import Session
 
-from publisher.audience.lists import ListChange, ListSummary, change_list, find_list, summary_of
+from publisher.audience.lists import ListChange, ListSummary, change_list, find_list, newsletter_list, summary_of
 from publisher.audience.suppressions import in_scope
 from publisher.core.clock import utcnow
 from publisher.core.errors import NewsletterError, NotFoundError
@@ -45,7 +47,22 @@ class WelcomeChoiceError(NewsletterError):
     """The campaign cannot be the list's welcome issue; nothing was changed."""
 
 
-def template_problem(campaign: Campaign | None, mailing_list: MailingList, campaign_id: int) -> str | None:
+class Candidate(Protocol):
+    """What ``template_problem`` weighs: a Campaign, or a ``WelcomeChoice`` read without the campaign's render."""
+
+    @property
+    def is_test(self) -> bool: ...
+    @property
+    def kind(self) -> CampaignKind: ...
+    @property
+    def list_id(self) -> int | None: ...
+    @property
+    def status(self) -> CampaignStatus: ...
+    @property
+    def placeholder_nonce(self) -> str: ...
+
+
+def template_problem(campaign: Candidate | None, mailing_list: MailingList, campaign_id: int) -> str | None:
     """Why ``campaign`` cannot welcome people to ``mailing_list``; None when it can."""
     if campaign is None:
         return f"no campaign with id {campaign_id}"
@@ -57,7 +74,9 @@ def template_problem(campaign: Campaign | None, mailing_list: MailingList, campa
         return f"campaign {campaign_id} is not an issue of '{mailing_list.name}': its footer names another list"
     if campaign.status is CampaignStatus.CANCELLED:
         return f"campaign {campaign_id} was cancelled"
-    if not campaign.html_template:
+    if not campaign.placeholder_nonce:
+        # Written with the stage-1 render (``store_issue``), which cannot be filled in without it. Weighed
+        # instead of the render because it is short: the lists page weighs every issue of every list.
         return f"campaign {campaign_id} has no rendered issue"
     return None
 
@@ -72,6 +91,76 @@ def set_welcome(db: Database, list_name: str, campaign_id: int | None, change: L
                 raise WelcomeChoiceError(problem)
         mailing_list.welcome_campaign_id = campaign_id
         return summary_of(session, mailing_list)
+
+
+@dataclass(frozen=True)
+class WelcomeChoice:
+    """A campaign as the console's welcome field weighs and offers it: read without its render."""
+
+    id: int
+    title: str
+    status: CampaignStatus
+    is_test: bool
+    kind: CampaignKind
+    list_id: int | None
+    placeholder_nonce: str
+
+
+@dataclass(frozen=True)
+class WelcomeOptions:
+    """A list's welcome issue and the campaigns ``set_welcome`` would take for it, newest first."""
+
+    current: int | None
+    #: Why the current welcome issue can no longer be copied (it changed since it was chosen); None when it can.
+    problem: str | None
+    choices: list[WelcomeChoice]
+
+
+_CHOICE_COLUMNS = (
+    Campaign.id,
+    Campaign.title,
+    Campaign.status,
+    Campaign.is_test,
+    Campaign.kind,
+    Campaign.list_id,
+    Campaign.placeholder_nonce,
+)
+
+
+def _choices(session: Session, criterion: ColumnElement[bool]) -> list[WelcomeChoice]:
+    rows = session.execute(select(*_CHOICE_COLUMNS).where(criterion).order_by(Campaign.id.desc()))
+    return [
+        WelcomeChoice(id=row[0], title=row[1], status=row[2], is_test=row[3], kind=row[4], list_id=row[5], placeholder_nonce=row[6])
+        for row in rows
+    ]
+
+
+def welcome_options(db: Database) -> dict[str, WelcomeOptions]:
+    """Each newsletter list's welcome issue and the campaigns that can take its place, by list name: those ``template_problem`` accepts.
+
+    Two queries whatever the number of lists: the lists, then their campaigns.
+    """
+    with db.reading() as session:
+        lists = session.scalars(select(MailingList).where(newsletter_list())).all()
+        chosen = [mailing_list.welcome_campaign_id for mailing_list in lists if mailing_list.welcome_campaign_id is not None]
+        # Issues only, the one kind template_problem takes, found by ix_campaigns_kind_list_id: confirmations
+        # and welcome copies, one per sign-up, are most of the campaigns. template_problem still decides.
+        # Each list's current welcome issue is read whatever it has become, to say why it can no longer be sent.
+        # The ids as values, not subqueries: PostgreSQL uses no index for a subquery under OR.
+        issues = (Campaign.kind == CampaignKind.ISSUE) & Campaign.list_id.in_([mailing_list.id for mailing_list in lists])
+        found = _choices(session, issues | Campaign.id.in_(chosen)) if lists else []
+        by_id = {choice.id: choice for choice in found}
+        by_list: dict[int, list[WelcomeChoice]] = {}
+        for choice in found:
+            if choice.list_id is not None:
+                by_list.setdefault(choice.list_id, []).append(choice)
+        options = {}
+        for mailing_list in lists:
+            choices = [c for c in by_list.get(mailing_list.id, []) if template_problem(c, mailing_list, c.id) is None]
+            current = mailing_list.welcome_campaign_id
+            problem = None if current is None else template_problem(by_id.get(current), mailing_list, current)
+            options[mailing_list.name] = WelcomeOptions(current, problem, choices)
+        return options
 
 
 def _usable_template(session: Session, mailing_list: MailingList) -> Campaign | None:

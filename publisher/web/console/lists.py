@@ -1,8 +1,10 @@
-"""The lists page: every list with its subscriptions counted by status, its public/private and tracking switches, and `Import CSV`.
+"""The lists page: every list with its subscriptions counted by status, its switches, its welcome issue, and `Import CSV`.
 
 Importing follows ``newsletter subscribers import``: every row is checked,
 rejected rows are listed with their line and reason, the valid ones land in
-one transaction. The switch is for admins; importing for editors and above.
+one transaction. The switches and the welcome issue are for admins; importing
+for editors and above. The welcome issue is chosen among the campaigns
+``set_welcome`` accepts, and set by it, so its rules are the CLI's.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from publisher.accounts.sessions import SignedIn
 from publisher.audience.lists import ListChange, ListNameError, check_new_list_name, list_summaries, update_list
 from publisher.audience.subscribers import ImportReport, import_subscribers
 from publisher.core.errors import ImportFileError, NotFoundError
-from publisher.db.models import SubscriptionStatus
+from publisher.db.models import MAX_ID, SubscriptionStatus
+from publisher.ledger.welcome import WelcomeChoiceError, set_welcome, welcome_options
 from publisher.web.console.access import Admin, Editor
 from publisher.web.console.auth import User, actor
 from publisher.web.console.pages import HEADERS, console_page
 from publisher.web.console.uploads import UploadError, UploadForm, file_field, saved_upload, text_field, without_directory
-from publisher.web.deps import Context
+from publisher.web.deps import Context, WebContext
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
@@ -31,16 +34,31 @@ router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 MAX_FIELD = 1000
 
 
+#: The welcome field's value for "no welcome issue"; any other is a campaign id.
+NO_WELCOME = "none"
+
+
 @router.get("/lists", response_class=HTMLResponse)
 def lists_page(ctx: Context, user: User) -> HTMLResponse:
+    return _lists_page(ctx, user)
+
+
+def _lists_page(ctx: WebContext, user: SignedIn, status_code: int = 200, refused: tuple[str, str] | None = None) -> HTMLResponse:
+    """The page; ``refused`` is (list name, why) of a welcome issue not set, shown by that list's field."""
+    refused_name, refusal = refused or ("", "")
     return console_page(
         "lists.html.j2",
         user,
+        status_code,
         title="Lists",
         section="lists",
         lists=list_summaries(ctx.db),
         statuses=list(SubscriptionStatus),
         tracking=ctx.settings.tracking,
+        welcome=welcome_options(ctx.db),
+        no_welcome=NO_WELCOME,
+        refused_name=refused_name,
+        refusal=refusal,
     )
 
 
@@ -90,6 +108,41 @@ def set_tracking(
     detail = "tracking on" if changed.tracking else "tracking off"
     log(ctx.db, actor(request, ctx, user), Action.LIST_CHANGED, target=f"list:{changed.name}", detail=detail)
     return RedirectResponse("/console/lists", status_code=303, headers=HEADERS)
+
+
+@router.post("/lists/welcome", response_class=HTMLResponse)
+def set_welcome_issue(
+    request: Request,
+    ctx: Context,
+    user: Admin,
+    list_name: Annotated[str, Form(alias="list", max_length=MAX_FIELD)],
+    welcome: Annotated[str, Form(max_length=20)],
+) -> Response:
+    """Choose the issue each sign-up confirmed on the list gets a copy of, or none: ``newsletter lists set --welcome``."""
+    try:
+        # The name first: a refusal of the value is shown by that list's field, never with a name no list can have.
+        name = check_new_list_name(list_name)
+        changed = set_welcome(ctx.db, name, _campaign_id(welcome))
+    except ListNameError as exc:
+        raise HTTPException(400, str(exc)) from None
+    except NotFoundError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except (ValueError, WelcomeChoiceError) as exc:
+        return _lists_page(ctx, user, 400, (name, str(exc)))
+    chosen = changed.welcome_campaign_id
+    detail = f"welcome issue {chosen}" if chosen is not None else "no welcome issue"
+    log(ctx.db, actor(request, ctx, user), Action.LIST_CHANGED, target=f"list:{changed.name}", detail=detail)
+    return RedirectResponse("/console/lists", status_code=303, headers=HEADERS)
+
+
+def _campaign_id(value: str) -> int | None:
+    """The welcome field's campaign id, None for ``none``; ValueError (not naming the value) for anything else."""
+    if value == NO_WELCOME:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= len(str(MAX_ID))):
+        raise ValueError("choose a campaign of the list, or none")
+    # set_welcome says "no campaign with id N" for 0 and ids past the largest.
+    return int(value)
 
 
 @router.get("/lists/import", response_class=HTMLResponse)
