@@ -231,11 +231,18 @@ def test_a_test_whose_wait_is_over_before_its_share_was_sent_says_what_the_decis
 
     waiting = panel()
     assert f"The wait ended at <strong>{ended:%Y-%m-%d %H:%M} UTC</strong>" in waiting and "The wait ends at" not in waiting
-    assert "none of the test share is sent yet, and the test gets a full 30m wait once the workers send it" in waiting
+    assert "none of the test share has been sent yet: the workers' next sweep gives the test a full 30m wait again" in waiting
     # A worker sent part of the share, then died: the decision waits for the rest, one more wait at most.
-    send_batch(db, share_batches(db, cid)[0])
+    first, *rest = share_batches(db, cid)
+    send_batch(db, first)
     latest = ended + dt.timedelta(minutes=30)
     assert f"the workers decide once the test share is sent, by <strong>{latest:%Y-%m-%d %H:%M} UTC</strong> at the latest" in panel()
+    # The rest is sent too: nothing is left to wait for but the workers' next sweep.
+    assert rest
+    for batch_id in rest:
+        send_batch(db, batch_id)
+    done = panel()
+    assert "the test share is all sent: the workers' next sweep decides" in done and "once the test share is sent" not in done
 
 
 def test_pick_this_winner_asks_to_confirm_then_decides_once(team: int, web_url: str, db: Database) -> None:

@@ -75,7 +75,8 @@ def test_status_json_flags_an_overdue_decision_and_says_by_when_it_is_taken(
     assert _overdue(late["subject_test"]) == (True, PUBLISHED + latest)  # type: ignore[arg-type]
     # The release time itself stays the decision's planned time, now in the past: the flag is what says it is late.
     assert late["next_release_at"] == due.isoformat()
-    # At the latest time the sweep decides on what was sent, and nothing is overdue any more.
+    # A second before it the sweep still waits for the rest of the share; at it, it decides on what was sent.
+    assert decide_due(db, PUBLISHED + latest - SECOND, kept=kept) == []
     assert [d.campaign_id for d in decide_due(db, PUBLISHED + latest, kept=kept)] == [campaign_id]
     after = _progress(db, campaign_id, PUBLISHED + latest, kept).as_dict()
     assert _overdue(after["subject_test"]) == (False, None)  # type: ignore[arg-type]
@@ -85,12 +86,18 @@ def test_an_overdue_test_none_of_whose_share_was_sent_says_its_wait_starts_again
     audience(db, tmp_path, 40)
     with time_machine.travel(PUBLISHED, tick=False):
         created = publish_tested(settings, db, share=50)
-    progress = _progress(db, created.id, PUBLISHED + WAIT + dt.timedelta(minutes=1), None)
+    late = PUBLISHED + WAIT + dt.timedelta(minutes=1)
+    progress = _progress(db, created.id, late, None)
     assert _overdue(progress.as_dict()["subject_test"]) == (True, None)  # type: ignore[arg-type]
     assert (
-        "was due at 2025-01-16 11:00 UTC but none of the test share is sent yet: once the workers send it, the test gets a full "
-        "2h wait from then"
+        "was due at 2025-01-16 11:00 UTC but none of the test share has been sent yet: the workers' next sweep gives the test "
+        "a full 2h wait again"
     ) in _said(progress)
+    # As said: the sweep decides nothing, and the test waits a full wait from that sweep, no longer overdue.
+    assert decide_due(db, late) == []
+    again = _progress(db, created.id, late, None)
+    assert _overdue(again.as_dict()["subject_test"]) == (False, None)  # type: ignore[arg-type]
+    assert again.subject_test is not None and again.subject_test.decide_at == late + WAIT
 
 
 def test_an_overdue_test_whose_share_is_all_sent_waits_only_for_the_next_sweep(settings: Settings, db: Database, tmp_path: Path) -> None:
@@ -98,9 +105,32 @@ def test_an_overdue_test_whose_share_is_all_sent_waits_only_for_the_next_sweep(s
     with time_machine.travel(PUBLISHED + 2 * SECOND, tick=False):
         for batch_id in share_batches(db, campaign_id)[1:]:
             send_batch(db, batch_id)
-    progress = _progress(db, campaign_id, PUBLISHED + WAIT + dt.timedelta(minutes=1), None)
+    late = PUBLISHED + WAIT + dt.timedelta(minutes=1)
+    progress = _progress(db, campaign_id, late, None)
     assert _overdue(progress.as_dict()["subject_test"]) == (True, PUBLISHED + 2 * WAIT)  # type: ignore[arg-type]
-    assert "none of the test share is left to send: the workers' next sweep takes it" in _said(progress)
+    said = _said(progress)
+    assert "none of the test share is left to send: the workers' next sweep takes it, on human opens" in said
+    assert "still to send" not in said
+    # As said: the very next sweep decides, well before `decide_by`.
+    assert [d.campaign_id for d in decide_due(db, late)] == [campaign_id]
+
+
+def test_an_overdue_test_whose_latest_time_has_passed_says_the_next_sweep_takes_it(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    # A wait as long as NEWSLETTER_TRACKING_DAYS leaves no time for the rest of the share: the latest time is the due time.
+    campaign_id = _half_sent(settings, db, tmp_path, dt.timedelta(days=1))
+    kept, due = dt.timedelta(days=1), PUBLISHED + dt.timedelta(days=1)
+    late = due + dt.timedelta(minutes=1)
+    progress = _progress(db, campaign_id, late, kept)
+    assert _overdue(progress.as_dict()["subject_test"]) == (True, due)  # type: ignore[arg-type]
+    said = _said(progress)
+    assert (
+        "was due at 2025-01-17 09:00 UTC with 10 of 20 test records still to send: its latest time has passed, so the workers' "
+        "next sweep takes it on the records sent"
+    ) in said
+    assert "at the latest" not in said
+    assert [d.campaign_id for d in decide_due(db, late, kept=kept)] == [campaign_id]
 
 
 @pytest.mark.parametrize(("days", "wait", "latest"), KEPT, ids=KEPT_IDS)

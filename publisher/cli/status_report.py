@@ -170,15 +170,20 @@ def _overdue_because(test: SubjectTestProgress) -> str:
     """What an overdue decision waits for, and by when at the latest (``subject_test_decision.decide`` has the rules)."""
     if test.decide_by is None:
         # None of the test share went out (the workers were down): the sweep gives the test its full wait again.
-        return f"but none of the test share is sent yet: once the workers send it, the test gets a full {test.wait} wait from then"
-    if test.test_unsent:
-        # Workers that died, or a slow provider, left part of the test share unsent (docs/subject-tests.md).
+        return f"but none of the test share has been sent yet: the workers' next sweep gives the test a full {test.wait} wait again"
+    if not test.test_unsent:
+        return "and none of the test share is left to send: the workers' next sweep takes it"
+    unsent = f"{test.test_unsent} of {test.test_recipients}"
+    if test.next_sweep_decides:
+        # No time is left for the rest (a wait as long as NEWSLETTER_TRACKING_DAYS, or sweeps that did not run).
         return (
-            f"and waits for the rest of the test share ({test.test_unsent} of {test.test_recipients} still to send): "
-            f"it is taken once they are sent, by {test.decide_by:%Y-%m-%d %H:%M} UTC at the latest"
+            f"with {unsent} test records still to send: its latest time has passed, so the workers' next sweep takes it on the records sent"
         )
-    latest = f"{test.decide_by:%Y-%m-%d %H:%M} UTC"
-    return f"and none of the test share is left to send: the workers' next sweep takes it, by {latest} at the latest"
+    # Workers that died, or a slow provider, left part of the test share unsent (docs/subject-tests.md).
+    return (
+        f"and waits for the rest of the test share ({unsent} still to send): "
+        f"it is taken once they are sent, by {test.decide_by:%Y-%m-%d %H:%M} UTC at the latest"
+    )
 
 
 def _flow(items: list[str], width: int, indent: str, *, gap: str = "  ", last: str = "") -> list[str]:

@@ -62,6 +62,9 @@ class SubjectTestProgress:
     decide_by: dt.datetime | None = None
     #: Records of the test share still to be sent (pending or sending).
     test_unsent: int = 0
+    #: Overdue with nothing left to wait for: the test share is all sent (or failed), or ``decide_by`` has passed (a wait
+    #: as long as NEWSLETTER_TRACKING_DAYS leaves no time for the rest): the workers' next sweep decides.
+    next_sweep_decides: bool = False
 
     @property
     def wait(self) -> str:
@@ -127,7 +130,8 @@ def progress_of(session: Session, campaign: Campaign, kept: dt.timedelta | None 
             remainder_sent += count if is_sent else 0
         if is_sent and variant is not None:
             sent[int(variant)] = sent.get(int(variant), 0) + count
-    overdue, decide_by = _overdue(campaign, release, kept, unsent=test_unsent > 0, any_sent=any(test_sent.values()))
+    now = utcnow()
+    overdue, decide_by = _overdue(campaign, release, kept, now, unsent=test_unsent > 0, any_sent=any(test_sent.values()))
     return SubjectTestProgress(
         metric=test.metric,
         share=test.share,
@@ -146,11 +150,12 @@ def progress_of(session: Session, campaign: Campaign, kept: dt.timedelta | None 
         decision_overdue=overdue,
         decide_by=decide_by,
         test_unsent=test_unsent,
+        next_sweep_decides=decide_by is not None and (not test_unsent or decide_by <= now),
     )
 
 
 def _overdue(
-    campaign: Campaign, release: CampaignRelease | None, kept: dt.timedelta | None, *, unsent: bool, any_sent: bool
+    campaign: Campaign, release: CampaignRelease | None, kept: dt.timedelta | None, now: dt.datetime, *, unsent: bool, any_sent: bool
 ) -> tuple[bool, dt.datetime | None]:
     """Whether the decision is past its time, and by when the sweep takes it at the latest.
 
@@ -164,7 +169,7 @@ def _overdue(
         and campaign.ab_winner is None
         and release is not None
         and release.state is ReleaseState.PENDING
-        and release.release_at <= utcnow()
+        and release.release_at <= now
     )
     if not overdue or release is None:
         return False, None

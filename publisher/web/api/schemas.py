@@ -143,8 +143,9 @@ class AbTestOut(BaseModel):
     metric: str
     decide_at: str | None = Field(
         description=(
-            "When the test's wait ends and the sweep decides (UTC), unless a sender picks the winner first; later when part of "
-            "the test share is still to be sent then (one more wait at most); null for a draft."
+            "When the test's wait ends and the sweep decides (UTC), unless a sender picks the winner first; when part of the "
+            "test share is still to be sent then, the decision waits for it (`decision_overdue`, `decide_by`) and this stays "
+            "the time it was due; null for a draft."
         )
     )
     decision_overdue: bool = Field(
@@ -156,8 +157,9 @@ class AbTestOut(BaseModel):
     decide_by: str | None = Field(
         description=(
             "While `decision_overdue`: the latest the sweep decides (UTC), on the test records sent by then: one more wait "
-            "after `decide_at`, never past NEWSLETTER_TRACKING_DAYS from the start. Null otherwise, and while none of the test "
-            "share is sent yet (the sweep then gives the test a full wait again)."
+            "after `decide_at`, never more than NEWSLETTER_TRACKING_DAYS after the test started sending (`decide_at` minus its "
+            "wait); the next sweep decides sooner once all of the test share is sent. Null otherwise, and while none of the "
+            "test share has been sent yet (the sweep then gives the test a full wait again)."
         )
     )
     test_recipients: int
