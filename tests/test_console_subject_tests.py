@@ -231,6 +231,9 @@ def test_a_test_whose_wait_is_over_before_its_share_was_sent_says_what_the_decis
 
     waiting = panel()
     assert f"The wait ended at <strong>{ended:%Y-%m-%d %H:%M} UTC</strong>" in waiting and "The wait ends at" not in waiting
+    # The progress's next release, the decision's time now past, says it is late as `status` does.
+    shown = ada.get(f"{web_url}/console/campaigns/{cid}", timeout=TIMEOUT).text
+    assert f"Next release: <strong>{ended:%Y-%m-%d %H:%M} UTC</strong> (overdue)," in shown
     assert "none of the test share has been sent yet: the workers' next sweep gives the test a full 30m wait again" in waiting
     # A worker sent part of the share, then died: the decision waits for the rest, one more wait at most.
     first, *rest = share_batches(db, cid)
