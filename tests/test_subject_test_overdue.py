@@ -45,7 +45,7 @@ def _half_sent(settings: Settings, db: Database, tmp_path: Path, wait: dt.timede
     return created.id
 
 
-def _progress(db: Database, campaign_id: int, moment: dt.datetime, kept: dt.timedelta | None) -> CampaignProgress:
+def _progress(db: Database, campaign_id: int, moment: dt.datetime, kept: dt.timedelta) -> CampaignProgress:
     with time_machine.travel(moment, tick=False):
         [progress] = campaign_progress(db, campaign_id, kept=kept)
     return progress
@@ -67,7 +67,8 @@ def test_status_json_flags_an_overdue_decision_and_says_by_when_it_is_taken(
     settings: Settings, db: Database, tmp_path: Path, days: int | None, wait: dt.timedelta, latest: dt.timedelta
 ) -> None:
     campaign_id = _half_sent(settings, db, tmp_path, wait)
-    kept = dt.timedelta(days=days) if days else None
+    # As the sweep and the commands get it: NEWSLETTER_TRACKING_DAYS, its default unless given.
+    kept = dt.timedelta(days=days) if days else settings.tracking_kept
     due = PUBLISHED + wait
     before = _progress(db, campaign_id, due - SECOND, kept).as_dict()
     assert _overdue(before["subject_test"]) == (False, None)  # type: ignore[arg-type]
@@ -87,15 +88,15 @@ def test_an_overdue_test_none_of_whose_share_was_sent_says_its_wait_starts_again
     with time_machine.travel(PUBLISHED, tick=False):
         created = publish_tested(settings, db, share=50)
     late = PUBLISHED + WAIT + dt.timedelta(minutes=1)
-    progress = _progress(db, created.id, late, None)
+    progress = _progress(db, created.id, late, settings.tracking_kept)
     assert _overdue(progress.as_dict()["subject_test"]) == (True, None)  # type: ignore[arg-type]
     assert (
         "was due at 2025-01-16 11:00 UTC but none of the test share has been sent yet: the workers' next sweep gives the test "
         "a full 2h wait again"
     ) in _said(progress)
     # As said: the sweep decides nothing, and the test waits a full wait from that sweep, no longer overdue.
-    assert decide_due(db, late) == []
-    again = _progress(db, created.id, late, None)
+    assert decide_due(db, late, kept=settings.tracking_kept) == []
+    again = _progress(db, created.id, late, settings.tracking_kept)
     assert _overdue(again.as_dict()["subject_test"]) == (False, None)  # type: ignore[arg-type]
     assert again.subject_test is not None and again.subject_test.decide_at == late + WAIT
 
@@ -106,13 +107,13 @@ def test_an_overdue_test_whose_share_is_all_sent_waits_only_for_the_next_sweep(s
         for batch_id in share_batches(db, campaign_id)[1:]:
             send_batch(db, batch_id)
     late = PUBLISHED + WAIT + dt.timedelta(minutes=1)
-    progress = _progress(db, campaign_id, late, None)
+    progress = _progress(db, campaign_id, late, settings.tracking_kept)
     assert _overdue(progress.as_dict()["subject_test"]) == (True, PUBLISHED + 2 * WAIT)  # type: ignore[arg-type]
     said = _said(progress)
     assert "none of the test share is left to send: the workers' next sweep takes it, on human opens" in said
     assert "still to send" not in said
     # As said: the very next sweep decides, well before `decide_by`.
-    assert [d.campaign_id for d in decide_due(db, late)] == [campaign_id]
+    assert [d.campaign_id for d in decide_due(db, late, kept=settings.tracking_kept)] == [campaign_id]
 
 
 def test_an_overdue_test_whose_latest_time_has_passed_says_the_next_sweep_takes_it(
