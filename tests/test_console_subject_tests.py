@@ -240,6 +240,10 @@ def test_a_test_whose_wait_is_over_before_its_share_was_sent_says_what_the_decis
     send_batch(db, first)
     latest = ended + dt.timedelta(minutes=30)
     assert f"the workers decide once the test share is sent, by <strong>{latest:%Y-%m-%d %H:%M} UTC</strong> at the latest" in panel()
+    # No sweep ran for a wait past that (the workers were down): the next one decides without the rest.
+    with db.transaction() as session:
+        session.execute(update(CampaignRelease).where(CampaignRelease.campaign_id == cid).values(release_at=ended - dt.timedelta(hours=1)))
+    assert "records are still to send, but no time is left to wait for them: the workers' next sweep decides without them" in panel()
     # The rest is sent too: nothing is left to wait for but the workers' next sweep.
     assert rest
     for batch_id in rest:

@@ -128,7 +128,7 @@ def test_an_overdue_test_whose_latest_time_has_passed_says_the_next_sweep_takes_
     said = _said(progress)
     assert (
         "was due at 2025-01-17 09:00 UTC with 10 of 20 test records still to send: its latest time has passed, so the workers' "
-        "next sweep takes it on the records sent"
+        "next sweep takes it without waiting for them, on human opens"
     ) in said
     assert "at the latest" not in said
     assert [d.campaign_id for d in decide_due(db, late, kept=kept)] == [campaign_id]

@@ -177,7 +177,8 @@ def _overdue_because(test: SubjectTestProgress) -> str:
     if test.next_sweep_decides:
         # No time is left for the rest (a wait as long as NEWSLETTER_TRACKING_DAYS, or sweeps that did not run).
         return (
-            f"with {unsent} test records still to send: its latest time has passed, so the workers' next sweep takes it on the records sent"
+            f"with {unsent} test records still to send: its latest time has passed, "
+            "so the workers' next sweep takes it without waiting for them"
         )
     # Workers that died, or a slow provider, left part of the test share unsent (docs/subject-tests.md).
     return (
