@@ -189,7 +189,7 @@ def postmark_env(env: dict[str, str], fake_postmark: FakeProviders) -> dict[str,
 
 @pytest.fixture
 def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
-    """Start real `newsletter worker` processes; all are stopped after the test."""
+    """Start real `newsletter worker` processes; all are killed after the test (a test that stops one itself says so)."""
     workers: list[WorkerProcess] = []
 
     def start(env: dict[str, str], *extra: str) -> WorkerProcess:
@@ -200,7 +200,7 @@ def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
 
     yield start
     for worker in workers:
-        worker.stop()
+        worker.kill()
 
 
 @pytest.fixture
