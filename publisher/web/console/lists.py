@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 
 from publisher.accounts.audit import Action, log
 from publisher.accounts.sessions import SignedIn
-from publisher.audience.lists import ListChange, ListNameError, check_new_list_name, list_summaries, update_list
+from publisher.audience.lists import ListChange, ListNameError, ListSummary, check_new_list_name, list_summaries, update_list
 from publisher.audience.subscribers import ImportReport, import_subscribers
 from publisher.core.errors import ImportFileError, NotFoundError
 from publisher.db.models import MAX_ID, SubscriptionStatus
@@ -72,20 +72,8 @@ def set_visibility(
 ) -> Response:
     if public not in ("yes", "no"):
         raise HTTPException(400, "public must be yes or no")
-    try:
-        changed = update_list(ctx.db, list_name, ListChange(public=public == "yes"))
-    except ListNameError as exc:
-        raise HTTPException(400, str(exc)) from None
-    except NotFoundError as exc:
-        raise HTTPException(404, str(exc)) from None
-    log(
-        ctx.db,
-        actor(request, ctx, user),
-        Action.LIST_CHANGED,
-        target=f"list:{changed.name}",
-        detail="public" if changed.public else "private",
-    )
-    return RedirectResponse("/console/lists", status_code=303, headers=HEADERS)
+    changed = _changed_list(ctx, list_name, ListChange(public=public == "yes"))
+    return _audited(request, ctx, user, changed.name, "public" if changed.public else "private")
 
 
 @router.post("/lists/tracking")
@@ -99,15 +87,8 @@ def set_tracking(
     """Switch the tracking of opens and clicks in the list's issues published from now on."""
     if tracking not in ("on", "off"):
         raise HTTPException(400, "tracking must be on or off")
-    try:
-        changed = update_list(ctx.db, list_name, ListChange(tracking=tracking == "on"))
-    except ListNameError as exc:
-        raise HTTPException(400, str(exc)) from None
-    except NotFoundError as exc:
-        raise HTTPException(404, str(exc)) from None
-    detail = "tracking on" if changed.tracking else "tracking off"
-    log(ctx.db, actor(request, ctx, user), Action.LIST_CHANGED, target=f"list:{changed.name}", detail=detail)
-    return RedirectResponse("/console/lists", status_code=303, headers=HEADERS)
+    changed = _changed_list(ctx, list_name, ListChange(tracking=tracking == "on"))
+    return _audited(request, ctx, user, changed.name, "tracking on" if changed.tracking else "tracking off")
 
 
 @router.post("/lists/welcome", response_class=HTMLResponse)
@@ -130,8 +111,22 @@ def set_welcome_issue(
     except (ValueError, WelcomeChoiceError) as exc:
         return _lists_page(ctx, user, 400, (name, str(exc)))
     chosen = changed.welcome_campaign_id
-    detail = f"welcome issue {chosen}" if chosen is not None else "no welcome issue"
-    log(ctx.db, actor(request, ctx, user), Action.LIST_CHANGED, target=f"list:{changed.name}", detail=detail)
+    return _audited(request, ctx, user, changed.name, f"welcome issue {chosen}" if chosen is not None else "no welcome issue")
+
+
+def _changed_list(ctx: WebContext, list_name: str, change: ListChange) -> ListSummary:
+    """Make a switch's change: 400 for a name no list can have, 404 for a list that does not exist."""
+    try:
+        return update_list(ctx.db, list_name, change)
+    except ListNameError as exc:
+        raise HTTPException(400, str(exc)) from None
+    except NotFoundError as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+def _audited(request: Request, ctx: WebContext, user: SignedIn, name: str, detail: str) -> Response:
+    """Record a list setting changed on this page in the audit log, and go back to the page."""
+    log(ctx.db, actor(request, ctx, user), Action.LIST_CHANGED, target=f"list:{name}", detail=detail)
     return RedirectResponse("/console/lists", status_code=303, headers=HEADERS)
 
 
